@@ -1,0 +1,223 @@
+"""ODBC driver discovery and token connections through pyodbc (imported lazily).
+
+The connection string never carries UID, PWD, Authentication or
+Trusted_Connection: the token goes in attrs_before, and the driver refuses the
+combination anyway (FA005).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import platform
+import re
+import ssl
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azsqlctl.core.errors import AzsqlctlError, ConnectionFailed, DriverNotFound
+from azsqlctl.core.target import ServerAddress
+
+from .credentials import AccessToken
+
+SQL_COPT_SS_ACCESS_TOKEN = 1256
+PREFERRED = ("ODBC Driver 18 for SQL Server", "ODBC Driver 17 for SQL Server")
+FORBIDDEN_KEYWORDS = ("uid", "pwd", "user id", "password", "authentication", "trusted_connection")
+_env_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Driver:
+    spec: str  # a registered driver name or a library path
+    source: str  # "pyodbc.drivers()", "--driver", "mssql-python-odbc"
+
+    @property
+    def major(self) -> int | None:
+        m = re.search(r"(?:Driver |msodbcsql-?)(\d+)", self.spec)
+        return int(m[1]) if m else None
+
+
+def install_hint() -> str:
+    system = platform.system()
+    if system == "Darwin":
+        return "brew install unixodbc msodbcsql18 (from the microsoft/mssql-release tap)"
+    if system == "Windows":
+        return "install 'ODBC Driver 18 for SQL Server' from Microsoft's download page"
+    return "apt-get install libodbc2 msodbcsql18 (Microsoft's package repository), or pip install mssql-python-odbc"
+
+
+def import_pyodbc() -> Any:
+    try:
+        import pyodbc
+    except ImportError as exc:
+        raise DriverNotFound(
+            f"pyodbc cannot load: {exc}",
+            f"unixODBC is missing: {install_hint()}",
+        ) from exc
+    pyodbc.pooling = False  # pooling keys on the connection string, not the token: identities could mix
+    return pyodbc
+
+
+def _bundled_driver() -> str | None:
+    try:
+        import mssql_python_odbc
+    except ImportError:
+        return None
+    libs = Path(mssql_python_odbc.__file__).parent / "libs"
+    arch = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower(), "")
+    distro = "debian_ubuntu"
+    os_release = Path("/etc/os-release")
+    if os_release.exists():
+        text = os_release.read_text(encoding="utf-8", errors="replace").lower()
+        if re.search(r"^id(_like)?=.*(rhel|fedora|centos)", text, re.M):
+            distro = "rhel"
+        elif re.search(r"^id(_like)?=.*suse", text, re.M):
+            distro = "suse"
+        elif re.search(r"^id=.*alpine", text, re.M):
+            distro = "alpine"
+    for pattern in (f"linux/{distro}/{arch}/lib/libmsodbcsql-18.*.so.*", "**/libmsodbcsql-18.*.so.*"):
+        found = sorted(glob.glob(str(libs / pattern), recursive=True))
+        if found:
+            return found[0]
+    return None
+
+
+def find_driver(requested: str = "") -> Driver:
+    if requested:
+        if "/" in requested or requested.endswith((".so", ".dylib", ".dll")) or ".so." in requested:
+            if not Path(requested).is_file():
+                raise DriverNotFound(f"ODBC driver library '{requested}' does not exist", "pass an existing path or a registered driver name")
+            import_pyodbc()
+            return Driver(requested, "--driver")
+        pyodbc = import_pyodbc()
+        if requested not in pyodbc.drivers():
+            raise DriverNotFound(
+                f"ODBC driver '{requested}' is not registered",
+                f"registered drivers: {', '.join(pyodbc.drivers()) or 'none'}; {install_hint()}",
+            )
+        return Driver(requested, "--driver")
+    pyodbc = import_pyodbc()
+    registered = pyodbc.drivers()
+    for name in PREFERRED:
+        if name in registered:
+            return Driver(name, "pyodbc.drivers()")
+    bundled = _bundled_driver()
+    if bundled:
+        return Driver(bundled, "mssql-python-odbc")
+    raise DriverNotFound("no Microsoft ODBC Driver for SQL Server found", install_hint())
+
+
+def connection_string(driver: Driver, server: ServerAddress, database: str, *, strict: bool = False, trust_server_certificate: bool = False, app: str = "azsqlctl") -> str:
+    def braced(value: str) -> str:
+        return "{" + value.replace("}", "}}") + "}"
+
+    parts = [
+        f"DRIVER={braced(driver.spec)}",
+        f"SERVER={server.odbc_server}",
+        f"DATABASE={braced(database)}",
+        f"Encrypt={'strict' if strict else 'yes'}",
+        f"TrustServerCertificate={'yes' if trust_server_certificate and not strict else 'no'}",
+        f"APP={braced(app)}",
+    ]
+    return ";".join(parts) + ";"
+
+
+def check_connection_string(conn_str: str) -> None:
+    """Refuse what the driver would refuse later with FA005, with a better message."""
+    keys = {p.split("=", 1)[0].strip().lower() for p in conn_str.split(";") if "=" in p}
+    clash = sorted(keys & set(FORBIDDEN_KEYWORDS))
+    if clash:
+        raise AzsqlctlError(
+            f"connection string has {', '.join(clash)} alongside an access token",
+            "remove UID/PWD/Authentication/Trusted_Connection: the token alone authenticates (the driver says FA005)",
+            code="FA005",
+        )
+
+
+def combined_ca_bundle(ca_bundle: str, cache_dir: Path) -> Path:
+    """System roots + a private CA in one file, for the driver's OpenSSL (SSL_CERT_FILE)."""
+    ca = Path(ca_bundle)
+    if not ca.is_file():
+        raise ConnectionFailed(f"CA bundle '{ca_bundle}' does not exist", "pass --ca-bundle with a PEM file")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    out = cache_dir / f"ca-bundle-{abs(hash(str(ca.resolve())))}.pem"
+    paths = ssl.get_default_verify_paths()
+    system = next((Path(p) for p in (paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt") if p and Path(p).is_file()), None)
+    text = (system.read_text(encoding="utf-8") + "\n" if system else "") + ca.read_text(encoding="utf-8")
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+class SqlSession:
+    """A pyodbc connection made with a token; rows come back as dicts."""
+
+    def __init__(self, connection: Any) -> None:
+        self._cnxn = connection
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self._cnxn.cursor()
+        try:
+            cursor.execute(sql, *params)
+            names = [c[0] for c in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        try:
+            self._cnxn.close()
+        except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
+            pass
+
+    def __enter__(self) -> SqlSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(driver: Driver, server: ServerAddress, database: str, token: AccessToken, *, timeout: int = 15, strict: bool = False, trust_server_certificate: bool = False, ca_bundle: str = "", cache_dir: Path | None = None) -> SqlSession:
+    pyodbc = import_pyodbc()
+    conn_str = connection_string(driver, server, database, strict=strict, trust_server_certificate=trust_server_certificate)
+    check_connection_string(conn_str)
+    if ca_bundle:
+        bundle = combined_ca_bundle(ca_bundle, cache_dir or Path.home() / ".cache" / "azsqlctl")
+        with _env_lock:
+            os.environ["SSL_CERT_FILE"] = str(bundle)  # read by the driver's OpenSSL at handshake time
+    try:
+        cnxn = pyodbc.connect(conn_str, attrs_before={SQL_COPT_SS_ACCESS_TOKEN: token.odbc_struct()}, timeout=max(1, timeout))
+    except pyodbc.Error as exc:
+        raise sql_failure(exc) from None
+    return SqlSession(cnxn)
+
+
+@dataclass(frozen=True)
+class DriverMessage:
+    sqlstate: str
+    number: int | None
+    text: str  # the server's (or driver's) message without the [Microsoft][ODBC ...] prefixes
+
+
+def parse_driver_error(exc: BaseException) -> DriverMessage:
+    args = getattr(exc, "args", ())
+    sqlstate = str(args[0]) if args else ""
+    message = str(args[1]) if len(args) > 1 else str(exc)
+    first = message.split("; [")[0]
+    numbers = re.findall(r"\((-?\d+)\)", first)
+    text = re.sub(r"^(\[[^\]]*\]\s*)+", "", first)
+    text = re.sub(r"\s*\(-?\d+\)\s*(\(SQL\w+\))?\s*$", "", text).strip()
+    return DriverMessage(sqlstate, int(numbers[0]) if numbers else None, text)
+
+
+def sql_failure(exc: BaseException) -> AzsqlctlError:
+    """Turn a pyodbc error into the hierarchy; doctor explains it further."""
+    from azsqlctl.core.diagnosis import classify
+
+    msg = parse_driver_error(exc)
+    error_cls, hint = classify(msg.sqlstate, msg.number, msg.text)
+    details = {"sqlstate": msg.sqlstate, "number": msg.number, "server_message": msg.text}
+    text = f"[{msg.sqlstate}] {msg.text}" + (f" ({msg.number})" if msg.number else "")
+    return error_cls(text, hint, code=str(msg.number or msg.sqlstate), details=details)

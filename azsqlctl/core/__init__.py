@@ -1,0 +1,1 @@
+"""Pure logic: no printing, no exiting, no typer/rich, no SDK imports."""

@@ -1,0 +1,89 @@
+"""Cloud endpoints: the three public clouds plus custom ones (as `az cloud register` does).
+
+A custom cloud is any other name whose endpoints come from the environment
+(``AZSQLCTL_ARM_ENDPOINT`` …) or from ``[clouds.<name>]`` in the config file.
+The sandbox is a custom cloud.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from .errors import ConfigError
+
+SANDBOX_CLOUD_NAME = "AzsqlctlSandbox"
+
+
+@dataclass(frozen=True)
+class Cloud:
+    name: str
+    arm_endpoint: str
+    arm_resource: str
+    logs_endpoint: str
+    sql_dns_suffix: str
+    sql_resource: str
+    authority_host: str = "https://login.microsoftonline.com"
+    ca_bundle: str = ""  # a private CA for this cloud's HTTPS and TLS endpoints
+
+    @property
+    def sql_scope(self) -> str:
+        return self.sql_resource.rstrip("/") + "/.default"
+
+    @property
+    def arm_scope(self) -> str:
+        return self.arm_resource.rstrip("/") + "/.default"
+
+    @property
+    def custom(self) -> bool:
+        return self.name not in BUILTIN
+
+
+BUILTIN: dict[str, Cloud] = {
+    "AzureCloud": Cloud(
+        "AzureCloud", "https://management.azure.com", "https://management.azure.com/",
+        "https://api.loganalytics.io", "database.windows.net", "https://database.windows.net/",
+    ),
+    "AzureUSGovernment": Cloud(
+        "AzureUSGovernment", "https://management.usgovcloudapi.net", "https://management.usgovcloudapi.net/",
+        "https://api.loganalytics.us", "database.usgovcloudapi.net", "https://database.usgovcloudapi.net/",
+        "https://login.microsoftonline.us",
+    ),
+    "AzureChinaCloud": Cloud(
+        "AzureChinaCloud", "https://management.chinacloudapi.cn", "https://management.chinacloudapi.cn/",
+        "https://api.loganalytics.azure.cn", "database.chinacloudapi.cn", "https://database.chinacloudapi.cn/",
+        "https://login.chinacloudapi.cn",
+    ),
+}  # fmt: skip
+
+# Setting names shared by env (AZSQLCTL_<UPPER>) and config ([clouds.<name>] keys).
+CUSTOM_FIELDS = ("arm_endpoint", "arm_resource", "logs_endpoint", "sql_dns_suffix", "sql_resource", "authority_host")
+REQUIRED_FIELDS = ("arm_endpoint", "sql_resource", "sql_dns_suffix")
+
+
+def resolve_cloud(name: str, settings: Mapping[str, str], ca_bundle: str = "") -> Cloud:
+    """``settings`` holds custom-cloud fields already merged by precedence (env over file)."""
+    for builtin in BUILTIN.values():
+        if builtin.name.lower() == name.lower():
+            overrides = {k: v for k, v in settings.items() if k in CUSTOM_FIELDS and v}
+            return replace(builtin, ca_bundle=ca_bundle, **overrides)
+    missing = [f for f in REQUIRED_FIELDS if not settings.get(f)]
+    if missing:
+        known = ", ".join(BUILTIN)
+        env = ", ".join(f"AZSQLCTL_{f.upper()}" for f in missing)
+        raise ConfigError(
+            f"unknown cloud '{name}'",
+            f"use one of {known}, or define a custom cloud by setting {env} (or [clouds.{name}] in azsqlctl.toml)",
+            code="unknown_cloud",
+        )
+    arm = settings["arm_endpoint"].rstrip("/")
+    return Cloud(
+        name=name,
+        arm_endpoint=arm,
+        arm_resource=settings.get("arm_resource") or arm + "/",
+        logs_endpoint=settings.get("logs_endpoint", "").rstrip("/"),
+        sql_dns_suffix=settings["sql_dns_suffix"].lstrip("."),
+        sql_resource=settings["sql_resource"],
+        authority_host=settings.get("authority_host") or "https://login.microsoftonline.com",
+        ca_bundle=ca_bundle,
+    )

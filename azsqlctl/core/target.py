@@ -1,0 +1,73 @@
+"""What to connect to: the server string forms users paste, parsed once.
+
+Accepted: ``myserver``, ``myserver.database.windows.net``, ``tcp:host,port``,
+``host,port`` (the forms SQL Server tools accept). ``host:port`` is refused
+with a hint, because ODBC reads the colon form as a protocol prefix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+DEFAULT_PORT = 1433
+_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    host: str
+    port: int
+    logical_name: str  # the Azure SQL server name (first DNS label), or "" for IPs
+
+    @property
+    def odbc_server(self) -> str:
+        return f"tcp:{self.host},{self.port}"
+
+    @property
+    def display(self) -> str:
+        return self.host if self.port == DEFAULT_PORT else f"{self.host},{self.port}"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def parse_server(text: str, dns_suffix: str) -> ServerAddress:
+    raw = text.strip()
+    if not raw:
+        raise UsageError("no server given", "pass --server myserver (or set AZSQLCTL_SERVER)", code="no_server")
+    body = raw[4:] if raw.lower().startswith("tcp:") else raw
+    host, sep, port_text = body.partition(",")
+    host = host.strip()
+    bad = UsageError(
+        f"malformed server '{raw}'",
+        "use myserver, myserver.database.windows.net, host,port or tcp:host,port",
+        code="bad_server",
+    )
+    if ":" in host and not _is_ip(host):
+        name, _, maybe_port = host.rpartition(":")
+        hint = f"use a comma before the port: {name},{maybe_port}" if maybe_port.isdigit() else bad.hint
+        raise UsageError(f"malformed server '{raw}'", hint, code="bad_server")
+    port = DEFAULT_PORT
+    if sep:
+        if not port_text.strip().isdigit() or not 0 < int(port_text) < 65536:
+            raise bad
+        port = int(port_text)
+    if _is_ip(host):
+        return ServerAddress(host.strip("[]"), port, "")
+    if not _HOST.match(host):
+        raise bad
+    host = host.rstrip(".").lower()
+    if "." not in host and host != "localhost":
+        return ServerAddress(f"{host}.{dns_suffix}", port, host)
+    if host == "localhost":
+        return ServerAddress(host, port, "")
+    return ServerAddress(host, port, host.split(".", 1)[0])

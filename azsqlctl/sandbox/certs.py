@@ -1,0 +1,104 @@
+"""The sandbox's private CA and the leaf certificate its TDS and HTTPS endpoints present.
+
+One CA per sandbox directory, kept on disk so separate runs (and the env file a
+user sourced earlier) keep trusting the same root.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+HOSTNAMES = ("localhost",)
+ADDRESSES = ("127.0.0.1",)
+
+
+@dataclass(frozen=True)
+class CertPaths:
+    ca_cert: Path
+    leaf_cert: Path  # leaf followed by the CA, as servers send the chain
+    leaf_key: Path
+
+
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def ensure_certificates(directory: Path, server_name: str) -> CertPaths:
+    """Create the CA and a leaf for localhost/127.0.0.1 unless present and still valid."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = CertPaths(directory / "sandbox-ca.pem", directory / "sandbox-server.pem", directory / "sandbox-server.key")
+    if all(p.exists() for p in (paths.ca_cert, paths.leaf_cert, paths.leaf_key)):
+        leaf = x509.load_pem_x509_certificate(paths.leaf_cert.read_bytes())
+        if leaf.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=1):
+            return paths
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    ca_key = _key()
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "azsqlctl sandbox CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf_key = _key()
+    sans: list[x509.GeneralName] = [x509.DNSName(h) for h in HOSTNAMES]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ADDRESSES]
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=825))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    del server_name  # the certificate names where the sandbox listens, not the logical server
+    pem = serialization.Encoding.PEM
+    paths.ca_cert.write_bytes(ca.public_bytes(pem))
+    paths.leaf_cert.write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
+    paths.leaf_key.write_bytes(_pem_key(leaf_key))
+    paths.leaf_key.chmod(0o600)
+    return paths
+
+
+def server_context(paths: CertPaths, *, tds: bool, alpn: str | None = None) -> ssl.SSLContext:
+    """A server-side context. TDS 7.x tunnelling is capped at TLS 1.2 as SQL Server does:
+    with 1.3 the driver sends its last handshake records outside PRELOGIN."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if tds and alpn is None:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_TICKET
+    ctx.load_cert_chain(paths.leaf_cert, paths.leaf_key)
+    if alpn:
+        ctx.set_alpn_protocols([alpn])
+    return ctx

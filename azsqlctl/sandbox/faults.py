@@ -1,0 +1,58 @@
+"""Fault injection shared by the sandbox's endpoints.
+
+A fault is armed for a surface ("token", "tds", "arm") with a kind and a count;
+each request that meets it consumes one. Faults are a test tool, not state:
+tests and benchmarks arm them through the in-process Sandbox object.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+KINDS = {
+    "token": {"error500", "throttle429", "delay"},
+    "tds": {"drop_handshake", "stall", "unavailable", "delay", "drop_request"},
+    "arm": {"delay", "error500"},
+}
+
+
+@dataclass
+class Fault:
+    surface: str
+    kind: str
+    remaining: int | None = 1  # None = until cleared
+    delay: float = 0.0  # seconds, for delay/stall
+    retry_after: int = 1  # for throttle429
+    hits: int = field(default=0)
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: list[Fault] = []
+
+    def inject(self, surface: str, kind: str, count: int | None = 1, *, delay: float = 0.0, retry_after: int = 1) -> Fault:
+        if kind not in KINDS.get(surface, set()):
+            raise ValueError(f"unknown fault {surface}/{kind}; known: {sorted(KINDS.get(surface, set()))}")
+        fault = Fault(surface, kind, count, delay, retry_after)
+        with self._lock:
+            self._armed.append(fault)
+        return fault
+
+    def take(self, surface: str, kinds: set[str]) -> Fault | None:
+        """Consume one armed fault of ``surface`` whose kind is in ``kinds``."""
+        with self._lock:
+            for fault in self._armed:
+                if fault.surface == surface and fault.kind in kinds:
+                    fault.hits += 1
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                        if fault.remaining <= 0:
+                            self._armed.remove(fault)
+                    return fault
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._armed.clear()

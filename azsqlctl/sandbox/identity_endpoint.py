@@ -1,0 +1,86 @@
+"""The App Service managed-identity endpoint (IDENTITY_ENDPOINT + X-IDENTITY-HEADER).
+
+azure-identity (through MSAL) sends ``GET ?api-version=2019-08-01&resource=...``
+with optional ``client_id`` / ``object_id`` / ``principal_id`` / ``mi_res_id``,
+and expects ``access_token`` plus ``expires_on`` in epoch seconds.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from .faults import Faults
+from .http import HttpEndpoint, JsonHandler
+from .state import Identity, SandboxState
+from .store import StateStore
+from .tokens import Issuer
+
+API_VERSION = "2019-08-01"
+
+
+class IdentityService:
+    def __init__(self, store: StateStore, issuer: Issuer, faults: Faults, lifetime: int | None = None) -> None:
+        self.store = store
+        self.issuer = issuer
+        self.faults = faults
+        self.lifetime = lifetime
+        self.header_secret = secrets.token_urlsafe(24)
+        self.requests: Counter[str] = Counter()  # identity name -> token requests served or refused
+        self._lock = threading.Lock()
+
+    def handle(self, query: dict[str, str], header: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if header != self.header_secret:
+            return 401, {"statusCode": 401, "message": "X-IDENTITY-HEADER is missing or wrong."}, {}
+        if query.get("api-version") != API_VERSION:
+            return 400, {"statusCode": 400, "message": f"api-version must be {API_VERSION}."}, {}
+        resource = query.get("resource", "")
+        if not resource:
+            return 400, {"statusCode": 400, "message": "Required query parameter 'resource' is missing."}, {}
+        identity, tenant, lifetime = self.store.read(lambda s: (self._pick(s, query), s.tenant_id, s.token_lifetime))
+        if identity is None:
+            return 400, {"statusCode": 400, "message": "No managed identity matches the requested client_id/object_id/mi_res_id."}, {}
+        with self._lock:
+            self.requests[identity.name] += 1
+        fault = self.faults.take("token", {"error500", "throttle429", "delay"})
+        if fault is not None:
+            if fault.kind == "delay":
+                time.sleep(fault.delay)
+            elif fault.kind == "throttle429":
+                return 429, {"statusCode": 429, "message": "Too many requests."}, {"Retry-After": str(fault.retry_after)}
+            else:
+                return 500, {"statusCode": 500, "message": "An unexpected error occurred while fetching the AAD token."}, {}
+        lifetime = self.lifetime or lifetime
+        token = self.issuer.issue(identity, resource.removesuffix(".default"), tenant, lifetime)
+        expires_on = int(time.time()) + lifetime
+        body = {
+            "access_token": token,
+            "expires_on": str(expires_on),
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": identity.client_id,
+        }
+        return 200, body, {}
+
+    @staticmethod
+    def _pick(state: SandboxState, query: dict[str, str]) -> Identity | None:
+        if cid := query.get("client_id"):
+            return state.identity_by_client_id(cid)
+        if oid := query.get("object_id") or query.get("principal_id"):
+            return state.identity_by_object_id(oid)
+        if rid := query.get("mi_res_id"):
+            name = rid.rstrip("/").rsplit("/", 1)[-1]
+            return next((i for i in state.identities if i.kind == "managed_identity" and i.name == name), None)
+        return state.system_identity()
+
+
+def start_identity_endpoint(service: IdentityService, port: int = 0) -> HttpEndpoint:
+    class Handler(JsonHandler):
+        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            status, body, headers = service.handle(self.query, self.headers.get("X-IDENTITY-HEADER"))
+            self.send_json(status, body, headers)
+
+    return HttpEndpoint(Handler, port=port).start()

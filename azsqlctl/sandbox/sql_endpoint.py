@@ -1,0 +1,212 @@
+"""The logical server behind the TDS listener: who may log in, and what batches return.
+
+Checks run in the order Azure's gateway and engine apply them: public network
+access, firewall, then the token (signature, audience, lifetime, tenant), then
+the database and the principal's mapping to a contained user by SID.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+import uuid
+from typing import Any
+
+from azsqlctl.core import azure_errors as ae
+
+from . import engine
+from .faults import Faults
+from .state import LoginFailure, SandboxState
+from .store import StateStore
+from .tds import tokens as tk
+from .tds.handshake import Login7
+from .tds.session import TM_BEGIN_XACT, TM_COMMIT_XACT, TM_ROLLBACK_XACT, LoginOutcome, SessionContext
+from .tds.wire import ConnectionClosed
+from .tokens import Issuer, TokenRejected
+
+ENTRA_ONLY_TEXT = "Login failed for user '{user}'. Reason: Azure Active Directory only authentication is enabled. Please contact your system administrator."
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, number: int, audit_state: int, tokens: bytes, text: str, principal: str = "") -> None:
+        super().__init__(text)
+        self.reason, self.number, self.audit_state, self.tokens, self.text, self.principal = (
+            reason, number, audit_state, tokens, text, principal,
+        )  # fmt: skip
+
+
+def _ip_in(ip: str, start: str, end: str) -> bool:
+    try:
+        value = ipaddress.ip_address(ip)
+        return ipaddress.ip_address(start) <= value <= ipaddress.ip_address(end)
+    except (ValueError, TypeError):
+        return False
+
+
+def principal_label(claims: dict[str, Any], state: SandboxState) -> str:
+    """SUSER_SNAME() for a token login: the UPN for users, display name@tenant for apps."""
+    if claims.get("idtyp") == "user" or claims.get("upn"):
+        return str(claims.get("upn") or claims.get("unique_name") or claims.get("oid", ""))
+    ident = state.identity_by_client_id(str(claims.get("appid", "")))
+    name = ident.name if ident else str(claims.get("appid", ""))
+    return f"{name}@{claims.get('tid', '')}"
+
+
+class SqlEndpoint:
+    """Implements the TDS session Backend against the shared state."""
+
+    def __init__(self, store: StateStore, issuer: Issuer, faults: Faults, sql_audiences: tuple[str, ...]) -> None:
+        self.store = store
+        self.issuer = issuer
+        self.faults = faults
+        self.audiences = sql_audiences
+        self.server_name = store.read(lambda s: s.server.name)
+        self._lock = threading.Lock()
+        self.statements: list[tuple[str, str]] = []  # (database, statement) for tests: what ran
+        self.logins_ok = 0
+        self.logins_failed = 0
+        self._tran_ids = iter(range(1, 1 << 62))
+
+    # --- login -------------------------------------------------------------------------------
+
+    def login(self, login: Login7, spid: int, client_ip: str, encrypted: bool) -> LoginOutcome:
+        del encrypted  # the session refuses unencrypted clients before LOGIN7
+        state_snapshot: dict[str, Any] = {}
+        try:
+            ctx, tokens = self.store.read(lambda s: self._decide(s, login, spid, client_ip, state_snapshot))
+        except _Refused as refused:
+            with self._lock:
+                self.logins_failed += 1
+            self.store.record_failure(
+                LoginFailure(
+                    event_id=str(uuid.uuid4()), event_time=time.time(), error=refused.number,
+                    state=refused.audit_state, message=refused.text, principal=refused.principal,
+                    database=login.database or "master", client_ip=state_snapshot.get("ip", client_ip),
+                    application=login.appname, host=login.hostname,
+                )  # fmt: skip
+            )
+            return LoginOutcome(None, refused.tokens)
+        with self._lock:
+            self.logins_ok += 1
+        return LoginOutcome(ctx, tokens)
+
+    def _refuse(self, s: SandboxState, reason: str, user: str = ae.TOKEN_PRINCIPAL, database: str = "", principal: str = "") -> _Refused:
+        number, audit_state, not_configured = ae.LOGIN_REJECTIONS[reason]
+        out = b""
+        if number == ae.CANNOT_OPEN_DATABASE.number:
+            text = ae.CANNOT_OPEN_DATABASE.render(database=database)
+            out += tk.error(number, ae.CLIENT_STATE, ae.CANNOT_OPEN_DATABASE.severity, text, s.server.name)
+        suffix = ae.NOT_CONFIGURED_SUFFIX if not_configured else ""
+        login_text = ae.LOGIN_FAILED.render(user=user, suffix=suffix)
+        out += tk.error(18456, ae.CLIENT_STATE, ae.LOGIN_FAILED.severity, login_text, s.server.name)
+        return _Refused(reason, number, audit_state, out, text if number != 18456 else login_text, principal)
+
+    def _gateway_error(self, s: SandboxState, message: ae.ServerMessage, audit_state: int, **fields: str) -> _Refused:
+        text = message.render(**fields)
+        token = tk.error(message.number, ae.CLIENT_STATE, message.severity, text, s.server.name)
+        return _Refused(str(message.number), message.number, audit_state, token, text)
+
+    def _decide(self, s: SandboxState, login: Login7, spid: int, peer_ip: str, snap: dict[str, Any]) -> tuple[SessionContext, bytes]:
+        server = s.server
+        ip = s.client_ip or peer_ip
+        snap["ip"] = ip
+        database = login.database or "master"
+        if server.public_network_access.lower() == "disabled":
+            raise self._gateway_error(s, ae.PUBLIC_ACCESS_DENIED, 1)
+        if not any(_ip_in(ip, r.start_ip, r.end_ip) for r in server.firewall_rules):
+            raise self._gateway_error(s, ae.FIREWALL_DENIED, 1, server=server.name, ip=ip)
+        token = login.fedauth_token
+        if token is None:  # SQL authentication attempt
+            user = login.username
+            text = ENTRA_ONLY_TEXT.format(user=user) if server.entra_only else ae.LOGIN_FAILED.render(user=user, suffix="")
+            raise _Refused("sql_auth", 18456, 8, tk.error(18456, ae.CLIENT_STATE, 14, text, server.name), text, user)
+        if token == "":
+            raise self._refuse(s, "malformed", user="")
+        try:
+            claims = self.issuer.verify(token, self.audiences, s.tenant_id)
+        except TokenRejected as rejected:
+            raise self._refuse(s, rejected.reason, principal=principal_label(rejected.claims, s)) from rejected
+        label = principal_label(claims, s)
+        if server.entra_admin is None:
+            raise self._refuse(s, "no_entra_admin", principal=label)
+        if self.faults.take("tds", {"unavailable"}):
+            raise self._gateway_error(s, ae.DATABASE_UNAVAILABLE, 1, database=database, server=server.name, trace=str(uuid.uuid4()).upper())
+        db = server.database(database)
+        if database.lower() != "master" and db is None:
+            raise self._refuse(s, "database_missing", database=database, principal=label)
+        if db is not None and not db.available:
+            raise self._gateway_error(s, ae.DATABASE_UNAVAILABLE, 1, database=database, server=server.name, trace=str(uuid.uuid4()).upper())
+        candidates = {str(claims.get("appid" if claims.get("idtyp") == "app" else "oid", "")).lower()}
+        candidates |= {str(g).lower() for g in claims.get("groups", [])}
+        admin = server.entra_admin
+        if admin.sid.lower() in candidates:
+            user = "dbo"
+        elif db is None:  # master: contained users cannot log in there
+            raise self._refuse(s, "no_user", principal=label)
+        else:
+            match = next((u for u in db.users if u.sid.lower() in candidates and u.type in ("E", "X")), None)
+            if match is None:
+                raise self._refuse(s, "no_user", principal=label)
+            user = match.name
+        ctx = SessionContext(spid, ip, db.name if db else "master", principal=label)
+        ctx.extra["user"] = user
+        tokens = tk.env_text(tk.ENV_DATABASE, ctx.database, "master")
+        tokens += tk.info(5701, 2, f"Changed database context to '{ctx.database}'.", server.name)
+        tokens += tk.envchange(tk.ENV_COLLATION, tk.b_varbyte(tk.COLLATION), b"\x00")
+        tokens += tk.env_text(tk.ENV_LANGUAGE, "us_english", "")
+        tokens += tk.info(5703, 1, "Changed language setting to us_english.", server.name)
+        return ctx, tokens
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def _caller(self, ctx: SessionContext) -> engine.Caller:
+        return engine.Caller(ctx.principal, str(ctx.extra.get("user", "")), ctx.database, ctx.spid)
+
+    def batch(self, ctx: SessionContext, sql: str) -> bytes:
+        self._request_faults()
+        with self._lock:
+            self.statements.append((ctx.database, sql))
+        return self.store.read(lambda s: engine.execute_batch(s, self._caller(ctx), sql))
+
+    def rpc(self, ctx: SessionContext, name: str) -> bytes:
+        # The driver's sp_datatype_info_100 calls (type info for pyodbc) land here too;
+        # an error is what it tolerates, and it is the honest answer.
+        err = engine.unsupported(f"RPC {name}")
+        return tk.error(err.number, 1, err.severity, err.message, self.server_name) + tk.done(tk.DONE_ERROR, token=tk.DONEPROC)
+
+    def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> bytes:
+        out = b""
+        if request == TM_BEGIN_XACT:
+            ctx.transaction = next(self._tran_ids).to_bytes(8, "little")
+            out += tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(ctx.transaction), b"\x00")
+        elif request in (TM_COMMIT_XACT, TM_ROLLBACK_XACT):
+            kind = tk.ENV_COMMIT_TRAN if request == TM_COMMIT_XACT else tk.ENV_ROLLBACK_TRAN
+            out += tk.envchange(kind, b"\x00", tk.b_varbyte(ctx.transaction or bytes(8)))
+            ctx.transaction = None
+            if begin_new:
+                ctx.transaction = next(self._tran_ids).to_bytes(8, "little")
+                out += tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(ctx.transaction), b"\x00")
+        return out + tk.done()
+
+    def disconnected(self, ctx: SessionContext | None) -> None:
+        del ctx
+
+    def _request_faults(self) -> None:
+        fault = self.faults.take("tds", {"delay", "drop_request"})
+        if fault is None:
+            return
+        if fault.kind == "delay":
+            time.sleep(fault.delay)
+        else:
+            raise ConnectionClosed("fault injection: connection dropped mid-request")
+
+    def session_fault(self, point: str) -> None:
+        """Hook the session calls at 'handshake', 'login' and 'request'."""
+        if point == "handshake":
+            fault = self.faults.take("tds", {"drop_handshake", "stall", "delay"})
+            if fault is None:
+                return
+            if fault.kind == "drop_handshake":
+                raise ConnectionClosed("fault injection: dropped during handshake")
+            time.sleep(fault.delay)

@@ -1,0 +1,227 @@
+"""The sandbox's world: a tenant, its identities, one logical server and its databases.
+
+Every surface (token endpoint, TDS, ARM, later Log Analytics) reads and writes
+this one model. It is plain data so it round-trips through TOML or JSON, and the
+file is the source of truth between runs: separate CLI invocations see each
+other's changes.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+IdentityKind = Literal["managed_identity", "service_principal", "user", "group"]
+
+# Deterministic ids: the README's worked examples show the same GUIDs a fresh sandbox has.
+_NS = uuid.UUID("6f1d1b1e-5a8e-4c43-9a52-5d2f1f0c0a11")
+
+
+def stable_id(name: str) -> str:
+    return str(uuid.uuid5(_NS, name))
+
+
+@dataclass
+class Identity:
+    """An Entra principal in the sandbox tenant."""
+
+    name: str
+    kind: IdentityKind
+    object_id: str
+    client_id: str = ""  # apps and managed identities only
+    system_assigned: bool = False
+    upn: str = ""  # users only
+    groups: list[str] = field(default_factory=list)  # object ids of groups it belongs to
+
+    @property
+    def sid_guid(self) -> str:
+        """The GUID Azure SQL stores as the database user's SID for this identity."""
+        return self.client_id if self.kind in ("managed_identity", "service_principal") else self.object_id
+
+
+@dataclass
+class DbUser:
+    """A contained database user (type E = external user/app, X = external group, S = SQL user)."""
+
+    name: str
+    sid: str  # GUID text; SID bytes are its little-endian form
+    type: str = "E"
+    principal_id: int = 0
+
+
+@dataclass
+class Permission:
+    grantee: str
+    permission: str  # e.g. SELECT, EXECUTE, CONTROL
+    scope: str = "DATABASE"  # DATABASE or SCHEMA
+    target: str = ""  # the schema name for SCHEMA scope
+    state: str = "G"  # G grant, D deny
+
+
+@dataclass
+class Database:
+    name: str
+    users: list[DbUser] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)  # custom roles; fixed roles always exist
+    members: dict[str, list[str]] = field(default_factory=dict)  # role -> member names
+    permissions: list[Permission] = field(default_factory=list)
+    schemas: list[str] = field(default_factory=lambda: ["dbo"])
+    available: bool = True  # False answers logins with 40613
+
+    def user(self, name: str) -> DbUser | None:
+        return next((u for u in self.users if u.name.lower() == name.lower()), None)
+
+
+@dataclass
+class FirewallRule:
+    name: str
+    start_ip: str
+    end_ip: str
+
+
+@dataclass
+class EntraAdmin:
+    login: str
+    sid: str  # object id for users/groups, client id for applications
+    principal_type: str = "Application"  # User, Group or Application
+    tenant_id: str = ""
+
+
+@dataclass
+class Server:
+    name: str
+    subscription_id: str
+    resource_group: str
+    location: str = "westeurope"
+    public_network_access: str = "Enabled"
+    minimal_tls_version: str = "1.2"
+    entra_only: bool = True
+    entra_admin: EntraAdmin | None = None
+    directory_readable: bool = True  # False: FROM EXTERNAL PROVIDER fails with 33134
+    firewall_rules: list[FirewallRule] = field(default_factory=list)
+    databases: list[Database] = field(default_factory=list)
+
+    def database(self, name: str) -> Database | None:
+        return next((d for d in self.databases if d.name.lower() == name.lower()), None)
+
+
+@dataclass
+class LoginFailure:
+    """One refused login, kept for the audit trail (the future Log Analytics rows)."""
+
+    event_id: str
+    event_time: float
+    error: int
+    state: int  # the detailed state Azure records in audit, not the 1 the client sees
+    message: str
+    principal: str
+    database: str
+    client_ip: str
+    application: str
+    host: str
+
+
+@dataclass
+class SandboxState:
+    tenant_id: str
+    server: Server
+    identities: list[Identity] = field(default_factory=list)
+    token_lifetime: int = 3600
+    client_ip: str = ""  # the address the gateway reports; empty = the socket peer
+    audit: list[LoginFailure] = field(default_factory=list)
+
+    def identity_by_client_id(self, client_id: str) -> Identity | None:
+        return next((i for i in self.identities if i.client_id.lower() == client_id.lower()), None)
+
+    def identity_by_object_id(self, object_id: str) -> Identity | None:
+        return next((i for i in self.identities if i.object_id.lower() == object_id.lower()), None)
+
+    def system_identity(self) -> Identity | None:
+        return next((i for i in self.identities if i.system_assigned), None)
+
+
+def default_state() -> SandboxState:
+    tenant = stable_id("tenant")
+    sub = stable_id("subscription")
+    operator = Identity("sandbox-operator", "managed_identity", stable_id("operator/oid"), stable_id("operator/appid"), system_assigned=True)
+    app = Identity("orders-api", "managed_identity", stable_id("orders-api/oid"), stable_id("orders-api/appid"))
+    stranger = Identity("billing-worker", "managed_identity", stable_id("billing-worker/oid"), stable_id("billing-worker/appid"))
+    appdb = Database(
+        "appdb",
+        users=[DbUser(app.name, app.sid_guid, "E", 5)],
+        members={"db_datareader": [app.name]},
+        schemas=["dbo", "app"],
+    )
+    server = Server(
+        name="sandbox-sql",
+        subscription_id=sub,
+        resource_group="sandbox-rg",
+        entra_admin=EntraAdmin(operator.name, operator.client_id, "Application", tenant),
+        firewall_rules=[FirewallRule("AllowLocalhost", "127.0.0.1", "127.0.0.1")],
+        databases=[appdb],
+    )
+    return SandboxState(tenant_id=tenant, server=server, identities=[operator, app, stranger])
+
+
+# --- (de)serialisation: dataclasses <-> plain dicts -------------------------------------------
+
+
+def to_dict(state: SandboxState) -> dict[str, Any]:
+    return _drop_none(asdict(state))
+
+
+def _drop_none(value: Any) -> Any:
+    # TOML has no null: omit absent values instead.
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def from_dict(data: dict[str, Any]) -> SandboxState:
+    s = dict(data["server"])
+    server = Server(
+        **{k: v for k, v in s.items() if k not in ("entra_admin", "firewall_rules", "databases")},
+        entra_admin=EntraAdmin(**s["entra_admin"]) if s.get("entra_admin") else None,
+        firewall_rules=[FirewallRule(**r) for r in s.get("firewall_rules", [])],
+        databases=[
+            Database(
+                **{k: v for k, v in d.items() if k not in ("users", "permissions")},
+                users=[DbUser(**u) for u in d.get("users", [])],
+                permissions=[Permission(**p) for p in d.get("permissions", [])],
+            )
+            for d in s.get("databases", [])
+        ],
+    )
+    return SandboxState(
+        **{k: v for k, v in data.items() if k not in ("server", "identities", "audit")},
+        server=server,
+        identities=[Identity(**i) for i in data.get("identities", [])],
+        audit=[LoginFailure(**a) for a in data.get("audit", [])],
+    )
+
+
+def load(path: Path) -> SandboxState:
+    text = path.read_text(encoding="utf-8")
+    data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    return from_dict(data)
+
+
+def dump(state: SandboxState, path: Path) -> None:
+    """Write atomically (temp file + rename) so a reader never sees half a file."""
+    data = to_dict(state)
+    if path.suffix.lower() == ".toml":
+        import tomli_w
+
+        text = tomli_w.dumps(data)
+    else:
+        text = json.dumps(data, indent=2) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,71 @@
+"""The TDS listener: one thread per connection, all of them stopped and joined on stop()."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import socket
+import threading
+
+from .session import Backend, FaultHook, Session, Tls
+
+log = logging.getLogger("azsqlctl.sandbox.tds")
+
+
+def _no_fault(point: str) -> None:
+    del point
+
+
+class TdsServer:
+    def __init__(self, backend: Backend, tls: Tls, host: str = "127.0.0.1", port: int = 0, fault: FaultHook | None = None) -> None:
+        self.backend = backend
+        self.tls = tls
+        self.fault = fault or _no_fault
+        self._listener = socket.create_server((host, port), backlog=128)
+        self._listener.settimeout(0.2)
+        self.host, self.port = self._listener.getsockname()[:2]
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._clients: dict[threading.Thread, socket.socket] = {}
+        self._spids = itertools.count(51)
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="tds-accept", daemon=True)
+
+    def start(self) -> TdsServer:
+        self._accept_thread.start()
+        return self
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sock, _addr = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            sock.settimeout(None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            thread = threading.Thread(target=self._run, args=(sock,), name="tds-session", daemon=True)
+            with self._lock:
+                self._clients[thread] = sock
+            thread.start()
+
+    def _run(self, sock: socket.socket) -> None:
+        try:
+            Session(sock, self.backend, self.tls, next(self._spids), self.fault).run()
+        finally:
+            with self._lock:
+                self._clients.pop(threading.current_thread(), None)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._accept_thread.join(timeout=5)
+        self._listener.close()
+        with self._lock:
+            clients = list(self._clients.items())
+        for _thread, sock in clients:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread, _sock in clients:
+            thread.join(timeout=5)

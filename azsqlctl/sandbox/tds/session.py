@@ -1,0 +1,210 @@
+"""One client connection: PRELOGIN, TLS, LOGIN7, then requests until the client leaves.
+
+What the session decides (who may log in, what a batch returns) belongs to a
+``Backend``; this module only speaks the protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from . import tokens as tk
+from .handshake import ENCRYPT_NOT_SUP, PL_ENCRYPTION, Login7, parse_login7, parse_prelogin, prelogin_response
+from .wire import (
+    ATTENTION,
+    DEFAULT_PACKET_SIZE,
+    LOGIN7,
+    PRELOGIN,
+    RPC,
+    SQL_BATCH,
+    TABULAR_RESULT,
+    TRANSACTION_MANAGER,
+    Channel,
+    ConnectionClosed,
+    RawChannel,
+    TlsChannel,
+    read_message,
+    send_message,
+)
+
+log = logging.getLogger("azsqlctl.sandbox.tds")
+
+TLS_RECORD_HANDSHAKE = 0x16
+
+# TM request types ([MS-TDS] 2.2.6.9)
+TM_BEGIN_XACT = 5
+TM_COMMIT_XACT = 7
+TM_ROLLBACK_XACT = 8
+TM_SAVE_XACT = 9
+
+
+@dataclass
+class SessionContext:
+    """What the backend knows about a logged-in session."""
+
+    spid: int
+    client_ip: str
+    database: str
+    principal: str = ""
+    transaction: bytes | None = None  # 8-byte descriptor while a transaction is open
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class LoginOutcome:
+    context: SessionContext | None
+    tokens: bytes  # ERROR tokens on failure; informational tokens on success
+
+
+class Backend(Protocol):
+    server_name: str
+
+    def login(self, login: Login7, spid: int, client_ip: str, encrypted: bool) -> LoginOutcome: ...
+    def batch(self, ctx: SessionContext, sql: str) -> bytes: ...
+    def rpc(self, ctx: SessionContext, name: str) -> bytes: ...
+    def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> bytes: ...
+    def disconnected(self, ctx: SessionContext | None) -> None: ...
+
+
+@dataclass
+class Tls:
+    tunnelled: ssl.SSLContext  # TDS 7.x, capped at TLS 1.2
+    strict: ssl.SSLContext  # TDS 8.0, ALPN tds/8.0
+
+
+FaultHook = Callable[[str], None]  # called at named points; may sleep or raise ConnectionClosed
+
+
+class Session:
+    def __init__(self, sock: socket.socket, backend: Backend, tls: Tls, spid: int, fault: FaultHook) -> None:
+        self.sock = sock
+        self.backend = backend
+        self.tls = tls
+        self.spid = spid
+        self.fault = fault
+        self.packet_size = DEFAULT_PACKET_SIZE
+        self.ctx: SessionContext | None = None
+        peer = sock.getpeername()
+        self.client_ip = str(peer[0])
+
+    def run(self) -> None:
+        try:
+            ch = self._handshake()
+            self.fault("login")
+            self._login(ch)
+            if self.ctx is not None:
+                self._serve(ch)
+        except ConnectionClosed as exc:
+            log.debug("session %s closed: %s", self.spid, exc)
+        except (ssl.SSLError, OSError, ValueError, struct.error) as exc:
+            log.info("session %s aborted: %s", self.spid, exc)
+        finally:
+            self.backend.disconnected(self.ctx)
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+    def _send(self, ch: Channel, payload: bytes) -> None:
+        send_message(ch, TABULAR_RESULT, payload, self.packet_size, self.spid)
+
+    def _handshake(self) -> Channel:
+        raw = RawChannel(self.sock)
+        if raw.peek(1)[0] == TLS_RECORD_HANDSHAKE:
+            # TDS 8.0 (Encrypt=strict): TLS first, PRELOGIN inside it.
+            tls = TlsChannel(raw, self.tls.strict)
+            self.fault("handshake")
+            tls.handshake_direct()
+            msg = read_message(tls)
+            if msg.type != PRELOGIN:
+                raise ConnectionClosed("expected PRELOGIN")
+            self._send(tls, prelogin_response(parse_prelogin(msg.body), strict=True))
+            return tls
+        msg = read_message(raw)
+        if msg.type != PRELOGIN:
+            raise ConnectionClosed(f"expected PRELOGIN, got {msg.type:#x}")
+        client = parse_prelogin(msg.body)
+        enc = client.get(PL_ENCRYPTION, b"\x00")[:1]
+        self._send(raw, prelogin_response(client, strict=False))
+        if enc and enc[0] == ENCRYPT_NOT_SUP:
+            raise ConnectionClosed("client cannot encrypt; Azure SQL requires encryption")
+        self.fault("handshake")
+        tls = TlsChannel(raw, self.tls.tunnelled)
+        tls.handshake_in_prelogin()
+        return tls
+
+    def _login(self, ch: Channel) -> None:
+        msg = read_message(ch)
+        if msg.type != LOGIN7:
+            raise ConnectionClosed(f"expected LOGIN7, got {msg.type:#x}")
+        login = parse_login7(msg.body)
+        outcome = self.backend.login(login, self.spid, self.client_ip, encrypted=True)
+        if outcome.context is None:
+            self._send(ch, outcome.tokens + tk.done(tk.DONE_ERROR, curcmd=0))
+            return
+        self.ctx = outcome.context
+        payload = outcome.tokens + tk.env_text(tk.ENV_PACKETSIZE, str(self.packet_size), str(self.packet_size))
+        payload += tk.loginack()
+        if login.fedauth_token is not None:
+            payload += tk.featureextack([(0x02, b"")])
+        payload += tk.done(tk.DONE_FINAL, curcmd=0)
+        self._send(ch, payload)
+
+    def _serve(self, ch: Channel) -> None:
+        assert self.ctx is not None
+        while True:
+            msg = read_message(ch)
+            self.fault("request")
+            if msg.type == SQL_BATCH:
+                sql = _strip_all_headers(msg.body).decode("utf-16-le", errors="replace")
+                self._send(ch, self.backend.batch(self.ctx, sql))
+            elif msg.type == RPC:
+                self._send(ch, self.backend.rpc(self.ctx, _rpc_name(_strip_all_headers(msg.body))))
+            elif msg.type == TRANSACTION_MANAGER:
+                body = _strip_all_headers(msg.body)
+                (request,) = struct.unpack_from("<H", body, 0)
+                self._send(ch, self.backend.transaction(self.ctx, request, _begins_new(request, body[2:])))
+            elif msg.type == ATTENTION:
+                self._send(ch, tk.done(0x20))  # DONE_ATTN acknowledges the cancel
+            else:
+                raise ConnectionClosed(f"unsupported packet type {msg.type:#x}")
+
+
+def _strip_all_headers(body: bytes) -> bytes:
+    """Skip ALL_HEADERS ([MS-TDS] 2.2.5.3): a little-endian total length, itself included."""
+    if len(body) >= 4:
+        (total,) = struct.unpack_from("<I", body, 0)
+        if 4 <= total <= len(body) and total >= 22:
+            return body[total:]
+    return body
+
+
+_PROC_IDS = {1: "sp_cursor", 10: "sp_executesql", 11: "sp_prepare", 12: "sp_execute", 13: "sp_prepexec", 15: "sp_unprepare"}
+
+
+def _rpc_name(body: bytes) -> str:
+    (length,) = struct.unpack_from("<H", body, 0)
+    if length == 0xFFFF:
+        (proc_id,) = struct.unpack_from("<H", body, 2)
+        return _PROC_IDS.get(proc_id, f"proc#{proc_id}")
+    return body[2 : 2 + 2 * length].decode("utf-16-le", errors="replace")
+
+
+def _begins_new(request: int, payload: bytes) -> bool:
+    """COMMIT/ROLLBACK carry a name (B_VARCHAR) then fBeginXact ([MS-TDS] 2.2.6.9)."""
+    if request not in (TM_COMMIT_XACT, TM_ROLLBACK_XACT) or not payload:
+        return False
+    name_len = payload[0]
+    flag_at = 1 + 2 * name_len
+    return len(payload) > flag_at and payload[flag_at] == 1
+
+
+def new_spid() -> int:
+    return 51 + int.from_bytes(os.urandom(2), "big") % 30000

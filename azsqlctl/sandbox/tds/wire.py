@@ -1,0 +1,193 @@
+"""TDS packet framing and the byte channels under it (plain socket, then TLS).
+
+[MS-TDS] 2.2.3: every message is a series of packets with an 8-byte header
+(type, status, big-endian length, SPID, packet id, window). Azure SQL encrypts
+the whole session, so after PRELOGIN the channel is swapped for a TLS one whose
+handshake is tunnelled inside PRELOGIN packets (TDS 7.x) or runs directly on the
+socket (TDS 8.0, ``Encrypt=strict``).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+from dataclasses import dataclass
+from typing import Protocol
+
+HEADER = struct.Struct(">BBHHBB")
+
+# Packet types ([MS-TDS] 2.2.3.1.1)
+SQL_BATCH = 0x01
+RPC = 0x03
+TABULAR_RESULT = 0x04
+ATTENTION = 0x06
+TRANSACTION_MANAGER = 0x0E
+LOGIN7 = 0x10
+PRELOGIN = 0x12
+
+STATUS_EOM = 0x01
+DEFAULT_PACKET_SIZE = 4096
+
+
+class ConnectionClosed(Exception):
+    """The peer went away (EOF or reset) - ends a session quietly."""
+
+
+class Channel(Protocol):
+    def recv_exact(self, n: int) -> bytes: ...
+    def send(self, data: bytes) -> None: ...
+
+
+class RawChannel:
+    """A socket with a read buffer, so exact-length reads never over-consume."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buf = bytearray()
+
+    def recv_some(self) -> bytes:
+        if self._buf:
+            data = bytes(self._buf)
+            self._buf.clear()
+            return data
+        try:
+            data = self.sock.recv(65536)
+        except OSError as exc:
+            raise ConnectionClosed(str(exc)) from exc
+        if not data:
+            raise ConnectionClosed("peer closed the connection")
+        return data
+
+    def peek(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            try:
+                data = self.sock.recv(65536)
+            except OSError as exc:
+                raise ConnectionClosed(str(exc)) from exc
+            if not data:
+                raise ConnectionClosed("peer closed the connection")
+            self._buf += data
+        return bytes(self._buf[:n])
+
+    def recv_exact(self, n: int) -> bytes:
+        self.peek(n)
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise ConnectionClosed(str(exc)) from exc
+
+
+class TlsChannel:
+    """TLS over a RawChannel through memory BIOs.
+
+    Memory BIOs (rather than ``ssl.wrap_socket``) let the same object run its
+    handshake either inside PRELOGIN packets or straight on the socket.
+    """
+
+    def __init__(self, raw: RawChannel, context: ssl.SSLContext) -> None:
+        self.raw = raw
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self._in, self._out, server_side=True)
+        self._plain = bytearray()
+
+    def _flush(self) -> bytes:
+        return self._out.read()
+
+    def handshake_in_prelogin(self) -> None:
+        """[MS-TDS] 3.2.5.2: handshake records travel as PRELOGIN payloads.
+
+        Done once our Finished has gone out; the client's next bytes are raw
+        TLS records, which may already sit in the raw buffer.
+        """
+        while True:
+            try:
+                self.tls.do_handshake()
+                done = True
+            except ssl.SSLWantReadError:
+                done = False
+            out = self._flush()
+            if out:
+                send_message(self.raw, PRELOGIN, out)
+            if done:
+                return
+            ptype, _status, body = read_packet(self.raw)
+            if ptype != PRELOGIN:
+                raise ConnectionClosed(f"expected TLS handshake in PRELOGIN, got packet type {ptype:#x}")
+            self._in.write(body)
+
+    def handshake_direct(self) -> None:
+        while True:
+            try:
+                self.tls.do_handshake()
+                done = True
+            except ssl.SSLWantReadError:
+                done = False
+            out = self._flush()
+            if out:
+                self.raw.send(out)
+            if done:
+                return
+            self._in.write(self.raw.recv_some())
+
+    def recv_exact(self, n: int) -> bytes:
+        while len(self._plain) < n:
+            try:
+                self._plain += self.tls.read(65536)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError) as exc:
+                raise ConnectionClosed("TLS session closed") from exc
+            except ssl.SSLError as exc:
+                raise ConnectionClosed(f"TLS error: {exc}") from exc
+            self._in.write(self.raw.recv_some())
+        data = bytes(self._plain[:n])
+        del self._plain[:n]
+        return data
+
+    def send(self, data: bytes) -> None:
+        self.tls.write(data)
+        self.raw.send(self._flush())
+
+
+def read_packet(ch: Channel) -> tuple[int, int, bytes]:
+    ptype, status, length, _spid, _pid, _win = HEADER.unpack(ch.recv_exact(HEADER.size))
+    if length < HEADER.size:
+        raise ConnectionClosed(f"bad TDS packet length {length}")
+    return ptype, status, ch.recv_exact(length - HEADER.size)
+
+
+@dataclass
+class Message:
+    type: int
+    body: bytes
+    reset_connection: bool = False
+
+
+def read_message(ch: Channel) -> Message:
+    """Reassemble packets until EOM (large LOGIN7 tokens span several packets)."""
+    ptype, status, body = read_packet(ch)
+    parts = [body]
+    reset = bool(status & 0x08)
+    while not status & STATUS_EOM:
+        _t, status, body = read_packet(ch)
+        parts.append(body)
+    return Message(ptype, b"".join(parts), reset)
+
+
+def send_message(ch: Channel, ptype: int, payload: bytes, packet_size: int = DEFAULT_PACKET_SIZE, spid: int = 0) -> None:
+    room = packet_size - HEADER.size
+    chunks = [payload[i : i + room] for i in range(0, len(payload), room)] or [b""]
+    out = bytearray()
+    for i, chunk in enumerate(chunks):
+        status = STATUS_EOM if i == len(chunks) - 1 else 0
+        out += HEADER.pack(ptype, status, len(chunk) + HEADER.size, spid, (i + 1) % 256, 0)
+        out += chunk
+    ch.send(bytes(out))

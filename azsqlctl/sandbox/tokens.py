@@ -1,0 +1,120 @@
+"""Entra-style access tokens: RS256 JWTs signed by the sandbox's own key.
+
+Claims follow what Entra puts in v1 access tokens for managed identities and
+apps (``aud``, ``iss``, ``tid``, ``oid``, ``appid``, ``idtyp`` …), so the
+client's claim checks meet the same fields they meet on Azure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from azsqlctl.core import jwt
+
+from .state import Identity
+
+CLOCK_SKEW = 300  # seconds Azure SQL tolerates between nbf/exp and its clock
+
+
+class TokenRejected(Exception):
+    """Why a token cannot log in; ``reason`` is one of the keys of LOGIN_REJECTIONS."""
+
+    def __init__(self, reason: str, claims: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.claims = claims or {}
+
+
+@dataclass
+class Issuer:
+    key: rsa.RSAPrivateKey
+    kid: str
+
+    @classmethod
+    def load_or_create(cls, path: Path | None) -> Issuer:
+        if path is not None and path.exists():
+            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            assert isinstance(loaded, rsa.RSAPrivateKey)
+            key = loaded
+        else:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(
+                    key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+                )
+                path.chmod(0o600)
+        numbers = key.public_key().public_numbers()
+        kid = jwt.b64url_encode(numbers.n.to_bytes(256, "big")[:12])
+        return cls(key, kid)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        header = {"typ": "JWT", "alg": "RS256", "kid": self.kid, "x5t": self.kid}
+        signing_input = (
+            jwt.b64url_encode(json.dumps(header, separators=(",", ":")).encode())
+            + "."
+            + jwt.b64url_encode(json.dumps(claims, separators=(",", ":")).encode())
+        )
+        signature = self.key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+        return signing_input + "." + jwt.b64url_encode(signature)
+
+    def issue(self, identity: Identity, resource: str, tenant_id: str, lifetime: int, **overrides: Any) -> str:
+        now = int(time.time())
+        issuer = f"https://sts.windows.net/{tenant_id}/"
+        claims: dict[str, Any] = {
+            "aud": resource,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "idp": issuer,
+            "oid": identity.object_id,
+            "sub": identity.object_id,
+            "tid": tenant_id,
+            "uti": uuid.uuid4().hex[:22],
+            "ver": "1.0",
+        }
+        if identity.kind == "user":
+            claims.update(idtyp="user", upn=identity.upn or identity.name, name=identity.name)
+            claims["appid"] = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # Azure CLI's public client id
+        else:
+            claims.update(idtyp="app", appid=identity.client_id, appidacr="2")
+            if identity.kind == "managed_identity":
+                claims["xms_mirid"] = f"/providers/Microsoft.ManagedIdentity/identities/{identity.name}"
+        if identity.groups:
+            claims["groups"] = list(identity.groups)
+        claims.update(overrides)
+        return self.sign({k: v for k, v in claims.items() if v is not None})
+
+    def verify(self, token: str, audiences: tuple[str, ...], tenant_id: str, now: float | None = None) -> dict[str, Any]:
+        """Validate like Azure SQL: signature, audience, lifetime, tenant - in that order."""
+        try:
+            header, claims, signing_input, signature = jwt.split(token)
+        except jwt.MalformedToken as exc:
+            raise TokenRejected("malformed") from exc
+        if header.get("alg") != "RS256":
+            raise TokenRejected("bad_signature", claims)
+        try:
+            self.key.public_key().verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature as exc:
+            raise TokenRejected("bad_signature", claims) from exc
+        wanted = {a.rstrip("/") for a in audiences}
+        if str(claims.get("aud", "")).rstrip("/") not in wanted:
+            raise TokenRejected("wrong_audience", claims)
+        now = time.time() if now is None else now
+        if float(claims.get("exp", 0)) + CLOCK_SKEW < now:
+            raise TokenRejected("expired", claims)
+        if float(claims.get("nbf", 0)) - CLOCK_SKEW > now:
+            raise TokenRejected("not_yet_valid", claims)
+        if str(claims.get("tid", "")).lower() != tenant_id.lower():
+            raise TokenRejected("wrong_tenant", claims)
+        return claims
