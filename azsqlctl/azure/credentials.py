@@ -8,45 +8,31 @@ defeat the cache. The token string never leaves this module except inside an
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from azsqlctl.core import jwt
 from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.errors import AuthenticationError, UsageError
-
-AUTH_KINDS = ("default", "cli", "managed-identity", "workload-identity", "environment", "device-code")
+from azsqlctl.core.ports import AccessToken
+from azsqlctl.core.settings import AUTH_KINDS
 
 _lock = threading.Lock()
-_credentials: dict[tuple[str, str, str, str], Any] = {}
-
-
-@dataclass(frozen=True)
-class AccessToken:
-    token: str = field(repr=False)
-    expires_on: int
-    credential: str  # which credential (or chain link) produced it
-    elapsed_ms: float
-    chain_failures: tuple[str, ...] = ()
-
-    @property
-    def claims(self) -> dict[str, Any]:
-        return jwt.claims(self.token)
-
-    def odbc_struct(self) -> bytes:
-        """SQL_COPT_SS_ACCESS_TOKEN (1256): UInt32 LE byte length, then the UTF-16-LE token."""
-        data = self.token.encode("utf-16-le")
-        return len(data).to_bytes(4, "little") + data
+_credentials: dict[tuple[str, str, str, str, str], Any] = {}
+_IDENTITY_ENV = ("IDENTITY_", "MSI_", "IMDS_", "AZURE_")
 
 
 def get_credential(auth: str, client_id: str, cloud: Cloud, tenant_id: str = "") -> Any:
     if auth not in AUTH_KINDS:
         raise UsageError(f"unknown --auth '{auth}'", f"use one of: {', '.join(AUTH_KINDS)}", code="bad_auth")
-    key = (auth, client_id, cloud.authority_host, tenant_id)
+    # The environment that selects a managed-identity flavour is part of the key: a
+    # process normally never changes it, but a test harness pointing at a new sandbox does.
+    env = "|".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith(_IDENTITY_ENV))
+    key = (auth, client_id, cloud.authority_host, tenant_id, hashlib.sha256(env.encode()).hexdigest())
     with _lock:
         if key not in _credentials:
             _credentials[key] = _build(auth, client_id, cloud, tenant_id)
@@ -59,11 +45,9 @@ def _build(auth: str, client_id: str, cloud: Cloud, tenant_id: str) -> Any:
     authority = cloud.authority_host.removeprefix("https://")
     cid = client_id or None
     if auth == "default":
-        return ai.DefaultAzureCredential(
-            authority=authority, managed_identity_client_id=cid, exclude_interactive_browser_credential=True
-        )
+        return ai.DefaultAzureCredential(authority=authority, managed_identity_client_id=cid, exclude_interactive_browser_credential=True)
     if auth == "cli":
-        return ai.AzureCliCredential(tenant_id=tenant_id or None)
+        return ai.AzureCliCredential(tenant_id=tenant_id)
     if auth == "managed-identity":
         return ai.ManagedIdentityCredential(client_id=cid)
     if auth == "workload-identity":
@@ -106,7 +90,9 @@ def get_token(credential: Any, scope: str, timeout: float | None = None) -> Acce
     from azure.core.exceptions import ClientAuthenticationError
 
     silence = _Silence()
-    loggers = [logging.getLogger(n) for n in ("azure.identity", "azure.identity._credentials.chained", "azure.identity._internal.decorators")]
+    loggers = [
+        logging.getLogger(n) for n in ("azure.identity", "azure.identity._credentials.chained", "azure.identity._internal.decorators")
+    ]
     for lg in loggers:
         lg.addFilter(silence)
     start = time.perf_counter()
@@ -128,3 +114,14 @@ def get_token(credential: Any, scope: str, timeout: float | None = None) -> Acce
     chosen = getattr(credential, "_successful_credential", None)
     name = type(chosen or credential).__name__
     return AccessToken(result.token, int(result.expires_on), name, elapsed)
+
+
+class CredentialTokens:
+    """TokenSource over one azure-identity credential (cached per process)."""
+
+    def __init__(self, auth: str, client_id: str, cloud: Cloud, tenant_id: str = "", timeout: float | None = None) -> None:
+        self.credential = get_credential(auth, client_id, cloud, tenant_id)
+        self.timeout = timeout
+
+    def token(self, scope: str) -> AccessToken:
+        return get_token(self.credential, scope, self.timeout)

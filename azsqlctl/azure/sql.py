@@ -7,6 +7,7 @@ combination anyway (FA005).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import platform
@@ -19,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from azsqlctl.core.errors import AzsqlctlError, ConnectionFailed, DriverNotFound
+from azsqlctl.core.ports import AccessToken
+from azsqlctl.core.settings import ConnectionSettings
 from azsqlctl.core.target import ServerAddress
-
-from .credentials import AccessToken
 
 SQL_COPT_SS_ACCESS_TOKEN = 1256
 PREFERRED = ("ODBC Driver 18 for SQL Server", "ODBC Driver 17 for SQL Server")
@@ -89,7 +90,9 @@ def find_driver(requested: str = "") -> Driver:
     if requested:
         if "/" in requested or requested.endswith((".so", ".dylib", ".dll")) or ".so." in requested:
             if not Path(requested).is_file():
-                raise DriverNotFound(f"ODBC driver library '{requested}' does not exist", "pass an existing path or a registered driver name")
+                raise DriverNotFound(
+                    f"ODBC driver library '{requested}' does not exist", "pass an existing path or a registered driver name"
+                )
             import_pyodbc()
             return Driver(requested, "--driver")
         pyodbc = import_pyodbc()
@@ -110,7 +113,15 @@ def find_driver(requested: str = "") -> Driver:
     raise DriverNotFound("no Microsoft ODBC Driver for SQL Server found", install_hint())
 
 
-def connection_string(driver: Driver, server: ServerAddress, database: str, *, strict: bool = False, trust_server_certificate: bool = False, app: str = "azsqlctl") -> str:
+def connection_string(
+    driver: Driver,
+    server: ServerAddress,
+    database: str,
+    *,
+    strict: bool = False,
+    trust_server_certificate: bool = False,
+    app: str = "azsqlctl",
+) -> str:
     def braced(value: str) -> str:
         return "{" + value.replace("}", "}}") + "}"
 
@@ -145,7 +156,9 @@ def combined_ca_bundle(ca_bundle: str, cache_dir: Path) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     out = cache_dir / f"ca-bundle-{abs(hash(str(ca.resolve())))}.pem"
     paths = ssl.get_default_verify_paths()
-    system = next((Path(p) for p in (paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt") if p and Path(p).is_file()), None)
+    system = next(
+        (Path(p) for p in (paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt") if p and Path(p).is_file()), None
+    )
     text = (system.read_text(encoding="utf-8") + "\n" if system else "") + ca.read_text(encoding="utf-8")
     out.write_text(text, encoding="utf-8")
     return out
@@ -167,10 +180,9 @@ class SqlSession:
             cursor.close()
 
     def close(self) -> None:
-        try:
+        # Closing a dead connection must not mask the error that killed it.
+        with contextlib.suppress(Exception):
             self._cnxn.close()
-        except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
-            pass
 
     def __enter__(self) -> SqlSession:
         return self
@@ -179,7 +191,18 @@ class SqlSession:
         self.close()
 
 
-def connect(driver: Driver, server: ServerAddress, database: str, token: AccessToken, *, timeout: int = 15, strict: bool = False, trust_server_certificate: bool = False, ca_bundle: str = "", cache_dir: Path | None = None) -> SqlSession:
+def connect(
+    driver: Driver,
+    server: ServerAddress,
+    database: str,
+    token: AccessToken,
+    *,
+    timeout: int = 15,
+    strict: bool = False,
+    trust_server_certificate: bool = False,
+    ca_bundle: str = "",
+    cache_dir: Path | None = None,
+) -> SqlSession:
     pyodbc = import_pyodbc()
     conn_str = connection_string(driver, server, database, strict=strict, trust_server_certificate=trust_server_certificate)
     check_connection_string(conn_str)
@@ -202,7 +225,7 @@ class DriverMessage:
 
 
 def parse_driver_error(exc: BaseException) -> DriverMessage:
-    args = getattr(exc, "args", ())
+    args: tuple[object, ...] = tuple(getattr(exc, "args", ()))
     sqlstate = str(args[0]) if args else ""
     message = str(args[1]) if len(args) > 1 else str(exc)
     first = message.split("; [")[0]
@@ -221,3 +244,19 @@ def sql_failure(exc: BaseException) -> AzsqlctlError:
     details = {"sqlstate": msg.sqlstate, "number": msg.number, "server_message": msg.text}
     text = f"[{msg.sqlstate}] {msg.text}" + (f" ({msg.number})" if msg.number else "")
     return error_cls(text, hint, code=str(msg.number or msg.sqlstate), details=details)
+
+
+class DriverConnector:
+    """Connector for core logic: the settings' server, driver and TLS options, one database per call."""
+
+    def __init__(self, settings: ConnectionSettings, cache_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.driver = find_driver(settings.driver)
+        self.cache_dir = cache_dir
+
+    def connect(self, database: str, token: AccessToken) -> SqlSession:
+        s = self.settings
+        return connect(
+            self.driver, s.require_server(), database, token, timeout=s.timeout, strict=s.strict,
+            trust_server_certificate=s.trust_server_certificate, ca_bundle=s.cloud.ca_bundle, cache_dir=self.cache_dir,
+        )  # fmt: skip

@@ -20,7 +20,7 @@ class ServerMessage:
         return self.template.format(**fields)
 
 
-TOKEN_PRINCIPAL = "<token-identified principal>"
+TOKEN_PRINCIPAL = "<token-identified principal>"  # noqa: S105 - a display name, not a secret
 NOT_CONFIGURED_SUFFIX = " The server is not currently configured to accept this token."
 
 LOGIN_FAILED = ServerMessage(18456, 14, "Login failed for user '{user}'.{suffix}")

@@ -73,6 +73,7 @@ def classify(sqlstate: str, number: int | None, message: str) -> tuple[type[Azsq
     diag = lookup(sqlstate, number)
     if diag is None:
         return AzsqlctlError, "rerun with --debug for the driver's full messages"
-    ip = (_IP.search(message) or [None, "<client-ip>"])[1]
+    found = _IP.search(message)
+    ip = found[1] if found else "<client-ip>"
     fix = diag.fix.replace("{ip_dashed}", ip.replace(".", "-").replace(":", "-")).replace("{ip}", ip).replace("{server}", "<server>")
     return diag.kind, f"{diag.cause}: {fix}"

@@ -35,8 +35,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "db_denydatareader": (),
     "db_denydatawriter": (),
 }
-ROLE_PERMISSIONS["db_owner"] = ("CONTROL",) + tuple(
-    sorted({p for perms in ROLE_PERMISSIONS.values() for p in perms} | {"ALTER", "EXECUTE", "SELECT"})
+ROLE_PERMISSIONS["db_owner"] = (
+    "CONTROL",
+    *tuple(sorted({p for perms in ROLE_PERMISSIONS.values() for p in perms} | {"ALTER", "EXECUTE", "SELECT"})),
 )
 
 # Roles that are more than least privilege for an application identity.

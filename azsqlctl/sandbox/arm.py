@@ -57,7 +57,14 @@ def server_body(state: SandboxState, fqdn: str) -> dict[str, Any]:
             "tenantId": s.entra_admin.tenant_id or state.tenant_id,
             "azureADOnlyAuthentication": s.entra_only,
         }
-    return {"id": server_id(s), "name": s.name, "type": "Microsoft.Sql/servers", "location": s.location, "kind": "v12.0", "properties": props}
+    return {
+        "id": server_id(s),
+        "name": s.name,
+        "type": "Microsoft.Sql/servers",
+        "location": s.location,
+        "kind": "v12.0",
+        "properties": props,
+    }
 
 
 def database_body(s: Server, db: Database) -> dict[str, Any]:
@@ -150,7 +157,11 @@ class ArmService:
         if m["rg"] and m["rg"].lower() != srv.resource_group.lower():
             return _error(404, "ResourceGroupNotFound", f"Resource group '{m['rg']}' could not be found.")
         if m["server"] and m["server"].lower() != srv.name.lower():
-            return _error(404, "ResourceNotFound", f"The Resource 'Microsoft.Sql/servers/{m['server']}' under resource group '{m['rg']}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix")
+            return _error(
+                404,
+                "ResourceNotFound",
+                f"The Resource 'Microsoft.Sql/servers/{m['server']}' under resource group '{m['rg']}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+            )
         return None
 
     def _get(self, s: SandboxState, m: re.Match[str]) -> Response:
@@ -179,7 +190,9 @@ class ArmService:
 
     @staticmethod
     def _missing(kind: str, name: str) -> Response:
-        return _error(404, "ResourceNotFound", f"The requested resource of type 'Microsoft.Sql/servers/{kind}' with name '{name}' was not found.")
+        return _error(
+            404, "ResourceNotFound", f"The requested resource of type 'Microsoft.Sql/servers/{kind}' with name '{name}' was not found."
+        )
 
     def _write(self, s: SandboxState, method: str, m: re.Match[str], body: dict[str, Any]) -> Response:
         if (err := self._scope(s, m)) is not None:
@@ -195,7 +208,11 @@ class ArmService:
                 return 200, None
             if method == "PUT":
                 if srv.public_network_access.lower() == "disabled":
-                    return _error(400, "DenyPublicEndpointEnabled", "Unable to create or modify firewall rules when public network interface for the server is disabled. To manage server or database level firewall rules, please enable the public network interface.")
+                    return _error(
+                        400,
+                        "DenyPublicEndpointEnabled",
+                        "Unable to create or modify firewall rules when public network interface for the server is disabled. To manage server or database level firewall rules, please enable the public network interface.",
+                    )
                 rule = FirewallRule(name, props.get("startIpAddress", ""), props.get("endIpAddress", ""))
                 if existing:
                     srv.firewall_rules.remove(existing)
@@ -206,7 +223,9 @@ class ArmService:
                 srv.entra_admin = None
                 return 200, None
             if method == "PUT":
-                srv.entra_admin = EntraAdmin(props.get("login", ""), props.get("sid", ""), props.get("principalType", "User"), props.get("tenantId") or s.tenant_id)
+                srv.entra_admin = EntraAdmin(
+                    props.get("login", ""), props.get("sid", ""), props.get("principalType", "User"), props.get("tenantId") or s.tenant_id
+                )
                 return 200, admin_body(s, srv.entra_admin)
         if child == "azureadonlyauthentications" and name.lower() == "default" and method == "PUT":
             srv.entra_only = bool(props.get("azureADOnlyAuthentication", True))

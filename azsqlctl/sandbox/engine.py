@@ -20,10 +20,7 @@ from azsqlctl.core.roles import FIXED_ROLE_IDS, effective_permissions
 from .state import Database, SandboxState
 from .tds import tokens as tk
 
-VERSION = (
-    "Microsoft SQL Azure (RTM) - 12.0.2000.8 \n\tJul 31 2025 00:00:00 \n\t"
-    "Copyright (C) 2022 Microsoft Corporation\n"
-)
+VERSION = "Microsoft SQL Azure (RTM) - 12.0.2000.8 \n\tJul 31 2025 00:00:00 \n\tCopyright (C) 2022 Microsoft Corporation\n"
 _FIXED_USERS = [("dbo", 1, "S"), ("guest", 2, "S"), ("INFORMATION_SCHEMA", 3, "S"), ("sys", 4, "S")]
 _CUSTOM_ROLE_BASE = 100_000
 
@@ -139,7 +136,9 @@ _FROM = re.compile(r"^SELECT\s+(?P<cols>.+?)\s+FROM\s+(?P<rel>[\w.]+(?:\s*\([^)]
 
 def split_statements(sql: str) -> list[str]:
     """Split on ';' outside string literals; drop empties and trailing GO-less whitespace."""
-    parts, buf, quoted = [], [], False
+    parts: list[str] = []
+    buf: list[str] = []
+    quoted = False
     for ch in sql:
         if ch == "'":
             quoted = not quoted
@@ -183,7 +182,9 @@ def _statement(state: SandboxState, caller: Caller, stmt: str, more: bool) -> by
 
 
 def _split_list(text: str) -> list[str]:
-    items, depth, buf, quoted = [], 0, [], False
+    items: list[str] = []
+    buf: list[str] = []
+    depth, quoted = 0, False
     for ch in text:
         if ch == "'":
             quoted = not quoted

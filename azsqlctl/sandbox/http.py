@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -88,19 +89,20 @@ class _TrackingServer(ThreadingHTTPServer):
         with self._conns_lock:
             conns = list(self._conns.items())
         for _thread, sock in conns:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for thread, _sock in conns:
             thread.join(timeout=5)
 
 
 class HttpEndpoint:
-    def __init__(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.httpd = _TrackingServer((host, port), handler)
         self.httpd.tls = tls
-        self.host, self.port = self.httpd.server_address[:2]
+        host, port = self.httpd.server_address[:2]
+        self.host, self.port = str(host), int(port)
         self.scheme = "https" if tls else "http"
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
 

@@ -121,7 +121,14 @@ class Sandbox:
     @property
     def env(self) -> dict[str, str]:
         """Everything a client needs: azure-identity, pyodbc and azsqlctl all work with just this."""
-        st = self.store.read(lambda s: (s.server.subscription_id, s.server.resource_group, s.server.databases[0].name if s.server.databases else "master", s.tenant_id))
+        st = self.store.read(
+            lambda s: (
+                s.server.subscription_id,
+                s.server.resource_group,
+                s.server.databases[0].name if s.server.databases else "master",
+                s.tenant_id,
+            )
+        )
         return {
             "IDENTITY_ENDPOINT": f"{self.identity_http.url}/msi/token",
             "IDENTITY_HEADER": self.identity.header_secret,
@@ -175,7 +182,7 @@ def env_file_text(env: dict[str, str]) -> str:
 def serve(sandbox: Sandbox, env_file: Path | None, on_ready: Callable[[Sandbox], None], stop: threading.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut everything down."""
     stop = stop or threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())

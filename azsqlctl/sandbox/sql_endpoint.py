@@ -38,8 +38,10 @@ class _Refused(Exception):
 
 def _ip_in(ip: str, start: str, end: str) -> bool:
     try:
-        value = ipaddress.ip_address(ip)
-        return ipaddress.ip_address(start) <= value <= ipaddress.ip_address(end)
+        value, low, high = ipaddress.ip_address(ip), ipaddress.ip_address(start), ipaddress.ip_address(end)
+        if not value.version == low.version == high.version:
+            return False
+        return int(low) <= int(value) <= int(high)
     except (ValueError, TypeError):
         return False
 
@@ -80,11 +82,17 @@ class SqlEndpoint:
                 self.logins_failed += 1
             self.store.record_failure(
                 LoginFailure(
-                    event_id=str(uuid.uuid4()), event_time=time.time(), error=refused.number,
-                    state=refused.audit_state, message=refused.text, principal=refused.principal,
-                    database=login.database or "master", client_ip=state_snapshot.get("ip", client_ip),
-                    application=login.appname, host=login.hostname,
-                )  # fmt: skip
+                    event_id=str(uuid.uuid4()),
+                    event_time=time.time(),
+                    error=refused.number,
+                    state=refused.audit_state,
+                    message=refused.text,
+                    principal=refused.principal,
+                    database=login.database or "master",
+                    client_ip=state_snapshot.get("ip", client_ip),
+                    application=login.appname,
+                    host=login.hostname,
+                )
             )
             return LoginOutcome(None, refused.tokens)
         with self._lock:

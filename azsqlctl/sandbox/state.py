@@ -147,7 +147,9 @@ class SandboxState:
 def default_state() -> SandboxState:
     tenant = stable_id("tenant")
     sub = stable_id("subscription")
-    operator = Identity("sandbox-operator", "managed_identity", stable_id("operator/oid"), stable_id("operator/appid"), system_assigned=True)
+    operator = Identity(
+        "sandbox-operator", "managed_identity", stable_id("operator/oid"), stable_id("operator/appid"), system_assigned=True
+    )
     app = Identity("orders-api", "managed_identity", stable_id("orders-api/oid"), stable_id("orders-api/appid"))
     stranger = Identity("billing-worker", "managed_identity", stable_id("billing-worker/oid"), stable_id("billing-worker/appid"))
     appdb = Database(
@@ -171,7 +173,8 @@ def default_state() -> SandboxState:
 
 
 def to_dict(state: SandboxState) -> dict[str, Any]:
-    return _drop_none(asdict(state))
+    data: dict[str, Any] = _drop_none(asdict(state))
+    return data
 
 
 def _drop_none(value: Any) -> Any:

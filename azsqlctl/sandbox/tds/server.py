@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import socket
@@ -63,9 +64,7 @@ class TdsServer:
         with self._lock:
             clients = list(self._clients.items())
         for _thread, sock in clients:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for thread, _sock in clients:
             thread.join(timeout=5)

@@ -6,6 +6,7 @@ What the session decides (who may log in, what a batch returns) belongs to a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -103,14 +104,14 @@ class Session:
                 self._serve(ch)
         except ConnectionClosed as exc:
             log.debug("session %s closed: %s", self.spid, exc)
-        except (ssl.SSLError, OSError, ValueError, struct.error) as exc:
+        except (ssl.SSLError, OSError, ValueError, struct.error, IndexError, UnicodeError) as exc:
             log.info("session %s aborted: %s", self.spid, exc)
+        except Exception:  # a malformed client must never take the listener down
+            log.exception("session %s failed", self.spid)
         finally:
             self.backend.disconnected(self.ctx)
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.close()
-            except OSError:
-                pass
 
     def _send(self, ch: Channel, payload: bytes) -> None:
         send_message(ch, TABULAR_RESULT, payload, self.packet_size, self.spid)

@@ -68,13 +68,7 @@ def env_text(kind: int, new: str, old: str) -> bytes:
 
 
 def message(token: int, number: int, state: int, severity: int, text: str, server: str, line: int = 1) -> bytes:
-    body = (
-        struct.pack("<iBB", number, state, severity)
-        + us_varchar(text)
-        + b_varchar(server)
-        + b_varchar("")
-        + struct.pack("<i", line)
-    )
+    body = struct.pack("<iBB", number, state, severity) + us_varchar(text) + b_varchar(server) + b_varchar("") + struct.pack("<i", line)
     return bytes([token]) + struct.pack("<H", len(body)) + body
 
 

@@ -1,0 +1,3 @@
+from azsqlctl.cli.app import main
+
+main()

@@ -1,0 +1,96 @@
+"""Human output (rich, imported lazily) and the versioned JSON envelope.
+
+stdout carries the result; stderr carries errors, warnings and progress. JSON
+mode prints exactly one envelope (or NDJSON lines for streaming commands).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from azsqlctl.core.errors import AzsqlctlError, ExitCode
+
+ENVELOPE_VERSION = 1
+
+
+@dataclass
+class Result:
+    command: str
+    data: Any
+    exit_code: ExitCode = ExitCode.OK
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    human: Callable[[Any], None] | None = None  # renders ``data`` for people, given a rich Console
+
+    @property
+    def status(self) -> str:
+        if self.errors and self.exit_code not in (ExitCode.OK, ExitCode.CHECK_FAILED):
+            return "error"
+        return "ok" if self.exit_code == ExitCode.OK else "failed"
+
+
+def envelope(command: str, status: str, exit_code: int, data: Any, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"version": ENVELOPE_VERSION, "command": command, "status": status, "exit_code": int(exit_code), "data": data, "errors": errors}
+
+
+def error_entry(err: AzsqlctlError) -> dict[str, Any]:
+    entry: dict[str, Any] = {"code": err.code, "message": err.message, "hint": err.hint}
+    if err.details:
+        entry["details"] = err.details
+    return entry
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    # rich honours NO_COLOR itself; soft_wrap keeps commands copy-pasteable.
+    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+
+
+def emit(result: Result, output: str) -> None:
+    if output == "json":
+        print(json.dumps(envelope(result.command, result.status, result.exit_code, result.data, result.errors), default=str))
+        return
+    if result.human is not None:
+        result.human(result.data)
+    for err in result.errors:
+        emit_error_human(err["message"], err.get("hint", ""))
+
+
+def emit_error(command: str, err: AzsqlctlError, output: str) -> None:
+    if output == "json":
+        print(json.dumps(envelope(command, "error", err.exit_code, None, [error_entry(err)]), default=str))
+    else:
+        emit_error_human(err.message, err.hint)
+
+
+def emit_error_human(message: str, hint: str) -> None:
+    con = console(stderr=True)
+    con.print(f"[bold red]Error:[/] {_escape(message)}")
+    if hint:
+        con.print(f"[bold]Hint:[/] {_escape(hint)}")
+
+
+def warn(message: str) -> None:
+    console(stderr=True).print(f"[yellow]Warning:[/] {_escape(message)}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@contextmanager
+def progress(message: str, output: str) -> Iterator[None]:
+    """A spinner on stderr, only when stderr is a terminal and output is for humans."""
+    if output == "json" or not sys.stderr.isatty() or os.environ.get("CI"):
+        yield
+        return
+    with console(stderr=True).status(message):
+        yield

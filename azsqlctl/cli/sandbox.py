@@ -1,0 +1,116 @@
+"""`azsqlctl sandbox serve|run`: the local Azure SQL + Entra stand-in."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import options as o
+
+app = typer.Typer(help="A local Azure SQL + Entra ID stand-in driven by the real SDKs and ODBC driver.", no_args_is_help=True)
+
+StateFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        help="State file (.json or .toml), created when missing [default: ~/.local/share/azsqlctl/sandbox/state.json]",
+        show_default=False,
+    ),
+]
+Port = Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")]
+
+
+def _sandbox(state: Path | None, tds_port: int = 0, identity_port: int = 0, arm_port: int = 0, token_lifetime: int | None = None) -> Any:
+    from azsqlctl.sandbox.serve import Sandbox, default_state_path
+
+    return Sandbox(
+        state or default_state_path(), tds_port=tds_port, identity_port=identity_port, arm_port=arm_port, token_lifetime=token_lifetime
+    )
+
+
+@app.command("serve")
+def serve_command(
+    state: StateFile = None,
+    env_file: Annotated[
+        Path | None, typer.Option("--env-file", help="Also write the client environment here as KEY=value lines", show_default=False)
+    ] = None,
+    tds_port: Annotated[int, typer.Option("--tds-port", min=0, max=65535, help="TDS (SQL) port; 0 picks a free one")] = 0,
+    identity_port: Annotated[int, typer.Option("--identity-port", min=0, max=65535, help="Managed-identity endpoint port")] = 0,
+    arm_port: Annotated[int, typer.Option("--arm-port", min=0, max=65535, help="ARM (HTTPS) port")] = 0,
+    token_lifetime: Annotated[
+        int | None,
+        typer.Option("--token-lifetime", min=60, help="Token lifetime in seconds [default: the state's, 3600]", show_default=False),
+    ] = None,
+    output: o.Output = None,
+    debug: o.Debug = False,
+) -> None:
+    """Serve in the foreground until Ctrl-C or SIGTERM; print the environment clients need."""
+    from .app import run
+
+    def action(fmt: str) -> int:
+        from azsqlctl.sandbox.serve import serve
+
+        sandbox = _sandbox(state, tds_port, identity_port, arm_port, token_lifetime)
+        serve(sandbox, env_file, lambda sb: _announce(sb, fmt, env_file))
+        return 0
+
+    run("sandbox serve", output, debug, action)
+
+
+def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
+    env, identities = sandbox.env, sandbox.identities_table()
+    if fmt == "json":
+        line = {"version": 1, "command": "sandbox serve", "event": "ready",
+                "data": {"env": env, "identities": identities, "state": str(sandbox.state_path), "env_file": str(env_file) if env_file else None}}  # fmt: skip
+        print(json.dumps(line), flush=True)
+        return
+    from rich.table import Table
+
+    from .render import console
+
+    for key, value in env.items():
+        print(f"{key}={value}")
+    sys.stdout.flush()
+    con = console(stderr=True)
+    table = Table(title="Sandbox identities", title_justify="left")
+    for col in ("name", "kind", "client id", "object id", "role"):
+        table.add_column(col)
+    for ident in identities:
+        role = (
+            "Entra admin"
+            if ident["entra_admin"]
+            else (f"user in {', '.join(ident['database_user_in'])}" if ident["database_user_in"] else "not a database user")
+        )
+        kind = ident["kind"] + (" (system-assigned)" if ident["system_assigned"] else "")
+        table.add_row(ident["name"], kind, ident["client_id"], ident["object_id"], role)
+    con.print(table)
+    where = f"; environment written to {env_file}" if env_file else ""
+    con.print(f"Sandbox ready (state {sandbox.state_path}{where}). Ctrl-C to stop.")
+
+
+@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run_command(
+    command: Annotated[list[str] | None, typer.Argument(help="The command to run, after --", show_default=False)] = None,
+    state: StateFile = None,
+    debug: o.Debug = False,
+) -> None:
+    """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code."""
+    from .app import run
+
+    def action(fmt: str) -> int:
+        import shutil
+
+        from azsqlctl.core.errors import NotFound, UsageError
+        from azsqlctl.sandbox.serve import run as run_with
+
+        if not command:
+            raise UsageError("no command given", "azsqlctl sandbox run -- azsqlctl whoami", code="no_command")
+        if shutil.which(command[0]) is None:
+            raise NotFound(f"command not found: {command[0]}", "check the command name and PATH")
+        return run_with(_sandbox(state), command)
+
+    run("sandbox run", None, debug, action)
