@@ -101,8 +101,8 @@ class HttpEndpoint:
     ) -> None:
         self.httpd = _TrackingServer((host, port), handler)
         self.httpd.tls = tls
-        host, port = self.httpd.server_address[:2]
-        self.host, self.port = str(host), int(port)
+        bound = self.httpd.server_address
+        self.host, self.port = str(bound[0]), int(bound[1])
         self.scheme = "https" if tls else "http"
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
 

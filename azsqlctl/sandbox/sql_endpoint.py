@@ -210,11 +210,10 @@ class SqlEndpoint:
             raise ConnectionClosed("fault injection: connection dropped mid-request")
 
     def session_fault(self, point: str) -> None:
-        """Hook the session calls at 'handshake', 'login' and 'request'."""
-        if point == "handshake":
-            fault = self.faults.take("tds", {"drop_handshake", "stall", "delay"})
-            if fault is None:
-                return
-            if fault.kind == "drop_handshake":
-                raise ConnectionClosed("fault injection: dropped during handshake")
-            time.sleep(fault.delay)
+        """Hook the session calls at 'handshake' (before TLS) and 'login' (before LOGIN7 is answered)."""
+        if point == "handshake" and self.faults.take("tds", {"drop_handshake"}):
+            raise ConnectionClosed("fault injection: dropped during handshake")
+        if point == "login":
+            fault = self.faults.take("tds", {"stall", "delay"})
+            if fault is not None:
+                time.sleep(fault.delay)

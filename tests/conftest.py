@@ -1,0 +1,70 @@
+"""Fixtures shared by all tests: an in-process sandbox and a client environment pointing at it."""
+
+from __future__ import annotations
+
+import glob
+import os
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from azsqlctl.sandbox.serve import Sandbox
+
+# Variables from the machine that would steer azure-identity or the CLI away from the sandbox.
+_FOREIGN = ("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_")
+
+
+@pytest.fixture(scope="session")
+def material_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CA, server certificate and signing key, generated once per test session (RSA keygen is slow)."""
+    return tmp_path_factory.mktemp("sandbox-material")
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, material_dir: Path) -> Iterator[Sandbox]:
+    with Sandbox(tmp_path / "state.json", material_dir=material_dir) as sb:
+        yield sb
+
+
+@pytest.fixture
+def client_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """The process environment a client of the sandbox has: exactly what `sandbox serve` prints."""
+    for key in list(os.environ):
+        if key.startswith(_FOREIGN):
+            monkeypatch.delenv(key)
+    for key, value in sandbox.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)  # no stray azsqlctl.toml from the repository
+    return sandbox.env
+
+
+def driver_path() -> str:
+    import mssql_python_odbc
+
+    libs = Path(mssql_python_odbc.__file__).parent / "libs"
+    found = sorted(glob.glob(str(libs / "linux" / "debian_ubuntu" / "*" / "lib" / "libmsodbcsql-18.*.so.*")))
+    found = found or sorted(glob.glob(str(libs / "**" / "libmsodbcsql-18.*.so.*"), recursive=True))
+    assert found, "mssql-python-odbc has no driver library"
+    return found[0]
+
+
+def token_struct(token: str) -> bytes:
+    data = token.encode("utf-16-le")
+    return struct.pack("<I", len(data)) + data
+
+
+def raw_connect(sandbox: Sandbox, token: str | None, database: str = "appdb", extra: str = "", timeout: int = 10, struct_bytes: bytes | None = None) -> Any:
+    """pyodbc straight to the sandbox, the way users' own code connects."""
+    import pyodbc
+
+    pyodbc.pooling = False
+    conn_str = f"DRIVER={{{driver_path()}}};SERVER=tcp:localhost,{sandbox.tds_port};DATABASE={database};Encrypt=yes;{extra}"
+    attrs = {}
+    if struct_bytes is not None:
+        attrs = {1256: struct_bytes}
+    elif token is not None:
+        attrs = {1256: token_struct(token)}
+    return pyodbc.connect(conn_str, attrs_before=attrs, timeout=timeout)
