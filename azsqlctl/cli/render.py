@@ -48,8 +48,11 @@ def error_entry(err: AzsqlctlError) -> dict[str, Any]:
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    # rich honours NO_COLOR itself; soft_wrap keeps commands copy-pasteable.
-    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+    # rich honours NO_COLOR itself; soft_wrap keeps commands copy-pasteable. Piped
+    # output (CI logs, files) gets a wide page so GUIDs and commands never wrap.
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 200
+    return Console(stderr=stderr, soft_wrap=True, highlight=False, width=width)
 
 
 def emit(result: Result, output: str) -> None:

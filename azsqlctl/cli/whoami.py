@@ -40,9 +40,10 @@ def whoami_command(
         settings = resolve_settings(flags, os.environ, Path.cwd())
         if settings.trust_server_certificate:
             warn("--trust-server-certificate disables certificate validation: use it for local/dev targets only")
+        connector = DriverConnector(settings)  # find the driver first: fail before any token request
         tokens = CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
         with progress("Logging in…", fmt):
-            info = whoami(settings, tokens, DriverConnector(settings))
+            info = whoami(settings, tokens, connector)
         return Result("whoami", info.as_dict(), human=_human)
 
     run("whoami", output, debug, action)

@@ -86,6 +86,9 @@ def cloud_settings(name: str, env: Mapping[str, str], file: FileConfig) -> dict[
 
     table = {k.lower(): v for k, v in file.clouds().items()}.get(name.lower(), {})
     merged = {f: table.get(f, "") for f in CUSTOM_FIELDS}
+    env_cloud = env.get(ENV_PREFIX + "CLOUD", "")
+    if env_cloud and env_cloud.lower() != name.lower():
+        return merged  # the endpoint variables describe the cloud AZSQLCTL_CLOUD names, not this one
     for field in CUSTOM_FIELDS:
         if env.get(ENV_PREFIX + field.upper()):
             merged[field] = env[ENV_PREFIX + field.upper()]
