@@ -56,7 +56,9 @@ def token_struct(token: str) -> bytes:
     return struct.pack("<I", len(data)) + data
 
 
-def raw_connect(sandbox: Sandbox, token: str | None, database: str = "appdb", extra: str = "", timeout: int = 10, struct_bytes: bytes | None = None) -> Any:
+def raw_connect(
+    sandbox: Sandbox, token: str | None, database: str = "appdb", extra: str = "", timeout: int = 10, struct_bytes: bytes | None = None
+) -> Any:
     """pyodbc straight to the sandbox, the way users' own code connects."""
     import pyodbc
 

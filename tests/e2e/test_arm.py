@@ -10,7 +10,7 @@ from azsqlctl.core.clouds import resolve_cloud
 from azsqlctl.sandbox.serve import Sandbox
 
 
-def client(env: dict[str, str]):  # type: ignore[no-untyped-def]
+def client(env: dict[str, str]):
     cloud = resolve_cloud(
         env["AZSQLCTL_CLOUD"],
         {"arm_endpoint": env["AZSQLCTL_ARM_ENDPOINT"], "arm_resource": env["AZSQLCTL_ARM_RESOURCE"],
@@ -36,7 +36,11 @@ def test_reads_server_firewall_admin_and_databases(sandbox: Sandbox, client_env:
     rules = list(arm.firewall_rules.list_by_server(rg, "sandbox-sql"))
     assert [(r.name, r.start_ip_address, r.end_ip_address) for r in rules] == [("AllowLocalhost", "127.0.0.1", "127.0.0.1")]
     admin = arm.server_azure_ad_administrators.get(rg, "sandbox-sql", "ActiveDirectory")
-    assert (admin.administrator_type, admin.login, admin.tenant_id) == ("ActiveDirectory", "sandbox-operator", sandbox.store.read(lambda s: s.tenant_id))
+    assert (admin.administrator_type, admin.login, admin.tenant_id) == (
+        "ActiveDirectory",
+        "sandbox-operator",
+        sandbox.store.read(lambda s: s.tenant_id),
+    )
     only = arm.server_azure_ad_only_authentications.get(rg, "sandbox-sql", "Default")
     assert only.name == "Default" and only.azure_ad_only_authentication is True
     assert sorted(d.name for d in arm.databases.list_by_server(rg, "sandbox-sql")) == ["appdb", "master"]
@@ -50,7 +54,12 @@ def test_firewall_rule_write_persists_to_the_state_file(sandbox: Sandbox, client
 
     arm = client(client_env)
     rg = client_env["AZSQLCTL_RESOURCE_GROUP"]
-    created = arm.firewall_rules.create_or_update(rg, "sandbox-sql", "office", FirewallRule(start_ip_address="203.0.113.0", end_ip_address="203.0.113.255"))
+    created = arm.firewall_rules.create_or_update(
+        rg,
+        "sandbox-sql",
+        "office",
+        FirewallRule(start_ip_address="203.0.113.0", end_ip_address="203.0.113.255"),  # type: ignore[call-overload]
+    )
     assert created.name == "office"
     assert sandbox.state_path is not None
     saved = st.load(sandbox.state_path)

@@ -32,9 +32,14 @@ BLOCKER = textwrap.dedent(
 )
 
 
-def run_blocked(args: list[str], env: dict[str, str] | None = None, blocked: tuple[str, ...] = ("pyodbc", "azure", "msal")) -> subprocess.CompletedProcess[str]:
-    code = f"BLOCKED = {blocked!r}\n" + BLOCKER + textwrap.dedent(
-        f"""
+def run_blocked(
+    args: list[str], env: dict[str, str] | None = None, blocked: tuple[str, ...] = ("pyodbc", "azure", "msal")
+) -> subprocess.CompletedProcess[str]:
+    code = (
+        f"BLOCKED = {blocked!r}\n"
+        + BLOCKER
+        + textwrap.dedent(
+            f"""
         from azsqlctl.cli.app import app
         try:
             app({args!r}, standalone_mode=True)
@@ -43,11 +48,14 @@ def run_blocked(args: list[str], env: dict[str, str] | None = None, blocked: tup
             print("HEAVY=" + ",".join(heavy), file=sys.stderr)
             raise
         """
+        )
     )
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env or dict(os.environ))
 
 
-@pytest.mark.parametrize("args", [["--help"], ["whoami", "--help"], ["sandbox", "--help"], ["sandbox", "serve", "--help"], ["sandbox", "run", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["whoami", "--help"], ["sandbox", "--help"], ["sandbox", "serve", "--help"], ["sandbox", "run", "--help"]]
+)
 def test_help_needs_neither_pyodbc_nor_azure(args: list[str]) -> None:
     proc = run_blocked(args)
     assert proc.returncode == 0, proc.stderr
@@ -140,7 +148,9 @@ def test_bad_inputs(sandbox: Sandbox, client_env: dict[str, str], args: list[str
 
 
 def test_debug_output_never_contains_a_token(sandbox: Sandbox, client_env: dict[str, str]) -> None:
-    proc = subprocess.run([sys.executable, "-m", "azsqlctl", "whoami", "--debug"], capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    proc = subprocess.run(
+        [sys.executable, "-m", "azsqlctl", "whoami", "--debug"], capture_output=True, text=True, timeout=60, env=dict(os.environ)
+    )
     assert proc.returncode == 0, proc.stderr
     assert "DEBUG" in proc.stderr  # debug logging really ran
     issued = sandbox.issue_token("sandbox-operator")
@@ -149,13 +159,21 @@ def test_debug_output_never_contains_a_token(sandbox: Sandbox, client_env: dict[
     assert client_env["IDENTITY_HEADER"] not in proc.stdout + proc.stderr
     # a failing run with --debug shows the traceback, still redacted
     worker = next(i["client_id"] for i in sandbox.identities_table() if i["name"] == "billing-worker")
-    proc = subprocess.run([sys.executable, "-m", "azsqlctl", "whoami", "--debug", "--client-id", worker], capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    proc = subprocess.run(
+        [sys.executable, "-m", "azsqlctl", "whoami", "--debug", "--client-id", worker],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     assert proc.returncode == ExitCode.AUTHENTICATION
     assert "Traceback" in proc.stderr
     assert "eyJ" not in proc.stdout + proc.stderr
 
 
-def test_settings_precedence_flag_env_file(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_precedence_flag_env_file(
+    sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "azsqlctl.toml").write_text('database = "fromfile"\n')
     monkeypatch.delenv("AZSQLCTL_DATABASE")
     result = runner.invoke(app, ["whoami", "-o", "json"])

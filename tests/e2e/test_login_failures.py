@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+from typing import Any
 
 import pytest
 
@@ -63,7 +64,7 @@ def test_user_created_with_the_object_id_instead_of_the_client_id(sandbox: Sandb
     ],
     ids=["expired", "wrong-audience", "wrong-tenant"],
 )
-def test_rejected_tokens(sandbox: Sandbox, client_env: dict[str, str], overrides: dict[str, object], suffix: str, audit_state: int) -> None:
+def test_rejected_tokens(sandbox: Sandbox, client_env: dict[str, str], overrides: dict[str, Any], suffix: str, audit_state: int) -> None:
     token = sandbox.issue_token("orders-api", **overrides)
     state, message = refused(sandbox, token)
     assert state == "28000"
@@ -103,7 +104,10 @@ def test_firewall_40615_names_the_client_ip(sandbox: Sandbox, client_env: dict[s
         s.client_ip = "203.0.113.7"  # what the gateway would see behind NAT
     state, message = refused(sandbox, mi_token())
     assert state == "42000"
-    assert "Cannot open server 'sandbox-sql' requested by the login. Client with IP address '203.0.113.7' is not allowed to access the server." in message
+    assert (
+        "Cannot open server 'sandbox-sql' requested by the login. Client with IP address '203.0.113.7' is not allowed to access the server."
+        in message
+    )
     assert "(40615)" in message
     with sandbox.store.mutate() as s:
         s.server.firewall_rules.append(FirewallRule("office", "203.0.113.0", "203.0.113.255"))

@@ -42,7 +42,15 @@ def test_serve_env_file_then_sigterm(tmp_path: Path) -> None:
         lines = env_file.read_text().splitlines()
         assert all(re.fullmatch(r"[A-Z_][A-Z0-9_]*=[^\s'\"$`\\]+", line) for line in lines), lines
         env = dict(line.split("=", 1) for line in lines)
-        for key in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZSQLCTL_SERVER", "AZSQLCTL_DATABASE", "AZSQLCTL_ARM_ENDPOINT", "AZSQLCTL_SQL_RESOURCE", "AZSQLCTL_CA_BUNDLE"):
+        for key in (
+            "IDENTITY_ENDPOINT",
+            "IDENTITY_HEADER",
+            "AZSQLCTL_SERVER",
+            "AZSQLCTL_DATABASE",
+            "AZSQLCTL_ARM_ENDPOINT",
+            "AZSQLCTL_SQL_RESOURCE",
+            "AZSQLCTL_CA_BUNDLE",
+        ):
             assert env[key]
         # `source` it in a shell and use the CLI with no other setting
         shell = subprocess.run(["bash", "-c", f"set -a; . {env_file}; set +a; {' '.join(CLI)} whoami -o json"],
@@ -86,7 +94,9 @@ def test_run_passes_the_exit_code_through(tmp_path: Path) -> None:
 
 
 def test_run_the_readme_login_check(tmp_path: Path) -> None:
-    proc = subprocess.run([*CLI, "sandbox", "run", "--", *CLI, "whoami"], capture_output=True, text=True, timeout=90, env=clean_env(tmp_path), cwd=tmp_path)
+    proc = subprocess.run(
+        [*CLI, "sandbox", "run", "--", *CLI, "whoami"], capture_output=True, text=True, timeout=90, env=clean_env(tmp_path), cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert "✓ Logged in to appdb" in proc.stdout
     assert (tmp_path / "xdg" / "azsqlctl" / "sandbox" / "state.json").exists()  # the default state location
@@ -104,18 +114,39 @@ def test_changes_persist_between_runs(tmp_path: Path) -> None:
         "m.firewall_rules.create_or_update(e['AZSQLCTL_RESOURCE_GROUP'], 'sandbox-sql', 'office', F(start_ip_address='203.0.113.1', end_ip_address='203.0.113.1'))\n"
     )
     # REQUESTS_CA_BUNDLE from the sandbox env makes plain SDK code trust it
-    first = subprocess.run([*CLI, "sandbox", "run", "--state", str(state), "--", sys.executable, "-c", script], capture_output=True, text=True, timeout=90, env=clean_env(tmp_path))
+    first = subprocess.run(
+        [*CLI, "sandbox", "run", "--state", str(state), "--", sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=clean_env(tmp_path),
+    )
     assert first.returncode == 0, first.stderr
     assert [r["name"] for r in tomllib.loads(state.read_text())["server"]["firewall_rules"]] == ["AllowLocalhost", "office"]
     check = "from azure.identity import ManagedIdentityCredential as C\nfrom azure.mgmt.sql import SqlManagementClient as M\nimport os\ne=os.environ\n" \
         "m = M(C(), e['AZSQLCTL_SUBSCRIPTION'], base_url=e['AZSQLCTL_ARM_ENDPOINT'], credential_scopes=['https://management.azure.com/.default'])\n" \
         "assert 'office' in [r.name for r in m.firewall_rules.list_by_server(e['AZSQLCTL_RESOURCE_GROUP'], 'sandbox-sql')]\n"  # fmt: skip
-    second = subprocess.run([*CLI, "sandbox", "run", "--state", str(state), "--", sys.executable, "-c", check], capture_output=True, text=True, timeout=90, env=clean_env(tmp_path))
+    second = subprocess.run(
+        [*CLI, "sandbox", "run", "--state", str(state), "--", sys.executable, "-c", check],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=clean_env(tmp_path),
+    )
     assert second.returncode == 0, second.stderr
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [([], ExitCode.USAGE, "no command given"), (["--", "no-such-command-xyz"], ExitCode.NOT_FOUND, "command not found")])
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [([], ExitCode.USAGE, "no command given"), (["--", "no-such-command-xyz"], ExitCode.NOT_FOUND, "command not found")],
+)
 def test_run_bad_commands(tmp_path: Path, args: list[str], code: int, message: str) -> None:
-    proc = subprocess.run([*CLI, "sandbox", "run", "--state", str(tmp_path / "s.json"), *args], capture_output=True, text=True, timeout=60, env=clean_env(tmp_path))
+    proc = subprocess.run(
+        [*CLI, "sandbox", "run", "--state", str(tmp_path / "s.json"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(tmp_path),
+    )
     assert proc.returncode == code
     assert proc.stderr.startswith("Error: ") and message in proc.stderr

@@ -27,7 +27,9 @@ def test_parse_driver_error(args: tuple[str, str], sqlstate: str, number: int, t
 
 
 def test_classify_by_number_then_sqlstate() -> None:
-    kind, hint = classify("42000", 40615, "Cannot open server 'x' requested by the login. Client with IP address '203.0.113.7' is not allowed")
+    kind, hint = classify(
+        "42000", 40615, "Cannot open server 'x' requested by the login. Client with IP address '203.0.113.7' is not allowed"
+    )
     assert kind is ConnectionFailed
     assert "--start-ip-address 203.0.113.7 --end-ip-address 203.0.113.7" in hint and "allow-203-0-113-7" in hint
     assert classify("28000", 18456, "")[0] is AuthenticationError
@@ -41,7 +43,9 @@ def test_table_entries_are_complete() -> None:
         assert diag.key == key and diag.cause and diag.fix
 
 
-@pytest.mark.parametrize("conn", ["DRIVER={x};UID=a;", "Driver={x}; Trusted_Connection=yes", "PWD=x;Server=y", "Authentication=ActiveDirectoryMsi;"])
+@pytest.mark.parametrize(
+    "conn", ["DRIVER={x};UID=a;", "Driver={x}; Trusted_Connection=yes", "PWD=x;Server=y", "Authentication=ActiveDirectoryMsi;"]
+)
 def test_token_and_credentials_in_the_string_are_refused(conn: str) -> None:
     with pytest.raises(AzsqlctlError) as info:
         check_connection_string(conn)

@@ -61,14 +61,21 @@ def test_custom_cloud_from_file(tmp_path: Path) -> None:
 
 
 def test_custom_cloud_env_applies_only_to_the_cloud_it_names(tmp_path: Path) -> None:
-    env = {"AZSQLCTL_CLOUD": "sandbox", "AZSQLCTL_ARM_ENDPOINT": "https://127.0.0.1:1", "AZSQLCTL_SQL_RESOURCE": "https://database.windows.net/", "AZSQLCTL_SQL_DNS_SUFFIX": "localhost"}
+    env = {
+        "AZSQLCTL_CLOUD": "sandbox",
+        "AZSQLCTL_ARM_ENDPOINT": "https://127.0.0.1:1",
+        "AZSQLCTL_SQL_RESOURCE": "https://database.windows.net/",
+        "AZSQLCTL_SQL_DNS_SUFFIX": "localhost",
+    }
     assert resolve_settings({}, env, tmp_path).cloud.arm_endpoint == "https://127.0.0.1:1"
     assert resolve_settings({"cloud": "AzureCloud"}, env, tmp_path).cloud.arm_endpoint == "https://management.azure.com"
     with pytest.raises(ConfigError, match="unknown cloud 'other'"):
         resolve_settings({"cloud": "other"}, env, tmp_path)
 
 
-@pytest.mark.parametrize(("flags", "message"), [({"timeout": "0"}, "at least 1"), ({"timeout": "soon"}, "not a number"), ({"auth": "password"}, "unknown auth")])
+@pytest.mark.parametrize(
+    ("flags", "message"), [({"timeout": "0"}, "at least 1"), ({"timeout": "soon"}, "not a number"), ({"auth": "password"}, "unknown auth")]
+)
 def test_invalid_values(tmp_path: Path, flags: dict[str, str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         resolve_settings(flags, {}, tmp_path)

@@ -1,0 +1,112 @@
+"""Benchmarks: `python -m bench` from the repository root. Figures are ratios against a
+baseline measured in the same run, so they mean the same on a fast or a slow machine.
+
+1. CLI start-up: `azsqlctl --help` wall median vs a bare 4-command Typer app (goal <= 1.2x).
+2. Sandbox logins with the real ODBC driver: logins/s at 1 and 8 concurrent clients,
+   median login latency, and the 8-vs-1 throughput ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+BARE_TYPER = """
+import typer
+app = typer.Typer()
+@app.command()
+def doctor(server: str = "") -> None: ...
+@app.command()
+def grant(identity: str = "") -> None: ...
+@app.command()
+def logs(workspace: str = "") -> None: ...
+@app.command()
+def scaffold(path: str = "") -> None: ...
+app()
+"""
+
+
+def wall_median(cmd: list[str], runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def bench_help(runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp) / "bare.py"
+        bare.write_text(BARE_TYPER)
+        wall_median([sys.executable, str(bare), "--help"], 2)  # warm the page cache for both
+        wall_median([sys.executable, "-m", "azsqlctl", "--help"], 2)
+        base = wall_median([sys.executable, str(bare), "--help"], runs)
+        ours = wall_median([sys.executable, "-m", "azsqlctl", "--help"], runs)
+    ratio = ours / base
+    print(f"help: azsqlctl --help median {ours * 1000:.0f} ms, bare Typer app {base * 1000:.0f} ms, ratio {ratio:.2f}x (goal <= 1.20x)")
+
+
+def bench_logins(seconds: float) -> None:
+    from azure.identity import ManagedIdentityCredential
+
+    from azsqlctl.sandbox.serve import Sandbox
+    from tests.conftest import raw_connect
+
+    with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp) / "state.json") as sb:
+        os.environ.update(sb.env)
+        token = ManagedIdentityCredential().get_token("https://database.windows.net/.default").token
+
+        def login() -> float:
+            start = time.perf_counter()
+            raw_connect(sb, token).close()
+            return time.perf_counter() - start
+
+        login()  # the first connection in a process also loads the driver and asks for type info
+        results = {}
+        for clients in (1, 8):
+            latencies: list[float] = []
+            lock = threading.Lock()
+            deadline = time.perf_counter() + seconds
+
+            def worker(deadline: float = deadline, latencies: list[float] = latencies, lock: threading.Lock = lock) -> None:
+                while time.perf_counter() < deadline:
+                    elapsed = login()
+                    with lock:
+                        latencies.append(elapsed)
+
+            start = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                for _ in range(clients):
+                    pool.submit(worker)
+            wall = time.perf_counter() - start
+            results[clients] = (len(latencies) / wall, statistics.median(latencies))
+            print(
+                f"logins: {clients} client(s): {results[clients][0]:.0f} logins/s, median latency {results[clients][1] * 1000:.1f} ms ({len(latencies)} logins)"
+            )
+        print(f"logins: 8-client throughput / 1-client throughput = {results[8][0] / results[1][0]:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=15, help="runs per start-up measurement")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per login measurement")
+    parser.add_argument("only", nargs="*", choices=["help", "logins", []], help="run only these benchmarks")
+    args = parser.parse_args()
+    selected = set(args.only or ["help", "logins"])
+    if "help" in selected:
+        bench_help(args.runs)
+    if "logins" in selected:
+        bench_logins(args.seconds)
+
+
+if __name__ == "__main__":
+    main()
