@@ -71,19 +71,40 @@ class _Silence(logging.Filter):
 
 
 _AADSTS = re.compile(r"AADSTS\d+")
+_URL_SENTENCE = re.compile(r"\s*(?:Visit|See|For more information[^.]*?)\s+https?://\S+[^.]*\.?", re.I)
+_NOT_CONFIGURED = re.compile(
+    r"unavailable|not found on path|not installed|requires the|could not be found|not configured|not found in environment\.?$", re.I
+)
 
 
-def condense(message: str) -> tuple[str, ...]:
-    """One line per chain link: 'EnvironmentCredential: not configured' and so on."""
-    lines = []
+def condense(message: str) -> list[tuple[str, str, bool]]:
+    """(credential, reason, configured) per chain link, without URLs or repetition."""
+    links = []
     for raw in message.splitlines():
-        line = raw.strip()
-        m = re.match(r"^(\w+Credential):\s*(.*)$", line)
-        if m:
-            reason = m[2].split(". ")[0].rstrip(".")
-            codes = _AADSTS.findall(m[2])
-            lines.append(f"{m[1]}: {reason}" + (f" ({codes[0]})" if codes and codes[0] not in reason else ""))
-    return tuple(lines) or (message.strip().splitlines()[0] if message.strip() else "no detail",)
+        m = re.match(r"^\s*(\w+Credential):\s*(.*)$", raw)
+        if not m:
+            continue
+        reason = _URL_SENTENCE.sub("", m[2]).strip()
+        reason = reason.replace(f"{m[1]} ", "", 1) if reason.startswith(m[1]) else reason
+        reason = reason[:237] + "..." if len(reason) > 240 else reason
+        links.append((m[1], reason, not _NOT_CONFIGURED.search(reason)))
+    return links
+
+
+def summarize(message: str) -> tuple[str, list[dict[str, str]]]:
+    """One line for people (configured links first), and the whole chain for JSON."""
+    links = condense(message)
+    if not links:
+        first = message.strip().splitlines()[0] if message.strip() else "no detail"
+        return first, []
+    tried = [f"{name}: {reason}" for name, reason, configured in links if configured]
+    skipped = sum(1 for *_, configured in links if not configured)
+    text = "; ".join(tried) if tried else "no credential is configured here"
+    if skipped and tried:
+        text += f" ({skipped} other credential{'s' if skipped != 1 else ''} not configured)"
+    elif skipped:
+        text += f" ({', '.join(name for name, *_ in links)})"
+    return text, [{"credential": n, "reason": r} for n, r, _ in links]
 
 
 def get_token(credential: Any, scope: str, timeout: float | None = None) -> AccessToken:
@@ -100,12 +121,14 @@ def get_token(credential: Any, scope: str, timeout: float | None = None) -> Acce
         kwargs: dict[str, Any] = {"timeout": timeout} if timeout else {}
         result = credential.get_token(scope, **kwargs)
     except ClientAuthenticationError as exc:
-        failures = condense(str(exc.message if hasattr(exc, "message") else exc))
-        code = next((c for f in failures for c in _AADSTS.findall(f)), "")
+        raw = str(getattr(exc, "message", "") or exc)
+        text, chain = summarize(raw if "Credential" in raw else f"{type(credential).__name__}: {raw}")
+        code = next(iter(_AADSTS.findall(raw)), "")
         raise AuthenticationError(
-            "no credential could get a token" + (f" ({code})" if code else "") + ": " + "; ".join(failures),
+            "no credential could get a token" + (f" ({code})" if code else "") + ": " + text,
             "on Azure, enable a managed identity; locally run `az login`, or use `azsqlctl sandbox run -- ...`",
             code="no_credential",
+            details={"chain": chain, "aadsts": code} if chain or code else None,
         ) from exc
     finally:
         for lg in loggers:

@@ -50,7 +50,7 @@ def whoami_command(
 
 
 def _human(data: dict[str, Any]) -> None:
-    from rich.table import Table
+    from rich.markup import escape
 
     from .render import console
 
@@ -58,19 +58,20 @@ def _human(data: dict[str, Any]) -> None:
     ident = data["identity"]
     who = ident["name"] or ident["client_id"]
     con.print(
-        f"[green]✓[/] Logged in to [bold]{data['database_name']}[/] on {data['server']} as [bold]{data['login_name']}[/] (user {data['user_name']})"
+        f"[green]✓[/] Logged in to [bold]{escape(data['database_name'])}[/] on {escape(data['server'])} "
+        f"as [bold]{escape(data['login_name'])}[/] (user {escape(data['user_name'])})"
     )
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="dim")
-    table.add_column()
-    table.add_row("credential", f"{data['credential']} ({data['token_ms']:.0f} ms)")
-    table.add_row("identity", f"{who} ({ident['type']}, tenant {ident['tenant_id']})")
-    table.add_row("object id", ident["object_id"])
-    table.add_row("SID", f"{ident['sid']} = {ident['sid_hex']}")
-    table.add_row("server", data["server_version"])
-    table.add_row("login", f"{data['login_ms']:.0f} ms")
-    table.add_row("roles", ", ".join(data["roles"]) or "(none)")
-    table.add_row("permissions", ", ".join(data["permissions"]))
-    con.print(table)
+    rows = [
+        ("credential", f"{data['credential']} ({data['token_ms']:.0f} ms)"),
+        ("identity", f"{who} ({ident['type']}, tenant {ident['tenant_id']})"),
+        ("object id", ident["object_id"]),
+        ("SID", f"{ident['sid']} = {ident['sid_hex']}"),
+        ("server", data["server_version"]),
+        ("login", f"{data['login_ms']:.0f} ms"),
+        ("roles", ", ".join(data["roles"]) or "(none)"),
+        ("permissions", ", ".join(data["permissions"])),
+    ]
+    for key, value in rows:
+        con.print(f"  [dim]{key:<12}[/] {escape(value)}")
     for w in data["warnings"]:
-        con.print(f"[yellow]![/] {w}")
+        con.print(f"[yellow]![/] {escape(w)}")

@@ -40,6 +40,10 @@ def default_state_path() -> Path:
     return Path(base) / "azsqlctl" / "sandbox" / "state.json"
 
 
+_paths = ssl.get_default_verify_paths()
+_SYSTEM_CERT_DIR = os.environ.get("SSL_CERT_DIR") or next((p for p in (_paths.capath, _paths.openssl_capath) if p and Path(p).is_dir()), "")
+
+
 def _system_ca_file(exclude: Path) -> Path | None:
     paths = ssl.get_default_verify_paths()
     for candidate in (os.environ.get("SSL_CERT_FILE"), paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt"):
@@ -143,8 +147,11 @@ class Sandbox:
             "AZSQLCTL_SQL_DNS_SUFFIX": HOST,
             "AZSQLCTL_CA_BUNDLE": str(self.certs.ca_cert),
             "AZSQLCTL_TENANT_ID": st[3],
-            # For plain pyodbc (OpenSSL in the driver) and requests-based SDK code.
-            "SSL_CERT_FILE": str(self.bundle),
+            # Plain pyodbc: the driver's OpenSSL trusts the sandbox CA file, and the system
+            # roots through the certificate directory (a combined file costs ~50 ms per login).
+            "SSL_CERT_FILE": str(self.certs.ca_cert),
+            **({"SSL_CERT_DIR": _SYSTEM_CERT_DIR} if _SYSTEM_CERT_DIR else {}),
+            # requests-based SDK code reads only one file: system roots + the sandbox CA.
             "REQUESTS_CA_BUNDLE": str(self.bundle),
         }
 
