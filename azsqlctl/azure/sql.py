@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import platform
 import re
@@ -28,6 +29,7 @@ SQL_COPT_SS_ACCESS_TOKEN = 1256
 PREFERRED = ("ODBC Driver 18 for SQL Server", "ODBC Driver 17 for SQL Server")
 FORBIDDEN_KEYWORDS = ("uid", "pwd", "user id", "password", "authentication", "trusted_connection")
 _env_lock = threading.Lock()
+log = logging.getLogger("azsqlctl.sql")
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,8 @@ def connect(
     check_connection_string(conn_str)
     if ca_bundle:
         trust_ca_for_driver(ca_bundle)
+    # The connection string holds no secret (the token travels in attrs_before); safe to log.
+    log.debug("connecting: driver %s (%s), %s, login timeout %ss", driver.spec, driver.source, conn_str, timeout)
     try:
         cnxn = pyodbc.connect(conn_str, attrs_before={SQL_COPT_SS_ACCESS_TOKEN: token.odbc_struct()}, timeout=max(1, timeout))
     except pyodbc.Error as exc:
