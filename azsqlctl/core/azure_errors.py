@@ -51,6 +51,17 @@ DATABASE_UNAVAILABLE = ServerMessage(
     "If the problem persists, contact customer support, and provide them the session tracing ID of '{trace}'.",
 )
 INVALID_TLS_VERSION = ServerMessage(47072, 16, "Login failed with invalid TLS version")
+SERVICE_ERROR = ServerMessage(
+    40197, 17, "The service has encountered an error processing your request. Please try again. Error code {code}."
+)
+SERVICE_BUSY = ServerMessage(
+    40501, 20, "The service is currently busy. Retry the request after 10 seconds. Incident ID: {incident}. Code: {code}."
+)
+PRINCIPAL_NOT_RESOLVED = ServerMessage(33134, 16, "Principal '{principal}' could not be resolved. Error message: '{reason}'")
+SERVER_IDENTITY_MISSING = (
+    'Server identity is not configured. Please follow the steps in "Assign an Azure AD identity to your server and '
+    'add Directory Reader permission to your identity" (https://aka.ms/sqlaadsetup)'
+)
 
 BY_NUMBER: dict[int, ServerMessage] = {
     m.number: m
@@ -62,6 +73,9 @@ BY_NUMBER: dict[int, ServerMessage] = {
         CANNOT_OPEN_SERVER,
         DATABASE_UNAVAILABLE,
         INVALID_TLS_VERSION,
+        SERVICE_ERROR,
+        SERVICE_BUSY,
+        PRINCIPAL_NOT_RESOLVED,
     )
 }
 

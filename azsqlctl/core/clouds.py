@@ -25,6 +25,7 @@ class Cloud:
     sql_resource: str
     authority_host: str = "https://login.microsoftonline.com"
     ca_bundle: str = ""  # a private CA for this cloud's HTTPS and TLS endpoints
+    dns_server: str = ""  # "ip[:port]" of a DNS server to resolve through (custom clouds; the sandbox)
 
     @property
     def sql_scope(self) -> str:
@@ -57,7 +58,7 @@ BUILTIN: dict[str, Cloud] = {
 }  # fmt: skip
 
 # Setting names shared by env (AZSQLCTL_<UPPER>) and config ([clouds.<name>] keys).
-CUSTOM_FIELDS = ("arm_endpoint", "arm_resource", "logs_endpoint", "sql_dns_suffix", "sql_resource", "authority_host")
+CUSTOM_FIELDS = ("arm_endpoint", "arm_resource", "logs_endpoint", "sql_dns_suffix", "sql_resource", "authority_host", "dns_server")
 REQUIRED_FIELDS = ("arm_endpoint", "sql_resource", "sql_dns_suffix")
 
 
@@ -86,4 +87,5 @@ def resolve_cloud(name: str, settings: Mapping[str, str], ca_bundle: str = "") -
         sql_resource=settings["sql_resource"],
         authority_host=settings.get("authority_host") or "https://login.microsoftonline.com",
         ca_bundle=ca_bundle,
+        dns_server=settings.get("dns_server", ""),
     )

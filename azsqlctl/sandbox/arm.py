@@ -57,7 +57,7 @@ def server_body(state: SandboxState, fqdn: str) -> dict[str, Any]:
             "tenantId": s.entra_admin.tenant_id or state.tenant_id,
             "azureADOnlyAuthentication": s.entra_only,
         }
-    return {
+    body: dict[str, Any] = {
         "id": server_id(s),
         "name": s.name,
         "type": "Microsoft.Sql/servers",
@@ -65,6 +65,10 @@ def server_body(state: SandboxState, fqdn: str) -> dict[str, Any]:
         "kind": "v12.0",
         "properties": props,
     }
+    if s.identity:
+        principal = str(uuid.uuid5(uuid.NAMESPACE_URL, server_id(s) + "/identity"))
+        body["identity"] = {"type": s.identity, "principalId": principal, "tenantId": state.tenant_id}
+    return body
 
 
 def database_body(s: Server, db: Database) -> dict[str, Any]:

@@ -11,9 +11,10 @@ import threading
 from dataclasses import dataclass, field
 
 KINDS = {
-    "token": {"error500", "throttle429", "delay"},
-    "tds": {"drop_handshake", "stall", "unavailable", "delay", "drop_request"},
+    "token": {"error500", "throttle429", "delay", "opaque", "expired"},
+    "tds": {"drop_handshake", "stall", "unavailable", "delay", "drop_request", "login_error", "accept_delay"},
     "arm": {"delay", "error500"},
+    "dns": {"delay", "nxdomain", "servfail"},
 }
 
 
@@ -24,6 +25,7 @@ class Fault:
     remaining: int | None = 1  # None = until cleared
     delay: float = 0.0  # seconds, for delay/stall
     retry_after: int = 1  # for throttle429
+    number: int = 0  # for tds/login_error: 40613, 40197 or 40501
     hits: int = field(default=0)
 
 
@@ -32,10 +34,10 @@ class Faults:
         self._lock = threading.Lock()
         self._armed: list[Fault] = []
 
-    def inject(self, surface: str, kind: str, count: int | None = 1, *, delay: float = 0.0, retry_after: int = 1) -> Fault:
+    def inject(self, surface: str, kind: str, count: int | None = 1, *, delay: float = 0.0, retry_after: int = 1, number: int = 0) -> Fault:
         if kind not in KINDS.get(surface, set()):
             raise ValueError(f"unknown fault {surface}/{kind}; known: {sorted(KINDS.get(surface, set()))}")
-        fault = Fault(surface, kind, count, delay, retry_after)
+        fault = Fault(surface, kind, count, delay, retry_after, number)
         with self._lock:
             self._armed.append(fault)
         return fault

@@ -41,20 +41,33 @@ class IdentityService:
         if not resource:
             return 400, {"statusCode": 400, "message": "Required query parameter 'resource' is missing."}, {}
         identity, tenant, lifetime = self.store.read(lambda s: (self._pick(s, query), s.tenant_id, s.token_lifetime))
+        lifetime = self.lifetime or lifetime
         if identity is None:
             return 400, {"statusCode": 400, "message": "No managed identity matches the requested client_id/object_id/mi_res_id."}, {}
         with self._lock:
             self.requests[identity.name] += 1
-        fault = self.faults.take("token", {"error500", "throttle429", "delay"})
+        fault = self.faults.take("token", {"error500", "throttle429", "delay", "opaque", "expired"})
+        overrides: dict[str, Any] = {}
         if fault is not None:
-            if fault.kind == "delay":
+            if fault.kind == "opaque":
+                # A token broker or proxy handing out something that is not a JWS access token.
+                opaque = secrets.token_urlsafe(600)
+                return (
+                    200,
+                    {"access_token": opaque, "expires_on": str(int(time.time()) + lifetime), "resource": resource, "token_type": "Bearer"},
+                    {},
+                )
+            if fault.kind == "expired":
+                # The issuer's clock is 2 hours behind ours: exp is in the past, expires_on is not.
+                now = int(time.time()) - 7200
+                overrides = {"iat": now, "nbf": now, "exp": now + 3600}
+            elif fault.kind == "delay":
                 time.sleep(fault.delay)
             elif fault.kind == "throttle429":
                 return 429, {"statusCode": 429, "message": "Too many requests."}, {"Retry-After": str(fault.retry_after)}
             else:
                 return 500, {"statusCode": 500, "message": "An unexpected error occurred while fetching the AAD token."}, {}
-        lifetime = self.lifetime or lifetime
-        token = self.issuer.issue(identity, resource.removesuffix(".default"), tenant, lifetime)
+        token = self.issuer.issue(identity, resource.removesuffix(".default"), tenant, lifetime, **overrides)
         expires_on = int(time.time()) + lifetime
         body = {
             "access_token": token,

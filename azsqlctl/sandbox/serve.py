@@ -20,6 +20,7 @@ from azsqlctl.core.clouds import SANDBOX_CLOUD_NAME
 
 from .arm import ArmService, start_arm_endpoint
 from .certs import CertPaths, ensure_certificates, server_context
+from .dns_endpoint import DnsService, start_dns_endpoint
 from .faults import Faults
 from .identity_endpoint import IdentityService, start_identity_endpoint
 from .sql_endpoint import SqlEndpoint
@@ -76,6 +77,7 @@ class Sandbox:
         self.identity = IdentityService(self.store, self.issuer, self.faults, token_lifetime)
         self.sql = SqlEndpoint(self.store, self.issuer, self.faults, SQL_AUDIENCES)
         self.arm = ArmService(self.store, self.issuer, self.faults, HOST)
+        self.dns = DnsService(self.store, self.faults, HOST)
         self._ports = (tds_port, identity_port, arm_port)
         self._parts: list[Any] = []
         self.tds: TdsServer | None = None
@@ -98,6 +100,8 @@ class Sandbox:
             self._parts.append(self.tds)
             self.arm_http = start_arm_endpoint(self.arm, server_context(self.certs, tds=False), arm_port)
             self._parts.append(self.arm_http)
+            self.dns_udp = start_dns_endpoint(self.dns)
+            self._parts.append(self.dns_udp)
         except BaseException:
             self.stop()
             raise
@@ -145,6 +149,7 @@ class Sandbox:
             "AZSQLCTL_ARM_RESOURCE": ARM_RESOURCE,
             "AZSQLCTL_SQL_RESOURCE": SQL_RESOURCE,
             "AZSQLCTL_SQL_DNS_SUFFIX": HOST,
+            "AZSQLCTL_DNS_SERVER": f"{self.dns_udp.host}:{self.dns_udp.port}",
             "AZSQLCTL_CA_BUNDLE": str(self.certs.ca_cert),
             "AZSQLCTL_TENANT_ID": st[3],
             # Plain pyodbc: the driver's OpenSSL trusts the sandbox CA file, and the system

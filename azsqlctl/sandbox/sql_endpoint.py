@@ -131,8 +131,12 @@ class SqlEndpoint:
             raise _Refused("sql_auth", 18456, 8, tk.error(18456, ae.CLIENT_STATE, 14, text, server.name), text, user)
         if token == "":
             raise self._refuse(s, "malformed", user="")
+        if server.vnet_rule_missing:
+            raise self._gateway_error(s, ae.CANNOT_OPEN_SERVER, 1, server=server.name)
+        # Azure SQL accepts tokens from the tenant of its Entra admin.
+        tenant = server.entra_admin.tenant_id if server.entra_admin and server.entra_admin.tenant_id else s.tenant_id
         try:
-            claims = self.issuer.verify(token, self.audiences, s.tenant_id)
+            claims = self.issuer.verify(token, self.audiences, tenant)
         except TokenRejected as rejected:
             raise self._refuse(s, rejected.reason, principal=principal_label(rejected.claims, s)) from rejected
         label = principal_label(claims, s)
@@ -140,6 +144,10 @@ class SqlEndpoint:
             raise self._refuse(s, "no_entra_admin", principal=label)
         if self.faults.take("tds", {"unavailable"}):
             raise self._gateway_error(s, ae.DATABASE_UNAVAILABLE, 1, database=database, server=server.name, trace=str(uuid.uuid4()).upper())
+        if fault := self.faults.take("tds", {"login_error"}):
+            message = ae.BY_NUMBER[fault.number]
+            trace = str(uuid.uuid4()).upper()
+            raise self._gateway_error(s, message, 1, database=database, server=server.name, trace=trace, incident=trace, code=str(0x4001))
         db = server.database(database)
         if database.lower() != "master" and db is None:
             raise self._refuse(s, "database_missing", database=database, principal=label)
@@ -211,6 +219,10 @@ class SqlEndpoint:
 
     def session_fault(self, point: str) -> None:
         """Hook the session calls at 'handshake' (before TLS) and 'login' (before LOGIN7 is answered)."""
+        if point == "accept":
+            fault = self.faults.take("tds", {"accept_delay"})
+            if fault is not None:
+                time.sleep(fault.delay)  # network latency before the first byte is answered
         if point == "handshake" and self.faults.take("tds", {"drop_handshake"}):
             raise ConnectionClosed("fault injection: dropped during handshake")
         if point == "login":

@@ -102,6 +102,9 @@ class Server:
     entra_only: bool = True
     entra_admin: EntraAdmin | None = None
     directory_readable: bool = True  # False: FROM EXTERNAL PROVIDER fails with 33134
+    identity: str = "SystemAssigned"  # the server's own managed identity ("" = none: it cannot read Entra)
+    vnet_rule_missing: bool = False  # client subnet has a Microsoft.Sql service endpoint but no VNet rule: 40532
+    private_endpoint_ip: str = ""  # when set, DNS answers <name>.privatelink.<suffix> -> this address
     firewall_rules: list[FirewallRule] = field(default_factory=list)
     databases: list[Database] = field(default_factory=list)
 

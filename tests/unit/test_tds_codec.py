@@ -8,18 +8,10 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as hst
 
+from azsqlctl.core.prelogin import ENCRYPT_ON, ENCRYPT_REQ, PL_ENCRYPTION, PL_FEDAUTHREQUIRED, build_prelogin, parse_prelogin
 from azsqlctl.sandbox.engine import split_statements
 from azsqlctl.sandbox.tds import tokens as tk
-from azsqlctl.sandbox.tds.handshake import (
-    ENCRYPT_ON,
-    ENCRYPT_REQ,
-    PL_ENCRYPTION,
-    PL_FEDAUTHREQUIRED,
-    build_prelogin,
-    parse_login7,
-    parse_prelogin,
-    prelogin_response,
-)
+from azsqlctl.sandbox.tds.handshake import parse_login7, prelogin_response
 
 
 def test_prelogin_round_trip_and_azure_answer() -> None:

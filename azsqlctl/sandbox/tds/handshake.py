@@ -5,48 +5,24 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-# PRELOGIN option tokens
-PL_VERSION = 0x00
-PL_ENCRYPTION = 0x01
-PL_INSTOPT = 0x02
-PL_THREADID = 0x03
-PL_MARS = 0x04
-PL_TRACEID = 0x05
-PL_FEDAUTHREQUIRED = 0x06
-PL_NONCE = 0x07
-PL_TERMINATOR = 0xFF
-
-ENCRYPT_OFF = 0x00
-ENCRYPT_ON = 0x01
-ENCRYPT_NOT_SUP = 0x02
-ENCRYPT_REQ = 0x03
-ENCRYPT_STRICT = 0x08
+from azsqlctl.core.prelogin import (
+    ENCRYPT_NOT_SUP,
+    ENCRYPT_OFF,
+    ENCRYPT_ON,
+    ENCRYPT_REQ,
+    PL_ENCRYPTION,
+    PL_FEDAUTHREQUIRED,
+    PL_INSTOPT,
+    PL_MARS,
+    PL_THREADID,
+    PL_VERSION,
+    build_prelogin,
+)
 
 # LOGIN7 feature extension ids
 FEATURE_FEDAUTH = 0x02
 FEATURE_TERMINATOR = 0xFF
 FEDAUTH_LIBRARY_SECURITY_TOKEN = 0x01
-
-
-def parse_prelogin(body: bytes) -> dict[int, bytes]:
-    options: dict[int, bytes] = {}
-    pos = 0
-    while pos < len(body) and body[pos] != PL_TERMINATOR:
-        token, offset, length = struct.unpack_from(">BHH", body, pos)
-        options[token] = body[offset : offset + length]
-        pos += 5
-    return options
-
-
-def build_prelogin(options: list[tuple[int, bytes]]) -> bytes:
-    header_len = 5 * len(options) + 1
-    head = bytearray()
-    data = bytearray()
-    for token, value in options:
-        head += struct.pack(">BHH", token, header_len + len(data), len(value))
-        data += value
-    head.append(PL_TERMINATOR)
-    return bytes(head + data)
 
 
 def prelogin_response(client: dict[int, bytes], strict: bool) -> bytes:

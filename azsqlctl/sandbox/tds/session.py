@@ -16,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from azsqlctl.core.prelogin import ENCRYPT_NOT_SUP, PL_ENCRYPTION, parse_prelogin
+
 from . import tokens as tk
-from .handshake import ENCRYPT_NOT_SUP, PL_ENCRYPTION, Login7, parse_login7, parse_prelogin, prelogin_response
+from .handshake import Login7, parse_login7, prelogin_response
 from .wire import (
     ATTENTION,
     DEFAULT_PACKET_SIZE,
@@ -118,7 +120,9 @@ class Session:
 
     def _handshake(self) -> Channel:
         raw = RawChannel(self.sock)
-        if raw.peek(1)[0] == TLS_RECORD_HANDSHAKE:
+        first = raw.peek(1)[0]
+        self.fault("accept")
+        if first == TLS_RECORD_HANDSHAKE:
             # TDS 8.0 (Encrypt=strict): TLS first, PRELOGIN inside it.
             tls = TlsChannel(raw, self.tls.strict)
             self.fault("handshake")
