@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from azsqlctl.core.clouds import Cloud
+from azsqlctl.core.errors import AzsqlctlError, NotFound, PermissionDenied
+from azsqlctl.core.ports import FirewallRuleFacts, ServerFacts
 
 
 def sql_management_client(credential: Any, cloud: Cloud, subscription_id: str) -> Any:
@@ -15,3 +17,83 @@ def sql_management_client(credential: Any, cloud: Cloud, subscription_id: str) -
     if cloud.ca_bundle:
         kwargs["connection_verify"] = cloud.ca_bundle
     return SqlManagementClient(credential, subscription_id, **kwargs)
+
+
+class ArmServerReader:
+    """ServerReader over azure-mgmt-sql; finds the server by name, or by FQDN in the group."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def read(self, resource_group: str, server_name: str, host: str, database: str) -> ServerFacts:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        try:
+            if server_name:
+                server = self.client.servers.get(resource_group, server_name)
+            else:
+                matches = [
+                    s
+                    for s in self.client.servers.list_by_resource_group(resource_group)
+                    if (s.fully_qualified_domain_name or "").lower() == host.lower()
+                ]
+                if len(matches) != 1:
+                    raise NotFound(
+                        f"no server in resource group '{resource_group}' has the name {host}",
+                        "pass --server with the server's full name (myserver.database.windows.net)",
+                    )
+                server = matches[0]
+        except ResourceNotFoundError as exc:
+            raise NotFound(f"ARM: {_arm_message(exc)}", "check --subscription, --resource-group and --server") from None
+        except HttpResponseError as exc:
+            raise arm_failure(exc) from None
+        admin = server.administrators
+        rules = [
+            FirewallRuleFacts(r.name, r.start_ip_address, r.end_ip_address)
+            for r in self.client.firewall_rules.list_by_server(resource_group, server.name)
+        ]
+        database_exists: bool | None = None
+        if database and database.lower() != "master":
+            try:
+                self.client.databases.get(resource_group, server.name, database)
+                database_exists = True
+            except ResourceNotFoundError:
+                database_exists = False
+        identity = getattr(server, "identity", None)
+        return ServerFacts(
+            name=server.name,
+            fqdn=server.fully_qualified_domain_name or "",
+            public_network_access=_text(server.public_network_access),
+            minimal_tls_version=_text(server.minimal_tls_version),
+            admin_login=admin.login if admin else "",
+            admin_sid=admin.sid if admin else "",
+            admin_type=_text(admin.principal_type) if admin else "",
+            admin_tenant=admin.tenant_id if admin else "",
+            entra_only=admin.azure_ad_only_authentication if admin else None,
+            identity_type=_text(identity.type) if identity else "",
+            firewall_rules=rules,
+            database_exists=database_exists,
+        )
+
+
+def _text(value: Any) -> str:
+    """SDK enums are str subclasses whose str() is 'Class.MEMBER': take the wire value."""
+    return str(getattr(value, "value", value) or "")
+
+
+def _arm_message(exc: Any) -> str:
+    error = getattr(exc, "error", None)
+    return (
+        f"({error.code}) {error.message}"
+        if error is not None and error.code
+        else str(exc.message if hasattr(exc, "message") else exc).splitlines()[0]
+    )
+
+
+def arm_failure(exc: Any) -> AzsqlctlError:
+    status = getattr(exc, "status_code", None)
+    if status in (401, 403):
+        return PermissionDenied(
+            f"ARM refused the request: {_arm_message(exc)}", "the identity needs Reader on the server (or its resource group)"
+        )
+    return AzsqlctlError(f"ARM request failed: {_arm_message(exc)}", "rerun with --debug for the HTTP exchange")

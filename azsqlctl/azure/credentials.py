@@ -63,6 +63,18 @@ def _build(auth: str, client_id: str, cloud: Cloud, tenant_id: str) -> Any:
     return ai.DeviceCodeCredential(client_id=cid or "04b07795-8ddb-461a-bbee-02f9e1bf7b46", authority=authority)
 
 
+class _Attempts(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.failures: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        m = re.match(r"^(\w+Credential)\.get_token\w*(?:\.\w+)* failed: (.*)", record.getMessage(), re.S)
+        if m and not any(name == m[1] for name, _ in self.failures):
+            links = condense(f"{m[1]}: {m[2]}")
+            self.failures.append((m[1], links[0][1] if links else m[2].splitlines()[0]))
+
+
 class _Silence(logging.Filter):
     """azure-identity logs the whole chain failure as a WARNING; we condense it instead."""
 
@@ -111,11 +123,18 @@ def get_token(credential: Any, scope: str, timeout: float | None = None) -> Acce
     from azure.core.exceptions import ClientAuthenticationError
 
     silence = _Silence()
-    loggers = [
-        logging.getLogger(n) for n in ("azure.identity", "azure.identity._credentials.chained", "azure.identity._internal.decorators")
-    ]
+    names = ("azure.identity", "azure.identity._credentials.chained", "azure.identity._internal.decorators")
+    loggers = [logging.getLogger(n) for n in names]
     for lg in loggers:
         lg.addFilter(silence)
+    # Each chain link logs "<Credential>.get_token... failed: <why>" at DEBUG: collect them
+    # so that a success can still say why the earlier links were passed over.
+    attempts = _Attempts()
+    decorators = loggers[2]
+    previous_level = decorators.level
+    decorators.addHandler(attempts)
+    if decorators.getEffectiveLevel() > logging.DEBUG:
+        decorators.setLevel(logging.DEBUG)
     start = time.perf_counter()
     try:
         kwargs: dict[str, Any] = {"timeout": timeout} if timeout else {}
@@ -133,10 +152,12 @@ def get_token(credential: Any, scope: str, timeout: float | None = None) -> Acce
     finally:
         for lg in loggers:
             lg.removeFilter(silence)
+        decorators.removeHandler(attempts)
+        decorators.setLevel(previous_level)
     elapsed = (time.perf_counter() - start) * 1000
     chosen = getattr(credential, "_successful_credential", None)
     name = type(chosen or credential).__name__
-    return AccessToken(result.token, int(result.expires_on), name, elapsed)
+    return AccessToken(result.token, int(result.expires_on), name, elapsed, tuple(attempts.failures))
 
 
 class CredentialTokens:

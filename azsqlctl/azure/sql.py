@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from azsqlctl.core.errors import AzsqlctlError, ConnectionFailed, DriverNotFound
-from azsqlctl.core.ports import AccessToken
+from azsqlctl.core.ports import AccessToken, DriverInfo
+from azsqlctl.core.redact import redact
 from azsqlctl.core.settings import ConnectionSettings
 from azsqlctl.core.target import ServerAddress
 
@@ -123,6 +124,7 @@ def connection_string(
     strict: bool = False,
     trust_server_certificate: bool = False,
     app: str = "azsqlctl",
+    extra: str = "",
 ) -> str:
     def braced(value: str) -> str:
         return "{" + value.replace("}", "}}") + "}"
@@ -135,6 +137,8 @@ def connection_string(
         f"TrustServerCertificate={'yes' if trust_server_certificate and not strict else 'no'}",
         f"APP={braced(app)}",
     ]
+    if extra:
+        parts.append(extra.strip(";"))  # an application's own keywords, tested as it uses them
     return ";".join(parts) + ";"
 
 
@@ -205,14 +209,19 @@ def connect(
     strict: bool = False,
     trust_server_certificate: bool = False,
     ca_bundle: str = "",
+    extra: str = "",
+    precheck: bool = True,
 ) -> SqlSession:
+    """``precheck=False`` lets the driver itself refuse a bad combination (doctor wants its words)."""
     pyodbc = import_pyodbc()
-    conn_str = connection_string(driver, server, database, strict=strict, trust_server_certificate=trust_server_certificate)
-    check_connection_string(conn_str)
+    conn_str = connection_string(driver, server, database, strict=strict, trust_server_certificate=trust_server_certificate, extra=extra)
+    if precheck:
+        check_connection_string(conn_str)
     if ca_bundle:
         trust_ca_for_driver(ca_bundle)
     # The connection string holds no secret (the token travels in attrs_before); safe to log.
-    log.debug("connecting: driver %s (%s), %s, login timeout %ss", driver.spec, driver.source, conn_str, timeout)
+    # The token travels in attrs_before; an application's string may hold a password: redact.
+    log.debug("connecting: driver %s (%s), %s, login timeout %ss", driver.spec, driver.source, redact(conn_str), timeout)
     try:
         cnxn = pyodbc.connect(conn_str, attrs_before={SQL_COPT_SS_ACCESS_TOKEN: token.odbc_struct()}, timeout=max(1, timeout))
     except pyodbc.Error as exc:
@@ -249,16 +258,24 @@ def sql_failure(exc: BaseException) -> AzsqlctlError:
     return error_cls(text, hint, code=str(msg.number or msg.sqlstate), details=details)
 
 
+def driver_info(driver: Driver) -> DriverInfo:
+    m = re.search(r"msodbcsql-(\d+\.\d+)", driver.spec) or re.search(r"Driver (\d+(?:\.\d+)?)", driver.spec)
+    return DriverInfo(driver.spec, driver.source, m[1] if m else "unknown")
+
+
 class DriverConnector:
     """Connector for core logic: the settings' server, driver and TLS options, one database per call."""
 
-    def __init__(self, settings: ConnectionSettings) -> None:
+    def __init__(self, settings: ConnectionSettings, extra: str = "", precheck: bool = True) -> None:
         self.settings = settings
         self.driver = find_driver(settings.driver)
+        self.extra = extra
+        self.precheck = precheck
 
     def connect(self, database: str, token: AccessToken) -> SqlSession:
         s = self.settings
         return connect(
             self.driver, s.require_server(), database, token, timeout=s.timeout, strict=s.strict,
             trust_server_certificate=s.trust_server_certificate, ca_bundle=s.cloud.ca_bundle,
+            extra=self.extra, precheck=self.precheck,
         )  # fmt: skip

@@ -97,8 +97,9 @@ def run(command: str, output: OutputFormat | None, debug: bool, action: Callable
 
 
 def _register() -> None:
-    from . import sandbox, whoami
+    from . import doctor, sandbox, whoami
 
+    app.command("doctor")(doctor.doctor_command)
     app.add_typer(sandbox.app, name="sandbox")
     app.command("whoami")(whoami.whoami_command)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import AuthenticationError, AzsqlctlError, ConnectionFailed, NotFound, PermissionDenied
 
@@ -40,8 +41,9 @@ TABLE: dict[str, Diagnosis] = {
         Diagnosis("47073", ConnectionFailed, "public network access is disabled on the server",
                   "connect through the server's private endpoint, or enable public network access",
                   "https://learn.microsoft.com/azure/azure-sql/database/connectivity-settings"),
-        Diagnosis("40532", ConnectionFailed, "the server refused the login before authentication",
-                  "check the server name, and VNet rules when a service endpoint is in use"),
+        Diagnosis("40532", ConnectionFailed,
+                  "the gateway refused the login before authentication: the client subnet has a Microsoft.Sql service endpoint but the server has no VNet rule for it (or the login name holds '@')",
+                  "az sql server vnet-rule create --server {server} --name allow-subnet --subnet <subnet-id> (with --resource-group)"),
         Diagnosis("4060", NotFound, "the database does not exist or this login cannot open it",
                   "check --database; contained users exist only in their own database"),
         Diagnosis("40613", ConnectionFailed, "the database is temporarily unavailable (transient)",
@@ -52,7 +54,14 @@ TABLE: dict[str, Diagnosis] = {
                   "retry after 10 s or more", _DOCS),
         Diagnosis("33134", PermissionDenied, "the server's identity cannot read the directory",
                   "create the user WITH SID (azsqlctl grant --sid-mode), or grant the server identity Directory Readers"),
-        Diagnosis("HYT00", ConnectionFailed, "the login timed out", "check the network path and raise --timeout"),
+        Diagnosis("37353", PermissionDenied, "the server's identity cannot read the directory",
+                  "create the user WITH SID (azsqlctl grant --sid-mode), or grant the server identity Directory Readers"),
+        Diagnosis("DNS", ConnectionFailed, "the server name does not resolve",
+                  "check the server name (myserver.database.windows.net) and this machine's DNS (private endpoints need the privatelink zone)"),
+        Diagnosis("TCP", ConnectionFailed, "nothing answers on the server's port",
+                  "check the port (1433), outbound firewalls/NSGs, and the server name"),
+        Diagnosis("HYT00", ConnectionFailed, "the login timed out",
+                  "check the network path and the redirect ports 11000-11999 outbound, then raise --timeout"),
         Diagnosis("08001", ConnectionFailed, "the driver could not establish a session (DNS, TCP or TLS)",
                   "check the server name and port, the network path, and the TLS trust (--ca-bundle for private CAs)"),
         Diagnosis("08S01", ConnectionFailed, "the connection broke during the exchange",
@@ -77,3 +86,123 @@ def classify(sqlstate: str, number: int | None, message: str) -> tuple[type[Azsq
     ip = found[1] if found else "<client-ip>"
     fix = diag.fix.replace("{ip_dashed}", ip.replace(".", "-").replace(":", "-")).replace("{ip}", ip).replace("{server}", "<server>")
     return diag.kind, f"{diag.cause}: {fix}"
+
+
+# --- explaining a failed token login, with what the other checks learned -------------------------
+
+
+@dataclass
+class LoginContext:
+    """What doctor knows when the login fails."""
+
+    server: str  # as given (for commands)
+    server_name: str  # the logical server name, when known
+    resource_group: str
+    database: str
+    identity: Any  # TokenIdentity | None
+    identity_name: str  # display name when known (MI name, UPN), else ""
+    token_problem: str  # the token check's finding when it failed, else ""
+    admin_tenant: str  # from ARM, when known
+    has_admin: bool | None  # from ARM, when known
+    principals: list[dict[str, Any]] | None  # sys.database_principals read by an inspecting identity, when available
+
+
+def grant_command(ctx: LoginContext) -> str:
+    ident = ctx.identity
+    flag = "--client-id" if ident.kind == "app" else "--object-id"
+    name = ctx.identity_name or f"app-{ident.sid[:8]}"
+    sid_mode = "" if ctx.identity_name else " --sid-mode"
+    kind = "" if ident.kind == "app" else " --type user"
+    return f"azsqlctl grant {name} {flag} {ident.sid}{kind}{sid_mode} --role reader --server {ctx.server} --database {ctx.database}"
+
+
+def create_user_sql(ctx: LoginContext) -> str:
+    from .identity import sid_hex
+    from .tsql import quote_name
+
+    ident = ctx.identity
+    name = ctx.identity_name or f"app-{ident.sid[:8]}"
+    if ctx.identity_name:
+        create = f"CREATE USER {quote_name(name)} FROM EXTERNAL PROVIDER;"
+    else:
+        create = f"CREATE USER {quote_name(name)} WITH SID = {sid_hex(ident.sid)}, TYPE = E;"
+    return f"{create} ALTER ROLE [db_datareader] ADD MEMBER {quote_name(name)};"
+
+
+def explain_login_failure(number: int | None, sqlstate: str, message: str, ctx: LoginContext) -> tuple[str, str]:
+    """(cause, fix) for a failed token login; the fix is a command or setting where one exists."""
+    ident = ctx.identity
+    if number == 18456 and "user ''" in message:
+        return (
+            "the server could not read the token: it is not a JWT, or the token struct is not <UInt32 LE byte length><UTF-16-LE token>",
+            'attrs_before={1256: struct.pack("<I", len(b)) + b} with b = token.encode("utf-16-le")',
+        )
+    if number == 18456 and "not currently configured to accept this token" in message:
+        if ctx.has_admin is False:
+            return "the server has no Entra admin, so it accepts no token", "az sql server ad-admin create ... (see the server check)"
+        if ident is not None and ctx.admin_tenant and ident.tenant_id.lower() != ctx.admin_tenant.lower():
+            return (f"the token is from tenant {ident.tenant_id}, the server's Entra admin from tenant {ctx.admin_tenant}",
+                    f"authenticate in tenant {ctx.admin_tenant} (--tenant-id {ctx.admin_tenant})")  # fmt: skip
+        return (
+            "the server does not accept tokens from this tenant or has no Entra admin",
+            "compare the token's tid with the server's Entra admin tenant (pass --subscription/--resource-group for the ARM check)",
+        )
+    if number == 18456:
+        if ctx.token_problem:
+            return f"the token was refused: {ctx.token_problem}", "fix the token problem above"
+        if ctx.database.lower() == "master":
+            return (
+                "contained database users exist only in their own database; only the Entra admin can log in to master",
+                "pass --database <your database>",
+            )
+        if ident is None:
+            return "no database user matches this identity", "create the user (azsqlctl grant)"
+        wrong = _principal_with_sid(ctx.principals, ident.object_id) if ident.kind == "app" else None
+        if wrong is not None:
+            return (
+                f"user [{wrong}] exists but was created with the object id {ident.object_id}; apps and managed identities match by client id {ident.client_id}",
+                f"DROP USER [{wrong}]; then {grant_command(ctx)}",
+            )
+        same_name = _principal_named(ctx.principals, ctx.identity_name)
+        if same_name is not None:
+            return (
+                f"user [{ctx.identity_name}] exists with SID {same_name} but this identity's SID is {ident.sid_hex} (identity recreated: stale SID)",
+                f"DROP USER [{ctx.identity_name}]; then {grant_command(ctx)}",
+            )
+        inspected = (
+            " (checked sys.database_principals)"
+            if ctx.principals is not None
+            else " (pass --admin-auth to tell 'no user' from 'user with the wrong SID')"
+        )
+        return (
+            f"no user in database {ctx.database} has SID {ident.sid_hex} ({'client id' if ident.kind == 'app' else 'object id'} {ident.sid}){inspected}",
+            f"{grant_command(ctx)}   # or in T-SQL: {create_user_sql(ctx)}",
+        )
+    diag = lookup(sqlstate, number)
+    if diag is None:
+        return "the login failed", "rerun with --debug for the driver's messages"
+    found = _IP.search(message)
+    ip = found[1] if found else "<client-ip>"
+    fix = diag.fix.replace("{ip_dashed}", ip.replace(".", "-").replace(":", "-")).replace("{ip}", ip)
+    fix = fix.replace("{server}", ctx.server_name or "<server>")
+    if ctx.resource_group:
+        fix = fix.replace("(with --resource-group)", f"--resource-group {ctx.resource_group}")
+    return diag.cause, fix
+
+
+def _principal_with_sid(principals: list[dict[str, Any]] | None, guid: str) -> str | None:
+    if not principals or not guid:
+        return None
+    import uuid
+
+    wanted = uuid.UUID(guid).bytes_le
+    return next((str(p["name"]) for p in principals if p.get("sid") is not None and bytes(p["sid"]) == wanted), None)
+
+
+def _principal_named(principals: list[dict[str, Any]] | None, name: str) -> str | None:
+    if not principals or not name:
+        return None
+    for p in principals:
+        if str(p["name"]).lower() == name.lower() and p.get("sid") is not None:
+            return "0x" + bytes(p["sid"]).hex().upper()
+    return None

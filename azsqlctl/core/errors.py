@@ -72,3 +72,11 @@ class PermissionDenied(AzsqlctlError):
 class CheckFailed(AzsqlctlError):
     exit_code = ExitCode.CHECK_FAILED
     code = "check_failed"
+
+
+class ProbeFailed(ConnectionFailed):
+    """A network probe step failed; ``step`` is dns, tcp, prelogin or tls."""
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(message, code=step)
+        self.step = step

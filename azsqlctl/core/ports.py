@@ -19,6 +19,7 @@ class AccessToken:
     expires_on: int
     credential: str  # which credential (or chain link) produced it
     elapsed_ms: float
+    attempts: tuple[tuple[str, str], ...] = ()  # earlier chain links and why they failed
 
     @property
     def claims(self) -> dict[str, Any]:
@@ -41,3 +42,82 @@ class QuerySession(Protocol):
 
 class Connector(Protocol):
     def connect(self, database: str, token: AccessToken) -> QuerySession: ...
+
+
+# --- facts the boundary gathers for doctor; core judges them --------------------------------
+
+
+@dataclass(frozen=True)
+class DnsFacts:
+    host: str
+    addresses: list[str]
+    cnames: list[str]  # the CNAME chain, in order
+    elapsed_ms: float
+    resolver: str  # "system", "dns 127.0.0.1:5353" or "literal"
+
+
+@dataclass(frozen=True)
+class PreloginFacts:
+    version: str  # e.g. 12.0.2000
+    encryption: int  # the server's ENCRYPTION option byte
+    fedauth_required: bool
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    subject: str
+    names: list[str]  # SAN DNS names and IP addresses
+    issuer: str
+    days_left: int
+    tls_version: str
+    verify_error: str  # "" when the chain verified against the trusted CAs
+    hostname_matches: bool
+
+
+@dataclass(frozen=True)
+class FirewallRuleFacts:
+    name: str
+    start_ip: str
+    end_ip: str
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What ARM says about the logical server (None fields: not readable)."""
+
+    name: str
+    fqdn: str
+    public_network_access: str
+    minimal_tls_version: str
+    admin_login: str
+    admin_sid: str
+    admin_type: str
+    admin_tenant: str
+    entra_only: bool | None
+    identity_type: str  # "" when the server has no managed identity
+    firewall_rules: list[FirewallRuleFacts]
+    database_exists: bool | None
+
+
+class ServerReader(Protocol):
+    def read(self, resource_group: str, server_name: str, host: str, database: str) -> ServerFacts: ...
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    spec: str  # registered name or library path
+    source: str  # --driver, pyodbc.drivers(), mssql-python-odbc
+    version: str  # "18.6", "17" ... as far as the name or file tells
+
+
+class DoctorProbes(Protocol):
+    """Everything doctor touches outside the process; each call has its own timeout."""
+
+    def driver(self) -> DriverInfo: ...
+    def token(self, scope: str) -> AccessToken: ...
+    def resolve(self, host: str) -> DnsFacts: ...
+    def tcp(self, address: str, port: int) -> float: ...
+    def tls(self, address: str, port: int, host: str) -> tuple[PreloginFacts, CertificateFacts, float]: ...
+    def connect(self, database: str, token: AccessToken) -> QuerySession: ...
+    def server_facts(self, resource_group: str, server_name: str, host: str, database: str) -> ServerFacts: ...
+    def inspect_principals(self, database: str) -> list[dict[str, Any]] | None: ...

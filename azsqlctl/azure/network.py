@@ -1,0 +1,235 @@
+"""Network probes for doctor: DNS, TCP, a TDS PRELOGIN exchange and the TLS handshake.
+
+Each step has its own timeout and returns facts (core judges them). The TLS
+handshake is done the way the driver does it: tunnelled in PRELOGIN packets for
+TDS 7.x, or TLS first with ALPN ``tds/8.0`` for ``Encrypt=strict``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import ipaddress
+import socket
+import ssl
+import time
+
+from azsqlctl.core.errors import ProbeFailed as ProbeError
+from azsqlctl.core.ports import CertificateFacts, DnsFacts, PreloginFacts
+from azsqlctl.core.prelogin import (
+    ENCRYPT_ON,
+    ENCRYPT_STRICT,
+    HEADER,
+    PACKET_PRELOGIN,
+    PL_ENCRYPTION,
+    PL_FEDAUTHREQUIRED,
+    client_prelogin,
+    frame,
+    parse_prelogin,
+    server_version,
+)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def resolve(host: str, timeout: float, dns_server: str = "") -> DnsFacts:
+    start = time.perf_counter()
+    if _is_ip(host):
+        return DnsFacts(host, [host], [], 0.0, "literal")
+    if dns_server:
+        return _resolve_with(host, timeout, dns_server, start)
+    # The system resolver is what the driver uses; CNAMEs (private link) need a DNS query,
+    # which /etc/hosts names such as localhost never reach.
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    future = pool.submit(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
+    try:
+        infos = future.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        raise ProbeError("dns", f"resolving {host} timed out after {timeout:g} s") from None
+    except socket.gaierror as exc:
+        raise ProbeError("dns", f"{host} does not resolve: {exc.strerror}") from None
+    finally:
+        pool.shutdown(wait=False)
+    addresses = list(dict.fromkeys(str(i[4][0]) for i in infos))
+    cnames: list[str] = []
+    if host != "localhost" and not host.endswith(".localhost"):
+        try:
+            cnames = _resolve_with(host, timeout, "", start).cnames
+        except ProbeError:
+            cnames = []
+    return DnsFacts(host, addresses, cnames, (time.perf_counter() - start) * 1000, "system")
+
+
+def _resolve_with(host: str, timeout: float, dns_server: str, start: float) -> DnsFacts:
+    import dns.exception
+    import dns.resolver
+
+    resolver = dns.resolver.Resolver(configure=not dns_server)
+    if dns_server:
+        ip, _, port = dns_server.partition(":")
+        resolver.nameservers = [ip]
+        resolver.port = int(port or 53)
+    resolver.lifetime = timeout
+    try:
+        answer = resolver.resolve(host, "A")
+    except dns.resolver.NXDOMAIN:
+        raise ProbeError("dns", f"{host} does not resolve (NXDOMAIN)") from None
+    except dns.resolver.NoAnswer:
+        raise ProbeError("dns", f"{host} has no A record") from None
+    except dns.exception.Timeout:
+        raise ProbeError("dns", f"resolving {host} timed out after {timeout:g} s") from None
+    except dns.exception.DNSException as exc:
+        raise ProbeError("dns", f"resolving {host} failed: {exc}") from None
+    cnames = [str(r.target).rstrip(".") for rrset in answer.response.answer if rrset.rdtype == 5 for r in rrset]
+    addresses = [r.address for r in answer]
+    return DnsFacts(host, addresses, cnames, (time.perf_counter() - start) * 1000, f"dns {dns_server}" if dns_server else "system")
+
+
+def tcp_connect(address: str, port: int, timeout: float) -> tuple[socket.socket, float]:
+    start = time.perf_counter()
+    try:
+        sock = socket.create_connection((address, port), timeout=timeout)
+    except TimeoutError:
+        raise ProbeError("tcp", f"TCP connect to {address}:{port} timed out after {timeout:g} s") from None
+    except ConnectionRefusedError:
+        raise ProbeError("tcp", f"TCP connect to {address}:{port} refused: nothing listens there") from None
+    except OSError as exc:
+        raise ProbeError("tcp", f"TCP connect to {address}:{port} failed: {exc.strerror or exc}") from None
+    return sock, (time.perf_counter() - start) * 1000
+
+
+def _recv_exact(sock: socket.socket | ssl.SSLSocket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ProbeError("prelogin", "the server closed the connection")
+        buf += chunk
+    return bytes(buf)
+
+
+def _read_packet(sock: socket.socket | ssl.SSLSocket) -> tuple[int, bytes]:
+    ptype, _status, length, *_ = HEADER.unpack(_recv_exact(sock, HEADER.size))
+    return ptype, _recv_exact(sock, length - HEADER.size)
+
+
+def _prelogin_facts(options: dict[int, bytes]) -> PreloginFacts:
+    enc = options.get(PL_ENCRYPTION, b"\xff")[:1]
+    return PreloginFacts(server_version(options), enc[0] if enc else 0xFF, options.get(PL_FEDAUTHREQUIRED, b"\x00")[:1] == b"\x01")
+
+
+def _cert_facts(der: bytes | None, tls_version: str, verify_error: str, host: str) -> CertificateFacts:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    if not der:
+        return CertificateFacts("", [], "", 0, tls_version, verify_error, False)
+    cert = x509.load_der_x509_certificate(der)
+    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [str(n) for n in san.get_values_for_type(x509.DNSName)] + [str(a) for a in san.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        names = []
+    issuer = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    days = (cert.not_valid_after_utc - dt.datetime.now(dt.UTC)).days
+    return CertificateFacts(
+        subject=str(cn[0].value) if cn else "",
+        names=names,
+        issuer=str(issuer[0].value) if issuer else "",
+        days_left=days,
+        tls_version=tls_version,
+        verify_error=verify_error,
+        hostname_matches=_matches(host, names or ([str(cn[0].value)] if cn else [])),
+    )
+
+
+def _matches(host: str, names: list[str]) -> bool:
+    host = host.lower().rstrip(".")
+    for name in (n.lower() for n in names):
+        if name == host or (name.startswith("*.") and host.count(".") == name.count(".") and host.endswith(name[1:])):
+            return True
+    return False
+
+
+def _context(ca_file: str, verify: bool, strict: bool) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=ca_file or None)
+    if not strict:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # what SQL Server tunnels in PRELOGIN
+    else:
+        ctx.set_alpn_protocols(["tds/8.0"])
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _tunnelled_handshake(sock: socket.socket, ctx: ssl.SSLContext, host: str) -> tuple[bytes | None, str]:
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=host)
+    packet_id = 1
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            pass
+        data = outgoing.read()
+        if data:
+            packet_id += 1
+            sock.sendall(frame(PACKET_PRELOGIN, data, packet_id))
+        ptype, body = _read_packet(sock)
+        if ptype != PACKET_PRELOGIN:
+            raise ProbeError("tls", f"expected TLS records in PRELOGIN, got packet type {ptype:#x}")
+        incoming.write(body)
+    if data := outgoing.read():
+        sock.sendall(frame(PACKET_PRELOGIN, data, packet_id + 1))
+    return tls.getpeercert(binary_form=True), str(tls.version())
+
+
+def prelogin_and_tls(
+    address: str, port: int, host: str, timeout: float, *, strict: bool = False, ca_file: str = ""
+) -> tuple[PreloginFacts, CertificateFacts, float]:
+    """PRELOGIN + TLS as the driver does; certificate facts even when verification fails."""
+    facts: PreloginFacts | None = None
+    start = time.perf_counter()
+    verify_error = ""
+    for verify in (True, False):
+        sock, _ = tcp_connect(address, port, timeout)
+        try:
+            sock.settimeout(timeout)
+            if strict:
+                try:
+                    tls_sock = _context(ca_file, verify, strict=True).wrap_socket(sock, server_hostname=host)
+                except ssl.SSLCertVerificationError as exc:
+                    verify_error = exc.verify_message or str(exc)
+                    continue
+                tls_sock.sendall(frame(PACKET_PRELOGIN, client_prelogin(ENCRYPT_STRICT)))
+                facts = _prelogin_facts(parse_prelogin(_read_packet(tls_sock)[1]))
+                der, version = tls_sock.getpeercert(binary_form=True), str(tls_sock.version())
+                tls_sock.close()
+            else:
+                sock.sendall(frame(PACKET_PRELOGIN, client_prelogin(ENCRYPT_ON)))
+                ptype, body = _read_packet(sock)
+                if ptype != 0x04:
+                    raise ProbeError("prelogin", f"unexpected PRELOGIN answer (packet type {ptype:#x}): not a SQL Server?")
+                facts = _prelogin_facts(parse_prelogin(body))
+                try:
+                    der, version = _tunnelled_handshake(sock, _context(ca_file, verify, strict=False), host)
+                except ssl.SSLCertVerificationError as exc:
+                    verify_error = exc.verify_message or str(exc)
+                    continue
+            return facts, _cert_facts(der, version, verify_error, host), (time.perf_counter() - start) * 1000
+        except TimeoutError:
+            raise ProbeError("tls" if facts else "prelogin", f"no answer within {timeout:g} s") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise ProbeError("tls" if facts or strict else "prelogin", f"{type(exc).__name__}: {exc}") from None
+        finally:
+            sock.close()
+    raise ProbeError("tls", verify_error or "TLS handshake failed")

@@ -1,0 +1,51 @@
+"""The one audited place where identifiers and literals become T-SQL text.
+
+Values travel as parameters wherever T-SQL allows; DDL (CREATE USER, ALTER ROLE)
+takes no parameters for names, so names go through ``quote_name`` - QUOTENAME
+semantics: wrapped in brackets, ``]`` doubled, at most 128 characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+MAX_NAME = 128
+
+
+class BadIdentifier(ValueError):
+    pass
+
+
+def quote_name(name: str) -> str:
+    if not name or len(name) > MAX_NAME:
+        raise BadIdentifier(f"identifier must be 1-{MAX_NAME} characters, got {len(name)}")
+    if "\x00" in name:
+        raise BadIdentifier("identifier contains a NUL character")
+    return "[" + name.replace("]", "]]") + "]"
+
+
+def quote_string(value: str) -> str:
+    """N'...' with quotes doubled - for the few places T-SQL takes no parameter (OBJECT_ID = '...')."""
+    if "\x00" in value:
+        raise BadIdentifier("string contains a NUL character")
+    return "N'" + value.replace("'", "''") + "'"
+
+
+def guid_literal(value: str) -> str:
+    """A validated GUID as a quoted literal; anything that is not a GUID is refused."""
+    return quote_string(str(uuid.UUID(value)))
+
+
+def sid_literal(guid: str) -> str:
+    return "0x" + uuid.UUID(guid).bytes_le.hex().upper()
+
+
+_LITERALS = re.compile(r"N?'(?:[^']|'')*'|\b0x[0-9a-fA-F]+\b|\b\d+(?:\.\d+)?\b")
+
+
+def query_hash(sql: str) -> str:
+    """Hash of the statement with literals replaced: logs carry this, never the SQL text."""
+    normalised = " ".join(_LITERALS.sub("?", sql).split()).lower()
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:16]
