@@ -106,9 +106,9 @@ def judge_token(token: str, cloud: Cloud, host: str, now: float | None = None) -
     return (Status.PASS, finding, evidence, ""), ident
 
 
-def _private(address: str) -> bool:
+def _public(address: str) -> bool:
     try:
-        return ipaddress.ip_address(address).is_private
+        return ipaddress.ip_address(address).is_global
     except ValueError:
         return False
 
@@ -123,7 +123,7 @@ def judge_dns(facts: DnsFacts) -> Judgment:
     }
     finding = f"{facts.host} -> {', '.join(facts.addresses)}" + (f" via {' -> '.join(facts.cnames)}" if facts.cnames else "")
     private_link = any(".privatelink." in c for c in facts.cnames)
-    public = [a for a in facts.addresses if not _private(a) and not a.startswith("127.")]
+    public = [a for a in facts.addresses if _public(a)]
     if private_link and public:
         fix = "link the privatelink DNS zone to this network, or resolve from inside the VNet"
         return Status.WARN, finding + ": a private-link name resolves to a public address", evidence, fix

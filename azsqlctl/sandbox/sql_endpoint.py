@@ -138,7 +138,9 @@ class SqlEndpoint:
         try:
             claims = self.issuer.verify(token, self.audiences, tenant)
         except TokenRejected as rejected:
-            raise self._refuse(s, rejected.reason, principal=principal_label(rejected.claims, s)) from rejected
+            # A token the server cannot even parse identifies nobody: Azure names the user ''.
+            user = "" if rejected.reason == "malformed" else ae.TOKEN_PRINCIPAL
+            raise self._refuse(s, rejected.reason, user=user, principal=principal_label(rejected.claims, s)) from rejected
         label = principal_label(claims, s)
         if server.entra_admin is None:
             raise self._refuse(s, "no_entra_admin", principal=label)
