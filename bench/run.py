@@ -4,6 +4,9 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
 1. CLI start-up: `azsqlctl --help` wall median vs a bare 4-command Typer app (goal <= 1.2x).
 2. Sandbox logins with the real ODBC driver: logins/s at 1 and 8 concurrent clients,
    median login latency, and the 8-vs-1 throughput ratio.
+3. doctor with 200 ms injected on DNS, TCP (first answer), token and ARM: total wall vs the
+   slowest single check (goal <= 1.5x), and vs the sum of all checks (what running them
+   one after another would cost).
 """
 
 from __future__ import annotations
@@ -95,17 +98,49 @@ def bench_logins(seconds: float) -> None:
         print(f"logins: 8-client throughput / 1-client throughput = {results[8][0] / results[1][0]:.2f}x")
 
 
+def bench_doctor(latency: float) -> None:
+    from azsqlctl.azure.doctor_probes import RealProbes
+    from azsqlctl.core.doctor import DoctorOptions, doctor
+    from azsqlctl.core.settings import resolve_settings
+    from azsqlctl.sandbox.serve import Sandbox
+
+    with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp) / "state.json") as sb:
+        env = {**os.environ, **sb.env}
+        os.environ.update(sb.env)
+        settings = resolve_settings({}, env, Path(tmp))
+        doctor(DoctorOptions(settings), RealProbes(settings))  # warm: imports, driver load, first-connection RPCs
+        for surface, kind in (("dns", "delay"), ("tds", "accept_delay"), ("token", "delay"), ("arm", "delay")):
+            sb.faults.inject(surface, kind, count=None, delay=latency)
+        settings = resolve_settings({}, env, Path(tmp))
+        from azsqlctl.azure import credentials
+
+        credentials._credentials.clear()  # a fresh process's state: no cached token, for SQL or ARM
+        start = time.perf_counter()
+        report = doctor(DoctorOptions(settings), RealProbes(settings))  # a new credential: no cached token
+        wall = (time.perf_counter() - start) * 1000
+    durations = {c.id: c.duration_ms for c in report.checks if c.status != "skip"}
+    slowest = max(durations, key=lambda k: durations[k])
+    statuses = {c.id: str(c.status) for c in report.checks}
+    print(f"doctor: {int(latency * 1000)} ms injected on DNS/TCP/token/ARM; checks {statuses}")
+    print("doctor: " + ", ".join(f"{k} {v:.0f} ms" for k, v in durations.items()))
+    print(f"doctor: wall {wall:.0f} ms, slowest check {slowest} {durations[slowest]:.0f} ms, ratio {wall / durations[slowest]:.2f}x (goal <= 1.50x); "
+          f"sum of checks {sum(durations.values()):.0f} ms = {sum(durations.values()) / wall:.2f}x the wall")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15, help="runs per start-up measurement")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per login measurement")
-    parser.add_argument("only", nargs="*", choices=["help", "logins", []], help="run only these benchmarks")
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds injected per network step for the doctor benchmark")
+    parser.add_argument("only", nargs="*", choices=["help", "logins", "doctor", []], help="run only these benchmarks")
     args = parser.parse_args()
-    selected = set(args.only or ["help", "logins"])
+    selected = set(args.only or ["help", "logins", "doctor"])
     if "help" in selected:
         bench_help(args.runs)
     if "logins" in selected:
         bench_logins(args.seconds)
+    if "doctor" in selected:
+        bench_doctor(args.latency)
 
 
 if __name__ == "__main__":

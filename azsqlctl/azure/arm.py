@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import Any
 
 from azsqlctl.core.clouds import Cloud
@@ -48,17 +49,24 @@ class ArmServerReader:
         except HttpResponseError as exc:
             raise arm_failure(exc) from None
         admin = server.administrators
-        rules = [
-            FirewallRuleFacts(r.name, r.start_ip_address, r.end_ip_address)
-            for r in self.client.firewall_rules.list_by_server(resource_group, server.name)
-        ]
-        database_exists: bool | None = None
-        if database and database.lower() != "master":
+
+        def rules() -> list[FirewallRuleFacts]:
+            listed = self.client.firewall_rules.list_by_server(resource_group, server.name)
+            return [FirewallRuleFacts(r.name, r.start_ip_address, r.end_ip_address) for r in listed]
+
+        def database_exists() -> bool | None:
+            if not database or database.lower() == "master":
+                return None
             try:
                 self.client.databases.get(resource_group, server.name, database)
-                database_exists = True
+                return True
             except ResourceNotFoundError:
-                database_exists = False
+                return False
+
+        # Independent reads: one round trip of latency instead of two.
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            rules_future, db_future = pool.submit(rules), pool.submit(database_exists)
+            firewall, exists = rules_future.result(), db_future.result()
         identity = getattr(server, "identity", None)
         return ServerFacts(
             name=server.name,
@@ -71,8 +79,8 @@ class ArmServerReader:
             admin_tenant=admin.tenant_id if admin else "",
             entra_only=admin.azure_ad_only_authentication if admin else None,
             identity_type=_text(identity.type) if identity else "",
-            firewall_rules=rules,
-            database_exists=database_exists,
+            firewall_rules=firewall,
+            database_exists=exists,
         )
 
 

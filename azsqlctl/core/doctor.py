@@ -70,12 +70,20 @@ class _State:
         self.session: QuerySession | None = None
         self.user_name = ""
         self.fatal: AzsqlctlError | None = None
+        # Checks that start early wait on these only for the facts they need at the end.
+        self.identity_ready = threading.Event()
+        self.server_ready = threading.Event()
 
 
 def doctor(opts: DoctorOptions, probes: DoctorProbes) -> DoctorReport:
     s = opts.settings
     server = s.require_server()
     st = _State()
+    arm_skip = (
+        ""
+        if s.subscription and s.resource_group
+        else "skipped: no ARM scope; pass --subscription and --resource-group (or AZSQLCTL_SUBSCRIPTION / AZSQLCTL_RESOURCE_GROUP)"
+    )
 
     def driver(_: dict[str, CheckResult]) -> tuple[Status, str, dict[str, Any], str]:
         try:
@@ -106,6 +114,7 @@ def doctor(opts: DoctorOptions, probes: DoctorProbes) -> DoctorReport:
             token = probes.token(s.cloud.sql_scope)
         except AuthenticationError as exc:
             st.fatal = exc
+            st.identity_ready.set()
             code = str(exc.details.get("aadsts", ""))
             cause, fix = AADSTS_EXPLAINED.get(code, ("", exc.hint))
             raise Outcome(
@@ -118,10 +127,13 @@ def doctor(opts: DoctorOptions, probes: DoctorProbes) -> DoctorReport:
 
     def token(_: dict[str, CheckResult]) -> tuple[Status, str, dict[str, Any], str]:
         assert st.token is not None
-        judgment, ident = judge_token(st.token.token, s.cloud, server.host)
-        st.identity = ident
-        st.identity_name = str(judgment[2].get("name", ""))
-        return judgment
+        try:
+            judgment, ident = judge_token(st.token.token, s.cloud, server.host)
+            st.identity = ident
+            st.identity_name = str(judgment[2].get("name", ""))
+            return judgment
+        finally:
+            st.identity_ready.set()
 
     def dns(_: dict[str, CheckResult]) -> tuple[Status, str, dict[str, Any], str]:
         facts = _probe(lambda: probes.resolve(server.host), "DNS")
@@ -146,10 +158,16 @@ def doctor(opts: DoctorOptions, probes: DoctorProbes) -> DoctorReport:
         return status, finding, evidence, fix
 
     def server_check(_: dict[str, CheckResult]) -> tuple[Status, str, dict[str, Any], str]:
+        # Starts with the other independent checks; ARM needs its own token anyway.
         try:
             st.server = probes.server_facts(s.resource_group, server.logical_name, server.host, s.database)
+        except AuthenticationError:
+            raise Outcome(Status.SKIP, "skipped: no credential for ARM either (see the credential check)") from None
         except AzsqlctlError as exc:
             raise Outcome(Status.FAIL, exc.message, exc.hint, code=exc.code) from None
+        finally:
+            st.server_ready.set()
+        st.identity_ready.wait(timeout=s.timeout * 4)  # the tenant comparison needs the token's tid
         return judge_server(st.server, st.identity, s.database, s.resource_group, opts.client_ip)
 
     def login(done: dict[str, CheckResult]) -> tuple[Status, str, dict[str, Any], str]:
@@ -171,6 +189,8 @@ def doctor(opts: DoctorOptions, probes: DoctorProbes) -> DoctorReport:
         return Status.PASS, f"logged in to {row['database_name']} as {row['login_name']} (user {row['user_name']})", evidence, ""
 
     def _login_outcome(exc: AzsqlctlError, done: dict[str, CheckResult]) -> Outcome:
+        if not arm_skip:
+            st.server_ready.wait(timeout=s.timeout * 4)  # what ARM says helps explain the failure
         number, sqlstate = exc.details.get("number"), str(exc.details.get("sqlstate", ""))
         message = str(exc.details.get("server_message", exc.message))
         token_check = done.get("token")
@@ -201,11 +221,6 @@ def doctor(opts: DoctorOptions, probes: DoctorProbes) -> DoctorReport:
             return Status.WARN, finding + " - " + "; ".join(warnings), evidence, fix
         return Status.PASS, finding, evidence, ""
 
-    arm_skip = (
-        ""
-        if s.subscription and s.resource_group
-        else "skipped: no ARM scope; pass --subscription and --resource-group (or AZSQLCTL_SUBSCRIPTION / AZSQLCTL_RESOURCE_GROUP)"
-    )
     checks = [
         Check("driver", "ODBC driver", driver),
         Check("credential", "Credential", credential),
@@ -213,8 +228,8 @@ def doctor(opts: DoctorOptions, probes: DoctorProbes) -> DoctorReport:
         Check("dns", "DNS", dns),
         Check("tcp", "TCP", tcp, ("dns",)),
         Check("tls", "TDS PRELOGIN and TLS", tls, ("tcp",)),
-        Check("server", "Server settings (ARM)", server_check, ("token",), skip_reason=arm_skip),
-        Check("login", "Token login", login, ("driver", "credential", "tls"), after=("token", "server")),
+        Check("server", "Server settings (ARM)", server_check, skip_reason=arm_skip),
+        Check("login", "Token login", login, ("driver", "credential", "tls"), after=("token",)),
         Check("permissions", "Effective permissions", permissions, ("login",)),
     ]
     results = run_checks(checks)
