@@ -79,6 +79,14 @@ def doctor_command(
             flags["database"] = flags.get("database") or (cs_database if not os.environ.get("AZSQLCTL_DATABASE") else None)
         settings = resolve_settings(flags, os.environ, Path.cwd())
         settings.require_server()
+        if "database" not in settings.sources:
+            from azsqlctl.core.errors import UsageError
+
+            raise UsageError(
+                "no database given: doctor tests the database your application uses, not master",
+                "pass --database appdb (or set AZSQLCTL_DATABASE); --database master tests master on purpose",
+                code="no_database",
+            )
         if settings.trust_server_certificate:
             warn("--trust-server-certificate disables certificate validation: use it for local/dev targets only")
         probes = RealProbes(

@@ -20,6 +20,12 @@ from .store import StateStore
 from .tokens import Issuer
 
 API_VERSION = "2019-08-01"
+# Resources the sandbox tenant knows (Entra refuses others with AADSTS500011).
+KNOWN_RESOURCES = {
+    "https://database.windows.net", "https://database.usgovcloudapi.net", "https://database.chinacloudapi.cn",
+    "https://management.azure.com", "https://management.core.windows.net", "https://graph.microsoft.com",
+    "https://vault.azure.net", "https://storage.azure.com", "https://api.loganalytics.io",
+}  # fmt: skip
 
 
 class IdentityService:
@@ -40,6 +46,14 @@ class IdentityService:
         resource = query.get("resource", "")
         if not resource:
             return 400, {"statusCode": 400, "message": "Required query parameter 'resource' is missing."}, {}
+        if resource.removesuffix(".default").rstrip("/").lower() not in KNOWN_RESOURCES:
+            tenant_id = self.store.read(lambda s: s.tenant_id)
+            message = (
+                f"AADSTS500011: The resource principal named {resource} was not found in the tenant named {tenant_id}. "
+                "This can happen if the application has not been installed by the administrator of the tenant or "
+                "consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            )
+            return 400, {"statusCode": 400, "message": message, "error": "invalid_resource", "error_description": message}, {}
         identity, tenant, lifetime = self.store.read(lambda s: (self._pick(s, query), s.tenant_id, s.token_lifetime))
         lifetime = self.lifetime or lifetime
         if identity is None:

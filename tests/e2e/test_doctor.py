@@ -49,6 +49,8 @@ def test_healthy_least_privilege_identity(sandbox: Sandbox, client_env: dict[str
     c = checks(env)
     assert c["driver"]["evidence"]["version"] == "18.6" and c["driver"]["evidence"]["source"] == "mssql-python-odbc"
     assert c["credential"]["evidence"]["credential"] == "ManagedIdentityCredential"
+    skipped = c["credential"]["evidence"]["skipped"]  # DefaultAzureCredential's earlier links, condensed
+    assert skipped[0].startswith("EnvironmentCredential: ") and "https://" not in " ".join(skipped)
     tenant = sandbox.store.read(lambda s: s.tenant_id)
     tok = c["token"]["evidence"]
     assert (tok["aud"].rstrip("/"), tok["tid"], tok["appid"], tok["oid"], tok["idtyp"]) == (
@@ -354,6 +356,23 @@ def test_no_credential_exit_3(sandbox: Sandbox, client_env: dict[str, str]) -> N
     code, env = doctor("--auth", "environment")
     assert (code, env["status"], env["errors"][0]["code"]) == (3, "error", "no_credential")
     assert statuses(env)["token"] == "skip" and statuses(env)["dns"] == "pass"
+
+
+def test_wrong_resource_aadsts500011_is_explained(sandbox: Sandbox, client_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZSQLCTL_SQL_RESOURCE", "https://database.windows.nett/")  # a typo in the custom cloud
+    code, env = doctor()
+    cred = checks(env)["credential"]
+    assert code == ExitCode.AUTHENTICATION
+    assert cred["code"] == "AADSTS500011"
+    assert "the resource (token scope) does not exist in the tenant" in cred["finding"]
+    assert cred["fix"] == "check --cloud and the SQL resource (AZSQLCTL_SQL_RESOURCE)"
+
+
+def test_database_is_required(sandbox: Sandbox, client_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AZSQLCTL_DATABASE")
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "Error: no database given: doctor tests the database your application uses, not master" in result.stderr
 
 
 def test_no_driver_exit_5(sandbox: Sandbox, client_env: dict[str, str]) -> None:
