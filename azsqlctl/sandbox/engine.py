@@ -9,6 +9,7 @@ unsupported statement for an empty result.
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 
 from azsqlctl.core.roles import FIXED_ROLE_IDS, effective_permissions
 
+from . import ddl, lexer
 from .state import Database, SandboxState
 from .tds import tokens as tk
 
@@ -102,6 +104,31 @@ def my_permissions(db: Database, caller: Caller) -> Rows:
     return [{"entity_name": "database", "subentity_name": "", "permission_name": p} for p in effective_permissions(roles, explicit)]
 
 
+def database_permissions(db: Database) -> Rows:
+    ids = _ids(db)
+    schema_ids = {s.lower(): i + 1 for i, s in enumerate(db.schemas)}
+    # CREATE USER grants CONNECT implicitly; it shows here as it does on a real server.
+    rows: Rows = [
+        {
+            "class_desc": "DATABASE",
+            "major_id": 0,
+            "grantee_principal_id": u.principal_id,
+            "permission_name": "CONNECT",
+            "state_desc": "GRANT",
+        }
+        for u in db.users
+    ]
+    for p in db.permissions:
+        if p.grantee.lower() in ids:
+            rows.append({
+                "class_desc": "SCHEMA" if p.scope == "SCHEMA" else "DATABASE",
+                "major_id": schema_ids.get(p.target.lower(), 0) if p.scope == "SCHEMA" else 0,
+                "grantee_principal_id": ids[p.grantee.lower()], "permission_name": p.permission,
+                "state_desc": "GRANT" if p.state == "G" else "DENY",
+            })  # fmt: skip
+    return rows
+
+
 RELATIONS: dict[str, tuple[list[tk.Column], Callable[[Database, Caller], Rows]]] = {
     "sys.database_principals": (
         [tk.Column("name"), tk.Column("principal_id", "int"), tk.Column("type"), tk.Column("type_desc"),
@@ -115,6 +142,11 @@ RELATIONS: dict[str, tuple[list[tk.Column], Callable[[Database, Caller], Rows]]]
     "fn_my_permissions(null,'database')": (
         [tk.Column("entity_name"), tk.Column("subentity_name"), tk.Column("permission_name")],
         my_permissions,
+    ),
+    "sys.database_permissions": (
+        [tk.Column("class_desc"), tk.Column("major_id", "int"), tk.Column("grantee_principal_id", "int"),
+         tk.Column("permission_name"), tk.Column("state_desc")],
+        lambda db, _c: database_permissions(db),
     ),
     "sys.schemas": (
         [tk.Column("name"), tk.Column("schema_id", "int")],
@@ -135,50 +167,64 @@ _FROM = re.compile(r"^SELECT\s+(?P<cols>.+?)\s+FROM\s+(?P<rel>[\w.]+(?:\s*\([^)]
 
 
 def split_statements(sql: str) -> list[str]:
-    """Split on ';' outside string literals; drop empties and trailing GO-less whitespace."""
-    parts: list[str] = []
-    buf: list[str] = []
-    quoted = False
-    for ch in sql:
-        if ch == "'":
-            quoted = not quoted
-        if ch == ";" and not quoted:
-            parts.append("".join(buf))
-            buf = []
-        else:
-            buf.append(ch)
-    parts.append("".join(buf))
-    return [p.strip() for p in parts if p.strip()]
+    """The statements of a batch, split at ';' outside identifiers, strings and comments."""
+    return [sql[toks[0].start : toks[-1].end] for toks in lexer.statements(sql)]
 
 
-def execute_batch(state: SandboxState, caller: Caller, sql: str) -> bytes:
-    """Run each statement; stop at the first error as SQL Server does for batch-aborting errors."""
+class DbHandle:
+    """The database a session sees: its own working copy inside a transaction, else the committed one."""
+
+    def __init__(self, committed: Database | None, work: Database | None = None) -> None:
+        self.committed, self.work = committed, work
+
+    @property
+    def view(self) -> Database | None:
+        return self.work if self.work is not None else self.committed
+
+    def mutable(self) -> Database:
+        if self.work is None:
+            if self.committed is None:
+                raise SqlError(40508, "USE statement is not supported to switch between databases.")
+            self.work = copy.deepcopy(self.committed)
+        return self.work
+
+
+def execute_batch(state: SandboxState, caller: Caller, sql: str, handle: DbHandle | None = None) -> tuple[bytes, bool]:
+    """Run each statement; stop at the first error. Returns the token stream and whether all succeeded."""
+    handle = handle or DbHandle(state.server.database(caller.database))
     out = bytearray()
-    statements = split_statements(sql)
-    for i, stmt in enumerate(statements):
+    try:
+        statements = lexer.statements(sql)
+    except lexer.LexError as exc:
+        text = f"Unclosed quotation mark after the character string ({exc})."
+        return tk.error(105, 1, 15, text, state.server.name) + tk.done(tk.DONE_ERROR), False
+    for i, toks in enumerate(statements):
         more = i < len(statements) - 1
         try:
-            out += _statement(state, caller, stmt, more)
-        except SqlError as err:
-            out += tk.error(err.number, err.state, err.severity, err.message, state.server.name)
+            if ddl.is_ddl(toks):
+                ddl.execute(toks, handle.mutable, state, caller.user)
+                out += tk.done(tk.DONE_MORE if more else tk.DONE_FINAL, curcmd=0xC6)
+            else:
+                out += _statement(state, caller, sql[toks[0].start : toks[-1].end], more, handle.view)
+        except (SqlError, ddl.DdlError) as err:
+            out += tk.error(err.number, 1, err.severity, err.message, state.server.name)
             out += tk.done(tk.DONE_ERROR)
-            break
-    return bytes(out or tk.done())
+            return bytes(out), False
+    return bytes(out or tk.done()), True
 
 
-def _statement(state: SandboxState, caller: Caller, stmt: str, more: bool) -> bytes:
+def _statement(state: SandboxState, caller: Caller, stmt: str, more: bool, db: Database | None) -> bytes:
     flat = " ".join(stmt.split())
     if _SET_OPTIONS.match(flat):
         return tk.done(tk.DONE_MORE if more else tk.DONE_FINAL)
     if not flat.upper().startswith("SELECT "):
         raise unsupported(flat.split(" ")[0].upper())
-    db = state.server.database(caller.database)
     m = _FROM.match(flat)
     if m:
-        if db is None:
+        if db is None and m["rel"].lower() != "sys.databases":
             raise SqlError(208, f"Invalid object name '{m['rel']}'.")
-        return _select_from(db, caller, m["cols"], m["rel"], m["where"], more)
-    return _select_expressions(state, caller, flat[len("SELECT ") :], more)
+        return _select_from(state, db, caller, m["cols"], m["rel"], m["where"], more)
+    return _select_expressions(state, caller, flat[len("SELECT ") :], more, db)
 
 
 def _split_list(text: str) -> list[str]:
@@ -215,8 +261,7 @@ def _literal(text: str) -> Any:
     return int(text)
 
 
-def _select_expressions(state: SandboxState, caller: Caller, text: str, more: bool) -> bytes:
-    db = state.server.database(caller.database)
+def _select_expressions(state: SandboxState, caller: Caller, text: str, more: bool, db: Database | None) -> bytes:
     functions: dict[str, Callable[[], Any]] = {
         "SUSER_SNAME()": lambda: caller.login,
         "SUSER_NAME()": lambda: caller.login,
@@ -248,19 +293,25 @@ def _select_expressions(state: SandboxState, caller: Caller, text: str, more: bo
     return tk.result_set(columns, [values], more)
 
 
-def _select_from(db: Database, caller: Caller, cols: str, rel: str, where: str | None, more: bool) -> bytes:
+def _select_from(state: SandboxState, db: Database | None, caller: Caller, cols: str, rel: str, where: str | None, more: bool) -> bytes:
     key = re.sub(r"\s+", "", rel).lower()
-    if key not in RELATIONS:
+    if key == "sys.databases":
+        schema = [tk.Column("name"), tk.Column("database_id", "int"), tk.Column("state_desc")]
+        dbs = [("master", True), *((d.name, d.available) for d in state.server.databases)]
+        rows = [{"name": n, "database_id": i + 1, "state_desc": "ONLINE" if up else "OFFLINE"} for i, (n, up) in enumerate(dbs)]
+    elif key not in RELATIONS or db is None:
         raise unsupported(rel)
-    schema, producer = RELATIONS[key]
+    else:
+        schema, producer = RELATIONS[key]
+        rows = producer(db, caller)
     by_name = {c.name.lower(): c for c in schema}
-    rows = producer(db, caller)
     if where:
         for cond in re.split(r"\s+AND\s+", where, flags=re.I):
             m = re.fullmatch(rf"\s*\[?(\w+)\]?\s*=\s*({_LITERAL}|DATABASE_PRINCIPAL_ID\(\))\s*", cond, re.I)
             if not m or m[1].lower() not in by_name:
                 raise unsupported(f"WHERE {cond.strip()}")
-            wanted = _ids(db).get(caller.user.lower()) if m[2].upper().startswith("DATABASE_PRINCIPAL_ID") else _literal(m[2])
+            me = _ids(db).get(caller.user.lower()) if db is not None else None
+            wanted = me if m[2].upper().startswith("DATABASE_PRINCIPAL_ID") else _literal(m[2])
             rows = [r for r in rows if _equal(r.get(m[1].lower()), wanted)]
     if cols.strip() == "*":
         chosen = schema

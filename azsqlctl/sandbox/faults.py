@@ -26,6 +26,7 @@ class Fault:
     delay: float = 0.0  # seconds, for delay/stall
     retry_after: int = 1  # for throttle429
     number: int = 0  # for tds/login_error: 40613, 40197 or 40501
+    after: int = 0  # let this many matching requests through before the fault fires
     hits: int = field(default=0)
 
 
@@ -34,10 +35,12 @@ class Faults:
         self._lock = threading.Lock()
         self._armed: list[Fault] = []
 
-    def inject(self, surface: str, kind: str, count: int | None = 1, *, delay: float = 0.0, retry_after: int = 1, number: int = 0) -> Fault:
+    def inject(
+        self, surface: str, kind: str, count: int | None = 1, *, delay: float = 0.0, retry_after: int = 1, number: int = 0, after: int = 0
+    ) -> Fault:
         if kind not in KINDS.get(surface, set()):
             raise ValueError(f"unknown fault {surface}/{kind}; known: {sorted(KINDS.get(surface, set()))}")
-        fault = Fault(surface, kind, count, delay, retry_after, number)
+        fault = Fault(surface, kind, count, delay, retry_after, number, after)
         with self._lock:
             self._armed.append(fault)
         return fault
@@ -47,6 +50,9 @@ class Faults:
         with self._lock:
             for fault in self._armed:
                 if fault.surface == surface and fault.kind in kinds:
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     fault.hits += 1
                     if fault.remaining is not None:
                         fault.remaining -= 1

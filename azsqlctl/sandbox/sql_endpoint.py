@@ -17,7 +17,7 @@ from azsqlctl.core import azure_errors as ae
 
 from . import engine
 from .faults import Faults
-from .state import LoginFailure, SandboxState
+from .state import Database, LoginFailure, SandboxState
 from .store import StateStore
 from .tds import tokens as tk
 from .tds.handshake import Login7
@@ -185,7 +185,26 @@ class SqlEndpoint:
         self._request_faults()
         with self._lock:
             self.statements.append((ctx.database, sql))
-        return self.store.read(lambda s: engine.execute_batch(s, self._caller(ctx), sql))
+
+        def run(s: SandboxState) -> tuple[bytes, engine.DbHandle]:
+            work = ctx.extra.get("work")
+            handle = engine.DbHandle(s.server.database(ctx.database), work if isinstance(work, Database) else None)
+            out, _ok = engine.execute_batch(s, self._caller(ctx), sql, handle)
+            return out, handle
+
+        out, handle = self.store.read(run)
+        if handle.work is not None:
+            ctx.extra["work"] = handle.work
+            if ctx.transaction is None:  # autocommit: every statement is its own transaction
+                self._commit(ctx)
+        return out
+
+    def _commit(self, ctx: SessionContext) -> None:
+        work = ctx.extra.pop("work", None)
+        if not isinstance(work, Database):
+            return
+        with self.store.mutate() as s:
+            s.server.databases = [work if d.name.lower() == work.name.lower() else d for d in s.server.databases]
 
     def rpc(self, ctx: SessionContext, name: str) -> bytes:
         # The driver's sp_datatype_info_100 calls (type info for pyodbc) land here too;
@@ -199,6 +218,10 @@ class SqlEndpoint:
             ctx.transaction = next(self._tran_ids).to_bytes(8, "little")
             out += tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(ctx.transaction), b"\x00")
         elif request in (TM_COMMIT_XACT, TM_ROLLBACK_XACT):
+            if request == TM_COMMIT_XACT:
+                self._commit(ctx)
+            else:
+                ctx.extra.pop("work", None)  # rolled back: the working copy is discarded
             kind = tk.ENV_COMMIT_TRAN if request == TM_COMMIT_XACT else tk.ENV_ROLLBACK_TRAN
             out += tk.envchange(kind, b"\x00", tk.b_varbyte(ctx.transaction or bytes(8)))
             ctx.transaction = None
@@ -212,6 +235,7 @@ class SqlEndpoint:
 
     def _request_faults(self) -> None:
         fault = self.faults.take("tds", {"delay", "drop_request"})
+        # A dropped connection discards the session, and with it any uncommitted working copy.
         if fault is None:
             return
         if fault.kind == "delay":
