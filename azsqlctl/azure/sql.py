@@ -184,8 +184,38 @@ class SqlSession:
             cursor.execute(sql, *params)
             names = [c[0] for c in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        except self._errors() as exc:
+            raise sql_failure(exc) from None
         finally:
-            cursor.close()
+            with contextlib.suppress(Exception):
+                cursor.close()
+
+    def execute(self, sql: str) -> None:
+        """One statement inside the open transaction (pyodbc runs with autocommit off)."""
+        cursor = self._cnxn.cursor()
+        try:
+            cursor.execute(sql)
+        except self._errors() as exc:
+            raise sql_failure(exc) from None
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
+
+    def commit(self) -> None:
+        try:
+            self._cnxn.commit()
+        except self._errors() as exc:
+            raise sql_failure(exc) from None
+
+    def rollback(self) -> None:
+        try:
+            self._cnxn.rollback()
+        except self._errors() as exc:
+            raise sql_failure(exc) from None
+
+    @staticmethod
+    def _errors() -> type[Exception]:
+        return import_pyodbc().Error  # type: ignore[no-any-return]
 
     def close(self) -> None:
         # Closing a dead connection must not mask the error that killed it.

@@ -97,9 +97,10 @@ def run(command: str, output: OutputFormat | None, debug: bool, action: Callable
 
 
 def _register() -> None:
-    from . import doctor, sandbox, whoami
+    from . import doctor, grant, sandbox, whoami
 
     app.command("doctor")(doctor.doctor_command)
+    app.command("grant")(grant.grant_command)
     app.add_typer(sandbox.app, name="sandbox")
     app.command("whoami")(whoami.whoami_command)
 

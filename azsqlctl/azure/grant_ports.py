@@ -1,0 +1,36 @@
+"""GrantPorts over the real driver: operator sessions per server and database."""
+
+from __future__ import annotations
+
+import threading
+
+from azsqlctl.core.settings import ConnectionSettings
+from azsqlctl.core.target import parse_server
+
+from .credentials import CredentialTokens
+from .sql import SqlSession, connect, find_driver
+
+
+class RealGrantPorts:
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self.settings = settings
+        self.driver = find_driver(settings.driver)
+        self.tokens = CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
+        self._lock = threading.Lock()
+
+    def session(self, server: str, database: str) -> SqlSession:
+        s = self.settings
+        address = parse_server(server, s.cloud.sql_dns_suffix) if server else s.require_server()
+        with self._lock:  # one token request even when many databases start at once
+            token = self.tokens.token(s.cloud.sql_scope)
+        return connect(
+            self.driver, address, database, token, timeout=s.timeout, strict=s.strict,
+            trust_server_certificate=s.trust_server_certificate, ca_bundle=s.cloud.ca_bundle,
+        )  # fmt: skip
+
+    def databases(self, server: str) -> list[str]:
+        session = self.session(server, "master")
+        try:
+            return [str(r["name"]) for r in session.query("SELECT name FROM sys.databases")]
+        finally:
+            session.close()

@@ -1,0 +1,166 @@
+"""The access policy file: app roles, identities and targets, validated whole before any change.
+
+```toml
+version = 1
+[roles.app_rw]
+grants = [{ permissions = ["SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE"], schema = "app" }]
+[identities.orders-api]
+type = "app"
+client_id = "..."
+[[targets]]
+databases = ["appdb", "tenant_*"]      # names or globs; servers default to --server
+grants = { orders-api = ["app_rw"] }
+```
+Every problem is reported at once, each with its line.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .grant_plan import BUILTIN_CUSTOM, ELEVATED, FIXED_ROLES, PRESETS, IdentitySpec, RoleSpec, SchemaGrant, validate_identity
+from .tsql import MAX_NAME
+
+PERMISSIONS = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE", "REFERENCES", "VIEW DEFINITION")
+
+
+@dataclass
+class Target:
+    servers: list[str]  # empty: the command's --server
+    databases: list[str]  # names or globs
+    grants: dict[str, list[str]]  # identity -> roles
+    line: int = 0
+
+
+@dataclass
+class Policy:
+    roles: dict[str, RoleSpec] = field(default_factory=dict)
+    identities: dict[str, IdentitySpec] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
+
+
+class Lines:
+    """Finds the line of a table header or a key in TOML text, for error messages."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def header(self, *parts: str, nth: int = 0) -> int:
+        seen = 0
+        for i, line in enumerate(self.lines, 1):
+            if _header_is(line, parts):
+                if seen == nth:
+                    return i
+                seen += 1
+        return 0
+
+    def key(self, start: int, key: str) -> int:
+        for i in range(max(start, 1), len(self.lines) + 1):
+            line = self.lines[i - 1]
+            if i > start and line.lstrip().startswith("["):
+                break
+            if re.match(r'^\s*"?' + re.escape(key) + r'"?\s*=', line) or re.search(r'[{,]\s*"?' + re.escape(key) + r'"?\s*=', line):
+                return i
+        return start
+
+
+def _header_is(line: str, parts: tuple[str, ...]) -> bool:
+    m = re.match(r"^\s*\[\[?(.*?)\]\]?\s*(#.*)?$", line)
+    if not m:
+        return False
+    got = [p.strip().strip('"') for p in m[1].split(".")]
+    return got == list(parts) or (len(parts) == 1 and got == [parts[0]])
+
+
+def load_policy(path: Path, allow_elevated: bool) -> Policy:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read policy {path}: {exc.strerror}", "check the path") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: {exc}", "fix the TOML syntax", code="policy_invalid") from None
+    policy, errors = parse_policy(data, Lines(text), allow_elevated)
+    if errors:
+        listing = "; ".join(f"line {line}: {msg}" if line else msg for line, msg in errors)
+        raise ConfigError(
+            f"{path.name} has {len(errors)} error{'s' if len(errors) != 1 else ''}: {listing}",
+            "fix them all, then re-run; nothing was changed",
+            code="policy_invalid",
+            details={"errors": [{"line": line, "message": msg} for line, msg in errors]},
+        )
+    return policy
+
+
+def parse_policy(data: dict[str, Any], lines: Lines, allow_elevated: bool) -> tuple[Policy, list[tuple[int, str]]]:
+    errors: list[tuple[int, str]] = []
+    policy = Policy()
+    if data.get("version", 1) != 1:
+        errors.append((lines.key(1, "version"), f"unsupported version {data.get('version')!r} (this azsqlctl reads version 1)"))
+    for name, body in dict(data.get("roles", {})).items():
+        line = lines.header("roles", name)
+        grants = []
+        for g in body.get("grants", []) if isinstance(body, dict) else []:
+            perms = tuple(str(p).upper() for p in g.get("permissions", []))
+            bad = [p for p in perms if p not in PERMISSIONS]
+            if bad or not perms:
+                errors.append(
+                    (
+                        lines.key(line, "grants"),
+                        f"role {name}: unknown or missing permissions {bad or '[]'} (allowed: {', '.join(PERMISSIONS)})",
+                    )
+                )
+            grants.append(SchemaGrant(perms, str(g.get("schema", ""))))
+        if name.lower() in PRESETS or name in FIXED_ROLES or len(name) > MAX_NAME:
+            errors.append((line, f"role {name}: the name is reserved or too long"))
+        policy.roles[name] = RoleSpec(name, tuple(grants))
+    seen_sids: dict[str, str] = {}
+    for name, body in dict(data.get("identities", {})).items():
+        line = lines.header("identities", name)
+        if not isinstance(body, dict):
+            errors.append((line, f"identity {name}: expected a table"))
+            continue
+        spec = IdentitySpec(
+            name=str(body.get("name", name)), kind=str(body.get("type", "app")), client_id=str(body.get("client_id", "")),
+            object_id=str(body.get("object_id", "")), sid_mode=bool(body.get("sid_mode", False)),
+        )  # fmt: skip
+        for problem in validate_identity(spec):
+            key = "client_id" if "client id" in problem else "object_id" if "object id" in problem else "type"
+            errors.append((lines.key(line, key), f"identity {name}: {problem}"))
+        if not spec.sid:
+            errors.append((line, f"identity {name}: needs {'client_id' if spec.kind == 'app' else 'object_id'}"))
+        elif spec.sid.lower() in seen_sids:
+            errors.append((line, f"identity {name}: duplicate of identity {seen_sids[spec.sid.lower()]} (same SID {spec.sid})"))
+        else:
+            seen_sids[spec.sid.lower()] = name
+        policy.identities[name] = spec
+    known_roles = {r.lower() for r in (*PRESETS, *FIXED_ROLES, *policy.roles, *BUILTIN_CUSTOM)}
+    for k, body in enumerate(data.get("targets", [])):
+        line = lines.header("targets", nth=k)
+        databases = [str(d) for d in body.get("databases", [])]
+        if not databases:
+            errors.append((line, f"target {k + 1}: no databases"))
+        assigned = {str(i): [str(r) for r in roles] for i, roles in dict(body.get("grants", {})).items()}
+        for ident, roles in assigned.items():
+            if ident not in policy.identities:
+                errors.append((lines.key(line, "grants"), f"target {k + 1}: unknown identity {ident}"))
+            for role in roles:
+                if role.lower() not in known_roles:
+                    errors.append(
+                        (
+                            lines.key(line, "grants"),
+                            f"target {k + 1}: unknown role {role} for {ident} (presets: {', '.join(PRESETS)}; or define [roles.{role}])",
+                        )
+                    )
+                elif role in ELEVATED and not allow_elevated:
+                    errors.append((lines.key(line, "grants"), f"target {k + 1}: elevated role {role} for {ident} needs --allow-elevated"))
+        policy.targets.append(Target([str(s) for s in body.get("servers", [])], databases, assigned, line))
+    if not policy.targets:
+        errors.append((0, "no [[targets]]: nothing to apply"))
+    return policy, errors
