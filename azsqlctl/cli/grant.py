@@ -112,7 +112,7 @@ def grant_command(
         if len(modes) > 1:
             raise UsageError(
                 f"choose one of --apply, --dry-run, --check (got {', '.join('--' + m.replace('_', '-') for m in modes)})",
-                "",
+                "pass exactly one of them",
                 code="bad_mode",
             )
         mode = modes[0] if modes else ""
@@ -131,7 +131,7 @@ def grant_command(
 def _single(settings: Any, mode: str, fmt: str, flags: dict[str, Any]) -> Any:
     from azsqlctl.azure.grant_ports import RealGrantPorts
     from azsqlctl.core.errors import ExitCode, UsageError
-    from azsqlctl.core.grant import Assignment, Request, apply_plan, build_plan
+    from azsqlctl.core.grant import ApplyFailed, Assignment, Request, apply_plan, build_plan
     from azsqlctl.core.grant_plan import CI_ONLY, IdentitySpec, expand_roles, refuse_elevated, validate_identity
 
     from .render import Result, progress, warn
@@ -187,7 +187,12 @@ def _single(settings: Any, mode: str, fmt: str, flags: dict[str, Any]) -> Any:
                 )
             mode = "apply"
         if mode == "apply" and plan.steps and not plan.blocked:
-            apply_plan(session, plan)
+            try:
+                apply_plan(session, plan)
+            except ApplyFailed:
+                if fmt == "human":
+                    _render_plan(plan.as_dict())  # show what was attempted before the error
+                raise
             status = "changed"
     finally:
         session.close()
@@ -231,11 +236,10 @@ def _policy(settings: Any, path: Path, mode: str, fmt: str, flags: dict[str, Any
             results = run_many(jobs, ports, run_mode, flags["concurrency"], lambda _r: bar.advance(task))
     else:
         results = run_many(jobs, ports, run_mode, flags["concurrency"])
-    failed = [r for r in results if r.status == "failed"]
-    drifted = [r for r in results if r.status == "drift" or (r.plan and r.plan.drift)]
-    planned = [r for r in results if r.status == "planned"]
+    failed = [r for r in results if r.status in ("failed", "drift")]  # drift status = blocked, nothing applied
+    pending = [r for r in results if r.status == "planned" or (r.plan and r.plan.drift)]
     code = ExitCode.OK
-    if failed or drifted or (mode == "check" and planned):
+    if failed or (mode == "check" and pending):  # apply reports unpruned drift; --check fails on it
         code = ExitCode.CHECK_FAILED
     return Result("grant", _data(mode, [r.as_dict() for r in results]), code, human=_human)
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import AuthenticationError, AzsqlctlError, ConnectionFailed, NotFound, PermissionDenied
+from .errors import AuthenticationError, AzsqlctlError, ConnectionFailed, NotFound, PermissionDenied, UsageError
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,16 @@ TABLE: dict[str, Diagnosis] = {
                   "create the user WITH SID (azsqlctl grant --sid-mode), or grant the server identity Directory Readers"),
         Diagnosis("37353", PermissionDenied, "the server's identity cannot read the directory",
                   "create the user WITH SID (azsqlctl grant --sid-mode), or grant the server identity Directory Readers"),
+        Diagnosis("33131", UsageError, "two directory objects share this display name",
+                  "name the exact object: --object-id GUID (CREATE USER ... WITH OBJECT_ID), or --sid-mode"),
+        Diagnosis("33130", NotFound, "the directory has no principal with this display name",
+                  "check the name (a managed identity's name is its resource name), or use --sid-mode with the client id"),
+        Diagnosis("15247", PermissionDenied, "the signed-in identity may not create users or change roles",
+                  "run grant as the server's Entra admin, or as a member of db_accessadmin and db_securityadmin"),
+        Diagnosis("15151", NotFound, "a principal, role or schema named in the statement does not exist (or is not visible)",
+                  "create the schema/role first, or fix the name"),
+        Diagnosis("15023", UsageError, "a user, group or role with this name already exists", "pick another name, or drop the old principal"),
+        Diagnosis("15063", UsageError, "another user already has this SID", "the identity is already a user under another name: grant that user"),
         Diagnosis("DNS", ConnectionFailed, "the server name does not resolve",
                   "check the server name (myserver.database.windows.net) and this machine's DNS (private endpoints need the privatelink zone)"),
         Diagnosis("TCP", ConnectionFailed, "nothing answers on the server's port",

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .errors import AzsqlctlError
-from .grant_plan import BUILTIN_CUSTOM, IdentitySpec, Plan, RoleSpec, expand_roles, plan_identity, plan_role, read_state
+from .errors import AzsqlctlError, NotFound
+from .grant_plan import BUILTIN_CUSTOM, PRESETS, IdentitySpec, Plan, RoleSpec, expand_roles, plan_identity, plan_role, read_state
 from .policy import Policy
 from .ports import DdlSession
 
@@ -67,12 +67,16 @@ def build_plan(session: DdlSession, server: str, database: str, req: Request) ->
         for name in sorted(roles_needed):
             if name in custom:
                 plan_role(state, custom[name], plan, req.prune)
+                if plan.blocked:
+                    return plan
         for name in sorted(roles_needed - set(custom)):
             existing = state.principal(name)
             if existing is None or existing["type"] != "R":
-                plan.blocked = f"role {name} does not exist in {database}"
-                plan.drift.append(plan.blocked)
-                return plan
+                raise NotFound(
+                    f"role '{name}' is neither a preset nor a role in {database}",
+                    f"presets: {', '.join(PRESETS)}; or create the role (a custom role in a --policy file)",
+                    code="unknown_role",
+                )
     for a in req.assignments:
         plan_identity(
             state, a.identity, a.roles, plan, revoke=req.revoke, drop_user=req.drop_user, exclusive=req.exclusive, prune=req.prune
@@ -92,12 +96,14 @@ def apply_plan(session: DdlSession, plan: Plan) -> None:
         except AzsqlctlError as exc:
             with contextlib.suppress(AzsqlctlError):  # a dead connection: the server rolls back for us
                 session.rollback()
-            raise ApplyFailed(
+            failed = ApplyFailed(
                 f"statement {i} of {len(plan.steps)} failed ({step.summary}): {exc.message}",
-                "nothing was changed in this database (rolled back); fix the cause and re-run",
+                f"rolled back: nothing changed in this database. {exc.hint}".strip(),
                 code=exc.code,
                 details={"statement": i, "sql": step.sql, **exc.details},
-            ) from None
+            )
+            failed.exit_code = exc.exit_code
+            raise failed from None
     session.commit()
 
 

@@ -182,7 +182,7 @@ def expand_roles(roles: list[str]) -> list[str]:
 
 
 def refuse_elevated(roles: list[str], allow: bool) -> None:
-    elevated = [r for r in roles if r.lower() in (e.lower() for e in ELEVATED)]
+    elevated = list(dict.fromkeys(r for r in roles if r.lower() in (e.lower() for e in ELEVATED)))
     if elevated and not allow:
         raise UsageError(
             f"refusing elevated role{'s' if len(elevated) > 1 else ''} {', '.join(elevated)}",
@@ -193,6 +193,13 @@ def refuse_elevated(roles: list[str], allow: bool) -> None:
 
 def plan_role(state: DbState, spec: RoleSpec, plan: Plan, prune: bool) -> None:
     """Create a custom role and bring its grants to the spec."""
+    missing_schemas = sorted({g.schema for g in spec.grants if g.schema and g.schema.lower() not in (s.lower() for s in state.schemas)})
+    if missing_schemas:
+        plan.blocked = (
+            f"schema {', '.join(missing_schemas)} does not exist in {plan.database}: create it (a migration) before granting on it"
+        )
+        plan.drift.append(plan.blocked)
+        return
     existing = state.principal(spec.name)
     if existing is None:
         plan.steps.append(Step("create_role", "+", f"create role {spec.name}", f"CREATE ROLE {quote_name(spec.name)}"))
