@@ -54,14 +54,28 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-def enable_debug_logging() -> None:
+_DEBUG_LOGGERS = ("azsqlctl", "azure", "msal", "urllib3")
+
+
+def enable_debug_logging() -> Callable[[], None]:
+    """Log everything to stderr, redacted; returns the undo (a command must not leave handlers behind)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RedactingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    for name in ("azsqlctl", "azure", "msal", "urllib3"):
+    previous = {}
+    for name in _DEBUG_LOGGERS:
         logger = logging.getLogger(name)
+        previous[name] = logger.level
         logger.setLevel(logging.DEBUG)
         logger.addHandler(handler)
+
+    def undo() -> None:
+        for name in _DEBUG_LOGGERS:
+            logger = logging.getLogger(name)
+            logger.removeHandler(handler)
+            logger.setLevel(previous[name])
+
+    return undo
 
 
 def run(command: str, output: OutputFormat | None, debug: bool, action: Callable[[str], object]) -> NoReturn:
@@ -69,8 +83,7 @@ def run(command: str, output: OutputFormat | None, debug: bool, action: Callable
     from .render import Result, emit, emit_error
 
     fmt = resolve_output(output)
-    if debug:
-        enable_debug_logging()
+    undo_logging = enable_debug_logging() if debug else (lambda: None)
     try:
         result = action(fmt)
     except AzsqlctlError as err:
@@ -90,6 +103,8 @@ def run(command: str, output: OutputFormat | None, debug: bool, action: Callable
         internal.exit_code = ExitCode.INTERNAL
         emit_error(command, internal, fmt)
         raise typer.Exit(int(ExitCode.INTERNAL)) from None
+    finally:
+        undo_logging()
     if isinstance(result, Result):
         emit(result, fmt)
         raise typer.Exit(int(result.exit_code))
