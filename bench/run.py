@@ -4,6 +4,8 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
 1. CLI start-up: `azsqlctl --help` wall median vs a bare 4-command Typer app (goal <= 1.2x).
 2. Sandbox logins with the real ODBC driver: logins/s at 1 and 8 concurrent clients,
    median login latency, and the 8-vs-1 throughput ratio.
+4. grant --policy over 100 databases with 50 ms injected per round trip: wall at the default
+   concurrency vs --concurrency 1 (goal <= 1/8).
 3. doctor with 200 ms injected on DNS, TCP (first answer), token and ARM: total wall vs the
    slowest single check (goal <= 1.5x), and vs the sum of all checks (what running them
    one after another would cost).
@@ -12,6 +14,7 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import subprocess
@@ -127,20 +130,65 @@ def bench_doctor(latency: float) -> None:
           f"sum of checks {sum(durations.values()):.0f} ms = {sum(durations.values()) / wall:.2f}x the wall")  # fmt: skip
 
 
+def bench_grant(databases: int, latency: float, concurrency: int) -> None:
+    from azsqlctl.azure.grant_ports import RealGrantPorts
+    from azsqlctl.core.grant import expand_targets, run_many
+    from azsqlctl.core.policy import load_policy
+    from azsqlctl.core.settings import resolve_settings
+    from azsqlctl.sandbox.serve import Sandbox
+    from azsqlctl.sandbox.state import Database
+
+    with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp) / "state.json") as sb:
+        with sb.store.mutate() as s:
+            s.server.databases += [Database(f"tenant_{i:03d}", schemas=["dbo", "app"]) for i in range(databases)]
+        os.environ.update(sb.env)
+        ids = {i["name"]: i["client_id"] for i in sb.identities_table()}
+        policy = Path(tmp) / "access.toml"
+        policy.write_text(
+            'version = 1\n[roles.app_rw]\ngrants = [{ permissions = ["SELECT", "INSERT", "UPDATE", "DELETE"], schema = "app" }]\n'
+            f'[identities.orders-api]\ntype = "app"\nclient_id = "{ids["orders-api"]}"\n'
+            f'[identities.billing-worker]\ntype = "app"\nclient_id = "{ids["billing-worker"]}"\nsid_mode = true\n'
+            '[[targets]]\ndatabases = ["tenant_*"]\ngrants = { orders-api = ["app_rw"], billing-worker = ["reader"] }\n'
+        )
+        settings = resolve_settings({}, os.environ, Path(tmp))
+        ports = RealGrantPorts(settings)
+        jobs = expand_targets(load_policy(policy, False), ports, settings.require_server().display)
+        run_many(jobs[:2], ports, "plan", 2)  # warm: driver load, token
+        sb.faults.inject("tds", "delay", count=None, delay=latency)  # every request: one round trip of latency
+        sb.faults.inject("tds", "accept_delay", count=None, delay=latency)  # and the connection itself
+        with sb.store.mutate() as s:
+            pristine = copy.deepcopy(s.server.databases)
+        timings, changed = {}, {}
+        for workers in (1, concurrency):
+            with sb.store.mutate() as s:  # every pass starts from the same state
+                s.server.databases = copy.deepcopy(pristine)
+            start = time.perf_counter()
+            results = run_many(jobs, ports, "apply", workers)
+            timings[workers] = time.perf_counter() - start
+            changed[workers] = sum(r.status == "changed" for r in results)
+    print(f"grant: {databases} databases, {int(latency * 1000)} ms per round trip; --apply at --concurrency 1: {timings[1]:.1f} s "
+          f"({changed[1]} changed), at {concurrency}: {timings[concurrency]:.2f} s ({changed[concurrency]} changed); "
+          f"ratio {timings[concurrency] / timings[1]:.3f} (goal <= 0.125)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15, help="runs per start-up measurement")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per login measurement")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds injected per network step for the doctor benchmark")
-    parser.add_argument("only", nargs="*", choices=["help", "logins", "doctor", []], help="run only these benchmarks")
+    parser.add_argument("--databases", type=int, default=100, help="databases for the grant benchmark")
+    parser.add_argument("--concurrency", type=int, default=16, help="grant --concurrency to compare with 1")
+    parser.add_argument("only", nargs="*", choices=["help", "logins", "doctor", "grant", []], help="run only these benchmarks")
     args = parser.parse_args()
-    selected = set(args.only or ["help", "logins", "doctor"])
+    selected = set(args.only or ["help", "logins", "doctor", "grant"])
     if "help" in selected:
         bench_help(args.runs)
     if "logins" in selected:
         bench_logins(args.seconds)
     if "doctor" in selected:
         bench_doctor(args.latency)
+    if "grant" in selected:
+        bench_grant(args.databases, 0.05, args.concurrency)
 
 
 if __name__ == "__main__":
