@@ -7,6 +7,7 @@ from typing import Any
 
 from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.errors import AzsqlctlError, NotFound, PermissionDenied
+from azsqlctl.core.grant_plan import AdminSpec
 from azsqlctl.core.ports import FirewallRuleFacts, ServerFacts
 
 
@@ -105,3 +106,38 @@ def arm_failure(exc: Any) -> AzsqlctlError:
             f"ARM refused the request: {_arm_message(exc)}", "the identity needs Reader on the server (or its resource group)"
         )
     return AzsqlctlError(f"ARM request failed: {_arm_message(exc)}", "rerun with --debug for the HTTP exchange")
+
+
+class ArmAdmins:
+    """Read and set a server's Entra admin (the 'administrators/ActiveDirectory' resource)."""
+
+    def __init__(self, client: Any, resource_group: str, server: str) -> None:
+        self.client, self.rg, self.server = client, resource_group, server
+
+    def current(self) -> AdminSpec | None:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        # The server's embedded administrators block has principalType; the standalone resource does not.
+        try:
+            admin = self.client.servers.get(self.rg, self.server).administrators
+        except ResourceNotFoundError:
+            raise NotFound(
+                f"ARM: server {self.server} not found in {self.rg}", "check --subscription, --resource-group and --server"
+            ) from None
+        except HttpResponseError as exc:
+            raise arm_failure(exc) from None
+        if admin is None or not admin.sid:
+            return None
+        return AdminSpec(admin.login, admin.sid, _text(admin.principal_type) or "unknown type")
+
+    def set(self, wanted: AdminSpec, tenant_id: str) -> None:
+        from azure.core.exceptions import HttpResponseError
+        from azure.mgmt.sql.models import ServerAzureADAdministrator
+
+        body = ServerAzureADAdministrator(  # type: ignore[call-overload]
+            administrator_type="ActiveDirectory", login=wanted.login, sid=wanted.sid, tenant_id=tenant_id or None
+        )
+        try:
+            self.client.server_azure_ad_administrators.begin_create_or_update(self.rg, self.server, "ActiveDirectory", body).result()
+        except HttpResponseError as exc:
+            raise arm_failure(exc) from None

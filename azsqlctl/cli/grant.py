@@ -13,6 +13,7 @@ from . import options as o
 
 MODE = "Mode"
 WHO = "Identity"
+ADMIN = "Server (ARM)"
 
 
 def grant_command(
@@ -75,6 +76,27 @@ def grant_command(
     prune: Annotated[
         bool, typer.Option("--prune", help="Remove memberships and grants the policy does not declare", rich_help_panel=MODE)
     ] = False,
+    ensure_entra_admin: Annotated[
+        str | None,
+        typer.Option(
+            "--ensure-entra-admin",
+            help="Make this group/user the server's Entra admin (ARM; needs --subscription, --resource-group)",
+            rich_help_panel=ADMIN,
+            show_default=False,
+        ),
+    ] = None,
+    entra_admin_id: Annotated[
+        str | None,
+        typer.Option("--entra-admin-id", help="Its object id (client id for an application)", rich_help_panel=ADMIN, show_default=False),
+    ] = None,
+    entra_admin_type: Annotated[
+        str, typer.Option("--entra-admin-type", help="Group, User or Application", rich_help_panel=ADMIN)
+    ] = "Group",
+    replace_admin: Annotated[
+        bool, typer.Option("--replace-admin", help="Replace a different existing Entra admin", rich_help_panel=ADMIN)
+    ] = False,
+    subscription: o.Subscription = None,
+    resource_group: o.ResourceGroup = None,
     server: o.Server = None,
     database: o.Database = None,
     cloud: o.Cloud = None,
@@ -121,11 +143,65 @@ def grant_command(
                 "no terminal to confirm the plan on", "pass --apply to apply it, or --dry-run to only print it", code="no_confirmation"
             )
         settings = resolve_settings(settings_flags, os.environ, Path.cwd())
-        if policy is not None:
-            return _policy(settings, policy, mode, fmt, flags)
-        return _single(settings, mode, fmt, flags)
+        admin = _ensure_admin(settings, flags, mode, fmt) if flags["ensure_entra_admin"] else None
+        result = _policy(settings, policy, mode, fmt, flags) if policy is not None else _single(settings, mode, fmt, flags)
+        if admin is not None:
+            result.data["entra_admin"] = admin
+        return result
 
     run("grant", output, debug, action)
+
+
+def _ensure_admin(settings: Any, flags: dict[str, Any], mode: str, fmt: str) -> dict[str, str]:
+    """The server-level step: show the Entra admin; set it; never silently replace another one."""
+    import uuid
+
+    from azsqlctl.azure.arm import ArmAdmins, ArmServerReader, sql_management_client
+    from azsqlctl.azure.credentials import CredentialTokens
+    from azsqlctl.core.errors import CheckFailed, UsageError
+    from azsqlctl.core.grant_plan import AdminSpec, plan_entra_admin
+
+    from .render import warn
+
+    if not (settings.subscription and settings.resource_group):
+        raise UsageError(
+            "--ensure-entra-admin needs the server's ARM scope", "pass --subscription and --resource-group", code="no_arm_scope"
+        )
+    try:
+        uuid.UUID(flags["entra_admin_id"] or "")
+    except ValueError:
+        raise UsageError(
+            "--ensure-entra-admin needs --entra-admin-id GUID (the group's or user's object id)",
+            "az ad group show --group NAME --query id",
+            code="bad_identity",
+        ) from None
+    if flags["entra_admin_type"] not in ("Group", "User", "Application"):
+        raise UsageError(
+            f"--entra-admin-type must be Group, User or Application, not {flags['entra_admin_type']}",
+            "pass one of them",
+            code="bad_identity",
+        )
+    server = settings.require_server()
+    tokens = CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
+    client = sql_management_client(tokens.credential, settings.cloud, settings.subscription)
+    name = server.logical_name or ArmServerReader(client).read(settings.resource_group, "", server.host, "").name
+    admins = ArmAdmins(client, settings.resource_group, name)
+    current = admins.current()
+    wanted = AdminSpec(flags["ensure_entra_admin"], flags["entra_admin_id"], flags["entra_admin_type"])
+    action, message = plan_entra_admin(current, wanted, flags["replace_admin"])
+    if action == "refuse":
+        raise CheckFailed(message, "Service Connector replaces it silently; azsqlctl does not", code="admin_differs")
+    if action in ("set", "replace") and mode == "apply":
+        admins.set(wanted, settings.tenant_id)
+        message = "done: " + message
+    elif action in ("set", "replace"):
+        message = "would " + message
+    if fmt == "human":
+        if action == "replace":
+            warn(message)
+        else:
+            print(message, file=sys.stderr)
+    return {"action": action, "message": message, "current": current.login if current else "", "wanted": wanted.login}
 
 
 def _single(settings: Any, mode: str, fmt: str, flags: dict[str, Any]) -> Any:

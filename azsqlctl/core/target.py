@@ -58,9 +58,11 @@ def parse_server(text: str, dns_suffix: str) -> ServerAddress:
         raise UsageError(f"malformed server '{raw}'", hint, code="bad_server")
     port = DEFAULT_PORT
     if sep:
-        if not port_text.strip().isdigit() or not 0 < int(port_text) < 65536:
+        digits = port_text.strip()
+        # isdigit() alone accepts '²' and other non-ASCII digits that int() refuses.
+        if not (digits.isascii() and digits.isdigit()) or not 0 < int(digits) < 65536:
             raise bad
-        port = int(port_text)
+        port = int(digits)
     if _is_ip(host):
         return ServerAddress(host.strip("[]"), port, "")
     if not _HOST.match(host):

@@ -227,9 +227,11 @@ class ArmService:
                 srv.entra_admin = None
                 return 200, None
             if method == "PUT":
-                srv.entra_admin = EntraAdmin(
-                    props.get("login", ""), props.get("sid", ""), props.get("principalType", "User"), props.get("tenantId") or s.tenant_id
-                )
+                sid = str(props.get("sid", ""))
+                # ARM resolves the principal's type from the directory, as this does from the sandbox's.
+                found = next((i for i in s.identities if sid.lower() in (i.object_id.lower(), i.client_id.lower())), None)
+                kind = {"group": "Group", "user": "User"}.get(found.kind, "Application") if found else "User"
+                srv.entra_admin = EntraAdmin(props.get("login", ""), sid, kind, props.get("tenantId") or s.tenant_id)
                 return 200, admin_body(s, srv.entra_admin)
         if child == "azureadonlyauthentications" and name.lower() == "default" and method == "PUT":
             srv.entra_only = bool(props.get("azureADOnlyAuthentication", True))

@@ -317,3 +317,41 @@ def test_any_name_round_trips_through_the_driver(sandbox: Sandbox, client_env: d
     finally:
         session.close()
     assert name in names
+
+
+def test_ensure_entra_admin_never_replaces_silently(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    group = Identity("sql-admins", "group", "5d1c2f3a-0000-4000-8000-0000000000aa")
+    with sandbox.store.mutate() as s:
+        s.identities.append(group)
+        next(i for i in s.identities if i.name == "sandbox-operator").groups = [group.object_id]  # the operator stays in via the group
+    base = [
+        "billing-worker",
+        "--client-id",
+        cid(sandbox, "billing-worker"),
+        "--role",
+        "reader",
+        "--ensure-entra-admin",
+        "sql-admins",
+        "--entra-admin-id",
+        group.object_id,
+    ]
+    result = runner.invoke(app, ["grant", *base, "--apply"])
+    assert result.exit_code == ExitCode.CHECK_FAILED
+    assert "Error: the server's Entra admin is sandbox-operator (Application " in result.stderr and "--replace-admin" in result.stderr
+    assert appdb(sandbox).user("billing-worker") is None  # refused before touching the database
+
+    code, env = grant(*base, "--replace-admin", "--dry-run")
+    assert (
+        code == 0
+        and env["data"]["entra_admin"]["action"] == "replace"
+        and env["data"]["entra_admin"]["message"].startswith("would replace")
+    )
+    assert sandbox.store.read(lambda s: s.server.entra_admin.login if s.server.entra_admin else "") == "sandbox-operator"
+
+    code, env = grant(*base, "--replace-admin", "--apply")
+    assert code == 0, env
+    admin = sandbox.store.read(lambda s: s.server.entra_admin)
+    assert admin is not None and (admin.login, admin.sid, admin.principal_type) == ("sql-admins", group.object_id, "Group")
+    assert env["data"]["targets"][0]["status"] == "changed"  # the database step ran as a member of the new admin group
+    code, env = grant(*base, "--apply")
+    assert code == 0 and env["data"]["entra_admin"]["action"] == "unchanged"
