@@ -6,8 +6,8 @@ import concurrent.futures
 from typing import Any
 
 from azsqlctl.core.clouds import Cloud
+from azsqlctl.core.entra_admin import AdminSpec
 from azsqlctl.core.errors import AzsqlctlError, NotFound, PermissionDenied
-from azsqlctl.core.grant_plan import AdminSpec
 from azsqlctl.core.ports import FirewallRuleFacts, ServerFacts
 
 

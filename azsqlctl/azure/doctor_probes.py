@@ -11,7 +11,8 @@ from azsqlctl.core.settings import ConnectionSettings
 
 from . import network
 from .credentials import CredentialTokens
-from .sql import DriverConnector, driver_info, find_driver
+from .driver import driver_info, find_driver
+from .sql import DriverConnector
 
 PRINCIPALS_WITH_SID = "SELECT name, type, sid FROM sys.database_principals"
 

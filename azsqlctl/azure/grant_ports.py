@@ -8,7 +8,8 @@ from azsqlctl.core.settings import ConnectionSettings
 from azsqlctl.core.target import parse_server
 
 from .credentials import CredentialTokens
-from .sql import SqlSession, connect, find_driver
+from .driver import find_driver
+from .sql import SqlSession, connect
 
 
 class RealGrantPorts:

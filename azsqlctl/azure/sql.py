@@ -8,10 +8,8 @@ combination anyway (FA005).
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
 import os
-import platform
 import re
 import ssl
 import threading
@@ -20,100 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from azsqlctl.core.errors import AzsqlctlError, ConnectionFailed, DriverNotFound
-from azsqlctl.core.ports import AccessToken, DriverInfo
+from azsqlctl.core.errors import AzsqlctlError, ConnectionFailed
+from azsqlctl.core.ports import AccessToken
 from azsqlctl.core.redact import redact
 from azsqlctl.core.settings import ConnectionSettings
 from azsqlctl.core.target import ServerAddress
 
+from .driver import Driver, find_driver, import_pyodbc
+
 SQL_COPT_SS_ACCESS_TOKEN = 1256
-PREFERRED = ("ODBC Driver 18 for SQL Server", "ODBC Driver 17 for SQL Server")
 FORBIDDEN_KEYWORDS = ("uid", "pwd", "user id", "password", "authentication", "trusted_connection")
 _env_lock = threading.Lock()
 log = logging.getLogger("azsqlctl.sql")
-
-
-@dataclass(frozen=True)
-class Driver:
-    spec: str  # a registered driver name or a library path
-    source: str  # "pyodbc.drivers()", "--driver", "mssql-python-odbc"
-
-    @property
-    def major(self) -> int | None:
-        m = re.search(r"(?:Driver |msodbcsql-?)(\d+)", self.spec)
-        return int(m[1]) if m else None
-
-
-def install_hint() -> str:
-    system = platform.system()
-    if system == "Darwin":
-        return "brew install unixodbc msodbcsql18 (from the microsoft/mssql-release tap)"
-    if system == "Windows":
-        return "install 'ODBC Driver 18 for SQL Server' from Microsoft's download page"
-    return "apt-get install libodbc2 msodbcsql18 (Microsoft's package repository), or pip install mssql-python-odbc"
-
-
-def import_pyodbc() -> Any:
-    try:
-        import pyodbc
-    except ImportError as exc:
-        raise DriverNotFound(
-            f"pyodbc cannot load: {exc}",
-            f"unixODBC is missing: {install_hint()}",
-        ) from exc
-    pyodbc.pooling = False  # pooling keys on the connection string, not the token: identities could mix
-    return pyodbc
-
-
-def _bundled_driver() -> str | None:
-    try:
-        import mssql_python_odbc
-    except ImportError:
-        return None
-    libs = Path(mssql_python_odbc.__file__).parent / "libs"
-    arch = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower(), "")
-    distro = "debian_ubuntu"
-    os_release = Path("/etc/os-release")
-    if os_release.exists():
-        text = os_release.read_text(encoding="utf-8", errors="replace").lower()
-        if re.search(r"^id(_like)?=.*(rhel|fedora|centos)", text, re.M):
-            distro = "rhel"
-        elif re.search(r"^id(_like)?=.*suse", text, re.M):
-            distro = "suse"
-        elif re.search(r"^id=.*alpine", text, re.M):
-            distro = "alpine"
-    for pattern in (f"linux/{distro}/{arch}/lib/libmsodbcsql-18.*.so.*", "**/libmsodbcsql-18.*.so.*"):
-        found = sorted(glob.glob(str(libs / pattern), recursive=True))
-        if found:
-            return found[0]
-    return None
-
-
-def find_driver(requested: str = "") -> Driver:
-    if requested:
-        if "/" in requested or requested.endswith((".so", ".dylib", ".dll")) or ".so." in requested:
-            if not Path(requested).is_file():
-                raise DriverNotFound(
-                    f"ODBC driver library '{requested}' does not exist", "pass an existing path or a registered driver name"
-                )
-            import_pyodbc()
-            return Driver(requested, "--driver")
-        pyodbc = import_pyodbc()
-        if requested not in pyodbc.drivers():
-            raise DriverNotFound(
-                f"ODBC driver '{requested}' is not registered",
-                f"registered drivers: {', '.join(pyodbc.drivers()) or 'none'}; {install_hint()}",
-            )
-        return Driver(requested, "--driver")
-    pyodbc = import_pyodbc()
-    registered = pyodbc.drivers()
-    for name in PREFERRED:
-        if name in registered:
-            return Driver(name, "pyodbc.drivers()")
-    bundled = _bundled_driver()
-    if bundled:
-        return Driver(bundled, "mssql-python-odbc")
-    raise DriverNotFound("no Microsoft ODBC Driver for SQL Server found", install_hint())
 
 
 def connection_string(
@@ -286,11 +202,6 @@ def sql_failure(exc: BaseException) -> AzsqlctlError:
     details = {"sqlstate": msg.sqlstate, "number": msg.number, "server_message": msg.text}
     text = f"[{msg.sqlstate}] {msg.text}" + (f" ({msg.number})" if msg.number else "")
     return error_cls(text, hint, code=str(msg.number or msg.sqlstate), details=details)
-
-
-def driver_info(driver: Driver) -> DriverInfo:
-    m = re.search(r"msodbcsql-(\d+\.\d+)", driver.spec) or re.search(r"Driver (\d+(?:\.\d+)?)", driver.spec)
-    return DriverInfo(driver.spec, driver.source, m[1] if m else "unknown")
 
 
 class DriverConnector:

@@ -143,7 +143,9 @@ def grant_command(
                 "no terminal to confirm the plan on", "pass --apply to apply it, or --dry-run to only print it", code="no_confirmation"
             )
         settings = resolve_settings(settings_flags, os.environ, Path.cwd())
-        admin = _ensure_admin(settings, flags, mode, fmt) if flags["ensure_entra_admin"] else None
+        from .grant_admin import ensure_admin
+
+        admin = ensure_admin(settings, flags, mode, fmt) if flags["ensure_entra_admin"] else None
         result = _policy(settings, policy, mode, fmt, flags) if policy is not None else _single(settings, mode, fmt, flags)
         if admin is not None:
             result.data["entra_admin"] = admin
@@ -152,64 +154,15 @@ def grant_command(
     run("grant", output, debug, action)
 
 
-def _ensure_admin(settings: Any, flags: dict[str, Any], mode: str, fmt: str) -> dict[str, str]:
-    """The server-level step: show the Entra admin; set it; never silently replace another one."""
-    import uuid
-
-    from azsqlctl.azure.arm import ArmAdmins, ArmServerReader, sql_management_client
-    from azsqlctl.azure.credentials import CredentialTokens
-    from azsqlctl.core.errors import CheckFailed, UsageError
-    from azsqlctl.core.grant_plan import AdminSpec, plan_entra_admin
-
-    from .render import warn
-
-    if not (settings.subscription and settings.resource_group):
-        raise UsageError(
-            "--ensure-entra-admin needs the server's ARM scope", "pass --subscription and --resource-group", code="no_arm_scope"
-        )
-    try:
-        uuid.UUID(flags["entra_admin_id"] or "")
-    except ValueError:
-        raise UsageError(
-            "--ensure-entra-admin needs --entra-admin-id GUID (the group's or user's object id)",
-            "az ad group show --group NAME --query id",
-            code="bad_identity",
-        ) from None
-    if flags["entra_admin_type"] not in ("Group", "User", "Application"):
-        raise UsageError(
-            f"--entra-admin-type must be Group, User or Application, not {flags['entra_admin_type']}",
-            "pass one of them",
-            code="bad_identity",
-        )
-    server = settings.require_server()
-    tokens = CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
-    client = sql_management_client(tokens.credential, settings.cloud, settings.subscription)
-    name = server.logical_name or ArmServerReader(client).read(settings.resource_group, "", server.host, "").name
-    admins = ArmAdmins(client, settings.resource_group, name)
-    current = admins.current()
-    wanted = AdminSpec(flags["ensure_entra_admin"], flags["entra_admin_id"], flags["entra_admin_type"])
-    action, message = plan_entra_admin(current, wanted, flags["replace_admin"])
-    if action == "refuse":
-        raise CheckFailed(message, "Service Connector replaces it silently; azsqlctl does not", code="admin_differs")
-    if action in ("set", "replace") and mode == "apply":
-        admins.set(wanted, settings.tenant_id)
-        message = "done: " + message
-    elif action in ("set", "replace"):
-        message = "would " + message
-    if fmt == "human":
-        if action == "replace":
-            warn(message)
-        else:
-            print(message, file=sys.stderr)
-    return {"action": action, "message": message, "current": current.login if current else "", "wanted": wanted.login}
-
-
 def _single(settings: Any, mode: str, fmt: str, flags: dict[str, Any]) -> Any:
     from azsqlctl.azure.grant_ports import RealGrantPorts
     from azsqlctl.core.errors import ExitCode, UsageError
     from azsqlctl.core.grant import ApplyFailed, Assignment, Request, apply_plan, build_plan
     from azsqlctl.core.grant_plan import CI_ONLY, IdentitySpec, expand_roles, refuse_elevated, validate_identity
 
+    from .grant_render import data as _data
+    from .grant_render import human as _human
+    from .grant_render import render_plan as _render_plan
     from .render import Result, progress, warn
 
     name, roles_in = flags["identity"], flags["role"] or []
@@ -292,6 +245,8 @@ def _policy(settings: Any, path: Path, mode: str, fmt: str, flags: dict[str, Any
     from azsqlctl.core.grant import expand_targets, run_many
     from azsqlctl.core.policy import load_policy
 
+    from .grant_render import data as _data
+    from .grant_render import human as _human
     from .render import Result, console
 
     pol = load_policy(path, flags["allow_elevated"])  # everything validated before any connection
@@ -318,65 +273,3 @@ def _policy(settings: Any, path: Path, mode: str, fmt: str, flags: dict[str, Any
     if failed or (mode == "check" and pending):  # apply reports unpruned drift; --check fails on it
         code = ExitCode.CHECK_FAILED
     return Result("grant", _data(mode, [r.as_dict() for r in results]), code, human=_human)
-
-
-def _data(mode: str, targets: list[dict[str, Any]]) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for t in targets:
-        counts[t["status"]] = counts.get(t["status"], 0) + 1
-    return {"mode": mode.replace("_", "-"), "targets": targets, "summary": counts}
-
-
-def _render_plan(plan: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    from .render import console
-
-    con = console()
-    con.print(f"[bold]Plan[/] for {escape(plan['identity'] or '(policy)')} in {escape(plan['database'])} on {escape(plan['server'])}")
-    for step in plan["steps"]:
-        color = "green" if step["sign"] == "+" else "red"
-        con.print(f"  [{color}]{step['sign']}[/] {escape(step['summary'])}")
-    for line in plan["unchanged"]:
-        con.print(f"  [dim]= {escape(line)}[/]")
-    for line in plan["drift"]:
-        con.print(f"  [yellow]! drift:[/] {escape(line)}")
-    if plan["steps"]:
-        con.print("  T-SQL, one transaction:")
-        for step in plan["steps"]:
-            con.print(f"    {escape(step['sql'])};")
-
-
-def _human(data: dict[str, Any]) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    from .render import console
-
-    con = console()
-    targets = data["targets"]
-    if len(targets) == 1:
-        t = targets[0]
-        if t["plan"]:
-            _render_plan(t["plan"])
-        steps = len(t["plan"]["steps"]) if t["plan"] else 0
-        verdict = {
-            "changed": f"[green]Applied {steps} statement(s) in one transaction.[/]",
-            "unchanged": "[green]No changes.[/]",
-            "planned": f"Dry run: {steps} statement(s) not applied."
-            if data["mode"] != "check"
-            else f"[yellow]Drift: {steps} change(s) pending.[/]",
-            "drift": f"[yellow]Drift:[/] {escape(t['error'])}" if t["error"] else "[yellow]Drift.[/]",
-            "failed": f"[red]Failed:[/] {escape(t['error'])}",
-        }[t["status"]]
-        con.print(verdict)
-        return
-    table = Table(title=f"grant --policy ({data['mode']})", title_justify="left")
-    for col in ("server", "database", "result", "changes", "why"):
-        table.add_column(col)
-    for t in targets:
-        steps = len(t["plan"]["steps"]) if t["plan"] else 0
-        why = t["error"] or "; ".join(t["plan"]["drift"]) if t["plan"] else t["error"]
-        table.add_row(t["server"], t["database"], t["status"], str(steps), escape(why or ""))
-    con.print(table)
-    con.print(", ".join(f"{n} {k}" for k, n in sorted(data["summary"].items())))

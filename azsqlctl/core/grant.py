@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import AzsqlctlError, NotFound
-from .grant_plan import BUILTIN_CUSTOM, PRESETS, IdentitySpec, Plan, RoleSpec, expand_roles, plan_identity, plan_role, read_state
+from .grant_plan import BUILTIN_CUSTOM, PRESETS, IdentitySpec, Plan, RoleSpec, expand_roles, plan_identity, plan_role
+from .grant_state import read_state
 from .policy import Policy
 from .ports import DdlSession
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
-from .ports import QuerySession
+from .grant_state import DbState
 from .tsql import guid_literal, quote_name, sid_literal
 
 PRESETS: dict[str, tuple[str, ...]] = {
@@ -95,50 +95,6 @@ def validate_identity(spec: IdentitySpec) -> list[str]:
     if spec.kind in ("user", "group") and spec.client_id:
         out.append(f"a {spec.kind} has no client id; pass --object-id")
     return out
-
-
-@dataclass
-class DbState:
-    principals: list[dict[str, Any]]  # name, principal_id, type, sid (bytes|None)
-    members: set[tuple[str, str]]  # (role, member), lower-cased
-    permissions: set[tuple[str, str, str]]  # (grantee, permission, schema) lower-cased grantee/schema; schema "" = database
-    schemas: list[str]
-
-    def principal(self, name: str) -> dict[str, Any] | None:
-        return next((p for p in self.principals if str(p["name"]).lower() == name.lower()), None)
-
-    def by_sid(self, guid: str) -> dict[str, Any] | None:
-        if not guid:
-            return None
-        wanted = uuid.UUID(guid).bytes_le
-        return next((p for p in self.principals if p.get("sid") is not None and bytes(p["sid"]) == wanted), None)
-
-
-STATE_QUERIES = {
-    "principals": "SELECT name, principal_id, type, sid FROM sys.database_principals",
-    "members": "SELECT role_principal_id, member_principal_id FROM sys.database_role_members",
-    "permissions": "SELECT class_desc, major_id, grantee_principal_id, permission_name, state_desc FROM sys.database_permissions",
-    "schemas": "SELECT name, schema_id FROM sys.schemas",
-}
-
-
-def read_state(session: QuerySession) -> DbState:
-    principals = session.query(STATE_QUERIES["principals"])
-    names = {int(p["principal_id"]): str(p["name"]) for p in principals}
-    members = {
-        (names[int(r["role_principal_id"])].lower(), names[int(r["member_principal_id"])].lower())
-        for r in session.query(STATE_QUERIES["members"])
-        if int(r["role_principal_id"]) in names and int(r["member_principal_id"]) in names
-    }
-    schemas_rows = session.query(STATE_QUERIES["schemas"])
-    schema_names = {int(r["schema_id"]): str(r["name"]) for r in schemas_rows}
-    perms = set()
-    for r in session.query(STATE_QUERIES["permissions"]):
-        if r["state_desc"] != "GRANT" or int(r["grantee_principal_id"]) not in names:
-            continue
-        schema = schema_names.get(int(r["major_id"]), "") if r["class_desc"] == "SCHEMA" else ""
-        perms.add((names[int(r["grantee_principal_id"])].lower(), str(r["permission_name"]).upper(), schema.lower()))
-    return DbState(principals, members, perms, [str(r["name"]) for r in schemas_rows])
 
 
 @dataclass
@@ -289,24 +245,3 @@ def plan_identity(
             plan.drift.append(f"{user} is also a member of {role}, which the policy does not grant (--prune removes it)")
         else:
             plan.unchanged.append(f"{user} is also a member of {role} (not managed here)")
-
-
-@dataclass(frozen=True)
-class AdminSpec:
-    login: str
-    sid: str  # object id (users, groups) or client id (applications)
-    principal_type: str = "Group"
-
-
-def plan_entra_admin(current: AdminSpec | None, wanted: AdminSpec, replace: bool) -> tuple[str, str]:
-    """(action, message): action is unchanged, set, replace or refuse."""
-    if current is not None and current.sid.lower() == wanted.sid.lower():
-        return "unchanged", f"Entra admin is already {current.login} ({current.sid})"
-    if current is None:
-        return "set", f"set the Entra admin to {wanted.login} ({wanted.principal_type} {wanted.sid}); the server has none"
-    if not replace:
-        return "refuse", (
-            f"the server's Entra admin is {current.login} ({current.principal_type} {current.sid}), not {wanted.login}: "
-            "replacing it locks that admin out; pass --replace-admin if that is intended"
-        )
-    return "replace", f"replace the Entra admin {current.login} ({current.sid}) with {wanted.login} ({wanted.principal_type} {wanted.sid})"

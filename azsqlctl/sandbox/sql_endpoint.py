@@ -16,6 +16,7 @@ from typing import Any
 from azsqlctl.core import azure_errors as ae
 
 from . import engine
+from .catalog import Caller
 from .faults import Faults
 from .state import Database, LoginFailure, SandboxState
 from .store import StateStore
@@ -178,8 +179,8 @@ class SqlEndpoint:
 
     # --- requests ----------------------------------------------------------------------------
 
-    def _caller(self, ctx: SessionContext) -> engine.Caller:
-        return engine.Caller(ctx.principal, str(ctx.extra.get("user", "")), ctx.database, ctx.spid)
+    def _caller(self, ctx: SessionContext) -> Caller:
+        return Caller(ctx.principal, str(ctx.extra.get("user", "")), ctx.database, ctx.spid)
 
     def batch(self, ctx: SessionContext, sql: str) -> bytes:
         self._request_faults()

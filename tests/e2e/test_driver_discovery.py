@@ -21,7 +21,7 @@ def test_registered_driver_is_found_by_name_and_logs_in(sandbox: Sandbox, client
     )
     (inst / "odbc.ini").write_text("")
     env = {**os.environ, "ODBCSYSINI": str(inst)}
-    probe = "from azsqlctl.azure.sql import find_driver; d = find_driver(); print(d.spec + '|' + d.source)"
+    probe = "from azsqlctl.azure.driver import find_driver; d = find_driver(); print(d.spec + '|' + d.source)"
     found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env)
     assert found.stdout.strip() == "ODBC Driver 18 for SQL Server|pyodbc.drivers()", found.stderr
 
@@ -37,7 +37,7 @@ def test_without_a_registered_driver_the_bundled_one_is_used(sandbox: Sandbox, c
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "odbcinst.ini").write_text("")
-    probe = "from azsqlctl.azure.sql import find_driver; d = find_driver(); print(d.spec + '|' + d.source)"
+    probe = "from azsqlctl.azure.driver import find_driver; d = find_driver(); print(d.spec + '|' + d.source)"
     found = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env={**os.environ, "ODBCSYSINI": str(empty)}
     )
