@@ -11,7 +11,7 @@ from azsqlctl.core.settings import ConnectionSettings
 
 from . import network
 from .credentials import CredentialTokens
-from .driver import driver_info, find_driver
+from .driver import driver_info
 from .sql import DriverConnector
 
 PRINCIPALS_WITH_SID = "SELECT name, type, sid FROM sys.database_principals"
@@ -35,8 +35,6 @@ class RealProbes:
             return self._connector
 
     def driver(self) -> DriverInfo:
-        if self.settings.driver:
-            return driver_info(find_driver(self.settings.driver))
         return driver_info(self._connector_once().driver)
 
     def token(self, scope: str) -> AccessToken:

@@ -21,9 +21,6 @@ class Status(StrEnum):
     SKIP = "skip"
 
 
-SYMBOLS = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "–"}
-
-
 @dataclass
 class CheckResult:
     id: str

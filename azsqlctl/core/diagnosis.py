@@ -88,14 +88,22 @@ def lookup(sqlstate: str, number: int | None) -> Diagnosis | None:
     return TABLE.get(sqlstate.upper())
 
 
+def fill(fix: str, message: str, server: str = "", resource_group: str = "") -> str:
+    """Complete a fix template with what the error message and the context know."""
+    found = _IP.search(message)
+    ip = found[1] if found else "<client-ip>"
+    fix = fix.replace("{ip_dashed}", ip.replace(".", "-").replace(":", "-")).replace("{ip}", ip)
+    fix = fix.replace("{server}", server or "<server>")
+    if resource_group:
+        fix = fix.replace("(with --resource-group)", f"--resource-group {resource_group}")
+    return fix
+
+
 def classify(sqlstate: str, number: int | None, message: str) -> tuple[type[AzsqlctlError], str]:
     diag = lookup(sqlstate, number)
     if diag is None:
         return AzsqlctlError, "rerun with --debug for the driver's full messages"
-    found = _IP.search(message)
-    ip = found[1] if found else "<client-ip>"
-    fix = diag.fix.replace("{ip_dashed}", ip.replace(".", "-").replace(":", "-")).replace("{ip}", ip).replace("{server}", "<server>")
-    return diag.kind, f"{diag.cause}: {fix}"
+    return diag.kind, f"{diag.cause}: {fill(diag.fix, message)}"
 
 
 # --- explaining a failed token login, with what the other checks learned -------------------------
@@ -191,13 +199,7 @@ def explain_login_failure(number: int | None, sqlstate: str, message: str, ctx: 
     diag = lookup(sqlstate, number)
     if diag is None:
         return "the login failed", "rerun with --debug for the driver's messages"
-    found = _IP.search(message)
-    ip = found[1] if found else "<client-ip>"
-    fix = diag.fix.replace("{ip_dashed}", ip.replace(".", "-").replace(":", "-")).replace("{ip}", ip)
-    fix = fix.replace("{server}", ctx.server_name or "<server>")
-    if ctx.resource_group:
-        fix = fix.replace("(with --resource-group)", f"--resource-group {ctx.resource_group}")
-    return diag.cause, fix
+    return diag.cause, fill(diag.fix, message, ctx.server_name, ctx.resource_group)
 
 
 def _principal_with_sid(principals: list[dict[str, Any]] | None, guid: str) -> str | None:
