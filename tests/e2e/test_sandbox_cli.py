@@ -102,37 +102,32 @@ def test_run_the_readme_login_check(tmp_path: Path) -> None:
     assert (tmp_path / "xdg" / "azsqlctl" / "sandbox" / "state.json").exists()  # the default state location
 
 
+# Plain SDK code, as a user's script would be: only the sandbox's environment, no azsqlctl.
+ARM_CLIENT = (
+    "import os\n"
+    "from azure.identity import ManagedIdentityCredential\n"
+    "from azure.mgmt.sql import SqlManagementClient\n"
+    "from azure.mgmt.sql.models import FirewallRule\n"
+    "e = os.environ\n"
+    "m = SqlManagementClient(ManagedIdentityCredential(), e['AZSQLCTL_SUBSCRIPTION'], base_url=e['AZSQLCTL_ARM_ENDPOINT'],\n"
+    "                        credential_scopes=['https://management.azure.com/.default'])\n"
+    "rg = e['AZSQLCTL_RESOURCE_GROUP']\n"
+)
+
+
+def run_in_sandbox(tmp_path: Path, state: Path, script: str) -> subprocess.CompletedProcess[str]:
+    command = [*CLI, "sandbox", "run", "--state", str(state), "--", sys.executable, "-c", ARM_CLIENT + script]
+    return subprocess.run(command, capture_output=True, text=True, timeout=90, env=clean_env(tmp_path))
+
+
 def test_changes_persist_between_runs(tmp_path: Path) -> None:
     state = tmp_path / "s.toml"
-    script = (
-        "from azure.identity import ManagedIdentityCredential as C\n"
-        "from azure.mgmt.sql import SqlManagementClient as M\n"
-        "from azure.mgmt.sql.models import FirewallRule as F\n"
-        "import os\n"
-        "e = os.environ\n"
-        "m = M(C(), e['AZSQLCTL_SUBSCRIPTION'], base_url=e['AZSQLCTL_ARM_ENDPOINT'], credential_scopes=['https://management.azure.com/.default'])\n"
-        "m.firewall_rules.create_or_update(e['AZSQLCTL_RESOURCE_GROUP'], 'sandbox-sql', 'office', F(start_ip_address='203.0.113.1', end_ip_address='203.0.113.1'))\n"
-    )
     # REQUESTS_CA_BUNDLE from the sandbox env makes plain SDK code trust it
-    first = subprocess.run(
-        [*CLI, "sandbox", "run", "--state", str(state), "--", sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env=clean_env(tmp_path),
-    )
+    rule = "FirewallRule(start_ip_address='203.0.113.1', end_ip_address='203.0.113.1')"
+    first = run_in_sandbox(tmp_path, state, f"m.firewall_rules.create_or_update(rg, 'sandbox-sql', 'office', {rule})\n")
     assert first.returncode == 0, first.stderr
     assert [r["name"] for r in tomllib.loads(state.read_text())["server"]["firewall_rules"]] == ["AllowLocalhost", "office"]
-    check = "from azure.identity import ManagedIdentityCredential as C\nfrom azure.mgmt.sql import SqlManagementClient as M\nimport os\ne=os.environ\n" \
-        "m = M(C(), e['AZSQLCTL_SUBSCRIPTION'], base_url=e['AZSQLCTL_ARM_ENDPOINT'], credential_scopes=['https://management.azure.com/.default'])\n" \
-        "assert 'office' in [r.name for r in m.firewall_rules.list_by_server(e['AZSQLCTL_RESOURCE_GROUP'], 'sandbox-sql')]\n"  # fmt: skip
-    second = subprocess.run(
-        [*CLI, "sandbox", "run", "--state", str(state), "--", sys.executable, "-c", check],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env=clean_env(tmp_path),
-    )
+    second = run_in_sandbox(tmp_path, state, "assert 'office' in [r.name for r in m.firewall_rules.list_by_server(rg, 'sandbox-sql')]\n")
     assert second.returncode == 0, second.stderr
 
 
