@@ -183,12 +183,6 @@ def _single(settings: Any, mode: str, fmt: str, flags: dict[str, Any]) -> Any:
         raise UsageError(
             problems[0], "apps and managed identities: --client-id GUID; users and groups: --object-id GUID", code="bad_identity"
         )
-    if not spec.sid and not spec.object_id:
-        raise UsageError(
-            f"no id for {name}", "pass --client-id (apps, managed identities) or --object-id (users, groups)", code="bad_identity"
-        )
-    if not spec.sid:
-        spec = IdentitySpec(name, kind, spec.client_id, spec.object_id, spec.sid_mode)
     roles = expand_roles(roles_in)
     refuse_elevated([*roles_in, *roles], flags["allow_elevated"])
     if any(r.lower() in CI_ONLY for r in roles_in):

@@ -76,7 +76,7 @@ class IdentitySpec:
 
 
 def validate_identity(spec: IdentitySpec) -> list[str]:
-    """Errors and (prefixed 'warning: ') warnings about how the identity can be matched."""
+    """Why this identity could not be matched to a database user, if it could not."""
     out = []
     if spec.kind not in ("app", "user", "group"):
         out.append(f"type must be app, user or group, not '{spec.kind}'")
@@ -90,8 +90,10 @@ def validate_identity(spec: IdentitySpec) -> list[str]:
         out.append(
             "an app or managed identity matches by its client id: --sid-mode with only an object id creates a user that can never log in"
         )
-    if spec.kind in ("user", "group") and spec.sid_mode and not spec.object_id:
-        out.append(f"a {spec.kind} matches by its object id: pass --object-id")
+    elif spec.kind == "app" and not spec.client_id:
+        out.append("an app or managed identity is matched by its client id: pass it (client_id); an object id alone only names it")
+    if spec.kind in ("user", "group") and not spec.object_id:
+        out.append(f"a {spec.kind} is matched by its object id: pass it (object_id)")
     if spec.kind in ("user", "group") and spec.client_id:
         out.append(f"a {spec.kind} has no client id; pass --object-id")
     return out

@@ -133,11 +133,9 @@ def parse_policy(data: dict[str, Any], lines: Lines, allow_elevated: bool) -> tu
         for problem in validate_identity(spec):
             key = "client_id" if "client id" in problem else "object_id" if "object id" in problem else "type"
             errors.append((lines.key(line, key), f"identity {name}: {problem}"))
-        if not spec.sid:
-            errors.append((line, f"identity {name}: needs {'client_id' if spec.kind == 'app' else 'object_id'}"))
-        elif spec.sid.lower() in seen_sids:
+        if spec.sid and spec.sid.lower() in seen_sids:
             errors.append((line, f"identity {name}: duplicate of identity {seen_sids[spec.sid.lower()]} (same SID {spec.sid})"))
-        else:
+        elif spec.sid:
             seen_sids[spec.sid.lower()] = name
         policy.identities[name] = spec
     known_roles = {r.lower() for r in (*PRESETS, *FIXED_ROLES, *policy.roles, *BUILTIN_CUSTOM)}
