@@ -188,3 +188,11 @@ def test_settings_precedence_flag_env_file(
 def test_output_from_environment(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     result = runner.invoke(app, ["whoami"], env={"AZSQLCTL_OUTPUT": "json"})
     assert json.loads(result.stdout)["status"] == "ok"
+
+
+def test_no_color_is_respected(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    colored = runner.invoke(app, ["whoami"], env={"FORCE_COLOR": "1", "COLUMNS": "200"})
+    assert "\x1b[32m✓" in colored.stdout  # a green check when colour is on
+    plain = runner.invoke(app, ["whoami"], env={"FORCE_COLOR": "1", "NO_COLOR": "1", "COLUMNS": "200"})
+    assert plain.exit_code == 0 and "✓ Logged in" in plain.stdout
+    assert "\x1b[32m" not in plain.stdout and "\x1b[33m" not in plain.stdout
