@@ -50,6 +50,7 @@ ENV_COLLATION = 7
 ENV_BEGIN_TRAN = 8
 ENV_COMMIT_TRAN = 9
 ENV_ROLLBACK_TRAN = 10
+ENV_RESET_ACK = 18  # acknowledges RESETCONNECTION; new and old values are empty
 
 COLLATION = ti.COLLATION  # SQL_Latin1_General_CP1_CI_AS
 TDS_74 = 0x74000004
@@ -215,5 +216,3 @@ def result_set(columns: Sequence[Column], rows: Sequence[Sequence[Any]], more: b
     status = DONE_COUNT | (DONE_MORE if more else 0)
     out += done(status, len(rows), token=done_token)
     return bytes(out)
-
-

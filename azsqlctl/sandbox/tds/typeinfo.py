@@ -518,7 +518,7 @@ def _to_bytes(spec: TypeSpec, v: SqlValue) -> bytes:
         n = decimal_bytes(spec.precision) - 1
         magnitude = int(abs(scaled))
         if magnitude >= 10**spec.precision:
-            raise ValueError(f"{v} does not fit decimal({spec.precision}, {spec.scale})")
+            raise ValueError(f"{v!s} does not fit decimal({spec.precision}, {spec.scale})")
         return bytes([0 if scaled < 0 else 1]) + magnitude.to_bytes(n, "little")
     if t == SqlType.MONEY:
         cents = int(decimal.Decimal(str(v)).scaleb(4).to_integral_value(decimal.ROUND_HALF_UP))
@@ -560,7 +560,7 @@ def _date_to(d: dt.date) -> bytes:
 
 def _time_units(t: dt.time, scale: int) -> int:
     micro = ((t.hour * 60 + t.minute) * 60 + t.second) * 10**6 + t.microsecond
-    return micro * 10**scale // 10**6
+    return int(micro * 10**scale // 10**6)
 
 
 def _time_to(t: dt.time, scale: int) -> bytes:
