@@ -107,7 +107,8 @@ def parse_fedauth_token(body: bytes) -> str:
     if len(raw) != token_len or token_len % 2:
         raise ValueError("FEDAUTH_TOKEN length does not match its data")
     try:
-        return raw.decode("utf-16-le")
+        # ODBC Driver 18 sends the token NUL-terminated; the NUL is not part of the JWT.
+        return raw.decode("utf-16-le").rstrip("\x00")
     except UnicodeDecodeError:
         return ""
 
