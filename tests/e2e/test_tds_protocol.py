@@ -15,6 +15,7 @@ from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.state import DbUser, Identity
 from azsqlctl.sandbox.tds import session as tds_session
 from azsqlctl.sandbox.tds import tokens as tk
+from azsqlctl.sandbox.tds import wire
 from azsqlctl.sandbox.tds.handshake import FEATURE_FEDAUTH, Login7
 from azsqlctl.sandbox.tds.wire import HEADER, SQL_BATCH, TRANSACTION_MANAGER, RawChannel, read_message
 from tests.conftest import driver_path, raw_connect
@@ -26,7 +27,7 @@ def test_client_packet_size_is_negotiated_and_used(
     sandbox: Sandbox, client_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, size: int, chars: int
 ) -> None:
     sizes: list[int] = []
-    real_send = tds_session.send_message
+    real_send = wire.send_message
 
     def recording_send(ch: Any, ptype: int, payload: bytes, packet_size: int = 4096, spid: int = 0) -> None:
         sizes.append(packet_size)
