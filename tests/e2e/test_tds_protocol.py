@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,3 +172,59 @@ def test_odbc_msi_login_without_a_database_user_is_refused_not_hung(sandbox: San
     with pytest.raises(pyodbc.Error, match=r"Login failed for user '<token-identified principal>'.*\(18456\)"):
         _msi_connect(sandbox, f"UID={worker};")
     assert time.monotonic() - started < 10
+
+
+# --- tedious (npm), when the client tests' node_modules are installed (.ci/run does) ---------------
+
+NODE_MODULES = Path(os.environ.get("TEDIOUS_NODE_MODULES", Path(__file__).parents[1] / "clients" / "node" / "node_modules"))
+TEDIOUS_SCRIPT = r"""
+const fs = require('fs');
+const { Connection, Request } = require('tedious');
+const env = process.env;
+const [host, port] = env.AZSQLCTL_SERVER.split(',');
+const auth = env.MODE === 'msi'
+  ? { type: 'azure-active-directory-msi-app-service', options: {} }
+  : { type: 'azure-active-directory-access-token', options: { token: env.SQL_TOKEN } };
+const conn = new Connection({ server: host, authentication: auth, options: { port: Number(port), database: 'appdb',
+  encrypt: true, trustServerCertificate: false, cryptoCredentialsDetails: { ca: fs.readFileSync(env.AZSQLCTL_CA_BUNDLE) } } });
+const call = (fn) => new Promise((ok, no) => fn((err) => (err ? no(err) : ok())));
+const rows = (sql) => new Promise((ok, no) => {
+  const out = [];
+  const req = new Request(sql, (err) => (err ? no(err) : ok(out)));
+  req.on('row', (cols) => out.push(cols.map((c) => c.value)));
+  conn.execSqlBatch(req);
+});
+const probe = "SELECT name FROM sys.database_principals WHERE name = 'reset_probe'";
+conn.connect(async (err) => {
+  if (err) { console.log(JSON.stringify({ error: err.message })); process.exit(1); }
+  try {
+    const who = await rows('SELECT SUSER_SNAME()');
+    await call((cb) => conn.beginTransaction(cb));
+    await rows('CREATE ROLE reset_probe');
+    const inside = await rows(probe);
+    await call((cb) => conn.reset(cb));  // what a pool does before handing the connection out again
+    const after = await rows(probe);
+    console.log(JSON.stringify({ who, inside, after }));
+  } finally { conn.close(); }
+});
+"""
+
+
+def _tedious(sandbox: Sandbox, env: dict[str, str], mode: str) -> dict[str, Any]:
+    if not (NODE_MODULES / "tedious").is_dir():
+        pytest.skip(f"tedious is not installed in {NODE_MODULES}")
+    run_env = dict(os.environ, **env, MODE=mode, SQL_TOKEN=mi_token(), NODE_PATH=str(NODE_MODULES))
+    done = subprocess.run(["node", "-e", TEDIOUS_SCRIPT], env=run_env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("mode", ["token", "msi"])
+def test_tedious_reset_rolls_back_and_msi_logs_in_through_fedauthinfo(
+    sandbox: Sandbox, client_env: dict[str, str], sts: str, mode: str
+) -> None:
+    del sts
+    tenant = sandbox.store.read(lambda s: s.tenant_id)
+    got = _tedious(sandbox, client_env, mode)
+    assert got == {"who": [[f"sandbox-operator@{tenant}"]], "inside": [["reset_probe"]], "after": []}

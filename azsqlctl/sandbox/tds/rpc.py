@@ -295,6 +295,10 @@ class RpcDispatcher:
         with tk.statements_end_with(tk.DONEINPROC):
             body, ok = self.backend.execute(ctx, sql, [p for _i, p in bound])
         out = bytearray(body)
+        if len(out) >= 13 and out[-13] == tk.DONEINPROC:
+            # The procedure goes on after its last statement (RETURNSTATUS, DONEPROC): SQL Server marks
+            # that DONEINPROC "more", and clients such as python-tds stop reading at one that is not.
+            out[-12] |= tk.DONE_MORE
         status = tk.DONE_MORE if more else tk.DONE_FINAL
         if ok:
             out += tk.returnstatus(0)
