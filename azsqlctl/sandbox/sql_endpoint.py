@@ -234,6 +234,9 @@ class SqlEndpoint:
             if not params:
                 out = self.batch(ctx, sql)
                 return out, not _has_error(out)
+            self._request_faults()
+            with self._lock:
+                self.statements.append((ctx.database, sql))
             m = _PARAM_SELECT.match(sql)
             if m is None:
                 err = engine.unsupported("parameterised statements")

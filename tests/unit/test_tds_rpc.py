@@ -127,6 +127,7 @@ def test_prepexec_then_execute_then_unprepare() -> None:
     assert [t for t, _ in got] == [tk.COLMETADATA, tk.ROW, tk.DONEINPROC, tk.RETURNSTATUS, tk.RETURNVALUE, tk.DONEPROC]
     handle = got[4][1][2]
     assert got[1][1] == [5] and got[4][1][:2] == (0, "@handle") and isinstance(handle, int)
+    assert got[2] == (tk.DONEINPROC, (tk.DONE_COUNT | tk.DONE_MORE, 1))  # the procedure goes on after it
     assert backend.calls[-1] == ("SELECT @P1", [Param("@P1", TypeSpec(SqlType.INT), 5)])
 
     got = tokens(d.run(None, parse_rpc(rpc(12, param("", TypeSpec(SqlType.INT), handle), param("", TypeSpec(SqlType.INT), 6)))))
