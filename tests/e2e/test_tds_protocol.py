@@ -232,3 +232,11 @@ def test_tedious_reset_rolls_back_and_msi_logs_in_through_fedauthinfo(
     tenant = sandbox.store.read(lambda s: s.tenant_id)
     got = _tedious(sandbox, client_env, mode)
     assert got == {"who": [[f"sandbox-operator@{tenant}"]], "inside": [["reset_probe"]], "after": []}
+
+
+def test_malformed_rpc_is_an_error_and_the_session_goes_on(logged_in: socket.socket) -> None:
+    from azsqlctl.sandbox.tds.wire import RPC
+
+    answer = _request(logged_in, RPC, b"\xff\xff\x0a\x00\x00\x00\x00\x00\xe7\xff")  # sp_executesql, TYPE_INFO cut short
+    assert answer[0] == tk.ERROR and struct.unpack_from("<i", answer, 3)[0] == 8009
+    assert bytes([tk.ROW, 4]) + struct.pack("<i", 1) in _request(logged_in, SQL_BATCH, _sql("SELECT 1 AS n"))
