@@ -72,8 +72,8 @@ class AuditEvent:
             "type": "event",
             "kind": self.kind.value,
             "item_id": self.item_id,
-            "event_time": _iso(self.event_time),
-            "ingested_at": _iso(self.ingested_at) if self.ingested_at else None,
+            "event_time": as_iso(self.event_time),
+            "ingested_at": as_iso(self.ingested_at) if self.ingested_at else None,
             "server": self.server,
             "database": self.database,
             "principal": self.principal,
@@ -104,37 +104,37 @@ def parse_additional_information(text: str) -> tuple[int | None, int | None]:
 
 
 def decode_row(row: Mapping[str, Any]) -> AuditEvent:
-    item_id = _text(row.get("_ItemId"))
-    event_time = _time(row.get("event_time_t"))
+    item_id = as_text(row.get("_ItemId"))
+    event_time = as_time(row.get("event_time_t"))
     if not item_id or event_time is None:
         raise AuditRowError("an audit row has no _ItemId or no event_time_t", "the query must project both (kql.LIST_COLUMNS)")
-    action = _text(row.get("action_id_s")).upper()
+    action = as_text(row.get("action_id_s")).upper()
     kind = EventKind.LOGIN if action == kql.SUCCESSFUL_LOGIN else EventKind.FAILED_LOGIN
-    error, state = parse_additional_information(_text(row.get("additional_information_s")))
+    error, state = parse_additional_information(as_text(row.get("additional_information_s")))
     if error is None:
-        error = _int(row.get(kql.ERROR_NUMBER))
+        error = as_int(row.get(kql.ERROR_NUMBER))
     if state is None:
-        state = _int(row.get(kql.ERROR_STATE))
-    server = _text(row.get("LogicalServerName_s")) or _text(row.get("server_instance_name_s"))
-    client_ip = _text(row.get("client_ip_s"))
+        state = as_int(row.get(kql.ERROR_STATE))
+    server = as_text(row.get("LogicalServerName_s")) or as_text(row.get("server_instance_name_s"))
+    client_ip = as_text(row.get("client_ip_s"))
     cause, fix = ("", "") if kind is EventKind.LOGIN else explain(error, state, client_ip, server)
-    statement = _text(row.get(kql.STATEMENT_COLUMN))
+    statement = as_text(row.get(kql.STATEMENT_COLUMN))
     return AuditEvent(
         item_id=item_id,
         event_time=event_time,
-        ingested_at=_time(row.get(kql.INGESTED_AT)),
+        ingested_at=as_time(row.get(kql.INGESTED_AT)),
         kind=kind,
         server=server,
-        database=_text(row.get("database_name_s")),
-        principal=_text(row.get("server_principal_name_s")),
+        database=as_text(row.get("database_name_s")),
+        principal=as_text(row.get("server_principal_name_s")),
         client_ip=client_ip,
-        application=_text(row.get("application_name_s")),
+        application=as_text(row.get("application_name_s")),
         error=error,
         state=state,
         cause=cause,
         fix=fix,
         statement_hash=query_hash(statement) if statement else None,
-        resource_id=_text(row.get("ResourceId")),
+        resource_id=as_text(row.get("ResourceId")),
     )
 
 
@@ -156,11 +156,11 @@ def explain(error: int | None, state: int | None, client_ip: str = "", server: s
     return diag.cause, fill(diag.fix, "", server=server, ip=client_ip)
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     if value is None or value == "" or isinstance(value, bool):
         return None
     try:
@@ -169,7 +169,7 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _time(value: Any) -> datetime | None:
+def as_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if not value:
@@ -186,5 +186,5 @@ def _time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _iso(value: datetime) -> str:
+def as_iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
