@@ -172,3 +172,25 @@ def test_parsing_never_fails(text: str) -> None:
     error, state = parse_additional_information(text)
     assert error is None or error >= 0
     assert state is None or state >= 0
+
+
+def test_redaction_masks_principal_and_ip_everywhere_stably() -> None:
+    info = "<login_information><error_code>40615</error_code><error_state>1</error_state></login_information>"
+    event = decode_row(row(additional_information_s=info, client_ip_s="198.51.100.9", server_principal_name_s="alice@contoso.com"))
+    salt = b"0123456789abcdef"
+    masked = event.redacted(salt)
+    text = str(masked.as_json())
+    assert "198.51.100.9" not in text and "alice@contoso.com" not in text
+    assert masked.client_ip.startswith("<ip-") and masked.principal.startswith("<principal-")
+    assert masked.client_ip in masked.fix  # the firewall fix names the pseudonym
+    assert event.redacted(salt) == masked  # stable within a run
+    assert event.redacted(b"another run salt").client_ip != masked.client_ip  # unlinkable across runs
+
+
+def test_redaction_replaces_whole_names_only() -> None:
+    from azsqlctl.core.logs.audit_rows import mask_in
+
+    assert mask_in("check the password for sa", {"sa": "<p>"}) == "check the password for <p>"
+    assert mask_in("allow 10.0.0.12 and 10.0.0.1", {"10.0.0.1": "<ip>"}) == "allow 10.0.0.12 and <ip>"
+    event = decode_row(row(server_principal_name_s="sa", additional_information_s=FAILURE_REASON.format(state=8)))
+    assert "password" in event.redacted(b"k").fix

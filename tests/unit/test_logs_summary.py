@@ -61,3 +61,15 @@ def test_successful_logins_are_their_own_groups() -> None:
 def test_a_group_without_counts_is_an_error() -> None:
     with pytest.raises(AuditRowError):
         decode_group({"principal": "x", "events": None, "first_seen": T0, "last_seen": T0}, COLUMNS)
+
+
+def test_redacted_groups() -> None:
+    group = decode_group(
+        {"principal": "sa", "client_ip": "198.51.100.1", "error_number": 18456, "error_state": 8,
+         "events": 50, "first_seen": T0, "last_seen": T0},
+        COLUMNS,
+    )  # fmt: skip
+    masked = group.redacted(b"salt")
+    assert "198.51.100.1" not in str(masked.as_json()) and "'sa'" not in str(masked.as_json())
+    assert str(masked.key("client_ip")).startswith("<ip-") and str(masked.key("client_ip")) in masked.hint
+    assert masked.key("error_state") == 8

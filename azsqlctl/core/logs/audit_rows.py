@@ -20,9 +20,11 @@ The cause and the fix come from the one diagnosis table (``core.diagnosis.lookup
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -65,6 +67,17 @@ class AuditEvent:
     @property
     def failed(self) -> bool:
         return self.kind is EventKind.FAILED_LOGIN
+
+    def redacted(self, salt: bytes) -> AuditEvent:
+        """``--redact``: principal and client IP become pseudonyms, also inside the fix text."""
+        principal, client_ip = pseudonym(self.principal, "principal", salt), pseudonym(self.client_ip, "ip", salt)
+        return replace(
+            self,
+            principal=principal,
+            client_ip=client_ip,
+            cause=mask_in(self.cause, {self.principal: principal, self.client_ip: client_ip}),
+            fix=mask_in(self.fix, {self.principal: principal, self.client_ip: client_ip}),
+        )
 
     def as_json(self) -> dict[str, Any]:
         """Stable NDJSON field names for ``--output json`` (one object per event)."""
@@ -154,6 +167,25 @@ def explain(error: int | None, state: int | None, client_ip: str = "", server: s
             "look the error number up: https://learn.microsoft.com/sql/relational-databases/errors-events/database-engine-events-and-errors",
         )
     return diag.cause, fill(diag.fix, "", server=server, ip=client_ip)
+
+
+def pseudonym(value: str, kind: str, salt: bytes) -> str:
+    """A stable stand-in for ``value`` within one run (same value, same pseudonym), unlinkable across runs.
+
+    Keyed with a per-run random ``salt`` (the CLI passes ``os.urandom(16)``): an unkeyed hash of an
+    IPv4 address could be reversed by trying all 2**32 of them.
+    """
+    if not value:
+        return value
+    return f"<{kind}-{hmac.new(salt, value.encode('utf-8'), hashlib.sha256).hexdigest()[:8]}>"
+
+
+def mask_in(text: str, replacements: Mapping[str, str]) -> str:
+    """Replace whole occurrences only: a principal named ``sa`` must not turn "password" into "pas<…>word"."""
+    for original, stand_in in sorted(replacements.items(), key=lambda kv: -len(kv[0])):
+        if original:
+            text = re.sub(rf"(?<![\w.@:-]){re.escape(original)}(?![\w@-]|[.:]\w)", stand_in.replace("\\", "\\\\"), text)
+    return text
 
 
 def as_text(value: Any) -> str:

@@ -32,6 +32,23 @@ Decisions:
   the query API (or one that covers ``since - late_bound`` to now): the query text holds all
   time conditions, so ``--show-query`` shows everything that filters.
 - ``--limit N`` on a listing keeps the newest N events, still printed oldest first.
+
+The KQL subset this builder emits (what the sandbox's Log Analytics endpoint must execute)::
+
+    query    := "AzureDiagnostics" ("\n| " operator)*
+    operator := "where" cond
+              | "extend" NAME "=" EXPR ("," NAME "=" EXPR)*      (error_number/error_state, see _ERROR_EXPR)
+              | "project" COL ("," COL | "ingested_at = ingestion_time()")*
+              | "sort by" COL ("asc"|"desc") ("," COL ("asc"|"desc"))*
+              | "take" INT
+              | "summarize events = count(), first_seen = min(event_time_t), last_seen = max(event_time_t) by" KEY ("," KEY)*
+    cond     := COL "==" STRING | COL "=~" STRING | COL "contains" STRING | COL "in (" STRING ("," STRING)* ")"
+              | COL "==" INT | COL ">=" DATETIME ["and" COL "<" DATETIME]
+              | "ingestion_time() >=" DATETIME "and ingestion_time() <" DATETIME
+    KEY      := COL | NAME "=" COL
+    EXPR     := coalesce(toint(extract(VERBATIM, 1, additional_information_s)), toint(extract(VERBATIM, 1, additional_information_s)))
+    STRING   := "..." | h"..." (escapes \\ \" \n \r \t)     VERBATIM := @"..." ("" is a quote)
+    DATETIME := datetime(YYYY-MM-DDTHH:MM:SS.ffffffZ)
 """
 
 from __future__ import annotations

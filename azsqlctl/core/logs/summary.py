@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from . import kql
-from .audit_rows import AuditRowError, as_int, as_iso, as_text, as_time, explain
+from .audit_rows import AuditRowError, as_int, as_iso, as_text, as_time, explain, mask_in, pseudonym
 
 GUESSING_STATES = frozenset({2, 5, 7, 8, 9})  # wrong user or password (sql-docs MSSQLSERVER_18456)
 ENTRA_STATES = frozenset({*range(102, 112), 132, 133})  # "AAD failure"
@@ -37,6 +37,13 @@ class SummaryGroup:
     def key(self, column: str) -> str | int | None:
         return dict(self.keys).get(column)
 
+    def redacted(self, salt: bytes) -> SummaryGroup:
+        """``--redact``: the principal and client IP keys become pseudonyms, also inside fix and hint."""
+        swap = {str(v): pseudonym(str(v), "principal" if c == "principal" else "ip", salt)
+                for c, v in self.keys if c in _REDACTED_KEYS and v}  # fmt: skip
+        keys = tuple((c, swap.get(str(v), v) if c in _REDACTED_KEYS else v) for c, v in self.keys)
+        return replace(self, keys=keys, cause=mask_in(self.cause, swap), fix=mask_in(self.fix, swap), hint=mask_in(self.hint, swap))
+
     def as_json(self) -> dict[str, Any]:
         """Stable NDJSON field names for ``--summary --output json`` (one object per group)."""
         return {
@@ -52,6 +59,7 @@ class SummaryGroup:
 
 
 _INT_KEYS = {kql.ERROR_NUMBER, kql.ERROR_STATE}
+_REDACTED_KEYS = {"principal", "client_ip"}
 
 
 def decode_group(row: Mapping[str, Any], columns: tuple[str, ...]) -> SummaryGroup:
