@@ -19,6 +19,10 @@ from azsqlctl.core.errors import UsageError
 from azsqlctl.core.logs.kql import (
     DEFAULT_SUMMARY_KEYS,
     LIST_COLUMNS,
+    RE_ERROR_CODE,
+    RE_ERROR_STATE,
+    RE_REASON_ERROR,
+    RE_REASON_STATE,
     Filters,
     GroupKey,
     IngestionWindow,
@@ -120,19 +124,30 @@ def test_filters() -> None:
 
 def test_both_additional_information_forms_are_extracted_in_kusto() -> None:
     text = build_query(LogsRequest(since=T0)).text
-    for pattern in ("<error_code>([0-9]+)</error_code>", "<failure_reason>Err ([0-9]+),", "<error_state>([0-9]+)</error_state>",
-                    "<failure_reason>Err [0-9]+, Level [0-9]+, State ([0-9]+)"):  # fmt: skip
-        assert f'@"{pattern}"' in text
+    assert (
+        'error_number = coalesce(toint(extract(@"<error_code>\\s*([0-9]+)\\s*</error_code>", 1, additional_information_s)), '
+        'toint(extract(@"(?i)<failure_reason>\\s*Err\\s+([0-9]+)", 1, additional_information_s)))'
+    ) in text
+    assert (
+        'error_state = coalesce(toint(extract(@"<error_state>\\s*([0-9]+)\\s*</error_state>", 1, additional_information_s)), '
+        'toint(extract(@"(?i)<failure_reason>\\s*Err\\s+[0-9]+\\s*,\\s*Level\\s+[0-9]+\\s*,\\s*State\\s+([0-9]+)", 1, additional_information_s)))'
+    ) in text
+
+
+_LOGIN_INFO = "<login_information><error_code>18456</error_code><error_state>5</error_state></login_information>"
+_REASON = "<failure_reason>Err 18456, Level 14, State 38, Login failed</failure_reason>"
 
 
 @pytest.mark.parametrize(
     ("pattern", "info", "expected"),
     [
-        (r"<error_state>([0-9]+)</error_state>", "<login_information><error_code>18456</error_code><error_state>5</error_state></login_information>", "5"),
-        (r"<failure_reason>Err [0-9]+, Level [0-9]+, State ([0-9]+)", "<failure_reason>Err 18456, Level 14, State 38, Login failed</failure_reason>", "38"),
-        (r"<failure_reason>Err ([0-9]+),", "<failure_reason>Err 18456, Level 14, State 38, Login failed</failure_reason>", "18456"),
+        (RE_ERROR_CODE, _LOGIN_INFO, "18456"),
+        (RE_ERROR_STATE, _LOGIN_INFO, "5"),
+        (RE_REASON_ERROR, _REASON, "18456"),
+        (RE_REASON_STATE, _REASON, "38"),  # the State, not the Level (14)
+        (RE_REASON_STATE, "<failure_reason>err 18456,Level 14,  state 8.</failure_reason>", "8"),
     ],
-)  # fmt: skip
+)
 def test_extract_patterns_find_the_state_not_the_level(pattern: str, info: str, expected: str) -> None:
     """The regexes the builder puts in KQL (RE2 syntax, a subset of Python's) pick the right group."""
     assert f'@"{pattern}"' in build_query(LogsRequest(since=T0)).text

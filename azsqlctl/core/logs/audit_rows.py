@@ -100,19 +100,17 @@ class AuditEvent:
         }
 
 
-_ERROR_CODE = re.compile(r"<error_code>\s*(\d+)\s*</error_code>")
-_ERROR_STATE = re.compile(r"<error_state>\s*(\d+)\s*</error_state>")
-_FAILURE_REASON = re.compile(r"<failure_reason>\s*Err\s+(\d+)\s*,\s*Level\s+\d+\s*,\s*State\s+(\d+)", re.IGNORECASE)
-_FAILURE_ERROR = re.compile(r"<failure_reason>\s*Err\s+(\d+)", re.IGNORECASE)
+_ERROR_CODE = re.compile(kql.RE_ERROR_CODE)
+_ERROR_STATE = re.compile(kql.RE_ERROR_STATE)
+_FAILURE_REASON = re.compile(kql.RE_REASON_STATE)
+_FAILURE_ERROR = re.compile(kql.RE_REASON_ERROR)
 
 
 def parse_additional_information(text: str) -> tuple[int | None, int | None]:
     """(error number, state) from either form of ``additional_information_s``; ``None`` where absent."""
-    if m := _FAILURE_REASON.search(text):
-        return int(m[1]), int(m[2])
-    code, state = _ERROR_CODE.search(text), _ERROR_STATE.search(text)
-    if code is None and (m := _FAILURE_ERROR.search(text)):
-        return int(m[1]), int(state[1]) if state else None
+    # The same precedence as the query's coalesce(): the login_information form first.
+    code = _ERROR_CODE.search(text) or _FAILURE_ERROR.search(text)
+    state = _ERROR_STATE.search(text) or _FAILURE_REASON.search(text)
     return (int(code[1]) if code else None), (int(state[1]) if state else None)
 
 

@@ -47,6 +47,7 @@ The KQL subset this builder emits (what the sandbox's Log Analytics endpoint mus
               | "ingestion_time() >=" DATETIME "and ingestion_time() <" DATETIME
     KEY      := COL | NAME "=" COL
     EXPR     := coalesce(toint(extract(VERBATIM, 1, additional_information_s)), toint(extract(VERBATIM, 1, additional_information_s)))
+                (the RE_* patterns below: RE2 with \\s, [0-9], (?i))
     STRING   := "..." | h"..." (escapes \\ \" \n \r \t)     VERBATIM := @"..." ("" is a quote)
     DATETIME := datetime(YYYY-MM-DDTHH:MM:SS.ffffffZ)
 """
@@ -72,15 +73,21 @@ ERROR_STATE = "error_state"
 INGESTED_AT = "ingested_at"
 
 _INFO = "additional_information_s"
-# Both forms of additional_information_s; verbatim literals so the backslashes stay regex escapes.
-_ERROR_EXPR = (
-    f'coalesce(toint(extract(@"<error_code>([0-9]+)</error_code>", 1, {_INFO})), '
-    f'toint(extract(@"<failure_reason>Err ([0-9]+),", 1, {_INFO})))'
-)
-_STATE_EXPR = (
-    f'coalesce(toint(extract(@"<error_state>([0-9]+)</error_state>", 1, {_INFO})), '
-    f'toint(extract(@"<failure_reason>Err [0-9]+, Level [0-9]+, State ([0-9]+)", 1, {_INFO})))'
-)
+# Both forms of additional_information_s. One home for the patterns: Kusto runs them (RE2) and
+# audit_rows compiles the same text with Python's re (the syntax used is common to both).
+RE_ERROR_CODE = r"<error_code>\s*([0-9]+)\s*</error_code>"
+RE_ERROR_STATE = r"<error_state>\s*([0-9]+)\s*</error_state>"
+RE_REASON_ERROR = r"(?i)<failure_reason>\s*Err\s+([0-9]+)"
+RE_REASON_STATE = r"(?i)<failure_reason>\s*Err\s+[0-9]+\s*,\s*Level\s+[0-9]+\s*,\s*State\s+([0-9]+)"
+
+
+def _extract(first: str, second: str) -> str:
+    # Verbatim literals (@"...") keep the backslashes as regex escapes; the patterns hold no quote.
+    return f'coalesce(toint(extract(@"{first}", 1, {_INFO})), toint(extract(@"{second}", 1, {_INFO})))'
+
+
+_ERROR_EXPR = _extract(RE_ERROR_CODE, RE_REASON_ERROR)
+_STATE_EXPR = _extract(RE_ERROR_STATE, RE_REASON_STATE)
 
 # What a listing downloads (never statement_s unless asked, see the module docstring).
 LIST_COLUMNS: tuple[str, ...] = (
