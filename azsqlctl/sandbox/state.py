@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tomllib
 import types
 import typing
@@ -206,14 +207,14 @@ _FIX_HINT = "fix the file, or move it away to start from a fresh sandbox"
 
 def check_path(path: Path) -> None:
     """Refuse what can never be a state file before anything is started."""
+    if path.is_dir():
+        raise ConfigError(f"state file {path} is a directory", f"pass a file path, e.g. --state {path / 'state.json'}", code="state_path")
     if path.suffix.lower() not in SUFFIXES:
         raise ConfigError(
             f"state file {path} has an unsupported suffix {path.suffix or '(none)'!r}",
             "name it .json or .toml (the format follows the suffix)",
             code="state_suffix",
         )
-    if path.is_dir():
-        raise ConfigError(f"state file {path} is a directory", f"pass a file path, e.g. --state {path / 'state.json'}", code="state_path")
 
 
 def load(path: Path) -> SandboxState:
@@ -239,10 +240,20 @@ def load(path: Path) -> SandboxState:
     except KeyError as exc:
         raise ConfigError(f"state file {path} misses the key {exc.args[0]!r}", _FIX_HINT, code="state_file") from None
     except (TypeError, ValueError, AttributeError) as exc:
-        raise ConfigError(f"state file {path} has a wrong or unknown value: {exc}", _FIX_HINT, code="state_file") from None
+        raise ConfigError(f"state file {path}: {_explain(exc)}", _FIX_HINT, code="state_file") from None
     if problem := _problem(state, SandboxState, "state"):
         raise ConfigError(f"state file {path}: {problem}", _FIX_HINT, code="state_file")
     return state
+
+
+def _explain(exc: Exception) -> str:
+    """Dataclass constructor errors, in the file's terms."""
+    text = str(exc)
+    if m := re.match(r"(\w+)\.__init__\(\) missing \d+ required (?:positional |keyword-only )?arguments?: (.*)", text):
+        return f"a {m[1].lower()} entry misses the key(s) {m[2].replace(' and ', ', ')}"
+    if m := re.match(r"(\w+)\.__init__\(\) got an unexpected keyword argument (.*)", text):
+        return f"a {m[1].lower()} entry has the unknown key {m[2]}"
+    return f"a value has the wrong type ({text})"
 
 
 def _problem(value: Any, hint: Any, where: str) -> str | None:
