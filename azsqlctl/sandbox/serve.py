@@ -314,7 +314,7 @@ def serve(
 def run(sandbox: Sandbox, command: Sequence[str]) -> int:
     """Start the sandbox, run ``command`` with its environment, stop, return the command's exit code.
 
-    SIGINT and SIGTERM are forwarded to the command, which is waited for before the sandbox
+    SIGINT, SIGTERM (and SIGHUP) are forwarded to the command, which is waited for before the sandbox
     stops, so it is never left behind. Exit code: the command's own, or 128 + the signal
     that killed it (130 for SIGINT, 143 for SIGTERM), as a shell reports it.
     """
@@ -354,7 +354,7 @@ def _wait_forwarding_signals(child: subprocess.Popen[bytes]) -> int:
 
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, forward)
     try:
         return child.wait()
