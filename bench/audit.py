@@ -1,9 +1,9 @@
 """Audit and shutdown benchmarks (`python -m bench audit stop`).
 
 audit: a successful login's median latency through the real ODBC driver in a fresh sandbox,
-then again after N refused logins (real driver, 8 clients) have filled the audit store, and
-while refused logins keep arriving from 4 other clients; each as a ratio to the fresh
-sandbox (goal <= 1.2x after 10,000 rows). Before the audit store, every refused login
+and in a second sandbox after N refused logins (real driver, 8 clients) have filled its audit
+store, measured alternately (goal <= 1.2x after 10,000 rows); then while 4 other clients are
+refused vs while 4 others log in successfully (the same CPU load without audit refusals). Before the audit store, every refused login
 rewrote the whole state file under the lock every login takes (3 ms -> 190 ms).
 
 stop: median wall time of Sandbox.stop() (all surfaces, in parallel, no polling); before
@@ -13,6 +13,7 @@ and DNS 0.1 s serve_forever polls).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import tempfile
@@ -49,7 +50,10 @@ def _refuse(sb: Any, token: str) -> None:
 def bench_audit(rows: int, runs: int = 60) -> None:
     """Two sandboxes side by side, one fresh and one with ``rows`` refused logins behind it;
     successful logins alternate between them in rounds, so machine load drifts hit both alike."""
+    import pyodbc
+
     from azsqlctl.sandbox.serve import Sandbox
+    from tests.conftest import raw_connect
 
     with tempfile.TemporaryDirectory() as tmp:
         material = Path(tmp) / "material"  # one CA and signing key for both, as the tests share them
@@ -73,26 +77,36 @@ def bench_audit(rows: int, runs: int = 60) -> None:
                 for sb in (fresh_sb, filled_sb):
                     samples[id(sb)].append(_median_login(sb, tokens[id(sb)][0], 10))
             fresh, full = statistics.median(samples[id(fresh_sb)]), statistics.median(samples[id(filled_sb)])
-            stop = threading.Event()
 
-            def hammer() -> None:
-                while not stop.is_set():
-                    _refuse(filled_sb, stranger)
+            def under_load(hammer_token: str) -> float:
+                """Median successful login while 4 other clients log in with ``hammer_token``."""
+                stop = threading.Event()
 
-            threads = [threading.Thread(target=hammer) for _ in range(4)]
-            for t in threads:
-                t.start()
-            try:
-                busy = _median_login(filled_sb, tokens[id(filled_sb)][0], runs)
-            finally:
-                stop.set()
+                def hammer() -> None:
+                    while not stop.is_set():
+                        with contextlib.suppress(pyodbc.Error):
+                            raw_connect(filled_sb, hammer_token).close()
+
+                threads = [threading.Thread(target=hammer) for _ in range(4)]
                 for t in threads:
-                    t.join()
+                    t.start()
+                try:
+                    return _median_login(filled_sb, tokens[id(filled_sb)][0], runs)
+                finally:
+                    stop.set()
+                    for t in threads:
+                        t.join()
+
+            busy_refused = under_load(stranger)
+            busy_ok = under_load(tokens[id(filled_sb)][0])
     print(f"audit: {rows} refused logins in {filled:.1f} s ({rows / filled:.0f}/s), {stored} rows stored")
     print(
         f"audit: successful login median {fresh * 1000:.1f} ms in a fresh sandbox, {full * 1000:.1f} ms with {stored} audit rows "
-        f"(ratio {full / fresh:.2f}x, goal <= 1.20x); {busy * 1000:.1f} ms while 4 other clients are being refused "
-        f"({busy / fresh:.2f}x: CPU shared with their TLS handshakes, no lock)"
+        f"(ratio {full / fresh:.2f}x, goal <= 1.20x)"
+    )
+    print(
+        f"audit: {busy_refused * 1000:.1f} ms while 4 other clients are being refused, {busy_ok * 1000:.1f} ms while 4 others "
+        f"log in successfully (ratio {busy_refused / busy_ok:.2f}x: refusals cost what any login costs, the CPU, no lock)"
     )
 
 

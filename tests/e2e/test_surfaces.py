@@ -36,9 +36,12 @@ class EchoSurface(Surface):
 
 
 def test_a_new_surface_is_one_registration(tmp_path: Path, material_dir: Path) -> None:
-    with Sandbox(tmp_path / "s.json", material_dir=material_dir, surfaces=(*SURFACES, EchoSurface)) as sb:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with Sandbox(tmp_path / "s.json", material_dir=material_dir, surfaces=(*SURFACES, EchoSurface), ports={"echo": port}) as sb:
         echo = sb.surface(EchoSurface)
-        assert sb.env["ECHO_ENDPOINT"].startswith("tcp://127.0.0.1:")
+        assert sb.env["ECHO_ENDPOINT"] == f"tcp://127.0.0.1:{port}"
         assert sb.env["AZSQLCTL_SERVER"] == sb.server  # the built-in surfaces are all still there
         sb.faults.inject("echo", "mute")  # the kinds it declares are accepted ...
         with pytest.raises(ValueError, match="unknown fault echo/loud"):
