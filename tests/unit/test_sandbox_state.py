@@ -114,7 +114,8 @@ def test_a_file_broken_under_a_running_store(tmp_path: Path, caplog: pytest.LogC
     touch("{half a file")
     with caplog.at_level(logging.WARNING, logger="azsqlctl.sandbox.state"):
         assert store.read(lambda s: s.server.name) == "sandbox-sql"  # the last good state
-        assert store.read(lambda s: s.tenant_id) and store.broken
+        broken_now = store.broken
+        assert broken_now
         with store.mutate() as s:  # a change meanwhile stays in memory ...
             s.token_lifetime = 99
         assert target.read_text() == "{half a file"  # ... and does not overwrite the user's file
@@ -123,7 +124,9 @@ def test_a_file_broken_under_a_running_store(tmp_path: Path, caplog: pytest.LogC
     fixed = json.loads(good)
     fixed["token_lifetime"] = 1234
     touch(json.dumps(fixed))
-    assert store.read(lambda s: s.token_lifetime) == 1234 and not store.broken
+    assert store.read(lambda s: s.token_lifetime) == 1234
+    broken_after_fix = store.broken
+    assert not broken_after_fix
     with store.mutate() as s:
         s.token_lifetime = 777
     assert json.loads(target.read_text())["token_lifetime"] == 777  # saving resumed
