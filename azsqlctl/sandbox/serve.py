@@ -292,13 +292,13 @@ def serve(
     stop: threading.Event | None = None,
     env_format: EnvFormat = "shell",
 ) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut everything down."""
+    """Run until SIGINT/SIGTERM/SIGHUP (or ``stop`` is set), then shut everything down."""
     stop = stop or threading.Event()
     if env_file is not None:
         check_env_file(env_file)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
         with sandbox:
