@@ -348,3 +348,45 @@ def test_serve_survives_a_state_file_broken_on_disk(tmp_path: Path) -> None:
     unusable = [line for line in err.splitlines() if "state file unusable" in line]
     assert len(unusable) == 1 and "still serving the last good state" in unusable[0], err
     assert any("valid again: reloaded" in line for line in err.splitlines()), err
+
+
+def test_ctrl_c_at_a_terminal_reaches_the_child_once(tmp_path: Path) -> None:
+    """Ctrl-C at a terminal signals the whole foreground group, the child included: `sandbox run`
+    must not forward a second SIGINT (a double press), and exits with the child's own code."""
+    import fcntl
+    import pty
+    import termios
+
+    pid_file, count_file = tmp_path / "child.pid", tmp_path / "count"
+    child = (
+        "import os, signal, sys, time\n"
+        "count = 0\n"
+        "def on_int(*_):\n"
+        "    global count\n"
+        "    count += 1\n"
+        "signal.signal(signal.SIGINT, on_int)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "while count == 0: time.sleep(0.01)\n"
+        "time.sleep(0.5)  # a forwarded duplicate would land here\n"
+        f"open({str(count_file)!r}, 'w').write(str(count))\n"
+        "sys.exit(3)\n"
+    )
+    master, slave = pty.openpty()
+
+    def take_terminal() -> None:  # runs in the new session: the pty becomes its controlling terminal
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([*CLI, "sandbox", "run", "--state", str(tmp_path / "s.json"), "--", sys.executable, "-c", child],
+                            stdin=slave, stdout=slave, stderr=slave, env=clean_env(tmp_path), start_new_session=True,
+                            preexec_fn=take_terminal)  # fmt: skip
+    os.close(slave)
+    try:
+        wait_for(pid_file)
+        time.sleep(0.2)
+        os.write(master, b"\x03")  # Ctrl-C, as the terminal sees it
+        assert proc.wait(timeout=30) == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert count_file.read_text() == "1"
