@@ -152,7 +152,12 @@ class Sandbox:
         bundle = self.material / "ca-bundle.pem"
         system = _system_ca_file(bundle)
         text = (system.read_text(encoding="utf-8") + "\n") if system else ""
-        bundle.write_text(text + self.certs.ca_cert.read_text(encoding="utf-8"), encoding="utf-8")
+        # Atomically: another sandbox sharing this material directory may be reading it right now.
+        fd, tmp = tempfile.mkstemp(prefix=".ca-bundle.", dir=self.material)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text + self.certs.ca_cert.read_text(encoding="utf-8"))
+        os.chmod(tmp, 0o644)  # CA certificates are public
+        os.replace(tmp, bundle)
         return bundle
 
     def start(self) -> Sandbox:

@@ -228,19 +228,20 @@ def test_a_port_already_in_use(tmp_path: Path, option: str) -> None:
 def test_env_file_is_private_quoted_and_sourceable_with_spaces(tmp_path: Path) -> None:
     """A state path with spaces (so the CA paths have spaces): the file is 0600 and `source` gives back each value."""
     home = tmp_path / "my sandbox dir"
-    home.mkdir()
     env_file, docker_file = tmp_path / "sandbox.env", tmp_path / "docker.env"
     env = clean_env(tmp_path)
     procs = []
     for target, extra in ((env_file, []), (docker_file, ["--env-format", "docker"])):
-        command = [*CLI, "sandbox", "serve", "--state", str(home / "state.json"), "--env-file", str(target), *extra]
+        state = home / target.stem / "state.json"  # one directory each: they must not race to create the CA
+        state.parent.mkdir(parents=True)
+        command = [*CLI, "sandbox", "serve", "--state", str(state), "--env-file", str(target), *extra]
         procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     try:
         wait_for(env_file)
         wait_for(docker_file)
         assert env_file.stat().st_mode & 0o777 == 0o600 and docker_file.stat().st_mode & 0o777 == 0o600
         text = env_file.read_text()
-        assert f"\nAZSQLCTL_CA_BUNDLE='{home}/.azsqlctl-sandbox/" in text  # quoted: the path has spaces
+        assert f"\nAZSQLCTL_CA_BUNDLE='{home}/sandbox/.azsqlctl-sandbox/" in text  # quoted: the path has spaces
         dump = (
             "import json, os; print(json.dumps({k: v for k, v in os.environ.items() if k.startswith(('AZSQLCTL_', 'IDENTITY_', 'SSL_'))}))"
         )
@@ -252,7 +253,7 @@ def test_env_file_is_private_quoted_and_sourceable_with_spaces(tmp_path: Path) -
         assert ca_bundle.startswith(f"{home}/") and Path(ca_bundle).is_file()
         # docker --env-file takes the raw value after '=' (quotes would become part of it)
         docker = dict(line.split("=", 1) for line in docker_file.read_text().splitlines())
-        assert docker["AZSQLCTL_CA_BUNDLE"] == ca_bundle
+        assert docker["AZSQLCTL_CA_BUNDLE"].startswith(f"{home}/docker/") and Path(docker["AZSQLCTL_CA_BUNDLE"]).is_file()
         assert {k: docker[k] for k in ("AZSQLCTL_TENANT_ID", "AZSQLCTL_SQL_RESOURCE")} == {
             k: sourced[k] for k in ("AZSQLCTL_TENANT_ID", "AZSQLCTL_SQL_RESOURCE")
         }
