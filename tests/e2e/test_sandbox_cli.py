@@ -337,7 +337,9 @@ def test_serve_survives_a_state_file_broken_on_disk(tmp_path: Path) -> None:
         assert whoami()["user_name"] == "dbo"
         fixed = json.loads(good)
         fixed["server"]["databases"][0]["name"] = "renamed"  # a visible change, to see the reload
-        state.write_text(json.dumps(fixed))
+        fixed_file = tmp_path / "fixed.json"
+        fixed_file.write_text(json.dumps(fixed))
+        fixed_file.replace(state)  # atomically: serve must never catch this version half-written
         client_env["AZSQLCTL_DATABASE"] = "renamed"
         assert whoami()["database"] == "renamed"
         assert "renamed" in arm_databases()
