@@ -309,7 +309,9 @@ def test_serve_survives_a_state_file_broken_on_disk(tmp_path: Path) -> None:
         assert proc.stdout is not None
         client_env = {**env, **json.loads(proc.stdout.readline())["data"]["env"]}
         good = state.read_text()
-        state.write_text(good[: len(good) // 2])  # half a file, as an editor crash leaves it
+        broken = tmp_path / "broken.json"
+        broken.write_text(good[: len(good) // 2])  # half a file, as an editor crash leaves it
+        broken.replace(state)  # one broken version (a truncate-then-write could show serve two)
 
         def whoami() -> dict[str, object]:
             out = subprocess.run([*CLI, "whoami", "-o", "json"], capture_output=True, text=True, timeout=60, env=client_env, cwd=tmp_path)
