@@ -5,8 +5,8 @@ version = 1
 [roles.app_rw]
 grants = [{ permissions = ["SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE"], schema = "app" }]
 [identities.orders-api]
-type = "app"
-client_id = "..."
+type = "app"                           # app (managed identity, service principal), user or group: never guessed
+client_id = "..."                      # apps: the client id (their SID); users and groups: object_id
 [[targets]]
 databases = ["appdb", "tenant_*"]      # names or globs; servers default to --server
 grants = { orders-api = ["app_rw"] }
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .grant_plan import BUILTIN_CUSTOM, ELEVATED, FIXED_ROLES, PRESETS, IdentitySpec, RoleSpec, SchemaGrant, validate_identity
-from .tsql import MAX_NAME
+from .grant_plan import BUILTIN_CUSTOM, ELEVATED, FIXED_ROLES, PRESETS, RoleSpec, SchemaGrant
+from .identity import MAX_NAME, IdentitySpec, Kind, validate_identity
 
 PERMISSIONS = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE", "REFERENCES", "VIEW DEFINITION")
 
@@ -120,23 +120,33 @@ def parse_policy(data: dict[str, Any], lines: Lines, allow_elevated: bool) -> tu
         if name.lower() in PRESETS or name in FIXED_ROLES or len(name) > MAX_NAME:
             errors.append((line, f"role {name}: the name is reserved or too long"))
         policy.roles[name] = RoleSpec(name, tuple(grants))
-    seen_sids: dict[str, str] = {}
+    seen_ids: dict[str, str] = {}
     for name, body in dict(data.get("identities", {})).items():
         line = lines.header("identities", name)
         if not isinstance(body, dict):
             errors.append((line, f"identity {name}: expected a table"))
             continue
+        client_id, object_id = str(body.get("client_id", "")), str(body.get("object_id", ""))
+        # Only apps have a client id, so one implies the type; an object id alone says nothing.
+        kind = str(body.get("type", Kind.APP.value if client_id else ""))
         spec = IdentitySpec(
-            name=str(body.get("name", name)), kind=str(body.get("type", "app")), client_id=str(body.get("client_id", "")),
-            object_id=str(body.get("object_id", "")), sid_mode=bool(body.get("sid_mode", False)),
+            name=str(body.get("name", name)), kind=kind, client_id=client_id,
+            object_id=object_id, sid_mode=bool(body.get("sid_mode", False)),
         )  # fmt: skip
-        for problem in validate_identity(spec):
-            key = "client_id" if "client id" in problem else "object_id" if "object id" in problem else "type"
+        for problem in validate_identity(spec, tuple(policy.roles) + tuple(BUILTIN_CUSTOM)):
+            key = (
+                "client_id" if "client id" in problem
+                else "object_id" if "object id" in problem
+                else "name" if problem.startswith(("the name", "'")) else "type"
+            )  # fmt: skip
             errors.append((lines.key(line, key), f"identity {name}: {problem}"))
-        if spec.sid and spec.sid.lower() in seen_sids:
-            errors.append((line, f"identity {name}: duplicate of identity {seen_sids[spec.sid.lower()]} (same SID {spec.sid})"))
-        elif spec.sid:
-            seen_sids[spec.sid.lower()] = name
+        for label, value in (("SID", spec.sid), ("object id", spec.object_id)):
+            if value and value.lower() in seen_ids:
+                errors.append((line, f"identity {name}: duplicate of identity {seen_ids[value.lower()]} (same {label} {value})"))
+                break
+        for value in (spec.sid, spec.object_id):
+            if value:
+                seen_ids.setdefault(value.lower(), name)
         policy.identities[name] = spec
     known_roles = {r.lower() for r in (*PRESETS, *FIXED_ROLES, *policy.roles, *BUILTIN_CUSTOM)}
     for k, body in enumerate(data.get("targets", [])):

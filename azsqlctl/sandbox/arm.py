@@ -241,6 +241,14 @@ class ArmService:
                 srv.public_network_access = props["publicNetworkAccess"]
             if "minimalTlsVersion" in props:
                 srv.minimal_tls_version = props["minimalTlsVersion"]
+            admin = props.get("administrators")
+            if isinstance(admin, dict) and admin.get("sid"):
+                # The server's administrators block carries principalType: recorded as sent (Group stays Group).
+                kind = str(admin.get("principalType") or "User")
+                if kind not in ("User", "Group", "Application"):
+                    return _error(400, "InvalidParameterValue", f"Invalid value given for parameter principalType: '{kind}'.")
+                tenant = str(admin.get("tenantId") or s.tenant_id)
+                srv.entra_admin = EntraAdmin(str(admin.get("login", "")), str(admin["sid"]), kind, tenant)
             return 200, server_body(s, self.fqdn)
         return _error(405, "MethodNotAllowed", f"{method} is not supported on this resource by the azsqlctl sandbox.")
 
