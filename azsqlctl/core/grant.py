@@ -390,7 +390,7 @@ def is_glob(name: str) -> bool:
 def expand_targets(policy: Policy, ports: GrantPorts, default_server: str, prune: bool = False) -> Operation:
     """One job per (server, database). Literal names always become jobs (a missing one fails with 4060);
     globs are matched against the server's databases, and a glob that matches nothing is a failed row."""
-    out: dict[tuple[str, str], Request] = {}
+    out: dict[tuple[str, str], Job] = {}
     failed: list[TargetResult] = []
     listed: dict[str, list[str]] = {}
     for target in policy.targets:
@@ -410,8 +410,15 @@ def expand_targets(policy: Policy, ports: GrantPorts, default_server: str, prune
                         f"databases there: {', '.join(listed[server]) or 'none'}", ExitCode.NOT_FOUND,
                     ))  # fmt: skip
                 names += matched
-            for database in dict.fromkeys(names):
-                req = out.setdefault((server, database), Request([], dict(policy.roles), exclusive=True, prune=prune))
+            for database in names:  # database names compare case-insensitively, as Azure SQL's do
+                key = (server.lower(), database.lower())
+                if key not in out:
+                    out[key] = Job(server, database, Request([], dict(policy.roles), exclusive=True, prune=prune))
+                req = out[key].request
                 for ident, roles in target.grants.items():
-                    req.assignments.append(Assignment(policy.identities[ident], expand_roles(roles)))
-    return Operation([Job(s, d, r) for (s, d), r in out.items()], failed)
+                    same = next((a for a in req.assignments if a.identity is policy.identities[ident]), None)
+                    if same is None:
+                        req.assignments.append(Assignment(policy.identities[ident], expand_roles(roles)))
+                    else:  # two targets give one identity roles in the same database: it gets both
+                        same.roles = expand_roles([*same.roles, *roles])
+    return Operation(list(out.values()), failed)

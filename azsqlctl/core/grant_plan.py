@@ -251,7 +251,8 @@ def plan_identity(
         how = f"SID {ident.sid_hex}" if ident.sid else f"object id {ident.object_id}; the server stores its client id as SID"
         plan.steps.append(Step("create_user", "+", f"create user {user} ({ident.kind}, {how})", create_user(ident)))
     elif ident.sid:
-        plan.unchanged.append(f"user {user} (SID {ident.sid_hex})")
+        renamed = f": {ident.name}'s SID under another name (the SID decides)" if user.lower() != ident.name.lower() else ""
+        plan.unchanged.append(f"user {user} (SID {ident.sid_hex}){renamed}")
     for role in roles:
         if role.lower() in current:
             plan.unchanged.append(f"{user} is a member of {role}")

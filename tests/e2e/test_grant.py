@@ -654,3 +654,61 @@ def test_fleet_of_five_one_unexpected_error_one_transient(sandbox: Sandbox, clie
                               "details": {"server": rows["fleet_d"]["server"], "database": "fleet_d", "retries": []}}]  # fmt: skip
     state = sandbox.store.read(lambda s: {d.name: d for d in s.server.databases})
     assert [n for n in names if state[n].user("billing-worker") is not None] == ["fleet_a", "fleet_b", "fleet_c", "fleet_e"]
+
+
+def _interactive(sandbox: Sandbox, args: list[str], answer: str) -> tuple[int, str]:
+    """Run the real CLI on a pseudo-terminal (a subprocess), answer its one question, return (exit code, screen)."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    main, child = pty.openpty()
+    env = {**os.environ, **sandbox.env, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    proc = subprocess.Popen([sys.executable, "-m", "azsqlctl", "grant", *args], stdin=child, stdout=child, stderr=child, env=env)
+    os.close(child)
+    screen, answered, deadline = b"", False, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+        if not answered and b"[y/N]:" in screen:
+            os.write(main, answer.encode() + b"\r")
+            answered = True
+        if proc.poll() is not None and not ready:
+            break
+    code = proc.wait(timeout=30)
+    os.close(main)
+    return code, screen.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_policy_on_a_terminal_shows_every_plan_then_asks_once(
+    sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path, answer: str
+) -> None:
+    with sandbox.store.mutate() as s:
+        s.server.databases += [Database("tenant_a"), Database("tenant_b")]
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        f'version = 1\n[identities.billing-worker]\ntype = "app"\nclient_id = "{cid(sandbox, "billing-worker")}"\n\n'
+        '[[targets]]\ndatabases = ["tenant_*"]\ngrants = { billing-worker = ["reader"] }\n'
+    )
+    code, screen = _interactive(sandbox, ["--policy", str(policy)], answer)
+    assert code == 0, screen
+    question = screen.index("Apply 4 statement(s) to 2 database(s)? [y/N]:")
+    assert screen.count("[y/N]") == 1
+    assert screen.index("Plan for billing-worker in tenant_a") < question and screen.index("Plan for billing-worker in tenant_b") < question
+    users = sandbox.store.read(lambda s: [d.user("billing-worker") is not None for d in s.server.databases if d.name.startswith("tenant_")])
+    after = screen[question:]
+    if answer == "y":
+        assert users == [True, True] and "2 changed" in after and "Plan for" not in after  # the plans are not shown twice
+    else:
+        assert users == [False, False] and "2 planned" in after
