@@ -219,6 +219,12 @@ def _operation(settings: Any, flags: dict[str, Any], ports: Any) -> Any:
         if flags["identity"] or flags["identity_resource"]:
             raise UsageError("--policy names its own identities", "drop the IDENTITY argument (or --policy)", code="bad_mode")
         pol = load_policy(flags["policy"], flags["allow_elevated"])  # everything validated before any connection
+        if any(spec.source for spec in pol.identities.values()):
+            from azsqlctl.core.policy import resolve_resources
+
+            from .grant_admin import resolve_identity_resource
+
+            resolve_resources(pol, lambda arm_id: resolve_identity_resource(settings, arm_id))
         return expand_targets(pol, ports(), default_server, flags["prune"])
     if not (flags["identity"] or flags["identity_resource"]):
         if flags["ensure_entra_admin"]:

@@ -712,3 +712,31 @@ def test_policy_on_a_terminal_shows_every_plan_then_asks_once(
         assert users == [True, True] and "2 changed" in after and "Plan for" not in after  # the plans are not shown twice
     else:
         assert users == [False, False] and "2 planned" in after
+
+
+def test_policy_names_identities_by_arm_resource(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
+    web = Identity("shop-web", "managed_identity", "7a7a7a7a-0000-4000-8000-000000000003", "7b7b7b7b-0000-4000-8000-000000000004",
+                   resource="Microsoft.Web/sites/shop-web")  # fmt: skip
+    with sandbox.store.mutate() as s:
+        s.identities.append(web)
+    uami = arm_id(sandbox, "Microsoft.ManagedIdentity/userAssignedIdentities", "billing-worker")
+    site = arm_id(sandbox, "Microsoft.Web/sites", "shop-web")
+    body = (
+        f'version = 1\n[identities.billing-worker]\nresource = "{uami}"\n\n[identities.shop-web]\nresource = "{site}"\n\n'
+        '[[targets]]\ndatabases = ["appdb"]\ngrants = { billing-worker = ["reader"], shop-web = ["writer"] }\n'
+    )
+    policy = tmp_path / "arm.toml"
+    policy.write_text(body.replace("/sites/shop-web", "/sites/gone"))
+    result = runner.invoke(app, ["grant", "--policy", str(policy), "--apply"])
+    assert result.exit_code == ExitCode.USAGE and "line 5: identity shop-web: ARM: (ResourceNotFound)" in result.stderr
+    assert sandbox.sql.statements == []
+    policy.write_text(body)
+    code, env = grant("--policy", str(policy), "--apply")
+    assert code == 0, env
+    sql = [s["sql"] for s in env["data"]["targets"][0]["plan"]["steps"]]
+    worker = ident(sandbox, "billing-worker")
+    assert f"CREATE USER [billing-worker] FROM EXTERNAL PROVIDER WITH OBJECT_ID = N'{worker.object_id}'" in sql
+    assert f"CREATE USER [shop-web] FROM EXTERNAL PROVIDER WITH OBJECT_ID = N'{web.object_id}'" in sql
+    assert appdb(sandbox).user("shop-web") == DbUser("shop-web", web.client_id, "E", 7)
+    code, env = grant("--policy", str(policy), "--check")
+    assert code == 0 and env["data"]["targets"][0]["status"] == "unchanged"
