@@ -198,8 +198,7 @@ def _single_identity(settings: Any, flags: dict[str, Any]) -> Any:
         hint = (
             "name the identity as Azure shows it: az identity show -n NAME -g GROUP --query name, or --identity-resource ARM_ID"
             if naming
-            else KIND_HELP.replace("pass --type: ", "--type ")
-            + '. Find them: az identity show -n NAME -g GROUP --query "{clientId:clientId, principalId:principalId}"'
+            else KIND_HELP + '. Find them: az identity show -n NAME -g GROUP --query "{clientId:clientId, principalId:principalId}"'
         )
         raise UsageError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""), hint, code="bad_identity")
     return spec

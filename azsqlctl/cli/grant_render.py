@@ -109,7 +109,9 @@ def human(data: dict[str, Any]) -> None:
             else f"Not applied: {steps} statement(s)."
             if data["mode"] == "ask"
             else f"Dry run: {steps} statement(s) not applied.",
-            "drift": f"[yellow]Drift:[/] {escape(t['error'])}" if t["error"] else "[yellow]Drift.[/]",
+            "drift": "[yellow]Drift: nothing was changed.[/]"
+            if t["plan"] and t["plan"]["drift"]
+            else f"[yellow]Drift:[/] {escape(t['error'])}",
         }[t["status"]]
         if t["note"]:
             con.print(f"[dim]{escape(t['note'])}[/]")

@@ -194,11 +194,11 @@ def _match_user(state: DbState, ident: IdentitySpec, plan: Plan) -> dict[str, An
         swapped = {"type": Kind.APP.value, "client_id": existing, "object_id": ident.client_id}
         _block(
             plan,
-            f"user [{by_name['name']}] exists with SID {shown}, which is the object id {other} given for {ident.name}: "
-            "Azure SQL stores an app's or managed identity's client id as its SID, so either the two ids are swapped in this "
-            f"request or the user was created with the object id as SID and cannot log in as {ident.name}. Nothing was changed. "
-            'Check which id is which (az identity show --ids ARM_ID --query "{clientId:clientId, principalId:principalId}"); '
-            f"if they are swapped, the corrected request is: type app, client id {existing}"
+            f"user [{by_name['name']}] exists with SID {shown}, which is the object id {other} given for {ident.name}; "
+            "Azure SQL stores an app's client id as its SID. Either the two ids are swapped in this request, or the user "
+            f"was created with the object id as SID and cannot log in as {ident.name}. Nothing was changed; check which is "
+            'which with az identity show --ids ARM_ID --query "{clientId:clientId, principalId:principalId}". '
+            f"If they are swapped, the corrected request is: type app, client id {existing}"
             + (f", object id {ident.client_id}" if ident.client_id else ""),
             {k: v for k, v in swapped.items() if v},
         )

@@ -27,9 +27,9 @@ class Kind(StrEnum):
 
 
 KIND_HELP = (
-    "pass --type: app (a managed identity or service principal) needs --client-id, its SID "
-    "(--object-id too selects CREATE USER ... WITH OBJECT_ID); user and group need --object-id; "
-    "or --identity-resource ARM_ID for a managed identity"
+    "pass --type app with --client-id (a managed identity or service principal: its client id is its SID; "
+    "add --object-id for CREATE USER ... WITH OBJECT_ID), --type user or --type group with --object-id, "
+    "or --identity-resource ARM_ID"
 )
 
 
@@ -166,7 +166,10 @@ def validate_identity(spec: IdentitySpec, roles: tuple[str, ...] | list[str] = (
     out = name_problems(spec.name, roles)
     if not spec.kind:
         ids = "an object id" if spec.object_id else "no id"
-        out.append(f"the identity's type is not given and {ids} does not say it: never guessed. {KIND_HELP}")
+        out.append(
+            f"the identity's type is not given and {ids} does not say it: never guessed "
+            "(app: a managed identity or service principal, matched by client id; user or group: by object id)"
+        )
         return out
     if spec.kind not in tuple(Kind):
         out.append(f"type must be app, user or group, not '{spec.kind}'")

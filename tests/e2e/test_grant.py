@@ -431,7 +431,12 @@ def test_object_id_alone_is_refused_with_the_ids_each_kind_needs(sandbox: Sandbo
     result = runner.invoke(app, ["grant", "billing-worker", "--object-id", oid, "--role", "reader", "--apply"])
     assert result.exit_code == ExitCode.USAGE
     assert "type is not given and an object id does not say it: never guessed" in result.stderr
-    for fragment in ("--type app", "--client-id", "user and group need --object-id", "az identity show"):
+    for fragment in (
+        "--type app with --client-id",
+        "--type user or --type group with --object-id",
+        "--identity-resource",
+        "az identity show",
+    ):
         assert fragment in result.stderr, result.stderr
     assert sandbox.sql.statements == []  # refused before any connection
 
