@@ -79,7 +79,7 @@ def _table(data: dict[str, Any]) -> None:
     for t in data["targets"]:
         steps = len(t["plan"]["steps"]) if t["plan"] else 0
         why = t["error"] or ("; ".join(t["plan"]["drift"]) if t["plan"] else "")
-        why = "; ".join(w for w in (why, t["note"]) if w)
+        why = "; ".join(w for w in (why, t["note"] if t["status"] != "failed" else "") if w)  # a failure says its retries
         table.add_row(escape(t["server"]), escape(t["database"]), t["status"], str(steps), escape(why))
     console().print(table)
 
