@@ -375,7 +375,7 @@ def everything(result: Any) -> str:
     return result.stdout + result.stderr
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     user=hst.sampled_from(["absent", "correct", "stale"]),
     members=hst.sets(hst.sampled_from(["db_datareader", "db_datawriter", "app_executor"])),
@@ -383,10 +383,11 @@ def everything(result: Any) -> str:
     extra_grant=hst.booleans(),
     roles=hst.lists(hst.sampled_from(["reader", "writer", "executor"]), min_size=1, max_size=3, unique=True),
     mode=hst.sampled_from(["--check", "--dry-run", "--apply"]),
+    prune=hst.booleans(),
 )
 def test_single_and_policy_modes_agree(
     sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path,
-    user: str, members: set[str], executor_role: bool, extra_grant: bool, roles: list[str], mode: str,
+    user: str, members: set[str], executor_role: bool, extra_grant: bool, roles: list[str], mode: str, prune: bool,
 ) -> None:  # fmt: skip
     from azsqlctl.sandbox.state import Permission
 
@@ -418,7 +419,7 @@ def test_single_and_policy_modes_agree(
         ["--policy", str(policy)],
     ):
         reset()
-        code, env = grant(*args, mode)
+        code, env = grant(*args, mode, *(["--prune"] if prune else []))
         t = env["data"]["targets"][0]
         plan = t["plan"] or {}
         after = copy.deepcopy(appdb(sandbox))  # a snapshot: the next reset() edits the state in place
