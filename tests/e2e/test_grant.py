@@ -372,7 +372,7 @@ def ident(sandbox: Sandbox, name: str) -> Identity:
 
 
 def everything(result: Any) -> str:
-    return result.stdout + result.stderr
+    return str(result.stdout) + str(result.stderr)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -539,7 +539,7 @@ def arm_id(sandbox: Sandbox, rtype: str, name: str) -> str:
 
 def doctor_ok(client_id: str) -> dict[str, Any]:
     result = runner.invoke(app, ["doctor", "-o", "json", "--client-id", client_id])
-    env = json.loads(result.stdout)
+    env: dict[str, Any] = json.loads(result.stdout)
     assert result.exit_code == 0 and env["status"] == "ok", result.stdout
     return env
 
