@@ -289,6 +289,8 @@ def _action(fmt: str, flags: dict[str, Any], settings_flags: dict[str, Any]) -> 
     data = outcome.as_dict()
     data["plans_shown"] = mode is Mode.ASK
     if flags["policy"] is None:
+        if op.jobs:  # what the identity resolved to (from --identity-resource too): name, type, both ids, SID
+            data["identity"] = op.jobs[0].request.assignments[0].identity.as_dict()
         for target in data["targets"]:
             correction = (target["plan"] or {}).get("correction")
             if correction:

@@ -552,6 +552,10 @@ def test_identity_resource_user_assigned_then_doctor_passes(sandbox: Sandbox, cl
     step = env["data"]["targets"][0]["plan"]["steps"][0]
     assert step["summary"] == f"create user billing-worker (app, SID 0x{uuid.UUID(worker.client_id).bytes_le.hex().upper()})"
     assert step["sql"] == f"CREATE USER [billing-worker] FROM EXTERNAL PROVIDER WITH OBJECT_ID = N'{worker.object_id}'"
+    assert env["data"]["identity"] == {
+        "name": "billing-worker", "type": "app", "client_id": worker.client_id, "object_id": worker.object_id,
+        "sid": worker.client_id, "sid_hex": "0x" + uuid.UUID(worker.client_id).bytes_le.hex().upper(), "source": rid,
+    }  # fmt: skip
     perms = next(c for c in doctor_ok(worker.client_id)["data"]["checks"] if c["id"] == "permissions")
     assert perms["evidence"]["roles"] == ["db_datareader"]
     assert grant("--identity-resource", rid, "--role", "reader", "--check")[0] == 0  # matched by SID: nothing to do
