@@ -77,15 +77,3 @@ def test_connection_strings() -> None:
     assert split_target("Server=s;Initial Catalog=db;UID=u;Encrypt=yes") == ("s", "db", "UID=u;Encrypt=yes")
     with pytest.raises(UsageError):
         parse("Server={unclosed")
-
-
-def test_identity_needs_the_id_it_is_matched_by() -> None:
-    from azsqlctl.core.grant_plan import IdentitySpec, validate_identity
-
-    oid = "0f6b3e2a-9c8d-4e7f-a1b2-c3d4e5f60718"
-    assert validate_identity(IdentitySpec("a", "app", client_id=APP)) == []
-    assert validate_identity(IdentitySpec("a", "app", client_id=APP, object_id=oid)) == []  # WITH OBJECT_ID form
-    assert "matched by its client id" in validate_identity(IdentitySpec("a", "app", object_id=oid))[0]
-    assert "can never log in" in validate_identity(IdentitySpec("a", "app", object_id=oid, sid_mode=True))[0]
-    assert "matched by its object id" in validate_identity(IdentitySpec("g", "group"))[0]
-    assert "has no client id" in validate_identity(IdentitySpec("u", "user", client_id=APP, object_id=oid))[0]
