@@ -1,0 +1,148 @@
+"""A handle on a running sandbox's state, for tests: users and roles, refused logins, token lifetime, faults.
+
+Every change goes through the sandbox's state store (the same one its endpoints read), so it takes
+effect on the next token request or login. :meth:`SandboxControl.reset` puts the state back as it
+was when the handle was made and disarms every fault: the plugin calls it after each test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from azsqlctl.core.grant_plan import FIXED_ROLES, PRESETS
+from azsqlctl.sandbox import state as st
+
+if TYPE_CHECKING:
+    from azsqlctl.sandbox.faults import Fault
+    from azsqlctl.sandbox.serve import Sandbox
+
+__all__ = ["IdentityInfo", "SandboxControl"]
+
+
+@dataclass(frozen=True)
+class IdentityInfo:
+    """An identity of the sandbox tenant, as an app's settings name it."""
+
+    name: str
+    kind: str
+    client_id: str
+    object_id: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What selects this identity in azure-identity (DefaultAzureCredential / ManagedIdentityCredential)."""
+        return {"AZURE_CLIENT_ID": self.client_id} if self.client_id else {}
+
+
+class SandboxControl:
+    """Change what the sandbox answers; every change is undone by :meth:`reset`."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self._baseline = sandbox.store.read(st.to_dict)
+        self._token_requests = self._token_counts()
+        self._logins_ok = sandbox.sql.logins_ok
+        self._logins_failed = sandbox.sql.logins_failed
+
+    # --- identities and users ---------------------------------------------------------------------
+
+    def identities(self) -> dict[str, IdentityInfo]:
+        return self.sandbox.store.read(lambda s: {i.name: IdentityInfo(i.name, i.kind, i.client_id, i.object_id) for i in s.identities})
+
+    def identity(self, name: str) -> IdentityInfo:
+        found = self.identities().get(name)
+        if found is None:
+            raise KeyError(f"no identity {name!r} in the sandbox tenant; known: {sorted(self.identities())}")
+        return found
+
+    def make_user(self, identity: str, roles: Sequence[str] = ("reader",), database: str = "appdb") -> None:
+        """Make ``identity`` a contained database user (FROM EXTERNAL PROVIDER) with ``roles``.
+
+        A role is a grant preset (reader, writer, executor, migrator - as ``azsqlctl grant --role``) or a
+        database role name (db_datareader ...). Memberships the identity already has are kept."""
+        wanted = [r for role in roles for r in PRESETS.get(role, (role,))]
+        with self.sandbox.store.mutate() as s:
+            ident = _identity(s, identity)
+            db = _database(s, database)
+            user = next((u for u in db.users if u.sid.lower() == ident.sid_guid.lower()), None)
+            if user is None:
+                next_id = max((u.principal_id for u in db.users), default=4) + 1
+                user = st.DbUser(ident.name, ident.sid_guid, "X" if ident.kind == "group" else "E", next_id)
+                db.users.append(user)
+            for role in wanted:
+                if role not in FIXED_ROLES and role not in db.roles:
+                    db.roles.append(role)
+                members = db.members.setdefault(role, [])
+                if user.name not in members:
+                    members.append(user.name)
+
+    def deny_login(self, identity: str, database: str = "appdb") -> None:
+        """Drop ``identity``'s user from ``database``: its token logins fail with 18456 (no user with its SID)."""
+        with self.sandbox.store.mutate() as s:
+            ident = _identity(s, identity)
+            db = _database(s, database)
+            gone = {u.name for u in db.users if u.sid.lower() == ident.sid_guid.lower()}
+            db.users = [u for u in db.users if u.name not in gone]
+            for role, members in db.members.items():
+                db.members[role] = [m for m in members if m not in gone]
+
+    def set_database_available(self, available: bool, database: str = "appdb") -> None:
+        """``False``: logins to ``database`` get 40613 (database not currently available) until set back."""
+        with self.sandbox.store.mutate() as s:
+            _database(s, database).available = available
+
+    def set_token_lifetime(self, seconds: int) -> None:
+        """Tokens issued from now on live ``seconds`` (Azure's are 60-90 minutes; the sandbox default is 3600)."""
+        if seconds <= 0:
+            raise ValueError("a token lifetime is a positive number of seconds")
+        with self.sandbox.store.mutate() as s:
+            s.token_lifetime = seconds
+
+    def inject(self, surface: str, kind: str, count: int | None = 1, **options: Any) -> Fault:
+        """Arm a fault: ``("token", "throttle429")``, ``("tds", "login_error", number=40613)``, ``("tds", "delay", delay=2)`` ...
+
+        The kinds each surface accepts: ``azsqlctl.sandbox.surfaces.fault_kinds()``."""
+        return self.sandbox.faults.inject(surface, kind, count, **options)
+
+    # --- what the sandbox saw ---------------------------------------------------------------------
+
+    def _token_counts(self) -> dict[str, int]:
+        return dict(self.sandbox.identity.requests)
+
+    def token_requests(self, identity: str | None = None) -> int:
+        """Token requests the managed-identity endpoint answered since this handle was made (or last reset)."""
+        now = self._token_counts()
+        names = [identity] if identity else list(now)
+        return sum(now.get(n, 0) - self._token_requests.get(n, 0) for n in names)
+
+    def logins(self) -> tuple[int, int]:
+        """(succeeded, failed) TDS logins since this handle was made (or last reset)."""
+        sql = self.sandbox.sql
+        return sql.logins_ok - self._logins_ok, sql.logins_failed - self._logins_failed
+
+    def reset(self) -> None:
+        """Back to the state this handle started from; faults disarmed; counters restart."""
+        self.sandbox.faults.clear()
+        baseline = st.from_dict(self._baseline)
+        with self.sandbox.store.mutate() as s:
+            for field in st.SandboxState.__dataclass_fields__:
+                setattr(s, field, getattr(baseline, field))
+        self._token_requests = self._token_counts()
+        self._logins_ok = self.sandbox.sql.logins_ok
+        self._logins_failed = self.sandbox.sql.logins_failed
+
+
+def _identity(s: st.SandboxState, name: str) -> st.Identity:
+    found = next((i for i in s.identities if i.name == name or i.client_id.lower() == name.lower()), None)
+    if found is None:
+        raise KeyError(f"no identity {name!r} in the sandbox tenant; known: {sorted(i.name for i in s.identities)}")
+    return found
+
+
+def _database(s: st.SandboxState, name: str) -> st.Database:
+    db = s.server.database(name)
+    if db is None:
+        raise KeyError(f"no database {name!r} on the sandbox server; known: {[d.name for d in s.server.databases]}")
+    return db
