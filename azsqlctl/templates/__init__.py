@@ -1,0 +1,1 @@
+"""Jinja2 templates for azsqlctl scaffold (package data)."""
