@@ -112,11 +112,12 @@ def run(command: str, output: OutputFormat | None, debug: bool, action: Callable
 
 
 def _register() -> None:
-    from . import doctor, grant, sandbox, whoami
+    from . import doctor, grant, sandbox, scaffold, whoami
 
     app.command("doctor")(doctor.doctor_command)
     app.command("grant")(grant.grant_command)
     app.add_typer(sandbox.app, name="sandbox")
+    app.command("scaffold")(scaffold.scaffold_command)
     app.command("whoami")(whoami.whoami_command)
 
 

@@ -45,6 +45,15 @@ class ScaffoldInputs:
     database: str = ""
 
     def __post_init__(self) -> None:
+        for name, kind in (("driver", Driver), ("style", Style), ("ci", Ci)):
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, kind(value))
+            except ValueError:
+                choices = ", ".join(k.value for k in kind)
+                raise UsageError(
+                    f"{name} '{value}' is not one of {choices}", f"pass --{name} {choices.split(', ')[0]}", code=f"bad_{name}"
+                ) from None
         parts = self.package.split(".")
         if not self.package or any(not _IDENT.match(p) or keyword.iskeyword(p) for p in parts):
             raise UsageError(
@@ -67,7 +76,11 @@ class ScaffoldInputs:
         if self.database and not _DATABASE.match(self.database):
             raise UsageError(f"database name '{self.database}' cannot be used", "pass --database with a plain name", code="bad_database")
         if bool(self.server) != bool(self.database):
-            raise UsageError("--server and --database go together", "pass both, or neither (then AZSQL_SERVER and AZSQL_DATABASE are required)", code="bad_target")
+            raise UsageError(
+                "--server and --database go together",
+                "pass both, or neither (then AZSQL_SERVER and AZSQL_DATABASE are required)",
+                code="bad_target",
+            )
 
     @property
     def package_dir(self) -> str:

@@ -17,7 +17,7 @@ from azsqlctl.core.errors import AzsqlctlError, ExitCode, UsageError
 from .inputs import Ci, Driver, ScaffoldInputs, Style
 from .render import Rendered, body_hash, header_of, split_header
 
-__all__ = ["MANIFEST", "FilePlan", "FileStatus", "ScaffoldPlan", "WouldOverwrite", "apply", "check", "make_plan", "read_manifest"]
+__all__ = ["MANIFEST", "FilePlan", "FileStatus", "ScaffoldPlan", "WouldOverwrite", "apply", "check_exit", "make_plan", "read_manifest"]
 
 MANIFEST = "azsqlctl-scaffold.toml"
 
@@ -75,14 +75,22 @@ class WouldOverwrite(AzsqlctlError):
 def check_target(target: Path) -> None:
     """A target that is a file, or a directory that cannot be written, is refused before anything is rendered."""
     if target.exists() and not target.is_dir():
-        raise UsageError(f"{target} is a file, not a directory", "pass the project's directory (or a new one) as PATH", code="target_is_file")
+        raise UsageError(
+            f"{target} is a file, not a directory", "pass the project's directory (or a new one) as PATH", code="target_is_file"
+        )
     probe = target
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise UsageError(f"{probe} is a file, not a directory", "pass the project's directory (or a new one) as PATH", code="target_is_file")
+        raise UsageError(
+            f"{probe} is a file, not a directory", "pass the project's directory (or a new one) as PATH", code="target_is_file"
+        )
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write to {probe}: permission denied", "pick a directory you can write to, or fix its permissions", code="target_unwritable")
+        raise UsageError(
+            f"cannot write to {probe}: permission denied",
+            "pick a directory you can write to, or fix its permissions",
+            code="target_unwritable",
+        )
 
 
 def _diff(path: str, old: bytes | None, new: bytes) -> str:
@@ -111,13 +119,15 @@ def make_plan(target: Path, inputs: ScaffoldInputs, rendered: list[Rendered]) ->
         except FileNotFoundError:
             existing = None
         except IsADirectoryError:
-            raise UsageError(f"{path} is a directory where scaffold writes a file", "move it away or pick another --package", code="target_is_dir") from None
+            raise UsageError(
+                f"{path} is a directory where scaffold writes a file", "move it away or pick another --package", code="target_is_dir"
+            ) from None
         status = _status(existing, r)
         files.append(FilePlan(r.path, status, r, existing, "" if status is FileStatus.UNCHANGED else _diff(r.path, existing, r.content)))
     return ScaffoldPlan(target, inputs, files)
 
 
-def check(plan: ScaffoldPlan) -> ExitCode:
+def check_exit(plan: ScaffoldPlan) -> ExitCode:
     """``--check``: 1 when a file is missing, edited by hand or behind the templates; 0 otherwise."""
     return ExitCode.OK if all(f.status is FileStatus.UNCHANGED for f in plan.files) else ExitCode.CHECK_FAILED
 
@@ -171,10 +181,20 @@ def read_manifest(target: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"{path} is not readable TOML: {exc}", "fix or delete it, then pass the options again", code="bad_manifest") from None
+        raise UsageError(
+            f"{path} is not readable TOML: {exc}", "fix or delete it, then pass the options again", code="bad_manifest"
+        ) from None
     got = data.get("scaffold", {})
     out: dict[str, Any] = {}
-    for key, kind in (("package", str), ("driver", Driver), ("style", Style), ("use_async", bool), ("ci", Ci), ("server", str), ("database", str)):
+    for key, kind in (
+        ("package", str),
+        ("driver", Driver),
+        ("style", Style),
+        ("use_async", bool),
+        ("ci", Ci),
+        ("server", str),
+        ("database", str),
+    ):
         if key in got:
             try:
                 out[key] = kind(got[key])

@@ -46,7 +46,7 @@ def _header(path: str, body: bytes) -> str:
 
 def split_header(content: bytes) -> tuple[str | None, bytes]:
     """(header line or None, body)."""
-    first, sep, rest = content.partition(b"\n")
+    first, _sep, rest = content.partition(b"\n")
     line = first.decode("utf-8", "replace")
     if _HEADER.match(line):
         return line, rest
