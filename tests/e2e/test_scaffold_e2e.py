@@ -207,6 +207,7 @@ def test_transient_login_error_is_retried_with_backoff(generated, azsql_env, azs
     with client:
         assert client.get("/echo").status_code == 200
     assert azsql_control.logins() == (1, 2)
+    assert database.logins == 3
     azsql_control.inject("tds", "login_error", count=3, number=40501)
     client, _database = make_client(generated, azsql_env, azsql_control, clock, retry_attempts=3)
     with client:
