@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from azsqlctl.cli.app import app
-from azsqlctl.core.scaffold import Ci, ScaffoldInputs, Style, render
+from azsqlctl.core.scaffold import Ci, ScaffoldInputs
 
 runner = CliRunner()
 BIN = Path(sys.executable).parent
@@ -137,7 +137,17 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             'per-file-ignores = { "tests/**" = ["S101"] }\n\n'
             "[tool.mypy]\nstrict = true\n"
         )
-        args = [str(project), "--package", f"svc_{name}.db", "--driver", inputs.driver.value, "--style", inputs.style.value, "--ci", "github"]
+        args = [
+            str(project),
+            "--package",
+            f"svc_{name}.db",
+            "--driver",
+            inputs.driver.value,
+            "--style",
+            inputs.style.value,
+            "--ci",
+            "github",
+        ]
         code, output = scaffold(*args, "--async" if inputs.use_async else "--sync")
         assert code == 0, output
         out[name] = project

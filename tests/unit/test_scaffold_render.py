@@ -65,7 +65,9 @@ def test_vendored_queryhash_is_the_tool_module_verbatim():
 
 
 def test_server_and_database_defaults_reach_the_settings():
-    settings = next(f for f in render(ScaffoldInputs(server="prod.database.windows.net", database="orders")) if f.path.endswith("settings.py"))
+    settings = next(
+        f for f in render(ScaffoldInputs(server="prod.database.windows.net", database="orders")) if f.path.endswith("settings.py")
+    )
     text = settings.content.decode()
     assert 'server: str = "prod.database.windows.net"' in text and 'database: str = "orders"' in text
 
