@@ -93,7 +93,7 @@ def main() -> None:
     from tests.conftest import driver_path, token_struct
 
     clock = FakeClock()
-    time.time = clock  # type: ignore[assignment]  # azure-identity and the sandbox see simulated time too
+    time.time = clock  # azure-identity and the sandbox see simulated time too
     with tempfile.TemporaryDirectory() as tmp, Sandbox(None, material_dir=Path(tmp) / "m", token_lifetime=3600) as sb:
         os.environ.update(sb.env)
         connection, settings = _generate(Path(tmp) / "app")
