@@ -7,14 +7,15 @@ TDS 7.x, or TLS first with ALPN ``tds/8.0`` for ``Encrypt=strict``.
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as dt
-import ipaddress
 import socket
 import ssl
+import threading
 import time
+from typing import Any
 
 from azsqlctl.core.errors import ProbeFailed as ProbeError
+from azsqlctl.core.netaddr import is_ip
 from azsqlctl.core.ports import CertificateFacts, DnsFacts, PreloginFacts
 from azsqlctl.core.prelogin import (
     ENCRYPT_ON,
@@ -30,32 +31,16 @@ from azsqlctl.core.prelogin import (
 )
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
-
-
 def resolve(host: str, timeout: float, dns_server: str = "") -> DnsFacts:
     start = time.perf_counter()
-    if _is_ip(host):
+    if is_ip(host):
         return DnsFacts(host, [host], [], 0.0, "literal")
     if dns_server:
         return _resolve_with(host, timeout, dns_server, start)
     # The system resolver is what the driver uses; CNAMEs (private link) need a DNS query,
-    # which /etc/hosts names such as localhost never reach.
-    pool = concurrent.futures.ThreadPoolExecutor(1)
-    future = pool.submit(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
-    try:
-        infos = future.result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        raise ProbeError("dns", f"resolving {host} timed out after {timeout:g} s") from None
-    except socket.gaierror as exc:
-        raise ProbeError("dns", f"{host} does not resolve: {exc.strerror}") from None
-    finally:
-        pool.shutdown(wait=False)
+    # which /etc/hosts names such as localhost never reach. getaddrinfo cannot be cancelled:
+    # it runs in a daemon thread that a timeout or Ctrl-C abandons (an executor would be joined at exit).
+    infos = _getaddrinfo(host, timeout)
     addresses = list(dict.fromkeys(str(i[4][0]) for i in infos))
     cnames: list[str] = []
     if host != "localhost" and not host.endswith(".localhost"):
@@ -64,6 +49,29 @@ def resolve(host: str, timeout: float, dns_server: str = "") -> DnsFacts:
         except ProbeError:
             cnames = []
     return DnsFacts(host, addresses, cnames, (time.perf_counter() - start) * 1000, "system")
+
+
+def _getaddrinfo(host: str, timeout: float) -> list[tuple[Any, ...]]:
+    done = threading.Event()
+    box: dict[str, Any] = {}
+
+    def lookup() -> None:
+        try:
+            box["infos"] = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name="azsqlctl getaddrinfo", daemon=True).start()
+    if not done.wait(timeout):
+        raise ProbeError("dns", f"resolving {host} timed out after {timeout:g} s")
+    error = box.get("error")
+    if isinstance(error, socket.gaierror):
+        raise ProbeError("dns", f"{host} does not resolve: {error.strerror}")
+    if error is not None:
+        raise ProbeError("dns", f"resolving {host} failed: {error}")
+    return list(box["infos"])
 
 
 def _resolve_with(host: str, timeout: float, dns_server: str, start: float) -> DnsFacts:

@@ -20,7 +20,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 5  # server, database, principal or driver not found
     PERMISSION = 6  # authenticated but not allowed
     INTERNAL = 70  # a bug in azsqlctl (EX_SOFTWARE); rerun with --debug and report it
-    INTERRUPTED = 130  # Ctrl-C
+    INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2, as shells report it
 
 
 class AzsqlctlError(Exception):
@@ -72,6 +72,16 @@ class PermissionDenied(AzsqlctlError):
 class CheckFailed(AzsqlctlError):
     exit_code = ExitCode.CHECK_FAILED
     code = "check_failed"
+
+
+class Interrupted(AzsqlctlError):
+    """Ctrl-C (SIGINT): what a failure raised after the interrupt really means."""
+
+    exit_code = ExitCode.INTERRUPTED
+    code = "interrupted"
+
+    def __init__(self) -> None:
+        super().__init__("interrupted", "")
 
 
 class ProbeFailed(ConnectionFailed):

@@ -5,7 +5,6 @@ Pure functions from facts to (status, finding, evidence, fix); no I/O.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from typing import Any
 
@@ -13,6 +12,7 @@ from .checks import Outcome, Status
 from .clouds import BUILTIN, Cloud
 from .identity import TokenIdentity, identity_from_claims
 from .jwt import MalformedToken, claims
+from .netaddr import covers, is_public
 from .ports import CertificateFacts, DnsFacts, ServerFacts
 
 Judgment = tuple[Status, str, dict[str, Any], str]
@@ -106,13 +106,6 @@ def judge_token(token: str, cloud: Cloud, host: str, now: float | None = None) -
     return (Status.PASS, finding, evidence, ""), ident
 
 
-def _public(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_global
-    except ValueError:
-        return False
-
-
 def judge_dns(facts: DnsFacts) -> Judgment:
     evidence = {
         "host": facts.host,
@@ -123,7 +116,7 @@ def judge_dns(facts: DnsFacts) -> Judgment:
     }
     finding = f"{facts.host} -> {', '.join(facts.addresses)}" + (f" via {' -> '.join(facts.cnames)}" if facts.cnames else "")
     private_link = any(".privatelink." in c for c in facts.cnames)
-    public = [a for a in facts.addresses if _public(a)]
+    public = [a for a in facts.addresses if is_public(a)]
     if private_link and public:
         fix = "link the privatelink DNS zone to this network, or resolve from inside the VNet"
         return Status.WARN, finding + ": a private-link name resolves to a public address", evidence, fix
@@ -191,7 +184,7 @@ def judge_server(facts: ServerFacts, identity: TokenIdentity | None, database: s
         warnings.append(
             "the server has no managed identity: CREATE USER ... FROM EXTERNAL PROVIDER fails with 33134 (use azsqlctl grant --sid-mode)"
         )
-    if client_ip and not any(_covers(r.start_ip, r.end_ip, client_ip) for r in facts.firewall_rules):
+    if client_ip and not any(covers(r.start_ip, r.end_ip, client_ip) for r in facts.firewall_rules):
         warnings.append(f"no firewall rule covers the client address {client_ip}")
     azure_services = any(r.start_ip == r.end_ip == "0.0.0.0" for r in facts.firewall_rules)  # noqa: S104 - ARM's marker
     evidence["allow_azure_services"] = azure_services
@@ -199,10 +192,3 @@ def judge_server(facts: ServerFacts, identity: TokenIdentity | None, database: s
     if warnings:
         return Status.WARN, finding + "; " + "; ".join(warnings), evidence, ""
     return Status.PASS, finding, evidence, ""
-
-
-def _covers(start: str, end: str, ip: str) -> bool:
-    try:
-        return int(ipaddress.ip_address(start)) <= int(ipaddress.ip_address(ip)) <= int(ipaddress.ip_address(end))
-    except ValueError:
-        return False
