@@ -123,6 +123,7 @@ class LoginContext:
     admin_tenant: str  # from ARM, when known
     has_admin: bool | None  # from ARM, when known
     principals: list[dict[str, Any]] | None  # sys.database_principals read by an inspecting identity, when available
+    server_from_environment: bool = False  # AZSQLCTL_SERVER (e.g. a sandbox's ephemeral port): commands must not pin it
 
 
 def grant_command(ctx: LoginContext) -> str:
@@ -131,7 +132,9 @@ def grant_command(ctx: LoginContext) -> str:
     name = ctx.identity_name or f"app-{ident.sid[:8]}"
     sid_mode = "" if ctx.identity_name else " --sid-mode"
     kind = "" if ident.kind == "app" else " --type user"
-    return f"azsqlctl grant {name} {flag} {ident.sid}{kind}{sid_mode} --role reader --server {ctx.server} --database {ctx.database}"
+    # A server from the environment is left to the environment: a sandbox's port changes with every run.
+    server = "" if ctx.server_from_environment else f" --server {ctx.server}"
+    return f"azsqlctl grant {name} {flag} {ident.sid}{kind}{sid_mode} --role reader{server} --database {ctx.database}"
 
 
 def create_user_sql(ctx: LoginContext) -> str:
