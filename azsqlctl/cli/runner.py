@@ -56,11 +56,11 @@ def enable_hard_exit() -> None:
     _process["hard_exit"] = True
 
 
-# --- output format: flag > AZSQLCTL_OUTPUT > file, validated ---------------------------------
+# --- output format: flag > environment > file, validated -----------------------------------------
 
 
 def resolve_output(flag: OutputFormat | None, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> OutputFormat:
-    """flag > AZSQLCTL_OUTPUT > the config file's ``output``, by the one precedence rule; garbage is refused."""
+    """flag > environment > the config file's ``output``, by the one precedence rule; garbage is refused."""
     try:
         file = load_file_config(cwd or Path.cwd())
     except ConfigError:

@@ -65,8 +65,8 @@ def env_name(key: str) -> str:
 
 
 def env_help(key: str) -> str:
-    """The suffix help texts carry, e.g. ``[env AZSQLCTL_SERVER]``."""
-    return f"[env {BY_KEY[key].env}]"
+    """The suffix help texts carry, e.g. ``[env AZSQLCTL_SERVER]`` (the bracket escaped: help is rich markup)."""
+    return f"\\[env {BY_KEY[key].env}]"
 
 
 @dataclass(frozen=True)

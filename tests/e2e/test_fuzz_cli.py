@@ -103,7 +103,11 @@ def refused_port() -> int:
         return int(s.getsockname()[1])
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "80")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "80")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(case=invocation())
 def test_no_input_ends_in_exit_70_or_a_traceback(
     case: tuple[list[str], dict[str, str], str | bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused_port: int
