@@ -21,7 +21,7 @@ from azsqlctl.core.errors import ExitCode
 
 runner = CliRunner()
 
-TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40)
 SAFE_AUTH = st.sampled_from(["environment", "cli", "password", "", "MANAGED", "default-ish"])
 GUIDISH = st.one_of(st.uuids().map(str), TEXT)
 NUMBERISH = st.one_of(st.integers(-(10**12), 10**12).map(str), st.floats(allow_nan=True).map(str), TEXT)
