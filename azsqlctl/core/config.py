@@ -16,8 +16,6 @@ from pathlib import Path
 
 from .errors import ConfigError, UsageError
 
-ENV_PREFIX = "AZSQLCTL_"
-
 # What a TOML document may hold once parsed; values are checked where they are used.
 TomlValue = str | int | float | bool | list["TomlValue"] | dict[str, "TomlValue"]
 

@@ -7,10 +7,11 @@ Data, not code paths: doctor and logs read the same table. Fix texts may hold
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from .errors import AuthenticationError, AzsqlctlError, ConnectionFailed, NotFound, PermissionDenied, UsageError
+from .identity import TokenIdentity
 
 
 @dataclass(frozen=True)
@@ -19,39 +20,33 @@ class Diagnosis:
     kind: type[AzsqlctlError]
     cause: str
     fix: str
-    docs: str = ""
 
-
-_DOCS = "https://learn.microsoft.com/azure/azure-sql/database/troubleshoot-common-errors-issues"
 
 TABLE: dict[str, Diagnosis] = {
     d.key: d
     for d in (
         Diagnosis("18456", AuthenticationError,
                   "the token was refused, or no database user matches this identity",
-                  "create the user with the right SID in the target database (azsqlctl grant), and connect to that database, not master",
-                  _DOCS),
+                  "create the user with the right SID in the target database (azsqlctl grant), and connect to that database, not master"),
         Diagnosis("FA005", AuthenticationError,
                   "an access token was combined with UID/PWD/Authentication/Trusted_Connection",
                   "remove those keywords from the connection string; the token alone authenticates"),
         Diagnosis("40615", ConnectionFailed, "the server firewall does not allow this client address",
                   "az sql server firewall-rule create --server {server} --name allow-{ip_dashed} "
-                  "--start-ip-address {ip} --end-ip-address {ip} (with --resource-group)",
-                  "https://learn.microsoft.com/azure/azure-sql/database/firewall-configure"),
+                  "--start-ip-address {ip} --end-ip-address {ip} (with --resource-group)"),
         Diagnosis("47073", ConnectionFailed, "public network access is disabled on the server",
-                  "connect through the server's private endpoint, or enable public network access",
-                  "https://learn.microsoft.com/azure/azure-sql/database/connectivity-settings"),
+                  "connect through the server's private endpoint, or enable public network access"),
         Diagnosis("40532", ConnectionFailed,
                   "the gateway refused the login before authentication: the client subnet has a Microsoft.Sql service endpoint but the server has no VNet rule for it (or the login name holds '@')",
                   "az sql server vnet-rule create --server {server} --name allow-subnet --subnet <subnet-id> (with --resource-group)"),
         Diagnosis("4060", NotFound, "the database does not exist or this login cannot open it",
                   "check --database; contained users exist only in their own database"),
         Diagnosis("40613", ConnectionFailed, "the database is temporarily unavailable (transient)",
-                  "retry with exponential backoff, 5 s up to 60 s", _DOCS),
+                  "retry with exponential backoff, 5 s up to 60 s"),
         Diagnosis("40197", ConnectionFailed, "the service hit an error processing the request (transient)",
-                  "retry with exponential backoff, 5 s up to 60 s", _DOCS),
+                  "retry with exponential backoff, 5 s up to 60 s"),
         Diagnosis("40501", ConnectionFailed, "the service is busy (transient)",
-                  "retry after 10 s or more", _DOCS),
+                  "retry after 10 s or more"),
         Diagnosis("33134", PermissionDenied, "the server's identity cannot read the directory",
                   "create the user WITH SID (azsqlctl grant --sid-mode), or grant the server identity Directory Readers"),
         Diagnosis("37353", PermissionDenied, "the server's identity cannot read the directory",
@@ -117,17 +112,18 @@ class LoginContext:
     server_name: str  # the logical server name, when known
     resource_group: str
     database: str
-    identity: Any  # TokenIdentity | None
+    identity: TokenIdentity | None
     identity_name: str  # display name when known (MI name, UPN), else ""
     token_problem: str  # the token check's finding when it failed, else ""
     admin_tenant: str  # from ARM, when known
     has_admin: bool | None  # from ARM, when known
-    principals: list[dict[str, Any]] | None  # sys.database_principals read by an inspecting identity, when available
+    principals: Sequence[Mapping[str, object]] | None  # sys.database_principals read by an inspecting identity, when available
     server_from_environment: bool = False  # AZSQLCTL_SERVER (e.g. a sandbox's ephemeral port): commands must not pin it
 
 
 def grant_command(ctx: LoginContext) -> str:
     ident = ctx.identity
+    assert ident is not None
     flag = "--client-id" if ident.kind == "app" else "--object-id"
     name = ctx.identity_name or f"app-{ident.sid[:8]}"
     sid_mode = "" if ctx.identity_name else " --sid-mode"
@@ -142,6 +138,7 @@ def create_user_sql(ctx: LoginContext) -> str:
     from .tsql import quote_name
 
     ident = ctx.identity
+    assert ident is not None
     name = ctx.identity_name or f"app-{ident.sid[:8]}"
     if ctx.identity_name:
         create = f"CREATE USER {quote_name(name)} FROM EXTERNAL PROVIDER;"
@@ -205,19 +202,25 @@ def explain_login_failure(number: int | None, sqlstate: str, message: str, ctx: 
     return diag.cause, fill(diag.fix, message, ctx.server_name, ctx.resource_group)
 
 
-def _principal_with_sid(principals: list[dict[str, Any]] | None, guid: str) -> str | None:
+def _principal_with_sid(principals: Sequence[Mapping[str, object]] | None, guid: str) -> str | None:
     if not principals or not guid:
         return None
     import uuid
 
     wanted = uuid.UUID(guid).bytes_le
-    return next((str(p["name"]) for p in principals if p.get("sid") is not None and bytes(p["sid"]) == wanted), None)
+    return next((str(p["name"]) for p in principals if _sid(p) == wanted), None)
 
 
-def _principal_named(principals: list[dict[str, Any]] | None, name: str) -> str | None:
+def _principal_named(principals: Sequence[Mapping[str, object]] | None, name: str) -> str | None:
     if not principals or not name:
         return None
     for p in principals:
-        if str(p["name"]).lower() == name.lower() and p.get("sid") is not None:
-            return "0x" + bytes(p["sid"]).hex().upper()
+        sid = _sid(p)
+        if str(p["name"]).lower() == name.lower() and sid is not None:
+            return "0x" + sid.hex().upper()
     return None
+
+
+def _sid(principal: Mapping[str, object]) -> bytes | None:
+    value = principal.get("sid")
+    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else None

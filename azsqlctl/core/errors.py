@@ -7,8 +7,8 @@ at the entry point.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
-from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -27,11 +27,11 @@ class AzsqlctlError(Exception):
     exit_code: ExitCode = ExitCode.CHECK_FAILED
     code: str = "error"
 
-    def __init__(self, message: str, hint: str = "", *, code: str | None = None, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, hint: str = "", *, code: str | None = None, details: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
-        self.details: dict[str, Any] = details or {}
+        self.details: dict[str, object] = dict(details or {})
         if code is not None:
             self.code = code
 

@@ -6,7 +6,7 @@ Pure functions from facts to (status, finding, evidence, fix); no I/O.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
 
 from .checks import Outcome, Status, Stop
 from .clouds import BUILTIN, Cloud
@@ -38,7 +38,7 @@ def cloud_of_host(host: str) -> Cloud | None:
     return next((c for c in BUILTIN.values() if host.lower().endswith("." + c.sql_dns_suffix)), None)
 
 
-def mi_name(claims_: dict[str, Any]) -> str:
+def mi_name(claims_: Mapping[str, object]) -> str:
     """A managed identity's name, from the xms_mirid resource id claim."""
     mirid = str(claims_.get("xms_mirid", ""))
     return mirid.rstrip("/").rsplit("/", 1)[-1] if mirid else ""
@@ -59,7 +59,7 @@ def judge_token(token: str, cloud: Cloud, host: str, now: float | None = None) -
         ) from None
     ident = identity_from_claims(c)
     now = time.time() if now is None else now
-    evidence: dict[str, Any] = {
+    evidence: dict[str, object] = {
         "aud": ident.audience, "tid": ident.tenant_id, "oid": ident.object_id, "appid": ident.client_id,
         "idtyp": c.get("idtyp", ""), "name": ident.name or mi_name(c), "exp": ident.expires_on,
         "seconds_left": ident.seconds_left(now), "sid": ident.sid, "sid_hex": ident.sid_hex,
@@ -154,7 +154,7 @@ def judge_tls(cert: CertificateFacts, host: str, trust_server_certificate: bool)
 
 
 def judge_server(facts: ServerFacts, identity: TokenIdentity | None, database: str, resource_group: str, client_ip: str) -> Judgment:
-    evidence: dict[str, Any] = {
+    evidence: dict[str, object] = {
         "server": facts.name, "fqdn": facts.fqdn, "public_network_access": facts.public_network_access,
         "minimal_tls_version": facts.minimal_tls_version, "entra_admin": facts.admin_login, "entra_admin_type": facts.admin_type,
         "entra_admin_tenant": facts.admin_tenant, "entra_only": facts.entra_only, "server_identity": facts.identity_type,
