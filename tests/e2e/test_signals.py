@@ -15,6 +15,9 @@ from azsqlctl.core.errors import ExitCode
 from azsqlctl.sandbox.serve import Sandbox
 
 
+ORDERS = "27c1c882-4791-57cf-8622-933abbac9865"  # the sandbox's orders-api client id (stable: derived from its name)
+
+
 def _start(args: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "azsqlctl", *args],
@@ -47,7 +50,10 @@ def _interrupt(proc: subprocess.Popen[str]) -> tuple[float, str, str]:
 
 
 @pytest.mark.parametrize("fmt", ["human", "json"])
-@pytest.mark.parametrize("command", [["doctor", "--database", "appdb"], ["whoami"]])
+@pytest.mark.parametrize(
+    "command",
+    [["doctor", "--database", "appdb"], ["whoami"], ["grant", "orders-api", "--role", "reader", "--client-id", ORDERS, "--dry-run"]],
+)
 def test_ctrl_c_during_a_stalled_login(sandbox: Sandbox, client_env: dict[str, str], command: list[str], fmt: str) -> None:
     fault = sandbox.faults.inject(
         "tds", "stall", count=None, delay=3
