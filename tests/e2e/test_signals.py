@@ -14,7 +14,6 @@ import pytest
 from azsqlctl.core.errors import ExitCode
 from azsqlctl.sandbox.serve import Sandbox
 
-
 ORDERS = "27c1c882-4791-57cf-8622-933abbac9865"  # the sandbox's orders-api client id (stable: derived from its name)
 
 
