@@ -32,7 +32,7 @@ def test_one_client_side_tds_framer() -> None:
 
 
 def test_one_precedence_rule_and_one_settings_table() -> None:
-    assert [d.split(":")[0] for d in definitions(r"^def resolve\(key")] == ["core/config.py"]
+    assert [d.split(":")[0] for d in definitions(r"^def resolve\($")] == ["core/config.py"]
     from azsqlctl.core.config import SETTINGS
 
     envs = [s.env for s in SETTINGS]
