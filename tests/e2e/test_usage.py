@@ -116,3 +116,31 @@ def test_whoami_nxdomain_is_diagnosed_at_once(sandbox: Sandbox, client_env: dict
     assert code == ExitCode.CONNECTION
     assert err == "Error: nosuchserver.localhost does not resolve (NXDOMAIN)"
     assert hint.startswith("Hint: the server name does not resolve") and "HYT00" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "codes"),
+    [
+        (["grant", "--policy", "{dir}/bad.toml", "--dry-run", "-S", "x", "-d", "y"], {ExitCode.USAGE}),
+        (["sandbox", "serve", "--state", "{dir}"], {ExitCode.USAGE}),
+        (
+            ["sandbox", "serve", "--state", "{dir}/s.json", "--env-file", "/nonexistent/dir/sandbox.env"],
+            {ExitCode.USAGE, ExitCode.NOT_FOUND},
+        ),
+        (["sandbox", "serve", "--state", "{dir}/s.json", "--env-file", "{dir}"], {ExitCode.USAGE}),
+    ],
+)
+def test_files_the_os_refuses_are_errors_not_bugs(tmp_path: Path, args: list[str], codes: set[int]) -> None:
+    """Ordinary file problems (not UTF-8, a directory, a missing directory) map to an exit code, never 70."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "bad.toml").write_bytes(b'x = "\xff"\n')
+    argv = [a.replace("{dir}", str(tmp_path)) for a in args]
+    proc = subprocess.run(
+        [sys.executable, "-m", "azsqlctl", *argv], capture_output=True, text=True, timeout=60, env=dict(os.environ), cwd=tmp_path
+    )
+    assert proc.returncode in codes, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("Error: ") and lines[1].startswith("Hint: ") and "Traceback" not in proc.stderr
