@@ -61,10 +61,10 @@ class RealProbes:
         return self._connector_once().connect(database, token)
 
     def server_facts(self, resource_group: str, server_name: str, host: str, database: str) -> ServerFacts:
-        from .arm import ArmServerReader, sql_management_client
+        from .arm_reader import ArmRest, read_server
 
-        client = sql_management_client(self._tokens.credential, self.settings.cloud, self.settings.subscription)
-        return ArmServerReader(client).read(resource_group, server_name, host, database)
+        arm = ArmRest(self._tokens, self.settings.cloud, self.settings.subscription, self.settings.timeout)
+        return read_server(arm, resource_group, server_name, host, database)
 
     def inspect_principals(self, database: str) -> list[dict[str, Any]] | None:
         """Read the database's principals as the inspecting identity (e.g. the Entra admin)."""
