@@ -399,3 +399,14 @@ def test_no_token_in_debug_output(sandbox: Sandbox, client_env: dict[str, str]) 
     assert "DEBUG" in proc.stderr
     assert "eyJ" not in proc.stdout + proc.stderr
     assert client_env["IDENTITY_HEADER"] not in proc.stdout + proc.stderr
+
+
+def test_dns_servfail_and_a_malformed_answer(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    from azsqlctl.azure.network import _read_name
+    from azsqlctl.core.errors import ProbeFailed
+
+    sandbox.faults.inject("dns", "servfail", count=None)
+    _code, env = doctor()
+    assert checks(env)["dns"]["finding"] == "resolving localhost failed: SERVFAIL"
+    with pytest.raises(ProbeFailed, match="malformed"):
+        _read_name(b"\xc0\x00", 0)  # a compression pointer to itself: refused, never a hang
