@@ -144,3 +144,10 @@ def test_files_the_os_refuses_are_errors_not_bugs(tmp_path: Path, args: list[str
     assert proc.returncode in codes, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert lines[0].startswith("Error: ") and lines[1].startswith("Hint: ") and "Traceback" not in proc.stderr
+
+
+def test_missing_option_value_and_no_arguments() -> None:
+    code, err, hint = _error(["whoami", "--server"])
+    assert code == ExitCode.USAGE and "requires an argument" in err and "azsqlctl whoami --help" in hint
+    result = runner.invoke(app, [])
+    assert result.exit_code == ExitCode.USAGE and "Usage" in result.output and "Traceback" not in result.output
