@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import IntEnum
+from typing import Literal
+
+ProbeStep = Literal["dns", "tcp", "prelogin", "tls"]
 
 
 class ExitCode(IntEnum):
@@ -85,8 +88,8 @@ class Interrupted(AzsqlctlError):
 
 
 class ProbeFailed(ConnectionFailed):
-    """A network probe step failed; ``step`` is dns, tcp, prelogin or tls."""
+    """A network probe step failed."""
 
-    def __init__(self, step: str, message: str) -> None:
+    def __init__(self, step: ProbeStep, message: str) -> None:
         super().__init__(message, code=step)
-        self.step = step
+        self.step: ProbeStep = step

@@ -41,3 +41,18 @@ def test_one_precedence_rule_and_one_settings_table() -> None:
 
 def test_one_ip_range_rule() -> None:
     assert [d.split(":")[0] for d in definitions(r"def _?covers\(")] == ["core/netaddr.py"]
+
+
+def test_no_six_line_block_is_repeated_between_modules() -> None:
+    """Shared option declarations (``server: o.Server = None``) are the one allowed repetition: Typer reads signatures."""
+    import collections
+
+    skip = re.compile(r"^(import |from |#|\"\"\"|[)\]}],?$|try:$|else:$|finally:$|pass$|return None$|\w+: o\.\w+ = )")
+    blocks: dict[tuple[str, ...], set[str]] = collections.defaultdict(set)
+    for path in CLIENT:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = [line for line in lines if line and not skip.match(line)]
+        for i in range(len(lines) - 5):
+            blocks[tuple(lines[i : i + 6])].add(str(path.relative_to(ROOT)))
+    repeated = {block[0]: sorted(where) for block, where in blocks.items() if len(where) > 1}
+    assert repeated == {}
