@@ -32,15 +32,23 @@ class ArmRest:
         self.base = f"{cloud.arm_endpoint.rstrip('/')}/subscriptions/{quote(subscription)}"
         self.timeout = timeout
         self._tokens = tokens
+        self._lock = threading.Lock()
+        self._bearer: str | None = None
         self._session = requests.Session()
         if cloud.ca_bundle:
             self._session.verify = cloud.ca_bundle
+
+    def _token(self) -> str:
+        with self._lock:  # one token request, however many GETs start at once
+            if self._bearer is None:
+                self._bearer = self._tokens.token(self.cloud.arm_scope).token
+            return self._bearer
 
     def get(self, path: str) -> Json | None:
         """The JSON body, or None for 404."""
         import requests
 
-        token = self._tokens.token(self.cloud.arm_scope).token
+        token = self._token()
         url = f"{self.base}{path}{'&' if '?' in path else '?'}api-version={API_VERSION}"
         try:
             response = self._session.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=self.timeout)

@@ -25,17 +25,22 @@ app = typer.Typer(
 )
 
 
+_typer_display_type_rich = getattr(TyperOption, "display_type_rich", None)  # typer >= 0.29 shows <type> for every option
+
+
 def _display_type_rich(self: TyperOption, ctx: object) -> str | None:
-    """Flags take no value: show none (Typer prints ``<bool>``); an explicit metavar wins over ``<str>``."""
+    """Flags take no value: show none (Typer 0.29 prints ``<bool>``); an explicit metavar wins over ``<str>``."""
     if self.is_flag:
         return None
     if self.metavar:
         return self.metavar
-    return _typer_display_type_rich(self, ctx)  # type: ignore[arg-type]
+    assert _typer_display_type_rich is not None
+    result: str | None = _typer_display_type_rich(self, ctx)
+    return result
 
 
-_typer_display_type_rich = TyperOption.display_type_rich
-TyperOption.display_type_rich = _display_type_rich  # type: ignore[method-assign]
+if _typer_display_type_rich is not None:
+    TyperOption.display_type_rich = _display_type_rich  # type: ignore[attr-defined]
 
 
 def _version(value: bool) -> None:
