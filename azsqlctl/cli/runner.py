@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
@@ -99,20 +97,21 @@ def _guess_output(argv: Sequence[str]) -> OutputFormat:
 # --- debug logging ---------------------------------------------------------------------------
 
 
-class _RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = None
-        return True
-
-
 _DEBUG_LOGGERS = ("azsqlctl", "azure", "msal", "urllib3")
 
 
 def enable_debug_logging() -> Callable[[], None]:
     """Log everything to stderr, redacted; returns the undo (a command must not leave handlers behind)."""
+    import logging
+
+    class RedactingFilter(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.msg = redact(record.getMessage())
+            record.args = None
+            return True
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_RedactingFilter())
+    handler.addFilter(RedactingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     previous = {}
     for name in _DEBUG_LOGGERS:
@@ -239,6 +238,8 @@ def _report_failure(command: str, exc: BaseException, fmt: str, debug: bool) -> 
     if isinstance(mapped, Interrupted):
         raise KeyboardInterrupt from None
     if debug:
+        import traceback
+
         sys.stderr.write(redact("".join(traceback.format_exception(exc))))
     err = mapped or AzsqlctlError(
         redact(f"unexpected {type(exc).__name__}: {exc}"), "rerun with --debug and report the traceback", code="internal"

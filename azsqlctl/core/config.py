@@ -8,8 +8,6 @@ configuration table are derived from (or checked against) ``SETTINGS``.
 
 from __future__ import annotations
 
-import difflib
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +104,8 @@ def _checked(file: FileConfig) -> FileConfig:
     """Unknown keys are typos until proven otherwise: report them with the closest known key."""
     unknown = sorted(set(file.values) - FILE_KEYS)
     if unknown:
+        import difflib
+
         first = unknown[0]
         close = difflib.get_close_matches(first, sorted(FILE_KEYS), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
@@ -118,6 +118,8 @@ def _checked(file: FileConfig) -> FileConfig:
 
 
 def _read(path: Path) -> dict[str, TomlValue]:
+    import tomllib  # only when a config file exists: --help and most runs never pay for it
+
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
