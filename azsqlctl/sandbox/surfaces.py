@@ -202,8 +202,10 @@ class DnsSurface(Surface):
         return {"AZSQLCTL_DNS_SERVER": f"{self.udp.host}:{self.udp.port}", "AZSQLCTL_SQL_DNS_SUFFIX": HOST}
 
 
+from .logs_surface import LogsSurface  # noqa: E402 - it subclasses Surface, defined above
+
 # Start order: the token endpoint first (TDS needs its URL for FEDAUTHINFO).
-SURFACES: tuple[type[Surface], ...] = (TokenSurface, TdsSurface, ArmSurface, DnsSurface)
+SURFACES: tuple[type[Surface], ...] = (TokenSurface, TdsSurface, ArmSurface, DnsSurface, LogsSurface)
 
 
 def fault_kinds(surfaces: tuple[type[Surface], ...] = SURFACES) -> dict[str, frozenset[str]]:
