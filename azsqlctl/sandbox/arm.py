@@ -12,6 +12,7 @@ import re
 import uuid
 from typing import Any
 
+from . import arm_monitor
 from .faults import Faults
 from .state import Database, EntraAdmin, FirewallRule, SandboxState, Server
 from .store import StateStore
@@ -145,6 +146,9 @@ class ArmService:
             if rejected.reason == "expired":
                 return _error(401, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time.")
             return _error(401, "InvalidAuthenticationToken", f"The access token is invalid ({rejected.reason}).")
+        monitor = arm_monitor.route(self.store, method, path, body)  # auditing, diagnostic settings, workspaces
+        if monitor is not None:
+            return monitor
         m = _ROUTE.match(path)
         if not m:
             return _error(404, "InvalidResourceType", f"The resource type could not be found for the path '{path}'.")
