@@ -112,10 +112,11 @@ def run(command: str, output: OutputFormat | None, debug: bool, action: Callable
 
 
 def _register() -> None:
-    from . import doctor, grant, sandbox, whoami
+    from . import doctor, grant, logs, sandbox, whoami
 
     app.command("doctor")(doctor.doctor_command)
     app.command("grant")(grant.grant_command)
+    app.add_typer(logs.app, name="logs")
     app.add_typer(sandbox.app, name="sandbox")
     app.command("whoami")(whoami.whoami_command)
 
