@@ -92,8 +92,12 @@ def doctor_command(
         probes = RealProbes(
             settings, extra=extra, admin_auth=flags.get("admin_auth") or "", admin_client_id=flags.get("admin_client_id") or ""
         )
+        from .logs import audit_lookup
+
+        options = DoctorOptions(settings, client_ip=flags.get("client_ip") or "", inspect=bool(flags.get("admin_auth")))
+        options.audit = audit_lookup(settings)
         with progress("Running checks…", fmt):
-            report = doctor(DoctorOptions(settings, client_ip=flags.get("client_ip") or "", inspect=bool(flags.get("admin_auth"))), probes)
+            report = doctor(options, probes)
         errors = []
         if report.error is not None:
             from .render import error_entry

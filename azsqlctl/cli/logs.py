@@ -256,6 +256,17 @@ def _server_ref(settings: ConnectionSettings, config: Any) -> Any:
     return config.find_server(settings.resource_group, server.logical_name, server.host)
 
 
+def audit_lookup(settings: ConnectionSettings) -> Any:
+    """For doctor: audited failures through the same ports as `logs` (None when the cloud has no logs endpoint or no ARM scope)."""
+    if not (settings.cloud.logs_endpoint and settings.subscription and settings.resource_group and settings.server):
+        return None
+    from azsqlctl.core.logs.recent import AuditLookup
+
+    return AuditLookup(
+        _config_port(settings), _query_port(settings), settings.resource_group, settings.server.logical_name, settings.server.host
+    )
+
+
 def _target(settings: ConnectionSettings, workspace: str | None, resource: str | None) -> LogsTarget:
     from azsqlctl.core.errors import UsageError
     from azsqlctl.core.logs.ports import LogsTarget

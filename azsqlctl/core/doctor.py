@@ -43,6 +43,7 @@ class DoctorOptions:
     settings: ConnectionSettings
     client_ip: str = ""  # the client's public address when known (firewall coverage)
     inspect: bool = False  # an inspecting identity is configured (tells wrong-SID from no-user)
+    audit: Any = None  # logs.recent.AuditLookup: audited failures explain a refused login (None: not configured)
 
 
 @dataclass
@@ -203,8 +204,11 @@ def doctor(opts: DoctorOptions, probes: DoctorProbes) -> DoctorReport:
             principals=principals,
         )  # fmt: skip
         cause, fix = explain_login_failure(number if isinstance(number, int) else None, sqlstate, message, ctx)
-        evidence = {"sqlstate": sqlstate, "number": number, "server_message": message}
-        return Outcome(Status.FAIL, f"{message} ({number or sqlstate}): {cause}", fix, evidence, str(number or sqlstate))
+        evidence: dict[str, Any] = {"sqlstate": sqlstate, "number": number, "server_message": message}
+        finding = f"{message} ({number or sqlstate}): {cause}"
+        if number == 18456 and opts.audit is not None:
+            finding, fix = _audited(opts.audit, st, finding, fix, evidence)
+        return Outcome(Status.FAIL, finding, fix, evidence, str(number or sqlstate))
 
     def permissions(_: dict[str, CheckResult]) -> tuple[Status, str, dict[str, Any], str]:
         assert st.session is not None
@@ -236,6 +240,27 @@ def doctor(opts: DoctorOptions, probes: DoctorProbes) -> DoctorReport:
     if st.session is not None:  # the permissions check was skipped or failed before closing it
         st.session.close()
     return _report(results, st)
+
+
+def _audited(audit: Any, st: _State, finding: str, fix: str, evidence: dict[str, Any]) -> tuple[str, str]:
+    """The real state from the audit log (the client only saw state 1), or how to turn the log on."""
+    from .logs.recent import describe
+    from .logs.setup import AuditingOff
+
+    ident = st.identity
+    principals = [st.identity_name, *((ident.name, ident.client_id, ident.object_id) if ident else ())]
+    try:
+        events = audit.recent_failures(principals)
+    except AuditingOff as off:
+        evidence["audit"] = {"enabled": False, "problem": off.message}
+        return f"{finding} | the real state is only visible in the audit log, which is off", f"{fix}; to see the real state: {off.hint}"
+    except AzsqlctlError as exc:
+        evidence["audit"] = {"enabled": None, "error": exc.message}
+        return finding, fix
+    evidence["audit"] = {"enabled": True, "failures": [e.as_json() for e in events]}
+    if not events:
+        return f"{finding} | no audited failure for this principal in the last hour yet (audit rows arrive minutes late)", fix
+    return f"{finding} | audit log, last hour: {describe(events)}", f"{fix}; audited fix: {events[0].fix}" if events[0].fix else fix
 
 
 def _probe(call: Any, code: str) -> Any:

@@ -227,3 +227,31 @@ def test_logs_enable_twice_second_writes_nothing_and_keeps_groups(off_sandbox: S
     assert listed.exit_code == 0 and "18456 state 132" in listed.stdout
     status = cli("logs", "status")
     assert "Failed logins are recorded" in status.stdout and "azsqlctl-audit" in status.stdout
+
+
+# --- doctor closes the loop --------------------------------------------------------------------------
+
+
+def _client_id(sb: Sandbox, name: str) -> str:
+    return str(sb.store.read(lambda s: next(i.client_id for i in s.identities if i.name == name)))
+
+
+def test_doctor_shows_the_audited_real_state_for_the_refused_principal(sandbox: Sandbox, logs: Any) -> None:
+    refuse_billing_worker(sandbox)  # an earlier refusal, already in the workspace
+    add_rows(sandbox, [8], principal="someone-else")  # not this principal: not shown
+    result = runner.invoke(app, ["doctor", "-o", "json", "--client-id", _client_id(sandbox, "billing-worker")])
+    login = next(c for c in json.loads(result.stdout)["data"]["checks"] if c["id"] == "login")
+    assert login["status"] == "fail"
+    assert "audit log, last hour:" in login["finding"] and "state 132" in login["finding"]
+    audit = login["evidence"]["audit"]
+    assert audit["enabled"] is True and audit["failures"]
+    assert all(f["principal"].startswith("billing-worker") and f["state"] == 132 for f in audit["failures"])
+    human = runner.invoke(app, ["doctor", "--client-id", _client_id(sandbox, "billing-worker")], env={"COLUMNS": "250"})
+    assert "audit log, last hour:" in human.stdout and "state 132" in human.stdout
+
+
+def test_doctor_says_the_real_state_needs_logs_enable_when_auditing_is_off(off_sandbox: Sandbox) -> None:
+    result = runner.invoke(app, ["doctor", "-o", "json", "--client-id", _client_id(off_sandbox, "billing-worker"), "--database", "appdb"])
+    login = next(c for c in json.loads(result.stdout)["data"]["checks"] if c["id"] == "login")
+    assert login["status"] == "fail" and "only visible in the audit log, which is off" in login["finding"]
+    assert "azsqlctl logs enable --server sandbox-sql" in login["fix"]
