@@ -59,7 +59,12 @@ LateBound = Annotated[
     str, typer.Option("--late-bound", help="--follow: rows arriving up to this late still print in order", rich_help_panel=WHEN)
 ]
 Overlap = Annotated[
-    str, typer.Option("--overlap", help="--follow: how much consecutive ingestion windows overlap", rich_help_panel=WHEN, hidden=True)
+    str,
+    typer.Option(
+        "--overlap",
+        help="--follow: how much consecutive ingestion windows overlap (the lag between a row's ingestion_time() and its visibility)",
+        rich_help_panel=WHEN,
+    ),
 ]
 Principal = Annotated[str | None, typer.Option("--principal", help="Only this login name", rich_help_panel=FILTER, show_default=False)]
 ClientIp = Annotated[str | None, typer.Option("--client-ip", help="Only this client address", rich_help_panel=FILTER, show_default=False)]
@@ -103,7 +108,7 @@ def logs_command(
     follow: Follow = False,
     interval: Interval = "30s",
     late_bound: LateBound = "15m",
-    overlap: Overlap = "2m",
+    overlap: Overlap = "5s",
     principal: Principal = None,
     client_ip: ClientIp = None,
     app_name: AppName = None,

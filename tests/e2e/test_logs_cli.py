@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from azsqlctl.cli.app import app
 from azsqlctl.sandbox.audit import LoginEvent
-from azsqlctl.sandbox.logs_surface import LogsSurface
 from azsqlctl.sandbox.monitor_state import monitor_off
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.state import default_state
+from azsqlctl.sandbox.surfaces import LogsSurface
 from tests.conftest import raw_connect
 
 runner = CliRunner()

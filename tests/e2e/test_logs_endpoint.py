@@ -10,8 +10,8 @@ import pytest
 
 from azsqlctl.core.logs.kql import GroupKey, LogsRequest, build_query
 from azsqlctl.sandbox.audit import LoginEvent
-from azsqlctl.sandbox.logs_surface import LogsSurface
 from azsqlctl.sandbox.serve import Sandbox
+from azsqlctl.sandbox.surfaces import LogsSurface
 
 
 def _client(env: dict[str, str]) -> Any:

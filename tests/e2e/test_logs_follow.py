@@ -12,8 +12,8 @@ import threading
 import time
 
 from azsqlctl.sandbox.audit import LoginEvent
-from azsqlctl.sandbox.logs_surface import LogsSurface
 from azsqlctl.sandbox.serve import Sandbox
+from azsqlctl.sandbox.surfaces import LogsSurface
 
 
 def test_follow_every_row_once_in_event_time_order(sandbox: Sandbox, client_env: dict[str, str]) -> None:
