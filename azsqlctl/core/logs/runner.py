@@ -52,7 +52,8 @@ def cause_key(event: AuditEvent) -> str:
     if not event.failed:
         return "successful login"
     label = f"{event.error}" + (f" state {event.state}" if event.state is not None else "")
-    return f"{label}: {event.cause}" if event.cause else label
+    short = event.cause.split(";")[0].split(":")[0].strip()  # the summary line names causes, the event lines explain them
+    return f"{label} ({short})" if short else label
 
 
 @dataclass
