@@ -94,6 +94,16 @@ def serve_command(
         float | None,
         typer.Option("--audit-retention-days", min=0.0, help="Drop audit rows ingested longer ago [default: 30]", show_default=False),
     ] = None,
+    logs_port: Annotated[int, typer.Option("--logs-port", min=0, max=65535, help="Log Analytics query API (HTTPS) port")] = 0,
+    ingestion_delay: Annotated[
+        float,
+        typer.Option(
+            "--ingestion-delay",
+            min=0.0,
+            max=3600.0,
+            help="Seconds before an audit row is visible to Log Analytics queries (Azure: minutes)",
+        ),
+    ] = 3.0,
     output: o.Output = None,
     debug: o.Debug = False,
 ) -> None:
@@ -106,10 +116,18 @@ def serve_command(
         if env_file is not None:
             check_env_file(env_file)  # before the state file is created or a port bound
         sandbox = _sandbox(state, tds_port, identity_port, arm_port, token_lifetime, audit_rows, audit_days)
+        _logs_options(sandbox, logs_port, ingestion_delay)
         serve(sandbox, env_file, lambda sb: _announce(sb, fmt, env_file), env_format=env_format.value)
         return 0
 
     run("sandbox serve", output, debug, action)
+
+
+def _logs_options(sandbox: Any, port: int, ingestion_delay: float) -> None:
+    from azsqlctl.sandbox.surfaces import LogsSurface
+
+    sandbox.parts.ports[LogsSurface.name] = port
+    sandbox.surface(LogsSurface).service.ingestion.delay = ingestion_delay
 
 
 def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
