@@ -118,6 +118,20 @@ def test_unknown_workspace_404_and_no_access_403(sandbox: Sandbox, client_env: d
     assert err.value.status_code == 403 and "InsufficientAccessError" in str(err.value)
 
 
+def test_token_for_another_resource_is_401(client_env: dict[str, str], logs: Any) -> None:
+    from azure.core.exceptions import HttpResponseError
+    from azure.identity import ManagedIdentityCredential
+    from azure.monitor.query import LogsQueryClient
+
+    client = LogsQueryClient(
+        ManagedIdentityCredential(), endpoint=client_env["AZSQLCTL_LOGS_ENDPOINT"], audience="https://management.azure.com",
+        connection_verify=client_env["AZSQLCTL_CA_BUNDLE"], retry_total=0,
+    )  # fmt: skip
+    with pytest.raises(HttpResponseError) as err:
+        client.query_workspace(client_env["AZSQLCTL_LOGS_WORKSPACE"], "AzureDiagnostics | take 1", timespan=None)
+    assert err.value.status_code == 401 and "InvalidTokenError" in str(err.value) and "wrong_audience" in str(err.value)
+
+
 def test_ingestion_delay_hides_rows_until_ingested(sandbox: Sandbox, client_env: dict[str, str], logs: Any) -> None:
     logs.ingestion.delay = 30.0
     _failures(sandbox, 2)
