@@ -255,3 +255,23 @@ def test_doctor_says_the_real_state_needs_logs_enable_when_auditing_is_off(off_s
     login = next(c for c in json.loads(result.stdout)["data"]["checks"] if c["id"] == "login")
     assert login["status"] == "fail" and "only visible in the audit log, which is off" in login["finding"]
     assert "azsqlctl logs enable --server sandbox-sql" in login["fix"]
+
+
+def test_logs_enable_asks_on_a_terminal(off_sandbox: Sandbox) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    ws = _workspace_id(off_sandbox)
+    cmd = [sys.executable, "-c", "from azsqlctl.cli.app import main; main()", "logs", "enable", "--workspace-resource", ws]
+    for answer, applied in (("n", False), ("y", True)):
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(cmd, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        os.close(slave)
+        os.write(master, f"{answer}\n".encode())
+        out, err = proc.communicate(timeout=60)
+        os.close(master)
+        assert "will change sandbox-sql" in err and "Apply these changes?" in err
+        assert off_sandbox.store.read(lambda s: s.monitor.auditing.state == "Enabled") is applied, out + err
+        assert proc.returncode == (0 if applied else 1)
