@@ -217,6 +217,16 @@ class ArmMonitorConfig:
         )
         return _setting(done)
 
+    def workspaces(self, resource_group: str) -> list[Workspace]:
+        from azure.core.rest import HttpRequest
+
+        path = f"/subscriptions/{self.subscription}/resourceGroups/{resource_group}/providers/Microsoft.OperationalInsights/workspaces"
+        response = self._call(self.sql.send_request, HttpRequest("GET", f"{self.cloud.arm_endpoint.rstrip('/')}{path}?api-version={WORKSPACE_API_VERSION}"),
+                              what="workspaces")  # fmt: skip
+        if response.status_code != 200:
+            return []
+        return [_workspace(body, str(body.get("id", ""))) for body in response.json().get("value", []) if isinstance(body, dict)]
+
     def workspace(self, arm_id: str) -> Workspace:
         from azure.core.exceptions import HttpResponseError
         from azure.core.rest import HttpRequest
@@ -239,11 +249,14 @@ class ArmMonitorConfig:
             from .arm import arm_failure
 
             raise arm_failure(exc) from None
-        body = response.json()
-        props = body.get("properties") or {}
-        retention = props.get("retentionInDays")
-        return Workspace(str(body.get("id") or arm_id), str(body.get("name") or ""), str(props.get("customerId") or ""),
-                         int(retention) if retention else None)  # fmt: skip
+        return _workspace(response.json(), arm_id)
+
+
+def _workspace(body: dict[str, Any], arm_id: str) -> Workspace:
+    props = body.get("properties") or {}
+    retention = props.get("retentionInDays")
+    return Workspace(str(body.get("id") or arm_id), str(body.get("name") or ""), str(props.get("customerId") or ""),
+                     int(retention) if retention else None)  # fmt: skip
 
 
 def _setting(s: Any) -> DiagnosticSetting:

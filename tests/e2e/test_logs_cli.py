@@ -195,7 +195,7 @@ def test_auditing_off_says_so_with_the_enable_command(off_sandbox: Sandbox) -> N
     assert result.exit_code == 1
     err = result.stderr.strip().splitlines()
     assert "not recorded in Log Analytics" in err[0] and "server auditing is Disabled" in err[0]
-    assert err[1].startswith("Hint: azsqlctl logs enable --server sandbox-sql --workspace-resource")
+    assert err[1] == f"Hint: azsqlctl logs enable --server sandbox-sql --workspace-resource {_workspace_id(off_sandbox)}"
     status = cli("logs", "status", "-o", "json")
     assert json.loads(status.stdout)["data"]["ready"] is False
 

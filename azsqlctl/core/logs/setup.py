@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from ..errors import CheckFailed
+from ..errors import AzsqlctlError, CheckFailed
 from .ports import AuditingPolicy, DiagnosticSetting, LogsTarget, MonitorConfig, ServerRef, Workspace
 
 CATEGORY = "SQLSecurityAuditEvents"
@@ -105,7 +105,7 @@ def discover(config: MonitorConfig, server: ServerRef) -> LogsTarget:
     """The workspace the server's audit rows go to, or ``AuditingOff`` naming what is missing and the fix."""
     status = read_status(config, server)
     if not status.ready:
-        hint_ws = next((s.workspace_id for s in status.settings if s.workspace_id), "")
+        hint_ws = next((s.workspace_id for s in status.settings if s.workspace_id), "") or _nearby_workspace(config, server)
         raise AuditingOff(
             f"failed logins on {server.name} are not recorded in Log Analytics: {'; '.join(status.problems)}",
             enable_hint(server, hint_ws),
@@ -114,6 +114,15 @@ def discover(config: MonitorConfig, server: ServerRef) -> LogsTarget:
     setting = next(s for s in status.settings if sends_audit(s) and s.workspace_id.lower() == ws.arm_id.lower())
     retention = timedelta(days=ws.retention_days) if ws.retention_days else None
     return LogsTarget(workspace_id=ws.customer_id, retention=retention, via=f"diagnostic setting '{setting.name}' on {server.name}/master")
+
+
+def _nearby_workspace(config: MonitorConfig, server: ServerRef) -> str:
+    """A workspace in the server's resource group, to put a real id in the hint (best effort)."""
+    try:
+        found = config.workspaces(server.resource_group)
+    except AzsqlctlError:
+        return ""
+    return found[0].arm_id if len(found) == 1 else ""
 
 
 @dataclass(frozen=True)
