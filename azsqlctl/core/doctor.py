@@ -257,10 +257,10 @@ def _audited(audit: Any, st: _State, finding: str, fix: str, evidence: dict[str,
     except AzsqlctlError as exc:
         evidence["audit"] = {"enabled": None, "error": exc.message}
         return finding, fix
-    evidence["audit"] = {"enabled": True, "failures": [e.as_json() for e in events]}
+    evidence["audit"] = {"enabled": True, "failures": [e.as_json() for e in events[:5]], "count": len(events)}
     if not events:
         return f"{finding} | no audited failure for this principal in the last hour yet (audit rows arrive minutes late)", fix
-    return f"{finding} | audit log, last hour: {describe(events)}", f"{fix}; audited fix: {events[0].fix}" if events[0].fix else fix
+    return f"{finding} | audit log, last hour: {describe(events)}", fix
 
 
 def _probe(call: Any, code: str) -> Any:

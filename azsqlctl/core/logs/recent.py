@@ -8,6 +8,7 @@ with ``azsqlctl logs enable`` (``AuditingOff`` carries that hint).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -29,7 +30,7 @@ class AuditLookup:
         self.resource_group, self.server_name, self.host = resource_group, server_name, host
         self.server: ServerRef | None = None
 
-    def recent_failures(self, principals: Sequence[str], now: datetime | None = None, limit: int = 3) -> list[AuditEvent]:
+    def recent_failures(self, principals: Sequence[str], now: datetime | None = None, limit: int = SCAN) -> list[AuditEvent]:
         """Newest first, at most ``limit``; raises ``setup.AuditingOff`` when rows are not recorded."""
         now = now or datetime.now(UTC)
         self.server = self.config.find_server(self.resource_group, self.server_name, self.host)
@@ -45,4 +46,7 @@ def _matches(principal: str, wanted: list[str]) -> bool:
 
 
 def describe(events: Sequence[AuditEvent]) -> str:
-    return "; ".join(f"{as_iso(e.event_time)} error {e.error} state {e.state}: {e.cause}" for e in events)
+    """One phrase: how many, the latest, and each real state with its cause (short), most frequent first."""
+    counts = Counter((e.error, e.state, e.cause.split(";")[0]) for e in events)
+    states = ", ".join(f"{n} x error {err} state {state} ({cause})" for (err, state, cause), n in counts.most_common())
+    return f"{len(events)} failure(s), latest {as_iso(events[0].event_time)}: {states}"
