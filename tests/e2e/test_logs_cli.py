@@ -141,6 +141,14 @@ def test_resource_centric_query(sandbox: Sandbox, logs: Any, client_env: dict[st
         (["--state", ""], 2, "--state takes a whole number"),
         (["--workspace", "ca656d1a-4145-5397-8300-2a5344193fc7", "--resource", "/subscriptions/x"], 2, "do not combine"),
         (["--workspace", "00000000-0000-0000-0000-000000000000"], 5, "WorkspaceNotFoundError"),
+        (["--limit", "0"], 2, "--limit takes a positive whole number"),
+        (["--error", "18456x"], 2, "--error takes a whole number"),
+        (["--client-ip", "not-an-ip"], 2, "is not an IP address"),
+        (["--follow", "--summary"], 2, "do not combine"),
+        (["--by", "state"], 2, "--by needs --summary"),
+        (["--summary", "--by", "colour"], 2, "is not a summary key"),
+        (["--interval", "soon", "--follow"], 2, "is not a duration"),
+        (["--resource", "sandbox-sql"], 2, "is not an ARM resource id"),
     ],
 )
 def test_bad_input_is_one_error_line_with_a_hint(logs: Any, args: list[str], code: int, message: str) -> None:
