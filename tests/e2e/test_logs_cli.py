@@ -283,3 +283,12 @@ def test_logs_enable_asks_on_a_terminal(off_sandbox: Sandbox) -> None:
         assert "will change sandbox-sql" in err and "Apply these changes?" in err
         assert off_sandbox.store.read(lambda s: s.monitor.auditing.state == "Enabled") is applied, out + err
         assert proc.returncode == (0 if applied else 1)
+
+
+@pytest.mark.parametrize("args", [["logs", "--help"], ["logs", "enable", "--help"], ["logs", "status", "--help"], ["logs", "--show-query"]])
+def test_help_and_show_query_import_no_sdk(args: list[str]) -> None:
+    from tests.e2e.test_cli import run_blocked
+
+    proc = run_blocked(args)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY=\n" in proc.stderr  # neither pyodbc nor any Azure SDK was imported
