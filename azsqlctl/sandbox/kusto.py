@@ -27,97 +27,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-Row = dict[str, Any]
-Expr = Callable[[Row], Any]
-
-
-class KqlUnsupported(Exception):
-    """The query is not KQL, or uses KQL the sandbox does not execute."""
-
-    def __init__(self, message: str, kind: str = "semantic", near: str = "", pos: int = 0) -> None:
-        super().__init__(message)
-        self.message, self.kind, self.token, self.pos = message, kind, near, pos
-
-
-# --- tokens -------------------------------------------------------------------------------------
-
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+|//[^\n]*)
-  | (?P<str>[hH]?(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'))
-  | (?P<verb>[hH]?@(?:"(?:[^"]|"")*"|'(?:[^']|'')*'))
-  | (?P<dt>datetime\(\s*[^)]*\))
-  | (?P<span>\d+(?:\.\d+)?(?:ms|s|m|h|d)\b)
-  | (?P<num>\d+(?:\.\d+)?)
-  | (?P<op>==|!=|=~|!~|<=|>=|!contains\b|!in\b|[|(),=<>])
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-    """,
-    re.X,
+from .kusto_lex import KqlUnsupported, Tok, iso, tokenize
+from .kusto_ops import (
+    BINARY,
+    Expr,
+    Row,
+    all_of,
+    column_ref,
+    compare,
+    project_stage,
+    sort_by,
+    take_stage,
+    toint_value,
+    where_stage,
 )
-_ESC = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
 
-
-@dataclass(frozen=True)
-class Tok:
-    kind: str
-    text: str
-    value: Any
-    pos: int
-
-
-def tokenize(text: str) -> list[Tok]:
-    out: list[Tok] = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise KqlUnsupported(f"Query could not be parsed at '{text[pos : pos + 10]}'", "syntax", text[pos : pos + 10], pos)
-        kind = m.lastgroup or ""
-        raw = m[0]
-        if kind == "str":
-            body = raw.lstrip("hH")[1:-1]
-            out.append(Tok("lit", raw, re.sub(r"\\(.)", lambda e: _ESC.get(e[1], e[1]), body), pos))
-        elif kind == "verb":
-            body = raw.lstrip("hH")[1:]
-            quote = body[0]
-            out.append(Tok("lit", raw, body[1:-1].replace(quote * 2, quote), pos))
-        elif kind == "dt":
-            out.append(Tok("lit", raw, _datetime(raw[9:-1].strip(), pos), pos))
-        elif kind == "span":
-            out.append(Tok("lit", raw, _timespan(raw), pos))
-        elif kind == "num":
-            out.append(Tok("lit", raw, float(raw) if "." in raw else int(raw), pos))
-        elif kind != "ws":
-            out.append(Tok(kind, raw, raw, pos))
-        pos = m.end()
-    return out
-
-
-def _datetime(text: str, pos: int) -> float:
-    value = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
-    value = re.sub(r"(\.\d{6})\d+", r"\1", value)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise KqlUnsupported(f"datetime literal '{text}' is not an ISO 8601 time", "syntax", text, pos) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-
-
-_SPAN = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _timespan(text: str) -> float:
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text)
-    assert m
-    return float(m[1]) * _SPAN[m[2]]
-
-
-def iso(ts: float) -> str:
-    dt = datetime.fromtimestamp(ts, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}0Z"
+__all__ = ["INGESTION", "KqlUnsupported", "Plan", "compile_query", "iso", "to_wire"]
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -200,7 +127,7 @@ class Parser:
             op = self.name().lower()
             if op == "where":
                 cond, bounds = self.condition()
-                plan.stages.append(_where_stage(cond))
+                plan.stages.append(where_stage(cond))
                 if leading:
                     for key, value in bounds.items():
                         current = getattr(plan, key)
@@ -212,14 +139,14 @@ class Parser:
                 plan.stages.append(self._extend(self.assignments(allow_plain=False)))
             elif op == "project":
                 pairs = self.assignments(allow_plain=True)
-                plan.stages.append(_project_stage(pairs))
+                plan.stages.append(project_stage(pairs))
                 self.schema = {n: t for n, _, t in pairs}
             elif op in ("sort", "order"):
                 self.take("by")
                 plan.stages.append(self._sort())
             elif op in ("take", "limit"):
                 n = self.integer()
-                plan.stages.append(_take_stage(n))
+                plan.stages.append(take_stage(n))
             elif op == "summarize":
                 plan.stages.append(self._summarize())
             elif op == "count":
@@ -261,7 +188,7 @@ class Parser:
                 name = self.name()
                 if name not in self.schema:
                     raise self._unknown(name)
-                expr, kind = _column(name), self.schema[name]
+                expr, kind = column_ref(name), self.schema[name]
             else:
                 raise KqlUnsupported("expected NAME = expression", "syntax", t.text if t else "", t.pos if t else 0)
             out.append((name, expr, kind))
@@ -284,7 +211,7 @@ class Parser:
         def stage(rows: Iterable[Row]) -> list[Row]:
             out = list(rows)
             for expr, desc in reversed(keys):  # stable sorts, last key first; nulls first ascending, last descending
-                out.sort(key=_sort_by(expr), reverse=desc)
+                out.sort(key=sort_by(expr), reverse=desc)
             return out
 
         return stage
@@ -354,16 +281,16 @@ class Parser:
             parts.append(self.comparison(bounds))
         if self.at("or"):
             bounds.clear()
-            alternatives = [_all(parts)]
+            alternatives = [all_of(parts)]
             while self.at("or"):
                 self.take("or")
                 more = [self.comparison({})]
                 while self.at("and"):
                     self.take("and")
                     more.append(self.comparison({}))
-                alternatives.append(_all(more))
+                alternatives.append(all_of(more))
             return (lambda r: any(a(r) is True for a in alternatives)), bounds
-        return _all(parts), bounds
+        return all_of(parts), bounds
 
     def comparison(self, bounds: dict[str, float]) -> Expr:
         if self.at("not"):
@@ -397,18 +324,18 @@ class Parser:
             self.take(")")
             wanted = set(values)
             return (lambda r: left(r) in wanted) if op == "in" else (lambda r: left(r) not in wanted)
-        if op not in _BINARY:
+        if op not in BINARY:
             return left
         self.take()
         right, _ = self.expr()
-        fn = _BINARY[op]
+        fn = BINARY[op]
         right_tok = self.toks[self.i - 1]
         if right_tok.kind == "lit" and isinstance(right_tok.value, float) and op in (">=", ">", "<", "<="):
             column = _bound_column(left_src)
             if column is not None:
                 side = "from" if op in (">=", ">") else "to"
                 bounds[f"{column}_{side}"] = right_tok.value
-        return lambda r: _compare(fn, left(r), right(r))
+        return lambda r: compare(fn, left(r), right(r))
 
     def expr(self) -> tuple[Expr, str]:
         t = self.peek()
@@ -430,7 +357,7 @@ class Parser:
             return self.call(name.lower(), t)
         if name not in self.schema:
             raise self._unknown(name)
-        return _column(name), self.schema[name]
+        return column_ref(name), self.schema[name]
 
     def call(self, fn: str, tok: Tok) -> tuple[Expr, str]:
         self.take("(")
@@ -451,7 +378,7 @@ class Parser:
             return (lambda r: ctx.now - span(r)), "datetime"
         if fn == "toint" and len(args) == 1:
             inner = args[0][0]
-            return (lambda r: _toint(inner(r))), "int"
+            return (lambda r: toint_value(inner(r))), "int"
         if fn == "tostring" and len(args) == 1:
             inner = args[0][0]
             return (lambda r: "" if inner(r) is None else str(inner(r))), "string"
@@ -496,85 +423,6 @@ def _bound_column(src: list[Tok]) -> str | None:
     if text == "ingestion_time()":
         return "ingested"
     return None
-
-
-Stage = Callable[[Iterable[Row]], Iterable[Row]]
-
-
-def _where_stage(cond: Expr) -> Stage:
-    return lambda rows: (r for r in rows if cond(r) is True)
-
-
-def _project_stage(pairs: list[tuple[str, Expr, str]]) -> Stage:
-    return lambda rows: ({n: e(r) for n, e, _ in pairs} for r in rows)
-
-
-def _take_stage(n: int) -> Stage:
-    return lambda rows: _first(rows, n)
-
-
-def _column(name: str) -> Expr:
-    return lambda r: r.get(name)
-
-
-def _sort_by(expr: Expr) -> Callable[[Row], tuple[int, Any]]:
-    return lambda r: _sort_key(expr(r))
-
-
-def _all(parts: list[Expr]) -> Expr:
-    return lambda r: all(p(r) is True for p in parts)
-
-
-def _first(rows: Iterable[Row], n: int) -> Iterator[Row]:
-    for i, r in enumerate(rows):
-        if i >= n:
-            return
-        yield r
-
-
-def _toint(v: Any) -> int | None:
-    if v is None or v == "":
-        return None
-    try:
-        return int(float(v))
-    except (TypeError, ValueError):
-        return None
-
-
-def _sort_key(v: Any) -> tuple[int, Any]:
-    if v is None:
-        return (0, 0)
-    if isinstance(v, str):
-        return (2, v)
-    return (1, v)
-
-
-def _lower(v: Any) -> Any:
-    return v.lower() if isinstance(v, str) else v
-
-
-def _compare(fn: Callable[[Any, Any], bool], a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return False
-    try:
-        return fn(a, b)
-    except TypeError:
-        return False
-
-
-_BINARY: dict[str, Callable[[Any, Any], bool]] = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "=~": lambda a, b: _lower(a) == _lower(b),
-    "!~": lambda a, b: _lower(a) != _lower(b),
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "contains": lambda a, b: str(b).lower() in str(a).lower(),
-    "!contains": lambda a, b: str(b).lower() not in str(a).lower(),
-    "has": lambda a, b: re.search(rf"(?<![A-Za-z0-9]){re.escape(str(b))}(?![A-Za-z0-9])", str(a), re.I) is not None,
-}
 
 
 def compile_query(text: str, schema: dict[str, str], now: float) -> Plan:
