@@ -46,7 +46,7 @@ def scaffold_command(
     debug: o.Debug = False,
 ) -> None:
     """Generate the FastAPI <-> Azure SQL connection module, its tests and a CI workflow."""
-    from .app import run
+    from .runner import run
 
     given: dict[str, Any] = {
         "package": package, "driver": driver, "style": style, "use_async": use_async, "ci": ci, "server": server, "database": database,
@@ -61,7 +61,7 @@ def scaffold_command(
         if sum((dry_run, check, force and check)) > 1 or (dry_run and check):
             raise UsageError("--dry-run and --check do not go together", "use one of them", code="bad_combination")
         target = path.expanduser()
-        recorded = read_manifest(target) if target.is_dir() else {}
+        recorded: dict[str, Any] = read_manifest(target) if target.is_dir() else {}
         inputs = ScaffoldInputs(**{**recorded, **{k: v for k, v in given.items() if v is not None}})
         plan = make_plan(target, inputs, render(inputs))
         if dry_run:

@@ -6,7 +6,6 @@ import keyword
 import re
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any
 
 from azsqlctl.core.errors import UsageError
 
@@ -90,12 +89,12 @@ class ScaffoldInputs:
     def slug(self) -> str:
         return self.package.replace(".", "_")
 
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+    def as_dict(self) -> dict[str, str | bool]:
+        data: dict[str, str | bool] = asdict(self)
         return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in data.items()}
 
     @classmethod
-    def combinations(cls, **common: Any) -> list[ScaffoldInputs]:
+    def combinations(cls, *, ci: Ci = Ci.GITHUB, server: str = "", database: str = "", package: str = "app.db") -> list[ScaffoldInputs]:
         """Every valid (driver, style, async) combination: the quality bar's matrix."""
         out = []
         for driver in Driver:
@@ -103,5 +102,5 @@ class ScaffoldInputs:
                 for use_async in (False, True):
                     if use_async and driver is Driver.MSSQL_PYTHON and style is Style.SQLALCHEMY:
                         continue
-                    out.append(cls(driver=driver, style=style, use_async=use_async, **common))
+                    out.append(cls(package, driver, style, use_async, ci, server, database))
         return out

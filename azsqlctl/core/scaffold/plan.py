@@ -10,7 +10,6 @@ import tomllib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from azsqlctl.core.errors import AzsqlctlError, ExitCode, UsageError
 
@@ -37,8 +36,8 @@ class FilePlan:
     existing: bytes | None
     diff: str  # unified diff existing -> rendered ("" when unchanged)
 
-    def as_dict(self, with_diff: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {"path": self.path, "status": self.status.value, "bytes": len(self.rendered.content)}
+    def as_dict(self, with_diff: bool) -> dict[str, str | int]:
+        out: dict[str, str | int] = {"path": self.path, "status": self.status.value, "bytes": len(self.rendered.content)}
         if with_diff:
             out["diff"] = self.diff
         return out
@@ -58,7 +57,7 @@ class ScaffoldPlan:
     def conflicts(self) -> list[FilePlan]:
         return self.by_status(FileStatus.OUTDATED, FileStatus.EDITED)
 
-    def as_dict(self, with_diff: bool = False) -> dict[str, Any]:
+    def as_dict(self, with_diff: bool = False) -> dict[str, object]:
         return {
             "target": str(self.target),
             "inputs": self.inputs.as_dict(),
@@ -173,7 +172,7 @@ def apply(plan: ScaffoldPlan, force: bool) -> ScaffoldPlan:
     return ScaffoldPlan(plan.target, plan.inputs, plan.files, written)
 
 
-def read_manifest(target: Path) -> dict[str, Any]:
+def read_manifest(target: Path) -> dict[str, object]:
     """The options a previous run recorded in azsqlctl-scaffold.toml ({} when there is none)."""
     path = target / MANIFEST
     if not path.is_file():
@@ -185,19 +184,14 @@ def read_manifest(target: Path) -> dict[str, Any]:
             f"{path} is not readable TOML: {exc}", "fix or delete it, then pass the options again", code="bad_manifest"
         ) from None
     got = data.get("scaffold", {})
-    out: dict[str, Any] = {}
-    for key, kind in (
-        ("package", str),
-        ("driver", Driver),
-        ("style", Style),
-        ("use_async", bool),
-        ("ci", Ci),
-        ("server", str),
-        ("database", str),
-    ):
-        if key in got:
-            try:
-                out[key] = kind(got[key])
-            except ValueError:
-                raise UsageError(f"{path}: {key} = {got[key]!r} is not valid", "fix or delete the file", code="bad_manifest") from None
+    out: dict[str, object] = {}
+    enums: dict[str, type[Driver] | type[Style] | type[Ci]] = {"driver": Driver, "style": Style, "ci": Ci}
+    for key, value in got.items() if isinstance(got, dict) else ():
+        wanted: type[object] = bool if key == "use_async" else str
+        if key not in ("package", "driver", "style", "use_async", "ci", "server", "database") or not isinstance(value, wanted):
+            raise UsageError(f"{path}: {key} = {value!r} is not a scaffold option", "fix or delete the file", code="bad_manifest")
+        try:
+            out[key] = enums[key](str(value)) if key in enums else value
+        except ValueError:
+            raise UsageError(f"{path}: {key} = {value!r} is not valid", "fix or delete the file", code="bad_manifest") from None
     return out
