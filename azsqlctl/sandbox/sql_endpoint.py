@@ -11,14 +11,16 @@ import ipaddress
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from azsqlctl.core import azure_errors as ae
 
-from . import engine
-from .catalog import Caller
 from .faults import Faults
-from .state import Database, LoginFailure, SandboxState
+from .sql.session import SqlSession
+from .sql.storage import Storage
+from .sqltypes import Param
+from .state import LoginFailure, SandboxState
 from .store import StateStore
 from .tds import tokens as tk
 from .tds.handshake import Login7
@@ -70,6 +72,7 @@ class SqlEndpoint:
         self.logins_ok = 0
         self.logins_failed = 0
         self._tran_ids = iter(range(1, 1 << 62))
+        self.storage = Storage(store.path)  # user tables: beside the state file, in memory without one
 
     # --- login -------------------------------------------------------------------------------
 
@@ -179,60 +182,68 @@ class SqlEndpoint:
 
     # --- requests ----------------------------------------------------------------------------
 
-    def _caller(self, ctx: SessionContext) -> Caller:
-        return Caller(ctx.principal, str(ctx.extra.get("user", "")), ctx.database, ctx.spid)
+    def _session(self, ctx: SessionContext) -> SqlSession:
+        """The session's SQL side, opened on its first request (one SQLite connection per TDS session)."""
+        session = ctx.extra.get("sql")
+        if not isinstance(session, SqlSession):
+            session = SqlSession(self.store, self.storage, self.server_name, self._new_tran_id, ctx)
+            ctx.extra["sql"] = session
+        return session
+
+    def _new_tran_id(self) -> bytes:
+        with self._lock:
+            return next(self._tran_ids).to_bytes(8, "little")
 
     def batch(self, ctx: SessionContext, sql: str) -> bytes:
         self._request_faults()
         with self._lock:
             self.statements.append((ctx.database, sql))
-
-        def run(s: SandboxState) -> tuple[bytes, engine.DbHandle]:
-            work = ctx.extra.get("work")
-            handle = engine.DbHandle(s.server.database(ctx.database), work if isinstance(work, Database) else None)
-            out, _ok = engine.execute_batch(s, self._caller(ctx), sql, handle)
-            return out, handle
-
-        out, handle = self.store.read(run)
-        if handle.work is not None:
-            ctx.extra["work"] = handle.work
-            if ctx.transaction is None:  # autocommit: every statement is its own transaction
-                self._commit(ctx)
+        out, _ok = self._session(ctx).run(sql)
         return out
 
-    def _commit(self, ctx: SessionContext) -> None:
-        work = ctx.extra.pop("work", None)
-        if not isinstance(work, Database):
-            return
-        with self.store.mutate() as s:
-            s.server.databases = [work if d.name.lower() == work.name.lower() else d for d in s.server.databases]
+    def execute(self, ctx: SessionContext, sql: str, params: Sequence[Param]) -> tuple[bytes, bool]:
+        """sp_executesql / sp_prepexec / sp_execute: parameters bound by name as values; statements end in DONEINPROC."""
+        self._request_faults()
+        with self._lock:
+            self.statements.append((ctx.database, sql))
+        return self._session(ctx).run(sql, params, done_token=tk.DONEINPROC)
 
     def rpc(self, ctx: SessionContext, name: str) -> bytes:
-        # The driver's sp_datatype_info_100 calls (type info for pyodbc) land here too;
-        # an error is what it tolerates, and it is the honest answer.
-        err = engine.unsupported(f"RPC {name}")
+        # Interim until helper B's RPC decoding lands (its session calls ``execute`` instead and drops
+        # ``rpc`` from the Backend protocol): an honest 40517 rather than a guess.
+        del ctx
+        from .sql.errors import unsupported
+
+        err = unsupported(f"RPC {name}")
         return tk.error(err.number, 1, err.severity, err.message, self.server_name) + tk.done(tk.DONE_ERROR, token=tk.DONEPROC)
 
     def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> bytes:
+        session = self._session(ctx)
         out = b""
         if request == TM_BEGIN_XACT:
-            ctx.transaction = next(self._tran_ids).to_bytes(8, "little")
-            out += tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(ctx.transaction), b"\x00")
+            out += session.begin()
         elif request in (TM_COMMIT_XACT, TM_ROLLBACK_XACT):
             if request == TM_COMMIT_XACT:
-                self._commit(ctx)
+                # The driver's commit ends the transaction whatever its nesting, as SQL Server's TM commit does.
+                session.trancount = min(session.trancount, 1) or 1
+                out += session.commit()
             else:
-                ctx.extra.pop("work", None)  # rolled back: the working copy is discarded
-            kind = tk.ENV_COMMIT_TRAN if request == TM_COMMIT_XACT else tk.ENV_ROLLBACK_TRAN
-            out += tk.envchange(kind, b"\x00", tk.b_varbyte(ctx.transaction or bytes(8)))
-            ctx.transaction = None
+                out += session.rollback()
             if begin_new:
-                ctx.transaction = next(self._tran_ids).to_bytes(8, "little")
-                out += tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(ctx.transaction), b"\x00")
+                out += session.begin()
         return out + tk.done()
 
+    def reset(self, ctx: SessionContext) -> None:
+        """RESETCONNECTION (a pooled connection handed to its next user): roll back, reset session options."""
+        session = ctx.extra.get("sql")
+        if isinstance(session, SqlSession):
+            session.reset()
+
     def disconnected(self, ctx: SessionContext | None) -> None:
-        del ctx
+        # A lost connection discards the session, and with it any uncommitted work.
+        session = ctx.extra.pop("sql", None) if ctx is not None else None
+        if isinstance(session, SqlSession):
+            session.close()
 
     def _request_faults(self) -> None:
         fault = self.faults.take("tds", {"delay", "drop_request"})

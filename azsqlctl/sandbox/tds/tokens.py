@@ -6,11 +6,15 @@ the LOGINACK TDS version is big-endian.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import struct
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ..sqltypes import SqlType, TypeSpec
 
 # Token types
 COLMETADATA = 0x81
@@ -101,24 +105,102 @@ def done(status: int = DONE_FINAL, rowcount: int = 0, token: int = DONE, curcmd:
 
 @dataclass(frozen=True)
 class Column:
-    """A result column; ``kind`` is one of nvarchar, int, bigint, bit, varbinary, guid."""
+    """A result column; ``kind`` is one of nvarchar, int, bigint, bit, varbinary, guid; ``spec``, when given, wins."""
 
     name: str
     kind: str = "nvarchar"
+    spec: TypeSpec | None = None
+
+
+# --- interim TypeSpec encoding (helper A, wp-sql) ----------------------------------------------------
+# The contract has helper B's codec encode every TypeSpec (PLP for MAX included); until that branch
+# lands, the SQL engine's typed columns go out through this small additive subset so they can be
+# tested end to end. The integrator keeps B's encoding and drops this block.
+_SPEC_KIND = {
+    SqlType.NVARCHAR: "nvarchar", SqlType.VARCHAR: "nvarchar", SqlType.INT: "int", SqlType.SMALLINT: "int",
+    SqlType.TINYINT: "tinyint", SqlType.BIGINT: "bigint", SqlType.BIT: "bit", SqlType.VARBINARY: "varbinary",
+    SqlType.UNIQUEIDENTIFIER: "guid", SqlType.FLOAT: "float", SqlType.REAL: "float", SqlType.DECIMAL: "decimal",
+    SqlType.MONEY: "decimal", SqlType.DATE: "date", SqlType.TIME: "time", SqlType.DATETIME: "datetime2",
+    SqlType.DATETIME2: "datetime2", SqlType.DATETIMEOFFSET: "datetimeoffset",
+}  # fmt: skip
+_EPOCH = dt.date(1, 1, 1)
+
+
+def _kind(col: Column) -> str:
+    return _SPEC_KIND[col.spec.type] if col.spec is not None else col.kind
+
+
+def _scale(col: Column) -> int:
+    return min(col.spec.scale, 7) if col.spec is not None else 7
+
+
+def _time_bytes(value: dt.time | dt.datetime, scale: int) -> bytes:
+    seconds = value.hour * 3600 + value.minute * 60 + value.second
+    ticks = (seconds * 1_000_000 + value.microsecond) * 10**scale // 1_000_000
+    width = 3 if scale <= 2 else 4 if scale <= 4 else 5
+    return ticks.to_bytes(width, "little")
+
+
+def _typed_info(col: Column) -> bytes:
+    kind = _kind(col)
+    if kind == "float":
+        return bytes([0x6D, 8])
+    if kind == "decimal":
+        spec = col.spec
+        assert spec is not None
+        return bytes([0x6A, 17, min(spec.precision, 38), spec.scale])
+    if kind == "date":
+        return bytes([0x28])
+    return bytes([{"time": 0x29, "datetime2": 0x2A, "datetimeoffset": 0x2B}[kind], _scale(col)])
+
+
+def _typed_value(col: Column, value: Any) -> bytes:
+    kind = _kind(col)
+    if value is None:
+        return b"\x00"
+    if kind == "float":
+        return bytes([8]) + struct.pack("<d", float(value))
+    if kind == "decimal":
+        spec = col.spec
+        assert spec is not None
+        unscaled = int(decimal.Decimal(value).scaleb(spec.scale).to_integral_value())
+        return bytes([17, 1 if unscaled >= 0 else 0]) + abs(unscaled).to_bytes(16, "little")
+    if kind == "date":
+        return bytes([3]) + (value - _EPOCH).days.to_bytes(3, "little")
+    scale = _scale(col)
+    if kind == "time":
+        data = _time_bytes(value, scale)
+    elif kind == "datetime2":
+        data = _time_bytes(value, scale) + (value.date() - _EPOCH).days.to_bytes(3, "little")
+    else:
+        offset = value.utcoffset() or dt.timedelta(0)
+        utc = (value - offset).replace(tzinfo=None)
+        data = (
+            _time_bytes(utc, scale)
+            + (utc.date() - _EPOCH).days.to_bytes(3, "little")
+            + struct.pack("<h", int(offset.total_seconds() // 60))
+        )
+    return bytes([len(data)]) + data
+
+
+_TYPED = ("float", "decimal", "date", "time", "datetime2", "datetimeoffset")
 
 
 def colmetadata(columns: Sequence[Column]) -> bytes:
     out = bytearray([COLMETADATA]) + struct.pack("<H", len(columns))
     for col in columns:
         out += struct.pack("<IH", 0, 0x0001 | 0x0008)  # user type 0; nullable, updateable-unknown
-        if col.kind == "nvarchar":
+        kind = _kind(col)
+        if kind in _TYPED:
+            out += _typed_info(col)
+        elif kind == "nvarchar":
             out += bytes([0xE7]) + struct.pack("<H", 8000) + COLLATION
-        elif col.kind in ("int", "bigint", "bit", "tinyint"):
-            size = {"int": 4, "bigint": 8, "bit": 1, "tinyint": 1}[col.kind]
-            out += bytes([0x68 if col.kind == "bit" else 0x26, size])
-        elif col.kind == "varbinary":
+        elif kind in ("int", "bigint", "bit", "tinyint"):
+            size = {"int": 4, "bigint": 8, "bit": 1, "tinyint": 1}[kind]
+            out += bytes([0x68 if kind == "bit" else 0x26, size])
+        elif kind == "varbinary":
             out += bytes([0xA5]) + struct.pack("<H", 8000)
-        elif col.kind == "guid":
+        elif kind == "guid":
             out += bytes([0x24, 16])
         else:
             raise ValueError(f"unsupported column kind {col.kind}")
@@ -129,25 +211,28 @@ def colmetadata(columns: Sequence[Column]) -> bytes:
 def row(columns: Sequence[Column], values: Sequence[Any]) -> bytes:
     out = bytearray([ROW])
     for col, value in zip(columns, values, strict=True):
-        if col.kind == "nvarchar":
+        kind = _kind(col)
+        if kind in _TYPED:
+            out += _typed_value(col, value)
+        elif kind == "nvarchar":
             if value is None:
                 out += b"\xff\xff"
             else:
                 data = str(value).encode("utf-16-le")
                 out += struct.pack("<H", len(data)) + data
-        elif col.kind in ("int", "bigint", "bit", "tinyint"):
+        elif kind in ("int", "bigint", "bit", "tinyint"):
             if value is None:
                 out.append(0)
             else:
-                fmt = {"int": "<i", "bigint": "<q", "bit": "<B", "tinyint": "<B"}[col.kind]
+                fmt = {"int": "<i", "bigint": "<q", "bit": "<B", "tinyint": "<B"}[kind]
                 data = struct.pack(fmt, int(value))
                 out += bytes([len(data)]) + data
-        elif col.kind == "varbinary":
+        elif kind == "varbinary":
             if value is None:
                 out += b"\xff\xff"
             else:
                 out += struct.pack("<H", len(value)) + bytes(value)
-        elif col.kind == "guid":
+        elif kind == "guid":
             if value is None:
                 out.append(0)
             else:
@@ -155,10 +240,10 @@ def row(columns: Sequence[Column], values: Sequence[Any]) -> bytes:
     return bytes(out)
 
 
-def result_set(columns: Sequence[Column], rows: Sequence[Sequence[Any]], more: bool = False) -> bytes:
+def result_set(columns: Sequence[Column], rows: Sequence[Sequence[Any]], more: bool = False, done_token: int = DONE) -> bytes:
     out = bytearray(colmetadata(columns))
     for values in rows:
         out += row(columns, values)
     status = DONE_COUNT | (DONE_MORE if more else 0)
-    out += done(status, len(rows))
+    out += done(status, len(rows), token=done_token)
     return bytes(out)
