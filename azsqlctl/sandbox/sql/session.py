@@ -794,6 +794,10 @@ class SqlSession:
                             raise errors.unsupported("IDENTITY with an increment other than 1")
                         col.identity = True
                         col.nullable = False
+                    elif isinstance(k, exp.AutoIncrementColumnConstraint):  # IDENTITY without (seed, increment)
+                        seed = 1
+                        col.identity = True
+                        col.nullable = False
                     elif isinstance(k, exp.CollateColumnConstraint):
                         pass  # every text column compares case-insensitively, as the default collation does
                     else:
