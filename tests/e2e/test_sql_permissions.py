@@ -49,7 +49,9 @@ def test_reader_may_select_but_not_insert_or_create(sandbox: Sandbox, orders: An
     assert cur.execute("SELECT item FROM app.orders").fetchval() == "first"
     text = error_of(cur, "INSERT INTO app.orders (item) VALUES ('x')")
     assert "The INSERT permission was denied on the object 'orders', database 'appdb', schema 'app'. (229)" in text
-    assert "The DELETE permission was denied on the object 'orders', database 'appdb', schema 'app'. (229)" in error_of(cur, "DELETE FROM app.orders")
+    assert "The DELETE permission was denied on the object 'orders', database 'appdb', schema 'app'. (229)" in error_of(
+        cur, "DELETE FROM app.orders"
+    )
     assert "CREATE TABLE permission denied in database 'appdb'. (262)" in error_of(cur, "CREATE TABLE app.mine (x INT)")
     assert "CREATE SCHEMA permission denied in database 'appdb'. (262)" in error_of(cur, "CREATE SCHEMA mine")
     assert "(3701)" in error_of(cur, "DROP TABLE app.orders")
@@ -65,7 +67,9 @@ def test_writer_ddladmin_schema_grants_and_deny(sandbox: Sandbox, orders: Any) -
     cur.execute("INSERT INTO app.orders (item) VALUES ('written')")
     assert cur.rowcount == 1
     # A writer without SELECT may not read, nor filter what it deletes (SQL Server checks SELECT for a WHERE).
-    assert "The SELECT permission was denied on the object 'orders', database 'appdb', schema 'app'. (229)" in error_of(cur, "SELECT * FROM app.orders")
+    assert "The SELECT permission was denied on the object 'orders', database 'appdb', schema 'app'. (229)" in error_of(
+        cur, "SELECT * FROM app.orders"
+    )
     assert "The SELECT permission was denied" in error_of(cur, "DELETE FROM app.orders WHERE id = 1")
 
     # A custom role with SELECT on one schema: reads app, not dbo.
@@ -74,7 +78,9 @@ def test_writer_ddladmin_schema_grants_and_deny(sandbox: Sandbox, orders: Any) -
     admin.execute("GRANT SELECT ON SCHEMA::app TO app_reader")
     admin.execute("ALTER ROLE app_reader ADD MEMBER [billing-worker]")
     assert cur.execute("SELECT COUNT(*) FROM app.orders").fetchval() == 2
-    assert "The SELECT permission was denied on the object 'secrets', database 'appdb', schema 'dbo'. (229)" in error_of(cur, "SELECT * FROM dbo.secrets")
+    assert "The SELECT permission was denied on the object 'secrets', database 'appdb', schema 'dbo'. (229)" in error_of(
+        cur, "SELECT * FROM dbo.secrets"
+    )
     cur.execute("DELETE FROM app.orders WHERE item = 'written'")
     assert cur.rowcount == 1
 

@@ -42,7 +42,9 @@ def p(name: str, sql_type: SqlType, value: object, length: int | None = None) ->
 
 
 def test_parameters_are_bound_as_values_never_pasted(session: SqlSession) -> None:
-    out, ok = session.run("CREATE TABLE dbo.t (id INT IDENTITY PRIMARY KEY, name NVARCHAR(max), amount DECIMAL(10,2), at DATETIME2, ref UNIQUEIDENTIFIER, data VARBINARY(max), flag BIT)")
+    out, ok = session.run(
+        "CREATE TABLE dbo.t (id INT IDENTITY PRIMARY KEY, name NVARCHAR(max), amount DECIMAL(10,2), at DATETIME2, ref UNIQUEIDENTIFIER, data VARBINARY(max), flag BIT)"
+    )
     assert ok, out
     hostile = "x'); DROP TABLE dbo.t; --"
     ref = uuid.uuid4()
@@ -54,18 +56,25 @@ def test_parameters_are_bound_as_values_never_pasted(session: SqlSession) -> Non
         p("@P5", SqlType.VARBINARY, b"\x00\xff" * 600_000, MAX),
         p("@P6", SqlType.BIT, True),
     ]
-    out, ok = session.run("INSERT INTO dbo.t (name, amount, at, ref, data, flag) VALUES (@P1, @P2, @P3, @p4, @P5, @P6)", params, done_token=tk.DONEINPROC)
+    out, ok = session.run(
+        "INSERT INTO dbo.t (name, amount, at, ref, data, flag) VALUES (@P1, @P2, @P3, @p4, @P5, @P6)", params, done_token=tk.DONEINPROC
+    )
     assert ok
     assert last_done(out) == (tk.DONEINPROC, tk.DONE_COUNT, 0xC3, 1)
     row = session.conn.execute('SELECT name, amount, at, ref, length(data), flag FROM "dbo.t"').fetchone()
     assert row == (hostile, 12.34, "2024-05-06 07:08:09.123456", str(ref).upper(), 1_200_000, 1)
 
-    out, ok = session.run("SELECT id FROM dbo.t WHERE name = @name AND flag = @on", [p("@name", SqlType.NVARCHAR, hostile, 100), p("@on", SqlType.BIT, True)], done_token=tk.DONEINPROC)
+    out, ok = session.run(
+        "SELECT id FROM dbo.t WHERE name = @name AND flag = @on",
+        [p("@name", SqlType.NVARCHAR, hostile, 100), p("@on", SqlType.BIT, True)],
+        done_token=tk.DONEINPROC,
+    )
     assert ok and last_done(out) == (tk.DONEINPROC, tk.DONE_COUNT, 0xC1, 1)
     out, ok = session.run("SELECT id FROM dbo.t WHERE name = @name", [p("@name", SqlType.NVARCHAR, "other", 100)], done_token=tk.DONEINPROC)
     assert ok and last_done(out)[3] == 0
-    out, ok = session.run("SELECT id FROM dbo.t WHERE name = @missing", [], done_token=tk.DONEINPROC)
-    assert not ok and b"M\x00u\x00s\x00t\x00 \x00d\x00e\x00c\x00l\x00a\x00r\x00e" in out
+    failed, fine = session.run("SELECT id FROM dbo.t WHERE name = @missing", [], done_token=tk.DONEINPROC)
+    out = failed
+    assert not fine and b"M\x00u\x00s\x00t\x00 \x00d\x00e\x00c\x00l\x00a\x00r\x00e" in out
     assert last_done(out)[0] == tk.DONEINPROC and last_done(out)[1] & tk.DONE_ERROR
 
 
@@ -76,10 +85,10 @@ def test_rollback_and_reset_discard_open_work(session: SqlSession) -> None:
     session.reset()  # RESETCONNECTION: a pooled connection's next user must not inherit this
     assert session.trancount == 0 and session.ctx.transaction is None
     assert session.conn.execute('SELECT COUNT(*) FROM "dbo.r"').fetchone() == (0,)
-    session.run("SET NOCOUNT ON")
-    assert session.nocount
+    session.run("SET NOCOUNT ON SET XACT_ABORT ON")
+    assert (session.nocount, session.xact_abort) == (True, True)
     session.reset()
-    assert not session.nocount
+    assert (session.nocount, session.xact_abort) == (False, False)
 
 
 @pytest.mark.parametrize(

@@ -33,13 +33,13 @@ _LOGIN_FUNCTIONS = ("SUSER_NAME", "SUSER_SNAME", "SYSTEM_USER")
 class AzsqlctlTSQL(TSQL):
     """sqlglot's T-SQL dialect, except that the login functions stay distinct from CURRENT_USER."""
 
-    class Parser(TSQL.Parser):
+    class Parser(TSQL.Parser):  # type: ignore[misc,valid-type]
         FUNCTIONS: ClassVar[dict[str, Any]] = {k: v for k, v in TSQL.Parser.FUNCTIONS.items() if k not in _LOGIN_FUNCTIONS}
 
 
 def parse(text: str) -> exp.Expression:
     try:
-        tree = sqlglot.parse_one(text, read=AzsqlctlTSQL)
+        tree: exp.Expression = sqlglot.parse_one(text, read=AzsqlctlTSQL)
     except sqlglot.errors.ParseError as exc:
         near = next((str(e.get("highlight") or "") for e in exc.errors), "") or text.split()[-1]
         raise errors.syntax(near) from None

@@ -136,7 +136,7 @@ def _scale(col: Column) -> int:
 
 def _time_bytes(value: dt.time | dt.datetime, scale: int) -> bytes:
     seconds = value.hour * 3600 + value.minute * 60 + value.second
-    ticks = (seconds * 1_000_000 + value.microsecond) * 10**scale // 1_000_000
+    ticks = int((seconds * 1_000_000 + value.microsecond) * 10**scale // 1_000_000)
     width = 3 if scale <= 2 else 4 if scale <= 4 else 5
     return ticks.to_bytes(width, "little")
 
@@ -166,7 +166,8 @@ def _typed_value(col: Column, value: Any) -> bytes:
         unscaled = int(decimal.Decimal(value).scaleb(spec.scale).to_integral_value())
         return bytes([17, 1 if unscaled >= 0 else 0]) + abs(unscaled).to_bytes(16, "little")
     if kind == "date":
-        return bytes([3]) + (value - _EPOCH).days.to_bytes(3, "little")
+        days: int = (value - _EPOCH).days
+        return bytes([3]) + days.to_bytes(3, "little")
     scale = _scale(col)
     if kind == "time":
         data = _time_bytes(value, scale)
