@@ -81,7 +81,7 @@ def test_parameters_are_bound_as_values_never_pasted(session: SqlSession) -> Non
 def test_rollback_and_reset_discard_open_work(session: SqlSession) -> None:
     session.run("CREATE TABLE dbo.r (x INT)")
     session.run("BEGIN TRAN INSERT INTO dbo.r VALUES (1)")
-    assert session.trancount == 1 and session.ctx.transaction is not None
+    assert (session.trancount, session.ctx.transaction is not None) == (1, True)
     session.reset()  # RESETCONNECTION: a pooled connection's next user must not inherit this
     assert session.trancount == 0 and session.ctx.transaction is None
     assert session.conn.execute('SELECT COUNT(*) FROM "dbo.r"').fetchone() == (0,)

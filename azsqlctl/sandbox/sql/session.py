@@ -827,11 +827,11 @@ class SqlSession:
         if len(primary) > 1:
             raise SqlError(8110, f"Cannot add multiple PRIMARY KEY constraints to table '{schema}.{name}'.")
         for key in keys:
-            for c in key.columns:
-                if c.lower() not in by_name:
-                    raise SqlError(1911, f"Column name '{c}' does not exist in the target table or view.")
+            for key_column in key.columns:
+                if key_column.lower() not in by_name:
+                    raise SqlError(1911, f"Column name '{key_column}' does not exist in the target table or view.")
                 if key.kind == "PRIMARY KEY":
-                    by_name[c.lower()].nullable = False
+                    by_name[key_column.lower()].nullable = False
         identity = [c for c in columns if c.identity]
         if len(identity) > 1:
             raise SqlError(2744, f"Multiple identity columns specified for table '{name}'. Only one identity column per table is allowed.")

@@ -37,9 +37,10 @@ class AzsqlctlTSQL(TSQL):
         FUNCTIONS: ClassVar[dict[str, Any]] = {k: v for k, v in TSQL.Parser.FUNCTIONS.items() if k not in _LOGIN_FUNCTIONS}
 
 
-def parse(text: str) -> exp.Expression:
+def parse(text: str) -> Any:
+    """The statement's sqlglot tree (typed Any: sqlglot's own annotations differ between its releases)."""
     try:
-        tree: exp.Expression = sqlglot.parse_one(text, read=AzsqlctlTSQL)
+        tree = sqlglot.parse_one(text, read=AzsqlctlTSQL)
     except sqlglot.errors.ParseError as exc:
         near = next((str(e.get("highlight") or "") for e in exc.errors), "") or text.split()[-1]
         raise errors.syntax(near) from None
