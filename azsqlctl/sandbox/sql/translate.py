@@ -295,6 +295,12 @@ class Translator:
             return exp.Placeholder(this=bind)
         if isinstance(node, exp.National):
             return exp.Literal.string(node.name)
+        if isinstance(node, exp.Values) and isinstance(node.args.get("alias"), exp.TableAlias) and node.args["alias"].columns:
+            # (VALUES ...) AS t(a, b): SQLite names a VALUES list's columns column1, column2 ...
+            alias = node.args["alias"]
+            picks = [exp.alias_(exp.column(f"column{i + 1}"), c.name) for i, c in enumerate(alias.columns)]
+            inner = exp.Values(expressions=node.expressions)
+            return exp.Subquery(this=exp.Select(expressions=picks).from_(exp.Subquery(this=inner)), alias=exp.TableAlias(this=alias.this))
         if isinstance(node, exp.Div):
             return exp.Anonymous(this="az_div", expressions=[node.this, node.expression])
         if isinstance(node, exp.Mod):
