@@ -137,6 +137,32 @@ def test_user_table_round_trip(admin: Any) -> None:
     cur.execute("DROP TABLE IF EXISTS app.customers")
 
 
+def test_more_types_having_and_schemas(admin: Any) -> None:
+    cur = admin.cursor()
+    cur.execute("CREATE SCHEMA sales")
+    assert "(2714)" in error_of(cur, "CREATE SCHEMA sales")
+    cur.execute("CREATE TABLE sales.visits (at_time TIME(3), at_zone DATETIMEOFFSET, n SMALLINT, t TINYINT, legacy DATETIME, r REAL)")
+    cur.execute("INSERT INTO sales.visits VALUES ('13:14:15.123', '2024-01-02 03:04:05 +02:00', 7, 255, '2020-01-01 10:00:00', 0.5)")
+    import struct
+
+    def offset_value(raw: bytes) -> dt.datetime:  # pyodbc hands SQL_SS_TIMESTAMPOFFSET over as its C struct
+        y, mo, d, h, mi, sec, frac, oh, om = struct.unpack("<6hI2h", raw)
+        return dt.datetime(y, mo, d, h, mi, sec, frac // 1000, dt.timezone(dt.timedelta(hours=oh, minutes=om)))
+
+    admin.add_output_converter(-155, offset_value)
+    row = cur.execute("SELECT at_time, at_zone, n, t, legacy, r FROM sales.visits").fetchone()
+    assert row.at_time == dt.time(13, 14, 15, 123000)
+    assert row.at_zone == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert row.n == 7 and row.t == 255 and row.legacy == dt.datetime(2020, 1, 1, 10) and row.r == 0.5
+    assert "(8115)" in error_of(cur, "INSERT INTO sales.visits (t) VALUES (256)")
+    cur.execute("INSERT INTO sales.visits (n) VALUES (7), (8)")
+    having = cur.execute("SELECT n, COUNT(*) AS c FROM sales.visits GROUP BY n HAVING COUNT(*) > 1").fetchall()
+    assert [(r.n, r.c) for r in having] == [(7, 2)]
+    assert "Cannot drop schema 'sales' because it is being referenced by object 'visits'. (3729)" in error_of(cur, "DROP SCHEMA sales")
+    cur.execute("DROP TABLE sales.visits DROP SCHEMA sales")
+    assert "sales" not in [r.name for r in cur.execute("SELECT name FROM sys.schemas").fetchall()]
+
+
 def test_transactions_roll_back(sandbox: Sandbox, admin: Any) -> None:
     cur = admin.cursor()
     cur.execute("CREATE TABLE dbo.ledger (id INT PRIMARY KEY, v NVARCHAR(20))")
@@ -228,3 +254,33 @@ def test_connect_time_queries_answer_as_azure_sql(admin: Any) -> None:
     assert [r.name for r in found] == ["widgets"]
     names = cur.execute("SELECT TOP 3 [p].[name] FROM [sys].[database_principals] AS p ORDER BY p.principal_id").fetchall()
     assert [r.name for r in names] == ["public", "dbo", "guest"]
+
+
+def test_concurrent_sessions_see_committed_data_and_wait_for_writers(sandbox: Sandbox, admin: Any) -> None:
+    import threading
+    import time
+
+    cur = admin.cursor()
+    cur.execute("CREATE TABLE dbo.shared (id INT PRIMARY KEY)")
+    cur.execute("BEGIN TRAN INSERT INTO dbo.shared VALUES (1)")
+    other = raw_connect(sandbox, admin_token())
+    other.autocommit = True
+    ocur = other.cursor()
+    # Azure SQL Database reads committed versions (READ_COMMITTED_SNAPSHOT ON): no wait, no dirty row.
+    assert ocur.execute("SELECT COUNT(*) FROM dbo.shared").fetchval() == 0
+    done: list[float] = []
+
+    def write() -> None:
+        ocur.execute("INSERT INTO dbo.shared VALUES (2)")
+        done.append(time.monotonic())
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    time.sleep(0.3)
+    assert not done  # the second writer waits for the first transaction's lock
+    committed_at = time.monotonic()
+    cur.execute("COMMIT")
+    writer.join(timeout=10)
+    assert done and done[0] >= committed_at
+    assert [r.id for r in cur.execute("SELECT id FROM dbo.shared ORDER BY id").fetchall()] == [1, 2]
+    other.close()

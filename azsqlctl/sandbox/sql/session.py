@@ -112,8 +112,8 @@ class SqlSession:
         self.trancount += 1
         if self.trancount > 1:
             return b""
-        if not self.conn.in_transaction:
-            self.conn.execute("BEGIN")
+        # SQLite's transaction starts with the first statement that touches a table (_enter): a driver
+        # that keeps a transaction open between requests (autocommit off) must not hold a lock all along.
         self.ctx.transaction = self.tran_id()
         return tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(self.ctx.transaction), b"\x00")
 
@@ -234,8 +234,27 @@ class SqlSession:
         kind = str(tree.args.get("kind") or "").upper()
         raise errors.unsupported(f"{first} {kind}".strip() if kind else first)
 
+    def _enter(self, write: bool) -> None:
+        """Open the SQLite side of the session's transaction, if it has one and it is not open yet.
+
+        A transaction whose first statement writes takes the write lock at once (BEGIN IMMEDIATE:
+        it waits for another writer instead of failing later on a stale snapshot).
+        """
+        if self.trancount and not self.conn.in_transaction:
+            self._exec("BEGIN IMMEDIATE" if write else "BEGIN")
+
     def _atomic(self, fn: Callable[[], Piece]) -> Piece:
-        """A statement's changes apply whole or not at all (a savepoint; outside a transaction it commits at once)."""
+        """A statement's changes apply whole or not at all; outside a transaction it commits at once."""
+        self._enter(write=True)
+        if not self.conn.in_transaction:
+            self._exec("BEGIN IMMEDIATE")  # autocommit: this statement is the transaction
+            try:
+                piece = fn()
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+            return piece
         self.conn.execute("SAVEPOINT az_statement")
         try:
             piece = fn()
@@ -270,6 +289,7 @@ class SqlSession:
                 raise errors.syntax(first)
             if self.trancount == 0:
                 raise SqlError(628, "Cannot issue SAVE TRANSACTION when there is no active transaction.")
+            self._enter(write=False)
             self.conn.execute(f"SAVEPOINT {quote('sp_' + rest[1].lower())}")
             return Piece(curcmd=0xD4)
         if first == "COMMIT":
@@ -472,6 +492,7 @@ class SqlSession:
         tr.resolve_tables(tree)
         for info in tr.resolved.reads:
             self._require("SELECT", info)
+        self._enter(write=False)
         head: exp.Expression = tree
         while isinstance(head, exp.SetOperation | exp.Subquery):
             head = head.this if isinstance(head, exp.Subquery) else head.args["this"]
