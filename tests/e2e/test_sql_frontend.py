@@ -163,6 +163,23 @@ def test_more_types_having_and_schemas(admin: Any) -> None:
     assert "sales" not in [r.name for r in cur.execute("SELECT name FROM sys.schemas").fetchall()]
 
 
+def test_alter_and_truncate(admin: Any) -> None:
+    cur = admin.cursor()
+    cur.execute("CREATE TABLE dbo.evolving (id INT IDENTITY PRIMARY KEY, a NVARCHAR(10))")
+    cur.execute("INSERT INTO dbo.evolving (a) VALUES ('x')")
+    cur.execute("ALTER TABLE dbo.evolving ADD b INT NOT NULL DEFAULT 7, c DATE NULL")
+    assert tuple(cur.execute("SELECT id, a, b, c FROM dbo.evolving").fetchone()) == (1, "x", 7, None)
+    assert "(4901)" in error_of(cur, "ALTER TABLE dbo.evolving ADD d INT NOT NULL")
+    assert "(2705)" in error_of(cur, "ALTER TABLE dbo.evolving ADD a INT")
+    cur.execute("ALTER TABLE dbo.evolving DROP COLUMN c")
+    assert "(207)" in error_of(cur, "SELECT c FROM dbo.evolving")
+    assert "(5074)" in error_of(cur, "ALTER TABLE dbo.evolving DROP COLUMN id")
+    cur.execute("TRUNCATE TABLE dbo.evolving")
+    cur.execute("INSERT INTO dbo.evolving (a) VALUES ('y')")
+    assert tuple(cur.execute("SELECT id, b FROM dbo.evolving").fetchone()) == (1, 7)  # TRUNCATE reseeds IDENTITY
+    assert '"dbo.nope" because it does not exist or you do not have permissions. (4902)' in error_of(cur, "TRUNCATE TABLE dbo.nope")
+
+
 def test_transactions_roll_back(sandbox: Sandbox, admin: Any) -> None:
     cur = admin.cursor()
     cur.execute("CREATE TABLE dbo.ledger (id INT PRIMARY KEY, v NVARCHAR(20))")

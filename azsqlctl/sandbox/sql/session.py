@@ -41,7 +41,7 @@ from .storage import ColumnInfo, KeyInfo, Storage, TableInfo, quote
 
 CMD_SELECT, CMD_INSERT, CMD_DELETE, CMD_UPDATE, CMD_DDL = 0xC1, 0xC3, 0xC4, 0xC5, 0xC6
 _STATEMENT_ONLY_UNSUPPORTED = frozenset(
-    {"DECLARE", "PRINT", "EXEC", "EXECUTE", "WHILE", "RETURN", "RAISERROR", "THROW", "WAITFOR", "DBCC", "MERGE", "TRUNCATE"}
+    {"DECLARE", "PRINT", "EXEC", "EXECUTE", "WHILE", "RETURN", "RAISERROR", "THROW", "WAITFOR", "DBCC", "MERGE"}
 )
 _LOCK_WAIT = 5.0  # seconds a statement waits for another session's lock, then 1222
 
@@ -229,6 +229,10 @@ class SqlSession:
             return [self._create_schema(tree)]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "TABLE":
             return [self._atomic(lambda: self._drop_table(tree))]
+        if isinstance(tree, exp.Alter) and str(tree.args.get("kind", "")).upper() == "TABLE":
+            return [self._atomic(lambda: self._alter_table(tree))]
+        if isinstance(tree, exp.TruncateTable):
+            return [self._atomic(lambda: self._truncate(tree))]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
             return [self._drop_schema(tree)]
         kind = str(tree.args.get("kind") or "").upper()
@@ -769,14 +773,15 @@ class SqlSession:
             raise errors.object_exists(table.name)
         if table.name.startswith("#"):
             raise errors.unsupported("temporary tables")
-        info, ddl_sql, seed = self._table_shape(schema, table.name, shape)
+        info, ddl_sql, seed, _decls = self._table_shape(schema, table.name, shape)
         self._exec(ddl_sql)
         storage.register(self.conn, info)
         if seed is not None and seed != 1:
             self._exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (info.key, seed - 1))
         return Piece(curcmd=CMD_DDL)
 
-    def _table_shape(self, schema: str, name: str, shape: exp.Schema) -> tuple[TableInfo, str, int | None]:
+    def _table_shape(self, schema: str, name: str, shape: exp.Schema) -> tuple[TableInfo, str, int | None, dict[str, str]]:
+        """The table's declared shape, its SQLite CREATE TABLE, the IDENTITY seed and each column's SQLite declaration."""
         columns: list[ColumnInfo] = []
         defaults: dict[str, str] = {}
         keys: list[KeyInfo] = []
@@ -862,6 +867,7 @@ class SqlSession:
         if rowid is not None and primary and [c.lower() for c in primary[0].columns] != [rowid.name.lower()]:
             raise errors.unsupported("IDENTITY on a column that is not the table's only PRIMARY KEY column")
         parts = []
+        decls: dict[str, str] = {}
         for c in columns:
             if c is rowid:
                 # SQLite's AUTOINCREMENT rowid is SQL Server's IDENTITY(seed, 1): never reused, even after rollback.
@@ -873,6 +879,7 @@ class SqlSession:
             if c.name.lower() in defaults:
                 decl += f" DEFAULT ({defaults[c.name.lower()]})"
             parts.append(decl)
+            decls[c.name.lower()] = decl
         for key in keys:
             if rowid is not None and key.kind == "PRIMARY KEY":
                 continue
@@ -880,7 +887,82 @@ class SqlSession:
                 f"{'PRIMARY KEY' if key.kind == 'PRIMARY KEY' else 'UNIQUE'} ({', '.join(quote(by_name[c.lower()].name) for c in key.columns)})"
             )
         info = TableInfo(schema, name, storage.next_object_id(self.conn), columns, keys)
-        return info, f"CREATE TABLE {quote(info.key)} ({', '.join(parts)})", seed if rowid is not None else None
+        return info, f"CREATE TABLE {quote(info.key)} ({', '.join(parts)})", seed if rowid is not None else None, decls
+
+    def _altered(self, table: exp.Expression) -> TableInfo:
+        """The table an ALTER TABLE or TRUNCATE TABLE names, if it exists and the caller may alter it (4902 otherwise)."""
+        if not isinstance(table, exp.Table):
+            raise errors.unsupported(table.sql(dialect="tsql"))
+        info = self._table(table.db or "dbo", table.name)
+        db = self.db()
+        if (
+            info is None
+            or db is None
+            or not (permissions.may_alter_schema(db, self.user, info.schema) or permissions.has(db, self.user, "CONTROL", info.schema))
+        ):
+            raise SqlError(
+                4902, f'Cannot find the object "{translate._name(table)}" because it does not exist or you do not have permissions.'
+            )
+        return info
+
+    def _alter_table(self, tree: exp.Alter) -> Piece:
+        info = self._altered(tree.this)
+        actions = tree.args.get("actions") or []
+        if actions and all(isinstance(a, exp.ColumnDef) for a in actions):
+            added, _sql, _seed, decls = self._table_shape(info.schema, info.name, exp.Schema(expressions=[a.copy() for a in actions]))
+            if added.keys or any(c.identity for c in added.columns):
+                raise errors.unsupported("ALTER TABLE ADD with a PRIMARY KEY, UNIQUE or IDENTITY column")
+            for col in added.columns:
+                if info.column(col.name) is not None:
+                    raise SqlError(
+                        2705,
+                        f"Column names in each table must be unique. Column name '{col.name}' in table '{info.display}' is specified more than once.",
+                    )
+                if not col.nullable and "DEFAULT" not in decls[col.name.lower()]:
+                    raise SqlError(
+                        4901,
+                        "ALTER TABLE only allows columns to be added that can contain nulls, or have a DEFAULT definition specified, or the column "
+                        "being added is an identity or timestamp column, or alternatively if none of the previous conditions are satisfied the table "
+                        f"must be empty to allow addition of this column. Column '{col.name}' cannot be added to non-empty table '{info.name}' "
+                        "because it does not satisfy these conditions.",
+                    )
+                decl = decls[col.name.lower()]
+                if " DEFAULT (" in decl:
+                    # SQLite adds columns only with constant defaults: evaluate the T-SQL default once.
+                    head, default_sql = decl.split(" DEFAULT (", 1)
+                    if "az_now(" in default_sql or "az_newid(" in default_sql:
+                        raise errors.unsupported("ALTER TABLE ADD with a DEFAULT that is not a constant")
+                    (value,) = self._exec(f"SELECT {default_sql[:-1]}").fetchone()
+                    decl = f"{head} DEFAULT ({exp.convert(value).sql(dialect='sqlite') if not isinstance(value, bytes) else 'X' + repr(value.hex())})"
+                self._exec(f"ALTER TABLE {quote(info.key)} ADD COLUMN {decl}")
+                info.columns.append(col)
+        elif len(actions) == 1 and isinstance(actions[0], exp.Drop) and str(actions[0].args.get("kind", "")).upper() == "COLUMN":
+            for target in actions[0].args.get("tables") or []:
+                col = info.column(target.name)
+                if col is None:
+                    raise SqlError(
+                        4924, f"ALTER TABLE DROP COLUMN failed because column '{target.name}' does not exist in table '{info.name}'."
+                    )
+                key = next((k for k in info.keys if col.name.lower() in (c.lower() for c in k.columns)), None)
+                if key is not None or col.identity:
+                    raise SqlError(5074, f"The object '{key.name if key else 'IDENTITY'}' is dependent on column '{col.name}'.")
+                self._exec(f"ALTER TABLE {quote(info.key)} DROP COLUMN {quote(col.name)}")
+                info.columns.remove(col)
+        else:
+            raise errors.unsupported("ALTER TABLE other than ADD column / DROP COLUMN")
+        storage.unregister(self.conn, info)
+        storage.register(self.conn, info)
+        return Piece(curcmd=CMD_DDL)
+
+    def _truncate(self, tree: exp.TruncateTable) -> Piece:
+        tables = tree.expressions
+        if len(tables) != 1:
+            raise errors.unsupported("TRUNCATE TABLE of several tables")
+        info = self._altered(tables[0])  # TRUNCATE needs ALTER on the table, as on SQL Server
+        self._exec(f"DELETE FROM {quote(info.key)}")
+        if any(c.identity for c in info.columns):
+            self._exec("UPDATE sqlite_sequence SET seq = 0 WHERE name = ?", (info.key,))  # TRUNCATE reseeds IDENTITY
+        return Piece(curcmd=CMD_DDL)
 
     def _drop_table(self, tree: exp.Drop) -> Piece:
         tables = tree.args.get("tables") or ([tree.this] if tree.this is not None else [])
