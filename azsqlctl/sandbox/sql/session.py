@@ -938,16 +938,16 @@ class SqlSession:
                 info.columns.append(col)
         elif len(actions) == 1 and isinstance(actions[0], exp.Drop) and str(actions[0].args.get("kind", "")).upper() == "COLUMN":
             for target in actions[0].args.get("tables") or []:
-                col = info.column(target.name)
-                if col is None:
+                dropped = info.column(target.name)
+                if dropped is None:
                     raise SqlError(
                         4924, f"ALTER TABLE DROP COLUMN failed because column '{target.name}' does not exist in table '{info.name}'."
                     )
-                key = next((k for k in info.keys if col.name.lower() in (c.lower() for c in k.columns)), None)
-                if key is not None or col.identity:
-                    raise SqlError(5074, f"The object '{key.name if key else 'IDENTITY'}' is dependent on column '{col.name}'.")
-                self._exec(f"ALTER TABLE {quote(info.key)} DROP COLUMN {quote(col.name)}")
-                info.columns.remove(col)
+                key = next((k for k in info.keys if dropped.name.lower() in (c.lower() for c in k.columns)), None)
+                if key is not None or dropped.identity:
+                    raise SqlError(5074, f"The object '{key.name if key else 'IDENTITY'}' is dependent on column '{dropped.name}'.")
+                self._exec(f"ALTER TABLE {quote(info.key)} DROP COLUMN {quote(dropped.name)}")
+                info.columns.remove(dropped)
         else:
             raise errors.unsupported("ALTER TABLE other than ADD column / DROP COLUMN")
         storage.unregister(self.conn, info)
