@@ -127,8 +127,10 @@ def test_user_table_round_trip(admin: Any) -> None:
     big = "x" * 3000
     cur.execute(f"UPDATE app.orders SET note = '{big}' WHERE id = 1")  # noqa: S608 - a literal longer than 4000 bytes
     assert cur.execute("SELECT note FROM app.orders WHERE id = 1").fetchval() == big
-    cur.execute("DELETE FROM app.orders WHERE paid = 1")
-    assert cur.rowcount == 2
+    deleted = cur.execute("DELETE FROM app.orders OUTPUT DELETED.id, DELETED.customer WHERE paid = 1").fetchall()
+    assert sorted((r.id, r.customer) for r in deleted) == [(2, "bob"), (4, "BOB")]
+    updated = cur.execute("UPDATE app.orders SET amount = 5 OUTPUT INSERTED.id, INSERTED.amount WHERE id = 3").fetchall()
+    assert [(r.id, r.amount) for r in updated] == [(3, decimal.Decimal("5.00"))]
     cur.execute("DROP TABLE app.customers")
     assert "(208)" in error_of(cur, "SELECT * FROM app.customers")
     assert "Cannot drop the table 'app.customers', because it does not exist or you do not have permission. (3701)" in error_of(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import logging
 import re
 import sqlite3
 import time
@@ -38,6 +39,8 @@ from ..tds.session import SessionContext
 from . import batch, catalog, connect, errors, permissions, storage, translate, types
 from .errors import SqlError
 from .storage import ColumnInfo, KeyInfo, Storage, TableInfo, quote
+
+log = logging.getLogger("azsqlctl.sandbox.sql")
 
 CMD_SELECT, CMD_INSERT, CMD_DELETE, CMD_UPDATE, CMD_DDL = 0xC1, 0xC3, 0xC4, 0xC5, 0xC6
 _STATEMENT_ONLY_UNSUPPORTED = frozenset(
@@ -168,7 +171,8 @@ class SqlSession:
             self._snapshot = None
             try:
                 pieces.extend(self._statement(st, by_name))
-            except (SqlError, ddl.DdlError) as err:
+            except Exception as caught:  # noqa: BLE001 - an unforeseen failure is an error for this statement, not a dropped connection
+                err = caught if isinstance(caught, SqlError | ddl.DdlError) else _internal(caught, st.text)
                 ok = False
                 self._pending = None
                 env = self.rollback() if self.xact_abort and self.trancount else b""
@@ -214,7 +218,12 @@ class SqlSession:
             return [Piece(curcmd=CMD_DDL)]
         if first in _STATEMENT_ONLY_UNSUPPORTED:
             raise errors.unsupported(first)
-        tree = translate.parse(st.text)
+        text = st.text
+        if first == "DELETE" and len(st.toks) > 2 and st.toks[1].is_word("FROM") and any(t.is_word("OUTPUT") for t in st.toks):
+            # sqlglot reads DELETE t OUTPUT ... WHERE but not DELETE FROM t OUTPUT ... WHERE; FROM is optional in T-SQL.
+            base = st.toks[0].start
+            text = text[: st.toks[1].start - base] + text[st.toks[1].end - base :]
+        tree = translate.parse(text)
         if isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery):
             return [self._query(tree, params)]
         if isinstance(tree, exp.Insert):
@@ -719,7 +728,9 @@ class SqlSession:
     def _delete(self, tree: exp.Delete, params: dict[str, Param]) -> Piece:
         if tree.args.get("using") or tree.args.get("limit") or tree.args.get("joins"):
             raise errors.unsupported("DELETE with FROM, JOIN or TOP")
-        target = tree.this
+        target = tree.this if isinstance(tree.this, exp.Table) else next(iter(tree.args.get("tables") or []), None)
+        if not isinstance(target, exp.Table):
+            raise errors.unsupported("DELETE without a table")
         info = self._target(target)
         alias = target.alias or info.name
         self._require("DELETE", info)
@@ -1019,6 +1030,12 @@ class SqlSession:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _internal(exc: Exception, statement: str) -> SqlError:
+    """A statement the sandbox failed on in a way it did not foresee: an error for the client, a traceback in the log."""
+    log.exception("sandbox SQL failed on %r", statement[:200])
+    return errors.unsupported(f"statement the sandbox could not execute ({type(exc).__name__})")
 
 
 def _is_security_ddl(toks: list[lexer.Tok]) -> bool:
