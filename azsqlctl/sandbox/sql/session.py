@@ -76,6 +76,7 @@ class SqlSession:
         self._pending: SqlError | None = None
         self._snapshot: Database | None = None
         self._last_unique: KeyInfo | None = None
+        self._last_word = ""  # the running statement's last token, for 102 on a statement that ends too soon
 
     # --- the session's view of the state -------------------------------------------------------
 
@@ -169,6 +170,7 @@ class SqlSession:
             ok = False
         for st in statements:
             self._snapshot = None
+            self._last_word = st.toks[-1].text
             try:
                 pieces.extend(self._statement(st, by_name))
             except Exception as caught:  # noqa: BLE001 - an unforeseen failure is an error for this statement, not a dropped connection
@@ -368,6 +370,11 @@ class SqlSession:
             return err
         if "locked" in text or "busy" in text:
             return errors.lock_timeout()
+        # sqlglot reads some malformed T-SQL leniently; SQLite then finds the syntax error.
+        if m := re.match(r'near "(.+)": syntax error', text):
+            return errors.syntax(m[1])
+        if text == "incomplete input":
+            return errors.syntax(self._last_word)
         return errors.unsupported(f"statement the sandbox could not translate ({text})")
 
     def _register_functions(self) -> None:
