@@ -182,6 +182,50 @@ def test_alter_and_truncate(admin: Any) -> None:
     assert '"dbo.nope" because it does not exist or you do not have permissions. (4902)' in error_of(cur, "TRUNCATE TABLE dbo.nope")
 
 
+# SQLAlchemy 2.1's column reflection query (mssql/base.py _columns_select), its parameters written as literals.
+REFLECT_COLUMNS = (
+    "SELECT sys.objects.name AS table_name, sys.schemas.name AS owner, sys.columns.name AS column_name, sys.types.n"
+    "ame AS type_name, base_types.name AS base_type, sys.columns.is_nullable, sys.columns.max_length, sys.columns.["
+    "precision], sys.columns.scale, sys.default_constraints.definition AS default_value, sys.columns.collation_name"
+    ", sys.computed_columns.definition AS computed_definition, sys.computed_columns.is_persisted, sys.identity_colu"
+    "mns.is_identity, CAST(sys.identity_columns.seed_value AS NUMERIC(38, 0)) AS seed_value, CAST(sys.identity_colu"
+    "mns.increment_value AS NUMERIC(38, 0)) AS increment_value, CAST(sys.extended_properties.value AS NVARCHAR(max)"
+    ") AS comment, sys.columns.column_id  FROM sys.columns JOIN sys.objects ON sys.columns.object_id = sys.objects."
+    "object_id JOIN sys.schemas ON sys.objects.schema_id = sys.schemas.schema_id JOIN sys.types ON sys.columns.user"
+    "_type_id = sys.types.user_type_id LEFT OUTER JOIN sys.types AS base_types ON sys.types.system_type_id = base_t"
+    "ypes.system_type_id AND base_types.user_type_id = base_types.system_type_id LEFT OUTER JOIN sys.default_constr"
+    "aints ON sys.default_constraints.object_id = sys.columns.default_object_id AND sys.default_constraints.parent_"
+    "column_id = sys.columns.column_id LEFT OUTER JOIN sys.computed_columns ON sys.computed_columns.object_id = sys"
+    ".columns.object_id AND sys.computed_columns.column_id = sys.columns.column_id LEFT OUTER JOIN sys.identity_col"
+    "umns ON sys.identity_columns.object_id = sys.columns.object_id AND sys.identity_columns.column_id = sys.column"
+    "s.column_id LEFT OUTER JOIN sys.extended_properties ON sys.extended_properties.class = 1 AND sys.extended_prop"
+    "erties.name = 'MS_Description' AND sys.columns.object_id = sys.extended_properties.major_id AND sys.columns.co"
+    "lumn_id = sys.extended_properties.minor_id  WHERE sys.schemas.name = 'app' AND sys.objects.name IN ('orders') "
+    "ORDER BY sys.objects.name, sys.columns.column_id"
+)
+
+
+def test_reflection_catalog_views(admin: Any) -> None:
+    cur = admin.cursor()
+    cur.execute(
+        "CREATE TABLE app.orders (id INT IDENTITY(5,1) PRIMARY KEY, item NVARCHAR(40) NOT NULL DEFAULT 'x', amt DECIMAL(10,2) DEFAULT 0, "
+        "at DATETIME2 DEFAULT GETDATE(), notes NVARCHAR(max))"
+    )
+    rows = cur.execute(REFLECT_COLUMNS).fetchall()
+    got = [
+        (r.column_name, r.type_name, r.is_nullable, r.max_length, r.precision, r.scale, r.default_value, r.is_identity, r.seed_value)
+        for r in rows
+    ]
+    assert got == [
+        ("id", "int", False, 4, 10, 0, None, True, 5),
+        ("item", "nvarchar", False, 80, 0, 0, "('x')", None, None),
+        ("amt", "decimal", True, 9, 10, 2, "((0))", None, None),
+        ("at", "datetime2", True, 8, 27, 7, "(getdate())", None, None),
+        ("notes", "nvarchar", True, -1, 0, 0, None, None, None),
+    ]
+    assert {r.table_name for r in rows} == {"orders"} and {r.owner for r in rows} == {"app"}
+
+
 def test_transactions_roll_back(sandbox: Sandbox, admin: Any) -> None:
     cur = admin.cursor()
     cur.execute("CREATE TABLE dbo.ledger (id INT PRIMARY KEY, v NVARCHAR(20))")

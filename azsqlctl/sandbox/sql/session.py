@@ -832,6 +832,7 @@ class SqlSession:
                         if len(tr.resolved.binds) != before:
                             raise errors.unsupported(f"DEFAULT {k.this.sql(dialect='tsql')}")
                         defaults[item.name.lower()] = _conv(sql, col, "varchar", f"{self.ctx.database}.{schema}.{name}")
+                        col.default = _default_text(k.this)
                     elif isinstance(k, exp.GeneratedAsIdentityColumnConstraint):
                         increment = int(k.args["increment"].name) if k.args.get("increment") else 1
                         seed = int(k.args["start"].name) if k.args.get("start") else 1
@@ -839,6 +840,7 @@ class SqlSession:
                             raise errors.unsupported("IDENTITY with an increment other than 1")
                         col.identity = True
                         col.nullable = False
+                        col.seed = seed
                     elif isinstance(k, exp.AutoIncrementColumnConstraint):  # IDENTITY without (seed, increment)
                         seed = 1
                         col.identity = True
@@ -1092,6 +1094,18 @@ def _schema_name(tree: exp.Expression) -> str:
     if isinstance(node, exp.Expression):
         return node.name
     raise errors.syntax("SCHEMA")
+
+
+def _default_text(node: exp.Expression) -> str:
+    """A DEFAULT as SQL Server stores it: ((0)) for numbers, ('x') for strings, (getdate()) for calls."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    text = node.sql(dialect="tsql")
+    if isinstance(node, exp.Literal) and not node.is_string:
+        return f"(({text}))"
+    if isinstance(node, exp.Anonymous | exp.Func):
+        return f"({text.lower()})"
+    return f"({text})"
 
 
 def _column_name(node: exp.Expression) -> str:
