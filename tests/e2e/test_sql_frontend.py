@@ -67,6 +67,8 @@ def test_sql_server_errors(admin: Any) -> None:
     assert 'Must declare the scalar variable "@nope". (137)' in error_of(cur, "SELECT @nope")
     cur.execute("CREATE TABLE dbo.t1 (id INT PRIMARY KEY, name NVARCHAR(10) NOT NULL)")
     assert "Invalid column name 'nope'. (207)" in error_of(cur, "SELECT nope FROM dbo.t1")
+    assert "Invalid column name 'nope'. (207)" in error_of(cur, "SELECT t.nope FROM dbo.t1 AS t")
+    assert 'The multi-part identifier "x.id" could not be bound. (4104)' in error_of(cur, "SELECT x.id FROM dbo.t1 AS t")
     assert "There is already an object named 't1' in the database. (2714)" in error_of(cur, "CREATE TABLE t1 (x INT)")
     cur.execute("INSERT INTO t1 (id, name) VALUES (1, 'one')")
     text = error_of(cur, "INSERT INTO t1 (id, name) VALUES (1, 'again')")

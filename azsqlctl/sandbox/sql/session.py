@@ -30,7 +30,7 @@ from typing import Any
 from sqlglot import exp
 
 from .. import ddl, lexer
-from ..catalog import Caller, _ids, roles_of
+from ..catalog import Caller, _ids
 from ..sqltypes import Param, SqlType, TypeSpec
 from ..state import Database, SandboxState
 from ..store import StateStore
@@ -77,6 +77,7 @@ class SqlSession:
         self._snapshot: Database | None = None
         self._last_unique: KeyInfo | None = None
         self._last_word = ""  # the running statement's last token, for 102 on a statement that ends too soon
+        self._aliases: set[str] = set()  # the running query's table names and aliases, for 207 vs 4104
 
     # --- the session's view of the state -------------------------------------------------------
 
@@ -349,7 +350,10 @@ class SqlSession:
 
     def _map_error(self, text: str, verb: str, table: TableInfo | None) -> SqlError:
         if m := re.match(r"no such column: (.+)", text):
-            return errors.invalid_column(m[1].rsplit(".", 1)[-1].strip('"'))
+            qualifier, _, column = m[1].replace('"', "").rpartition(".")
+            if qualifier and qualifier.lower() not in self._aliases:
+                return errors.multipart_unbound(m[1].replace('"', ""))
+            return errors.invalid_column(column)
         if m := re.match(r"ambiguous column name: (.+)", text):
             return errors.ambiguous_column(m[1].rsplit(".", 1)[-1])
         if m := re.match(r"no such function: (.+)", text):
@@ -473,7 +477,7 @@ class SqlSession:
         session = translate.Session(
             login=self.ctx.principal, user=self.user, database=self.ctx.database, spid=self.ctx.spid, server=self.server,
             trancount=self.trancount, identity=self.identity, rowcount=self.rowcount, is_member=is_member,
-            principal_id=_ids(db).get(self.user.lower()) if db is not None else None, schemas=db.schemas if db else ["dbo"],
+            principal_id=_ids(db).get(self.user.lower()) if db is not None else None,
         )  # fmt: skip
         return translate.Translator(session, self._table, lambda key: catalog.VIEWS.get(key), catalog.table_function, params)
 
@@ -521,6 +525,7 @@ class SqlSession:
         declared = [(_output_name(p), tr.infer(p)) for p in projections]
         sql = tr.sqlite(tr.rewrite(tree))
         self._materialize(tr.resolved.views)
+        self._aliases = set(tr.resolved.scope)
         cur = self._exec(sql, tr.resolved.binds)
         rows = cur.fetchall()
         names = [d[0] for d in cur.description or []]
@@ -1254,7 +1259,3 @@ def _typed(declared: list[tuple[str, TypeSpec | None]], rows: list[tuple[Any, ..
         for r, v in zip(converted, values, strict=True):
             r[i] = v
     return columns, converted
-
-
-def roles_for(db: Database, user: str) -> list[str]:
-    return roles_of(db, user)

@@ -25,7 +25,7 @@ from sqlglot.dialects.tsql import TSQL
 from ..sqltypes import Param, SqlType, TypeSpec
 from . import errors, types
 from .catalog import View
-from .storage import TableInfo, quote
+from .storage import TableInfo
 
 _LOGIN_FUNCTIONS = ("SUSER_NAME", "SUSER_SNAME", "SYSTEM_USER")
 
@@ -63,7 +63,6 @@ class Session:
     rowcount: int
     is_member: Callable[[str], int | None]
     principal_id: int | None
-    schemas: list[str]
 
 
 @dataclass
@@ -358,7 +357,3 @@ def _bottom_up(node: exp.Expression, fn: Callable[[exp.Expression], exp.Expressi
         elif isinstance(value, list):
             node.set(key, [_bottom_up(v, fn) if isinstance(v, exp.Expression) else v for v in value])
     return fn(node)
-
-
-def table_ref(info: TableInfo, alias: str | None = None) -> str:
-    return f"{quote(info.key)} AS {quote(alias or info.name)}"
