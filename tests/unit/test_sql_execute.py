@@ -131,3 +131,16 @@ def test_any_batch_is_answered_never_crashed(session: SqlSession, words: list[st
     assert token == tk.DONE and not status & tk.DONE_MORE  # the stream always ends in a final DONE
     assert "could not".encode("utf-16-le") not in out, " ".join(words)  # no unforeseen failure, no SQLite the translator got wrong
     session.reset()
+
+
+def test_errors_report_the_statement_line(session: SqlSession) -> None:
+    out, ok = session.run("SELECT 1\n\nSELECT 1/0")
+    assert not ok
+    at = out.index(bytes([tk.ERROR]))
+    body = out[at + 3 :]
+    number, _state, _severity = struct.unpack_from("<iBB", body, 0)
+    (length,) = struct.unpack_from("<H", body, 6)
+    rest = body[8 + 2 * length :]
+    rest = rest[1 + 2 * rest[0] :]  # server name
+    rest = rest[1 + 2 * rest[0] :]  # procedure name
+    assert number == 8134 and struct.unpack_from("<i", rest, 0)[0] == 3

@@ -59,6 +59,7 @@ class Piece:
     rowcount: int | None = None  # None: no DONE_COUNT
     curcmd: int = CMD_SELECT
     error: SqlError | ddl.DdlError | None = None
+    line: int = 1  # the statement's line in the batch, which an error reports as SQL Server does
 
 
 class SqlSession:
@@ -179,7 +180,7 @@ class SqlSession:
                 ok = False
                 self._pending = None
                 env = self.rollback() if self.xact_abort and self.trancount else b""
-                pieces.append(Piece(env=env, error=err))
+                pieces.append(Piece(env=env, error=err, line=sql.count("\n", 0, st.toks[0].start) + 1))
                 if self.xact_abort or err.number not in errors.STATEMENT_LEVEL:
                     break
             finally:
@@ -193,7 +194,7 @@ class SqlSession:
             more = tk.DONE_MORE if i < len(pieces) - 1 else 0
             if p.error is not None:
                 state = getattr(p.error, "state", 1)
-                out += tk.error(p.error.number, state, p.error.severity, p.error.message, self.server) + p.env
+                out += tk.error(p.error.number, state, p.error.severity, p.error.message, self.server, p.line) + p.env
                 out += tk.done(tk.DONE_ERROR | more, token=done_token, curcmd=p.curcmd)
             elif p.columns is not None:
                 out += p.env + tk.result_set(p.columns, p.rows, more=bool(more), done_token=done_token)
