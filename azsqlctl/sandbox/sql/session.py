@@ -160,6 +160,7 @@ class SqlSession:
     # --- batches ----------------------------------------------------------------------------------
 
     def run(self, sql: str, params: Sequence[Param] = (), done_token: int = tk.DONE) -> tuple[bytes, bool]:
+        # Parameters and the batch's DECLAREd variables: one namespace, both bound as values.
         by_name = {p.name.lstrip("@").lower(): p for p in params if p.name}
         pieces: list[Piece] = []
         ok = True
@@ -210,6 +211,10 @@ class SqlSession:
             return self._if(st, params)
         if first in ("BEGIN", "COMMIT", "ROLLBACK", "SAVE"):
             return [self._transaction_statement(first, words)]
+        if first == "SET" and len(st.toks) > 1 and st.toks[1].text.startswith("@") and not st.toks[1].text.startswith("@@"):
+            return [self._set_variable(st.text, params)]
+        if first == "DECLARE":
+            return [self._declare(st.text, params)]
         if first == "SET":
             self._set(words[1:])
             return [Piece()]
@@ -510,9 +515,75 @@ class SqlSession:
 
     # --- queries -----------------------------------------------------------------------------------
 
+    # --- variables (batch-scoped, like parameters: bound as values) ----------------------------------
+
+    def _evaluate(self, expr: exp.Expression, params: dict[str, Param]) -> tuple[Any, TypeSpec]:
+        piece = self._query(exp.Select(expressions=[expr]), params)
+        assert piece.columns is not None
+        spec = piece.columns[0].spec or TypeSpec(SqlType.NVARCHAR, 4000)
+        return piece.rows[0][0], spec
+
+    def _assign(self, params: dict[str, Param], name: str, value: Any, source: TypeSpec) -> None:
+        var = params.get(name.lower())
+        if var is None:
+            raise errors.must_declare(f"@{name}")
+        stored = types.convert(types.storage(value), var.spec, types.type_name(source))
+        params[name.lower()] = Param(var.name, var.spec, types.python_value(stored, var.spec))
+
+    def _declare(self, text: str, params: dict[str, Param]) -> Piece:
+        tree = translate.parse(text)
+        if not isinstance(tree, exp.Declare):
+            raise errors.unsupported("DECLARE")
+        for item in tree.expressions:
+            names = item.this if isinstance(item.this, list) else [item.this]
+            kind = item.args.get("kind")
+            if len(names) != 1 or not isinstance(kind, exp.DataType):
+                raise errors.unsupported("DECLARE of a table or cursor variable")
+            name = names[0].name
+            if name.lower() in params:
+                raise SqlError(
+                    134,
+                    f"The variable name '@{name}' has already been declared. Variable names must be unique within a query batch or stored procedure.",
+                    15,
+                )
+            params[name.lower()] = Param(f"@{name}", types.spec_of(kind), None)
+            default = item.args.get("default")
+            if isinstance(default, exp.Expression):
+                value, source = self._evaluate(default, params)
+                self._assign(params, name, value, source)
+        return Piece()
+
+    def _set_variable(self, text: str, params: dict[str, Param]) -> Piece:
+        tree = translate.parse(text)
+        items = tree.expressions if isinstance(tree, exp.Set) else []
+        if len(items) != 1 or not isinstance(items[0].this, exp.EQ) or not isinstance(items[0].this.this, exp.Parameter):
+            raise errors.unsupported("SET @variable with an operator other than =")
+        target = items[0].this.this.name
+        if target.lower() not in params:
+            raise errors.must_declare(f"@{target}")
+        value, source = self._evaluate(items[0].this.expression, params)
+        self._assign(params, target, value, source)
+        return Piece()
+
     def _query(self, tree: exp.Expression, params: dict[str, Param]) -> Piece:
         if tree.find(exp.Into):
             raise errors.unsupported("SELECT ... INTO")
+        if (
+            isinstance(tree, exp.Select)
+            and tree.expressions
+            and all(isinstance(p, exp.EQ) and isinstance(p.this, exp.Parameter) for p in tree.expressions)
+        ):
+            # SELECT @a = expr, ... FROM ...: assigns from the last row and returns no result set.
+            targets = [p.this.name for p in tree.expressions]
+            tree.set("expressions", [p.expression for p in tree.expressions])
+            piece = self._query(tree, params)
+            assert piece.columns is not None
+            for i, name in enumerate(targets):
+                if piece.rows:
+                    self._assign(params, name, piece.rows[-1][i], piece.columns[i].spec or TypeSpec(SqlType.NVARCHAR, 4000))
+                elif name.lower() not in params:
+                    raise errors.must_declare(f"@{name}")
+            return Piece(rowcount=len(piece.rows))
         tr = self._translator(params)
         tr.resolve_tables(tree)
         for info in tr.resolved.reads:
