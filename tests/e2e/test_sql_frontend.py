@@ -56,6 +56,15 @@ def test_statements_without_semicolons(admin: Any) -> None:
     assert seen == [1, 2, 3]
 
 
+def test_print_sends_a_message(admin: Any) -> None:
+    cur = admin.cursor()
+    cur.execute("DECLARE @n INT = 41 PRINT 'answer: ' + CAST(@n + 1 AS VARCHAR(10)) SELECT 1 AS one")
+    assert any("answer: 42" in text for _state, text in cur.messages)
+    while cur.description is None:  # as with SQL Server, the PRINT comes before the result set
+        assert cur.nextset()
+    assert cur.fetchone().one == 1
+
+
 def test_sql_server_errors(admin: Any) -> None:
     cur = admin.cursor()
     assert "Invalid object name 'app.nosuch'. (208)" in error_of(cur, "SELECT * FROM app.nosuch")

@@ -215,6 +215,13 @@ class SqlSession:
             return [self._set_variable(st.text, params)]
         if first == "DECLARE":
             return [self._declare(st.text, params)]
+        if first == "PRINT":
+            # PRINT sends its text as an informational message (INFO, number 0), as SQL Server does.
+            value, source = self._evaluate(
+                translate.parse("SELECT " + st.text[st.toks[1].start - st.toks[0].start :]).expressions[0], params
+            )
+            text = "" if value is None else types.convert(types.storage(value), TypeSpec(SqlType.NVARCHAR, 8000), types.type_name(source))
+            return [Piece(env=tk.info(0, 1, str(text), self.server))]
         if first == "SET":
             self._set(words[1:])
             return [Piece()]
