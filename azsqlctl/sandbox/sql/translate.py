@@ -294,6 +294,12 @@ class Translator:
             return exp.Placeholder(this=bind)
         if isinstance(node, exp.National):
             return exp.Literal.string(node.name)
+        if isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE) and not any(
+            isinstance(side, exp.Column) for side in (node.this, node.expression)
+        ):
+            # Two values, no column to lend its collation: compare case-insensitively, as the default collation does.
+            node.set("this", exp.Collate(this=node.this, expression=exp.var("NOCASE")))
+            return node
         if isinstance(node, exp.Values) and isinstance(node.args.get("alias"), exp.TableAlias) and node.args["alias"].columns:
             # (VALUES ...) AS t(a, b): SQLite names a VALUES list's columns column1, column2 ...
             alias = node.args["alias"]
