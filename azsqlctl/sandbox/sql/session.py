@@ -1259,6 +1259,17 @@ def _number(value: Any) -> int | float:
     raise errors.conversion(types._text(value), "varbinary", "int")
 
 
+def _cp1252(value: Any) -> bool:
+    """Whether a varchar value fits the default collation's code page (what a varchar column carries on the wire)."""
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _datalength(value: Any) -> int | None:
     if value is None:
         return None
@@ -1334,6 +1345,9 @@ def _typed(declared: list[tuple[str, TypeSpec | None]], rows: list[tuple[Any, ..
             spec = types.of_value(raw)
             values = [types.python_value(v, spec) for v in raw]
         assert spec is not None
+        if spec.type == SqlType.VARCHAR and not all(_cp1252(v) for v in values):
+            # SQL Server would have stored '?' for these characters; the sandbox kept them, so it sends Unicode.
+            spec = TypeSpec(SqlType.NVARCHAR, spec.length)
         columns.append(tk.Column(name, spec=spec))
         for r, v in zip(converted, values, strict=True):
             r[i] = v
