@@ -216,10 +216,10 @@ class SqlSession:
         if first == "DECLARE":
             return [self._declare(st.text, params)]
         if first == "PRINT":
-            # PRINT sends its text as an informational message (INFO, number 0), as SQL Server does.
-            value, source = self._evaluate(
-                translate.parse("SELECT " + st.text[st.toks[1].start - st.toks[0].start :]).expressions[0], params
-            )
+            query = translate.parse("SELECT " + st.text[st.toks[1].start - st.toks[0].start :]) if len(st.toks) > 1 else None
+            if not isinstance(query, exp.Select) or len(query.expressions) != 1 or query.args.get("from_") or query.args.get("where"):
+                raise errors.syntax(st.toks[1].text if len(st.toks) > 1 else "PRINT")
+            value, source = self._evaluate(query.expressions[0], params)
             text = "" if value is None else types.convert(types.storage(value), TypeSpec(SqlType.NVARCHAR, 8000), types.type_name(source))
             return [Piece(env=tk.info(0, 1, str(text), self.server))]
         if first == "SET":
@@ -390,6 +390,8 @@ class SqlSession:
         # sqlglot reads some malformed T-SQL leniently; SQLite then finds the syntax error.
         if m := re.match(r'near "(.+)": syntax error', text):
             return errors.syntax(m[1])
+        if text == "no tables specified":
+            return SqlError(263, "Must specify table to select from.")
         if text == "incomplete input":
             return errors.syntax(self._last_word)
         return errors.unsupported(f"statement the sandbox could not translate ({text})")
