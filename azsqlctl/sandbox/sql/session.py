@@ -361,6 +361,16 @@ class SqlSession:
                     continue
                 raise self._map_error(text, verb, table) from None
 
+    def _fetch(self, cur: sqlite3.Cursor, verb: str = "INSERT", table: TableInfo | None = None) -> list[Any]:
+        """All rows: SQLite computes them while they are fetched, so a row's error (8134, 245 ...) surfaces here."""
+        try:
+            return cur.fetchall()
+        except sqlite3.Error as exc:
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                raise pending from None
+            raise self._map_error(str(exc), verb, table) from None
+
     def _map_error(self, text: str, verb: str, table: TableInfo | None) -> SqlError:
         if m := re.match(r"no such column: (.+)", text):
             qualifier, _, column = m[1].replace('"', "").rpartition(".")
@@ -608,7 +618,7 @@ class SqlSession:
         self._materialize(tr.resolved.views)
         self._aliases = set(tr.resolved.scope)
         cur = self._exec(sql, tr.resolved.binds)
-        rows = cur.fetchall()
+        rows = self._fetch(cur)
         names = [d[0] for d in cur.description or []]
         if starred or len(declared) != len(names):
             declared = [(n, _scope_spec(tr, n)) for n in names]
@@ -655,9 +665,9 @@ class SqlSession:
             declared.append((alias or found.name, found.spec))
         return " RETURNING " + ", ".join(parts), declared
 
-    def _finish(self, cur: sqlite3.Cursor, declared: list[tuple[str, TypeSpec | None]], curcmd: int) -> Piece:
+    def _finish(self, cur: sqlite3.Cursor, declared: list[tuple[str, TypeSpec | None]], curcmd: int, verb: str, info: TableInfo) -> Piece:
         if declared:
-            rows = cur.fetchall()
+            rows = self._fetch(cur, verb, info)
             columns, values = _typed(declared, rows)
             self.rowcount = len(rows)
             return Piece(columns=columns, rows=values, rowcount=len(rows), curcmd=curcmd)
@@ -733,7 +743,7 @@ class SqlSession:
                 if value is not None:
                     raise errors.duplicate_key(self._last_unique.kind, self._last_unique.name, info.display, value) from None
             raise
-        piece = self._finish(cur, declared, CMD_INSERT)
+        piece = self._finish(cur, declared, CMD_INSERT, "INSERT", info)
         self._check_foreign_keys(info, "INSERT")
         if any(c.identity for c in info.columns) and piece.rowcount:
             self.identity = cur.lastrowid
@@ -817,7 +827,7 @@ class SqlSession:
         returning, declared = self._output(tree, info, "INSERTED")
         sql = f"UPDATE {quote(info.key)} AS {quote(alias)} SET {', '.join(sets)}{where_sql}{returning}"
         cur = self._exec(sql, tr.resolved.binds, "UPDATE", info)
-        piece = self._finish(cur, declared, CMD_UPDATE)
+        piece = self._finish(cur, declared, CMD_UPDATE, "UPDATE", info)
         self._check_foreign_keys(info, "UPDATE")
         return piece
 
@@ -854,7 +864,7 @@ class SqlSession:
             self._materialize(tr.resolved.views)
         returning, declared = self._output(tree, info, "DELETED")
         cur = self._exec(f"DELETE FROM {quote(info.key)} AS {quote(alias)}{where_sql}{returning}", tr.resolved.binds, "DELETE", info)
-        piece = self._finish(cur, declared, CMD_DELETE)
+        piece = self._finish(cur, declared, CMD_DELETE, "DELETE", info)
         self._check_foreign_keys(info, "DELETE")
         return piece
 
