@@ -172,7 +172,7 @@ def convert(value: Any, spec: TypeSpec, source: str = "varchar", *, table: str =
         except (TypeError, ValueError):
             raise errors.numeric_conversion(source, "float") from None
     if t in _STRINGS:
-        text = value.decode("utf-16-le" if source == "nvarchar" else "latin-1") if isinstance(value, bytes) else _text(value)
+        text = _decode(value, source) if isinstance(value, bytes) else _text(value)
         if not spec.is_max and spec.length is not None and len(text) > spec.length:
             if table:
                 raise errors.truncated(table, column, text[: spec.length])
@@ -193,6 +193,13 @@ def convert(value: Any, spec: TypeSpec, source: str = "varchar", *, table: str =
     if t in _TEMPORAL:
         return _temporal(value, spec)
     raise errors.unsupported(f"conversion to {t}")
+
+
+def _decode(data: bytes, source: str) -> str:
+    """varbinary to text as CONVERT reads it: UTF-16 code units for nvarchar (an odd last byte dropped), one byte per character otherwise."""
+    if source == "nvarchar":
+        return data[: len(data) // 2 * 2].decode("utf-16-le", errors="replace")
+    return data.decode("cp1252", errors="replace")
 
 
 def _temporal(value: Any, spec: TypeSpec) -> str:
