@@ -71,7 +71,9 @@ def resolve_cloud(name: str, settings: Mapping[str, str], ca_bundle: str = "") -
     missing = [f for f in REQUIRED_FIELDS if not settings.get(f)]
     if missing:
         known = ", ".join(BUILTIN)
-        env = ", ".join(f"AZSQLCTL_{f.upper()}" for f in missing)
+        from .config import env_name
+
+        env = ", ".join(env_name(f) for f in missing)
         raise ConfigError(
             f"unknown cloud '{name}'",
             f"use one of {known}, or define a custom cloud by setting {env} (or [clouds.{name}] in azsqlctl.toml)",

@@ -16,11 +16,12 @@ from typing import Any
 
 from azsqlctl.core import azure_errors as ae
 
+from .audit import LoginEvent
 from .faults import Faults
 from .sql.session import SqlSession
 from .sql.storage import Storage
 from .sqltypes import Param
-from .state import LoginFailure, SandboxState
+from .state import SandboxState
 from .store import StateStore
 from .tds import tokens as tk
 from .tds.handshake import Login7
@@ -28,15 +29,20 @@ from .tds.session import TM_BEGIN_XACT, TM_COMMIT_XACT, TM_ROLLBACK_XACT, LoginO
 from .tds.wire import ConnectionClosed
 from .tokens import Issuer, TokenRejected
 
+FEDAUTH_SPN = "https://database.windows.net/"
+
 ENTRA_ONLY_TEXT = "Login failed for user '{user}'. Reason: Azure Active Directory only authentication is enabled. Please contact your system administrator."
 
 
 class _Refused(Exception):
-    def __init__(self, reason: str, number: int, audit_state: int, tokens: bytes, text: str, principal: str = "") -> None:
+    def __init__(
+        self, reason: str, number: int, audit_state: int, tokens: bytes, text: str, principal: str = "", severity: int = 14
+    ) -> None:
         super().__init__(text)
         self.reason, self.number, self.audit_state, self.tokens, self.text, self.principal = (
             reason, number, audit_state, tokens, text, principal,
         )  # fmt: skip
+        self.severity = severity  # for the audit row's "Err N, Level M, State S" text
 
 
 def _ip_in(ip: str, start: str, end: str) -> bool:
@@ -50,7 +56,11 @@ def _ip_in(ip: str, start: str, end: str) -> bool:
 
 
 def principal_label(claims: dict[str, Any], state: SandboxState) -> str:
-    """SUSER_SNAME() for a token login: the UPN for users, display name@tenant for apps."""
+    """SUSER_SNAME() for a token login: the UPN for users, display name@tenant for apps.
+
+    A token with no claims at all (garbage) names nobody: Azure audits it with an empty principal."""
+    if not claims:
+        return ""
     if claims.get("idtyp") == "user" or claims.get("upn"):
         return str(claims.get("upn") or claims.get("unique_name") or claims.get("oid", ""))
     ident = state.identity_by_client_id(str(claims.get("appid", "")))
@@ -73,34 +83,55 @@ class SqlEndpoint:
         self.logins_failed = 0
         self._tran_ids = iter(range(1, 1 << 62))
         self.storage = Storage(store.path)  # user tables: beside the state file, in memory without one
+        # FEDAUTHINFO for clients in the MSAL workflow. Azure sends its authority for the server's
+        # tenant (https://login.windows.net/<tenant>); serve.py points it at the sandbox's own token
+        # endpoint. The SPN is the SQL resource: managed-identity clients ask their endpoint for it.
+        self.fedauth_sts_url = f"https://login.windows.net/{store.read(lambda s: s.tenant_id)}"
+        self.fedauth_spn = FEDAUTH_SPN
 
     # --- login -------------------------------------------------------------------------------
 
     def login(self, login: Login7, spid: int, client_ip: str, encrypted: bool) -> LoginOutcome:
         del encrypted  # the session refuses unencrypted clients before LOGIN7
         state_snapshot: dict[str, Any] = {}
+        database = login.database or "master"
         try:
             ctx, tokens = self.store.read(lambda s: self._decide(s, login, spid, client_ip, state_snapshot))
         except _Refused as refused:
             with self._lock:
                 self.logins_failed += 1
-            self.store.record_failure(
-                LoginFailure(
-                    event_id=str(uuid.uuid4()),
+            # Queued for the audit store's writer: no file I/O under the lock logins take.
+            self.store.audit.append(
+                LoginEvent(
                     event_time=time.time(),
-                    error=refused.number,
-                    state=refused.audit_state,
-                    message=refused.text,
+                    succeeded=False,
                     principal=refused.principal,
-                    database=login.database or "master",
+                    database=database,
                     client_ip=state_snapshot.get("ip", client_ip),
                     application=login.appname,
                     host=login.hostname,
+                    session_id=spid,
+                    error=refused.number,
+                    severity=refused.severity,
+                    state=refused.audit_state,
+                    message=refused.text,
                 )
             )
             return LoginOutcome(None, refused.tokens)
         with self._lock:
             self.logins_ok += 1
+        self.store.audit.append(
+            LoginEvent(
+                event_time=time.time(),
+                succeeded=True,
+                principal=ctx.principal,
+                database=ctx.database,
+                client_ip=ctx.client_ip,
+                application=login.appname,
+                host=login.hostname,
+                session_id=spid,
+            )
+        )
         return LoginOutcome(ctx, tokens)
 
     def _refuse(self, s: SandboxState, reason: str, user: str = ae.TOKEN_PRINCIPAL, database: str = "", principal: str = "") -> _Refused:
@@ -112,12 +143,13 @@ class SqlEndpoint:
         suffix = ae.NOT_CONFIGURED_SUFFIX if not_configured else ""
         login_text = ae.LOGIN_FAILED.render(user=user, suffix=suffix)
         out += tk.error(18456, ae.CLIENT_STATE, ae.LOGIN_FAILED.severity, login_text, s.server.name)
-        return _Refused(reason, number, audit_state, out, text if number != 18456 else login_text, principal)
+        severity = ae.CANNOT_OPEN_DATABASE.severity if number != 18456 else ae.LOGIN_FAILED.severity
+        return _Refused(reason, number, audit_state, out, text if number != 18456 else login_text, principal, severity)
 
     def _gateway_error(self, s: SandboxState, message: ae.ServerMessage, audit_state: int, **fields: str) -> _Refused:
         text = message.render(**fields)
         token = tk.error(message.number, ae.CLIENT_STATE, message.severity, text, s.server.name)
-        return _Refused(str(message.number), message.number, audit_state, token, text)
+        return _Refused(str(message.number), message.number, audit_state, token, text, severity=message.severity)
 
     def _decide(self, s: SandboxState, login: Login7, spid: int, peer_ip: str, snap: dict[str, Any]) -> tuple[SessionContext, bytes]:
         server = s.server
@@ -148,9 +180,9 @@ class SqlEndpoint:
         label = principal_label(claims, s)
         if server.entra_admin is None:
             raise self._refuse(s, "no_entra_admin", principal=label)
-        if self.faults.take("tds", {"unavailable"}):
+        if self.faults.take("tds", {"unavailable"}, database):
             raise self._gateway_error(s, ae.DATABASE_UNAVAILABLE, 1, database=database, server=server.name, trace=str(uuid.uuid4()).upper())
-        if fault := self.faults.take("tds", {"login_error"}):
+        if fault := self.faults.take("tds", {"login_error"}, database):
             message = ae.BY_NUMBER[fault.number]
             trace = str(uuid.uuid4()).upper()
             raise self._gateway_error(s, message, 1, database=database, server=server.name, trace=trace, incident=trace, code=str(0x4001))
@@ -208,15 +240,6 @@ class SqlEndpoint:
             self.statements.append((ctx.database, sql))
         return self._session(ctx).run(sql, params, done_token=tk.DONEINPROC)
 
-    def rpc(self, ctx: SessionContext, name: str) -> bytes:
-        # Interim until helper B's RPC decoding lands (its session calls ``execute`` instead and drops
-        # ``rpc`` from the Backend protocol): an honest 40517 rather than a guess.
-        del ctx
-        from .sql.errors import unsupported
-
-        err = unsupported(f"RPC {name}")
-        return tk.error(err.number, 1, err.severity, err.message, self.server_name) + tk.done(tk.DONE_ERROR, token=tk.DONEPROC)
-
     def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> bytes:
         session = self._session(ctx)
         out = b""
@@ -234,10 +257,12 @@ class SqlEndpoint:
         return out + tk.done()
 
     def reset(self, ctx: SessionContext) -> None:
-        """RESETCONNECTION (a pooled connection handed to its next user): roll back, reset session options."""
+        """RESETCONNECTION (a pooled connection handed to its next user): roll back open work, reset session options.
+
+        RESETCONNECTIONSKIPTRAN (``ctx.extra["reset_keeps_transaction"]``) keeps the open transaction."""
         session = ctx.extra.get("sql")
         if isinstance(session, SqlSession):
-            session.reset()
+            session.reset(keep_transaction=bool(ctx.extra.get("reset_keeps_transaction")))
 
     def disconnected(self, ctx: SessionContext | None) -> None:
         # A lost connection discards the session, and with it any uncommitted work.
@@ -251,7 +276,7 @@ class SqlEndpoint:
         if fault is None:
             return
         if fault.kind == "delay":
-            time.sleep(fault.delay)
+            self.faults.sleep(fault.delay)
         else:
             raise ConnectionClosed("fault injection: connection dropped mid-request")
 
@@ -260,10 +285,10 @@ class SqlEndpoint:
         if point == "accept":
             fault = self.faults.take("tds", {"accept_delay"})
             if fault is not None:
-                time.sleep(fault.delay)  # network latency before the first byte is answered
+                self.faults.sleep(fault.delay)  # network latency before the first byte is answered
         if point == "handshake" and self.faults.take("tds", {"drop_handshake"}):
             raise ConnectionClosed("fault injection: dropped during handshake")
         if point == "login":
             fault = self.faults.take("tds", {"stall", "delay"})
             if fault is not None:
-                time.sleep(fault.delay)
+                self.faults.sleep(fault.delay)

@@ -146,9 +146,10 @@ class SqlSession:
             return b""
         return tk.envchange(tk.ENV_ROLLBACK_TRAN, b"\x00", tk.b_varbyte(old))
 
-    def reset(self) -> None:
-        """RESETCONNECTION: roll back open work and put the session options back to their defaults."""
-        self.rollback()
+    def reset(self, keep_transaction: bool = False) -> None:
+        """RESETCONNECTION: roll back open work (unless the client keeps its transaction) and reset the session options."""
+        if not keep_transaction:
+            self.rollback()
         self.nocount = self.xact_abort = False
         self.isolation = "READ COMMITTED"
         self.identity, self.rowcount = None, 0

@@ -4,7 +4,8 @@ SQLite stores five classes (NULL, INTEGER, REAL, TEXT, BLOB); the declared T-SQL
 of every column is kept in the sandbox's own metadata, and values are converted on the
 way in (with SQL Server's conversion errors: 245, 8114, 8115, 241, 8169, 2628) and on
 the way out (to the Python value ``sqltypes`` promises for the column's type).
-Storage forms: integers and bit as INTEGER, decimal/money/float as REAL, date and time
+Storage forms: integers and bit as INTEGER, decimal/money/float as REAL (a bound decimal
+parameter stays exact text until it is stored), date and time
 types as ISO-8601 TEXT (sorts in time order), uniqueidentifier as upper-case TEXT,
 varbinary as BLOB.
 """
@@ -108,7 +109,9 @@ def storage(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, decimal.Decimal):
-        return float(value)
+        # Text keeps every digit of a bound decimal (SELECT @p returns it exactly); comparing it with a
+        # REAL column still works, since SQLite applies the column's numeric affinity to it.
+        return str(value)
     if isinstance(value, uuid.UUID):
         return str(value).upper()
     if isinstance(value, dt.datetime):
