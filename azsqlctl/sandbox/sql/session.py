@@ -409,11 +409,15 @@ class SqlSession:
 
     def _register_functions(self) -> None:
         def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+            # SQLite reports only "user-defined function raised exception": keep the real error for _exec.
             def call(*args: Any) -> Any:
                 try:
                     return fn(*args)
                 except SqlError as err:
                     self._pending = err
+                    raise
+                except (ValueError, TypeError, ArithmeticError) as exc:
+                    self._pending = errors.unsupported(f"{fn.__name__} of these values ({type(exc).__name__})")
                     raise
 
             return call

@@ -4,8 +4,8 @@ SQLite stores five classes (NULL, INTEGER, REAL, TEXT, BLOB); the declared T-SQL
 of every column is kept in the sandbox's own metadata, and values are converted on the
 way in (with SQL Server's conversion errors: 245, 8114, 8115, 241, 8169, 2628) and on
 the way out (to the Python value ``sqltypes`` promises for the column's type).
-Storage forms: integers and bit as INTEGER, decimal/money/float as REAL (a bound decimal
-parameter stays exact text until it is stored), date and time
+Storage forms: integers and bit as INTEGER, float as REAL, decimal/money as REAL when a double
+holds the value exactly and as its digits otherwise (``exact_number``), date and time
 types as ISO-8601 TEXT (sorts in time order), uniqueidentifier as upper-case TEXT,
 varbinary as BLOB.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import struct
 import uuid
 from typing import Any
 
@@ -97,7 +98,9 @@ def affinity(spec: TypeSpec) -> str:
     """The SQLite column declaration storing ``spec``; text compares case-insensitively as SQL Server's default collation does."""
     if spec.type in (*_INT_RANGES, SqlType.BIT):
         return "INTEGER"
-    if spec.type in (SqlType.DECIMAL, SqlType.MONEY, SqlType.FLOAT, SqlType.REAL):
+    if spec.type in (SqlType.DECIMAL, SqlType.MONEY):
+        return "BLOB"  # no affinity: a REAL stays a REAL and an exact text form stays text (exact_number)
+    if spec.type in (SqlType.FLOAT, SqlType.REAL):
         return "REAL"
     if spec.type == SqlType.VARBINARY:
         return "BLOB"
@@ -109,9 +112,7 @@ def storage(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, decimal.Decimal):
-        # Text keeps every digit of a bound decimal (SELECT @p returns it exactly); comparing it with a
-        # REAL column still works, since SQLite applies the column's numeric affinity to it.
-        return str(value)
+        return exact_number(value)
     if isinstance(value, uuid.UUID):
         return str(value).upper()
     if isinstance(value, dt.datetime):
@@ -121,6 +122,19 @@ def storage(value: Any) -> Any:
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
     return value
+
+
+_WIDE = decimal.Context(prec=80)  # DECIMAL(38, s) needs more than the default context's 28 digits
+
+
+def exact_number(value: decimal.Decimal) -> float | str:
+    """A decimal as SQLite keeps it: a REAL when a double holds it exactly, else its digits as text.
+
+    REALs compare, sort and sum as numbers; the text form keeps DECIMAL(38, s) values that a
+    double would round (they still read back exactly; they compare as text).
+    """
+    as_float = float(value)
+    return as_float if decimal.Decimal(repr(as_float)) == value else str(value)
 
 
 def _text(value: Any) -> str:
@@ -165,15 +179,21 @@ def convert(value: Any, spec: TypeSpec, source: str = "varchar", *, table: str =
         except decimal.InvalidOperation:
             raise errors.numeric_conversion(source, "numeric") from None
         quantum = decimal.Decimal(1).scaleb(-spec.scale)
-        rounded = number_d.quantize(quantum, rounding=decimal.ROUND_HALF_UP)
+        rounded = number_d.quantize(quantum, rounding=decimal.ROUND_HALF_UP, context=_WIDE)
         if rounded.adjusted() >= spec.precision - spec.scale:
             raise errors.overflow("numeric")
-        return float(rounded)
+        return exact_number(rounded)
     if t in (SqlType.FLOAT, SqlType.REAL):
         try:
-            return float(value.strip() if isinstance(value, str) else value)
+            number_f = float(value.strip() if isinstance(value, str) else value)
         except (TypeError, ValueError):
             raise errors.numeric_conversion(source, "float") from None
+        if t == SqlType.REAL:  # a 4-byte float: SQL Server keeps 24 bits of mantissa
+            try:
+                return float(struct.unpack("<f", struct.pack("<f", number_f))[0])
+            except OverflowError:
+                raise errors.overflow("real") from None
+        return number_f
     if t in _STRINGS:
         text = _decode(value, source) if isinstance(value, bytes) else _text(value)
         if not spec.is_max and spec.length is not None and len(text) > spec.length:
@@ -240,7 +260,8 @@ def python_value(value: Any, spec: TypeSpec) -> Any:
     if t == SqlType.BIT:
         return bool(value)
     if t in (SqlType.DECIMAL, SqlType.MONEY):
-        return decimal.Decimal(str(value)).quantize(decimal.Decimal(1).scaleb(-spec.scale), rounding=decimal.ROUND_HALF_UP)
+        number = decimal.Decimal(repr(value) if isinstance(value, float) else str(value))
+        return number.quantize(decimal.Decimal(1).scaleb(-spec.scale), rounding=decimal.ROUND_HALF_UP, context=_WIDE)
     if t in (SqlType.FLOAT, SqlType.REAL):
         return float(value)
     if t in _STRINGS:
