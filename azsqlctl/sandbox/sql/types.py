@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 import struct
 import uuid
 from typing import Any
@@ -226,7 +227,9 @@ def _decode(data: bytes, source: str) -> str:
 
 
 def _temporal(value: Any, spec: TypeSpec) -> str:
-    text = str(value).strip().replace("T", " ")
+    # 'YYYY-MM-DD hh:mm:ss.nnnnnnn +hh:mm' (SQL Server's datetimeoffset literal) has a space before the offset.
+    text = re.sub(r"\s+([+-]\d{2}:\d{2})$", r"\1", str(value).strip().replace("T", " ")).replace("Z", "+00:00")
+    text = re.sub(r"^(\d{1,3})-", lambda m: m[1].zfill(4) + "-", text)  # year 999 written without its leading zero
     try:
         if spec.type == SqlType.TIME:
             return dt.time.fromisoformat(_six_digits(text)).isoformat()
@@ -244,7 +247,7 @@ def _six_digits(text: str) -> str:
     """Python parses at most 6 fractional digits; SQL Server sends up to 7."""
     if "." in text:
         head, _, tail = text.partition(".")
-        digits = "".join(c for c in tail if c.isdigit())
+        digits = re.match(r"\d*", tail)[0]  # type: ignore[index]  # always matches
         rest = tail[len(digits) :]
         return f"{head}.{(digits + '000000')[:6]}{rest}"
     return text
