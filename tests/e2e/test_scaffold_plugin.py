@@ -44,9 +44,14 @@ def test_fixtures_give_a_working_sandbox_and_state_changes_are_undone(azsql_env,
     with pytest.raises(pyodbc.Error, match="18456"):
         _login(azsql_env, worker.client_id)
     azsql_control.make_user("billing-worker")
-    azsql_control.inject("tds", "login_error", number=40613)
+    azsql_control.inject("tds", "login_error", number=40501)
+    with pytest.raises(pyodbc.Error, match="40501"):
+        _login(azsql_env, worker.client_id)
+    azsql_control.set_database_available(False)
     with pytest.raises(pyodbc.Error, match="40613"):
         _login(azsql_env, worker.client_id)
+    azsql_control.set_database_available(True)
+    assert _login(azsql_env, worker.client_id) == "billing-worker"
     azsql_control.set_token_lifetime(60)
     token = ManagedIdentityCredential(client_id=worker.client_id).get_token("https://database.windows.net/.default")
     assert 50 <= token.expires_on - __import__("time").time() <= 61
