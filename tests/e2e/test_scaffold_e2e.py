@@ -215,3 +215,28 @@ def test_transient_login_error_is_retried_with_backoff(generated, azsql_env, azs
     assert response.status_code == 503
     assert response.json()["error"] == 40501
     assert response.headers["Retry-After"] == "5"
+
+
+def test_lifespan_warms_the_token_and_closes_connections(generated, azsql_env, azsql_control: SandboxControl, clock: FakeClock):
+    client, database = make_client(generated, azsql_env, azsql_control, clock)
+    with client:
+        assert database.tokens.fetches == 1 and azsql_control.token_requests("orders-api") == 1  # before any request
+        assert azsql_control.logins() == (0, 0)
+        assert client.get("/echo").status_code == 200
+        assert len(database._idle) == 1  # the connection went back to the cache
+    assert len(database._idle) == 0  # shutdown closed it
+    assert azsql_control.token_requests("orders-api") == 1
+
+
+def test_health_times_out_with_503_when_select_1_hangs(generated, azsql_env, azsql_control: SandboxControl, clock: FakeClock):
+    client, database = make_client(generated, azsql_env, azsql_control, clock, health_timeout=0.3)
+    with client:
+        assert client.get("/healthz/db").status_code == 200
+        azsql_control.inject("tds", "delay", count=None, delay=2.0)
+        started = time.perf_counter()
+        response = client.get("/healthz/db")
+        assert time.perf_counter() - started < 1.5
+        azsql_control.sandbox.faults.clear()
+    assert response.status_code == 503
+    assert response.json()["cause"] == "SELECT 1 timed out"
+    assert response.headers["Retry-After"] == "5"

@@ -101,3 +101,33 @@ def test_a_file_as_target_is_refused(tmp_path: Path):
     with pytest.raises(UsageError) as err:
         make_plan(target, ScaffoldInputs(), render(ScaffoldInputs()))
     assert err.value.code == "target_is_file"
+
+
+def _text(inputs: ScaffoldInputs, suffix: str) -> str:
+    return next(f for f in render(inputs) if f.path.endswith(suffix)).content.decode()
+
+
+@pytest.mark.parametrize("style", list(Style))
+def test_github_workflow_pins_actions_uses_oidc_and_migrates_only_on_main(style):
+    import re
+
+    wf = _text(ScaffoldInputs(ci=Ci.GITHUB, style=style), ".yml")
+    uses = re.findall(r"uses: (\S+)", wf)
+    assert uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses), uses
+    assert "secrets." not in wf and "client-secret" not in wf
+    assert "permissions: {}" in wf and wf.count("id-token: write") == 2
+    assert "azsqlctl grant --check --policy access.toml" in wf and "azsqlctl doctor --output json" in wf
+    migrate = wf[wf.index("  migrate:") :]
+    assert "if: github.event_name == 'push' && github.ref == 'refs/heads/main'" in migrate
+    assert "environment: database-migrations" in migrate and "AZSQL_MIGRATOR_CLIENT_ID" in migrate
+    assert ("alembic upgrade head" in migrate) == (style is Style.SQLALCHEMY)
+    assert "AZSQL_MIGRATOR_CLIENT_ID" not in wf[: wf.index("  migrate:")]  # the migrator identity is used in that job only
+
+
+def test_azure_pipeline_uses_service_connections_and_migrates_only_on_main():
+    pipe = _text(ScaffoldInputs(ci=Ci.AZURE_PIPELINES), ".yml")
+    migrate = pipe[pipe.index("- stage: migrate") :]
+    assert "eq(variables['Build.SourceBranch'], 'refs/heads/main')" in migrate
+    assert "environment: database-migrations" in migrate and "azureSubscription: azsql-migrator" in migrate
+    assert "azsql-migrator" not in pipe[: pipe.index("- stage: migrate")]
+    assert "azsqlctl grant --check --policy access.toml" in pipe and "azsqlctl doctor --output json" in pipe
