@@ -229,7 +229,7 @@ def test_lifespan_warms_the_token_and_closes_connections(generated, azsql_env, a
 
 
 def test_health_times_out_with_503_when_select_1_hangs(generated, azsql_env, azsql_control: SandboxControl, clock: FakeClock):
-    client, database = make_client(generated, azsql_env, azsql_control, clock, health_timeout=0.3)
+    client, _database = make_client(generated, azsql_env, azsql_control, clock, health_timeout=0.3)
     with client:
         assert client.get("/healthz/db").status_code == 200
         azsql_control.inject("tds", "delay", count=None, delay=2.0)
