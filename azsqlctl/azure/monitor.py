@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azsqlctl.core.clouds import Cloud
+from azsqlctl.core.config import env_name
 from azsqlctl.core.errors import AuthenticationError, AzsqlctlError, NotFound, PermissionDenied, UsageError
 from azsqlctl.core.logs.follow import FailureKind, failure_kind, parse_retry_after
 from azsqlctl.core.logs.ports import AuditingPolicy, DiagnosticSetting, LogsTarget, PollFailed, QueryResult, ServerRef, Workspace
@@ -32,7 +33,8 @@ class MonitorLogsQuery:
 
         if not cloud.logs_endpoint:
             raise UsageError(
-                f"cloud {cloud.name} has no Log Analytics endpoint", "set AZSQLCTL_LOGS_ENDPOINT (or logs_endpoint in [clouds.<name>])"
+                f"cloud {cloud.name} has no Log Analytics endpoint",
+                f"set {env_name('logs_endpoint')} (or logs_endpoint in [clouds.<name>])",
             )
         self.client = LogsQueryClient(
             credential,

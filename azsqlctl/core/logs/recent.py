@@ -47,6 +47,6 @@ def _matches(principal: str, wanted: list[str]) -> bool:
 
 def describe(events: Sequence[AuditEvent]) -> str:
     """One phrase: how many, the latest, and each real state with its cause (short), most frequent first."""
-    counts = Counter((e.error, e.state, e.cause.split(";")[0]) for e in events)
+    counts = Counter((e.error, e.state, e.cause.partition(";")[0]) for e in events)
     states = ", ".join(f"{n} x error {err} state {state} ({cause})" for (err, state, cause), n in counts.most_common())
     return f"{len(events)} failure(s), latest {as_iso(events[0].event_time)}: {states}"

@@ -52,7 +52,7 @@ def cause_key(event: AuditEvent) -> str:
     if not event.failed:
         return "successful login"
     label = f"{event.error}" + (f" state {event.state}" if event.state is not None else "")
-    short = event.cause.split(";")[0].split(":")[0].strip()  # the summary line names causes, the event lines explain them
+    short = event.cause.partition(";")[0].partition(":")[0].strip()  # the summary line names causes, the event lines explain them
     return f"{label} ({short})" if short else label
 
 
