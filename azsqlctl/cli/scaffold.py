@@ -18,17 +18,17 @@ WRITE = "Writing"
 def scaffold_command(
     path: Annotated[Path, typer.Argument(help="The FastAPI project's directory (created when missing)", show_default=True)] = Path("."),
     package: Annotated[
-        str | None, typer.Option("--package", help="Dotted module path of the generated package [default app.db]", rich_help_panel=GEN)
+        str | None, typer.Option("--package", help="Dotted module path of the generated package (default app.db)", rich_help_panel=GEN)
     ] = None,
-    driver: Annotated[Driver | None, typer.Option("--driver", help="pyodbc or mssql-python [default pyodbc]", rich_help_panel=GEN)] = None,
+    driver: Annotated[Driver | None, typer.Option("--driver", help="pyodbc or mssql-python (default pyodbc)", rich_help_panel=GEN)] = None,
     style: Annotated[
-        Style | None, typer.Option("--style", help="plain (connection cache) or sqlalchemy (Engine) [default plain]", rich_help_panel=GEN)
+        Style | None, typer.Option("--style", help="plain (connection cache) or sqlalchemy (Engine) (default plain)", rich_help_panel=GEN)
     ] = None,
     use_async: Annotated[
         bool | None,
-        typer.Option("--async/--sync", help="async endpoints (sqlalchemy: mssql+aioodbc) [default sync]", rich_help_panel=GEN),
+        typer.Option("--async/--sync", help="async endpoints (sqlalchemy: mssql+aioodbc) (default sync)", rich_help_panel=GEN),
     ] = None,
-    ci: Annotated[Ci | None, typer.Option("--ci", help="github, azure-pipelines or none [default github]", rich_help_panel=GEN)] = None,
+    ci: Annotated[Ci | None, typer.Option("--ci", help="github, azure-pipelines or none (default github)", rich_help_panel=GEN)] = None,
     server: Annotated[
         str | None, typer.Option("--server", "-S", help="Default for AZSQL_SERVER in the settings", rich_help_panel=GEN)
     ] = None,
@@ -45,7 +45,10 @@ def scaffold_command(
     output: o.Output = None,
     debug: o.Debug = False,
 ) -> None:
-    """Generate the FastAPI <-> Azure SQL connection module, its tests and a CI workflow."""
+    """Generate the FastAPI <-> Azure SQL connection module, its tests and a CI workflow.
+
+    Options left out are read from azsqlctl-scaffold.toml, which records those of the last run.
+    """
     from .runner import run
 
     given: dict[str, Any] = {
@@ -58,8 +61,10 @@ def scaffold_command(
 
         from .render import Result
 
-        if sum((dry_run, check, force and check)) > 1 or (dry_run and check):
+        if dry_run and check:
             raise UsageError("--dry-run and --check do not go together", "use one of them", code="bad_combination")
+        if force and check:
+            raise UsageError("--check writes nothing, so --force does not go with it", "drop --force, or --check", code="bad_combination")
         target = path.expanduser()
         recorded: dict[str, Any] = read_manifest(target) if target.is_dir() else {}
         inputs = ScaffoldInputs(**{**recorded, **{k: v for k, v in given.items() if v is not None}})

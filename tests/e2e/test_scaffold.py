@@ -94,6 +94,16 @@ def test_an_unwritable_directory_is_one_line_error(tmp_path: Path):
     assert out == expected + "Hint: pick a directory you can write to, or fix its permissions\n"
 
 
+def test_contradictory_modes_are_usage_errors(tmp_path: Path):
+    assert scaffold(str(tmp_path), "--dry-run", "--check") == (
+        2,
+        "Error: --dry-run and --check do not go together\nHint: use one of them\n",
+    )
+    code, out = scaffold(str(tmp_path), "--check", "--force")
+    assert code == 2 and out.startswith("Error: --check writes nothing")
+    assert not any(tmp_path.iterdir())
+
+
 def test_writes_are_atomic_and_leave_no_temp_files(tmp_path: Path):
     assert scaffold(str(tmp_path), "--ci", "github")[0] == 0
     names = [p.name for p in tmp_path.rglob("*")]
