@@ -13,6 +13,8 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
    one after another would cost).
 5. audit: a successful login's latency after 10,000 refused logins vs a fresh sandbox (goal <= 1.2x).
 6. stop: Sandbox.stop() wall time (all surfaces in parallel, no polling).
+7. follow: `logs --follow` at 1,000 events/minute with late rows: rows downloaded per row printed (goal <= 1.2), queries/minute.
+8. summary: `logs --summary` over 100,000 events: bytes downloaded vs the plain listing (goal <= 1/100), wall time.
 """
 
 from __future__ import annotations
@@ -226,7 +228,7 @@ def main() -> None:
     parser.add_argument("--databases", type=int, default=100, help="databases for the grant benchmark")
     parser.add_argument("--concurrency", type=int, default=16, help="grant --concurrency to compare with 1")
     parser.add_argument("--audit-rows", type=int, default=10_000, help="refused logins before the audit benchmark's second measurement")
-    names = ["help", "logins", "doctor", "process", "grant", "audit", "stop"]
+    names = ["help", "logins", "doctor", "process", "grant", "audit", "stop", "follow", "summary"]
     parser.add_argument("only", nargs="*", choices=[*names, []], help="run only these benchmarks")
     args = parser.parse_args()
     selected = set(args.only or names)
@@ -248,6 +250,14 @@ def main() -> None:
         from bench.audit import bench_stop
 
         bench_stop()
+    if "follow" in selected:
+        from bench.logs import bench_follow
+
+        bench_follow()
+    if "summary" in selected:
+        from bench.logs import bench_summary
+
+        bench_summary()
 
 
 if __name__ == "__main__":

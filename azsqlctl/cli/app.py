@@ -9,9 +9,9 @@ from typer.core import TyperOption
 
 from azsqlctl import __version__
 
-from .runner import HouseGroup, enable_hard_exit, run
+from .runner import HouseGroup, enable_hard_exit
 
-__all__ = ["app", "main", "run"]  # run: re-exported for command modules not yet importing runner
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="azsqlctl",
@@ -57,11 +57,12 @@ def root(
 
 
 def _register() -> None:
-    from . import doctor, grant, sandbox, whoami
+    from . import doctor, grant, logs, sandbox, whoami
 
     app.command("whoami")(whoami.whoami_command)
     app.command("doctor")(doctor.doctor_command)
     app.command("grant")(grant.grant_command)
+    app.add_typer(logs.app, name="logs")
     app.add_typer(sandbox.app, name="sandbox")
 
 

@@ -115,8 +115,11 @@ def doctor_command(
         if settings.trust_server_certificate:
             warn("--trust-server-certificate disables certificate validation: use it for local/dev targets only")
         probes = RealProbes(settings, extra=extra, admin_auth=admin_auth or "", admin_client_id=admin_cid)
+        from .logs import audit_lookup
+
+        options = DoctorOptions(settings, client_ip=client_ip or "", inspect=bool(admin_auth), audit=audit_lookup(settings))
         with progress("Running checks…", fmt):
-            report = doctor(DoctorOptions(settings, client_ip=client_ip or "", inspect=bool(admin_auth)), probes)
+            report = doctor(options, probes)
         errors = [error_entry(report.error)] if report.error is not None else []
         return Result("doctor", report.as_dict(), report.exit_code, errors, human=_human)
 

@@ -44,7 +44,7 @@ from .options import OutputFormat
 
 PROG = "azsqlctl"
 # Commands that install their own SIGINT/SIGTERM handlers (only the main thread may): they run in it.
-OWN_SIGNALS = frozenset({"sandbox serve", "sandbox run"})
+OWN_SIGNALS = frozenset({"sandbox serve", "sandbox run", "logs"})  # logs: --follow prints its summary on Ctrl-C
 
 INTERRUPTED = threading.Event()  # set by the SIGINT handler; errors raised after it mean "interrupted"
 _process = {"hard_exit": False}  # a real process (main()) may end with os._exit to abandon worker threads

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING
 
 from .checks import Check, CheckResult, Outcome, Status, Stop, run_checks, validate
 from .config import env_name
@@ -22,6 +23,9 @@ from .ports import AccessToken, DoctorProbes, QuerySession, ServerFacts
 from .settings import ConnectionSettings
 from .target import ServerAddress
 from .whoami import IDENTITY_SQL, MY_PERMISSIONS_SQL, effective_roles, least_privilege_warnings
+
+if TYPE_CHECKING:
+    from .logs.recent import AuditLookup
 
 AADSTS_EXPLAINED = {
     "AADSTS500011": (
@@ -46,6 +50,7 @@ class DoctorOptions:
     settings: ConnectionSettings
     client_ip: str = ""  # the client's public address when known (firewall coverage)
     inspect: bool = False  # an inspecting identity is configured (tells wrong-SID from no-user)
+    audit: AuditLookup | None = None  # audited failures explain a refused login (None: not configured)
 
 
 @dataclass(frozen=True)
@@ -245,8 +250,32 @@ def _login_failure(ctx: DoctorContext, exc: AzsqlctlError) -> Outcome:
         principals=principals, server_from_environment=s.from_environment,
     )  # fmt: skip
     cause, fix = explain_login_failure(number if isinstance(number, int) else None, sqlstate, message, login_ctx)
-    evidence = {"sqlstate": sqlstate, "number": number, "server_message": message}
-    return Outcome(Status.FAIL, f"{message} ({number or sqlstate}): {cause}", evidence, fix, str(number or sqlstate))
+    evidence: dict[str, object] = {"sqlstate": sqlstate, "number": number, "server_message": message}
+    finding = f"{message} ({number or sqlstate}): {cause}"
+    if number == 18456 and ctx.opts.audit is not None:
+        finding, fix = _audited(ctx.opts.audit, ctx, finding, fix, evidence)
+    return Outcome(Status.FAIL, finding, evidence, fix, str(number or sqlstate))
+
+
+def _audited(audit: AuditLookup, ctx: DoctorContext, finding: str, fix: str, evidence: dict[str, object]) -> tuple[str, str]:
+    """The real state from the audit log (the client only saw state 1), or how to turn the log on."""
+    from .logs.recent import describe
+    from .logs.setup import AuditingOff
+
+    ident = ctx.identity
+    principals = [ctx.identity_name, *((ident.name, ident.client_id, ident.object_id) if ident else ())]
+    try:
+        events = audit.recent_failures(principals)
+    except AuditingOff as off:
+        evidence["audit"] = {"enabled": False, "problem": off.message}
+        return f"{finding} | the real state is only visible in the audit log, which is off", f"{fix}; to see the real state: {off.hint}"
+    except AzsqlctlError as exc:
+        evidence["audit"] = {"enabled": None, "error": exc.message}
+        return finding, fix
+    evidence["audit"] = {"enabled": True, "failures": [e.as_json() for e in events[:5]], "count": len(events)}
+    if not events:
+        return f"{finding} | no audited failure for this principal in the last hour yet (audit rows arrive minutes late)", fix
+    return f"{finding} | audit log, last hour: {describe(events)}", fix
 
 
 def check_permissions(ctx: DoctorContext) -> Step:
