@@ -78,7 +78,14 @@ def test_root_help_lists_only_registered_commands_and_completion_works() -> None
     import typer.main
 
     registered = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-    listed = set(re.findall(r"^\s*[│|]?\s*([a-z]+)\s{2,}", result.stdout, re.M)) & {"whoami", "doctor", "grant", "logs", "scaffold", "sandbox"}
+    listed = set(re.findall(r"^\s*[│|]?\s*([a-z]+)\s{2,}", result.stdout, re.M)) & {
+        "whoami",
+        "doctor",
+        "grant",
+        "logs",
+        "scaffold",
+        "sandbox",
+    }
     assert listed == registered & {"whoami", "doctor", "grant", "logs", "scaffold", "sandbox"}  # what exists, nothing planned
     assert "--install-completion" in result.stdout
     shown = runner.invoke(app, ["--show-completion", "bash"])
