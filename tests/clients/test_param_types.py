@@ -1,0 +1,232 @@
+"""Every parameter type issue 7 lists, round-tripped as bound parameters (never pasted into SQL text).
+
+Two shapes per client: an echo (``SELECT ?``: the parameter's own TDS type comes back as a result
+column) and a user table with one column of each SQL type (INSERT with parameters, SELECT back).
+Values come from hypothesis: NULLs, extremes, non-BMP text; MAX values over 1 MB separately.
+Clients: pyodbc with ODBC Driver 18, and python-tds (an independent TDS implementation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import struct
+import uuid
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import raw_connect
+
+from .support import ADMIN, Clients
+
+pytds = pytest.importorskip("pytds")
+
+EXAMPLES = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+# Text as applications send it: any Unicode scalar value except NUL, including astral-plane characters.
+TEXT = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+ASTRAL = st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF, exclude_categories=("Cs", "Cn"))
+OFFSETS = st.integers(-14 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
+
+
+def _f32(x: float) -> float:
+    return float(struct.unpack("<f", struct.pack("<f", x))[0])
+
+
+def _aware(value: dt.datetime) -> tuple[dt.datetime, Any]:
+    return value, value.utcoffset()
+
+
+# (column, SQL type, strategy of non-NULL values, what the database gives back for a value)
+COLUMNS: list[tuple[str, str, st.SearchStrategy[Any], Callable[[Any], Any]]] = [
+    ("c_tinyint", "TINYINT", st.integers(0, 255), int),
+    ("c_smallint", "SMALLINT", st.integers(-(2**15), 2**15 - 1), int),
+    ("c_int", "INT", st.integers(-(2**31), 2**31 - 1), int),
+    ("c_bigint", "BIGINT", st.integers(-(2**63), 2**63 - 1), int),
+    ("c_bit", "BIT", st.booleans(), bool),
+    ("c_decimal", "DECIMAL(18,4)", st.decimals(Decimal("-99999999999999.9999"), Decimal("99999999999999.9999"), places=4), Decimal),
+    ("c_numeric", "NUMERIC(38,10)", st.decimals(Decimal("-1e27") + 1, Decimal("1e27") - 1, places=10), Decimal),
+    ("c_float", "FLOAT", st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False), float),
+    ("c_real", "REAL", st.floats(width=32, allow_nan=False, allow_infinity=False, allow_subnormal=False), _f32),
+    ("c_nvarchar", "NVARCHAR(200)", st.text(TEXT, max_size=100), str),
+    ("c_varchar", "VARCHAR(200)", st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=200), str),
+    ("c_varbinary", "VARBINARY(200)", st.binary(max_size=200), bytes),
+    ("c_nvmax", "NVARCHAR(MAX)", st.text(TEXT, min_size=3000, max_size=5000) | st.text(ASTRAL, max_size=20), str),
+    ("c_vbmax", "VARBINARY(MAX)", st.binary(min_size=8001, max_size=12000) | st.binary(max_size=10), bytes),
+    ("c_guid", "UNIQUEIDENTIFIER", st.uuids(), lambda u: u),
+    ("c_date", "DATE", st.dates(), lambda d: d),
+    ("c_time", "TIME", st.times(), lambda t: t),
+    ("c_datetime", "DATETIME", st.datetimes(dt.datetime(1753, 1, 1)).map(lambda d: d.replace(microsecond=d.microsecond // 10000 * 10000)), lambda d: d),
+    ("c_datetime2", "DATETIME2", st.datetimes(), lambda d: d),
+    ("c_dto", "DATETIMEOFFSET", st.datetimes(dt.datetime(1, 1, 2), dt.datetime(9999, 12, 30), timezones=OFFSETS), _aware),
+]
+NAMES = [c[0] for c in COLUMNS]
+ROWS = st.fixed_dictionaries({name: st.none() | strat for name, _t, strat, _n in COLUMNS})
+CREATE = "CREATE TABLE dbo.{table} (k INT NOT NULL PRIMARY KEY, " + ", ".join(f"{n} {t} NULL" for n, t, _s, _f in COLUMNS) + ")"
+
+
+def expected(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    return next(norm for n, _t, _s, norm in COLUMNS if n == name)(value)
+
+
+def got(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name == "c_dto":
+        return _aware(value)
+    if name == "c_guid" and isinstance(value, str):
+        return uuid.UUID(value)
+    return value
+
+
+# --- pyodbc + ODBC Driver 18 --------------------------------------------------------------------------
+
+
+def _dto_from_odbc(raw: bytes) -> dt.datetime:
+    # SQL_SS_TIMESTAMPOFFSET_STRUCT: year, month, day, hour, minute, second (int16 each), fraction (ns), tz hour, tz minute
+    y, mo, d, h, mi, s, ns, tzh, tzm = struct.unpack("<6hI2h", raw)
+    return dt.datetime(y, mo, d, h, mi, s, ns // 1000, dt.timezone(dt.timedelta(hours=tzh, minutes=tzm)))
+
+
+@pytest.fixture(scope="module")
+def odbc(clients: Clients) -> Iterator[Any]:
+    cnxn = raw_connect(clients.sandbox, clients.token(ADMIN))
+    cnxn.autocommit = True
+    cnxn.add_output_converter(-155, _dto_from_odbc)  # DATETIMEOFFSET
+    yield cnxn
+    cnxn.close()
+
+
+def _odbc_param(name: str, value: Any) -> Any:
+    # pyodbc binds no timezone-aware datetime: it sends DATETIMEOFFSET as its ODBC string form.
+    if name == "c_dto" and value is not None:
+        return value.isoformat(sep=" ")
+    return value
+
+
+_keys = itertools.count(1)
+_created: set[str] = set()
+
+
+def ensure_table(cur: Any, table: str) -> None:
+    if table not in _created:
+        cur.execute(CREATE.format(table=table))
+        _created.add(table)
+
+
+@EXAMPLES
+@given(row=ROWS)
+def test_pyodbc_user_table_round_trip(odbc: Any, row: dict[str, Any]) -> None:
+    cur = odbc.cursor()
+    ensure_table(cur, "rt_pyodbc")
+    key = next(_keys)
+    placeholders = ", ".join("?" for _ in range(len(NAMES) + 1))
+    cur.execute(f"INSERT INTO dbo.rt_pyodbc (k, {', '.join(NAMES)}) VALUES ({placeholders})", key, *(_odbc_param(n, row[n]) for n in NAMES))
+    back = cur.execute(f"SELECT {', '.join(NAMES)} FROM dbo.rt_pyodbc WHERE k = ?", key).fetchone()
+    assert {n: got(n, back[i]) for i, n in enumerate(NAMES)} == {n: expected(n, row[n]) for n in NAMES}
+
+
+# Values whose Python type pyodbc maps to one SQL type: that type goes out as the parameter's TDS type.
+ECHO = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False),
+    st.decimals(Decimal("-1e20") + 1, Decimal("1e20") - 1, places=6),
+    st.text(TEXT, max_size=300),
+    st.text(ASTRAL, min_size=1, max_size=10),
+    st.binary(max_size=300),
+    st.uuids(),
+    st.dates(),
+    st.datetimes(dt.datetime(1753, 1, 1)),
+)
+
+
+def _same(sent: Any, back: Any) -> bool:
+    if isinstance(sent, Decimal):
+        return isinstance(back, Decimal) and back == sent
+    return type(back) is type(sent) and back == sent
+
+
+@EXAMPLES
+@given(value=ECHO)
+def test_pyodbc_select_parameter_echo(odbc: Any, value: Any) -> None:
+    back = odbc.cursor().execute("SELECT ?", value).fetchone()[0]
+    if isinstance(back, str) and isinstance(value, uuid.UUID):
+        back = uuid.UUID(back)
+    assert _same(value, back), (value, back)
+
+
+def test_pyodbc_max_values_over_one_megabyte(odbc: Any) -> None:
+    text = ("A🙂é" * 180_000)[:500_000]  # 500,000 characters, > 1 MB in UTF-16
+    blob = os.urandom(1_500_000)
+    cur = odbc.cursor()
+    echoed = cur.execute("SELECT ?, ?", text, blob).fetchone()
+    assert (len(echoed[0]), echoed[0] == text, len(echoed[1]), echoed[1] == blob) == (len(text), True, len(blob), True)
+    cur.execute("CREATE TABLE dbo.rt_pyodbc_max (k INT NOT NULL PRIMARY KEY, t NVARCHAR(MAX) NULL, b VARBINARY(MAX) NULL)")
+    cur.execute("INSERT INTO dbo.rt_pyodbc_max (k, t, b) VALUES (?, ?, ?)", 1, text, blob)
+    back = cur.execute("SELECT t, b, LEN(t), DATALENGTH(b) FROM dbo.rt_pyodbc_max WHERE k = ?", 1).fetchone()
+    assert (back[0] == text, back[1] == blob, back[3]) == (True, True, len(blob))
+
+
+# --- python-tds ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tds(clients: Clients) -> Iterator[Any]:
+    token = clients.token(ADMIN)
+    cnxn = pytds.connect(
+        dsn=clients.host, port=clients.port, database="appdb", access_token_callable=lambda: token,
+        cafile=clients.ca_file, validate_host=True, autocommit=True, login_timeout=10,
+    )  # fmt: skip
+    yield cnxn
+    cnxn.close()
+
+
+@EXAMPLES
+@given(row=ROWS)
+def test_pytds_user_table_round_trip(tds: Any, row: dict[str, Any]) -> None:
+    cur = tds.cursor()
+    ensure_table(cur, "rt_pytds")
+    key = next(_keys)
+    params = {"k": key, **row}
+    cur.execute(f"INSERT INTO dbo.rt_pytds (k, {', '.join(NAMES)}) VALUES (%(k)s, {', '.join(f'%({n})s' for n in NAMES)})", params)
+    cur.execute(f"SELECT {', '.join(NAMES)} FROM dbo.rt_pytds WHERE k = %s", (key,))
+    back = cur.fetchone()
+    assert {n: got(n, back[i]) for i, n in enumerate(NAMES)} == {n: expected(n, row[n]) for n in NAMES}
+
+
+PYTDS_ECHO = st.one_of(
+    ECHO,
+    st.times(),  # TIME
+    st.datetimes(dt.datetime(1, 1, 2), dt.datetime(9999, 12, 30), timezones=OFFSETS),  # DATETIMEOFFSET
+)
+
+
+@EXAMPLES
+@given(value=PYTDS_ECHO)
+def test_pytds_select_parameter_echo(tds: Any, value: Any) -> None:
+    cur = tds.cursor()
+    cur.execute("SELECT %s", (value,))
+    back = cur.fetchone()[0]
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        assert _aware(back) == _aware(value)
+    else:
+        assert _same(value, back), (value, back)
+
+
+def test_pytds_max_values_over_one_megabyte(tds: Any) -> None:
+    text = ("B🙂ü" * 180_000)[:500_000]
+    blob = os.urandom(1_500_000)
+    cur = tds.cursor()
+    cur.execute("SELECT %s, %s", (text, blob))
+    echoed = cur.fetchone()
+    assert (echoed[0] == text, echoed[1] == blob) == (True, True)
