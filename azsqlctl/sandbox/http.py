@@ -37,7 +37,9 @@ class JsonHandler(BaseHTTPRequestHandler):
         return json.loads(raw) if raw else {}
 
     def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode("utf-8")
+        # Compact, as Azure's endpoints answer: ODBC Driver 18's managed-identity client finds the
+        # token by the literal text "access_token":" and hangs until its login timeout otherwise.
+        data = json.dumps(body, separators=(",", ":")).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

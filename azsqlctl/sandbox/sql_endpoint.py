@@ -8,9 +8,11 @@ the database and the principal's mapping to a contained user by SID.
 from __future__ import annotations
 
 import ipaddress
+import re
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from azsqlctl.core import azure_errors as ae
@@ -18,6 +20,7 @@ from azsqlctl.core import azure_errors as ae
 from . import engine
 from .catalog import Caller
 from .faults import Faults
+from .sqltypes import Param
 from .state import Database, LoginFailure, SandboxState
 from .store import StateStore
 from .tds import tokens as tk
@@ -25,6 +28,15 @@ from .tds.handshake import Login7
 from .tds.session import TM_BEGIN_XACT, TM_COMMIT_XACT, TM_ROLLBACK_XACT, LoginOutcome, SessionContext
 from .tds.wire import ConnectionClosed
 from .tokens import Issuer, TokenRejected
+
+FEDAUTH_SPN = "https://database.windows.net/"
+_PARAM_SELECT = re.compile(r"^\s*SELECT\s+(?P<refs>@\w+(?:\s*,\s*@\w+)*)\s*;?\s*$", re.I)
+
+
+def _has_error(tokens: bytes) -> bool:
+    """Whether a statement stream the engine produced ended in an error (its last DONE* carries DONE_ERROR)."""
+    return len(tokens) >= 13 and tokens[-13] in (tk.DONE, tk.DONEINPROC, tk.DONEPROC) and bool(tokens[-12] & tk.DONE_ERROR)
+
 
 ENTRA_ONLY_TEXT = "Login failed for user '{user}'. Reason: Azure Active Directory only authentication is enabled. Please contact your system administrator."
 
@@ -70,6 +82,10 @@ class SqlEndpoint:
         self.logins_ok = 0
         self.logins_failed = 0
         self._tran_ids = iter(range(1, 1 << 62))
+        # FEDAUTHINFO for clients in the MSAL workflow: serve.py points the STS URL at the sandbox's
+        # token endpoint for its tenant; the SPN is the SQL resource, as on Azure.
+        self.fedauth_sts_url = "https://login.microsoftonline.com/common"
+        self.fedauth_spn = FEDAUTH_SPN
 
     # --- login -------------------------------------------------------------------------------
 
@@ -207,11 +223,37 @@ class SqlEndpoint:
         with self.store.mutate() as s:
             s.server.databases = [work if d.name.lower() == work.name.lower() else d for d in s.server.databases]
 
-    def rpc(self, ctx: SessionContext, name: str) -> bytes:
-        # The driver's sp_datatype_info_100 calls (type info for pyodbc) land here too;
-        # an error is what it tolerates, and it is the honest answer.
-        err = engine.unsupported(f"RPC {name}")
-        return tk.error(err.number, 1, err.severity, err.message, self.server_name) + tk.done(tk.DONE_ERROR, token=tk.DONEPROC)
+    def execute(self, ctx: SessionContext, sql: str, params: Sequence[Param]) -> tuple[bytes, bool]:
+        """SQL from an RPC, its statements ending in DONEINPROC (the session adds DONEPROC).
+
+        Until the SQL front end binds parameters, only two forms run: parameter-free SQL,
+        and a SELECT of nothing but parameter references (``SELECT @P1, @P2``), answered
+        from the bound values. Anything else with parameters is refused as unsupported.
+        """
+        with tk.statements_end_with(tk.DONEINPROC):
+            if not params:
+                out = self.batch(ctx, sql)
+                return out, not _has_error(out)
+            m = _PARAM_SELECT.match(sql)
+            if m is None:
+                err = engine.unsupported("parameterised statements")
+                return tk.error(err.number, 1, err.severity, err.message, self.server_name) + tk.done(tk.DONE_ERROR), False
+            by_name = {p.name.lower(): p for p in params}
+            chosen = []
+            for ref in (r.strip() for r in m["refs"].split(",")):
+                param = by_name.get(ref.lower())
+                if param is None:
+                    text = f'Must declare the scalar variable "{ref}".'
+                    return tk.error(137, 2, 15, text, self.server_name) + tk.done(tk.DONE_ERROR), False
+                chosen.append(param)
+            columns = [tk.Column("", spec=p.spec) for p in chosen]
+            return tk.result_set(columns, [[p.value for p in chosen]]), True
+
+    def reset(self, ctx: SessionContext) -> None:
+        """RESETCONNECTION: open work is rolled back (unless the client keeps its transaction)."""
+        if not ctx.extra.get("reset_keeps_transaction"):
+            ctx.extra.pop("work", None)
+            ctx.transaction = None
 
     def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> bytes:
         out = b""

@@ -23,6 +23,8 @@ from azsqlctl.core.prelogin import (
 FEATURE_FEDAUTH = 0x02
 FEATURE_TERMINATOR = 0xFF
 FEDAUTH_LIBRARY_SECURITY_TOKEN = 0x01
+FEDAUTH_LIBRARY_MSAL = 0x02  # "ADAL" in [MS-TDS]: the server answers FEDAUTHINFO, the client fetches a token
+FEATURE_UTF8_SUPPORT = 0x0A
 
 
 def prelogin_response(client: dict[int, bytes], strict: bool) -> bytes:
@@ -60,6 +62,7 @@ class Login7:
     language: str = ""
     database: str = ""
     features: dict[int, bytes] = field(default_factory=dict)
+    workflow_token: str | None = None  # the token of the FEDAUTH_TOKEN message that follows FEDAUTHINFO
 
     @property
     def fedauth_token(self) -> str | None:
@@ -67,7 +70,11 @@ class Login7:
         data = self.features.get(FEATURE_FEDAUTH)
         if data is None:
             return None
+        if not data:
+            return ""
         library = data[0] >> 1
+        if library == FEDAUTH_LIBRARY_MSAL:
+            return self.workflow_token if self.workflow_token is not None else ""
         if library != FEDAUTH_LIBRARY_SECURITY_TOKEN or len(data) < 5:
             return ""
         (length,) = struct.unpack_from("<I", data, 1)
@@ -81,6 +88,29 @@ class Login7:
     def fedauth_library(self) -> int | None:
         data = self.features.get(FEATURE_FEDAUTH)
         return None if not data else data[0] >> 1
+
+    @property
+    def fedauth_workflow(self) -> int | None:
+        """The MSAL workflow byte (1 password, 2 integrated, 3 interactive/MSI/default ...), when the library is MSAL."""
+        data = self.features.get(FEATURE_FEDAUTH)
+        if not data or data[0] >> 1 != FEDAUTH_LIBRARY_MSAL or len(data) < 2:
+            return None
+        return data[1]
+
+
+def parse_fedauth_token(body: bytes) -> str:
+    """The FEDAUTH_TOKEN message (packet type 0x08, [MS-TDS] 2.2.6.3): DataLen, L_VARBYTE token, [Nonce]."""
+    if len(body) < 8:
+        raise ValueError("FEDAUTH_TOKEN shorter than its length fields")
+    _data_len, token_len = struct.unpack_from("<II", body, 0)
+    raw = body[8 : 8 + token_len]
+    if len(raw) != token_len or token_len % 2:
+        raise ValueError("FEDAUTH_TOKEN length does not match its data")
+    try:
+        # ODBC Driver 18 sends the token NUL-terminated; the NUL is not part of the JWT.
+        return raw.decode("utf-16-le").rstrip("\x00")
+    except UnicodeDecodeError:
+        return ""
 
 
 def _text(body: bytes, offset: int, chars: int) -> str:

@@ -12,17 +12,21 @@ import os
 import socket
 import ssl
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from azsqlctl.core.prelogin import ENCRYPT_NOT_SUP, PL_ENCRYPTION, parse_prelogin
+from azsqlctl.core.prelogin import ENCRYPT_NOT_SUP, PL_ENCRYPTION, PL_NONCE, parse_prelogin
+from azsqlctl.sandbox.sqltypes import Param
 
 from . import tokens as tk
-from .handshake import Login7, parse_login7, prelogin_response
+from .handshake import FEATURE_FEDAUTH, FEDAUTH_LIBRARY_MSAL, Login7, parse_fedauth_token, parse_login7, prelogin_response
+from .rpc import RpcDispatcher, parse_rpc
+from .typeinfo import TdsDecodeError
 from .wire import (
     ATTENTION,
     DEFAULT_PACKET_SIZE,
+    FEDAUTH_TOKEN,
     LOGIN7,
     PRELOGIN,
     RPC,
@@ -33,6 +37,7 @@ from .wire import (
     ConnectionClosed,
     RawChannel,
     TlsChannel,
+    negotiate_packet_size,
     read_message,
     send_message,
 )
@@ -68,11 +73,28 @@ class LoginOutcome:
 
 class Backend(Protocol):
     server_name: str
+    fedauth_sts_url: str  # FEDAUTHINFO: where a client in the MSAL workflow gets its token
+    fedauth_spn: str  # FEDAUTHINFO: the resource that token is for
 
     def login(self, login: Login7, spid: int, client_ip: str, encrypted: bool) -> LoginOutcome: ...
-    def batch(self, ctx: SessionContext, sql: str) -> bytes: ...
-    def rpc(self, ctx: SessionContext, name: str) -> bytes: ...
+
+    def batch(self, ctx: SessionContext, sql: str) -> bytes:
+        """A SQL_BATCH: every statement's tokens, each ending in DONE."""
+        ...
+
+    def execute(self, ctx: SessionContext, sql: str, params: Sequence[Param]) -> tuple[bytes, bool]:
+        """SQL of an RPC (sp_executesql, sp_prepexec, sp_execute) with its parameters bound as values
+        by name (@p1, @P1 ...), never pasted into the text. Statements end in DONEINPROC; the bool
+        says whether all succeeded. The session adds RETURNSTATUS, RETURNVALUEs and DONEPROC."""
+        ...
+
     def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> bytes: ...
+
+    def reset(self, ctx: SessionContext) -> None:
+        """RESETCONNECTION (a pooled connection handed out again): roll back open work unless
+        ``ctx.extra["reset_keeps_transaction"]`` is set, and reset session options."""
+        ...
+
     def disconnected(self, ctx: SessionContext | None) -> None: ...
 
 
@@ -94,6 +116,8 @@ class Session:
         self.fault = fault
         self.packet_size = DEFAULT_PACKET_SIZE
         self.ctx: SessionContext | None = None
+        self.rpc = RpcDispatcher(backend)
+        self.client_nonce: bytes | None = None
         peer = sock.getpeername()
         self.client_ip = str(peer[0])
 
@@ -136,6 +160,7 @@ class Session:
         if msg.type != PRELOGIN:
             raise ConnectionClosed(f"expected PRELOGIN, got {msg.type:#x}")
         client = parse_prelogin(msg.body)
+        self.client_nonce = client.get(PL_NONCE)
         enc = client.get(PL_ENCRYPTION, b"\x00")[:1]
         self._send(raw, prelogin_response(client, strict=False))
         if enc and enc[0] == ENCRYPT_NOT_SUP:
@@ -150,36 +175,86 @@ class Session:
         if msg.type != LOGIN7:
             raise ConnectionClosed(f"expected LOGIN7, got {msg.type:#x}")
         login = parse_login7(msg.body)
+        if login.fedauth_library == FEDAUTH_LIBRARY_MSAL:
+            # [MS-TDS] 3.3.5.3: the client asks where to get a token; FEDAUTHINFO says, then the token follows.
+            self._send(ch, tk.fedauthinfo(self.backend.fedauth_sts_url, self.backend.fedauth_spn))
+            reply = read_message(ch)
+            if reply.type != FEDAUTH_TOKEN:
+                raise ConnectionClosed(f"expected FEDAUTH_TOKEN after FEDAUTHINFO, got {reply.type:#x}")
+            login.workflow_token = parse_fedauth_token(reply.body)
         outcome = self.backend.login(login, self.spid, self.client_ip, encrypted=True)
         if outcome.context is None:
             self._send(ch, outcome.tokens + tk.done(tk.DONE_ERROR, curcmd=0))
             return
         self.ctx = outcome.context
-        payload = outcome.tokens + tk.env_text(tk.ENV_PACKETSIZE, str(self.packet_size), str(self.packet_size))
+        old_size, new_size = self.packet_size, negotiate_packet_size(login.packet_size)
+        payload = outcome.tokens + tk.env_text(tk.ENV_PACKETSIZE, str(new_size), str(old_size))
         payload += tk.loginack()
-        if login.fedauth_token is not None:
-            payload += tk.featureextack([(0x02, b"")])
+        acks = self._feature_acks(login)
+        if acks:
+            payload += tk.featureextack(acks)
         payload += tk.done(tk.DONE_FINAL, curcmd=0)
+        self.packet_size = min(old_size, new_size)  # the client switches once it has read the ENVCHANGE
         self._send(ch, payload)
+        self.packet_size = new_size
+
+    def _feature_acks(self, login: Login7) -> list[tuple[int, bytes]]:
+        """Acknowledge only what the sandbox implements: FEDAUTH (the others are left unacknowledged, i.e. off)."""
+        if FEATURE_FEDAUTH not in login.features:
+            return []
+        data = b""
+        if login.fedauth_library == FEDAUTH_LIBRARY_MSAL and self.client_nonce:
+            # [MS-TDS] 2.2.7.11: with a PRELOGIN nonce, the MSAL ack echoes it and signs it; the
+            # sandbox has no session key to sign with, so the signature is the nonce's SHA-256.
+            import hashlib
+
+            nonce = self.client_nonce[:32]
+            data = nonce + hashlib.sha256(nonce).digest()
+        return [(FEATURE_FEDAUTH, data)]
 
     def _serve(self, ch: Channel) -> None:
         assert self.ctx is not None
         while True:
             msg = read_message(ch)
             self.fault("request")
+            prefix = b""
+            if msg.reset_connection and msg.type != ATTENTION:
+                prefix = self._reset(msg.reset_keeps_transaction)
             if msg.type == SQL_BATCH:
-                sql = _strip_all_headers(msg.body).decode("utf-16-le", errors="replace")
-                self._send(ch, self.backend.batch(self.ctx, sql))
+                sql = _strip_all_headers(msg.body).decode("utf-16-le", errors="surrogatepass")
+                self._send(ch, prefix + self.backend.batch(self.ctx, sql))
             elif msg.type == RPC:
-                self._send(ch, self.backend.rpc(self.ctx, _rpc_name(_strip_all_headers(msg.body))))
+                try:
+                    calls = parse_rpc(_strip_all_headers(msg.body))
+                except TdsDecodeError as exc:
+                    text = f"The incoming tabular data stream (TDS) remote procedure call (RPC) protocol stream is incorrect. {exc}"
+                    out = tk.error(8009, 1, 16, text, self.backend.server_name) + tk.done(tk.DONE_ERROR)
+                    self._send(ch, prefix + out)
+                    continue
+                self._send(ch, prefix + self.rpc.run(self.ctx, calls))
             elif msg.type == TRANSACTION_MANAGER:
                 body = _strip_all_headers(msg.body)
                 (request,) = struct.unpack_from("<H", body, 0)
-                self._send(ch, self.backend.transaction(self.ctx, request, _begins_new(request, body[2:])))
+                self._send(ch, prefix + self.backend.transaction(self.ctx, request, _begins_new(request, body[2:])))
             elif msg.type == ATTENTION:
-                self._send(ch, tk.done(0x20))  # DONE_ATTN acknowledges the cancel
+                self._send(ch, tk.done(tk.DONE_ATTN))  # DONE_ATTN acknowledges the cancel
             else:
                 raise ConnectionClosed(f"unsupported packet type {msg.type:#x}")
+
+    def _reset(self, keep_transaction: bool) -> bytes:
+        """RESETCONNECTION ([MS-TDS] 2.2.3.1.2): reset the session, then acknowledge (ENVCHANGE 18)."""
+        assert self.ctx is not None
+        open_tran = self.ctx.transaction
+        self.ctx.extra["reset_keeps_transaction"] = keep_transaction
+        try:
+            self.backend.reset(self.ctx)
+        finally:
+            self.ctx.extra.pop("reset_keeps_transaction", None)
+        out = b""
+        if open_tran is not None and not keep_transaction:
+            self.ctx.transaction = None
+            out += tk.envchange(tk.ENV_ROLLBACK_TRAN, b"\x00", tk.b_varbyte(open_tran))
+        return out + tk.envchange(tk.ENV_RESET_ACK, b"\x00", b"\x00")
 
 
 def _strip_all_headers(body: bytes) -> bytes:
@@ -189,17 +264,6 @@ def _strip_all_headers(body: bytes) -> bytes:
         if 4 <= total <= len(body) and total >= 22:
             return body[total:]
     return body
-
-
-_PROC_IDS = {1: "sp_cursor", 10: "sp_executesql", 11: "sp_prepare", 12: "sp_execute", 13: "sp_prepexec", 15: "sp_unprepare"}
-
-
-def _rpc_name(body: bytes) -> str:
-    (length,) = struct.unpack_from("<H", body, 0)
-    if length == 0xFFFF:
-        (proc_id,) = struct.unpack_from("<H", body, 2)
-        return _PROC_IDS.get(proc_id, f"proc#{proc_id}")
-    return body[2 : 2 + 2 * length].decode("utf-16-le", errors="replace")
 
 
 def _begins_new(request: int, payload: bytes) -> bool:

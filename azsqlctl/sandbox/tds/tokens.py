@@ -6,11 +6,16 @@ the LOGINACK TDS version is big-endian.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import struct
-import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from azsqlctl.sandbox.sqltypes import SqlType, TypeSpec
+
+from . import typeinfo as ti
 
 # Token types
 COLMETADATA = 0x81
@@ -24,11 +29,18 @@ DONE = 0xFD
 DONEPROC = 0xFE
 DONEINPROC = 0xFF
 RETURNSTATUS = 0x79
+RETURNVALUE = 0xAC
+FEDAUTHINFO = 0xEE
+
+# FEDAUTHINFO option ids ([MS-TDS] 2.2.7.12)
+FEDAUTHINFO_STSURL = 0x01
+FEDAUTHINFO_SPN = 0x02
 
 DONE_FINAL = 0x00
 DONE_MORE = 0x01
 DONE_ERROR = 0x02
 DONE_COUNT = 0x10
+DONE_ATTN = 0x20
 
 # ENVCHANGE types
 ENV_DATABASE = 1
@@ -38,20 +50,22 @@ ENV_COLLATION = 7
 ENV_BEGIN_TRAN = 8
 ENV_COMMIT_TRAN = 9
 ENV_ROLLBACK_TRAN = 10
+ENV_RESET_ACK = 18  # acknowledges RESETCONNECTION; new and old values are empty
 
-# SQL_Latin1_General_CP1_CI_AS: LCID 0x0409, CI/AI/width flags, sort id 52.
-COLLATION = bytes([0x09, 0x04, 0xD0, 0x00, 0x34])
+COLLATION = ti.COLLATION  # SQL_Latin1_General_CP1_CI_AS
 TDS_74 = 0x74000004
 SERVER_VERSION = (12, 0, 2000, 8)  # what Azure SQL Database reports: 12.0.2000.8
 
 
 def b_varchar(s: str) -> bytes:
-    data = s.encode("utf-16-le")
-    return bytes([len(s)]) + data
+    """A byte count of UTF-16 code units, then the text (a non-BMP character is two units)."""
+    data = s.encode("utf-16-le", errors="surrogatepass")[: 2 * 255]
+    return bytes([len(data) // 2]) + data
 
 
 def us_varchar(s: str) -> bytes:
-    return struct.pack("<H", len(s)) + s.encode("utf-16-le")
+    data = s.encode("utf-16-le", errors="surrogatepass")[: 2 * 0xFFFF]
+    return struct.pack("<H", len(data) // 2) + data
 
 
 def b_varbyte(b: bytes) -> bytes:
@@ -95,70 +109,110 @@ def featureextack(features: Sequence[tuple[int, bytes]]) -> bytes:
     return bytes(out)
 
 
-def done(status: int = DONE_FINAL, rowcount: int = 0, token: int = DONE, curcmd: int = 0xC1) -> bytes:
+# The token that ends a statement: DONE in a SQL batch, DONEINPROC inside an RPC. Code that
+# encodes statements without knowing which request they answer (the engine) gets the right one.
+_STATEMENT_DONE: contextvars.ContextVar[int] = contextvars.ContextVar("statement_done", default=DONE)
+
+
+@contextlib.contextmanager
+def statements_end_with(token: int) -> Iterator[None]:
+    """Inside this block ``done()`` and ``result_set()`` default to ``token`` (DONEINPROC for RPC)."""
+    reset = _STATEMENT_DONE.set(token)
+    try:
+        yield
+    finally:
+        _STATEMENT_DONE.reset(reset)
+
+
+def done(status: int = DONE_FINAL, rowcount: int = 0, token: int | None = None, curcmd: int = 0xC1) -> bytes:
+    token = _STATEMENT_DONE.get() if token is None else token
     return bytes([token]) + struct.pack("<HHQ", status, curcmd, rowcount)
+
+
+def returnstatus(status: int) -> bytes:
+    return bytes([RETURNSTATUS]) + struct.pack("<i", status)
+
+
+def returnvalue(ordinal: int, name: str, spec: TypeSpec, value: Any, udf: bool = False) -> bytes:
+    """An output parameter's value ([MS-TDS] 2.2.7.18): ordinal, name, status, user type, flags, TYPE_INFO, value."""
+    fitted = ti.fit(spec, [value])
+    status = 0x02 if udf else 0x01
+    head = bytes([RETURNVALUE]) + struct.pack("<H", ordinal) + b_varchar(name) + bytes([status])
+    return head + struct.pack("<IH", 0, 0x0001 | 0x0008) + ti.type_info(fitted) + ti.value(fitted, value)
+
+
+def fedauthinfo(sts_url: str, spn: str) -> bytes:
+    """FEDAUTHINFO ([MS-TDS] 2.2.7.12): where the client gets its token (STS URL) and for what (SPN)."""
+    options = [(FEDAUTHINFO_STSURL, sts_url.encode("utf-16-le")), (FEDAUTHINFO_SPN, spn.encode("utf-16-le"))]
+    header = 4 + 9 * len(options)  # CountOfInfoIDs, then (id, length, offset) per option
+    body = bytearray(struct.pack("<I", len(options)))
+    data = bytearray()
+    for fid, raw in options:
+        body += bytes([fid]) + struct.pack("<II", len(raw), header + len(data))
+        data += raw
+    body += data
+    return bytes([FEDAUTHINFO]) + struct.pack("<I", len(body)) + bytes(body)
+
+
+_KINDS = {
+    "nvarchar": TypeSpec(SqlType.NVARCHAR),
+    "int": TypeSpec(SqlType.INT),
+    "bigint": TypeSpec(SqlType.BIGINT),
+    "bit": TypeSpec(SqlType.BIT),
+    "tinyint": TypeSpec(SqlType.TINYINT),
+    "varbinary": TypeSpec(SqlType.VARBINARY),
+    "guid": TypeSpec(SqlType.UNIQUEIDENTIFIER),
+}
 
 
 @dataclass(frozen=True)
 class Column:
-    """A result column; ``kind`` is one of nvarchar, int, bigint, bit, varbinary, guid."""
+    """A result column: ``spec`` when given, else ``kind`` (a SqlType or nvarchar, int, bigint, bit, tinyint, varbinary, guid)."""
 
     name: str
-    kind: str = "nvarchar"
+    kind: str | SqlType = "nvarchar"
+    spec: TypeSpec | None = None
+
+    @property
+    def type_spec(self) -> TypeSpec:
+        if self.spec is not None:
+            return self.spec
+        if self.kind in _KINDS:
+            return _KINDS[str(self.kind)]
+        try:
+            return TypeSpec(SqlType(self.kind))
+        except ValueError:
+            raise ValueError(f"unsupported column kind {self.kind}") from None
 
 
-def colmetadata(columns: Sequence[Column]) -> bytes:
+def _fitted(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> list[TypeSpec]:
+    return [ti.fit(col.type_spec, [r[i] for r in rows]) for i, col in enumerate(columns)]
+
+
+def colmetadata(columns: Sequence[Column], specs: Sequence[TypeSpec] | None = None) -> bytes:
+    specs = list(specs) if specs is not None else _fitted(columns, [])
     out = bytearray([COLMETADATA]) + struct.pack("<H", len(columns))
-    for col in columns:
+    for col, spec in zip(columns, specs, strict=True):
         out += struct.pack("<IH", 0, 0x0001 | 0x0008)  # user type 0; nullable, updateable-unknown
-        if col.kind == "nvarchar":
-            out += bytes([0xE7]) + struct.pack("<H", 8000) + COLLATION
-        elif col.kind in ("int", "bigint", "bit", "tinyint"):
-            size = {"int": 4, "bigint": 8, "bit": 1, "tinyint": 1}[col.kind]
-            out += bytes([0x68 if col.kind == "bit" else 0x26, size])
-        elif col.kind == "varbinary":
-            out += bytes([0xA5]) + struct.pack("<H", 8000)
-        elif col.kind == "guid":
-            out += bytes([0x24, 16])
-        else:
-            raise ValueError(f"unsupported column kind {col.kind}")
+        out += ti.type_info(spec)
         out += b_varchar(col.name)
     return bytes(out)
 
 
-def row(columns: Sequence[Column], values: Sequence[Any]) -> bytes:
+def row(columns: Sequence[Column], values: Sequence[Any], specs: Sequence[TypeSpec] | None = None) -> bytes:
+    specs = list(specs) if specs is not None else _fitted(columns, [values])
     out = bytearray([ROW])
-    for col, value in zip(columns, values, strict=True):
-        if col.kind == "nvarchar":
-            if value is None:
-                out += b"\xff\xff"
-            else:
-                data = str(value).encode("utf-16-le")
-                out += struct.pack("<H", len(data)) + data
-        elif col.kind in ("int", "bigint", "bit", "tinyint"):
-            if value is None:
-                out.append(0)
-            else:
-                fmt = {"int": "<i", "bigint": "<q", "bit": "<B", "tinyint": "<B"}[col.kind]
-                data = struct.pack(fmt, int(value))
-                out += bytes([len(data)]) + data
-        elif col.kind == "varbinary":
-            if value is None:
-                out += b"\xff\xff"
-            else:
-                out += struct.pack("<H", len(value)) + bytes(value)
-        elif col.kind == "guid":
-            if value is None:
-                out.append(0)
-            else:
-                out += bytes([16]) + uuid.UUID(str(value)).bytes_le
+    for spec, value in zip(specs, values, strict=True):
+        out += ti.value(spec, value)
     return bytes(out)
 
 
-def result_set(columns: Sequence[Column], rows: Sequence[Sequence[Any]], more: bool = False) -> bytes:
-    out = bytearray(colmetadata(columns))
+def result_set(columns: Sequence[Column], rows: Sequence[Sequence[Any]], more: bool = False, done_token: int | None = None) -> bytes:
+    """COLMETADATA, ROWs, and the DONE (or ``done_token``) with the row count."""
+    specs = _fitted(columns, rows)
+    out = bytearray(colmetadata(columns, specs))
     for values in rows:
-        out += row(columns, values)
+        out += row(columns, values, specs)
     status = DONE_COUNT | (DONE_MORE if more else 0)
-    out += done(status, len(rows))
+    out += done(status, len(rows), token=done_token)
     return bytes(out)

@@ -23,11 +23,23 @@ RPC = 0x03
 TABULAR_RESULT = 0x04
 ATTENTION = 0x06
 TRANSACTION_MANAGER = 0x0E
+FEDAUTH_TOKEN = 0x08
 LOGIN7 = 0x10
 PRELOGIN = 0x12
 
 STATUS_EOM = 0x01
+STATUS_RESETCONNECTION = 0x08
+STATUS_RESETCONNECTIONSKIPTRAN = 0x10
 DEFAULT_PACKET_SIZE = 4096
+MIN_PACKET_SIZE = 512
+MAX_PACKET_SIZE = 32767  # what Azure SQL Database grants at most
+
+
+def negotiate_packet_size(requested: int) -> int:
+    """The client's LOGIN7 packet size, clamped to what Azure allows (0 means the server default)."""
+    if requested == 0:
+        return DEFAULT_PACKET_SIZE
+    return max(MIN_PACKET_SIZE, min(MAX_PACKET_SIZE, requested))
 
 
 class ConnectionClosed(Exception):
@@ -168,18 +180,20 @@ def read_packet(ch: Channel) -> tuple[int, int, bytes]:
 class Message:
     type: int
     body: bytes
-    reset_connection: bool = False
+    reset_connection: bool = False  # RESETCONNECTION: reset the session before this request
+    reset_keeps_transaction: bool = False  # RESETCONNECTIONSKIPTRAN: ... but keep its transaction
 
 
 def read_message(ch: Channel) -> Message:
     """Reassemble packets until EOM (large LOGIN7 tokens span several packets)."""
     ptype, status, body = read_packet(ch)
     parts = [body]
-    reset = bool(status & 0x08)
+    first = status  # [MS-TDS] 2.2.3.1.2: the reset bits count on the first packet of a request
     while not status & STATUS_EOM:
         _t, status, body = read_packet(ch)
         parts.append(body)
-    return Message(ptype, b"".join(parts), reset)
+    skip = bool(first & STATUS_RESETCONNECTIONSKIPTRAN)
+    return Message(ptype, b"".join(parts), bool(first & STATUS_RESETCONNECTION) or skip, skip)
 
 
 def send_message(ch: Channel, ptype: int, payload: bytes, packet_size: int = DEFAULT_PACKET_SIZE, spid: int = 0) -> None:
