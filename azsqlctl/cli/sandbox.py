@@ -1,9 +1,15 @@
-"""`azsqlctl sandbox serve|run`: the local Azure SQL + Entra stand-in."""
+"""`azsqlctl sandbox serve|run`: the local Azure SQL + Entra stand-in.
+
+Bad input (a state file that is not .json/.toml, a directory, malformed, of the wrong
+shape; a port in use; an --env-file that cannot be written) is refused with one
+Error:/Hint: and exit 2, before or while starting, never a traceback.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,11 +30,34 @@ StateFile = Annotated[
 Port = Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")]
 
 
-def _sandbox(state: Path | None, tds_port: int = 0, identity_port: int = 0, arm_port: int = 0, token_lifetime: int | None = None) -> Any:
+class EnvFormat(StrEnum):
+    shell = "shell"
+    docker = "docker"
+
+
+def _sandbox(
+    state: Path | None,
+    tds_port: int = 0,
+    identity_port: int = 0,
+    arm_port: int = 0,
+    token_lifetime: int | None = None,
+    audit_rows: int | None = None,
+    audit_days: float | None = None,
+) -> Any:
+    from azsqlctl.sandbox.audit import DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_ROWS, Retention
     from azsqlctl.sandbox.serve import Sandbox, default_state_path
 
+    retention = Retention(
+        rows=audit_rows if audit_rows is not None else DEFAULT_RETENTION_ROWS,
+        days=audit_days if audit_days is not None else DEFAULT_RETENTION_DAYS,
+    )
     return Sandbox(
-        state or default_state_path(), tds_port=tds_port, identity_port=identity_port, arm_port=arm_port, token_lifetime=token_lifetime
+        state or default_state_path(),
+        tds_port=tds_port,
+        identity_port=identity_port,
+        arm_port=arm_port,
+        token_lifetime=token_lifetime,
+        audit_retention=retention,
     )
 
 
@@ -36,14 +65,34 @@ def _sandbox(state: Path | None, tds_port: int = 0, identity_port: int = 0, arm_
 def serve_command(
     state: StateFile = None,
     env_file: Annotated[
-        Path | None, typer.Option("--env-file", help="Also write the client environment here as KEY=value lines", show_default=False)
+        Path | None,
+        typer.Option(
+            "--env-file",
+            help="Also write the client environment here as KEY=value lines (mode 0600: it holds IDENTITY_HEADER)",
+            show_default=False,
+        ),
     ] = None,
+    env_format: Annotated[
+        EnvFormat,
+        typer.Option(
+            "--env-format",
+            help="shell: values quoted where needed, for `set -a; . FILE`; docker: raw values, for `docker run --env-file`",
+        ),
+    ] = EnvFormat.shell,
     tds_port: Annotated[int, typer.Option("--tds-port", min=0, max=65535, help="TDS (SQL) port; 0 picks a free one")] = 0,
     identity_port: Annotated[int, typer.Option("--identity-port", min=0, max=65535, help="Managed-identity endpoint port")] = 0,
     arm_port: Annotated[int, typer.Option("--arm-port", min=0, max=65535, help="ARM (HTTPS) port")] = 0,
     token_lifetime: Annotated[
         int | None,
         typer.Option("--token-lifetime", min=60, help="Token lifetime in seconds [default: the state's, 3600]", show_default=False),
+    ] = None,
+    audit_rows: Annotated[
+        int | None,
+        typer.Option("--audit-retention-rows", min=1, help="Keep at most this many audit rows [default: 100000]", show_default=False),
+    ] = None,
+    audit_days: Annotated[
+        float | None,
+        typer.Option("--audit-retention-days", min=0.0, help="Drop audit rows ingested longer ago [default: 30]", show_default=False),
     ] = None,
     output: o.Output = None,
     debug: o.Debug = False,
@@ -52,10 +101,12 @@ def serve_command(
     from .app import run
 
     def action(fmt: str) -> int:
-        from azsqlctl.sandbox.serve import serve
+        from azsqlctl.sandbox.serve import check_env_file, serve
 
-        sandbox = _sandbox(state, tds_port, identity_port, arm_port, token_lifetime)
-        serve(sandbox, env_file, lambda sb: _announce(sb, fmt, env_file))
+        if env_file is not None:
+            check_env_file(env_file)  # before the state file is created or a port bound
+        sandbox = _sandbox(state, tds_port, identity_port, arm_port, token_lifetime, audit_rows, audit_days)
+        serve(sandbox, env_file, lambda sb: _announce(sb, fmt, env_file), env_format=env_format.value)
         return 0
 
     run("sandbox serve", output, debug, action)
@@ -70,10 +121,11 @@ def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
         return
     from rich.table import Table
 
+    from azsqlctl.sandbox.serve import env_file_text
+
     from .render import console
 
-    for key, value in env.items():
-        print(f"{key}={value}")
+    sys.stdout.write(env_file_text(env))  # quoted where needed, so `eval "$(...)"` works too
     sys.stdout.flush()
     con = console(stderr=True)
     table = Table(title="Sandbox identities", title_justify="left")
@@ -98,7 +150,10 @@ def run_command(
     state: StateFile = None,
     debug: o.Debug = False,
 ) -> None:
-    """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code."""
+    """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code.
+
+    SIGINT/SIGTERM are forwarded to COMMAND, which is waited for before the sandbox stops;
+    if it dies of the signal the exit code is 128 + the signal (130, 143)."""
     from .app import run
 
     def action(fmt: str) -> int:

@@ -9,7 +9,6 @@ AzureADOnlyAuthGet, GetVCoreDatabase). Paths are matched case-insensitively, as 
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from typing import Any
 
@@ -133,7 +132,7 @@ class ArmService:
         fault = self.faults.take("arm", {"delay", "error500"})
         if fault is not None:
             if fault.kind == "delay":
-                time.sleep(fault.delay)
+                self.faults.sleep(fault.delay)
             else:
                 return _error(500, "InternalServerError", "An unexpected error occured while processing the request.")
         scheme, _, token = (authorization or "").partition(" ")

@@ -8,9 +8,9 @@ Azure's private-link shape when the state has a private endpoint:
 
 from __future__ import annotations
 
-import socketserver
+import contextlib
+import socket
 import threading
-import time
 from typing import Any
 
 import dns.message
@@ -37,7 +37,7 @@ class DnsService:
         fault = self.faults.take("dns", {"delay", "nxdomain", "servfail"})
         if fault is not None:
             if fault.kind == "delay":
-                time.sleep(fault.delay)
+                self.faults.sleep(fault.delay)
             else:
                 response.set_rcode(dns.rcode.NXDOMAIN if fault.kind == "nxdomain" else dns.rcode.SERVFAIL)
                 return bytes(response.to_wire())
@@ -57,31 +57,49 @@ class DnsService:
         return bytes(response.to_wire())
 
 
-def start_dns_endpoint(service: DnsService, port: int = 0) -> Any:
-    class Handler(socketserver.BaseRequestHandler):
-        def handle(self) -> None:
-            data, sock = self.request
+class DnsEndpoint:
+    """A UDP listener: one thread blocked in recvfrom(), a thread per query (a delay fault
+    must not hold up other queries); stop() wakes the listener at once, without polling."""
+
+    def __init__(self, service: DnsService, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.service = service
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, port))
+        self.host, self.port = str(self.sock.getsockname()[0]), int(self.sock.getsockname()[1])
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"dns-{self.port}", daemon=True)
+
+    def start(self) -> DnsEndpoint:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
             try:
-                reply = service.answer(data)
-            except Exception:  # noqa: BLE001 - a malformed query gets no answer, like a real server
+                data, peer = self.sock.recvfrom(4096)
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                continue
+            if self._stopping.is_set():
                 return
-            sock.sendto(reply, self.client_address)
+            threading.Thread(target=self._answer, args=(data, peer), daemon=True).start()
 
-    class Server(socketserver.ThreadingUDPServer):
-        daemon_threads = True
-        block_on_close = False
+    def _answer(self, data: bytes, peer: Any) -> None:
+        try:
+            reply = self.service.answer(data)
+        except Exception:  # noqa: BLE001 - a malformed query gets no answer, like a real server
+            return
+        with contextlib.suppress(OSError):
+            self.sock.sendto(reply, peer)
 
-    udp = Server(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=udp.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
+    def stop(self) -> None:
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes recvfrom (raises ENOTCONN, wakes anyway)
+        self._thread.join(timeout=5)
+        self.sock.close()
 
-    class Endpoint:
-        host, port = udp.server_address[0], int(udp.server_address[1])
 
-        @staticmethod
-        def stop() -> None:
-            udp.shutdown()
-            udp.server_close()
-            thread.join(timeout=5)
-
-    return Endpoint()
+def start_dns_endpoint(service: DnsService, port: int = 0) -> DnsEndpoint:
+    return DnsEndpoint(service, port=port).start()

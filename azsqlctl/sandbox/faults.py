@@ -1,21 +1,19 @@
 """Fault injection shared by the sandbox's endpoints.
 
-A fault is armed for a surface ("token", "tds", "arm") with a kind and a count;
+A fault is armed for a surface ("token", "tds", "arm", "dns") with a kind and a count;
 each request that meets it consumes one. Faults are a test tool, not state:
-tests and benchmarks arm them through the in-process Sandbox object.
+tests and benchmarks arm them through the in-process Sandbox object. Which kinds a
+surface accepts is declared by the surface itself (``surfaces.py``).
+
+Injected delays sleep through :meth:`Faults.sleep`, which :meth:`Faults.release` cuts
+short when the sandbox stops, so a stalled request never holds up shutdown.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-
-KINDS = {
-    "token": {"error500", "throttle429", "delay", "opaque", "expired"},
-    "tds": {"drop_handshake", "stall", "unavailable", "delay", "drop_request", "login_error", "accept_delay"},
-    "arm": {"delay", "error500"},
-    "dns": {"delay", "nxdomain", "servfail"},
-}
 
 
 @dataclass
@@ -31,15 +29,28 @@ class Fault:
 
 
 class Faults:
-    def __init__(self) -> None:
+    def __init__(self, kinds: Mapping[str, Collection[str]]) -> None:
+        self.kinds = {surface: frozenset(k) for surface, k in kinds.items()}
         self._lock = threading.Lock()
         self._armed: list[Fault] = []
+        self._released = threading.Event()
+
+    def sleep(self, seconds: float) -> None:
+        """An injected delay; returns early once the sandbox is stopping."""
+        self._released.wait(seconds)
+
+    def release(self) -> None:
+        """Wake every injected delay now (the sandbox is stopping)."""
+        self._released.set()
+
+    def rearm(self) -> None:
+        self._released.clear()
 
     def inject(
         self, surface: str, kind: str, count: int | None = 1, *, delay: float = 0.0, retry_after: int = 1, number: int = 0, after: int = 0
     ) -> Fault:
-        if kind not in KINDS.get(surface, set()):
-            raise ValueError(f"unknown fault {surface}/{kind}; known: {sorted(KINDS.get(surface, set()))}")
+        if kind not in self.kinds.get(surface, frozenset()):
+            raise ValueError(f"unknown fault {surface}/{kind}; known: {sorted(self.kinds.get(surface, frozenset()))}")
         fault = Fault(surface, kind, count, delay, retry_after, number, after)
         with self._lock:
             self._armed.append(fault)

@@ -97,7 +97,16 @@ class _TrackingServer(ThreadingHTTPServer):
             thread.join(timeout=5)
 
 
+def wake(sock: socket.socket) -> None:
+    """Wake a thread blocked in accept()/recv() on ``sock`` at once (Linux: shutdown on a
+    listening or unconnected socket makes the blocked call return), instead of polling."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 class HttpEndpoint:
+    """One listener thread blocked in accept(); stop() wakes it, then closes every connection."""
+
     def __init__(
         self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
     ) -> None:
@@ -106,7 +115,8 @@ class HttpEndpoint:
         bound = self.httpd.server_address
         self.host, self.port = str(bound[0]), int(bound[1])
         self.scheme = "https" if tls else "http"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._accept_loop, name=f"http-{self.port}", daemon=True)
 
     @property
     def url(self) -> str:
@@ -116,8 +126,21 @@ class HttpEndpoint:
         self._thread.start()
         return self
 
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                request, client_address = self.httpd.socket.accept()
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                # e.g. ECONNABORTED (the client gave up first) or EMFILE: back off briefly, keep serving
+                self._stopping.wait(0.01)
+                continue
+            self.httpd.process_request(request, client_address)
+
     def stop(self) -> None:
-        self.httpd.shutdown()
+        self._stopping.set()
+        wake(self.httpd.socket)
+        self._thread.join(timeout=5)
         self.httpd.server_close()
         self.httpd.close_connections()
-        self._thread.join(timeout=5)

@@ -76,7 +76,7 @@ class IdentityService:
                 now = int(time.time()) - 7200
                 overrides = {"iat": now, "nbf": now, "exp": now + 3600}
             elif fault.kind == "delay":
-                time.sleep(fault.delay)
+                self.faults.sleep(fault.delay)
             elif fault.kind == "throttle429":
                 return 429, {"statusCode": 429, "message": "Too many requests."}, {"Retry-After": str(fault.retry_after)}
             else:

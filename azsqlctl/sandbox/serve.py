@@ -1,4 +1,4 @@
-"""Start and stop the whole sandbox: token endpoint, TDS listener and ARM, on 127.0.0.1.
+"""Start and stop the whole sandbox: its surfaces (token endpoint, TDS, ARM, DNS) on 127.0.0.1.
 
 ``Sandbox`` is the in-process handle tests use (a context manager); ``serve``
 and ``run`` are what the CLI calls.
@@ -6,34 +6,52 @@ and ``run`` are what the CLI calls.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import signal
 import ssl
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from azsqlctl.core.clouds import SANDBOX_CLOUD_NAME
+from azsqlctl.core.errors import UsageError
 
-from .arm import ArmService, start_arm_endpoint
-from .certs import CertPaths, ensure_certificates, server_context
-from .dns_endpoint import DnsService, start_dns_endpoint
+from .arm import ArmService
+from .audit import Retention
+from .certs import CertPaths, ensure_certificates
+from .dns_endpoint import DnsEndpoint, DnsService
 from .faults import Faults
-from .identity_endpoint import IdentityService, start_identity_endpoint
+from .http import HttpEndpoint
+from .identity_endpoint import IdentityService
 from .sql_endpoint import SqlEndpoint
 from .state import SandboxState
 from .store import StateStore
+from .surfaces import (
+    ARM_RESOURCE,
+    HOST,
+    SQL_AUDIENCES,
+    SQL_RESOURCE,
+    SURFACES,
+    ArmSurface,
+    DnsSurface,
+    Parts,
+    Surface,
+    TdsSurface,
+    TokenSurface,
+    fault_kinds,
+    stop_all,
+)
 from .tds.server import TdsServer
-from .tds.session import Tls
 from .tokens import Issuer
 
-SQL_RESOURCE = "https://database.windows.net/"
-ARM_RESOURCE = "https://management.azure.com/"
-SQL_AUDIENCES = (SQL_RESOURCE, "https://database.windows.net")
-HOST = "localhost"  # the name in the certificate; the listeners bind 127.0.0.1
+__all__ = ["ARM_RESOURCE", "HOST", "SQL_AUDIENCES", "SQL_RESOURCE", "Sandbox", "default_state_path", "run", "serve"]
+S = TypeVar("S", bound=Surface)
 
 
 def default_state_path() -> Path:
@@ -54,6 +72,8 @@ def _system_ca_file(exclude: Path) -> Path | None:
 
 
 class Sandbox:
+    """The whole sandbox in-process: its surfaces (see ``surfaces.SURFACES``) over one state store."""
+
     def __init__(
         self,
         state_path: Path | None = None,
@@ -63,24 +83,68 @@ class Sandbox:
         tds_port: int = 0,
         identity_port: int = 0,
         arm_port: int = 0,
+        dns_port: int = 0,
         token_lifetime: int | None = None,
+        audit_retention: Retention | None = None,
+        surfaces: tuple[type[Surface], ...] = SURFACES,
     ) -> None:
         if state_path is None and material_dir is None:
             raise ValueError("an in-memory sandbox needs a material_dir for its CA and signing key")
         self.state_path = state_path
+        self.store = StateStore(state_path, initial, audit_retention)
         self.material = material_dir or (state_path.parent / ".azsqlctl-sandbox" if state_path else Path("."))
-        self.store = StateStore(state_path, initial)
-        self.faults = Faults()
+        self.faults = Faults(fault_kinds(surfaces))
         self.issuer = Issuer.load_or_create(self.material / "signing-key.pem")
         self.certs: CertPaths = ensure_certificates(self.material, self.store.read(lambda s: s.server.name))
         self.bundle = self._write_bundle()
-        self.identity = IdentityService(self.store, self.issuer, self.faults, token_lifetime)
-        self.sql = SqlEndpoint(self.store, self.issuer, self.faults, SQL_AUDIENCES)
-        self.arm = ArmService(self.store, self.issuer, self.faults, HOST)
-        self.dns = DnsService(self.store, self.faults, HOST)
-        self._ports = (tds_port, identity_port, arm_port)
-        self._parts: list[Any] = []
-        self.tds: TdsServer | None = None
+        ports = {TdsSurface.name: tds_port, TokenSurface.name: identity_port, ArmSurface.name: arm_port, DnsSurface.name: dns_port}
+        self.parts = Parts(self.store, self.faults, self.issuer, self.certs, ports, token_lifetime)
+        self.surfaces: dict[str, Surface] = {cls.name: cls(self.parts) for cls in surfaces}
+        self._running: list[Surface] = []
+
+    def surface(self, cls: type[S]) -> S:
+        found = self.surfaces[cls.name]
+        assert isinstance(found, cls)
+        return found
+
+    # The domain objects tests and benchmarks reach for, by their historical names.
+    @property
+    def identity(self) -> IdentityService:
+        return self.surface(TokenSurface).service
+
+    @property
+    def sql(self) -> SqlEndpoint:
+        return self.surface(TdsSurface).service
+
+    @property
+    def arm(self) -> ArmService:
+        return self.surface(ArmSurface).service
+
+    @property
+    def dns(self) -> DnsService:
+        return self.surface(DnsSurface).service
+
+    @property
+    def tds(self) -> TdsServer | None:
+        return self.surface(TdsSurface).server
+
+    @property
+    def identity_http(self) -> HttpEndpoint:
+        http = self.surface(TokenSurface).http
+        assert http is not None, "sandbox not started"
+        return http
+
+    @property
+    def arm_http(self) -> HttpEndpoint:
+        http = self.surface(ArmSurface).http
+        assert http is not None, "sandbox not started"
+        return http
+
+    @property
+    def dns_udp(self) -> DnsEndpoint:
+        udp = self.surface(DnsSurface).udp
+        assert udp is not None, "sandbox not started"
+        return udp
 
     def _write_bundle(self) -> Path:
         """System roots + the sandbox CA, for SSL_CERT_FILE: trusting the sandbox must not untrust the world."""
@@ -91,25 +155,23 @@ class Sandbox:
         return bundle
 
     def start(self) -> Sandbox:
-        tds_port, identity_port, arm_port = self._ports
-        tls = Tls(server_context(self.certs, tds=True), server_context(self.certs, tds=True, alpn="tds/8.0"))
+        self.faults.rearm()
         try:
-            self.identity_http = start_identity_endpoint(self.identity, identity_port)
-            self._parts.append(self.identity_http)
-            self.tds = TdsServer(self.sql, tls, port=tds_port, fault=self.sql.session_fault).start()
-            self._parts.append(self.tds)
-            self.arm_http = start_arm_endpoint(self.arm, server_context(self.certs, tds=False), arm_port)
-            self._parts.append(self.arm_http)
-            self.dns_udp = start_dns_endpoint(self.dns)
-            self._parts.append(self.dns_udp)
+            for surface in self.surfaces.values():
+                surface.start()
+                self._running.append(surface)
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        while self._parts:
-            self._parts.pop().stop()
+        """Stop every surface in parallel; injected delays are cut short; the audit trail is flushed."""
+        running, self._running = self._running, []
+        self.faults.release()
+        stop_all(running)
+        self.parts.started.clear()
+        self.store.audit.close()
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -129,29 +191,17 @@ class Sandbox:
     @property
     def env(self) -> dict[str, str]:
         """Everything a client needs: azure-identity, pyodbc and azsqlctl all work with just this."""
-        st = self.store.read(
-            lambda s: (
-                s.server.subscription_id,
-                s.server.resource_group,
-                s.server.databases[0].name if s.server.databases else "master",
-                s.tenant_id,
-            )
-        )
+        assert self._running, "sandbox not started"
+        env: dict[str, str] = {}
+        for surface in self._running:
+            env.update(surface.env())
+        tenant = self.store.read(lambda s: s.tenant_id)
         return {
-            "IDENTITY_ENDPOINT": f"{self.identity_http.url}/msi/token",
-            "IDENTITY_HEADER": self.identity.header_secret,
-            "AZSQLCTL_SERVER": self.server,
-            "AZSQLCTL_DATABASE": st[2],
-            "AZSQLCTL_SUBSCRIPTION": st[0],
-            "AZSQLCTL_RESOURCE_GROUP": st[1],
+            **env,
             "AZSQLCTL_CLOUD": SANDBOX_CLOUD_NAME,
-            "AZSQLCTL_ARM_ENDPOINT": self.arm_http.url,
-            "AZSQLCTL_ARM_RESOURCE": ARM_RESOURCE,
             "AZSQLCTL_SQL_RESOURCE": SQL_RESOURCE,
-            "AZSQLCTL_SQL_DNS_SUFFIX": HOST,
-            "AZSQLCTL_DNS_SERVER": f"{self.dns_udp.host}:{self.dns_udp.port}",
             "AZSQLCTL_CA_BUNDLE": str(self.certs.ca_cert),
-            "AZSQLCTL_TENANT_ID": st[3],
+            "AZSQLCTL_TENANT_ID": tenant,
             # Plain pyodbc: the driver's OpenSSL trusts the sandbox CA file, and the system
             # roots through the certificate directory (a combined file costs ~50 ms per login).
             "SSL_CERT_FILE": str(self.certs.ca_cert),
@@ -183,17 +233,68 @@ class Sandbox:
         return self.store.read(rows)
 
 
-def env_file_text(env: dict[str, str]) -> str:
-    """KEY=value lines both `source` and docker --env-file accept: no quotes, no spaces, no export."""
-    for key, value in env.items():
-        if any(c in value for c in " \t\n'\"$`\\"):
-            raise ValueError(f"{key} has a value an env file cannot carry unquoted: {value!r}")
-    return "".join(f"{k}={v}\n" for k, v in env.items())
+EnvFormat = Literal["shell", "docker"]
 
 
-def serve(sandbox: Sandbox, env_file: Path | None, on_ready: Callable[[Sandbox], None], stop: threading.Event | None = None) -> None:
+def env_file_text(env: dict[str, str], fmt: EnvFormat = "shell") -> str:
+    """KEY=value lines.
+
+    ``shell`` (default): values quoted only when they need it (``shlex.quote``), so the file
+    is ``source``-able whatever the paths hold (spaces ...) and, for ordinary values (no
+    spaces or shell characters), byte-identical to the docker form.
+    ``docker``: ``docker run --env-file`` takes everything after ``=`` literally (quotes
+    included), so values are written raw; a value with a newline cannot be carried.
+    """
+    if fmt == "docker":
+        for key, value in env.items():
+            if "\n" in value or "\r" in value:
+                raise UsageError(f"{key} holds a line break, which a docker env file cannot carry", "use --env-format shell")
+        return "".join(f"{k}={v}\n" for k, v in env.items())
+    return "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
+
+
+def check_env_file(path: Path) -> None:
+    """Refuse an env file path that can never be written, before anything starts."""
+    if path.is_dir():
+        raise UsageError(f"--env-file {path} is a directory", f"pass a file path, e.g. --env-file {path / 'sandbox.env'}", code="env_file")
+    if not path.parent.is_dir():
+        raise UsageError(
+            f"--env-file {path}: directory {path.parent} does not exist",
+            "create the directory first, or pick another path",
+            code="env_file",
+        )
+
+
+def write_env_file(path: Path, env: dict[str, str], fmt: EnvFormat = "shell") -> None:
+    """Write atomically with mode 0600 from the start: the file holds IDENTITY_HEADER, a credential."""
+    check_env_file(path)
+    text = env_file_text(env, fmt)
+    tmp = ""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # created 0600
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise UsageError(
+            f"cannot write --env-file {path}: {exc.strerror or exc}", "pick a path in a writable directory", code="env_file"
+        ) from None
+
+
+def serve(
+    sandbox: Sandbox,
+    env_file: Path | None,
+    on_ready: Callable[[Sandbox], None],
+    stop: threading.Event | None = None,
+    env_format: EnvFormat = "shell",
+) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut everything down."""
     stop = stop or threading.Event()
+    if env_file is not None:
+        check_env_file(env_file)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -201,7 +302,7 @@ def serve(sandbox: Sandbox, env_file: Path | None, on_ready: Callable[[Sandbox],
     try:
         with sandbox:
             if env_file is not None:
-                env_file.write_text(env_file_text(sandbox.env), encoding="utf-8")
+                write_env_file(env_file, sandbox.env, env_format)
             on_ready(sandbox)
             while not stop.wait(0.5):
                 pass
@@ -211,10 +312,52 @@ def serve(sandbox: Sandbox, env_file: Path | None, on_ready: Callable[[Sandbox],
 
 
 def run(sandbox: Sandbox, command: Sequence[str]) -> int:
-    """Start the sandbox, run ``command`` with its environment, stop, return the command's exit code."""
+    """Start the sandbox, run ``command`` with its environment, stop, return the command's exit code.
+
+    SIGINT and SIGTERM are forwarded to the command, which is waited for before the sandbox
+    stops, so it is never left behind. Exit code: the command's own, or 128 + the signal
+    that killed it (130 for SIGINT, 143 for SIGTERM), as a shell reports it.
+    """
     with sandbox:
         env = {**os.environ, **sandbox.env}
         try:
-            return subprocess.run(list(command), env=env, check=False).returncode
+            child = subprocess.Popen(list(command), env=env)
         except FileNotFoundError:
             return 127
+        except PermissionError:
+            return 126
+        code = _wait_forwarding_signals(child)
+    return 128 - code if code < 0 else code
+
+
+def _terminal_signals_our_group() -> bool:
+    """True when a Ctrl-C from the terminal reaches the whole foreground group, the child included."""
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def _wait_forwarding_signals(child: subprocess.Popen[bytes]) -> int:
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if len(received) >= 3:  # asked three times: the child is not listening
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            return
+        if signum == signal.SIGINT and received.count(signum) == 1 and _terminal_signals_our_group():
+            return  # the terminal already delivered this Ctrl-C to the child; a second one would be a double press
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, forward)
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

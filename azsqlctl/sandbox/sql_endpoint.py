@@ -18,10 +18,11 @@ from typing import Any
 from azsqlctl.core import azure_errors as ae
 
 from . import engine
+from .audit import LoginEvent
 from .catalog import Caller
 from .faults import Faults
 from .sqltypes import Param
-from .state import Database, LoginFailure, SandboxState
+from .state import Database, SandboxState
 from .store import StateStore
 from .tds import tokens as tk
 from .tds.handshake import Login7
@@ -42,11 +43,14 @@ ENTRA_ONLY_TEXT = "Login failed for user '{user}'. Reason: Azure Active Director
 
 
 class _Refused(Exception):
-    def __init__(self, reason: str, number: int, audit_state: int, tokens: bytes, text: str, principal: str = "") -> None:
+    def __init__(
+        self, reason: str, number: int, audit_state: int, tokens: bytes, text: str, principal: str = "", severity: int = 14
+    ) -> None:
         super().__init__(text)
         self.reason, self.number, self.audit_state, self.tokens, self.text, self.principal = (
             reason, number, audit_state, tokens, text, principal,
         )  # fmt: skip
+        self.severity = severity  # for the audit row's "Err N, Level M, State S" text
 
 
 def _ip_in(ip: str, start: str, end: str) -> bool:
@@ -60,7 +64,11 @@ def _ip_in(ip: str, start: str, end: str) -> bool:
 
 
 def principal_label(claims: dict[str, Any], state: SandboxState) -> str:
-    """SUSER_SNAME() for a token login: the UPN for users, display name@tenant for apps."""
+    """SUSER_SNAME() for a token login: the UPN for users, display name@tenant for apps.
+
+    A token with no claims at all (garbage) names nobody: Azure audits it with an empty principal."""
+    if not claims:
+        return ""
     if claims.get("idtyp") == "user" or claims.get("upn"):
         return str(claims.get("upn") or claims.get("unique_name") or claims.get("oid", ""))
     ident = state.identity_by_client_id(str(claims.get("appid", "")))
@@ -92,28 +100,44 @@ class SqlEndpoint:
     def login(self, login: Login7, spid: int, client_ip: str, encrypted: bool) -> LoginOutcome:
         del encrypted  # the session refuses unencrypted clients before LOGIN7
         state_snapshot: dict[str, Any] = {}
+        database = login.database or "master"
         try:
             ctx, tokens = self.store.read(lambda s: self._decide(s, login, spid, client_ip, state_snapshot))
         except _Refused as refused:
             with self._lock:
                 self.logins_failed += 1
-            self.store.record_failure(
-                LoginFailure(
-                    event_id=str(uuid.uuid4()),
+            # Queued for the audit store's writer: no file I/O under the lock logins take.
+            self.store.audit.append(
+                LoginEvent(
                     event_time=time.time(),
-                    error=refused.number,
-                    state=refused.audit_state,
-                    message=refused.text,
+                    succeeded=False,
                     principal=refused.principal,
-                    database=login.database or "master",
+                    database=database,
                     client_ip=state_snapshot.get("ip", client_ip),
                     application=login.appname,
                     host=login.hostname,
+                    session_id=spid,
+                    error=refused.number,
+                    severity=refused.severity,
+                    state=refused.audit_state,
+                    message=refused.text,
                 )
             )
             return LoginOutcome(None, refused.tokens)
         with self._lock:
             self.logins_ok += 1
+        self.store.audit.append(
+            LoginEvent(
+                event_time=time.time(),
+                succeeded=True,
+                principal=ctx.principal,
+                database=ctx.database,
+                client_ip=ctx.client_ip,
+                application=login.appname,
+                host=login.hostname,
+                session_id=spid,
+            )
+        )
         return LoginOutcome(ctx, tokens)
 
     def _refuse(self, s: SandboxState, reason: str, user: str = ae.TOKEN_PRINCIPAL, database: str = "", principal: str = "") -> _Refused:
@@ -125,12 +149,13 @@ class SqlEndpoint:
         suffix = ae.NOT_CONFIGURED_SUFFIX if not_configured else ""
         login_text = ae.LOGIN_FAILED.render(user=user, suffix=suffix)
         out += tk.error(18456, ae.CLIENT_STATE, ae.LOGIN_FAILED.severity, login_text, s.server.name)
-        return _Refused(reason, number, audit_state, out, text if number != 18456 else login_text, principal)
+        severity = ae.CANNOT_OPEN_DATABASE.severity if number != 18456 else ae.LOGIN_FAILED.severity
+        return _Refused(reason, number, audit_state, out, text if number != 18456 else login_text, principal, severity)
 
     def _gateway_error(self, s: SandboxState, message: ae.ServerMessage, audit_state: int, **fields: str) -> _Refused:
         text = message.render(**fields)
         token = tk.error(message.number, ae.CLIENT_STATE, message.severity, text, s.server.name)
-        return _Refused(str(message.number), message.number, audit_state, token, text)
+        return _Refused(str(message.number), message.number, audit_state, token, text, severity=message.severity)
 
     def _decide(self, s: SandboxState, login: Login7, spid: int, peer_ip: str, snap: dict[str, Any]) -> tuple[SessionContext, bytes]:
         server = s.server
@@ -282,7 +307,7 @@ class SqlEndpoint:
         if fault is None:
             return
         if fault.kind == "delay":
-            time.sleep(fault.delay)
+            self.faults.sleep(fault.delay)
         else:
             raise ConnectionClosed("fault injection: connection dropped mid-request")
 
@@ -291,10 +316,10 @@ class SqlEndpoint:
         if point == "accept":
             fault = self.faults.take("tds", {"accept_delay"})
             if fault is not None:
-                time.sleep(fault.delay)  # network latency before the first byte is answered
+                self.faults.sleep(fault.delay)  # network latency before the first byte is answered
         if point == "handshake" and self.faults.take("tds", {"drop_handshake"}):
             raise ConnectionClosed("fault injection: dropped during handshake")
         if point == "login":
             fault = self.faults.take("tds", {"stall", "delay"})
             if fault is not None:
-                time.sleep(fault.delay)
+                self.faults.sleep(fault.delay)

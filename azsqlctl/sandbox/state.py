@@ -8,12 +8,18 @@ other's changes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import tomllib
+import types
+import typing
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from azsqlctl.core.errors import ConfigError
 
 IdentityKind = Literal["managed_identity", "service_principal", "user", "group"]
 
@@ -113,29 +119,12 @@ class Server:
 
 
 @dataclass
-class LoginFailure:
-    """One refused login, kept for the audit trail (the future Log Analytics rows)."""
-
-    event_id: str
-    event_time: float
-    error: int
-    state: int  # the detailed state Azure records in audit, not the 1 the client sees
-    message: str
-    principal: str
-    database: str
-    client_ip: str
-    application: str
-    host: str
-
-
-@dataclass
 class SandboxState:
     tenant_id: str
     server: Server
     identities: list[Identity] = field(default_factory=list)
     token_lifetime: int = 3600
     client_ip: str = ""  # the address the gateway reports; empty = the socket peer
-    audit: list[LoginFailure] = field(default_factory=list)
 
     def identity_by_client_id(self, client_id: str) -> Identity | None:
         return next((i for i in self.identities if i.client_id.lower() == client_id.lower()), None)
@@ -205,17 +194,103 @@ def from_dict(data: dict[str, Any]) -> SandboxState:
         ],
     )
     return SandboxState(
+        # "audit" was kept here before the audit store (audit.py); older files still carry it.
         **{k: v for k, v in data.items() if k not in ("server", "identities", "audit")},
         server=server,
         identities=[Identity(**i) for i in data.get("identities", [])],
-        audit=[LoginFailure(**a) for a in data.get("audit", [])],
     )
 
 
+SUFFIXES = (".json", ".toml")
+_FIX_HINT = "fix the file, or move it away to start from a fresh sandbox"
+
+
+def check_path(path: Path) -> None:
+    """Refuse what can never be a state file before anything is started."""
+    if path.is_dir():
+        raise ConfigError(f"state file {path} is a directory", f"pass a file path, e.g. --state {path / 'state.json'}", code="state_path")
+    if path.suffix.lower() not in SUFFIXES:
+        raise ConfigError(
+            f"state file {path} has an unsupported suffix {path.suffix or '(none)'!r}",
+            "name it .json or .toml (the format follows the suffix)",
+            code="state_suffix",
+        )
+
+
 def load(path: Path) -> SandboxState:
-    text = path.read_text(encoding="utf-8")
-    data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    return from_dict(data)
+    """Read and check a state file; every problem is a ConfigError naming the file and what is wrong."""
+    check_path(path)
+    kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"state file {path} is not UTF-8 text (byte {exc.start})", _FIX_HINT, code="state_file") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read state file {path}: {exc.strerror or exc}", "check the path and its permissions", code="state_file"
+        ) from None
+    try:
+        data = tomllib.loads(text) if kind == "TOML" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"state file {path} is not valid {kind}: {exc}", _FIX_HINT, code="state_file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"state file {path} must hold a {kind} object/table at the top level", _FIX_HINT, code="state_file")
+    try:
+        state = from_dict(data)
+    except KeyError as exc:
+        raise ConfigError(f"state file {path} misses the key {exc.args[0]!r}", _FIX_HINT, code="state_file") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"state file {path}: {_explain(exc)}", _FIX_HINT, code="state_file") from None
+    if problem := _problem(state, SandboxState, "state"):
+        raise ConfigError(f"state file {path}: {problem}", _FIX_HINT, code="state_file")
+    return state
+
+
+def _explain(exc: Exception) -> str:
+    """Dataclass constructor errors, in the file's terms."""
+    text = str(exc)
+    if m := re.match(r"(\w+)\.__init__\(\) missing \d+ required (?:positional |keyword-only )?arguments?: (.*)", text):
+        return f"a {m[1].lower()} entry misses the key(s) {m[2].replace(' and ', ', ')}"
+    if m := re.match(r"(\w+)\.__init__\(\) got an unexpected keyword argument (.*)", text):
+        return f"a {m[1].lower()} entry has the unknown key {m[2]}"
+    return f"a value has the wrong type ({text})"
+
+
+def _problem(value: Any, hint: Any, where: str) -> str | None:
+    """The first value whose type does not match the dataclass annotations, as 'where: expected X, got Y'."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        if not isinstance(value, hint):
+            return f"{where}: expected a table, got {type(value).__name__}"
+        hints = typing.get_type_hints(hint)
+        for f in dataclasses.fields(hint):
+            if problem := _problem(getattr(value, f.name), hints[f.name], f"{where}.{f.name}"):
+                return problem
+        return None
+    if origin in (typing.Union, types.UnionType):
+        problems = [_problem(value, arm, where) for arm in typing.get_args(hint)]
+        return None if any(p is None for p in problems) else problems[0]
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        return None if value in allowed else f"{where}: expected one of {', '.join(map(repr, allowed))}, got {value!r}"
+    if origin is list:
+        if not isinstance(value, list):
+            return f"{where}: expected a list, got {type(value).__name__}"
+        (item,) = typing.get_args(hint)
+        return next((p for i, v in enumerate(value) if (p := _problem(v, item, f"{where}[{i}]"))), None)
+    if origin is dict:
+        if not isinstance(value, dict):
+            return f"{where}: expected a table, got {type(value).__name__}"
+        key_hint, value_hint = typing.get_args(hint)
+        return next((p for k, v in value.items() if (p := _problem(k, key_hint, where) or _problem(v, value_hint, f"{where}.{k}"))), None)
+    if hint is Any:
+        return None
+    if hint is type(None):
+        return None if value is None else f"{where}: expected nothing, got {type(value).__name__}"
+    expected: tuple[type, ...] = (int, float) if hint is float else (hint,)
+    if (isinstance(value, bool) and hint is not bool) or not isinstance(value, expected):
+        return f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}"
+    return None
 
 
 def dump(state: SandboxState, path: Path) -> None:

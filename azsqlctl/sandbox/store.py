@@ -2,46 +2,94 @@
 
 Every endpoint thread goes through one store. A change made by another process
 (a second `sandbox serve`, or a test editing the file) is picked up on the next
-read because the store reloads when the file's mtime moves.
+read because the store reloads when the file's mtime moves. A file broken on disk
+(half-edited, wrong type, missing key) does not take the sandbox down: it keeps
+serving the last good state, logs one line per broken version, and reloads once
+the file is fixed. Changes made meanwhile stay in memory; the broken file is not
+overwritten, so the user's edit is not lost.
+
+The audit trail is not part of the state: it lives in the append-only audit store
+(:mod:`.audit`) beside the state file, reachable as ``store.audit``.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from azsqlctl.core.errors import ConfigError
+
 from . import state as st
+from .audit import AuditStore, Origin, Retention, audit_path
 
 T = TypeVar("T")
-AUDIT_LIMIT = 10_000  # keep the file bounded; old rows age out as Log Analytics retention would
+log = logging.getLogger("azsqlctl.sandbox.state")
+
+
+def _origin(state: st.SandboxState) -> Origin:
+    s = state.server
+    rid = f"/subscriptions/{s.subscription_id}/resourceGroups/{s.resource_group}/providers/Microsoft.Sql/servers/{s.name}"
+    return Origin(s.name, rid, s.subscription_id)
 
 
 class StateStore:
-    def __init__(self, path: Path | None, initial: st.SandboxState | None = None) -> None:
+    def __init__(self, path: Path | None, initial: st.SandboxState | None = None, audit_retention: Retention | None = None) -> None:
         self.path = path
         self._lock = threading.RLock()
         self._mtime = 0.0
+        self._broken_mtime: float | None = None  # the on-disk version we could not load (logged once)
+        if path is not None:
+            st.check_path(path)
         if path is not None and path.exists():
             self._state = st.load(path)
             self._mtime = path.stat().st_mtime
         else:
             self._state = initial or st.default_state()
-            self._save()
+            try:
+                self._save()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot write state file {path}: {exc.strerror or exc}",
+                    "pass a --state path in a writable directory",
+                    code="state_file",
+                ) from None
+        self.audit = AuditStore(audit_path(path) if path else None, _origin(self._state), audit_retention)
 
     def _save(self) -> None:
-        if self.path is not None:
+        if self.path is not None and self._broken_mtime is None:
             st.dump(self._state, self.path)
             self._mtime = self.path.stat().st_mtime
 
     def _refresh(self) -> None:
-        if self.path is not None and self.path.exists():
+        if self.path is None:
+            return
+        try:
             mtime = self.path.stat().st_mtime
-            if mtime != self._mtime:
-                self._state = st.load(self.path)
-                self._mtime = mtime
+        except OSError:
+            return  # removed: keep serving what we have; the next save recreates it
+        if mtime == self._mtime or mtime == self._broken_mtime:
+            return
+        try:
+            self._state = st.load(self.path)
+        except ConfigError as err:
+            self._broken_mtime = mtime
+            log.warning("state file unusable, still serving the last good state: %s", err.message)
+            return
+        if self._broken_mtime is not None:
+            log.warning("state file %s is valid again: reloaded", self.path)
+        self._broken_mtime = None
+        self._mtime = mtime
+
+    @property
+    def broken(self) -> bool:
+        """True while the file on disk cannot be loaded (the last good state is served)."""
+        with self._lock:
+            self._refresh()
+            return self._broken_mtime is not None
 
     def read(self, fn: Callable[[st.SandboxState], T]) -> T:
         """Run ``fn`` on a consistent view; do not keep references beyond the call."""
@@ -56,8 +104,3 @@ class StateStore:
             self._refresh()
             yield self._state
             self._save()
-
-    def record_failure(self, failure: st.LoginFailure) -> None:
-        with self.mutate() as state:
-            state.audit.append(failure)
-            del state.audit[:-AUDIT_LIMIT]

@@ -27,8 +27,15 @@ def refused(sandbox: Sandbox, token: str | None, **kwargs: object) -> tuple[str,
 
 
 def last_audit(sandbox: Sandbox) -> tuple[int, int, str]:
-    row = sandbox.store.read(lambda s: s.audit[-1])
-    return row.error, row.state, row.message
+    """(error, state, message) of the newest refused login, read back from the audit store's row."""
+    row = sandbox.store.audit.last()
+    assert row is not None and row["action_id_s"] == "DBAF" and row["succeeded_s"] == "false", row
+    info = row["additional_information_s"]
+    found = re.search(r"<error_code>(\d+)</error_code><error_state>(\d+)</error_state>", info) or re.search(
+        r"<failure_reason>Err (\d+), Level \d+, State (\d+), ", info
+    )
+    assert found, info
+    return int(found[1]), int(found[2]), row["statement_s"]
 
 
 def test_no_matching_user(sandbox: Sandbox, client_env: dict[str, str]) -> None:

@@ -145,3 +145,188 @@ def test_run_bad_commands(tmp_path: Path, args: list[str], code: int, message: s
     )
     assert proc.returncode == code
     assert proc.stderr.startswith("Error: ") and message in proc.stderr
+
+
+# --- bad input: one Error:/Hint: line each, a documented exit code, never 70 or a traceback ---------
+
+BAD_STATE = {
+    "malformed.json": ("{bad", "is not valid JSON"),
+    "malformed.toml": ("x = [", "is not valid TOML"),
+    "wrongtype.json": ('{"tenant_id": 5, "server": {"name": "s", "subscription_id": "a", "resource_group": "b"}}',
+                       "state.tenant_id: expected str, got int 5"),
+    "missingkey.json": ('{"tenant_id": "t"}', "misses the key 'server'"),
+    "missingserverkey.toml": ('tenant_id = "t"\n[server]\nname = "s"\n', "misses the key(s) 'subscription_id', 'resource_group'"),
+    "unknownkey.json": ('{"tenant_id": "t", "server": {"name": "s", "subscription_id": "a", "resource_group": "b", "bogus": 1}}',
+                        "unknown key 'bogus'"),
+    "notutf8.json": (b"\xff\xfe{}", "is not UTF-8 text"),
+}  # fmt: skip
+
+
+def assert_refused(proc: subprocess.CompletedProcess[str], code: int, message: str, hint: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Error: ") and lines[1].startswith("Hint: "), proc.stderr
+    assert message in lines[0] and hint in lines[1], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+@pytest.mark.parametrize("name", sorted(BAD_STATE))
+def test_a_broken_state_file_is_refused_with_exit_2(tmp_path: Path, name: str, command: str) -> None:
+    content, message = BAD_STATE[name]
+    state = tmp_path / name
+    state.write_bytes(content if isinstance(content, bytes) else content.encode())
+    tail = ["--", "true"] if command == "run" else []
+    proc = subprocess.run([*CLI, "sandbox", command, "--state", str(state), *tail],
+                          capture_output=True, text=True, timeout=60, env=clean_env(tmp_path))  # fmt: skip
+    assert_refused(proc, ExitCode.USAGE, message, "fix the file, or move it away")
+
+
+@pytest.mark.parametrize(
+    ("state", "message", "hint"),
+    [
+        ("adir", "is a directory", "pass a file path, e.g. --state"),
+        ("adir.json", "is a directory", "pass a file path"),
+        ("state.yaml", "unsupported suffix '.yaml'", "name it .json or .toml"),
+        ("state", "unsupported suffix '(none)'", "name it .json or .toml"),
+    ],
+)
+def test_a_state_path_that_can_never_be_a_state_file(tmp_path: Path, state: str, message: str, hint: str) -> None:
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "adir.json").mkdir()
+    proc = subprocess.run([*CLI, "sandbox", "serve", "--state", str(tmp_path / state)],
+                          capture_output=True, text=True, timeout=60, env=clean_env(tmp_path))  # fmt: skip
+    assert_refused(proc, ExitCode.USAGE, message, hint)
+    assert not (tmp_path / "state.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("env_file", "message", "hint"),
+    [
+        ("missing-dir/sandbox.env", "directory", "create the directory first"),
+        ("adir", "is a directory", "pass a file path"),
+        ("/proc/sandbox.env", "cannot write --env-file /proc/sandbox.env", "writable directory"),
+    ],
+)
+def test_an_env_file_that_cannot_be_written(tmp_path: Path, env_file: str, message: str, hint: str) -> None:
+    (tmp_path / "adir").mkdir()
+    proc = subprocess.run([*CLI, "sandbox", "serve", "--state", str(tmp_path / "s.json"), "--env-file", env_file],
+                          capture_output=True, text=True, timeout=60, env=clean_env(tmp_path), cwd=tmp_path)  # fmt: skip
+    assert_refused(proc, ExitCode.USAGE, message, hint)
+
+
+@pytest.mark.parametrize("option", ["--tds-port", "--identity-port", "--arm-port"])
+def test_a_port_already_in_use(tmp_path: Path, option: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = subprocess.run([*CLI, "sandbox", "serve", "--state", str(tmp_path / "s.json"), option, str(port)],
+                              capture_output=True, text=True, timeout=60, env=clean_env(tmp_path))  # fmt: skip
+    assert_refused(proc, ExitCode.USAGE, f"port {port} for the sandbox's", f"pick another port with {option}")
+    assert f"({option}) is already in use" in proc.stderr
+
+
+def test_env_file_is_private_quoted_and_sourceable_with_spaces(tmp_path: Path) -> None:
+    """A state path with spaces (so the CA paths have spaces): the file is 0600 and `source` gives back each value."""
+    home = tmp_path / "my sandbox dir"
+    home.mkdir()
+    env_file, docker_file = tmp_path / "sandbox.env", tmp_path / "docker.env"
+    env = clean_env(tmp_path)
+    procs = []
+    for target, extra in ((env_file, []), (docker_file, ["--env-format", "docker"])):
+        command = [*CLI, "sandbox", "serve", "--state", str(home / "state.json"), "--env-file", str(target), *extra]
+        procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    try:
+        wait_for(env_file)
+        wait_for(docker_file)
+        assert env_file.stat().st_mode & 0o777 == 0o600 and docker_file.stat().st_mode & 0o777 == 0o600
+        text = env_file.read_text()
+        assert f"\nAZSQLCTL_CA_BUNDLE='{home}/.azsqlctl-sandbox/" in text  # quoted: the path has spaces
+        dump = (
+            "import json, os; print(json.dumps({k: v for k, v in os.environ.items() if k.startswith(('AZSQLCTL_', 'IDENTITY_', 'SSL_'))}))"
+        )
+        shell = subprocess.run(["bash", "-c", f'set -a; . "{env_file}"; set +a; {sys.executable} -c "{dump}"'],
+                               capture_output=True, text=True, timeout=30, env=env)  # fmt: skip
+        assert shell.returncode == 0, shell.stderr
+        sourced = json.loads(shell.stdout)
+        ca_bundle = sourced["AZSQLCTL_CA_BUNDLE"]
+        assert ca_bundle.startswith(f"{home}/") and Path(ca_bundle).is_file()
+        # docker --env-file takes the raw value after '=' (quotes would become part of it)
+        docker = dict(line.split("=", 1) for line in docker_file.read_text().splitlines())
+        assert docker["AZSQLCTL_CA_BUNDLE"] == ca_bundle
+        assert {k: docker[k] for k in ("AZSQLCTL_TENANT_ID", "AZSQLCTL_SQL_RESOURCE")} == {
+            k: sourced[k] for k in ("AZSQLCTL_TENANT_ID", "AZSQLCTL_SQL_RESOURCE")
+        }
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=30)
+    assert [p.returncode for p in procs] == [0, 0]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(f"/proc/{pid}/stat").exists() else "X"
+    return status != "Z"
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_sandbox_run_reaches_its_child_and_leaves_none_behind(tmp_path: Path, sig: signal.Signals, code: int) -> None:
+    pid_file = tmp_path / "child.pid"
+    # The child dies of the signal itself (no Python KeyboardInterrupt traceback of its own).
+    child = (f"import os, signal, time; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+             f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)")  # fmt: skip
+    proc = subprocess.Popen([*CLI, "sandbox", "run", "--state", str(tmp_path / "s.json"), "--", sys.executable, "-c", child],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(tmp_path),
+                            stdin=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for(pid_file)
+        time.sleep(0.2)
+        child_pid = int(pid_file.read_text())
+        started = time.monotonic()
+        proc.send_signal(sig)  # to sandbox run only, as a supervisor (systemd, docker stop, CI) sends it
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    assert time.monotonic() - started < 5
+    assert not _alive(child_pid), "the child was left behind"
+    assert "Traceback" not in err
+
+
+def test_serve_survives_a_state_file_broken_on_disk(tmp_path: Path) -> None:
+    """Break the file under a running sandbox: clients keep working on the last good state,
+    serve logs one line (no traceback), and picks the file up again once it is fixed."""
+    state = tmp_path / "s.json"
+    env = clean_env(tmp_path)
+    proc = subprocess.Popen([*CLI, "sandbox", "serve", "--state", str(state), "-o", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        client_env = {**env, **json.loads(proc.stdout.readline())["data"]["env"]}
+        good = state.read_text()
+        state.write_text(good[: len(good) // 2])  # half a file, as an editor crash leaves it
+
+        def whoami() -> dict[str, object]:
+            out = subprocess.run([*CLI, "whoami", "-o", "json"], capture_output=True, text=True, timeout=60, env=client_env, cwd=tmp_path)
+            assert out.returncode == 0, out.stderr
+            return json.loads(out.stdout)["data"]  # type: ignore[no-any-return]
+
+        assert whoami()["user_name"] == "dbo"
+        assert whoami()["user_name"] == "dbo"
+        fixed = json.loads(good)
+        fixed["server"]["databases"][0]["name"] = "renamed"  # a visible change, to see the reload
+        state.write_text(json.dumps(fixed))
+        client_env["AZSQLCTL_DATABASE"] = "renamed"
+        assert whoami()["database"] == "renamed"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    unusable = [line for line in err.splitlines() if "state file unusable" in line]
+    assert len(unusable) == 1 and "still serving the last good state" in unusable[0], err
+    assert any("valid again: reloaded" in line for line in err.splitlines()), err

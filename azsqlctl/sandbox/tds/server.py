@@ -23,7 +23,6 @@ class TdsServer:
         self.tls = tls
         self.fault = fault or _no_fault
         self._listener = socket.create_server((host, port), backlog=128)
-        self._listener.settimeout(0.2)
         self.host, self.port = self._listener.getsockname()[:2]
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -39,10 +38,12 @@ class TdsServer:
         while not self._stop.is_set():
             try:
                 sock, _addr = self._listener.accept()
-            except TimeoutError:
-                continue
             except OSError:
-                break
+                if self._stop.is_set():
+                    break
+                # e.g. ECONNABORTED (the client gave up first) or EMFILE: back off briefly, keep serving
+                self._stop.wait(0.01)
+                continue
             sock.settimeout(None)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             thread = threading.Thread(target=self._run, args=(sock,), name="tds-session", daemon=True)
@@ -58,7 +59,10 @@ class TdsServer:
                 self._clients.pop(threading.current_thread(), None)
 
     def stop(self) -> None:
+        # accept() blocks (no polling); shutting the listener down wakes it at once.
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._accept_thread.join(timeout=5)
         self._listener.close()
         with self._lock:
