@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 
 def run(make: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(asyncio.wait_for(make(), 30))  # type: ignore[arg-type]
+    return asyncio.run(asyncio.wait_for(make(), 30))
 
 
 # --- SQLAlchemy mssql+aioodbc ------------------------------------------------------------------------
@@ -31,7 +31,7 @@ def test_sqlalchemy_async_login_and_dialect(clients: Clients) -> None:
         try:
             async with engine.connect() as conn:
                 row = (await conn.execute(text("SELECT SUSER_SNAME(), USER_NAME(), DB_NAME()"))).one()
-            d = engine.dialect
+            d: Any = engine.dialect
             return tuple(row), d.server_version_info, d.default_schema_name, d._supports_nvarchar_max, d.default_isolation_level
         finally:
             await engine.dispose()
@@ -91,7 +91,9 @@ def test_sqlalchemy_async_refused_login(clients: Clients) -> None:
 
 async def aioodbc_connect(clients: Clients, identity: str = ADMIN, autocommit: bool = False) -> Any:
     dsn = f"DRIVER={{{driver_path()}}};SERVER=tcp:{clients.host},{clients.port};DATABASE=appdb;Encrypt=yes;TrustServerCertificate=no"
-    return await aioodbc.connect(dsn=dsn, autocommit=autocommit, attrs_before={SQL_COPT_SS_ACCESS_TOKEN: token_struct(clients.token(identity))})
+    return await aioodbc.connect(
+        dsn=dsn, autocommit=autocommit, attrs_before={SQL_COPT_SS_ACCESS_TOKEN: token_struct(clients.token(identity))}
+    )
 
 
 def test_aioodbc_login_and_parameterised_query(clients: Clients) -> None:

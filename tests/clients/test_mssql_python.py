@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from .support import ADMIN, REFUSED_TEXT, SQL_COPT_SS_ACCESS_TOKEN, STRANGER, Clients, token_struct
@@ -9,7 +11,7 @@ from .support import ADMIN, REFUSED_TEXT, SQL_COPT_SS_ACCESS_TOKEN, STRANGER, Cl
 mssql_python = pytest.importorskip("mssql_python")
 
 
-def connect(clients: Clients, token: str, extra: str = "", **kwargs: object) -> object:
+def connect(clients: Clients, token: str, extra: str = "", **kwargs: Any) -> Any:
     conn_str = f"Server=tcp:{clients.host},{clients.port};Database=appdb;Encrypt=yes;TrustServerCertificate=no;{extra}"
     return mssql_python.connect(conn_str, attrs_before={SQL_COPT_SS_ACCESS_TOKEN: token_struct(token)}, **kwargs)
 

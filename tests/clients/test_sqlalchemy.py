@@ -27,7 +27,7 @@ def test_connect_records_azure_sql_capabilities(engine: Engine, clients: Clients
     assert dialect.server_version_info is not None
     assert dialect.server_version_info[:2] == (12, 0)
     assert dialect.default_schema_name == "dbo"
-    assert dialect._supports_nvarchar_max is True
+    assert dialect._supports_nvarchar_max is True  # type: ignore[attr-defined]
     assert dialect.supports_comments is True
     assert dialect.default_isolation_level == "READ COMMITTED"
 
