@@ -176,9 +176,14 @@ def _decl_spec(type_name: str, args: str | None) -> TypeSpec | None:
 
 def bind(declarations: str, statement: str, values: Sequence[Param]) -> list[Param]:
     """Give each value its declared name; named values match by name, positional ones by order."""
+    return [p for _i, p in bind_positions(declarations, statement, values)]
+
+
+def bind_positions(declarations: str, statement: str, values: Sequence[Param]) -> list[tuple[int, Param]]:
+    """``bind``, with each parameter's position among ``values`` (RETURNVALUE ordinals count from there)."""
     declared = parse_declarations(declarations)
     by_name = {d.name.lower(): d for d in declared}
-    bound: dict[str, Param] = {}
+    bound: dict[str, tuple[int, Param]] = {}
     for i, p in enumerate(values):
         if p.name:
             d = by_name.get(p.name.lower())
@@ -188,7 +193,7 @@ def bind(declarations: str, statement: str, values: Sequence[Param]) -> list[Par
             if i >= len(declared):
                 raise RpcError(8144, "Procedure or function has too many arguments specified.", 16)
             d = declared[i]
-        bound[d.name.lower()] = Param(d.name, p.spec, p.value, p.output or d.output)
+        bound[d.name.lower()] = (i, Param(d.name, p.spec, p.value, p.output or d.output))
     for d in declared:
         if d.name.lower() not in bound:
             text = f"The parameterized query '({declarations}){statement}' expects the parameter '{d.name}', which was not supplied."
@@ -243,7 +248,7 @@ class RpcDispatcher:
         if name == "sp_executesql":
             stmt = _text(p[0] if p else None, "@statement", name)
             decl = _text(p[1], "@params", name) if len(p) > 1 else ""
-            params = bind(decl, stmt, p[2:]) if decl or len(p) > 2 else []
+            params = bind_positions(decl, stmt, p[2:]) if decl or len(p) > 2 else []
             return self._run(ctx, stmt, params, [], more, first_value=2)
         if name in ("sp_prepexec", "sp_prepare"):
             if len(p) < 3:
@@ -257,13 +262,14 @@ class RpcDispatcher:
             if name == "sp_prepare":
                 done = tk.done(tk.DONE_MORE if more else tk.DONE_FINAL, token=tk.DONEPROC, curcmd=CURCMD_EXECUTE)
                 return tk.returnstatus(0) + handle_value[0] + done
-            return self._run(ctx, stmt, bind(decl, stmt, p[3:]), handle_value, more, first_value=3)
+            return self._run(ctx, stmt, bind_positions(decl, stmt, p[3:]), handle_value, more, first_value=3)
         if name == "sp_execute":
             wanted = _int(p[0] if p else None)
             prepared = self.handles.get(wanted) if wanted is not None else None
             if prepared is None:
                 raise RpcError(8179, f"Could not find prepared statement with handle {wanted}.", 16)
-            return self._run(ctx, prepared.statement, bind(prepared.declarations, prepared.statement, p[1:]), [], more, first_value=1)
+            bound = bind_positions(prepared.declarations, prepared.statement, p[1:])
+            return self._run(ctx, prepared.statement, bound, [], more, first_value=1)
         if name == "sp_unprepare":
             wanted = _int(p[0] if p else None)
             if wanted is None or self.handles.pop(wanted, None) is None:
@@ -284,9 +290,9 @@ class RpcDispatcher:
             )
         raise RpcError(2812, f"Could not find stored procedure '{name}'.", 16, 62)
 
-    def _run(self, ctx: Any, sql: str, params: list[Param], before: list[bytes], more: bool, first_value: int) -> bytes:
+    def _run(self, ctx: Any, sql: str, bound: list[tuple[int, Param]], before: list[bytes], more: bool, first_value: int) -> bytes:
         with tk.statements_end_with(tk.DONEINPROC):
-            body, ok = self.backend.execute(ctx, sql, params)
+            body, ok = self.backend.execute(ctx, sql, [p for _i, p in bound])
         out = bytearray(body)
         status = tk.DONE_MORE if more else tk.DONE_FINAL
         if ok:
@@ -295,7 +301,7 @@ class RpcDispatcher:
                 out += value
             # Output parameters come back with their value after the call; the sandbox's statements
             # never assign to a parameter, so that is the value the client sent.
-            for i, param in enumerate(params):
+            for i, param in bound:
                 if param.output:
                     out += tk.returnvalue(first_value + i, param.name, param.spec, param.value)
         else:

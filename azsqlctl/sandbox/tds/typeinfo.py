@@ -83,6 +83,7 @@ _COLLATED = {BIGVARCHR, BIGCHAR, NVARCHAR, NCHAR, TEXT, NTEXT, CHAR, VARCHAR}
 _UNICODE = {NVARCHAR, NCHAR, NTEXT}
 _BINARY = {BIGVARBIN, BIGBINARY, BINARY, VARBINARY, IMAGE}
 
+_EXACT = decimal.Context(prec=80)  # wide enough for decimal(38, s) and money without rounding
 _DAY0_DATETIME = dt.date(1900, 1, 1)
 _DAY0 = dt.date(1, 1, 1)
 
@@ -270,8 +271,8 @@ def _from_bytes(raw: bytes, wt: WireType) -> SqlValue:
         if len(raw) < 1:
             raise TdsDecodeError("empty decimal")
         magnitude = int.from_bytes(raw[1:], "little")
-        value = decimal.Decimal(magnitude).scaleb(-wt.scale)
-        return value if raw[0] == 1 else -value
+        value = decimal.Decimal(magnitude).scaleb(-wt.scale, _EXACT)
+        return value if raw[0] == 1 else value.copy_negate()
     if t in (SqlType.REAL, SqlType.FLOAT):
         if len(raw) == 4:
             return float(struct.unpack("<f", raw)[0])
@@ -332,7 +333,7 @@ def _money_from(raw: bytes) -> decimal.Decimal:
         cents = (high << 32) | low
     else:
         raise TdsDecodeError(f"money of {len(raw)} bytes")
-    return decimal.Decimal(cents).scaleb(-4)
+    return decimal.Decimal(cents).scaleb(-4, _EXACT)
 
 
 def _datetime_from(raw: bytes) -> dt.datetime:
@@ -514,14 +515,14 @@ def _to_bytes(spec: TypeSpec, v: SqlValue) -> bytes:
     if t == SqlType.BIT:
         return b"\x01" if v else b"\x00"
     if t == SqlType.DECIMAL:
-        scaled = decimal.Decimal(str(v)).scaleb(spec.scale).to_integral_value(decimal.ROUND_HALF_UP)
+        scaled = decimal.Decimal(str(v)).scaleb(spec.scale, _EXACT).to_integral_value(decimal.ROUND_HALF_UP, _EXACT)
         n = decimal_bytes(spec.precision) - 1
-        magnitude = int(abs(scaled))
+        magnitude = int(scaled.copy_abs())
         if magnitude >= 10**spec.precision:
             raise ValueError(f"{v!s} does not fit decimal({spec.precision}, {spec.scale})")
         return bytes([0 if scaled < 0 else 1]) + magnitude.to_bytes(n, "little")
     if t == SqlType.MONEY:
-        cents = int(decimal.Decimal(str(v)).scaleb(4).to_integral_value(decimal.ROUND_HALF_UP))
+        cents = int(decimal.Decimal(str(v)).scaleb(4, _EXACT).to_integral_value(decimal.ROUND_HALF_UP, _EXACT))
         return struct.pack("<iI", cents >> 32, cents & 0xFFFFFFFF)
     if t == SqlType.FLOAT:
         return struct.pack("<d", float(v))  # type: ignore[arg-type]
