@@ -9,6 +9,8 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
 3. doctor with 200 ms injected on DNS, TCP (first answer), token and ARM: total wall vs the
    slowest single check (goal <= 1.5x), and vs the sum of all checks (what running them
    one after another would cost).
+5. audit: a successful login's latency after 10,000 refused logins vs a fresh sandbox (goal <= 1.2x).
+6. stop: Sandbox.stop() wall time (all surfaces in parallel, no polling).
 """
 
 from __future__ import annotations
@@ -178,9 +180,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="seconds injected per network step for the doctor benchmark")
     parser.add_argument("--databases", type=int, default=100, help="databases for the grant benchmark")
     parser.add_argument("--concurrency", type=int, default=16, help="grant --concurrency to compare with 1")
-    parser.add_argument("only", nargs="*", choices=["help", "logins", "doctor", "grant", []], help="run only these benchmarks")
+    parser.add_argument("--audit-rows", type=int, default=10_000, help="refused logins before the audit benchmark's second measurement")
+    parser.add_argument(
+        "only", nargs="*", choices=["help", "logins", "doctor", "grant", "audit", "stop", []], help="run only these benchmarks"
+    )
     args = parser.parse_args()
-    selected = set(args.only or ["help", "logins", "doctor", "grant"])
+    selected = set(args.only or ["help", "logins", "doctor", "grant", "audit", "stop"])
     if "help" in selected:
         bench_help(args.runs)
     if "logins" in selected:
@@ -189,6 +194,14 @@ def main() -> None:
         bench_doctor(args.latency)
     if "grant" in selected:
         bench_grant(args.databases, 0.05, args.concurrency)
+    if "audit" in selected:
+        from bench.audit import bench_audit
+
+        bench_audit(args.audit_rows)
+    if "stop" in selected:
+        from bench.audit import bench_stop
+
+        bench_stop()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ LOGIN_FAILED = ServerMessage(18456, 14, "Login failed for user '{user}'.{suffix}
 CANNOT_OPEN_DATABASE = ServerMessage(4060, 11, 'Cannot open database "{database}" requested by the login. The login failed.')
 FIREWALL_DENIED = ServerMessage(
     40615,
-    14,
+    16,  # azure-docs sql-database-develop-error-messages: severity 16
     "Cannot open server '{server}' requested by the login. Client with IP address '{ip}' is not allowed to access "
     "the server.  To enable access, use the SQL Database Portal or run sp_set_firewall_rule on the master database "
     "to create a firewall rule for this IP address or address range.  It may take up to five minutes for this "
@@ -36,7 +36,8 @@ FIREWALL_DENIED = ServerMessage(
 PUBLIC_ACCESS_DENIED = ServerMessage(
     47073,
     14,
-    "An instance-specific error occurred while establishing a connection to SQL Server. Connection was denied since "
+    # The live text (azuredatastudio#18198, EntityFramework6PowerTools#146) starts with "Reason: ".
+    "Reason: An instance-specific error occurred while establishing a connection to SQL Server. Connection was denied since "
     "Deny Public Network Access is set to Yes "
     "(https://docs.microsoft.com/azure/azure-sql/database/connectivity-settings#deny-public-network-access). "
     "To connect to this server, use the Private Endpoint from inside your virtual network "

@@ -49,7 +49,7 @@ class IdentityService:
         if resource.removesuffix(".default").rstrip("/").lower() not in KNOWN_RESOURCES:
             tenant_id = self.store.read(lambda s: s.tenant_id)
             message = (
-                f"AADSTS500011: The resource principal named {resource} was not found in the tenant named {tenant_id}. "
+                f"AADSTS500011: The resource principal named '{resource}' was not found in the tenant named {tenant_id}. "
                 "This can happen if the application has not been installed by the administrator of the tenant or "
                 "consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
             )

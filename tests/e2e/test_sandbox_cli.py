@@ -149,7 +149,7 @@ def test_run_bad_commands(tmp_path: Path, args: list[str], code: int, message: s
 
 # --- bad input: one Error:/Hint: line each, a documented exit code, never 70 or a traceback ---------
 
-BAD_STATE = {
+BAD_STATE: dict[str, tuple[str | bytes, str]] = {
     "malformed.json": ("{bad", "is not valid JSON"),
     "malformed.toml": ("x = [", "is not valid TOML"),
     "wrongtype.json": ('{"tenant_id": 5, "server": {"name": "s", "subscription_id": "a", "resource_group": "b"}}',
