@@ -8,7 +8,6 @@ the database and the principal's mapping to a contained user by SID.
 from __future__ import annotations
 
 import ipaddress
-import re
 import threading
 import time
 import uuid
@@ -17,12 +16,12 @@ from typing import Any
 
 from azsqlctl.core import azure_errors as ae
 
-from . import engine
 from .audit import LoginEvent
-from .catalog import Caller
 from .faults import Faults
+from .sql.session import SqlSession
+from .sql.storage import Storage
 from .sqltypes import Param
-from .state import Database, SandboxState
+from .state import SandboxState
 from .store import StateStore
 from .tds import tokens as tk
 from .tds.handshake import Login7
@@ -31,12 +30,6 @@ from .tds.wire import ConnectionClosed
 from .tokens import Issuer, TokenRejected
 
 FEDAUTH_SPN = "https://database.windows.net/"
-_PARAM_SELECT = re.compile(r"^\s*SELECT\s+(?P<refs>@\w+(?:\s*,\s*@\w+)*)\s*;?\s*$", re.I)
-
-
-def _has_error(tokens: bytes) -> bool:
-    """Whether a statement stream the engine produced ended in an error (its last DONE* carries DONE_ERROR)."""
-    return len(tokens) >= 13 and tokens[-13] in (tk.DONE, tk.DONEINPROC, tk.DONEPROC) and bool(tokens[-12] & tk.DONE_ERROR)
 
 
 ENTRA_ONLY_TEXT = "Login failed for user '{user}'. Reason: Azure Active Directory only authentication is enabled. Please contact your system administrator."
@@ -94,6 +87,7 @@ class SqlEndpoint:
         # token endpoint for its tenant; the SPN is the SQL resource, as on Azure.
         self.fedauth_sts_url = "https://login.microsoftonline.com/common"
         self.fedauth_spn = FEDAUTH_SPN
+        self.storage = Storage(store.path)  # user tables: beside the state file, in memory without one
 
     # --- login -------------------------------------------------------------------------------
 
@@ -220,86 +214,59 @@ class SqlEndpoint:
 
     # --- requests ----------------------------------------------------------------------------
 
-    def _caller(self, ctx: SessionContext) -> Caller:
-        return Caller(ctx.principal, str(ctx.extra.get("user", "")), ctx.database, ctx.spid)
+    def _session(self, ctx: SessionContext) -> SqlSession:
+        """The session's SQL side, opened on its first request (one SQLite connection per TDS session)."""
+        session = ctx.extra.get("sql")
+        if not isinstance(session, SqlSession):
+            session = SqlSession(self.store, self.storage, self.server_name, self._new_tran_id, ctx)
+            ctx.extra["sql"] = session
+        return session
+
+    def _new_tran_id(self) -> bytes:
+        with self._lock:
+            return next(self._tran_ids).to_bytes(8, "little")
 
     def batch(self, ctx: SessionContext, sql: str) -> bytes:
         self._request_faults()
         with self._lock:
             self.statements.append((ctx.database, sql))
-
-        def run(s: SandboxState) -> tuple[bytes, engine.DbHandle]:
-            work = ctx.extra.get("work")
-            handle = engine.DbHandle(s.server.database(ctx.database), work if isinstance(work, Database) else None)
-            out, _ok = engine.execute_batch(s, self._caller(ctx), sql, handle)
-            return out, handle
-
-        out, handle = self.store.read(run)
-        if handle.work is not None:
-            ctx.extra["work"] = handle.work
-            if ctx.transaction is None:  # autocommit: every statement is its own transaction
-                self._commit(ctx)
+        out, _ok = self._session(ctx).run(sql)
         return out
 
-    def _commit(self, ctx: SessionContext) -> None:
-        work = ctx.extra.pop("work", None)
-        if not isinstance(work, Database):
-            return
-        with self.store.mutate() as s:
-            s.server.databases = [work if d.name.lower() == work.name.lower() else d for d in s.server.databases]
-
     def execute(self, ctx: SessionContext, sql: str, params: Sequence[Param]) -> tuple[bytes, bool]:
-        """SQL from an RPC, its statements ending in DONEINPROC (the session adds DONEPROC).
-
-        Until the SQL front end binds parameters, only two forms run: parameter-free SQL,
-        and a SELECT of nothing but parameter references (``SELECT @P1, @P2``), answered
-        from the bound values. Anything else with parameters is refused as unsupported.
-        """
-        with tk.statements_end_with(tk.DONEINPROC):
-            if not params:
-                out = self.batch(ctx, sql)
-                return out, not _has_error(out)
-            m = _PARAM_SELECT.match(sql)
-            if m is None:
-                err = engine.unsupported("parameterised statements")
-                return tk.error(err.number, 1, err.severity, err.message, self.server_name) + tk.done(tk.DONE_ERROR), False
-            by_name = {p.name.lower(): p for p in params}
-            chosen = []
-            for ref in (r.strip() for r in m["refs"].split(",")):
-                param = by_name.get(ref.lower())
-                if param is None:
-                    text = f'Must declare the scalar variable "{ref}".'
-                    return tk.error(137, 2, 15, text, self.server_name) + tk.done(tk.DONE_ERROR), False
-                chosen.append(param)
-            columns = [tk.Column("", spec=p.spec) for p in chosen]
-            return tk.result_set(columns, [[p.value for p in chosen]]), True
-
-    def reset(self, ctx: SessionContext) -> None:
-        """RESETCONNECTION: open work is rolled back (unless the client keeps its transaction)."""
-        if not ctx.extra.get("reset_keeps_transaction"):
-            ctx.extra.pop("work", None)
-            ctx.transaction = None
+        """sp_executesql / sp_prepexec / sp_execute: parameters bound by name as values; statements end in DONEINPROC."""
+        self._request_faults()
+        with self._lock:
+            self.statements.append((ctx.database, sql))
+        return self._session(ctx).run(sql, params, done_token=tk.DONEINPROC)
 
     def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> bytes:
+        session = self._session(ctx)
         out = b""
         if request == TM_BEGIN_XACT:
-            ctx.transaction = next(self._tran_ids).to_bytes(8, "little")
-            out += tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(ctx.transaction), b"\x00")
+            out += session.begin()
         elif request in (TM_COMMIT_XACT, TM_ROLLBACK_XACT):
             if request == TM_COMMIT_XACT:
-                self._commit(ctx)
+                # The driver's commit ends the transaction whatever its nesting, as SQL Server's TM commit does.
+                session.trancount = min(session.trancount, 1) or 1
+                out += session.commit()
             else:
-                ctx.extra.pop("work", None)  # rolled back: the working copy is discarded
-            kind = tk.ENV_COMMIT_TRAN if request == TM_COMMIT_XACT else tk.ENV_ROLLBACK_TRAN
-            out += tk.envchange(kind, b"\x00", tk.b_varbyte(ctx.transaction or bytes(8)))
-            ctx.transaction = None
+                out += session.rollback()
             if begin_new:
-                ctx.transaction = next(self._tran_ids).to_bytes(8, "little")
-                out += tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(ctx.transaction), b"\x00")
+                out += session.begin()
         return out + tk.done()
 
+    def reset(self, ctx: SessionContext) -> None:
+        """RESETCONNECTION (a pooled connection handed to its next user): roll back, reset session options."""
+        session = ctx.extra.get("sql")
+        if isinstance(session, SqlSession):
+            session.reset()
+
     def disconnected(self, ctx: SessionContext | None) -> None:
-        del ctx
+        # A lost connection discards the session, and with it any uncommitted work.
+        session = ctx.extra.pop("sql", None) if ctx is not None else None
+        if isinstance(session, SqlSession):
+            session.close()
 
     def _request_faults(self) -> None:
         fault = self.faults.take("tds", {"delay", "drop_request"})

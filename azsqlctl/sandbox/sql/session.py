@@ -1,0 +1,1010 @@
+"""One TDS session's SQL side: its statements, transactions, options and user-table connection.
+
+A batch is split into statements (``batch``), each routed by what it is: the security
+DDL ``grant`` emits goes to the hand-written ``ddl`` parser against the state; BEGIN/
+COMMIT/ROLLBACK/SAVE TRAN and SET options are handled here; everything else is parsed
+by sqlglot's T-SQL dialect and, for queries and DML, translated to SQLite
+(``translate``) after the caller's permissions are checked (``permissions``).
+
+Transactions span both stores: the state (users, roles, permissions, schemas) through
+a working copy of the database, and the SQLite file through BEGIN/COMMIT. Outside a
+transaction each statement commits on its own (autocommit), and every statement is
+atomic (a SAVEPOINT), as in SQL Server. Errors end the statement or the batch as SQL
+Server's do (``errors.STATEMENT_LEVEL``); with XACT_ABORT ON any error rolls back.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from .. import ddl, lexer
+from ..catalog import Caller, _ids, roles_of
+from ..sqltypes import Param, SqlType, TypeSpec
+from ..state import Database, SandboxState
+from ..store import StateStore
+from ..tds import tokens as tk
+from ..tds.session import SessionContext
+from . import batch, catalog, connect, errors, permissions, storage, translate, types
+from .errors import SqlError
+from .storage import ColumnInfo, KeyInfo, Storage, TableInfo, quote
+
+CMD_SELECT, CMD_INSERT, CMD_DELETE, CMD_UPDATE, CMD_DDL = 0xC1, 0xC3, 0xC4, 0xC5, 0xC6
+_STATEMENT_ONLY_UNSUPPORTED = frozenset(
+    {"DECLARE", "PRINT", "EXEC", "EXECUTE", "WHILE", "RETURN", "RAISERROR", "THROW", "WAITFOR", "DBCC", "MERGE", "TRUNCATE"}
+)
+_LOCK_WAIT = 5.0  # seconds a statement waits for another session's lock, then 1222
+
+
+@dataclass
+class Piece:
+    """What one statement returns, before the DONE flags that depend on what follows are known."""
+
+    env: bytes = b""
+    columns: list[tk.Column] | None = None
+    rows: list[list[Any]] = field(default_factory=list)
+    rowcount: int | None = None  # None: no DONE_COUNT
+    curcmd: int = CMD_SELECT
+    error: SqlError | ddl.DdlError | None = None
+
+
+class SqlSession:
+    def __init__(self, store: StateStore, storage_: Storage, server: str, tran_id: Callable[[], bytes], ctx: SessionContext) -> None:
+        self.store, self.storage, self.server, self.tran_id, self.ctx = store, storage_, server, tran_id, ctx
+        self.conn = storage_.connect(ctx.database)
+        self._register_functions()
+        self.trancount = 0
+        self.work: Database | None = None  # the state's database while it has uncommitted changes
+        self.nocount = False
+        self.xact_abort = False
+        self.isolation = "READ COMMITTED"
+        self.identity: int | None = None
+        self.rowcount = 0
+        self._pending: SqlError | None = None
+        self._snapshot: Database | None = None
+        self._last_unique: KeyInfo | None = None
+
+    # --- the session's view of the state -------------------------------------------------------
+
+    @property
+    def user(self) -> str:
+        return str(self.ctx.extra.get("user", ""))
+
+    def caller(self) -> Caller:
+        return Caller(self.ctx.principal, self.user, self.ctx.database, self.ctx.spid)
+
+    def db(self) -> Database | None:
+        """The database's security state as this session sees it (its own uncommitted changes included)."""
+        if self.work is not None:
+            return self.work
+        if self._snapshot is None:
+            self._snapshot = self.store.read(lambda s: copy.deepcopy(s.server.database(self.ctx.database)))
+        return self._snapshot
+
+    def _mutable(self, s: SandboxState) -> Database:
+        if self.work is None:
+            committed = s.server.database(self.ctx.database)
+            if committed is None:
+                raise SqlError(40508, "USE statement is not supported to switch between databases.")
+            self.work = copy.deepcopy(committed)
+        return self.work
+
+    def _commit_state(self) -> None:
+        work, self.work = self.work, None
+        if work is None:
+            return
+        with self.store.mutate() as s:
+            s.server.databases = [work if d.name.lower() == work.name.lower() else d for d in s.server.databases]
+
+    # --- transactions -----------------------------------------------------------------------------
+
+    def begin(self) -> bytes:
+        self.trancount += 1
+        if self.trancount > 1:
+            return b""
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+        self.ctx.transaction = self.tran_id()
+        return tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(self.ctx.transaction), b"\x00")
+
+    def commit(self) -> bytes:
+        if self.trancount == 0:
+            raise errors.no_begin("COMMIT")
+        self.trancount -= 1
+        if self.trancount > 0:
+            return b""
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+        self._commit_state()
+        old, self.ctx.transaction = self.ctx.transaction, None
+        return tk.envchange(tk.ENV_COMMIT_TRAN, b"\x00", tk.b_varbyte(old or bytes(8)))
+
+    def rollback(self) -> bytes:
+        """Roll back everything: SQL Server's ROLLBACK without a savepoint name ends all nesting."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self.work = None
+        self.trancount = 0
+        old, self.ctx.transaction = self.ctx.transaction, None
+        if old is None:
+            return b""
+        return tk.envchange(tk.ENV_ROLLBACK_TRAN, b"\x00", tk.b_varbyte(old))
+
+    def reset(self) -> None:
+        """RESETCONNECTION: roll back open work and put the session options back to their defaults."""
+        self.rollback()
+        self.nocount = self.xact_abort = False
+        self.isolation = "READ COMMITTED"
+        self.identity, self.rowcount = None, 0
+
+    def close(self) -> None:
+        self.rollback()
+        self.conn.close()
+
+    # --- batches ----------------------------------------------------------------------------------
+
+    def run(self, sql: str, params: Sequence[Param] = (), done_token: int = tk.DONE) -> tuple[bytes, bool]:
+        by_name = {p.name.lstrip("@").lower(): p for p in params if p.name}
+        pieces: list[Piece] = []
+        ok = True
+        try:
+            statements = batch.split(sql)
+        except lexer.LexError:
+            statements = []
+            rest = sql[sql.rfind("'") + 1 :] if "'" in sql else sql
+            pieces.append(Piece(error=errors.unclosed_quote(rest)))
+            ok = False
+        for st in statements:
+            self._snapshot = None
+            try:
+                pieces.extend(self._statement(st, by_name))
+            except (SqlError, ddl.DdlError) as err:
+                ok = False
+                self._pending = None
+                env = self.rollback() if self.xact_abort and self.trancount else b""
+                pieces.append(Piece(env=env, error=err))
+                if self.xact_abort or err.number not in errors.STATEMENT_LEVEL:
+                    break
+            finally:
+                if self.trancount == 0:
+                    self._commit_state()
+        return self._encode(pieces, done_token), ok
+
+    def _encode(self, pieces: list[Piece], done_token: int) -> bytes:
+        out = bytearray()
+        for i, p in enumerate(pieces):
+            more = tk.DONE_MORE if i < len(pieces) - 1 else 0
+            if p.error is not None:
+                state = getattr(p.error, "state", 1)
+                out += tk.error(p.error.number, state, p.error.severity, p.error.message, self.server) + p.env
+                out += tk.done(tk.DONE_ERROR | more, token=done_token, curcmd=p.curcmd)
+            elif p.columns is not None:
+                out += p.env + tk.result_set(p.columns, p.rows, more=bool(more), done_token=done_token)
+            else:
+                status = more | (tk.DONE_COUNT if p.rowcount is not None and not self.nocount else 0)
+                out += p.env + tk.done(status, p.rowcount or 0, token=done_token, curcmd=p.curcmd)
+        return bytes(out or tk.done(token=done_token))
+
+    def _statement(self, st: batch.Statement, params: dict[str, Param]) -> list[Piece]:
+        first = st.first
+        words = [t.text.upper() for t in st.toks if t.kind == "word"]
+        if first == "IF":
+            return self._if(st, params)
+        if first in ("BEGIN", "COMMIT", "ROLLBACK", "SAVE"):
+            return [self._transaction_statement(first, words)]
+        if first == "SET":
+            self._set(words[1:])
+            return [Piece()]
+        if first == "USE":
+            if len(st.toks) == 2 and st.toks[1].name.lower() == self.ctx.database.lower():
+                return [Piece()]
+            raise errors.use_database()
+        if _is_security_ddl(st.toks):
+            self.store.read(lambda s: ddl.execute(st.toks, lambda: self._mutable(s), s, self.user))
+            return [Piece(curcmd=CMD_DDL)]
+        if first in _STATEMENT_ONLY_UNSUPPORTED:
+            raise errors.unsupported(first)
+        tree = translate.parse(st.text)
+        if isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery):
+            return [self._query(tree, params)]
+        if isinstance(tree, exp.Insert):
+            return [self._atomic(lambda: self._insert(tree, params))]
+        if isinstance(tree, exp.Update):
+            return [self._atomic(lambda: self._update(tree, params))]
+        if isinstance(tree, exp.Delete):
+            return [self._atomic(lambda: self._delete(tree, params))]
+        if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "TABLE":
+            return [self._atomic(lambda: self._create_table(tree))]
+        if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
+            return [self._create_schema(tree)]
+        if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "TABLE":
+            return [self._atomic(lambda: self._drop_table(tree))]
+        if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
+            return [self._drop_schema(tree)]
+        kind = str(tree.args.get("kind") or "").upper()
+        raise errors.unsupported(f"{first} {kind}".strip() if kind else first)
+
+    def _atomic(self, fn: Callable[[], Piece]) -> Piece:
+        """A statement's changes apply whole or not at all (a savepoint; outside a transaction it commits at once)."""
+        self.conn.execute("SAVEPOINT az_statement")
+        try:
+            piece = fn()
+        except BaseException:
+            self.conn.execute("ROLLBACK TO az_statement")
+            self.conn.execute("RELEASE az_statement")
+            raise
+        self.conn.execute("RELEASE az_statement")
+        return piece
+
+    def _if(self, st: batch.Statement, params: dict[str, Param]) -> list[Piece]:
+        if st.body <= 1 or st.body >= len(st.toks):
+            raise errors.syntax(st.toks[-1].text)
+        base = st.toks[0].start
+        condition = st.text[st.toks[1].start - base : st.toks[st.body - 1].end - base]
+        tree = translate.parse(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END")
+        piece = self._query(tree, params)
+        if piece.rows and piece.rows[0][0] == 1:
+            body = batch.Statement(st.toks[st.body :], st.text[st.toks[st.body].start - base :])
+            return self._statement(body, params)
+        return [Piece()]
+
+    def _transaction_statement(self, first: str, words: list[str]) -> Piece:
+        rest = words[1:]
+        tran = rest[:1] in (["TRAN"], ["TRANSACTION"], ["WORK"])
+        if first == "BEGIN":
+            if not tran:
+                raise errors.unsupported("BEGIN ... END" if not rest or rest[0] != "DISTRIBUTED" else "BEGIN DISTRIBUTED TRANSACTION")
+            return Piece(env=self.begin(), curcmd=0xD4)
+        if first == "SAVE":
+            if not tran or len(rest) != 2:
+                raise errors.syntax(first)
+            if self.trancount == 0:
+                raise SqlError(628, "Cannot issue SAVE TRANSACTION when there is no active transaction.")
+            self.conn.execute(f"SAVEPOINT {quote('sp_' + rest[1].lower())}")
+            return Piece(curcmd=0xD4)
+        if first == "COMMIT":
+            return Piece(env=self.commit(), curcmd=0xD5)
+        if tran and len(rest) == 2 and self.trancount:  # ROLLBACK TRAN <savepoint>
+            try:
+                self.conn.execute(f"ROLLBACK TO {quote('sp_' + rest[1].lower())}")
+                return Piece(curcmd=0xD5)
+            except sqlite3.OperationalError:
+                pass  # not a savepoint: the transaction's own name, so everything rolls back
+        if self.trancount == 0:
+            raise errors.no_begin("ROLLBACK")
+        return Piece(env=self.rollback(), curcmd=0xD5)
+
+    def _set(self, words: list[str]) -> None:
+        option, value = connect.parse_set(words)
+        if option == "NOCOUNT":
+            self.nocount = value == "ON"
+        elif option == "XACT_ABORT":
+            self.xact_abort = value == "ON"
+        elif option == "TRANSACTION":
+            self.isolation = value
+
+    # --- SQLite --------------------------------------------------------------------------------------
+
+    def _exec(
+        self, sql: str, binds: dict[str, Any] | Sequence[Any] = (), verb: str = "INSERT", table: TableInfo | None = None
+    ) -> sqlite3.Cursor:
+        deadline = time.monotonic() + _LOCK_WAIT
+        while True:
+            try:
+                return self.conn.execute(sql, binds)
+            except sqlite3.Error as exc:
+                pending, self._pending = self._pending, None
+                if pending is not None:
+                    raise pending from None
+                text = str(exc)
+                if "locked" in text and time.monotonic() < deadline:
+                    time.sleep(0.01)  # another session holds the lock: wait for it, as SQL Server does
+                    continue
+                raise self._map_error(text, verb, table) from None
+
+    def _map_error(self, text: str, verb: str, table: TableInfo | None) -> SqlError:
+        if m := re.match(r"no such column: (.+)", text):
+            return errors.invalid_column(m[1].rsplit(".", 1)[-1].strip('"'))
+        if m := re.match(r"ambiguous column name: (.+)", text):
+            return errors.ambiguous_column(m[1].rsplit(".", 1)[-1])
+        if m := re.match(r"no such function: (.+)", text):
+            return errors.unsupported(f"function {m[1].upper()}")
+        if m := re.match(r"no such table: (.+)", text):
+            return errors.invalid_object(m[1].removeprefix("main."))
+        if m := re.match(r"NOT NULL constraint failed: (.+)\.([^.]+)$", text):
+            return errors.null_into_not_null(m[2], f"{self.ctx.database}.{m[1]}", verb)
+        if m := re.match(r"UNIQUE constraint failed: (.+)", text):
+            columns = [c.rsplit(".", 1)[-1] for c in m[1].split(", ")]
+            key = next((k for k in (table.keys if table else []) if [c.lower() for c in k.columns] == [c.lower() for c in columns]), None)
+            self._last_unique = key
+            if key is None:
+                key = KeyInfo("PRIMARY", "PRIMARY KEY", columns)
+            # The duplicate value is filled in where the statement's rows can be evaluated (INSERT ... VALUES).
+            err = errors.duplicate_key(key.kind, key.name, table.display if table else "", "")
+            err.message = err.message.removesuffix(" The duplicate key value is ().")
+            return err
+        if "locked" in text or "busy" in text:
+            return errors.lock_timeout()
+        return errors.unsupported(f"statement the sandbox could not translate ({text})")
+
+    def _register_functions(self) -> None:
+        def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def call(*args: Any) -> Any:
+                try:
+                    return fn(*args)
+                except SqlError as err:
+                    self._pending = err
+                    raise
+
+            return call
+
+        def div(a: Any, b: Any) -> Any:
+            if a is None or b is None:
+                return None
+            a, b = _number(a), _number(b)
+            if b == 0:
+                raise errors.divide_by_zero()
+            if isinstance(a, int) and isinstance(b, int):
+                q = abs(a) // abs(b)
+                return q if (a >= 0) == (b >= 0) else -q  # T-SQL integer division truncates toward zero
+            return a / b
+
+        def mod(a: Any, b: Any) -> Any:
+            if a is None or b is None:
+                return None
+            a, b = _number(a), _number(b)
+            if b == 0:
+                raise errors.divide_by_zero()
+            r = abs(a) % abs(b)
+            return r if a >= 0 else -r
+
+        def add(a: Any, b: Any) -> Any:
+            if a is None or b is None:
+                return None
+            if isinstance(a, str) and isinstance(b, str):
+                return a + b
+            if isinstance(a, bytes) and isinstance(b, bytes):
+                return a + b
+            return _number(a) + _number(b)
+
+        def cast(value: Any, spec: str, source: str) -> Any:
+            return types.convert(value, translate.spec_from_text(spec), source)
+
+        def try_cast(value: Any, spec: str, source: str) -> Any:
+            try:
+                return types.convert(value, translate.spec_from_text(spec), source)
+            except SqlError:
+                return None
+
+        def conv(value: Any, spec: str, source: str, table: str, column: str) -> Any:
+            return types.convert(value, translate.spec_from_text(spec), source, table=table, column=column)
+
+        def schema_name(schema_id: Any) -> Any:
+            db = self.db()
+            schemas = db.schemas if db else ["dbo"]
+            if schema_id is None:
+                return "dbo"
+            sid = int(schema_id)
+            return schemas[sid - 1] if 1 <= sid <= len(schemas) else {4: "sys", 3: "INFORMATION_SCHEMA"}.get(sid)
+
+        def object_id(name: Any, kind: Any) -> Any:
+            if name is None:
+                return None
+            parts = [p.strip("[]") for p in str(name).split(".")]
+            if len(parts) > 3 or (kind is not None and str(kind).strip().upper() not in ("U",)):
+                return None
+            schema, table_name = (parts[-2] if len(parts) >= 2 and parts[-2] else "dbo"), parts[-1]
+            info = storage.table(self.conn, schema, table_name)
+            return info.object_id if info else None
+
+        self.conn.create_function("az_div", 2, guard(div), deterministic=True)
+        self.conn.create_function("az_mod", 2, guard(mod), deterministic=True)
+        self.conn.create_function("az_add", 2, guard(add), deterministic=True)
+        self.conn.create_function("az_cast", 3, guard(cast), deterministic=True)
+        self.conn.create_function("az_try_cast", 3, guard(try_cast), deterministic=True)
+        self.conn.create_function("az_conv", 5, guard(conv), deterministic=True)
+        self.conn.create_function("az_now", 0, lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" "))
+        self.conn.create_function("az_newid", 0, lambda: str(uuid.uuid4()).upper())
+        self.conn.create_function("az_schema_name", 1, guard(schema_name))
+        self.conn.create_function("az_object_id", 2, guard(object_id))
+        self.conn.create_function("az_len", 1, lambda v: None if v is None else len(types._text(v).rstrip(" ")), deterministic=True)
+        self.conn.create_function("az_datalength", 1, _datalength, deterministic=True)
+
+    # --- names, permissions, catalog -------------------------------------------------------------
+
+    def _translator(self, params: dict[str, Param]) -> translate.Translator:
+        db = self.db()
+
+        def is_member(role: str) -> int | None:
+            if db is None or role.lower() not in _ids(db):
+                return None
+            return int(role.lower() in permissions.principals(db, self.user) or (role.lower() == "db_owner" and self.user == "dbo"))
+
+        session = translate.Session(
+            login=self.ctx.principal, user=self.user, database=self.ctx.database, spid=self.ctx.spid, server=self.server,
+            trancount=self.trancount, identity=self.identity, rowcount=self.rowcount, is_member=is_member,
+            principal_id=_ids(db).get(self.user.lower()) if db is not None else None, schemas=db.schemas if db else ["dbo"],
+        )  # fmt: skip
+        return translate.Translator(session, self._table, lambda key: catalog.VIEWS.get(key), catalog.table_function, params)
+
+    def _table(self, schema: str, name: str) -> TableInfo | None:
+        return storage.table(self.conn, schema, name)
+
+    def _require(self, permission: str, info: TableInfo) -> None:
+        db = self.db()
+        if db is None or not permissions.has(db, self.user, permission, info.schema):
+            raise errors.permission_denied(permission, info.name, self.ctx.database, info.schema)
+
+    def _materialize(self, views: dict[str, catalog.View]) -> None:
+        if not views:
+            return
+        db = self.db()
+        databases = self.store.read(lambda s: [(d.name, d.available) for d in s.server.databases])
+        context = catalog.CatalogContext(self.caller(), db, databases, self.conn, self.isolation)
+        for temp, view in views.items():
+            if view.needs_database and db is None:
+                raise errors.invalid_object(temp.removeprefix("__view."))
+            rows = view.rows(context)
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.{quote(temp)}")
+            columns = ", ".join(f"{quote(n)} {types.affinity(spec)}" for n, spec in view.columns)
+            self.conn.execute(f"CREATE TEMP TABLE {quote(temp)} ({columns})")
+            marks = ", ".join("?" for _ in view.columns)
+            self.conn.executemany(
+                f"INSERT INTO temp.{quote(temp)} VALUES ({marks})", [[types.storage(r.get(n)) for n, _ in view.columns] for r in rows]
+            )
+
+    # --- queries -----------------------------------------------------------------------------------
+
+    def _query(self, tree: exp.Expression, params: dict[str, Param]) -> Piece:
+        if tree.find(exp.Into):
+            raise errors.unsupported("SELECT ... INTO")
+        tr = self._translator(params)
+        tr.resolve_tables(tree)
+        for info in tr.resolved.reads:
+            self._require("SELECT", info)
+        head = tree
+        while isinstance(head, exp.SetOperation | exp.Subquery):
+            head = head.this if isinstance(head, exp.Subquery) else head.left
+        projections = head.expressions if isinstance(head, exp.Select) else []
+        starred = any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)) for p in projections)
+        declared = [(_output_name(p), tr.infer(p)) for p in projections]
+        sql = tr.sqlite(tr.rewrite(tree))
+        self._materialize(tr.resolved.views)
+        cur = self._exec(sql, tr.resolved.binds)
+        rows = cur.fetchall()
+        names = [d[0] for d in cur.description or []]
+        if starred or len(declared) != len(names):
+            declared = [(n, _scope_spec(tr, n)) for n in names]
+        columns, values = _typed(declared, rows)
+        self.rowcount = len(rows)
+        return Piece(columns=columns, rows=values, rowcount=len(rows))
+
+    # --- DML ------------------------------------------------------------------------------------
+
+    def _target(self, node: exp.Expression) -> TableInfo:
+        if not isinstance(node, exp.Table) or isinstance(node.this, exp.Anonymous):
+            raise errors.unsupported(node.sql(dialect="tsql"))
+        if node.catalog and node.catalog.lower() != self.ctx.database.lower():
+            raise errors.cross_database(translate._name(node))
+        info = self._table(node.db or "dbo", node.name)
+        if info is None:
+            if (node.db or "").lower() in ("sys", "information_schema"):
+                raise errors.unsupported(f"changing {translate._name(node)}")
+            raise errors.invalid_object(translate._name(node))
+        return info
+
+    def _output(self, tree: exp.Expression, info: TableInfo, prefix: str) -> tuple[str, list[tuple[str, TypeSpec | None]]]:
+        """OUTPUT INSERTED.* / DELETED.col as SQLite RETURNING, with the columns' declared types."""
+        returning = tree.args.get("returning")
+        if returning is None:
+            return "", []
+        self._require("SELECT", info)
+        parts, declared = [], []
+        for item in returning.expressions:
+            alias = item.alias if isinstance(item, exp.Alias) else ""
+            col = item.this if isinstance(item, exp.Alias) else item
+            if not isinstance(col, exp.Column) or col.table.upper() != prefix:
+                raise errors.unsupported(f"OUTPUT {item.sql(dialect='tsql')}")
+            if isinstance(col.this, exp.Star):
+                for c in info.columns:
+                    parts.append(quote(c.name))
+                    declared.append((c.name, c.spec))
+                continue
+            found = info.column(col.name)
+            if found is None:
+                raise errors.invalid_column(col.name)
+            parts.append(f"{quote(found.name)} AS {quote(alias or found.name)}")
+            declared.append((alias or found.name, found.spec))
+        return " RETURNING " + ", ".join(parts), declared
+
+    def _finish(self, cur: sqlite3.Cursor, declared: list[tuple[str, TypeSpec | None]], curcmd: int) -> Piece:
+        if declared:
+            rows = cur.fetchall()
+            columns, values = _typed(declared, rows)
+            self.rowcount = len(rows)
+            return Piece(columns=columns, rows=values, rowcount=len(rows), curcmd=curcmd)
+        self.rowcount = max(cur.rowcount, 0)
+        return Piece(rowcount=self.rowcount, curcmd=curcmd)
+
+    def _insert(self, tree: exp.Insert, params: dict[str, Param]) -> Piece:
+        target = tree.this
+        given = [i.name for i in target.expressions] if isinstance(target, exp.Schema) else None
+        info = self._target(target.this if isinstance(target, exp.Schema) else target)
+        self._require("INSERT", info)
+        if given is None:
+            columns = [c for c in info.columns if not c.identity]
+        else:
+            columns = []
+            for name in given:
+                col = info.column(name)
+                if col is None:
+                    raise errors.invalid_column(name)
+                if col.identity:
+                    raise errors.identity_insert(info.name)
+                columns.append(col)
+        tr = self._translator(params)
+        returning, declared = self._output(tree, info, "INSERTED")
+        qualified = f"{self.ctx.database}.{info.display}"
+        names = ", ".join(quote(c.name) for c in columns)
+        source = tree.expression
+        rows_sql: list[str] = []
+        if isinstance(source, exp.Values):
+            for tup in source.expressions:
+                values = tup.expressions if isinstance(tup, exp.Tuple) else [tup]
+                if len(values) != len(columns):
+                    if len(values) > len(columns):
+                        raise SqlError(
+                            110,
+                            "There are fewer columns in the INSERT statement than values specified in the VALUES clause. The number of values in the VALUES clause must match the number of columns specified in the INSERT statement.",
+                            15,
+                        )
+                    raise SqlError(
+                        109,
+                        "There are more columns in the INSERT statement than values specified in the VALUES clause. The number of values in the VALUES clause must match the number of columns specified in the INSERT statement.",
+                        15,
+                    )
+                converted = []
+                for value, col in zip(values, columns, strict=True):
+                    if isinstance(value, exp.Column) and value.name.upper() == "DEFAULT" and not value.table:
+                        raise errors.unsupported("DEFAULT in a VALUES list")
+                    tr.resolve_tables(value)
+                    source_type = tr.source_type(value)
+                    sql = tr.sqlite(tr.rewrite(value))
+                    converted.append(_conv(sql, col, source_type, qualified))
+                rows_sql.append("(" + ", ".join(converted) + ")")
+            for read in tr.resolved.reads:
+                self._require("SELECT", read)
+            self._materialize(tr.resolved.views)
+            sql = f"INSERT INTO {quote(info.key)} ({names}) VALUES {', '.join(rows_sql)}{returning}"
+        elif isinstance(source, exp.Select | exp.SetOperation):
+            tr.resolve_tables(source)
+            for read in tr.resolved.reads:
+                self._require("SELECT", read)
+            inner = tr.sqlite(tr.rewrite(source))
+            self._materialize(tr.resolved.views)
+            aliases = [f"c{i}" for i in range(len(columns))]
+            picks = ", ".join(_conv(a, c, "varchar", qualified) for a, c in zip(aliases, columns, strict=True))
+            sql = f"WITH __src({', '.join(aliases)}) AS ({inner}) INSERT INTO {quote(info.key)} ({names}) SELECT {picks} FROM __src{returning}"
+        else:
+            raise errors.unsupported("INSERT without VALUES or SELECT")
+        try:
+            cur = self._exec(sql, tr.resolved.binds, "INSERT", info)
+        except SqlError as err:
+            if err.number == 2627 and isinstance(source, exp.Values) and self._last_unique is not None:
+                value = self._duplicate_value(info, columns, rows_sql, tr.resolved.binds)
+                if value is not None:
+                    raise errors.duplicate_key(self._last_unique.kind, self._last_unique.name, info.display, value) from None
+            raise
+        piece = self._finish(cur, declared, CMD_INSERT)
+        if any(c.identity for c in info.columns) and piece.rowcount:
+            self.identity = cur.lastrowid
+        return piece
+
+    def _duplicate_value(self, info: TableInfo, columns: list[ColumnInfo], rows_sql: list[str], binds: dict[str, Any]) -> str | None:
+        """The key value 2627 reports: the first VALUES row whose key exists already or repeats an earlier row's."""
+        key = self._last_unique
+        if key is None:
+            return None
+        positions = [
+            next(i for i, c in enumerate(columns) if c.name.lower() == k.lower())
+            for k in key.columns
+            if any(c.name.lower() == k.lower() for c in columns)
+        ]
+        if len(positions) != len(key.columns):
+            return None
+        seen: set[tuple[Any, ...]] = set()
+        for row_sql in rows_sql:
+            values = self.conn.execute(f"SELECT {row_sql[1:-1]}", binds).fetchone()
+            picked = tuple(values[i] for i in positions)
+            lowered = tuple(v.lower() if isinstance(v, str) else v for v in picked)
+            where = " AND ".join(f"{quote(k)} = ?" for k in key.columns)
+            if lowered in seen or self.conn.execute(f"SELECT 1 FROM {quote(info.key)} WHERE {where}", picked).fetchone():
+                return ", ".join(types._text(v) if v is not None else "<NULL>" for v in picked)
+            seen.add(lowered)
+        return None
+
+    def _update(self, tree: exp.Update, params: dict[str, Param]) -> Piece:
+        if tree.args.get("from") or tree.args.get("from_") or tree.args.get("limit") or tree.args.get("joins"):
+            raise errors.unsupported("UPDATE with FROM, JOIN or TOP")
+        target = tree.this
+        info = self._target(target)
+        alias = target.alias or info.name
+        self._require("UPDATE", info)
+        tr = self._translator(params)
+        where = tree.args.get("where")
+        reads_columns = where is not None or any(e.expression.find(exp.Column) for e in tree.expressions if isinstance(e, exp.EQ))
+        if reads_columns:
+            self._require("SELECT", info)  # SQL Server: UPDATE that reads the table's columns needs SELECT too
+        qualified = f"{self.ctx.database}.{info.display}"
+        sets = []
+        for assignment in tree.expressions:
+            if not isinstance(assignment, exp.EQ) or not isinstance(assignment.this, exp.Column):
+                raise errors.unsupported(assignment.sql(dialect="tsql"))
+            col = info.column(assignment.this.name)
+            if col is None:
+                raise errors.invalid_column(assignment.this.name)
+            if col.identity:
+                raise SqlError(8102, f"Cannot update identity column '{col.name}'.")
+            value = assignment.expression
+            scoped = exp.Select(expressions=[value]).from_(
+                exp.Table(
+                    this=exp.to_identifier(info.name),
+                    db=exp.to_identifier(info.schema),
+                    alias=exp.TableAlias(this=exp.to_identifier(alias)),
+                )
+            )
+            tr.resolve_tables(scoped)
+            source_type = tr.source_type(scoped.expressions[0])
+            sets.append(f"{quote(col.name)} = {_conv(tr.sqlite(tr.rewrite(scoped.expressions[0])), col, source_type, qualified)}")
+        where_sql = ""
+        if where is not None:
+            scoped = (
+                exp.Select(expressions=[exp.Literal.number(1)])
+                .from_(
+                    exp.Table(
+                        this=exp.to_identifier(info.name),
+                        db=exp.to_identifier(info.schema),
+                        alias=exp.TableAlias(this=exp.to_identifier(alias)),
+                    )
+                )
+                .where(where.this)
+            )
+            tr.resolve_tables(scoped)
+            where_sql = " WHERE " + tr.sqlite(tr.rewrite(scoped.args["where"].this))
+        for read in tr.resolved.reads:
+            if read.key.lower() != info.key.lower():
+                self._require("SELECT", read)
+        self._materialize(tr.resolved.views)
+        returning, declared = self._output(tree, info, "INSERTED")
+        sql = f"UPDATE {quote(info.key)} AS {quote(alias)} SET {', '.join(sets)}{where_sql}{returning}"
+        cur = self._exec(sql, tr.resolved.binds, "UPDATE", info)
+        return self._finish(cur, declared, CMD_UPDATE)
+
+    def _delete(self, tree: exp.Delete, params: dict[str, Param]) -> Piece:
+        if tree.args.get("using") or tree.args.get("limit") or tree.args.get("joins"):
+            raise errors.unsupported("DELETE with FROM, JOIN or TOP")
+        target = tree.this
+        info = self._target(target)
+        alias = target.alias or info.name
+        self._require("DELETE", info)
+        tr = self._translator(params)
+        where = tree.args.get("where")
+        where_sql = ""
+        if where is not None:
+            self._require("SELECT", info)
+            scoped = (
+                exp.Select(expressions=[exp.Literal.number(1)])
+                .from_(
+                    exp.Table(
+                        this=exp.to_identifier(info.name),
+                        db=exp.to_identifier(info.schema),
+                        alias=exp.TableAlias(this=exp.to_identifier(alias)),
+                    )
+                )
+                .where(where.this)
+            )
+            tr.resolve_tables(scoped)
+            where_sql = " WHERE " + tr.sqlite(tr.rewrite(scoped.args["where"].this))
+            for read in tr.resolved.reads:
+                if read.key.lower() != info.key.lower():
+                    self._require("SELECT", read)
+            self._materialize(tr.resolved.views)
+        returning, declared = self._output(tree, info, "DELETED")
+        cur = self._exec(f"DELETE FROM {quote(info.key)} AS {quote(alias)}{where_sql}{returning}", tr.resolved.binds, "DELETE", info)
+        return self._finish(cur, declared, CMD_DELETE)
+
+    # --- DDL ------------------------------------------------------------------------------------
+
+    def _schema_for_ddl(self, schema: str) -> str:
+        db = self.db()
+        real = next((s for s in (db.schemas if db else []) if s.lower() == schema.lower()), None)
+        if db is None or real is None or not permissions.may_alter_schema(db, self.user, real):
+            raise errors.schema_unusable(schema)
+        return real
+
+    def _create_table(self, tree: exp.Create) -> Piece:
+        shape = tree.this
+        if not isinstance(shape, exp.Schema) or not isinstance(shape.this, exp.Table):
+            raise errors.unsupported("CREATE TABLE ... AS")
+        table = shape.this
+        if table.catalog and table.catalog.lower() != self.ctx.database.lower():
+            raise errors.cross_database(translate._name(table))
+        db = self.db()
+        if db is None or not permissions.has(db, self.user, "CREATE TABLE"):
+            raise errors.database_permission_denied("CREATE TABLE", self.ctx.database)
+        schema = self._schema_for_ddl(table.db or "dbo")
+        if self._table(schema, table.name) is not None:
+            raise errors.object_exists(table.name)
+        if table.name.startswith("#"):
+            raise errors.unsupported("temporary tables")
+        info, ddl_sql, seed = self._table_shape(schema, table.name, shape)
+        self._exec(ddl_sql)
+        storage.register(self.conn, info)
+        if seed is not None and seed != 1:
+            self._exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (info.key, seed - 1))
+        return Piece(curcmd=CMD_DDL)
+
+    def _table_shape(self, schema: str, name: str, shape: exp.Schema) -> tuple[TableInfo, str, int | None]:
+        columns: list[ColumnInfo] = []
+        defaults: dict[str, str] = {}
+        keys: list[KeyInfo] = []
+        seed: int | None = None
+        tr = self._translator({})
+
+        def key_name(kind: str, given: str | None) -> str:
+            digest = hashlib.sha1(f"{schema}.{name}.{kind}.{len(keys)}".encode()).hexdigest()[:16].upper()  # noqa: S324 - a name, not security
+            return given or f"{'PK' if kind == 'PRIMARY KEY' else 'UQ'}__{name[:8]}__{digest}"
+
+        for item in shape.expressions:
+            if isinstance(item, exp.ColumnDef):
+                kind_node = item.args.get("kind")
+                if kind_node is None:
+                    raise errors.syntax(item.name)
+                spec = types.spec_of(kind_node)
+                col = ColumnInfo(item.name, spec)
+                for constraint in item.constraints:
+                    k = constraint.kind
+                    given = constraint.name or None
+                    if isinstance(k, exp.NotNullColumnConstraint):
+                        col.nullable = bool(k.args.get("allow_null"))
+                    elif isinstance(k, exp.PrimaryKeyColumnConstraint):
+                        keys.append(KeyInfo(key_name("PRIMARY KEY", given), "PRIMARY KEY", [item.name]))
+                    elif isinstance(k, exp.UniqueColumnConstraint):
+                        keys.append(KeyInfo(key_name("UNIQUE KEY", given), "UNIQUE KEY", [item.name]))
+                    elif isinstance(k, exp.DefaultColumnConstraint):
+                        before = len(tr.resolved.binds)
+                        sql = tr.sqlite(tr.rewrite(k.this.copy()))
+                        if len(tr.resolved.binds) != before:
+                            raise errors.unsupported(f"DEFAULT {k.this.sql(dialect='tsql')}")
+                        defaults[item.name.lower()] = _conv(sql, col, "varchar", f"{self.ctx.database}.{schema}.{name}")
+                    elif isinstance(k, exp.GeneratedAsIdentityColumnConstraint):
+                        increment = int(k.args["increment"].name) if k.args.get("increment") else 1
+                        seed = int(k.args["start"].name) if k.args.get("start") else 1
+                        if increment != 1:
+                            raise errors.unsupported("IDENTITY with an increment other than 1")
+                        col.identity = True
+                        col.nullable = False
+                    elif isinstance(k, exp.CollateColumnConstraint):
+                        pass  # every text column compares case-insensitively, as the default collation does
+                    else:
+                        raise errors.unsupported(f"column constraint {constraint.sql(dialect='tsql')}")
+                columns.append(col)
+            elif isinstance(item, exp.Constraint | exp.PrimaryKey | exp.UniqueColumnConstraint):
+                given = item.name if isinstance(item, exp.Constraint) else None
+                for part in item.expressions if isinstance(item, exp.Constraint) else [item]:
+                    if isinstance(part, exp.PrimaryKey):
+                        keys.append(KeyInfo(key_name("PRIMARY KEY", given), "PRIMARY KEY", [_column_name(e) for e in part.expressions]))
+                    elif isinstance(part, exp.UniqueColumnConstraint):
+                        cols = part.this.expressions if isinstance(part.this, exp.Schema) else part.expressions
+                        keys.append(KeyInfo(key_name("UNIQUE KEY", given), "UNIQUE KEY", [_column_name(e) for e in cols]))
+                    else:
+                        raise errors.unsupported(f"table constraint {part.sql(dialect='tsql')}")
+            else:
+                raise errors.unsupported(f"table element {item.sql(dialect='tsql')}")
+        by_name = {c.name.lower(): c for c in columns}
+        if len(by_name) != len(columns):
+            dup = next(c.name for c in columns if sum(x.name.lower() == c.name.lower() for x in columns) > 1)
+            raise SqlError(
+                2705,
+                f"Column names in each table must be unique. Column name '{dup}' in table '{schema}.{name}' is specified more than once.",
+            )
+        primary = [k for k in keys if k.kind == "PRIMARY KEY"]
+        if len(primary) > 1:
+            raise SqlError(8110, f"Cannot add multiple PRIMARY KEY constraints to table '{schema}.{name}'.")
+        for k in keys:
+            for c in k.columns:
+                if c.lower() not in by_name:
+                    raise SqlError(1911, f"Column name '{c}' does not exist in the target table or view.")
+                if k.kind == "PRIMARY KEY":
+                    by_name[c.lower()].nullable = False
+        identity = [c for c in columns if c.identity]
+        if len(identity) > 1:
+            raise SqlError(2744, f"Multiple identity columns specified for table '{name}'. Only one identity column per table is allowed.")
+        rowid = identity[0] if identity else None
+        if rowid is not None and (rowid.spec.type not in (SqlType.INT, SqlType.BIGINT, SqlType.SMALLINT, SqlType.TINYINT)):
+            raise errors.unsupported("IDENTITY on a non-integer column")
+        if rowid is not None and primary and [c.lower() for c in primary[0].columns] != [rowid.name.lower()]:
+            raise errors.unsupported("IDENTITY on a column that is not the table's only PRIMARY KEY column")
+        parts = []
+        for c in columns:
+            if c is rowid:
+                # SQLite's AUTOINCREMENT rowid is SQL Server's IDENTITY(seed, 1): never reused, even after rollback.
+                parts.append(f"{quote(c.name)} INTEGER PRIMARY KEY AUTOINCREMENT")
+                continue
+            decl = f"{quote(c.name)} {types.affinity(c.spec)}"
+            if not c.nullable:
+                decl += " NOT NULL"
+            if c.name.lower() in defaults:
+                decl += f" DEFAULT ({defaults[c.name.lower()]})"
+            parts.append(decl)
+        for k in keys:
+            if rowid is not None and k.kind == "PRIMARY KEY":
+                continue
+            parts.append(
+                f"{'PRIMARY KEY' if k.kind == 'PRIMARY KEY' else 'UNIQUE'} ({', '.join(quote(by_name[c.lower()].name) for c in k.columns)})"
+            )
+        info = TableInfo(schema, name, storage.next_object_id(self.conn), columns, keys)
+        return info, f"CREATE TABLE {quote(info.key)} ({', '.join(parts)})", seed if rowid is not None else None
+
+    def _drop_table(self, tree: exp.Drop) -> Piece:
+        tables = tree.args.get("tables") or ([tree.this] if tree.this is not None else [])
+        if len(tables) != 1 or not isinstance(tables[0], exp.Table):
+            raise errors.unsupported("DROP TABLE of several tables")
+        table = tables[0]
+        info = self._table(table.db or "dbo", table.name)
+        db = self.db()
+        if info is None:
+            if tree.args.get("exists"):
+                return Piece(curcmd=CMD_DDL)
+            raise errors.cannot_drop_table(translate._name(table))
+        if db is None or not (
+            permissions.may_alter_schema(db, self.user, info.schema) or permissions.has(db, self.user, "CONTROL", info.schema)
+        ):
+            raise errors.cannot_drop_table(translate._name(table))
+        self._exec(f"DROP TABLE {quote(info.key)}")
+        storage.unregister(self.conn, info)
+        return Piece(curcmd=CMD_DDL)
+
+    def _create_schema(self, tree: exp.Create) -> Piece:
+        name = _schema_name(tree)
+        db = self.db()
+        if db is None or not permissions.has(db, self.user, "CREATE SCHEMA"):
+            raise errors.database_permission_denied("CREATE SCHEMA", self.ctx.database)
+        if any(s.lower() == name.lower() for s in [*db.schemas, "sys", "INFORMATION_SCHEMA", "guest"]):
+            raise errors.object_exists(name)
+
+        def add(s: SandboxState) -> None:
+            self._mutable(s).schemas.append(name)
+
+        self.store.read(add)
+        return Piece(curcmd=CMD_DDL)
+
+    def _drop_schema(self, tree: exp.Drop) -> Piece:
+        name = _schema_name(tree)
+        db = self.db()
+        real = next((s for s in (db.schemas if db else []) if s.lower() == name.lower()), None)
+        if db is None or real is None or not permissions.may_alter_schema(db, self.user, real) or real.lower() == "dbo":
+            if real is None and tree.args.get("exists"):
+                return Piece(curcmd=CMD_DDL)
+            raise SqlError(15151, f"Cannot drop the schema '{name}', because it does not exist or you do not have permission.")
+        in_use = next((t for t in storage.tables(self.conn) if t.schema.lower() == real.lower()), None)
+        if in_use is not None:
+            raise errors.schema_in_use(real, in_use.name)
+
+        def remove(s: SandboxState) -> None:
+            work = self._mutable(s)
+            work.schemas = [x for x in work.schemas if x.lower() != real.lower()]
+            work.permissions = [p for p in work.permissions if not (p.scope == "SCHEMA" and p.target.lower() == real.lower())]
+
+        self.store.read(remove)
+        return Piece(curcmd=CMD_DDL)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _is_security_ddl(toks: list[lexer.Tok]) -> bool:
+    if toks and toks[0].is_word("DENY"):
+        return True
+    if len(toks) > 1 and toks[0].is_word("DROP") and toks[1].is_word("SCHEMA", "TABLE"):
+        return False
+    return ddl.is_ddl(toks)
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            raise errors.conversion(value, "varchar", "int") from None
+    raise errors.conversion(types._text(value), "varbinary", "int")
+
+
+def _datalength(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, str):
+        return len(value.encode("utf-16-le"))
+    return 8 if isinstance(value, float) or abs(value) >= 2**31 else 4
+
+
+def _conv(sql: str, col: ColumnInfo, source: str, table: str) -> str:
+    args = [translate.spec_text(col.spec), source, table, col.name]
+    return f"az_conv({sql}, " + ", ".join(exp.Literal.string(a).sql(dialect="sqlite") for a in args) + ")"
+
+
+def _schema_name(tree: exp.Expression) -> str:
+    """CREATE/DROP SCHEMA name: sqlglot parses the name as a Table whose ``db`` is the schema."""
+    node = tree.this if tree.this is not None else (tree.args.get("tables") or [None])[0]
+    if isinstance(node, exp.Table):
+        return node.db or node.name
+    if isinstance(node, exp.Expression):
+        return node.name
+    raise errors.syntax("SCHEMA")
+
+
+def _column_name(node: exp.Expression) -> str:
+    if isinstance(node, exp.Ordered):
+        node = node.this
+    return node.name
+
+
+def _output_name(node: exp.Expression) -> str:
+    if isinstance(node, exp.Alias):
+        return node.alias
+    if isinstance(node, exp.Column):
+        return node.name
+    return ""  # SQL Server sends an unnamed expression column with an empty name
+
+
+def _scope_spec(tr: translate.Translator, name: str) -> TypeSpec | None:
+    for columns in tr.resolved.scope.values():
+        for cname, spec in columns:
+            if cname.lower() == name.lower():
+                return spec
+    return None
+
+
+def _typed(declared: list[tuple[str, TypeSpec | None]], rows: list[tuple[Any, ...]]) -> tuple[list[tk.Column], list[list[Any]]]:
+    """Result columns with their declared types (or, for computed ones, the type their values have) and Python values."""
+    columns: list[tk.Column] = []
+    converted: list[list[Any]] = [[None] * len(declared) for _ in rows]
+    for i, (name, spec) in enumerate(declared):
+        raw = [r[i] for r in rows]
+        values: list[Any] | None = None
+        if spec is not None:
+            try:
+                values = [types.python_value(v, spec) for v in raw]
+            except (ValueError, TypeError, ArithmeticError):
+                values = None
+        if values is None:
+            spec = types.of_value(raw)
+            values = [types.python_value(v, spec) for v in raw]
+        assert spec is not None
+        columns.append(tk.Column(name, spec=spec))
+        for r, v in zip(converted, values, strict=True):
+            r[i] = v
+    return columns, converted
+
+
+def roles_for(db: Database, user: str) -> list[str]:
+    return roles_of(db, user)

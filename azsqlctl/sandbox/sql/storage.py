@@ -1,0 +1,153 @@
+"""Where user tables live: one SQLite database per sandbox database, beside the state file.
+
+``<state dir>/<state stem>.data/<database>.sqlite`` when the sandbox has a state file
+(so tables survive restarts and another `sandbox serve` on the same state sees them);
+a shared in-memory SQLite database per sandbox database otherwise. Each table's
+declared T-SQL shape (types, identity, key and unique constraint names) is kept in
+``__azsqlctl_tables`` inside the same file, so DDL commits and rolls back with the data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..sqltypes import SqlType, TypeSpec
+
+META = "__azsqlctl_tables"
+_instances = itertools.count(1)
+
+
+@dataclass
+class ColumnInfo:
+    name: str
+    spec: TypeSpec
+    nullable: bool = True
+    identity: bool = False
+
+
+@dataclass
+class KeyInfo:
+    name: str
+    kind: str  # "PRIMARY KEY" or "UNIQUE KEY", as 2627 names them
+    columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TableInfo:
+    schema: str
+    name: str
+    object_id: int
+    columns: list[ColumnInfo]
+    keys: list[KeyInfo] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """The SQLite table name: one identifier, so 'app.orders' and 'dbo.orders' never collide."""
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def display(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def column(self, name: str) -> ColumnInfo | None:
+        return next((c for c in self.columns if c.name.lower() == name.lower()), None)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"columns": [{**asdict(c), "spec": _spec_json(c.spec)} for c in self.columns], "keys": [asdict(k) for k in self.keys]}
+        )
+
+
+def _spec_json(spec: TypeSpec) -> dict[str, Any]:
+    return {"type": str(spec.type), "length": spec.length, "precision": spec.precision, "scale": spec.scale}
+
+
+def _table(schema: str, name: str, object_id: int, info: str) -> TableInfo:
+    data = json.loads(info)
+    columns = [
+        ColumnInfo(
+            c["name"],
+            TypeSpec(SqlType(c["spec"]["type"]), c["spec"]["length"], c["spec"]["precision"], c["spec"]["scale"]),
+            c["nullable"],
+            c["identity"],
+        )
+        for c in data["columns"]
+    ]
+    return TableInfo(schema, name, object_id, columns, [KeyInfo(**k) for k in data["keys"]])
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Storage:
+    """Opens per-session SQLite connections to a sandbox database's user tables."""
+
+    def __init__(self, state_path: Path | None) -> None:
+        self.directory = state_path.with_name(state_path.stem + ".data") if state_path is not None else None
+        self._instance = next(_instances)
+        self._keepers: dict[str, sqlite3.Connection] = {}  # in-memory databases live while a connection is open
+        self._lock = threading.Lock()
+
+    def _target(self, database: str) -> tuple[str, bool]:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", database.lower())
+        if self.directory is None:
+            return f"file:azsqlctl-{self._instance}-{safe}?mode=memory&cache=shared", True
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return str(self.directory / f"{safe}.sqlite"), False
+
+    def connect(self, database: str) -> sqlite3.Connection:
+        target, uri = self._target(database)
+        with self._lock:
+            if uri and database.lower() not in self._keepers:
+                self._keepers[database.lower()] = sqlite3.connect(target, uri=True, check_same_thread=False)
+        # isolation_level=None: the session says BEGIN/COMMIT itself, as T-SQL does.
+        conn = sqlite3.connect(target, uri=uri, check_same_thread=False, isolation_level=None, timeout=5.0)
+        if not uri:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {META} (schema_name TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL COLLATE NOCASE, object_id INTEGER NOT NULL, info TEXT NOT NULL, PRIMARY KEY (schema_name, name))"
+        )
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._keepers.values():
+                conn.close()
+            self._keepers.clear()
+
+
+def table(conn: sqlite3.Connection, schema: str, name: str) -> TableInfo | None:
+    row = conn.execute(
+        f"SELECT schema_name, name, object_id, info FROM {META} WHERE schema_name = ? AND name = ?", (schema, name)
+    ).fetchone()
+    return _table(*row) if row else None
+
+
+def tables(conn: sqlite3.Connection) -> list[TableInfo]:
+    return [_table(*r) for r in conn.execute(f"SELECT schema_name, name, object_id, info FROM {META} ORDER BY object_id")]
+
+
+def by_object_id(conn: sqlite3.Connection, object_id: int) -> TableInfo | None:
+    row = conn.execute(f"SELECT schema_name, name, object_id, info FROM {META} WHERE object_id = ?", (object_id,)).fetchone()
+    return _table(*row) if row else None
+
+
+def register(conn: sqlite3.Connection, info: TableInfo) -> None:
+    conn.execute(f"INSERT INTO {META} VALUES (?, ?, ?, ?)", (info.schema, info.name, info.object_id, info.to_json()))
+
+
+def unregister(conn: sqlite3.Connection, info: TableInfo) -> None:
+    conn.execute(f"DELETE FROM {META} WHERE schema_name = ? AND name = ?", (info.schema, info.name))
+
+
+def next_object_id(conn: sqlite3.Connection) -> int:
+    (top,) = conn.execute(f"SELECT COALESCE(MAX(object_id), 245575856) FROM {META}").fetchone()
+    return int(top) + 16003  # object ids look like SQL Server's: large, sparse
