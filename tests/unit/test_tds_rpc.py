@@ -14,6 +14,7 @@ from hypothesis import strategies as hst
 from azsqlctl.sandbox.sqltypes import MAX, Param, SqlType, TypeSpec
 from azsqlctl.sandbox.tds import tokens as tk
 from azsqlctl.sandbox.tds import typeinfo as ti
+from azsqlctl.sandbox.tds import typeread as tr
 from azsqlctl.sandbox.tds.rpc import RpcDispatcher, bind, parse_declarations, parse_rpc
 
 # Captured from pyodbc 5 + ODBC Driver 18.6 (ALL_HEADERS removed): cursor.execute("SELECT ?, ?", 1, "x😀")
@@ -79,20 +80,20 @@ class Echo:
 
 def tokens(stream: bytes) -> list[tuple[int, Any]]:
     """A small reader of the server token stream, enough to check what the dispatcher wraps around statements."""
-    r = ti.Reader(stream)
+    r = tr.Reader(stream)
     out: list[tuple[int, Any]] = []
-    specs: list[ti.WireType] = []
+    specs: list[tr.WireType] = []
     while r.remaining:
         t = r.u8()
         if t == tk.COLMETADATA:
             specs = []
             for _ in range(r.u16()):
                 r.take(6)
-                specs.append(ti.read_type_info(r))
+                specs.append(tr.read_type_info(r))
                 r.b_varchar()
             out.append((t, [w.spec() for w in specs]))
         elif t == tk.ROW:
-            out.append((t, [ti.read_value(r, w) for w in specs]))
+            out.append((t, [tr.read_value(r, w) for w in specs]))
         elif t in (tk.DONE, tk.DONEPROC, tk.DONEINPROC):
             status, _cmd, count = struct.unpack("<HHQ", r.take(12))
             out.append((t, (status, count)))
@@ -101,7 +102,7 @@ def tokens(stream: bytes) -> list[tuple[int, Any]]:
         elif t == tk.RETURNVALUE:
             ordinal, name, _status = r.u16(), r.b_varchar(), r.u8()
             r.take(6)
-            out.append((t, (ordinal, name, ti.read_value(r, ti.read_type_info(r)))))
+            out.append((t, (ordinal, name, tr.read_value(r, tr.read_type_info(r)))))
         elif t == tk.ERROR:
             body = r.take(r.u16())
             number = struct.unpack_from("<i", body)[0]
@@ -126,6 +127,7 @@ def test_prepexec_then_execute_then_unprepare() -> None:
     assert [t for t, _ in got] == [tk.COLMETADATA, tk.ROW, tk.DONEINPROC, tk.RETURNSTATUS, tk.RETURNVALUE, tk.DONEPROC]
     handle = got[4][1][2]
     assert got[1][1] == [5] and got[4][1][:2] == (0, "@handle") and isinstance(handle, int)
+    assert got[2] == (tk.DONEINPROC, (tk.DONE_COUNT | tk.DONE_MORE, 1))  # the procedure goes on after it
     assert backend.calls[-1] == ("SELECT @P1", [Param("@P1", TypeSpec(SqlType.INT), 5)])
 
     got = tokens(d.run(None, parse_rpc(rpc(12, param("", TypeSpec(SqlType.INT), handle), param("", TypeSpec(SqlType.INT), 6)))))
@@ -212,7 +214,7 @@ def test_declarations() -> None:
 
 @given(hst.binary(max_size=300))
 def test_rpc_decoder_fails_only_with_decode_errors(data: bytes) -> None:
-    with contextlib.suppress(ti.TdsDecodeError):
+    with contextlib.suppress(tr.TdsDecodeError):
         parse_rpc(data)
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as hst
 from azsqlctl.sandbox.sqltypes import MAX, SqlType, TypeSpec
 from azsqlctl.sandbox.tds import tokens as tk
 from azsqlctl.sandbox.tds import typeinfo as ti
+from azsqlctl.sandbox.tds import typeread as tr
 from azsqlctl.sandbox.tds.wire import negotiate_packet_size
 
 # Text with characters outside the BMP (emoji, CJK extension B), which UTF-16 spells with two code units.
@@ -58,9 +59,9 @@ STRATEGIES: dict[SqlType, tuple[TypeSpec, Any]] = {
 
 def round_trip(spec: TypeSpec, value: Any) -> tuple[TypeSpec, Any]:
     fitted = ti.fit(spec, [value])
-    reader = ti.Reader(ti.type_info(fitted) + ti.value(fitted, value))
-    wire = ti.read_type_info(reader)
-    decoded = ti.read_value(reader, wire)
+    reader = tr.Reader(ti.type_info(fitted) + ti.value(fitted, value))
+    wire = tr.read_type_info(reader)
+    decoded = tr.read_value(reader, wire)
     assert reader.remaining == 0
     return wire.spec(), decoded
 
@@ -122,10 +123,10 @@ def test_plp_chunks_of_unknown_total_length_are_reassembled() -> None:
     raw = struct.pack("<Q", ti.PLP_UNKNOWN) + b"".join(
         struct.pack("<I", len(data[i : i + 3])) + data[i : i + 3] for i in range(0, len(data), 3)
     )
-    reader = ti.Reader(bytes([ti.NVARCHAR]) + b"\xff\xff" + ti.COLLATION + raw + b"\x00\x00\x00\x00")
-    assert ti.read_value(reader, ti.read_type_info(reader)) == "😀 chunked"
-    with pytest.raises(ti.TdsDecodeError):  # a truncated chunk
-        ti.read_value(ti.Reader(raw[:-1]), ti.WireType(ti.NVARCHAR, 0xFFFF))
+    reader = tr.Reader(bytes([ti.NVARCHAR]) + b"\xff\xff" + ti.COLLATION + raw + b"\x00\x00\x00\x00")
+    assert tr.read_value(reader, tr.read_type_info(reader)) == "😀 chunked"
+    with pytest.raises(tr.TdsDecodeError):  # a truncated chunk
+        tr.read_value(tr.Reader(raw[:-1]), tr.WireType(ti.NVARCHAR, 0xFFFF))
 
 
 def test_legacy_and_fixed_types_decode() -> None:
@@ -141,8 +142,8 @@ def test_legacy_and_fixed_types_decode() -> None:
         (bytes([ti.NULLTYPE]), None),
     ]
     for raw, expected in cases:
-        reader = ti.Reader(raw)
-        assert ti.read_value(reader, ti.read_type_info(reader)) == expected
+        reader = tr.Reader(raw)
+        assert tr.read_value(reader, tr.read_type_info(reader)) == expected
         assert reader.remaining == 0
 
 
@@ -157,12 +158,12 @@ def test_lengths_count_utf16_code_units() -> None:
 def test_result_columns_carry_their_type_spec_and_long_text_goes_max() -> None:
     columns = [tk.Column("n"), tk.Column("d", spec=TypeSpec(SqlType.DATETIMEOFFSET, scale=3)), tk.Column("i", "int")]
     stream = tk.result_set(columns, [["x" * 4001, None, 1]], done_token=tk.DONEINPROC)
-    reader = ti.Reader(stream, 1)
+    reader = tr.Reader(stream, 1)
     assert reader.u16() == 3
     specs = []
     for _ in range(3):
         reader.take(6)
-        specs.append(ti.read_type_info(reader).spec())
+        specs.append(tr.read_type_info(reader).spec())
         reader.b_varchar()
     assert specs == [TypeSpec(SqlType.NVARCHAR, MAX), TypeSpec(SqlType.DATETIMEOFFSET, scale=3), TypeSpec(SqlType.INT)]
     assert stream[-13] == tk.DONEINPROC
@@ -200,9 +201,9 @@ def test_packet_size_is_clamped_to_what_azure_allows() -> None:
 
 @given(hst.binary(max_size=64))
 def test_type_info_decoder_fails_only_with_decode_errors(data: bytes) -> None:
-    reader = ti.Reader(data)
-    with contextlib.suppress(ti.TdsDecodeError):
-        ti.read_value(reader, ti.read_type_info(reader))
+    reader = tr.Reader(data)
+    with contextlib.suppress(tr.TdsDecodeError):
+        tr.read_value(reader, tr.read_type_info(reader))
 
 
 def test_uuid_is_little_endian_on_the_wire() -> None:

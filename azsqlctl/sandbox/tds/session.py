@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from azsqlctl.core.prelogin import ENCRYPT_NOT_SUP, PL_ENCRYPTION, PL_NONCE, parse_prelogin
+from azsqlctl.core.prelogin import ENCRYPT_NOT_SUP, PL_ENCRYPTION, parse_prelogin
 from azsqlctl.sandbox.sqltypes import Param
 
 from . import tokens as tk
 from .handshake import FEATURE_FEDAUTH, FEDAUTH_LIBRARY_MSAL, Login7, parse_fedauth_token, parse_login7, prelogin_response
 from .rpc import RpcDispatcher, parse_rpc
-from .typeinfo import TdsDecodeError
+from .typeread import TdsDecodeError
 from .wire import (
     ATTENTION,
     DEFAULT_PACKET_SIZE,
@@ -117,7 +117,6 @@ class Session:
         self.packet_size = DEFAULT_PACKET_SIZE
         self.ctx: SessionContext | None = None
         self.rpc = RpcDispatcher(backend)
-        self.client_nonce: bytes | None = None
         peer = sock.getpeername()
         self.client_ip = str(peer[0])
 
@@ -160,7 +159,6 @@ class Session:
         if msg.type != PRELOGIN:
             raise ConnectionClosed(f"expected PRELOGIN, got {msg.type:#x}")
         client = parse_prelogin(msg.body)
-        self.client_nonce = client.get(PL_NONCE)
         enc = client.get(PL_ENCRYPTION, b"\x00")[:1]
         self._send(raw, prelogin_response(client, strict=False))
         if enc and enc[0] == ENCRYPT_NOT_SUP:
@@ -199,18 +197,17 @@ class Session:
         self.packet_size = new_size
 
     def _feature_acks(self, login: Login7) -> list[tuple[int, bytes]]:
-        """Acknowledge only what the sandbox implements: FEDAUTH (the others are left unacknowledged, i.e. off)."""
+        """Acknowledge only what the sandbox implements: FEDAUTH. The others (session recovery,
+        UTF-8, data classification ...) stay unacknowledged, which tells the client they are off.
+
+        The FEDAUTH ack carries no data: its Nonce/Signature fields ([MS-TDS] 2.2.7.11) exist only
+        when the client put a NONCEOPT in PRELOGIN, which the drivers seen here never do, and the
+        signature needs a session key the sandbox does not have: a client that sends a nonce gets the
+        empty ack too, and a client that checks the signature will say so.
+        """
         if FEATURE_FEDAUTH not in login.features:
             return []
-        data = b""
-        if login.fedauth_library == FEDAUTH_LIBRARY_MSAL and self.client_nonce:
-            # [MS-TDS] 2.2.7.11: with a PRELOGIN nonce, the MSAL ack echoes it and signs it; the
-            # sandbox has no session key to sign with, so the signature is the nonce's SHA-256.
-            import hashlib
-
-            nonce = self.client_nonce[:32]
-            data = nonce + hashlib.sha256(nonce).digest()
-        return [(FEATURE_FEDAUTH, data)]
+        return [(FEATURE_FEDAUTH, b"")]
 
     def _serve(self, ch: Channel) -> None:
         assert self.ctx is not None
