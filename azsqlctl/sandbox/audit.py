@@ -71,11 +71,19 @@ class LoginEvent:
 
 @dataclass(frozen=True)
 class Origin:
-    """Where the rows come from: the logical server and its ARM id."""
+    """Where the rows come from: the logical server. Azure's audit rows carry the id of the
+    server's master database (the diagnostic setting lives there), upper-cased in ResourceId."""
 
     server: str
-    resource_id: str
     subscription_id: str
+    resource_group: str
+
+    @property
+    def resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Sql/servers/{self.server}/databases/master"
+        )
 
 
 # Column name -> Kusto type, in the order the Log Analytics endpoint returns them.
@@ -100,6 +108,11 @@ COLUMNS: dict[str, str] = {
     "ResourceId": "string",
     "_ResourceId": "string",
     "_SubscriptionId": "string",
+    "SubscriptionId": "string",
+    "ResourceGroup": "string",
+    "ResourceProvider": "string",
+    "ResourceType": "string",
+    "Resource": "string",
     "Category": "string",
     "OperationName": "string",
     "Type": "string",
@@ -168,6 +181,11 @@ def render(event: LoginEvent, origin: Origin, seq: int, ingested: float) -> dict
         "ResourceId": origin.resource_id.upper(),
         "_ResourceId": origin.resource_id.lower(),
         "_SubscriptionId": origin.subscription_id,
+        "SubscriptionId": origin.subscription_id.upper(),
+        "ResourceGroup": origin.resource_group.upper(),
+        "ResourceProvider": "MICROSOFT.SQL",
+        "ResourceType": "SERVERS/DATABASES",
+        "Resource": "MASTER",
         "Category": CATEGORY,
         "OperationName": "AuditEvent",
         "Type": "AzureDiagnostics",
@@ -239,7 +257,7 @@ class AuditStore:
             target = str(self.path) if self.path is not None else ":memory:"
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+            db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=10)
             if self.path is not None:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
@@ -283,7 +301,8 @@ class AuditStore:
                 for event in batch:
                     self._seq += 1
                     row = render(event, self.origin, self._seq, now)
-                    rows.append((self._seq, now, event.event_time, *row.values()))
+                    # seq NULL: SQLite numbers rows, so two sandboxes sharing a state file share the trail.
+                    rows.append((None, now, event.event_time, *row.values()))
                 db.execute("BEGIN")
                 db.executemany(_INSERT, rows)
                 self._prune(db, now)
@@ -297,7 +316,7 @@ class AuditStore:
 
     def _prune(self, db: sqlite3.Connection, now: float) -> None:
         if self.retention.rows is not None:
-            db.execute("DELETE FROM audit WHERE seq <= ?", (self._seq - self.retention.rows,))
+            db.execute("DELETE FROM audit WHERE seq <= (SELECT MAX(seq) FROM audit) - ?", (self.retention.rows,))
         if self.retention.days is not None:
             db.execute("DELETE FROM audit WHERE ingestion_time < ?", (now - self.retention.days * 86400,))
 

@@ -87,6 +87,7 @@ class Sandbox:
         token_lifetime: int | None = None,
         audit_retention: Retention | None = None,
         surfaces: tuple[type[Surface], ...] = SURFACES,
+        ports: dict[str, int] | None = None,  # by surface name, for surfaces without a keyword here
     ) -> None:
         if state_path is None and material_dir is None:
             raise ValueError("an in-memory sandbox needs a material_dir for its CA and signing key")
@@ -97,8 +98,8 @@ class Sandbox:
         self.issuer = Issuer.load_or_create(self.material / "signing-key.pem")
         self.certs: CertPaths = ensure_certificates(self.material, self.store.read(lambda s: s.server.name))
         self.bundle = self._write_bundle()
-        ports = {TdsSurface.name: tds_port, TokenSurface.name: identity_port, ArmSurface.name: arm_port, DnsSurface.name: dns_port}
-        self.parts = Parts(self.store, self.faults, self.issuer, self.certs, ports, token_lifetime)
+        named = {TdsSurface.name: tds_port, TokenSurface.name: identity_port, ArmSurface.name: arm_port, DnsSurface.name: dns_port}
+        self.parts = Parts(self.store, self.faults, self.issuer, self.certs, {**named, **(ports or {})}, token_lifetime)
         self.surfaces: dict[str, Surface] = {cls.name: cls(self.parts) for cls in surfaces}
         self._running: list[Surface] = []
 
@@ -314,7 +315,7 @@ def serve(
 def run(sandbox: Sandbox, command: Sequence[str]) -> int:
     """Start the sandbox, run ``command`` with its environment, stop, return the command's exit code.
 
-    SIGINT and SIGTERM are forwarded to the command, which is waited for before the sandbox
+    SIGINT, SIGTERM (and SIGHUP) are forwarded to the command, which is waited for before the sandbox
     stops, so it is never left behind. Exit code: the command's own, or 128 + the signal
     that killed it (130 for SIGINT, 143 for SIGTERM), as a shell reports it.
     """
@@ -354,7 +355,7 @@ def _wait_forwarding_signals(child: subprocess.Popen[bytes]) -> int:
 
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, forward)
     try:
         return child.wait()

@@ -31,9 +31,7 @@ log = logging.getLogger("azsqlctl.sandbox.state")
 
 
 def _origin(state: st.SandboxState) -> Origin:
-    s = state.server
-    rid = f"/subscriptions/{s.subscription_id}/resourceGroups/{s.resource_group}/providers/Microsoft.Sql/servers/{s.name}"
-    return Origin(s.name, rid, s.subscription_id)
+    return Origin(state.server.name, state.server.subscription_id, state.server.resource_group)
 
 
 class StateStore:

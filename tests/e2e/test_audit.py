@@ -50,7 +50,8 @@ def test_refused_and_successful_logins_are_rows(sandbox: Sandbox, client_env: di
     for row in rows:
         assert row["Category"] == "SQLSecurityAuditEvents" and row["Type"] == "AzureDiagnostics"
         assert row["LogicalServerName_s"] == "sandbox-sql"
-        assert row["ResourceId"].endswith("/PROVIDERS/MICROSOFT.SQL/SERVERS/SANDBOX-SQL")
+        assert row["ResourceId"].endswith("/PROVIDERS/MICROSOFT.SQL/SERVERS/SANDBOX-SQL/DATABASES/MASTER")
+        assert row["_ResourceId"] == row["ResourceId"].lower()
         assert uuid.UUID(row["_ItemId"])
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z", row["TimeGenerated"])
         assert row["TimeGenerated"] == row["event_time_t"] and row["_TimeReceived"] >= row["TimeGenerated"]
@@ -137,7 +138,7 @@ def test_retention_by_rows(tmp_path: Path, material_dir: Path) -> None:
 
 
 def test_retention_by_ingestion_age() -> None:
-    audit = AuditStore(None, Origin("srv", "/subscriptions/s/resourceGroups/r/providers/Microsoft.Sql/servers/srv", "s"),
+    audit = AuditStore(None, Origin("srv", "sub", "rg"),
                        Retention(rows=None, days=0.5 / 86400))  # fmt: skip
     try:
         audit.append(LoginEvent(time.time(), True, "old", "db", "ip", "a", "h"))
@@ -147,3 +148,14 @@ def test_retention_by_ingestion_age() -> None:
         assert [r["server_principal_name_s"] for r in audit.rows()] == ["new"]
     finally:
         audit.close()
+
+
+def test_two_sandboxes_sharing_a_state_file_share_the_trail(tmp_path: Path, material_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "state.json"
+    with Sandbox(state, material_dir=material_dir) as one, Sandbox(state, material_dir=material_dir) as two:
+        monkeypatch.setenv("SSL_CERT_FILE", one.env["SSL_CERT_FILE"])
+        for sb in (one, two, one, two):
+            raw_connect(sb, sb.issue_token("orders-api")).close()
+        one.store.audit.flush()
+        two.store.audit.flush()
+        assert one.store.audit.count() == 4 and one.store.audit.dropped == two.store.audit.dropped == 0

@@ -315,13 +315,31 @@ def test_serve_survives_a_state_file_broken_on_disk(tmp_path: Path) -> None:
             assert out.returncode == 0, out.stderr
             return json.loads(out.stdout)["data"]  # type: ignore[no-any-return]
 
+        def arm_databases() -> list[str]:
+            """Plain HTTPS to the ARM surface (where clients saw RemoteDisconnected before)."""
+            import ssl
+            import urllib.request
+
+            token_url = f"{client_env['IDENTITY_ENDPOINT']}?api-version=2019-08-01&resource=https://management.azure.com/"
+            ask = urllib.request.Request(token_url, headers={"X-IDENTITY-HEADER": client_env["IDENTITY_HEADER"]})
+            with urllib.request.urlopen(ask, timeout=10) as answer:
+                token = json.loads(answer.read())["access_token"]
+            path = (f"/subscriptions/{client_env['AZSQLCTL_SUBSCRIPTION']}/resourceGroups/{client_env['AZSQLCTL_RESOURCE_GROUP']}"
+                    "/providers/Microsoft.Sql/servers/sandbox-sql/databases?api-version=2023-08-01")  # fmt: skip
+            get = urllib.request.Request(client_env["AZSQLCTL_ARM_ENDPOINT"] + path, headers={"Authorization": f"Bearer {token}"})
+            tls = ssl.create_default_context(cafile=client_env["AZSQLCTL_CA_BUNDLE"])
+            with urllib.request.urlopen(get, timeout=10, context=tls) as answer:
+                return [d["name"] for d in json.loads(answer.read())["value"]]
+
         assert whoami()["user_name"] == "dbo"
+        assert "appdb" in arm_databases()
         assert whoami()["user_name"] == "dbo"
         fixed = json.loads(good)
         fixed["server"]["databases"][0]["name"] = "renamed"  # a visible change, to see the reload
         state.write_text(json.dumps(fixed))
         client_env["AZSQLCTL_DATABASE"] = "renamed"
         assert whoami()["database"] == "renamed"
+        assert "renamed" in arm_databases()
     finally:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)
