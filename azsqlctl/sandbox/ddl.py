@@ -1,7 +1,7 @@
 """The DDL the sandbox executes against a database's state, with SQL Server's errors.
 
 CREATE USER (FROM EXTERNAL PROVIDER, WITH OBJECT_ID, WITH SID/TYPE), CREATE/DROP ROLE,
-ALTER ROLE ADD/DROP MEMBER, GRANT/REVOKE at database or schema scope, DROP USER.
+ALTER ROLE ADD/DROP MEMBER, GRANT/DENY/REVOKE at database or schema scope, DROP USER.
 The caller must hold the permission SQL Server requires (15247 otherwise).
 """
 
@@ -194,13 +194,28 @@ def alter_role(p: Parser, db: Database, caller: str) -> None:
             members.remove(m)
 
 
+_GRANTABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE", "REFERENCES", "VIEW", "ALTER", "CONTROL", "CONNECT", "CREATE")
+_CREATABLE = ("TABLE", "SCHEMA", "VIEW", "PROCEDURE", "FUNCTION", "TYPE", "SYNONYM")
+
+
+def _permission(p: Parser) -> str:
+    word = p.word(*_GRANTABLE)
+    if word == "VIEW":
+        return "VIEW " + p.word("DEFINITION")
+    if word == "CREATE":
+        return "CREATE " + p.word(*_CREATABLE)
+    if word == "ALTER" and p.peek("ANY"):
+        p.word("ANY")
+        return "ALTER ANY " + p.word("SCHEMA", "USER", "ROLE")
+    return word
+
+
 def grant_or_revoke(p: Parser, db: Database, caller: str, verb: str) -> None:
-    permissions = [p.word("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE", "REFERENCES", "VIEW", "ALTER", "CONTROL", "CONNECT")]
-    if permissions[0] == "VIEW":
-        permissions[0] = "VIEW " + p.word("DEFINITION")
+    """GRANT, DENY and REVOKE at database or schema scope; a GRANT replaces a DENY and a DENY a GRANT, as on SQL Server."""
+    permissions = [_permission(p)]
     while not p.done() and p.toks[p.i].text == ",":
         p.punct(",")
-        permissions.append(p.word("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE", "REFERENCES", "ALTER", "CONTROL", "CONNECT"))
+        permissions.append(_permission(p))
     scope, target = "DATABASE", ""
     if p.peek("ON"):
         p.word("ON")
@@ -230,11 +245,13 @@ def grant_or_revoke(p: Parser, db: Database, caller: str, verb: str) -> None:
             and x.scope == scope
             and x.target.lower() == target.lower()
         ]
-        if verb == "GRANT" and not same:
-            db.permissions.append(Permission(grantee_name, perm, scope, target, "G"))
-        elif verb == "REVOKE":
-            for x in same:
-                db.permissions.remove(x)
+        wanted = {"GRANT": "G", "DENY": "D"}.get(verb)
+        if wanted is not None and [x.state for x in same] == [wanted]:
+            continue  # already so: nothing changes
+        for x in same:
+            db.permissions.remove(x)
+        if verb in ("GRANT", "DENY"):
+            db.permissions.append(Permission(grantee_name, perm, scope, target, "G" if verb == "GRANT" else "D"))
 
 
 def drop(p: Parser, db: Database, caller: str) -> None:
@@ -275,7 +292,7 @@ def is_ddl(toks: list[Tok]) -> bool:
     """The DDL forms the sandbox executes; anything else falls through to 'not supported'."""
     if not toks:
         return False
-    if toks[0].is_word("GRANT", "REVOKE"):
+    if toks[0].is_word("GRANT", "REVOKE", "DENY"):
         return True
     second = toks[1] if len(toks) > 1 else None
     if toks[0].is_word("CREATE", "DROP"):
@@ -285,7 +302,7 @@ def is_ddl(toks: list[Tok]) -> bool:
 
 def execute(toks: list[Tok], mutable: Callable[[], Database], state: SandboxState, caller: str) -> None:
     p = Parser(toks)
-    first = p.word("CREATE", "ALTER", "GRANT", "REVOKE", "DROP")
+    first = p.word("CREATE", "ALTER", "GRANT", "REVOKE", "DENY", "DROP")
     db = mutable()
     if first == "CREATE":
         what = p.word("USER", "ROLE")
@@ -293,7 +310,7 @@ def execute(toks: list[Tok], mutable: Callable[[], Database], state: SandboxStat
     elif first == "ALTER":
         p.word("ROLE")
         alter_role(p, db, caller)
-    elif first in ("GRANT", "REVOKE"):
+    elif first in ("GRANT", "REVOKE", "DENY"):
         grant_or_revoke(p, db, caller, first)
     else:
         drop(p, db, caller)

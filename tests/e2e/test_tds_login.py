@@ -108,8 +108,8 @@ def test_transactions_and_unsupported_statements(sandbox: Sandbox, client_env: d
     cnxn.autocommit = True
     with pytest.raises(pyodbc.Error, match=r"'CREATE VIEW' is not supported by the azsqlctl sandbox.*\(40517\)"):
         cur.execute("CREATE VIEW dbo.v AS SELECT 1 AS one")
-    with pytest.raises(pyodbc.Error, match=r"'sys.objects' is not supported"):
-        cur.execute("SELECT name FROM sys.objects")
+    with pytest.raises(pyodbc.Error, match=r"'sys.indexes' is not supported"):
+        cur.execute("SELECT name FROM sys.indexes")
     assert cur.execute("SET NOCOUNT ON; SELECT 42 AS answer").fetchone().answer == 42
     cnxn.close()
     statements = [sql for _db, sql in sandbox.sql.statements]

@@ -142,6 +142,15 @@ def _tables(c: CatalogContext) -> Rows:
     ]
 
 
+def _objects(c: CatalogContext) -> Rows:
+    # User tables only: the sandbox has no views, procedures or constraints as objects of their own.
+    return [
+        {"name": t.name, "object_id": t.object_id, "principal_id": None, "schema_id": _schema_id(c.db, t.schema), "parent_object_id": 0,
+         "type": "U", "type_desc": "USER_TABLE", "is_ms_shipped": 0}
+        for t in storage.tables(c.conn)
+    ]  # fmt: skip
+
+
 def _info_tables(c: CatalogContext) -> Rows:
     return [
         {"TABLE_CATALOG": c.caller.database, "TABLE_SCHEMA": t.schema, "TABLE_NAME": t.name, "TABLE_TYPE": "BASE TABLE"}
@@ -178,6 +187,12 @@ VIEWS: dict[str, View] = {
     "sys.tables": View(
         [("name", NAME), ("object_id", INT), ("schema_id", INT), ("type", TypeSpec(SqlType.VARCHAR, 2)), ("type_desc", TypeSpec(SqlType.NVARCHAR, 60))],
         _tables,
+        needs_database=False,
+    ),
+    "sys.objects": View(
+        [("name", NAME), ("object_id", INT), ("principal_id", INT), ("schema_id", INT), ("parent_object_id", INT),
+         ("type", TypeSpec(SqlType.VARCHAR, 2)), ("type_desc", TypeSpec(SqlType.NVARCHAR, 60)), ("is_ms_shipped", TypeSpec(SqlType.BIT))],
+        _objects,
         needs_database=False,
     ),
     "information_schema.tables": View(

@@ -472,9 +472,9 @@ class SqlSession:
         tr.resolve_tables(tree)
         for info in tr.resolved.reads:
             self._require("SELECT", info)
-        head = tree
+        head: exp.Expression = tree
         while isinstance(head, exp.SetOperation | exp.Subquery):
-            head = head.this if isinstance(head, exp.Subquery) else head.left
+            head = head.this if isinstance(head, exp.Subquery) else head.args["this"]
         projections = head.expressions if isinstance(head, exp.Select) else []
         starred = any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)) for p in projections)
         declared = [(_output_name(p), tr.infer(p)) for p in projections]
@@ -509,7 +509,8 @@ class SqlSession:
         if returning is None:
             return "", []
         self._require("SELECT", info)
-        parts, declared = [], []
+        parts: list[str] = []
+        declared: list[tuple[str, TypeSpec | None]] = []
         for item in returning.expressions:
             alias = item.alias if isinstance(item, exp.Alias) else ""
             col = item.this if isinstance(item, exp.Alias) else item
@@ -794,6 +795,10 @@ class SqlSession:
                             raise errors.unsupported("IDENTITY with an increment other than 1")
                         col.identity = True
                         col.nullable = False
+                    elif isinstance(k, exp.AutoIncrementColumnConstraint):  # IDENTITY without (seed, increment)
+                        seed = 1
+                        col.identity = True
+                        col.nullable = False
                     elif isinstance(k, exp.CollateColumnConstraint):
                         pass  # every text column compares case-insensitively, as the default collation does
                     else:
@@ -821,12 +826,12 @@ class SqlSession:
         primary = [k for k in keys if k.kind == "PRIMARY KEY"]
         if len(primary) > 1:
             raise SqlError(8110, f"Cannot add multiple PRIMARY KEY constraints to table '{schema}.{name}'.")
-        for k in keys:
-            for c in k.columns:
-                if c.lower() not in by_name:
-                    raise SqlError(1911, f"Column name '{c}' does not exist in the target table or view.")
-                if k.kind == "PRIMARY KEY":
-                    by_name[c.lower()].nullable = False
+        for key in keys:
+            for key_column in key.columns:
+                if key_column.lower() not in by_name:
+                    raise SqlError(1911, f"Column name '{key_column}' does not exist in the target table or view.")
+                if key.kind == "PRIMARY KEY":
+                    by_name[key_column.lower()].nullable = False
         identity = [c for c in columns if c.identity]
         if len(identity) > 1:
             raise SqlError(2744, f"Multiple identity columns specified for table '{name}'. Only one identity column per table is allowed.")
@@ -847,11 +852,11 @@ class SqlSession:
             if c.name.lower() in defaults:
                 decl += f" DEFAULT ({defaults[c.name.lower()]})"
             parts.append(decl)
-        for k in keys:
-            if rowid is not None and k.kind == "PRIMARY KEY":
+        for key in keys:
+            if rowid is not None and key.kind == "PRIMARY KEY":
                 continue
             parts.append(
-                f"{'PRIMARY KEY' if k.kind == 'PRIMARY KEY' else 'UNIQUE'} ({', '.join(quote(by_name[c.lower()].name) for c in k.columns)})"
+                f"{'PRIMARY KEY' if key.kind == 'PRIMARY KEY' else 'UNIQUE'} ({', '.join(quote(by_name[c.lower()].name) for c in key.columns)})"
             )
         info = TableInfo(schema, name, storage.next_object_id(self.conn), columns, keys)
         return info, f"CREATE TABLE {quote(info.key)} ({', '.join(parts)})", seed if rowid is not None else None

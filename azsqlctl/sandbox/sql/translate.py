@@ -33,11 +33,12 @@ _LOGIN_FUNCTIONS = ("SUSER_NAME", "SUSER_SNAME", "SYSTEM_USER")
 class AzsqlctlTSQL(TSQL):
     """sqlglot's T-SQL dialect, except that the login functions stay distinct from CURRENT_USER."""
 
-    class Parser(TSQL.Parser):
+    class Parser(TSQL.Parser):  # type: ignore[misc,valid-type]
         FUNCTIONS: ClassVar[dict[str, Any]] = {k: v for k, v in TSQL.Parser.FUNCTIONS.items() if k not in _LOGIN_FUNCTIONS}
 
 
-def parse(text: str) -> exp.Expression:
+def parse(text: str) -> Any:
+    """The statement's sqlglot tree (typed Any: sqlglot's own annotations differ between its releases)."""
     try:
         tree = sqlglot.parse_one(text, read=AzsqlctlTSQL)
     except sqlglot.errors.ParseError as exc:
@@ -294,6 +295,12 @@ class Translator:
             return exp.Placeholder(this=bind)
         if isinstance(node, exp.National):
             return exp.Literal.string(node.name)
+        if isinstance(node, exp.Values) and isinstance(node.args.get("alias"), exp.TableAlias) and node.args["alias"].columns:
+            # (VALUES ...) AS t(a, b): SQLite names a VALUES list's columns column1, column2 ...
+            alias = node.args["alias"]
+            picks = [exp.alias_(exp.column(f"column{i + 1}"), c.name) for i, c in enumerate(alias.columns)]
+            inner = exp.Values(expressions=node.expressions)
+            return exp.Subquery(this=exp.Select(expressions=picks).from_(exp.Subquery(this=inner)), alias=exp.TableAlias(this=alias.this))
         if isinstance(node, exp.Div):
             return exp.Anonymous(this="az_div", expressions=[node.this, node.expression])
         if isinstance(node, exp.Mod):

@@ -1,0 +1,112 @@
+"""SqlEndpoint's SQL side without a socket: parameters bound as values, DONEINPROC, batch splitting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import struct
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from azsqlctl.sandbox.sql.batch import split
+from azsqlctl.sandbox.sql.session import SqlSession
+from azsqlctl.sandbox.sql.storage import Storage
+from azsqlctl.sandbox.sqltypes import MAX, Param, SqlType, TypeSpec
+from azsqlctl.sandbox.store import StateStore
+from azsqlctl.sandbox.tds import tokens as tk
+from azsqlctl.sandbox.tds.session import SessionContext
+
+
+@pytest.fixture
+def session() -> Iterator[SqlSession]:
+    store = StateStore(None)  # no state file: user tables live in memory
+    storage = Storage(None)
+    ctx = SessionContext(61, "127.0.0.1", "appdb", principal="sandbox-operator@tenant")
+    ctx.extra["user"] = "dbo"
+    ids = iter(range(1, 100))
+    s = SqlSession(store, storage, "sandbox-sql", lambda: next(ids).to_bytes(8, "little"), ctx)
+    yield s
+    s.close()
+    storage.close()
+
+
+def last_done(out: bytes) -> tuple[int, int, int, int]:
+    token, status, curcmd, rowcount = struct.unpack("<BHHQ", out[-13:])
+    return token, status, curcmd, rowcount
+
+
+def p(name: str, sql_type: SqlType, value: object, length: int | None = None) -> Param:
+    return Param(name, TypeSpec(sql_type, length), value)  # type: ignore[arg-type]
+
+
+def test_parameters_are_bound_as_values_never_pasted(session: SqlSession) -> None:
+    out, ok = session.run(
+        "CREATE TABLE dbo.t (id INT IDENTITY PRIMARY KEY, name NVARCHAR(max), amount DECIMAL(10,2), at DATETIME2, ref UNIQUEIDENTIFIER, data VARBINARY(max), flag BIT)"
+    )
+    assert ok, out
+    hostile = "x'); DROP TABLE dbo.t; --"
+    ref = uuid.uuid4()
+    params = [
+        p("@P1", SqlType.NVARCHAR, hostile, MAX),
+        p("@P2", SqlType.DECIMAL, decimal.Decimal("12.34")),
+        p("@P3", SqlType.DATETIME2, dt.datetime(2024, 5, 6, 7, 8, 9, 123456)),
+        p("@P4", SqlType.UNIQUEIDENTIFIER, ref),
+        p("@P5", SqlType.VARBINARY, b"\x00\xff" * 600_000, MAX),
+        p("@P6", SqlType.BIT, True),
+    ]
+    out, ok = session.run(
+        "INSERT INTO dbo.t (name, amount, at, ref, data, flag) VALUES (@P1, @P2, @P3, @p4, @P5, @P6)", params, done_token=tk.DONEINPROC
+    )
+    assert ok
+    assert last_done(out) == (tk.DONEINPROC, tk.DONE_COUNT, 0xC3, 1)
+    row = session.conn.execute('SELECT name, amount, at, ref, length(data), flag FROM "dbo.t"').fetchone()
+    assert row == (hostile, 12.34, "2024-05-06 07:08:09.123456", str(ref).upper(), 1_200_000, 1)
+
+    out, ok = session.run(
+        "SELECT id FROM dbo.t WHERE name = @name AND flag = @on",
+        [p("@name", SqlType.NVARCHAR, hostile, 100), p("@on", SqlType.BIT, True)],
+        done_token=tk.DONEINPROC,
+    )
+    assert ok and last_done(out) == (tk.DONEINPROC, tk.DONE_COUNT, 0xC1, 1)
+    out, ok = session.run("SELECT id FROM dbo.t WHERE name = @name", [p("@name", SqlType.NVARCHAR, "other", 100)], done_token=tk.DONEINPROC)
+    assert ok and last_done(out)[3] == 0
+    failed, fine = session.run("SELECT id FROM dbo.t WHERE name = @missing", [], done_token=tk.DONEINPROC)
+    out = failed
+    assert not fine and b"M\x00u\x00s\x00t\x00 \x00d\x00e\x00c\x00l\x00a\x00r\x00e" in out
+    assert last_done(out)[0] == tk.DONEINPROC and last_done(out)[1] & tk.DONE_ERROR
+
+
+def test_rollback_and_reset_discard_open_work(session: SqlSession) -> None:
+    session.run("CREATE TABLE dbo.r (x INT)")
+    session.run("BEGIN TRAN INSERT INTO dbo.r VALUES (1)")
+    assert (session.trancount, session.ctx.transaction is not None) == (1, True)
+    session.reset()  # RESETCONNECTION: a pooled connection's next user must not inherit this
+    assert session.trancount == 0 and session.ctx.transaction is None
+    assert session.conn.execute('SELECT COUNT(*) FROM "dbo.r"').fetchone() == (0,)
+    session.run("SET NOCOUNT ON SET XACT_ABORT ON")
+    assert (session.nocount, session.xact_abort) == (True, True)
+    session.reset()
+    assert (session.nocount, session.xact_abort) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("batch", "statements"),
+    [
+        ("SET NOCOUNT ON\nSELECT SUSER_SNAME()", ["SET NOCOUNT ON", "SELECT SUSER_SNAME()"]),
+        ("SET XACT_ABORT ON SELECT 1/0", ["SET XACT_ABORT ON", "SELECT 1/0"]),
+        ("SELECT 1 UNION ALL SELECT 2 SELECT 3", ["SELECT 1 UNION ALL SELECT 2", "SELECT 3"]),
+        ("INSERT INTO t (a) SELECT x FROM (SELECT 1 AS x) q SELECT 2", ["INSERT INTO t (a) SELECT x FROM (SELECT 1 AS x) q", "SELECT 2"]),
+        ("UPDATE t SET a = 1 WHERE b = 2 SET NOCOUNT OFF", ["UPDATE t SET a = 1 WHERE b = 2", "SET NOCOUNT OFF"]),
+        ("GRANT SELECT, INSERT ON SCHEMA::app TO r CREATE ROLE x", ["GRANT SELECT, INSERT ON SCHEMA::app TO r", "CREATE ROLE x"]),
+        ("DROP TABLE IF EXISTS a.b CREATE TABLE a.b (id int)", ["DROP TABLE IF EXISTS a.b", "CREATE TABLE a.b (id int)"]),
+        ("WITH c AS (SELECT 1 AS x) SELECT * FROM c SELECT 2", ["WITH c AS (SELECT 1 AS x) SELECT * FROM c", "SELECT 2"]),
+        ("SELECT 'SELECT 1' AS [SELECT] SELECT 2 -- SELECT 3", ["SELECT 'SELECT 1' AS [SELECT]", "SELECT 2"]),
+        ("ALTER ROLE db_owner DROP MEMBER x", ["ALTER ROLE db_owner DROP MEMBER x"]),
+        ("SELECT * FROM t WITH (NOLOCK) WHERE a = 1", ["SELECT * FROM t WITH (NOLOCK) WHERE a = 1"]),
+        ("IF @@TRANCOUNT = 0 BEGIN TRANSACTION", ["IF @@TRANCOUNT = 0 BEGIN TRANSACTION"]),
+    ],
+)
+def test_batches_split_where_sql_server_splits_them(batch: str, statements: list[str]) -> None:
+    assert [s.text for s in split(batch)] == statements
