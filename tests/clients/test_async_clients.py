@@ -56,9 +56,11 @@ def test_sqlalchemy_async_params_and_transaction(clients: Clients) -> None:
                 tx = await conn.begin()
                 await conn.execute(insert(t), {"id": 1, "name": "rolled back"})
                 await tx.rollback()
+            async with engine.connect() as conn:
                 after_rollback = list((await conn.execute(select(t.c.id))).scalars())
-                async with conn.begin():
-                    await conn.execute(insert(t), {"id": 2, "name": "kept"})
+            async with engine.begin() as conn:
+                await conn.execute(insert(t), {"id": 2, "name": "kept"})
+            async with engine.connect() as conn:
                 after_commit = [tuple(r) for r in await conn.execute(select(t))]
             return echoed, after_rollback, after_commit
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Column, Engine, Identity, Integer, MetaData, String, Table, delete, exc, insert, select, text, update
+from sqlalchemy import Column, Engine, Identity, Integer, MetaData, String, Table, Unicode, delete, exc, insert, select, text, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from .sqla_support import sync_engine
@@ -94,13 +94,13 @@ def test_core_round_trip(engine: Engine) -> None:
         "core_widgets",
         md,
         Column("id", Integer, Identity(), primary_key=True),
-        Column("name", String(100), nullable=False),
+        Column("name", Unicode(100), nullable=False),  # NVARCHAR: String would be VARCHAR (code page 1252)
         Column("qty", Integer, nullable=True),
         schema="dbo",
     )
     md.create_all(engine)
     with engine.begin() as conn:
-        conn.execute(insert(widgets), [{"name": "bolt", "qty": 10}, {"name": "nut", "qty": 20}, {"name": "gear ⚙", "qty": None}])
+        conn.execute(insert(widgets), [{"name": "bolt", "qty": 10}, {"name": "nut", "qty": 20}, {"name": "gear ⚙🙂", "qty": None}])
         new_id = conn.execute(insert(widgets).values(name="spring", qty=5).returning(widgets.c.id)).scalar_one()
     with engine.begin() as conn:
         rows = conn.execute(select(widgets.c.name, widgets.c.qty).where(widgets.c.qty >= 10).order_by(widgets.c.name)).all()
@@ -109,7 +109,7 @@ def test_core_round_trip(engine: Engine) -> None:
         assert conn.execute(delete(widgets).where(widgets.c.id == new_id)).rowcount == 1
     with engine.connect() as conn:
         rows = conn.execute(select(widgets.c.name, widgets.c.qty).order_by(widgets.c.id)).all()
-    assert [tuple(r) for r in rows] == [("bolt", 11), ("nut", 20), ("gear ⚙", None)]
+    assert [tuple(r) for r in rows] == [("bolt", 11), ("nut", 20), ("gear ⚙🙂", None)]
 
 
 class Base(DeclarativeBase):
