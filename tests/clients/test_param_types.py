@@ -14,6 +14,7 @@ import os
 import struct
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from decimal import Decimal
 from typing import Any
 
@@ -124,9 +125,12 @@ def odbc(clients: Clients) -> Iterator[Any]:
 
 
 def _odbc_param(name: str, value: Any) -> Any:
-    # pyodbc binds no timezone-aware datetime: it sends DATETIMEOFFSET as its ODBC string form.
+    # pyodbc binds no timezone-aware datetime: DATETIMEOFFSET goes as its documented literal form,
+    # 'YYYY-MM-DD hh:mm:ss.nnnnnnn {+|-}hh:mm', converted by the server on INSERT.
     if name == "c_dto" and value is not None:
-        return value.isoformat(sep=" ")
+        minutes = int(value.utcoffset().total_seconds()) // 60
+        sign = "-" if minutes < 0 else "+"
+        return f"{value:%Y-%m-%d %H:%M:%S.%f} {sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
     return value
 
 
@@ -143,11 +147,11 @@ def ensure_table(cur: Any, table: str) -> None:
 @EXAMPLES
 @given(row=PYODBC_ROWS)
 def test_pyodbc_user_table_round_trip(odbc: Any, row: dict[str, Any]) -> None:
-    cur = odbc.cursor()
-    ensure_table(cur, "rt_pyodbc")
-    key = next(_keys)
-    cur.execute(INSERT_QMARK.format(table="rt_pyodbc"), key, *(_odbc_param(n, row[n]) for n in NAMES))
-    back = cur.execute(SELECT_BY_KEY.format(table="rt_pyodbc", marker="?"), key).fetchone()
+    with closing(odbc.cursor()) as cur:  # a failed example must not leave the shared connection busy
+        ensure_table(cur, "rt_pyodbc")
+        key = next(_keys)
+        cur.execute(INSERT_QMARK.format(table="rt_pyodbc"), key, *(_odbc_param(n, row[n]) for n in NAMES))
+        back = cur.execute(SELECT_BY_KEY.format(table="rt_pyodbc", marker="?"), key).fetchone()
     assert {n: got(n, back[i]) for i, n in enumerate(NAMES)} == {n: expected(n, row[n]) for n in NAMES}
 
 
@@ -176,7 +180,8 @@ def _same(sent: Any, back: Any) -> bool:
 @EXAMPLES
 @given(value=PYODBC_ECHO)
 def test_pyodbc_select_parameter_echo(odbc: Any, value: Any) -> None:
-    back = odbc.cursor().execute("SELECT ?", value).fetchone()[0]
+    with closing(odbc.cursor()) as cur:
+        back = cur.execute("SELECT ?", value).fetchone()[0]
     if isinstance(back, str) and isinstance(value, uuid.UUID):
         back = uuid.UUID(back)
     assert _same(value, back), (value, back)
@@ -216,13 +221,13 @@ def _tds_param(value: Any) -> Any:
 @EXAMPLES
 @given(row=ROWS)
 def test_pytds_user_table_round_trip(tds: Any, row: dict[str, Any]) -> None:
-    cur = tds.cursor()
-    ensure_table(cur, "rt_pytds")
-    key = next(_keys)
-    params = {"k": key, **{n: _tds_param(v) for n, v in row.items()}}
-    cur.execute(INSERT_PYFORMAT.format(table="rt_pytds"), params)
-    cur.execute(SELECT_BY_KEY.format(table="rt_pytds", marker="%s"), (key,))
-    back = cur.fetchone()
+    with closing(tds.cursor()) as cur:
+        ensure_table(cur, "rt_pytds")
+        key = next(_keys)
+        params = {"k": key, **{n: _tds_param(v) for n, v in row.items()}}
+        cur.execute(INSERT_PYFORMAT.format(table="rt_pytds"), params)
+        cur.execute(SELECT_BY_KEY.format(table="rt_pytds", marker="%s"), (key,))
+        back = cur.fetchall()[0]
     assert {n: got(n, back[i]) for i, n in enumerate(NAMES)} == {n: expected(n, row[n]) for n in NAMES}
 
 
@@ -237,9 +242,9 @@ PYTDS_ECHO = st.one_of(
 @EXAMPLES
 @given(value=PYTDS_ECHO)
 def test_pytds_select_parameter_echo(tds: Any, value: Any) -> None:
-    cur = tds.cursor()
-    cur.execute("SELECT %s", (_tds_param(value),))
-    back = cur.fetchone()[0]
+    with closing(tds.cursor()) as cur:
+        cur.execute("SELECT %s", (_tds_param(value),))
+        back = cur.fetchall()[0][0]
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         assert _aware(back) == _aware(value)
     else:
