@@ -83,9 +83,10 @@ class SqlEndpoint:
         self.logins_ok = 0
         self.logins_failed = 0
         self._tran_ids = iter(range(1, 1 << 62))
-        # FEDAUTHINFO for clients in the MSAL workflow: serve.py points the STS URL at the sandbox's
-        # token endpoint for its tenant; the SPN is the SQL resource, as on Azure.
-        self.fedauth_sts_url = "https://login.microsoftonline.com/common"
+        # FEDAUTHINFO for clients in the MSAL workflow. Azure sends its authority for the server's
+        # tenant (https://login.windows.net/<tenant>); serve.py points it at the sandbox's own token
+        # endpoint. The SPN is the SQL resource: managed-identity clients ask their endpoint for it.
+        self.fedauth_sts_url = f"https://login.windows.net/{store.read(lambda s: s.tenant_id)}"
         self.fedauth_spn = FEDAUTH_SPN
         self.storage = Storage(store.path)  # user tables: beside the state file, in memory without one
 

@@ -136,11 +136,12 @@ def test_resetconnection_rolls_back_open_work(logged_in: socket.socket, status: 
 # --- FEDAUTHINFO: the driver fetches its own token ------------------------------------------------
 
 
-def _msi_connect(sandbox: Sandbox, extra: str = "", timeout: int = 15) -> Any:
+def _msi_connect(sandbox: Sandbox, extra: str = "", encrypt: str = "yes", timeout: int = 15) -> Any:
     import pyodbc
 
     pyodbc.pooling = False
-    conn_str = f"DRIVER={{{driver_path()}}};SERVER=tcp:localhost,{sandbox.tds_port};DATABASE=appdb;Encrypt=yes;Authentication=ActiveDirectoryMsi;{extra}"
+    server = f"DRIVER={{{driver_path()}}};SERVER=tcp:localhost,{sandbox.tds_port};DATABASE=appdb;Encrypt={encrypt};"
+    conn_str = f"{server}Authentication=ActiveDirectoryMsi;{extra}"
     return pyodbc.connect(conn_str, timeout=timeout)
 
 
@@ -151,14 +152,17 @@ def sts(sandbox: Sandbox) -> str:
     return sandbox.sql.fedauth_sts_url
 
 
-def test_odbc_active_directory_msi_logs_in_through_fedauthinfo(sandbox: Sandbox, client_env: dict[str, str], sts: str) -> None:
+@pytest.mark.parametrize("encrypt", ["yes", "strict"])
+def test_odbc_active_directory_msi_logs_in_through_fedauthinfo(
+    sandbox: Sandbox, client_env: dict[str, str], sts: str, encrypt: str
+) -> None:
     del sts
     tenant = sandbox.store.read(lambda s: s.tenant_id)
-    cnxn = _msi_connect(sandbox)  # the driver calls IDENTITY_ENDPOINT with the SPN from FEDAUTHINFO
+    cnxn = _msi_connect(sandbox, encrypt=encrypt)  # the driver calls IDENTITY_ENDPOINT with the SPN from FEDAUTHINFO
     assert cnxn.cursor().execute("SELECT SUSER_SNAME()").fetchone()[0] == f"sandbox-operator@{tenant}"
     cnxn.close()
     orders = client_id_of(sandbox, "orders-api")
-    cnxn = _msi_connect(sandbox, f"UID={orders};")  # a user-assigned identity, by client id
+    cnxn = _msi_connect(sandbox, f"UID={orders};", encrypt)  # a user-assigned identity, by client id
     assert tuple(cnxn.cursor().execute("SELECT SUSER_SNAME(), USER_NAME()").fetchone()) == (f"orders-api@{tenant}", "orders-api")
     cnxn.close()
 
@@ -228,3 +232,11 @@ def test_tedious_reset_rolls_back_and_msi_logs_in_through_fedauthinfo(
     tenant = sandbox.store.read(lambda s: s.tenant_id)
     got = _tedious(sandbox, client_env, mode)
     assert got == {"who": [[f"sandbox-operator@{tenant}"]], "inside": [["reset_probe"]], "after": []}
+
+
+def test_malformed_rpc_is_an_error_and_the_session_goes_on(logged_in: socket.socket) -> None:
+    from azsqlctl.sandbox.tds.wire import RPC
+
+    answer = _request(logged_in, RPC, b"\xff\xff\x0a\x00\x00\x00\x00\x00\xe7\xff")  # sp_executesql, TYPE_INFO cut short
+    assert answer[0] == tk.ERROR and struct.unpack_from("<i", answer, 3)[0] == 8009
+    assert bytes([tk.ROW, 4]) + struct.pack("<i", 1) in _request(logged_in, SQL_BATCH, _sql("SELECT 1 AS n"))

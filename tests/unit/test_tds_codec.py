@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import struct
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as hst
 
@@ -85,3 +86,18 @@ def test_token_encodings() -> None:
 @given(hst.lists(hst.sampled_from(["SELECT 1", "SELECT 'a;b'", "SET NOCOUNT ON", "SELECT N'it''s'"]), min_size=1, max_size=5))
 def test_split_statements_respects_quotes(parts: list[str]) -> None:
     assert split_statements(";".join(parts)) == parts
+
+
+def test_msal_workflow_login_takes_its_token_from_the_fedauth_token_message() -> None:
+    from azsqlctl.sandbox.tds.handshake import FEATURE_FEDAUTH, FEDAUTH_LIBRARY_MSAL, Login7, parse_fedauth_token
+
+    # ODBC Driver 18 Authentication=ActiveDirectoryMsi: bOptions 0x05 (MSAL library, echo), workflow 0x01.
+    login = Login7(0x74000004, 4096, 0x10, features={FEATURE_FEDAUTH: b"\x05\x01"})
+    assert (login.fedauth_library, login.fedauth_workflow) == (FEDAUTH_LIBRARY_MSAL, 0x01)
+    assert login.fedauth_token == ""  # no token yet: a login attempted now is refused as malformed
+    token = "eyJ.x.y\x00".encode("utf-16-le")  # the driver NUL-terminates it
+    body = struct.pack("<II", 4 + len(token), len(token)) + token
+    login.workflow_token = parse_fedauth_token(body)
+    assert login.fedauth_token == "eyJ.x.y"
+    with pytest.raises(ValueError, match="does not match"):
+        parse_fedauth_token(body[:-1])  # truncated

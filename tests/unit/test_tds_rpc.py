@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import decimal
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +32,23 @@ ODBC_DATATYPE_INFO = bytes.fromhex(
     "00300000000000260202f7ff0840004f004400420043005600650072000026010104"
 )
 
+# tedious 18 (node): request.addParameter a Int 42, b NVarChar 'x😀', c DateTimeOffset, d Decimal(5,2) 1.25
+TEDIOUS_EXECUTESQL = bytes.fromhex(
+    "ffff0a0000000a4000730074006100740065006d0065006e00740000e72a000904d000342a00530045004c004500430054002000"
+    "400061002c002000400062002c002000400063002c0020004000640007400070006100720061006d00730000e77c000904d00034"
+    "7c0040006100200069006e0074002c0020004000620020006e0076006100720063006800610072002800330029002c0020004000"
+    "630020006400610074006500740069006d0065006f00660066007300650074002800370029002c00200040006400200064006500"
+    "630069006d0061006c00280035002c002000320029000240006100002604042a000000024000620000e706000904d00034060078"
+    "003dd800de0240006300002b070a804055b71946460b00000240006400006a05050205017d000000"
+)
+# python-tds 1.17: cursor.execute("SELECT %s, %s", (42, "grüße 🙂"))
+PYTDS_EXECUTESQL = bytes.fromhex(
+    "ffff0a0000000000e7ffff0904d00034feffffffffffffff1e000000530045004c0045004300540020004000500031002c002000"
+    "400050003200000000000000e7ffff0904d00034feffffffffffffff32000000400050003100200049004e0054002c0040005000"
+    "320020004e00560041005200430048004100520028004d004100580029000000000003400050003100002604042a000000034000"
+    "5000320000e7ffff0904d00034feffffffffffffff1000000067007200fc00df00650020003dd842de00000000"
+)
+
 
 def test_odbc_sp_prepexec_decodes() -> None:
     (call,) = parse_rpc(ODBC_PREPEXEC)
@@ -39,6 +58,29 @@ def test_odbc_sp_prepexec_decodes() -> None:
     assert decl.value == "@P1 int,@P2 nvarchar(6)" and decl.spec == TypeSpec(SqlType.NVARCHAR, MAX)  # PLP, unknown length
     assert stmt.value == "SELECT @P1, @P2"
     assert (p1.value, p2.value, p2.spec) == (1, "x😀", TypeSpec(SqlType.NVARCHAR, 6))
+
+
+def test_tedious_and_python_tds_sp_executesql_decode() -> None:
+    (call,) = parse_rpc(TEDIOUS_EXECUTESQL)
+    assert (call.name, call.proc_id) == ("sp_executesql", 10)
+    names = [p.name for p in call.params]
+    assert names == ["@statement", "@params", "@a", "@b", "@c", "@d"]
+    assert call.params[0].spec == TypeSpec(SqlType.NVARCHAR, 21)  # tedious sends nvarchar(n), not PLP
+    assert call.params[1].value == "@a int, @b nvarchar(3), @c datetimeoffset(7), @d decimal(5, 2)"
+    a, b, c, d = (p.value for p in call.params[2:])
+    assert (a, b, d) == (42, "x😀", decimal.Decimal("1.25"))
+    assert c == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert call.params[4].spec == TypeSpec(SqlType.DATETIMEOFFSET, scale=7)
+
+    (call,) = parse_rpc(PYTDS_EXECUTESQL)
+    assert (call.name, call.proc_id) == ("sp_executesql", 10)
+    assert [(p.name, p.value) for p in call.params] == [
+        ("", "SELECT @P1, @P2"),
+        ("", "@P1 INT,@P2 NVARCHAR(MAX)"),
+        ("@P1", 42),
+        ("@P2", "grüße 🙂"),
+    ]
+    assert call.params[3].spec == TypeSpec(SqlType.NVARCHAR, MAX)
 
 
 def test_odbc_datatype_info_decodes_by_name() -> None:

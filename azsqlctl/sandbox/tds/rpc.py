@@ -202,12 +202,11 @@ def bind_positions(declarations: str, statement: str, values: Sequence[Param]) -
     return [bound[d.name.lower()] for d in declared]
 
 
-def _text(p: Param | None, what: str, proc: str) -> str:
+def _text(p: Param | None, what: str) -> str:
     if p is None or p.value is None:
         return ""
     if not isinstance(p.value, str):
         raise RpcError(214, f"Procedure expects parameter '{what}' of type 'ntext/nchar/nvarchar'.", 16)
-    del proc
     return p.value
 
 
@@ -247,15 +246,15 @@ class RpcDispatcher:
         p = call.params
         name = call.name
         if name == "sp_executesql":
-            stmt = _text(p[0] if p else None, "@statement", name)
-            decl = _text(p[1], "@params", name) if len(p) > 1 else ""
+            stmt = _text(p[0] if p else None, "@statement")
+            decl = _text(p[1], "@params") if len(p) > 1 else ""
             params = bind_positions(decl, stmt, p[2:]) if decl or len(p) > 2 else []
             return self._run(ctx, stmt, params, [], more, first_value=2)
         if name in ("sp_prepexec", "sp_prepare"):
             if len(p) < 3:
                 raise RpcError(201, f"Procedure or function '{name}' expects parameter '@stmt', which was not supplied.", 16)
-            decl = _text(p[1], "@params", name)
-            stmt = _text(p[2], "@stmt", name)
+            decl = _text(p[1], "@params")
+            stmt = _text(p[2], "@stmt")
             handle = self._next
             self._next += 1
             self.handles[handle] = Prepared(decl, stmt)
