@@ -152,7 +152,12 @@ class Sandbox:
         bundle = self.material / "ca-bundle.pem"
         system = _system_ca_file(bundle)
         text = (system.read_text(encoding="utf-8") + "\n") if system else ""
-        bundle.write_text(text + self.certs.ca_cert.read_text(encoding="utf-8"), encoding="utf-8")
+        # Atomically: another sandbox sharing this material directory may be reading it right now.
+        fd, tmp = tempfile.mkstemp(prefix=".ca-bundle.", dir=self.material)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text + self.certs.ca_cert.read_text(encoding="utf-8"))
+        os.chmod(tmp, 0o644)  # CA certificates are public
+        os.replace(tmp, bundle)
         return bundle
 
     def start(self) -> Sandbox:
@@ -292,13 +297,13 @@ def serve(
     stop: threading.Event | None = None,
     env_format: EnvFormat = "shell",
 ) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut everything down."""
+    """Run until SIGINT/SIGTERM/SIGHUP (or ``stop`` is set), then shut everything down."""
     stop = stop or threading.Event()
     if env_file is not None:
         check_env_file(env_file)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
         with sandbox:

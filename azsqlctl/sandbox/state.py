@@ -8,9 +8,12 @@ other's changes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import re
+import tempfile
 import tomllib
 import types
 import typing
@@ -303,6 +306,15 @@ def dump(state: SandboxState, path: Path) -> None:
     else:
         text = json.dumps(data, indent=2) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    # A temp name of our own: two sandboxes saving the same state at once must not share one.
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # keep the file's mode (mkstemp's is 0600)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

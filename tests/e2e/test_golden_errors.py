@@ -33,6 +33,11 @@ GOLDEN_EMPTY_USER = (
     "28000",
     "[28000] [Microsoft][ODBC Driver 17 for SQL Server][SQL Server]Login failed for user ''. (18456) (SQLDriverConnect)",
 )
+# pyodbc-mssql-lambda-layer#4: SQL authentication refused, pyodbc + ODBC Driver 18 (the driver text is the same for Azure).
+GOLDEN_SQL_AUTH = (
+    "28000",
+    "[28000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Login failed for user 'admin'. (18456) (SQLDriverConnect)",
+)
 # azuredatastudio#21422 (same server text with Driver 18 in azure-sdk-for-python#45216).
 GOLDEN_NOT_CONFIGURED = "Login failed for user '<token-identified principal>'. The server is not currently configured to accept this token."
 # azure-docs sql-database-develop-error-messages.md, 40615, severity 16 ({0} server, {1} IP; double spaces verbatim).
@@ -108,6 +113,12 @@ def test_no_matching_user_is_the_observed_pyodbc_error(sandbox: Sandbox, client_
 
 def test_a_garbage_token_is_the_observed_empty_user_error(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     assert login_error(sandbox, None, struct_bytes=token_struct("garbage, not a JWT")) == tuple(map(driver18, GOLDEN_EMPTY_USER))
+
+
+def test_sql_authentication_refused_is_the_observed_driver_18_error(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    with sandbox.store.mutate() as s:
+        s.server.entra_only = False  # SQL logins allowed, but the sandbox has no SQL logins
+    assert login_error(sandbox, None, extra="UID=admin;PWD=not-the-password;") == GOLDEN_SQL_AUTH
 
 
 def test_a_token_from_another_tenant_is_not_configured(sandbox: Sandbox, client_env: dict[str, str]) -> None:

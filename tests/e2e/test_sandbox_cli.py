@@ -228,19 +228,20 @@ def test_a_port_already_in_use(tmp_path: Path, option: str) -> None:
 def test_env_file_is_private_quoted_and_sourceable_with_spaces(tmp_path: Path) -> None:
     """A state path with spaces (so the CA paths have spaces): the file is 0600 and `source` gives back each value."""
     home = tmp_path / "my sandbox dir"
-    home.mkdir()
     env_file, docker_file = tmp_path / "sandbox.env", tmp_path / "docker.env"
     env = clean_env(tmp_path)
     procs = []
     for target, extra in ((env_file, []), (docker_file, ["--env-format", "docker"])):
-        command = [*CLI, "sandbox", "serve", "--state", str(home / "state.json"), "--env-file", str(target), *extra]
+        state = home / target.stem / "state.json"  # one directory each: they must not race to create the CA
+        state.parent.mkdir(parents=True)
+        command = [*CLI, "sandbox", "serve", "--state", str(state), "--env-file", str(target), *extra]
         procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     try:
         wait_for(env_file)
         wait_for(docker_file)
         assert env_file.stat().st_mode & 0o777 == 0o600 and docker_file.stat().st_mode & 0o777 == 0o600
         text = env_file.read_text()
-        assert f"\nAZSQLCTL_CA_BUNDLE='{home}/.azsqlctl-sandbox/" in text  # quoted: the path has spaces
+        assert f"\nAZSQLCTL_CA_BUNDLE='{home}/sandbox/.azsqlctl-sandbox/" in text  # quoted: the path has spaces
         dump = (
             "import json, os; print(json.dumps({k: v for k, v in os.environ.items() if k.startswith(('AZSQLCTL_', 'IDENTITY_', 'SSL_'))}))"
         )
@@ -252,7 +253,7 @@ def test_env_file_is_private_quoted_and_sourceable_with_spaces(tmp_path: Path) -
         assert ca_bundle.startswith(f"{home}/") and Path(ca_bundle).is_file()
         # docker --env-file takes the raw value after '=' (quotes would become part of it)
         docker = dict(line.split("=", 1) for line in docker_file.read_text().splitlines())
-        assert docker["AZSQLCTL_CA_BUNDLE"] == ca_bundle
+        assert docker["AZSQLCTL_CA_BUNDLE"].startswith(f"{home}/docker/") and Path(docker["AZSQLCTL_CA_BUNDLE"]).is_file()
         assert {k: docker[k] for k in ("AZSQLCTL_TENANT_ID", "AZSQLCTL_SQL_RESOURCE")} == {
             k: sourced[k] for k in ("AZSQLCTL_TENANT_ID", "AZSQLCTL_SQL_RESOURCE")
         }
@@ -308,7 +309,9 @@ def test_serve_survives_a_state_file_broken_on_disk(tmp_path: Path) -> None:
         assert proc.stdout is not None
         client_env = {**env, **json.loads(proc.stdout.readline())["data"]["env"]}
         good = state.read_text()
-        state.write_text(good[: len(good) // 2])  # half a file, as an editor crash leaves it
+        broken = tmp_path / "broken.json"
+        broken.write_text(good[: len(good) // 2])  # half a file, as an editor crash leaves it
+        broken.replace(state)  # one broken version (a truncate-then-write could show serve two)
 
         def whoami() -> dict[str, object]:
             out = subprocess.run([*CLI, "whoami", "-o", "json"], capture_output=True, text=True, timeout=60, env=client_env, cwd=tmp_path)
@@ -336,7 +339,9 @@ def test_serve_survives_a_state_file_broken_on_disk(tmp_path: Path) -> None:
         assert whoami()["user_name"] == "dbo"
         fixed = json.loads(good)
         fixed["server"]["databases"][0]["name"] = "renamed"  # a visible change, to see the reload
-        state.write_text(json.dumps(fixed))
+        fixed_file = tmp_path / "fixed.json"
+        fixed_file.write_text(json.dumps(fixed))
+        fixed_file.replace(state)  # atomically: serve must never catch this version half-written
         client_env["AZSQLCTL_DATABASE"] = "renamed"
         assert whoami()["database"] == "renamed"
         assert "renamed" in arm_databases()
@@ -348,3 +353,45 @@ def test_serve_survives_a_state_file_broken_on_disk(tmp_path: Path) -> None:
     unusable = [line for line in err.splitlines() if "state file unusable" in line]
     assert len(unusable) == 1 and "still serving the last good state" in unusable[0], err
     assert any("valid again: reloaded" in line for line in err.splitlines()), err
+
+
+def test_ctrl_c_at_a_terminal_reaches_the_child_once(tmp_path: Path) -> None:
+    """Ctrl-C at a terminal signals the whole foreground group, the child included: `sandbox run`
+    must not forward a second SIGINT (a double press), and exits with the child's own code."""
+    import fcntl
+    import pty
+    import termios
+
+    pid_file, count_file = tmp_path / "child.pid", tmp_path / "count"
+    child = (
+        "import os, signal, sys, time\n"
+        "count = 0\n"
+        "def on_int(*_):\n"
+        "    global count\n"
+        "    count += 1\n"
+        "signal.signal(signal.SIGINT, on_int)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "while count == 0: time.sleep(0.01)\n"
+        "time.sleep(0.5)  # a forwarded duplicate would land here\n"
+        f"open({str(count_file)!r}, 'w').write(str(count))\n"
+        "sys.exit(3)\n"
+    )
+    master, slave = pty.openpty()
+
+    def take_terminal() -> None:  # runs in the new session: the pty becomes its controlling terminal
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([*CLI, "sandbox", "run", "--state", str(tmp_path / "s.json"), "--", sys.executable, "-c", child],
+                            stdin=slave, stdout=slave, stderr=slave, env=clean_env(tmp_path), start_new_session=True,
+                            preexec_fn=take_terminal)  # fmt: skip
+    os.close(slave)
+    try:
+        wait_for(pid_file)
+        time.sleep(0.2)
+        os.write(master, b"\x03")  # Ctrl-C, as the terminal sees it
+        assert proc.wait(timeout=30) == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert count_file.read_text() == "1"
