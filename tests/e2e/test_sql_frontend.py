@@ -127,14 +127,103 @@ def test_user_table_round_trip(admin: Any) -> None:
     big = "x" * 3000
     cur.execute(f"UPDATE app.orders SET note = '{big}' WHERE id = 1")  # noqa: S608 - a literal longer than 4000 bytes
     assert cur.execute("SELECT note FROM app.orders WHERE id = 1").fetchval() == big
-    cur.execute("DELETE FROM app.orders WHERE paid = 1")
-    assert cur.rowcount == 2
+    deleted = cur.execute("DELETE FROM app.orders OUTPUT DELETED.id, DELETED.customer WHERE paid = 1").fetchall()
+    assert sorted((r.id, r.customer) for r in deleted) == [(2, "bob"), (4, "BOB")]
+    updated = cur.execute("UPDATE app.orders SET amount = 5 OUTPUT INSERTED.id, INSERTED.amount WHERE id = 3").fetchall()
+    assert [(r.id, r.amount) for r in updated] == [(3, decimal.Decimal("5.00"))]
     cur.execute("DROP TABLE app.customers")
     assert "(208)" in error_of(cur, "SELECT * FROM app.customers")
     assert "Cannot drop the table 'app.customers', because it does not exist or you do not have permission. (3701)" in error_of(
         cur, "DROP TABLE app.customers"
     )
     cur.execute("DROP TABLE IF EXISTS app.customers")
+
+
+def test_more_types_having_and_schemas(admin: Any) -> None:
+    cur = admin.cursor()
+    cur.execute("CREATE SCHEMA sales")
+    assert "(2714)" in error_of(cur, "CREATE SCHEMA sales")
+    cur.execute("CREATE TABLE sales.visits (at_time TIME(3), at_zone DATETIMEOFFSET, n SMALLINT, t TINYINT, legacy DATETIME, r REAL)")
+    cur.execute("INSERT INTO sales.visits VALUES ('13:14:15.123', '2024-01-02 03:04:05 +02:00', 7, 255, '2020-01-01 10:00:00', 0.5)")
+    import struct
+
+    def offset_value(raw: bytes) -> dt.datetime:  # pyodbc hands SQL_SS_TIMESTAMPOFFSET over as its C struct
+        y, mo, d, h, mi, sec, frac, oh, om = struct.unpack("<6hI2h", raw)
+        return dt.datetime(y, mo, d, h, mi, sec, frac // 1000, dt.timezone(dt.timedelta(hours=oh, minutes=om)))
+
+    admin.add_output_converter(-155, offset_value)
+    row = cur.execute("SELECT at_time, at_zone, n, t, legacy, r FROM sales.visits").fetchone()
+    assert row.at_time == dt.time(13, 14, 15, 123000)
+    assert row.at_zone == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert row.n == 7 and row.t == 255 and row.legacy == dt.datetime(2020, 1, 1, 10) and row.r == 0.5
+    assert "(8115)" in error_of(cur, "INSERT INTO sales.visits (t) VALUES (256)")
+    cur.execute("INSERT INTO sales.visits (n) VALUES (7), (8)")
+    having = cur.execute("SELECT n, COUNT(*) AS c FROM sales.visits GROUP BY n HAVING COUNT(*) > 1").fetchall()
+    assert [(r.n, r.c) for r in having] == [(7, 2)]
+    assert "Cannot drop schema 'sales' because it is being referenced by object 'visits'. (3729)" in error_of(cur, "DROP SCHEMA sales")
+    cur.execute("DROP TABLE sales.visits DROP SCHEMA sales")
+    assert "sales" not in [r.name for r in cur.execute("SELECT name FROM sys.schemas").fetchall()]
+
+
+def test_alter_and_truncate(admin: Any) -> None:
+    cur = admin.cursor()
+    cur.execute("CREATE TABLE dbo.evolving (id INT IDENTITY PRIMARY KEY, a NVARCHAR(10))")
+    cur.execute("INSERT INTO dbo.evolving (a) VALUES ('x')")
+    cur.execute("ALTER TABLE dbo.evolving ADD b INT NOT NULL DEFAULT 7, c DATE NULL")
+    assert tuple(cur.execute("SELECT id, a, b, c FROM dbo.evolving").fetchone()) == (1, "x", 7, None)
+    assert "(4901)" in error_of(cur, "ALTER TABLE dbo.evolving ADD d INT NOT NULL")
+    assert "(2705)" in error_of(cur, "ALTER TABLE dbo.evolving ADD a INT")
+    cur.execute("ALTER TABLE dbo.evolving DROP COLUMN c")
+    assert "(207)" in error_of(cur, "SELECT c FROM dbo.evolving")
+    assert "(5074)" in error_of(cur, "ALTER TABLE dbo.evolving DROP COLUMN id")
+    cur.execute("TRUNCATE TABLE dbo.evolving")
+    cur.execute("INSERT INTO dbo.evolving (a) VALUES ('y')")
+    assert tuple(cur.execute("SELECT id, b FROM dbo.evolving").fetchone()) == (1, 7)  # TRUNCATE reseeds IDENTITY
+    assert '"dbo.nope" because it does not exist or you do not have permissions. (4902)' in error_of(cur, "TRUNCATE TABLE dbo.nope")
+
+
+# SQLAlchemy 2.1's column reflection query (mssql/base.py _columns_select), its parameters written as literals.
+REFLECT_COLUMNS = (
+    "SELECT sys.objects.name AS table_name, sys.schemas.name AS owner, sys.columns.name AS column_name, sys.types.n"
+    "ame AS type_name, base_types.name AS base_type, sys.columns.is_nullable, sys.columns.max_length, sys.columns.["
+    "precision], sys.columns.scale, sys.default_constraints.definition AS default_value, sys.columns.collation_name"
+    ", sys.computed_columns.definition AS computed_definition, sys.computed_columns.is_persisted, sys.identity_colu"
+    "mns.is_identity, CAST(sys.identity_columns.seed_value AS NUMERIC(38, 0)) AS seed_value, CAST(sys.identity_colu"
+    "mns.increment_value AS NUMERIC(38, 0)) AS increment_value, CAST(sys.extended_properties.value AS NVARCHAR(max)"
+    ") AS comment, sys.columns.column_id  FROM sys.columns JOIN sys.objects ON sys.columns.object_id = sys.objects."
+    "object_id JOIN sys.schemas ON sys.objects.schema_id = sys.schemas.schema_id JOIN sys.types ON sys.columns.user"
+    "_type_id = sys.types.user_type_id LEFT OUTER JOIN sys.types AS base_types ON sys.types.system_type_id = base_t"
+    "ypes.system_type_id AND base_types.user_type_id = base_types.system_type_id LEFT OUTER JOIN sys.default_constr"
+    "aints ON sys.default_constraints.object_id = sys.columns.default_object_id AND sys.default_constraints.parent_"
+    "column_id = sys.columns.column_id LEFT OUTER JOIN sys.computed_columns ON sys.computed_columns.object_id = sys"
+    ".columns.object_id AND sys.computed_columns.column_id = sys.columns.column_id LEFT OUTER JOIN sys.identity_col"
+    "umns ON sys.identity_columns.object_id = sys.columns.object_id AND sys.identity_columns.column_id = sys.column"
+    "s.column_id LEFT OUTER JOIN sys.extended_properties ON sys.extended_properties.class = 1 AND sys.extended_prop"
+    "erties.name = 'MS_Description' AND sys.columns.object_id = sys.extended_properties.major_id AND sys.columns.co"
+    "lumn_id = sys.extended_properties.minor_id  WHERE sys.schemas.name = 'app' AND sys.objects.name IN ('orders') "
+    "ORDER BY sys.objects.name, sys.columns.column_id"
+)
+
+
+def test_reflection_catalog_views(admin: Any) -> None:
+    cur = admin.cursor()
+    cur.execute(
+        "CREATE TABLE app.orders (id INT IDENTITY(5,1) PRIMARY KEY, item NVARCHAR(40) NOT NULL DEFAULT 'x', amt DECIMAL(10,2) DEFAULT 0, "
+        "at DATETIME2 DEFAULT GETDATE(), notes NVARCHAR(max))"
+    )
+    rows = cur.execute(REFLECT_COLUMNS).fetchall()
+    got = [
+        (r.column_name, r.type_name, r.is_nullable, r.max_length, r.precision, r.scale, r.default_value, r.is_identity, r.seed_value)
+        for r in rows
+    ]
+    assert got == [
+        ("id", "int", False, 4, 10, 0, None, True, 5),
+        ("item", "nvarchar", False, 80, 0, 0, "('x')", None, None),
+        ("amt", "decimal", True, 9, 10, 2, "((0))", None, None),
+        ("at", "datetime2", True, 8, 27, 7, "(getdate())", None, None),
+        ("notes", "nvarchar", True, -1, 0, 0, None, None, None),
+    ]
+    assert {r.table_name for r in rows} == {"orders"} and {r.owner for r in rows} == {"app"}
 
 
 def test_transactions_roll_back(sandbox: Sandbox, admin: Any) -> None:
@@ -228,3 +317,33 @@ def test_connect_time_queries_answer_as_azure_sql(admin: Any) -> None:
     assert [r.name for r in found] == ["widgets"]
     names = cur.execute("SELECT TOP 3 [p].[name] FROM [sys].[database_principals] AS p ORDER BY p.principal_id").fetchall()
     assert [r.name for r in names] == ["public", "dbo", "guest"]
+
+
+def test_concurrent_sessions_see_committed_data_and_wait_for_writers(sandbox: Sandbox, admin: Any) -> None:
+    import threading
+    import time
+
+    cur = admin.cursor()
+    cur.execute("CREATE TABLE dbo.shared (id INT PRIMARY KEY)")
+    cur.execute("BEGIN TRAN INSERT INTO dbo.shared VALUES (1)")
+    other = raw_connect(sandbox, admin_token())
+    other.autocommit = True
+    ocur = other.cursor()
+    # Azure SQL Database reads committed versions (READ_COMMITTED_SNAPSHOT ON): no wait, no dirty row.
+    assert ocur.execute("SELECT COUNT(*) FROM dbo.shared").fetchval() == 0
+    done: list[float] = []
+
+    def write() -> None:
+        ocur.execute("INSERT INTO dbo.shared VALUES (2)")
+        done.append(time.monotonic())
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    time.sleep(0.3)
+    assert not done  # the second writer waits for the first transaction's lock
+    committed_at = time.monotonic()
+    cur.execute("COMMIT")
+    writer.join(timeout=10)
+    assert done and done[0] >= committed_at
+    assert [r.id for r in cur.execute("SELECT id FROM dbo.shared ORDER BY id").fetchall()] == [1, 2]
+    other.close()

@@ -151,6 +151,73 @@ def _objects(c: CatalogContext) -> Rows:
     ]  # fmt: skip
 
 
+# sys.types: (name, system_type_id, max_length, precision, scale) of the types the sandbox stores.
+_TYPES = [
+    ("tinyint", 48, 1, 3, 0), ("smallint", 52, 2, 5, 0), ("int", 56, 4, 10, 0), ("bigint", 127, 8, 19, 0), ("bit", 104, 1, 1, 0),
+    ("decimal", 106, 17, 38, 38), ("numeric", 108, 17, 38, 38), ("money", 60, 8, 19, 4), ("real", 59, 4, 24, 0), ("float", 62, 8, 53, 0),
+    ("date", 40, 3, 10, 0), ("time", 41, 5, 16, 7), ("datetime", 61, 8, 23, 3), ("datetime2", 42, 8, 27, 7), ("datetimeoffset", 43, 10, 34, 7),
+    ("uniqueidentifier", 36, 16, 0, 0), ("varbinary", 165, 8000, 0, 0), ("varchar", 167, 8000, 0, 0), ("nvarchar", 231, 8000, 0, 0),
+]  # fmt: skip
+_TYPE_IDS = {name: (tid, length, precision, scale) for name, tid, length, precision, scale in _TYPES}
+
+
+def _types(c: CatalogContext) -> Rows:
+    del c
+    return [
+        {"name": n, "system_type_id": t, "user_type_id": t, "schema_id": 4, "max_length": length, "precision": p, "scale": sc,
+         "collation_name": "SQL_Latin1_General_CP1_CI_AS" if n in ("varchar", "nvarchar") else None, "is_nullable": 1, "is_user_defined": 0}
+        for n, t, length, p, sc in _TYPES
+    ]  # fmt: skip
+
+
+def _column_rows(c: CatalogContext) -> Rows:
+    rows: Rows = []
+    for t in storage.tables(c.conn):
+        for i, col in enumerate(t.columns):
+            s = col.spec
+            name = str(s.type)
+            tid, length, precision, scale = _TYPE_IDS[name]
+            if s.type in (SqlType.NVARCHAR, SqlType.VARCHAR, SqlType.VARBINARY):
+                length = -1 if s.is_max else (s.length or 1) * (2 if s.type == SqlType.NVARCHAR else 1)
+            elif s.type == SqlType.DECIMAL:
+                precision, scale = s.precision, s.scale
+                length = 5 if precision <= 9 else 9 if precision <= 19 else 13 if precision <= 28 else 17
+            elif s.type in (SqlType.TIME, SqlType.DATETIME2, SqlType.DATETIMEOFFSET):
+                scale = s.scale
+            rows.append({
+                "object_id": t.object_id, "name": col.name, "column_id": i + 1, "system_type_id": tid, "user_type_id": tid,
+                "max_length": length, "precision": precision, "scale": scale, "is_nullable": int(col.nullable),
+                "collation_name": "SQL_Latin1_General_CP1_CI_AS" if s.type in (SqlType.NVARCHAR, SqlType.VARCHAR) else None,
+                "default_object_id": t.object_id + 100 + i if col.default else 0, "is_identity": int(col.identity), "is_computed": 0,
+                "_default": col.default, "_seed": col.seed,
+            })  # fmt: skip
+    return rows
+
+
+def _default_constraints(c: CatalogContext) -> Rows:
+    return [
+        {"name": f"DF__{r['name'][:8]}__{r['default_object_id']:X}", "object_id": r["default_object_id"], "parent_object_id": r["object_id"],
+         "parent_column_id": r["column_id"], "definition": r["_default"], "type": "D", "type_desc": "DEFAULT_CONSTRAINT"}
+        for r in _column_rows(c) if r["_default"]
+    ]  # fmt: skip
+
+
+def _identity_columns(c: CatalogContext) -> Rows:
+    return [
+        {
+            "object_id": r["object_id"],
+            "name": r["name"],
+            "column_id": r["column_id"],
+            "is_identity": 1,
+            "seed_value": r["_seed"],
+            "increment_value": 1,
+            "last_value": None,
+        }
+        for r in _column_rows(c)
+        if r["is_identity"]
+    ]
+
+
 def _info_tables(c: CatalogContext) -> Rows:
     return [
         {"TABLE_CATALOG": c.caller.database, "TABLE_SCHEMA": t.schema, "TABLE_NAME": t.name, "TABLE_TYPE": "BASE TABLE"}
@@ -193,6 +260,45 @@ VIEWS: dict[str, View] = {
         [("name", NAME), ("object_id", INT), ("principal_id", INT), ("schema_id", INT), ("parent_object_id", INT),
          ("type", TypeSpec(SqlType.VARCHAR, 2)), ("type_desc", TypeSpec(SqlType.NVARCHAR, 60)), ("is_ms_shipped", TypeSpec(SqlType.BIT))],
         _objects,
+        needs_database=False,
+    ),
+    "sys.types": View(
+        [("name", NAME), ("system_type_id", TypeSpec(SqlType.TINYINT)), ("user_type_id", INT), ("schema_id", INT), ("max_length", TypeSpec(SqlType.SMALLINT)),
+         ("precision", TypeSpec(SqlType.TINYINT)), ("scale", TypeSpec(SqlType.TINYINT)), ("collation_name", NAME), ("is_nullable", TypeSpec(SqlType.BIT)),
+         ("is_user_defined", TypeSpec(SqlType.BIT))],
+        _types,
+        needs_database=False,
+    ),
+    "sys.columns": View(
+        [("object_id", INT), ("name", NAME), ("column_id", INT), ("system_type_id", TypeSpec(SqlType.TINYINT)), ("user_type_id", INT),
+         ("max_length", TypeSpec(SqlType.SMALLINT)), ("precision", TypeSpec(SqlType.TINYINT)), ("scale", TypeSpec(SqlType.TINYINT)),
+         ("is_nullable", TypeSpec(SqlType.BIT)), ("collation_name", NAME), ("default_object_id", INT), ("is_identity", TypeSpec(SqlType.BIT)),
+         ("is_computed", TypeSpec(SqlType.BIT))],
+        _column_rows,
+        needs_database=False,
+    ),
+    "sys.default_constraints": View(
+        [("name", NAME), ("object_id", INT), ("parent_object_id", INT), ("parent_column_id", INT), ("definition", TypeSpec(SqlType.NVARCHAR, MAX)),
+         ("type", TypeSpec(SqlType.VARCHAR, 2)), ("type_desc", TypeSpec(SqlType.NVARCHAR, 60))],
+        _default_constraints,
+        needs_database=False,
+    ),
+    "sys.identity_columns": View(
+        [("object_id", INT), ("name", NAME), ("column_id", INT), ("is_identity", TypeSpec(SqlType.BIT)), ("seed_value", TypeSpec(SqlType.BIGINT)),
+         ("increment_value", TypeSpec(SqlType.BIGINT)), ("last_value", TypeSpec(SqlType.BIGINT))],
+        _identity_columns,
+        needs_database=False,
+    ),
+    # The sandbox has no computed columns and stores no extended properties: the right columns, no rows.
+    "sys.computed_columns": View(
+        [("object_id", INT), ("name", NAME), ("column_id", INT), ("definition", TypeSpec(SqlType.NVARCHAR, MAX)), ("is_persisted", TypeSpec(SqlType.BIT))],
+        lambda c: [],
+        needs_database=False,
+    ),
+    "sys.extended_properties": View(
+        [("class", TypeSpec(SqlType.TINYINT)), ("class_desc", TypeSpec(SqlType.NVARCHAR, 60)), ("major_id", INT), ("minor_id", INT), ("name", NAME),
+         ("value", TypeSpec(SqlType.NVARCHAR, 4000))],
+        lambda c: [],
         needs_database=False,
     ),
     "information_schema.tables": View(

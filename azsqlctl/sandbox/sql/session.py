@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import logging
 import re
 import sqlite3
 import time
@@ -39,9 +40,11 @@ from . import batch, catalog, connect, errors, permissions, storage, translate, 
 from .errors import SqlError
 from .storage import ColumnInfo, KeyInfo, Storage, TableInfo, quote
 
+log = logging.getLogger("azsqlctl.sandbox.sql")
+
 CMD_SELECT, CMD_INSERT, CMD_DELETE, CMD_UPDATE, CMD_DDL = 0xC1, 0xC3, 0xC4, 0xC5, 0xC6
 _STATEMENT_ONLY_UNSUPPORTED = frozenset(
-    {"DECLARE", "PRINT", "EXEC", "EXECUTE", "WHILE", "RETURN", "RAISERROR", "THROW", "WAITFOR", "DBCC", "MERGE", "TRUNCATE"}
+    {"DECLARE", "PRINT", "EXEC", "EXECUTE", "WHILE", "RETURN", "RAISERROR", "THROW", "WAITFOR", "DBCC", "MERGE"}
 )
 _LOCK_WAIT = 5.0  # seconds a statement waits for another session's lock, then 1222
 
@@ -73,6 +76,7 @@ class SqlSession:
         self._pending: SqlError | None = None
         self._snapshot: Database | None = None
         self._last_unique: KeyInfo | None = None
+        self._last_word = ""  # the running statement's last token, for 102 on a statement that ends too soon
 
     # --- the session's view of the state -------------------------------------------------------
 
@@ -112,8 +116,8 @@ class SqlSession:
         self.trancount += 1
         if self.trancount > 1:
             return b""
-        if not self.conn.in_transaction:
-            self.conn.execute("BEGIN")
+        # SQLite's transaction starts with the first statement that touches a table (_enter): a driver
+        # that keeps a transaction open between requests (autocommit off) must not hold a lock all along.
         self.ctx.transaction = self.tran_id()
         return tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(self.ctx.transaction), b"\x00")
 
@@ -166,9 +170,11 @@ class SqlSession:
             ok = False
         for st in statements:
             self._snapshot = None
+            self._last_word = st.toks[-1].text
             try:
                 pieces.extend(self._statement(st, by_name))
-            except (SqlError, ddl.DdlError) as err:
+            except Exception as caught:  # noqa: BLE001 - an unforeseen failure is an error for this statement, not a dropped connection
+                err = caught if isinstance(caught, SqlError | ddl.DdlError) else _internal(caught, st.text)
                 ok = False
                 self._pending = None
                 env = self.rollback() if self.xact_abort and self.trancount else b""
@@ -214,7 +220,12 @@ class SqlSession:
             return [Piece(curcmd=CMD_DDL)]
         if first in _STATEMENT_ONLY_UNSUPPORTED:
             raise errors.unsupported(first)
-        tree = translate.parse(st.text)
+        text = st.text
+        if first == "DELETE" and len(st.toks) > 2 and st.toks[1].is_word("FROM") and any(t.is_word("OUTPUT") for t in st.toks):
+            # sqlglot reads DELETE t OUTPUT ... WHERE but not DELETE FROM t OUTPUT ... WHERE; FROM is optional in T-SQL.
+            base = st.toks[0].start
+            text = text[: st.toks[1].start - base] + text[st.toks[1].end - base :]
+        tree = translate.parse(text)
         if isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery):
             return [self._query(tree, params)]
         if isinstance(tree, exp.Insert):
@@ -229,13 +240,36 @@ class SqlSession:
             return [self._create_schema(tree)]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "TABLE":
             return [self._atomic(lambda: self._drop_table(tree))]
+        if isinstance(tree, exp.Alter) and str(tree.args.get("kind", "")).upper() == "TABLE":
+            return [self._atomic(lambda: self._alter_table(tree))]
+        if isinstance(tree, exp.TruncateTable):
+            return [self._atomic(lambda: self._truncate(tree))]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
             return [self._drop_schema(tree)]
         kind = str(tree.args.get("kind") or "").upper()
         raise errors.unsupported(f"{first} {kind}".strip() if kind else first)
 
+    def _enter(self, write: bool) -> None:
+        """Open the SQLite side of the session's transaction, if it has one and it is not open yet.
+
+        A transaction whose first statement writes takes the write lock at once (BEGIN IMMEDIATE:
+        it waits for another writer instead of failing later on a stale snapshot).
+        """
+        if self.trancount and not self.conn.in_transaction:
+            self._exec("BEGIN IMMEDIATE" if write else "BEGIN")
+
     def _atomic(self, fn: Callable[[], Piece]) -> Piece:
-        """A statement's changes apply whole or not at all (a savepoint; outside a transaction it commits at once)."""
+        """A statement's changes apply whole or not at all; outside a transaction it commits at once."""
+        self._enter(write=True)
+        if not self.conn.in_transaction:
+            self._exec("BEGIN IMMEDIATE")  # autocommit: this statement is the transaction
+            try:
+                piece = fn()
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+            return piece
         self.conn.execute("SAVEPOINT az_statement")
         try:
             piece = fn()
@@ -270,6 +304,7 @@ class SqlSession:
                 raise errors.syntax(first)
             if self.trancount == 0:
                 raise SqlError(628, "Cannot issue SAVE TRANSACTION when there is no active transaction.")
+            self._enter(write=False)
             self.conn.execute(f"SAVEPOINT {quote('sp_' + rest[1].lower())}")
             return Piece(curcmd=0xD4)
         if first == "COMMIT":
@@ -335,6 +370,11 @@ class SqlSession:
             return err
         if "locked" in text or "busy" in text:
             return errors.lock_timeout()
+        # sqlglot reads some malformed T-SQL leniently; SQLite then finds the syntax error.
+        if m := re.match(r'near "(.+)": syntax error', text):
+            return errors.syntax(m[1])
+        if text == "incomplete input":
+            return errors.syntax(self._last_word)
         return errors.unsupported(f"statement the sandbox could not translate ({text})")
 
     def _register_functions(self) -> None:
@@ -472,6 +512,7 @@ class SqlSession:
         tr.resolve_tables(tree)
         for info in tr.resolved.reads:
             self._require("SELECT", info)
+        self._enter(write=False)
         head: exp.Expression = tree
         while isinstance(head, exp.SetOperation | exp.Subquery):
             head = head.this if isinstance(head, exp.Subquery) else head.args["this"]
@@ -694,7 +735,9 @@ class SqlSession:
     def _delete(self, tree: exp.Delete, params: dict[str, Param]) -> Piece:
         if tree.args.get("using") or tree.args.get("limit") or tree.args.get("joins"):
             raise errors.unsupported("DELETE with FROM, JOIN or TOP")
-        target = tree.this
+        target = tree.this if isinstance(tree.this, exp.Table) else next(iter(tree.args.get("tables") or []), None)
+        if not isinstance(target, exp.Table):
+            raise errors.unsupported("DELETE without a table")
         info = self._target(target)
         alias = target.alias or info.name
         self._require("DELETE", info)
@@ -748,14 +791,15 @@ class SqlSession:
             raise errors.object_exists(table.name)
         if table.name.startswith("#"):
             raise errors.unsupported("temporary tables")
-        info, ddl_sql, seed = self._table_shape(schema, table.name, shape)
+        info, ddl_sql, seed, _decls = self._table_shape(schema, table.name, shape)
         self._exec(ddl_sql)
         storage.register(self.conn, info)
         if seed is not None and seed != 1:
             self._exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (info.key, seed - 1))
         return Piece(curcmd=CMD_DDL)
 
-    def _table_shape(self, schema: str, name: str, shape: exp.Schema) -> tuple[TableInfo, str, int | None]:
+    def _table_shape(self, schema: str, name: str, shape: exp.Schema) -> tuple[TableInfo, str, int | None, dict[str, str]]:
+        """The table's declared shape, its SQLite CREATE TABLE, the IDENTITY seed and each column's SQLite declaration."""
         columns: list[ColumnInfo] = []
         defaults: dict[str, str] = {}
         keys: list[KeyInfo] = []
@@ -788,6 +832,7 @@ class SqlSession:
                         if len(tr.resolved.binds) != before:
                             raise errors.unsupported(f"DEFAULT {k.this.sql(dialect='tsql')}")
                         defaults[item.name.lower()] = _conv(sql, col, "varchar", f"{self.ctx.database}.{schema}.{name}")
+                        col.default = _default_text(k.this)
                     elif isinstance(k, exp.GeneratedAsIdentityColumnConstraint):
                         increment = int(k.args["increment"].name) if k.args.get("increment") else 1
                         seed = int(k.args["start"].name) if k.args.get("start") else 1
@@ -795,6 +840,7 @@ class SqlSession:
                             raise errors.unsupported("IDENTITY with an increment other than 1")
                         col.identity = True
                         col.nullable = False
+                        col.seed = seed
                     elif isinstance(k, exp.AutoIncrementColumnConstraint):  # IDENTITY without (seed, increment)
                         seed = 1
                         col.identity = True
@@ -841,6 +887,7 @@ class SqlSession:
         if rowid is not None and primary and [c.lower() for c in primary[0].columns] != [rowid.name.lower()]:
             raise errors.unsupported("IDENTITY on a column that is not the table's only PRIMARY KEY column")
         parts = []
+        decls: dict[str, str] = {}
         for c in columns:
             if c is rowid:
                 # SQLite's AUTOINCREMENT rowid is SQL Server's IDENTITY(seed, 1): never reused, even after rollback.
@@ -852,6 +899,7 @@ class SqlSession:
             if c.name.lower() in defaults:
                 decl += f" DEFAULT ({defaults[c.name.lower()]})"
             parts.append(decl)
+            decls[c.name.lower()] = decl
         for key in keys:
             if rowid is not None and key.kind == "PRIMARY KEY":
                 continue
@@ -859,7 +907,82 @@ class SqlSession:
                 f"{'PRIMARY KEY' if key.kind == 'PRIMARY KEY' else 'UNIQUE'} ({', '.join(quote(by_name[c.lower()].name) for c in key.columns)})"
             )
         info = TableInfo(schema, name, storage.next_object_id(self.conn), columns, keys)
-        return info, f"CREATE TABLE {quote(info.key)} ({', '.join(parts)})", seed if rowid is not None else None
+        return info, f"CREATE TABLE {quote(info.key)} ({', '.join(parts)})", seed if rowid is not None else None, decls
+
+    def _altered(self, table: exp.Expression) -> TableInfo:
+        """The table an ALTER TABLE or TRUNCATE TABLE names, if it exists and the caller may alter it (4902 otherwise)."""
+        if not isinstance(table, exp.Table):
+            raise errors.unsupported(table.sql(dialect="tsql"))
+        info = self._table(table.db or "dbo", table.name)
+        db = self.db()
+        if (
+            info is None
+            or db is None
+            or not (permissions.may_alter_schema(db, self.user, info.schema) or permissions.has(db, self.user, "CONTROL", info.schema))
+        ):
+            raise SqlError(
+                4902, f'Cannot find the object "{translate._name(table)}" because it does not exist or you do not have permissions.'
+            )
+        return info
+
+    def _alter_table(self, tree: exp.Alter) -> Piece:
+        info = self._altered(tree.this)
+        actions = tree.args.get("actions") or []
+        if actions and all(isinstance(a, exp.ColumnDef) for a in actions):
+            added, _sql, _seed, decls = self._table_shape(info.schema, info.name, exp.Schema(expressions=[a.copy() for a in actions]))
+            if added.keys or any(c.identity for c in added.columns):
+                raise errors.unsupported("ALTER TABLE ADD with a PRIMARY KEY, UNIQUE or IDENTITY column")
+            for col in added.columns:
+                if info.column(col.name) is not None:
+                    raise SqlError(
+                        2705,
+                        f"Column names in each table must be unique. Column name '{col.name}' in table '{info.display}' is specified more than once.",
+                    )
+                if not col.nullable and "DEFAULT" not in decls[col.name.lower()]:
+                    raise SqlError(
+                        4901,
+                        "ALTER TABLE only allows columns to be added that can contain nulls, or have a DEFAULT definition specified, or the column "
+                        "being added is an identity or timestamp column, or alternatively if none of the previous conditions are satisfied the table "
+                        f"must be empty to allow addition of this column. Column '{col.name}' cannot be added to non-empty table '{info.name}' "
+                        "because it does not satisfy these conditions.",
+                    )
+                decl = decls[col.name.lower()]
+                if " DEFAULT (" in decl:
+                    # SQLite adds columns only with constant defaults: evaluate the T-SQL default once.
+                    head, default_sql = decl.split(" DEFAULT (", 1)
+                    if "az_now(" in default_sql or "az_newid(" in default_sql:
+                        raise errors.unsupported("ALTER TABLE ADD with a DEFAULT that is not a constant")
+                    (value,) = self._exec(f"SELECT {default_sql[:-1]}").fetchone()
+                    decl = f"{head} DEFAULT ({exp.convert(value).sql(dialect='sqlite') if not isinstance(value, bytes) else 'X' + repr(value.hex())})"
+                self._exec(f"ALTER TABLE {quote(info.key)} ADD COLUMN {decl}")
+                info.columns.append(col)
+        elif len(actions) == 1 and isinstance(actions[0], exp.Drop) and str(actions[0].args.get("kind", "")).upper() == "COLUMN":
+            for target in actions[0].args.get("tables") or []:
+                dropped = info.column(target.name)
+                if dropped is None:
+                    raise SqlError(
+                        4924, f"ALTER TABLE DROP COLUMN failed because column '{target.name}' does not exist in table '{info.name}'."
+                    )
+                key = next((k for k in info.keys if dropped.name.lower() in (c.lower() for c in k.columns)), None)
+                if key is not None or dropped.identity:
+                    raise SqlError(5074, f"The object '{key.name if key else 'IDENTITY'}' is dependent on column '{dropped.name}'.")
+                self._exec(f"ALTER TABLE {quote(info.key)} DROP COLUMN {quote(dropped.name)}")
+                info.columns.remove(dropped)
+        else:
+            raise errors.unsupported("ALTER TABLE other than ADD column / DROP COLUMN")
+        storage.unregister(self.conn, info)
+        storage.register(self.conn, info)
+        return Piece(curcmd=CMD_DDL)
+
+    def _truncate(self, tree: exp.TruncateTable) -> Piece:
+        tables = tree.expressions
+        if len(tables) != 1:
+            raise errors.unsupported("TRUNCATE TABLE of several tables")
+        info = self._altered(tables[0])  # TRUNCATE needs ALTER on the table, as on SQL Server
+        self._exec(f"DELETE FROM {quote(info.key)}")
+        if any(c.identity for c in info.columns):
+            self._exec("UPDATE sqlite_sequence SET seq = 0 WHERE name = ?", (info.key,))  # TRUNCATE reseeds IDENTITY
+        return Piece(curcmd=CMD_DDL)
 
     def _drop_table(self, tree: exp.Drop) -> Piece:
         tables = tree.args.get("tables") or ([tree.this] if tree.this is not None else [])
@@ -918,6 +1041,12 @@ class SqlSession:
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def _internal(exc: Exception, statement: str) -> SqlError:
+    """A statement the sandbox failed on in a way it did not foresee: an error for the client, a traceback in the log."""
+    log.exception("sandbox SQL failed on %r", statement[:200])
+    return errors.unsupported(f"statement the sandbox could not execute ({type(exc).__name__})")
+
+
 def _is_security_ddl(toks: list[lexer.Tok]) -> bool:
     if toks and toks[0].is_word("DENY"):
         return True
@@ -965,6 +1094,18 @@ def _schema_name(tree: exp.Expression) -> str:
     if isinstance(node, exp.Expression):
         return node.name
     raise errors.syntax("SCHEMA")
+
+
+def _default_text(node: exp.Expression) -> str:
+    """A DEFAULT as SQL Server stores it: ((0)) for numbers, ('x') for strings, (getdate()) for calls."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    text = node.sql(dialect="tsql")
+    if isinstance(node, exp.Literal) and not node.is_string:
+        return f"(({text}))"
+    if isinstance(node, exp.Anonymous | exp.Func):
+        return f"({text.lower()})"
+    return f"({text})"
 
 
 def _column_name(node: exp.Expression) -> str:

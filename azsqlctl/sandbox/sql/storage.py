@@ -30,6 +30,8 @@ class ColumnInfo:
     spec: TypeSpec
     nullable: bool = True
     identity: bool = False
+    default: str | None = None  # the DEFAULT as SQL Server shows it in sys.default_constraints, e.g. ((0)), (getdate())
+    seed: int = 1  # IDENTITY(seed, 1)
 
 
 @dataclass
@@ -77,6 +79,8 @@ def _table(schema: str, name: str, object_id: int, info: str) -> TableInfo:
             TypeSpec(SqlType(c["spec"]["type"]), c["spec"]["length"], c["spec"]["precision"], c["spec"]["scale"]),
             c["nullable"],
             c["identity"],
+            c.get("default"),
+            c.get("seed", 1),
         )
         for c in data["columns"]
     ]

@@ -1,0 +1,104 @@
+"""Query throughput through pyodbc + ODBC Driver 18 against the sandbox: `python -m bench.sql_queries`.
+
+Queries/s at 1 and 8 concurrent clients (one connection each) for a parameterised point query
+(`SELECT ... WHERE id = ?`, sent as sp_executesql/sp_prepexec RPC) and for the same query as a
+plain batch with a literal, so the RPC path's cost shows as a ratio measured in the same run.
+A path the sandbox cannot serve is reported with its error rather than a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROWS = 1000
+
+
+def _throughput(connect: Any, query: Any, clients: int, seconds: float) -> tuple[float, float]:
+    """(queries/s, median latency s) with ``clients`` threads, each on its own connection."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    connections = [connect() for _ in range(clients)]
+    deadline = time.perf_counter() + seconds
+
+    def worker(cnxn: Any) -> None:
+        cur = cnxn.cursor()
+        n = 0
+        while time.perf_counter() < deadline:
+            n += 1
+            start = time.perf_counter()
+            query(cur, n % ROWS + 1)
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(worker, connections))
+    wall = time.perf_counter() - start
+    for cnxn in connections:
+        cnxn.close()
+    return len(latencies) / wall, statistics.median(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.sql_queries", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement")
+    args = parser.parse_args()
+
+    import pyodbc
+    from azure.identity import ManagedIdentityCredential
+
+    from azsqlctl.sandbox.serve import Sandbox
+    from tests.conftest import raw_connect
+
+    with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp) / "state.json") as sb:
+        os.environ.update(sb.env)
+        token = ManagedIdentityCredential().get_token("https://database.windows.net/.default").token
+
+        def connect() -> Any:
+            cnxn = raw_connect(sb, token)
+            cnxn.autocommit = True
+            return cnxn
+
+        setup = connect()
+        values = ", ".join(f"({i}, 'item {i}')" for i in range(1, ROWS + 1))
+        setup.cursor().execute(f"CREATE TABLE dbo.bench (id INT PRIMARY KEY, name NVARCHAR(50)) INSERT INTO dbo.bench VALUES {values}")  # noqa: S608
+        setup.close()
+
+        def parameterised(cur: Any, key: int) -> None:
+            assert cur.execute("SELECT name FROM dbo.bench WHERE id = ?", key).fetchone()[0] == f"item {key}"
+
+        def literal(cur: Any, key: int) -> None:
+            assert cur.execute(f"SELECT name FROM dbo.bench WHERE id = {key}").fetchone()[0] == f"item {key}"  # noqa: S608
+
+        results: dict[tuple[str, int], float] = {}
+        for label, query in (("literal batch", literal), ("parameterised", parameterised)):
+            for clients in (1, 8):
+                try:
+                    rate, median = _throughput(connect, query, clients, args.seconds)
+                except pyodbc.Error as exc:
+                    print(f"queries: {label}: not measured, the sandbox answered {exc.args[-1]}")
+                    break
+                results[(label, clients)] = rate
+                print(f"queries: {label}, {clients} client(s): {rate:.0f} queries/s, median latency {median * 1000:.2f} ms")
+        for label in ("literal batch", "parameterised"):
+            if (label, 1) in results and (label, 8) in results:
+                print(f"queries: {label}: 8-client / 1-client throughput = {results[(label, 8)] / results[(label, 1)]:.2f}x")
+        if ("parameterised", 1) in results:
+            print(
+                f"queries: parameterised / literal throughput (1 client) = {results[('parameterised', 1)] / results[('literal batch', 1)]:.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
