@@ -115,7 +115,7 @@ def _dto_from_odbc(raw: bytes) -> dt.datetime:
     return dt.datetime(y, mo, d, h, mi, s, ns // 1000, dt.timezone(dt.timedelta(hours=tzh, minutes=tzm)))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # one connection per test (shared by its examples): a connection one test breaks stays there
 def odbc(clients: Clients) -> Iterator[Any]:
     cnxn = raw_connect(clients.sandbox, clients.token(ADMIN))
     cnxn.autocommit = True
@@ -213,7 +213,7 @@ def test_pyodbc_max_values_over_one_megabyte(odbc: Any) -> None:
 # --- python-tds ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def tds(clients: Clients) -> Iterator[Any]:
     token = clients.token(ADMIN)
     cnxn = pytds.connect(
