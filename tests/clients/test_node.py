@@ -87,6 +87,9 @@ def test_tedious_managed_identity_through_fedauthinfo(clients: Clients) -> None:
 
 def test_mssql_token_login_over_verified_tls(clients: Clients) -> None:
     assert ok(node(clients, "mssql-login"))["rows"] == [whoami(clients)]
+    refused = node(clients, "mssql-login", NO_SANDBOX_CA="1")
+    assert not refused["ok"]
+    assert "certificate" in refused["error"]["message"]
 
 
 def test_mssql_parameterised_query(clients: Clients) -> None:
