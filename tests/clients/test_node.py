@@ -119,3 +119,10 @@ def test_mssql_default_pool_serves_100_queries_on_10_connections(clients: Client
     assert len(result["spids"]) <= 10
     assert logins == len(result["spids"]) + 1
     assert result["size"] == len(result["spids"])
+
+
+def test_tedious_parameter_types_round_trip(clients: Clients) -> None:
+    """tedious's own TYPES for every listed type (MAX values over 1 MB, non-BMP text, NULLs): SELECT echo and a user table."""
+    result = ok(node(clients, "tedious-types"))
+    assert result["cases"] == 23
+    assert result["mismatches"] == []

@@ -86,6 +86,45 @@ const scenarios = {
       } finally { other.close(); }
     } finally { conn.close(); }
   },
+  async 'tedious-types'() {
+    // Every parameter type issue 7 lists, declared with tedious's own TYPES, echoed by SELECT and
+    // stored in / read back from a user table; values compared here, mismatches reported.
+    const big = 'ü😀'.repeat(200000); // 400,000 UTF-16 code units + 200,000 BMP chars: > 1 MB as UTF-16
+    const blob = Buffer.alloc(1500000, 7); blob[0] = 0; blob[blob.length - 1] = 255;
+    const cases = [
+      ['TinyInt', 'TINYINT', 255], ['SmallInt', 'SMALLINT', -32768], ['Int', 'INT', -2147483648], ['BigInt', 'BIGINT', '9007199254740993'],
+      ['Bit', 'BIT', true], ['Decimal', 'DECIMAL(18,4)', 12345678901234.5678, { precision: 18, scale: 4 }],
+      ['Numeric', 'NUMERIC(10,2)', -12345678.9, { precision: 10, scale: 2 }],
+      ['Float', 'FLOAT', 1.7976931348623157e308], ['Real', 'REAL', 3.5],
+      ['NVarChar', 'NVARCHAR(100)', 'grüße 😀 𝄞', { length: 100 }], ['VarChar', 'VARCHAR(100)', 'plain ascii', { length: 100 }],
+      ['VarBinary', 'VARBINARY(100)', Buffer.from([0, 1, 2, 255]), { length: 100 }],
+      ['NVarChar', 'NVARCHAR(MAX)', big, { length: Infinity }], ['VarBinary', 'VARBINARY(MAX)', blob, { length: Infinity }],
+      ['UniqueIdentifier', 'UNIQUEIDENTIFIER', '6F9619FF-8B86-D011-B42D-00C04FC964FF'],
+      ['Date', 'DATE', new Date(Date.UTC(1, 0, 1))], ['Time', 'TIME', new Date(Date.UTC(1970, 0, 1, 23, 59, 59, 999)), { scale: 7 }],
+      ['DateTime', 'DATETIME', new Date(Date.UTC(1753, 0, 1, 0, 0, 0, 0))], ['DateTime2', 'DATETIME2', new Date(Date.UTC(9999, 11, 31, 23, 59, 59, 999)), { scale: 7 }],
+      ['DateTimeOffset', 'DATETIMEOFFSET', new Date(Date.UTC(2024, 1, 29, 12, 0, 0, 123)), { scale: 7 }],
+      ['Int', 'INT', null], ['NVarChar', 'NVARCHAR(100)', null, { length: 100 }], ['DateTimeOffset', 'DATETIMEOFFSET', null, { scale: 7 }],
+    ];
+    const norm = (v) => (v instanceof Date ? v.getTime() : Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'string' ? v.toUpperCase() : v === null ? null : String(v));
+    const conn = await connect(tokenAuth());
+    const mismatches = [];
+    try {
+      await run(conn, 'CREATE TABLE dbo.tedious_types (k INT NOT NULL PRIMARY KEY, ' + cases.map(([, sqlType], i) => `c${i} ${sqlType} NULL`).join(', ') + ')', [], true);
+      for (const [i, [type, sqlType, value, options]] of cases.entries()) {
+        const label = `${sqlType} ${value === null ? 'NULL' : ''}`.trim();
+        try {
+          const [[echoed]] = await run(conn, 'SELECT @v AS v', [['v', type, value, options]]);
+          if (norm(echoed) !== norm(value)) mismatches.push({ label, via: 'echo', sent: String(norm(value)).slice(0, 80), got: String(norm(echoed)).slice(0, 80) });
+          await run(conn, `INSERT INTO dbo.tedious_types (k, c${i}) VALUES (@k, @v)`, [['k', 'Int', i], ['v', type, value, options]]);
+          const [[stored]] = await run(conn, `SELECT c${i} FROM dbo.tedious_types WHERE k = @k`, [['k', 'Int', i]]);
+          if (norm(stored) !== norm(value)) mismatches.push({ label, via: 'table', sent: String(norm(value)).slice(0, 80), got: String(norm(stored)).slice(0, 80) });
+        } catch (err) {
+          mismatches.push({ label, error: describe(err) });
+        }
+      }
+      return { cases: cases.length, mismatches };
+    } finally { conn.close(); }
+  },
   async 'tedious-login-only'() {
     // For refused logins and TLS failures: connect, report who we are.
     const conn = await connect(tokenAuth());
