@@ -88,11 +88,13 @@ def serve_command(
     ] = None,
     audit_rows: Annotated[
         int | None,
-        typer.Option("--audit-retention-rows", min=1, help="Keep at most this many audit rows [default: 100000]", show_default=False),
+        typer.Option("--audit-retention-rows", min=1, help="Keep at most this many audit rows (default 100000)", show_default=False),
     ] = None,
     audit_days: Annotated[
         float | None,
-        typer.Option("--audit-retention-days", min=0.0, help="Drop audit rows ingested longer ago [default: 30]", show_default=False),
+        typer.Option(
+            "--audit-retention-days", min=0.0, help="Drop audit rows ingested more than this many days ago (default 30)", show_default=False
+        ),
     ] = None,
     output: o.Output = None,
     debug: o.Debug = False,

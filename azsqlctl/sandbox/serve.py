@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from azsqlctl.core.clouds import SANDBOX_CLOUD_NAME
-from azsqlctl.core.errors import UsageError
+from azsqlctl.core.errors import ConfigError, UsageError
 
 from .arm import ArmService
 from .audit import Retention
@@ -95,9 +95,16 @@ class Sandbox:
         self.store = StateStore(state_path, initial, audit_retention)
         self.material = material_dir or (state_path.parent / ".azsqlctl-sandbox" if state_path else Path("."))
         self.faults = Faults(fault_kinds(surfaces))
-        self.issuer = Issuer.load_or_create(self.material / "signing-key.pem")
-        self.certs: CertPaths = ensure_certificates(self.material, self.store.read(lambda s: s.server.name))
-        self.bundle = self._write_bundle()
+        try:
+            self.issuer = Issuer.load_or_create(self.material / "signing-key.pem")
+            self.certs: CertPaths = ensure_certificates(self.material, self.store.read(lambda s: s.server.name))
+            self.bundle = self._write_bundle()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the sandbox's CA and signing key in {self.material}: {exc.strerror or exc}",
+                "pass a --state path in a writable directory (the keys live beside the state file)",
+                code="sandbox_material",
+            ) from None
         named = {TdsSurface.name: tds_port, TokenSurface.name: identity_port, ArmSurface.name: arm_port, DnsSurface.name: dns_port}
         self.parts = Parts(self.store, self.faults, self.issuer, self.certs, {**named, **(ports or {})}, token_lifetime)
         self.surfaces: dict[str, Surface] = {cls.name: cls(self.parts) for cls in surfaces}

@@ -97,8 +97,14 @@ class StateStore:
 
     @contextmanager
     def mutate(self) -> Iterator[st.SandboxState]:
-        """Change the state in place; it is saved when the block exits without error."""
+        """Change the state in place; it is saved when the block exits without error.
+
+        A save the disk refuses (full, read-only, directory removed) keeps the change in memory
+        and logs one line; the endpoints keep answering."""
         with self._lock:
             self._refresh()
             yield self._state
-            self._save()
+            try:
+                self._save()
+            except OSError as exc:
+                log.warning("state file %s not saved, the change is kept in memory: %s", self.path, exc.strerror or exc)

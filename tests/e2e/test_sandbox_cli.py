@@ -182,6 +182,13 @@ def test_a_broken_state_file_is_refused_with_exit_2(tmp_path: Path, name: str, c
     assert_refused(proc, ExitCode.USAGE, message, "fix the file, or move it away")
 
 
+def test_keys_that_cannot_be_created_beside_the_state(tmp_path: Path) -> None:
+    (tmp_path / ".azsqlctl-sandbox").write_text("a file where the CA and keys directory goes")
+    proc = subprocess.run([*CLI, "sandbox", "serve", "--state", str(tmp_path / "s.json")],
+                          capture_output=True, text=True, timeout=60, env=clean_env(tmp_path))  # fmt: skip
+    assert_refused(proc, ExitCode.USAGE, "cannot create the sandbox's CA and signing key", "writable directory")
+
+
 @pytest.mark.parametrize(
     ("state", "message", "hint"),
     [

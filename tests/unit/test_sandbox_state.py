@@ -138,3 +138,17 @@ def test_an_unwritable_state_path_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         StateStore(blocker / "state.json")
     assert "cannot write state file" in info.value.message and info.value.exit_code == ExitCode.USAGE
+
+
+def test_a_save_the_disk_refuses_keeps_the_change_in_memory(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+
+    home = tmp_path / "home"
+    home.mkdir()
+    store = StateStore(home / "s.json")
+    shutil.rmtree(home)
+    home.write_text("now a file where the state's directory was")
+    with caplog.at_level(logging.WARNING, logger="azsqlctl.sandbox.state"), store.mutate() as s:
+        s.token_lifetime = 42
+    assert store.read(lambda s: s.token_lifetime) == 42
+    assert any("not saved, the change is kept in memory" in r.getMessage() for r in caplog.records)
