@@ -38,7 +38,7 @@ def error_of(cur: Any, sql: str) -> str:
         cur.execute(sql)
         while cur.nextset():
             pass
-    return str(info.value)
+    return str(info.value.args[-1])  # the driver's message: [SQL Server]<text> (<number>)
 
 
 def test_statements_without_semicolons(admin: Any) -> None:
@@ -224,6 +224,32 @@ def test_reflection_catalog_views(admin: Any) -> None:
         ("notes", "nvarchar", True, -1, 0, 0, None, None, None),
     ]
     assert {r.table_name for r in rows} == {"orders"} and {r.owner for r in rows} == {"app"}
+
+
+def test_foreign_keys(admin: Any) -> None:
+    cur = admin.cursor()
+    cur.execute("CREATE TABLE app.customers (id INT PRIMARY KEY, name NVARCHAR(20))")
+    cur.execute(
+        "CREATE TABLE app.invoices (id INT IDENTITY PRIMARY KEY, customer_id INT NOT NULL, "
+        "CONSTRAINT FK_invoices_customers FOREIGN KEY (customer_id) REFERENCES app.customers (id))"
+    )
+    cur.execute("INSERT INTO app.customers VALUES (1, 'ann')")
+    cur.execute("INSERT INTO app.invoices (customer_id) VALUES (1)")
+    text = error_of(cur, "INSERT INTO app.invoices (customer_id) VALUES (2)")
+    assert (
+        'The INSERT statement conflicted with the FOREIGN KEY constraint "FK_invoices_customers". '
+        'The conflict occurred in database "appdb", table "app.customers", column \'id\'. (547)' in text
+    )
+    text = error_of(cur, "DELETE FROM app.customers WHERE id = 1")
+    assert (
+        'The DELETE statement conflicted with the REFERENCE constraint "FK_invoices_customers"' in text
+        and "table \"app.invoices\", column 'customer_id'" in text
+    )
+    assert cur.execute("SELECT COUNT(*) FROM app.customers").fetchval() == 1  # the failed statement changed nothing
+    assert "(3726)" in error_of(cur, "DROP TABLE app.customers")
+    assert "(1767)" in error_of(cur, "CREATE TABLE app.x (c INT REFERENCES app.nowhere (id))")
+    assert "(1776)" in error_of(cur, "CREATE TABLE app.y (c NVARCHAR(20) REFERENCES app.customers (name))")
+    assert "(40517)" in error_of(cur, "CREATE TABLE app.z (c INT REFERENCES app.customers (id) ON DELETE CASCADE)")
 
 
 def test_transactions_roll_back(sandbox: Sandbox, admin: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # Errors that end only the statement: the batch goes on (SQL Server's statement-level
 # abort), unless XACT_ABORT is ON. Every other error aborts the whole batch.
-STATEMENT_LEVEL = frozenset({229, 230, 262, 515, 544, 547, 2627, 2628, 2714, 2760, 3701, 3729, 8134, 3902, 3903})
+STATEMENT_LEVEL = frozenset({229, 230, 262, 515, 544, 547, 2627, 2628, 2714, 2760, 3701, 3726, 3729, 4712, 8134, 3902, 3903})
 
 
 class SqlError(Exception):
@@ -73,6 +73,15 @@ def datetime_conversion() -> SqlError:
 
 def guid_conversion() -> SqlError:
     return SqlError(8169, "Conversion failed when converting from a character string to uniqueidentifier.")
+
+
+def foreign_key_conflict(verb: str, reference: bool, constraint: str, database: str, table: str, columns: list[str]) -> SqlError:
+    kind = "REFERENCE" if reference else "FOREIGN KEY"
+    column = f", column '{columns[0]}'" if len(columns) == 1 else ""
+    return SqlError(
+        547,
+        f'The {verb} statement conflicted with the {kind} constraint "{constraint}". The conflict occurred in database "{database}", table "{table}"{column}.',
+    )
 
 
 def duplicate_key(kind: str, constraint: str, table: str, value: str) -> SqlError:

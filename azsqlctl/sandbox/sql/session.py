@@ -648,6 +648,7 @@ class SqlSession:
                     raise errors.duplicate_key(self._last_unique.kind, self._last_unique.name, info.display, value) from None
             raise
         piece = self._finish(cur, declared, CMD_INSERT)
+        self._check_foreign_keys(info, "INSERT")
         if any(c.identity for c in info.columns) and piece.rowcount:
             self.identity = cur.lastrowid
         return piece
@@ -730,7 +731,9 @@ class SqlSession:
         returning, declared = self._output(tree, info, "INSERTED")
         sql = f"UPDATE {quote(info.key)} AS {quote(alias)} SET {', '.join(sets)}{where_sql}{returning}"
         cur = self._exec(sql, tr.resolved.binds, "UPDATE", info)
-        return self._finish(cur, declared, CMD_UPDATE)
+        piece = self._finish(cur, declared, CMD_UPDATE)
+        self._check_foreign_keys(info, "UPDATE")
+        return piece
 
     def _delete(self, tree: exp.Delete, params: dict[str, Param]) -> Piece:
         if tree.args.get("using") or tree.args.get("limit") or tree.args.get("joins"):
@@ -765,7 +768,9 @@ class SqlSession:
             self._materialize(tr.resolved.views)
         returning, declared = self._output(tree, info, "DELETED")
         cur = self._exec(f"DELETE FROM {quote(info.key)} AS {quote(alias)}{where_sql}{returning}", tr.resolved.binds, "DELETE", info)
-        return self._finish(cur, declared, CMD_DELETE)
+        piece = self._finish(cur, declared, CMD_DELETE)
+        self._check_foreign_keys(info, "DELETE")
+        return piece
 
     # --- DDL ------------------------------------------------------------------------------------
 
@@ -804,10 +809,11 @@ class SqlSession:
         defaults: dict[str, str] = {}
         keys: list[KeyInfo] = []
         seed: int | None = None
+        foreign: list[tuple[str | None, list[str], exp.Expression]] = []
         tr = self._translator({})
 
         def key_name(kind: str, given: str | None) -> str:
-            digest = hashlib.sha1(f"{schema}.{name}.{kind}.{len(keys)}".encode()).hexdigest()[:16].upper()  # noqa: S324 - a name, not security
+            digest = hashlib.sha1(f"{schema}.{name}.{kind}.{len(keys)}".encode(), usedforsecurity=False).hexdigest()[:16].upper()
             return given or f"{'PK' if kind == 'PRIMARY KEY' else 'UQ'}__{name[:8]}__{digest}"
 
         for item in shape.expressions:
@@ -845,16 +851,20 @@ class SqlSession:
                         seed = 1
                         col.identity = True
                         col.nullable = False
+                    elif isinstance(k, exp.Reference):
+                        foreign.append((given, [item.name], k))
                     elif isinstance(k, exp.CollateColumnConstraint):
                         pass  # every text column compares case-insensitively, as the default collation does
                     else:
                         raise errors.unsupported(f"column constraint {constraint.sql(dialect='tsql')}")
                 columns.append(col)
-            elif isinstance(item, exp.Constraint | exp.PrimaryKey | exp.UniqueColumnConstraint):
+            elif isinstance(item, exp.Constraint | exp.PrimaryKey | exp.UniqueColumnConstraint | exp.ForeignKey):
                 given = item.name if isinstance(item, exp.Constraint) else None
                 for part in item.expressions if isinstance(item, exp.Constraint) else [item]:
                     if isinstance(part, exp.PrimaryKey):
                         keys.append(KeyInfo(key_name("PRIMARY KEY", given), "PRIMARY KEY", [_column_name(e) for e in part.expressions]))
+                    elif isinstance(part, exp.ForeignKey):
+                        foreign.append((given, [_column_name(e) for e in part.expressions], part.args["reference"]))
                     elif isinstance(part, exp.UniqueColumnConstraint):
                         cols = part.this.expressions if isinstance(part.this, exp.Schema) else part.expressions
                         keys.append(KeyInfo(key_name("UNIQUE KEY", given), "UNIQUE KEY", [_column_name(e) for e in cols]))
@@ -878,6 +888,8 @@ class SqlSession:
                     raise SqlError(1911, f"Column name '{key_column}' does not exist in the target table or view.")
                 if key.kind == "PRIMARY KEY":
                     by_name[key_column.lower()].nullable = False
+        for given, fk_columns, reference in foreign:
+            keys.append(self._foreign_key(schema, name, given, fk_columns, reference, columns, keys))
         identity = [c for c in columns if c.identity]
         if len(identity) > 1:
             raise SqlError(2744, f"Multiple identity columns specified for table '{name}'. Only one identity column per table is allowed.")
@@ -902,6 +914,12 @@ class SqlSession:
             decls[c.name.lower()] = decl
         for key in keys:
             if rowid is not None and key.kind == "PRIMARY KEY":
+                continue
+            if key.kind == "FOREIGN KEY":
+                ref = ", ".join(quote(c) for c in key.ref_columns)
+                parts.append(
+                    f"FOREIGN KEY ({', '.join(quote(by_name[c.lower()].name) for c in key.columns)}) REFERENCES {quote(key.ref_key)} ({ref})"
+                )
                 continue
             parts.append(
                 f"{'PRIMARY KEY' if key.kind == 'PRIMARY KEY' else 'UNIQUE'} ({', '.join(quote(by_name[c.lower()].name) for c in key.columns)})"
@@ -979,10 +997,93 @@ class SqlSession:
         if len(tables) != 1:
             raise errors.unsupported("TRUNCATE TABLE of several tables")
         info = self._altered(tables[0])  # TRUNCATE needs ALTER on the table, as on SQL Server
+        if self._referencing(info) is not None:
+            raise SqlError(4712, f"Cannot truncate table '{info.display}' because it is being referenced by a FOREIGN KEY constraint.")
         self._exec(f"DELETE FROM {quote(info.key)}")
         if any(c.identity for c in info.columns):
             self._exec("UPDATE sqlite_sequence SET seq = 0 WHERE name = ?", (info.key,))  # TRUNCATE reseeds IDENTITY
         return Piece(curcmd=CMD_DDL)
+
+    def _foreign_key(
+        self,
+        schema: str,
+        name: str,
+        given: str | None,
+        columns: list[str],
+        reference: exp.Expression,
+        own: list[ColumnInfo],
+        own_keys: list[KeyInfo],
+    ) -> KeyInfo:
+        """A FOREIGN KEY: it must reference a primary or unique key, and the caller needs REFERENCES on that table."""
+        if reference.args.get("options"):
+            raise errors.unsupported(f"FOREIGN KEY ... {' '.join(str(o) for o in reference.args['options'])}")
+        target = reference.this.this if isinstance(reference.this, exp.Schema) else reference.this
+        ref_columns = [c.name for c in reference.this.expressions] if isinstance(reference.this, exp.Schema) else []
+        if not isinstance(target, exp.Table):
+            raise errors.syntax("REFERENCES")
+        ref_schema, ref_name = target.db or "dbo", target.name
+        fk_name = (
+            given
+            or f"FK__{name[:10]}__{columns[0][:8]}__{hashlib.sha1(f'{schema}.{name}.{columns}'.encode(), usedforsecurity=False).hexdigest()[:16].upper()}"
+        )
+        if (ref_schema.lower(), ref_name.lower()) == (schema.lower(), name.lower()):
+            ref_keys, ref_display, real_schema, real_name = own_keys, f"{schema}.{name}", schema, name
+        else:
+            ref = self._table(ref_schema, ref_name)
+            if ref is None:
+                raise SqlError(1767, f"Foreign key '{fk_name}' references invalid table '{translate._name(target)}'.")
+            db = self.db()
+            if db is None or not permissions.has(db, self.user, "REFERENCES", ref.schema):
+                raise errors.permission_denied("REFERENCES", ref.name, self.ctx.database, ref.schema)
+            ref_keys, ref_display, real_schema, real_name = ref.keys, ref.display, ref.schema, ref.name
+        candidates = [k for k in ref_keys if k.kind in ("PRIMARY KEY", "UNIQUE KEY")]
+        if not ref_columns:
+            primary = next((k for k in candidates if k.kind == "PRIMARY KEY"), None)
+            ref_columns = list(primary.columns) if primary else []
+        if len(ref_columns) != len(columns) or not any(
+            sorted(c.lower() for c in k.columns) == sorted(c.lower() for c in ref_columns) for k in candidates
+        ):
+            raise SqlError(
+                1776,
+                f"There are no primary or candidate keys in the referenced table '{ref_display}' that match the referencing column list in the foreign key '{fk_name}'.",
+            )
+        del own
+        return KeyInfo(fk_name, "FOREIGN KEY", columns, real_schema, real_name, ref_columns)
+
+    def _referencing(self, info: TableInfo) -> TableInfo | None:
+        """Another table with a FOREIGN KEY to ``info``, if any."""
+        return next(
+            (
+                t
+                for t in storage.tables(self.conn)
+                if t.key.lower() != info.key.lower()
+                and any(k.kind == "FOREIGN KEY" and k.ref_key.lower() == info.key.lower() for k in t.keys)
+            ),
+            None,
+        )
+
+    def _check_foreign_keys(self, info: TableInfo, verb: str) -> None:
+        """SQL Server checks foreign keys per statement: rows of ``info`` referencing nothing, or rows elsewhere it orphaned (547).
+
+        SQLite's own enforcement stays off; ``PRAGMA foreign_key_check`` after the statement names the
+        violated key exactly, and the statement is rolled back by the caller's savepoint.
+        """
+        for table in storage.tables(self.conn):
+            keys = [k for k in table.keys if k.kind == "FOREIGN KEY"]
+            if not any(table.key.lower() == info.key.lower() or k.ref_key.lower() == info.key.lower() for k in keys):
+                continue
+            violations = self.conn.execute(f"PRAGMA foreign_key_check({quote(table.key)})").fetchall()
+            if not violations:
+                continue
+            listing = self.conn.execute(f"PRAGMA foreign_key_list({quote(table.key)})").fetchall()  # id, seq, table, from, to, ...
+            for _table, _rowid, _parent, fkid in violations:
+                source = [row[3].lower() for row in sorted(listing, key=lambda r: r[1]) if row[0] == fkid]
+                key = next((k for k in keys if [c.lower() for c in k.columns] == source), None)
+                if key is None:
+                    continue
+                if table.key.lower() == info.key.lower() and verb in ("INSERT", "UPDATE"):
+                    raise errors.foreign_key_conflict(verb, False, key.name, self.ctx.database, key.ref_key, key.ref_columns)
+                raise errors.foreign_key_conflict(verb, True, key.name, self.ctx.database, table.display, key.columns)
 
     def _drop_table(self, tree: exp.Drop) -> Piece:
         tables = tree.args.get("tables") or ([tree.this] if tree.this is not None else [])
@@ -999,6 +1100,9 @@ class SqlSession:
             permissions.may_alter_schema(db, self.user, info.schema) or permissions.has(db, self.user, "CONTROL", info.schema)
         ):
             raise errors.cannot_drop_table(translate._name(table))
+        referencing = self._referencing(info)
+        if referencing is not None:
+            raise SqlError(3726, f"Could not drop object '{info.display}' because it is referenced by a FOREIGN KEY constraint.")
         self._exec(f"DROP TABLE {quote(info.key)}")
         storage.unregister(self.conn, info)
         return Piece(curcmd=CMD_DDL)

@@ -37,8 +37,15 @@ class ColumnInfo:
 @dataclass
 class KeyInfo:
     name: str
-    kind: str  # "PRIMARY KEY" or "UNIQUE KEY", as 2627 names them
+    kind: str  # "PRIMARY KEY" or "UNIQUE KEY", as 2627 names them, or "FOREIGN KEY"
     columns: list[str] = field(default_factory=list)
+    ref_schema: str = ""  # FOREIGN KEY: the referenced table and its key columns
+    ref_table: str = ""
+    ref_columns: list[str] = field(default_factory=list)
+
+    @property
+    def ref_key(self) -> str:
+        return f"{self.ref_schema}.{self.ref_table}"
 
 
 @dataclass
