@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .support import ADMIN, REFUSED_TEXT, SQL_COPT_SS_ACCESS_TOKEN, STRANGER, Clients, token_struct
+from .support import ADMIN, READER, REFUSED_TEXT, SQL_COPT_SS_ACCESS_TOKEN, STRANGER, Clients, token_struct
 
 mssql_python = pytest.importorskip("mssql_python")
 
@@ -38,6 +38,19 @@ def test_token_provider_login(clients: Clients) -> None:
     cnxn = mssql_python.connect(conn_str, token_provider=credential)
     try:
         assert cnxn.cursor().execute("SELECT USER_NAME()").fetchone()[0] == "dbo"
+    finally:
+        cnxn.close()
+
+
+def test_authentication_active_directory_msi(clients: Clients) -> None:
+    """Authentication=ActiveDirectoryMSI: mssql-python gets the token itself (azure-identity, IDENTITY_ENDPOINT)."""
+    conn_str = f"Server=tcp:{clients.host},{clients.port};Database=appdb;Encrypt=yes;Authentication=ActiveDirectoryMSI;UID={clients.client_id(READER)}"
+    cnxn = mssql_python.connect(conn_str)
+    try:
+        assert tuple(cnxn.cursor().execute("SELECT SUSER_SNAME(), USER_NAME()").fetchone()) == (
+            f"{READER}@{clients.env['AZSQLCTL_TENANT_ID']}",
+            READER,
+        )
     finally:
         cnxn.close()
 

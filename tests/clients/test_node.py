@@ -74,10 +74,12 @@ def test_tedious_refused_login(clients: Clients) -> None:
     assert (error["code"], error["message"]) == ("ELOGIN", REFUSED_TEXT)
 
 
-def test_tedious_managed_identity_through_fedauthinfo(clients: Clients) -> None:
-    """tedious's own managed-identity mode: the server's FEDAUTHINFO, then a token from IDENTITY_ENDPOINT."""
+@pytest.mark.parametrize("auth", ["azure-active-directory-msi-app-service", "azure-active-directory-default"])
+def test_tedious_managed_identity_through_fedauthinfo(clients: Clients, auth: str) -> None:
+    """tedious gets its own token: the server's FEDAUTHINFO (STS URL, SPN), then @azure/identity's
+    ManagedIdentityCredential (directly, or as DefaultAzureCredential's managed-identity link) on IDENTITY_ENDPOINT."""
     ok_before, _ = clients.logins()
-    result = node(clients, "tedious-msi", identity=None, MSI_CLIENT_ID=clients.client_id(ADMIN))
+    result = node(clients, "tedious-msi", identity=None, MSI_CLIENT_ID=clients.client_id(ADMIN), TEDIOUS_AUTH=auth)
     assert ok(result)["rows"] == [whoami(clients)]
     assert clients.logins()[0] == ok_before + 1
 

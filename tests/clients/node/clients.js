@@ -134,7 +134,7 @@ const scenarios = {
     // tedious fetches its own token: LOGIN7 asks for the server's FEDAUTHINFO (STS URL, SPN), then
     // @azure/identity's ManagedIdentityCredential uses IDENTITY_ENDPOINT/IDENTITY_HEADER (App Service protocol).
     const options = env.MSI_CLIENT_ID ? { clientId: env.MSI_CLIENT_ID } : {};
-    const conn = await connect({ type: 'azure-active-directory-msi-app-service', options });
+    const conn = await connect({ type: env.TEDIOUS_AUTH || 'azure-active-directory-msi-app-service', options });
     try { return { rows: await run(conn, 'SELECT SUSER_SNAME(), USER_NAME(), DB_NAME()', [], true) }; } finally { conn.close(); }
   },
 
