@@ -154,8 +154,8 @@ def bench_grant(databases: int, latency: float, concurrency: int) -> None:
         )
         settings = resolve_settings({}, os.environ, Path(tmp))
         ports = RealGrantPorts(settings)
-        jobs = expand_targets(load_policy(policy, False), ports, settings.require_server().display)
-        run_many(jobs[:2], ports, "plan", 2)  # warm: driver load, token
+        jobs = expand_targets(load_policy(policy, False), ports, settings.require_server().display).jobs
+        run_many(jobs[:2], ports, False, 2)  # warm: driver load, token (plan only)
         sb.faults.inject("tds", "delay", count=None, delay=latency)  # every request: one round trip of latency
         sb.faults.inject("tds", "accept_delay", count=None, delay=latency)  # and the connection itself
         with sb.store.mutate() as s:
@@ -165,7 +165,7 @@ def bench_grant(databases: int, latency: float, concurrency: int) -> None:
             with sb.store.mutate() as s:  # every pass starts from the same state
                 s.server.databases = copy.deepcopy(pristine)
             start = time.perf_counter()
-            results = run_many(jobs, ports, "apply", workers)
+            results = run_many(jobs, ports, True, workers)
             timings[workers] = time.perf_counter() - start
             changed[workers] = sum(r.status == "changed" for r in results)
     print(f"grant: {databases} databases, {int(latency * 1000)} ms per round trip; --apply at --concurrency 1: {timings[1]:.1f} s "

@@ -1,4 +1,9 @@
-"""`azsqlctl grant`: least-privilege roles for an Entra identity, as a reviewed plan."""
+"""`azsqlctl grant`: least-privilege roles for an Entra identity, as a reviewed plan.
+
+One identity (`grant NAME --role ...`) is a one-target, one-identity policy: both
+modes build a core ``Operation`` and run ``core.grant.execute``; this module only
+turns flags into that operation, shows the plans, asks once, and renders.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,8 @@ def grant_command(
     identity: Annotated[
         str | None,
         typer.Argument(
-            help="The database user name: the identity's display name (managed identity / app / group) or UPN", show_default=False
+            help="The database user name: the identity's name as Azure shows it (managed identity / app / group) or UPN",
+            show_default=False,
         ),
     ] = None,
     role: Annotated[
@@ -35,13 +41,18 @@ def grant_command(
     ] = None,
     type_: Annotated[
         str | None,
-        typer.Option("--type", help="app (service principal / managed identity), user or group", rich_help_panel=WHO, show_default=False),
+        typer.Option(
+            "--type",
+            help="app (service principal / managed identity), user or group; never guessed from an object id",
+            rich_help_panel=WHO,
+            show_default=False,
+        ),
     ] = None,
     client_id: Annotated[
         str | None,
         typer.Option(
             "--client-id",
-            help="The identity's client (application) id: its SID for apps and managed identities",
+            help="The identity's client (application) id: its SID for apps and managed identities (implies --type app)",
             rich_help_panel=WHO,
             show_default=False,
         ),
@@ -50,7 +61,16 @@ def grant_command(
         str | None,
         typer.Option(
             "--object-id",
-            help="The identity's object id: its SID for users and groups; selects FROM EXTERNAL PROVIDER WITH OBJECT_ID",
+            help="The identity's object (principal) id: its SID for users and groups; selects FROM EXTERNAL PROVIDER WITH OBJECT_ID",
+            rich_help_panel=WHO,
+            show_default=False,
+        ),
+    ] = None,
+    identity_resource: Annotated[
+        str | None,
+        typer.Option(
+            "--identity-resource",
+            help="An ARM id: a user-assigned identity, or a web app / function app / container app / VM with a system-assigned identity",
             rich_help_panel=WHO,
             show_default=False,
         ),
@@ -70,17 +90,25 @@ def grant_command(
         Path | None,
         typer.Option("--policy", help="A policy file (TOML): roles, identities, targets", rich_help_panel=MODE, show_default=False),
     ] = None,
-    concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, max=64, help="Databases handled at once (policy mode)", rich_help_panel=MODE)
-    ] = 8,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Databases handled at once", rich_help_panel=MODE)] = 8,
+    retries: Annotated[
+        int,
+        typer.Option(
+            "--retries",
+            min=0,
+            max=8,
+            help="Retries per database after a transient error (40613, 40501, 40197); backoff 1, 2, 4 ... s",
+            rich_help_panel=MODE,
+        ),
+    ] = 3,
     prune: Annotated[
-        bool, typer.Option("--prune", help="Remove memberships and grants the policy does not declare", rich_help_panel=MODE)
+        bool, typer.Option("--prune", help="Remove memberships and grants that are not declared", rich_help_panel=MODE)
     ] = False,
     ensure_entra_admin: Annotated[
         str | None,
         typer.Option(
             "--ensure-entra-admin",
-            help="Make this group/user the server's Entra admin (ARM; needs --subscription, --resource-group)",
+            help="Make this group/user/app the server's Entra admin (ARM; needs --subscription, --resource-group)",
             rich_help_panel=ADMIN,
             show_default=False,
         ),
@@ -125,145 +153,164 @@ def grant_command(
     flags = dict(locals())
     # The shared settings' client_id is *your* identity; grant's --client-id is the target's.
     settings_flags = {**flags, "client_id": operator_client_id}
-
-    def action(fmt: str) -> Any:
-        from azsqlctl.core.errors import UsageError
-        from azsqlctl.core.settings import resolve_settings
-
-        modes = [m for m in ("apply", "dry_run", "check") if flags[m]]
-        if len(modes) > 1:
-            raise UsageError(
-                f"choose one of --apply, --dry-run, --check (got {', '.join('--' + m.replace('_', '-') for m in modes)})",
-                "pass exactly one of them",
-                code="bad_mode",
-            )
-        mode = modes[0] if modes else ""
-        if not mode and not (sys.stdin.isatty() and fmt == "human"):
-            raise UsageError(
-                "no terminal to confirm the plan on", "pass --apply to apply it, or --dry-run to only print it", code="no_confirmation"
-            )
-        settings = resolve_settings(settings_flags, os.environ, Path.cwd())
-        from .grant_admin import ensure_admin
-
-        admin = ensure_admin(settings, flags, mode, fmt) if flags["ensure_entra_admin"] else None
-        result = _policy(settings, policy, mode, fmt, flags) if policy is not None else _single(settings, mode, fmt, flags)
-        if admin is not None:
-            result.data["entra_admin"] = admin
-        return result
-
-    run("grant", output, debug, action)
+    run("grant", output, debug, lambda fmt: _action(fmt, flags, settings_flags))
 
 
-def _single(settings: Any, mode: str, fmt: str, flags: dict[str, Any]) -> Any:
-    from azsqlctl.azure.grant_ports import RealGrantPorts
-    from azsqlctl.core.errors import ExitCode, UsageError
-    from azsqlctl.core.grant import ApplyFailed, Assignment, Request, apply_plan, build_plan
-    from azsqlctl.core.grant_plan import CI_ONLY, IdentitySpec, expand_roles, refuse_elevated, validate_identity
+def _mode(flags: dict[str, Any], fmt: str) -> Any:
+    from azsqlctl.core.errors import UsageError
+    from azsqlctl.core.grant import Mode
 
-    from .grant_render import data as _data
-    from .grant_render import human as _human
-    from .grant_render import render_plan as _render_plan
-    from .render import Result, progress, warn
-
-    name, roles_in = flags["identity"], flags["role"] or []
-    if not name:
+    modes = [m for m in ("apply", "dry_run", "check") if flags[m]]
+    if len(modes) > 1:
         raise UsageError(
-            "no identity given", "azsqlctl grant IDENTITY --role reader --client-id GUID, or --policy FILE", code="no_identity"
+            f"choose one of --apply, --dry-run, --check (got {', '.join('--' + m.replace('_', '-') for m in modes)})",
+            "pass exactly one of them",
+            code="bad_mode",
         )
-    if not roles_in and not (flags["revoke"] and flags["drop_user"]):
-        raise UsageError("no --role given", "use --role reader, writer, executor or migrator (or an existing role name)", code="no_role")
-    kind = flags["type_"] or ("app" if flags["client_id"] else "")
-    if not kind:
-        if flags["sid_mode"]:
-            warn("cannot tell whether this is an app (matched by client id) or a user/group (object id): assuming a user; pass --type")
-        kind = "user"
-    spec = IdentitySpec(name, kind, flags["client_id"] or "", flags["object_id"] or "", flags["sid_mode"])
+    if not modes and not (sys.stdin.isatty() and fmt == "human"):
+        raise UsageError(
+            "no terminal to confirm the plan on", "pass --apply to apply it, or --dry-run to only print it", code="no_confirmation"
+        )
+    return Mode(modes[0].replace("_", "-")) if modes else Mode.ASK
+
+
+def _single_identity(settings: Any, flags: dict[str, Any]) -> Any:
+    """The identity the flags name, validated; nothing is guessed."""
+    from azsqlctl.core.errors import UsageError
+    from azsqlctl.core.identity import KIND_HELP, IdentitySpec, Kind, validate_identity
+
+    if flags["identity_resource"]:
+        clash = [f for f in ("type_", "client_id", "object_id") if flags[f]]
+        if clash:
+            names = ", ".join("--" + f.strip("_").replace("_", "-") for f in clash)
+            raise UsageError(f"--identity-resource names the identity; {names} would contradict it", f"drop {names}", code="bad_identity")
+        from .grant_admin import resolve_identity_resource
+
+        spec = resolve_identity_resource(settings, flags["identity_resource"], flags["identity"] or "")
+        spec = IdentitySpec(spec.name, spec.kind, spec.client_id, spec.object_id, flags["sid_mode"], spec.source)
+    else:
+        # Only apps have a client id, so --client-id says --type app; an object id alone says nothing.
+        kind = flags["type_"] or (Kind.APP.value if flags["client_id"] else "")
+        spec = IdentitySpec(flags["identity"], kind, flags["client_id"] or "", flags["object_id"] or "", flags["sid_mode"])
     problems = validate_identity(spec)
     if problems:
-        raise UsageError(
-            problems[0], "apps and managed identities: --client-id GUID; users and groups: --object-id GUID", code="bad_identity"
+        naming = any(p.startswith(("the name", "'")) for p in problems[:1])
+        hint = (
+            "name the identity as Azure shows it: az identity show -n NAME -g GROUP --query name, or --identity-resource ARM_ID"
+            if naming
+            else KIND_HELP + '. Find them: az identity show -n NAME -g GROUP --query "{clientId:clientId, principalId:principalId}"'
         )
+        raise UsageError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""), hint, code="bad_identity")
+    return spec
+
+
+def _operation(settings: Any, flags: dict[str, Any], ports: Any) -> Any:
+    from azsqlctl.core.errors import UsageError
+    from azsqlctl.core.grant import Assignment, Job, Operation, Request, expand_targets
+    from azsqlctl.core.grant_plan import CI_ONLY, expand_roles, refuse_elevated
+
+    from .render import warn
+
+    default_server = settings.server.display if settings.server else ""
+    if flags["policy"] is not None:
+        from azsqlctl.core.policy import load_policy
+
+        if flags["identity"] or flags["identity_resource"]:
+            raise UsageError("--policy names its own identities", "drop the IDENTITY argument (or --policy)", code="bad_mode")
+        pol = load_policy(flags["policy"], flags["allow_elevated"])  # everything validated before any connection
+        if any(spec.source for spec in pol.identities.values()):
+            from azsqlctl.core.policy import resolve_resources
+
+            from .grant_admin import resolve_identity_resource
+
+            resolve_resources(pol, lambda arm_id: resolve_identity_resource(settings, arm_id))
+        return expand_targets(pol, ports(), default_server, flags["prune"])
+    if not (flags["identity"] or flags["identity_resource"]):
+        if flags["ensure_entra_admin"]:
+            return Operation()
+        raise UsageError(
+            "no identity given",
+            "azsqlctl grant IDENTITY --role reader --client-id GUID, --identity-resource ARM_ID, or --policy FILE",
+            code="no_identity",
+        )
+    spec = _single_identity(settings, flags)
+    roles_in = flags["role"] or []
+    if not roles_in and not (flags["revoke"] and flags["drop_user"]):
+        raise UsageError("no --role given", "use --role reader, writer, executor or migrator (or an existing role name)", code="no_role")
     roles = expand_roles(roles_in)
     refuse_elevated([*roles_in, *roles], flags["allow_elevated"])
     if any(r.lower() in CI_ONLY for r in roles_in):
         warn("migrator (db_ddladmin) is for the CI identity that runs schema migrations, not for an application")
     if "database" not in settings.sources:
         raise UsageError("no database given", "pass --database (or set AZSQLCTL_DATABASE)", code="no_database")
-    ports = RealGrantPorts(settings)
-    server = settings.require_server().display
-    req = Request([Assignment(spec, roles)], revoke=flags["revoke"], drop_user=flags["drop_user"])
-    session = ports.session("", settings.database)
-    try:
-        with progress("Reading current state…", fmt):
-            plan = build_plan(session, server, settings.database, req)
-        status = "drift" if plan.blocked else ("unchanged" if not plan.steps else "planned")
-        if plan.steps and not plan.blocked and not mode:
-            _render_plan(plan.as_dict())
-            if not typer.confirm(f"Apply {len(plan.steps)} statement(s) to {settings.database}?", default=False):
-                return Result(
-                    "grant",
-                    _data(
-                        "apply",
-                        [{"server": server, "database": settings.database, "status": "planned", "plan": plan.as_dict(), "error": ""}],
-                    ),
-                    ExitCode.OK,
-                )
-            mode = "apply"
-        if mode == "apply" and plan.steps and not plan.blocked:
-            try:
-                apply_plan(session, plan)
-            except ApplyFailed:
-                if fmt == "human":
-                    _render_plan(plan.as_dict())  # show what was attempted before the error
-                raise
-            status = "changed"
-    finally:
-        session.close()
-    target = {
-        "server": server,
-        "database": settings.database,
-        "status": status,
-        "plan": plan.as_dict(),
-        "error": plan.blocked,
-        "error_code": "drift" if plan.blocked else "",
-    }
-    code = ExitCode.OK
-    if plan.blocked or (mode == "check" and not plan.empty):
-        code = ExitCode.CHECK_FAILED
-    return Result("grant", _data(mode or "apply", [target]), code, human=_human)
+    req = Request([Assignment(spec, roles)], revoke=flags["revoke"], drop_user=flags["drop_user"], prune=flags["prune"])
+    return Operation([Job(default_server, settings.database, req)])
 
 
-def _policy(settings: Any, path: Path, mode: str, fmt: str, flags: dict[str, Any]) -> Any:
-    from azsqlctl.azure.grant_ports import RealGrantPorts
-    from azsqlctl.core.errors import ExitCode
-    from azsqlctl.core.grant import expand_targets, run_many
-    from azsqlctl.core.policy import load_policy
+def _action(fmt: str, flags: dict[str, Any], settings_flags: dict[str, Any]) -> Any:
+    from azsqlctl.core.grant import Mode, execute
+    from azsqlctl.core.settings import resolve_settings
 
-    from .grant_render import data as _data
-    from .grant_render import human as _human
+    from .grant_admin import admin_port, admin_spec
+    from .grant_render import confirm_plans, errors_of, human
     from .render import Result, console
 
-    pol = load_policy(path, flags["allow_elevated"])  # everything validated before any connection
-    ports = RealGrantPorts(settings)
-    default_server = settings.server.display if settings.server else ""
-    jobs = expand_targets(pol, ports, default_server)
-    for _s, _d, req in jobs:
-        req.prune = flags["prune"]
-    run_mode = "apply" if mode == "apply" else "plan"
-    if not mode:
-        mode = "apply" if typer.confirm(f"Plan and apply the policy to {len(jobs)} database(s)?", default=False) else "dry_run"
-        run_mode = "apply" if mode == "apply" else "plan"
-    if fmt == "human" and sys.stderr.isatty():
+    mode = _mode(flags, fmt)
+    settings = resolve_settings(settings_flags, os.environ, Path.cwd())
+    cached: list[Any] = []
+
+    def ports() -> Any:
+        if not cached:
+            from azsqlctl.azure.grant_ports import RealGrantPorts
+
+            cached.append(RealGrantPorts(settings))
+        return cached[0]
+
+    op = _operation(settings, flags, ports)
+    admin = None
+    if flags["ensure_entra_admin"]:
+        op.admin, op.replace_admin = admin_spec(flags), flags["replace_admin"]
+        admin = admin_port(settings)
+
+    def run(on_done: Any = None) -> Any:
+        return execute(
+            op, ports() if op.jobs else None, mode, admin_port=admin, confirm=confirm_plans if mode is Mode.ASK else None,
+            concurrency=flags["concurrency"], on_done=on_done, backoff=[float(2**i) for i in range(flags["retries"])],
+        )  # fmt: skip
+
+    if fmt == "human" and sys.stderr.isatty() and len(op.jobs) > 1:
         from rich.progress import Progress
 
         with Progress(console=console(stderr=True), transient=True) as bar:
-            task = bar.add_task("Databases", total=len(jobs))
-            results = run_many(jobs, ports, run_mode, flags["concurrency"], lambda _r: bar.advance(task))
+            task = bar.add_task("Databases", total=len(op.jobs))
+            outcome = run(lambda _r: bar.advance(task))
     else:
-        results = run_many(jobs, ports, run_mode, flags["concurrency"])
-    failed = [r for r in results if r.status in ("failed", "drift")]  # drift status = blocked, nothing applied
-    pending = [r for r in results if r.status == "planned" or (r.plan and r.plan.drift)]
-    code = ExitCode.OK
-    if failed or (mode == "check" and pending):  # apply reports unpruned drift; --check fails on it
-        code = ExitCode.CHECK_FAILED
-    return Result("grant", _data(mode, [r.as_dict() for r in results]), code, human=_human)
+        outcome = run()
+    data = outcome.as_dict()
+    data["plans_shown"] = mode is Mode.ASK
+    if flags["policy"] is None:
+        if op.jobs:  # what the identity resolved to (from --identity-resource too): name, type, both ids, SID
+            data["identity"] = op.jobs[0].request.assignments[0].identity.as_dict()
+        for target in data["targets"]:
+            correction = (target["plan"] or {}).get("correction")
+            if correction:
+                target["corrected_command"] = _corrected(target["plan"]["identity"], correction, flags, mode)
+    return Result("grant", data, outcome.exit_code, errors_of(outcome), human=human)
+
+
+def _corrected(name: str, correction: dict[str, str], flags: dict[str, Any], mode: Any) -> str:
+    """This command with the identity named as ``correction`` says, ready to paste."""
+    import shlex
+
+    args = ["azsqlctl", "grant", name, "--type", correction["type"]]
+    for key in ("client_id", "object_id"):
+        if correction.get(key):
+            args += ["--" + key.replace("_", "-"), correction[key]]
+    for r in flags["role"] or []:
+        args += ["--role", r]
+    for flag in ("revoke", "drop_user", "prune", "allow_elevated", "sid_mode"):
+        if flags[flag]:
+            args.append("--" + flag.replace("_", "-"))
+    if mode.value != "ask":
+        args.append("--" + mode.value)
+    return shlex.join(args)

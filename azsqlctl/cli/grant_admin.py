@@ -1,58 +1,64 @@
-"""grant's server-level step: --ensure-entra-admin through ARM."""
+"""grant's ARM glue: the Entra admin port and --identity-resource, built from the settings."""
 
 from __future__ import annotations
 
-import sys
+import uuid
 from typing import Any
 
 
-def ensure_admin(settings: Any, flags: dict[str, Any], mode: str, fmt: str) -> dict[str, str]:
-    """The server-level step: show the Entra admin; set it; never silently replace another one."""
-    import uuid
+def admin_spec(flags: dict[str, Any]) -> Any:
+    """--ensure-entra-admin NAME --entra-admin-id GUID --entra-admin-type TYPE, validated."""
+    from azsqlctl.core.entra_admin import AdminSpec
+    from azsqlctl.core.errors import UsageError
 
-    from azsqlctl.azure.arm import ArmAdmins, ArmServerReader, sql_management_client
+    kind = flags["entra_admin_type"]
+    if kind not in ("Group", "User", "Application"):
+        raise UsageError(f"--entra-admin-type must be Group, User or Application, not {kind}", "pass one of them", code="bad_identity")
+    try:
+        uuid.UUID(flags["entra_admin_id"] or "")
+    except ValueError:
+        which = "client id (az ad sp show --id APP --query appId)" if kind == "Application" else "object id"
+        raise UsageError(
+            f"--ensure-entra-admin needs --entra-admin-id GUID (the {kind.lower()}'s {which})",
+            "az ad group show --group NAME --query id  (a user: az ad user show --id UPN --query id)",
+            code="bad_identity",
+        ) from None
+    return AdminSpec(flags["ensure_entra_admin"], flags["entra_admin_id"], kind)
+
+
+def _credential(settings: Any) -> Any:
     from azsqlctl.azure.credentials import CredentialTokens
-    from azsqlctl.core.entra_admin import AdminSpec, plan_entra_admin
-    from azsqlctl.core.errors import CheckFailed, UsageError
 
-    from .render import warn
+    return CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout).credential
+
+
+def admin_port(settings: Any) -> Any:
+    """The server's Entra admin over ARM (azure-mgmt-sql)."""
+    from azsqlctl.azure.arm import ArmAdmins, ArmServerReader, sql_management_client
+    from azsqlctl.core.errors import UsageError
 
     if not (settings.subscription and settings.resource_group):
         raise UsageError(
             "--ensure-entra-admin needs the server's ARM scope", "pass --subscription and --resource-group", code="no_arm_scope"
         )
-    try:
-        uuid.UUID(flags["entra_admin_id"] or "")
-    except ValueError:
-        raise UsageError(
-            "--ensure-entra-admin needs --entra-admin-id GUID (the group's or user's object id)",
-            "az ad group show --group NAME --query id",
-            code="bad_identity",
-        ) from None
-    if flags["entra_admin_type"] not in ("Group", "User", "Application"):
-        raise UsageError(
-            f"--entra-admin-type must be Group, User or Application, not {flags['entra_admin_type']}",
-            "pass one of them",
-            code="bad_identity",
-        )
     server = settings.require_server()
-    tokens = CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
-    client = sql_management_client(tokens.credential, settings.cloud, settings.subscription)
+    client = sql_management_client(_credential(settings), settings.cloud, settings.subscription)
     name = server.logical_name or ArmServerReader(client).read(settings.resource_group, "", server.host, "").name
-    admins = ArmAdmins(client, settings.resource_group, name)
-    current = admins.current()
-    wanted = AdminSpec(flags["ensure_entra_admin"], flags["entra_admin_id"], flags["entra_admin_type"])
-    action, message = plan_entra_admin(current, wanted, flags["replace_admin"])
-    if action == "refuse":
-        raise CheckFailed(message, "Service Connector replaces it silently; azsqlctl does not", code="admin_differs")
-    if action in ("set", "replace") and mode == "apply":
-        admins.set(wanted, settings.tenant_id)
-        message = "done: " + message
-    elif action in ("set", "replace"):
-        message = "would " + message
-    if fmt == "human":
-        if action == "replace":
-            warn(message)
-        else:
-            print(message, file=sys.stderr)
-    return {"action": action, "message": message, "current": current.login if current else "", "wanted": wanted.login}
+    return ArmAdmins(client, settings.resource_group, name, settings.tenant_id)
+
+
+def resolve_identity_resource(settings: Any, arm_id: str, name: str = "") -> Any:
+    """--identity-resource ARM_ID: a user-assigned identity, or a resource's system-assigned identity."""
+    from dataclasses import replace
+
+    from azsqlctl.azure.arm import ArmIdentityResolver, resource_type
+    from azsqlctl.core.errors import UsageError
+    from azsqlctl.core.identity import identity_from_resource
+
+    resource_type(arm_id)  # refuse a malformed id before asking for a token
+    body = ArmIdentityResolver(_credential(settings), settings.cloud).get(arm_id)
+    try:
+        spec = identity_from_resource(arm_id, body)
+    except ValueError as exc:
+        raise UsageError(f"--identity-resource: {exc}", "az resource show --ids ARM_ID --query identity", code="bad_identity") from None
+    return replace(spec, name=name) if name else spec

@@ -1,15 +1,20 @@
-"""grant's human output: the plan as +/-/= lines and T-SQL, and the per-database table."""
+"""grant's human output: the plan as +/-/= lines and T-SQL, the per-database table, and the one question."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-def data(mode: str, targets: list[dict[str, Any]]) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for t in targets:
-        counts[t["status"]] = counts.get(t["status"], 0) + 1
-    return {"mode": mode.replace("_", "-"), "targets": targets, "summary": counts}
+def errors_of(outcome: Any) -> list[dict[str, Any]]:
+    """Every failed row as an error entry (message, hint, code, where), for stderr and the JSON envelope."""
+    out = []
+    for r in outcome.results:
+        if r.status.value == "failed":
+            where = "" if len(outcome.results) == 1 else f"{r.database}: "
+            entry: dict[str, Any] = {"code": r.error_code, "message": where + r.error, "hint": r.hint}
+            entry["details"] = {"server": r.server, "database": r.database, "retries": r.retries}
+            out.append(entry)
+    return out
 
 
 def render_plan(plan: dict[str, Any]) -> None:
@@ -32,36 +37,90 @@ def render_plan(plan: dict[str, Any]) -> None:
             con.print(f"    {escape(step['sql'])};")
 
 
-def human(data: dict[str, Any]) -> None:
+def _admin_line(admin: dict[str, Any] | None) -> None:
+    if not admin:
+        return
+    from rich.markup import escape
+
+    from .render import console
+
+    color = {"changed": "green", "planned": "yellow"}.get(admin["status"], "dim")
+    console().print(f"[bold]Entra admin[/] ({admin['status']}): [{color}]{escape(admin['message'])}[/]")
+
+
+def confirm_plans(outcome: Any) -> bool:
+    """Show every plan, then ask once."""
+    import typer
+
+    data = outcome.as_dict()
+    _admin_line(data["entra_admin"])
+    for t in data["targets"]:
+        if t["plan"] and (t["plan"]["steps"] or t["plan"]["drift"]):
+            render_plan(t["plan"])
+    pending = [t for t in data["targets"] if t["status"] == "planned"]
+    if len(data["targets"]) > 1:
+        _table(data)
+    statements = sum(len(t["plan"]["steps"]) for t in pending)
+    what = [f"{statements} statement(s) to {len(pending)} database(s)"] if pending else []
+    if data["entra_admin"] and data["entra_admin"]["status"] == "planned":
+        what.insert(0, "the Entra admin change")
+    return typer.confirm(f"Apply {' and '.join(what)}?", default=False)
+
+
+def _table(data: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
     from .render import console
 
+    table = Table(title=f"grant ({data['mode']})", title_justify="left")
+    for col in ("server", "database", "result", "changes", "why"):
+        table.add_column(col)
+    for t in data["targets"]:
+        steps = len(t["plan"]["steps"]) if t["plan"] else 0
+        why = t["error"] or ("; ".join(t["plan"]["drift"]) if t["plan"] else "")
+        why = "; ".join(w for w in (why, t["note"] if t["status"] != "failed" else "") if w)  # a failure says its retries
+        table.add_row(escape(t["server"]), escape(t["database"]), t["status"], str(steps), escape(why))
+    console().print(table)
+
+
+def human(data: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    from .render import console
+
     con = console()
+    shown = data.get("plans_shown", False)
+    if not shown:
+        _admin_line(data["entra_admin"])
     targets = data["targets"]
     if len(targets) == 1:
         t = targets[0]
-        if t["plan"]:
+        if t["plan"] and not shown:
             render_plan(t["plan"])
+        if t["status"] == "failed":
+            return  # the error and its hint follow on stderr
         steps = len(t["plan"]["steps"]) if t["plan"] else 0
         verdict = {
             "changed": f"[green]Applied {steps} statement(s) in one transaction.[/]",
             "unchanged": "[green]No changes.[/]",
-            "planned": f"Dry run: {steps} statement(s) not applied."
-            if data["mode"] != "check"
-            else f"[yellow]Drift: {steps} change(s) pending.[/]",
-            "drift": f"[yellow]Drift:[/] {escape(t['error'])}" if t["error"] else "[yellow]Drift.[/]",
-            "failed": f"[red]Failed:[/] {escape(t['error'])}",
+            "planned": f"[yellow]Drift: {steps} change(s) pending.[/]"
+            if data["mode"] == "check"
+            else f"Not applied: {steps} statement(s)."
+            if data["mode"] == "ask"
+            else f"Dry run: {steps} statement(s) not applied.",
+            "drift": "[yellow]Drift: nothing was changed.[/]"
+            if t["plan"] and t["plan"]["drift"]
+            else f"[yellow]Drift:[/] {escape(t['error'])}",
         }[t["status"]]
+        if t["note"]:
+            con.print(f"[dim]{escape(t['note'])}[/]")
         con.print(verdict)
+        if t.get("corrected_command"):
+            con.print(f"Corrected command:\n  {escape(t['corrected_command'])}")
         return
-    table = Table(title=f"grant --policy ({data['mode']})", title_justify="left")
-    for col in ("server", "database", "result", "changes", "why"):
-        table.add_column(col)
-    for t in targets:
-        steps = len(t["plan"]["steps"]) if t["plan"] else 0
-        why = t["error"] or "; ".join(t["plan"]["drift"]) if t["plan"] else t["error"]
-        table.add_row(t["server"], t["database"], t["status"], str(steps), escape(why or ""))
-    con.print(table)
-    con.print(", ".join(f"{n} {k}" for k, n in sorted(data["summary"].items())))
+    if targets:
+        _table(data)
+        con.print(", ".join(f"{n} {k}" for k, n in sorted(data["summary"].items())))
+    elif not data["entra_admin"]:
+        con.print("Nothing to do.")

@@ -88,10 +88,10 @@ def lookup(sqlstate: str, number: int | None) -> Diagnosis | None:
     return TABLE.get(sqlstate.upper())
 
 
-def fill(fix: str, message: str, server: str = "", resource_group: str = "") -> str:
-    """Complete a fix template with what the error message and the context know."""
+def fill(fix: str, message: str, server: str = "", resource_group: str = "", ip: str = "") -> str:
+    """Complete a fix template with what the error message and the context know (an audit row knows the ``ip``)."""
     found = _IP.search(message)
-    ip = found[1] if found else "<client-ip>"
+    ip = ip or (found[1] if found else "<client-ip>")
     fix = fix.replace("{ip_dashed}", ip.replace(".", "-").replace(":", "-")).replace("{ip}", ip)
     fix = fix.replace("{server}", server or "<server>")
     if resource_group:
@@ -218,3 +218,75 @@ def _principal_named(principals: list[dict[str, Any]] | None, name: str) -> str 
         if str(p["name"]).lower() == name.lower() and p.get("sid") is not None:
             return "0x" + bytes(p["sid"]).hex().upper()
     return None
+
+
+# --- the real state of a failed login, as the audit log records it -------------------------------
+# Clients always see state 1; the audit row (additional_information_s) and the server's error log
+# hold the real state. Meanings: sql-docs docs/relational-databases/errors-events/
+# mssqlserver-18456-database-engine-error.md ("Additional Error Information" table):
+# 1 not available; 2, 5 user ID not valid; 6 Windows login name with SQL authentication;
+# 7 login disabled and password incorrect; 8 password incorrect; 9 password not valid;
+# 11, 12 login valid but server access failed; 18 password must be changed; 38, 46 could not find
+# the database requested; 102-111 and 132-133 "AAD failure" (Microsoft publishes no finer map);
+# 122-124 empty user name or password; 126 database requested does not exist. Other states are
+# "an unexpected internal processing error": those fall back to the error number's row above.
+
+_STATES_DOCS = "https://learn.microsoft.com/sql/relational-databases/errors-events/mssqlserver-18456-database-engine-error"
+_ENTRA = Diagnosis(
+    "18456/entra",
+    AuthenticationError,
+    "Entra ID (token) authentication failed: the token was refused (wrong audience or tenant, expired, bad signature) "
+    "or no database user matches the identity; Microsoft documents these states only as 'AAD failure'",
+    "check the identity with azsqlctl doctor --client-id <client-id> (token aud https://database.windows.net/, tid = the "
+    "server's Entra admin tenant, not expired), then create its user with azsqlctl grant",
+    _STATES_DOCS,
+)
+_BAD_USER = (
+    "the login name does not exist (user ID is not valid); many of these from one address is password guessing",
+    "check the user name; for Entra identities connect with a token, not a SQL login; contained users must name their database (Initial Catalog)",
+)
+_NO_DATABASE = (
+    "the database requested by the login does not exist or cannot be opened by it",
+    "check --database / Initial Catalog; contained users exist only in their own database",
+)
+
+# (error number, first state, last state) -> diagnosis
+LOGIN_STATES: dict[tuple[int, int, int], Diagnosis] = {
+    (18456, 1, 1): Diagnosis("18456/1", AuthenticationError, "the server hid the reason (state 1 is what clients always see)",
+                             "read the real state from the audit log: azsqlctl logs --principal <name>", _STATES_DOCS),
+    (18456, 2, 2): Diagnosis("18456/2", AuthenticationError, *_BAD_USER, _STATES_DOCS),
+    (18456, 5, 5): Diagnosis("18456/5", AuthenticationError, *_BAD_USER, _STATES_DOCS),
+    (18456, 6, 6): Diagnosis("18456/6", AuthenticationError, "a Windows login name was used with SQL authentication",
+                             "use Entra authentication (a token) for this identity", _STATES_DOCS),
+    (18456, 7, 7): Diagnosis("18456/7", AuthenticationError, "the login is disabled (and the password was wrong)",
+                             "ALTER LOGIN [<name>] ENABLE in master, and check the password", _STATES_DOCS),
+    (18456, 8, 8): Diagnosis("18456/8", AuthenticationError,
+                             "the password is incorrect; many of these from one address is password guessing",
+                             "check the password (rotated secret, stale connection string), or move the app to Entra authentication (azsqlctl grant)",
+                             _STATES_DOCS),
+    (18456, 9, 9): Diagnosis("18456/9", AuthenticationError, "the password is not valid",
+                             "check the password, or move the app to Entra authentication (azsqlctl grant)", _STATES_DOCS),
+    (18456, 11, 12): Diagnosis("18456/11-12", PermissionDenied, "the login is valid but server access failed",
+                               "check the login's CONNECT SQL permission and that it is not denied", _STATES_DOCS),
+    (18456, 18, 18): Diagnosis("18456/18", AuthenticationError, "the password must be changed",
+                               "ALTER LOGIN [<name>] WITH PASSWORD = ... (or use Entra authentication)", _STATES_DOCS),
+    (18456, 38, 38): Diagnosis("18456/38", NotFound, *_NO_DATABASE, _STATES_DOCS),
+    (18456, 46, 46): Diagnosis("18456/46", NotFound, *_NO_DATABASE, _STATES_DOCS),
+    (18456, 102, 111): _ENTRA,
+    (18456, 122, 124): Diagnosis("18456/122-124", AuthenticationError, "the user name or the password was empty",
+                                 "set both UID and PWD, or authenticate with a token and neither (attrs_before 1256)", _STATES_DOCS),
+    (18456, 126, 126): Diagnosis("18456/126", NotFound, "the database requested by the user does not exist",
+                                 "check --database / Initial Catalog", _STATES_DOCS),
+    (18456, 132, 133): _ENTRA,
+}  # fmt: skip
+
+
+def lookup_login_state(number: int | None, state: int | None) -> Diagnosis | None:
+    """The diagnosis for an audited failure: the (number, state) row when there is one, else the number's row."""
+    if number is None:
+        return None
+    if state is not None:
+        for (n, first, last), diag in LOGIN_STATES.items():
+            if n == number and first <= state <= last:
+                return diag
+    return TABLE.get(str(number))

@@ -15,7 +15,7 @@ class AdminSpec:
 def plan_entra_admin(current: AdminSpec | None, wanted: AdminSpec, replace: bool) -> tuple[str, str]:
     """(action, message): action is unchanged, set, replace or refuse."""
     if current is not None and current.sid.lower() == wanted.sid.lower():
-        return "unchanged", f"Entra admin is already {current.login} ({current.sid})"
+        return "unchanged", f"no changes: the Entra admin is already {current.login} ({current.principal_type} {current.sid})"
     if current is None:
         return "set", f"set the Entra admin to {wanted.login} ({wanted.principal_type} {wanted.sid}); the server has none"
     if not replace:

@@ -1,7 +1,12 @@
-"""grant: plan, then apply in one transaction per database - for one identity or a policy.
+"""grant: one operation for one identity or a whole policy - plan every target, then apply.
 
-A database's plan runs as one transaction: any failing statement rolls the whole
-database back and is reported with its position; other databases go on.
+A single-identity grant is a one-target, one-identity policy: both go through
+``execute``. The core plans every database, hands the plans to a ``confirm``
+callback (the CLI shows them and asks once), then applies. Each database's plan
+runs as one transaction: a failing statement rolls that database back and is
+reported with its position; the other databases go on. Transient Azure SQL
+errors (40613, 40501, 40197) are retried with bounded backoff. Status and exit
+code come from one place: ``Status`` and ``exit_code``.
 """
 
 from __future__ import annotations
@@ -9,15 +14,24 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import fnmatch
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
-from .errors import AzsqlctlError, NotFound
-from .grant_plan import BUILTIN_CUSTOM, PRESETS, IdentitySpec, Plan, RoleSpec, expand_roles, plan_identity, plan_role
+from .entra_admin import AdminSpec, plan_entra_admin
+from .errors import AzsqlctlError, CheckFailed, ExitCode, NotFound
+from .grant_plan import BUILTIN_CUSTOM, PRESETS, Plan, RoleSpec, expand_roles, plan_identity, plan_role
 from .grant_state import read_state
+from .identity import IdentitySpec
 from .policy import Policy
 from .ports import DdlSession
+
+log = logging.getLogger("azsqlctl.grant")
+TRANSIENT = frozenset({"40613", "40501", "40197"})  # database unavailable, service busy, service error: retry
+BACKOFF: tuple[float, ...] = (1.0, 2.0, 4.0)  # seconds before each retry; len = the most retries per database
 
 
 class GrantPorts(Protocol):
@@ -25,21 +39,53 @@ class GrantPorts(Protocol):
     def databases(self, server: str) -> list[str]: ...
 
 
+class AdminPort(Protocol):
+    """The server's Entra admin over ARM."""
+
+    def current(self) -> AdminSpec | None: ...
+    def set(self, wanted: AdminSpec) -> None: ...
+
+
 class ApplyFailed(AzsqlctlError):
     """A statement failed; the transaction was rolled back."""
+
+
+class Status(StrEnum):
+    UNCHANGED = "unchanged"  # already as requested
+    PLANNED = "planned"  # changes shown, not applied (dry run, check, declined)
+    CHANGED = "changed"  # changes applied
+    DRIFT = "drift"  # differs in a way this run does not change (stale SID, undeclared memberships)
+    FAILED = "failed"  # an error: nothing changed in this database
+
+
+class Mode(StrEnum):
+    APPLY = "apply"
+    DRY_RUN = "dry-run"
+    CHECK = "check"
+    ASK = "ask"  # plan, let the caller confirm once, then apply
 
 
 @dataclass
 class TargetResult:
     server: str
     database: str
-    status: str  # unchanged, planned, changed, drift, failed
+    status: Status
     plan: Plan | None = None
     error: str = ""
     error_code: str = ""
+    hint: str = ""
+    exit_code: ExitCode = ExitCode.OK  # for failed rows: the error's exit code
+    retries: list[str] = field(default_factory=list)  # the transient error codes retried, in order
+
+    @property
+    def note(self) -> str:
+        if not self.retries:
+            return ""
+        return f"retried {len(self.retries)}x after transient error {', '.join(dict.fromkeys(self.retries))}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"server": self.server, "database": self.database, "status": self.status, "error": self.error, "error_code": self.error_code,
+        return {"server": self.server, "database": self.database, "status": self.status.value, "error": self.error,
+                "error_code": self.error_code, "hint": self.hint, "retries": self.retries, "note": self.note,
                 "plan": self.plan.as_dict() if self.plan else None}  # fmt: skip
 
 
@@ -55,8 +101,93 @@ class Request:
     custom_roles: dict[str, RoleSpec] = field(default_factory=dict)
     revoke: bool = False
     drop_user: bool = False
-    exclusive: bool = False  # policy mode: memberships/grants not declared are drift
+    exclusive: bool = True  # memberships/grants not declared are drift (single mode too: a one-identity policy)
     prune: bool = False
+
+
+@dataclass
+class Job:
+    server: str
+    database: str
+    request: Request
+
+
+@dataclass
+class AdminResult:
+    action: str  # unchanged, set, replace
+    status: Status
+    message: str
+    current: AdminSpec | None
+    wanted: AdminSpec
+
+    def as_dict(self) -> dict[str, Any]:
+        def spec(a: AdminSpec | None) -> dict[str, str] | None:
+            return {"login": a.login, "sid": a.sid, "type": a.principal_type} if a else None
+
+        return {"action": self.action, "status": self.status.value, "message": self.message,
+                "current": spec(self.current), "wanted": spec(self.wanted)}  # fmt: skip
+
+
+@dataclass
+class Operation:
+    """What to do: databases to plan (``jobs``), rows already known to fail, and the optional admin step."""
+
+    jobs: list[Job] = field(default_factory=list)
+    failed: list[TargetResult] = field(default_factory=list)  # e.g. globs that match no database
+    admin: AdminSpec | None = None
+    replace_admin: bool = False
+
+
+@dataclass
+class Outcome:
+    mode: Mode
+    results: list[TargetResult]
+    admin: AdminResult | None = None
+    confirmed: bool = True
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return exit_code(self.results, self.mode, self.admin)
+
+    def summary(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.results:
+            counts[r.status.value] = counts.get(r.status.value, 0) + 1
+        return counts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode.value, "targets": [r.as_dict() for r in self.results], "summary": self.summary(),
+                "entra_admin": self.admin.as_dict() if self.admin else None}  # fmt: skip
+
+
+def row_exit(row: TargetResult, mode: Mode) -> ExitCode:
+    """One row's exit code; the command's is the worst row's (``exit_code``)."""
+    if row.status is Status.FAILED:
+        return row.exit_code if row.exit_code != ExitCode.OK else ExitCode.CHECK_FAILED
+    if row.status is Status.DRIFT or (row.plan is not None and row.plan.drift):
+        return ExitCode.CHECK_FAILED  # something differs that this run leaves as it is
+    if row.status is Status.PLANNED and mode is Mode.CHECK:
+        return ExitCode.CHECK_FAILED
+    return ExitCode.OK
+
+
+def exit_code(results: Sequence[TargetResult], mode: Mode, admin: AdminResult | None = None) -> ExitCode:
+    """The worst row decides: a failure (its own exit code, the first failed row's), then drift, then pending changes under --check."""
+    failed = [r for r in results if r.status is Status.FAILED]
+    if failed:
+        return row_exit(failed[0], mode)
+    codes = [row_exit(r, mode) for r in results]
+    if admin is not None and admin.status is Status.PLANNED and mode is Mode.CHECK:
+        codes.append(ExitCode.CHECK_FAILED)
+    return max(codes, default=ExitCode.OK)
+
+
+def status_of(plan: Plan, applied: bool) -> Status:
+    if plan.blocked:
+        return Status.DRIFT
+    if plan.steps:
+        return Status.CHANGED if applied else Status.PLANNED
+    return Status.DRIFT if plan.drift else Status.UNCHANGED
 
 
 def build_plan(session: DdlSession, server: str, database: str, req: Request) -> Plan:
@@ -108,62 +239,186 @@ def apply_plan(session: DdlSession, plan: Plan) -> None:
     session.commit()
 
 
-def run_target(ports: GrantPorts, server: str, database: str, req: Request, mode: str) -> TargetResult:
-    """mode: plan (dry-run / check) or apply."""
+def _attempt(ports: GrantPorts, job: Job, apply: bool, expected: list[str] | None) -> TargetResult:
+    session = ports.session(job.server, job.database)
     try:
-        session = ports.session(server, database)
-    except AzsqlctlError as exc:
-        return TargetResult(server, database, "failed", None, exc.message, exc.code)
-    plan: Plan | None = None
-    try:
-        plan = build_plan(session, server, database, req)
-        if plan.blocked:
-            return TargetResult(server, database, "drift", plan, plan.blocked, "drift")
-        if not plan.steps:
-            return TargetResult(server, database, "drift" if plan.drift else "unchanged", plan)
-        if mode != "apply":
-            return TargetResult(server, database, "planned", plan)
-        apply_plan(session, plan)
-        return TargetResult(server, database, "changed", plan)
-    except AzsqlctlError as exc:
-        return TargetResult(server, database, "failed", plan, exc.message, exc.code)
+        plan = build_plan(session, job.server, job.database, job.request)
+        status = status_of(plan, applied=False)
+        if status is not Status.PLANNED or not apply:
+            return TargetResult(job.server, job.database, status, plan, plan.blocked, "drift" if plan.blocked else "")
+        if expected is not None and [s.sql for s in plan.steps] != expected:
+            return TargetResult(
+                job.server, job.database, Status.FAILED, plan, f"{job.database} changed after its plan was shown: nothing applied",
+                "plan_changed", "re-run to see the new plan", ExitCode.CHECK_FAILED,
+            )  # fmt: skip
+        try:
+            apply_plan(session, plan)
+        except ApplyFailed as exc:
+            exc.details["plan"] = plan
+            raise
+        return TargetResult(job.server, job.database, status_of(plan, applied=True), plan)
     finally:
         session.close()
 
 
-def expand_targets(policy: Policy, ports: GrantPorts, default_server: str) -> list[tuple[str, str, Request]]:
-    """(server, database, request) per database; globs are matched against the server's databases."""
-    out: dict[tuple[str, str], Request] = {}
-    for target in policy.targets:
-        for server in target.servers or [default_server]:
-            names: list[str] = []
-            if any(ch in d for d in target.databases for ch in "*?["):
-                available = ports.databases(server)
-                for pattern in target.databases:
-                    names += [n for n in available if fnmatch.fnmatchcase(n.lower(), pattern.lower()) and n.lower() != "master"]
-            else:
-                names = list(target.databases)
-            for database in dict.fromkeys(names):
-                req = out.setdefault((server, database), Request([], dict(policy.roles), exclusive=True))
-                for ident, roles in target.grants.items():
-                    req.assignments.append(Assignment(policy.identities[ident], expand_roles(roles)))
-    return [(s, d, r) for (s, d), r in out.items()]
+def run_target(
+    ports: GrantPorts,
+    job: Job,
+    apply: bool,
+    expected: list[str] | None = None,
+    backoff: Sequence[float] = BACKOFF,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TargetResult:
+    """Plan (and apply) one database. Any error becomes this row's ``failed``; transient ones are retried first."""
+    retries: list[str] = []
+    while True:
+        try:
+            result = _attempt(ports, job, apply, expected)
+        except AzsqlctlError as exc:
+            if exc.code in TRANSIENT and len(retries) < len(backoff):
+                sleep(backoff[len(retries)])
+                retries.append(exc.code)
+                continue
+            plan = exc.details.pop("plan", None)
+            note = f" (after {len(retries)} retr{'y' if len(retries) == 1 else 'ies'})" if retries and exc.code in TRANSIENT else ""
+            result = TargetResult(
+                job.server, job.database, Status.FAILED, plan if isinstance(plan, Plan) else None,
+                exc.message + note, exc.code, exc.hint, exc.exit_code,
+            )  # fmt: skip
+        except Exception as exc:
+            log.debug("grant: unexpected error in %s/%s", job.server, job.database, exc_info=True)
+            result = TargetResult(
+                job.server, job.database, Status.FAILED, None, f"unexpected {type(exc).__name__}: {exc}", "internal",
+                "rerun with --debug and report the traceback; the other databases were not affected", ExitCode.INTERNAL,
+            )  # fmt: skip
+        result.retries = retries
+        return result
 
 
 def run_many(
-    jobs: list[tuple[str, str, Request]],
+    jobs: list[Job],
     ports: GrantPorts,
-    mode: str,
+    apply: bool,
     concurrency: int,
     on_done: Callable[[TargetResult], None] | None = None,
+    expected: dict[int, list[str]] | None = None,
+    backoff: Sequence[float] = BACKOFF,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[TargetResult]:
     """Every database in its own transaction, ``concurrency`` at a time; one failure stops nothing."""
     results: dict[int, TargetResult] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = {pool.submit(run_target, ports, s, d, r, mode): i for i, (s, d, r) in enumerate(jobs)}
+        futures = {pool.submit(run_target, ports, job, apply, (expected or {}).get(i), backoff, sleep): i for i, job in enumerate(jobs)}
         for future in concurrent.futures.as_completed(futures):
             result = future.result()
             results[futures[future]] = result
             if on_done is not None:
                 on_done(result)
     return [results[i] for i in range(len(jobs))]
+
+
+def _admin_step(port: AdminPort | None, op: Operation, write: bool) -> AdminResult | None:
+    if op.admin is None:
+        return None
+    if port is None:
+        raise AzsqlctlError("the Entra admin step needs ARM", "pass --subscription and --resource-group", code="no_arm_scope")
+    current = port.current()
+    action, message = plan_entra_admin(current, op.admin, op.replace_admin)
+    if action == "refuse":
+        raise CheckFailed(message, "Service Connector replaces it silently; azsqlctl does not: nothing was written", code="admin_differs")
+    if action == "unchanged":
+        return AdminResult(action, Status.UNCHANGED, message, current, op.admin)
+    if write:
+        port.set(op.admin)
+        return AdminResult(action, Status.CHANGED, "done: " + message, current, op.admin)
+    return AdminResult(action, Status.PLANNED, "would " + message, current, op.admin)
+
+
+def execute(
+    op: Operation,
+    ports: GrantPorts | None,
+    mode: Mode,
+    *,
+    admin_port: AdminPort | None = None,
+    confirm: Callable[[Outcome], bool] | None = None,
+    concurrency: int = 8,
+    on_done: Callable[[TargetResult], None] | None = None,
+    backoff: Sequence[float] = BACKOFF,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Outcome:
+    """The one grant operation. ``Mode.ASK`` plans everything, calls ``confirm`` once, then applies what it showed.
+
+    The Entra admin step runs first (a database step may log in through the new admin); a different
+    admin without ``replace_admin`` is refused before anything is written.
+    """
+
+    def run(jobs: list[Job], apply: bool, expected: dict[int, list[str]] | None = None) -> list[TargetResult]:
+        if not jobs:
+            return []
+        if ports is None:
+            raise AzsqlctlError("databases to grant on but no connection to them", "report this", code="internal")
+        return run_many(jobs, ports, apply, concurrency, on_done, expected, backoff, sleep)
+
+    if mode is Mode.APPLY:
+        admin = _admin_step(admin_port, op, write=True)
+        return Outcome(mode, op.failed + run(op.jobs, apply=True), admin)
+    admin = _admin_step(admin_port, op, write=False)
+    planned = op.failed + run(op.jobs, apply=False)
+    outcome = Outcome(mode, planned, admin)
+    if mode is not Mode.ASK:
+        return outcome
+    pending = [i for i, r in enumerate(planned[len(op.failed) :]) if r.status is Status.PLANNED]
+    if not pending and (admin is None or admin.status is not Status.PLANNED):
+        return outcome
+    if confirm is None or not confirm(outcome):
+        outcome.confirmed = False
+        return outcome
+    if admin is not None and admin.status is Status.PLANNED:
+        admin = _admin_step(admin_port, op, write=True)
+    expected = {k: [s.sql for s in planned[len(op.failed) + i].plan.steps] for k, i in enumerate(pending)}  # type: ignore[union-attr]
+    applied = run([op.jobs[i] for i in pending], apply=True, expected=expected)
+    results = list(planned)
+    for i, row in zip(pending, applied, strict=True):
+        results[len(op.failed) + i] = row
+    return Outcome(mode, results, admin)
+
+
+def is_glob(name: str) -> bool:
+    return any(ch in name for ch in "*?[")
+
+
+def expand_targets(policy: Policy, ports: GrantPorts, default_server: str, prune: bool = False) -> Operation:
+    """One job per (server, database). Literal names always become jobs (a missing one fails with 4060);
+    globs are matched against the server's databases, and a glob that matches nothing is a failed row."""
+    out: dict[tuple[str, str], Job] = {}
+    failed: list[TargetResult] = []
+    listed: dict[str, list[str]] = {}
+    for target in policy.targets:
+        for server in target.servers or [default_server]:
+            names: list[str] = []
+            for pattern in target.databases:
+                if not is_glob(pattern):
+                    names.append(pattern)
+                    continue
+                if server not in listed:
+                    listed[server] = [n for n in ports.databases(server) if n.lower() != "master"]
+                matched = [n for n in listed[server] if fnmatch.fnmatchcase(n.lower(), pattern.lower())]
+                if not matched:
+                    failed.append(TargetResult(
+                        server, pattern, Status.FAILED, None,
+                        f"no database on {server} matches '{pattern}' (policy line {target.line})", "no_match",
+                        f"databases there: {', '.join(listed[server]) or 'none'}", ExitCode.NOT_FOUND,
+                    ))  # fmt: skip
+                names += matched
+            for database in names:  # database names compare case-insensitively, as Azure SQL's do
+                key = (server.lower(), database.lower())
+                if key not in out:
+                    out[key] = Job(server, database, Request([], dict(policy.roles), exclusive=True, prune=prune))
+                req = out[key].request
+                for ident, roles in target.grants.items():
+                    same = next((a for a in req.assignments if a.identity is policy.identities[ident]), None)
+                    if same is None:
+                        req.assignments.append(Assignment(policy.identities[ident], expand_roles(roles)))
+                    else:  # two targets give one identity roles in the same database: it gets both
+                        same.roles = expand_roles([*same.roles, *roles])
+    return Operation(list(out.values()), failed)

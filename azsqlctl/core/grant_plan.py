@@ -6,13 +6,15 @@ and drift. Applying runs exactly the printed steps, in one transaction.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
 from .grant_state import DbState
-from .tsql import guid_literal, quote_name, sid_literal
+from .identity import IdentitySpec, Kind, sid_guid, validate_identity
+from .tsql import create_user, quote_name, sid_literal
+
+__all__ = ["IdentitySpec", "validate_identity"]  # re-exported: identity.py is their home
 
 PRESETS: dict[str, tuple[str, ...]] = {
     "reader": ("db_datareader",),
@@ -50,55 +52,6 @@ class RoleSpec:
 BUILTIN_CUSTOM = {"app_executor": RoleSpec("app_executor", (SchemaGrant(("EXECUTE",)),))}
 
 
-@dataclass(frozen=True)
-class IdentitySpec:
-    name: str
-    kind: str  # app, user, group
-    client_id: str = ""
-    object_id: str = ""
-    sid_mode: bool = False
-
-    @property
-    def sid(self) -> str:
-        return self.client_id if self.kind == "app" else self.object_id
-
-    @property
-    def user_type(self) -> str:
-        return "X" if self.kind == "group" else "E"
-
-    def create_sql(self) -> str:
-        name = quote_name(self.name)
-        if self.sid_mode:
-            return f"CREATE USER {name} WITH SID = {sid_literal(self.sid)}, TYPE = {self.user_type}"
-        if self.object_id:  # disambiguates duplicate display names; the server still stores the right SID
-            return f"CREATE USER {name} FROM EXTERNAL PROVIDER WITH OBJECT_ID = {guid_literal(self.object_id)}"
-        return f"CREATE USER {name} FROM EXTERNAL PROVIDER"
-
-
-def validate_identity(spec: IdentitySpec) -> list[str]:
-    """Why this identity could not be matched to a database user, if it could not."""
-    out = []
-    if spec.kind not in ("app", "user", "group"):
-        out.append(f"type must be app, user or group, not '{spec.kind}'")
-    for label, value in (("client id", spec.client_id), ("object id", spec.object_id)):
-        if value:
-            try:
-                uuid.UUID(value)
-            except ValueError:
-                out.append(f"{label} '{value}' is not a GUID")
-    if spec.kind == "app" and spec.sid_mode and not spec.client_id:
-        out.append(
-            "an app or managed identity matches by its client id: --sid-mode with only an object id creates a user that can never log in"
-        )
-    elif spec.kind == "app" and not spec.client_id:
-        out.append("an app or managed identity is matched by its client id: pass it (client_id); an object id alone only names it")
-    if spec.kind in ("user", "group") and not spec.object_id:
-        out.append(f"a {spec.kind} is matched by its object id: pass it (object_id)")
-    if spec.kind in ("user", "group") and spec.client_id:
-        out.append(f"a {spec.kind} has no client id; pass --object-id")
-    return out
-
-
 @dataclass
 class Step:
     op: str  # create_user, create_role, grant, revoke, add_member, drop_member, drop_user
@@ -116,6 +69,7 @@ class Plan:
     unchanged: list[str] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)  # differences reported, not changed (stale SID, extra grants)
     blocked: str = ""  # a drift that makes the plan unsafe to apply
+    correction: dict[str, str] = field(default_factory=dict)  # the identity as the request should name it
 
     @property
     def empty(self) -> bool:
@@ -125,7 +79,7 @@ class Plan:
         return {
             "server": self.server, "database": self.database, "identity": self.identity,
             "steps": [{"op": s.op, "sign": s.sign, "summary": s.summary, "sql": s.sql} for s in self.steps],
-            "unchanged": self.unchanged, "drift": self.drift, "blocked": self.blocked,
+            "unchanged": self.unchanged, "drift": self.drift, "blocked": self.blocked, "correction": self.correction,
         }  # fmt: skip
 
 
@@ -187,9 +141,89 @@ def plan_role(state: DbState, spec: RoleSpec, plan: Plan, prune: bool) -> None:
                 Step("revoke", "-", f"revoke {perm} on {where} from {spec.name}", f"REVOKE {perm}{on} FROM {quote_name(spec.name)}")
             )
         else:
-            plan.drift.append(f"role {spec.name} has {perm} on {where}, which the policy does not grant (--prune removes it)")
+            plan.drift.append(f"role {spec.name} has {perm} on {where}, which is not granted here (--prune removes it)")
     if existing is not None and not (wanted - have):
         plan.unchanged.append(f"role {spec.name} and its grants")
+
+
+def _not_an_identity(principal: dict[str, Any], database: str) -> UsageError:
+    what = "a database role" if principal["type"] == "R" else "a built-in principal"
+    return UsageError(
+        f"[{principal['name']}] is {what} in {database}, not a user for an Entra identity",
+        "grant names an identity as Azure shows it (az identity show -n NAME -g GROUP --query name); "
+        "it never changes roles or built-in principals",
+        code="not_an_identity",
+    )
+
+
+def _block(plan: Plan, message: str, correction: dict[str, str] | None = None) -> None:
+    plan.blocked = message
+    plan.drift.append(message)
+    if correction:
+        plan.correction = correction
+
+
+def _match_user(state: DbState, ident: IdentitySpec, plan: Plan) -> dict[str, Any] | bool | None:
+    """The existing user for ``ident`` (None: none yet; False: blocked - why is in the plan).
+
+    Never advises DROP USER: a user whose SID is one of the identity's ids is that identity
+    (or the request named it with the wrong id), and one whose SID is neither may belong to
+    someone else.
+    """
+    sid = ident.sid
+    by_sid = state.by_sid(sid) if sid else None
+    by_name = state.principal(ident.name)
+    if by_name is not None and (by_name["type"] == "R" or by_name.get("sid") is None):
+        raise _not_an_identity(by_name, plan.database)
+    if by_sid is not None:
+        if by_name is not None and str(by_name["name"]).lower() != str(by_sid["name"]).lower():
+            _block(
+                plan,
+                f"{ident.name}'s SID {ident.sid_hex} ({ident.sid_label} {sid}) belongs to user [{by_sid['name']}], "
+                f"and [{by_name['name']}] is another principal: two users cannot stand for one identity; "
+                f"name the identity [{by_sid['name']}] or rename one of them",
+            )
+            return False
+        return by_sid
+    if by_name is None:
+        return None
+    existing = sid_guid(by_name.get("sid"))
+    shown = sid_literal(existing) if existing else "none"
+    other = ident.other_id
+    if existing and other and existing.lower() == other.lower():
+        swapped = {"type": Kind.APP.value, "client_id": existing, "object_id": ident.client_id}
+        _block(
+            plan,
+            f"user [{by_name['name']}] exists with SID {shown}, which is the object id {other} given for {ident.name}; "
+            "Azure SQL stores an app's client id as its SID. Either the two ids are swapped in this request, or the user "
+            f"was created with the object id as SID and cannot log in as {ident.name}. Nothing was changed; check which is "
+            'which with az identity show --ids ARM_ID --query "{clientId:clientId, principalId:principalId}". '
+            f"If they are swapped, the corrected request is: type app, client id {existing}"
+            + (f", object id {ident.client_id}" if ident.client_id else ""),
+            {k: v for k, v in swapped.items() if v},
+        )
+        return False
+    if not sid:  # an app named by object id only: its SID (the client id) is not known here
+        plan.unchanged.append(
+            f"user {by_name['name']} exists with SID {shown}; only {ident.name}'s object id was given, so that SID "
+            "(its client id) cannot be compared: pass the client id too to verify it"
+        )
+        return by_name
+    candidate = {"type": Kind.APP.value, "client_id": existing} if existing else {}
+    if_app = (
+        f" If {existing} is {ident.name}'s client id (a managed identity or app: az identity show ... --query clientId), "
+        f"the corrected request is: type app, client id {existing}."
+        if existing
+        else ""
+    )
+    _block(
+        plan,
+        f"user [{by_name['name']}] exists with SID {shown} but {ident.name}'s SID is {ident.sid_hex} "
+        f"({ident.sid_label} {sid}): a stale SID, or another principal with this name.{if_app} "
+        "Nothing was changed; grant never drops a user.",
+        candidate,
+    )
+    return False
 
 
 def plan_identity(
@@ -198,24 +232,10 @@ def plan_identity(
 ) -> None:  # fmt: skip
     """Add the steps that give ``ident`` exactly ``roles`` (or take them away with ``revoke``)."""
     plan.identity = ident.name
-    if ident.kind == "app" and ident.object_id and (wrong := state.by_sid(ident.object_id)) is not None:
-        plan.blocked = (
-            f"user [{wrong['name']}] was created with the object id {ident.object_id} as its SID; apps match by client id "
-            f"{ident.client_id}: DROP USER {quote_name(str(wrong['name']))} and re-run"
-        )
-        plan.drift.append(plan.blocked)
+    found = _match_user(state, ident, plan)
+    if found is False:
         return
-    by_sid = state.by_sid(ident.sid)
-    by_name = state.principal(ident.name)
-    if by_name is not None and (by_sid is None or by_sid["name"] != by_name["name"]):
-        shown = "0x" + bytes(by_name["sid"]).hex().upper() if by_name.get("sid") is not None else "none"
-        plan.blocked = (
-            f"user [{by_name['name']}] exists with SID {shown} but {ident.name}'s SID is {sid_literal(ident.sid)} "
-            f"({'client' if ident.kind == 'app' else 'object'} id {ident.sid}): a stale SID, or another principal with this name; "
-            f"DROP USER {quote_name(str(by_name['name']))} and re-run"
-        )
-        plan.drift.append(plan.blocked)
-        return
+    by_sid = found if isinstance(found, dict) else None
     user = str(by_sid["name"]) if by_sid is not None else ident.name
     current = {role for role, member in state.members if member == user.lower()}
     if revoke:
@@ -228,9 +248,11 @@ def plan_identity(
             plan.steps.append(Step("drop_user", "-", f"drop user {user}", f"DROP USER {quote_name(user)}"))
         return
     if by_sid is None:
-        plan.steps.append(Step("create_user", "+", f"create user {user} ({ident.kind}, SID {sid_literal(ident.sid)})", ident.create_sql()))
-    else:
-        plan.unchanged.append(f"user {user} (SID {sid_literal(ident.sid)})")
+        how = f"SID {ident.sid_hex}" if ident.sid else f"object id {ident.object_id}; the server stores its client id as SID"
+        plan.steps.append(Step("create_user", "+", f"create user {user} ({ident.kind}, {how})", create_user(ident)))
+    elif ident.sid:
+        renamed = f": {ident.name}'s SID under another name (the SID decides)" if user.lower() != ident.name.lower() else ""
+        plan.unchanged.append(f"user {user} (SID {ident.sid_hex}){renamed}")
     for role in roles:
         if role.lower() in current:
             plan.unchanged.append(f"{user} is a member of {role}")
@@ -244,6 +266,6 @@ def plan_identity(
                 Step("drop_member", "-", f"remove {user} from {role}", f"ALTER ROLE {quote_name(role)} DROP MEMBER {quote_name(user)}")
             )
         elif exclusive:
-            plan.drift.append(f"{user} is also a member of {role}, which the policy does not grant (--prune removes it)")
+            plan.drift.append(f"{user} is also a member of {role}, which is not granted here (--prune removes it)")
         else:
             plan.unchanged.append(f"{user} is also a member of {role} (not managed here)")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .identity import sid_bytes
 from .ports import QuerySession
 
 
@@ -22,7 +22,7 @@ class DbState:
     def by_sid(self, guid: str) -> dict[str, Any] | None:
         if not guid:
             return None
-        wanted = uuid.UUID(guid).bytes_le
+        wanted = sid_bytes(guid)
         return next((p for p in self.principals if p.get("sid") is not None and bytes(p["sid"]) == wanted), None)
 
 

@@ -1,16 +1,41 @@
-"""Who a token says you are, and which database principal Azure SQL will match.
+"""Who an identity is, and which database principal Azure SQL will match.
 
-Azure SQL matches a token to a contained user by SID: the client (application)
-id for apps and managed identities, the object id for users; groups match by
-their object id through the ``groups`` claim.
+The one home of the rule: Azure SQL matches a token to a contained user by SID -
+the client (application) id for apps and managed identities, the object
+(principal) id for users; groups match by their object id through the
+``groups`` claim. ``sid_of`` says it once; everything else asks it.
 """
 
 from __future__ import annotations
 
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+MAX_NAME = 128
+# Principals every database has; granting to them is never what a user means.
+BUILTIN_PRINCIPALS = ("dbo", "guest", "sys", "INFORMATION_SCHEMA", "public")
+
+
+class Kind(StrEnum):
+    APP = "app"  # service principal or managed identity: SID = client id
+    USER = "user"  # SID = object id
+    GROUP = "group"  # SID = object id
+
+
+KIND_HELP = (
+    "pass --type app with --client-id (a managed identity or service principal: its client id is its SID; "
+    "add --object-id for CREATE USER ... WITH OBJECT_ID), --type user or --type group with --object-id, "
+    "or --identity-resource ARM_ID"
+)
+
+
+def sid_of(kind: str, client_id: str, object_id: str) -> str:
+    """The GUID Azure SQL stores as the user's SID: client id for apps, object id for users and groups."""
+    return client_id if kind == Kind.APP else object_id
 
 
 def sid_bytes(guid: str) -> bytes:
@@ -35,7 +60,7 @@ class TokenIdentity:
 
     @property
     def sid(self) -> str:
-        return self.client_id if self.kind == "app" else self.object_id
+        return sid_of(self.kind, self.client_id, self.object_id)
 
     @property
     def sid_hex(self) -> str:
@@ -64,3 +89,135 @@ def identity_from_claims(claims: dict[str, Any]) -> TokenIdentity:
         expires_on=int(claims.get("exp", 0)),
         groups=tuple(str(g) for g in claims.get("groups", []) if isinstance(g, str)),
     )
+
+
+def sid_guid(sid: bytes | None) -> str:
+    """A database user's SID bytes back to the GUID text (empty when it is not a 16-byte SID)."""
+    if sid is None or len(bytes(sid)) != 16:
+        return ""
+    return str(uuid.UUID(bytes_le=bytes(sid)))
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    """An Entra identity as grant names it: the database user's name, its kind and its ids.
+
+    ``client_id`` may be empty for an app named by object id only (a system-assigned identity
+    resolved through ARM): the server resolves it with ``WITH OBJECT_ID`` and stores the client id.
+    """
+
+    name: str
+    kind: str  # a Kind value; validate_identity refuses anything else
+    client_id: str = ""
+    object_id: str = ""
+    sid_mode: bool = False
+    source: str = ""  # where the ids came from (an ARM resource id), for messages
+
+    @property
+    def sid(self) -> str:
+        """The SID GUID, or "" when it cannot be known from what was given (app by object id only)."""
+        return sid_of(self.kind, self.client_id, self.object_id)
+
+    @property
+    def sid_hex(self) -> str:
+        return sid_hex(self.sid) if self.sid else "unknown"
+
+    @property
+    def sid_label(self) -> str:
+        return "client id" if self.kind == Kind.APP else "object id"
+
+    @property
+    def other_id(self) -> str:
+        """The id that is *not* the SID (an app's object id), when known."""
+        return self.object_id if self.kind == Kind.APP else ""
+
+    @property
+    def user_type(self) -> str:
+        return "X" if self.kind == Kind.GROUP else "E"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "type": self.kind, "client_id": self.client_id, "object_id": self.object_id,
+            "sid": self.sid, "sid_hex": self.sid_hex, "source": self.source,
+        }  # fmt: skip
+
+
+def name_problems(name: str, roles: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Why ``name`` cannot be a database user for an identity: built-in principals, roles, bad text."""
+    from .roles import FIXED_ROLE_IDS
+
+    out: list[str] = []
+    if not name.strip():
+        out.append("the name is empty or only spaces: name the identity as Azure shows it")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
+        out.append("the name contains control characters")
+    if len(name) > MAX_NAME:
+        out.append(f"the name is {len(name)} characters; a database user name has at most {MAX_NAME}")
+    lowered = name.lower()
+    if lowered in (b.lower() for b in BUILTIN_PRINCIPALS):
+        out.append(f"'{name}' is a principal every database has, not an identity")
+    elif lowered in FIXED_ROLE_IDS or lowered in (r.lower() for r in roles):
+        out.append(f"'{name}' is a database role, not an identity: name the identity that should be its member")
+    return out
+
+
+def validate_identity(spec: IdentitySpec, roles: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Why this identity could not be matched to a database user, if it could not."""
+    out = name_problems(spec.name, roles)
+    if not spec.kind:
+        ids = "an object id" if spec.object_id else "no id"
+        out.append(
+            f"the identity's type is not given and {ids} does not say it: never guessed "
+            "(app: a managed identity or service principal, matched by client id; user or group: by object id)"
+        )
+        return out
+    if spec.kind not in tuple(Kind):
+        out.append(f"type must be app, user or group, not '{spec.kind}'")
+        return out
+    for label, value in (("client id", spec.client_id), ("object id", spec.object_id)):
+        if value:
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                out.append(f"{label} '{value}' is not a GUID")
+    if spec.kind == Kind.APP and spec.sid_mode and not spec.client_id:
+        out.append(
+            "an app or managed identity matches by its client id: --sid-mode with only an object id creates a user that can never log in"
+        )
+    elif spec.kind == Kind.APP and not spec.client_id and not spec.object_id:
+        out.append("an app or managed identity is matched by its client id: pass it (client_id), or its object id for WITH OBJECT_ID")
+    if spec.kind in (Kind.USER, Kind.GROUP) and not spec.object_id:
+        out.append(f"a {spec.kind} is matched by its object id: pass it (object_id)")
+    if spec.kind in (Kind.USER, Kind.GROUP) and spec.client_id:
+        out.append(f"a {spec.kind} has no client id; pass --object-id (a client id means an app or managed identity: --type app)")
+    return out
+
+
+def identity_from_resource(arm_id: str, body: dict[str, Any]) -> IdentitySpec:
+    """An identity from an ARM resource: a user-assigned identity, or a resource's system-assigned one.
+
+    ``Microsoft.ManagedIdentity/userAssignedIdentities``: name, properties.clientId, properties.principalId.
+    Anything else (Microsoft.Web/sites, Microsoft.App/containerApps, Microsoft.Compute/virtualMachines ...):
+    its name and identity.principalId - the service principal Azure creates carries the resource's name.
+    Raises ValueError with the reason when the resource has no identity grant can use.
+    """
+    rtype = str(body.get("type", ""))
+    name = str(body.get("name", "")) or arm_id.rstrip("/").rsplit("/", 1)[-1]
+    if rtype.lower() == "microsoft.managedidentity/userassignedidentities":
+        props = body.get("properties") or {}
+        client_id, principal_id = str(props.get("clientId", "")), str(props.get("principalId", ""))
+        if not client_id:
+            raise ValueError(f"{arm_id} has no properties.clientId")
+        return IdentitySpec(name, Kind.APP, client_id, principal_id, source=arm_id)
+    identity = body.get("identity") or {}
+    kinds = str(identity.get("type", "None"))
+    principal_id = str(identity.get("principalId") or "")
+    if "systemassigned" in kinds.lower().replace(" ", "").replace(",", "") and principal_id:
+        return IdentitySpec(name, Kind.APP, "", principal_id, source=arm_id)
+    assigned = sorted((identity.get("userAssignedIdentities") or {}).keys())
+    if assigned:
+        raise ValueError(
+            f"{rtype or 'the resource'} {name} has no system-assigned identity; it uses user-assigned ones: pass "
+            f"--identity-resource with one of {', '.join(assigned)}"
+        )
+    raise ValueError(f"{rtype or 'the resource'} {name} has no managed identity (identity.type is {kinds})")

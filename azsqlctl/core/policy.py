@@ -5,8 +5,10 @@ version = 1
 [roles.app_rw]
 grants = [{ permissions = ["SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE"], schema = "app" }]
 [identities.orders-api]
-type = "app"
-client_id = "..."
+type = "app"                           # app (managed identity, service principal), user or group: never guessed
+client_id = "..."                      # apps: the client id (their SID); users and groups: object_id
+[identities.shop-web]
+resource = "/subscriptions/.../providers/Microsoft.Web/sites/shop-web"   # or a userAssignedIdentities id: read from ARM
 [[targets]]
 databases = ["appdb", "tenant_*"]      # names or globs; servers default to --server
 grants = { orders-api = ["app_rw"] }
@@ -18,13 +20,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .grant_plan import BUILTIN_CUSTOM, ELEVATED, FIXED_ROLES, PRESETS, IdentitySpec, RoleSpec, SchemaGrant, validate_identity
-from .tsql import MAX_NAME
+from .errors import AzsqlctlError, ConfigError
+from .grant_plan import BUILTIN_CUSTOM, ELEVATED, FIXED_ROLES, PRESETS, RoleSpec, SchemaGrant
+from .identity import MAX_NAME, IdentitySpec, Kind, name_problems, validate_identity
 
 PERMISSIONS = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE", "REFERENCES", "VIEW DEFINITION")
 
@@ -42,6 +45,8 @@ class Policy:
     roles: dict[str, RoleSpec] = field(default_factory=dict)
     identities: dict[str, IdentitySpec] = field(default_factory=dict)
     targets: list[Target] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)  # identity -> its table's line
+    path: str = ""
 
 
 class Lines:
@@ -77,6 +82,32 @@ def _header_is(line: str, parts: tuple[str, ...]) -> bool:
     return got == list(parts) or (len(parts) == 1 and got == [parts[0]])
 
 
+def _raise(name: str, errors: list[tuple[int, str]]) -> None:
+    listing = "; ".join(f"line {line}: {msg}" if line else msg for line, msg in errors)
+    raise ConfigError(
+        f"{name} has {len(errors)} error{'s' if len(errors) != 1 else ''}: {listing}",
+        "fix them all, then re-run; nothing was changed",
+        code="policy_invalid",
+        details={"errors": [{"line": line, "message": msg} for line, msg in errors]},
+    )
+
+
+def resolve_resources(policy: Policy, resolve: Callable[[str], IdentitySpec]) -> None:
+    """Fill in identities named by ``resource = ARM_ID`` (``resolve`` asks ARM); every failure listed with its line."""
+    errors: list[tuple[int, str]] = []
+    for key, spec in policy.identities.items():
+        if not spec.source or spec.client_id or spec.object_id:
+            continue
+        try:
+            found = resolve(spec.source)
+        except AzsqlctlError as exc:
+            errors.append((policy.lines.get(key, 0), f"identity {key}: {exc.message}"))
+            continue
+        policy.identities[key] = replace(found, name=spec.name, sid_mode=spec.sid_mode)
+    if errors:
+        _raise(policy.path, errors)
+
+
 def load_policy(path: Path, allow_elevated: bool) -> Policy:
     try:
         text = path.read_text(encoding="utf-8")
@@ -87,14 +118,9 @@ def load_policy(path: Path, allow_elevated: bool) -> Policy:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name}: {exc}", "fix the TOML syntax", code="policy_invalid") from None
     policy, errors = parse_policy(data, Lines(text), allow_elevated)
+    policy.path = path.name
     if errors:
-        listing = "; ".join(f"line {line}: {msg}" if line else msg for line, msg in errors)
-        raise ConfigError(
-            f"{path.name} has {len(errors)} error{'s' if len(errors) != 1 else ''}: {listing}",
-            "fix them all, then re-run; nothing was changed",
-            code="policy_invalid",
-            details={"errors": [{"line": line, "message": msg} for line, msg in errors]},
-        )
+        _raise(path.name, errors)
     return policy
 
 
@@ -120,23 +146,47 @@ def parse_policy(data: dict[str, Any], lines: Lines, allow_elevated: bool) -> tu
         if name.lower() in PRESETS or name in FIXED_ROLES or len(name) > MAX_NAME:
             errors.append((line, f"role {name}: the name is reserved or too long"))
         policy.roles[name] = RoleSpec(name, tuple(grants))
-    seen_sids: dict[str, str] = {}
+    seen_ids: dict[str, str] = {}
     for name, body in dict(data.get("identities", {})).items():
         line = lines.header("identities", name)
         if not isinstance(body, dict):
             errors.append((line, f"identity {name}: expected a table"))
             continue
+        client_id, object_id = str(body.get("client_id", "")), str(body.get("object_id", ""))
+        resource = str(body.get("resource", ""))
+        policy.lines[name] = line
+        # Only apps have a client id, so one implies the type; an object id alone says nothing.
+        kind = str(body.get("type", Kind.APP.value if client_id or resource else ""))
         spec = IdentitySpec(
-            name=str(body.get("name", name)), kind=str(body.get("type", "app")), client_id=str(body.get("client_id", "")),
-            object_id=str(body.get("object_id", "")), sid_mode=bool(body.get("sid_mode", False)),
+            name=str(body.get("name", name)), kind=kind, client_id=client_id,
+            object_id=object_id, sid_mode=bool(body.get("sid_mode", False)), source=resource,
         )  # fmt: skip
-        for problem in validate_identity(spec):
-            key = "client_id" if "client id" in problem else "object_id" if "object id" in problem else "type"
+        if resource:  # resolved through ARM after validation, before any database
+            problems = name_problems(spec.name, tuple(policy.roles) + tuple(BUILTIN_CUSTOM))
+            if client_id or object_id or kind != Kind.APP:
+                problems.append("resource names a managed identity: it replaces type, client_id and object_id")
+            if not resource.lower().startswith("/subscriptions/") or "/providers/" not in resource.lower():
+                problems.append(f"resource '{resource}' is not an ARM resource id (az identity show -n NAME -g GROUP --query id)")
+            for problem in problems:
+                errors.append(
+                    (lines.key(line, "name" if problem.startswith(("the name", "'")) else "resource"), f"identity {name}: {problem}")
+                )
+            policy.identities[name] = spec
+            continue
+        for problem in validate_identity(spec, tuple(policy.roles) + tuple(BUILTIN_CUSTOM)):
+            key = (
+                "client_id" if "client id" in problem
+                else "object_id" if "object id" in problem
+                else "name" if problem.startswith(("the name", "'")) else "type"
+            )  # fmt: skip
             errors.append((lines.key(line, key), f"identity {name}: {problem}"))
-        if spec.sid and spec.sid.lower() in seen_sids:
-            errors.append((line, f"identity {name}: duplicate of identity {seen_sids[spec.sid.lower()]} (same SID {spec.sid})"))
-        elif spec.sid:
-            seen_sids[spec.sid.lower()] = name
+        for label, value in (("SID", spec.sid), ("object id", spec.object_id)):
+            if value and value.lower() in seen_ids:
+                errors.append((line, f"identity {name}: duplicate of identity {seen_ids[value.lower()]} (same {label} {value})"))
+                break
+        for value in (spec.sid, spec.object_id):
+            if value:
+                seen_ids.setdefault(value.lower(), name)
         policy.identities[name] = spec
     known_roles = {r.lower() for r in (*PRESETS, *FIXED_ROLES, *policy.roles, *BUILTIN_CUSTOM)}
     for k, body in enumerate(data.get("targets", [])):

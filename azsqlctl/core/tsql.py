@@ -11,7 +11,9 @@ import hashlib
 import re
 import uuid
 
-MAX_NAME = 128
+from .identity import MAX_NAME, IdentitySpec, sid_hex
+
+__all__ = ["MAX_NAME", "BadIdentifier", "create_user", "guid_literal", "query_hash", "quote_name", "quote_string", "sid_literal"]
 
 
 class BadIdentifier(ValueError):
@@ -39,7 +41,24 @@ def guid_literal(value: str) -> str:
 
 
 def sid_literal(guid: str) -> str:
-    return "0x" + uuid.UUID(guid).bytes_le.hex().upper()
+    """The SID as a varbinary literal (0x + the GUID's little-endian bytes); see identity.sid_hex."""
+    return sid_hex(guid)
+
+
+def create_user(spec: IdentitySpec) -> str:
+    """CREATE USER for an Entra identity, in the one form its ids allow.
+
+    sid_mode: WITH SID = <SID>, TYPE = E|X (no directory lookup by the server).
+    object id known: FROM EXTERNAL PROVIDER WITH OBJECT_ID (disambiguates duplicate display names;
+    the server still stores the right SID - the client id for apps).
+    otherwise: FROM EXTERNAL PROVIDER (the server looks the display name up).
+    """
+    name = quote_name(spec.name)
+    if spec.sid_mode:
+        return f"CREATE USER {name} WITH SID = {sid_literal(spec.sid)}, TYPE = {spec.user_type}"
+    if spec.object_id:
+        return f"CREATE USER {name} FROM EXTERNAL PROVIDER WITH OBJECT_ID = {guid_literal(spec.object_id)}"
+    return f"CREATE USER {name} FROM EXTERNAL PROVIDER"
 
 
 _LITERALS = re.compile(r"N?'(?:[^']|'')*'|\b0x[0-9a-fA-F]+\b|\b\d+(?:\.\d+)?\b")

@@ -28,6 +28,15 @@ _ROUTE = re.compile(
 )
 
 
+# Resources that carry a managed identity (grant --identity-resource): user-assigned identities,
+# and any resource type whose system-assigned identity an Identity names in ``resource``.
+_IDENTITY_ROUTE = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/(?P<ns>Microsoft\.(?!Sql/)[^/]+)/(?P<type>[^/]+)/(?P<name>[^/]+)/?$",
+    re.I,
+)
+UAMI = "Microsoft.ManagedIdentity/userAssignedIdentities"
+
+
 def _error(status: int, code: str, message: str) -> Response:
     return status, {"error": {"code": code, "message": message}}
 
@@ -145,6 +154,8 @@ class ArmService:
             if rejected.reason == "expired":
                 return _error(401, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time.")
             return _error(401, "InvalidAuthenticationToken", f"The access token is invalid ({rejected.reason}).")
+        if method == "GET" and (r := _IDENTITY_ROUTE.match(path)):
+            return self.store.read(lambda s: identity_resource(s, r))
         m = _ROUTE.match(path)
         if not m:
             return _error(404, "InvalidResourceType", f"The resource type could not be found for the path '{path}'.")
@@ -240,8 +251,51 @@ class ArmService:
                 srv.public_network_access = props["publicNetworkAccess"]
             if "minimalTlsVersion" in props:
                 srv.minimal_tls_version = props["minimalTlsVersion"]
+            admin = props.get("administrators")
+            if isinstance(admin, dict) and admin.get("sid"):
+                # The server's administrators block carries principalType: recorded as sent (Group stays Group).
+                kind = str(admin.get("principalType") or "User")
+                if kind not in ("User", "Group", "Application"):
+                    return _error(400, "InvalidParameterValue", f"Invalid value given for parameter principalType: '{kind}'.")
+                tenant = str(admin.get("tenantId") or s.tenant_id)
+                srv.entra_admin = EntraAdmin(str(admin.get("login", "")), str(admin["sid"]), kind, tenant)
             return 200, server_body(s, self.fqdn)
         return _error(405, "MethodNotAllowed", f"{method} is not supported on this resource by the azsqlctl sandbox.")
+
+
+def identity_resource(s: SandboxState, m: re.Match[str]) -> Response:
+    """GET a user-assigned identity (2023-01-31 shape) or a resource with a system-assigned identity (its shape's
+    name, type, location and ``identity`` block: what ``az webapp show`` / UserAssignedIdentities_Get return)."""
+    srv = s.server
+    if m["sub"].lower() != srv.subscription_id.lower():
+        return _error(404, "SubscriptionNotFound", f"The subscription '{m['sub']}' could not be found.")
+    if m["rg"].lower() != srv.resource_group.lower():
+        return _error(404, "ResourceGroupNotFound", f"Resource group '{m['rg']}' could not be found.")
+    rtype, name = f"{m['ns']}/{m['type']}", m["name"]
+    base = f"/subscriptions/{srv.subscription_id}/resourceGroups/{srv.resource_group}/providers"
+    for ident in s.identities:
+        if ident.kind != "managed_identity" or ident.system_assigned:
+            continue
+        if not ident.resource and rtype.lower() == UAMI.lower() and ident.name.lower() == name.lower():
+            return 200, {
+                "id": f"{base}/{UAMI}/{ident.name}", "name": ident.name, "type": UAMI, "location": srv.location, "tags": {},
+                "properties": {"tenantId": s.tenant_id, "principalId": ident.object_id, "clientId": ident.client_id},
+            }  # fmt: skip
+        if ident.resource and ident.resource.lower() == f"{rtype}/{name}".lower():
+            rtype_, _, rname = ident.resource.rpartition("/")
+            body: dict[str, Any] = {
+                "id": f"{base}/{ident.resource}", "name": rname, "type": rtype_, "location": srv.location,
+                "identity": {"type": "SystemAssigned", "principalId": ident.object_id, "tenantId": s.tenant_id},
+            }  # fmt: skip
+            if rtype_.lower() == "microsoft.web/sites":
+                body["kind"] = "app"
+                body["properties"] = {"state": "Running", "defaultHostName": f"{rname}.azurewebsites.net", "enabled": True}
+            return 200, body
+    return _error(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{rtype}/{name}' under resource group '{m['rg']}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
 
 
 def start_arm_endpoint(service: ArmService, tls: Any, port: int = 0) -> Any:

@@ -26,6 +26,7 @@ class Fault:
     number: int = 0  # for tds/login_error: 40613, 40197 or 40501
     after: int = 0  # let this many matching requests through before the fault fires
     hits: int = field(default=0)
+    database: str = ""  # tds login faults: only logins to this database ("" = any)
 
 
 class Faults:
@@ -47,19 +48,30 @@ class Faults:
         self._released.clear()
 
     def inject(
-        self, surface: str, kind: str, count: int | None = 1, *, delay: float = 0.0, retry_after: int = 1, number: int = 0, after: int = 0
+        self,
+        surface: str,
+        kind: str,
+        count: int | None = 1,
+        *,
+        delay: float = 0.0,
+        retry_after: int = 1,
+        number: int = 0,
+        after: int = 0,
+        database: str = "",
     ) -> Fault:
         if kind not in self.kinds.get(surface, frozenset()):
             raise ValueError(f"unknown fault {surface}/{kind}; known: {sorted(self.kinds.get(surface, frozenset()))}")
-        fault = Fault(surface, kind, count, delay, retry_after, number, after)
+        fault = Fault(surface, kind, count, delay, retry_after, number, after, database=database)
         with self._lock:
             self._armed.append(fault)
         return fault
 
-    def take(self, surface: str, kinds: set[str]) -> Fault | None:
-        """Consume one armed fault of ``surface`` whose kind is in ``kinds``."""
+    def take(self, surface: str, kinds: set[str], database: str = "") -> Fault | None:
+        """Consume one armed fault of ``surface`` whose kind is in ``kinds`` (and whose database, if any, is ``database``)."""
         with self._lock:
             for fault in self._armed:
+                if fault.database and fault.database.lower() != database.lower():
+                    continue
                 if fault.surface == surface and fault.kind in kinds:
                     if fault.after > 0:
                         fault.after -= 1

@@ -181,9 +181,9 @@ class SqlEndpoint:
         label = principal_label(claims, s)
         if server.entra_admin is None:
             raise self._refuse(s, "no_entra_admin", principal=label)
-        if self.faults.take("tds", {"unavailable"}):
+        if self.faults.take("tds", {"unavailable"}, database):
             raise self._gateway_error(s, ae.DATABASE_UNAVAILABLE, 1, database=database, server=server.name, trace=str(uuid.uuid4()).upper())
-        if fault := self.faults.take("tds", {"login_error"}):
+        if fault := self.faults.take("tds", {"login_error"}, database):
             message = ae.BY_NUMBER[fault.number]
             trace = str(uuid.uuid4()).upper()
             raise self._gateway_error(s, message, 1, database=database, server=server.name, trace=trace, incident=trace, code=str(0x4001))

@@ -45,6 +45,9 @@ class Identity:
     system_assigned: bool = False
     upn: str = ""  # users only
     groups: list[str] = field(default_factory=list)  # object ids of groups it belongs to
+    # ARM: a managed identity with no resource is a user-assigned identity (Microsoft.ManagedIdentity/
+    # userAssignedIdentities/<name>); "Microsoft.Web/sites/shop-web" makes it that resource's system-assigned one.
+    resource: str = ""
 
     @property
     def sid_guid(self) -> str:

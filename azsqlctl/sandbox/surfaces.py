@@ -135,8 +135,7 @@ class TdsSurface(Surface):
         if isinstance(token, TokenSurface) and token.http is not None:
             # FEDAUTHINFO (server-driven token workflow): the STS clients are sent to.
             tenant = self.parts.store.read(lambda s: s.tenant_id)
-            # Plain assignment once helper B's SqlEndpoint.fedauth_sts_url lands (shared contract).
-            setattr(self.service, "fedauth_sts_url", f"{token.http.url}/{tenant}")  # noqa: B010
+            self.service.fedauth_sts_url = f"{token.http.url}/{tenant}"
         self.server = TdsServer(self.service, tls, port=port, fault=self.service.session_fault).start()
 
     def stop(self) -> None:

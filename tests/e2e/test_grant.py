@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from pathlib import Path
@@ -239,12 +240,13 @@ def test_policy_across_three_databases_one_failing(sandbox: Sandbox, client_env:
             s.server.databases.append(Database(name, users=users, schemas=["dbo", "app"], available=name != "tenant_c"))
     policy = tmp_path / "access.toml"
     policy.write_text(POLICY.format(orders=cid(sandbox, "orders-api"), worker=cid(sandbox, "billing-worker")))
-    code, env = grant("--policy", str(policy), "--apply", "--concurrency", "3")
-    assert code == ExitCode.CHECK_FAILED
+    code, env = grant("--policy", str(policy), "--apply", "--concurrency", "3", "--retries", "1")
+    assert code == ExitCode.CONNECTION  # the worst row: tenant_c could not be reached
     results = {t["database"]: t for t in env["data"]["targets"]}
     assert sorted(results) == ["tenant_a", "tenant_b", "tenant_c"]  # globbed: appdb and master not matched
     assert (results["tenant_a"]["status"], results["tenant_b"]["status"], results["tenant_c"]["status"]) == ("changed", "changed", "failed")
     assert "Database 'tenant_c' on server 'sandbox-sql' is not currently available." in results["tenant_c"]["error"]
+    assert results["tenant_c"]["error"].endswith("(40613) (after 1 retry)") and results["tenant_c"]["retries"] == ["40613"]
     state = sandbox.store.read(lambda s: {d.name: d for d in s.server.databases})
     assert state["tenant_a"].roles == ["app_rw"] and state["tenant_a"].user("billing-worker") is not None
     assert state["tenant_c"].roles == [] and state["tenant_c"].user("billing-worker") is None
@@ -262,8 +264,13 @@ def test_policy_across_three_databases_one_failing(sandbox: Sandbox, client_env:
 def test_policy_drift_and_prune(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
     policy = tmp_path / "access.toml"
     policy.write_text(POLICY.format(orders=cid(sandbox, "orders-api"), worker=cid(sandbox, "billing-worker")).replace("tenant_*", "appdb"))
-    assert grant("--policy", str(policy), "--apply")[0] == 0
-    assert grant("--policy", str(policy), "--check")[0] == ExitCode.CHECK_FAILED  # orders-api is also in db_datareader: drift
+    code, env = grant("--policy", str(policy), "--apply")
+    target = env["data"]["targets"][0]
+    # applied, but orders-api is also in db_datareader, which the policy does not grant: drift remains, exit 1
+    assert code == ExitCode.CHECK_FAILED and target["status"] == "changed"
+    assert target["plan"]["drift"] == ["orders-api is also a member of db_datareader, which is not granted here (--prune removes it)"]
+    code, env = grant("--policy", str(policy), "--check")
+    assert code == ExitCode.CHECK_FAILED and env["data"]["targets"][0]["status"] == "drift"
     code, _env = grant("--policy", str(policy), "--apply", "--prune")
     assert code == 0 and "orders-api" not in appdb(sandbox).members.get("db_datareader", [])
     assert grant("--policy", str(policy), "--check")[0] == 0
@@ -355,3 +362,391 @@ def test_ensure_entra_admin_never_replaces_silently(sandbox: Sandbox, client_env
     assert env["data"]["targets"][0]["status"] == "changed"  # the database step ran as a member of the new admin group
     code, env = grant(*base, "--apply")
     assert code == 0 and env["data"]["entra_admin"]["action"] == "unchanged"
+
+
+# --- issue 8: one code path, identities as Azure shows them, no advice that breaks a working user ------------
+
+
+def ident(sandbox: Sandbox, name: str) -> Identity:
+    return sandbox.store.read(lambda s: next(i for i in s.identities if i.name == name))
+
+
+def everything(result: Any) -> str:
+    return str(result.stdout) + str(result.stderr)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    user=hst.sampled_from(["absent", "correct", "stale"]),
+    members=hst.sets(hst.sampled_from(["db_datareader", "db_datawriter", "app_executor"])),
+    executor_role=hst.booleans(),
+    extra_grant=hst.booleans(),
+    roles=hst.lists(hst.sampled_from(["reader", "writer", "executor"]), min_size=1, max_size=3, unique=True),
+    mode=hst.sampled_from(["--check", "--dry-run", "--apply"]),
+    prune=hst.booleans(),
+)
+def test_single_and_policy_modes_agree(
+    sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path,
+    user: str, members: set[str], executor_role: bool, extra_grant: bool, roles: list[str], mode: str, prune: bool,
+) -> None:  # fmt: skip
+    from azsqlctl.sandbox.state import Permission
+
+    worker = ident(sandbox, "billing-worker")
+
+    def reset() -> None:
+        with sandbox.store.mutate() as s:
+            db = s.server.database("appdb")
+            assert db is not None
+            db.users = [u for u in db.users if u.name != "billing-worker"]
+            db.roles = ["app_executor"] if executor_role else []
+            db.permissions = [Permission("app_executor", "SELECT")] if executor_role and extra_grant else []
+            db.members = {"db_datareader": ["orders-api"]}
+            if user != "absent":
+                sid = worker.client_id if user == "correct" else "11111111-2222-3333-4444-555555555555"
+                db.users.append(DbUser("billing-worker", sid, "E", 6))
+                for role in members:
+                    if role != "app_executor" or executor_role:
+                        db.members.setdefault(role, []).append("billing-worker")
+
+    policy = tmp_path / "one.toml"
+    policy.write_text(
+        f'version = 1\n[identities.billing-worker]\ntype = "app"\nclient_id = "{worker.client_id}"\n\n'
+        f'[[targets]]\ndatabases = ["appdb"]\ngrants = {{ billing-worker = {json.dumps(roles)} }}\n'
+    )
+    runs = []
+    for args in (
+        ["billing-worker", "--client-id", worker.client_id, *[a for r in roles for a in ("--role", r)]],
+        ["--policy", str(policy)],
+    ):
+        reset()
+        code, env = grant(*args, mode, *(["--prune"] if prune else []))
+        t = env["data"]["targets"][0]
+        plan = t["plan"] or {}
+        after = copy.deepcopy(appdb(sandbox))  # a snapshot: the next reset() edits the state in place
+        runs.append((code, t["status"], t["error_code"], [s["sql"] for s in plan.get("steps", [])], plan.get("drift"), after))
+    assert runs[0] == runs[1]
+
+
+def test_object_id_alone_is_refused_with_the_ids_each_kind_needs(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    oid = ident(sandbox, "billing-worker").object_id
+    result = runner.invoke(app, ["grant", "billing-worker", "--object-id", oid, "--role", "reader", "--apply"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "type is not given and an object id does not say it: never guessed" in result.stderr
+    for fragment in (
+        "--type app with --client-id",
+        "--type user or --type group with --object-id",
+        "--identity-resource",
+        "az identity show",
+    ):
+        assert fragment in result.stderr, result.stderr
+    assert sandbox.sql.statements == []  # refused before any connection
+
+
+def test_app_by_object_id_only_applied_twice_says_no_changes(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    worker = ident(sandbox, "billing-worker")
+    args = ["billing-worker", "--type", "app", "--object-id", worker.object_id, "--role", "reader", "--apply"]
+    code, env = grant(*args)
+    assert code == 0 and env["data"]["targets"][0]["status"] == "changed"
+    sql = env["data"]["targets"][0]["plan"]["steps"][0]["sql"]
+    assert sql == f"CREATE USER [billing-worker] FROM EXTERNAL PROVIDER WITH OBJECT_ID = N'{worker.object_id}'"
+    assert appdb(sandbox).user("billing-worker") == DbUser("billing-worker", worker.client_id, "E", 6)  # as Azure stores it
+    before = len(ddl_sent(sandbox))
+    second = runner.invoke(app, ["grant", *args], env={"COLUMNS": "200"})
+    assert second.exit_code == 0, second.output
+    assert second.stdout.strip().endswith("No changes.") and "only billing-worker's object id was given" in second.stdout
+    assert len(ddl_sent(sandbox)) == before and "DROP USER" not in everything(second)
+
+
+def test_sid_equal_to_the_other_id_gets_the_corrected_command(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    worker = ident(sandbox, "billing-worker")
+    assert grant("billing-worker", "--client-id", worker.client_id, "--role", "reader", "--apply")[0] == 0
+    # The ids swapped: the client id passed as --object-id and the object id as --client-id.
+    swapped = ["billing-worker", "--client-id", worker.object_id, "--object-id", worker.client_id, "--role", "reader", "--apply"]
+    result = runner.invoke(app, ["grant", *swapped], env={"COLUMNS": "200"})
+    assert result.exit_code == ExitCode.CHECK_FAILED
+    out = everything(result)
+    assert f"which is the object id {worker.client_id} given for billing-worker" in out
+    corrected = (
+        f"azsqlctl grant billing-worker --type app --client-id {worker.client_id} --object-id {worker.object_id} --role reader --apply"
+    )
+    assert f"Corrected command:\n  {corrected}" in result.stdout
+    assert "DROP USER" not in out and ddl_sent(sandbox)[-1].startswith("ALTER ROLE")  # nothing new was sent
+    code, env = grant(*corrected.split()[2:])
+    assert code == 0 and env["data"]["targets"][0]["status"] == "unchanged"
+
+
+@pytest.mark.parametrize("case", ["swapped", "object-id-as-sid", "user-type-for-an-app", "stale"])
+def test_drop_user_is_never_advised(sandbox: Sandbox, client_env: dict[str, str], case: str) -> None:
+    worker = ident(sandbox, "billing-worker")
+    stored = {"object-id-as-sid": worker.object_id, "stale": "11111111-2222-3333-4444-555555555555"}.get(case, worker.client_id)
+    with sandbox.store.mutate() as s:
+        db = s.server.database("appdb")
+        assert db is not None
+        db.users.append(DbUser("billing-worker", stored, "E", 6))
+    args = {
+        "swapped": ["--client-id", worker.object_id, "--object-id", worker.client_id],
+        "object-id-as-sid": ["--client-id", worker.client_id, "--object-id", worker.object_id],
+        "user-type-for-an-app": ["--type", "user", "--object-id", worker.object_id],
+        "stale": ["--client-id", worker.client_id],
+    }[case]
+    result = runner.invoke(app, ["grant", "-o", "json", "billing-worker", *args, "--role", "reader", "--apply"])
+    env = json.loads(result.stdout)
+    target = env["data"]["targets"][0]
+    assert result.exit_code == ExitCode.CHECK_FAILED and target["status"] == "drift" and target["plan"]["steps"] == []
+    assert "DROP USER" not in result.stdout + result.stderr
+    if case != "stale":  # the stored SID is one of billing-worker's ids: the request gets corrected
+        assert target["corrected_command"].startswith(f"azsqlctl grant billing-worker --type app --client-id {stored}")
+    if case == "user-type-for-an-app":
+        assert f"If {worker.client_id} is billing-worker's client id" in target["error"]
+
+
+def test_ensure_entra_admin_alone(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    group = Identity("sql-admins", "group", "5d1c2f3a-0000-4000-8000-0000000000bb")
+    with sandbox.store.mutate() as s:
+        s.identities.append(group)
+    admin = ["--ensure-entra-admin", "sql-admins", "--entra-admin-id", group.object_id, "--entra-admin-type", "Group"]
+    code, env = grant(*admin, "--apply")  # a different admin, no --replace-admin: refused, nothing written
+    assert code == ExitCode.CHECK_FAILED and env["errors"][0]["code"] == "admin_differs"
+    assert sandbox.store.read(lambda s: s.server.entra_admin.login if s.server.entra_admin else "") == "sandbox-operator"
+    code, env = grant(*admin, "--replace-admin", "--check")
+    assert code == ExitCode.CHECK_FAILED and env["data"]["entra_admin"]["status"] == "planned"
+    code, env = grant(*admin, "--replace-admin", "--apply")
+    assert code == 0 and env["status"] == "ok" and env["data"]["targets"] == []
+    assert env["data"]["entra_admin"] == {
+        "action": "replace", "status": "changed",
+        "message": f"done: replace the Entra admin sandbox-operator ({ident(sandbox, 'sandbox-operator').client_id}) with sql-admins (Group {group.object_id})",
+        "current": {"login": "sandbox-operator", "sid": ident(sandbox, "sandbox-operator").client_id, "type": "Application"},
+        "wanted": {"login": "sql-admins", "sid": group.object_id, "type": "Group"},
+    }  # fmt: skip
+    stored = sandbox.store.read(lambda s: s.server.entra_admin)
+    assert stored is not None and (stored.login, stored.sid, stored.principal_type) == ("sql-admins", group.object_id, "Group")
+    again = runner.invoke(app, ["grant", *admin, "--apply"])
+    assert again.exit_code == 0 and "Entra admin (unchanged): no changes: the Entra admin is already sql-admins (Group" in again.stdout
+
+
+def test_ensure_entra_admin_sends_the_type_it_is_given(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    # An id the directory does not know: only the type sent can say it is a group.
+    gid = "5d1c2f3a-0000-4000-8000-0000000000cc"
+    code, env = grant("--ensure-entra-admin", "ops", "--entra-admin-id", gid, "--replace-admin", "--apply")
+    assert code == 0 and env["data"]["entra_admin"]["wanted"]["type"] == "Group"
+    assert sandbox.store.read(lambda s: s.server.entra_admin and s.server.entra_admin.principal_type) == "Group"
+
+
+def arm_id(sandbox: Sandbox, rtype: str, name: str) -> str:
+    sub, rg = sandbox.store.read(lambda s: (s.server.subscription_id, s.server.resource_group))
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{rtype}/{name}"
+
+
+def doctor_ok(client_id: str) -> dict[str, Any]:
+    result = runner.invoke(app, ["doctor", "-o", "json", "--client-id", client_id])
+    env: dict[str, Any] = json.loads(result.stdout)
+    assert result.exit_code == 0 and env["status"] == "ok", result.stdout
+    return env
+
+
+def test_identity_resource_user_assigned_then_doctor_passes(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    worker = ident(sandbox, "billing-worker")
+    rid = arm_id(sandbox, "Microsoft.ManagedIdentity/userAssignedIdentities", "billing-worker")
+    code, env = grant("--identity-resource", rid, "--role", "reader", "--apply")
+    assert code == 0, env
+    step = env["data"]["targets"][0]["plan"]["steps"][0]
+    assert step["summary"] == f"create user billing-worker (app, SID 0x{uuid.UUID(worker.client_id).bytes_le.hex().upper()})"
+    assert step["sql"] == f"CREATE USER [billing-worker] FROM EXTERNAL PROVIDER WITH OBJECT_ID = N'{worker.object_id}'"
+    assert env["data"]["identity"] == {
+        "name": "billing-worker", "type": "app", "client_id": worker.client_id, "object_id": worker.object_id,
+        "sid": worker.client_id, "sid_hex": "0x" + uuid.UUID(worker.client_id).bytes_le.hex().upper(), "source": rid,
+    }  # fmt: skip
+    perms = next(c for c in doctor_ok(worker.client_id)["data"]["checks"] if c["id"] == "permissions")
+    assert perms["evidence"]["roles"] == ["db_datareader"]
+    assert grant("--identity-resource", rid, "--role", "reader", "--check")[0] == 0  # matched by SID: nothing to do
+
+
+def test_identity_resource_web_app_system_assigned_then_doctor_passes(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    web = Identity("shop-web", "managed_identity", "7a7a7a7a-0000-4000-8000-000000000001", "7b7b7b7b-0000-4000-8000-000000000002",
+                   resource="Microsoft.Web/sites/shop-web")  # fmt: skip
+    with sandbox.store.mutate() as s:
+        s.identities.append(web)
+    rid = arm_id(sandbox, "Microsoft.Web/sites", "shop-web")
+    code, env = grant("--identity-resource", rid, "--role", "writer", "--apply")
+    assert code == 0, env
+    assert env["data"]["targets"][0]["plan"]["steps"][0]["sql"] == (
+        f"CREATE USER [shop-web] FROM EXTERNAL PROVIDER WITH OBJECT_ID = N'{web.object_id}'"
+    )
+    assert appdb(sandbox).user("shop-web") == DbUser("shop-web", web.client_id, "E", 6)  # the server stored the client id
+    perms = next(c for c in doctor_ok(web.client_id)["data"]["checks"] if c["id"] == "permissions")
+    assert perms["evidence"]["roles"] == ["db_datareader", "db_datawriter"]
+    code, env = grant("--identity-resource", rid, "--role", "writer", "--apply")
+    assert code == 0 and env["data"]["targets"][0]["status"] == "unchanged"
+    missing = runner.invoke(
+        app, ["grant", "--identity-resource", arm_id(sandbox, "Microsoft.Web/sites", "nope"), "--role", "reader", "--apply"]
+    )
+    assert missing.exit_code == ExitCode.NOT_FOUND and "(ResourceNotFound) The Resource 'Microsoft.Web/sites/nope'" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["dbo", "guest", "sys", "INFORMATION_SCHEMA", "public", "db_datareader", "db_owner", "   ", "bad\x01name", "x" * 129]
+)
+def test_names_that_are_not_identities_exit_2(sandbox: Sandbox, client_env: dict[str, str], name: str) -> None:
+    result = runner.invoke(app, ["grant", name, "--client-id", cid(sandbox, "billing-worker"), "--role", "reader", "--apply"])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.startswith("Error: ") and "\nHint: " in result.stderr and "DROP USER" not in result.stderr
+    assert sandbox.sql.statements == []
+
+
+def test_a_custom_role_in_the_database_is_not_an_identity(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    with sandbox.store.mutate() as s:
+        db = s.server.database("appdb")
+        assert db is not None
+        db.roles.append("app_rw")
+    result = runner.invoke(app, ["grant", "app_rw", "--client-id", cid(sandbox, "billing-worker"), "--role", "reader", "--apply"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "Error: [app_rw] is a database role in appdb, not a user for an Entra identity" in result.stderr and ddl_sent(sandbox) == []
+
+
+def test_policy_lists_bad_names_with_their_lines(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
+    policy = tmp_path / "names.toml"
+    long = "x" * 129
+    policy.write_text(
+        'version = 1\n[roles.app_rw]\ngrants = [{ permissions = ["SELECT"] }]\n\n'  # lines 1-4
+        f'[identities.long]\ntype = "app"\nclient_id = "{uuid.uuid4()}"\nname = "{long}"\n\n'  # lines 5-9
+        f'[identities.dbo]\nclient_id = "{uuid.uuid4()}"\n\n'  # lines 10-12
+        f'[identities.app_rw]\ntype = "app"\nclient_id = "{uuid.uuid4()}"\n\n'  # lines 13-16
+        f'[identities.mystery]\nobject_id = "{uuid.uuid4()}"\n\n'  # lines 17-19
+        '[[targets]]\ndatabases = ["appdb"]\ngrants = { long = ["reader"], dbo = ["reader"], app_rw = ["reader"], mystery = ["reader"] }\n'
+    )
+    result = runner.invoke(app, ["grant", "--policy", str(policy), "--apply"])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    for expected in (
+        "line 8: identity long: the name is 129 characters; a database user name has at most 128",
+        "line 10: identity dbo: 'dbo' is a principal every database has, not an identity",
+        "line 13: identity app_rw: 'app_rw' is a database role, not an identity",
+        "identity mystery: the identity's type is not given and an object id does not say it: never guessed",
+    ):
+        assert expected in result.stderr, result.stderr
+    assert sandbox.sql.statements == []  # validated before touching any database
+
+
+def test_literal_database_next_to_globs_is_reported(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
+    with sandbox.store.mutate() as s:
+        s.server.databases.append(Database("tenant_a", schemas=["dbo", "app"]))
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        f'version = 1\n[identities.billing-worker]\ntype = "app"\nclient_id = "{cid(sandbox, "billing-worker")}"\n\n'
+        '[[targets]]\ndatabases = ["tenant_*", "missingdb", "archive_*"]\ngrants = { billing-worker = ["reader"] }\n'
+    )
+    code, env = grant("--policy", str(policy), "--apply")
+    rows = {t["database"]: t for t in env["data"]["targets"]}
+    assert sorted(rows) == ["archive_*", "missingdb", "tenant_a"]
+    assert rows["tenant_a"]["status"] == "changed"
+    assert (rows["missingdb"]["status"], rows["missingdb"]["error_code"]) == ("failed", "4060")
+    assert (rows["archive_*"]["status"], rows["archive_*"]["error_code"]) == ("failed", "no_match")
+    assert rows["archive_*"]["error"].startswith("no database on ") and "matches 'archive_*' (policy line 6)" in rows["archive_*"]["error"]
+    assert code != 0 and env["data"]["summary"] == {"changed": 1, "failed": 2}
+
+
+def test_fleet_of_five_one_unexpected_error_one_transient(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
+    names = [f"fleet_{c}" for c in "abcde"]
+    with sandbox.store.mutate() as s:
+        s.server.databases += [Database(n) for n in names]
+    sandbox.faults.inject("tds", "login_error", 2, number=40613, database="fleet_b")  # unavailable twice, then fine
+    sandbox.faults.inject("tds", "login_error", None, number=40532, database="fleet_d")  # an error grant has no answer for
+    policy = tmp_path / "fleet.toml"
+    policy.write_text(
+        f'version = 1\n[identities.billing-worker]\ntype = "app"\nclient_id = "{cid(sandbox, "billing-worker")}"\n\n'
+        f'[[targets]]\ndatabases = {json.dumps(names)}\ngrants = {{ billing-worker = ["reader"] }}\n'
+    )
+    code, env = grant("--policy", str(policy), "--apply", "--concurrency", "2")
+    rows = {t["database"]: t for t in env["data"]["targets"]}
+    assert env["data"]["summary"] == {"changed": 4, "failed": 1} and code != 0
+    assert rows["fleet_d"]["status"] == "failed" and rows["fleet_d"]["error_code"] == "40532" and rows["fleet_d"]["retries"] == []
+    assert rows["fleet_b"]["status"] == "changed" and rows["fleet_b"]["note"] == "retried 2x after transient error 40613"
+    assert env["errors"] == [{"code": "40532", "message": rows["fleet_d"]["error"].join(["fleet_d: ", ""]), "hint": rows["fleet_d"]["hint"],
+                              "details": {"server": rows["fleet_d"]["server"], "database": "fleet_d", "retries": []}}]  # fmt: skip
+    state = sandbox.store.read(lambda s: {d.name: d for d in s.server.databases})
+    assert [n for n in names if state[n].user("billing-worker") is not None] == ["fleet_a", "fleet_b", "fleet_c", "fleet_e"]
+
+
+def _interactive(sandbox: Sandbox, args: list[str], answer: str) -> tuple[int, str]:
+    """Run the real CLI on a pseudo-terminal (a subprocess), answer its one question, return (exit code, screen)."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    main, child = pty.openpty()
+    env = {**os.environ, **sandbox.env, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    proc = subprocess.Popen([sys.executable, "-m", "azsqlctl", "grant", *args], stdin=child, stdout=child, stderr=child, env=env)
+    os.close(child)
+    screen, answered, deadline = b"", False, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+        if not answered and b"[y/N]:" in screen:
+            os.write(main, answer.encode() + b"\r")
+            answered = True
+        if proc.poll() is not None and not ready:
+            break
+    code = proc.wait(timeout=30)
+    os.close(main)
+    return code, screen.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_policy_on_a_terminal_shows_every_plan_then_asks_once(
+    sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path, answer: str
+) -> None:
+    with sandbox.store.mutate() as s:
+        s.server.databases += [Database("tenant_a"), Database("tenant_b")]
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        f'version = 1\n[identities.billing-worker]\ntype = "app"\nclient_id = "{cid(sandbox, "billing-worker")}"\n\n'
+        '[[targets]]\ndatabases = ["tenant_*"]\ngrants = { billing-worker = ["reader"] }\n'
+    )
+    code, screen = _interactive(sandbox, ["--policy", str(policy)], answer)
+    assert code == 0, screen
+    question = screen.index("Apply 4 statement(s) to 2 database(s)? [y/N]:")
+    assert screen.count("[y/N]") == 1
+    assert screen.index("Plan for billing-worker in tenant_a") < question and screen.index("Plan for billing-worker in tenant_b") < question
+    users = sandbox.store.read(lambda s: [d.user("billing-worker") is not None for d in s.server.databases if d.name.startswith("tenant_")])
+    after = screen[question:]
+    if answer == "y":
+        assert users == [True, True] and "2 changed" in after and "Plan for" not in after  # the plans are not shown twice
+    else:
+        assert users == [False, False] and "2 planned" in after
+
+
+def test_policy_names_identities_by_arm_resource(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
+    web = Identity("shop-web", "managed_identity", "7a7a7a7a-0000-4000-8000-000000000003", "7b7b7b7b-0000-4000-8000-000000000004",
+                   resource="Microsoft.Web/sites/shop-web")  # fmt: skip
+    with sandbox.store.mutate() as s:
+        s.identities.append(web)
+    uami = arm_id(sandbox, "Microsoft.ManagedIdentity/userAssignedIdentities", "billing-worker")
+    site = arm_id(sandbox, "Microsoft.Web/sites", "shop-web")
+    body = (
+        f'version = 1\n[identities.billing-worker]\nresource = "{uami}"\n\n[identities.shop-web]\nresource = "{site}"\n\n'
+        '[[targets]]\ndatabases = ["appdb"]\ngrants = { billing-worker = ["reader"], shop-web = ["writer"] }\n'
+    )
+    policy = tmp_path / "arm.toml"
+    policy.write_text(body.replace("/sites/shop-web", "/sites/gone"))
+    result = runner.invoke(app, ["grant", "--policy", str(policy), "--apply"])
+    assert result.exit_code == ExitCode.USAGE and "line 5: identity shop-web: ARM: (ResourceNotFound)" in result.stderr
+    assert sandbox.sql.statements == []
+    policy.write_text(body)
+    code, env = grant("--policy", str(policy), "--apply")
+    assert code == 0, env
+    sql = [s["sql"] for s in env["data"]["targets"][0]["plan"]["steps"]]
+    worker = ident(sandbox, "billing-worker")
+    assert f"CREATE USER [billing-worker] FROM EXTERNAL PROVIDER WITH OBJECT_ID = N'{worker.object_id}'" in sql
+    assert f"CREATE USER [shop-web] FROM EXTERNAL PROVIDER WITH OBJECT_ID = N'{web.object_id}'" in sql
+    assert appdb(sandbox).user("shop-web") == DbUser("shop-web", web.client_id, "E", 7)
+    code, env = grant("--policy", str(policy), "--check")
+    assert code == 0 and env["data"]["targets"][0]["status"] == "unchanged"

@@ -9,7 +9,7 @@ from hypothesis import strategies as hst
 
 from azsqlctl.core.grant_plan import IdentitySpec
 from azsqlctl.core.roles import FIXED_ROLE_IDS
-from azsqlctl.core.tsql import quote_name
+from azsqlctl.core.tsql import create_user, quote_name
 from azsqlctl.sandbox import ddl, lexer
 from azsqlctl.sandbox.state import Database, SandboxState, default_state
 
@@ -38,7 +38,7 @@ def test_statements_stay_well_formed(user: str, role: str, schema: str) -> None:
     client_id = str(uuid.uuid4())
     spec = IdentitySpec(user, "app", client_id=client_id, sid_mode=True)
     batch = ";".join([
-        spec.create_sql(),
+        create_user(spec),
         f"CREATE ROLE {quote_name(role)}",
         f"ALTER ROLE {quote_name(role)} ADD MEMBER {quote_name(user)}",
         f"GRANT SELECT, EXECUTE ON SCHEMA::{quote_name(schema)} TO {quote_name(role)}",

@@ -1,0 +1,124 @@
+"""Every query shape the builder can produce is valid KQL for Microsoft's Kusto language service.
+
+validate.js runs ``@kusto/language-service-next`` (pinned in package-lock.json; .ci/run does
+``npm ci`` here) against the AzureDiagnostics columns Microsoft documents
+(azure_diagnostics_schema.json) and reports diagnostics and the decoded string literals.
+Skipped only when node or the installed package is missing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from azsqlctl.core.logs.kql import Filters, GroupKey, IngestionWindow, KqlQuery, LogsRequest, build_query
+
+HERE = Path(__file__).parent
+NODE = shutil.which("node")
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+pytestmark = pytest.mark.skipif(
+    NODE is None or not (HERE / "node_modules" / "@kusto" / "language-service-next").is_dir(),
+    reason="node or the Kusto language service is not installed (run npm ci in tests/kusto)",
+)
+
+
+class Validator:
+    def __init__(self) -> None:
+        assert NODE is not None
+        self.proc = subprocess.Popen(
+            [NODE, str(HERE / "validate.js")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", cwd=HERE
+        )
+        self.count = 0
+
+    def check(self, queries: list[str]) -> list[dict[str, Any]]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        for i, q in enumerate(queries):
+            self.proc.stdin.write(json.dumps({"id": i, "query": q}) + "\n")
+        self.proc.stdin.flush()
+        out = [json.loads(self.proc.stdout.readline()) for _ in queries]
+        assert [o["id"] for o in out] == list(range(len(queries)))
+        self.count += len(queries)
+        return out
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def validator() -> Iterator[Validator]:
+    v = Validator()
+    yield v
+    v.close()
+
+
+FULL = Filters(server="srv1", database="db1", principal="app@contoso.com", client_ip="203.0.113.7", app="sqlcmd", error=18456, state=5)
+_FIELDS = ("server", "database", "principal", "client_ip", "app", "error", "state")
+
+
+def every_shape() -> Iterator[KqlQuery]:
+    """Every combination of filters x event set x mode the builder distinguishes."""
+    window = IngestionWindow(T0, T0 + timedelta(seconds=30))
+    for present in itertools.product((False, True), repeat=len(_FIELDS)):
+        filters = Filters(**{f: getattr(FULL, f) for f, on in zip(_FIELDS, present, strict=True) if on})
+        for all_events in (False, True):
+            base = LogsRequest(since=T0, filters=filters, all_events=all_events)
+            yield build_query(base)
+            yield build_query(LogsRequest(since=T0, until=T0 + timedelta(hours=1), filters=filters, all_events=all_events, limit=50))
+            yield build_query(LogsRequest(since=T0, filters=filters, all_events=all_events, statement_hashes=True), window)
+            yield build_query(LogsRequest(since=T0, filters=filters, all_events=all_events, summary_by=(), limit=10))
+    for n in range(1, len(GroupKey) + 1):
+        for keys in itertools.combinations(GroupKey, n):
+            yield build_query(LogsRequest(since=T0, until=T0 + timedelta(hours=1), filters=FULL, summary_by=keys))
+
+
+def test_every_query_shape_has_no_diagnostics(validator: Validator) -> None:
+    queries = [q.text for q in every_shape()]
+    assert len(queries) > 1000
+    results = validator.check(queries)
+    failures = [(q, r["diagnostics"]) for q, r in zip(queries, results, strict=True) if r["diagnostics"]]
+    assert not failures, failures[:3]
+
+
+def test_the_validator_reports_errors(validator: Validator) -> None:
+    """A test that cannot fail proves nothing: unknown columns and broken syntax are reported."""
+    bad = validator.check(
+        [
+            "AzureDiagnostics | where event_id_g == 1",  # there is no event_id_g column
+            "AzureDiagnostics | top 10 by event_time_t desc, _ItemId desc",  # top takes one key
+            'AzureDiagnostics | where Category == "a',
+        ]
+    )
+    assert all(r["diagnostics"] for r in bad)
+    assert any(d["code"] == "KS142" for d in bad[0]["diagnostics"])  # "does not refer to any known column"
+
+
+_VALUE = st.text(st.characters(exclude_categories=["Cc", "Zl", "Zp", "Cs"], include_characters="\n\r\t"), max_size=30)
+_HOSTILE = st.sampled_from(['"', "\\", '\\"', '" | take 1 //', "' or 1==1", '@"', "h'", '"""', "\n| union *", "```", "\\n"])
+_FILTER_VALUE = st.one_of(_VALUE, _HOSTILE, st.builds(lambda a, b, c: a + b + c, _VALUE, _HOSTILE, _VALUE))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(server=_FILTER_VALUE, database=_FILTER_VALUE, principal=_FILTER_VALUE, app=_FILTER_VALUE, summary=st.booleans())
+def test_filter_values_stay_literals_for_the_kusto_parser(
+    validator: Validator, server: str, database: str, principal: str, app: str, summary: bool
+) -> None:
+    """Microsoft's parser sees each filter value as one string literal holding exactly that value."""
+    request = LogsRequest(
+        since=T0, filters=Filters(server=server, database=database, principal=principal, app=app), summary_by=() if summary else None
+    )
+    (result,) = validator.check([build_query(request).text])
+    assert result["diagnostics"] == []
+    assert result["strings"][2:6] == [server, database, principal, app]
