@@ -56,6 +56,15 @@ def test_statements_without_semicolons(admin: Any) -> None:
     assert seen == [1, 2, 3]
 
 
+def test_print_sends_a_message(admin: Any) -> None:
+    cur = admin.cursor()
+    cur.execute("DECLARE @n INT = 41 PRINT 'answer: ' + CAST(@n + 1 AS VARCHAR(10)) SELECT 1 AS one")
+    assert any("answer: 42" in text for _state, text in cur.messages)
+    while cur.description is None:  # as with SQL Server, the PRINT comes before the result set
+        assert cur.nextset()
+    assert cur.fetchone().one == 1
+
+
 def test_sql_server_errors(admin: Any) -> None:
     cur = admin.cursor()
     assert "Invalid object name 'app.nosuch'. (208)" in error_of(cur, "SELECT * FROM app.nosuch")
@@ -67,6 +76,8 @@ def test_sql_server_errors(admin: Any) -> None:
     assert 'Must declare the scalar variable "@nope". (137)' in error_of(cur, "SELECT @nope")
     cur.execute("CREATE TABLE dbo.t1 (id INT PRIMARY KEY, name NVARCHAR(10) NOT NULL)")
     assert "Invalid column name 'nope'. (207)" in error_of(cur, "SELECT nope FROM dbo.t1")
+    assert "Invalid column name 'nope'. (207)" in error_of(cur, "SELECT t.nope FROM dbo.t1 AS t")
+    assert 'The multi-part identifier "x.id" could not be bound. (4104)' in error_of(cur, "SELECT x.id FROM dbo.t1 AS t")
     assert "There is already an object named 't1' in the database. (2714)" in error_of(cur, "CREATE TABLE t1 (x INT)")
     cur.execute("INSERT INTO t1 (id, name) VALUES (1, 'one')")
     text = error_of(cur, "INSERT INTO t1 (id, name) VALUES (1, 'again')")

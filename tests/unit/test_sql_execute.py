@@ -131,3 +131,34 @@ def test_any_batch_is_answered_never_crashed(session: SqlSession, words: list[st
     assert token == tk.DONE and not status & tk.DONE_MORE  # the stream always ends in a final DONE
     assert "could not".encode("utf-16-le") not in out, " ".join(words)  # no unforeseen failure, no SQLite the translator got wrong
     session.reset()
+
+
+def test_errors_report_the_statement_line(session: SqlSession) -> None:
+    out, ok = session.run("SELECT 1\n\nSELECT 1/0")
+    assert not ok
+    at = out.index(bytes([tk.ERROR]))
+    body = out[at + 3 :]
+    number, _state, _severity = struct.unpack_from("<iBB", body, 0)
+    (length,) = struct.unpack_from("<H", body, 6)
+    rest = body[8 + 2 * length :]
+    rest = rest[1 + 2 * rest[0] :]  # server name
+    rest = rest[1 + 2 * rest[0] :]  # procedure name
+    assert number == 8134 and struct.unpack_from("<i", rest, 0)[0] == 3
+
+
+def test_declared_variables_are_bound_values(session: SqlSession) -> None:
+    session.run("CREATE TABLE dbo.v (id INT PRIMARY KEY, name NVARCHAR(20))")
+    out, ok = session.run(
+        "DECLARE @n INT = 2, @name NVARCHAR(20) = N'it''s'\n"
+        "SET @n = @n + 1\n"
+        "INSERT INTO dbo.v VALUES (@n, @name)\n"
+        "DECLARE @seen INT\n"
+        "SELECT @seen = COUNT(*) FROM dbo.v WHERE name = @name\n"
+        "INSERT INTO dbo.v VALUES (@seen * 10, 'count')"
+    )
+    assert ok, out
+    assert session.conn.execute('SELECT id, name FROM "dbo.v" ORDER BY id').fetchall() == [(3, "it's"), (10, "count")]
+    out, ok = session.run("SET @undeclared = 1")
+    assert not ok and "Must declare".encode("utf-16-le") in out
+    out, ok = session.run("DECLARE @a INT DECLARE @a INT")
+    assert not ok and b"\x86\x00\x00\x00" in out  # 134: declared twice in one batch

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import RELATIONS, Caller
@@ -48,7 +48,6 @@ class CatalogContext:
     isolation: str = "READ COMMITTED"
     program: str = ""
     host: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Rows = list[dict[str, Any]]

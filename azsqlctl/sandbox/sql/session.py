@@ -30,7 +30,7 @@ from typing import Any
 from sqlglot import exp
 
 from .. import ddl, lexer
-from ..catalog import Caller, _ids, roles_of
+from ..catalog import Caller, _ids
 from ..sqltypes import Param, SqlType, TypeSpec
 from ..state import Database, SandboxState
 from ..store import StateStore
@@ -59,6 +59,7 @@ class Piece:
     rowcount: int | None = None  # None: no DONE_COUNT
     curcmd: int = CMD_SELECT
     error: SqlError | ddl.DdlError | None = None
+    line: int = 1  # the statement's line in the batch, which an error reports as SQL Server does
 
 
 class SqlSession:
@@ -77,6 +78,7 @@ class SqlSession:
         self._snapshot: Database | None = None
         self._last_unique: KeyInfo | None = None
         self._last_word = ""  # the running statement's last token, for 102 on a statement that ends too soon
+        self._aliases: set[str] = set()  # the running query's table names and aliases, for 207 vs 4104
 
     # --- the session's view of the state -------------------------------------------------------
 
@@ -158,6 +160,7 @@ class SqlSession:
     # --- batches ----------------------------------------------------------------------------------
 
     def run(self, sql: str, params: Sequence[Param] = (), done_token: int = tk.DONE) -> tuple[bytes, bool]:
+        # Parameters and the batch's DECLAREd variables: one namespace, both bound as values.
         by_name = {p.name.lstrip("@").lower(): p for p in params if p.name}
         pieces: list[Piece] = []
         ok = True
@@ -178,7 +181,7 @@ class SqlSession:
                 ok = False
                 self._pending = None
                 env = self.rollback() if self.xact_abort and self.trancount else b""
-                pieces.append(Piece(env=env, error=err))
+                pieces.append(Piece(env=env, error=err, line=sql.count("\n", 0, st.toks[0].start) + 1))
                 if self.xact_abort or err.number not in errors.STATEMENT_LEVEL:
                     break
             finally:
@@ -192,7 +195,7 @@ class SqlSession:
             more = tk.DONE_MORE if i < len(pieces) - 1 else 0
             if p.error is not None:
                 state = getattr(p.error, "state", 1)
-                out += tk.error(p.error.number, state, p.error.severity, p.error.message, self.server) + p.env
+                out += tk.error(p.error.number, state, p.error.severity, p.error.message, self.server, p.line) + p.env
                 out += tk.done(tk.DONE_ERROR | more, token=done_token, curcmd=p.curcmd)
             elif p.columns is not None:
                 out += p.env + tk.result_set(p.columns, p.rows, more=bool(more), done_token=done_token)
@@ -208,6 +211,17 @@ class SqlSession:
             return self._if(st, params)
         if first in ("BEGIN", "COMMIT", "ROLLBACK", "SAVE"):
             return [self._transaction_statement(first, words)]
+        if first == "SET" and len(st.toks) > 1 and st.toks[1].text.startswith("@") and not st.toks[1].text.startswith("@@"):
+            return [self._set_variable(st.text, params)]
+        if first == "DECLARE":
+            return [self._declare(st.text, params)]
+        if first == "PRINT":
+            # PRINT sends its text as an informational message (INFO, number 0), as SQL Server does.
+            value, source = self._evaluate(
+                translate.parse("SELECT " + st.text[st.toks[1].start - st.toks[0].start :]).expressions[0], params
+            )
+            text = "" if value is None else types.convert(types.storage(value), TypeSpec(SqlType.NVARCHAR, 8000), types.type_name(source))
+            return [Piece(env=tk.info(0, 1, str(text), self.server))]
         if first == "SET":
             self._set(words[1:])
             return [Piece()]
@@ -349,7 +363,10 @@ class SqlSession:
 
     def _map_error(self, text: str, verb: str, table: TableInfo | None) -> SqlError:
         if m := re.match(r"no such column: (.+)", text):
-            return errors.invalid_column(m[1].rsplit(".", 1)[-1].strip('"'))
+            qualifier, _, column = m[1].replace('"', "").rpartition(".")
+            if qualifier and qualifier.lower() not in self._aliases:
+                return errors.multipart_unbound(m[1].replace('"', ""))
+            return errors.invalid_column(column)
         if m := re.match(r"ambiguous column name: (.+)", text):
             return errors.ambiguous_column(m[1].rsplit(".", 1)[-1])
         if m := re.match(r"no such function: (.+)", text):
@@ -473,7 +490,7 @@ class SqlSession:
         session = translate.Session(
             login=self.ctx.principal, user=self.user, database=self.ctx.database, spid=self.ctx.spid, server=self.server,
             trancount=self.trancount, identity=self.identity, rowcount=self.rowcount, is_member=is_member,
-            principal_id=_ids(db).get(self.user.lower()) if db is not None else None, schemas=db.schemas if db else ["dbo"],
+            principal_id=_ids(db).get(self.user.lower()) if db is not None else None,
         )  # fmt: skip
         return translate.Translator(session, self._table, lambda key: catalog.VIEWS.get(key), catalog.table_function, params)
 
@@ -505,9 +522,75 @@ class SqlSession:
 
     # --- queries -----------------------------------------------------------------------------------
 
+    # --- variables (batch-scoped, like parameters: bound as values) ----------------------------------
+
+    def _evaluate(self, expr: exp.Expression, params: dict[str, Param]) -> tuple[Any, TypeSpec]:
+        piece = self._query(exp.Select(expressions=[expr]), params)
+        assert piece.columns is not None
+        spec = piece.columns[0].spec or TypeSpec(SqlType.NVARCHAR, 4000)
+        return piece.rows[0][0], spec
+
+    def _assign(self, params: dict[str, Param], name: str, value: Any, source: TypeSpec) -> None:
+        var = params.get(name.lower())
+        if var is None:
+            raise errors.must_declare(f"@{name}")
+        stored = types.convert(types.storage(value), var.spec, types.type_name(source))
+        params[name.lower()] = Param(var.name, var.spec, types.python_value(stored, var.spec))
+
+    def _declare(self, text: str, params: dict[str, Param]) -> Piece:
+        tree = translate.parse(text)
+        if not isinstance(tree, exp.Declare):
+            raise errors.unsupported("DECLARE")
+        for item in tree.expressions:
+            names = item.this if isinstance(item.this, list) else [item.this]
+            kind = item.args.get("kind")
+            if len(names) != 1 or not isinstance(kind, exp.DataType):
+                raise errors.unsupported("DECLARE of a table or cursor variable")
+            name = names[0].name
+            if name.lower() in params:
+                raise SqlError(
+                    134,
+                    f"The variable name '@{name}' has already been declared. Variable names must be unique within a query batch or stored procedure.",
+                    15,
+                )
+            params[name.lower()] = Param(f"@{name}", types.spec_of(kind), None)
+            default = item.args.get("default")
+            if isinstance(default, exp.Expression):
+                value, source = self._evaluate(default, params)
+                self._assign(params, name, value, source)
+        return Piece()
+
+    def _set_variable(self, text: str, params: dict[str, Param]) -> Piece:
+        tree = translate.parse(text)
+        items = tree.expressions if isinstance(tree, exp.Set) else []
+        if len(items) != 1 or not isinstance(items[0].this, exp.EQ) or not isinstance(items[0].this.this, exp.Parameter):
+            raise errors.unsupported("SET @variable with an operator other than =")
+        target = items[0].this.this.name
+        if target.lower() not in params:
+            raise errors.must_declare(f"@{target}")
+        value, source = self._evaluate(items[0].this.expression, params)
+        self._assign(params, target, value, source)
+        return Piece()
+
     def _query(self, tree: exp.Expression, params: dict[str, Param]) -> Piece:
         if tree.find(exp.Into):
             raise errors.unsupported("SELECT ... INTO")
+        if (
+            isinstance(tree, exp.Select)
+            and tree.expressions
+            and all(isinstance(p, exp.EQ) and isinstance(p.this, exp.Parameter) for p in tree.expressions)
+        ):
+            # SELECT @a = expr, ... FROM ...: assigns from the last row and returns no result set.
+            targets = [p.this.name for p in tree.expressions]
+            tree.set("expressions", [p.expression for p in tree.expressions])
+            piece = self._query(tree, params)
+            assert piece.columns is not None
+            for i, name in enumerate(targets):
+                if piece.rows:
+                    self._assign(params, name, piece.rows[-1][i], piece.columns[i].spec or TypeSpec(SqlType.NVARCHAR, 4000))
+                elif name.lower() not in params:
+                    raise errors.must_declare(f"@{name}")
+            return Piece(rowcount=len(piece.rows))
         tr = self._translator(params)
         tr.resolve_tables(tree)
         for info in tr.resolved.reads:
@@ -521,6 +604,7 @@ class SqlSession:
         declared = [(_output_name(p), tr.infer(p)) for p in projections]
         sql = tr.sqlite(tr.rewrite(tree))
         self._materialize(tr.resolved.views)
+        self._aliases = set(tr.resolved.scope)
         cur = self._exec(sql, tr.resolved.binds)
         rows = cur.fetchall()
         names = [d[0] for d in cur.description or []]
@@ -1175,6 +1259,17 @@ def _number(value: Any) -> int | float:
     raise errors.conversion(types._text(value), "varbinary", "int")
 
 
+def _cp1252(value: Any) -> bool:
+    """Whether a varchar value fits the default collation's code page (what a varchar column carries on the wire)."""
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _datalength(value: Any) -> int | None:
     if value is None:
         return None
@@ -1250,11 +1345,10 @@ def _typed(declared: list[tuple[str, TypeSpec | None]], rows: list[tuple[Any, ..
             spec = types.of_value(raw)
             values = [types.python_value(v, spec) for v in raw]
         assert spec is not None
+        if spec.type == SqlType.VARCHAR and not all(_cp1252(v) for v in values):
+            # SQL Server would have stored '?' for these characters; the sandbox kept them, so it sends Unicode.
+            spec = TypeSpec(SqlType.NVARCHAR, spec.length)
         columns.append(tk.Column(name, spec=spec))
         for r, v in zip(converted, values, strict=True):
             r[i] = v
     return columns, converted
-
-
-def roles_for(db: Database, user: str) -> list[str]:
-    return roles_of(db, user)

@@ -146,11 +146,6 @@ def tables(conn: sqlite3.Connection) -> list[TableInfo]:
     return [_table(*r) for r in conn.execute(f"SELECT schema_name, name, object_id, info FROM {META} ORDER BY object_id")]
 
 
-def by_object_id(conn: sqlite3.Connection, object_id: int) -> TableInfo | None:
-    row = conn.execute(f"SELECT schema_name, name, object_id, info FROM {META} WHERE object_id = ?", (object_id,)).fetchone()
-    return _table(*row) if row else None
-
-
 def register(conn: sqlite3.Connection, info: TableInfo) -> None:
     conn.execute(f"INSERT INTO {META} VALUES (?, ?, ?, ?)", (info.schema, info.name, info.object_id, info.to_json()))
 

@@ -25,7 +25,7 @@ from sqlglot.dialects.tsql import TSQL
 from ..sqltypes import Param, SqlType, TypeSpec
 from . import errors, types
 from .catalog import View
-from .storage import TableInfo, quote
+from .storage import TableInfo
 
 _LOGIN_FUNCTIONS = ("SUSER_NAME", "SUSER_SNAME", "SYSTEM_USER")
 
@@ -63,7 +63,6 @@ class Session:
     rowcount: int
     is_member: Callable[[str], int | None]
     principal_id: int | None
-    schemas: list[str]
 
 
 @dataclass
@@ -295,6 +294,12 @@ class Translator:
             return exp.Placeholder(this=bind)
         if isinstance(node, exp.National):
             return exp.Literal.string(node.name)
+        if isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE) and not any(
+            isinstance(side, exp.Column) for side in (node.this, node.expression)
+        ):
+            # Two values, no column to lend its collation: compare case-insensitively, as the default collation does.
+            node.set("this", exp.Collate(this=node.this, expression=exp.var("NOCASE")))
+            return node
         if isinstance(node, exp.Values) and isinstance(node.args.get("alias"), exp.TableAlias) and node.args["alias"].columns:
             # (VALUES ...) AS t(a, b): SQLite names a VALUES list's columns column1, column2 ...
             alias = node.args["alias"]
@@ -358,7 +363,3 @@ def _bottom_up(node: exp.Expression, fn: Callable[[exp.Expression], exp.Expressi
         elif isinstance(value, list):
             node.set(key, [_bottom_up(v, fn) if isinstance(v, exp.Expression) else v for v in value])
     return fn(node)
-
-
-def table_ref(info: TableInfo, alias: str | None = None) -> str:
-    return f"{quote(info.key)} AS {quote(alias or info.name)}"
