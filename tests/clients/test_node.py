@@ -72,6 +72,7 @@ def test_tedious_transaction(clients: Clients) -> None:
 def test_tedious_refused_login(clients: Clients) -> None:
     error = node(clients, "tedious-login-only", identity=STRANGER)["error"]
     assert (error["code"], error["message"]) == ("ELOGIN", REFUSED_TEXT)
+    assert error["serverErrors"] == [{"number": 18456, "state": 1, "class": 14, "message": REFUSED_TEXT}]
 
 
 @pytest.mark.parametrize("auth", ["azure-active-directory-msi-app-service", "azure-active-directory-default"])

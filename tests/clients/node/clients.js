@@ -26,6 +26,7 @@ function describe(err) {
   if (!err) return null;
   const out = { name: err.name, code: err.code, number: err.number, state: err.state, class: err.class, message: err.message };
   if (err.errors) out.errors = err.errors.map(describe);
+  if (err.serverErrors) out.serverErrors = err.serverErrors;
   if (err.originalError) out.originalError = describe(err.originalError);
   if (err.precedingErrors && err.precedingErrors.length) out.precedingErrors = err.precedingErrors.map(describe);
   return out;
@@ -36,7 +37,13 @@ function describe(err) {
 function connect(authentication) {
   return new Promise((resolve, reject) => {
     const conn = new Connection({ server: host, authentication, options: tlsOptions() });
-    conn.connect((err) => (err ? reject(err) : resolve(conn)));
+    // tedious's login error carries only the text; the server's ERROR token (number, state, class)
+    // arrives as an 'errorMessage' event.
+    const serverErrors = [];
+    conn.on('errorMessage', (t) => serverErrors.push({ number: t.number, state: t.state, class: t.class, message: t.message }));
+    conn.connect((err) => {
+      if (err) { err.serverErrors = serverErrors; reject(err); } else resolve(conn);
+    });
   });
 }
 
