@@ -3,7 +3,8 @@
 Two shapes per client: an echo (``SELECT ?``: the parameter's own TDS type comes back as a result
 column) and a user table with one column of each SQL type (INSERT with parameters, SELECT back).
 Values come from hypothesis: NULLs, extremes, non-BMP text; MAX values over 1 MB separately.
-Clients: pyodbc with ODBC Driver 18, and python-tds (an independent TDS implementation).
+Clients: pyodbc with ODBC Driver 18, mssql-python, and python-tds (an independent TDS implementation);
+tedious's are in test_node.py.
 """
 
 from __future__ import annotations
@@ -298,3 +299,68 @@ def test_pytds_max_values_over_one_megabyte(tds: Any) -> None:
     cur.execute("SELECT %s, %s", (text, pytds.Binary(blob)))
     echoed = cur.fetchone()
     assert (echoed[0] == text, echoed[1] == blob) == (True, True)
+
+
+# --- mssql-python (Microsoft's driver; binds DATETIMEOFFSET natively) ---------------------------------
+
+mssql_python = pytest.importorskip("mssql_python")
+# mssql-python refuses date/datetime parameters before 1753 on the client side ("Date out of range for SQL Server").
+_SINCE_1753 = {"c_date": st.dates(dt.date(1753, 1, 1)), "c_datetime2": st.datetimes(dt.datetime(1753, 1, 1))}
+MSSQL_PYTHON_ROWS = st.fixed_dictionaries({name: st.none() | _SINCE_1753.get(name, strat) for name, _t, strat, _n in COLUMNS})
+MSSQL_PYTHON_ECHO = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False),
+    st.decimals(Decimal("-1e20") + 1, Decimal("1e20") - 1, places=6),
+    st.text(TEXT, max_size=300),
+    st.binary(max_size=300),
+    st.uuids(),
+    st.dates(dt.date(1753, 1, 1)),
+    st.times(),
+    st.datetimes(dt.datetime(1753, 1, 1)),
+)
+
+
+@pytest.fixture
+def msp(clients: Clients) -> Iterator[Any]:
+    from .support import SQL_COPT_SS_ACCESS_TOKEN, token_struct
+
+    conn_str = f"Server=tcp:{clients.host},{clients.port};Database=appdb;Encrypt=yes"
+    cnxn = mssql_python.connect(conn_str, autocommit=True, attrs_before={SQL_COPT_SS_ACCESS_TOKEN: token_struct(clients.token(ADMIN))})
+    yield cnxn
+    cnxn.close()
+
+
+@EXAMPLES
+@given(value=MSSQL_PYTHON_ECHO)
+@example(value=Decimal("12345678901234567890.123456"))
+def test_mssql_python_select_parameter_echo(msp: Any, value: Any) -> None:
+    with closing(msp.cursor()) as cur:
+        back = cur.execute("SELECT ?", value).fetchone()[0]
+    assert _same(value, back), (value, back)
+
+
+@EXAMPLES
+@given(row=MSSQL_PYTHON_ROWS)
+@example(row=EDGE_ROW | {"c_date": dt.date(1753, 1, 1)})
+def test_mssql_python_user_table_round_trip(msp: Any, row: dict[str, Any]) -> None:
+    with closing(msp.cursor()) as cur:
+        ensure_table(cur, "rt_mssql_python")
+        key = next(_keys)
+        cur.execute(INSERT_QMARK.format(table="rt_mssql_python"), key, *(row[n] for n in NAMES))
+        back = cur.execute(SELECT_BY_KEY.format(table="rt_mssql_python", marker="?"), key).fetchone()
+    assert {n: got(n, back[i]) for i, n in enumerate(NAMES)} == {n: expected(n, row[n]) for n in NAMES}
+
+
+@EXAMPLES
+@given(value=DTO.filter(lambda d: d.year >= 1753))
+@example(value=dt.datetime(2024, 2, 29, 23, 30, 0, 123456, dt.timezone(dt.timedelta(hours=-9, minutes=-30))))
+def test_mssql_python_datetimeoffset_echo_and_round_trip(msp: Any, value: dt.datetime) -> None:
+    with closing(msp.cursor()) as cur:
+        echoed = cur.execute("SELECT ?", value).fetchone()[0]
+        ensure_table(cur, "rt_mssql_python_dto", CREATE_DTO)
+        key = next(_keys)
+        cur.execute("INSERT INTO dbo.rt_mssql_python_dto (k, v) VALUES (?, ?)", key, value)
+        stored = cur.execute("SELECT v FROM dbo.rt_mssql_python_dto WHERE k = ?", key).fetchone()[0]
+    assert (_aware(echoed), _aware(stored)) == (_aware(value), _aware(value))
