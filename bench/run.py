@@ -6,11 +6,15 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
    median login latency, and the 8-vs-1 throughput ratio.
 4. grant --policy over 100 databases with 50 ms injected per round trip: wall at the default
    concurrency vs --concurrency 1 (goal <= 1/8).
+5. A healthy `azsqlctl doctor` as a whole process vs the floor: one process that gets a token
+   (DefaultAzureCredential) and logs in with the driver (goal <= 1.5x), side by side.
 3. doctor with 200 ms injected on DNS, TCP (first answer), token and ARM: total wall vs the
    slowest single check (goal <= 1.5x), and vs the sum of all checks (what running them
    one after another would cost).
 5. audit: a successful login's latency after 10,000 refused logins vs a fresh sandbox (goal <= 1.2x).
 6. stop: Sandbox.stop() wall time (all surfaces in parallel, no polling).
+7. follow: `logs --follow` at 1,000 events/minute with late rows: rows downloaded per row printed (goal <= 1.2), queries/minute.
+8. summary: `logs --summary` over 100,000 events: bytes downloaded vs the plain listing (goal <= 1/100), wall time.
 """
 
 from __future__ import annotations
@@ -132,6 +136,49 @@ def bench_doctor(latency: float) -> None:
           f"sum of checks {sum(durations.values()):.0f} ms = {sum(durations.values()) / wall:.2f}x the wall")  # fmt: skip
 
 
+# The floor for a healthy doctor: the least any process proving a token login must do.
+FLOOR = """
+import os, struct, pyodbc
+from azure.identity import DefaultAzureCredential
+from azsqlctl.azure.driver import find_driver
+token = DefaultAzureCredential().get_token("https://database.windows.net/.default").token.encode("utf-16-le")
+pyodbc.pooling = False
+cnxn = pyodbc.connect("DRIVER={%s};SERVER=tcp:%s;DATABASE=%s;Encrypt=yes" % (find_driver().spec, os.environ["AZSQLCTL_SERVER"],
+                      os.environ["AZSQLCTL_DATABASE"]), attrs_before={1256: struct.pack("<I", len(token)) + token})
+print(cnxn.cursor().execute("SELECT SUSER_SNAME()").fetchone()[0])
+"""
+
+
+def bench_doctor_process(runs: int) -> None:
+    from azsqlctl.sandbox.serve import Sandbox
+
+    with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp) / "state.json") as sb:
+        env = {**os.environ, **sb.env}
+        floor_cmd = [sys.executable, "-c", FLOOR]
+        doctor_cmd = [sys.executable, "-m", "azsqlctl", "doctor", "-o", "json"]
+
+        def once(cmd: list[str]) -> tuple[float, float]:
+            """(wall ms, CPU ms) of one run: CPU time is what a busy 2-core machine cannot blur."""
+            import resource
+
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env, cwd=tmp)
+            wall = (time.perf_counter() - start) * 1000
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return wall, ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
+
+        once(floor_cmd), once(doctor_cmd)  # warm the page cache for both
+        floors, doctors = [], []
+        for _ in range(runs):  # interleaved, so a busy moment on the machine hits both alike
+            floors.append(once(floor_cmd))
+            doctors.append(once(doctor_cmd))
+        floor, ours = statistics.median(w for w, _ in floors), statistics.median(w for w, _ in doctors)
+        floor_cpu, ours_cpu = statistics.median(c for _, c in floors), statistics.median(c for _, c in doctors)
+    print(f"doctor process: healthy doctor (ARM included) {ours:.0f} ms vs token + driver login floor {floor:.0f} ms: "
+          f"{ours / floor:.2f}x (goal <= 1.5x); CPU {ours_cpu:.0f} vs {floor_cpu:.0f} ms: {ours_cpu / floor_cpu:.2f}x; medians of {runs}")  # fmt: skip
+
+
 def bench_grant(databases: int, latency: float, concurrency: int) -> None:
     from azsqlctl.azure.grant_ports import RealGrantPorts
     from azsqlctl.core.grant import expand_targets, run_many
@@ -181,17 +228,18 @@ def main() -> None:
     parser.add_argument("--databases", type=int, default=100, help="databases for the grant benchmark")
     parser.add_argument("--concurrency", type=int, default=16, help="grant --concurrency to compare with 1")
     parser.add_argument("--audit-rows", type=int, default=10_000, help="refused logins before the audit benchmark's second measurement")
-    parser.add_argument(
-        "only", nargs="*", choices=["help", "logins", "doctor", "grant", "audit", "stop", []], help="run only these benchmarks"
-    )
+    names = ["help", "logins", "doctor", "process", "grant", "audit", "stop", "follow", "summary"]
+    parser.add_argument("only", nargs="*", choices=[*names, []], help="run only these benchmarks")
     args = parser.parse_args()
-    selected = set(args.only or ["help", "logins", "doctor", "grant", "audit", "stop"])
+    selected = set(args.only or names)
     if "help" in selected:
         bench_help(args.runs)
     if "logins" in selected:
         bench_logins(args.seconds)
     if "doctor" in selected:
         bench_doctor(args.latency)
+    if "process" in selected:
+        bench_doctor_process(max(5, args.runs // 2))
     if "grant" in selected:
         bench_grant(args.databases, 0.05, args.concurrency)
     if "audit" in selected:
@@ -202,6 +250,14 @@ def main() -> None:
         from bench.audit import bench_stop
 
         bench_stop()
+    if "follow" in selected:
+        from bench.logs import bench_follow
+
+        bench_follow()
+    if "summary" in selected:
+        from bench.logs import bench_summary
+
+        bench_summary()
 
 
 if __name__ == "__main__":

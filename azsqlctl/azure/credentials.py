@@ -161,11 +161,24 @@ def get_token(credential: Any, scope: str, timeout: float | None = None) -> Acce
 
 
 class CredentialTokens:
-    """TokenSource over one azure-identity credential (cached per process)."""
+    """TokenSource over one azure-identity credential (cached per process).
+
+    The credential (and azure-identity, ~100 ms to import) is built on the first token request,
+    so a caller such as doctor starts its network checks while the import runs.
+    """
 
     def __init__(self, auth: str, client_id: str, cloud: Cloud, tenant_id: str = "", timeout: float | None = None) -> None:
-        self.credential = get_credential(auth, client_id, cloud, tenant_id)
+        self._spec = (auth, client_id, cloud, tenant_id)
+        self._credential: Any = None
+        self._lock = threading.Lock()
         self.timeout = timeout
+
+    @property
+    def credential(self) -> Any:
+        with self._lock:
+            if self._credential is None:
+                self._credential = get_credential(*self._spec)
+            return self._credential
 
     def token(self, scope: str) -> AccessToken:
         return get_token(self.credential, scope, self.timeout)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from azsqlctl.core.errors import AzsqlctlError
+from azsqlctl.core.diagnosis import lookup
+from azsqlctl.core.errors import AzsqlctlError, ConnectionFailed, ProbeFailed
 from azsqlctl.core.ports import AccessToken, CertificateFacts, DnsFacts, DriverInfo, PreloginFacts, QuerySession, ServerFacts
 from azsqlctl.core.settings import ConnectionSettings
 
@@ -15,6 +17,8 @@ from .driver import driver_info
 from .sql import DriverConnector
 
 PRINCIPALS_WITH_SID = "SELECT name, type, sid FROM sys.database_principals"
+QUICK_PROBE_SECONDS = 2.0  # DNS and TCP answer within milliseconds when they answer at all
+T = TypeVar("T")
 
 
 class RealProbes:
@@ -57,10 +61,10 @@ class RealProbes:
         return self._connector_once().connect(database, token)
 
     def server_facts(self, resource_group: str, server_name: str, host: str, database: str) -> ServerFacts:
-        from .arm import ArmServerReader, sql_management_client
+        from .arm_reader import ArmRest, read_server
 
-        client = sql_management_client(self._tokens.credential, self.settings.cloud, self.settings.subscription)
-        return ArmServerReader(client).read(resource_group, server_name, host, database)
+        arm = ArmRest(self._tokens, self.settings.cloud, self.settings.subscription, self.settings.timeout)
+        return read_server(arm, resource_group, server_name, host, database)
 
     def inspect_principals(self, database: str) -> list[dict[str, Any]] | None:
         """Read the database's principals as the inspecting identity (e.g. the Entra admin)."""
@@ -76,3 +80,67 @@ class RealProbes:
             return session.query(PRINCIPALS_WITH_SID)
         finally:
             session.close()
+
+
+def quick_probe(settings: ConnectionSettings) -> ConnectionFailed | None:
+    """doctor's DNS and TCP steps, short: the diagnosis a failed connect deserves (None when both pass)."""
+    server = settings.require_server()
+    timeout = min(float(settings.timeout), QUICK_PROBE_SECONDS)
+    try:
+        facts = network.resolve(server.host, timeout, settings.cloud.dns_server)
+        sock, _ = network.tcp_connect(facts.addresses[0], server.port, timeout)
+        sock.close()
+    except ProbeFailed as exc:
+        diag = lookup(exc.step.upper(), None)
+        hint = f"{diag.cause}: {diag.fix}" if diag else "run azsqlctl doctor for every check"
+        return ConnectionFailed(exc.message, hint, code=exc.step.upper(), details={"step": exc.step})
+    return None
+
+
+def diagnosed(settings: ConnectionSettings, connect: Callable[[], T], close: Callable[[T], None] | None = None) -> T:
+    """Run ``connect`` (the driver's login) while doctor's quick probe runs; a failed probe wins at once.
+
+    The driver reports a refused port or an unknown name as HYT00 only after the whole login
+    timeout; the probe knows within milliseconds. The abandoned attempt finishes in a daemon
+    thread and its session, if it ever opens, is closed.
+    """
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+    abandoned = threading.Event()
+
+    def attempt() -> None:
+        try:
+            outcome["value"] = connect()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+            if abandoned.is_set() and "value" in outcome and close is not None:
+                close(outcome["value"])
+
+    threading.Thread(target=attempt, name="azsqlctl connect", daemon=True).start()
+    problem = quick_probe(settings)
+    if problem is not None and not done.is_set():
+        abandoned.set()
+        if done.is_set() and "value" in outcome and close is not None:  # finished in between: close it here
+            close(outcome["value"])
+        raise problem
+    done.wait()
+    error = outcome.get("error")
+    if error is not None:
+        if problem is not None and isinstance(error, ConnectionFailed):
+            raise problem from None
+        raise error
+    return outcome["value"]  # type: ignore[no-any-return]
+
+
+class DiagnosingConnector:
+    """A Connector whose connection failures say what doctor would (refused port, NXDOMAIN), at once."""
+
+    def __init__(self, inner: Any, settings: ConnectionSettings) -> None:
+        self.inner = inner
+        self.settings = settings
+
+    def connect(self, database: str, token: AccessToken) -> QuerySession:
+        session: QuerySession = diagnosed(self.settings, lambda: self.inner.connect(database, token), lambda opened: opened.close())
+        return session

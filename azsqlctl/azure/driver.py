@@ -10,18 +10,19 @@ import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from azsqlctl.core.errors import DriverNotFound
 from azsqlctl.core.ports import DriverInfo
 
+DriverSource = Literal["pyodbc.drivers()", "--driver", "mssql-python-odbc"]
 PREFERRED = ("ODBC Driver 18 for SQL Server", "ODBC Driver 17 for SQL Server")
 
 
 @dataclass(frozen=True)
 class Driver:
     spec: str  # a registered driver name or a library path
-    source: str  # "pyodbc.drivers()", "--driver", "mssql-python-odbc"
+    source: DriverSource
 
     @property
     def major(self) -> int | None:

@@ -7,14 +7,18 @@ TDS 7.x, or TLS first with ALPN ``tds/8.0`` for ``Encrypt=strict``.
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as dt
 import ipaddress
 import socket
 import ssl
+import struct
+import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from azsqlctl.core.errors import ProbeFailed as ProbeError
+from azsqlctl.core.netaddr import is_ip
 from azsqlctl.core.ports import CertificateFacts, DnsFacts, PreloginFacts
 from azsqlctl.core.prelogin import (
     ENCRYPT_ON,
@@ -29,33 +33,20 @@ from azsqlctl.core.prelogin import (
     server_version,
 )
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
+HEADER_DNS = struct.Struct(">HHHHHH")  # id, flags, questions, answers, authority, additional
+RECORD_DNS = struct.Struct(">HHIH")  # type, class, ttl, data length
 
 
 def resolve(host: str, timeout: float, dns_server: str = "") -> DnsFacts:
     start = time.perf_counter()
-    if _is_ip(host):
+    if is_ip(host):
         return DnsFacts(host, [host], [], 0.0, "literal")
     if dns_server:
         return _resolve_with(host, timeout, dns_server, start)
     # The system resolver is what the driver uses; CNAMEs (private link) need a DNS query,
-    # which /etc/hosts names such as localhost never reach.
-    pool = concurrent.futures.ThreadPoolExecutor(1)
-    future = pool.submit(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
-    try:
-        infos = future.result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        raise ProbeError("dns", f"resolving {host} timed out after {timeout:g} s") from None
-    except socket.gaierror as exc:
-        raise ProbeError("dns", f"{host} does not resolve: {exc.strerror}") from None
-    finally:
-        pool.shutdown(wait=False)
+    # which /etc/hosts names such as localhost never reach. getaddrinfo cannot be cancelled:
+    # it runs in a daemon thread that a timeout or Ctrl-C abandons (an executor would be joined at exit).
+    infos = _getaddrinfo(host, timeout)
     addresses = list(dict.fromkeys(str(i[4][0]) for i in infos))
     cnames: list[str] = []
     if host != "localhost" and not host.endswith(".localhost"):
@@ -66,29 +57,135 @@ def resolve(host: str, timeout: float, dns_server: str = "") -> DnsFacts:
     return DnsFacts(host, addresses, cnames, (time.perf_counter() - start) * 1000, "system")
 
 
-def _resolve_with(host: str, timeout: float, dns_server: str, start: float) -> DnsFacts:
-    import dns.exception
-    import dns.resolver
+def _getaddrinfo(host: str, timeout: float) -> list[tuple[Any, ...]]:
+    done = threading.Event()
+    box: dict[str, Any] = {}
 
-    resolver = dns.resolver.Resolver(configure=not dns_server)
+    def lookup() -> None:
+        try:
+            box["infos"] = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name="azsqlctl getaddrinfo", daemon=True).start()
+    if not done.wait(timeout):
+        raise ProbeError("dns", f"resolving {host} timed out after {timeout:g} s")
+    error = box.get("error")
+    if isinstance(error, socket.gaierror):
+        raise ProbeError("dns", f"{host} does not resolve: {error.strerror}")
+    if error is not None:
+        raise ProbeError("dns", f"resolving {host} failed: {error}")
+    return list(box["infos"])
+
+
+def _resolve_with(host: str, timeout: float, dns_server: str, start: float) -> DnsFacts:
+    """One A query, answered with the CNAME chain; through ``dns_server`` (ip[:port]) or the system's first nameserver.
+
+    A DNS question and its answer are a few dozen bytes (RFC 1035 4.1): framing them here costs
+    nothing, where importing dnspython costs ~60-130 ms of a healthy doctor's run.
+    """
     if dns_server:
-        ip, _, port = dns_server.partition(":")
-        resolver.nameservers = [ip]
-        resolver.port = int(port or 53)
-    resolver.lifetime = timeout
-    try:
-        answer = resolver.resolve(host, "A")
-    except dns.resolver.NXDOMAIN:
-        raise ProbeError("dns", f"{host} does not resolve (NXDOMAIN)") from None
-    except dns.resolver.NoAnswer:
-        raise ProbeError("dns", f"{host} has no A record") from None
-    except dns.exception.Timeout:
-        raise ProbeError("dns", f"resolving {host} timed out after {timeout:g} s") from None
-    except dns.exception.DNSException as exc:
-        raise ProbeError("dns", f"resolving {host} failed: {exc}") from None
-    cnames = [str(r.target).rstrip(".") for rrset in answer.response.answer if rrset.rdtype == 5 for r in rrset]
-    addresses = [r.address for r in answer]
+        ip, _, port_text = dns_server.rpartition(":") if dns_server.count(":") == 1 else (dns_server, "", "")
+        server, port = ip or dns_server, int(port_text or 53)
+    else:
+        server, port = _system_nameserver(), 53
+    rcode, addresses, cnames = dns_query(host, server, port, timeout)
+    if rcode == RCODE_NXDOMAIN:
+        raise ProbeError("dns", f"{host} does not resolve (NXDOMAIN)")
+    if rcode != 0:
+        raise ProbeError("dns", f"resolving {host} failed: {RCODES.get(rcode, f'rcode {rcode}')}")
+    if not addresses:
+        raise ProbeError("dns", f"{host} has no A record")
     return DnsFacts(host, addresses, cnames, (time.perf_counter() - start) * 1000, f"dns {dns_server}" if dns_server else "system")
+
+
+RCODE_NXDOMAIN = 3
+RCODES = {1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+_TYPE_A, _TYPE_CNAME = 1, 5
+
+
+def _system_nameserver() -> str:
+    try:
+        with open("/etc/resolv.conf", encoding="utf-8") as conf:
+            for line in conf:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver":
+                    return parts[1]
+    except OSError:
+        pass
+    return "127.0.0.1"
+
+
+def _encode_name(host: str) -> bytes:
+    try:
+        labels = host.rstrip(".").encode("idna").split(b".")
+    except UnicodeError:
+        raise ProbeError("dns", f"{host} is not a valid DNS name") from None
+    if any(not 0 < len(label) < 64 for label in labels):
+        raise ProbeError("dns", f"{host} is not a valid DNS name")
+    return b"".join(bytes([len(label)]) + label for label in labels) + b"\0"
+
+
+def _read_name(data: bytes, pos: int) -> tuple[str, int]:
+    """A possibly compressed name at ``pos``; returns it and the position after it (in the record)."""
+    labels: list[str] = []
+    end = -1
+    for _ in range(128):  # a pointer loop is malformed, not a hang
+        if pos >= len(data):
+            break
+        length = data[pos]
+        if length & 0xC0 == 0xC0:
+            if end < 0:
+                end = pos + 2
+            pos = ((length & 0x3F) << 8) | data[pos + 1]
+            continue
+        if length == 0:
+            return ".".join(labels), (end if end >= 0 else pos + 1)
+        labels.append(data[pos + 1 : pos + 1 + length].decode("ascii", "replace"))
+        pos += 1 + length
+    raise ProbeError("dns", "malformed DNS answer")
+
+
+def dns_query(host: str, server: str, port: int, timeout: float) -> tuple[int, list[str], list[str]]:
+    """(rcode, A addresses, CNAME chain) for one recursive A query over UDP."""
+    import secrets
+
+    qid = secrets.randbits(16)
+    query = HEADER_DNS.pack(qid, 0x0100, 1, 0, 0, 0) + _encode_name(host) + b"\x00\x01\x00\x01"
+    family = socket.AF_INET6 if ":" in server else socket.AF_INET
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.sendto(query, (server, port))
+            while True:
+                sock.settimeout(max(0.001, deadline - time.monotonic()))
+                data, _ = sock.recvfrom(4096)
+                if len(data) >= HEADER_DNS.size and HEADER_DNS.unpack_from(data)[0] == qid:
+                    break
+    except TimeoutError:
+        raise ProbeError("dns", f"resolving {host} timed out after {timeout:g} s") from None
+    except OSError as exc:
+        raise ProbeError("dns", f"resolving {host} failed: {exc.strerror or exc}") from None
+    _qid, flags, questions, answers, _ns, _ar = HEADER_DNS.unpack_from(data)
+    pos = HEADER_DNS.size
+    for _ in range(questions):
+        pos = _read_name(data, pos)[1] + 4
+    addresses: list[str] = []
+    cnames: list[str] = []
+    for _ in range(answers):
+        pos = _read_name(data, pos)[1]
+        if pos + 10 > len(data):
+            raise ProbeError("dns", "malformed DNS answer")
+        rtype, _rclass, _ttl, length = RECORD_DNS.unpack_from(data, pos)
+        pos += RECORD_DNS.size
+        if rtype == _TYPE_A and length == 4:
+            addresses.append(socket.inet_ntoa(data[pos : pos + 4]))
+        elif rtype == _TYPE_CNAME:
+            cnames.append(_read_name(data, pos)[0])
+        pos += length
+    return flags & 0x000F, addresses, cnames
 
 
 def tcp_connect(address: str, port: int, timeout: float) -> tuple[socket.socket, float]:
@@ -124,7 +221,43 @@ def _prelogin_facts(options: dict[int, bytes]) -> PreloginFacts:
     return PreloginFacts(server_version(options), enc[0] if enc else 0xFF, options.get(PL_FEDAUTHREQUIRED, b"\x00")[:1] == b"\x01")
 
 
-def _cert_facts(der: bytes | None, tls_version: str, verify_error: str, host: str) -> CertificateFacts:
+PeerCert = Mapping[str, object] | None  # ssl's decoded certificate: filled only when the chain verified
+
+
+def _verified_cert_facts(decoded: Mapping[str, object], tls_version: str, host: str) -> CertificateFacts:
+    """Facts from the certificate ssl already decoded (the healthy path: no cryptography import, ~50 ms)."""
+
+    def common_name(field: str) -> str:
+        rdns = decoded.get(field)
+        for rdn in rdns if isinstance(rdns, tuple) else ():
+            for key, value in rdn:
+                if key == "commonName":
+                    return str(value)
+        return ""
+
+    names: list[str] = []
+    san = decoded.get("subjectAltName")
+    for kind, value in san if isinstance(san, tuple) else ():
+        if kind == "DNS":
+            names.append(str(value))
+        elif kind == "IP Address":
+            names.append(ipaddress.ip_address(str(value).strip()).compressed)
+    not_after = ssl.cert_time_to_seconds(str(decoded["notAfter"]))
+    subject = common_name("subject")
+    return CertificateFacts(
+        subject=subject,
+        names=names,
+        issuer=common_name("issuer"),
+        days_left=int((not_after - time.time()) // 86400),
+        tls_version=tls_version,
+        verify_error="",
+        hostname_matches=_matches(host, names or ([subject] if subject else [])),
+    )
+
+
+def _cert_facts(der: bytes | None, decoded: PeerCert, tls_version: str, verify_error: str, host: str) -> CertificateFacts:
+    if decoded and not verify_error:
+        return _verified_cert_facts(decoded, tls_version, host)
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
@@ -170,7 +303,7 @@ def _context(ca_file: str, verify: bool, strict: bool) -> ssl.SSLContext:
     return ctx
 
 
-def _tunnelled_handshake(sock: socket.socket, ctx: ssl.SSLContext, host: str) -> tuple[bytes | None, str]:
+def _tunnelled_handshake(sock: socket.socket, ctx: ssl.SSLContext, host: str) -> tuple[bytes | None, PeerCert, str]:
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = ctx.wrap_bio(incoming, outgoing, server_hostname=host)
     packet_id = 1
@@ -190,7 +323,7 @@ def _tunnelled_handshake(sock: socket.socket, ctx: ssl.SSLContext, host: str) ->
         incoming.write(body)
     if data := outgoing.read():
         sock.sendall(frame(PACKET_PRELOGIN, data, packet_id + 1))
-    return tls.getpeercert(binary_form=True), str(tls.version())
+    return tls.getpeercert(binary_form=True), tls.getpeercert(), str(tls.version())
 
 
 def prelogin_and_tls(
@@ -200,6 +333,7 @@ def prelogin_and_tls(
     facts: PreloginFacts | None = None
     start = time.perf_counter()
     verify_error = ""
+    decoded: PeerCert
     for verify in (True, False):
         sock, _ = tcp_connect(address, port, timeout)
         try:
@@ -212,7 +346,7 @@ def prelogin_and_tls(
                     continue
                 tls_sock.sendall(frame(PACKET_PRELOGIN, client_prelogin(ENCRYPT_STRICT)))
                 facts = _prelogin_facts(parse_prelogin(_read_packet(tls_sock)[1]))
-                der, version = tls_sock.getpeercert(binary_form=True), str(tls_sock.version())
+                der, decoded, version = tls_sock.getpeercert(binary_form=True), tls_sock.getpeercert(), str(tls_sock.version())
                 tls_sock.close()
             else:
                 sock.sendall(frame(PACKET_PRELOGIN, client_prelogin(ENCRYPT_ON)))
@@ -221,11 +355,11 @@ def prelogin_and_tls(
                     raise ProbeError("prelogin", f"unexpected PRELOGIN answer (packet type {ptype:#x}): not a SQL Server?")
                 facts = _prelogin_facts(parse_prelogin(body))
                 try:
-                    der, version = _tunnelled_handshake(sock, _context(ca_file, verify, strict=False), host)
+                    der, decoded, version = _tunnelled_handshake(sock, _context(ca_file, verify, strict=False), host)
                 except ssl.SSLCertVerificationError as exc:
                     verify_error = exc.verify_message or str(exc)
                     continue
-            return facts, _cert_facts(der, version, verify_error, host), (time.perf_counter() - start) * 1000
+            return facts, _cert_facts(der, decoded, version, verify_error, host), (time.perf_counter() - start) * 1000
         except TimeoutError:
             raise ProbeError("tls" if facts else "prelogin", f"no answer within {timeout:g} s") from None
         except (ssl.SSLError, OSError) as exc:

@@ -60,7 +60,9 @@ def connection_string(
 
 def check_connection_string(conn_str: str) -> None:
     """Refuse what the driver would refuse later with FA005, with a better message."""
-    keys = {p.split("=", 1)[0].strip().lower() for p in conn_str.split(";") if "=" in p}
+    from azsqlctl.core.connstr import parse
+
+    keys = {key.strip().lower() for key, _value in parse(conn_str)}  # the one parser: braced values may hold ";"
     clash = sorted(keys & set(FORBIDDEN_KEYWORDS))
     if clash:
         raise AzsqlctlError(

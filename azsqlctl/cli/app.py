@@ -1,30 +1,46 @@
-"""The root command, and the one place where errors become messages and exit codes."""
+"""The root command: registers the commands; ``runner`` turns errors into messages and exit codes."""
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
-import traceback
-from collections.abc import Callable
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
+from typer.core import TyperOption
 
 from azsqlctl import __version__
-from azsqlctl.core.errors import AzsqlctlError, ExitCode
-from azsqlctl.core.redact import redact
 
-from .options import OutputFormat
+from .runner import HouseGroup, enable_hard_exit
+
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="azsqlctl",
-    help="Passwordless (Entra ID) access to Azure SQL Database: grant, doctor, logs, scaffold - and a local sandbox.",
+    cls=HouseGroup,
+    # Only what is registered below is listed (Typer builds the command list): no advertising of future commands.
+    help="Passwordless (Entra ID) access to Azure SQL Database, and a local sandbox to test it against.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+_typer_display_type_rich = getattr(TyperOption, "display_type_rich", None)  # typer >= 0.29 shows <type> for every option
+
+
+def _display_type_rich(self: TyperOption, ctx: object) -> str | None:
+    """Flags take no value: show none (Typer 0.29 prints ``<bool>``); an explicit metavar wins over ``<str>``."""
+    if self.is_flag:
+        return None
+    if self.metavar:
+        return self.metavar
+    assert _typer_display_type_rich is not None
+    result: str | None = _typer_display_type_rich(self, ctx)
+    return result
+
+
+if _typer_display_type_rich is not None:
+    TyperOption.display_type_rich = _display_type_rich  # type: ignore[attr-defined]
 
 
 def _version(value: bool) -> None:
@@ -37,91 +53,22 @@ def _version(value: bool) -> None:
 def root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit")] = False,
 ) -> None:
-    """Passwordless (Entra ID) access to Azure SQL Database."""
-
-
-def resolve_output(flag: OutputFormat | None) -> str:
-    if flag is not None:
-        return flag.value
-    env = os.environ.get("AZSQLCTL_OUTPUT", "human").strip().lower()
-    return env if env in ("human", "json") else "human"
-
-
-class _RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = None
-        return True
-
-
-_DEBUG_LOGGERS = ("azsqlctl", "azure", "msal", "urllib3")
-
-
-def enable_debug_logging() -> Callable[[], None]:
-    """Log everything to stderr, redacted; returns the undo (a command must not leave handlers behind)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    previous = {}
-    for name in _DEBUG_LOGGERS:
-        logger = logging.getLogger(name)
-        previous[name] = logger.level
-        logger.setLevel(logging.DEBUG)
-        logger.addHandler(handler)
-
-    def undo() -> None:
-        for name in _DEBUG_LOGGERS:
-            logger = logging.getLogger(name)
-            logger.removeHandler(handler)
-            logger.setLevel(previous[name])
-
-    return undo
-
-
-def run(command: str, output: OutputFormat | None, debug: bool, action: Callable[[str], object]) -> NoReturn:
-    """Run ``action(format)`` - which renders its own Result - and exit with the right code."""
-    from .render import Result, emit, emit_error
-
-    fmt = resolve_output(output)
-    undo_logging = enable_debug_logging() if debug else (lambda: None)
-    try:
-        result = action(fmt)
-    except AzsqlctlError as err:
-        if debug:
-            sys.stderr.write(redact(traceback.format_exc()))
-        err.message, err.hint = redact(err.message), redact(err.hint)
-        emit_error(command, err, fmt)
-        raise typer.Exit(int(err.exit_code)) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: no raw traceback without --debug
-        if debug:
-            sys.stderr.write(redact(traceback.format_exc()))
-        internal = AzsqlctlError(
-            redact(f"unexpected {type(exc).__name__}: {exc}"), "rerun with --debug and report the traceback", code="internal"
-        )
-        internal.exit_code = ExitCode.INTERNAL
-        emit_error(command, internal, fmt)
-        raise typer.Exit(int(ExitCode.INTERNAL)) from None
-    finally:
-        undo_logging()
-    if isinstance(result, Result):
-        emit(result, fmt)
-        raise typer.Exit(int(result.exit_code))
-    raise typer.Exit(int(result) if isinstance(result, int) else 0)
+    """Passwordless (Entra ID) access to Azure SQL Database, and a local sandbox to test it against."""
 
 
 def _register() -> None:
-    from . import doctor, grant, sandbox, whoami
+    from . import doctor, grant, logs, sandbox, whoami
 
+    app.command("whoami")(whoami.whoami_command)
     app.command("doctor")(doctor.doctor_command)
     app.command("grant")(grant.grant_command)
+    app.add_typer(logs.app, name="logs")
     app.add_typer(sandbox.app, name="sandbox")
-    app.command("whoami")(whoami.whoami_command)
 
 
 _register()
 
 
 def main() -> None:
+    enable_hard_exit()
     app()

@@ -8,7 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
+from azsqlctl.core.config import env_help, env_name
+
 from . import options as o
+from .runner import run
 
 INSPECT = "Inspection"
 
@@ -31,7 +34,9 @@ def doctor_command(
         str | None,
         typer.Option(
             "--connection-string",
-            help="The application's ODBC connection string, tested as it is (server/database taken from it unless given) [env AZSQLCTL_CONNECTION_STRING]",
+            help="The application's ODBC connection string, tested as it is (server/database taken from it unless given) "
+            + env_help("connection_string"),
+            metavar="ODBC",
             rich_help_panel=o.TARGET,
             show_default=False,
         ),
@@ -39,13 +44,18 @@ def doctor_command(
     client_ip: Annotated[
         str | None,
         typer.Option(
-            "--client-ip", help="This client's public address, to check firewall coverage", rich_help_panel=o.TARGET, show_default=False
+            "--client-ip",
+            metavar="IP",
+            help="This client's public address, to check firewall coverage",
+            rich_help_panel=o.TARGET,
+            show_default=False,
         ),
     ] = None,
     admin_auth: Annotated[
         str | None,
         typer.Option(
             "--admin-auth",
+            metavar="KIND",
             help="A second credential (e.g. the Entra admin's) that may read sys.database_principals, used only to explain a failed login",
             rich_help_panel=INSPECT,
             show_default=False,
@@ -53,52 +63,64 @@ def doctor_command(
     ] = None,
     admin_client_id: Annotated[
         str | None,
-        typer.Option("--admin-client-id", help="Client id for --admin-auth managed-identity", rich_help_panel=INSPECT, show_default=False),
+        typer.Option(
+            "--admin-client-id",
+            metavar="GUID",
+            help="Client id for --admin-auth managed-identity",
+            rich_help_panel=INSPECT,
+            show_default=False,
+        ),
     ] = None,
     output: o.Output = None,
     debug: o.Debug = False,
 ) -> None:
     """Check driver, credential, token, DNS/TCP/TLS, server settings, login and permissions; print the fixes."""
-    from .app import run
+    conn = connection_string if connection_string is not None else os.environ.get(env_name("connection_string"), "")
 
-    flags = dict(locals())
-
-    def action(fmt: str) -> Any:
+    def action(fmt: str) -> object:
         from azsqlctl.azure.doctor_probes import RealProbes
         from azsqlctl.core.connstr import split_target
         from azsqlctl.core.doctor import DoctorOptions, doctor
-        from azsqlctl.core.settings import resolve_settings
+        from azsqlctl.core.errors import UsageError
+        from azsqlctl.core.netaddr import is_ip
+        from azsqlctl.core.settings import AUTH_KINDS, SettingsInput, parse_guid, resolve_settings
 
-        from .render import Result, progress, warn
+        from .render import Result, error_entry, progress, warn
 
-        extra = ""
-        conn = flags.get("connection_string") or os.environ.get("AZSQLCTL_CONNECTION_STRING", "")
-        if conn:
-            cs_server, cs_database, extra = split_target(conn)
-            flags["server"] = flags.get("server") or (cs_server if not os.environ.get("AZSQLCTL_SERVER") else None)
-            flags["database"] = flags.get("database") or (cs_database if not os.environ.get("AZSQLCTL_DATABASE") else None)
-        settings = resolve_settings(flags, os.environ, Path.cwd())
+        if client_ip is not None and not is_ip(client_ip):
+            raise UsageError(
+                f"--client-ip '{client_ip}' is not an IP address", "pass this client's public IPv4 or IPv6 address", code="bad_ip"
+            )
+        if admin_auth is not None and admin_auth not in AUTH_KINDS:
+            raise UsageError(f"unknown --admin-auth '{admin_auth}'", f"use one of: {', '.join(AUTH_KINDS)}", code="bad_auth")
+        if admin_client_id is not None and admin_auth is None:
+            raise UsageError("--admin-client-id without --admin-auth", "pass --admin-auth managed-identity too", code="conflict")
+        admin_cid = parse_guid(admin_client_id, "--admin-client-id") if admin_client_id else ""
+        # The connection string ranks below the environment and above the config file (the one precedence rule, core.config).
+        cs_server, cs_database, extra = split_target(conn) if conn else ("", "", "")
+        given = SettingsInput(
+            server=server, database=database, subscription=subscription, resource_group=resource_group, cloud=cloud, auth=auth,
+            client_id=client_id, tenant_id=tenant_id, driver=driver, ca_bundle=ca_bundle, timeout=timeout,
+            trust_server_certificate=trust_server_certificate, strict=strict,
+            server_from_connection_string=cs_server, database_from_connection_string=cs_database,
+        )  # fmt: skip
+        settings = resolve_settings(given, os.environ, Path.cwd())
         settings.require_server()
         if "database" not in settings.sources:
-            from azsqlctl.core.errors import UsageError
-
             raise UsageError(
                 "no database given: doctor tests the database your application uses, not master",
-                "pass --database appdb (or set AZSQLCTL_DATABASE); --database master tests master on purpose",
+                f"pass --database appdb (or set {env_name('database')}); --database master tests master on purpose",
                 code="no_database",
             )
         if settings.trust_server_certificate:
             warn("--trust-server-certificate disables certificate validation: use it for local/dev targets only")
-        probes = RealProbes(
-            settings, extra=extra, admin_auth=flags.get("admin_auth") or "", admin_client_id=flags.get("admin_client_id") or ""
-        )
-        with progress("Running checks…", fmt):
-            report = doctor(DoctorOptions(settings, client_ip=flags.get("client_ip") or "", inspect=bool(flags.get("admin_auth"))), probes)
-        errors = []
-        if report.error is not None:
-            from .render import error_entry
+        probes = RealProbes(settings, extra=extra, admin_auth=admin_auth or "", admin_client_id=admin_cid)
+        from .logs import audit_lookup
 
-            errors.append(error_entry(report.error))
+        options = DoctorOptions(settings, client_ip=client_ip or "", inspect=bool(admin_auth), audit=audit_lookup(settings))
+        with progress("Running checks…", fmt):
+            report = doctor(options, probes)
+        errors = [error_entry(report.error)] if report.error is not None else []
         return Result("doctor", report.as_dict(), report.exit_code, errors, human=_human)
 
     run("doctor", output, debug, action)

@@ -148,7 +148,7 @@ def grant_command(
     debug: o.Debug = False,
 ) -> None:
     """Give an identity least-privilege database roles: plan, print, apply in one transaction, check for drift."""
-    from .app import run
+    from .runner import run
 
     flags = dict(locals())
     # The shared settings' client_id is *your* identity; grant's --client-id is the target's.

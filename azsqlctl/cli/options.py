@@ -1,4 +1,7 @@
-"""Shared Annotated options, so every command spells target, cloud, auth and output the same way."""
+"""Shared Annotated options, so every command spells target, cloud, auth and output the same way.
+
+Environment variable names in help come from the one settings table (``core.config.SETTINGS``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+
+from azsqlctl.core.config import env_help
 
 TARGET = "Target"
 AUTH = "Authentication"
@@ -17,26 +22,33 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+def _text(help_: str, key: str) -> str:
+    return f"{help_} {env_help(key)}"
+
+
 Server = Annotated[
     str | None,
     typer.Option(
         "--server",
         "-S",
-        help="myserver, myserver.database.windows.net, host,port or tcp:host,port [env AZSQLCTL_SERVER]",
+        metavar="SERVER",
+        help=_text("myserver, myserver.database.windows.net, host,port or tcp:host,port", "server"),
         rich_help_panel=TARGET,
         show_default=False,
     ),
 ]
 Database = Annotated[
     str | None,
-    typer.Option(
-        "--database", "-d", help="Database name [env AZSQLCTL_DATABASE; default master]", rich_help_panel=TARGET, show_default=False
-    ),
+    typer.Option("--database", "-d", metavar="NAME", help=_text("Database name", "database"), rich_help_panel=TARGET, show_default=False),
 ]
 Subscription = Annotated[
     str | None,
     typer.Option(
-        "--subscription", help="Subscription id, for ARM checks [env AZSQLCTL_SUBSCRIPTION]", rich_help_panel=TARGET, show_default=False
+        "--subscription",
+        metavar="GUID",
+        help=_text("Subscription id, for ARM checks", "subscription"),
+        rich_help_panel=TARGET,
+        show_default=False,
     ),
 ]
 ResourceGroup = Annotated[
@@ -44,7 +56,8 @@ ResourceGroup = Annotated[
     typer.Option(
         "--resource-group",
         "-g",
-        help="Resource group of the server [env AZSQLCTL_RESOURCE_GROUP]",
+        metavar="NAME",
+        help=_text("Resource group of the server", "resource_group"),
         rich_help_panel=TARGET,
         show_default=False,
     ),
@@ -53,7 +66,8 @@ Cloud = Annotated[
     str | None,
     typer.Option(
         "--cloud",
-        help="AzureCloud, AzureUSGovernment, AzureChinaCloud or a custom cloud's name [env AZSQLCTL_CLOUD]",
+        metavar="NAME",
+        help=_text("AzureCloud, AzureUSGovernment, AzureChinaCloud or a custom cloud's name", "cloud"),
         rich_help_panel=TARGET,
         show_default=False,
     ),
@@ -61,13 +75,21 @@ Cloud = Annotated[
 Driver = Annotated[
     str | None,
     typer.Option(
-        "--driver", help="ODBC driver name or library path [env AZSQLCTL_ODBC_DRIVER]", rich_help_panel=TARGET, show_default=False
+        "--driver",
+        metavar="NAME|PATH",
+        help=_text("ODBC driver name or library path", "driver"),
+        rich_help_panel=TARGET,
+        show_default=False,
     ),
 ]
 CaBundle = Annotated[
     str | None,
     typer.Option(
-        "--ca-bundle", help="PEM file of a private CA to trust [env AZSQLCTL_CA_BUNDLE]", rich_help_panel=TARGET, show_default=False
+        "--ca-bundle",
+        metavar="PEM",
+        help=_text("PEM file of a private CA to trust", "ca_bundle"),
+        rich_help_panel=TARGET,
+        show_default=False,
     ),
 ]
 TrustServerCertificate = Annotated[
@@ -77,14 +99,19 @@ Strict = Annotated[bool, typer.Option("--strict", help="Encrypt=strict (TDS 8.0:
 Timeout = Annotated[
     str | None,
     typer.Option(
-        "--timeout", help="Seconds for each network step [env AZSQLCTL_TIMEOUT; default 15]", rich_help_panel=TARGET, show_default=False
+        "--timeout",
+        metavar="SECONDS",
+        help=_text("Seconds for each network step, 1-3600 (default 15)", "timeout"),
+        rich_help_panel=TARGET,
+        show_default=False,
     ),
 ]
 Auth = Annotated[
     str | None,
     typer.Option(
         "--auth",
-        help="default, cli, managed-identity, workload-identity, environment or device-code [env AZSQLCTL_AUTH]",
+        metavar="KIND",
+        help=_text("default, cli, managed-identity, workload-identity, environment or device-code", "auth"),
         rich_help_panel=AUTH,
         show_default=False,
     ),
@@ -93,16 +120,19 @@ ClientId = Annotated[
     str | None,
     typer.Option(
         "--client-id",
-        help="Client id of a user-assigned managed identity [env AZSQLCTL_CLIENT_ID]",
+        metavar="GUID",
+        help=_text("Client id (not object id) of a user-assigned managed identity: az identity show --query clientId", "client_id"),
         rich_help_panel=AUTH,
         show_default=False,
     ),
 ]
 TenantId = Annotated[
     str | None,
-    typer.Option("--tenant-id", help="Tenant to authenticate in [env AZSQLCTL_TENANT_ID]", rich_help_panel=AUTH, show_default=False),
+    typer.Option(
+        "--tenant-id", metavar="TENANT", help=_text("Tenant to authenticate in", "tenant_id"), rich_help_panel=AUTH, show_default=False
+    ),
 ]
 Output = Annotated[
-    OutputFormat | None, typer.Option("--output", "-o", help="human or json [env AZSQLCTL_OUTPUT]", rich_help_panel=OUT, show_default=False)
+    OutputFormat | None, typer.Option("--output", "-o", help=_text("human or json", "output"), rich_help_panel=OUT, show_default=False)
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Tracebacks and HTTP/driver logging (tokens redacted)", rich_help_panel=OUT)]

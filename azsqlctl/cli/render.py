@@ -12,11 +12,19 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from azsqlctl.core.errors import AzsqlctlError, ExitCode
 
 ENVELOPE_VERSION = 1
+
+
+class EnvelopeStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"  # ran, and a check failed or drift was found (exit 1)
+    ERROR = "error"  # could not do the job (exit 2-6, 70)
+    INTERRUPTED = "interrupted"  # Ctrl-C (exit 130)
 
 
 @dataclass
@@ -28,14 +36,21 @@ class Result:
     human: Callable[[Any], None] | None = None  # renders ``data`` for people, given a rich Console
 
     @property
-    def status(self) -> str:
+    def status(self) -> EnvelopeStatus:
         if self.errors and self.exit_code not in (ExitCode.OK, ExitCode.CHECK_FAILED):
-            return "error"
-        return "ok" if self.exit_code == ExitCode.OK else "failed"
+            return EnvelopeStatus.ERROR
+        return EnvelopeStatus.OK if self.exit_code == ExitCode.OK else EnvelopeStatus.FAILED
 
 
-def envelope(command: str, status: str, exit_code: int, data: Any, errors: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"version": ENVELOPE_VERSION, "command": command, "status": status, "exit_code": int(exit_code), "data": data, "errors": errors}
+def envelope(command: str, status: EnvelopeStatus, exit_code: int, data: Any, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "version": ENVELOPE_VERSION,
+        "command": command,
+        "status": str(status),
+        "exit_code": int(exit_code),
+        "data": data,
+        "errors": errors,
+    }
 
 
 def error_entry(err: AzsqlctlError) -> dict[str, Any]:
@@ -67,9 +82,22 @@ def emit(result: Result, output: str) -> None:
 
 def emit_error(command: str, err: AzsqlctlError, output: str) -> None:
     if output == "json":
-        print(json.dumps(envelope(command, "error", err.exit_code, None, [error_entry(err)]), default=str))
+        print(json.dumps(envelope(command, EnvelopeStatus.ERROR, err.exit_code, None, [error_entry(err)]), default=str), flush=True)
     else:
         emit_error_human(err.message, err.hint)
+
+
+INTERRUPTED_MESSAGE = "interrupted (Ctrl-C)"
+
+
+def emit_interrupted(command: str, output: str) -> None:
+    """One line on stderr; under JSON the envelope on stdout too, so a consumer never reads nothing."""
+    if output == "json":
+        entry = {"code": "interrupted", "message": INTERRUPTED_MESSAGE, "hint": ""}
+        print(json.dumps(envelope(command, EnvelopeStatus.INTERRUPTED, ExitCode.INTERRUPTED, None, [entry])), flush=True)
+        return
+    sys.stderr.write(f"Interrupted: {command} stopped (Ctrl-C)\n")
+    sys.stderr.flush()
 
 
 def emit_error_human(message: str, hint: str) -> None:

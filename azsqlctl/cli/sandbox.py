@@ -96,11 +96,21 @@ def serve_command(
             "--audit-retention-days", min=0.0, help="Drop audit rows ingested more than this many days ago (default 30)", show_default=False
         ),
     ] = None,
+    logs_port: Annotated[int, typer.Option("--logs-port", min=0, max=65535, help="Log Analytics query API (HTTPS) port")] = 0,
+    ingestion_delay: Annotated[
+        float,
+        typer.Option(
+            "--ingestion-delay",
+            min=0.0,
+            max=3600.0,
+            help="Seconds before an audit row is visible to Log Analytics queries (Azure: minutes)",
+        ),
+    ] = 3.0,
     output: o.Output = None,
     debug: o.Debug = False,
 ) -> None:
     """Serve in the foreground until Ctrl-C or SIGTERM; print the environment clients need."""
-    from .app import run
+    from .runner import run
 
     def action(fmt: str) -> int:
         from azsqlctl.sandbox.serve import check_env_file, serve
@@ -108,10 +118,18 @@ def serve_command(
         if env_file is not None:
             check_env_file(env_file)  # before the state file is created or a port bound
         sandbox = _sandbox(state, tds_port, identity_port, arm_port, token_lifetime, audit_rows, audit_days)
+        _logs_options(sandbox, logs_port, ingestion_delay)
         serve(sandbox, env_file, lambda sb: _announce(sb, fmt, env_file), env_format=env_format.value)
         return 0
 
     run("sandbox serve", output, debug, action)
+
+
+def _logs_options(sandbox: Any, port: int, ingestion_delay: float) -> None:
+    from azsqlctl.sandbox.surfaces import LogsSurface
+
+    sandbox.parts.ports[LogsSurface.name] = port
+    sandbox.surface(LogsSurface).service.ingestion.delay = ingestion_delay
 
 
 def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
@@ -156,7 +174,7 @@ def run_command(
 
     SIGINT/SIGTERM are forwarded to COMMAND, which is waited for before the sandbox stops;
     if it dies of the signal the exit code is 128 + the signal (130, 143)."""
-    from .app import run
+    from .runner import run
 
     def action(fmt: str) -> int:
         import shutil

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import options as o
+from .runner import run
 
 
 def whoami_command(
@@ -25,22 +26,26 @@ def whoami_command(
     debug: o.Debug = False,
 ) -> None:
     """Log in to the database with an Entra token; print the login, user, roles and permissions."""
-    from .app import run
+    from azsqlctl.core.settings import SettingsInput
 
-    flags = dict(locals())
+    given = SettingsInput(
+        server=server, database=database, cloud=cloud, auth=auth, client_id=client_id, tenant_id=tenant_id, driver=driver,
+        ca_bundle=ca_bundle, timeout=timeout, trust_server_certificate=trust_server_certificate, strict=strict,
+    )  # fmt: skip
 
-    def action(fmt: str) -> Any:
+    def action(fmt: str) -> object:
         from azsqlctl.azure.credentials import CredentialTokens
+        from azsqlctl.azure.doctor_probes import DiagnosingConnector
         from azsqlctl.azure.sql import DriverConnector
         from azsqlctl.core.settings import resolve_settings
         from azsqlctl.core.whoami import whoami
 
         from .render import Result, progress, warn
 
-        settings = resolve_settings(flags, os.environ, Path.cwd())
+        settings = resolve_settings(given, os.environ, Path.cwd())
         if settings.trust_server_certificate:
             warn("--trust-server-certificate disables certificate validation: use it for local/dev targets only")
-        connector = DriverConnector(settings)  # find the driver first: fail before any token request
+        connector = DiagnosingConnector(DriverConnector(settings), settings)  # finds the driver first: before any token request
         tokens = CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
         with progress("Logging in…", fmt):
             info = whoami(settings, tokens, connector)

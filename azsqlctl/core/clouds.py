@@ -26,6 +26,11 @@ class Cloud:
     authority_host: str = "https://login.microsoftonline.com"
     ca_bundle: str = ""  # a private CA for this cloud's HTTPS and TLS endpoints
     dns_server: str = ""  # "ip[:port]" of a DNS server to resolve through (custom clouds; the sandbox)
+    logs_resource: str = ""  # the Log Analytics token audience; "" = the logs endpoint (the SDK's default)
+
+    @property
+    def logs_audience(self) -> str:
+        return (self.logs_resource or self.logs_endpoint).rstrip("/")
 
     @property
     def sql_scope(self) -> str:
@@ -58,7 +63,9 @@ BUILTIN: dict[str, Cloud] = {
 }  # fmt: skip
 
 # Setting names shared by env (AZSQLCTL_<UPPER>) and config ([clouds.<name>] keys).
-CUSTOM_FIELDS = ("arm_endpoint", "arm_resource", "logs_endpoint", "sql_dns_suffix", "sql_resource", "authority_host", "dns_server")
+CUSTOM_FIELDS = (
+    "arm_endpoint", "arm_resource", "logs_endpoint", "logs_resource", "sql_dns_suffix", "sql_resource", "authority_host", "dns_server",
+)  # fmt: skip
 REQUIRED_FIELDS = ("arm_endpoint", "sql_resource", "sql_dns_suffix")
 
 
@@ -71,7 +78,9 @@ def resolve_cloud(name: str, settings: Mapping[str, str], ca_bundle: str = "") -
     missing = [f for f in REQUIRED_FIELDS if not settings.get(f)]
     if missing:
         known = ", ".join(BUILTIN)
-        env = ", ".join(f"AZSQLCTL_{f.upper()}" for f in missing)
+        from .config import env_name
+
+        env = ", ".join(env_name(f) for f in missing)
         raise ConfigError(
             f"unknown cloud '{name}'",
             f"use one of {known}, or define a custom cloud by setting {env} (or [clouds.{name}] in azsqlctl.toml)",
@@ -88,4 +97,5 @@ def resolve_cloud(name: str, settings: Mapping[str, str], ca_bundle: str = "") -
         authority_host=settings.get("authority_host") or "https://login.microsoftonline.com",
         ca_bundle=ca_bundle,
         dns_server=settings.get("dns_server", ""),
+        logs_resource=settings.get("logs_resource", ""),
     )

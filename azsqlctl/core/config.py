@@ -1,42 +1,81 @@
-"""Settings precedence: command-line flag > environment > config file > default.
+"""The one settings table, and the one precedence rule: flag > environment > config file > default.
 
 The file is ``azsqlctl.toml`` in the working directory, or ``[tool.azsqlctl]`` in
 ``pyproject.toml``. Each resolved value remembers where it came from, so a
-diagnosis can say "server from AZSQLCTL_SERVER".
+diagnosis can say "server from AZSQLCTL_SERVER". Help texts and the README's
+configuration table are derived from (or checked against) ``SETTINGS``.
 """
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 
-KEYS = (
-    "server", "database", "subscription", "resource_group", "cloud", "auth", "client_id", "tenant_id",
-    "driver", "ca_bundle", "output", "timeout",
+# What a TOML document may hold once parsed; values are checked where they are used.
+TomlValue = str | int | float | bool | list["TomlValue"] | dict[str, "TomlValue"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One setting: its flag (or "" when it has none), environment variable and whether the file may set it."""
+
+    key: str
+    flag: str
+    env: str
+    in_file: bool
+    meaning: str
+
+
+SETTINGS: tuple[Spec, ...] = (
+    Spec("server", "--server", "AZSQLCTL_SERVER", True, "myserver, myserver.database.windows.net, host,port or tcp:host,port"),
+    Spec("database", "--database", "AZSQLCTL_DATABASE", True, "the database (doctor and grant need one; whoami defaults to master)"),
+    Spec("subscription", "--subscription", "AZSQLCTL_SUBSCRIPTION", True, "the server's subscription id (ARM checks)"),
+    Spec("resource_group", "--resource-group", "AZSQLCTL_RESOURCE_GROUP", True, "the server's resource group (ARM checks)"),
+    Spec("cloud", "--cloud", "AZSQLCTL_CLOUD", True, "AzureCloud (default), AzureUSGovernment, AzureChinaCloud or a custom cloud"),
+    Spec("auth", "--auth", "AZSQLCTL_AUTH", True, "default, cli, managed-identity, workload-identity, environment or device-code"),
+    Spec("client_id", "--client-id", "AZSQLCTL_CLIENT_ID", True, "client id of the user-assigned managed identity to authenticate as"),
+    Spec("tenant_id", "--tenant-id", "AZSQLCTL_TENANT_ID", True, "tenant to authenticate in (cli, workload-identity)"),
+    Spec("driver", "--driver", "AZSQLCTL_ODBC_DRIVER", True, "ODBC driver name or library path"),
+    Spec("ca_bundle", "--ca-bundle", "AZSQLCTL_CA_BUNDLE", True, "PEM file of a private CA to trust (TLS to SQL, HTTPS to ARM)"),
+    Spec("timeout", "--timeout", "AZSQLCTL_TIMEOUT", True, "seconds per network step, at least 1 (default 15)"),
+    Spec("output", "--output", "AZSQLCTL_OUTPUT", True, "human (default) or json"),
+    Spec("connection_string", "--connection-string", "AZSQLCTL_CONNECTION_STRING", False, "doctor: the application's ODBC connection string"),
+    # Custom-cloud endpoints: environment, or the [clouds.<name>] table of the file.
+    Spec("arm_endpoint", "", "AZSQLCTL_ARM_ENDPOINT", False, "custom cloud: ARM endpoint"),
+    Spec("arm_resource", "", "AZSQLCTL_ARM_RESOURCE", False, "custom cloud: ARM token resource"),
+    Spec("logs_endpoint", "", "AZSQLCTL_LOGS_ENDPOINT", False, "custom cloud: Log Analytics endpoint"),
+    Spec("logs_resource", "", "AZSQLCTL_LOGS_RESOURCE", False, "custom cloud: Log Analytics token resource (default: the endpoint)"),
+    Spec("sql_dns_suffix", "", "AZSQLCTL_SQL_DNS_SUFFIX", False, "custom cloud: DNS suffix of SQL servers"),
+    Spec("sql_resource", "", "AZSQLCTL_SQL_RESOURCE", False, "custom cloud: SQL token resource"),
+    Spec("authority_host", "", "AZSQLCTL_AUTHORITY_HOST", False, "custom cloud: Entra authority"),
+    Spec("dns_server", "", "AZSQLCTL_DNS_SERVER", False, "custom cloud: ip[:port] of the DNS server doctor resolves through"),
 )  # fmt: skip
-ENV_PREFIX = "AZSQLCTL_"
-ENV_ALIASES = {"driver": "AZSQLCTL_ODBC_DRIVER"}
+BY_KEY: dict[str, Spec] = {s.key: s for s in SETTINGS}
+FILE_KEYS = frozenset({s.key for s in SETTINGS if s.in_file} | {"clouds"})
 
 
 def env_name(key: str) -> str:
-    return ENV_ALIASES.get(key, ENV_PREFIX + key.upper())
+    return BY_KEY[key].env
+
+
+def env_help(key: str) -> str:
+    """The suffix help texts carry, e.g. ``[env AZSQLCTL_SERVER]`` (the bracket escaped: help is rich markup)."""
+    return f"\\[env {BY_KEY[key].env}]"
 
 
 @dataclass(frozen=True)
 class Setting:
     value: str
-    source: str  # "--server", "AZSQLCTL_SERVER", "azsqlctl.toml", "default"
+    source: str  # "--server", "AZSQLCTL_SERVER", "azsqlctl.toml", "connection string", "default"
 
 
 @dataclass(frozen=True)
 class FileConfig:
     path: Path | None
-    values: dict[str, Any]
+    values: Mapping[str, TomlValue]
 
     @property
     def label(self) -> str:
@@ -44,38 +83,84 @@ class FileConfig:
 
     def clouds(self) -> dict[str, dict[str, str]]:
         raw = self.values.get("clouds", {})
+        if not isinstance(raw, dict):
+            return {}
         return {str(k): {str(f): str(v) for f, v in t.items()} for k, t in raw.items() if isinstance(t, dict)}
 
 
 def load_file_config(cwd: Path) -> FileConfig:
     own = cwd / "azsqlctl.toml"
     if own.is_file():
-        return FileConfig(own, _read(own))
+        return _checked(FileConfig(own, _read(own)))
     pyproject = cwd / "pyproject.toml"
     if pyproject.is_file():
-        section = _read(pyproject).get("tool", {}).get("azsqlctl")
+        tool = _read(pyproject).get("tool", {})
+        section = tool.get("azsqlctl") if isinstance(tool, dict) else None
         if isinstance(section, dict):
-            return FileConfig(pyproject, section)
+            return _checked(FileConfig(pyproject, section))
     return FileConfig(None, {})
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _checked(file: FileConfig) -> FileConfig:
+    """Unknown keys are typos until proven otherwise: report them with the closest known key."""
+    unknown = sorted(set(file.values) - FILE_KEYS)
+    if unknown:
+        import difflib
+
+        first = unknown[0]
+        close = difflib.get_close_matches(first, sorted(FILE_KEYS), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(
+            f"{file.label} has unknown key{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+            f"{hint}known keys: {', '.join(sorted(FILE_KEYS))}",
+            code="unknown_config_key",
+        )
+    return file
+
+
+def _read(path: Path) -> dict[str, TomlValue]:
+    import tomllib  # only when a config file exists: --help and most runs never pay for it
+
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name} is not valid TOML: {exc}", f"fix the syntax in {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path.name} is not UTF-8 text: {exc.reason} at byte {exc.start}", f"save {path} as UTF-8") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", "check the file's permissions") from exc
 
 
-def resolve(key: str, flag: Any, env: Mapping[str, str], file: FileConfig, default: str = "", flag_name: str = "") -> Setting:
-    if flag not in (None, ""):
-        return Setting(str(flag), flag_name or "--" + key.replace("_", "-"))
-    name = env_name(key)
-    if env.get(name):
-        return Setting(env[name], name)
+def resolve(
+    key: str,
+    flag: str | int | None,
+    env: Mapping[str, str],
+    file: FileConfig,
+    default: str = "",
+    *,
+    flag_name: str = "",
+    between: Sequence[Setting] = (),
+) -> Setting:
+    """The precedence rule, once: flag > environment > ``between`` (e.g. a connection string) > file > default.
+
+    An explicitly empty flag (``--database ''``) is refused rather than silently falling back.
+    """
+    name = flag_name or BY_KEY[key].flag or "--" + key.replace("_", "-")
+    if flag is not None:
+        text = str(flag)
+        if not text.strip():
+            raise UsageError(
+                f"{name} is empty", f"pass a value, or leave {name} out to use {env_name(key)} or the config file", code="empty_value"
+            )
+        return Setting(text, name)
+    variable = env_name(key)
+    if env.get(variable, "").strip():
+        return Setting(env[variable].strip(), variable)
+    for setting in between:
+        if setting.value:
+            return setting
     value = file.values.get(key)
-    if value not in (None, "") and not isinstance(value, dict):
+    if value not in (None, "") and not isinstance(value, dict | list):
         return Setting(str(value), file.label)
     return Setting(default, "default")
 
@@ -86,10 +171,10 @@ def cloud_settings(name: str, env: Mapping[str, str], file: FileConfig) -> dict[
 
     table = {k.lower(): v for k, v in file.clouds().items()}.get(name.lower(), {})
     merged = {f: table.get(f, "") for f in CUSTOM_FIELDS}
-    env_cloud = env.get(ENV_PREFIX + "CLOUD", "")
+    env_cloud = env.get(env_name("cloud"), "")
     if env_cloud and env_cloud.lower() != name.lower():
         return merged  # the endpoint variables describe the cloud AZSQLCTL_CLOUD names, not this one
     for field in CUSTOM_FIELDS:
-        if env.get(ENV_PREFIX + field.upper()):
-            merged[field] = env[ENV_PREFIX + field.upper()]
+        if env.get(env_name(field)):
+            merged[field] = env[env_name(field)]
     return merged

@@ -7,10 +7,11 @@ Data, not code paths: doctor and logs read the same table. Fix texts may hold
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from .errors import AuthenticationError, AzsqlctlError, ConnectionFailed, NotFound, PermissionDenied, UsageError
+from .identity import TokenIdentity
 
 
 @dataclass(frozen=True)
@@ -19,39 +20,33 @@ class Diagnosis:
     kind: type[AzsqlctlError]
     cause: str
     fix: str
-    docs: str = ""
 
-
-_DOCS = "https://learn.microsoft.com/azure/azure-sql/database/troubleshoot-common-errors-issues"
 
 TABLE: dict[str, Diagnosis] = {
     d.key: d
     for d in (
         Diagnosis("18456", AuthenticationError,
                   "the token was refused, or no database user matches this identity",
-                  "create the user with the right SID in the target database (azsqlctl grant), and connect to that database, not master",
-                  _DOCS),
+                  "create the user with the right SID in the target database (azsqlctl grant), and connect to that database, not master"),
         Diagnosis("FA005", AuthenticationError,
                   "an access token was combined with UID/PWD/Authentication/Trusted_Connection",
                   "remove those keywords from the connection string; the token alone authenticates"),
         Diagnosis("40615", ConnectionFailed, "the server firewall does not allow this client address",
                   "az sql server firewall-rule create --server {server} --name allow-{ip_dashed} "
-                  "--start-ip-address {ip} --end-ip-address {ip} (with --resource-group)",
-                  "https://learn.microsoft.com/azure/azure-sql/database/firewall-configure"),
+                  "--start-ip-address {ip} --end-ip-address {ip} (with --resource-group)"),
         Diagnosis("47073", ConnectionFailed, "public network access is disabled on the server",
-                  "connect through the server's private endpoint, or enable public network access",
-                  "https://learn.microsoft.com/azure/azure-sql/database/connectivity-settings"),
+                  "connect through the server's private endpoint, or enable public network access"),
         Diagnosis("40532", ConnectionFailed,
                   "the gateway refused the login before authentication: the client subnet has a Microsoft.Sql service endpoint but the server has no VNet rule for it (or the login name holds '@')",
                   "az sql server vnet-rule create --server {server} --name allow-subnet --subnet <subnet-id> (with --resource-group)"),
         Diagnosis("4060", NotFound, "the database does not exist or this login cannot open it",
                   "check --database; contained users exist only in their own database"),
         Diagnosis("40613", ConnectionFailed, "the database is temporarily unavailable (transient)",
-                  "retry with exponential backoff, 5 s up to 60 s", _DOCS),
+                  "retry with exponential backoff, 5 s up to 60 s"),
         Diagnosis("40197", ConnectionFailed, "the service hit an error processing the request (transient)",
-                  "retry with exponential backoff, 5 s up to 60 s", _DOCS),
+                  "retry with exponential backoff, 5 s up to 60 s"),
         Diagnosis("40501", ConnectionFailed, "the service is busy (transient)",
-                  "retry after 10 s or more", _DOCS),
+                  "retry after 10 s or more"),
         Diagnosis("33134", PermissionDenied, "the server's identity cannot read the directory",
                   "create the user WITH SID (azsqlctl grant --sid-mode), or grant the server identity Directory Readers"),
         Diagnosis("37353", PermissionDenied, "the server's identity cannot read the directory",
@@ -117,21 +112,25 @@ class LoginContext:
     server_name: str  # the logical server name, when known
     resource_group: str
     database: str
-    identity: Any  # TokenIdentity | None
+    identity: TokenIdentity | None
     identity_name: str  # display name when known (MI name, UPN), else ""
     token_problem: str  # the token check's finding when it failed, else ""
     admin_tenant: str  # from ARM, when known
     has_admin: bool | None  # from ARM, when known
-    principals: list[dict[str, Any]] | None  # sys.database_principals read by an inspecting identity, when available
+    principals: Sequence[Mapping[str, object]] | None  # sys.database_principals read by an inspecting identity, when available
+    server_from_environment: bool = False  # AZSQLCTL_SERVER (e.g. a sandbox's ephemeral port): commands must not pin it
 
 
 def grant_command(ctx: LoginContext) -> str:
     ident = ctx.identity
+    assert ident is not None
     flag = "--client-id" if ident.kind == "app" else "--object-id"
     name = ctx.identity_name or f"app-{ident.sid[:8]}"
     sid_mode = "" if ctx.identity_name else " --sid-mode"
     kind = "" if ident.kind == "app" else " --type user"
-    return f"azsqlctl grant {name} {flag} {ident.sid}{kind}{sid_mode} --role reader --server {ctx.server} --database {ctx.database}"
+    # A server from the environment is left to the environment: a sandbox's port changes with every run.
+    server = "" if ctx.server_from_environment else f" --server {ctx.server}"
+    return f"azsqlctl grant {name} {flag} {ident.sid}{kind}{sid_mode} --role reader{server} --database {ctx.database}"
 
 
 def create_user_sql(ctx: LoginContext) -> str:
@@ -139,6 +138,7 @@ def create_user_sql(ctx: LoginContext) -> str:
     from .tsql import quote_name
 
     ident = ctx.identity
+    assert ident is not None
     name = ctx.identity_name or f"app-{ident.sid[:8]}"
     if ctx.identity_name:
         create = f"CREATE USER {quote_name(name)} FROM EXTERNAL PROVIDER;"
@@ -202,22 +202,28 @@ def explain_login_failure(number: int | None, sqlstate: str, message: str, ctx: 
     return diag.cause, fill(diag.fix, message, ctx.server_name, ctx.resource_group)
 
 
-def _principal_with_sid(principals: list[dict[str, Any]] | None, guid: str) -> str | None:
+def _principal_with_sid(principals: Sequence[Mapping[str, object]] | None, guid: str) -> str | None:
     if not principals or not guid:
         return None
     import uuid
 
     wanted = uuid.UUID(guid).bytes_le
-    return next((str(p["name"]) for p in principals if p.get("sid") is not None and bytes(p["sid"]) == wanted), None)
+    return next((str(p["name"]) for p in principals if _sid(p) == wanted), None)
 
 
-def _principal_named(principals: list[dict[str, Any]] | None, name: str) -> str | None:
+def _principal_named(principals: Sequence[Mapping[str, object]] | None, name: str) -> str | None:
     if not principals or not name:
         return None
     for p in principals:
-        if str(p["name"]).lower() == name.lower() and p.get("sid") is not None:
-            return "0x" + bytes(p["sid"]).hex().upper()
+        sid = _sid(p)
+        if str(p["name"]).lower() == name.lower() and sid is not None:
+            return "0x" + sid.hex().upper()
     return None
+
+
+def _sid(principal: Mapping[str, object]) -> bytes | None:
+    value = principal.get("sid")
+    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else None
 
 
 # --- the real state of a failed login, as the audit log records it -------------------------------
@@ -231,7 +237,7 @@ def _principal_named(principals: list[dict[str, Any]] | None, name: str) -> str 
 # 122-124 empty user name or password; 126 database requested does not exist. Other states are
 # "an unexpected internal processing error": those fall back to the error number's row above.
 
-_STATES_DOCS = "https://learn.microsoft.com/sql/relational-databases/errors-events/mssqlserver-18456-database-engine-error"
+# Source: https://learn.microsoft.com/sql/relational-databases/errors-events/mssqlserver-18456-database-engine-error
 _ENTRA = Diagnosis(
     "18456/entra",
     AuthenticationError,
@@ -239,7 +245,6 @@ _ENTRA = Diagnosis(
     "or no database user matches the identity; Microsoft documents these states only as 'AAD failure'",
     "check the identity with azsqlctl doctor --client-id <client-id> (token aud https://database.windows.net/, tid = the "
     "server's Entra admin tenant, not expired), then create its user with azsqlctl grant",
-    _STATES_DOCS,
 )
 _BAD_USER = (
     "the login name does not exist (user ID is not valid); many of these from one address is password guessing",
@@ -253,30 +258,29 @@ _NO_DATABASE = (
 # (error number, first state, last state) -> diagnosis
 LOGIN_STATES: dict[tuple[int, int, int], Diagnosis] = {
     (18456, 1, 1): Diagnosis("18456/1", AuthenticationError, "the server hid the reason (state 1 is what clients always see)",
-                             "read the real state from the audit log: azsqlctl logs --principal <name>", _STATES_DOCS),
-    (18456, 2, 2): Diagnosis("18456/2", AuthenticationError, *_BAD_USER, _STATES_DOCS),
-    (18456, 5, 5): Diagnosis("18456/5", AuthenticationError, *_BAD_USER, _STATES_DOCS),
+                             "read the real state from the audit log: azsqlctl logs --principal <name>"),
+    (18456, 2, 2): Diagnosis("18456/2", AuthenticationError, *_BAD_USER),
+    (18456, 5, 5): Diagnosis("18456/5", AuthenticationError, *_BAD_USER),
     (18456, 6, 6): Diagnosis("18456/6", AuthenticationError, "a Windows login name was used with SQL authentication",
-                             "use Entra authentication (a token) for this identity", _STATES_DOCS),
+                             "use Entra authentication (a token) for this identity"),
     (18456, 7, 7): Diagnosis("18456/7", AuthenticationError, "the login is disabled (and the password was wrong)",
-                             "ALTER LOGIN [<name>] ENABLE in master, and check the password", _STATES_DOCS),
+                             "ALTER LOGIN [<name>] ENABLE in master, and check the password"),
     (18456, 8, 8): Diagnosis("18456/8", AuthenticationError,
                              "the password is incorrect; many of these from one address is password guessing",
-                             "check the password (rotated secret, stale connection string), or move the app to Entra authentication (azsqlctl grant)",
-                             _STATES_DOCS),
+                             "check the password (rotated secret, stale connection string), or move the app to Entra authentication (azsqlctl grant)"),
     (18456, 9, 9): Diagnosis("18456/9", AuthenticationError, "the password is not valid",
-                             "check the password, or move the app to Entra authentication (azsqlctl grant)", _STATES_DOCS),
+                             "check the password, or move the app to Entra authentication (azsqlctl grant)"),
     (18456, 11, 12): Diagnosis("18456/11-12", PermissionDenied, "the login is valid but server access failed",
-                               "check the login's CONNECT SQL permission and that it is not denied", _STATES_DOCS),
+                               "check the login's CONNECT SQL permission and that it is not denied"),
     (18456, 18, 18): Diagnosis("18456/18", AuthenticationError, "the password must be changed",
-                               "ALTER LOGIN [<name>] WITH PASSWORD = ... (or use Entra authentication)", _STATES_DOCS),
-    (18456, 38, 38): Diagnosis("18456/38", NotFound, *_NO_DATABASE, _STATES_DOCS),
-    (18456, 46, 46): Diagnosis("18456/46", NotFound, *_NO_DATABASE, _STATES_DOCS),
+                               "ALTER LOGIN [<name>] WITH PASSWORD = ... (or use Entra authentication)"),
+    (18456, 38, 38): Diagnosis("18456/38", NotFound, *_NO_DATABASE),
+    (18456, 46, 46): Diagnosis("18456/46", NotFound, *_NO_DATABASE),
     (18456, 102, 111): _ENTRA,
     (18456, 122, 124): Diagnosis("18456/122-124", AuthenticationError, "the user name or the password was empty",
-                                 "set both UID and PWD, or authenticate with a token and neither (attrs_before 1256)", _STATES_DOCS),
+                                 "set both UID and PWD, or authenticate with a token and neither (attrs_before 1256)"),
     (18456, 126, 126): Diagnosis("18456/126", NotFound, "the database requested by the user does not exist",
-                                 "check --database / Initial Catalog", _STATES_DOCS),
+                                 "check --database / Initial Catalog"),
     (18456, 132, 133): _ENTRA,
 }  # fmt: skip
 

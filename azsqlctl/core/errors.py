@@ -7,8 +7,11 @@ at the entry point.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
-from typing import Any
+from typing import Literal
+
+ProbeStep = Literal["dns", "tcp", "prelogin", "tls"]
 
 
 class ExitCode(IntEnum):
@@ -20,18 +23,18 @@ class ExitCode(IntEnum):
     NOT_FOUND = 5  # server, database, principal or driver not found
     PERMISSION = 6  # authenticated but not allowed
     INTERNAL = 70  # a bug in azsqlctl (EX_SOFTWARE); rerun with --debug and report it
-    INTERRUPTED = 130  # Ctrl-C
+    INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2, as shells report it
 
 
 class AzsqlctlError(Exception):
     exit_code: ExitCode = ExitCode.CHECK_FAILED
     code: str = "error"
 
-    def __init__(self, message: str, hint: str = "", *, code: str | None = None, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, hint: str = "", *, code: str | None = None, details: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
-        self.details: dict[str, Any] = details or {}
+        self.details: dict[str, object] = dict(details or {})
         if code is not None:
             self.code = code
 
@@ -74,9 +77,19 @@ class CheckFailed(AzsqlctlError):
     code = "check_failed"
 
 
-class ProbeFailed(ConnectionFailed):
-    """A network probe step failed; ``step`` is dns, tcp, prelogin or tls."""
+class Interrupted(AzsqlctlError):
+    """Ctrl-C (SIGINT): what a failure raised after the interrupt really means."""
 
-    def __init__(self, step: str, message: str) -> None:
+    exit_code = ExitCode.INTERRUPTED
+    code = "interrupted"
+
+    def __init__(self) -> None:
+        super().__init__("interrupted", "")
+
+
+class ProbeFailed(ConnectionFailed):
+    """A network probe step failed."""
+
+    def __init__(self, step: ProbeStep, message: str) -> None:
         super().__init__(message, code=step)
-        self.step = step
+        self.step: ProbeStep = step

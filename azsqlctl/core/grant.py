@@ -143,7 +143,6 @@ class Outcome:
     mode: Mode
     results: list[TargetResult]
     admin: AdminResult | None = None
-    confirmed: bool = True
 
     @property
     def exit_code(self) -> ExitCode:
@@ -371,8 +370,7 @@ def execute(
     if not pending and (admin is None or admin.status is not Status.PLANNED):
         return outcome
     if confirm is None or not confirm(outcome):
-        outcome.confirmed = False
-        return outcome
+        return outcome  # declined: the plans stay planned, and say so
     if admin is not None and admin.status is Status.PLANNED:
         admin = _admin_step(admin_port, op, write=True)
     expected = {k: [s.sql for s in planned[len(op.failed) + i].plan.steps] for k, i in enumerate(pending)}  # type: ignore[union-attr]

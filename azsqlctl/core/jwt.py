@@ -43,10 +43,3 @@ def split(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
 
 def claims(token: str) -> dict[str, Any]:
     return split(token)[1]
-
-
-def fingerprint(token: str) -> str:
-    """A short, non-reversible handle for logs: never the token, never its signature."""
-    import hashlib
-
-    return "sha256:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:12]

@@ -99,10 +99,6 @@ class ServerFacts:
     database_exists: bool | None
 
 
-class ServerReader(Protocol):
-    def read(self, resource_group: str, server_name: str, host: str, database: str) -> ServerFacts: ...
-
-
 @dataclass(frozen=True)
 class DriverInfo:
     spec: str  # registered name or library path

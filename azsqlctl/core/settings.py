@@ -3,16 +3,70 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from .clouds import Cloud, resolve_cloud
-from .config import FileConfig, Setting, cloud_settings, load_file_config, resolve
+from .config import FileConfig, Setting, cloud_settings, env_name, load_file_config, resolve
 from .errors import UsageError
 from .target import ServerAddress, parse_server
 
-AUTH_KINDS = ("default", "cli", "managed-identity", "workload-identity", "environment", "device-code")
+
+class AuthKind(StrEnum):
+    DEFAULT = "default"
+    CLI = "cli"
+    MANAGED_IDENTITY = "managed-identity"
+    WORKLOAD_IDENTITY = "workload-identity"
+    ENVIRONMENT = "environment"
+    DEVICE_CODE = "device-code"
+
+
+AUTH_KINDS: tuple[str, ...] = tuple(a.value for a in AuthKind)
+
+
+@dataclass(frozen=True)
+class SettingsInput:
+    """What the command line said, by setting name (None = not given); built explicitly by each command."""
+
+    server: str | None = None
+    database: str | None = None
+    subscription: str | None = None
+    resource_group: str | None = None
+    cloud: str | None = None
+    auth: str | None = None
+    client_id: str | None = None
+    tenant_id: str | None = None
+    driver: str | None = None
+    ca_bundle: str | None = None
+    timeout: str | None = None
+    trust_server_certificate: bool = False
+    strict: bool = False
+    # Values that rank below the environment but above the config file (doctor's --connection-string).
+    server_from_connection_string: str = ""
+    database_from_connection_string: str = ""
+    client_id_flag: str = "--client-id"  # grant calls the operator's own id --operator-client-id
+
+    @classmethod
+    def from_mapping(cls, flags: Mapping[str, object]) -> SettingsInput:
+        """For callers that still hold a dict of flag values (unknown names are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in flags.items() if k in names})  # type: ignore[arg-type]
+
+
+_RESOLVED = (
+    "server",
+    "database",
+    "subscription",
+    "resource_group",
+    "cloud",
+    "auth",
+    "client_id",
+    "tenant_id",
+    "driver",
+    "ca_bundle",
+    "timeout",
+)
 
 
 @dataclass(frozen=True)
@@ -22,7 +76,7 @@ class ConnectionSettings:
     database: str
     subscription: str
     resource_group: str
-    auth: str
+    auth: AuthKind
     client_id: str
     tenant_id: str
     driver: str
@@ -33,30 +87,68 @@ class ConnectionSettings:
 
     def require_server(self) -> ServerAddress:
         if self.server is None:
-            raise UsageError("no server given", "pass --server myserver (or set AZSQLCTL_SERVER)", code="no_server")
+            raise UsageError("no server given", f"pass --server myserver (or set {env_name('server')})", code="no_server")
         return self.server
 
+    @property
+    def from_environment(self) -> bool:
+        """The target came from the environment (e.g. a sandbox's): fix commands must not pin its port."""
+        return self.sources.get("server", "") == env_name("server")
 
-def resolve_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path, file: FileConfig | None = None) -> ConnectionSettings:
+
+def parse_guid(text: str, source: str) -> str:
+    """A GUID in its canonical lower-case form, or a usage error naming where the value came from."""
+    import uuid
+
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        raise UsageError(
+            f"{source} '{text}' is not a GUID",
+            "client ids look like 27c1c882-4791-57cf-8622-933abbac9865: az identity show -g RG -n NAME --query clientId",
+            code="bad_guid",
+        ) from None
+
+
+def resolve_settings(
+    given: SettingsInput | Mapping[str, object], env: Mapping[str, str], cwd: Path, file: FileConfig | None = None
+) -> ConnectionSettings:
+    inp = given if isinstance(given, SettingsInput) else SettingsInput.from_mapping(given)
     file = file if file is not None else load_file_config(cwd)
-    got: dict[str, Setting] = {key: resolve(key, flags.get(key), env, file) for key in (
-        "server", "database", "subscription", "resource_group", "cloud", "auth", "client_id", "tenant_id",
-        "driver", "ca_bundle", "timeout",
-    )}  # fmt: skip
+    between = {
+        "server": (Setting(inp.server_from_connection_string, "connection string"),),
+        "database": (Setting(inp.database_from_connection_string, "connection string"),),
+    }
+    got: dict[str, Setting] = {
+        key: resolve(
+            key,
+            getattr(inp, key),
+            env,
+            file,
+            flag_name=inp.client_id_flag if key == "client_id" else "",
+            between=between.get(key, ()),
+        )
+        for key in _RESOLVED
+    }
     cloud_name = got["cloud"].value or "AzureCloud"
     cloud = resolve_cloud(cloud_name, cloud_settings(cloud_name, env, file), got["ca_bundle"].value)
-    auth = got["auth"].value or "default"
-    if auth not in AUTH_KINDS:
-        raise UsageError(f"unknown auth '{auth}'", f"use one of: {', '.join(AUTH_KINDS)}", code="bad_auth")
+    auth_text = got["auth"].value or AuthKind.DEFAULT.value
+    if auth_text not in AUTH_KINDS:
+        raise UsageError(f"unknown auth '{auth_text}'", f"use one of: {', '.join(AUTH_KINDS)}", code="bad_auth")
     timeout_text = got["timeout"].value or "15"
     try:
         timeout = int(float(timeout_text))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise UsageError(f"timeout '{timeout_text}' is not a number", "pass --timeout SECONDS (at least 1)", code="bad_timeout") from None
-    if timeout < 1:
+    if not 1 <= timeout <= 3600:
         raise UsageError(
-            f"timeout must be at least 1 second, got {timeout_text}", "pass --timeout 15 or more for remote servers", code="bad_timeout"
+            f"timeout must be between 1 and 3600 seconds, got {timeout_text}",
+            "pass --timeout 15 or more for remote servers",
+            code="bad_timeout",
         )
+    client_id = got["client_id"].value
+    if client_id:
+        client_id = parse_guid(client_id, got["client_id"].source)
     server = parse_server(got["server"].value, cloud.sql_dns_suffix) if got["server"].value else None
     return ConnectionSettings(
         cloud=cloud,
@@ -64,12 +156,12 @@ def resolve_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path
         database=got["database"].value or "master",
         subscription=got["subscription"].value,
         resource_group=got["resource_group"].value,
-        auth=auth,
-        client_id=got["client_id"].value,
+        auth=AuthKind(auth_text),
+        client_id=client_id,
         tenant_id=got["tenant_id"].value,
         driver=got["driver"].value,
-        trust_server_certificate=bool(flags.get("trust_server_certificate")),
-        strict=bool(flags.get("strict")),
+        trust_server_certificate=inp.trust_server_certificate,
+        strict=inp.strict,
         timeout=timeout,
         sources={k: v.source for k, v in got.items() if v.source != "default"},
     )

@@ -7,11 +7,11 @@ with a hint, because ODBC reads the colon form as a protocol prefix.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
 from .errors import UsageError
+from .netaddr import is_ip
 
 DEFAULT_PORT = 1433
 _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
@@ -32,14 +32,6 @@ class ServerAddress:
         return self.host if self.port == DEFAULT_PORT else f"{self.host},{self.port}"
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return True
-    except ValueError:
-        return False
-
-
 def parse_server(text: str, dns_suffix: str) -> ServerAddress:
     raw = text.strip()
     if not raw:
@@ -52,7 +44,7 @@ def parse_server(text: str, dns_suffix: str) -> ServerAddress:
         "use myserver, myserver.database.windows.net, host,port or tcp:host,port",
         code="bad_server",
     )
-    if ":" in host and not _is_ip(host):
+    if ":" in host and not is_ip(host):
         name, _, maybe_port = host.rpartition(":")
         hint = f"use a comma before the port: {name},{maybe_port}" if maybe_port.isdigit() else bad.hint
         raise UsageError(f"malformed server '{raw}'", hint, code="bad_server")
@@ -63,7 +55,7 @@ def parse_server(text: str, dns_suffix: str) -> ServerAddress:
         if not (digits.isascii() and digits.isdigit()) or not 0 < int(digits) < 65536:
             raise bad
         port = int(digits)
-    if _is_ip(host):
+    if is_ip(host):
         return ServerAddress(host.strip("[]"), port, "")
     if not _HOST.match(host):
         raise bad

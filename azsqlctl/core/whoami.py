@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from .identity import TokenIdentity, identity_from_claims
 from .ports import Connector, QuerySession, TokenSource
@@ -38,7 +37,7 @@ class WhoAmI:
     permissions: list[str]
     warnings: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "server": self.server, "database": self.database, "credential": self.credential,
             "token_ms": round(self.token_ms, 1), "login_ms": round(self.login_ms, 1),

@@ -12,6 +12,7 @@ import re
 import uuid
 from typing import Any
 
+from . import arm_monitor
 from .faults import Faults
 from .state import Database, EntraAdmin, FirewallRule, SandboxState, Server
 from .store import StateStore
@@ -156,6 +157,9 @@ class ArmService:
             return _error(401, "InvalidAuthenticationToken", f"The access token is invalid ({rejected.reason}).")
         if method == "GET" and (r := _IDENTITY_ROUTE.match(path)):
             return self.store.read(lambda s: identity_resource(s, r))
+        monitor = arm_monitor.route(self.store, method, path, body)  # auditing, diagnostic settings, workspaces
+        if monitor is not None:
+            return monitor
         m = _ROUTE.match(path)
         if not m:
             return _error(404, "InvalidResourceType", f"The resource type could not be found for the path '{path}'.")

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from azsqlctl.core.errors import ConfigError
 
+from .monitor_state import Monitor, default_monitor, monitor_from_dict
+
 IdentityKind = Literal["managed_identity", "service_principal", "user", "group"]
 
 # Deterministic ids: the README's worked examples show the same GUIDs a fresh sandbox has.
@@ -131,6 +133,7 @@ class SandboxState:
     identities: list[Identity] = field(default_factory=list)
     token_lifetime: int = 3600
     client_ip: str = ""  # the address the gateway reports; empty = the socket peer
+    monitor: Monitor = field(default_factory=Monitor)  # workspace, auditing, diagnostic settings (monitor_state.py)
 
     def identity_by_client_id(self, client_id: str) -> Identity | None:
         return next((i for i in self.identities if i.client_id.lower() == client_id.lower()), None)
@@ -164,7 +167,9 @@ def default_state() -> SandboxState:
         firewall_rules=[FirewallRule("AllowLocalhost", "127.0.0.1", "127.0.0.1")],
         databases=[appdb],
     )
-    return SandboxState(tenant_id=tenant, server=server, identities=[operator, app, stranger])
+    return SandboxState(
+        tenant_id=tenant, server=server, identities=[operator, app, stranger], monitor=default_monitor(sub, server.resource_group)
+    )
 
 
 # --- (de)serialisation: dataclasses <-> plain dicts -------------------------------------------
@@ -201,8 +206,9 @@ def from_dict(data: dict[str, Any]) -> SandboxState:
     )
     return SandboxState(
         # "audit" was kept here before the audit store (audit.py); older files still carry it.
-        **{k: v for k, v in data.items() if k not in ("server", "identities", "audit")},
+        **{k: v for k, v in data.items() if k not in ("server", "identities", "audit", "monitor")},
         server=server,
+        monitor=monitor_from_dict(data.get("monitor"), server.subscription_id, server.resource_group),
         identities=[Identity(**i) for i in data.get("identities", [])],
     )
 

@@ -131,7 +131,7 @@ def test_login_failure_is_one_error_and_a_hint(sandbox: Sandbox, client_env: dic
         (["--server", "myserver:1433"], ExitCode.USAGE, "malformed server 'myserver:1433'", "use a comma before the port: myserver,1433"),
         (["--server", "bad server!"], ExitCode.USAGE, "malformed server 'bad server!'", "use myserver"),
         (["--cloud", "Nowhere"], ExitCode.USAGE, "unknown cloud 'Nowhere'", "AZSQLCTL_ARM_ENDPOINT"),
-        (["--timeout", "0"], ExitCode.USAGE, "timeout must be at least 1 second", "--timeout"),
+        (["--timeout", "0"], ExitCode.USAGE, "timeout must be between 1 and 3600 seconds", "--timeout"),
         (["--auth", "password"], ExitCode.USAGE, "unknown auth 'password'", "managed-identity"),
         (["--auth", "environment"], ExitCode.AUTHENTICATION, "no credential could get a token", "az login"),
         (["--driver", "/nonexistent/libmsodbcsql-18.so"], ExitCode.NOT_FOUND, "does not exist", "registered driver name"),

@@ -118,9 +118,11 @@ def test_no_matching_user_prints_the_grant_command(sandbox: Sandbox, client_env:
     assert (
         f"no user in database appdb has SID {sid} (client id {worker['client_id']}) (checked sys.database_principals)" in login["finding"]
     )
-    assert login["fix"].startswith(
-        f"azsqlctl grant billing-worker --client-id {worker['client_id']} --role reader --server localhost,{sandbox.tds_port} --database appdb"
-    )
+    # The server came from the environment (the sandbox's ephemeral port): the fix leaves it to the environment.
+    assert login["fix"].startswith(f"azsqlctl grant billing-worker --client-id {worker['client_id']} --role reader --database appdb")
+    assert "--server" not in login["fix"] and str(sandbox.tds_port) not in login["fix"]
+    _code, env = doctor("--client-id", worker["client_id"], "--server", f"localhost,{sandbox.tds_port}")
+    assert f"--role reader --server localhost,{sandbox.tds_port} --database appdb" in checks(env)["login"]["fix"]  # given as a flag: kept
     assert "CREATE USER [billing-worker] FROM EXTERNAL PROVIDER;" in login["fix"]
     assert statuses(env)["permissions"] == "skip"
 
@@ -338,7 +340,7 @@ def test_tcp_refused(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     [
         (["--cloud", "Nowhere"], ExitCode.USAGE, "unknown cloud 'Nowhere'"),
         (["--server", "tcp:host,notaport"], ExitCode.USAGE, "malformed server"),
-        (["--timeout", "0"], ExitCode.USAGE, "timeout must be at least 1 second"),
+        (["--timeout", "0"], ExitCode.USAGE, "timeout must be between 1 and 3600 seconds"),
     ],
 )
 def test_bad_inputs(sandbox: Sandbox, client_env: dict[str, str], args: list[str], code: int, message: str) -> None:
@@ -397,3 +399,14 @@ def test_no_token_in_debug_output(sandbox: Sandbox, client_env: dict[str, str]) 
     assert "DEBUG" in proc.stderr
     assert "eyJ" not in proc.stdout + proc.stderr
     assert client_env["IDENTITY_HEADER"] not in proc.stdout + proc.stderr
+
+
+def test_dns_servfail_and_a_malformed_answer(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    from azsqlctl.azure.network import _read_name
+    from azsqlctl.core.errors import ProbeFailed
+
+    sandbox.faults.inject("dns", "servfail", count=None)
+    _code, env = doctor()
+    assert checks(env)["dns"]["finding"] == "resolving localhost failed: SERVFAIL"
+    with pytest.raises(ProbeFailed, match="malformed"):
+        _read_name(b"\xc0\x00", 0)  # a compression pointer to itself: refused, never a hang

@@ -74,7 +74,8 @@ def test_custom_cloud_env_applies_only_to_the_cloud_it_names(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    ("flags", "message"), [({"timeout": "0"}, "at least 1"), ({"timeout": "soon"}, "not a number"), ({"auth": "password"}, "unknown auth")]
+    ("flags", "message"),
+    [({"timeout": "0"}, "between 1 and 3600"), ({"timeout": "soon"}, "not a number"), ({"auth": "password"}, "unknown auth")],
 )
 def test_invalid_values(tmp_path: Path, flags: dict[str, str], message: str) -> None:
     with pytest.raises(UsageError, match=message):

@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from ..diagnosis import fill, lookup_login_state
 from ..errors import AzsqlctlError
@@ -79,7 +78,7 @@ class AuditEvent:
             fix=mask_in(self.fix, {self.principal: principal, self.client_ip: client_ip}),
         )
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         """Stable NDJSON field names for ``--output json`` (one object per event)."""
         return {
             "type": "event",
@@ -114,7 +113,7 @@ def parse_additional_information(text: str) -> tuple[int | None, int | None]:
     return (int(code[1]) if code else None), (int(state[1]) if state else None)
 
 
-def decode_row(row: Mapping[str, Any]) -> AuditEvent:
+def decode_row(row: Mapping[str, object]) -> AuditEvent:
     item_id = as_text(row.get("_ItemId"))
     event_time = as_time(row.get("event_time_t"))
     if not item_id or event_time is None:
@@ -149,7 +148,7 @@ def decode_row(row: Mapping[str, Any]) -> AuditEvent:
     )
 
 
-def decode_rows(columns: list[str], rows: list[list[Any]]) -> list[AuditEvent]:
+def decode_rows(columns: list[str], rows: list[list[object]]) -> list[AuditEvent]:
     """Decode a Log Analytics table (``tables[0].columns`` names and ``rows``)."""
     return [decode_row(dict(zip(columns, r, strict=True))) for r in rows]
 
@@ -186,12 +185,12 @@ def mask_in(text: str, replacements: Mapping[str, str]) -> str:
     return text
 
 
-def as_text(value: Any) -> str:
+def as_text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def as_int(value: Any) -> int | None:
-    if value is None or value == "" or isinstance(value, bool):
+def as_int(value: object) -> int | None:
+    if not isinstance(value, int | float | str) or value == "" or isinstance(value, bool):
         return None
     try:
         return int(float(value))
@@ -199,7 +198,7 @@ def as_int(value: Any) -> int | None:
         return None
 
 
-def as_time(value: Any) -> datetime | None:
+def as_time(value: object) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if not value:

@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from . import kql
 from .audit_rows import AuditRowError, as_int, as_iso, as_text, as_time, explain, mask_in, pseudonym
@@ -44,7 +43,7 @@ class SummaryGroup:
         keys = tuple((c, swap.get(str(v), v) if c in _REDACTED_KEYS else v) for c, v in self.keys)
         return replace(self, keys=keys, cause=mask_in(self.cause, swap), fix=mask_in(self.fix, swap), hint=mask_in(self.hint, swap))
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         """Stable NDJSON field names for ``--summary --output json`` (one object per group)."""
         return {
             "type": "group",
@@ -62,7 +61,7 @@ _INT_KEYS = {kql.ERROR_NUMBER, kql.ERROR_STATE}
 _REDACTED_KEYS = {"principal", "client_ip"}
 
 
-def decode_group(row: Mapping[str, Any], columns: tuple[str, ...]) -> SummaryGroup:
+def decode_group(row: Mapping[str, object], columns: tuple[str, ...]) -> SummaryGroup:
     """One summary row; ``columns`` is ``KqlQuery.columns`` of the summary query."""
     key_columns = [c for c in columns if c not in (kql.SUMMARY_COUNT, kql.SUMMARY_FIRST, kql.SUMMARY_LAST)]
     keys = tuple((c, as_int(row.get(c)) if c in _INT_KEYS else as_text(row.get(c))) for c in key_columns)
@@ -82,7 +81,7 @@ def decode_group(row: Mapping[str, Any], columns: tuple[str, ...]) -> SummaryGro
     return SummaryGroup(keys, events, first, last, cause, fix, hint(error, state, events, str(values.get("principal") or ""), client_ip))
 
 
-def decode_groups(columns: tuple[str, ...], rows: list[list[Any]]) -> list[SummaryGroup]:
+def decode_groups(columns: tuple[str, ...], rows: list[list[object]]) -> list[SummaryGroup]:
     return [decode_group(dict(zip(columns, r, strict=True)), columns) for r in rows]
 
 

@@ -1,0 +1,278 @@
+"""Azure Monitor adapters for ``azsqlctl logs`` (SDKs imported lazily).
+
+- ``MonitorLogsQuery``: azure-monitor-query's ``LogsQueryClient`` (``query_workspace`` / ``query_resource``).
+  The SDK's own retry policy is turned off (``retry_total=0``): ``--follow`` retries with its own bounded
+  backoff so that it can honour Retry-After and say so on stderr, and a one-shot query fails fast.
+- ``ArmMonitorConfig``: auditing through azure-mgmt-sql (``server_blob_auditing_policies``), diagnostic
+  settings through azure-mgmt-monitor (``diagnostic_settings``), the workspace (customer id, retention)
+  through the same ARM pipeline (a plain GET: its SDK, azure-mgmt-loganalytics, would be a dependency for
+  one read).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from azsqlctl.core.clouds import Cloud
+from azsqlctl.core.config import env_name
+from azsqlctl.core.errors import AuthenticationError, AzsqlctlError, NotFound, PermissionDenied, UsageError
+from azsqlctl.core.logs.follow import FailureKind, failure_kind, parse_retry_after
+from azsqlctl.core.logs.ports import AuditingPolicy, DiagnosticSetting, LogsTarget, PollFailed, QueryResult, ServerRef, Workspace
+
+WORKSPACE_API_VERSION = "2022-10-01"
+
+
+def _verify(cloud: Cloud) -> dict[str, Any]:
+    return {"connection_verify": cloud.ca_bundle} if cloud.ca_bundle else {}
+
+
+class MonitorLogsQuery:
+    def __init__(self, credential: Any, cloud: Cloud, timeout: int = 30) -> None:
+        from azure.monitor.query import LogsQueryClient
+
+        if not cloud.logs_endpoint:
+            raise UsageError(
+                f"cloud {cloud.name} has no Log Analytics endpoint",
+                f"set {env_name('logs_endpoint')} (or logs_endpoint in [clouds.<name>])",
+            )
+        self.client = LogsQueryClient(
+            credential,
+            endpoint=cloud.logs_endpoint,
+            audience=cloud.logs_audience,
+            retry_total=0,
+            connection_timeout=timeout,
+            read_timeout=max(timeout, 30),
+            **_verify(cloud),
+        )
+
+    def query(self, target: LogsTarget, kql: str, server_timeout: int | None = None) -> QueryResult:
+        from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError, ServiceResponseError
+        from azure.monitor.query import LogsQueryStatus
+
+        try:
+            if target.workspace_id:
+                result = self.client.query_workspace(target.workspace_id, kql, timespan=None, server_timeout=server_timeout)
+            else:
+                result = self.client.query_resource(target.resource_id, kql, timespan=None, server_timeout=server_timeout)
+        except ClientAuthenticationError as exc:
+            if getattr(exc, "status_code", None) in (401, 403):
+                raise _http_error(exc, target) from None
+            raise AuthenticationError(f"no token for Log Analytics: {_first_line(exc)}", "check --auth and azsqlctl whoami") from None
+        except HttpResponseError as exc:
+            raise _http_error(exc, target) from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise PollFailed(f"Log Analytics is unreachable: {_first_line(exc)}", FailureKind.NETWORK) from None
+        if result.status == LogsQueryStatus.PARTIAL:
+            tables, error = result.partial_data, result.partial_error
+            detail = error.message if error else "partial result"
+            if error is not None and error.details:
+                inner = [d.get("innererror", {}).get("message") or d.get("message") for d in error.details if isinstance(d, dict)]
+                detail += " " + " ".join(m for m in inner if m)
+        else:
+            tables, detail = result.tables, ""
+        if not tables:
+            return QueryResult((), [], detail)
+        table = tables[0]
+        return QueryResult(tuple(table.columns), [list(r) for r in table.rows], detail)
+
+
+def _first_line(exc: Any) -> str:
+    return str(getattr(exc, "message", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _http_error(exc: Any, target: LogsTarget) -> AzsqlctlError:
+    status = int(getattr(exc, "status_code", 0) or 0)
+    code, message = _service_error(exc)
+    text = f"Log Analytics answered {status} {code}: {message}" if code else f"Log Analytics answered {status}: {message}"
+    kind = failure_kind(status)
+    if kind is not None:
+        headers = getattr(getattr(exc, "response", None), "headers", {}) or {}
+        return PollFailed(text, kind, status, parse_retry_after(headers.get("Retry-After"), datetime.now(UTC)))
+    if status == 404:
+        hint = (
+            "check --workspace: it takes the workspace's customer id (Workspace ID in the portal), not its ARM id"
+            if target.workspace_id
+            else "check --resource: the ARM id of the server or one of its databases"
+        )
+        return NotFound(text, hint, code="workspace_not_found")
+    if status == 403:
+        return PermissionDenied(text, "the identity needs the Log Analytics Reader role on the workspace (or Reader on the resource)")
+    if status == 401:
+        return AuthenticationError(text, "check the credential: azsqlctl whoami; the token must be for the Log Analytics resource")
+    return AzsqlctlError(text, "--show-query prints the KQL that was sent", code="query_failed")
+
+
+def _service_error(exc: Any) -> tuple[str, str]:
+    """The service's own code and the innermost message (Log Analytics nests innererror)."""
+    response = getattr(exc, "response", None)
+    try:
+        body = response.json() if response is not None else {}
+    except Exception:  # noqa: BLE001 - a body that is not JSON: fall back to the exception text
+        body = {}
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return "", _first_line(exc)
+    code, message, inner = str(err.get("code", "")), str(err.get("message", "")), err
+    while isinstance(inner.get("innererror"), dict):
+        inner = inner["innererror"]
+        message = str(inner.get("message") or message)
+    return code, message
+
+
+# --- ARM: auditing, diagnostic settings, workspaces ----------------------------------------------
+
+
+class ArmMonitorConfig:
+    def __init__(self, credential: Any, cloud: Cloud, subscription: str) -> None:
+        from azure.mgmt.monitor import MonitorManagementClient
+
+        from .arm import sql_management_client
+
+        if not subscription:
+            raise UsageError("no subscription given", "pass --subscription (or set AZSQLCTL_SUBSCRIPTION)", code="no_subscription")
+        self.cloud = cloud
+        self.sql = sql_management_client(credential, cloud, subscription)
+        self.monitor = MonitorManagementClient(
+            credential, subscription, base_url=cloud.arm_endpoint, credential_scopes=[cloud.arm_scope], **_verify(cloud)
+        )
+        self.subscription = subscription
+
+    def _call(self, fn: Any, *args: Any, what: str, **kwargs: Any) -> Any:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+
+        from .arm import arm_failure
+
+        try:
+            return fn(*args, **kwargs)
+        except ResourceNotFoundError as exc:
+            raise NotFound(f"ARM: {what}: {_arm_text(exc)}", "check --subscription, --resource-group and --server") from None
+        except HttpResponseError as exc:
+            raise arm_failure(exc) from None
+        except ServiceRequestError as exc:
+            raise AzsqlctlError(f"ARM is unreachable: {_first_line(exc)}", "check the network", code="arm_unreachable") from None
+
+    def find_server(self, resource_group: str, name: str, host: str) -> ServerRef:
+        if not resource_group:
+            raise UsageError("no resource group given", "pass --resource-group (or set AZSQLCTL_RESOURCE_GROUP)", code="no_resource_group")
+        if name:
+            server = self._call(self.sql.servers.get, resource_group, name, what=f"server {name}")
+            return ServerRef(self.subscription, resource_group, server.name)
+        listed = self._call(lambda: list(self.sql.servers.list_by_resource_group(resource_group)), what=f"servers in {resource_group}")
+        matches = [s for s in listed if (s.fully_qualified_domain_name or "").lower() == host.lower()]
+        if len(matches) != 1:
+            raise NotFound(f"no server in resource group '{resource_group}' has the name {host}", "pass --server with the server's name")
+        return ServerRef(self.subscription, resource_group, matches[0].name)
+
+    def auditing(self, server: ServerRef) -> AuditingPolicy:
+        p = self._call(self.sql.server_blob_auditing_policies.get, server.resource_group, server.name, what="auditing settings")
+        props = p.properties
+        return AuditingPolicy(
+            state=_text(props.state) or "Disabled",
+            azure_monitor=bool(props.is_azure_monitor_target_enabled),
+            action_groups=tuple(props.audit_actions_and_groups or ()),
+            retention_days=int(props.retention_days or 0),
+        )
+
+    def set_auditing(self, server: ServerRef, policy: AuditingPolicy) -> AuditingPolicy:
+        from azure.mgmt.sql import models
+
+        body = models.ServerBlobAuditingPolicy(
+            properties=models.ServerBlobAuditingPolicyProperties(
+                state=policy.state,
+                is_azure_monitor_target_enabled=policy.azure_monitor,
+                audit_actions_and_groups=list(policy.action_groups),
+                retention_days=policy.retention_days,
+            )
+        )
+        poller = self._call(
+            self.sql.server_blob_auditing_policies.begin_create_or_update,
+            server.resource_group,
+            server.name,
+            body,
+            what="auditing settings",
+        )
+        self._call(poller.result, what="auditing settings")
+        return self.auditing(server)
+
+    def diagnostic_settings(self, resource_id: str) -> list[DiagnosticSetting]:
+        listed = self._call(lambda: list(self.monitor.diagnostic_settings.list(resource_id.lstrip("/"))), what="diagnostic settings")
+        return [_setting(s) for s in listed]
+
+    def set_diagnostic_setting(self, resource_id: str, setting: DiagnosticSetting) -> DiagnosticSetting:
+        from azure.mgmt.monitor.v2021_05_01_preview.models import DiagnosticSettingsResource, LogSettings
+
+        groups = {"audit", "alllogs"}
+        logs = [
+            LogSettings(enabled=True, category_group=c) if c.lower() in groups else LogSettings(enabled=True, category=c)
+            for c in setting.categories
+        ]
+        body = DiagnosticSettingsResource(
+            workspace_id=setting.workspace_id or None,
+            logs=logs,
+            storage_account_id=setting.other.get("storage_account_id"),
+            event_hub_authorization_rule_id=setting.other.get("event_hub_authorization_rule_id"),
+            event_hub_name=setting.other.get("event_hub_name"),
+        )
+        done = self._call(
+            self.monitor.diagnostic_settings.create_or_update, resource_id.lstrip("/"), setting.name, body, what="diagnostic setting"
+        )
+        return _setting(done)
+
+    def workspaces(self, resource_group: str) -> list[Workspace]:
+        from azure.core.rest import HttpRequest
+
+        path = f"/subscriptions/{self.subscription}/resourceGroups/{resource_group}/providers/Microsoft.OperationalInsights/workspaces"
+        response = self._call(self.sql.send_request, HttpRequest("GET", f"{self.cloud.arm_endpoint.rstrip('/')}{path}?api-version={WORKSPACE_API_VERSION}"),
+                              what="workspaces")  # fmt: skip
+        if response.status_code != 200:
+            return []
+        return [_workspace(body, str(body.get("id", ""))) for body in response.json().get("value", []) if isinstance(body, dict)]
+
+    def workspace(self, arm_id: str) -> Workspace:
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.rest import HttpRequest
+
+        if "/providers/microsoft.operationalinsights/workspaces/" not in arm_id.lower():
+            raise UsageError(
+                f"{arm_id!r} is not a Log Analytics workspace's resource id",
+                "e.g. /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>",
+                code="bad_workspace_resource",
+            )
+        url = f"{self.cloud.arm_endpoint.rstrip('/')}{arm_id}?api-version={WORKSPACE_API_VERSION}"
+        response = self._call(self.sql.send_request, HttpRequest("GET", url), what="workspace")
+        if response.status_code == 404:
+            raise NotFound(
+                f"ARM: workspace {arm_id} was not found", "check the workspace's resource id (az monitor log-analytics workspace show)"
+            )
+        try:
+            response.raise_for_status()
+        except HttpResponseError as exc:
+            from .arm import arm_failure
+
+            raise arm_failure(exc) from None
+        return _workspace(response.json(), arm_id)
+
+
+def _workspace(body: dict[str, Any], arm_id: str) -> Workspace:
+    props = body.get("properties") or {}
+    retention = props.get("retentionInDays")
+    return Workspace(str(body.get("id") or arm_id), str(body.get("name") or ""), str(props.get("customerId") or ""),
+                     int(retention) if retention else None)  # fmt: skip
+
+
+def _setting(s: Any) -> DiagnosticSetting:
+    categories = tuple(str(entry.category or entry.category_group) for entry in (s.logs or []) if entry.enabled)
+    other = {k: v for k in ("storage_account_id", "event_hub_authorization_rule_id", "event_hub_name") if (v := getattr(s, k, None))}
+    return DiagnosticSetting(s.name, s.workspace_id or "", categories, other)
+
+
+def _text(value: Any) -> str:
+    return str(getattr(value, "value", value) or "")
+
+
+def _arm_text(exc: Any) -> str:
+    error = getattr(exc, "error", None)
+    if error is not None and getattr(error, "code", None):
+        return f"({error.code}) {error.message}"
+    return _first_line(exc)

@@ -1,0 +1,167 @@
+"""How `azsqlctl logs` prints: event and group lines, NDJSON, warnings, the --follow loop's stderr, enable/status.
+
+Events stream to stdout as they are decoded (one line, or one NDJSON object, each); warnings,
+retries and the Ctrl-C summary go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from azsqlctl.core.logs.audit_rows import AuditEvent
+    from azsqlctl.core.logs.kql import LogsRequest
+    from azsqlctl.core.logs.ports import LogsTarget
+    from azsqlctl.core.logs.summary import SummaryGroup
+
+
+def out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def event_line(event: AuditEvent, late: bool = False) -> str:
+    from azsqlctl.core.logs.audit_rows import as_iso
+
+    where = f"{event.server}/{event.database}" if event.database else event.server
+    who = event.principal or "(no principal)"
+    src = event.client_ip or "-"
+    app_name = f" ({event.application})" if event.application else ""
+    flag = " [late]" if late else ""
+    if not event.failed:
+        return f"{as_iso(event.event_time)}  {where}  {who} from {src}{app_name}  login succeeded{flag}"
+    code = f"{event.error if event.error is not None else '?'} state {event.state if event.state is not None else '?'}"
+    fix = f"  fix: {event.fix}" if event.fix else ""
+    hashed = f"  query {event.statement_hash}" if event.statement_hash else ""
+    return f"{as_iso(event.event_time)}  {where}  {who} from {src}{app_name}  {code}: {event.cause}.{fix}{hashed}{flag}"
+
+
+def _emit_event(event: AuditEvent, fmt: str, salt: bytes | None, late: bool = False) -> None:
+    if salt is not None:
+        event = event.redacted(salt)
+    if fmt == "json":
+        out(json.dumps({**event.as_json(), **({"late": True} if late else {})}))
+    else:
+        out(event_line(event, late))
+
+
+def _partial(message: str, fmt: str) -> None:
+    text = f"Warning: partial result (LogsQueryStatus.PARTIAL): {message}; the rows shown are what the service returned"
+    if fmt == "json":
+        out(json.dumps({"type": "warning", "code": "partial_result", "message": message}))
+    err(text)
+
+
+def run_list(port: Any, target: LogsTarget, request: LogsRequest, server_timeout: int | None, fmt: str, salt: bytes | None) -> int:
+    from azsqlctl.core.logs.runner import list_events
+
+    result = list_events(port, target, request, server_timeout)
+    if result.partial_error:
+        _partial(result.partial_error, fmt)
+    for event in result.events:
+        _emit_event(event, fmt, salt)
+    if not result.events and fmt != "json":
+        what = "logins" if request.all_events else "failed logins"
+        err(f"No {what} since {request.since.isoformat(timespec='seconds')} in {target.display}.")
+    return 0
+
+
+def group_line(group: SummaryGroup) -> str:
+    from azsqlctl.core.logs.audit_rows import as_iso
+
+    keys = "  ".join(f"{c}={v}" for c, v in group.keys if v not in (None, ""))
+    fix = f"  fix: {group.fix}" if group.fix else ""
+    hint = f"  hint: {group.hint}" if group.hint else ""
+    span = f"{as_iso(group.first_seen)} .. {as_iso(group.last_seen)}"
+    return f"{group.events:>6}  {keys}  ({span})  {group.cause}.{fix}{hint}"
+
+
+def run_summary(port: Any, target: LogsTarget, request: LogsRequest, server_timeout: int | None, fmt: str, salt: bytes | None) -> int:
+    from azsqlctl.core.logs.runner import summarize
+
+    result = summarize(port, target, request, server_timeout)
+    if result.partial_error:
+        _partial(result.partial_error, fmt)
+    for group in result.groups:
+        shown = group.redacted(salt) if salt is not None else group
+        out(json.dumps(shown.as_json()) if fmt == "json" else group_line(shown))
+    if not result.groups and fmt != "json":
+        err(f"No failed logins since {request.since.isoformat(timespec='seconds')} in {target.display}.")
+    return 0
+
+
+def run_follow(
+    port: Any, target: LogsTarget, request: LogsRequest, settings: Any, server_timeout: int | None, fmt: str, salt: bytes | None
+) -> int:
+    from azsqlctl.core.errors import ExitCode
+    from azsqlctl.core.logs.runner import follow
+
+    stop = threading.Event()
+    previous: Any = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        report = follow(
+            port,
+            target,
+            request,
+            settings,
+            should_stop=stop.is_set,
+            wait=stop.wait,
+            on_event=lambda item: _emit_event(item.row, fmt, salt, item.late),
+            on_retry=lambda failure, delay, attempt: err(
+                f"Warning: {failure.message}; retrying in {delay.total_seconds():.1f}s (attempt {attempt})"
+            ),
+            on_partial=lambda message: _partial(message, fmt),
+            server_timeout=server_timeout,
+        )
+    except KeyboardInterrupt:
+        stop.set()
+        return int(ExitCode.INTERRUPTED)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if fmt == "json":
+        out(json.dumps(report.as_json()))
+    err(f"Stopped: {report.line()}")
+    return int(ExitCode.INTERRUPTED)
+
+
+def enabled_human(data: dict[str, Any]) -> None:
+    out(f"Enabled: {data['server']} now sends failed logins to {data['workspace_resource']} (workspace id {data['workspace_id']}).")
+    for change in data["changes"]:
+        out(f"  - {change}")
+    out("Rows appear after Azure's ingestion delay (minutes); then: azsqlctl logs --server " + data["server"])
+
+
+def status_human(data: dict[str, Any]) -> None:
+    a = data["auditing"]
+    out(f"Server {data['server']}")
+    target = "Azure Monitor" if a["azure_monitor_target"] else "no Azure Monitor target"
+    out(f"  auditing: {a['state']}, {target}; action groups: {', '.join(a['action_groups']) or '(none)'}")
+    if not data["diagnostic_settings"]:
+        out("  diagnostic settings on master: (none)")
+    for s in data["diagnostic_settings"]:
+        dest = s["workspace_resource"] or "(no workspace)"
+        out(f"  diagnostic setting '{s['name']}': {', '.join(s['categories']) or '(no logs)'} -> {dest}")
+    for w in data["workspaces"]:
+        out(
+            f"  rows go to workspace {w['customer_id']} (retention {w['retention_days']} days): azsqlctl logs --workspace {w['customer_id']}"
+        )
+    if data["ready"]:
+        out("Failed logins are recorded: azsqlctl logs --server " + data["server"])
+    else:
+        for problem in data["problems"]:
+            out(f"  ! {problem}")
+        out(
+            f"Failed logins are NOT recorded in Log Analytics. Fix: azsqlctl logs enable --server {data['server']} --workspace-resource <workspace ARM id>"
+        )

@@ -1,0 +1,127 @@
+"""Property: whatever arguments, environment and config file a user gives, no command ends in exit 70 or a traceback.
+
+Every generated run stays off the network's slow paths: the server defaults to a refused
+local port, credentials to ones that fail without a network round trip, and the timeout to 1 s.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from azsqlctl.cli.app import app
+from azsqlctl.core.config import SETTINGS
+from azsqlctl.core.errors import ExitCode
+
+runner = CliRunner()
+
+TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40)
+SAFE_AUTH = st.sampled_from(["environment", "cli", "password", "", "MANAGED", "default-ish"])
+GUIDISH = st.one_of(st.uuids().map(str), TEXT)
+NUMBERISH = st.one_of(st.integers(-(10**12), 10**12).map(str), st.floats(allow_nan=True).map(str), TEXT)
+
+COMMON: dict[str, st.SearchStrategy[str] | None] = {
+    "--server": st.one_of(TEXT, st.just("localhost,1"), st.just("tcp:127.0.0.1,1"), st.just("x:1433")),
+    "--database": TEXT,
+    "--cloud": st.one_of(TEXT, st.sampled_from(["AzureCloud", "AzureChinaCloud", "lab"])),
+    "--auth": SAFE_AUTH,
+    "--tenant-id": TEXT,
+    "--driver": TEXT,
+    "--ca-bundle": st.one_of(TEXT, st.sampled_from(["/", "/proc/self/mem", "/nonexistent.pem", "/etc/hostname"])),
+    "--timeout": NUMBERISH,
+    "--output": st.one_of(st.sampled_from(["json", "human"]), TEXT),
+    "--trust-server-certificate": None,
+    "--strict": None,
+    "--debug": None,
+}
+PER_COMMAND: dict[str, dict[str, st.SearchStrategy[str] | None]] = {
+    "whoami": {"--client-id": GUIDISH},
+    "doctor": {
+        "--client-id": GUIDISH,
+        "--subscription": GUIDISH,
+        "--resource-group": TEXT,
+        "--connection-string": TEXT,
+        "--client-ip": st.one_of(TEXT, st.ip_addresses().map(str), st.just("999.1.1.1")),
+        "--admin-auth": SAFE_AUTH,
+        "--admin-client-id": GUIDISH,
+    },
+    "grant": {
+        "--role": st.one_of(TEXT, st.sampled_from(["reader", "db_owner", "CONTROL", "migrator"])),
+        "--type": TEXT,
+        "--client-id": GUIDISH,
+        "--object-id": GUIDISH,
+        "--sid-mode": None,
+        "--dry-run": None,
+        "--check": None,
+        "--revoke": None,
+        "--drop-user": None,
+        "--allow-elevated": None,
+        "--concurrency": NUMBERISH,
+        "--policy": st.one_of(TEXT, st.sampled_from(["/", "/proc/self/status", "/nonexistent.toml"])),
+        "--entra-admin-type": TEXT,
+        "--operator-client-id": GUIDISH,
+    },
+}
+ENV_KEYS = [s.env for s in SETTINGS if s.env not in ("AZSQLCTL_SERVER", "AZSQLCTL_AUTH", "AZSQLCTL_TIMEOUT")]
+CONFIG = st.one_of(
+    st.just(""),
+    st.binary(max_size=40),
+    st.dictionaries(st.sampled_from(["server", "database", "timeout", "output", "auth", "clouds", "nope"]), TEXT, max_size=3).map(
+        lambda d: "".join(f'{k} = "{v.replace(chr(92), "").replace(chr(34), "")}"\n' for k, v in d.items())
+    ),
+)
+
+
+@st.composite
+def invocation(draw: st.DrawFn) -> tuple[list[str], dict[str, str], str | bytes]:
+    command = draw(st.sampled_from(sorted(PER_COMMAND)))
+    table = {**COMMON, **PER_COMMAND[command]}
+    args = [command]
+    if command == "grant":
+        args.append(draw(st.one_of(TEXT.filter(lambda t: not t.startswith("-")), st.just("orders-api"))))
+    for name in draw(st.lists(st.sampled_from(sorted(table)), max_size=6)):
+        values = table[name]
+        args.append(name)
+        if values is not None:
+            args.append(draw(values))
+    if draw(st.booleans()):
+        args.append(draw(TEXT))  # a stray token: an unknown option, an extra argument
+    env = draw(st.dictionaries(st.sampled_from(ENV_KEYS), TEXT, max_size=3))
+    return args, env, draw(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def refused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "80")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=invocation())
+def test_no_input_ends_in_exit_70_or_a_traceback(
+    case: tuple[list[str], dict[str, str], str | bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused_port: int
+) -> None:
+    args, env, config = case
+    for key in list(os.environ):
+        if key.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_")):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "azsqlctl.toml"
+    path.write_bytes(config if isinstance(config, bytes) else config.encode())
+    base = {"AZSQLCTL_SERVER": f"localhost,{refused_port}", "AZSQLCTL_AUTH": "environment", "AZSQLCTL_TIMEOUT": "1"}
+    result = runner.invoke(app, args, env={**base, **env})
+    assert result.exit_code != ExitCode.INTERNAL, (args, env, config, result.output)
+    if "--debug" not in args:  # --debug shows tracebacks on purpose
+        assert "Traceback" not in result.output, (args, env, config, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)

@@ -1,0 +1,153 @@
+"""Refused inputs: one Error/Hint pair (or the envelope under -o json), the documented exit code, never 70."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from azsqlctl.cli.app import app
+from azsqlctl.core.errors import ExitCode
+from azsqlctl.sandbox.serve import Sandbox
+
+runner = CliRunner()
+
+
+def _error(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, args, env=env)
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith("Error: ") and lines[1].startswith("Hint: "), lines
+    return result.exit_code, lines[0], lines[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "hint"),
+    [
+        (["whoami", "--outptu", "json"], "no such option: --outptu", "did you mean --output?"),
+        (["whoami", "--output", "garbage"], "invalid value for '--output'", "azsqlctl whoami --help"),
+        (["whoam"], "no such command 'whoam'", "did you mean 'whoami'?"),
+        (["grant", "x", "--concurrency", "0"], "invalid value for '--concurrency'", "azsqlctl grant --help"),
+        (["whoami", "--database", ""], "--database is empty", "AZSQLCTL_DATABASE"),
+        (["whoami", "--server", ""], "--server is empty", "AZSQLCTL_SERVER"),
+        (["whoami", "-S", "x", "--client-id", "not-a-guid"], "--client-id 'not-a-guid' is not a GUID", "az identity show"),
+        (["whoami", "-S", "x", "--timeout", "1e9"], "timeout must be between 1 and 3600 seconds", "--timeout"),
+        (["whoami", "-S", "x", "--timeout", "nan"], "is not a number", "--timeout"),
+        (["doctor", "-S", "x", "-d", "db", "--client-ip", "999.1.1.1"], "--client-ip '999.1.1.1' is not an IP address", "public"),
+        (["doctor", "-S", "x", "-d", "db", "--admin-auth", "password"], "unknown --admin-auth 'password'", "managed-identity"),
+        (["doctor", "-S", "x", "-d", "db", "--admin-client-id", "1"], "--admin-client-id without --admin-auth", "--admin-auth"),
+        (["doctor", "-d", "db", "--connection-string", "Server=x;Database"], "keyword without a value", "KEY=value"),
+    ],
+)
+def test_refused_inputs_exit_2(args: list[str], message: str, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err, hint_line = _error(args)
+    assert code == ExitCode.USAGE
+    assert message in err
+    assert hint in hint_line
+
+
+def test_usage_errors_under_json_are_the_envelope() -> None:
+    result = runner.invoke(app, ["whoami", "-o", "json", "--outptu", "x"])
+    assert result.exit_code == ExitCode.USAGE
+    envelope = json.loads(result.stdout)
+    assert (envelope["command"], envelope["status"], envelope["exit_code"], envelope["data"]) == ("whoami", "error", 2, None)
+    assert envelope["errors"][0]["message"] == "no such option: --outptu"
+    assert envelope["errors"][0]["hint"].startswith("did you mean --output?")
+    result = runner.invoke(app, ["sandbox", "serve", "--tds-port", "70000"], env={"AZSQLCTL_OUTPUT": "json"})
+    envelope = json.loads(result.stdout)
+    assert (envelope["command"], envelope["exit_code"]) == ("sandbox serve", 2)
+
+
+def test_output_from_environment_is_validated() -> None:
+    code, err, hint = _error(["whoami"], env={"AZSQLCTL_OUTPUT": "garbage"})
+    assert code == ExitCode.USAGE
+    assert err == "Error: AZSQLCTL_OUTPUT is 'garbage', not an output format"
+    assert hint == "Hint: use human or json"
+
+
+def test_output_from_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AZSQLCTL_OUTPUT", raising=False)
+    (tmp_path / "azsqlctl.toml").write_text('output = "json"\n')
+    result = runner.invoke(app, ["whoami", "--server", "bad server!"])
+    assert json.loads(result.stdout)["errors"][0]["code"] == "bad_server"
+
+
+@pytest.mark.parametrize(
+    ("content", "message", "hint"),
+    [
+        ('databse = "appdb"\n', "azsqlctl.toml has unknown key: databse", "did you mean 'database'?"),
+        (b'server = "\xff"\n', "azsqlctl.toml is not UTF-8 text", "save"),
+        ("server = \n", "azsqlctl.toml is not valid TOML", "fix the syntax"),
+    ],
+)
+def test_config_file_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | bytes, message: str, hint: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "azsqlctl.toml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    code, err, hint_line = _error(["whoami"])
+    assert code == ExitCode.USAGE
+    assert message in err and hint in hint_line
+
+
+def test_whoami_refused_port_is_diagnosed_at_once(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    code, err, hint = _error(["whoami", "--server", f"localhost,{port}", "--timeout", "10"])
+    assert time.monotonic() - start < 2.0
+    assert code == ExitCode.CONNECTION
+    assert err == f"Error: TCP connect to 127.0.0.1:{port} refused: nothing listens there"
+    assert hint.startswith("Hint: nothing answers on the server's port") and "11000" not in hint
+
+
+def test_whoami_nxdomain_is_diagnosed_at_once(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    start = time.monotonic()
+    code, err, hint = _error(["whoami", "--server", "nosuchserver.localhost", "--timeout", "10"])
+    assert time.monotonic() - start < 2.0
+    assert code == ExitCode.CONNECTION
+    assert err == "Error: nosuchserver.localhost does not resolve (NXDOMAIN)"
+    assert hint.startswith("Hint: the server name does not resolve") and "HYT00" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "codes"),
+    [
+        (["grant", "--policy", "{dir}/bad.toml", "--dry-run", "-S", "x", "-d", "y"], {ExitCode.USAGE}),
+        (["sandbox", "serve", "--state", "{dir}"], {ExitCode.USAGE}),
+        (
+            ["sandbox", "serve", "--state", "{dir}/s.json", "--env-file", "/nonexistent/dir/sandbox.env"],
+            {ExitCode.USAGE, ExitCode.NOT_FOUND},
+        ),
+        (["sandbox", "serve", "--state", "{dir}/s.json", "--env-file", "{dir}"], {ExitCode.USAGE}),
+    ],
+)
+def test_files_the_os_refuses_are_errors_not_bugs(tmp_path: Path, args: list[str], codes: set[int]) -> None:
+    """Ordinary file problems (not UTF-8, a directory, a missing directory) map to an exit code, never 70."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "bad.toml").write_bytes(b'x = "\xff"\n')
+    argv = [a.replace("{dir}", str(tmp_path)) for a in args]
+    proc = subprocess.run(
+        [sys.executable, "-m", "azsqlctl", *argv], capture_output=True, text=True, timeout=60, env=dict(os.environ), cwd=tmp_path
+    )
+    assert proc.returncode in codes, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("Error: ") and lines[1].startswith("Hint: ") and "Traceback" not in proc.stderr
+
+
+def test_missing_option_value_and_no_arguments() -> None:
+    code, err, hint = _error(["whoami", "--server"])
+    assert code == ExitCode.USAGE and "requires an argument" in err and "azsqlctl whoami --help" in hint
+    result = runner.invoke(app, [])
+    assert result.exit_code == ExitCode.USAGE and "Usage" in result.output and "Traceback" not in result.output
