@@ -31,7 +31,6 @@ from .tokens import Issuer, TokenRejected
 
 FEDAUTH_SPN = "https://database.windows.net/"
 
-
 ENTRA_ONLY_TEXT = "Login failed for user '{user}'. Reason: Azure Active Directory only authentication is enabled. Please contact your system administrator."
 
 
@@ -83,12 +82,12 @@ class SqlEndpoint:
         self.logins_ok = 0
         self.logins_failed = 0
         self._tran_ids = iter(range(1, 1 << 62))
+        self.storage = Storage(store.path)  # user tables: beside the state file, in memory without one
         # FEDAUTHINFO for clients in the MSAL workflow. Azure sends its authority for the server's
         # tenant (https://login.windows.net/<tenant>); serve.py points it at the sandbox's own token
         # endpoint. The SPN is the SQL resource: managed-identity clients ask their endpoint for it.
         self.fedauth_sts_url = f"https://login.windows.net/{store.read(lambda s: s.tenant_id)}"
         self.fedauth_spn = FEDAUTH_SPN
-        self.storage = Storage(store.path)  # user tables: beside the state file, in memory without one
 
     # --- login -------------------------------------------------------------------------------
 
@@ -258,10 +257,12 @@ class SqlEndpoint:
         return out + tk.done()
 
     def reset(self, ctx: SessionContext) -> None:
-        """RESETCONNECTION (a pooled connection handed to its next user): roll back, reset session options."""
+        """RESETCONNECTION (a pooled connection handed to its next user): roll back open work, reset session options.
+
+        RESETCONNECTIONSKIPTRAN (``ctx.extra["reset_keeps_transaction"]``) keeps the open transaction."""
         session = ctx.extra.get("sql")
         if isinstance(session, SqlSession):
-            session.reset()
+            session.reset(keep_transaction=bool(ctx.extra.get("reset_keeps_transaction")))
 
     def disconnected(self, ctx: SessionContext | None) -> None:
         # A lost connection discards the session, and with it any uncommitted work.

@@ -384,3 +384,43 @@ def test_concurrent_sessions_see_committed_data_and_wait_for_writers(sandbox: Sa
     assert done and done[0] >= committed_at
     assert [r.id for r in cur.execute("SELECT id FROM dbo.shared ORDER BY id").fetchall()] == [1, 2]
     other.close()
+
+
+def test_parameterised_statements_through_the_driver(admin: Any) -> None:
+    """pyodbc's ``?`` parameters arrive as sp_prepexec/sp_executesql RPCs and are bound as values."""
+    cur = admin.cursor()
+    cur.execute(
+        "CREATE TABLE app.people (id INT IDENTITY PRIMARY KEY, name NVARCHAR(50) NOT NULL, born DATE, score DECIMAL(9,3), tag UNIQUEIDENTIFIER)"
+    )
+    tag = uuid.uuid4()
+    hostile = "Robert'); DROP TABLE app.people; --"
+    cur.execute(
+        "INSERT INTO app.people (name, born, score, tag) VALUES (?, ?, ?, ?)", hostile, dt.date(1990, 1, 2), decimal.Decimal("12.345"), tag
+    )
+    assert cur.rowcount == 1
+    cur.executemany("INSERT INTO app.people (name) VALUES (?)", [("zoë 😀",), ("ann",)])
+    row = cur.execute(
+        "SELECT id, name, born, score, tag FROM app.people WHERE name = ? AND born > ?", hostile, dt.date(1980, 1, 1)
+    ).fetchone()
+    assert (row.id, row.name, row.born, row.score, str(row.tag).lower()) == (
+        1,
+        hostile,
+        dt.date(1990, 1, 2),
+        decimal.Decimal("12.345"),
+        str(tag),
+    )
+    assert cur.execute("SELECT name FROM app.people WHERE name = ?", "ANN").fetchval() == "ann"  # case-insensitive, as the collation
+    inserted = cur.execute("INSERT INTO app.people (name) OUTPUT INSERTED.id VALUES (?)", "out").fetchval()
+    assert inserted == 4
+    cur.execute("UPDATE app.people SET score = ? WHERE id = ?", decimal.Decimal("-1.5"), inserted)
+    assert cur.rowcount == 1
+    assert cur.execute("SELECT COUNT(*) FROM app.people WHERE score < ?", 0).fetchval() == 1
+    cur.execute("DELETE FROM app.people WHERE id = ?", inserted)
+    assert cur.rowcount == 1
+    import pyodbc
+
+    with pytest.raises(pyodbc.Error, match=r"Cannot insert the value NULL into column 'name', table 'appdb.app.people'.*\(515\)"):
+        cur.execute("INSERT INTO app.people (name) VALUES (?)", None)
+
+    with pytest.raises(pyodbc.Error, match=r"\(2628\)"):
+        cur.execute("INSERT INTO app.people (name) VALUES (?)", "x" * 51)

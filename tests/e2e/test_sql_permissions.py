@@ -109,3 +109,28 @@ def test_explicit_create_table_needs_alter_on_the_schema(sandbox: Sandbox, order
     admin.execute("GRANT ALTER ON SCHEMA::app TO [billing-worker]")
     cur.execute("CREATE TABLE app.mine (x INT)")
     worker.close()
+
+
+def test_azsqlctl_grant_then_the_driver_proves_it(sandbox: Sandbox, orders: Any) -> None:
+    """The loop the tool is about: `azsqlctl grant` a role, then that identity's own connection shows what it may do."""
+    from typer.testing import CliRunner
+
+    from azsqlctl.cli.app import app
+
+    worker = sandbox.store.read(lambda s: next(i.client_id for i in s.identities if i.name == "billing-worker"))
+    runner = CliRunner()
+    result = runner.invoke(app, ["grant", "billing-worker", "--client-id", worker, "--role", "reader", "--apply"])
+    assert result.exit_code == 0, result.output
+    cnxn = connect_as(sandbox, "billing-worker")
+    cur = cnxn.cursor()
+    assert cur.execute("SELECT COUNT(*) FROM app.orders").fetchval() == 1
+    assert "The INSERT permission was denied on the object 'orders', database 'appdb', schema 'app'. (229)" in error_of(
+        cur, "INSERT INTO app.orders (item) VALUES ('nope')"
+    )
+    cnxn.close()
+    result = runner.invoke(app, ["grant", "billing-worker", "--client-id", worker, "--role", "writer", "--apply"])
+    assert result.exit_code == 0, result.output
+    cnxn = connect_as(sandbox, "billing-worker")
+    cnxn.cursor().execute("INSERT INTO app.orders (item) VALUES ('granted')")
+    assert "CREATE TABLE permission denied in database 'appdb'. (262)" in error_of(cnxn.cursor(), "CREATE TABLE app.more (x INT)")
+    cnxn.close()

@@ -1,4 +1,6 @@
-"""SqlEndpoint's SQL side without a socket: parameters bound as values, DONEINPROC, batch splitting."""
+"""SqlEndpoint's SQL side without a socket: parameters bound as values, DONEINPROC, batch splitting, fuzzing."""
+
+# ruff: noqa: S608 - these tests build T-SQL text on purpose, to feed the sandbox's parser
 
 from __future__ import annotations
 
@@ -119,6 +121,7 @@ _FRAGMENTS = [
     "COMMIT", "ROLLBACK", "IF", "TOP", "1", "0", "'a''b'", "N'x'", "@p1", "@@SPID", "(", ")", ",", ";", "*", "/", "+", "=", "dbo.t",
     "t", "[x y]", "id", "name", "AS", "ORDER", "BY", "GROUP", "COUNT(*)", "NULL", "CAST(", "AS INT)", "OUTPUT", "INSERTED.*", "--",
     "\n", "GRANT", "SELECT ON SCHEMA::app TO", "DENY", "sys.schemas", "OFFSET", "ROWS", "FETCH", "NEXT", "ONLY", "JOIN", "ON",
+    "DECLARE @v INT", "SET @v =", "@v", "PRINT", "ALTER TABLE t ADD", "TRUNCATE TABLE", "REFERENCES", "FOREIGN KEY",
 ]  # fmt: skip
 
 
@@ -129,7 +132,8 @@ def test_any_batch_is_answered_never_crashed(session: SqlSession, words: list[st
     out, _ok = session.run(" ".join(words), [p("@p1", SqlType.INT, 1)])
     token, status, _cmd, _count = last_done(out)
     assert token == tk.DONE and not status & tk.DONE_MORE  # the stream always ends in a final DONE
-    assert "could not".encode("utf-16-le") not in out, " ".join(words)  # no unforeseen failure, no SQLite the translator got wrong
+    for sandbox_failure in ("could not execute", "could not translate"):  # no unforeseen failure, no SQLite the translator got wrong
+        assert sandbox_failure.encode("utf-16-le") not in out, " ".join(words)
     session.reset()
 
 
@@ -162,3 +166,76 @@ def test_declared_variables_are_bound_values(session: SqlSession) -> None:
     assert not ok and "Must declare".encode("utf-16-le") in out
     out, ok = session.run("DECLARE @a INT DECLARE @a INT")
     assert not ok and b"\x86\x00\x00\x00" in out  # 134: declared twice in one batch
+
+
+# --- grammar fuzzing: well-formed queries and DML over a populated table ------------------------------
+
+_ATOMS = [
+    "id",
+    "name",
+    "amt",
+    "at",
+    "ok",
+    "b",
+    "o.id",
+    "[name]",
+    "1",
+    "0",
+    "2.5",
+    "'x'",
+    "N'y'",
+    "NULL",
+    "@p1",
+    "@@SPID",
+    "GETDATE()",
+    "SUSER_SNAME()",
+]
+_TYPES = ["INT", "NVARCHAR(10)", "VARCHAR", "DECIMAL(8,3)", "FLOAT", "BIT", "DATE", "DATETIME2", "UNIQUEIDENTIFIER", "VARBINARY(4)"]
+
+
+def _expr(depth: int = 2) -> hst.SearchStrategy[str]:
+    atoms = hst.sampled_from(_ATOMS)
+    if depth == 0:
+        return atoms
+    sub = _expr(depth - 1)
+    return hst.one_of(
+        atoms,
+        hst.tuples(sub, hst.sampled_from(["+", "-", "*", "/", "%"]), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        hst.tuples(sub, sub).map(lambda t: f"ISNULL({t[0]}, {t[1]})"),
+        hst.tuples(sub, hst.sampled_from(_TYPES)).map(lambda t: f"CAST({t[0]} AS {t[1]})"),
+        hst.tuples(hst.sampled_from(["LEN", "UPPER", "ABS", "DATALENGTH"]), sub).map(lambda t: f"{t[0]}({t[1]})"),
+        hst.tuples(sub, sub).map(lambda t: f"CASE WHEN {t[0]} > {t[1]} THEN {t[0]} ELSE {t[1]} END"),
+    )
+
+
+@hst.composite
+def _statement(draw: hst.DrawFn) -> str:
+    kind = draw(hst.sampled_from(["select", "aggregate", "insert", "update", "delete"]))
+    e = _expr(1)
+    if kind == "select":
+        projections = ", ".join(f"{x} AS c{i}" for i, x in enumerate(draw(hst.lists(_expr(), min_size=1, max_size=3))))
+        return f"SELECT {draw(hst.sampled_from(['', 'TOP 2 ', 'DISTINCT ']))}{projections} FROM app.o AS o WHERE {draw(e)} <= {draw(e)} ORDER BY 1"
+    if kind == "aggregate":
+        return f"SELECT name, {draw(hst.sampled_from(['COUNT(*)', 'SUM(amt)', 'MAX(at)', 'AVG(id)']))} FROM app.o GROUP BY name"
+    column = draw(hst.sampled_from(["name", "amt", "at", "ok", "b"]))
+    if kind == "insert":
+        return f"INSERT INTO app.o ({column}) OUTPUT INSERTED.* VALUES ({draw(e)})"
+    if kind == "update":
+        return f"UPDATE app.o SET {column} = {draw(e)} WHERE {draw(e)} = {draw(e)}"
+    return f"DELETE FROM app.o WHERE {draw(e)} > {draw(e)}"
+
+
+@given(_statement())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_generated_statements_translate(session: SqlSession, statement: str) -> None:
+    """Every generated statement either runs or gets SQL Server's own error, never a translation failure."""
+    session.run(
+        "IF OBJECT_ID('app.o') IS NULL CREATE TABLE app.o (id INT IDENTITY PRIMARY KEY, name NVARCHAR(20), amt DECIMAL(10,2), at DATETIME2, ok BIT, b VARBINARY(10))"
+    )
+    session.run(
+        "BEGIN TRAN INSERT INTO app.o (name, amt, at, ok, b) VALUES ('a', 1.5, '2024-01-01', 1, 0x01), (N'Zoë', NULL, NULL, 0, NULL)"
+    )
+    out, _ok = session.run(statement, [p("@p1", SqlType.NVARCHAR, "7", 10)])
+    session.run("ROLLBACK")
+    for sandbox_failure in ("could not execute", "could not translate", "of these values"):
+        assert sandbox_failure.encode("utf-16-le") not in out, statement

@@ -72,6 +72,18 @@ def test_values_round_trip_through_storage() -> None:
         (dt.time(13, 14, 15, 500000), TypeSpec(SqlType.TIME, scale=3), dt.time(13, 14, 15, 500000)),
         (b"\x00\xff", TypeSpec(SqlType.VARBINARY, MAX), b"\x00\xff"),
         ("42", INT, 42),
+        (
+            "2024-02-29 23:30:00.1234567 -09:30",
+            TypeSpec(SqlType.DATETIMEOFFSET, scale=7),
+            dt.datetime(2024, 2, 29, 23, 30, 0, 123456, tzinfo=dt.timezone(-dt.timedelta(hours=9, minutes=30))),
+        ),
+        (
+            decimal.Decimal("-9999999999999999999999999999.9999999999"),
+            TypeSpec(SqlType.DECIMAL, precision=38, scale=10),
+            decimal.Decimal("-9999999999999999999999999999.9999999999"),
+        ),
+        (3.4028234663852886e38, TypeSpec(SqlType.REAL), 3.4028234663852886e38),
+        (0.1, TypeSpec(SqlType.REAL), 0.10000000149011612),  # a 4-byte float
         (" 7 ", INT, 7),
         ("true", TypeSpec(SqlType.BIT), True),
     ]

@@ -146,9 +146,10 @@ class SqlSession:
             return b""
         return tk.envchange(tk.ENV_ROLLBACK_TRAN, b"\x00", tk.b_varbyte(old))
 
-    def reset(self) -> None:
-        """RESETCONNECTION: roll back open work and put the session options back to their defaults."""
-        self.rollback()
+    def reset(self, keep_transaction: bool = False) -> None:
+        """RESETCONNECTION: roll back open work (unless the client keeps its transaction) and reset the session options."""
+        if not keep_transaction:
+            self.rollback()
         self.nocount = self.xact_abort = False
         self.isolation = "READ COMMITTED"
         self.identity, self.rowcount = None, 0
@@ -216,10 +217,10 @@ class SqlSession:
         if first == "DECLARE":
             return [self._declare(st.text, params)]
         if first == "PRINT":
-            # PRINT sends its text as an informational message (INFO, number 0), as SQL Server does.
-            value, source = self._evaluate(
-                translate.parse("SELECT " + st.text[st.toks[1].start - st.toks[0].start :]).expressions[0], params
-            )
+            query = translate.parse("SELECT " + st.text[st.toks[1].start - st.toks[0].start :]) if len(st.toks) > 1 else None
+            if not isinstance(query, exp.Select) or len(query.expressions) != 1 or query.args.get("from_") or query.args.get("where"):
+                raise errors.syntax(st.toks[1].text if len(st.toks) > 1 else "PRINT")
+            value, source = self._evaluate(query.expressions[0], params)
             text = "" if value is None else types.convert(types.storage(value), TypeSpec(SqlType.NVARCHAR, 8000), types.type_name(source))
             return [Piece(env=tk.info(0, 1, str(text), self.server))]
         if first == "SET":
@@ -361,6 +362,16 @@ class SqlSession:
                     continue
                 raise self._map_error(text, verb, table) from None
 
+    def _fetch(self, cur: sqlite3.Cursor, verb: str = "INSERT", table: TableInfo | None = None) -> list[Any]:
+        """All rows: SQLite computes them while they are fetched, so a row's error (8134, 245 ...) surfaces here."""
+        try:
+            return cur.fetchall()
+        except sqlite3.Error as exc:
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                raise pending from None
+            raise self._map_error(str(exc), verb, table) from None
+
     def _map_error(self, text: str, verb: str, table: TableInfo | None) -> SqlError:
         if m := re.match(r"no such column: (.+)", text):
             qualifier, _, column = m[1].replace('"', "").rpartition(".")
@@ -390,17 +401,23 @@ class SqlSession:
         # sqlglot reads some malformed T-SQL leniently; SQLite then finds the syntax error.
         if m := re.match(r'near "(.+)": syntax error', text):
             return errors.syntax(m[1])
+        if text == "no tables specified":
+            return SqlError(263, "Must specify table to select from.")
         if text == "incomplete input":
             return errors.syntax(self._last_word)
         return errors.unsupported(f"statement the sandbox could not translate ({text})")
 
     def _register_functions(self) -> None:
         def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+            # SQLite reports only "user-defined function raised exception": keep the real error for _exec.
             def call(*args: Any) -> Any:
                 try:
                     return fn(*args)
                 except SqlError as err:
                     self._pending = err
+                    raise
+                except (ValueError, TypeError, ArithmeticError) as exc:
+                    self._pending = errors.unsupported(f"{fn.__name__} of these values ({type(exc).__name__})")
                     raise
 
             return call
@@ -606,7 +623,7 @@ class SqlSession:
         self._materialize(tr.resolved.views)
         self._aliases = set(tr.resolved.scope)
         cur = self._exec(sql, tr.resolved.binds)
-        rows = cur.fetchall()
+        rows = self._fetch(cur)
         names = [d[0] for d in cur.description or []]
         if starred or len(declared) != len(names):
             declared = [(n, _scope_spec(tr, n)) for n in names]
@@ -653,9 +670,9 @@ class SqlSession:
             declared.append((alias or found.name, found.spec))
         return " RETURNING " + ", ".join(parts), declared
 
-    def _finish(self, cur: sqlite3.Cursor, declared: list[tuple[str, TypeSpec | None]], curcmd: int) -> Piece:
+    def _finish(self, cur: sqlite3.Cursor, declared: list[tuple[str, TypeSpec | None]], curcmd: int, verb: str, info: TableInfo) -> Piece:
         if declared:
-            rows = cur.fetchall()
+            rows = self._fetch(cur, verb, info)
             columns, values = _typed(declared, rows)
             self.rowcount = len(rows)
             return Piece(columns=columns, rows=values, rowcount=len(rows), curcmd=curcmd)
@@ -731,7 +748,7 @@ class SqlSession:
                 if value is not None:
                     raise errors.duplicate_key(self._last_unique.kind, self._last_unique.name, info.display, value) from None
             raise
-        piece = self._finish(cur, declared, CMD_INSERT)
+        piece = self._finish(cur, declared, CMD_INSERT, "INSERT", info)
         self._check_foreign_keys(info, "INSERT")
         if any(c.identity for c in info.columns) and piece.rowcount:
             self.identity = cur.lastrowid
@@ -815,7 +832,7 @@ class SqlSession:
         returning, declared = self._output(tree, info, "INSERTED")
         sql = f"UPDATE {quote(info.key)} AS {quote(alias)} SET {', '.join(sets)}{where_sql}{returning}"
         cur = self._exec(sql, tr.resolved.binds, "UPDATE", info)
-        piece = self._finish(cur, declared, CMD_UPDATE)
+        piece = self._finish(cur, declared, CMD_UPDATE, "UPDATE", info)
         self._check_foreign_keys(info, "UPDATE")
         return piece
 
@@ -852,7 +869,7 @@ class SqlSession:
             self._materialize(tr.resolved.views)
         returning, declared = self._output(tree, info, "DELETED")
         cur = self._exec(f"DELETE FROM {quote(info.key)} AS {quote(alias)}{where_sql}{returning}", tr.resolved.binds, "DELETE", info)
-        piece = self._finish(cur, declared, CMD_DELETE)
+        piece = self._finish(cur, declared, CMD_DELETE, "DELETE", info)
         self._check_foreign_keys(info, "DELETE")
         return piece
 

@@ -4,7 +4,8 @@ SQLite stores five classes (NULL, INTEGER, REAL, TEXT, BLOB); the declared T-SQL
 of every column is kept in the sandbox's own metadata, and values are converted on the
 way in (with SQL Server's conversion errors: 245, 8114, 8115, 241, 8169, 2628) and on
 the way out (to the Python value ``sqltypes`` promises for the column's type).
-Storage forms: integers and bit as INTEGER, decimal/money/float as REAL, date and time
+Storage forms: integers and bit as INTEGER, float as REAL, decimal/money as REAL when a double
+holds the value exactly and as its digits otherwise (``exact_number``), date and time
 types as ISO-8601 TEXT (sorts in time order), uniqueidentifier as upper-case TEXT,
 varbinary as BLOB.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
+import struct
 import uuid
 from typing import Any
 
@@ -96,7 +99,9 @@ def affinity(spec: TypeSpec) -> str:
     """The SQLite column declaration storing ``spec``; text compares case-insensitively as SQL Server's default collation does."""
     if spec.type in (*_INT_RANGES, SqlType.BIT):
         return "INTEGER"
-    if spec.type in (SqlType.DECIMAL, SqlType.MONEY, SqlType.FLOAT, SqlType.REAL):
+    if spec.type in (SqlType.DECIMAL, SqlType.MONEY):
+        return "BLOB"  # no affinity: a REAL stays a REAL and an exact text form stays text (exact_number)
+    if spec.type in (SqlType.FLOAT, SqlType.REAL):
         return "REAL"
     if spec.type == SqlType.VARBINARY:
         return "BLOB"
@@ -108,7 +113,7 @@ def storage(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, decimal.Decimal):
-        return float(value)
+        return exact_number(value)
     if isinstance(value, uuid.UUID):
         return str(value).upper()
     if isinstance(value, dt.datetime):
@@ -118,6 +123,19 @@ def storage(value: Any) -> Any:
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
     return value
+
+
+_WIDE = decimal.Context(prec=80)  # DECIMAL(38, s) needs more than the default context's 28 digits
+
+
+def exact_number(value: decimal.Decimal) -> float | str:
+    """A decimal as SQLite keeps it: a REAL when a double holds it exactly, else its digits as text.
+
+    REALs compare, sort and sum as numbers; the text form keeps DECIMAL(38, s) values that a
+    double would round (they still read back exactly; they compare as text).
+    """
+    as_float = float(value)
+    return as_float if decimal.Decimal(repr(as_float)) == value else str(value)
 
 
 def _text(value: Any) -> str:
@@ -162,17 +180,23 @@ def convert(value: Any, spec: TypeSpec, source: str = "varchar", *, table: str =
         except decimal.InvalidOperation:
             raise errors.numeric_conversion(source, "numeric") from None
         quantum = decimal.Decimal(1).scaleb(-spec.scale)
-        rounded = number_d.quantize(quantum, rounding=decimal.ROUND_HALF_UP)
+        rounded = number_d.quantize(quantum, rounding=decimal.ROUND_HALF_UP, context=_WIDE)
         if rounded.adjusted() >= spec.precision - spec.scale:
             raise errors.overflow("numeric")
-        return float(rounded)
+        return exact_number(rounded)
     if t in (SqlType.FLOAT, SqlType.REAL):
         try:
-            return float(value.strip() if isinstance(value, str) else value)
+            number_f = float(value.strip() if isinstance(value, str) else value)
         except (TypeError, ValueError):
             raise errors.numeric_conversion(source, "float") from None
+        if t == SqlType.REAL:  # a 4-byte float: SQL Server keeps 24 bits of mantissa
+            try:
+                return float(struct.unpack("<f", struct.pack("<f", number_f))[0])
+            except OverflowError:
+                raise errors.overflow("real") from None
+        return number_f
     if t in _STRINGS:
-        text = value.decode("utf-16-le" if source == "nvarchar" else "latin-1") if isinstance(value, bytes) else _text(value)
+        text = _decode(value, source) if isinstance(value, bytes) else _text(value)
         if not spec.is_max and spec.length is not None and len(text) > spec.length:
             if table:
                 raise errors.truncated(table, column, text[: spec.length])
@@ -195,8 +219,17 @@ def convert(value: Any, spec: TypeSpec, source: str = "varchar", *, table: str =
     raise errors.unsupported(f"conversion to {t}")
 
 
+def _decode(data: bytes, source: str) -> str:
+    """varbinary to text as CONVERT reads it: UTF-16 code units for nvarchar (an odd last byte dropped), one byte per character otherwise."""
+    if source == "nvarchar":
+        return data[: len(data) // 2 * 2].decode("utf-16-le", errors="replace")
+    return data.decode("cp1252", errors="replace")
+
+
 def _temporal(value: Any, spec: TypeSpec) -> str:
-    text = str(value).strip().replace("T", " ")
+    # 'YYYY-MM-DD hh:mm:ss.nnnnnnn +hh:mm' (SQL Server's datetimeoffset literal) has a space before the offset.
+    text = re.sub(r"\s+([+-]\d{2}:\d{2})$", r"\1", str(value).strip().replace("T", " ")).replace("Z", "+00:00")
+    text = re.sub(r"^(\d{1,3})-", lambda m: m[1].zfill(4) + "-", text)  # year 999 written without its leading zero
     try:
         if spec.type == SqlType.TIME:
             return dt.time.fromisoformat(_six_digits(text)).isoformat()
@@ -214,7 +247,7 @@ def _six_digits(text: str) -> str:
     """Python parses at most 6 fractional digits; SQL Server sends up to 7."""
     if "." in text:
         head, _, tail = text.partition(".")
-        digits = "".join(c for c in tail if c.isdigit())
+        digits = re.match(r"\d*", tail)[0]  # type: ignore[index]  # always matches
         rest = tail[len(digits) :]
         return f"{head}.{(digits + '000000')[:6]}{rest}"
     return text
@@ -230,7 +263,8 @@ def python_value(value: Any, spec: TypeSpec) -> Any:
     if t == SqlType.BIT:
         return bool(value)
     if t in (SqlType.DECIMAL, SqlType.MONEY):
-        return decimal.Decimal(str(value)).quantize(decimal.Decimal(1).scaleb(-spec.scale), rounding=decimal.ROUND_HALF_UP)
+        number = decimal.Decimal(repr(value) if isinstance(value, float) else str(value))
+        return number.quantize(decimal.Decimal(1).scaleb(-spec.scale), rounding=decimal.ROUND_HALF_UP, context=_WIDE)
     if t in (SqlType.FLOAT, SqlType.REAL):
         return float(value)
     if t in _STRINGS:
