@@ -27,6 +27,7 @@ def inject_token(engine: Engine, clients: Clients, identity: str) -> None:
 
     @event.listens_for(engine, "do_connect")
     def provide_token(dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        del dialect, conn_rec  # the documented listener's signature
         # remove the "Trusted_Connection" parameter that SQLAlchemy adds
         # (mssql+pyodbc passes the connection string as cargs[0]; mssql+aioodbc as cparams["dsn"])
         if cargs:
