@@ -101,5 +101,7 @@ logs_command  # Typer command, registered by app._register (azsqlctl/cli/logs.py
 enable_command  # Typer command (azsqlctl/cli/logs.py)
 status_command  # Typer command (azsqlctl/cli/logs.py)
 do_POST  # http.server handler method (azsqlctl/sandbox/loganalytics.py)
+provide_token  # SQLAlchemy do_connect listener, registered by decorator (tests/clients/sqla_support.py)
+node_modules  # autouse pytest fixture (tests/clients/test_node.py)
 pytest_addoption  # pytest plugin hook (azsqlctl/testing/plugin.py)
 pytest_plugins  # pytest module variable (tests/e2e/test_scaffold_plugin.py)

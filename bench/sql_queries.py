@@ -1,4 +1,4 @@
-"""Query throughput through pyodbc + ODBC Driver 18 against the sandbox: `python -m bench.sql_queries`.
+"""Query throughput through pyodbc + ODBC Driver 18 against the sandbox: `python -m bench queries`.
 
 Queries/s at 1 and 8 concurrent clients (one connection each) for a parameterised point query
 (`SELECT ... WHERE id = ?`, sent as sp_executesql/sp_prepexec RPC) and for the same query as a
@@ -53,8 +53,10 @@ def main() -> None:
         prog="python -m bench.sql_queries", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement")
-    args = parser.parse_args()
+    bench_queries(parser.parse_args().seconds)
 
+
+def bench_queries(seconds: float) -> None:
     import pyodbc
     from azure.identity import ManagedIdentityCredential
 
@@ -85,7 +87,7 @@ def main() -> None:
         for label, query in (("literal batch", literal), ("parameterised", parameterised)):
             for clients in (1, 8):
                 try:
-                    rate, median = _throughput(connect, query, clients, args.seconds)
+                    rate, median = _throughput(connect, query, clients, seconds)
                 except pyodbc.Error as exc:
                     print(f"queries: {label}: not measured, the sandbox answered {exc.args[-1]}")
                     break

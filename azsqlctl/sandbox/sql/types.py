@@ -83,18 +83,6 @@ def type_name(spec: TypeSpec) -> str:
     return "numeric" if spec.type == SqlType.DECIMAL else str(spec.type)
 
 
-def declaration(spec: TypeSpec) -> str:
-    """T-SQL text of a declared type, e.g. ``nvarchar(50)``, ``decimal(10,2)``."""
-    t = str(spec.type)
-    if spec.type in (*_STRINGS, SqlType.VARBINARY):
-        return f"{t}({'max' if spec.is_max else spec.length})"
-    if spec.type == SqlType.DECIMAL:
-        return f"{t}({spec.precision},{spec.scale})"
-    if spec.type in (SqlType.TIME, SqlType.DATETIME2, SqlType.DATETIMEOFFSET):
-        return f"{t}({spec.scale})"
-    return t
-
-
 def affinity(spec: TypeSpec) -> str:
     """The SQLite column declaration storing ``spec``; text compares case-insensitively as SQL Server's default collation does."""
     if spec.type in (*_INT_RANGES, SqlType.BIT):
