@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azsqlctl.core.clouds import Cloud
+from azsqlctl.core.config import env_name
 from azsqlctl.core.errors import AuthenticationError, AzsqlctlError, NotFound, PermissionDenied, UsageError
 from azsqlctl.core.logs.follow import FailureKind, failure_kind, parse_retry_after
 from azsqlctl.core.logs.ports import AuditingPolicy, DiagnosticSetting, LogsTarget, PollFailed, QueryResult, ServerRef, Workspace
@@ -32,7 +33,8 @@ class MonitorLogsQuery:
 
         if not cloud.logs_endpoint:
             raise UsageError(
-                f"cloud {cloud.name} has no Log Analytics endpoint", "set AZSQLCTL_LOGS_ENDPOINT (or logs_endpoint in [clouds.<name>])"
+                f"cloud {cloud.name} has no Log Analytics endpoint",
+                f"set {env_name('logs_endpoint')} (or logs_endpoint in [clouds.<name>])",
             )
         self.client = LogsQueryClient(
             credential,
@@ -128,7 +130,7 @@ class ArmMonitorConfig:
         from .arm import sql_management_client
 
         if not subscription:
-            raise UsageError("no subscription given", "pass --subscription (or set AZSQLCTL_SUBSCRIPTION)", code="no_subscription")
+            raise UsageError("no subscription given", f"pass --subscription (or set {env_name('subscription')})", code="no_subscription")
         self.cloud = cloud
         self.sql = sql_management_client(credential, cloud, subscription)
         self.monitor = MonitorManagementClient(
@@ -152,7 +154,9 @@ class ArmMonitorConfig:
 
     def find_server(self, resource_group: str, name: str, host: str) -> ServerRef:
         if not resource_group:
-            raise UsageError("no resource group given", "pass --resource-group (or set AZSQLCTL_RESOURCE_GROUP)", code="no_resource_group")
+            raise UsageError(
+                "no resource group given", f"pass --resource-group (or set {env_name('resource_group')})", code="no_resource_group"
+            )
         if name:
             server = self._call(self.sql.servers.get, resource_group, name, what=f"server {name}")
             return ServerRef(self.subscription, resource_group, server.name)

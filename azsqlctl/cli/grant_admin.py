@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from azsqlctl.core.entra_admin import AdminSpec
 
 
-def admin_spec(flags: dict[str, Any]) -> Any:
+def admin_spec(name: str, admin_id: str | None, kind: str) -> AdminSpec:
     """--ensure-entra-admin NAME --entra-admin-id GUID --entra-admin-type TYPE, validated."""
     from azsqlctl.core.entra_admin import AdminSpec
     from azsqlctl.core.errors import UsageError
 
-    kind = flags["entra_admin_type"]
     if kind not in ("Group", "User", "Application"):
         raise UsageError(f"--entra-admin-type must be Group, User or Application, not {kind}", "pass one of them", code="bad_identity")
     try:
-        uuid.UUID(flags["entra_admin_id"] or "")
+        uuid.UUID(admin_id or "")
     except ValueError:
         which = "client id (az ad sp show --id APP --query appId)" if kind == "Application" else "object id"
         raise UsageError(
@@ -23,7 +25,7 @@ def admin_spec(flags: dict[str, Any]) -> Any:
             "az ad group show --group NAME --query id  (a user: az ad user show --id UPN --query id)",
             code="bad_identity",
         ) from None
-    return AdminSpec(flags["ensure_entra_admin"], flags["entra_admin_id"], kind)
+    return AdminSpec(name, str(admin_id), kind)
 
 
 def _credential(settings: Any) -> Any:

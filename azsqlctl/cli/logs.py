@@ -22,7 +22,7 @@ from . import options as o
 
 if TYPE_CHECKING:
     from azsqlctl.core.logs.ports import LogsTarget
-    from azsqlctl.core.settings import ConnectionSettings
+    from azsqlctl.core.settings import ConnectionSettings, SettingsInput
 
 app = typer.Typer(help="Failed logins (18456 and friends) from Azure Monitor, with the real state, cause and fix.")
 
@@ -68,9 +68,8 @@ def logs_command(
         return
     from .runner import run
 
-    flags = dict(locals())
-    flags.pop("ctx")
-    flags["database"] = None  # --database filters rows here; it is not the connection's database
+    # --database filters rows here; it is not the connection's database.
+    given = _arm_input(server, subscription, resource_group, cloud, auth, client_id, tenant_id, ca_bundle, timeout)
 
     def action(fmt: str) -> Any:
         from azsqlctl.core.errors import UsageError
@@ -119,7 +118,7 @@ def logs_command(
             else:
                 print(text)
             return 0
-        settings = _settings(flags)
+        settings = _settings(given)
         target = _target(settings, workspace, resource)
         if target.retention is not None:
             resolve_window(now, since, since_time, until, retention=target.retention)
@@ -166,10 +165,23 @@ def _keys(by: str | None) -> tuple[Any, ...]:
     return tuple(keys)
 
 
-def _settings(flags: dict[str, Any]) -> ConnectionSettings:
+def _settings(given: SettingsInput) -> ConnectionSettings:
     from azsqlctl.core.settings import resolve_settings
 
-    return resolve_settings(flags, os.environ, Path.cwd())
+    return resolve_settings(given, os.environ, Path.cwd())
+
+
+def _arm_input(
+    server: str | None, subscription: str | None, resource_group: str | None, cloud: str | None, auth: str | None,
+    client_id: str | None, tenant_id: str | None, ca_bundle: str | None, timeout: str | None,
+) -> SettingsInput:  # fmt: skip
+    """What `logs`, `logs enable` and `logs status` connect with: ARM and Log Analytics, never SQL."""
+    from azsqlctl.core.settings import SettingsInput
+
+    return SettingsInput(
+        server=server, subscription=subscription, resource_group=resource_group, cloud=cloud, auth=auth, client_id=client_id,
+        tenant_id=tenant_id, ca_bundle=ca_bundle, timeout=timeout,
+    )  # fmt: skip
 
 
 def _credential(settings: ConnectionSettings) -> Any:
@@ -249,7 +261,7 @@ def enable_command(
     """Turn on what `logs` reads: server auditing to Azure Monitor and a diagnostic setting on master (idempotent)."""
     from .runner import run
 
-    flags = dict(locals())
+    given = _arm_input(server, subscription, resource_group, cloud, auth, client_id, tenant_id, ca_bundle, timeout)
 
     def action(fmt: str) -> Any:
         from azsqlctl.core.errors import UsageError
@@ -257,7 +269,7 @@ def enable_command(
 
         from .render import Result
 
-        settings = _settings(flags)
+        settings = _settings(given)
         config = _config_port(settings)
         ref = _server_ref(settings, config)
         plan = plan_enable(config, ref, workspace_resource.strip())
@@ -306,14 +318,14 @@ def status_command(
     """Show the server's auditing policy, its diagnostic settings on master, and where audit rows go."""
     from .runner import run
 
-    flags = dict(locals())
+    given = _arm_input(server, subscription, resource_group, cloud, auth, client_id, tenant_id, ca_bundle, timeout)
 
     def action(fmt: str) -> Any:
         from azsqlctl.core.logs.setup import read_status
 
         from .render import Result
 
-        settings = _settings(flags)
+        settings = _settings(given)
         config = _config_port(settings)
         status = read_status(config, _server_ref(settings, config))
         return Result("logs status", status.as_json(), human=logs_render.status_human)
