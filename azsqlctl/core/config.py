@@ -47,6 +47,7 @@ SETTINGS: tuple[Spec, ...] = (
     Spec("arm_endpoint", "", "AZSQLCTL_ARM_ENDPOINT", False, "custom cloud: ARM endpoint"),
     Spec("arm_resource", "", "AZSQLCTL_ARM_RESOURCE", False, "custom cloud: ARM token resource"),
     Spec("logs_endpoint", "", "AZSQLCTL_LOGS_ENDPOINT", False, "custom cloud: Log Analytics endpoint"),
+    Spec("logs_resource", "", "AZSQLCTL_LOGS_RESOURCE", False, "custom cloud: Log Analytics token audience (default: its endpoint)"),
     Spec("sql_dns_suffix", "", "AZSQLCTL_SQL_DNS_SUFFIX", False, "custom cloud: DNS suffix of SQL servers"),
     Spec("sql_resource", "", "AZSQLCTL_SQL_RESOURCE", False, "custom cloud: SQL token resource"),
     Spec("authority_host", "", "AZSQLCTL_AUTHORITY_HOST", False, "custom cloud: Entra authority"),
