@@ -44,7 +44,17 @@ def sid_bytes(guid: str) -> bytes:
 
 
 def sid_hex(guid: str) -> str:
-    return "0x" + sid_bytes(guid).hex().upper()
+    return hex_sid(sid_bytes(guid))
+
+
+def hex_sid(sid: bytes) -> str:
+    """SID bytes as SQL Server shows them (0x + upper-case hex), whatever their length."""
+    return "0x" + bytes(sid).hex().upper()
+
+
+def sid_label(kind: str) -> str:
+    """Which id is the SID, in words: "client id" for apps, "object id" for users and groups."""
+    return "client id" if kind == Kind.APP else "object id"
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,11 @@ class TokenIdentity:
     @property
     def sid_hex(self) -> str:
         return sid_hex(self.sid)
+
+    def spec(self, name: str, sid_mode: bool = False) -> IdentitySpec:
+        """This identity named by its SID alone, as ``grant NAME --client-id|--object-id SID`` names it."""
+        app = self.kind == Kind.APP
+        return IdentitySpec(name, self.kind, self.client_id if app else "", "" if app else self.object_id, sid_mode)
 
     def seconds_left(self, now: float | None = None) -> int:
         return int(self.expires_on - (time.time() if now is None else now))
@@ -124,7 +139,7 @@ class IdentitySpec:
 
     @property
     def sid_label(self) -> str:
-        return "client id" if self.kind == Kind.APP else "object id"
+        return sid_label(self.kind)
 
     @property
     def other_id(self) -> str:
