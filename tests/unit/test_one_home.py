@@ -39,8 +39,15 @@ def test_one_connection_string_parser() -> None:
     assert definitions(r"(?<!\.cause)\.split\(\";\"\)|(?<!\.cause)\.split\(';'\)") == []
 
 
-def test_one_client_side_tds_framer() -> None:
-    assert [d.split(":")[0] for d in definitions(r"def frame\(|HEADER\.pack\(")] == ["core/prelogin.py", "core/prelogin.py"]
+def test_one_tds_framer_for_both_sides() -> None:
+    """The client's probe and the sandbox's server frame and read packets through protocol/tds.py."""
+    found = [
+        str(p.relative_to(ROOT))
+        for p in sorted(ROOT.rglob("*.py"))
+        for line in p.read_text(encoding="utf-8").splitlines()
+        if re.search(r"def frames?\(|HEADER\.(un)?pack\(|struct\.Struct\(\">BBHHBB\"\)", line)
+    ]
+    assert found == ["protocol/tds.py"] * 5
 
 
 def test_one_precedence_rule_and_one_settings_table() -> None:
