@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .errors import AuthenticationError, AzsqlctlError, ConnectionFailed, NotFound, PermissionDenied, UsageError
 from .identity import TokenIdentity, hex_sid, sid_bytes, sid_label
+from .ports import row_bytes
 
 
 @dataclass(frozen=True)
@@ -202,22 +203,17 @@ def _principal_with_sid(principals: Sequence[Mapping[str, object]] | None, guid:
     if not principals or not guid:
         return None
     wanted = sid_bytes(guid)
-    return next((str(p["name"]) for p in principals if _sid(p) == wanted), None)
+    return next((str(p["name"]) for p in principals if row_bytes(p.get("sid")) == wanted), None)
 
 
 def _principal_named(principals: Sequence[Mapping[str, object]] | None, name: str) -> str | None:
     if not principals or not name:
         return None
     for p in principals:
-        sid = _sid(p)
+        sid = row_bytes(p.get("sid"))
         if str(p["name"]).lower() == name.lower() and sid is not None:
             return hex_sid(sid)
     return None
-
-
-def _sid(principal: Mapping[str, object]) -> bytes | None:
-    value = principal.get("sid")
-    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else None
 
 
 # --- the real state of a failed login, as the audit log records it -------------------------------
