@@ -364,15 +364,14 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
             outcome = run(lambda _r: bar.advance(task))
     else:
         outcome = run()
-    data = outcome.as_dict()
-    data["plans_shown"] = mode is Mode.ASK
+    targets = [r.as_dict() for r in outcome.results]
+    data = {**outcome.as_dict(), "targets": targets, "plans_shown": mode is Mode.ASK}
     if opts.policy is None:
         if op.jobs:  # what the identity resolved to (from --identity-resource too): name, type, both ids, SID
             data["identity"] = op.jobs[0].request.assignments[0].identity.as_dict()
-        for target in data["targets"]:
-            correction = (target["plan"] or {}).get("correction")
-            if correction:
-                target["corrected_command"] = _corrected(target["plan"]["identity"], correction, opts, mode)
+        for row, target in zip(outcome.results, targets, strict=True):
+            if row.plan is not None and row.plan.correction:
+                target["corrected_command"] = _corrected(row.plan.identity, row.plan.correction, opts, mode)
     return Result("grant", data, outcome.exit_code, errors_of(outcome), human=human)
 
 
