@@ -207,6 +207,13 @@ def _server_ref(settings: ConnectionSettings, config: Any) -> Any:
     return config.find_server(settings.resource_group, server.logical_name, server.host)
 
 
+def _server_config(given: SettingsInput) -> tuple[Any, Any]:
+    """`logs enable` / `logs status`: the ARM monitor port and the server it is about."""
+    settings = _settings(given)
+    config = _config_port(settings)
+    return config, _server_ref(settings, config)
+
+
 def audit_lookup(settings: ConnectionSettings) -> Any:
     """For doctor: audited failures through the same ports as `logs` (None when the cloud has no logs endpoint or no ARM scope)."""
     if not (settings.cloud.logs_endpoint and settings.subscription and settings.resource_group and settings.server):
@@ -269,9 +276,7 @@ def enable_command(
 
         from .render import Result
 
-        settings = _settings(given)
-        config = _config_port(settings)
-        ref = _server_ref(settings, config)
+        config, ref = _server_config(given)
         plan = plan_enable(config, ref, workspace_resource.strip())
         data = {**plan.as_json(), "applied": False}
         if plan.empty:
@@ -325,9 +330,7 @@ def status_command(
 
         from .render import Result
 
-        settings = _settings(given)
-        config = _config_port(settings)
-        status = read_status(config, _server_ref(settings, config))
+        status = read_status(*_server_config(given))
         return Result("logs status", status.as_json(), human=logs_render.status_human)
 
     run("logs status", output, debug, action)
