@@ -155,11 +155,12 @@ class ArmService:
             if rejected.reason == "expired":
                 return _error(401, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time.")
             return _error(401, "InvalidAuthenticationToken", f"The access token is invalid ({rejected.reason}).")
-        if method == "GET" and (r := _IDENTITY_ROUTE.match(path)):
-            return self.store.read(lambda s: identity_resource(s, r))
+        # The monitor's routes first: the identity route matches any Microsoft.*/type/name, workspaces too.
         monitor = arm_monitor.route(self.store, method, path, body)  # auditing, diagnostic settings, workspaces
         if monitor is not None:
             return monitor
+        if method == "GET" and (r := _IDENTITY_ROUTE.match(path)):
+            return self.store.read(lambda s: identity_resource(s, r))
         m = _ROUTE.match(path)
         if not m:
             return _error(404, "InvalidResourceType", f"The resource type could not be found for the path '{path}'.")
