@@ -37,6 +37,7 @@ def grant_command(
     identity: Annotated[
         str | None,
         typer.Argument(
+            metavar="IDENTITY",
             help="The database user name: the identity's name as Azure shows it (managed identity / app / group) or UPN",
             show_default=False,
         ),
@@ -46,6 +47,7 @@ def grant_command(
         typer.Option(
             "--role",
             "-r",
+            metavar="ROLE",
             help="reader, writer, executor, migrator, or an existing role name (repeatable)",
             rich_help_panel=WHO,
             show_default=False,
@@ -55,6 +57,7 @@ def grant_command(
         str | None,
         typer.Option(
             "--type",
+            metavar="KIND",
             help="app (service principal / managed identity), user or group; never guessed from an object id",
             rich_help_panel=WHO,
             show_default=False,
@@ -64,6 +67,7 @@ def grant_command(
         str | None,
         typer.Option(
             "--client-id",
+            metavar="GUID",
             help="The identity's client (application) id: its SID for apps and managed identities (implies --type app)",
             rich_help_panel=WHO,
             show_default=False,
@@ -73,6 +77,7 @@ def grant_command(
         str | None,
         typer.Option(
             "--object-id",
+            metavar="GUID",
             help="The identity's object (principal) id: its SID for users and groups; selects FROM EXTERNAL PROVIDER WITH OBJECT_ID",
             rich_help_panel=WHO,
             show_default=False,
@@ -82,6 +87,7 @@ def grant_command(
         str | None,
         typer.Option(
             "--identity-resource",
+            metavar="ARM_ID",
             help="An ARM id: a user-assigned identity, or a web app / function app / container app / VM with a system-assigned identity",
             rich_help_panel=WHO,
             show_default=False,
@@ -100,13 +106,18 @@ def grant_command(
     ] = False,
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", help="A policy file (TOML): roles, identities, targets", rich_help_panel=MODE, show_default=False),
+        typer.Option(
+            "--policy", metavar="FILE", help="A policy file (TOML): roles, identities, targets", rich_help_panel=MODE, show_default=False
+        ),
     ] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Databases handled at once", rich_help_panel=MODE)] = 8,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=64, metavar="N", help="Databases handled at once", rich_help_panel=MODE)
+    ] = 8,
     retries: Annotated[
         int,
         typer.Option(
             "--retries",
+            metavar="N",
             min=0,
             max=8,
             help="Retries per database after a transient error (40613, 40501, 40197); backoff 1, 2, 4 ... s",
@@ -120,6 +131,7 @@ def grant_command(
         str | None,
         typer.Option(
             "--ensure-entra-admin",
+            metavar="NAME",
             help="Make this group/user/app the server's Entra admin (ARM; needs --subscription, --resource-group)",
             rich_help_panel=ADMIN,
             show_default=False,
@@ -127,11 +139,19 @@ def grant_command(
     ] = None,
     entra_admin_id: Annotated[
         str | None,
-        typer.Option("--entra-admin-id", help="Its object id (client id for an application)", rich_help_panel=ADMIN, show_default=False),
+        typer.Option(
+            "--entra-admin-id",
+            metavar="GUID",
+            help="Its object id (client id for an application)",
+            rich_help_panel=ADMIN,
+            show_default=False,
+        ),
     ] = None,
     entra_admin_type: Annotated[
         str | None,
-        typer.Option("--entra-admin-type", help="Group (default), User or Application", rich_help_panel=ADMIN, show_default=False),
+        typer.Option(
+            "--entra-admin-type", metavar="TYPE", help="Group (default), User or Application", rich_help_panel=ADMIN, show_default=False
+        ),
     ] = None,
     replace_admin: Annotated[
         bool, typer.Option("--replace-admin", help="Replace a different existing Entra admin", rich_help_panel=ADMIN)
@@ -146,6 +166,7 @@ def grant_command(
         str | None,
         typer.Option(
             "--operator-client-id",
+            metavar="GUID",
             help="Your own user-assigned identity, if you are one " + env_help("client_id"),
             rich_help_panel=o.AUTH,
             show_default=False,

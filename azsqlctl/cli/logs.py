@@ -250,7 +250,10 @@ def _target(settings: ConnectionSettings, workspace: str | None, resource: str |
 @app.command("enable")
 def enable_command(
     workspace_resource: Annotated[
-        str, typer.Option("--workspace-resource", help="ARM id of the Log Analytics workspace to send audit rows to", show_default=False)
+        str,
+        typer.Option(
+            "--workspace-resource", metavar="ARM_ID", help="ARM id of the Log Analytics workspace to send audit rows to", show_default=False
+        ),
     ],
     server: o.Server = None,
     subscription: o.Subscription = None,
