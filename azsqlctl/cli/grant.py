@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from azsqlctl.core.config import env_help
-from azsqlctl.core.settings import SettingsInput
 
 from . import options as o
 
 if TYPE_CHECKING:
     from azsqlctl.core.grant import GrantPorts, Mode, Operation, Outcome, TargetResult
     from azsqlctl.core.identity import IdentitySpec
-    from azsqlctl.core.settings import ConnectionSettings
+    from azsqlctl.core.settings import ConnectionSettings, SettingsInput
 
     from .render import Result
 
@@ -182,6 +181,8 @@ def grant_command(
     debug: o.Debug = False,
 ) -> None:
     """Give an identity least-privilege database roles: plan, print, apply in one transaction, check for drift."""
+    from azsqlctl.core.settings import SettingsInput
+
     from .runner import run
 
     opts = GrantOptions(
