@@ -44,9 +44,9 @@ def _ports() -> tuple[Any, Any]:
     from azsqlctl.azure.credentials import get_credential
     from azsqlctl.azure.monitor import MonitorLogsQuery
     from azsqlctl.core.logs.ports import LogsTarget
-    from azsqlctl.core.settings import resolve_settings
+    from azsqlctl.core.settings import SettingsInput, resolve_settings
 
-    settings = resolve_settings({}, os.environ, Path.cwd())
+    settings = resolve_settings(SettingsInput(), os.environ, Path.cwd())
     credential = get_credential(settings.auth, settings.client_id, settings.cloud, settings.tenant_id)
     return MonitorLogsQuery(credential, settings.cloud), LogsTarget(workspace_id=os.environ["AZSQLCTL_LOGS_WORKSPACE"])
 

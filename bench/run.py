@@ -111,17 +111,17 @@ def bench_logins(seconds: float) -> None:
 def bench_doctor(latency: float) -> None:
     from azsqlctl.azure.doctor_probes import RealProbes
     from azsqlctl.core.doctor import DoctorOptions, doctor
-    from azsqlctl.core.settings import resolve_settings
+    from azsqlctl.core.settings import SettingsInput, resolve_settings
     from azsqlctl.sandbox.serve import Sandbox
 
     with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp) / "state.json") as sb:
         env = {**os.environ, **sb.env}
         os.environ.update(sb.env)
-        settings = resolve_settings({}, env, Path(tmp))
+        settings = resolve_settings(SettingsInput(), env, Path(tmp))
         doctor(DoctorOptions(settings), RealProbes(settings))  # warm: imports, driver load, first-connection RPCs
         for surface, kind in (("dns", "delay"), ("tds", "accept_delay"), ("token", "delay"), ("arm", "delay")):
             sb.faults.inject(surface, kind, count=None, delay=latency)
-        settings = resolve_settings({}, env, Path(tmp))
+        settings = resolve_settings(SettingsInput(), env, Path(tmp))
         from azsqlctl.azure import credentials
 
         credentials._credentials.clear()  # a fresh process's state: no cached token, for SQL or ARM
@@ -184,7 +184,7 @@ def bench_grant(databases: int, latency: float, concurrency: int) -> None:
     from azsqlctl.azure.grant_ports import RealGrantPorts
     from azsqlctl.core.grant import expand_targets, run_many
     from azsqlctl.core.policy import load_policy
-    from azsqlctl.core.settings import resolve_settings
+    from azsqlctl.core.settings import SettingsInput, resolve_settings
     from azsqlctl.sandbox.serve import Sandbox
     from azsqlctl.sandbox.state import Database
 
@@ -200,7 +200,7 @@ def bench_grant(databases: int, latency: float, concurrency: int) -> None:
             f'[identities.billing-worker]\ntype = "app"\nclient_id = "{ids["billing-worker"]}"\nsid_mode = true\n'
             '[[targets]]\ndatabases = ["tenant_*"]\ngrants = { orders-api = ["app_rw"], billing-worker = ["reader"] }\n'
         )
-        settings = resolve_settings({}, os.environ, Path(tmp))
+        settings = resolve_settings(SettingsInput(), os.environ, Path(tmp))
         ports = RealGrantPorts(settings)
         jobs = expand_targets(load_policy(policy, False), ports, settings.require_server().display).jobs
         run_many(jobs[:2], ports, False, 2)  # warm: driver load, token (plan only)

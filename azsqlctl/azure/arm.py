@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 from typing import Any
 
 from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.entra_admin import AdminSpec
 from azsqlctl.core.errors import AzsqlctlError, NotFound, PermissionDenied, UsageError
-from azsqlctl.core.ports import FirewallRuleFacts, ServerFacts
 
 
 def sql_management_client(credential: Any, cloud: Cloud, subscription_id: str) -> Any:
@@ -19,70 +17,6 @@ def sql_management_client(credential: Any, cloud: Cloud, subscription_id: str) -
     if cloud.ca_bundle:
         kwargs["connection_verify"] = cloud.ca_bundle
     return SqlManagementClient(credential, subscription_id, **kwargs)
-
-
-class ArmServerReader:
-    """ServerReader over azure-mgmt-sql; finds the server by name, or by FQDN in the group."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def read(self, resource_group: str, server_name: str, host: str, database: str) -> ServerFacts:
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-
-        try:
-            if server_name:
-                server = self.client.servers.get(resource_group, server_name)
-            else:
-                matches = [
-                    s
-                    for s in self.client.servers.list_by_resource_group(resource_group)
-                    if (s.fully_qualified_domain_name or "").lower() == host.lower()
-                ]
-                if len(matches) != 1:
-                    raise NotFound(
-                        f"no server in resource group '{resource_group}' has the name {host}",
-                        "pass --server with the server's full name (myserver.database.windows.net)",
-                    )
-                server = matches[0]
-        except ResourceNotFoundError as exc:
-            raise NotFound(f"ARM: {_arm_message(exc)}", "check --subscription, --resource-group and --server") from None
-        except HttpResponseError as exc:
-            raise arm_failure(exc) from None
-        admin = server.administrators
-
-        def rules() -> list[FirewallRuleFacts]:
-            listed = self.client.firewall_rules.list_by_server(resource_group, server.name)
-            return [FirewallRuleFacts(r.name, r.start_ip_address, r.end_ip_address) for r in listed]
-
-        def database_exists() -> bool | None:
-            if not database or database.lower() == "master":
-                return None
-            try:
-                self.client.databases.get(resource_group, server.name, database)
-                return True
-            except ResourceNotFoundError:
-                return False
-
-        # Independent reads: one round trip of latency instead of two.
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            rules_future, db_future = pool.submit(rules), pool.submit(database_exists)
-            firewall, exists = rules_future.result(), db_future.result()
-        identity = getattr(server, "identity", None)
-        return ServerFacts(
-            name=server.name,
-            fqdn=server.fully_qualified_domain_name or "",
-            public_network_access=_text(server.public_network_access),
-            minimal_tls_version=_text(server.minimal_tls_version),
-            admin_login=admin.login if admin else "",
-            admin_sid=admin.sid if admin else "",
-            admin_type=_text(admin.principal_type) if admin else "",
-            admin_tenant=admin.tenant_id if admin else "",
-            entra_only=admin.azure_ad_only_authentication if admin else None,
-            identity_type=_text(identity.type) if identity else "",
-            firewall_rules=firewall,
-            database_exists=exists,
-        )
 
 
 def _text(value: Any) -> str:

@@ -10,6 +10,7 @@ from azsqlctl.core.diagnosis import lookup
 from azsqlctl.core.errors import AzsqlctlError, ConnectionFailed, ProbeFailed
 from azsqlctl.core.ports import AccessToken, CertificateFacts, DnsFacts, DriverInfo, PreloginFacts, QuerySession, ServerFacts
 from azsqlctl.core.settings import ConnectionSettings
+from azsqlctl.core.target import ServerAddress
 
 from . import network
 from .credentials import CredentialTokens
@@ -82,9 +83,12 @@ class RealProbes:
             session.close()
 
 
-def quick_probe(settings: ConnectionSettings) -> ConnectionFailed | None:
-    """doctor's DNS and TCP steps, short: the diagnosis a failed connect deserves (None when both pass)."""
-    server = settings.require_server()
+def quick_probe(settings: ConnectionSettings, server: ServerAddress | None = None) -> ConnectionFailed | None:
+    """doctor's DNS and TCP steps, short: the diagnosis a failed connect deserves (None when both pass).
+
+    ``server`` defaults to the settings' server (grant also connects to the servers a policy names).
+    """
+    server = server or settings.require_server()
     timeout = min(float(settings.timeout), QUICK_PROBE_SECONDS)
     try:
         facts = network.resolve(server.host, timeout, settings.cloud.dns_server)
@@ -97,7 +101,12 @@ def quick_probe(settings: ConnectionSettings) -> ConnectionFailed | None:
     return None
 
 
-def diagnosed(settings: ConnectionSettings, connect: Callable[[], T], close: Callable[[T], None] | None = None) -> T:
+def diagnosed(
+    settings: ConnectionSettings,
+    connect: Callable[[], T],
+    close: Callable[[T], None] | None = None,
+    server: ServerAddress | None = None,
+) -> T:
     """Run ``connect`` (the driver's login) while doctor's quick probe runs; a failed probe wins at once.
 
     The driver reports a refused port or an unknown name as HYT00 only after the whole login
@@ -119,7 +128,7 @@ def diagnosed(settings: ConnectionSettings, connect: Callable[[], T], close: Cal
                 close(outcome["value"])
 
     threading.Thread(target=attempt, name="azsqlctl connect", daemon=True).start()
-    problem = quick_probe(settings)
+    problem = quick_probe(settings, server)
     if problem is not None and not done.is_set():
         abandoned.set()
         if done.is_set() and "value" in outcome and close is not None:  # finished in between: close it here

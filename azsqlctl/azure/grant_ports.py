@@ -1,4 +1,4 @@
-"""GrantPorts over the real driver: operator sessions per server and database."""
+"""GrantPorts over the real driver: operator sessions per server and database, connection failures diagnosed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from azsqlctl.core.settings import ConnectionSettings
 from azsqlctl.core.target import parse_server
 
 from .credentials import CredentialTokens
+from .doctor_probes import diagnosed
 from .driver import find_driver
 from .sql import SqlSession, connect
 
@@ -24,9 +25,15 @@ class RealGrantPorts:
         address = parse_server(server, s.cloud.sql_dns_suffix) if server else s.require_server()
         with self._lock:  # one token request even when many databases start at once
             token = self.tokens.token(s.cloud.sql_scope)
-        return connect(
-            self.driver, address, database, token, timeout=s.timeout, strict=s.strict,
-            trust_server_certificate=s.trust_server_certificate, ca_bundle=s.cloud.ca_bundle,
+        # A refused port or an unknown name is diagnosed at once, as whoami and doctor say it (not HYT00 after the timeout).
+        return diagnosed(
+            s,
+            lambda: connect(
+                self.driver, address, database, token, timeout=s.timeout, strict=s.strict,
+                trust_server_certificate=s.trust_server_certificate, ca_bundle=s.cloud.ca_bundle,
+            ),
+            SqlSession.close,
+            server=address,
         )  # fmt: skip
 
     def databases(self, server: str) -> list[str]:

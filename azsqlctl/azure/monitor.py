@@ -130,7 +130,7 @@ class ArmMonitorConfig:
         from .arm import sql_management_client
 
         if not subscription:
-            raise UsageError("no subscription given", "pass --subscription (or set AZSQLCTL_SUBSCRIPTION)", code="no_subscription")
+            raise UsageError("no subscription given", f"pass --subscription (or set {env_name('subscription')})", code="no_subscription")
         self.cloud = cloud
         self.sql = sql_management_client(credential, cloud, subscription)
         self.monitor = MonitorManagementClient(
@@ -154,7 +154,9 @@ class ArmMonitorConfig:
 
     def find_server(self, resource_group: str, name: str, host: str) -> ServerRef:
         if not resource_group:
-            raise UsageError("no resource group given", "pass --resource-group (or set AZSQLCTL_RESOURCE_GROUP)", code="no_resource_group")
+            raise UsageError(
+                "no resource group given", f"pass --resource-group (or set {env_name('resource_group')})", code="no_resource_group"
+            )
         if name:
             server = self._call(self.sql.servers.get, resource_group, name, what=f"server {name}")
             return ServerRef(self.subscription, resource_group, server.name)

@@ -20,18 +20,18 @@ from typing import Any
 from azsqlctl.core.errors import ProbeFailed as ProbeError
 from azsqlctl.core.netaddr import is_ip
 from azsqlctl.core.ports import CertificateFacts, DnsFacts, PreloginFacts
-from azsqlctl.core.prelogin import (
+from azsqlctl.protocol import tds
+from azsqlctl.protocol.prelogin import (
     ENCRYPT_ON,
     ENCRYPT_STRICT,
-    HEADER,
-    PACKET_PRELOGIN,
     PL_ENCRYPTION,
     PL_FEDAUTHREQUIRED,
     client_prelogin,
-    frame,
     parse_prelogin,
     server_version,
 )
+from azsqlctl.protocol.tds import PRELOGIN as PACKET_PRELOGIN
+from azsqlctl.protocol.tds import frame
 
 HEADER_DNS = struct.Struct(">HHHHHH")  # id, flags, questions, answers, authority, additional
 RECORD_DNS = struct.Struct(">HHIH")  # type, class, ttl, data length
@@ -212,8 +212,11 @@ def _recv_exact(sock: socket.socket | ssl.SSLSocket, n: int) -> bytes:
 
 
 def _read_packet(sock: socket.socket | ssl.SSLSocket) -> tuple[int, bytes]:
-    ptype, _status, length, *_ = HEADER.unpack(_recv_exact(sock, HEADER.size))
-    return ptype, _recv_exact(sock, length - HEADER.size)
+    try:
+        ptype, _status, body = tds.read_packet(lambda n: _recv_exact(sock, n))
+    except tds.FramingError as exc:
+        raise ProbeError("prelogin", f"the server sent a malformed TDS packet: {exc}") from None
+    return ptype, body
 
 
 def _prelogin_facts(options: dict[int, bytes]) -> PreloginFacts:

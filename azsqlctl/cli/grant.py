@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from azsqlctl.core.config import env_help
+
 from . import options as o
+
+if TYPE_CHECKING:
+    from azsqlctl.core.grant import GrantPorts, Mode, Operation, Outcome, TargetResult
+    from azsqlctl.core.identity import IdentitySpec
+    from azsqlctl.core.settings import ConnectionSettings, SettingsInput
+
+    from .render import Result
 
 MODE = "Mode"
 WHO = "Identity"
@@ -25,6 +36,7 @@ def grant_command(
     identity: Annotated[
         str | None,
         typer.Argument(
+            metavar="IDENTITY",
             help="The database user name: the identity's name as Azure shows it (managed identity / app / group) or UPN",
             show_default=False,
         ),
@@ -34,6 +46,7 @@ def grant_command(
         typer.Option(
             "--role",
             "-r",
+            metavar="ROLE",
             help="reader, writer, executor, migrator, or an existing role name (repeatable)",
             rich_help_panel=WHO,
             show_default=False,
@@ -43,6 +56,7 @@ def grant_command(
         str | None,
         typer.Option(
             "--type",
+            metavar="KIND",
             help="app (service principal / managed identity), user or group; never guessed from an object id",
             rich_help_panel=WHO,
             show_default=False,
@@ -52,6 +66,7 @@ def grant_command(
         str | None,
         typer.Option(
             "--client-id",
+            metavar="GUID",
             help="The identity's client (application) id: its SID for apps and managed identities (implies --type app)",
             rich_help_panel=WHO,
             show_default=False,
@@ -61,6 +76,7 @@ def grant_command(
         str | None,
         typer.Option(
             "--object-id",
+            metavar="GUID",
             help="The identity's object (principal) id: its SID for users and groups; selects FROM EXTERNAL PROVIDER WITH OBJECT_ID",
             rich_help_panel=WHO,
             show_default=False,
@@ -70,6 +86,7 @@ def grant_command(
         str | None,
         typer.Option(
             "--identity-resource",
+            metavar="ARM_ID",
             help="An ARM id: a user-assigned identity, or a web app / function app / container app / VM with a system-assigned identity",
             rich_help_panel=WHO,
             show_default=False,
@@ -88,13 +105,18 @@ def grant_command(
     ] = False,
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", help="A policy file (TOML): roles, identities, targets", rich_help_panel=MODE, show_default=False),
+        typer.Option(
+            "--policy", metavar="FILE", help="A policy file (TOML): roles, identities, targets", rich_help_panel=MODE, show_default=False
+        ),
     ] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Databases handled at once", rich_help_panel=MODE)] = 8,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=64, metavar="N", help="Databases handled at once", rich_help_panel=MODE)
+    ] = 8,
     retries: Annotated[
         int,
         typer.Option(
             "--retries",
+            metavar="N",
             min=0,
             max=8,
             help="Retries per database after a transient error (40613, 40501, 40197); backoff 1, 2, 4 ... s",
@@ -108,6 +130,7 @@ def grant_command(
         str | None,
         typer.Option(
             "--ensure-entra-admin",
+            metavar="NAME",
             help="Make this group/user/app the server's Entra admin (ARM; needs --subscription, --resource-group)",
             rich_help_panel=ADMIN,
             show_default=False,
@@ -115,11 +138,20 @@ def grant_command(
     ] = None,
     entra_admin_id: Annotated[
         str | None,
-        typer.Option("--entra-admin-id", help="Its object id (client id for an application)", rich_help_panel=ADMIN, show_default=False),
+        typer.Option(
+            "--entra-admin-id",
+            metavar="GUID",
+            help="Its object id (client id for an application)",
+            rich_help_panel=ADMIN,
+            show_default=False,
+        ),
     ] = None,
     entra_admin_type: Annotated[
-        str, typer.Option("--entra-admin-type", help="Group, User or Application", rich_help_panel=ADMIN)
-    ] = "Group",
+        str | None,
+        typer.Option(
+            "--entra-admin-type", metavar="TYPE", help="Group (default), User or Application", rich_help_panel=ADMIN, show_default=False
+        ),
+    ] = None,
     replace_admin: Annotated[
         bool, typer.Option("--replace-admin", help="Replace a different existing Entra admin", rich_help_panel=ADMIN)
     ] = False,
@@ -133,7 +165,8 @@ def grant_command(
         str | None,
         typer.Option(
             "--operator-client-id",
-            help="Your own user-assigned identity, if you are one [env AZSQLCTL_CLIENT_ID]",
+            metavar="GUID",
+            help="Your own user-assigned identity, if you are one " + env_help("client_id"),
             rich_help_panel=o.AUTH,
             show_default=False,
         ),
@@ -148,50 +181,114 @@ def grant_command(
     debug: o.Debug = False,
 ) -> None:
     """Give an identity least-privilege database roles: plan, print, apply in one transaction, check for drift."""
+    from azsqlctl.core.settings import SettingsInput
+
     from .runner import run
 
-    flags = dict(locals())
-    # The shared settings' client_id is *your* identity; grant's --client-id is the target's.
-    settings_flags = {**flags, "client_id": operator_client_id}
-    run("grant", output, debug, lambda fmt: _action(fmt, flags, settings_flags))
+    opts = GrantOptions(
+        identity=identity, roles=tuple(role or ()), kind=type_, client_id=client_id, object_id=object_id,
+        identity_resource=identity_resource, sid_mode=sid_mode, apply=apply, dry_run=dry_run, check=check, revoke=revoke,
+        drop_user=drop_user, allow_elevated=allow_elevated, policy=policy, concurrency=concurrency, retries=retries, prune=prune,
+        ensure_entra_admin=ensure_entra_admin, entra_admin_id=entra_admin_id, entra_admin_type=entra_admin_type,
+        replace_admin=replace_admin,
+    )  # fmt: skip
+    # The shared settings' client id is *your* identity (--operator-client-id); grant's --client-id is the target's.
+    given = SettingsInput(
+        server=server, database=database, subscription=subscription, resource_group=resource_group, cloud=cloud, auth=auth,
+        client_id=operator_client_id, tenant_id=tenant_id, driver=driver, ca_bundle=ca_bundle, timeout=timeout,
+        trust_server_certificate=trust_server_certificate, strict=strict, client_id_flag="--operator-client-id",
+    )  # fmt: skip
+    run("grant", output, debug, lambda fmt: _action(fmt, opts, given))
 
 
-def _mode(flags: dict[str, Any], fmt: str) -> Any:
+@dataclass(frozen=True)
+class GrantOptions:
+    """grant's own options, typed (the shared connection options travel as a ``SettingsInput``)."""
+
+    identity: str | None = None
+    roles: tuple[str, ...] = ()
+    kind: str | None = None  # --type
+    client_id: str | None = None  # the target identity's, not the operator's
+    object_id: str | None = None
+    identity_resource: str | None = None
+    sid_mode: bool = False
+    apply: bool = False
+    dry_run: bool = False
+    check: bool = False
+    revoke: bool = False
+    drop_user: bool = False
+    allow_elevated: bool = False
+    policy: Path | None = None
+    concurrency: int = 8
+    retries: int = 3
+    prune: bool = False
+    ensure_entra_admin: str | None = None
+    entra_admin_id: str | None = None
+    entra_admin_type: str | None = None
+    replace_admin: bool = False
+
+    def flags(self, *names: str) -> list[str]:
+        """The options among ``names`` (attribute names) that were given, spelled as on the command line."""
+        spelled = {"kind": "--type", "roles": "--role", "identity": "IDENTITY"}
+        return [spelled.get(n, "--" + n.replace("_", "-")) for n in names if getattr(self, n)]
+
+
+def refuse_meaningless(opts: GrantOptions) -> None:
+    """Combinations that would be silently ignored are usage errors (exit 2), before any connection."""
+    from azsqlctl.core.errors import UsageError
+
+    def refuse(given: list[str], why: str, hint: str) -> None:
+        if given:
+            raise UsageError(f"{', '.join(given)} {why}", hint, code="conflict")
+
+    if not opts.revoke:
+        refuse(opts.flags("drop_user"), "only applies with --revoke", "add --revoke to remove the memberships and drop the user")
+    if opts.policy is not None:
+        refuse(opts.flags("identity", "identity_resource", "client_id", "object_id", "kind", "roles", "sid_mode"),
+               "would be ignored: --policy names its own identities, roles and SID modes",
+               "drop them (or --policy); the policy file declares each identity and its roles")  # fmt: skip
+        refuse(opts.flags("revoke"), "does not combine with --policy",
+               "revoke one identity: azsqlctl grant NAME --role ROLE --revoke (or --prune with the policy)")  # fmt: skip
+    if opts.revoke:
+        refuse(opts.flags("prune", "sid_mode"), "would be ignored with --revoke (it removes memberships, it creates nothing)",
+               "drop them (or --revoke)")  # fmt: skip
+    if not opts.ensure_entra_admin:
+        refuse(opts.flags("entra_admin_id", "entra_admin_type", "replace_admin"), "only applies with --ensure-entra-admin",
+               "add --ensure-entra-admin NAME (or drop them)")  # fmt: skip
+
+
+def _mode(opts: GrantOptions, fmt: str) -> Mode:
     from azsqlctl.core.errors import UsageError
     from azsqlctl.core.grant import Mode
 
-    modes = [m for m in ("apply", "dry_run", "check") if flags[m]]
+    modes = opts.flags("apply", "dry_run", "check")
     if len(modes) > 1:
-        raise UsageError(
-            f"choose one of --apply, --dry-run, --check (got {', '.join('--' + m.replace('_', '-') for m in modes)})",
-            "pass exactly one of them",
-            code="bad_mode",
-        )
+        raise UsageError(f"choose one of --apply, --dry-run, --check (got {', '.join(modes)})", "pass exactly one of them", code="bad_mode")
     if not modes and not (sys.stdin.isatty() and fmt == "human"):
         raise UsageError(
             "no terminal to confirm the plan on", "pass --apply to apply it, or --dry-run to only print it", code="no_confirmation"
         )
-    return Mode(modes[0].replace("_", "-")) if modes else Mode.ASK
+    return Mode(modes[0].removeprefix("--")) if modes else Mode.ASK
 
 
-def _single_identity(settings: Any, flags: dict[str, Any]) -> Any:
-    """The identity the flags name, validated; nothing is guessed."""
+def _single_identity(settings: ConnectionSettings, opts: GrantOptions) -> IdentitySpec:
+    """The identity the options name, validated; nothing is guessed."""
     from azsqlctl.core.errors import UsageError
     from azsqlctl.core.identity import KIND_HELP, IdentitySpec, Kind, validate_identity
 
-    if flags["identity_resource"]:
-        clash = [f for f in ("type_", "client_id", "object_id") if flags[f]]
+    if opts.identity_resource:
+        clash = opts.flags("kind", "client_id", "object_id")
         if clash:
-            names = ", ".join("--" + f.strip("_").replace("_", "-") for f in clash)
+            names = ", ".join(clash)
             raise UsageError(f"--identity-resource names the identity; {names} would contradict it", f"drop {names}", code="bad_identity")
         from .grant_admin import resolve_identity_resource
 
-        spec = resolve_identity_resource(settings, flags["identity_resource"], flags["identity"] or "")
-        spec = IdentitySpec(spec.name, spec.kind, spec.client_id, spec.object_id, flags["sid_mode"], spec.source)
+        spec = resolve_identity_resource(settings, opts.identity_resource, opts.identity or "")
+        spec = IdentitySpec(spec.name, spec.kind, spec.client_id, spec.object_id, opts.sid_mode, spec.source)
     else:
         # Only apps have a client id, so --client-id says --type app; an object id alone says nothing.
-        kind = flags["type_"] or (Kind.APP.value if flags["client_id"] else "")
-        spec = IdentitySpec(flags["identity"], kind, flags["client_id"] or "", flags["object_id"] or "", flags["sid_mode"])
+        kind = opts.kind or (Kind.APP.value if opts.client_id else "")
+        spec = IdentitySpec(opts.identity or "", kind, opts.client_id or "", opts.object_id or "", opts.sid_mode)
     problems = validate_identity(spec)
     if problems:
         naming = any(p.startswith(("the name", "'")) for p in problems[:1])
@@ -204,7 +301,8 @@ def _single_identity(settings: Any, flags: dict[str, Any]) -> Any:
     return spec
 
 
-def _operation(settings: Any, flags: dict[str, Any], ports: Any) -> Any:
+def _operation(settings: ConnectionSettings, opts: GrantOptions, ports: Callable[[], GrantPorts]) -> Operation:
+    from azsqlctl.core.config import env_name
     from azsqlctl.core.errors import UsageError
     from azsqlctl.core.grant import Assignment, Job, Operation, Request, expand_targets
     from azsqlctl.core.grant_plan import CI_ONLY, expand_roles, refuse_elevated
@@ -212,42 +310,42 @@ def _operation(settings: Any, flags: dict[str, Any], ports: Any) -> Any:
     from .render import warn
 
     default_server = settings.server.display if settings.server else ""
-    if flags["policy"] is not None:
+    if opts.policy is not None:
         from azsqlctl.core.policy import load_policy
 
-        if flags["identity"] or flags["identity_resource"]:
-            raise UsageError("--policy names its own identities", "drop the IDENTITY argument (or --policy)", code="bad_mode")
-        pol = load_policy(flags["policy"], flags["allow_elevated"])  # everything validated before any connection
+        if settings.sources.get("database") == "--database":
+            raise UsageError("--database would be ignored: the policy's targets name the databases", "drop --database (or --policy)",
+                             code="conflict")  # fmt: skip
+        pol = load_policy(opts.policy, opts.allow_elevated)  # everything validated before any connection
         if any(spec.source for spec in pol.identities.values()):
             from azsqlctl.core.policy import resolve_resources
 
             from .grant_admin import resolve_identity_resource
 
             resolve_resources(pol, lambda arm_id: resolve_identity_resource(settings, arm_id))
-        return expand_targets(pol, ports(), default_server, flags["prune"])
-    if not (flags["identity"] or flags["identity_resource"]):
-        if flags["ensure_entra_admin"]:
+        return expand_targets(pol, ports(), default_server, opts.prune)
+    if not (opts.identity or opts.identity_resource):
+        if opts.ensure_entra_admin:
             return Operation()
         raise UsageError(
             "no identity given",
             "azsqlctl grant IDENTITY --role reader --client-id GUID, --identity-resource ARM_ID, or --policy FILE",
             code="no_identity",
         )
-    spec = _single_identity(settings, flags)
-    roles_in = flags["role"] or []
-    if not roles_in and not (flags["revoke"] and flags["drop_user"]):
+    spec = _single_identity(settings, opts)
+    if not opts.roles and not (opts.revoke and opts.drop_user):
         raise UsageError("no --role given", "use --role reader, writer, executor or migrator (or an existing role name)", code="no_role")
-    roles = expand_roles(roles_in)
-    refuse_elevated([*roles_in, *roles], flags["allow_elevated"])
-    if any(r.lower() in CI_ONLY for r in roles_in):
+    roles = expand_roles(list(opts.roles))
+    refuse_elevated([*opts.roles, *roles], opts.allow_elevated)
+    if any(r.lower() in CI_ONLY for r in opts.roles):
         warn("migrator (db_ddladmin) is for the CI identity that runs schema migrations, not for an application")
     if "database" not in settings.sources:
-        raise UsageError("no database given", "pass --database (or set AZSQLCTL_DATABASE)", code="no_database")
-    req = Request([Assignment(spec, roles)], revoke=flags["revoke"], drop_user=flags["drop_user"], prune=flags["prune"])
+        raise UsageError("no database given", f"pass --database (or set {env_name('database')})", code="no_database")
+    req = Request([Assignment(spec, roles)], revoke=opts.revoke, drop_user=opts.drop_user, prune=opts.prune)
     return Operation([Job(default_server, settings.database, req)])
 
 
-def _action(fmt: str, flags: dict[str, Any], settings_flags: dict[str, Any]) -> Any:
+def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
     from azsqlctl.core.grant import Mode, execute
     from azsqlctl.core.settings import resolve_settings
 
@@ -255,27 +353,29 @@ def _action(fmt: str, flags: dict[str, Any], settings_flags: dict[str, Any]) -> 
     from .grant_render import confirm_plans, errors_of, human
     from .render import Result, console
 
-    mode = _mode(flags, fmt)
-    settings = resolve_settings(settings_flags, os.environ, Path.cwd())
-    cached: list[Any] = []
+    refuse_meaningless(opts)
+    mode = _mode(opts, fmt)
+    settings = resolve_settings(given, os.environ, Path.cwd())
+    cached: list[GrantPorts] = []
 
-    def ports() -> Any:
+    def ports() -> GrantPorts:
         if not cached:
             from azsqlctl.azure.grant_ports import RealGrantPorts
 
             cached.append(RealGrantPorts(settings))
         return cached[0]
 
-    op = _operation(settings, flags, ports)
+    op = _operation(settings, opts, ports)
     admin = None
-    if flags["ensure_entra_admin"]:
-        op.admin, op.replace_admin = admin_spec(flags), flags["replace_admin"]
+    if opts.ensure_entra_admin:
+        op.admin = admin_spec(opts.ensure_entra_admin, opts.entra_admin_id, opts.entra_admin_type or "Group")
+        op.replace_admin = opts.replace_admin
         admin = admin_port(settings)
 
-    def run(on_done: Any = None) -> Any:
+    def run(on_done: Callable[[TargetResult], None] | None = None) -> Outcome:
         return execute(
             op, ports() if op.jobs else None, mode, admin_port=admin, confirm=confirm_plans if mode is Mode.ASK else None,
-            concurrency=flags["concurrency"], on_done=on_done, backoff=[float(2**i) for i in range(flags["retries"])],
+            concurrency=opts.concurrency, on_done=on_done, backoff=[float(2**i) for i in range(opts.retries)],
         )  # fmt: skip
 
     if fmt == "human" and sys.stderr.isatty() and len(op.jobs) > 1:
@@ -286,19 +386,18 @@ def _action(fmt: str, flags: dict[str, Any], settings_flags: dict[str, Any]) -> 
             outcome = run(lambda _r: bar.advance(task))
     else:
         outcome = run()
-    data = outcome.as_dict()
-    data["plans_shown"] = mode is Mode.ASK
-    if flags["policy"] is None:
+    targets = [r.as_dict() for r in outcome.results]
+    data = {**outcome.as_dict(), "targets": targets, "plans_shown": mode is Mode.ASK}
+    if opts.policy is None:
         if op.jobs:  # what the identity resolved to (from --identity-resource too): name, type, both ids, SID
             data["identity"] = op.jobs[0].request.assignments[0].identity.as_dict()
-        for target in data["targets"]:
-            correction = (target["plan"] or {}).get("correction")
-            if correction:
-                target["corrected_command"] = _corrected(target["plan"]["identity"], correction, flags, mode)
+        for row, target in zip(outcome.results, targets, strict=True):
+            if row.plan is not None and row.plan.correction:
+                target["corrected_command"] = _corrected(row.plan.identity, row.plan.correction, opts, mode)
     return Result("grant", data, outcome.exit_code, errors_of(outcome), human=human)
 
 
-def _corrected(name: str, correction: dict[str, str], flags: dict[str, Any], mode: Any) -> str:
+def _corrected(name: str, correction: dict[str, str], opts: GrantOptions, mode: Mode) -> str:
     """This command with the identity named as ``correction`` says, ready to paste."""
     import shlex
 
@@ -306,11 +405,9 @@ def _corrected(name: str, correction: dict[str, str], flags: dict[str, Any], mod
     for key in ("client_id", "object_id"):
         if correction.get(key):
             args += ["--" + key.replace("_", "-"), correction[key]]
-    for r in flags["role"] or []:
+    for r in opts.roles:
         args += ["--role", r]
-    for flag in ("revoke", "drop_user", "prune", "allow_elevated", "sid_mode"):
-        if flags[flag]:
-            args.append("--" + flag.replace("_", "-"))
+    args += opts.flags("revoke", "drop_user", "prune", "allow_elevated", "sid_mode")
     if mode.value != "ask":
         args.append("--" + mode.value)
     return shlex.join(args)

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from azsqlctl.azure.arm import ArmAdmins
+    from azsqlctl.azure.credentials import CredentialTokens
+    from azsqlctl.core.entra_admin import AdminSpec
+    from azsqlctl.core.identity import IdentitySpec
+    from azsqlctl.core.settings import ConnectionSettings
 
 
-def admin_spec(flags: dict[str, Any]) -> Any:
+def admin_spec(name: str, admin_id: str | None, kind: str) -> AdminSpec:
     """--ensure-entra-admin NAME --entra-admin-id GUID --entra-admin-type TYPE, validated."""
     from azsqlctl.core.entra_admin import AdminSpec
     from azsqlctl.core.errors import UsageError
 
-    kind = flags["entra_admin_type"]
     if kind not in ("Group", "User", "Application"):
         raise UsageError(f"--entra-admin-type must be Group, User or Application, not {kind}", "pass one of them", code="bad_identity")
     try:
-        uuid.UUID(flags["entra_admin_id"] or "")
+        uuid.UUID(admin_id or "")
     except ValueError:
         which = "client id (az ad sp show --id APP --query appId)" if kind == "Application" else "object id"
         raise UsageError(
@@ -23,18 +29,19 @@ def admin_spec(flags: dict[str, Any]) -> Any:
             "az ad group show --group NAME --query id  (a user: az ad user show --id UPN --query id)",
             code="bad_identity",
         ) from None
-    return AdminSpec(flags["ensure_entra_admin"], flags["entra_admin_id"], kind)
+    return AdminSpec(name, str(admin_id), kind)
 
 
-def _credential(settings: Any) -> Any:
+def _tokens(settings: ConnectionSettings) -> CredentialTokens:
     from azsqlctl.azure.credentials import CredentialTokens
 
-    return CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout).credential
+    return CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
 
 
-def admin_port(settings: Any) -> Any:
-    """The server's Entra admin over ARM (azure-mgmt-sql)."""
-    from azsqlctl.azure.arm import ArmAdmins, ArmServerReader, sql_management_client
+def admin_port(settings: ConnectionSettings) -> ArmAdmins:
+    """The server's Entra admin over ARM (azure-mgmt-sql); a server named by FQDN is found as doctor finds it."""
+    from azsqlctl.azure.arm import ArmAdmins, sql_management_client
+    from azsqlctl.azure.arm_reader import ArmRest, read_server
     from azsqlctl.core.errors import UsageError
 
     if not (settings.subscription and settings.resource_group):
@@ -42,12 +49,17 @@ def admin_port(settings: Any) -> Any:
             "--ensure-entra-admin needs the server's ARM scope", "pass --subscription and --resource-group", code="no_arm_scope"
         )
     server = settings.require_server()
-    client = sql_management_client(_credential(settings), settings.cloud, settings.subscription)
-    name = server.logical_name or ArmServerReader(client).read(settings.resource_group, "", server.host, "").name
+    tokens = _tokens(settings)
+    if server.logical_name:
+        name = server.logical_name
+    else:
+        arm = ArmRest(tokens, settings.cloud, settings.subscription, settings.timeout)
+        name = read_server(arm, settings.resource_group, "", server.host, "").name
+    client = sql_management_client(tokens.credential, settings.cloud, settings.subscription)
     return ArmAdmins(client, settings.resource_group, name, settings.tenant_id)
 
 
-def resolve_identity_resource(settings: Any, arm_id: str, name: str = "") -> Any:
+def resolve_identity_resource(settings: ConnectionSettings, arm_id: str, name: str = "") -> IdentitySpec:
     """--identity-resource ARM_ID: a user-assigned identity, or a resource's system-assigned identity."""
     from dataclasses import replace
 
@@ -56,7 +68,7 @@ def resolve_identity_resource(settings: Any, arm_id: str, name: str = "") -> Any
     from azsqlctl.core.identity import identity_from_resource
 
     resource_type(arm_id)  # refuse a malformed id before asking for a token
-    body = ArmIdentityResolver(_credential(settings), settings.cloud).get(arm_id)
+    body = ArmIdentityResolver(_tokens(settings).credential, settings.cloud).get(arm_id)
     try:
         spec = identity_from_resource(arm_id, body)
     except ValueError as exc:

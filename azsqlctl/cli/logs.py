@@ -22,7 +22,7 @@ from . import options as o
 
 if TYPE_CHECKING:
     from azsqlctl.core.logs.ports import LogsTarget
-    from azsqlctl.core.settings import ConnectionSettings
+    from azsqlctl.core.settings import ConnectionSettings, SettingsInput
 
 app = typer.Typer(help="Failed logins (18456 and friends) from Azure Monitor, with the real state, cause and fix.")
 
@@ -68,9 +68,8 @@ def logs_command(
         return
     from .runner import run
 
-    flags = dict(locals())
-    flags.pop("ctx")
-    flags["database"] = None  # --database filters rows here; it is not the connection's database
+    # --database filters rows here; it is not the connection's database.
+    given = _arm_input(server, subscription, resource_group, cloud, auth, client_id, tenant_id, ca_bundle, timeout)
 
     def action(fmt: str) -> Any:
         from azsqlctl.core.errors import UsageError
@@ -119,7 +118,7 @@ def logs_command(
             else:
                 print(text)
             return 0
-        settings = _settings(flags)
+        settings = _settings(given)
         target = _target(settings, workspace, resource)
         if target.retention is not None:
             resolve_window(now, since, since_time, until, retention=target.retention)
@@ -166,10 +165,23 @@ def _keys(by: str | None) -> tuple[Any, ...]:
     return tuple(keys)
 
 
-def _settings(flags: dict[str, Any]) -> ConnectionSettings:
+def _settings(given: SettingsInput) -> ConnectionSettings:
     from azsqlctl.core.settings import resolve_settings
 
-    return resolve_settings(flags, os.environ, Path.cwd())
+    return resolve_settings(given, os.environ, Path.cwd())
+
+
+def _arm_input(
+    server: str | None, subscription: str | None, resource_group: str | None, cloud: str | None, auth: str | None,
+    client_id: str | None, tenant_id: str | None, ca_bundle: str | None, timeout: str | None,
+) -> SettingsInput:  # fmt: skip
+    """What `logs`, `logs enable` and `logs status` connect with: ARM and Log Analytics, never SQL."""
+    from azsqlctl.core.settings import SettingsInput
+
+    return SettingsInput(
+        server=server, subscription=subscription, resource_group=resource_group, cloud=cloud, auth=auth, client_id=client_id,
+        tenant_id=tenant_id, ca_bundle=ca_bundle, timeout=timeout,
+    )  # fmt: skip
 
 
 def _credential(settings: ConnectionSettings) -> Any:
@@ -193,6 +205,13 @@ def _config_port(settings: ConnectionSettings) -> Any:
 def _server_ref(settings: ConnectionSettings, config: Any) -> Any:
     server = settings.require_server()
     return config.find_server(settings.resource_group, server.logical_name, server.host)
+
+
+def _server_config(given: SettingsInput) -> tuple[Any, Any]:
+    """`logs enable` / `logs status`: the ARM monitor port and the server it is about."""
+    settings = _settings(given)
+    config = _config_port(settings)
+    return config, _server_ref(settings, config)
 
 
 def audit_lookup(settings: ConnectionSettings) -> Any:
@@ -231,7 +250,10 @@ def _target(settings: ConnectionSettings, workspace: str | None, resource: str |
 @app.command("enable")
 def enable_command(
     workspace_resource: Annotated[
-        str, typer.Option("--workspace-resource", help="ARM id of the Log Analytics workspace to send audit rows to", show_default=False)
+        str,
+        typer.Option(
+            "--workspace-resource", metavar="ARM_ID", help="ARM id of the Log Analytics workspace to send audit rows to", show_default=False
+        ),
     ],
     server: o.Server = None,
     subscription: o.Subscription = None,
@@ -249,7 +271,7 @@ def enable_command(
     """Turn on what `logs` reads: server auditing to Azure Monitor and a diagnostic setting on master (idempotent)."""
     from .runner import run
 
-    flags = dict(locals())
+    given = _arm_input(server, subscription, resource_group, cloud, auth, client_id, tenant_id, ca_bundle, timeout)
 
     def action(fmt: str) -> Any:
         from azsqlctl.core.errors import UsageError
@@ -257,9 +279,7 @@ def enable_command(
 
         from .render import Result
 
-        settings = _settings(flags)
-        config = _config_port(settings)
-        ref = _server_ref(settings, config)
+        config, ref = _server_config(given)
         plan = plan_enable(config, ref, workspace_resource.strip())
         data = {**plan.as_json(), "applied": False}
         if plan.empty:
@@ -306,16 +326,14 @@ def status_command(
     """Show the server's auditing policy, its diagnostic settings on master, and where audit rows go."""
     from .runner import run
 
-    flags = dict(locals())
+    given = _arm_input(server, subscription, resource_group, cloud, auth, client_id, tenant_id, ca_bundle, timeout)
 
     def action(fmt: str) -> Any:
         from azsqlctl.core.logs.setup import read_status
 
         from .render import Result
 
-        settings = _settings(flags)
-        config = _config_port(settings)
-        status = read_status(config, _server_ref(settings, config))
+        status = read_status(*_server_config(given))
         return Result("logs status", status.as_json(), human=logs_render.status_human)
 
     run("logs status", output, debug, action)

@@ -7,6 +7,7 @@ The sandbox is a custom cloud.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -67,10 +68,31 @@ CUSTOM_FIELDS = (
     "arm_endpoint", "arm_resource", "logs_endpoint", "logs_resource", "sql_dns_suffix", "sql_resource", "authority_host", "dns_server",
 )  # fmt: skip
 REQUIRED_FIELDS = ("arm_endpoint", "sql_resource", "sql_dns_suffix")
+URL_FIELDS = ("arm_endpoint", "arm_resource", "logs_endpoint", "logs_resource", "sql_resource", "authority_host")
+# What a token scope may hold (azure-identity refuses anything else with a ValueError): an absolute URL of these.
+_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[A-Za-z0-9._~:/-]*)?$")
+_HOST = re.compile(r"^\.?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*$")
+
+
+def _checked(settings: Mapping[str, str]) -> None:
+    """Endpoints and resources are absolute http(s) URLs, the DNS suffix a host name: said once, before any request."""
+    from .config import env_name
+
+    for key in CUSTOM_FIELDS:
+        value = settings.get(key, "")
+        if not value:
+            continue
+        if key in URL_FIELDS and not _URL.match(value):
+            raise ConfigError(
+                f"{env_name(key)} {value!r} is not an absolute http(s) URL", "e.g. https://database.windows.net/", code="bad_cloud"
+            )
+        if key == "sql_dns_suffix" and not _HOST.match(value):
+            raise ConfigError(f"{env_name(key)} {value!r} is not a DNS suffix", "e.g. database.windows.net", code="bad_cloud")
 
 
 def resolve_cloud(name: str, settings: Mapping[str, str], ca_bundle: str = "") -> Cloud:
     """``settings`` holds custom-cloud fields already merged by precedence (env over file)."""
+    _checked(settings)
     for builtin in BUILTIN.values():
         if builtin.name.lower() == name.lower():
             overrides = {k: v for k, v in settings.items() if k in CUSTOM_FIELDS and v}

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .errors import AuthenticationError, AzsqlctlError, ConnectionFailed, NotFound, PermissionDenied, UsageError
-from .identity import TokenIdentity
+from .identity import TokenIdentity, hex_sid, sid_bytes, sid_label
+from .ports import row_bytes
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class LoginContext:
 def grant_command(ctx: LoginContext) -> str:
     ident = ctx.identity
     assert ident is not None
-    flag = "--client-id" if ident.kind == "app" else "--object-id"
+    flag = "--" + sid_label(ident.kind).replace(" ", "-")  # the id that is the SID: --client-id for apps, else --object-id
     name = ctx.identity_name or f"app-{ident.sid[:8]}"
     sid_mode = "" if ctx.identity_name else " --sid-mode"
     kind = "" if ident.kind == "app" else " --type user"
@@ -134,17 +135,13 @@ def grant_command(ctx: LoginContext) -> str:
 
 
 def create_user_sql(ctx: LoginContext) -> str:
-    from .identity import sid_hex
-    from .tsql import quote_name
+    """The T-SQL twin of ``grant_command``: by name when the name is known, else WITH SID (tsql.create_user renders both)."""
+    from .tsql import create_user, quote_name
 
     ident = ctx.identity
     assert ident is not None
-    name = ctx.identity_name or f"app-{ident.sid[:8]}"
-    if ctx.identity_name:
-        create = f"CREATE USER {quote_name(name)} FROM EXTERNAL PROVIDER;"
-    else:
-        create = f"CREATE USER {quote_name(name)} WITH SID = {sid_hex(ident.sid)}, TYPE = E;"
-    return f"{create} ALTER ROLE [db_datareader] ADD MEMBER {quote_name(name)};"
+    spec = ident.spec(ctx.identity_name or f"app-{ident.sid[:8]}", sid_mode=not ctx.identity_name)
+    return f"{create_user(spec)}; ALTER ROLE [db_datareader] ADD MEMBER {quote_name(spec.name)};"
 
 
 def explain_login_failure(number: int | None, sqlstate: str, message: str, ctx: LoginContext) -> tuple[str, str]:
@@ -193,7 +190,7 @@ def explain_login_failure(number: int | None, sqlstate: str, message: str, ctx: 
             else " (pass --admin-auth to tell 'no user' from 'user with the wrong SID')"
         )
         return (
-            f"no user in database {ctx.database} has SID {ident.sid_hex} ({'client id' if ident.kind == 'app' else 'object id'} {ident.sid}){inspected}",
+            f"no user in database {ctx.database} has SID {ident.sid_hex} ({sid_label(ident.kind)} {ident.sid}){inspected}",
             f"{grant_command(ctx)}   # or in T-SQL: {create_user_sql(ctx)}",
         )
     diag = lookup(sqlstate, number)
@@ -205,25 +202,18 @@ def explain_login_failure(number: int | None, sqlstate: str, message: str, ctx: 
 def _principal_with_sid(principals: Sequence[Mapping[str, object]] | None, guid: str) -> str | None:
     if not principals or not guid:
         return None
-    import uuid
-
-    wanted = uuid.UUID(guid).bytes_le
-    return next((str(p["name"]) for p in principals if _sid(p) == wanted), None)
+    wanted = sid_bytes(guid)
+    return next((str(p["name"]) for p in principals if row_bytes(p.get("sid")) == wanted), None)
 
 
 def _principal_named(principals: Sequence[Mapping[str, object]] | None, name: str) -> str | None:
     if not principals or not name:
         return None
     for p in principals:
-        sid = _sid(p)
+        sid = row_bytes(p.get("sid"))
         if str(p["name"]).lower() == name.lower() and sid is not None:
-            return "0x" + sid.hex().upper()
+            return hex_sid(sid)
     return None
-
-
-def _sid(principal: Mapping[str, object]) -> bytes | None:
-    value = principal.get("sid")
-    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else None
 
 
 # --- the real state of a failed login, as the audit log records it -------------------------------

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from .entra_admin import AdminSpec, plan_entra_admin
 from .errors import AzsqlctlError, CheckFailed, ExitCode, NotFound
@@ -83,7 +83,7 @@ class TargetResult:
             return ""
         return f"retried {len(self.retries)}x after transient error {', '.join(dict.fromkeys(self.retries))}"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {"server": self.server, "database": self.database, "status": self.status.value, "error": self.error,
                 "error_code": self.error_code, "hint": self.hint, "retries": self.retries, "note": self.note,
                 "plan": self.plan.as_dict() if self.plan else None}  # fmt: skip
@@ -120,7 +120,7 @@ class AdminResult:
     current: AdminSpec | None
     wanted: AdminSpec
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         def spec(a: AdminSpec | None) -> dict[str, str] | None:
             return {"login": a.login, "sid": a.sid, "type": a.principal_type} if a else None
 
@@ -154,7 +154,7 @@ class Outcome:
             counts[r.status.value] = counts.get(r.status.value, 0) + 1
         return counts
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {"mode": self.mode.value, "targets": [r.as_dict() for r in self.results], "summary": self.summary(),
                 "entra_admin": self.admin.as_dict() if self.admin else None}  # fmt: skip
 

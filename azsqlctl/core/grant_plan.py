@@ -7,11 +7,11 @@ and drift. Applying runs exactly the printed steps, in one transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from .errors import UsageError
 from .grant_state import DbState
 from .identity import IdentitySpec, Kind, sid_guid, validate_identity
+from .ports import Row, row_bytes
 from .tsql import create_user, quote_name, sid_literal
 
 __all__ = ["IdentitySpec", "validate_identity"]  # re-exported: identity.py is their home
@@ -75,7 +75,7 @@ class Plan:
     def empty(self) -> bool:
         return not self.steps and not self.drift and not self.blocked
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "server": self.server, "database": self.database, "identity": self.identity,
             "steps": [{"op": s.op, "sign": s.sign, "summary": s.summary, "sql": s.sql} for s in self.steps],
@@ -146,7 +146,7 @@ def plan_role(state: DbState, spec: RoleSpec, plan: Plan, prune: bool) -> None:
         plan.unchanged.append(f"role {spec.name} and its grants")
 
 
-def _not_an_identity(principal: dict[str, Any], database: str) -> UsageError:
+def _not_an_identity(principal: Row, database: str) -> UsageError:
     what = "a database role" if principal["type"] == "R" else "a built-in principal"
     return UsageError(
         f"[{principal['name']}] is {what} in {database}, not a user for an Entra identity",
@@ -163,7 +163,7 @@ def _block(plan: Plan, message: str, correction: dict[str, str] | None = None) -
         plan.correction = correction
 
 
-def _match_user(state: DbState, ident: IdentitySpec, plan: Plan) -> dict[str, Any] | bool | None:
+def _match_user(state: DbState, ident: IdentitySpec, plan: Plan) -> Row | bool | None:
     """The existing user for ``ident`` (None: none yet; False: blocked - why is in the plan).
 
     Never advises DROP USER: a user whose SID is one of the identity's ids is that identity
@@ -187,7 +187,7 @@ def _match_user(state: DbState, ident: IdentitySpec, plan: Plan) -> dict[str, An
         return by_sid
     if by_name is None:
         return None
-    existing = sid_guid(by_name.get("sid"))
+    existing = sid_guid(row_bytes(by_name.get("sid")))
     shown = sid_literal(existing) if existing else "none"
     other = ident.other_id
     if existing and other and existing.lower() == other.lower():

@@ -11,9 +11,11 @@ from __future__ import annotations
 import time
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+
+from .jwt import number_claim
 
 MAX_NAME = 128
 # Principals every database has; granting to them is never what a user means.
@@ -44,7 +46,17 @@ def sid_bytes(guid: str) -> bytes:
 
 
 def sid_hex(guid: str) -> str:
-    return "0x" + sid_bytes(guid).hex().upper()
+    return hex_sid(sid_bytes(guid))
+
+
+def hex_sid(sid: bytes) -> str:
+    """SID bytes as SQL Server shows them (0x + upper-case hex), whatever their length."""
+    return "0x" + bytes(sid).hex().upper()
+
+
+def sid_label(kind: str) -> str:
+    """Which id is the SID, in words: "client id" for apps, "object id" for users and groups."""
+    return "client id" if kind == Kind.APP else "object id"
 
 
 @dataclass(frozen=True)
@@ -66,10 +78,15 @@ class TokenIdentity:
     def sid_hex(self) -> str:
         return sid_hex(self.sid)
 
+    def spec(self, name: str, sid_mode: bool = False) -> IdentitySpec:
+        """This identity named by its SID alone, as ``grant NAME --client-id|--object-id SID`` names it."""
+        app = self.kind == Kind.APP
+        return IdentitySpec(name, self.kind, self.client_id if app else "", "" if app else self.object_id, sid_mode)
+
     def seconds_left(self, now: float | None = None) -> int:
         return int(self.expires_on - (time.time() if now is None else now))
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "tenant_id": self.tenant_id, "object_id": self.object_id, "client_id": self.client_id,
             "type": self.kind, "name": self.name, "sid": self.sid, "sid_hex": self.sid_hex,
@@ -77,8 +94,9 @@ class TokenIdentity:
         }  # fmt: skip
 
 
-def identity_from_claims(claims: dict[str, Any]) -> TokenIdentity:
+def identity_from_claims(claims: Mapping[str, object]) -> TokenIdentity:
     kind = str(claims.get("idtyp") or ("user" if claims.get("upn") or claims.get("scp") else "app"))
+    groups = claims.get("groups")
     return TokenIdentity(
         tenant_id=str(claims.get("tid", "")),
         object_id=str(claims.get("oid", "")),
@@ -86,8 +104,8 @@ def identity_from_claims(claims: dict[str, Any]) -> TokenIdentity:
         kind="user" if kind == "user" else "app",
         name=str(claims.get("upn") or claims.get("unique_name") or claims.get("preferred_username") or ""),
         audience=str(claims.get("aud", "")),
-        expires_on=int(claims.get("exp", 0)),
-        groups=tuple(str(g) for g in claims.get("groups", []) if isinstance(g, str)),
+        expires_on=int(number_claim(claims, "exp")),
+        groups=tuple(g for g in groups if isinstance(g, str)) if isinstance(groups, list) else (),
     )
 
 
@@ -124,7 +142,7 @@ class IdentitySpec:
 
     @property
     def sid_label(self) -> str:
-        return "client id" if self.kind == Kind.APP else "object id"
+        return sid_label(self.kind)
 
     @property
     def other_id(self) -> str:
@@ -135,7 +153,7 @@ class IdentitySpec:
     def user_type(self) -> str:
         return "X" if self.kind == Kind.GROUP else "E"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "name": self.name, "type": self.kind, "client_id": self.client_id, "object_id": self.object_id,
             "sid": self.sid, "sid_hex": self.sid_hex, "source": self.source,
@@ -193,7 +211,7 @@ def validate_identity(spec: IdentitySpec, roles: tuple[str, ...] | list[str] = (
     return out
 
 
-def identity_from_resource(arm_id: str, body: dict[str, Any]) -> IdentitySpec:
+def identity_from_resource(arm_id: str, body: Mapping[str, object]) -> IdentitySpec:
     """An identity from an ARM resource: a user-assigned identity, or a resource's system-assigned one.
 
     ``Microsoft.ManagedIdentity/userAssignedIdentities``: name, properties.clientId, properties.principalId.
@@ -204,20 +222,25 @@ def identity_from_resource(arm_id: str, body: dict[str, Any]) -> IdentitySpec:
     rtype = str(body.get("type", ""))
     name = str(body.get("name", "")) or arm_id.rstrip("/").rsplit("/", 1)[-1]
     if rtype.lower() == "microsoft.managedidentity/userassignedidentities":
-        props = body.get("properties") or {}
+        props = _table(body.get("properties"))
         client_id, principal_id = str(props.get("clientId", "")), str(props.get("principalId", ""))
         if not client_id:
             raise ValueError(f"{arm_id} has no properties.clientId")
         return IdentitySpec(name, Kind.APP, client_id, principal_id, source=arm_id)
-    identity = body.get("identity") or {}
+    identity = _table(body.get("identity"))
     kinds = str(identity.get("type", "None"))
     principal_id = str(identity.get("principalId") or "")
     if "systemassigned" in kinds.lower().replace(" ", "").replace(",", "") and principal_id:
         return IdentitySpec(name, Kind.APP, "", principal_id, source=arm_id)
-    assigned = sorted((identity.get("userAssignedIdentities") or {}).keys())
+    assigned = sorted(_table(identity.get("userAssignedIdentities")))
     if assigned:
         raise ValueError(
             f"{rtype or 'the resource'} {name} has no system-assigned identity; it uses user-assigned ones: pass "
             f"--identity-resource with one of {', '.join(assigned)}"
         )
     raise ValueError(f"{rtype or 'the resource'} {name} has no managed identity (identity.type is {kinds})")
+
+
+def _table(value: object) -> Mapping[str, object]:
+    """A JSON object from an ARM body, or an empty one when the field is missing or not an object."""
+    return value if isinstance(value, Mapping) else {}

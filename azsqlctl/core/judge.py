@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from .checks import Outcome, Status, Stop
 from .clouds import BUILTIN, Cloud
 from .identity import TokenIdentity, identity_from_claims
-from .jwt import MalformedToken, claims
+from .jwt import MalformedToken, claims, number_claim
 from .netaddr import covers, is_public
 from .ports import CertificateFacts, DnsFacts, ServerFacts
 
@@ -92,7 +92,7 @@ def judge_token(token: str, cloud: Cloud, host: str, now: float | None = None) -
             evidence,
             fix,
         ), ident
-    if float(c.get("nbf", 0)) > now + 300:
+    if number_claim(c, "nbf") > now + 300:
         return Outcome(
             Status.FAIL,
             "the token is not valid yet (nbf is in the future): clock skew",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from collections.abc import Mapping
 
 
 class MalformedToken(ValueError):
@@ -26,7 +26,7 @@ def b64url_decode(text: str) -> bytes:
         raise MalformedToken("bad base64url") from exc
 
 
-def split(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+def split(token: str) -> tuple[dict[str, object], dict[str, object], bytes, bytes]:
     """Return (header, claims, signing input, signature) without verifying anything."""
     parts = token.split(".")
     if len(parts) != 3 or not all(parts[:2]):
@@ -41,5 +41,16 @@ def split(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
     return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), b64url_decode(parts[2])
 
 
-def claims(token: str) -> dict[str, Any]:
+def claims(token: str) -> dict[str, object]:
     return split(token)[1]
+
+
+def number_claim(claims: Mapping[str, object], name: str) -> float:
+    """A numeric claim (exp, nbf, iat) as a number; 0 when it is missing or not a number."""
+    value = claims.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return 0.0
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0

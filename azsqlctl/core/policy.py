@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from .errors import AzsqlctlError, ConfigError
 from .grant_plan import BUILTIN_CUSTOM, ELEVATED, FIXED_ROLES, PRESETS, RoleSpec, SchemaGrant
@@ -124,16 +123,28 @@ def load_policy(path: Path, allow_elevated: bool) -> Policy:
     return policy
 
 
-def parse_policy(data: dict[str, Any], lines: Lines, allow_elevated: bool) -> tuple[Policy, list[tuple[int, str]]]:
+def _table(value: object) -> dict[str, object]:
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _array(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else []
+
+
+def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool) -> tuple[Policy, list[tuple[int, str]]]:
     errors: list[tuple[int, str]] = []
     policy = Policy()
     if data.get("version", 1) != 1:
         errors.append((lines.key(1, "version"), f"unsupported version {data.get('version')!r} (this azsqlctl reads version 1)"))
-    for name, body in dict(data.get("roles", {})).items():
+    for key, want, shape in (("roles", dict, "a table"), ("identities", dict, "a table"), ("targets", list, "an array of tables")):
+        if key in data and not isinstance(data[key], want):
+            errors.append((lines.key(1, key), f"{key} must be {shape}"))
+    for name, body in _table(data.get("roles")).items():
         line = lines.header("roles", name)
         grants = []
-        for g in body.get("grants", []) if isinstance(body, dict) else []:
-            perms = tuple(str(p).upper() for p in g.get("permissions", []))
+        for g in _array(_table(body).get("grants")):
+            grant = _table(g)
+            perms = tuple(str(p).upper() for p in _array(grant.get("permissions")))
             bad = [p for p in perms if p not in PERMISSIONS]
             if bad or not perms:
                 errors.append(
@@ -142,12 +153,12 @@ def parse_policy(data: dict[str, Any], lines: Lines, allow_elevated: bool) -> tu
                         f"role {name}: unknown or missing permissions {bad or '[]'} (allowed: {', '.join(PERMISSIONS)})",
                     )
                 )
-            grants.append(SchemaGrant(perms, str(g.get("schema", ""))))
+            grants.append(SchemaGrant(perms, str(grant.get("schema", ""))))
         if name.lower() in PRESETS or name in FIXED_ROLES or len(name) > MAX_NAME:
             errors.append((line, f"role {name}: the name is reserved or too long"))
         policy.roles[name] = RoleSpec(name, tuple(grants))
     seen_ids: dict[str, str] = {}
-    for name, body in dict(data.get("identities", {})).items():
+    for name, body in _table(data.get("identities")).items():
         line = lines.header("identities", name)
         if not isinstance(body, dict):
             errors.append((line, f"identity {name}: expected a table"))
@@ -189,12 +200,13 @@ def parse_policy(data: dict[str, Any], lines: Lines, allow_elevated: bool) -> tu
                 seen_ids.setdefault(value.lower(), name)
         policy.identities[name] = spec
     known_roles = {r.lower() for r in (*PRESETS, *FIXED_ROLES, *policy.roles, *BUILTIN_CUSTOM)}
-    for k, body in enumerate(data.get("targets", [])):
+    for k, item in enumerate(_array(data.get("targets"))):
         line = lines.header("targets", nth=k)
-        databases = [str(d) for d in body.get("databases", [])]
+        body = _table(item)
+        databases = [str(d) for d in _array(body.get("databases"))]
         if not databases:
             errors.append((line, f"target {k + 1}: no databases"))
-        assigned = {str(i): [str(r) for r in roles] for i, roles in dict(body.get("grants", {})).items()}
+        assigned = {i: [str(r) for r in _array(roles)] for i, roles in _table(body.get("grants")).items()}
         for ident, roles in assigned.items():
             if ident not in policy.identities:
                 errors.append((lines.key(line, "grants"), f"target {k + 1}: unknown identity {ident}"))
@@ -208,7 +220,7 @@ def parse_policy(data: dict[str, Any], lines: Lines, allow_elevated: bool) -> tu
                     )
                 elif role in ELEVATED and not allow_elevated:
                     errors.append((lines.key(line, "grants"), f"target {k + 1}: elevated role {role} for {ident} needs --allow-elevated"))
-        policy.targets.append(Target([str(s) for s in body.get("servers", [])], databases, assigned, line))
+        policy.targets.append(Target([str(s) for s in _array(body.get("servers"))], databases, assigned, line))
     if not policy.targets:
         errors.append((0, "no [[targets]]: nothing to apply"))
     return policy, errors

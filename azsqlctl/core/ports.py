@@ -8,9 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from . import jwt
+
+# One result row: column name -> the driver's value (str, int, bytes, datetime, None ...); readers narrow it.
+Row = dict[str, object]
+
+
+def row_int(value: object) -> int:
+    """An integer column (principal ids, schema ids) of a Row."""
+    if isinstance(value, int | str | float):
+        return int(value)
+    raise TypeError(f"expected an integer column, got {type(value).__name__}")
+
+
+def row_bytes(value: object) -> bytes | None:
+    """A binary column (a principal's SID) of a Row; None for NULL or anything not binary."""
+    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else None
 
 
 @dataclass(frozen=True)
@@ -22,7 +37,7 @@ class AccessToken:
     attempts: tuple[tuple[str, str], ...] = ()  # earlier chain links and why they failed
 
     @property
-    def claims(self) -> dict[str, Any]:
+    def claims(self) -> dict[str, object]:
         return jwt.claims(self.token)
 
     def odbc_struct(self) -> bytes:
@@ -36,7 +51,7 @@ class TokenSource(Protocol):
 
 
 class QuerySession(Protocol):
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]: ...
     def close(self) -> None: ...
 
 
@@ -116,7 +131,7 @@ class DoctorProbes(Protocol):
     def tls(self, address: str, port: int, host: str) -> tuple[PreloginFacts, CertificateFacts, float]: ...
     def connect(self, database: str, token: AccessToken) -> QuerySession: ...
     def server_facts(self, resource_group: str, server_name: str, host: str, database: str) -> ServerFacts: ...
-    def inspect_principals(self, database: str) -> list[dict[str, Any]] | None: ...
+    def inspect_principals(self, database: str) -> list[Row] | None: ...
 
 
 class DdlSession(QuerySession, Protocol):

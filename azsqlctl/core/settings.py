@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -46,12 +46,6 @@ class SettingsInput:
     server_from_connection_string: str = ""
     database_from_connection_string: str = ""
     client_id_flag: str = "--client-id"  # grant calls the operator's own id --operator-client-id
-
-    @classmethod
-    def from_mapping(cls, flags: Mapping[str, object]) -> SettingsInput:
-        """For callers that still hold a dict of flag values (unknown names are ignored)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in flags.items() if k in names})  # type: ignore[arg-type]
 
 
 _RESOLVED = (
@@ -110,10 +104,7 @@ def parse_guid(text: str, source: str) -> str:
         ) from None
 
 
-def resolve_settings(
-    given: SettingsInput | Mapping[str, object], env: Mapping[str, str], cwd: Path, file: FileConfig | None = None
-) -> ConnectionSettings:
-    inp = given if isinstance(given, SettingsInput) else SettingsInput.from_mapping(given)
+def resolve_settings(inp: SettingsInput, env: Mapping[str, str], cwd: Path, file: FileConfig | None = None) -> ConnectionSettings:
     file = file if file is not None else load_file_config(cwd)
     between = {
         "server": (Setting(inp.server_from_connection_string, "connection string"),),

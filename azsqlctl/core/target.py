@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .config import env_name
 from .errors import UsageError
 from .netaddr import is_ip
 
@@ -35,7 +36,7 @@ class ServerAddress:
 def parse_server(text: str, dns_suffix: str) -> ServerAddress:
     raw = text.strip()
     if not raw:
-        raise UsageError("no server given", "pass --server myserver (or set AZSQLCTL_SERVER)", code="no_server")
+        raise UsageError("no server given", f"pass --server myserver (or set {env_name('server')})", code="no_server")
     body = raw[4:] if raw.lower().startswith("tcp:") else raw
     host, sep, port_text = body.partition(",")
     host = host.strip()

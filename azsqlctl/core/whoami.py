@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from .identity import TokenIdentity, identity_from_claims
-from .ports import Connector, QuerySession, TokenSource
+from .ports import Connector, QuerySession, TokenSource, row_int
 from .roles import ELEVATED_PERMISSIONS, ELEVATED_ROLES
 from .settings import ConnectionSettings
 
@@ -49,8 +49,8 @@ class WhoAmI:
 
 def effective_roles(session: QuerySession, user_name: str) -> list[str]:
     """Roles of the connected user, transitively (roles can be members of roles)."""
-    principals = {int(r["principal_id"]): str(r["name"]) for r in session.query(PRINCIPALS_SQL)}
-    members = [(int(r["role_principal_id"]), int(r["member_principal_id"])) for r in session.query(ROLE_MEMBERS_SQL)]
+    principals = {row_int(r["principal_id"]): str(r["name"]) for r in session.query(PRINCIPALS_SQL)}
+    members = [(row_int(r["role_principal_id"]), row_int(r["member_principal_id"])) for r in session.query(ROLE_MEMBERS_SQL)]
     me = next((pid for pid, name in principals.items() if name.lower() == user_name.lower()), None)
     found: set[int] = set()
     frontier = {me} if me is not None else set()

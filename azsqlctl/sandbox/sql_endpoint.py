@@ -7,7 +7,6 @@ the database and the principal's mapping to a contained user by SID.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 import uuid
@@ -15,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from azsqlctl.core import azure_errors as ae
+from azsqlctl.core.netaddr import covers
 
 from .audit import LoginEvent
 from .faults import Faults
@@ -43,16 +43,6 @@ class _Refused(Exception):
             reason, number, audit_state, tokens, text, principal,
         )  # fmt: skip
         self.severity = severity  # for the audit row's "Err N, Level M, State S" text
-
-
-def _ip_in(ip: str, start: str, end: str) -> bool:
-    try:
-        value, low, high = ipaddress.ip_address(ip), ipaddress.ip_address(start), ipaddress.ip_address(end)
-        if not value.version == low.version == high.version:
-            return False
-        return int(low) <= int(value) <= int(high)
-    except (ValueError, TypeError):
-        return False
 
 
 def principal_label(claims: dict[str, Any], state: SandboxState) -> str:
@@ -158,7 +148,7 @@ class SqlEndpoint:
         database = login.database or "master"
         if server.public_network_access.lower() == "disabled":
             raise self._gateway_error(s, ae.PUBLIC_ACCESS_DENIED, 1)
-        if not any(_ip_in(ip, r.start_ip, r.end_ip) for r in server.firewall_rules):
+        if not any(covers(r.start_ip, r.end_ip, ip) for r in server.firewall_rules):
             raise self._gateway_error(s, ae.FIREWALL_DENIED, 1, server=server.name, ip=ip)
         token = login.fedauth_token
         if token is None:  # SQL authentication attempt

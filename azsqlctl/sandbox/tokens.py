@@ -111,9 +111,9 @@ class Issuer:
         if str(claims.get("aud", "")).rstrip("/") not in wanted:
             raise TokenRejected("wrong_audience", claims)
         now = time.time() if now is None else now
-        if float(claims.get("exp", 0)) + CLOCK_SKEW < now:
+        if jwt.number_claim(claims, "exp") + CLOCK_SKEW < now:
             raise TokenRejected("expired", claims)
-        if float(claims.get("nbf", 0)) - CLOCK_SKEW > now:
+        if jwt.number_claim(claims, "nbf") - CLOCK_SKEW > now:
             raise TokenRejected("not_yet_valid", claims)
         if str(claims.get("tid", "")).lower() != tenant_id.lower():
             raise TokenRejected("wrong_tenant", claims)

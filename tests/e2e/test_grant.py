@@ -306,9 +306,9 @@ def test_any_name_round_trips_through_the_driver(sandbox: Sandbox, client_env: d
     from azsqlctl.azure.grant_ports import RealGrantPorts
     from azsqlctl.core.grant import Assignment, Request, apply_plan, build_plan
     from azsqlctl.core.grant_plan import IdentitySpec
-    from azsqlctl.core.settings import resolve_settings
+    from azsqlctl.core.settings import SettingsInput, resolve_settings
 
-    ports = RealGrantPorts(resolve_settings({}, client_env, Path.cwd()))
+    ports = RealGrantPorts(resolve_settings(SettingsInput(), client_env, Path.cwd()))
     spec = IdentitySpec(name, "app", client_id=str(uuid.uuid4()), sid_mode=True)
     session = ports.session("", "appdb")
     try:

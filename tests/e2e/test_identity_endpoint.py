@@ -26,7 +26,7 @@ def test_managed_identity_credential_gets_a_token_and_caches_it(sandbox: Sandbox
     assert first.token == second.token
     assert sandbox.identity.requests == {"sandbox-operator": 1}  # the second call was a cache hit
 
-    claims = jwt.claims(first.token)
+    claims: dict[str, Any] = jwt.claims(first.token)  # JSON: the assertions narrow it
     operator = ident(sandbox, "sandbox-operator")
     tenant = sandbox.store.read(lambda s: s.tenant_id)
     assert claims["aud"].rstrip("/") == "https://database.windows.net"

@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 
+from azsqlctl.protocol.tds import HEADER, SQL_BATCH, TRANSACTION_MANAGER
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.state import DbUser, Identity
 from azsqlctl.sandbox.tds import session as tds_session
 from azsqlctl.sandbox.tds import tokens as tk
 from azsqlctl.sandbox.tds import wire
 from azsqlctl.sandbox.tds.handshake import FEATURE_FEDAUTH, Login7
-from azsqlctl.sandbox.tds.wire import HEADER, SQL_BATCH, TRANSACTION_MANAGER, RawChannel, read_message
+from azsqlctl.sandbox.tds.wire import RawChannel, read_message
 from tests.conftest import driver_path, raw_connect
 from tests.e2e.test_tds_login import client_id_of, mi_token
 
@@ -235,7 +236,7 @@ def test_tedious_reset_rolls_back_and_msi_logs_in_through_fedauthinfo(
 
 
 def test_malformed_rpc_is_an_error_and_the_session_goes_on(logged_in: socket.socket) -> None:
-    from azsqlctl.sandbox.tds.wire import RPC
+    from azsqlctl.protocol.tds import RPC
 
     answer = _request(logged_in, RPC, b"\xff\xff\x0a\x00\x00\x00\x00\x00\xe7\xff")  # sp_executesql, TYPE_INFO cut short
     assert answer[0] == tk.ERROR and struct.unpack_from("<i", answer, 3)[0] == 8009

@@ -95,29 +95,6 @@ def test_config_file_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c
     assert message in err and hint in hint_line
 
 
-def test_whoami_refused_port_is_diagnosed_at_once(sandbox: Sandbox, client_env: dict[str, str]) -> None:
-    import socket
-
-    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    start = time.monotonic()
-    code, err, hint = _error(["whoami", "--server", f"localhost,{port}", "--timeout", "10"])
-    assert time.monotonic() - start < 2.0
-    assert code == ExitCode.CONNECTION
-    assert err == f"Error: TCP connect to 127.0.0.1:{port} refused: nothing listens there"
-    assert hint.startswith("Hint: nothing answers on the server's port") and "11000" not in hint
-
-
-def test_whoami_nxdomain_is_diagnosed_at_once(sandbox: Sandbox, client_env: dict[str, str]) -> None:
-    start = time.monotonic()
-    code, err, hint = _error(["whoami", "--server", "nosuchserver.localhost", "--timeout", "10"])
-    assert time.monotonic() - start < 2.0
-    assert code == ExitCode.CONNECTION
-    assert err == "Error: nosuchserver.localhost does not resolve (NXDOMAIN)"
-    assert hint.startswith("Hint: the server name does not resolve") and "HYT00" not in err
-
-
 @pytest.mark.parametrize(
     ("args", "codes"),
     [
@@ -151,3 +128,78 @@ def test_missing_option_value_and_no_arguments() -> None:
     assert code == ExitCode.USAGE and "requires an argument" in err and "azsqlctl whoami --help" in hint
     result = runner.invoke(app, [])
     assert result.exit_code == ExitCode.USAGE and "Usage" in result.output and "Traceback" not in result.output
+
+
+GUID = "27c1c882-4791-57cf-8622-933abbac9865"
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "hint"),
+    [
+        (["app1", "--client-id", GUID, "--role", "reader", "--drop-user"], "--drop-user only applies with --revoke", "add --revoke"),
+        (["app1", "--policy", "p.toml"], "IDENTITY would be ignored: --policy names its own identities", "drop them (or --policy)"),
+        (["--policy", "p.toml", "--identity-resource", "/subscriptions/x"], "--identity-resource would be ignored", "--policy"),
+        (["--policy", "p.toml", "--client-id", GUID, "--object-id", GUID], "--client-id, --object-id would be ignored", "--policy"),
+        (["--policy", "p.toml", "--type", "app", "--role", "reader", "--sid-mode"], "--type, --role, --sid-mode would be ignored", "policy"),
+        (["--policy", "p.toml", "--revoke"], "--revoke does not combine with --policy", "azsqlctl grant NAME --role ROLE --revoke"),
+        (["--policy", "p.toml", "--database", "appdb"], "--database would be ignored: the policy's targets name the databases", "drop --database"),
+        (["app1", "--client-id", GUID, "--role", "reader", "--revoke", "--prune"], "--prune would be ignored with --revoke", "drop them"),
+        (["app1", "--client-id", GUID, "--role", "reader", "--revoke", "--sid-mode"], "--sid-mode would be ignored with --revoke", "drop them"),
+        (["app1", "--client-id", GUID, "--role", "reader", "--entra-admin-id", GUID], "--entra-admin-id only applies with --ensure-entra-admin", "add --ensure-entra-admin"),
+        (["app1", "--client-id", GUID, "--role", "reader", "--entra-admin-type", "User"], "--entra-admin-type only applies", "--ensure-entra-admin"),
+        (["app1", "--client-id", GUID, "--role", "reader", "--replace-admin"], "--replace-admin only applies with --ensure-entra-admin", "--ensure-entra-admin"),
+    ],
+)  # fmt: skip
+def test_grant_refuses_meaningless_combinations(
+    args: list[str], message: str, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of these was silently ignored (the identity under --policy, --drop-user without --revoke, ...): now exit 2."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("AZSQLCTL_DATABASE", "AZSQLCTL_OUTPUT", "AZSQLCTL_SERVER"):
+        monkeypatch.delenv(name, raising=False)
+    code, err, hint_line = _error(["grant", *args, "--dry-run"])
+    assert code == ExitCode.USAGE
+    assert err == f"Error: {message}" or message in err, err
+    assert hint in hint_line
+    result = runner.invoke(app, ["grant", "-o", "json", *args, "--dry-run"])
+    assert result.exit_code == ExitCode.USAGE
+    envelope = json.loads(result.stdout)
+    assert (envelope["command"], envelope["status"], envelope["exit_code"], envelope["data"]) == ("grant", "error", 2, None)
+    assert envelope["errors"][0]["code"] == "conflict" and message in envelope["errors"][0]["message"]
+
+
+def test_grant_database_from_the_environment_is_no_conflict_with_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a --database flag is refused beside --policy: AZSQLCTL_DATABASE (e.g. a sandbox's env file) is just unused."""
+    monkeypatch.chdir(tmp_path)
+    code, err, _hint = _error(["grant", "--policy", "missing.toml", "--dry-run"], env={"AZSQLCTL_DATABASE": "appdb"})
+    assert (code, err) == (ExitCode.USAGE, "Error: cannot read policy missing.toml: No such file or directory")  # it got that far
+
+
+WHOAMI = ["whoami", "--timeout", "10"]
+GRANT = ["grant", "orders-api", "--client-id", GUID, "--role", "reader", "--dry-run", "--timeout", "10"]
+
+
+@pytest.mark.parametrize("command", [WHOAMI, GRANT], ids=["whoami", "grant"])
+def test_refused_port_is_diagnosed_at_once(sandbox: Sandbox, client_env: dict[str, str], command: list[str]) -> None:
+    """whoami and grant say what doctor would, within 2 s, instead of HYT00 after the login timeout."""
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    code, err, hint = _error([*command, "--server", f"localhost,{port}"])
+    assert time.monotonic() - start < 2.0
+    assert code == ExitCode.CONNECTION
+    assert err == f"Error: TCP connect to 127.0.0.1:{port} refused: nothing listens there"
+    assert hint.startswith("Hint: nothing answers on the server's port") and "11000" not in hint
+
+
+@pytest.mark.parametrize("command", [WHOAMI, GRANT], ids=["whoami", "grant"])
+def test_nxdomain_is_diagnosed_at_once(sandbox: Sandbox, client_env: dict[str, str], command: list[str]) -> None:
+    start = time.monotonic()
+    code, err, hint = _error([*command, "--server", "nosuchserver.localhost"])
+    assert time.monotonic() - start < 2.0
+    assert code == ExitCode.CONNECTION
+    assert err == "Error: nosuchserver.localhost does not resolve (NXDOMAIN)"
+    assert hint.startswith("Hint: the server name does not resolve") and "HYT00" not in err

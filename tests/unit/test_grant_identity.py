@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -152,3 +153,23 @@ def test_any_error_in_one_target_is_that_rows_failure() -> None:
     assert rows[1].retries == ["40501", "40501"] and rows[1].error.endswith("(after 2 retries)") and slept == [0.5, 1.0]
     assert rows[2].retries == [] and rows[2].exit_code == ExitCode.CONNECTION  # not transient: no retry
     assert ports.opened == ["a", "b", "b", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ('roles = "reader"\n[[targets]]\ndatabases = ["a"]\n', 1, "roles must be a table"),
+        ('identities = ["x"]\n[[targets]]\ndatabases = ["a"]\n', 1, "identities must be a table"),
+        ('targets = "appdb"\n', 1, "targets must be an array of tables"),
+    ],
+)
+def test_policy_sections_of_the_wrong_type_are_policy_errors(tmp_path: Path, text: str, line: int, fragment: str) -> None:
+    """A section of the wrong TOML type is reported with its line (it used to end in exit 70)."""
+    from azsqlctl.core.errors import ConfigError
+    from azsqlctl.core.policy import load_policy
+
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_policy(path, allow_elevated=False)
+    assert f"line {line}: {fragment}" in info.value.message

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from azsqlctl.core import jwt
+from azsqlctl.core.identity import Kind, identity_from_claims, sid_bytes, sid_guid, sid_hex, sid_of
+from azsqlctl.sandbox import state as sst
+from azsqlctl.sandbox.tokens import Issuer
+
 ROOT = Path(__file__).resolve().parents[2] / "azsqlctl"
+ISSUER = Issuer.load_or_create(None)
+TENANT = str(uuid.uuid4())
 CLIENT = [p for part in ("core", "azure", "cli") for p in sorted((ROOT / part).rglob("*.py"))]
 
 
@@ -24,11 +35,19 @@ def test_one_is_ip() -> None:
 
 def test_one_connection_string_parser() -> None:
     assert [d.split(":")[0] for d in definitions(r"def parse\(conn_str")] == ["core/connstr.py"]
-    assert definitions(r"split\(\";\"\)|split\(';'\)") == []  # no naive splitting: braced values hold ';'
+    # no naive splitting: braced values hold ';' (a login failure's cause text is no connection string)
+    assert definitions(r"(?<!\.cause)\.split\(\";\"\)|(?<!\.cause)\.split\(';'\)") == []
 
 
-def test_one_client_side_tds_framer() -> None:
-    assert [d.split(":")[0] for d in definitions(r"def frame\(|HEADER\.pack\(")] == ["core/prelogin.py", "core/prelogin.py"]
+def test_one_tds_framer_for_both_sides() -> None:
+    """The client's probe and the sandbox's server frame and read packets through protocol/tds.py."""
+    found = [
+        str(p.relative_to(ROOT))
+        for p in sorted(ROOT.rglob("*.py"))
+        for line in p.read_text(encoding="utf-8").splitlines()
+        if re.search(r"def frames?\(|HEADER\.(un)?pack\(|struct\.Struct\(\">BBHHBB\"\)", line)
+    ]
+    assert found == ["protocol/tds.py"] * 5
 
 
 def test_one_precedence_rule_and_one_settings_table() -> None:
@@ -56,3 +75,34 @@ def test_no_six_line_block_is_repeated_between_modules() -> None:
             blocks[tuple(lines[i : i + 6])].add(str(path.relative_to(ROOT)))
     repeated = {block[0]: sorted(where) for block, where in blocks.items() if len(where) > 1}
     assert repeated == {}
+
+
+def test_one_sid_rule_and_one_create_user_renderer() -> None:
+    """SID = client id for apps, else object id; SID hex; CREATE USER text: identity.py and tsql.py only."""
+    assert [d.split(":")[0] for d in definitions(r"client_id if .*kind|kind .*else .*object_id")] == ["core/identity.py"]
+    assert [d.split(":")[0] for d in definitions(r"bytes_le")] == ["core/identity.py", "core/identity.py"]
+    assert [d.split(":")[0] for d in definitions(r"\"0x\" \+|'0x' \+|\.hex\(\)\.upper\(\)")] == ["core/identity.py"]
+    assert [d.split(":")[0] for d in definitions(r"f\"CREATE USER ")] == ["core/tsql.py"] * 3
+    assert [d.split(":")[0] for d in definitions(r"\"client id\" if|'client id' if")] == ["core/identity.py"]
+
+
+def test_firewall_ranges_are_checked_by_the_one_rule_in_the_sandbox_too() -> None:
+    sandbox = ROOT / "sandbox" / "sql_endpoint.py"
+    text = sandbox.read_text(encoding="utf-8")
+    assert "from azsqlctl.core.netaddr import covers" in text and "ipaddress" not in text
+
+
+GUIDS = st.uuids().map(str)
+
+
+@given(kind=st.sampled_from(["managed_identity", "service_principal", "user", "group"]), client_id=GUIDS, object_id=GUIDS)
+def test_the_sandbox_and_the_client_agree_on_every_sid(kind: sst.IdentityKind, client_id: str, object_id: str) -> None:
+    """The sandbox plays Azure with its own model; its SID must be the one core/identity derives, from the token too."""
+    ident = sst.Identity("x", kind, object_id, client_id if kind in ("managed_identity", "service_principal") else "")
+    core_kind = Kind.APP if kind in ("managed_identity", "service_principal") else Kind(kind)
+    assert ident.sid_guid == sid_of(core_kind, ident.client_id, ident.object_id)
+    if kind != "group":  # groups sign in through their members' tokens
+        token = ISSUER.issue(ident, "https://database.windows.net/", TENANT, 3600)
+        from_token = identity_from_claims(jwt.claims(token))
+        assert (from_token.sid, from_token.sid_hex) == (ident.sid_guid, sid_hex(ident.sid_guid))
+        assert sid_guid(sid_bytes(from_token.sid)) == ident.sid_guid

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as hst
 
-from azsqlctl.core.prelogin import ENCRYPT_ON, ENCRYPT_REQ, PL_ENCRYPTION, PL_FEDAUTHREQUIRED, build_prelogin, parse_prelogin
+from azsqlctl.protocol.prelogin import ENCRYPT_ON, ENCRYPT_REQ, PL_ENCRYPTION, PL_FEDAUTHREQUIRED, build_prelogin, parse_prelogin
 from azsqlctl.sandbox.engine import split_statements
 from azsqlctl.sandbox.tds import tokens as tk
 from azsqlctl.sandbox.tds.handshake import parse_login7, prelogin_response

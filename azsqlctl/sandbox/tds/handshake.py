@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from azsqlctl.core.prelogin import (
+from azsqlctl.protocol.prelogin import (
     ENCRYPT_NOT_SUP,
     ENCRYPT_OFF,
     ENCRYPT_ON,

@@ -16,14 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from azsqlctl.core.prelogin import ENCRYPT_NOT_SUP, PL_ENCRYPTION, parse_prelogin
-from azsqlctl.sandbox.sqltypes import Param
-
-from . import tokens as tk
-from .handshake import FEATURE_FEDAUTH, FEDAUTH_LIBRARY_MSAL, Login7, parse_fedauth_token, parse_login7, prelogin_response
-from .rpc import RpcDispatcher, parse_rpc
-from .typeread import TdsDecodeError
-from .wire import (
+from azsqlctl.protocol.prelogin import ENCRYPT_NOT_SUP, PL_ENCRYPTION, parse_prelogin
+from azsqlctl.protocol.tds import (
     ATTENTION,
     DEFAULT_PACKET_SIZE,
     FEDAUTH_TOKEN,
@@ -33,6 +27,14 @@ from .wire import (
     SQL_BATCH,
     TABULAR_RESULT,
     TRANSACTION_MANAGER,
+)
+from azsqlctl.sandbox.sqltypes import Param
+
+from . import tokens as tk
+from .handshake import FEATURE_FEDAUTH, FEDAUTH_LIBRARY_MSAL, Login7, parse_fedauth_token, parse_login7, prelogin_response
+from .rpc import RpcDispatcher, parse_rpc
+from .typeread import TdsDecodeError
+from .wire import (
     Channel,
     ConnectionClosed,
     RawChannel,

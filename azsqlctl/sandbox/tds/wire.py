@@ -1,4 +1,4 @@
-"""TDS packet framing and the byte channels under it (plain socket, then TLS).
+"""The server's byte channels (plain socket, then TLS) and messages over them; packets are framed by protocol/tds.py.
 
 [MS-TDS] 2.2.3: every message is a series of packets with an 8-byte header
 (type, status, big-endian length, SPID, packet id, window). Azure SQL encrypts
@@ -11,26 +11,12 @@ from __future__ import annotations
 
 import socket
 import ssl
-import struct
 from dataclasses import dataclass
 from typing import Protocol
 
-HEADER = struct.Struct(">BBHHBB")
+from azsqlctl.protocol import tds
+from azsqlctl.protocol.tds import DEFAULT_PACKET_SIZE, PRELOGIN, STATUS_EOM, STATUS_RESETCONNECTION, STATUS_RESETCONNECTIONSKIPTRAN
 
-# Packet types ([MS-TDS] 2.2.3.1.1)
-SQL_BATCH = 0x01
-RPC = 0x03
-TABULAR_RESULT = 0x04
-ATTENTION = 0x06
-TRANSACTION_MANAGER = 0x0E
-FEDAUTH_TOKEN = 0x08
-LOGIN7 = 0x10
-PRELOGIN = 0x12
-
-STATUS_EOM = 0x01
-STATUS_RESETCONNECTION = 0x08
-STATUS_RESETCONNECTIONSKIPTRAN = 0x10
-DEFAULT_PACKET_SIZE = 4096
 MIN_PACKET_SIZE = 512
 MAX_PACKET_SIZE = 32767  # what Azure SQL Database grants at most
 
@@ -170,10 +156,10 @@ class TlsChannel:
 
 
 def read_packet(ch: Channel) -> tuple[int, int, bytes]:
-    ptype, status, length, _spid, _pid, _win = HEADER.unpack(ch.recv_exact(HEADER.size))
-    if length < HEADER.size:
-        raise ConnectionClosed(f"bad TDS packet length {length}")
-    return ptype, status, ch.recv_exact(length - HEADER.size)
+    try:
+        return tds.read_packet(ch.recv_exact)
+    except tds.FramingError as exc:
+        raise ConnectionClosed(str(exc)) from exc
 
 
 @dataclass
@@ -197,11 +183,4 @@ def read_message(ch: Channel) -> Message:
 
 
 def send_message(ch: Channel, ptype: int, payload: bytes, packet_size: int = DEFAULT_PACKET_SIZE, spid: int = 0) -> None:
-    room = packet_size - HEADER.size
-    chunks = [payload[i : i + room] for i in range(0, len(payload), room)] or [b""]
-    out = bytearray()
-    for i, chunk in enumerate(chunks):
-        status = STATUS_EOM if i == len(chunks) - 1 else 0
-        out += HEADER.pack(ptype, status, len(chunk) + HEADER.size, spid, (i + 1) % 256, 0)
-        out += chunk
-    ch.send(bytes(out))
+    ch.send(tds.frames(ptype, payload, packet_size, spid))

@@ -1,4 +1,4 @@
-"""PRELOGIN ([MS-TDS] 2.2.6.5) encoding and decoding, and TDS packet framing.
+"""PRELOGIN ([MS-TDS] 2.2.6.5) encoding and decoding (packets are framed by protocol/tds.py).
 
 Shared by the client-side network probe (doctor) and the sandbox's server side.
 """
@@ -6,10 +6,6 @@ Shared by the client-side network probe (doctor) and the sandbox's server side.
 from __future__ import annotations
 
 import struct
-
-HEADER = struct.Struct(">BBHHBB")  # type, status, length (big-endian), SPID, packet id, window
-PACKET_PRELOGIN = 0x12
-STATUS_EOM = 0x01
 
 # PRELOGIN option tokens
 PL_VERSION = 0x00
@@ -48,11 +44,6 @@ def build_prelogin(options: list[tuple[int, bytes]]) -> bytes:
         data += value
     head.append(PL_TERMINATOR)
     return bytes(head + data)
-
-
-def frame(ptype: int, payload: bytes, packet_id: int = 1) -> bytes:
-    """One packet with EOM set (PRELOGIN payloads always fit in one)."""
-    return HEADER.pack(ptype, STATUS_EOM, len(payload) + HEADER.size, 0, packet_id, 0) + payload
 
 
 def client_prelogin(encrypt: int, fedauth: bool = True) -> bytes:
