@@ -12,13 +12,13 @@ import shlex
 import signal
 import ssl
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+from azsqlctl.atomic_file import write_atomic
 from azsqlctl.core.clouds import SANDBOX_CLOUD_NAME
 from azsqlctl.core.errors import ConfigError, UsageError
 
@@ -160,11 +160,7 @@ class Sandbox:
         system = _system_ca_file(bundle)
         text = (system.read_text(encoding="utf-8") + "\n") if system else ""
         # Atomically: another sandbox sharing this material directory may be reading it right now.
-        fd, tmp = tempfile.mkstemp(prefix=".ca-bundle.", dir=self.material)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text + self.certs.ca_cert.read_text(encoding="utf-8"))
-        os.chmod(tmp, 0o644)  # CA certificates are public
-        os.replace(tmp, bundle)
+        write_atomic(bundle, text + self.certs.ca_cert.read_text(encoding="utf-8"), 0o644)  # CA certificates are public
         return bundle
 
     def start(self) -> Sandbox:
@@ -282,16 +278,9 @@ def write_env_file(path: Path, env: dict[str, str], fmt: EnvFormat = "shell") ->
     """Write atomically with mode 0600 from the start: the file holds IDENTITY_HEADER, a credential."""
     check_env_file(path)
     text = env_file_text(env, fmt)
-    tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # created 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text, 0o600)
     except OSError as exc:
-        if tmp:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
         raise UsageError(
             f"cannot write --env-file {path}: {exc.strerror or exc}", "pick a path in a writable directory", code="env_file"
         ) from None

@@ -8,12 +8,9 @@ other's changes.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import os
 import re
-import tempfile
 import tomllib
 import types
 import typing
@@ -22,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from azsqlctl.atomic_file import write_atomic
 from azsqlctl.core.errors import ConfigError
 
 from .monitor_state import Monitor, default_monitor, monitor_from_dict
@@ -314,16 +312,4 @@ def dump(state: SandboxState, path: Path) -> None:
         text = tomli_w.dumps(data)
     else:
         text = json.dumps(data, indent=2) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A temp name of our own: two sandboxes saving the same state at once must not share one.
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # keep the file's mode (mkstemp's is 0600)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text)  # keeps the file's mode; a temp name of its own (two sandboxes may save at once)

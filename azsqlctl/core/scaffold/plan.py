@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from azsqlctl.atomic_file import write_atomic
 from azsqlctl.core.errors import AzsqlctlError, ExitCode, UsageError
 
 from .inputs import Ci, Driver, ScaffoldInputs, Style
@@ -132,20 +131,7 @@ def check_exit(plan: ScaffoldPlan) -> ExitCode:
 
 
 def _atomic_write(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, content, fsync=True)
 
 
 def apply(plan: ScaffoldPlan, force: bool) -> ScaffoldPlan:

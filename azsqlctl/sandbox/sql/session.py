@@ -810,21 +810,7 @@ class SqlSession:
             tr.resolve_tables(scoped)
             source_type = tr.source_type(scoped.expressions[0])
             sets.append(f"{quote(col.name)} = {_conv(tr.sqlite(tr.rewrite(scoped.expressions[0])), col, source_type, qualified)}")
-        where_sql = ""
-        if where is not None:
-            scoped = (
-                exp.Select(expressions=[exp.Literal.number(1)])
-                .from_(
-                    exp.Table(
-                        this=exp.to_identifier(info.name),
-                        db=exp.to_identifier(info.schema),
-                        alias=exp.TableAlias(this=exp.to_identifier(alias)),
-                    )
-                )
-                .where(where.this)
-            )
-            tr.resolve_tables(scoped)
-            where_sql = " WHERE " + tr.sqlite(tr.rewrite(scoped.args["where"].this))
+        where_sql = "" if where is None else _where_sql(tr, info, alias, where)
         for read in tr.resolved.reads:
             if read.key.lower() != info.key.lower():
                 self._require("SELECT", read)
@@ -850,19 +836,7 @@ class SqlSession:
         where_sql = ""
         if where is not None:
             self._require("SELECT", info)
-            scoped = (
-                exp.Select(expressions=[exp.Literal.number(1)])
-                .from_(
-                    exp.Table(
-                        this=exp.to_identifier(info.name),
-                        db=exp.to_identifier(info.schema),
-                        alias=exp.TableAlias(this=exp.to_identifier(alias)),
-                    )
-                )
-                .where(where.this)
-            )
-            tr.resolve_tables(scoped)
-            where_sql = " WHERE " + tr.sqlite(tr.rewrite(scoped.args["where"].this))
+            where_sql = _where_sql(tr, info, alias, where)
             for read in tr.resolved.reads:
                 if read.key.lower() != info.key.lower():
                     self._require("SELECT", read)
@@ -1369,3 +1343,13 @@ def _typed(declared: list[tuple[str, TypeSpec | None]], rows: list[tuple[Any, ..
         for r, v in zip(converted, values, strict=True):
             r[i] = v
     return columns, converted
+
+
+def _where_sql(tr: translate.Translator, info: TableInfo, alias: str, where: exp.Expression) -> str:
+    """An UPDATE/DELETE's WHERE, resolved as a SELECT over the target table (names, subqueries, reads to check)."""
+    table = exp.Table(
+        this=exp.to_identifier(info.name), db=exp.to_identifier(info.schema), alias=exp.TableAlias(this=exp.to_identifier(alias))
+    )
+    scoped = exp.Select(expressions=[exp.Literal.number(1)]).from_(table).where(where.this)
+    tr.resolve_tables(scoped)
+    return " WHERE " + tr.sqlite(tr.rewrite(scoped.args["where"].this))
