@@ -12,6 +12,7 @@ from .errors import UsageError
 from .grant_state import DbState
 from .identity import IdentitySpec, Kind, sid_guid, validate_identity
 from .ports import Row, row_bytes
+from .roles import CI_ONLY_ROLES, ELEVATED_ROLES
 from .tsql import create_user, quote_name, sid_literal
 
 __all__ = ["IdentitySpec", "validate_identity"]  # re-exported: identity.py is their home
@@ -33,8 +34,8 @@ FIXED_ROLES = (
     "db_denydatareader",
     "db_denydatawriter",
 )
-ELEVATED = ("db_owner", "db_securityadmin", "db_accessadmin", "CONTROL")
-CI_ONLY = ("migrator", "db_ddladmin")
+ELEVATED = (*sorted(ELEVATED_ROLES), "CONTROL")  # role names and the permission that make an identity an owner
+CI_ONLY = ("migrator", *sorted(CI_ONLY_ROLES))
 
 
 @dataclass(frozen=True)

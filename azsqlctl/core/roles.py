@@ -40,8 +40,12 @@ ROLE_PERMISSIONS["db_owner"] = (
     *tuple(sorted({p for perms in ROLE_PERMISSIONS.values() for p in perms} | {"ALTER", "EXECUTE", "SELECT"})),
 )
 
-# Roles that are more than least privilege for an application identity.
-ELEVATED_ROLES = frozenset({"db_owner", "db_securityadmin", "db_accessadmin", "db_ddladmin"})
+# The one elevated list. Roles no application identity should hold: grant refuses them without
+# --allow-elevated, whoami and doctor flag them.
+ELEVATED_ROLES = frozenset({"db_owner", "db_securityadmin", "db_accessadmin"})
+# Schema changes belong to the CI identity that runs migrations (grant's `migrator` preset): grant warns,
+# whoami and doctor flag it on an application.
+CI_ONLY_ROLES = frozenset({"db_ddladmin"})
 ELEVATED_PERMISSIONS = frozenset({"CONTROL", "ALTER ANY USER", "ALTER ANY ROLE", "TAKE OWNERSHIP", "IMPERSONATE"})
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .identity import TokenIdentity, identity_from_claims
 from .ports import Connector, QuerySession, TokenSource, row_int
-from .roles import ELEVATED_PERMISSIONS, ELEVATED_ROLES
+from .roles import CI_ONLY_ROLES, ELEVATED_PERMISSIONS, ELEVATED_ROLES
 from .settings import ConnectionSettings
 
 IDENTITY_SQL = "SELECT SUSER_SNAME() AS login_name, USER_NAME() AS user_name, DB_NAME() AS database_name, @@VERSION AS version"
@@ -62,7 +62,7 @@ def effective_roles(session: QuerySession, user_name: str) -> list[str]:
 
 
 def least_privilege_warnings(roles: list[str], permissions: list[str]) -> list[str]:
-    out = [f"member of {r}: more than an application needs (see azsqlctl grant)" for r in roles if r in ELEVATED_ROLES]
+    out = [f"member of {r}: more than an application needs (see azsqlctl grant)" for r in roles if r in ELEVATED_ROLES | CI_ONLY_ROLES]
     out += [f"holds {p} on the database (see azsqlctl grant)" for p in permissions if p in ELEVATED_PERMISSIONS and "db_owner" not in roles]
     return out
 

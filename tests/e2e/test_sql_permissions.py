@@ -134,3 +134,42 @@ def test_azsqlctl_grant_then_the_driver_proves_it(sandbox: Sandbox, orders: Any)
     cnxn.cursor().execute("INSERT INTO app.orders (item) VALUES ('granted')")
     assert "CREATE TABLE permission denied in database 'appdb'. (262)" in error_of(cnxn.cursor(), "CREATE TABLE app.more (x INT)")
     cnxn.close()
+
+
+def test_grant_migrator_creates_tables_and_a_policy_role_reaches_exactly_its_schema(sandbox: Sandbox, orders: Any, tmp_path: Any) -> None:
+    """`grant --role migrator` may CREATE TABLE; a policy's custom role scoped to schema app reads app, not dbo."""
+    from typer.testing import CliRunner
+
+    from azsqlctl.cli.app import app
+
+    orders.cursor().execute("CREATE TABLE dbo.secrets (id INT)")
+    worker = sandbox.store.read(lambda s: next(i.client_id for i in s.identities if i.name == "billing-worker"))
+    runner = CliRunner()
+    result = runner.invoke(app, ["grant", "billing-worker", "--client-id", worker, "--role", "migrator", "--apply"])
+    assert result.exit_code == 0, result.output
+    cnxn = connect_as(sandbox, "billing-worker")
+    cnxn.cursor().execute("CREATE TABLE app.migrated (id INT PRIMARY KEY)")
+    cnxn.close()
+
+    policy = tmp_path / "access.toml"
+    policy.write_text(
+        f"""version = 1
+[roles.app_reader]
+grants = [{{ permissions = ["SELECT"], schema = "app" }}]
+[identities.billing-worker]
+type = "app"
+client_id = "{worker}"
+[[targets]]
+databases = ["appdb"]
+grants = {{ billing-worker = ["app_reader"] }}
+""",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["grant", "--policy", str(policy), "--prune", "--apply"])
+    assert result.exit_code == 0, result.output
+    cur = connect_as(sandbox, "billing-worker").cursor()
+    assert cur.execute("SELECT COUNT(*) FROM app.orders").fetchval() == 1
+    assert "The SELECT permission was denied on the object 'secrets', database 'appdb', schema 'dbo'. (229)" in error_of(
+        cur, "SELECT * FROM dbo.secrets"
+    )
+    assert "CREATE TABLE permission denied in database 'appdb'. (262)" in error_of(cur, "CREATE TABLE app.again (x INT)")
