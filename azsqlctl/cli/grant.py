@@ -368,7 +368,7 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
     op = _operation(settings, opts, ports)
     admin = None
     if opts.ensure_entra_admin:
-        op.admin = admin_spec(opts.ensure_entra_admin, opts.entra_admin_id, opts.entra_admin_type or "Group")
+        op.admin = admin_spec(opts.ensure_entra_admin, opts.entra_admin_id, opts.entra_admin_type)
         op.replace_admin = opts.replace_admin
         admin = admin_port(settings)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from .entra_admin import AdminSpec, plan_entra_admin
+from .entra_admin import AdminSpec, plan_entra_admin, resolve_wanted
 from .errors import AzsqlctlError, CheckFailed, ExitCode, NotFound
 from .grant_plan import BUILTIN_CUSTOM, PRESETS, Plan, RoleSpec, expand_roles, plan_identity, plan_role
 from .grant_state import read_state
@@ -114,7 +114,7 @@ class Job:
 
 @dataclass
 class AdminResult:
-    action: str  # unchanged, set, replace
+    action: str  # unchanged, update, set, replace
     status: Status
     message: str
     current: AdminSpec | None
@@ -322,15 +322,16 @@ def _admin_step(port: AdminPort | None, op: Operation, write: bool) -> AdminResu
     if port is None:
         raise AzsqlctlError("the Entra admin step needs ARM", "pass --subscription and --resource-group", code="no_arm_scope")
     current = port.current()
-    action, message = plan_entra_admin(current, op.admin, op.replace_admin)
+    wanted = resolve_wanted(current, op.admin)
+    action, message = plan_entra_admin(current, wanted, op.replace_admin)
     if action == "refuse":
         raise CheckFailed(message, "Service Connector replaces it silently; azsqlctl does not: nothing was written", code="admin_differs")
     if action == "unchanged":
-        return AdminResult(action, Status.UNCHANGED, message, current, op.admin)
+        return AdminResult(action, Status.UNCHANGED, message, current, wanted)
     if write:
-        port.set(op.admin)
-        return AdminResult(action, Status.CHANGED, "done: " + message, current, op.admin)
-    return AdminResult(action, Status.PLANNED, "would " + message, current, op.admin)
+        port.set(wanted)
+        return AdminResult(action, Status.CHANGED, "done: " + message, current, wanted)
+    return AdminResult(action, Status.PLANNED, "would " + message, current, wanted)
 
 
 def execute(

@@ -524,6 +524,36 @@ def test_ensure_entra_admin_alone(sandbox: Sandbox, client_env: dict[str, str]) 
     assert again.exit_code == 0 and "Entra admin (unchanged): no changes: the Entra admin is already sql-admins (Group" in again.stdout
 
 
+def test_ensure_entra_admin_compares_login_sid_and_type(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    # Same SID as the current admin (sandbox-operator, an Application) but another type or login: an update, not "unchanged".
+    op = cid(sandbox, "sandbox-operator")
+    same = ["--ensure-entra-admin", "sandbox-operator", "--entra-admin-id", op]
+    for kind in ("Group", "User"):
+        code, env = grant(*same, "--entra-admin-type", kind, "--check")
+        admin = env["data"]["entra_admin"]
+        assert code == ExitCode.CHECK_FAILED and (admin["action"], admin["status"]) == ("update", "planned")
+        assert admin["message"] == f"would update the Entra admin {op}: type Application -> {kind}"
+    code, env = grant(*same, "--entra-admin-type", "Group", "--dry-run")
+    assert code == 0 and env["data"]["entra_admin"]["status"] == "planned"
+    stored = sandbox.store.read(lambda s: s.server.entra_admin)
+    assert stored is not None and (stored.login, stored.principal_type) == ("sandbox-operator", "Application")  # nothing written
+    for args in (same, [*same, "--entra-admin-type", "Application"]):  # no type given: the same SID keeps its type
+        code, env = grant(*args, "--check")
+        assert code == 0 and env["data"]["entra_admin"]["action"] == "unchanged", env
+
+    renamed = ["--ensure-entra-admin", "ops-pipeline", "--entra-admin-id", op, "--entra-admin-type", "Application"]
+    code, env = grant(*renamed, "--check")
+    assert code == ExitCode.CHECK_FAILED and env["data"]["entra_admin"]["message"] == (
+        f"would update the Entra admin {op}: login sandbox-operator -> ops-pipeline"
+    )
+    code, env = grant(*renamed, "--apply")  # the same SID: no --replace-admin needed, no one is locked out
+    assert code == 0 and (env["data"]["entra_admin"]["action"], env["data"]["entra_admin"]["status"]) == ("update", "changed")
+    stored = sandbox.store.read(lambda s: s.server.entra_admin)
+    assert stored is not None and (stored.login, stored.sid, stored.principal_type) == ("ops-pipeline", op, "Application")
+    code, env = grant(*renamed, "--check")
+    assert code == 0 and env["data"]["entra_admin"]["action"] == "unchanged"
+
+
 def test_ensure_entra_admin_sends_the_type_it_is_given(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     # An id the directory does not know: only the type sent can say it is a group.
     gid = "5d1c2f3a-0000-4000-8000-0000000000cc"
