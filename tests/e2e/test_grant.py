@@ -292,6 +292,29 @@ def test_malformed_policy_lists_every_error_with_its_line(sandbox: Sandbox, clie
     assert sandbox.sql.statements == []  # validated before touching any database
 
 
+def test_policy_unknown_keys_are_errors_with_a_suggestion(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
+    policy = tmp_path / "typos.toml"
+    policy.write_text(
+        'version = 1\ncolour = "x"\n[identities.worker]\ntype = "app"\n'
+        f'client_id = "{cid(sandbox, "billing-worker")}"\nsidmode = true\n\n'
+        '[[targets]]\ndatabases = ["appdb"]\nprune = true\ngrants = { worker = ["reader"] }\n\n'
+        '[[targets]]\ndatabase = ["appdb"]\ngrants = { worker = ["reader"] }\n'
+    )
+    result = runner.invoke(app, ["grant", "--policy", str(policy), "--apply"])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    err = result.stderr
+    for expected in (
+        "line 2: unknown key colour (known keys: version, roles, identities, targets)",
+        "line 6: identity worker: unknown key sidmode (did you mean sid_mode?)",
+        "line 10: target 1: unknown key prune (known keys: servers, databases, grants)",
+        "line 14: target 2: unknown key database (did you mean databases?)",
+        "line 13: target 2: no databases",
+    ):
+        assert expected in err, err
+    assert "has 5 errors" in err
+    assert sandbox.sql.statements == [] and appdb(sandbox).user("worker") is None  # validated before touching any database
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     name=hst.text(
