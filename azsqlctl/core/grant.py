@@ -229,7 +229,7 @@ def apply_plan(session: DdlSession, plan: Plan) -> None:
                 session.rollback()
             failed = ApplyFailed(
                 f"statement {i} of {len(plan.steps)} failed ({step.summary}): {exc.message}",
-                f"rolled back: nothing changed in this database. {exc.hint}".strip(),
+                f"rolled back: nothing changed in this database. {exc.hint[:1].upper()}{exc.hint[1:]}".strip(),
                 code=exc.code,
                 details={"statement": i, "sql": step.sql, **exc.details},
             )

@@ -144,6 +144,29 @@ def test_directory_unreadable_33134_then_sid_mode_works(sandbox: Sandbox, client
     assert grant("billing-worker", "--client-id", worker, "--sid-mode", "--role", "reader", "--apply")[0] == 0
 
 
+def test_unknown_object_id_37545_is_not_found_with_a_fix(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    unknown = "11111111-2222-4333-8444-555555555555"
+    result = runner.invoke(app, ["grant", "alice@contoso.com", "--type", "user", "--object-id", unknown, "--role", "reader", "--apply"])
+    assert result.exit_code == ExitCode.NOT_FOUND, result.output
+    assert f"with object id '{unknown}' could not be found in the directory. (37545)" in result.stderr
+    hint = result.stderr.split("Hint: ", 1)[1]
+    assert hint.startswith(
+        "rolled back: nothing changed in this database. The object id is not in the directory (tenant) the server reads: "
+    )
+    assert "az ad user show --id GUID" in hint and "az ad sp show --id GUID" in hint and "az ad group show --group GUID" in hint
+    assert "--identity-resource" in hint and "--debug" not in hint
+    assert appdb(sandbox).user("alice@contoso.com") is None
+
+
+def test_unknown_display_name_33130_hint_is_a_sentence(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    result = runner.invoke(
+        app, ["grant", "nosuch-app", "--client-id", "11111111-2222-4333-8444-555555555555", "--role", "reader", "--apply"]
+    )
+    assert result.exit_code == ExitCode.NOT_FOUND, result.output
+    assert "(33130)" in result.stderr
+    assert "Hint: rolled back: nothing changed in this database. The directory has no principal with this display name: " in result.stderr
+
+
 def test_duplicate_display_name_33131_then_object_id_form(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     with sandbox.store.mutate() as s:
         s.identities.append(
