@@ -23,10 +23,10 @@ from typing import Protocol
 
 from .entra_admin import AdminSpec, plan_entra_admin, resolve_wanted
 from .errors import AzsqlctlError, CheckFailed, ExitCode, NotFound
-from .grant_plan import BUILTIN_CUSTOM, PRESETS, Plan, RoleSpec, expand_roles, plan_identity, plan_role
+from .grant_plan import BUILTIN_CUSTOM, FIXED_ROLES, PRESETS, Plan, RoleSpec, expand_roles, plan_identity, plan_role
 from .grant_state import read_state
 from .identity import IdentitySpec
-from .policy import Policy
+from .policy import Policy, did_you_mean
 from .ports import DdlSession
 
 log = logging.getLogger("azsqlctl.grant")
@@ -203,8 +203,9 @@ def build_plan(session: DdlSession, server: str, database: str, req: Request) ->
         for name in sorted(roles_needed - set(custom)):
             existing = state.principal(name)
             if existing is None or existing["type"] != "R":
+                roles = [*PRESETS, *FIXED_ROLES, *custom, *(str(p["name"]) for p in state.principals if p["type"] == "R")]
                 raise NotFound(
-                    f"role '{name}' is neither a preset nor a role in {database}",
+                    f"role '{name}' is neither a preset nor a role in {database}{did_you_mean(name, roles)}",
                     f"presets: {', '.join(PRESETS)}; or create the role (a custom role in a --policy file)",
                     code="unknown_role",
                 )

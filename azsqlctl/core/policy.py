@@ -226,7 +226,8 @@ def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool)
             if value:
                 seen_ids.setdefault(value.lower(), name)
         policy.identities[name] = spec
-    known_roles = {r.lower() for r in (*PRESETS, *FIXED_ROLES, *policy.roles, *BUILTIN_CUSTOM)}
+    role_names = [*PRESETS, *FIXED_ROLES, *policy.roles, *BUILTIN_CUSTOM]
+    known_roles = {r.lower() for r in role_names}
     for k, item in enumerate(_array(data.get("targets"))):
         line = lines.header("targets", nth=k)
         body = _table(item)
@@ -243,7 +244,8 @@ def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool)
                     errors.append(
                         (
                             lines.key(line, "grants"),
-                            f"target {k + 1}: unknown role {role} for {ident} (presets: {', '.join(PRESETS)}; or define [roles.{role}])",
+                            f"target {k + 1}: unknown role {role} for {ident}{did_you_mean(role, role_names)} "
+                            f"(presets: {', '.join(PRESETS)}; or define [roles.{role}])",
                         )
                     )
                 elif role in ELEVATED and not allow_elevated:

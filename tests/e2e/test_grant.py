@@ -310,7 +310,7 @@ def test_malformed_policy_lists_every_error_with_its_line(sandbox: Sandbox, clie
     assert result.exit_code == ExitCode.USAGE
     err = result.stderr
     for expected in ("line 4: identity a: client id 'nope' is not a GUID", "line 9: identity c: duplicate of identity b",
-                     "line 15: target 1: unknown role readr", "line 15: target 1: unknown identity d", "line 15: target 1: elevated role db_owner"):  # fmt: skip
+                     "line 15: target 1: unknown role readr for a (did you mean reader?)", "line 15: target 1: unknown identity d", "line 15: target 1: elevated role db_owner"):  # fmt: skip
         assert expected in err, err
     assert sandbox.sql.statements == []  # validated before touching any database
 
@@ -471,6 +471,39 @@ def test_single_and_policy_modes_agree(
         after = copy.deepcopy(appdb(sandbox))  # a snapshot: the next reset() edits the state in place
         runs.append((code, t["status"], t["error_code"], [s["sql"] for s in plan.get("steps", [])], plan.get("drift"), after))
     assert runs[0] == runs[1]
+
+
+def test_every_identity_problem_is_listed(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    worker = cid(sandbox, "billing-worker")
+    result = runner.invoke(app, ["grant", "alice", "--type", "user", "--client-id", worker, "--role", "reader", "--apply"])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.startswith(
+        "Error: 2 problems: (1) a user is matched by its object id: pass it (--object-id; object_id in a policy); "
+        "(2) a user has no client id; pass --object-id (a client id means an app or managed identity: --type app)\n"
+    )
+    assert "more)" not in result.stderr
+
+
+def test_unknown_role_suggests_the_closest(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
+    worker = cid(sandbox, "billing-worker")
+    result = runner.invoke(app, ["grant", "billing-worker", "--client-id", worker, "--role", "reder", "--apply"])
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "Error: role 'reder' is neither a preset nor a role in appdb (did you mean reader?)" in result.stderr
+    with sandbox.store.mutate() as s:  # the database's own custom roles are candidates too
+        db = s.server.database("appdb")
+        assert db is not None
+        db.roles.append("report_viewer")
+    result = runner.invoke(app, ["grant", "billing-worker", "--client-id", worker, "--role", "report_veiwer", "--apply"])
+    assert "(did you mean report_viewer?)" in result.stderr, result.stderr
+    policy = tmp_path / "typo.toml"
+    policy.write_text(
+        f'version = 1\n[identities.billing-worker]\nclient_id = "{worker}"\n'
+        '[[targets]]\ndatabases = ["appdb"]\ngrants = { billing-worker = ["wrtier"] }\n'
+    )
+    result = runner.invoke(app, ["grant", "--policy", str(policy), "--apply"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "line 6: target 1: unknown role wrtier for billing-worker (did you mean writer?) (presets: " in result.stderr
+    assert appdb(sandbox).user("billing-worker") is None
 
 
 def test_object_id_alone_is_refused_with_the_ids_each_kind_needs(sandbox: Sandbox, client_env: dict[str, str]) -> None:
