@@ -297,7 +297,9 @@ def _single_identity(settings: ConnectionSettings, opts: GrantOptions) -> Identi
             if naming
             else KIND_HELP + '. Find them: az identity show -n NAME -g GROUP --query "{clientId:clientId, principalId:principalId}"'
         )
-        raise UsageError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""), hint, code="bad_identity")
+        # every problem, not the first and a count
+        numbered = "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+        raise UsageError(problems[0] if len(problems) == 1 else f"{len(problems)} problems: {numbered}", hint, code="bad_identity")
     return spec
 
 
@@ -368,7 +370,7 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
     op = _operation(settings, opts, ports)
     admin = None
     if opts.ensure_entra_admin:
-        op.admin = admin_spec(opts.ensure_entra_admin, opts.entra_admin_id, opts.entra_admin_type or "Group")
+        op.admin = admin_spec(opts.ensure_entra_admin, opts.entra_admin_id, opts.entra_admin_type)
         op.replace_admin = opts.replace_admin
         admin = admin_port(settings)
 

@@ -13,23 +13,25 @@ if TYPE_CHECKING:
     from azsqlctl.core.settings import ConnectionSettings
 
 
-def admin_spec(name: str, admin_id: str | None, kind: str) -> AdminSpec:
-    """--ensure-entra-admin NAME --entra-admin-id GUID --entra-admin-type TYPE, validated."""
+def admin_spec(name: str, admin_id: str | None, kind: str | None) -> AdminSpec:
+    """--ensure-entra-admin NAME --entra-admin-id GUID --entra-admin-type TYPE, validated.
+
+    No type: "" (the current admin's type for the same SID, else Group; see core.entra_admin.resolve_wanted)."""
     from azsqlctl.core.entra_admin import AdminSpec
     from azsqlctl.core.errors import UsageError
 
-    if kind not in ("Group", "User", "Application"):
+    if kind is not None and kind not in ("Group", "User", "Application"):
         raise UsageError(f"--entra-admin-type must be Group, User or Application, not {kind}", "pass one of them", code="bad_identity")
     try:
         uuid.UUID(admin_id or "")
     except ValueError:
         which = "client id (az ad sp show --id APP --query appId)" if kind == "Application" else "object id"
         raise UsageError(
-            f"--ensure-entra-admin needs --entra-admin-id GUID (the {kind.lower()}'s {which})",
+            f"--ensure-entra-admin needs --entra-admin-id GUID (the {(kind or 'Group').lower()}'s {which})",
             "az ad group show --group NAME --query id  (a user: az ad user show --id UPN --query id)",
             code="bad_identity",
         ) from None
-    return AdminSpec(name, str(admin_id), kind)
+    return AdminSpec(name, str(admin_id), kind or "")
 
 
 def _tokens(settings: ConnectionSettings) -> CredentialTokens:

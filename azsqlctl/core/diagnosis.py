@@ -56,6 +56,9 @@ TABLE: dict[str, Diagnosis] = {
                   "name the exact object: --object-id GUID (CREATE USER ... WITH OBJECT_ID), or --sid-mode"),
         Diagnosis("33130", NotFound, "the directory has no principal with this display name",
                   "check the name (a managed identity's name is its resource name), or use --sid-mode with the client id"),
+        Diagnosis("37545", NotFound, "the object id is not in the directory (tenant) the server reads",
+                  "check it: az ad sp show --id GUID (an app or managed identity), az ad user show --id GUID (a user), "
+                  "az ad group show --group GUID (a group), in the server's tenant; or name a managed identity with --identity-resource ARM_ID"),
         Diagnosis("15247", PermissionDenied, "the signed-in identity may not create users or change roles",
                   "run grant as the server's Entra admin, or as a member of db_accessadmin and db_securityadmin"),
         Diagnosis("15151", NotFound, "a principal, role or schema named in the statement does not exist (or is not visible)",

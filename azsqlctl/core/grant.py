@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from .entra_admin import AdminSpec, plan_entra_admin
+from .entra_admin import AdminSpec, plan_entra_admin, resolve_wanted
 from .errors import AzsqlctlError, CheckFailed, ExitCode, NotFound
-from .grant_plan import BUILTIN_CUSTOM, PRESETS, Plan, RoleSpec, expand_roles, plan_identity, plan_role
+from .grant_plan import BUILTIN_CUSTOM, FIXED_ROLES, PRESETS, Plan, RoleSpec, expand_roles, plan_identity, plan_role
 from .grant_state import read_state
 from .identity import IdentitySpec
-from .policy import Policy
+from .policy import Policy, did_you_mean
 from .ports import DdlSession
 
 log = logging.getLogger("azsqlctl.grant")
@@ -114,7 +114,7 @@ class Job:
 
 @dataclass
 class AdminResult:
-    action: str  # unchanged, set, replace
+    action: str  # unchanged, update, set, replace
     status: Status
     message: str
     current: AdminSpec | None
@@ -203,8 +203,9 @@ def build_plan(session: DdlSession, server: str, database: str, req: Request) ->
         for name in sorted(roles_needed - set(custom)):
             existing = state.principal(name)
             if existing is None or existing["type"] != "R":
+                roles = [*PRESETS, *FIXED_ROLES, *custom, *(str(p["name"]) for p in state.principals if p["type"] == "R")]
                 raise NotFound(
-                    f"role '{name}' is neither a preset nor a role in {database}",
+                    f"role '{name}' is neither a preset nor a role in {database}{did_you_mean(name, roles)}",
                     f"presets: {', '.join(PRESETS)}; or create the role (a custom role in a --policy file)",
                     code="unknown_role",
                 )
@@ -229,7 +230,7 @@ def apply_plan(session: DdlSession, plan: Plan) -> None:
                 session.rollback()
             failed = ApplyFailed(
                 f"statement {i} of {len(plan.steps)} failed ({step.summary}): {exc.message}",
-                f"rolled back: nothing changed in this database. {exc.hint}".strip(),
+                f"rolled back: nothing changed in this database. {exc.hint[:1].upper()}{exc.hint[1:]}".strip(),
                 code=exc.code,
                 details={"statement": i, "sql": step.sql, **exc.details},
             )
@@ -322,15 +323,16 @@ def _admin_step(port: AdminPort | None, op: Operation, write: bool) -> AdminResu
     if port is None:
         raise AzsqlctlError("the Entra admin step needs ARM", "pass --subscription and --resource-group", code="no_arm_scope")
     current = port.current()
-    action, message = plan_entra_admin(current, op.admin, op.replace_admin)
+    wanted = resolve_wanted(current, op.admin)
+    action, message = plan_entra_admin(current, wanted, op.replace_admin)
     if action == "refuse":
         raise CheckFailed(message, "Service Connector replaces it silently; azsqlctl does not: nothing was written", code="admin_differs")
     if action == "unchanged":
-        return AdminResult(action, Status.UNCHANGED, message, current, op.admin)
+        return AdminResult(action, Status.UNCHANGED, message, current, wanted)
     if write:
-        port.set(op.admin)
-        return AdminResult(action, Status.CHANGED, "done: " + message, current, op.admin)
-    return AdminResult(action, Status.PLANNED, "would " + message, current, op.admin)
+        port.set(wanted)
+        return AdminResult(action, Status.CHANGED, "done: " + message, current, wanted)
+    return AdminResult(action, Status.PLANNED, "would " + message, current, wanted)
 
 
 def execute(

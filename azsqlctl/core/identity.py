@@ -183,10 +183,13 @@ def validate_identity(spec: IdentitySpec, roles: tuple[str, ...] | list[str] = (
     """Why this identity could not be matched to a database user, if it could not."""
     out = name_problems(spec.name, roles)
     if not spec.kind:
-        ids = "an object id" if spec.object_id else "no id"
+        said = (
+            "the identity's type is not given and an object id does not say it"
+            if spec.object_id
+            else "the identity's type is not given, and there is no id to tell it by"
+        )
         out.append(
-            f"the identity's type is not given and {ids} does not say it: never guessed "
-            "(app: a managed identity or service principal, matched by client id; user or group: by object id)"
+            f"{said}: never guessed (app: a managed identity or service principal, matched by client id; user or group: by object id)"
         )
         return out
     if spec.kind not in tuple(Kind):
@@ -203,9 +206,12 @@ def validate_identity(spec: IdentitySpec, roles: tuple[str, ...] | list[str] = (
             "an app or managed identity matches by its client id: --sid-mode with only an object id creates a user that can never log in"
         )
     elif spec.kind == Kind.APP and not spec.client_id and not spec.object_id:
-        out.append("an app or managed identity is matched by its client id: pass it (client_id), or its object id for WITH OBJECT_ID")
+        out.append(
+            "an app or managed identity is matched by its client id: pass it (--client-id; client_id in a policy), "
+            "or its object id for WITH OBJECT_ID"
+        )
     if spec.kind in (Kind.USER, Kind.GROUP) and not spec.object_id:
-        out.append(f"a {spec.kind} is matched by its object id: pass it (object_id)")
+        out.append(f"a {spec.kind} is matched by its object id: pass it (--object-id; object_id in a policy)")
     if spec.kind in (Kind.USER, Kind.GROUP) and spec.client_id:
         out.append(f"a {spec.kind} has no client id; pass --object-id (a client id means an app or managed identity: --type app)")
     return out

@@ -18,6 +18,7 @@ Every problem is reported at once, each with its line.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -29,6 +30,28 @@ from .grant_plan import BUILTIN_CUSTOM, ELEVATED, FIXED_ROLES, PRESETS, RoleSpec
 from .identity import MAX_NAME, IdentitySpec, Kind, name_problems, validate_identity
 
 PERMISSIONS = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE", "REFERENCES", "VIEW DEFINITION")
+TOP_KEYS = ("version", "roles", "identities", "targets")
+ROLE_KEYS = ("grants",)
+ROLE_GRANT_KEYS = ("permissions", "schema")
+IDENTITY_KEYS = ("type", "client_id", "object_id", "resource", "name", "sid_mode")
+TARGET_KEYS = ("servers", "databases", "grants")
+
+
+def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    """The suffix " (did you mean X?)" for the closest of ``choices`` (difflib, case-insensitive), or ""."""
+    by_lower = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[close[0]]}?)" if close else ""
+
+
+def _unknown_keys(
+    body: Mapping[str, object], known: tuple[str, ...], where: str, line: int, lines: Lines, errors: list[tuple[int, str]]
+) -> None:
+    """A key this version does not read is an error, never silently ignored (a typo would otherwise grant less or more)."""
+    for key in body:
+        if key not in known:
+            hint = did_you_mean(key, known) or f" (known keys: {', '.join(known)})"
+            errors.append((lines.key(line, key), f"{where}unknown key {key}{hint}"))
 
 
 @dataclass
@@ -136,14 +159,17 @@ def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool)
     policy = Policy()
     if data.get("version", 1) != 1:
         errors.append((lines.key(1, "version"), f"unsupported version {data.get('version')!r} (this azsqlctl reads version 1)"))
+    _unknown_keys(data, TOP_KEYS, "", 1, lines, errors)
     for key, want, shape in (("roles", dict, "a table"), ("identities", dict, "a table"), ("targets", list, "an array of tables")):
         if key in data and not isinstance(data[key], want):
             errors.append((lines.key(1, key), f"{key} must be {shape}"))
     for name, body in _table(data.get("roles")).items():
         line = lines.header("roles", name)
         grants = []
+        _unknown_keys(_table(body), ROLE_KEYS, f"role {name}: ", line, lines, errors)
         for g in _array(_table(body).get("grants")):
             grant = _table(g)
+            _unknown_keys(grant, ROLE_GRANT_KEYS, f"role {name} grants: ", lines.key(line, "grants"), lines, errors)
             perms = tuple(str(p).upper() for p in _array(grant.get("permissions")))
             bad = [p for p in perms if p not in PERMISSIONS]
             if bad or not perms:
@@ -163,6 +189,7 @@ def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool)
         if not isinstance(body, dict):
             errors.append((line, f"identity {name}: expected a table"))
             continue
+        _unknown_keys(body, IDENTITY_KEYS, f"identity {name}: ", line, lines, errors)
         client_id, object_id = str(body.get("client_id", "")), str(body.get("object_id", ""))
         resource = str(body.get("resource", ""))
         policy.lines[name] = line
@@ -199,10 +226,12 @@ def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool)
             if value:
                 seen_ids.setdefault(value.lower(), name)
         policy.identities[name] = spec
-    known_roles = {r.lower() for r in (*PRESETS, *FIXED_ROLES, *policy.roles, *BUILTIN_CUSTOM)}
+    role_names = [*PRESETS, *FIXED_ROLES, *policy.roles, *BUILTIN_CUSTOM]
+    known_roles = {r.lower() for r in role_names}
     for k, item in enumerate(_array(data.get("targets"))):
         line = lines.header("targets", nth=k)
         body = _table(item)
+        _unknown_keys(body, TARGET_KEYS, f"target {k + 1}: ", line, lines, errors)
         databases = [str(d) for d in _array(body.get("databases"))]
         if not databases:
             errors.append((line, f"target {k + 1}: no databases"))
@@ -215,7 +244,8 @@ def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool)
                     errors.append(
                         (
                             lines.key(line, "grants"),
-                            f"target {k + 1}: unknown role {role} for {ident} (presets: {', '.join(PRESETS)}; or define [roles.{role}])",
+                            f"target {k + 1}: unknown role {role} for {ident}{did_you_mean(role, role_names)} "
+                            f"(presets: {', '.join(PRESETS)}; or define [roles.{role}])",
                         )
                     )
                 elif role in ELEVATED and not allow_elevated:

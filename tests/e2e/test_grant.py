@@ -144,6 +144,29 @@ def test_directory_unreadable_33134_then_sid_mode_works(sandbox: Sandbox, client
     assert grant("billing-worker", "--client-id", worker, "--sid-mode", "--role", "reader", "--apply")[0] == 0
 
 
+def test_unknown_object_id_37545_is_not_found_with_a_fix(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    unknown = "11111111-2222-4333-8444-555555555555"
+    result = runner.invoke(app, ["grant", "alice@contoso.com", "--type", "user", "--object-id", unknown, "--role", "reader", "--apply"])
+    assert result.exit_code == ExitCode.NOT_FOUND, result.output
+    assert f"with object id '{unknown}' could not be found in the directory. (37545)" in result.stderr
+    hint = result.stderr.split("Hint: ", 1)[1]
+    assert hint.startswith(
+        "rolled back: nothing changed in this database. The object id is not in the directory (tenant) the server reads: "
+    )
+    assert "az ad user show --id GUID" in hint and "az ad sp show --id GUID" in hint and "az ad group show --group GUID" in hint
+    assert "--identity-resource" in hint and "--debug" not in hint
+    assert appdb(sandbox).user("alice@contoso.com") is None
+
+
+def test_unknown_display_name_33130_hint_is_a_sentence(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    result = runner.invoke(
+        app, ["grant", "nosuch-app", "--client-id", "11111111-2222-4333-8444-555555555555", "--role", "reader", "--apply"]
+    )
+    assert result.exit_code == ExitCode.NOT_FOUND, result.output
+    assert "(33130)" in result.stderr
+    assert "Hint: rolled back: nothing changed in this database. The directory has no principal with this display name: " in result.stderr
+
+
 def test_duplicate_display_name_33131_then_object_id_form(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     with sandbox.store.mutate() as s:
         s.identities.append(
@@ -287,9 +310,32 @@ def test_malformed_policy_lists_every_error_with_its_line(sandbox: Sandbox, clie
     assert result.exit_code == ExitCode.USAGE
     err = result.stderr
     for expected in ("line 4: identity a: client id 'nope' is not a GUID", "line 9: identity c: duplicate of identity b",
-                     "line 15: target 1: unknown role readr", "line 15: target 1: unknown identity d", "line 15: target 1: elevated role db_owner"):  # fmt: skip
+                     "line 15: target 1: unknown role readr for a (did you mean reader?)", "line 15: target 1: unknown identity d", "line 15: target 1: elevated role db_owner"):  # fmt: skip
         assert expected in err, err
     assert sandbox.sql.statements == []  # validated before touching any database
+
+
+def test_policy_unknown_keys_are_errors_with_a_suggestion(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
+    policy = tmp_path / "typos.toml"
+    policy.write_text(
+        'version = 1\ncolour = "x"\n[identities.worker]\ntype = "app"\n'
+        f'client_id = "{cid(sandbox, "billing-worker")}"\nsidmode = true\n\n'
+        '[[targets]]\ndatabases = ["appdb"]\nprune = true\ngrants = { worker = ["reader"] }\n\n'
+        '[[targets]]\ndatabase = ["appdb"]\ngrants = { worker = ["reader"] }\n'
+    )
+    result = runner.invoke(app, ["grant", "--policy", str(policy), "--apply"])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    err = result.stderr
+    for expected in (
+        "line 2: unknown key colour (known keys: version, roles, identities, targets)",
+        "line 6: identity worker: unknown key sidmode (did you mean sid_mode?)",
+        "line 10: target 1: unknown key prune (known keys: servers, databases, grants)",
+        "line 14: target 2: unknown key database (did you mean databases?)",
+        "line 13: target 2: no databases",
+    ):
+        assert expected in err, err
+    assert "has 5 errors" in err
+    assert sandbox.sql.statements == [] and appdb(sandbox).user("worker") is None  # validated before touching any database
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -427,6 +473,39 @@ def test_single_and_policy_modes_agree(
     assert runs[0] == runs[1]
 
 
+def test_every_identity_problem_is_listed(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    worker = cid(sandbox, "billing-worker")
+    result = runner.invoke(app, ["grant", "alice", "--type", "user", "--client-id", worker, "--role", "reader", "--apply"])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.startswith(
+        "Error: 2 problems: (1) a user is matched by its object id: pass it (--object-id; object_id in a policy); "
+        "(2) a user has no client id; pass --object-id (a client id means an app or managed identity: --type app)\n"
+    )
+    assert "more)" not in result.stderr
+
+
+def test_unknown_role_suggests_the_closest(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
+    worker = cid(sandbox, "billing-worker")
+    result = runner.invoke(app, ["grant", "billing-worker", "--client-id", worker, "--role", "reder", "--apply"])
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "Error: role 'reder' is neither a preset nor a role in appdb (did you mean reader?)" in result.stderr
+    with sandbox.store.mutate() as s:  # the database's own custom roles are candidates too
+        db = s.server.database("appdb")
+        assert db is not None
+        db.roles.append("report_viewer")
+    result = runner.invoke(app, ["grant", "billing-worker", "--client-id", worker, "--role", "report_veiwer", "--apply"])
+    assert "(did you mean report_viewer?)" in result.stderr, result.stderr
+    policy = tmp_path / "typo.toml"
+    policy.write_text(
+        f'version = 1\n[identities.billing-worker]\nclient_id = "{worker}"\n'
+        '[[targets]]\ndatabases = ["appdb"]\ngrants = { billing-worker = ["wrtier"] }\n'
+    )
+    result = runner.invoke(app, ["grant", "--policy", str(policy), "--apply"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "line 6: target 1: unknown role wrtier for billing-worker (did you mean writer?) (presets: " in result.stderr
+    assert appdb(sandbox).user("billing-worker") is None
+
+
 def test_object_id_alone_is_refused_with_the_ids_each_kind_needs(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     oid = ident(sandbox, "billing-worker").object_id
     result = runner.invoke(app, ["grant", "billing-worker", "--object-id", oid, "--role", "reader", "--apply"])
@@ -522,6 +601,36 @@ def test_ensure_entra_admin_alone(sandbox: Sandbox, client_env: dict[str, str]) 
     assert stored is not None and (stored.login, stored.sid, stored.principal_type) == ("sql-admins", group.object_id, "Group")
     again = runner.invoke(app, ["grant", *admin, "--apply"])
     assert again.exit_code == 0 and "Entra admin (unchanged): no changes: the Entra admin is already sql-admins (Group" in again.stdout
+
+
+def test_ensure_entra_admin_compares_login_sid_and_type(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    # Same SID as the current admin (sandbox-operator, an Application) but another type or login: an update, not "unchanged".
+    op = cid(sandbox, "sandbox-operator")
+    same = ["--ensure-entra-admin", "sandbox-operator", "--entra-admin-id", op]
+    for kind in ("Group", "User"):
+        code, env = grant(*same, "--entra-admin-type", kind, "--check")
+        admin = env["data"]["entra_admin"]
+        assert code == ExitCode.CHECK_FAILED and (admin["action"], admin["status"]) == ("update", "planned")
+        assert admin["message"] == f"would update the Entra admin {op}: type Application -> {kind}"
+    code, env = grant(*same, "--entra-admin-type", "Group", "--dry-run")
+    assert code == 0 and env["data"]["entra_admin"]["status"] == "planned"
+    stored = sandbox.store.read(lambda s: s.server.entra_admin)
+    assert stored is not None and (stored.login, stored.principal_type) == ("sandbox-operator", "Application")  # nothing written
+    for args in (same, [*same, "--entra-admin-type", "Application"]):  # no type given: the same SID keeps its type
+        code, env = grant(*args, "--check")
+        assert code == 0 and env["data"]["entra_admin"]["action"] == "unchanged", env
+
+    renamed = ["--ensure-entra-admin", "ops-pipeline", "--entra-admin-id", op, "--entra-admin-type", "Application"]
+    code, env = grant(*renamed, "--check")
+    assert code == ExitCode.CHECK_FAILED and env["data"]["entra_admin"]["message"] == (
+        f"would update the Entra admin {op}: login sandbox-operator -> ops-pipeline"
+    )
+    code, env = grant(*renamed, "--apply")  # the same SID: no --replace-admin needed, no one is locked out
+    assert code == 0 and (env["data"]["entra_admin"]["action"], env["data"]["entra_admin"]["status"]) == ("update", "changed")
+    stored = sandbox.store.read(lambda s: s.server.entra_admin)
+    assert stored is not None and (stored.login, stored.sid, stored.principal_type) == ("ops-pipeline", op, "Application")
+    code, env = grant(*renamed, "--check")
+    assert code == 0 and env["data"]["entra_admin"]["action"] == "unchanged"
 
 
 def test_ensure_entra_admin_sends_the_type_it_is_given(sandbox: Sandbox, client_env: dict[str, str]) -> None:

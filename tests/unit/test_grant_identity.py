@@ -33,6 +33,12 @@ def test_an_object_id_alone_never_guesses_the_kind() -> None:
     assert "matched by client id" in problem and "by object id" in problem
 
 
+def test_no_type_and_no_id_reads_as_a_sentence() -> None:
+    problem = validate_identity(IdentitySpec("alice", ""))[0]
+    assert problem.startswith("the identity's type is not given, and there is no id to tell it by: never guessed")
+    assert "no id does not say" not in problem
+
+
 def test_sid_is_the_client_id_for_apps_and_the_object_id_otherwise() -> None:
     assert sid_of("app", APP, OID) == APP and sid_of("user", "", OID) == OID and sid_of("group", "", OID) == OID
     spec = IdentitySpec("a", "app", APP, OID)
