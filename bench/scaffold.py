@@ -1,4 +1,4 @@
-"""The generated connection module under load (`python -m bench.scaffold`), ratios from one run.
+"""The generated connection module under load (`python -m bench scaffold`), ratios from one run.
 
 N requests spread over a simulated 2 hours (1-hour tokens; time advanced by the benchmark through
 one fake clock shared by the generated module, azure-identity and the sandbox - never slept),
@@ -85,7 +85,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--short-ttl", type=float, default=5.0, help="connection idle window of the second generated run, seconds")
     args = parser.parse_args()
+    bench_scaffold(args.requests, args.baseline_requests, args.workers, args.short_ttl)
 
+
+def bench_scaffold(requests: int = 10_000, baseline_requests: int = 1_000, workers: int = 8, short_ttl: float = 5.0) -> None:
     import pyodbc
     from azure.identity import DefaultAzureCredential
 
@@ -93,51 +96,56 @@ def main() -> None:
     from tests.conftest import driver_path, token_struct
 
     clock = FakeClock()
-    time.time = clock  # azure-identity and the sandbox see simulated time too
-    with tempfile.TemporaryDirectory() as tmp, Sandbox(None, material_dir=Path(tmp) / "m", token_lifetime=3600) as sb:
-        os.environ.update(sb.env)
-        connection, settings = _generate(Path(tmp) / "app")
-        client_id = sb.store.read(lambda s: next(i.client_id for i in s.identities if i.name == "orders-api"))
-        base = {"server": sb.server, "database": "appdb", "client_id": client_id, "odbc_driver": driver_path(), "retry_backoff": 0.0}
+    real_time = time.time
+    time.time = clock  # azure-identity and the sandbox see simulated time too (restored below: `python -m bench` runs on)
+    try:
+        with tempfile.TemporaryDirectory() as tmp, Sandbox(None, material_dir=Path(tmp) / "m", token_lifetime=3600) as sb:
+            os.environ.update(sb.env)
+            connection, settings = _generate(Path(tmp) / "app")
+            client_id = sb.store.read(lambda s: next(i.client_id for i in s.identities if i.name == "orders-api"))
+            base = {"server": sb.server, "database": "appdb", "client_id": client_id, "odbc_driver": driver_path(), "retry_backoff": 0.0}
 
-        def generated(ttl: float) -> Callable[[int], None]:
-            db = connection.Database(settings.DbSettings(**base, connection_ttl=ttl), clock=clock)
+            def generated(ttl: float) -> Callable[[int], None]:
+                db = connection.Database(settings.DbSettings(**base, connection_ttl=ttl), clock=clock)
 
-            def one(i: int) -> None:
-                with db.session() as s:
-                    assert s.query("SELECT ?", i)[0][0] == i
+                def one(i: int) -> None:
+                    with db.session() as s:
+                        assert s.query("SELECT ?", i)[0][0] == i
 
-            return one
+                return one
 
-        conn_str = f"DRIVER={{{driver_path()}}};SERVER=tcp:{sb.server};DATABASE=appdb;Encrypt=yes"
+            conn_str = f"DRIVER={{{driver_path()}}};SERVER=tcp:{sb.server};DATABASE=appdb;Encrypt=yes"
 
-        def quickstart(i: int) -> None:
-            # https://learn.microsoft.com/azure/azure-sql/database/azure-sql-python-quickstart: get_conn()
-            credential = DefaultAzureCredential(managed_identity_client_id=client_id)
-            token = credential.get_token("https://database.windows.net/.default").token
-            conn = pyodbc.connect(conn_str, attrs_before={1256: token_struct(token)})
-            try:
-                assert conn.cursor().execute("SELECT ?", i).fetchone()[0] == i
-            finally:
-                conn.close()
+            def quickstart(i: int) -> None:
+                # https://learn.microsoft.com/azure/azure-sql/database/azure-sql-python-quickstart: get_conn()
+                credential = DefaultAzureCredential(managed_identity_client_id=client_id)
+                token = credential.get_token("https://database.windows.net/.default").token
+                conn = pyodbc.connect(conn_str, attrs_before={1256: token_struct(token)})
+                try:
+                    assert conn.cursor().execute("SELECT ?", i).fetchone()[0] == i
+                finally:
+                    conn.close()
 
-        pyodbc.pooling = False
-        results = [
-            _run("generated (shipped)", args.requests, args.workers, clock, generated(settings.DbSettings.connection_ttl), sb),
-            _run(f"generated (TTL {args.short_ttl:.0f} s)", args.requests, args.workers, clock, generated(args.short_ttl), sb),
-            _run("cache disabled", args.baseline_requests, args.workers, clock, generated(0.0), sb),
-            _run("quickstart", args.baseline_requests, args.workers, clock, quickstart, sb),
-        ]
-    quick = results[-1]
-    print(f"scaffold: {args.workers} workers, each run spread over a simulated 2 h with 1-hour tokens")
-    for r in results:
-        per_login = r["logins"] / r["requests"]
-        print(
-            f"  {r['name']:<22} {r['requests']:>6} requests: {r['tokens']:>5} token requests, {r['logins']:>6} logins "
-            f"({per_login:.3f}/request = {per_login / (quick['logins'] / quick['requests']):.3f}x quickstart), "
-            f"{r['rps']:.0f} requests/s = {r['rps'] / quick['rps']:.1f}x quickstart"
-        )
-    print("  goals: generated token requests <= 3; logins <= 1/20 (0.050x) of the quickstart's per request")
+            pyodbc.pooling = False
+            results = [
+                _run("generated (shipped)", requests, workers, clock, generated(settings.DbSettings.connection_ttl), sb),
+                _run(f"generated (TTL {short_ttl:.0f} s)", requests, workers, clock, generated(short_ttl), sb),
+                _run("cache disabled", baseline_requests, workers, clock, generated(0.0), sb),
+                _run("quickstart", baseline_requests, workers, clock, quickstart, sb),
+            ]
+        quick = results[-1]
+        print(f"scaffold: {workers} workers, each run spread over a simulated 2 h with 1-hour tokens")
+        for r in results:
+            per_login = r["logins"] / r["requests"]
+            print(
+                f"  {r['name']:<22} {r['requests']:>6} requests: {r['tokens']:>5} token requests, {r['logins']:>6} logins "
+                f"({per_login:.3f}/request = {per_login / (quick['logins'] / quick['requests']):.3f}x quickstart), "
+                f"{r['rps']:.0f} requests/s = {r['rps'] / quick['rps']:.1f}x quickstart"
+            )
+        print("  goals: generated token requests <= 3; logins <= 1/20 (0.050x) of the quickstart's per request")
+
+    finally:
+        time.time = real_time
 
 
 if __name__ == "__main__":
