@@ -1,4 +1,4 @@
-"""`azsqlctl sandbox serve|run`: the local Azure SQL + Entra stand-in.
+"""`azsqlctl sandbox serve|run|reset`: the local Azure SQL + Entra stand-in.
 
 Bad input (a state file that is not .json/.toml, a directory, malformed, of the wrong
 shape; a port in use; an --env-file that cannot be written) is refused with one
@@ -162,6 +162,64 @@ def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
     con.print(table)
     where = f"; environment written to {env_file}" if env_file else ""
     con.print(f"Sandbox ready (state {sandbox.state_path}{where}). Ctrl-C to stop.")
+
+
+@app.command("reset")
+def reset_command(
+    state: StateFile = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Reset without asking")] = False,
+    output: o.Output = None,
+    debug: o.Debug = False,
+) -> None:
+    """Put the sandbox back to its defaults: rewrite the state file, drop its table data and audit trail."""
+    from .runner import run
+
+    def action(fmt: str) -> Any:
+        from azsqlctl.core.errors import UsageError
+        from azsqlctl.sandbox.serve import default_state_path
+
+        from .render import Result
+
+        path = state or default_state_path()
+        if not yes:
+            if fmt == "json" or not sys.stdin.isatty():
+                raise UsageError(
+                    f"sandbox reset would overwrite {path}", "rerun with --yes to reset (no terminal to ask on)", code="needs_confirmation"
+                )
+            if not typer.confirm(
+                f"Reset the sandbox state {path} to its defaults (its table data and audit trail too)?", default=False, err=True
+            ):
+                print("Nothing changed.", file=sys.stderr)
+                return 1
+        removed = _reset(path)
+        data = {"state": str(path), "removed": [str(p) for p in removed]}
+        return Result("sandbox reset", data, human=lambda d: print(f"Sandbox state {d['state']} reset to its defaults."))
+
+    run("sandbox reset", output, debug, action)
+
+
+def _reset(path: Path) -> list[Path]:
+    """Rewrite ``path`` with the default state; remove the user-table data and audit files beside it."""
+    import shutil
+
+    from azsqlctl.sandbox import state as st
+    from azsqlctl.sandbox.audit import audit_path
+    from azsqlctl.sandbox.sql.storage import data_directory
+
+    st.check_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    st.dump(st.default_state(), path)
+    audit = audit_path(path)
+    removed: list[Path] = []
+    for extra in (audit, audit.with_name(audit.name + "-wal"), audit.with_name(audit.name + "-shm"), data_directory(path)):
+        if extra.is_dir():
+            shutil.rmtree(extra)
+        elif extra.exists():
+            extra.unlink()
+        else:
+            continue
+        removed.append(extra)
+    return removed
 
 
 @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
