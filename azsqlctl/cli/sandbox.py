@@ -23,7 +23,7 @@ StateFile = Annotated[
     Path | None,
     typer.Option(
         "--state",
-        help="State file (.json or .toml), created when missing [default: ~/.local/share/azsqlctl/sandbox/state.json]",
+        help="State file (.json or .toml), created when missing \\[default: ~/.local/share/azsqlctl/sandbox/state.json]",
         show_default=False,
     ),
 ]
@@ -84,7 +84,7 @@ def serve_command(
     arm_port: Annotated[int, typer.Option("--arm-port", min=0, max=65535, help="ARM (HTTPS) port")] = 0,
     token_lifetime: Annotated[
         int | None,
-        typer.Option("--token-lifetime", min=60, help="Token lifetime in seconds [default: the state's, 3600]", show_default=False),
+        typer.Option("--token-lifetime", min=60, help="Token lifetime in seconds \\[default: the state's, 3600]", show_default=False),
     ] = None,
     audit_rows: Annotated[
         int | None,

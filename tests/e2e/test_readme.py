@@ -86,3 +86,40 @@ def test_root_help_lists_only_registered_commands_and_completion_works() -> None
     assert "--install-completion" in result.stdout
     shown = runner.invoke(app, ["--show-completion", "bash"])
     assert shown.exit_code == 0 and "complete" in shown.stdout
+
+
+def _leaf_commands(command: object, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], object]]:
+    sub = getattr(command, "commands", None)
+    if isinstance(sub, dict):
+        return [(path, command)] + [leaf for name, child in sorted(sub.items()) for leaf in _leaf_commands(child, (*path, name))]
+    return [(path, command)]
+
+
+def test_every_help_shows_each_bracketed_text_its_options_document() -> None:
+    """Rich treats ``[...]`` as markup: an unescaped ``[default 1h]`` silently vanishes from --help."""
+    import typer.main
+
+    leaves = _leaf_commands(typer.main.get_command(app))
+    assert len(leaves) > 8
+    checked = 0
+    for path, command in leaves:
+        rendered = " ".join(runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).stdout.split())
+        texts = [getattr(p, "help", None) or "" for p in getattr(command, "params", [])] + [getattr(command, "help", None) or ""]
+        for text in texts:
+            for bracketed in re.findall(r"\\?\[[^\]\n]*\]", text):
+                shown = " ".join(bracketed.removeprefix("\\").split())
+                assert shown in rendered, (path, shown)
+                checked += 1
+    assert checked > 20
+
+
+def test_documented_defaults_survive_rich_markup() -> None:
+    for path, default in [
+        (["logs"], "[default 1h]"),
+        (["logs"], "[default: found from the server's diagnostic setting]"),
+        (["sandbox", "serve"], "[default: ~/.local/share/azsqlctl/sandbox/state.json]"),
+        (["sandbox", "serve"], "[default: the state's, 3600]"),
+        (["sandbox", "reset"], "[default: ~/.local/share/azsqlctl/sandbox/state.json]"),
+    ]:
+        rendered = " ".join(runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).stdout.split())
+        assert default in rendered, (path, default)
