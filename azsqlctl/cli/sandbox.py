@@ -30,6 +30,10 @@ StateFile = Annotated[
 Port = Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")]
 
 
+# `sandbox run` exits with its command's code, so a command that cannot be found is 127, as in a shell.
+COMMAND_NOT_FOUND = 127
+
+
 class EnvFormat(StrEnum):
     shell = "shell"
     docker = "docker"
@@ -222,13 +226,15 @@ def _reset(path: Path) -> list[Path]:
     return removed
 
 
-@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command("run", context_settings={"allow_extra_args": True, "allow_interspersed_args": False})
 def run_command(
     command: Annotated[list[str] | None, typer.Argument(help="The command to run, after --", show_default=False)] = None,
     state: StateFile = None,
     debug: o.Debug = False,
 ) -> None:
-    """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code.
+    """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code (127: not found).
+
+    Options go before COMMAND (or before --); everything from COMMAND on is passed to it untouched.
 
     SIGINT/SIGTERM are forwarded to COMMAND, which is waited for before the sandbox stops;
     if it dies of the signal the exit code is 128 + the signal (130, 143)."""
@@ -243,7 +249,10 @@ def run_command(
         if not command:
             raise UsageError("no command given", "azsqlctl sandbox run -- azsqlctl whoami", code="no_command")
         if shutil.which(command[0]) is None:
-            raise NotFound(f"command not found: {command[0]}", "check the command name and PATH")
+            from .render import emit_error
+
+            emit_error("sandbox run", NotFound(f"command not found: {command[0]}", "check the command name and PATH"), fmt)
+            return COMMAND_NOT_FOUND
         return run_with(_sandbox(state), command)
 
     run("sandbox run", None, debug, action)

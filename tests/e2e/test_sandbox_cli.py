@@ -133,7 +133,11 @@ def test_changes_persist_between_runs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
-    [([], ExitCode.USAGE, "no command given"), (["--", "no-such-command-xyz"], ExitCode.NOT_FOUND, "command not found")],
+    [
+        ([], ExitCode.USAGE, "no command given"),
+        (["--", "no-such-command-xyz"], 127, "command not found: no-such-command-xyz"),  # a shell's code, not NOT_FOUND
+        (["--stat", "x.json", "--", "true"], ExitCode.USAGE, "no such option: --stat"),  # a typo is not the command
+    ],
 )
 def test_run_bad_commands(tmp_path: Path, args: list[str], code: int, message: str) -> None:
     proc = subprocess.run(
@@ -438,3 +442,19 @@ def test_reset_refuses_a_state_path_that_can_never_be_a_state_file(tmp_path: Pat
                           capture_output=True, text=True, timeout=60, env=clean_env(tmp_path))  # fmt: skip
     assert_refused(proc, ExitCode.USAGE, "unsupported suffix", "name it .json or .toml")
     assert not (tmp_path / "s.txt").exists()
+
+
+def test_run_suggests_the_option_a_typo_meant_and_passes_options_after_the_command_untouched(tmp_path: Path) -> None:
+    env = clean_env(tmp_path)
+    typo = subprocess.run([*CLI, "sandbox", "run", "--stat", str(tmp_path / "s.json"), "--", "true"],
+                          capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    assert_refused(typo, ExitCode.USAGE, "no such option: --stat", "did you mean --state?")
+    assert not (tmp_path / "s.json").exists()
+    json_typo = subprocess.run([*CLI, "sandbox", "run", "-o", "json", "--", "true"], capture_output=True, text=True, timeout=60, env=env)
+    assert json_typo.returncode == ExitCode.USAGE
+    assert json.loads(json_typo.stdout)["errors"][0]["message"] == "no such option: -o"
+    for separator in (["--"], []):  # with or without --, what follows the command's first word is its own
+        proc = subprocess.run([*CLI, "sandbox", "run", "--state", str(tmp_path / "s.json"), *separator, sys.executable, "-c",
+                               "import sys; sys.exit(3 if sys.argv[1:] == ['--state', '-o'] else 1)", "--state", "-o"],
+                              capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+        assert proc.returncode == 3, proc.stderr
