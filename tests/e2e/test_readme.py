@@ -123,3 +123,15 @@ def test_documented_defaults_survive_rich_markup() -> None:
     ]:
         rendered = " ".join(runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).stdout.split())
         assert default in rendered, (path, default)
+
+
+def test_pytest_plugin_snippet_passes_in_a_project_of_its_own(tmp_path: Path) -> None:
+    found = re.search(r"### Testing with the sandbox: the pytest plugin\n.*?```python\n(.*?)```\n", README, re.S)
+    assert found, "the README lost its pytest-plugin snippet"
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_snippet.py").write_text(found.group(1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_"))}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_snippet.py"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "1 passed" in proc.stdout
