@@ -77,6 +77,8 @@ def logs_command(
         from azsqlctl.core.logs.window import parse_duration, resolve_window
 
         now = datetime.now(UTC)
+        if workspace:
+            _check_workspace_guid(workspace)  # before any request: "nope" would otherwise reach the service
         if workspace and resource:
             raise UsageError("--workspace and --resource do not combine", "give one: a workspace id, or a resource id", code="bad_target")
         if follow and summary:
@@ -225,6 +227,22 @@ def audit_lookup(settings: ConnectionSettings) -> Any:
     )
 
 
+def _check_workspace_guid(workspace: str) -> None:
+    import uuid
+
+    from azsqlctl.core.errors import UsageError
+
+    try:
+        uuid.UUID(workspace.strip())
+    except ValueError:
+        raise UsageError(
+            f"--workspace '{workspace}' is not a GUID",
+            "pass the workspace's customer id (az monitor log-analytics workspace show -g RG -n NAME --query customerId), "
+            "or leave --workspace out to find it from the server's diagnostic setting",
+            code="bad_workspace",
+        ) from None
+
+
 def _target(settings: ConnectionSettings, workspace: str | None, resource: str | None) -> LogsTarget:
     from azsqlctl.core.errors import UsageError
     from azsqlctl.core.logs.ports import LogsTarget
@@ -323,17 +341,19 @@ def status_command(
     output: o.Output = None,
     debug: o.Debug = False,
 ) -> None:
-    """Show the server's auditing policy, its diagnostic settings on master, and where audit rows go."""
+    """Show the server's auditing policy, its diagnostic settings on master, and where audit rows go (exit 1 when failed logins are not recorded)."""
     from .runner import run
 
     given = _arm_input(server, subscription, resource_group, cloud, auth, client_id, tenant_id, ca_bundle, timeout)
 
     def action(fmt: str) -> Any:
+        from azsqlctl.core.errors import ExitCode
         from azsqlctl.core.logs.setup import read_status
 
         from .render import Result
 
         status = read_status(*_server_config(given))
-        return Result("logs status", status.as_json(), human=logs_render.status_human)
+        code = ExitCode.OK if status.ready else ExitCode.CHECK_FAILED  # not recording failed logins: a CI gate fails
+        return Result("logs status", status.as_json(), exit_code=code, human=logs_render.status_human)
 
     run("logs status", output, debug, action)

@@ -13,7 +13,7 @@ VIEW = "View"
 
 Workspace = Annotated[
     str | None,
-    typer.Option("--workspace", metavar="GUID", help="Log Analytics workspace id (customer id GUID) [default: found from the server's diagnostic setting]",
+    typer.Option("--workspace", metavar="GUID", help="Log Analytics workspace id (customer id GUID) \\[default: found from the server's diagnostic setting]",
                  rich_help_panel=WHERE, show_default=False),
 ]  # fmt: skip
 Resource = Annotated[
@@ -24,7 +24,7 @@ Resource = Annotated[
 Since = Annotated[
     str | None,
     typer.Option(
-        "--since", metavar="DURATION", help="How far back: 30s, 15m, 1h30m, 2d [default 1h]", rich_help_panel=WHEN, show_default=False
+        "--since", metavar="DURATION", help="How far back: 30s, 15m, 1h30m, 2d \\[default 1h]", rich_help_panel=WHEN, show_default=False
     ),
 ]
 SinceTime = Annotated[

@@ -1,4 +1,4 @@
-"""`azsqlctl sandbox serve|run`: the local Azure SQL + Entra stand-in.
+"""`azsqlctl sandbox serve|run|reset`: the local Azure SQL + Entra stand-in.
 
 Bad input (a state file that is not .json/.toml, a directory, malformed, of the wrong
 shape; a port in use; an --env-file that cannot be written) is refused with one
@@ -23,11 +23,15 @@ StateFile = Annotated[
     Path | None,
     typer.Option(
         "--state",
-        help="State file (.json or .toml), created when missing [default: ~/.local/share/azsqlctl/sandbox/state.json]",
+        help="State file (.json or .toml), created when missing \\[default: ~/.local/share/azsqlctl/sandbox/state.json]",
         show_default=False,
     ),
 ]
 Port = Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")]
+
+
+# `sandbox run` exits with its command's code, so a command that cannot be found is 127, as in a shell.
+COMMAND_NOT_FOUND = 127
 
 
 class EnvFormat(StrEnum):
@@ -84,7 +88,7 @@ def serve_command(
     arm_port: Annotated[int, typer.Option("--arm-port", min=0, max=65535, help="ARM (HTTPS) port")] = 0,
     token_lifetime: Annotated[
         int | None,
-        typer.Option("--token-lifetime", min=60, help="Token lifetime in seconds [default: the state's, 3600]", show_default=False),
+        typer.Option("--token-lifetime", min=60, help="Token lifetime in seconds \\[default: the state's, 3600]", show_default=False),
     ] = None,
     audit_rows: Annotated[
         int | None,
@@ -164,13 +168,73 @@ def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
     con.print(f"Sandbox ready (state {sandbox.state_path}{where}). Ctrl-C to stop.")
 
 
-@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command("reset")
+def reset_command(
+    state: StateFile = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Reset without asking")] = False,
+    output: o.Output = None,
+    debug: o.Debug = False,
+) -> None:
+    """Put the sandbox back to its defaults: rewrite the state file, drop its table data and audit trail."""
+    from .runner import run
+
+    def action(fmt: str) -> Any:
+        from azsqlctl.core.errors import UsageError
+        from azsqlctl.sandbox.serve import default_state_path
+
+        from .render import Result
+
+        path = state or default_state_path()
+        if not yes:
+            if fmt == "json" or not sys.stdin.isatty():
+                raise UsageError(
+                    f"sandbox reset would overwrite {path}", "rerun with --yes to reset (no terminal to ask on)", code="needs_confirmation"
+                )
+            if not typer.confirm(
+                f"Reset the sandbox state {path} to its defaults (its table data and audit trail too)?", default=False, err=True
+            ):
+                print("Nothing changed.", file=sys.stderr)
+                return 1
+        removed = _reset(path)
+        data = {"state": str(path), "removed": [str(p) for p in removed]}
+        return Result("sandbox reset", data, human=lambda d: print(f"Sandbox state {d['state']} reset to its defaults."))
+
+    run("sandbox reset", output, debug, action)
+
+
+def _reset(path: Path) -> list[Path]:
+    """Rewrite ``path`` with the default state; remove the user-table data and audit files beside it."""
+    import shutil
+
+    from azsqlctl.sandbox import state as st
+    from azsqlctl.sandbox.audit import audit_path
+    from azsqlctl.sandbox.sql.storage import data_directory
+
+    st.check_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    st.dump(st.default_state(), path)
+    audit = audit_path(path)
+    removed: list[Path] = []
+    for extra in (audit, audit.with_name(audit.name + "-wal"), audit.with_name(audit.name + "-shm"), data_directory(path)):
+        if extra.is_dir():
+            shutil.rmtree(extra)
+        elif extra.exists():
+            extra.unlink()
+        else:
+            continue
+        removed.append(extra)
+    return removed
+
+
+@app.command("run", context_settings={"allow_extra_args": True, "allow_interspersed_args": False})
 def run_command(
     command: Annotated[list[str] | None, typer.Argument(help="The command to run, after --", show_default=False)] = None,
     state: StateFile = None,
     debug: o.Debug = False,
 ) -> None:
-    """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code.
+    """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code (127: not found).
+
+    Options go before COMMAND (or before --); everything from COMMAND on is passed to it untouched.
 
     SIGINT/SIGTERM are forwarded to COMMAND, which is waited for before the sandbox stops;
     if it dies of the signal the exit code is 128 + the signal (130, 143)."""
@@ -185,7 +249,10 @@ def run_command(
         if not command:
             raise UsageError("no command given", "azsqlctl sandbox run -- azsqlctl whoami", code="no_command")
         if shutil.which(command[0]) is None:
-            raise NotFound(f"command not found: {command[0]}", "check the command name and PATH")
+            from .render import emit_error
+
+            emit_error("sandbox run", NotFound(f"command not found: {command[0]}", "check the command name and PATH"), fmt)
+            return COMMAND_NOT_FOUND
         return run_with(_sandbox(state), command)
 
     run("sandbox run", None, debug, action)

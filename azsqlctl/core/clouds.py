@@ -74,25 +74,40 @@ _URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[A-Za-z0-9._~:/-]*)
 _HOST = re.compile(r"^\.?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*$")
 
 
-def _checked(settings: Mapping[str, str]) -> None:
-    """Endpoints and resources are absolute http(s) URLs, the DNS suffix a host name: said once, before any request."""
+# One example per field, so the hint fits the value that was refused.
+EXAMPLES = {
+    "arm_endpoint": "https://management.azure.com",
+    "arm_resource": "https://management.azure.com/",
+    "logs_endpoint": "https://api.loganalytics.io",
+    "logs_resource": "https://api.loganalytics.io",
+    "sql_resource": "https://database.windows.net/",
+    "authority_host": "https://login.microsoftonline.com",
+    "sql_dns_suffix": "database.windows.net",
+}
+
+
+def _checked(settings: Mapping[str, str], sources: Mapping[str, str] | None = None) -> None:
+    """Endpoints and resources are absolute http(s) URLs, the DNS suffix a host name: said once, before any request.
+
+    ``sources`` names where each value came from (the environment variable, or the file's
+    ``[clouds.<name>].<key>``); without it the environment variable is named.
+    """
     from .config import env_name
 
     for key in CUSTOM_FIELDS:
         value = settings.get(key, "")
         if not value:
             continue
+        where = (sources or {}).get(key) or env_name(key)
         if key in URL_FIELDS and not _URL.match(value):
-            raise ConfigError(
-                f"{env_name(key)} {value!r} is not an absolute http(s) URL", "e.g. https://database.windows.net/", code="bad_cloud"
-            )
+            raise ConfigError(f"{where} {value!r} is not an absolute http(s) URL", f"e.g. {EXAMPLES[key]}", code="bad_cloud")
         if key == "sql_dns_suffix" and not _HOST.match(value):
-            raise ConfigError(f"{env_name(key)} {value!r} is not a DNS suffix", "e.g. database.windows.net", code="bad_cloud")
+            raise ConfigError(f"{where} {value!r} is not a DNS suffix", f"e.g. {EXAMPLES[key]}", code="bad_cloud")
 
 
-def resolve_cloud(name: str, settings: Mapping[str, str], ca_bundle: str = "") -> Cloud:
-    """``settings`` holds custom-cloud fields already merged by precedence (env over file)."""
-    _checked(settings)
+def resolve_cloud(name: str, settings: Mapping[str, str], ca_bundle: str = "", sources: Mapping[str, str] | None = None) -> Cloud:
+    """``settings`` holds custom-cloud fields already merged by precedence (env over file); ``sources`` says where each came from."""
+    _checked(settings, sources)
     for builtin in BUILTIN.values():
         if builtin.name.lower() == name.lower():
             overrides = {k: v for k, v in settings.items() if k in CUSTOM_FIELDS and v}

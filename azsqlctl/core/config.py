@@ -102,20 +102,34 @@ def load_file_config(cwd: Path) -> FileConfig:
 
 
 def _checked(file: FileConfig) -> FileConfig:
-    """Unknown keys are typos until proven otherwise: report them with the closest known key."""
-    unknown = sorted(set(file.values) - FILE_KEYS)
+    """Unknown keys are typos until proven otherwise: report them with the closest known key.
+
+    The keys of each ``[clouds.<name>]`` table too: a misspelt endpoint would otherwise be
+    silently ignored and surface later as "unknown cloud".
+    """
+    from .clouds import CUSTOM_FIELDS
+
+    _no_unknown_keys(set(file.values), FILE_KEYS, file.label)
+    raw = file.values.get("clouds", {})
+    if isinstance(raw, dict):
+        for name, table in raw.items():
+            if isinstance(table, dict):
+                _no_unknown_keys(set(table), frozenset(CUSTOM_FIELDS), f"{file.label} [clouds.{name}]")
+    return file
+
+
+def _no_unknown_keys(keys: set[str], known: frozenset[str], where: str) -> None:
+    unknown = sorted(keys - known)
     if unknown:
         import difflib
 
-        first = unknown[0]
-        close = difflib.get_close_matches(first, sorted(FILE_KEYS), n=1)
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise ConfigError(
-            f"{file.label} has unknown key{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
-            f"{hint}known keys: {', '.join(sorted(FILE_KEYS))}",
+            f"{where} has unknown key{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+            f"{hint}known keys: {', '.join(sorted(known))}",
             code="unknown_config_key",
         )
-    return file
 
 
 def _read(path: Path) -> dict[str, TomlValue]:
@@ -165,16 +179,20 @@ def resolve(
     return Setting(default, "default")
 
 
-def cloud_settings(name: str, env: Mapping[str, str], file: FileConfig) -> dict[str, str]:
-    """Custom-cloud fields for ``name``: environment over the file's [clouds.<name>] table."""
+def cloud_settings_with_sources(name: str, env: Mapping[str, str], file: FileConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """Custom-cloud fields for ``name`` (environment over the file's [clouds.<name>] table) and, per field set,
+    where it came from: ``AZSQLCTL_ARM_ENDPOINT`` or ``azsqlctl.toml [clouds.x].arm_endpoint``."""
     from .clouds import CUSTOM_FIELDS
 
-    table = {k.lower(): v for k, v in file.clouds().items()}.get(name.lower(), {})
+    tables = {k.lower(): (k, v) for k, v in file.clouds().items()}
+    table_name, table = tables.get(name.lower(), (name, {}))
     merged = {f: table.get(f, "") for f in CUSTOM_FIELDS}
+    sources = {f: f"{file.label} [clouds.{table_name}].{f}" for f in CUSTOM_FIELDS if merged[f]}
     env_cloud = env.get(env_name("cloud"), "")
     if env_cloud and env_cloud.lower() != name.lower():
-        return merged  # the endpoint variables describe the cloud AZSQLCTL_CLOUD names, not this one
+        return merged, sources  # the endpoint variables describe the cloud AZSQLCTL_CLOUD names, not this one
     for field in CUSTOM_FIELDS:
         if env.get(env_name(field)):
             merged[field] = env[env_name(field)]
-    return merged
+            sources[field] = env_name(field)
+    return merged, sources

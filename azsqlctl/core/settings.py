@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from .clouds import Cloud, resolve_cloud
-from .config import FileConfig, Setting, cloud_settings, env_name, load_file_config, resolve
+from .config import FileConfig, Setting, cloud_settings_with_sources, env_name, load_file_config, resolve
 from .errors import UsageError
 from .target import ServerAddress, parse_server
 
@@ -122,7 +122,8 @@ def resolve_settings(inp: SettingsInput, env: Mapping[str, str], cwd: Path, file
         for key in _RESOLVED
     }
     cloud_name = got["cloud"].value or "AzureCloud"
-    cloud = resolve_cloud(cloud_name, cloud_settings(cloud_name, env, file), got["ca_bundle"].value)
+    fields, sources = cloud_settings_with_sources(cloud_name, env, file)
+    cloud = resolve_cloud(cloud_name, fields, got["ca_bundle"].value, sources)
     auth_text = got["auth"].value or AuthKind.DEFAULT.value
     if auth_text not in AUTH_KINDS:
         raise UsageError(f"unknown auth '{auth_text}'", f"use one of: {', '.join(AUTH_KINDS)}", code="bad_auth")

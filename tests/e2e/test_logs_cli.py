@@ -136,6 +136,8 @@ def test_resource_centric_query(sandbox: Sandbox, logs: Any, client_env: dict[st
     [
         (["--since", "ten minutes"], 2, "is not a duration"),
         (["--since-time", "2099-01-01T00:00:00Z"], 2, "is in the future"),
+        (["--until", "2020-01-01T00:00:00Z"], 2, "--until must be later than --since"),
+        (["--workspace", "nope"], 2, "--workspace 'nope' is not a GUID"),
         (["--since", "45d"], 2, "further than the workspace keeps data"),
         (["--state", "five"], 2, "--state takes a whole number"),
         (["--state", ""], 2, "--state takes a whole number"),
@@ -152,10 +154,14 @@ def test_resource_centric_query(sandbox: Sandbox, logs: Any, client_env: dict[st
     ],
 )
 def test_bad_input_is_one_error_line_with_a_hint(logs: Any, args: list[str], code: int, message: str) -> None:
+    queries = len(logs.log.queries)
     result = cli("logs", *args)
     assert result.exit_code == code, result.stdout + result.stderr
     err = result.stderr.strip().splitlines()
     assert err[0].startswith("Error:") and message in err[0] and err[1].startswith("Hint:") and len(err) == 2
+    assert len(err[1]) > len("Hint: ")
+    if code == 2:  # refused before any query
+        assert len(logs.log.queries) == queries
 
 
 def test_no_permission_is_403_exit_6(sandbox: Sandbox, logs: Any) -> None:
@@ -206,6 +212,9 @@ def test_auditing_off_says_so_with_the_enable_command(off_sandbox: Sandbox) -> N
     assert err[1] == f"Hint: azsqlctl logs enable --server sandbox-sql --workspace-resource {_workspace_id(off_sandbox)}"
     status = cli("logs", "status", "-o", "json")
     assert json.loads(status.stdout)["data"]["ready"] is False
+    assert status.exit_code == 1 and json.loads(status.stdout)["status"] == "failed"  # so it can gate CI
+    human = cli("logs", "status")
+    assert human.exit_code == 1 and "Failed logins are NOT recorded" in human.stdout
 
 
 def test_logs_enable_twice_second_writes_nothing_and_keeps_groups(off_sandbox: Sandbox) -> None:
@@ -234,7 +243,7 @@ def test_logs_enable_twice_second_writes_nothing_and_keeps_groups(off_sandbox: S
     listed = cli("logs")
     assert listed.exit_code == 0 and "18456 state 132" in listed.stdout
     status = cli("logs", "status")
-    assert "Failed logins are recorded" in status.stdout and "azsqlctl-audit" in status.stdout
+    assert status.exit_code == 0 and "Failed logins are recorded" in status.stdout and "azsqlctl-audit" in status.stdout
 
 
 # --- doctor closes the loop --------------------------------------------------------------------------

@@ -86,3 +86,52 @@ def test_root_help_lists_only_registered_commands_and_completion_works() -> None
     assert "--install-completion" in result.stdout
     shown = runner.invoke(app, ["--show-completion", "bash"])
     assert shown.exit_code == 0 and "complete" in shown.stdout
+
+
+def _leaf_commands(command: object, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], object]]:
+    sub = getattr(command, "commands", None)
+    if isinstance(sub, dict):
+        return [(path, command)] + [leaf for name, child in sorted(sub.items()) for leaf in _leaf_commands(child, (*path, name))]
+    return [(path, command)]
+
+
+def test_every_help_shows_each_bracketed_text_its_options_document() -> None:
+    """Rich treats ``[...]`` as markup: an unescaped ``[default 1h]`` silently vanishes from --help."""
+    import typer.main
+
+    leaves = _leaf_commands(typer.main.get_command(app))
+    assert len(leaves) > 8
+    checked = 0
+    for path, command in leaves:
+        rendered = " ".join(runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).stdout.split())
+        texts = [getattr(p, "help", None) or "" for p in getattr(command, "params", [])] + [getattr(command, "help", None) or ""]
+        for text in texts:
+            for bracketed in re.findall(r"\\?\[[^\]\n]*\]", text):
+                shown = " ".join(bracketed.removeprefix("\\").split())
+                assert shown in rendered, (path, shown)
+                checked += 1
+    assert checked > 20
+
+
+def test_documented_defaults_survive_rich_markup() -> None:
+    for path, default in [
+        (["logs"], "[default 1h]"),
+        (["logs"], "[default: found from the server's diagnostic setting]"),
+        (["sandbox", "serve"], "[default: ~/.local/share/azsqlctl/sandbox/state.json]"),
+        (["sandbox", "serve"], "[default: the state's, 3600]"),
+        (["sandbox", "reset"], "[default: ~/.local/share/azsqlctl/sandbox/state.json]"),
+    ]:
+        rendered = " ".join(runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).stdout.split())
+        assert default in rendered, (path, default)
+
+
+def test_pytest_plugin_snippet_passes_in_a_project_of_its_own(tmp_path: Path) -> None:
+    found = re.search(r"### Testing with the sandbox: the pytest plugin\n.*?```python\n(.*?)```\n", README, re.S)
+    assert found, "the README lost its pytest-plugin snippet"
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_snippet.py").write_text(found.group(1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_"))}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_snippet.py"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "1 passed" in proc.stdout

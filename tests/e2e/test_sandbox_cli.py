@@ -133,7 +133,11 @@ def test_changes_persist_between_runs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
-    [([], ExitCode.USAGE, "no command given"), (["--", "no-such-command-xyz"], ExitCode.NOT_FOUND, "command not found")],
+    [
+        ([], ExitCode.USAGE, "no command given"),
+        (["--", "no-such-command-xyz"], 127, "command not found: no-such-command-xyz"),  # a shell's code, not NOT_FOUND
+        (["--stat", "x.json", "--", "true"], ExitCode.USAGE, "no such option: --stat"),  # a typo is not the command
+    ],
 )
 def test_run_bad_commands(tmp_path: Path, args: list[str], code: int, message: str) -> None:
     proc = subprocess.run(
@@ -402,3 +406,55 @@ def test_ctrl_c_at_a_terminal_reaches_the_child_once(tmp_path: Path) -> None:
             proc.kill()
         os.close(master)
     assert count_file.read_text() == "1"
+
+
+ENTRA_ADMIN_DEMO = ["grant", "--ensure-entra-admin", "sql-admins", "--entra-admin-id", "5d1c2f3a-0000-4000-8000-0000000000aa",
+                    "--replace-admin", "--apply"]  # fmt: skip
+
+
+def test_reset_brings_back_a_default_sandbox_the_readme_entra_admin_example_broke(tmp_path: Path) -> None:
+    state, env = tmp_path / "s.json", clean_env(tmp_path)
+
+    def sandbox(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, "sandbox", *args], capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+
+    assert sandbox("run", "--state", str(state), "--", *CLI, *ENTRA_ADMIN_DEMO).returncode == 0
+    broken = sandbox("run", "--state", str(state), "--", *CLI, "doctor")
+    assert broken.returncode != 0 and "18456" in broken.stdout + broken.stderr
+    (tmp_path / "s.data").mkdir(exist_ok=True)
+    (tmp_path / "s.data" / "appdb.sqlite").write_bytes(b"user rows")
+    refused = sandbox("reset", "--state", str(state))  # no terminal to ask on: refused, nothing changed
+    assert_refused(refused, ExitCode.USAGE, f"sandbox reset would overwrite {state}", "rerun with --yes")
+    assert "sql-admins" in state.read_text()
+    reset = sandbox("reset", "--state", str(state), "--yes", "-o", "json")
+    assert reset.returncode == 0, reset.stderr
+    data = json.loads(reset.stdout)["data"]
+    assert data["state"] == str(state) and str(tmp_path / "s.data") in data["removed"]
+    assert str(tmp_path / "s.audit.sqlite") in data["removed"]
+    assert not (tmp_path / "s.data").exists() and not (tmp_path / "s.audit.sqlite").exists()
+    assert "sql-admins" not in state.read_text()
+    fixed = sandbox("run", "--state", str(state), "--", *CLI, "doctor")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_reset_refuses_a_state_path_that_can_never_be_a_state_file(tmp_path: Path) -> None:
+    proc = subprocess.run([*CLI, "sandbox", "reset", "--state", str(tmp_path / "s.txt"), "--yes"],
+                          capture_output=True, text=True, timeout=60, env=clean_env(tmp_path))  # fmt: skip
+    assert_refused(proc, ExitCode.USAGE, "unsupported suffix", "name it .json or .toml")
+    assert not (tmp_path / "s.txt").exists()
+
+
+def test_run_suggests_the_option_a_typo_meant_and_passes_options_after_the_command_untouched(tmp_path: Path) -> None:
+    env = clean_env(tmp_path)
+    typo = subprocess.run([*CLI, "sandbox", "run", "--stat", str(tmp_path / "s.json"), "--", "true"],
+                          capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    assert_refused(typo, ExitCode.USAGE, "no such option: --stat", "did you mean --state?")
+    assert not (tmp_path / "s.json").exists()
+    json_typo = subprocess.run([*CLI, "sandbox", "run", "-o", "json", "--", "true"], capture_output=True, text=True, timeout=60, env=env)
+    assert json_typo.returncode == ExitCode.USAGE
+    assert json.loads(json_typo.stdout)["errors"][0]["message"] == "no such option: -o"
+    for separator in (["--"], []):  # with or without --, what follows the command's first word is its own
+        proc = subprocess.run([*CLI, "sandbox", "run", "--state", str(tmp_path / "s.json"), *separator, sys.executable, "-c",
+                               "import sys; sys.exit(3 if sys.argv[1:] == ['--state', '-o'] else 1)", "--state", "-o"],
+                              capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+        assert proc.returncode == 3, proc.stderr

@@ -203,3 +203,40 @@ def test_nxdomain_is_diagnosed_at_once(sandbox: Sandbox, client_env: dict[str, s
     assert code == ExitCode.CONNECTION
     assert err == "Error: nosuchserver.localhost does not resolve (NXDOMAIN)"
     assert hint.startswith("Hint: the server name does not resolve") and "HYT00" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message", "hint"),
+    [
+        ('[clouds.x]\narm_endpont = "https://127.0.0.1:1"\nsql_resource = "https://db.x/"\nsql_dns_suffix = "db.x"\n',
+         "azsqlctl.toml [clouds.x] has unknown key: arm_endpont", "did you mean 'arm_endpoint'?"),
+        ('[clouds.x]\narm_endpoint = ";"\nsql_resource = "https://db.x/"\nsql_dns_suffix = "db.x"\n',
+         "azsqlctl.toml [clouds.x].arm_endpoint ';' is not an absolute http(s) URL", "e.g. https://management.azure.com"),
+        ('[clouds.x]\narm_endpoint = "https://127.0.0.1:1"\nsql_resource = "db.x"\nsql_dns_suffix = "db.x"\n',
+         "azsqlctl.toml [clouds.x].sql_resource 'db.x' is not an absolute http(s) URL", "e.g. https://database.windows.net/"),
+        ('[clouds.x]\narm_endpoint = "https://127.0.0.1:1"\nsql_resource = "https://db.x/"\nsql_dns_suffix = "db .x"\n',
+         "azsqlctl.toml [clouds.x].sql_dns_suffix 'db .x' is not a DNS suffix", "e.g. database.windows.net"),
+    ],
+)  # fmt: skip
+def test_custom_cloud_table_problems_name_the_file_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, message: str, hint: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("AZSQLCTL_CLOUD", "AZSQLCTL_ARM_ENDPOINT", "AZSQLCTL_SQL_RESOURCE", "AZSQLCTL_SQL_DNS_SUFFIX"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "azsqlctl.toml").write_text(content)
+    code, err, hint_line = _error(["whoami", "--cloud", "x", "--server", "s"])
+    assert code == ExitCode.USAGE, err
+    assert message in err and hint in hint_line, (err, hint_line)
+
+
+def test_a_bad_cloud_value_from_the_environment_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "azsqlctl.toml").write_text(
+        '[clouds.x]\narm_endpoint = "https://127.0.0.1:1"\nsql_resource = "https://db.x/"\nsql_dns_suffix = "db.x"\n'
+    )
+    monkeypatch.setenv("AZSQLCTL_CLOUD", "x")
+    monkeypatch.setenv("AZSQLCTL_ARM_ENDPOINT", ";")
+    code, err, hint_line = _error(["whoami", "--server", "s"])
+    assert code == ExitCode.USAGE
+    assert "AZSQLCTL_ARM_ENDPOINT ';' is not an absolute http(s) URL" in err and "e.g. https://management.azure.com" in hint_line

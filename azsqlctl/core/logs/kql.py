@@ -61,6 +61,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from ..errors import UsageError
+from .window import UNTIL_HINT
 
 TABLE = "AzureDiagnostics"
 CATEGORY = "SQLSecurityAuditEvents"
@@ -248,7 +249,7 @@ def _where(request: LogsRequest, window: IngestionWindow | None) -> list[str]:
     actions = f'in ("{FAILED_LOGIN}", "{SUCCESSFUL_LOGIN}")' if request.all_events else f'== "{FAILED_LOGIN}"'
     out = [f'| where Category == "{CATEGORY}"', f"| where action_id_s {actions}"]
     if request.until is not None and request.until <= request.since:
-        raise UsageError("--until must be later than --since", code="bad_window")
+        raise UsageError("--until must be later than --since", UNTIL_HINT, code="bad_window")
     span = f"event_time_t >= {kusto_datetime(request.since)}"
     if request.until is not None:
         span += f" and event_time_t < {kusto_datetime(request.until)}"

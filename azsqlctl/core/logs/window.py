@@ -22,6 +22,7 @@ _UNITS = {
     "d": timedelta(days=1),
 }
 _EXAMPLES = "e.g. 30s, 15m, 1h30m, 2d"
+UNTIL_HINT = "--since defaults to 1h ago: widen it (e.g. --since 2d --until 1d, or --since-time before --until), or leave --until out"
 
 
 def parse_duration(text: str, option: str = "duration") -> timedelta:
@@ -78,7 +79,7 @@ def resolve_window(
             f"--since {start.isoformat()} is in the future", "use a time before now, or a duration such as --since 1h", code="bad_window"
         )
     if end is not None and end <= start:
-        raise UsageError("--until must be later than --since", code="bad_window")
+        raise UsageError(f"--until must be later than --since (the window starts at {start.isoformat()})", UNTIL_HINT, code="bad_window")
     if retention is not None and start < now - retention:
         raise UsageError(
             f"--since reaches back further than the workspace keeps data ({retention.days} days)",

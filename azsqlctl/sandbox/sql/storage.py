@@ -98,11 +98,16 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def data_directory(state_path: Path) -> Path:
+    """Where a sandbox's user tables live: one SQLite file per database, beside the state file."""
+    return state_path.with_name(state_path.stem + ".data")
+
+
 class Storage:
     """Opens per-session SQLite connections to a sandbox database's user tables."""
 
     def __init__(self, state_path: Path | None) -> None:
-        self.directory = state_path.with_name(state_path.stem + ".data") if state_path is not None else None
+        self.directory = data_directory(state_path) if state_path is not None else None
         self._instance = next(_instances)
         self._keepers: dict[str, sqlite3.Connection] = {}  # in-memory databases live while a connection is open
         self._lock = threading.Lock()
