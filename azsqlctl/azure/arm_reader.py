@@ -40,8 +40,9 @@ class ArmRest:
         self._session = requests.Session()
         if cloud.ca_bundle:
             self._session.verify = cloud.ca_bundle
-        # The CA requests would use for this URL (REQUESTS_CA_BUNDLE, the cloud's bundle or certifi's), read once.
-        verify = self._session.merge_environment_settings(self.base, {}, None, None, None)["verify"]
+        # The cloud's CA bundle, as the SDK clients pass it (it wins over REQUESTS_CA_BUNDLE); else what requests
+        # would use for this URL (REQUESTS_CA_BUNDLE or certifi's). Read once, not per connection.
+        verify = cloud.ca_bundle or self._session.merge_environment_settings(self.base, {}, None, None, None)["verify"]
         if verify is not False:
             self._session.mount("https://", _shared_context_adapter(_context(verify)))
 
