@@ -106,3 +106,9 @@ provide_token  # SQLAlchemy do_connect listener, registered by decorator (tests/
 node_modules  # autouse pytest fixture (tests/clients/test_node.py)
 pytest_addoption  # pytest plugin hook (azsqlctl/testing/plugin.py)
 pytest_plugins  # pytest module variable (tests/e2e/test_scaffold_plugin.py)
+# doctor's start-up: a module-level __getattr__ (PEP 562) builds cli.app's `app` on first use; socketserver's
+# StreamRequestHandler reads disable_nagle_algorithm; urllib3 pools read ca_certs/ca_cert_dir (cleared: one shared SSLContext).
+__getattr__  # unused function (azsqlctl/cli/app.py)
+disable_nagle_algorithm  # unused variable (azsqlctl/sandbox/http.py)
+_.ca_certs  # unused attribute (azsqlctl/azure/arm_reader.py)
+_.ca_cert_dir  # unused attribute (azsqlctl/azure/arm_reader.py)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,6 +12,9 @@ from azsqlctl.core.config import env_help, env_name
 
 from . import options as o
 from .runner import run
+
+if TYPE_CHECKING:
+    from azsqlctl.core.logs.recent import AuditLookup
 
 INSPECT = "Inspection"
 
@@ -115,9 +118,14 @@ def doctor_command(
         if settings.trust_server_certificate:
             warn("--trust-server-certificate disables certificate validation: use it for local/dev targets only")
         probes = RealProbes(settings, extra=extra, admin_auth=admin_auth or "", admin_client_id=admin_cid)
-        from .logs import audit_lookup
 
-        options = DoctorOptions(settings, client_ip=client_ip or "", inspect=bool(admin_auth), audit=audit_lookup(settings))
+        def audit() -> AuditLookup | None:
+            from .logs import audit_lookup  # the Monitor SDKs: only when a refused login needs the audit log
+
+            lookup: AuditLookup | None = audit_lookup(settings)
+            return lookup
+
+        options = DoctorOptions(settings, client_ip=client_ip or "", inspect=bool(admin_auth), audit=audit)
         with progress("Running checks…", fmt):
             report = doctor(options, probes)
         errors = [error_entry(report.error)] if report.error is not None else []

@@ -228,6 +228,10 @@ def run(command: str, output: OutputFormat | None, debug: bool, action: Callable
         undo_logging()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+    if in_worker and _process["hard_exit"]:
+        # The result is out: tearing the interpreter down (freeing every module, the driver's environment)
+        # costs 50-90 ms that nobody waits for, and abandoned probe threads must not hold the exit either.
+        _hard_exit(code)
     raise typer.Exit(code)
 
 

@@ -10,6 +10,7 @@ failure explanations in ``diagnosis``; this module wires them to the probes.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
@@ -50,7 +51,9 @@ class DoctorOptions:
     settings: ConnectionSettings
     client_ip: str = ""  # the client's public address when known (firewall coverage)
     inspect: bool = False  # an inspecting identity is configured (tells wrong-SID from no-user)
-    audit: AuditLookup | None = None  # audited failures explain a refused login (None: not configured)
+    # Audited failures explain a refused login: built only when one needs explaining (its ports import
+    # the Monitor SDKs, which a healthy run never needs); it returns None when auditing is not configured.
+    audit: Callable[[], AuditLookup | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -252,8 +255,9 @@ def _login_failure(ctx: DoctorContext, exc: AzsqlctlError) -> Outcome:
     cause, fix = explain_login_failure(number if isinstance(number, int) else None, sqlstate, message, login_ctx)
     evidence: dict[str, object] = {"sqlstate": sqlstate, "number": number, "server_message": message}
     finding = f"{message} ({number or sqlstate}): {cause}"
-    if number == 18456 and ctx.opts.audit is not None:
-        finding, fix = _audited(ctx.opts.audit, ctx, finding, fix, evidence)
+    audit = ctx.opts.audit() if number == 18456 and ctx.opts.audit is not None else None
+    if audit is not None:
+        finding, fix = _audited(audit, ctx, finding, fix, evidence)
     return Outcome(Status.FAIL, finding, evidence, fix, str(number or sqlstate))
 
 
