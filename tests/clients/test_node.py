@@ -4,35 +4,31 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import npm_trees
+
 from .support import ADMIN, REFUSED_TEXT, STRANGER, Clients
 
-NODE_DIR = Path(__file__).parent / "node"
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed: the npm client tests need node >= 18.19")
+NODE_DIR = npm_trees.CLIENTS
 
 
 @pytest.fixture(scope="module", autouse=True)
 def node_modules() -> None:
     """The locked packages (.ci/run runs `npm ci`; a fresh clone gets them here the same way)."""
-    if not (NODE_DIR / "node_modules" / "mssql" / "package.json").is_file():
-        npm = shutil.which("npm")
-        assert npm, "npm is missing: run `npm ci` in tests/clients/node"
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True, timeout=300)
+    npm_trees.ensure(NODE_DIR, "mssql")
 
 
 def node(clients: Clients, scenario: str, identity: str | None = ADMIN, **extra_env: str) -> dict[str, Any]:
     env = {**os.environ, **extra_env}
     if identity is not None:
         env["SQL_TOKEN"] = clients.token(identity)
-    assert NODE is not None
-    proc = subprocess.run([NODE, "clients.js", scenario], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [npm_trees.node(), "clients.js", scenario], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result

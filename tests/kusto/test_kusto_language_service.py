@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,22 +21,27 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from azsqlctl.core.logs.kql import Filters, GroupKey, IngestionWindow, KqlQuery, LogsRequest, build_query
+from tests import npm_trees
 
 HERE = Path(__file__).parent
-NODE = shutil.which("node")
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
-pytestmark = pytest.mark.skipif(
-    NODE is None or not (HERE / "node_modules" / "@kusto" / "language-service-next").is_dir(),
-    reason="node or the Kusto language service is not installed (run npm ci in tests/kusto)",
-)
+
+@pytest.fixture(scope="module", autouse=True)
+def language_service() -> None:
+    """Microsoft's Kusto language service, locked in tests/kusto (installed on first use, never skipped)."""
+    npm_trees.ensure(npm_trees.KUSTO, "@kusto/language-service-next")
 
 
 class Validator:
     def __init__(self) -> None:
-        assert NODE is not None
         self.proc = subprocess.Popen(
-            [NODE, str(HERE / "validate.js")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", cwd=HERE
+            [npm_trees.node(), str(HERE / "validate.js")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            cwd=HERE,
         )
         self.count = 0
 
