@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import aioodbc  # in the test extra: a missing client is a broken install, not a skip
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, exc, insert, select, text
 
@@ -14,7 +15,6 @@ from tests.conftest import driver_path
 from .sqla_support import async_engine
 from .support import ADMIN, REFUSED_TEXT, SQL_COPT_SS_ACCESS_TOKEN, STRANGER, Clients, token_struct
 
-aioodbc = pytest.importorskip("aioodbc")
 T = TypeVar("T")
 
 

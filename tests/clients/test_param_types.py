@@ -19,6 +19,8 @@ from contextlib import closing
 from decimal import Decimal
 from typing import Any
 
+import mssql_python  # in the test extra: a missing client is a broken install, not a skip
+import pytds  # in the test extra: a missing client is a broken install, not a skip
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -26,8 +28,6 @@ from hypothesis import strategies as st
 from tests.conftest import raw_connect
 
 from .support import ADMIN, Clients
-
-pytds = pytest.importorskip("pytds")
 
 EXAMPLES = settings(
     max_examples=int(os.environ.get("CLIENT_EXAMPLES", "30")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -303,7 +303,6 @@ def test_pytds_max_values_over_one_megabyte(tds: Any) -> None:
 
 # --- mssql-python (Microsoft's driver; binds DATETIMEOFFSET natively) ---------------------------------
 
-mssql_python = pytest.importorskip("mssql_python")
 # mssql-python refuses date/datetime parameters before 1753 on the client side ("Date out of range for SQL Server").
 _SINCE_1753 = {"c_date": st.dates(dt.date(1753, 1, 1)), "c_datetime2": st.datetimes(dt.datetime(1753, 1, 1))}
 MSSQL_PYTHON_ROWS = st.fixed_dictionaries({name: st.none() | _SINCE_1753.get(name, strat) for name, _t, strat, _n in COLUMNS})

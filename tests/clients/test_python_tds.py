@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytds  # in the test extra: a missing client is a broken install, not a skip
 import pytest
 
 from .support import ADMIN, REFUSED_TEXT, STRANGER, Clients
-
-pytds = pytest.importorskip("pytds")
 
 
 def connect(clients: Clients, identity: str = ADMIN, cafile: str | None = None, **kwargs: Any) -> Any:
