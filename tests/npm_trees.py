@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,7 +26,12 @@ def node() -> str:
 def ensure(tree: Path, package: str) -> Path:
     """``tree``'s node_modules, running `npm ci` there when ``package`` is not installed yet."""
     modules = tree / "node_modules"
-    if not (modules / package / "package.json").is_file():
-        npm = shutil.which("npm") or pytest.fail(f"npm is required: run `npm ci` in {tree}")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=tree, check=True, capture_output=True, timeout=300)
+    if (modules / package / "package.json").is_file():
+        return modules
+    # pytest-xdist workers may reach the same tree at once: one `npm ci` at a time, and the others see its result.
+    with open(tree / "package-lock.json", "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (modules / package / "package.json").is_file():
+            npm = shutil.which("npm") or pytest.fail(f"npm is required: run `npm ci` in {tree}")
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=tree, check=True, capture_output=True, timeout=300)
     return modules
