@@ -304,11 +304,19 @@ def identity_resource(s: SandboxState, m: re.Match[str]) -> Response:
 
 
 def start_arm_endpoint(service: ArmService, tls: Any, port: int = 0) -> Any:
-    from .http import HttpEndpoint, JsonHandler
+    from .http import HttpEndpoint, JsonHandler, RequestRejected
 
     class Handler(JsonHandler):
+        surface = "arm"
+
         def _dispatch(self) -> None:
-            body = self.read_json() if self.command in ("PUT", "PATCH") else None
+            body = self.read_json() if self.command in ("PUT", "PATCH") else self.discard_body()
+            if body is not None and (not isinstance(body, dict) or not isinstance(body.get("properties", {}), dict)):
+                raise RequestRejected(
+                    400,
+                    "InvalidRequestContent",
+                    "The request content was invalid and could not be deserialized: expected a JSON object with an object 'properties'.",
+                )
             status, payload = service.handle(self.command, self.route, self.headers.get("Authorization"), body)
             headers = {"x-ms-request-id": str(uuid.uuid4())}
             if status == 401:
