@@ -238,9 +238,10 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.limits.send_timeout)
         return data
 
-    def discard_body(self) -> None:
-        """Read (within the limits) and drop a body the method does not take, so keep-alive stays in step."""
+    def discard_body(self) -> Any:
+        """Read (within the limits) and drop a body the method does not take, so keep-alive stays in step: None."""
         self.read_body()
+        return None
 
     def read_json(self) -> Any:
         """The body as JSON ({} when empty), within the limits; invalid or too deep JSON is a 400."""
