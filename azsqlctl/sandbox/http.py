@@ -255,15 +255,6 @@ class JsonHandler(BaseHTTPRequestHandler):
                 400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: {exc}."
             ) from None
 
-    def read_form(self) -> dict[str, str]:
-        """An application/x-www-form-urlencoded body (what token endpoints take), within the limits."""
-        raw = self.read_body()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise RequestRejected(400, "BadRequest", "The request body is not UTF-8 form data.") from None
-        return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
-
     def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         # Compact, as Azure's endpoints answer: ODBC Driver 18's managed-identity client finds the
         # token by the literal text "access_token":" and hangs until its login timeout otherwise.

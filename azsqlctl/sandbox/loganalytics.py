@@ -313,8 +313,8 @@ def start_logs_endpoint(service: LogAnalyticsService, tls: Any, port: int = 0) -
             try:
                 body = self.read_json() if self.command in ("POST",) else self.discard_body()
             except RequestRejected as rejected:
-                if rejected.status != 400:
-                    raise  # too large, no length: refused at the front door
+                if rejected.code != "InvalidRequestContent":
+                    raise  # too large, no or a bad length: refused at the front door
                 body = None  # not JSON: answered after authentication, as BadArgumentError (handle())
             status, payload, headers = service.handle(self.command, self.route, self.headers.get("Authorization"),
                                                       self.headers.get("Prefer"), body)  # fmt: skip

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from azsqlctl.protocol.tds import DEFAULT_PACKET_SIZE
-
 # [MS-TDS] 2.2.6.4: "The length of a LOGIN7 stream MUST NOT be longer than 128K-1(byte) bytes."
 MAX_LOGIN7_BYTES = 128 * 1024 - 1
 # SQL Server's maximum capacity specifications: "Batch size: 65,536 * Network Packet Size", the
@@ -42,7 +40,3 @@ class TdsLimits:
     idle_timeout: float = 30 * 60.0
     # A client that stops reading its results: a send blocked this long ends the session.
     send_timeout: float = 120.0
-
-    def request_limit(self, packet_size: int = DEFAULT_PACKET_SIZE) -> int:
-        """The most bytes one request may carry under Azure's rule, whatever the sandbox keeps of it."""
-        return MAX_REQUEST_PACKETS * packet_size
