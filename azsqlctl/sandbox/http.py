@@ -56,6 +56,7 @@ class HttpLimits:
     header_timeout: float = 120.0  # HTTP.sys HeaderWait: the headers, once the request line came
     body_timeout: float = 120.0  # HTTP.sys EntityBody: the body, once the headers came
     send_timeout: float = 120.0  # a response the client does not read
+    max_connections: int = 1024  # served at once (a thread each); more are closed at once rather than grow without bound
 
 
 # The error code in the JSON body for each refusal the base makes (the surface picks the shape).
@@ -283,9 +284,21 @@ class _TrackingServer(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(target=self._handle, args=(request, client_address), daemon=True)
+        limits = getattr(self.RequestHandlerClass, "limits", HttpLimits())
         with self._conns_lock:
-            self._conns[thread] = request
-        thread.start()
+            full = len(self._conns) >= limits.max_connections
+            if not full:
+                self._conns[thread] = request
+        if full:
+            log.info("HTTP connection refused: %d connections already open", limits.max_connections)
+            self.shutdown_request(request)
+            return
+        try:
+            thread.start()
+        except RuntimeError:  # the process cannot start another thread: refuse this connection, keep serving
+            with self._conns_lock:
+                self._conns.pop(thread, None)
+            self.shutdown_request(request)
 
     def _handle(self, request: Any, client_address: Any) -> None:
         try:

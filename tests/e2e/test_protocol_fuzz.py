@@ -130,6 +130,27 @@ def test_prelogin_without_eom_is_closed_not_buffered(harness: Harness) -> None:
     harness.healthy()
 
 
+def test_connections_over_the_cap_are_closed_and_the_rest_served(harness: Harness) -> None:
+    tds = harness.sandbox.tds
+    assert tds is not None
+    tds.limits = replace(tds.limits, max_connections=20)
+    arm = harness.sandbox.arm_http
+    arm.limits = replace(arm.limits, max_connections=20)
+    held = [hc.tcp(harness.sandbox) for _ in range(20)]
+    time.sleep(0.2)
+    extra = hc.tcp(harness.sandbox)
+    assert hc.closed_by_server(extra)
+    arm_address = hc.http_surfaces(harness.sandbox)["arm"]
+    held_http = [socket.create_connection(arm_address[:2]) for _ in range(20)]
+    time.sleep(0.2)
+    extra_http = socket.create_connection(arm_address[:2])
+    assert hc.closed_by_server(extra_http)
+    for sock in [*held, extra, *held_http, extra_http]:
+        sock.close()
+    tds.limits, arm.limits = TdsLimits(), HttpLimits()
+    harness.healthy()
+
+
 def test_reset_right_after_connect(harness: Harness) -> None:
     for _ in range(20):
         sock = hc.tcp(harness.sandbox)

@@ -40,3 +40,6 @@ class TdsLimits:
     idle_timeout: float = 30 * 60.0
     # A client that stops reading its results: a send blocked this long ends the session.
     send_timeout: float = 120.0
+    # Connections served at once (one thread each). Azure SQL allows 30,000 concurrent sessions per
+    # database; the sandbox closes a connection over this many at once rather than grow without bound.
+    max_connections: int = 1024

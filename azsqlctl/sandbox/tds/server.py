@@ -60,8 +60,19 @@ class TdsServer:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             thread = threading.Thread(target=self._run, args=(sock,), name="tds-session", daemon=True)
             with self._lock:
-                self._clients[thread] = sock
-            thread.start()
+                full = len(self._clients) >= self.limits.max_connections
+                if not full:
+                    self._clients[thread] = sock
+            if full:
+                log.info("TDS connection refused: %d connections already open", self.limits.max_connections)
+                sock.close()
+                continue
+            try:
+                thread.start()
+            except RuntimeError:  # the process cannot start another thread: refuse this connection, keep serving
+                with self._lock:
+                    self._clients.pop(thread, None)
+                sock.close()
 
     def _run(self, sock: socket.socket) -> None:
         try:
