@@ -173,12 +173,16 @@ def http_exchange(address: tuple[str, int, bool], raw: bytes, timeout: float = 1
             sock.sendall(raw)
         data = bytearray()
         try:
-            while b"\r\n\r\n" not in data:
-                chunk = sock.recv(65536)
-                if not chunk:
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                head, _, body = bytes(data).partition(b"\r\n\r\n")
+                if not re.match(rb"HTTP/1\.[01] 1\d\d ", head):
                     break
-                data += chunk
-            head, _, body = bytes(data).partition(b"\r\n\r\n")
+                data = bytearray(body)  # an interim answer (100 Continue): the final one follows
             m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
             want = int(m.group(1)) if m else 0
             while len(body) < want:
