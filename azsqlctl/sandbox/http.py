@@ -156,6 +156,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         limits, reader = self.limits, self._reader
         self._responded = False
+        self.requestline, self.command = "", ""  # read by logging before the request line is parsed
         reader.deadline = time.monotonic() + limits.idle_timeout
         reader.budget = limits.header_bytes + _READ_AHEAD
         try:
@@ -191,7 +192,8 @@ class JsonHandler(BaseHTTPRequestHandler):
             log.debug("%s: connection closed: %s", self.surface, exc)
             self.close_connection = True
         except Exception as exc:  # noqa: BLE001 - a bug in the sandbox: one line in the log, a 500 to the client
-            code = log_internal(log, f"{self.surface} request {self.command} {self.route}", exc)
+            where = f"{self.surface} connection {self.client_address[1]}: {self.command} {self.route}"
+            code = log_internal(log, where, exc)
             self._refuse(500, "InternalServerError", f"An unexpected error occurred while processing the request (sandbox error {code}).")
 
     def _refuse(self, status: int, code: str, message: str) -> None:

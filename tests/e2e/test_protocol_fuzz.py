@@ -629,3 +629,29 @@ def test_fuzz_arm_json_bodies(harness: Harness, child: str, method: str, body: o
     with sb.store.mutate() as s:  # then back to the state the health check logs in with
         s.server, s.monitor = saved
     harness.healthy()
+
+
+def test_a_sandbox_bug_is_one_log_line_and_the_error_azure_gives(harness: Harness) -> None:
+    """Not a client's doing: a bug inside the sandbox. TDS answers 40197 (and the session goes on),
+    HTTP answers 500 in the surface's shape; each is logged once, one line, no traceback."""
+    sb = harness.sandbox
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise KeyError("a bug")
+
+    sb.sql.batch = broken  # type: ignore[method-assign]
+    sock = hc.logged_in(sb, harness.token)
+    assert hc.error_numbers(_ask(sock, SQL_BATCH, _sql("SELECT 1"))) == [40197]
+    assert hc.error_numbers(_ask(sock, TRANSACTION_MANAGER, struct.pack("<HB", 5, 0) + b"\x00")) == []  # the session goes on
+    sock.close()
+    sb.arm.handle = broken  # type: ignore[method-assign,assignment]
+    answer = hc.http_exchange(hc.http_surfaces(sb)["arm"], b"GET /subscriptions HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer is not None and answer.status == 500
+    _shape_ok("arm", answer)
+    errors = [r for r in harness.caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2 and not any(r.exc_info for r in errors), [r.getMessage() for r in errors]
+    assert all("internal error" in r.getMessage() and "KeyError" in r.getMessage() and "\n" not in r.getMessage() for r in errors)
+    assert "tds session" in errors[0].getMessage() and "arm connection" in errors[1].getMessage()
+    harness.caplog.clear()
+    del sb.sql.batch, sb.arm.handle  # the class's methods again
+    harness.healthy()
