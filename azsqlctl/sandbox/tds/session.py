@@ -237,25 +237,29 @@ class Session:
         return [(FEATURE_FEDAUTH, b"")]
 
     def _serve(self, ch: Channel) -> None:
-        assert self.ctx is not None
-        server = self.backend.server_name
         while True:
-            try:
-                msg = read_message(ch, self.limits.request_bytes, packet_limit=MAX_REQUEST_PACKETS)
-            except MessageTooLarge as exc:
-                log.info("session %s: %s", self.spid, exc)
-                self._send(ch, errors.insufficient_memory(server))
-                continue
-            self.fault("request")
-            prefix = b""
-            if msg.reset_connection and msg.type != ATTENTION:
-                prefix = self._reset(msg.reset_keeps_transaction)
-            if msg.type == ATTENTION:
-                self._send(ch, tk.done(tk.DONE_ATTN))  # DONE_ATTN acknowledges the cancel
-            elif msg.type in (SQL_BATCH, RPC, TRANSACTION_MANAGER):
-                self._send(ch, prefix + self._request(msg.type, _strip_all_headers(msg.body)))
-            else:
-                raise ConnectionClosed(f"unsupported packet type {msg.type:#x}")
+            self._serve_one(ch)
+
+    def _serve_one(self, ch: Channel) -> None:
+        """One request and its answer. A method of its own so that nothing of the request (up to
+        TdsLimits.request_bytes) stays referenced while the session waits for the next one."""
+        assert self.ctx is not None
+        try:
+            msg = read_message(ch, self.limits.request_bytes, packet_limit=MAX_REQUEST_PACKETS)
+        except MessageTooLarge as exc:
+            log.info("session %s: %s", self.spid, exc)
+            self._send(ch, errors.insufficient_memory(self.backend.server_name))
+            return
+        self.fault("request")
+        prefix = b""
+        if msg.reset_connection and msg.type != ATTENTION:
+            prefix = self._reset(msg.reset_keeps_transaction)
+        if msg.type == ATTENTION:
+            self._send(ch, tk.done(tk.DONE_ATTN))  # DONE_ATTN acknowledges the cancel
+        elif msg.type in (SQL_BATCH, RPC, TRANSACTION_MANAGER):
+            self._send(ch, prefix + self._request(msg.type, _strip_all_headers(msg.body)))
+        else:
+            raise ConnectionClosed(f"unsupported packet type {msg.type:#x}")
 
     def _request(self, ptype: int, body: bytes) -> bytes:
         """One request's answer; whatever the client sent, an answer (an error for what cannot be read)."""
