@@ -656,3 +656,18 @@ def test_a_sandbox_bug_is_one_log_line_and_the_error_azure_gives(harness: Harnes
     harness.caplog.clear()
     del sb.sql.batch, sb.arm.handle  # the class's methods again
     harness.healthy()
+
+
+def test_keep_alive_stays_in_step_after_a_get_with_a_body(harness: Harness) -> None:
+    for name, address in hc.http_surfaces(harness.sandbox).items():
+        with hc.http_connect(address) as sock:
+            sock.sendall(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n\r\nGET /smuggled HTTP")
+            sock.sendall(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.settimeout(10)
+            data = b""
+            while data.count(b"HTTP/1.1 ") < 2:
+                chunk = sock.recv(65536)
+                assert chunk, f"{name}: closed after {data.count(b'HTTP/1.1 ')} answer(s)"
+                data += chunk
+            assert data.count(b"HTTP/1.1 ") == 2 and b"HTTP/1.1 400" not in data, (name, data)  # the body was not taken for a request
+    harness.healthy()
