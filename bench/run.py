@@ -17,6 +17,8 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
 8. summary: `logs --summary` over 100,000 events: bytes downloaded vs the plain listing (goal <= 1/100), wall time.
 9. queries: parameterised-query throughput through pyodbc at 1 and 8 clients, vs the same query as a literal batch.
 10. scaffold: the generated FastAPI connection module vs Microsoft's quickstart pattern over a simulated 2 h (bench/scaffold.py).
+11. http: 500 requests at once on each HTTP surface: 0 timeouts, p50/p99 (bench/hostile.py).
+12. idle: a real login's latency with 200 idle TDS connections vs none (goal <= 2x; bench/hostile.py).
 """
 
 from __future__ import annotations
@@ -230,7 +232,7 @@ def main() -> None:
     parser.add_argument("--databases", type=int, default=100, help="databases for the grant benchmark")
     parser.add_argument("--concurrency", type=int, default=16, help="grant --concurrency to compare with 1")
     parser.add_argument("--audit-rows", type=int, default=10_000, help="refused logins before the audit benchmark's second measurement")
-    names = ["help", "logins", "doctor", "process", "grant", "audit", "stop", "follow", "summary", "queries", "scaffold"]
+    names = ["help", "logins", "doctor", "process", "grant", "audit", "stop", "follow", "summary", "queries", "scaffold", "http", "idle"]
     parser.add_argument("only", nargs="*", choices=[*names, []], help="run only these benchmarks")
     args = parser.parse_args()
     selected = set(args.only or names)
@@ -268,6 +270,14 @@ def main() -> None:
         from bench.logs import bench_summary
 
         bench_summary()
+    if "http" in selected:
+        from bench.hostile import bench_http_burst
+
+        bench_http_burst()
+    if "idle" in selected:
+        from bench.hostile import bench_idle_tds
+
+        bench_idle_tds()
 
 
 if __name__ == "__main__":

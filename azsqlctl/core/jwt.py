@@ -7,8 +7,14 @@ signatures, and nothing here returns or logs the token itself.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
+
+from . import jsonlimits
+
+# Entra access tokens are a few KB (the groups claim stops at 200 groups, then an overage claim);
+# a TDS client can carry at most a LOGIN7 of 128 KB - 1 ([MS-TDS] 2.2.6.4), and Azure SQL reads
+# the token from there. Anything longer is not a token any Azure service accepts.
+MAX_TOKEN_CHARS = 128 * 1024
 
 
 class MalformedToken(ValueError):
@@ -28,13 +34,16 @@ def b64url_decode(text: str) -> bytes:
 
 def split(token: str) -> tuple[dict[str, object], dict[str, object], bytes, bytes]:
     """Return (header, claims, signing input, signature) without verifying anything."""
+    if len(token) > MAX_TOKEN_CHARS:
+        raise MalformedToken(f"longer than {MAX_TOKEN_CHARS} characters")
     parts = token.split(".")
-    if len(parts) != 3 or not all(parts[:2]):
-        raise MalformedToken("expected three dot-separated parts")
+    if len(parts) != 3 or not all(parts[:2]) or not token.isascii():
+        raise MalformedToken("expected three dot-separated base64url parts")
     try:
-        header = json.loads(b64url_decode(parts[0]))
-        claims = json.loads(b64url_decode(parts[1]))
-    except (ValueError, UnicodeDecodeError) as exc:
+        # Depth-bounded: a header nested thousands of levels deep is malformed, not a RecursionError.
+        header = jsonlimits.loads(b64url_decode(parts[0]), max_bytes=MAX_TOKEN_CHARS)
+        claims = jsonlimits.loads(b64url_decode(parts[1]), max_bytes=MAX_TOKEN_CHARS)
+    except jsonlimits.JsonRejected as exc:
         raise MalformedToken("header or payload is not JSON") from exc
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise MalformedToken("header and payload must be JSON objects")

@@ -303,12 +303,55 @@ def identity_resource(s: SandboxState, m: re.Match[str]) -> Response:
     )
 
 
+# The types of the properties the sandbox's ARM stores (the REST API's schemas): ARM refuses a body
+# that does not deserialize into them before any resource provider sees it, so nothing of another
+# type reaches the state the TDS and token paths read.
+_PROPERTY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "startIpAddress": str, "endIpAddress": str, "login": str, "sid": str, "tenantId": str, "administratorType": str,
+    "principalType": str, "publicNetworkAccess": str, "minimalTlsVersion": str, "azureADOnlyAuthentication": bool,
+    "azureADOnlyAuthentications": bool, "administrators": dict, "state": str, "isAzureMonitorTargetEnabled": bool,
+    "auditActionsAndGroups": list, "retentionDays": int, "workspaceId": str, "storageAccountId": str,
+    "eventHubAuthorizationRuleId": str, "logs": list, "category": str, "categoryGroup": str, "enabled": bool,
+}  # fmt: skip
+
+
+def body_problem(body: object) -> str:
+    """Why a PUT/PATCH body cannot be what the API takes ("" when it can): not an object, or a known
+    property of the wrong type (at any depth: the administrators block, diagnostic log entries)."""
+    if not isinstance(body, dict):
+        return "expected a JSON object"
+    if not isinstance(body.get("properties", {}), dict):
+        return "'properties' must be an object"
+
+    def check(value: object, path: str) -> str:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                wanted = _PROPERTY_TYPES.get(key)
+                if item is not None and wanted is not None and (not isinstance(item, wanted) or (wanted is int and isinstance(item, bool))):
+                    return f"'{path}{key}' is not of the expected type"
+                if found := check(item, f"{path}{key}."):
+                    return found
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if found := check(item, f"{path}[{i}]."):
+                    return found
+        return ""
+
+    return check(body, "")
+
+
 def start_arm_endpoint(service: ArmService, tls: Any, port: int = 0) -> Any:
-    from .http import HttpEndpoint, JsonHandler
+    from .http import HttpEndpoint, JsonHandler, RequestRejected
 
     class Handler(JsonHandler):
+        surface = "arm"
+
         def _dispatch(self) -> None:
-            body = self.read_json() if self.command in ("PUT", "PATCH") else None
+            body = self.read_json() if self.command in ("PUT", "PATCH") else self.discard_body()
+            if body is not None and (problem := body_problem(body)):
+                raise RequestRejected(
+                    400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: {problem}."
+                )
             status, payload = service.handle(self.command, self.route, self.headers.get("Authorization"), body)
             headers = {"x-ms-request-id": str(uuid.uuid4())}
             if status == 401:

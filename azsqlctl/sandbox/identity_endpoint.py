@@ -106,7 +106,14 @@ class IdentityService:
 
 def start_identity_endpoint(service: IdentityService, port: int = 0) -> HttpEndpoint:
     class Handler(JsonHandler):
+        surface = "identity"
+
+        def error_body(self, status: int, code: str, message: str) -> Any:
+            del code
+            return {"statusCode": status, "message": message}  # the App Service identity endpoint's shape
+
         def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            self.discard_body()  # a GET with a body: read within the limits, so keep-alive stays in step
             status, body, headers = service.handle(self.query, self.headers.get("X-IDENTITY-HEADER"))
             self.send_json(status, body, headers)
 

@@ -300,14 +300,22 @@ def _epoch(text: Any) -> float:
 
 
 def start_logs_endpoint(service: LogAnalyticsService, tls: Any, port: int = 0) -> Any:
-    from .http import HttpEndpoint, JsonHandler
+    from .http import HttpEndpoint, JsonHandler, RequestRejected
 
     class Handler(JsonHandler):
+        surface = "loganalytics"
+
+        def error_body(self, status: int, code: str, message: str) -> Any:
+            del status
+            return _error(400, code, message)[1]  # {"error": {"message", "code", "correlationId"}}
+
         def _dispatch(self) -> None:
             try:
-                body = self.read_json() if self.command == "POST" else None
-            except (ValueError, UnicodeDecodeError):
-                body = None
+                body = self.read_json() if self.command in ("POST",) else self.discard_body()
+            except RequestRejected as rejected:
+                if rejected.code != "InvalidRequestContent":
+                    raise  # too large, no or a bad length: refused at the front door
+                body = None  # not JSON: answered after authentication, as BadArgumentError (handle())
             status, payload, headers = service.handle(self.command, self.route, self.headers.get("Authorization"),
                                                       self.headers.get("Prefer"), body)  # fmt: skip
             self.send_json(status, payload, {"x-ms-request-id": str(uuid.uuid4()), **headers})

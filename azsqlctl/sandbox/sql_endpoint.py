@@ -30,6 +30,8 @@ from .tds.wire import ConnectionClosed
 from .tokens import Issuer, TokenRejected
 
 FEDAUTH_SPN = "https://database.windows.net/"
+RECENT_STATEMENTS = 256
+RECENT_STATEMENT_CHARS = 8192
 
 ENTRA_ONLY_TEXT = "Login failed for user '{user}'. Reason: Azure Active Directory only authentication is enabled. Please contact your system administrator."
 
@@ -68,7 +70,9 @@ class SqlEndpoint:
         self.audiences = sql_audiences
         self.server_name = store.read(lambda s: s.server.name)
         self._lock = threading.Lock()
-        self.statements: list[tuple[str, str]] = []  # (database, statement) for tests: what ran
+        # What ran, for tests that assert on it: the last RECENT_STATEMENTS requests, each cut at
+        # RECENT_STATEMENT_CHARS, so a long-lived sandbox fed big batches does not grow with them.
+        self.statements: list[tuple[str, str]] = []
         self.logins_ok = 0
         self.logins_failed = 0
         self._tran_ids = iter(range(1, 1 << 62))
@@ -218,17 +222,20 @@ class SqlEndpoint:
 
     def batch(self, ctx: SessionContext, sql: str) -> bytes:
         self._request_faults()
-        with self._lock:
-            self.statements.append((ctx.database, sql))
+        self._remember(ctx, sql)
         out, _ok = self._session(ctx).run(sql)
         return out
 
     def execute(self, ctx: SessionContext, sql: str, params: Sequence[Param]) -> tuple[bytes, bool]:
         """sp_executesql / sp_prepexec / sp_execute: parameters bound by name as values; statements end in DONEINPROC."""
         self._request_faults()
-        with self._lock:
-            self.statements.append((ctx.database, sql))
+        self._remember(ctx, sql)
         return self._session(ctx).run(sql, params, done_token=tk.DONEINPROC)
+
+    def _remember(self, ctx: SessionContext, sql: str) -> None:
+        with self._lock:
+            self.statements.append((ctx.database, sql[:RECENT_STATEMENT_CHARS]))
+            del self.statements[:-RECENT_STATEMENTS]
 
     def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> bytes:
         session = self._session(ctx)

@@ -34,6 +34,7 @@ from sqlglot import exp
 
 from .. import ddl, lexer
 from ..catalog import Caller, _ids
+from ..internal_errors import log_internal
 from ..sqltypes import Param, SqlType, TypeSpec
 from ..state import Database, SandboxState
 from ..store import StateStore
@@ -445,8 +446,16 @@ class SqlSession:
 
 
 def _internal(exc: Exception, statement: str) -> SqlError:
-    """A statement the sandbox failed on in a way it did not foresee: an error for the client, a traceback in the log."""
-    log.exception("sandbox SQL failed on %r", statement[:200])
+    """A statement the sandbox failed on in a way it did not foresee: an error for the client, one line in the log
+    (never the SQL text, never a traceback: sandbox/internal_errors.py)."""
+    del statement
+    if isinstance(exc, RecursionError):  # SQL Server's own limit on nesting (parentheses, NOT, subqueries)
+        return SqlError(
+            191, "Some part of your SQL statement is nested too deeply. Rewrite the query or break it up into smaller queries.", 15
+        )
+    if isinstance(exc, UnicodeEncodeError):  # SQLite stores UTF-8, which has no unpaired surrogates
+        return errors.unsupported("string with an unpaired UTF-16 surrogate")
+    log_internal(log, "sandbox SQL", exc)
     return errors.unsupported(f"statement the sandbox could not execute ({type(exc).__name__})")
 
 

@@ -22,7 +22,7 @@ from azsqlctl.sandbox.sqltypes import Param, SqlType, TypeSpec
 
 from . import tokens as tk
 from .typecatalog import datatype_info
-from .typeread import Reader, TdsDecodeError, read_type_info, read_value
+from .typeread import MAX_PLP_BYTES, Reader, TdsDecodeError, read_type_info, read_value
 
 PROC_IDS = {
     1: "sp_cursor",
@@ -59,9 +59,9 @@ def _normalise(name: str) -> str:
     return name.replace("[", "").replace("]", "").split(".")[-1].strip().lower()
 
 
-def parse_rpc(body: bytes) -> list[RpcCall]:
-    """The RPC calls of one request (ALL_HEADERS already stripped)."""
-    r = Reader(body)
+def parse_rpc(body: bytes, max_plp: int = MAX_PLP_BYTES) -> list[RpcCall]:
+    """The RPC calls of one request (ALL_HEADERS already stripped); PLP values over ``max_plp`` are refused."""
+    r = Reader(body, max_plp=max_plp)
     calls = [_read_call(r)]
     while r.remaining:
         if r.u8() not in BATCH_SEPARATORS:

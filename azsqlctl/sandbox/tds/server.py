@@ -8,9 +8,11 @@ import logging
 import socket
 import threading
 
+from .limits import TdsLimits
 from .session import Backend, FaultHook, Session, Tls
 
 log = logging.getLogger("azsqlctl.sandbox.tds")
+BACKLOG = 512
 
 
 def _no_fault(point: str) -> None:
@@ -18,11 +20,21 @@ def _no_fault(point: str) -> None:
 
 
 class TdsServer:
-    def __init__(self, backend: Backend, tls: Tls, host: str = "127.0.0.1", port: int = 0, fault: FaultHook | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        tls: Tls,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        fault: FaultHook | None = None,
+        limits: TdsLimits | None = None,
+    ) -> None:
         self.backend = backend
         self.tls = tls
         self.fault = fault or _no_fault
-        self._listener = socket.create_server((host, port), backlog=128)
+        self.limits = limits or TdsLimits()  # read at each accept: tests may shorten the timeouts of a running server
+        # A burst of connections waits in the kernel's queue rather than being refused (Linux caps it at somaxconn).
+        self._listener = socket.create_server((host, port), backlog=BACKLOG)
         self.host, self.port = self._listener.getsockname()[:2]
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -44,16 +56,27 @@ class TdsServer:
                 # e.g. ECONNABORTED (the client gave up first) or EMFILE: back off briefly, keep serving
                 self._stop.wait(0.01)
                 continue
-            sock.settimeout(None)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with contextlib.suppress(OSError):  # a client already gone: its session finds out and ends
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             thread = threading.Thread(target=self._run, args=(sock,), name="tds-session", daemon=True)
             with self._lock:
-                self._clients[thread] = sock
-            thread.start()
+                full = len(self._clients) >= self.limits.max_connections
+                if not full:
+                    self._clients[thread] = sock
+            if full:
+                log.info("TDS connection refused: %d connections already open", self.limits.max_connections)
+                sock.close()
+                continue
+            try:
+                thread.start()
+            except RuntimeError:  # the process cannot start another thread: refuse this connection, keep serving
+                with self._lock:
+                    self._clients.pop(thread, None)
+                sock.close()
 
     def _run(self, sock: socket.socket) -> None:
         try:
-            Session(sock, self.backend, self.tls, next(self._spids), self.fault).run()
+            Session(sock, self.backend, self.tls, next(self._spids), self.fault, self.limits).run()
         finally:
             with self._lock:
                 self._clients.pop(threading.current_thread(), None)

@@ -12,6 +12,7 @@ import os
 import socket
 import ssl
 import struct
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -28,15 +29,19 @@ from azsqlctl.protocol.tds import (
     TABULAR_RESULT,
     TRANSACTION_MANAGER,
 )
+from azsqlctl.sandbox.internal_errors import log_internal
 from azsqlctl.sandbox.sqltypes import Param
 
+from . import errors
 from . import tokens as tk
 from .handshake import FEATURE_FEDAUTH, FEDAUTH_LIBRARY_MSAL, Login7, parse_fedauth_token, parse_login7, prelogin_response
+from .limits import MAX_REQUEST_PACKETS, TdsLimits
 from .rpc import RpcDispatcher, parse_rpc
 from .typeread import TdsDecodeError
 from .wire import (
     Channel,
     ConnectionClosed,
+    MessageTooLarge,
     RawChannel,
     TlsChannel,
     negotiate_packet_size,
@@ -109,42 +114,59 @@ class Tls:
 FaultHook = Callable[[str], None]  # called at named points; may sleep or raise ConnectionClosed
 
 
+# Before the login completes, a message that cannot be parsed closes the connection (SQL Server
+# logs 17832 "The login packet used to open the connection is structurally invalid" and closes).
+_MALFORMED = (ValueError, struct.error, IndexError, UnicodeError, TdsDecodeError)
+
+
 class Session:
-    def __init__(self, sock: socket.socket, backend: Backend, tls: Tls, spid: int, fault: FaultHook) -> None:
+    def __init__(
+        self, sock: socket.socket, backend: Backend, tls: Tls, spid: int, fault: FaultHook, limits: TdsLimits | None = None
+    ) -> None:
         self.sock = sock
         self.backend = backend
         self.tls = tls
         self.spid = spid
         self.fault = fault
+        self.limits = limits or TdsLimits()
         self.packet_size = DEFAULT_PACKET_SIZE
         self.ctx: SessionContext | None = None
         self.rpc = RpcDispatcher(backend)
-        peer = sock.getpeername()
-        self.client_ip = str(peer[0])
+        self.client_ip = ""
 
     def run(self) -> None:
         try:
-            ch = self._handshake()
+            # Inside the try: a client that resets right after connect has no peer name any more.
+            self.client_ip = str(self.sock.getpeername()[0])
+            raw = RawChannel(self.sock, send_timeout=self.limits.send_timeout)
+            raw.deadline = time.monotonic() + self.limits.login_timeout
+            ch = self._handshake(raw)
             self.fault("login")
             self._login(ch)
             if self.ctx is not None:
+                raw.deadline = None
+                raw.idle_timeout = self.limits.idle_timeout
                 self._serve(ch)
         except ConnectionClosed as exc:
             log.debug("session %s closed: %s", self.spid, exc)
-        except (ssl.SSLError, OSError, ValueError, struct.error, IndexError, UnicodeError) as exc:
-            log.info("session %s aborted: %s", self.spid, exc)
-        except Exception:  # a malformed client must never take the listener down
-            log.exception("session %s failed", self.spid)
+        except (ssl.SSLError, OSError) as exc:
+            log.debug("session %s closed by the network: %s", self.spid, exc)
+        except _MALFORMED as exc:
+            log.info("session %s closed: malformed %s: %s", self.spid, "request" if self.ctx else "login", exc)
+        except Exception as exc:  # noqa: BLE001 - a bug in the sandbox: one compact line, never a traceback
+            log_internal(log, f"tds session {self.spid}", exc)
         finally:
-            self.backend.disconnected(self.ctx)
+            try:
+                self.backend.disconnected(self.ctx)
+            except Exception as exc:  # noqa: BLE001 - logged compactly, the socket still closed
+                log_internal(log, f"tds session {self.spid} (disconnect)", exc)
             with contextlib.suppress(OSError):
                 self.sock.close()
 
     def _send(self, ch: Channel, payload: bytes) -> None:
         send_message(ch, TABULAR_RESULT, payload, self.packet_size, self.spid)
 
-    def _handshake(self) -> Channel:
-        raw = RawChannel(self.sock)
+    def _handshake(self, raw: RawChannel) -> Channel:
         first = raw.peek(1)[0]
         self.fault("accept")
         if first == TLS_RECORD_HANDSHAKE:
@@ -152,12 +174,12 @@ class Session:
             tls = TlsChannel(raw, self.tls.strict)
             self.fault("handshake")
             tls.handshake_direct()
-            msg = read_message(tls)
+            msg = read_message(tls, self.limits.prelogin_bytes)
             if msg.type != PRELOGIN:
                 raise ConnectionClosed("expected PRELOGIN")
             self._send(tls, prelogin_response(parse_prelogin(msg.body), strict=True))
             return tls
-        msg = read_message(raw)
+        msg = read_message(raw, self.limits.prelogin_bytes)
         if msg.type != PRELOGIN:
             raise ConnectionClosed(f"expected PRELOGIN, got {msg.type:#x}")
         client = parse_prelogin(msg.body)
@@ -171,17 +193,20 @@ class Session:
         return tls
 
     def _login(self, ch: Channel) -> None:
-        msg = read_message(ch)
+        msg = read_message(ch, self.limits.login7_bytes)
         if msg.type != LOGIN7:
             raise ConnectionClosed(f"expected LOGIN7, got {msg.type:#x}")
         login = parse_login7(msg.body)
         if login.fedauth_library == FEDAUTH_LIBRARY_MSAL:
             # [MS-TDS] 3.3.5.3: the client asks where to get a token; FEDAUTHINFO says, then the token follows.
             self._send(ch, tk.fedauthinfo(self.backend.fedauth_sts_url, self.backend.fedauth_spn))
-            reply = read_message(ch)
+            reply = read_message(ch, self.limits.fedauth_token_bytes)
             if reply.type != FEDAUTH_TOKEN:
                 raise ConnectionClosed(f"expected FEDAUTH_TOKEN after FEDAUTHINFO, got {reply.type:#x}")
-            login.workflow_token = parse_fedauth_token(reply.body)
+            try:
+                login.workflow_token = parse_fedauth_token(reply.body)
+            except ValueError:
+                login.workflow_token = ""  # unreadable: a malformed token, refused with 18456 like any other
         outcome = self.backend.login(login, self.spid, self.client_ip, encrypted=True)
         if outcome.context is None:
             self._send(ch, outcome.tokens + tk.done(tk.DONE_ERROR, curcmd=0))
@@ -212,33 +237,58 @@ class Session:
         return [(FEATURE_FEDAUTH, b"")]
 
     def _serve(self, ch: Channel) -> None:
-        assert self.ctx is not None
         while True:
-            msg = read_message(ch)
-            self.fault("request")
-            prefix = b""
-            if msg.reset_connection and msg.type != ATTENTION:
-                prefix = self._reset(msg.reset_keeps_transaction)
-            if msg.type == SQL_BATCH:
-                sql = _strip_all_headers(msg.body).decode("utf-16-le", errors="surrogatepass")
-                self._send(ch, prefix + self.backend.batch(self.ctx, sql))
-            elif msg.type == RPC:
+            self._serve_one(ch)
+
+    def _serve_one(self, ch: Channel) -> None:
+        """One request and its answer. A method of its own so that nothing of the request (up to
+        TdsLimits.request_bytes) stays referenced while the session waits for the next one."""
+        assert self.ctx is not None
+        try:
+            msg = read_message(ch, self.limits.request_bytes, packet_limit=MAX_REQUEST_PACKETS)
+        except MessageTooLarge as exc:
+            log.info("session %s: %s", self.spid, exc)
+            self._send(ch, errors.insufficient_memory(self.backend.server_name))
+            return
+        self.fault("request")
+        prefix = b""
+        if msg.reset_connection and msg.type != ATTENTION:
+            prefix = self._reset(msg.reset_keeps_transaction)
+        if msg.type == ATTENTION:
+            self._send(ch, tk.done(tk.DONE_ATTN))  # DONE_ATTN acknowledges the cancel
+        elif msg.type in (SQL_BATCH, RPC, TRANSACTION_MANAGER):
+            self._send(ch, prefix + self._request(msg.type, _strip_all_headers(msg.body)))
+        else:
+            raise ConnectionClosed(f"unsupported packet type {msg.type:#x}")
+
+    def _request(self, ptype: int, body: bytes) -> bytes:
+        """One request's answer; whatever the client sent, an answer (an error for what cannot be read)."""
+        assert self.ctx is not None
+        server = self.backend.server_name
+        try:
+            if ptype == SQL_BATCH:
                 try:
-                    calls = parse_rpc(_strip_all_headers(msg.body))
+                    sql = body.decode("utf-16-le", errors="surrogatepass")
+                except UnicodeDecodeError:  # an odd byte count: the last character is cut in half
+                    return errors.stream_incorrect(server)
+                return self.backend.batch(self.ctx, sql)
+            if ptype == RPC:
+                try:
+                    calls = parse_rpc(body, self.limits.plp_bytes)
                 except TdsDecodeError as exc:
-                    text = f"The incoming tabular data stream (TDS) remote procedure call (RPC) protocol stream is incorrect. {exc}"
-                    out = tk.error(8009, 1, 16, text, self.backend.server_name) + tk.done(tk.DONE_ERROR)
-                    self._send(ch, prefix + out)
-                    continue
-                self._send(ch, prefix + self.rpc.run(self.ctx, calls))
-            elif msg.type == TRANSACTION_MANAGER:
-                body = _strip_all_headers(msg.body)
-                (request,) = struct.unpack_from("<H", body, 0)
-                self._send(ch, prefix + self.backend.transaction(self.ctx, request, _begins_new(request, body[2:])))
-            elif msg.type == ATTENTION:
-                self._send(ch, tk.done(tk.DONE_ATTN))  # DONE_ATTN acknowledges the cancel
-            else:
-                raise ConnectionClosed(f"unsupported packet type {msg.type:#x}")
+                    return errors.rpc_stream_incorrect(server, str(exc))
+                return self.rpc.run(self.ctx, calls)
+            if len(body) < 2:
+                return errors.stream_incorrect(server)
+            (request,) = struct.unpack_from("<H", body, 0)
+            return self.backend.transaction(self.ctx, request, _begins_new(request, body[2:]))
+        except ConnectionClosed:
+            raise
+        except RecursionError:
+            return errors.nested_too_deeply(server)
+        except Exception as exc:  # noqa: BLE001 - a bug in the sandbox: logged once, answered as Azure answers its own failures
+            code = log_internal(log, f"tds session {self.spid}", exc)
+            return errors.service_error(server, code)
 
     def _reset(self, keep_transaction: bool) -> bytes:
         """RESETCONNECTION ([MS-TDS] 2.2.3.1.2): reset the session, then acknowledge (ENVCHANGE 18)."""

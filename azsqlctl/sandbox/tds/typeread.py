@@ -65,6 +65,13 @@ from .typeinfo import (
     time_bytes,
 )
 
+MAX_PLP_BYTES = 2**31 - 1  # varchar(max) / nvarchar(max) / varbinary(max): at most 2^31-1 bytes
+
+# The lengths a nullable fixed-size type may declare ([MS-TDS] 2.2.5.4.1); anything else cannot be read.
+_NULLABLE_SIZES = {
+    INTN: (1, 2, 4, 8), FLTN: (4, 8), MONEYN: (4, 8), DATETIMN: (4, 8), BITN: (1,), GUID: (16,),
+}  # fmt: skip
+
 
 class TdsDecodeError(ValueError):
     """The client sent bytes this codec cannot read as a TYPE_INFO or value."""
@@ -73,9 +80,10 @@ class TdsDecodeError(ValueError):
 class Reader:
     """A cursor over a request body; every read past the end raises TdsDecodeError."""
 
-    def __init__(self, data: bytes, pos: int = 0) -> None:
+    def __init__(self, data: bytes, pos: int = 0, *, max_plp: int = MAX_PLP_BYTES) -> None:
         self.data = data
         self.pos = pos
+        self.max_plp = max_plp  # the longest PLP value a parameter may declare or carry
 
     @property
     def remaining(self) -> int:
@@ -112,6 +120,9 @@ class Reader:
         return self.take(2 * self.u16()).decode("utf-16-le", errors="surrogatepass")
 
 
+_INT_TYPES = {1: SqlType.TINYINT, 2: SqlType.SMALLINT, 4: SqlType.INT, 8: SqlType.BIGINT}
+
+
 @dataclass(frozen=True)
 class WireType:
     """A TYPE_INFO as read from the wire: the type code and its length/precision/scale/collation."""
@@ -131,7 +142,9 @@ class WireType:
         c = self.code
         if c in (INTN, INT1, INT2, INT4, INT8):
             size = self.size if c == INTN else _FIXED[c]
-            return TypeSpec({1: SqlType.TINYINT, 2: SqlType.SMALLINT, 4: SqlType.INT, 8: SqlType.BIGINT}[size])
+            if size not in _INT_TYPES:
+                raise TdsDecodeError(f"integer of {size} bytes")
+            return TypeSpec(_INT_TYPES[size])
         if c in (BITN, BIT):
             return TypeSpec(SqlType.BIT)
         if c in (DECIMALN, NUMERICN, DECIMAL, NUMERIC):
@@ -180,9 +193,11 @@ def read_type_info(r: Reader) -> WireType:
         size, precision, scale = r.u8(), r.u8(), r.u8()
         if not 1 <= precision <= 38 or scale > precision:
             raise TdsDecodeError(f"decimal({precision}, {scale}) is out of range")
+        _check_size(code, size)
         return WireType(code, size, precision, scale)
     if code in _BYTELEN:
         size = r.u8()
+        _check_size(code, size)
         return WireType(code, size, collation=r.take(5) if code in _COLLATED else b"")
     if code in _USHORTLEN:
         size = r.u16()
@@ -193,11 +208,19 @@ def read_type_info(r: Reader) -> WireType:
     raise TdsDecodeError(f"unsupported TYPE_INFO {code:#04x}")
 
 
+def _check_size(code: int, size: int) -> None:
+    allowed = _NULLABLE_SIZES.get(code)
+    if allowed is not None and size not in allowed:
+        raise TdsDecodeError(f"TYPE_INFO {code:#04x} cannot have length {size}")
+
+
 def read_plp(r: Reader) -> bytes | None:
     """A PLP value ([MS-TDS] 2.2.5.2.3): total length (or unknown), then chunks up to a zero-length one."""
     total = r.u64()
     if total == PLP_NULL:
         return None
+    if total != PLP_UNKNOWN and total > r.max_plp:
+        raise TdsDecodeError(f"PLP value of {total} bytes is over the {r.max_plp}-byte limit")
     parts: list[bytes] = []
     got = 0
     while True:
@@ -206,6 +229,8 @@ def read_plp(r: Reader) -> bytes | None:
             break
         parts.append(r.take(n))
         got += n
+        if got > r.max_plp:
+            raise TdsDecodeError(f"PLP value over the {r.max_plp}-byte limit")
     if total != PLP_UNKNOWN and got != total:
         raise TdsDecodeError(f"PLP value announced {total} bytes, carried {got}")
     return b"".join(parts)

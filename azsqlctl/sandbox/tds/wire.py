@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,7 +30,15 @@ def negotiate_packet_size(requested: int) -> int:
 
 
 class ConnectionClosed(Exception):
-    """The peer went away (EOF or reset) - ends a session quietly."""
+    """The peer went away (EOF or reset), broke the protocol, or ran out of time - ends a session quietly."""
+
+
+class MessageTooLarge(Exception):
+    """A request over the sandbox's in-memory limit, read to its end and discarded: the session goes on."""
+
+    def __init__(self, ptype: int, size: int, limit: int) -> None:
+        super().__init__(f"request of packet type {ptype:#x} is over {limit} bytes ({size} read)")
+        self.ptype = ptype
 
 
 class Channel(Protocol):
@@ -40,32 +49,41 @@ class Channel(Protocol):
 class RawChannel:
     """A socket with a read buffer, so exact-length reads never over-consume."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, *, idle_timeout: float | None = None, send_timeout: float | None = None) -> None:
         self.sock = sock
         self._buf = bytearray()
+        self.deadline: float | None = None  # time.monotonic() by which reading must be done (the login timeout)
+        self.idle_timeout = idle_timeout  # the longest wait for the client's next bytes
+        self.send_timeout = send_timeout  # the longest a send may block on a client that does not read
 
-    def recv_some(self) -> bytes:
-        if self._buf:
-            data = bytes(self._buf)
-            self._buf.clear()
-            return data
+    def _recv(self) -> bytes:
+        wait = self.idle_timeout
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise ConnectionClosed("login timeout: the client did not complete its login in time")
+            wait = left if wait is None else min(wait, left)
         try:
+            self.sock.settimeout(wait)
             data = self.sock.recv(65536)
+        except TimeoutError as exc:
+            raise ConnectionClosed("timed out waiting for the client") from exc
         except OSError as exc:
             raise ConnectionClosed(str(exc)) from exc
         if not data:
             raise ConnectionClosed("peer closed the connection")
         return data
 
+    def recv_some(self) -> bytes:
+        if self._buf:
+            data = bytes(self._buf)
+            self._buf.clear()
+            return data
+        return self._recv()
+
     def peek(self, n: int) -> bytes:
         while len(self._buf) < n:
-            try:
-                data = self.sock.recv(65536)
-            except OSError as exc:
-                raise ConnectionClosed(str(exc)) from exc
-            if not data:
-                raise ConnectionClosed("peer closed the connection")
-            self._buf += data
+            self._buf += self._recv()
         return bytes(self._buf[:n])
 
     def recv_exact(self, n: int) -> bytes:
@@ -76,8 +94,9 @@ class RawChannel:
 
     def send(self, data: bytes) -> None:
         try:
+            self.sock.settimeout(self.send_timeout)
             self.sock.sendall(data)
-        except OSError as exc:
+        except OSError as exc:  # TimeoutError included: a client that stopped reading
             raise ConnectionClosed(str(exc)) from exc
 
 
@@ -170,14 +189,38 @@ class Message:
     reset_keeps_transaction: bool = False  # RESETCONNECTIONSKIPTRAN: ... but keep its transaction
 
 
-def read_message(ch: Channel) -> Message:
-    """Reassemble packets until EOM (large LOGIN7 tokens span several packets)."""
+def read_message(ch: Channel, limit: int | None = None, *, packet_limit: int | None = None) -> Message:
+    """Reassemble packets until EOM (large LOGIN7 tokens span several packets), holding at most ``limit`` bytes.
+
+    The server always passes ``limit`` (None, unbounded, is for a client reading the server's answers).
+    Over ``limit``: without ``packet_limit`` (before login) the connection is closed at once;
+    with it, the rest of the request is read and discarded up to ``packet_limit`` packets (Azure's
+    own bound, past which the connection closes) and MessageTooLarge is raised, so the caller can
+    answer an error and carry on. Nothing beyond ``limit`` is ever kept.
+    """
+    if limit is None:
+        limit = 1 << 62
     ptype, status, body = read_packet(ch)
-    parts = [body]
     first = status  # [MS-TDS] 2.2.3.1.2: the reset bits count on the first packet of a request
-    while not status & STATUS_EOM:
+    parts = [body]
+    size = len(body)
+    packets = 1
+    while size <= limit and not status & STATUS_EOM:
         _t, status, body = read_packet(ch)
         parts.append(body)
+        size += len(body)
+        packets += 1
+    if size > limit:
+        if packet_limit is None:
+            raise ConnectionClosed(f"message of packet type {ptype:#x} over its {limit}-byte limit")
+        parts.clear()
+        while not status & STATUS_EOM:
+            if packets >= packet_limit:
+                raise ConnectionClosed(f"request over {packet_limit} packets")
+            _t, status, body = read_packet(ch)
+            size += len(body)
+            packets += 1
+        raise MessageTooLarge(ptype, size, limit)
     skip = bool(first & STATUS_RESETCONNECTIONSKIPTRAN)
     return Message(ptype, b"".join(parts), bool(first & STATUS_RESETCONNECTION) or skip, skip)
 
