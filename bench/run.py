@@ -17,6 +17,7 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
 8. summary: `logs --summary` over 100,000 events: bytes downloaded vs the plain listing (goal <= 1/100), wall time.
 9. queries: parameterised-query throughput through pyodbc at 1 and 8 clients, vs the same query as a literal batch.
 10. scaffold: the generated FastAPI connection module vs Microsoft's quickstart pattern over a simulated 2 h (bench/scaffold.py).
+11. policy: `grant --policy --dry-run` with 60,000 identities (goal <= 2 s), and parsing at N/4 vs N (bench/policy.py).
 """
 
 from __future__ import annotations
@@ -229,8 +230,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="seconds injected per network step for the doctor benchmark")
     parser.add_argument("--databases", type=int, default=100, help="databases for the grant benchmark")
     parser.add_argument("--concurrency", type=int, default=16, help="grant --concurrency to compare with 1")
+    parser.add_argument("--identities", type=int, default=60_000, help="identities in the policy benchmark's file")
     parser.add_argument("--audit-rows", type=int, default=10_000, help="refused logins before the audit benchmark's second measurement")
-    names = ["help", "logins", "doctor", "process", "grant", "audit", "stop", "follow", "summary", "queries", "scaffold"]
+    names = ["help", "logins", "doctor", "process", "grant", "audit", "stop", "follow", "summary", "queries", "scaffold", "policy"]
     parser.add_argument("only", nargs="*", choices=[*names, []], help="run only these benchmarks")
     args = parser.parse_args()
     selected = set(args.only or names)
@@ -268,6 +270,10 @@ def main() -> None:
         from bench.logs import bench_summary
 
         bench_summary()
+    if "policy" in selected:
+        from bench.policy import bench_policy
+
+        bench_policy(args.identities)
 
 
 if __name__ == "__main__":

@@ -393,6 +393,7 @@ def expand_targets(policy: Policy, ports: GrantPorts, default_server: str, prune
     out: dict[tuple[str, str], Job] = {}
     failed: list[TargetResult] = []
     listed: dict[str, list[str]] = {}
+    assigned: dict[tuple[str, str], dict[str, Assignment]] = {}
     for target in policy.targets:
         for server in target.servers or [default_server]:
             names: list[str] = []
@@ -415,10 +416,12 @@ def expand_targets(policy: Policy, ports: GrantPorts, default_server: str, prune
                 if key not in out:
                     out[key] = Job(server, database, Request([], dict(policy.roles), exclusive=True, prune=prune))
                 req = out[key].request
+                given = assigned.setdefault(key, {})  # identity key -> its assignment here: one lookup, not a scan
                 for ident, roles in target.grants.items():
-                    same = next((a for a in req.assignments if a.identity is policy.identities[ident]), None)
+                    same = given.get(ident)
                     if same is None:
-                        req.assignments.append(Assignment(policy.identities[ident], expand_roles(roles)))
+                        given[ident] = Assignment(policy.identities[ident], expand_roles(roles))
+                        req.assignments.append(given[ident])
                     else:  # two targets give one identity roles in the same database: it gets both
                         same.roles = expand_roles([*same.roles, *roles])
     return Operation(list(out.values()), failed)
