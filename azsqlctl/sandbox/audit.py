@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -34,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
+
+from azsqlctl.atomic_file import SECRET
 
 log = logging.getLogger("azsqlctl.sandbox.audit")
 
@@ -256,7 +259,7 @@ class AuditStore:
         if self._db is None:
             target = str(self.path) if self.path is not None else ":memory:"
             if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(self.path)
             db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=10)
             if self.path is not None:
                 db.execute("PRAGMA journal_mode=WAL")
@@ -376,3 +379,20 @@ class AuditStore:
         with self._db_lock:
             row = self._connection().execute(_SELECT + " ORDER BY seq DESC LIMIT 1").fetchone()
         return dict(zip(COLUMNS, row, strict=True)) if row else None
+
+
+def _create_private(path: Path) -> None:
+    """The audit store (and the -wal/-shm files SQLite gives the database file's mode) is 0600 from creation.
+
+    SQLite would create the file with 0644 minus the umask; creating it empty first, with O_EXCL
+    and 0600, leaves no moment in which others can read it. An older, wider file is narrowed.
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), SECRET))
+    except FileExistsError:
+        for existing in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                if existing.stat().st_mode & 0o077:
+                    os.chmod(existing, SECRET)

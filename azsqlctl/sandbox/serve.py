@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from azsqlctl.atomic_file import write_atomic
+from azsqlctl.atomic_file import private_dir, write_atomic
 from azsqlctl.core.clouds import SANDBOX_CLOUD_NAME
 from azsqlctl.core.errors import ConfigError, UsageError
 
@@ -92,8 +92,18 @@ class Sandbox:
         if state_path is None and material_dir is None:
             raise ValueError("an in-memory sandbox needs a material_dir for its CA and signing key")
         self.state_path = state_path
-        self.store = StateStore(state_path, initial, audit_retention)
         self.material = material_dir or (state_path.parent / ".azsqlctl-sandbox" if state_path else Path("."))
+        try:
+            if state_path is not None:  # the state directory is 0700 when the sandbox creates it (and the default one always)
+                private_dir(state_path.parent, tighten=state_path.parent == default_state_path().parent)
+            private_dir(self.material, tighten=True)  # keys live here: ours alone
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the sandbox's directory {exc.filename or self.material}: {exc.strerror or exc}",
+                "pass a --state path in a writable directory",
+                code="sandbox_material",
+            ) from None
+        self.store = StateStore(state_path, initial, audit_retention)
         self.faults = Faults(fault_kinds(surfaces))
         try:
             self.issuer = Issuer.load_or_create(self.material / "signing-key.pem")
