@@ -230,14 +230,22 @@ def _reset(path: Path) -> list[Path]:
 def run_command(
     command: Annotated[list[str] | None, typer.Argument(help="The command to run, after --", show_default=False)] = None,
     state: StateFile = None,
+    kill_after: Annotated[
+        float,
+        typer.Option(
+            "--kill-after", min=0.1, max=3600.0, help="Seconds a signalled COMMAND gets before SIGKILL (default 10)", show_default=False
+        ),
+    ] = 10.0,
     debug: o.Debug = False,
 ) -> None:
     """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code (127: not found).
 
     Options go before COMMAND (or before --); everything from COMMAND on is passed to it untouched.
 
-    SIGINT/SIGTERM are forwarded to COMMAND, which is waited for before the sandbox stops;
-    if it dies of the signal the exit code is 128 + the signal (130, 143)."""
+    COMMAND runs in its own process group (at a terminal, the foreground job). SIGINT/SIGTERM/SIGHUP
+    are forwarded to the whole group, which gets SIGKILL --kill-after seconds later (or on a second
+    signal); whatever COMMAND leaves running in its group is ended too. Exit code: COMMAND's, or
+    128 + the signal it died of (130, 143, 137)."""
     from .runner import run
 
     def action(fmt: str) -> int:
@@ -253,6 +261,6 @@ def run_command(
 
             emit_error("sandbox run", NotFound(f"command not found: {command[0]}", "check the command name and PATH"), fmt)
             return COMMAND_NOT_FOUND
-        return run_with(_sandbox(state), command)
+        return run_with(_sandbox(state), command, kill_after)
 
     run("sandbox run", None, debug, action)

@@ -206,3 +206,120 @@ def test_scaffold_interrupted_leaves_no_temp_files_and_a_later_run_removes_stale
     assert not stale.exists(), check.stderr
     assert unrelated.exists()
     assert str(stale.relative_to(project)) in json.loads(check.stdout)["data"]["removed_temp_files"]
+
+
+# --- sandbox run: the command's whole process group, and nothing left behind -------------------------
+
+
+def _descendants_of_group(pgid: int) -> list[int]:
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                alive.append(int(entry.name))
+    return alive
+
+
+def _sandbox_run(tmp_path: Path, script: str, *options: str) -> subprocess.Popen[str]:
+    from tests.e2e.test_sandbox_cli import clean_env
+
+    return subprocess.Popen([sys.executable, "-m", "azsqlctl", "sandbox", "run", "--state", str(tmp_path / "s.json"), *options,
+                             "--", "sh", "-c", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(tmp_path),
+                            stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+def _group_of_child(tmp_path: Path, proc: subprocess.Popen[str]) -> int:
+    pid_file = tmp_path / "sh.pid"
+    _wait_for(lambda: (pid_file.exists() and pid_file.read_text().strip()) or proc.poll() is not None, seconds=60)
+    assert proc.poll() is None, proc.communicate()
+    time.sleep(0.3)  # the grandchild is running
+    return os.getpgid(int(pid_file.read_text()))
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sandbox_run_signals_the_commands_whole_group(tmp_path: Path, sig: signal.Signals, code: int) -> None:
+    proc = _sandbox_run(tmp_path, f"echo $$ > {tmp_path}/sh.pid; sleep 300; echo done")
+    try:
+        pgid = _group_of_child(tmp_path, proc)
+        assert pgid != os.getpgid(proc.pid)  # a group of its own
+        assert len(_descendants_of_group(pgid)) == 2  # sh and its grandchild sleep
+        started = time.monotonic()
+        proc.send_signal(sig)  # to azsqlctl's pid only, as a supervisor sends it (SIGINT is not ignored)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    assert time.monotonic() - started < 3
+    assert "done" not in out
+    assert _descendants_of_group(pgid) == [], "sleep 300 was left behind"
+
+
+def test_sandbox_run_kills_a_command_that_ignores_signals_after_the_grace_period(tmp_path: Path) -> None:
+    # sh traps TERM and INT (its sleep inherits the ignored dispositions): only SIGKILL ends them.
+    proc = _sandbox_run(tmp_path, f"trap '' TERM INT; echo $$ > {tmp_path}/sh.pid; sleep 300; echo done", "--kill-after", "1")
+    try:
+        pgid = _group_of_child(tmp_path, proc)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 137, err  # 128 + SIGKILL, as a shell reports it
+    assert 0.9 < elapsed < 4, elapsed
+    assert "done" not in out and "Traceback" not in err
+    assert _descendants_of_group(pgid) == []
+
+
+def test_sandbox_run_a_child_that_traps_and_exits_and_a_second_signal_kills_at_once(tmp_path: Path) -> None:
+    # The child handles INT itself (exit 7); its background sleep ignores INT (as a non-interactive shell's
+    # background jobs do), so it outlives the child: SIGTERM to the group at the end takes it, without waiting.
+    script = f"trap 'exit 7' INT; echo $$ > {tmp_path}/sh.pid; sleep 300 & wait"
+    proc = _sandbox_run(tmp_path, script, "--kill-after", "30")
+    try:
+        pgid = _group_of_child(tmp_path, proc)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 7, err
+    assert time.monotonic() - started < 3
+    assert _descendants_of_group(pgid) == []
+
+    (tmp_path / "sh.pid").unlink()
+    proc = _sandbox_run(tmp_path, f"trap '' TERM INT; echo $$ > {tmp_path}/sh.pid; sleep 300", "--kill-after", "60")
+    try:
+        pgid = _group_of_child(tmp_path, proc)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)  # asked twice: no 60 s wait
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 137
+    assert time.monotonic() - started < 3
+    assert _descendants_of_group(pgid) == []
+
+
+def test_sandbox_run_ends_what_the_command_left_running(tmp_path: Path) -> None:
+    proc = _sandbox_run(tmp_path, f"echo $$ > {tmp_path}/sh.pid; sleep 300 & echo $! > {tmp_path}/bg.pid; exit 0")
+    try:
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    background = int((tmp_path / "bg.pid").read_text())
+    stat = Path(f"/proc/{background}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", "the background sleep outlived sandbox run"
