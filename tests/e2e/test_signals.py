@@ -168,7 +168,10 @@ def test_grant_policy_interrupted_human_report(sandbox: Sandbox, client_env: dic
                       'grants = { orders-api = ["reader"] }\n')  # fmt: skip
     sandbox.faults.inject("tds", "delay", count=None, delay=0.15)
     proc = _start(["grant", "--policy", str(policy), "--apply", "--concurrency", "1"])
-    databases = lambda: sandbox.store.read(lambda s: [db for db in s.server.databases if db.name in names])  # noqa: E731
+
+    def databases() -> list[Database]:
+        return sandbox.store.read(lambda s: [db for db in s.server.databases if db.name in names])
+
     _wait_for(lambda: any(db.user("orders-api") for db in databases()) or proc.poll() is not None, seconds=60)
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=10)
