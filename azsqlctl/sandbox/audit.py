@@ -70,6 +70,7 @@ class LoginEvent:
     severity: int = 0
     state: int = 0  # the detailed state Azure records in audit, not the 1 the client sees
     message: str = ""
+    received: float | None = None  # when the store took it (None: now); a scenario's past refusals were taken then
 
 
 @dataclass(frozen=True)
@@ -303,9 +304,10 @@ class AuditStore:
                 rows = []
                 for event in batch:
                     self._seq += 1
-                    row = render(event, self.origin, self._seq, now)
+                    taken = now if event.received is None else event.received
+                    row = render(event, self.origin, self._seq, taken)
                     # seq NULL: SQLite numbers rows, so two sandboxes sharing a state file share the trail.
-                    rows.append((None, now, event.event_time, *row.values()))
+                    rows.append((None, taken, event.event_time, *row.values()))
                 db.execute("BEGIN")
                 db.executemany(_INSERT, rows)
                 self._prune(db, now)
