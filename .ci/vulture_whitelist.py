@@ -112,3 +112,7 @@ __getattr__  # unused function (azsqlctl/cli/app.py)
 disable_nagle_algorithm  # unused variable (azsqlctl/sandbox/http.py)
 _.ca_certs  # unused attribute (azsqlctl/azure/arm_reader.py)
 _.ca_cert_dir  # unused attribute (azsqlctl/azure/arm_reader.py)
+failed_logins  # ScenarioName member: a --scenario choice Typer offers by value (azsqlctl/cli/sandbox.py)
+fleet  # ScenarioName member, as above
+no_monitoring  # ScenarioName member, as above
+web_app  # ScenarioName member, as above

@@ -133,13 +133,15 @@ def interrupt_report(progress: Any, jobs: list[Any]) -> Any:
     commits after this report is written (an open transaction is rolled back, or dies with the
     connection, which Azure SQL rolls back).
     """
+    from azsqlctl.core.grant import Phase
+
     from .render import InterruptReport
 
     phases = progress.stop()
     rows = []
     for job in jobs:
-        phase = phases.get((job.server, job.database))
-        rows.append({"server": job.server, "database": job.database, "status": phase.value if phase else "untouched"})
+        phase = phases.get((job.server, job.database), Phase.UNTOUCHED)
+        rows.append({"server": job.server, "database": job.database, "status": phase.value})
     counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("applied", "rolled back", "committing", "untouched")}
     lines = []
     for status in ("applied", "rolled back", "committing", "untouched"):

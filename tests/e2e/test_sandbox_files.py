@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-SECRETS = ("signing-key.pem", "sandbox-server.key", "state.json", "state.audit.sqlite")
-
 PROBE = r"""
 import json, os, sys
 from pathlib import Path
