@@ -158,6 +158,7 @@ NORMALISE = [
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+"), "TIME"),
     (re.compile(r"tracing ID of '[0-9A-Fa-f-]{36}'"), "tracing ID of 'ID'"),
     (re.compile(r'"item_id": "[0-9a-f-]{36}"'), '"item_id": "ID"'),
+    (re.compile(r"Sandbox state \S+ reset"), "Sandbox state PATH reset"),
     (re.compile(r"\s+$", re.M), ""),
 ]
 
@@ -268,3 +269,21 @@ def test_scenarios_load_through_the_plugins_control_and_are_undone(sandbox: Sand
     control.reset()
     assert sandbox.store.read(lambda s: [d.name for d in s.server.databases]) == ["appdb"]
     assert sandbox.store.read(lambda s: s.monitor.auditing.state) == "Enabled"
+
+
+def test_a_scenario_never_touches_an_existing_state_and_its_temporary_state_goes_away(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_"))}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    existing = tmp_path / "mine.json"
+    existing.write_text("{}")
+    refused = subprocess.run([sys.executable, "-m", "azsqlctl", "sandbox", "run", "--scenario", "fleet", "--state", str(existing), "--", "true"],
+                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert "--scenario starts from a fresh state" in refused.stderr and existing.read_text() == "{}"
+    script = 'printf \'%s\\n\' "$AZSQLCTL_CA_BUNDLE"; azsqlctl() { python -m azsqlctl "$@"; }'
+    ran = subprocess.run([sys.executable, "-m", "azsqlctl", "sandbox", "run", "--scenario", "web-app", "--", "sh", "-c", script],
+                         capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    bundle = Path(ran.stdout.strip())
+    assert "azsqlctl-scenario-" in str(bundle) and not bundle.exists()  # a temporary state, removed afterwards
+    assert not (tmp_path / "xdg").exists()  # the default state was never touched
