@@ -266,12 +266,14 @@ def _reset(path: Path) -> list[Path]:
     """Rewrite ``path`` with the default state; remove the user-table data and audit files beside it."""
     import shutil
 
+    from azsqlctl.atomic_file import private_dir
     from azsqlctl.sandbox import state as st
     from azsqlctl.sandbox.audit import audit_path
+    from azsqlctl.sandbox.serve import default_state_path
     from azsqlctl.sandbox.sql.storage import data_directory
 
     st.check_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent, tighten=path.parent == default_state_path().parent)  # 0700 when created here, as serve does
     st.dump(st.default_state(), path)
     audit = audit_path(path)
     removed: list[Path] = []
