@@ -9,10 +9,13 @@ __version__ = "0.1.0"
 
 def _leave(signum: int, _frame: object) -> None:
     """Before the command's own handling is in place: leave quietly, 128 + the signal, as a shell reports it."""
-    atomic = _sys.modules.get("azsqlctl.atomic_file")  # imported only if a write may be under way
-    if atomic is not None:
-        atomic.abandon_pending()
-    _os._exit(128 + signum)
+    try:
+        # Imported only if a write may be under way (and maybe still importing: then it has nothing pending).
+        abandon = getattr(_sys.modules.get("azsqlctl.atomic_file"), "abandon_pending", None)
+        if abandon is not None:
+            abandon()
+    finally:
+        _os._exit(128 + signum)
 
 
 def exit_quietly_on_signals() -> None:

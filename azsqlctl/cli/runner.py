@@ -212,8 +212,9 @@ def run(command: str, output: OutputFormat | None, debug: bool, action: Callable
     _interrupt_reports.clear()
     main_thread = threading.current_thread() is threading.main_thread()
     in_worker = main_thread and command not in OWN_SIGNALS
-    # SIGTERM (a supervisor, `timeout`, docker stop) is an interruption too: the same report, exit 143.
-    previous = {sig: signal.signal(sig, _on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)} if in_worker else {}
+    # SIGTERM (a supervisor, `timeout`, docker stop) is an interruption too: the same report, exit 143. Commands
+    # that handle signals themselves (OWN_SIGNALS) replace these while they wait, and get them back after.
+    previous = {sig: signal.signal(sig, _on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     undo_logging = enable_debug_logging() if debug else (lambda: None)
     code: int
     try:
