@@ -106,14 +106,17 @@ class Lines:
     _HEADER = re.compile(r"^\s*\[\[?(.*?)\]\]?\s*(#.*)?$")
 
     def __init__(self, text: str) -> None:
-        self.lines = _CountedLines(text.splitlines())
+        raw = text.splitlines()
+        self.lines = _CountedLines(raw)
+        self.lines.reads = len(raw)  # the indexing pass below reads each line once
         self._headers: dict[tuple[str, ...], list[int]] = {}
-        self._next_header: list[int] = [0] * (len(self.lines) + 2)  # line i -> the first header line after i (or len + 1)
-        following = len(self.lines) + 1
-        for i in range(len(self.lines), 0, -1):
+        self._next_header: list[int] = [0] * (len(raw) + 2)  # line i -> the first header line after i (or len + 1)
+        following = len(raw) + 1
+        for i in range(len(raw), 0, -1):
             self._next_header[i] = following
-            line = self.lines[i - 1]
-            parts = _header_parts(line) if line.lstrip().startswith("[") else None
+            line = raw[i - 1]
+            first = line[:1]
+            parts = _header_parts(line) if first == "[" or (first in (" ", "\t") and line.lstrip()[:1] == "[") else None
             if parts is not None:
                 following = i
                 self._headers.setdefault(parts, []).append(i)
