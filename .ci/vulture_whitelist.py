@@ -120,3 +120,7 @@ _.close_connection  # read by BaseHTTPRequestHandler.handle (azsqlctl/sandbox/ht
 _.requestline  # read by BaseHTTPRequestHandler.log_request (azsqlctl/sandbox/http.py)
 request_queue_size  # socketserver.TCPServer.server_activate reads it: the listen backlog (azsqlctl/sandbox/http.py)
 _.handle_error  # socketserver hook (azsqlctl/sandbox/http.py)
+failed_logins  # ScenarioName member: a --scenario choice Typer offers by value (azsqlctl/cli/sandbox.py)
+fleet  # ScenarioName member, as above
+no_monitoring  # ScenarioName member, as above
+web_app  # ScenarioName member, as above

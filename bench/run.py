@@ -19,6 +19,7 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
 10. scaffold: the generated FastAPI connection module vs Microsoft's quickstart pattern over a simulated 2 h (bench/scaffold.py).
 11. http: 500 requests at once on each HTTP surface: 0 timeouts, p50/p99 (bench/hostile.py).
 12. idle: a real login's latency with 200 idle TDS connections vs none (goal <= 2x; bench/hostile.py).
+13. policy: `grant --policy --dry-run` with 60,000 identities (goal <= 2 s), and parsing at N/4 vs N (bench/policy.py).
 """
 
 from __future__ import annotations
@@ -231,8 +232,24 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="seconds injected per network step for the doctor benchmark")
     parser.add_argument("--databases", type=int, default=100, help="databases for the grant benchmark")
     parser.add_argument("--concurrency", type=int, default=16, help="grant --concurrency to compare with 1")
+    parser.add_argument("--identities", type=int, default=60_000, help="identities in the policy benchmark's file")
     parser.add_argument("--audit-rows", type=int, default=10_000, help="refused logins before the audit benchmark's second measurement")
-    names = ["help", "logins", "doctor", "process", "grant", "audit", "stop", "follow", "summary", "queries", "scaffold", "http", "idle"]
+    names = [
+        "help",
+        "logins",
+        "doctor",
+        "process",
+        "grant",
+        "audit",
+        "stop",
+        "follow",
+        "summary",
+        "queries",
+        "scaffold",
+        "http",
+        "idle",
+        "policy",
+    ]
     parser.add_argument("only", nargs="*", choices=[*names, []], help="run only these benchmarks")
     args = parser.parse_args()
     selected = set(args.only or names)
@@ -278,6 +295,10 @@ def main() -> None:
         from bench.hostile import bench_idle_tds
 
         bench_idle_tds()
+    if "policy" in selected:
+        from bench.policy import bench_policy
+
+        bench_policy(args.identities)
 
 
 if __name__ == "__main__":

@@ -349,11 +349,13 @@ def _operation(settings: ConnectionSettings, opts: GrantOptions, ports: Callable
 
 def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
     from azsqlctl.core.grant import Mode, execute
+    from azsqlctl.core.grant import Progress as ApplyProgress
     from azsqlctl.core.settings import resolve_settings
 
     from .grant_admin import admin_port, admin_spec
-    from .grant_render import confirm_plans, errors_of, human
+    from .grant_render import confirm_plans, errors_of, human, interrupt_report
     from .render import Result, console
+    from .runner import report_on_interrupt
 
     refuse_meaningless(opts)
     mode = _mode(opts, fmt)
@@ -374,10 +376,14 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
         op.replace_admin = opts.replace_admin
         admin = admin_port(settings)
 
+    progress = ApplyProgress()  # interrupted: each database reported applied / rolled back / untouched
+    if mode in (Mode.APPLY, Mode.ASK):  # --dry-run and --check never write: nothing to report
+        report_on_interrupt(lambda: interrupt_report(progress, op.jobs))
+
     def run(on_done: Callable[[TargetResult], None] | None = None) -> Outcome:
         return execute(
             op, ports() if op.jobs else None, mode, admin_port=admin, confirm=confirm_plans if mode is Mode.ASK else None,
-            concurrency=opts.concurrency, on_done=on_done, backoff=[float(2**i) for i in range(opts.retries)],
+            concurrency=opts.concurrency, on_done=on_done, backoff=[float(2**i) for i in range(opts.retries)], progress=progress,
         )  # fmt: skip
 
     if fmt == "human" and sys.stderr.isatty() and len(op.jobs) > 1:

@@ -124,3 +124,33 @@ def human(data: dict[str, Any]) -> None:
         con.print(", ".join(f"{n} {k}" for k, n in sorted(data["summary"].items())))
     elif not data["entra_admin"]:
         con.print("Nothing to do.")
+
+
+def interrupt_report(progress: Any, jobs: list[Any]) -> Any:
+    """What an interrupted grant had done, per database: applied (committed), rolled back, or untouched.
+
+    Called on the main thread after Ctrl-C/SIGTERM; ``progress.stop()`` first makes sure nothing
+    commits after this report is written (an open transaction is rolled back, or dies with the
+    connection, which Azure SQL rolls back).
+    """
+    from azsqlctl.core.grant import Phase
+
+    from .render import InterruptReport
+
+    phases = progress.stop()
+    rows = []
+    for job in jobs:
+        phase = phases.get((job.server, job.database), Phase.UNTOUCHED)
+        rows.append({"server": job.server, "database": job.database, "status": phase.value})
+    counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("applied", "rolled back", "committing", "untouched")}
+    lines = []
+    for status in ("applied", "rolled back", "committing", "untouched"):
+        names = [f"{r['database']} on {r['server']}" for r in rows if r["status"] == status]
+        if names:
+            shown = ", ".join(names[:20]) + (f", … ({len(names) - 20} more)" if len(names) > 20 else "")
+            label = "unknown (the COMMIT was on the wire)" if status == "committing" else status
+            lines.append(f"  {label}: {shown}")
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    if rows:
+        lines.insert(0, f"Databases: {summary or 'none'}")
+    return InterruptReport({"targets": rows, "summary": {k.replace(" ", "_"): v for k, v in counts.items()}}, lines)

@@ -106,9 +106,16 @@ def run_follow(
     from azsqlctl.core.logs.runner import follow
 
     stop = threading.Event()
-    previous: Any = None
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+        # Ctrl-C and SIGTERM (a supervisor, `timeout`, docker stop) both end with the summary: exit 130 or 143.
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         report = follow(
             port,
@@ -128,12 +135,12 @@ def run_follow(
         stop.set()
         return int(ExitCode.INTERRUPTED)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if fmt == "json":
         out(json.dumps(report.as_json()))
     err(f"Stopped: {report.line()}")
-    return int(ExitCode.INTERRUPTED)
+    return 128 + received[0] if received else int(ExitCode.INTERRUPTED)
 
 
 def enabled_human(data: dict[str, Any]) -> None:

@@ -88,15 +88,28 @@ def emit_error(command: str, err: AzsqlctlError, output: str) -> None:
 
 
 INTERRUPTED_MESSAGE = "interrupted (Ctrl-C)"
+SIGNAL_NAMES = {2: "Ctrl-C", 15: "SIGTERM", 1: "SIGHUP"}
 
 
-def emit_interrupted(command: str, output: str) -> None:
-    """One line on stderr; under JSON the envelope on stdout too, so a consumer never reads nothing."""
+@dataclass(frozen=True)
+class InterruptReport:
+    """What a command had done when it was interrupted: the envelope's ``data`` and lines for stderr."""
+
+    data: dict[str, Any]
+    lines: list[str]
+
+
+def emit_interrupted(command: str, output: str, signum: int = 2, report: InterruptReport | None = None) -> None:
+    """One line on stderr (plus the command's report); under JSON the envelope on stdout, so a consumer never reads nothing."""
+    why = SIGNAL_NAMES.get(signum, f"signal {signum}")
     if output == "json":
-        entry = {"code": "interrupted", "message": INTERRUPTED_MESSAGE, "hint": ""}
-        print(json.dumps(envelope(command, EnvelopeStatus.INTERRUPTED, ExitCode.INTERRUPTED, None, [entry])), flush=True)
+        entry = {"code": "interrupted", "message": INTERRUPTED_MESSAGE if signum == 2 else f"interrupted ({why})", "hint": ""}
+        data = report.data if report else None
+        print(json.dumps(envelope(command, EnvelopeStatus.INTERRUPTED, 128 + signum, data, [entry])), flush=True)
         return
-    sys.stderr.write(f"Interrupted: {command} stopped (Ctrl-C)\n")
+    sys.stderr.write(f"Interrupted: {command} stopped ({why})\n")
+    for line in report.lines if report else []:
+        sys.stderr.write(line + "\n")
     sys.stderr.flush()
 
 

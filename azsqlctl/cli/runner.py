@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
@@ -42,12 +42,22 @@ from azsqlctl.core.redact import redact
 
 from .options import OutputFormat
 
+if TYPE_CHECKING:
+    from .render import InterruptReport
+
 PROG = "azsqlctl"
 # Commands that install their own SIGINT/SIGTERM handlers (only the main thread may): they run in it.
 OWN_SIGNALS = frozenset({"sandbox serve", "sandbox run", "logs"})  # logs: --follow prints its summary on Ctrl-C
 
-INTERRUPTED = threading.Event()  # set by the SIGINT handler; errors raised after it mean "interrupted"
-_process = {"hard_exit": False}  # a real process (main()) may end with os._exit to abandon worker threads
+INTERRUPTED = threading.Event()  # set by the SIGINT/SIGTERM handler; errors raised after it mean "interrupted"
+_process = {"hard_exit": False, "signal": int(signal.SIGINT)}  # os._exit may abandon worker threads; which signal came
+# A command may say what it had done when interrupted (grant: applied / rolled back / untouched per database).
+_interrupt_reports: list[Callable[[], InterruptReport]] = []
+
+
+def report_on_interrupt(report: Callable[[], InterruptReport]) -> None:
+    """``report()`` is called once, on the main thread, if the command is interrupted; its result is printed."""
+    _interrupt_reports[:] = [report]
 
 
 def enable_hard_exit() -> None:
@@ -159,7 +169,8 @@ def as_error(exc: BaseException) -> AzsqlctlError | None:
 # --- running a command -----------------------------------------------------------------------
 
 
-def _on_sigint(_signum: int, _frame: FrameType | None) -> None:
+def _on_sigint(signum: int, _frame: FrameType | None) -> None:
+    _process["signal"] = signum
     INTERRUPTED.set()
     raise KeyboardInterrupt
 
@@ -197,9 +208,13 @@ def run(command: str, output: OutputFormat | None, debug: bool, action: Callable
         emit_error(command, err, output.value if output else OutputFormat.human.value)
         raise typer.Exit(int(err.exit_code)) from None
     INTERRUPTED.clear()
+    _process["signal"] = int(signal.SIGINT)
+    _interrupt_reports.clear()
     main_thread = threading.current_thread() is threading.main_thread()
     in_worker = main_thread and command not in OWN_SIGNALS
-    previous = signal.signal(signal.SIGINT, _on_sigint) if in_worker else None
+    # SIGTERM (a supervisor, `timeout`, docker stop) is an interruption too: the same report, exit 143. Commands
+    # that handle signals themselves (OWN_SIGNALS) replace these while they wait, and get them back after.
+    previous = {sig: signal.signal(sig, _on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     undo_logging = enable_debug_logging() if debug else (lambda: None)
     code: int
     try:
@@ -220,14 +235,19 @@ def run(command: str, output: OutputFormat | None, debug: bool, action: Callable
             else:
                 code = int(result) if isinstance(result, int) else 0
     except KeyboardInterrupt:
-        emit_interrupted(command, fmt)
-        code = int(ExitCode.INTERRUPTED)
+        signum = _process["signal"]
+        report = None
+        for make_report in _interrupt_reports:
+            with contextlib.suppress(Exception):  # a report must never hide the interruption itself
+                report = make_report()
+        emit_interrupted(command, fmt, signum, report)
+        code = 128 + signum
         if _process["hard_exit"]:
             _hard_exit(code)  # worker threads may sit in C code (driver, resolver): do not wait for them
     finally:
         undo_logging()
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if in_worker and _process["hard_exit"]:
         # The result is out: tearing the interpreter down (freeing every module, the driver's environment)
         # costs 50-90 ms that nobody waits for, and abandoned probe threads must not hold the exit either.
@@ -256,6 +276,9 @@ def _report_failure(command: str, exc: BaseException, fmt: str, debug: bool) -> 
 
 
 def _hard_exit(code: int) -> NoReturn:
+    from azsqlctl.atomic_file import abandon_pending
+
+    abandon_pending()  # a worker thread mid-write (scaffold) leaves no temp file behind
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()

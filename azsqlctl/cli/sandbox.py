@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +32,24 @@ StateFile = Annotated[
 Port = Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")]
 
 
+class ScenarioName(StrEnum):  # the names of azsqlctl.sandbox.scenarios.Scenario (a test keeps them equal)
+    failed_logins = "failed-logins"
+    fleet = "fleet"
+    no_monitoring = "no-monitoring"
+    web_app = "web-app"
+
+
+ScenarioOption = Annotated[
+    ScenarioName | None,
+    typer.Option(
+        "--scenario",
+        help="Start from a fresh state set up for a README example: failed-logins, fleet, no-monitoring or web-app "
+        "(in a temporary directory unless --state names a file that does not exist yet)",
+        show_default=False,
+    ),
+]
+
+
 # `sandbox run` exits with its command's code, so a command that cannot be found is 127, as in a shell.
 COMMAND_NOT_FOUND = 127
 
@@ -47,6 +67,8 @@ def _sandbox(
     token_lifetime: int | None = None,
     audit_rows: int | None = None,
     audit_days: float | None = None,
+    scenario: ScenarioName | None = None,
+    scratch: Path | None = None,
 ) -> Any:
     from azsqlctl.sandbox.audit import DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_ROWS, Retention
     from azsqlctl.sandbox.serve import Sandbox, default_state_path
@@ -55,14 +77,38 @@ def _sandbox(
         rows=audit_rows if audit_rows is not None else DEFAULT_RETENTION_ROWS,
         days=audit_days if audit_days is not None else DEFAULT_RETENTION_DAYS,
     )
-    return Sandbox(
-        state or default_state_path(),
+    path = state or default_state_path()
+    if scenario is not None:
+        path = _scenario_state(state, scratch)
+    sandbox = Sandbox(
+        path,
         tds_port=tds_port,
         identity_port=identity_port,
         arm_port=arm_port,
         token_lifetime=token_lifetime,
         audit_retention=retention,
     )
+    if scenario is not None:
+        from azsqlctl.sandbox.scenarios import load_scenario
+
+        load_scenario(sandbox, scenario.value)
+    return sandbox
+
+
+def _scenario_state(state: Path | None, scratch: Path | None) -> Path:
+    """A scenario starts from a fresh state: a new --state file, or one in a temporary directory."""
+    from azsqlctl.core.errors import UsageError
+
+    if state is None:
+        assert scratch is not None
+        return scratch / "state.json"
+    if state.exists():
+        raise UsageError(
+            f"--scenario starts from a fresh state, and {state} exists",
+            "leave out --state (a temporary one is used), or name a file that does not exist yet",
+            code="scenario_state_exists",
+        )
+    return state
 
 
 @app.command("serve")
@@ -101,6 +147,7 @@ def serve_command(
         ),
     ] = None,
     logs_port: Annotated[int, typer.Option("--logs-port", min=0, max=65535, help="Log Analytics query API (HTTPS) port")] = 0,
+    scenario: ScenarioOption = None,
     ingestion_delay: Annotated[
         float,
         typer.Option(
@@ -121,12 +168,25 @@ def serve_command(
 
         if env_file is not None:
             check_env_file(env_file)  # before the state file is created or a port bound
-        sandbox = _sandbox(state, tds_port, identity_port, arm_port, token_lifetime, audit_rows, audit_days)
-        _logs_options(sandbox, logs_port, ingestion_delay)
-        serve(sandbox, env_file, lambda sb: _announce(sb, fmt, env_file), env_format=env_format.value)
+        with _scratch(scenario, state) as scratch:
+            sandbox = _sandbox(state, tds_port, identity_port, arm_port, token_lifetime, audit_rows, audit_days, scenario, scratch)
+            _logs_options(sandbox, logs_port, ingestion_delay)
+            serve(sandbox, env_file, lambda sb: _announce(sb, fmt, env_file), env_format=env_format.value)
         return 0
 
     run("sandbox serve", output, debug, action)
+
+
+@contextmanager
+def _scratch(scenario: ScenarioName | None, state: Path | None) -> Iterator[Path | None]:
+    """A temporary directory for a scenario's fresh state (removed afterwards), when no --state is given."""
+    if scenario is None or state is not None:
+        yield None
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="azsqlctl-scenario-") as tmp:
+        yield Path(tmp)
 
 
 def _logs_options(sandbox: Any, port: int, ingestion_delay: float) -> None:
@@ -206,12 +266,14 @@ def _reset(path: Path) -> list[Path]:
     """Rewrite ``path`` with the default state; remove the user-table data and audit files beside it."""
     import shutil
 
+    from azsqlctl.atomic_file import private_dir
     from azsqlctl.sandbox import state as st
     from azsqlctl.sandbox.audit import audit_path
+    from azsqlctl.sandbox.serve import default_state_path
     from azsqlctl.sandbox.sql.storage import data_directory
 
     st.check_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent, tighten=path.parent == default_state_path().parent)  # 0700 when created here, as serve does
     st.dump(st.default_state(), path)
     audit = audit_path(path)
     removed: list[Path] = []
@@ -230,14 +292,23 @@ def _reset(path: Path) -> list[Path]:
 def run_command(
     command: Annotated[list[str] | None, typer.Argument(help="The command to run, after --", show_default=False)] = None,
     state: StateFile = None,
+    scenario: ScenarioOption = None,
+    kill_after: Annotated[
+        float,
+        typer.Option(
+            "--kill-after", min=0.1, max=3600.0, help="Seconds a signalled COMMAND gets before SIGKILL (default 10)", show_default=False
+        ),
+    ] = 10.0,
     debug: o.Debug = False,
 ) -> None:
     """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code (127: not found).
 
     Options go before COMMAND (or before --); everything from COMMAND on is passed to it untouched.
 
-    SIGINT/SIGTERM are forwarded to COMMAND, which is waited for before the sandbox stops;
-    if it dies of the signal the exit code is 128 + the signal (130, 143)."""
+    COMMAND runs in its own process group (at a terminal, the foreground job). SIGINT/SIGTERM/SIGHUP
+    are forwarded to the whole group, which gets SIGKILL --kill-after seconds later (or on a second
+    signal); whatever COMMAND leaves running in its group is ended too. Exit code: COMMAND's, or
+    128 + the signal it died of (130, 143, 137)."""
     from .runner import run
 
     def action(fmt: str) -> int:
@@ -253,6 +324,7 @@ def run_command(
 
             emit_error("sandbox run", NotFound(f"command not found: {command[0]}", "check the command name and PATH"), fmt)
             return COMMAND_NOT_FOUND
-        return run_with(_sandbox(state), command)
+        with _scratch(scenario, state) as scratch:
+            return run_with(_sandbox(state, scenario=scenario, scratch=scratch), command, kill_after)
 
     run("sandbox run", None, debug, action)

@@ -57,7 +57,7 @@ def scaffold_command(
 
     def action(fmt: str) -> Any:
         from azsqlctl.core.errors import ExitCode, UsageError
-        from azsqlctl.core.scaffold import ScaffoldInputs, apply, check_exit, make_plan, read_manifest, render
+        from azsqlctl.core.scaffold import ScaffoldInputs, apply, check_exit, make_plan, read_manifest, remove_stale_temps, render
 
         from .render import Result
 
@@ -71,11 +71,13 @@ def scaffold_command(
         plan = make_plan(target, inputs, render(inputs))
         if dry_run:
             return Result("scaffold", {**plan.as_dict(with_diff=True), "mode": "dry-run"}, human=_human_dry_run)
+        # Temp files an interrupted or killed earlier run left beside these files: ours by name, their writer gone.
+        removed = {"removed_temp_files": remove_stale_temps(plan)}
         if check:
             code = check_exit(plan)
-            return Result("scaffold", {**plan.as_dict(), "mode": "check"}, exit_code=code, human=_human_check)
+            return Result("scaffold", {**plan.as_dict(), "mode": "check", **removed}, exit_code=code, human=_human_check)
         done = apply(plan, force)
-        return Result("scaffold", {**done.as_dict(), "mode": "write"}, exit_code=ExitCode.OK, human=_human_write)
+        return Result("scaffold", {**done.as_dict(), "mode": "write", **removed}, exit_code=ExitCode.OK, human=_human_write)
 
     run("scaffold", output, debug, action)
 
@@ -106,10 +108,20 @@ def _human_dry_run(data: dict[str, Any]) -> None:
     con.print(f"Dry run: {changed} file(s) would be written.")
 
 
+def _removed_temps(data: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    from .render import console
+
+    for name in data.get("removed_temp_files", []):
+        console().print(f"  removed {escape(name)} (a temp file an interrupted run left)")
+
+
 def _human_check(data: dict[str, Any]) -> None:
     from .render import console
 
     con = console()
+    _removed_temps(data)
     stale = [f for f in data["files"] if f["status"] != "unchanged"]
     if not stale:
         con.print(f"All {len(data['files'])} generated file(s) match the templates.")
@@ -124,6 +136,7 @@ def _human_write(data: dict[str, Any]) -> None:
     from .render import console
 
     con = console()
+    _removed_temps(data)
     written = set(data["written"])
     for f in data["files"]:
         if f["path"] in written:

@@ -15,6 +15,7 @@ import concurrent.futures
 import contextlib
 import fnmatch
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from .entra_admin import AdminSpec, plan_entra_admin, resolve_wanted
-from .errors import AzsqlctlError, CheckFailed, ExitCode, NotFound
+from .errors import AzsqlctlError, CheckFailed, ExitCode, Interrupted, NotFound
 from .grant_plan import BUILTIN_CUSTOM, FIXED_ROLES, PRESETS, Plan, RoleSpec, expand_roles, plan_identity, plan_role
 from .grant_state import read_state
 from .identity import IdentitySpec
@@ -56,6 +57,59 @@ class Status(StrEnum):
     CHANGED = "changed"  # changes applied
     DRIFT = "drift"  # differs in a way this run does not change (stale SID, undeclared memberships)
     FAILED = "failed"  # an error: nothing changed in this database
+
+
+class Phase(StrEnum):
+    """Where one database stands, for the report of an interrupted run."""
+
+    UNTOUCHED = "untouched"  # nothing that changes it was sent
+    APPLYING = "applying"  # its transaction is open (an interruption rolls it back: never committed after one)
+    COMMITTING = "committing"  # the COMMIT is on the wire
+    APPLIED = "applied"  # committed
+    ROLLED_BACK = "rolled back"  # its transaction was rolled back (a failed statement, or the interruption)
+
+
+class Progress:
+    """Per-database phases of an apply, shared by the worker threads; ``stop()`` is the interruption.
+
+    After ``stop()`` no database starts applying and none commits: an open transaction is rolled
+    back (or dies with the connection, which Azure SQL rolls back). A COMMIT already sent is waited
+    for (briefly), so the report says what is true: applied, rolled back, or untouched.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._phase: dict[tuple[str, str], Phase] = {}
+        self._stopping = False
+
+    def start(self, server: str, database: str) -> bool:
+        with self._cond:
+            if self._stopping:
+                return False
+            self._phase[(server, database)] = Phase.APPLYING
+            return True
+
+    def may_commit(self, server: str, database: str) -> bool:
+        with self._cond:
+            if self._stopping:
+                self._phase[(server, database)] = Phase.ROLLED_BACK
+                return False
+            self._phase[(server, database)] = Phase.COMMITTING
+            return True
+
+    def finish(self, server: str, database: str, phase: Phase) -> None:
+        with self._cond:
+            self._phase[(server, database)] = phase
+            self._cond.notify_all()
+
+    def stop(self, wait: float = 2.0) -> dict[tuple[str, str], Phase]:
+        """Stop applying; wait up to ``wait`` s for COMMITs on the wire; the phases (open transactions: rolled back)."""
+        deadline = time.monotonic() + wait
+        with self._cond:
+            self._stopping = True
+            while Phase.COMMITTING in self._phase.values() and time.monotonic() < deadline:
+                self._cond.wait(max(0.0, deadline - time.monotonic()))
+            return {k: Phase.ROLLED_BACK if v is Phase.APPLYING else v for k, v in self._phase.items()}
 
 
 class Mode(StrEnum):
@@ -220,8 +274,8 @@ def build_plan(session: DdlSession, server: str, database: str, req: Request) ->
     return plan
 
 
-def apply_plan(session: DdlSession, plan: Plan) -> None:
-    """Run exactly the plan's statements in one transaction; roll back on the first error."""
+def apply_plan(session: DdlSession, plan: Plan, may_commit: Callable[[], bool] | None = None) -> None:
+    """Run exactly the plan's statements in one transaction; roll back on the first error (or if ``may_commit`` says no)."""
     for i, step in enumerate(plan.steps, 1):
         try:
             session.execute(step.sql)
@@ -236,10 +290,14 @@ def apply_plan(session: DdlSession, plan: Plan) -> None:
             )
             failed.exit_code = exc.exit_code
             raise failed from None
+    if may_commit is not None and not may_commit():  # interrupted: this database stays as it was
+        with contextlib.suppress(AzsqlctlError):
+            session.rollback()
+        raise Interrupted()
     session.commit()
 
 
-def _attempt(ports: GrantPorts, job: Job, apply: bool, expected: list[str] | None) -> TargetResult:
+def _attempt(ports: GrantPorts, job: Job, apply: bool, expected: list[str] | None, progress: Progress | None = None) -> TargetResult:
     session = ports.session(job.server, job.database)
     try:
         plan = build_plan(session, job.server, job.database, job.request)
@@ -251,11 +309,17 @@ def _attempt(ports: GrantPorts, job: Job, apply: bool, expected: list[str] | Non
                 job.server, job.database, Status.FAILED, plan, f"{job.database} changed after its plan was shown: nothing applied",
                 "plan_changed", "re-run to see the new plan", ExitCode.CHECK_FAILED,
             )  # fmt: skip
+        if progress is not None and not progress.start(job.server, job.database):
+            raise Interrupted()
         try:
-            apply_plan(session, plan)
+            apply_plan(session, plan, None if progress is None else lambda: progress.may_commit(job.server, job.database))
         except ApplyFailed as exc:
+            if progress is not None:
+                progress.finish(job.server, job.database, Phase.ROLLED_BACK)
             exc.details["plan"] = plan
             raise
+        if progress is not None:
+            progress.finish(job.server, job.database, Phase.APPLIED)
         return TargetResult(job.server, job.database, status_of(plan, applied=True), plan)
     finally:
         session.close()
@@ -268,12 +332,13 @@ def run_target(
     expected: list[str] | None = None,
     backoff: Sequence[float] = BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress | None = None,
 ) -> TargetResult:
     """Plan (and apply) one database. Any error becomes this row's ``failed``; transient ones are retried first."""
     retries: list[str] = []
     while True:
         try:
-            result = _attempt(ports, job, apply, expected)
+            result = _attempt(ports, job, apply, expected, progress)
         except AzsqlctlError as exc:
             if exc.code in TRANSIENT and len(retries) < len(backoff):
                 sleep(backoff[len(retries)])
@@ -304,11 +369,14 @@ def run_many(
     expected: dict[int, list[str]] | None = None,
     backoff: Sequence[float] = BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress | None = None,
 ) -> list[TargetResult]:
     """Every database in its own transaction, ``concurrency`` at a time; one failure stops nothing."""
     results: dict[int, TargetResult] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = {pool.submit(run_target, ports, job, apply, (expected or {}).get(i), backoff, sleep): i for i, job in enumerate(jobs)}
+        futures = {
+            pool.submit(run_target, ports, job, apply, (expected or {}).get(i), backoff, sleep, progress): i for i, job in enumerate(jobs)
+        }
         for future in concurrent.futures.as_completed(futures):
             result = future.result()
             results[futures[future]] = result
@@ -346,6 +414,7 @@ def execute(
     on_done: Callable[[TargetResult], None] | None = None,
     backoff: Sequence[float] = BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress | None = None,
 ) -> Outcome:
     """The one grant operation. ``Mode.ASK`` plans everything, calls ``confirm`` once, then applies what it showed.
 
@@ -358,7 +427,7 @@ def execute(
             return []
         if ports is None:
             raise AzsqlctlError("databases to grant on but no connection to them", "report this", code="internal")
-        return run_many(jobs, ports, apply, concurrency, on_done, expected, backoff, sleep)
+        return run_many(jobs, ports, apply, concurrency, on_done, expected, backoff, sleep, progress)
 
     if mode is Mode.APPLY:
         admin = _admin_step(admin_port, op, write=True)
@@ -393,6 +462,7 @@ def expand_targets(policy: Policy, ports: GrantPorts, default_server: str, prune
     out: dict[tuple[str, str], Job] = {}
     failed: list[TargetResult] = []
     listed: dict[str, list[str]] = {}
+    assigned: dict[tuple[str, str], dict[str, Assignment]] = {}
     for target in policy.targets:
         for server in target.servers or [default_server]:
             names: list[str] = []
@@ -415,10 +485,12 @@ def expand_targets(policy: Policy, ports: GrantPorts, default_server: str, prune
                 if key not in out:
                     out[key] = Job(server, database, Request([], dict(policy.roles), exclusive=True, prune=prune))
                 req = out[key].request
+                given = assigned.setdefault(key, {})  # identity key -> its assignment here: one lookup, not a scan
                 for ident, roles in target.grants.items():
-                    same = next((a for a in req.assignments if a.identity is policy.identities[ident]), None)
+                    same = given.get(ident)
                     if same is None:
-                        req.assignments.append(Assignment(policy.identities[ident], expand_roles(roles)))
+                        given[ident] = Assignment(policy.identities[ident], expand_roles(roles))
+                        req.assignments.append(given[ident])
                     else:  # two targets give one identity roles in the same database: it gets both
                         same.roles = expand_roles([*same.roles, *roles])
     return Operation(list(out.values()), failed)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -34,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
+
+from azsqlctl.atomic_file import SECRET
 
 log = logging.getLogger("azsqlctl.sandbox.audit")
 
@@ -67,6 +70,7 @@ class LoginEvent:
     severity: int = 0
     state: int = 0  # the detailed state Azure records in audit, not the 1 the client sees
     message: str = ""
+    received: float | None = None  # when the store took it (None: now); a scenario's past refusals were taken then
 
 
 @dataclass(frozen=True)
@@ -256,7 +260,7 @@ class AuditStore:
         if self._db is None:
             target = str(self.path) if self.path is not None else ":memory:"
             if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(self.path)
             db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=10)
             if self.path is not None:
                 db.execute("PRAGMA journal_mode=WAL")
@@ -300,9 +304,10 @@ class AuditStore:
                 rows = []
                 for event in batch:
                     self._seq += 1
-                    row = render(event, self.origin, self._seq, now)
+                    taken = now if event.received is None else event.received
+                    row = render(event, self.origin, self._seq, taken)
                     # seq NULL: SQLite numbers rows, so two sandboxes sharing a state file share the trail.
-                    rows.append((None, now, event.event_time, *row.values()))
+                    rows.append((None, taken, event.event_time, *row.values()))
                 db.execute("BEGIN")
                 db.executemany(_INSERT, rows)
                 self._prune(db, now)
@@ -376,3 +381,20 @@ class AuditStore:
         with self._db_lock:
             row = self._connection().execute(_SELECT + " ORDER BY seq DESC LIMIT 1").fetchone()
         return dict(zip(COLUMNS, row, strict=True)) if row else None
+
+
+def _create_private(path: Path) -> None:
+    """The audit store (and the -wal/-shm files SQLite gives the database file's mode) is 0600 from creation.
+
+    SQLite would create the file with 0644 minus the umask; creating it empty first, with O_EXCL
+    and 0600, leaves no moment in which others can read it. An older, wider file is narrowed.
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), SECRET))
+    except FileExistsError:
+        for existing in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                if existing.stat().st_mode & 0o077:
+                    os.chmod(existing, SECRET)

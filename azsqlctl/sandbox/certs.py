@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from azsqlctl.atomic_file import SECRET, private_dir, write_atomic
+
 HOSTNAMES = ("localhost",)
 ADDRESSES = ("127.0.0.1",)
 
@@ -37,8 +39,11 @@ def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
 
 
 def ensure_certificates(directory: Path, server_name: str) -> CertPaths:
-    """Create the CA and a leaf for localhost/127.0.0.1 unless present and still valid."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Create the CA and a leaf for localhost/127.0.0.1 unless present and still valid.
+
+    The directory is 0700 and the key 0600 from its creation (never written wider and narrowed later).
+    """
+    private_dir(directory, tighten=True)
     paths = CertPaths(directory / "sandbox-ca.pem", directory / "sandbox-server.pem", directory / "sandbox-server.key")
     if all(p.exists() for p in (paths.ca_cert, paths.leaf_cert, paths.leaf_key)):
         leaf = x509.load_pem_x509_certificate(paths.leaf_cert.read_bytes())
@@ -79,10 +84,9 @@ def ensure_certificates(directory: Path, server_name: str) -> CertPaths:
     )
     del server_name  # the certificate names where the sandbox listens, not the logical server
     pem = serialization.Encoding.PEM
-    paths.ca_cert.write_bytes(ca.public_bytes(pem))
-    paths.leaf_cert.write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
-    paths.leaf_key.write_bytes(_pem_key(leaf_key))
-    paths.leaf_key.chmod(0o600)
+    write_atomic(paths.leaf_key, _pem_key(leaf_key), SECRET)  # the key first: a cert never names a key not yet there
+    write_atomic(paths.ca_cert, ca.public_bytes(pem), 0o644)  # certificates are public
+    write_atomic(paths.leaf_cert, leaf.public_bytes(pem) + ca.public_bytes(pem), 0o644)
     return paths
 
 

@@ -13,12 +13,13 @@ import signal
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from azsqlctl.atomic_file import write_atomic
+from azsqlctl.atomic_file import private_dir, write_atomic
 from azsqlctl.core.clouds import SANDBOX_CLOUD_NAME
 from azsqlctl.core.errors import ConfigError, UsageError
 
@@ -92,8 +93,18 @@ class Sandbox:
         if state_path is None and material_dir is None:
             raise ValueError("an in-memory sandbox needs a material_dir for its CA and signing key")
         self.state_path = state_path
-        self.store = StateStore(state_path, initial, audit_retention)
         self.material = material_dir or (state_path.parent / ".azsqlctl-sandbox" if state_path else Path("."))
+        try:
+            if state_path is not None:  # the state directory is 0700 when the sandbox creates it (and the default one always)
+                private_dir(state_path.parent, tighten=state_path.parent == default_state_path().parent)
+            private_dir(self.material, tighten=True)  # keys live here: ours alone
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the sandbox's directory {exc.filename or self.material}: {exc.strerror or exc}",
+                "pass a --state path in a writable directory",
+                code="sandbox_material",
+            ) from None
+        self.store = StateStore(state_path, initial, audit_retention)
         self.faults = Faults(fault_kinds(surfaces))
         try:
             self.issuer = Issuer.load_or_create(self.material / "signing-key.pem")
@@ -313,53 +324,124 @@ def serve(
             signal.signal(sig, handler)
 
 
-def run(sandbox: Sandbox, command: Sequence[str]) -> int:
+KILL_AFTER = 10.0  # seconds a signalled command gets before SIGKILL (docker stop's default)
+
+
+def run(sandbox: Sandbox, command: Sequence[str], kill_after: float = KILL_AFTER) -> int:
     """Start the sandbox, run ``command`` with its environment, stop, return the command's exit code.
 
-    SIGINT, SIGTERM (and SIGHUP) are forwarded to the command, which is waited for before the sandbox
-    stops, so it is never left behind. Exit code: the command's own, or 128 + the signal
-    that killed it (130 for SIGINT, 143 for SIGTERM), as a shell reports it.
+    The command runs in a process group of its own, so it and everything it starts can be signalled
+    and waited for as one. At a terminal that group is made the foreground job (as a shell does): a
+    Ctrl-C reaches the command's processes once, from the terminal. SIGINT, SIGTERM and SIGHUP sent to
+    azsqlctl are forwarded to the whole group; if it is still there ``kill_after`` seconds later (or
+    a second signal comes) it gets SIGKILL. When the command ends, what it left running in its group is
+    terminated the same way: nothing outlives ``sandbox run``. Exit code: the command's own, or
+    128 + the signal that killed it (130 for SIGINT, 143 for SIGTERM, 137 after SIGKILL), as a shell reports it.
     """
     with sandbox:
         env = {**os.environ, **sandbox.env}
+        terminal = _our_terminal()
         try:
-            child = subprocess.Popen(list(command), env=env)
+            child = subprocess.Popen(list(command), env=env, process_group=0)
         except FileNotFoundError:
             return 127
         except PermissionError:
             return 126
-        code = _wait_forwarding_signals(child)
+        if terminal is not None:
+            _give_terminal(terminal, child.pid)
+        try:
+            code = _supervise(child, kill_after)
+        finally:
+            _end_group(child.pid, kill_after)
+            if terminal is not None:
+                _give_terminal(terminal, os.getpgrp())
     return 128 - code if code < 0 else code
 
 
-def _terminal_signals_our_group() -> bool:
-    """True when a Ctrl-C from the terminal reaches the whole foreground group, the child included."""
+def _our_terminal() -> int | None:
+    """stdin's terminal when our process group is its foreground job (a Ctrl-C there reaches us), else None."""
     try:
-        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+        return 0 if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp() else None
     except OSError:
-        return False
+        return None
 
 
-def _wait_forwarding_signals(child: subprocess.Popen[bytes]) -> int:
-    received: list[int] = []
+def _give_terminal(fd: int, pgid: int) -> None:
+    """Make ``pgid`` the terminal's foreground job. SIGTTOU is ignored meanwhile (we may be in the background by then)."""
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
+    try:
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(fd, pgid)
+        if pgid != os.getpgrp():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGCONT)  # it may have read the terminal before it was its job, and stopped
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTTOU, previous)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _supervise(child: subprocess.Popen[bytes], kill_after: float) -> int:
+    """Wait for ``child``; forward SIGINT/SIGTERM/SIGHUP to its group; SIGKILL the group ``kill_after`` s later or on a second signal."""
+    deadline: list[float] = []
 
     def forward(signum: int, _frame: object) -> None:
-        received.append(signum)
-        if len(received) >= 3:  # asked three times: the child is not listening
-            with contextlib.suppress(ProcessLookupError):
-                child.kill()
+        if deadline:  # asked again: no more waiting
+            _signal_group(child.pid, signal.SIGKILL)
             return
-        if signum == signal.SIGINT and received.count(signum) == 1 and _terminal_signals_our_group():
-            return  # the terminal already delivered this Ctrl-C to the child; a second one would be a double press
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signum)
+        deadline.append(time.monotonic() + kill_after)
+        _signal_group(child.pid, signum)
 
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, forward)
     try:
-        return child.wait()
+        while True:
+            try:
+                return child.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                if deadline and time.monotonic() > deadline[0]:
+                    _signal_group(child.pid, signal.SIGKILL)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is in group ``pgid``."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":  # fields after the name: state, ppid, pgrp, ...
+            return True
+    return False
+
+
+def _end_group(pgid: int, kill_after: float) -> None:
+    """The command is gone; what it left in its group (a background `sleep &`) gets SIGTERM, then SIGKILL."""
+    if not _group_alive(pgid):
+        return
+    _signal_group(pgid, signal.SIGTERM)
+    _signal_group(pgid, signal.SIGCONT)  # a stopped process acts on SIGTERM only once continued
+    deadline = time.monotonic() + kill_after
+    while _group_alive(pgid):
+        if time.monotonic() > deadline:
+            _signal_group(pgid, signal.SIGKILL)
+            break
+        time.sleep(0.05)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from azsqlctl.atomic_file import write_atomic
+from azsqlctl.atomic_file import SECRET, write_atomic
 from azsqlctl.core.errors import ConfigError
 
 from .monitor_state import Monitor, default_monitor, monitor_from_dict
@@ -312,4 +312,4 @@ def dump(state: SandboxState, path: Path) -> None:
         text = tomli_w.dumps(data)
     else:
         text = json.dumps(data, indent=2) + "\n"
-    write_atomic(path, text)  # keeps the file's mode; a temp name of its own (two sandboxes may save at once)
+    write_atomic(path, text, SECRET)  # 0600 from creation (it holds the tenant's identities); a temp name of its own

@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from azsqlctl.atomic_file import create_secret
 from azsqlctl.core import jwt
 
 from .state import Identity
@@ -41,21 +42,22 @@ class Issuer:
 
     @classmethod
     def load_or_create(cls, path: Path | None) -> Issuer:
-        if path is not None and path.exists():
-            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-            assert isinstance(loaded, rsa.RSAPrivateKey)
-            key = loaded
-        else:
+        key = None if path is None or not path.exists() else cls._load(path)
+        if key is None:
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(
-                    key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-                )
-                path.chmod(0o600)
+            pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            # 0600 from creation (O_EXCL, never chmod-ed later); if another sandbox created it meanwhile, theirs is the key.
+            if path is not None and not create_secret(path, pem):
+                key = cls._load(path)
         numbers = key.public_key().public_numbers()
         kid = jwt.b64url_encode(numbers.n.to_bytes(256, "big")[:12])
         return cls(key, kid)
+
+    @staticmethod
+    def _load(path: Path) -> rsa.RSAPrivateKey:
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(loaded, rsa.RSAPrivateKey)
+        return loaded
 
     def sign(self, claims: dict[str, Any]) -> str:
         header = {"typ": "JWT", "alg": "RS256", "kid": self.kid, "x5t": self.kid}

@@ -122,6 +122,16 @@ class SandboxControl:
         sql = self.sandbox.sql
         return sql.logins_ok - self._logins_ok, sql.logins_failed - self._logins_failed
 
+    def load_scenario(self, name: str) -> None:
+        """Add a named scenario (failed-logins, fleet, no-monitoring, web-app: azsqlctl.sandbox.scenarios) to the sandbox.
+
+        Its state changes are undone after the test like any other; audit rows (failed-logins) stay
+        in the session's audit trail, as refused logins do.
+        """
+        from azsqlctl.sandbox.scenarios import load_scenario
+
+        load_scenario(self.sandbox, name)
+
     def reset(self) -> None:
         """Back to the state this handle started from; faults disarmed; counters restart."""
         self.sandbox.faults.clear()

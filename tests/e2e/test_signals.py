@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from azsqlctl.core.errors import ExitCode
 from azsqlctl.sandbox.serve import Sandbox
+from azsqlctl.sandbox.surfaces import LogsSurface
 
 ORDERS = "27c1c882-4791-57cf-8622-933abbac9865"  # the sandbox's orders-api client id (stable: derived from its name)
 
@@ -73,3 +75,257 @@ def test_ctrl_c_during_a_stalled_login(sandbox: Sandbox, client_env: dict[str, s
     else:
         assert out == ""
         assert err.strip().splitlines() == [f"Interrupted: {command[0]} stopped (Ctrl-C)"]
+
+
+# --- the first instants: before the runner's handlers exist -------------------------------------
+
+
+def test_a_signal_in_the_first_instants_exits_quietly(tmp_path: Path) -> None:
+    """SIGINT/SIGTERM from the first line of azsqlctl on: 130/143, never a KeyboardInterrupt traceback.
+
+    Before azsqlctl's first line runs only the interpreter itself can be hit (killed by the signal,
+    or its own "init_import_site" report while it imports `site`): that is counted, never ours.
+    """
+    outcomes: list[str] = []
+    for i in range(40):
+        sig = signal.SIGINT if i % 2 else signal.SIGTERM
+        proc = subprocess.Popen([sys.executable, "-m", "azsqlctl", "whoami", "--server", "localhost,1", "--database", "appdb"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=dict(os.environ))  # fmt: skip
+        time.sleep((i // 2) * 0.012)  # 0 to ~230 ms: the interpreter, runpy, then Typer, rich and the SDKs importing
+        if proc.poll() is not None:  # already done (a fast, idle machine): nothing to interrupt
+            proc.communicate()
+            continue
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+        if proc.returncode == -sig or "init_import_site" in err:
+            outcomes.append("interpreter")  # before any azsqlctl code: not ours to handle
+            continue
+        assert proc.returncode == 128 + sig, (i, proc.returncode, err)
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, (i, err)
+        assert out == "", out
+        outcomes.append("quiet")
+    assert outcomes.count("quiet") >= 15, outcomes  # most instants are ours (the interpreter alone takes 30-100 ms on a busy machine)
+
+
+# --- logs --follow: SIGTERM prints the summary too ---------------------------------------------------
+
+
+def test_logs_follow_prints_its_summary_on_sigterm(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    proc = _start(["logs", "--follow", "--since", "5m", "--interval", "200ms"])
+    started = time.monotonic()
+    _wait_for(lambda: len(sandbox.surface(LogsSurface).service.log.queries) >= 2 or proc.poll() is not None)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)  # to azsqlctl only, as a supervisor sends it
+    _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("Stopped: ")], err
+    assert time.monotonic() - started < 30
+
+
+# --- grant --policy interrupted: what was applied, rolled back, untouched -----------------------------
+
+
+def test_grant_policy_interrupted_reports_each_database(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
+    from azsqlctl.sandbox.state import Database
+
+    names = [f"tenant_{i}" for i in range(6)]
+    with sandbox.store.mutate() as s:
+        s.server.databases += [Database(n, schemas=["dbo"]) for n in names]
+    policy = tmp_path / "access.toml"
+    policy.write_text(f'[identities.orders-api]\nclient_id = "{ORDERS}"\n[[targets]]\ndatabases = ["tenant_*"]\n'
+                      'grants = { orders-api = ["reader"] }\n')  # fmt: skip
+    sandbox.faults.inject("tds", "delay", count=None, delay=0.15)  # every request: each database takes a while
+    proc = _start(["grant", "--policy", str(policy), "--apply", "--concurrency", "1", "-o", "json"])
+
+    def applied_somewhere() -> bool:
+        return any(db.user("orders-api") for db in sandbox.store.read(lambda s: list(s.server.databases)) if db.name in names)
+
+    _wait_for(lambda: applied_somewhere() or proc.poll() is not None, seconds=60)
+    assert proc.poll() is None, proc.communicate()
+    elapsed, out, err = _interrupt(proc)
+    assert proc.returncode == 130, (out, err)
+    assert elapsed < 4, elapsed  # a COMMIT on the wire is waited for, briefly
+    envelope = json.loads(out)
+    assert envelope["status"] == "interrupted"
+    rows = {r["database"]: r["status"] for r in envelope["data"]["targets"]}
+    assert set(rows) == set(names)
+    assert set(rows.values()) <= {"applied", "rolled back", "untouched"}, rows
+    assert "applied" in rows.values() and "untouched" in rows.values(), rows
+    time.sleep(1.0)  # whatever the abandoned worker had open is gone with its connection
+    state = {db.name: db.user("orders-api") is not None for db in sandbox.store.read(lambda s: list(s.server.databases))}
+    for name, status in rows.items():  # the report is the truth: applied means there, the others mean not
+        assert state[name] == (status == "applied"), (name, status, state)
+    summary = envelope["data"]["summary"]
+    assert summary["applied"] + summary["rolled_back"] + summary["untouched"] == len(names)
+
+
+def test_grant_policy_interrupted_human_report(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
+    from azsqlctl.sandbox.state import Database
+
+    names = [f"tenant_{i}" for i in range(4)]
+    with sandbox.store.mutate() as s:
+        s.server.databases += [Database(n, schemas=["dbo"]) for n in names]
+    policy = tmp_path / "access.toml"
+    policy.write_text(f'[identities.orders-api]\nclient_id = "{ORDERS}"\n[[targets]]\ndatabases = ["tenant_*"]\n'
+                      'grants = { orders-api = ["reader"] }\n')  # fmt: skip
+    sandbox.faults.inject("tds", "delay", count=None, delay=0.15)
+    proc = _start(["grant", "--policy", str(policy), "--apply", "--concurrency", "1"])
+
+    def databases() -> list[Database]:
+        return sandbox.store.read(lambda s: [db for db in s.server.databases if db.name in names])
+
+    _wait_for(lambda: any(db.user("orders-api") for db in databases()) or proc.poll() is not None, seconds=60)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 143, err
+    lines = err.strip().splitlines()
+    assert lines[0] == "Interrupted: grant stopped (SIGTERM)", err
+    assert lines[1].startswith("Databases: ") and "applied" in lines[1], err
+    assert any(line.startswith("  applied: tenant_0 on ") for line in lines), err
+    assert "Traceback" not in err
+
+
+# --- scaffold: temp files never outlive a run ---------------------------------------------------------
+
+
+def test_scaffold_interrupted_leaves_no_temp_files_and_a_later_run_removes_stale_ones(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    for i in range(12):
+        proc = subprocess.Popen([sys.executable, "-m", "azsqlctl", "scaffold", str(project), "--force", "--package", "app.db"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))  # fmt: skip
+        time.sleep(0.25 + (i % 6) * 0.05)  # inside the writes, at different files
+        proc.send_signal(signal.SIGINT if i % 2 else signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+        assert "Traceback" not in err, err
+        left = [p for p in project.rglob("*") if ".azsqlctl-tmp." in p.name] if project.exists() else []
+        assert left == [], (i, proc.returncode, left)
+    # A temp file whose writer was killed outright (SIGKILL: no handler runs) is stale: the next run removes it.
+    (project / "app" / "db").mkdir(parents=True, exist_ok=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    stale = project / "app" / "db" / f".settings.py.azsqlctl-tmp.{dead}.0badc0de"
+    stale.write_text("half a file")
+    unrelated = project / "app" / "db" / ".settings.py.tmp"  # not ours by name: never touched
+    unrelated.write_text("someone else's")
+    check = subprocess.run([sys.executable, "-m", "azsqlctl", "scaffold", str(project), "--check", "-o", "json"],
+                           capture_output=True, text=True, env=dict(os.environ), timeout=60)  # fmt: skip
+    assert not stale.exists(), check.stderr
+    assert unrelated.exists()
+    assert str(stale.relative_to(project)) in json.loads(check.stdout)["data"]["removed_temp_files"]
+
+
+# --- sandbox run: the command's whole process group, and nothing left behind -------------------------
+
+
+def _descendants_of_group(pgid: int) -> list[int]:
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                alive.append(int(entry.name))
+    return alive
+
+
+def _sandbox_run(tmp_path: Path, script: str, *options: str) -> subprocess.Popen[str]:
+    from tests.e2e.test_sandbox_cli import clean_env
+
+    return subprocess.Popen([sys.executable, "-m", "azsqlctl", "sandbox", "run", "--state", str(tmp_path / "s.json"), *options,
+                             "--", "sh", "-c", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(tmp_path),
+                            stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+def _group_of_child(tmp_path: Path, proc: subprocess.Popen[str]) -> int:
+    pid_file = tmp_path / "sh.pid"
+    _wait_for(lambda: (pid_file.exists() and pid_file.read_text().strip()) or proc.poll() is not None, seconds=60)
+    assert proc.poll() is None, proc.communicate()
+    time.sleep(0.3)  # the grandchild is running
+    return os.getpgid(int(pid_file.read_text()))
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sandbox_run_signals_the_commands_whole_group(tmp_path: Path, sig: signal.Signals, code: int) -> None:
+    proc = _sandbox_run(tmp_path, f"echo $$ > {tmp_path}/sh.pid; sleep 300; echo done")
+    try:
+        pgid = _group_of_child(tmp_path, proc)
+        assert pgid != os.getpgid(proc.pid)  # a group of its own
+        assert len(_descendants_of_group(pgid)) == 2  # sh and its grandchild sleep
+        started = time.monotonic()
+        proc.send_signal(sig)  # to azsqlctl's pid only, as a supervisor sends it (SIGINT is not ignored)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    assert time.monotonic() - started < 3
+    assert "done" not in out
+    assert _descendants_of_group(pgid) == [], "sleep 300 was left behind"
+
+
+def test_sandbox_run_kills_a_command_that_ignores_signals_after_the_grace_period(tmp_path: Path) -> None:
+    # sh traps TERM and INT (its sleep inherits the ignored dispositions): only SIGKILL ends them.
+    proc = _sandbox_run(tmp_path, f"trap '' TERM INT; echo $$ > {tmp_path}/sh.pid; sleep 300; echo done", "--kill-after", "1")
+    try:
+        pgid = _group_of_child(tmp_path, proc)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 137, err  # 128 + SIGKILL, as a shell reports it
+    assert 0.9 < elapsed < 4, elapsed
+    assert "done" not in out and "Traceback" not in err
+    assert _descendants_of_group(pgid) == []
+
+
+def test_sandbox_run_a_child_that_traps_and_exits_and_a_second_signal_kills_at_once(tmp_path: Path) -> None:
+    # The child handles INT itself (exit 7); its background sleep ignores INT (as a non-interactive shell's
+    # background jobs do), so it outlives the child: SIGTERM to the group at the end takes it, without waiting.
+    script = f"trap 'exit 7' INT; echo $$ > {tmp_path}/sh.pid; sleep 300 & wait"
+    proc = _sandbox_run(tmp_path, script, "--kill-after", "30")
+    try:
+        pgid = _group_of_child(tmp_path, proc)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 7, err
+    assert time.monotonic() - started < 3
+    assert _descendants_of_group(pgid) == []
+
+    (tmp_path / "sh.pid").unlink()
+    proc = _sandbox_run(tmp_path, f"trap '' TERM INT; echo $$ > {tmp_path}/sh.pid; sleep 300", "--kill-after", "60")
+    try:
+        pgid = _group_of_child(tmp_path, proc)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)  # asked twice: no 60 s wait
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 137
+    assert time.monotonic() - started < 3
+    assert _descendants_of_group(pgid) == []
+
+
+def test_sandbox_run_ends_what_the_command_left_running(tmp_path: Path) -> None:
+    proc = _sandbox_run(tmp_path, f"echo $$ > {tmp_path}/sh.pid; sleep 300 & echo $! > {tmp_path}/bg.pid; exit 0")
+    try:
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    background = int((tmp_path / "bg.pid").read_text())
+    stat = Path(f"/proc/{background}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", "the background sleep outlived sandbox run"

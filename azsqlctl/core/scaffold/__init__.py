@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 from .inputs import Ci, Driver, ScaffoldInputs, Style
-from .plan import FilePlan, FileStatus, ScaffoldPlan, apply, check_exit, make_plan, read_manifest
+from .plan import FilePlan, FileStatus, ScaffoldPlan, apply, check_exit, make_plan, read_manifest, remove_stale_temps
 from .render import Rendered, header_of, render
 
 __all__ = [
     "Ci", "Driver", "FilePlan", "FileStatus", "Rendered", "ScaffoldInputs", "ScaffoldPlan", "Style",
-    "apply", "check_exit", "header_of", "make_plan", "read_manifest", "render",
+    "apply", "check_exit", "header_of", "make_plan", "read_manifest", "remove_stale_temps", "render",
 ]  # fmt: skip

@@ -9,13 +9,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from azsqlctl.atomic_file import write_atomic
+from azsqlctl.atomic_file import remove_stale_temp_files, write_atomic
 from azsqlctl.core.errors import AzsqlctlError, ExitCode, UsageError
 
 from .inputs import Ci, Driver, ScaffoldInputs, Style
 from .render import Rendered, body_hash, header_of, split_header
 
-__all__ = ["MANIFEST", "FilePlan", "FileStatus", "ScaffoldPlan", "WouldOverwrite", "apply", "check_exit", "make_plan", "read_manifest"]
+__all__ = [
+    "MANIFEST", "FilePlan", "FileStatus", "ScaffoldPlan", "WouldOverwrite", "apply", "check_exit", "make_plan", "read_manifest",
+    "remove_stale_temps",
+]  # fmt: skip
 
 MANIFEST = "azsqlctl-scaffold.toml"
 
@@ -156,6 +159,16 @@ def apply(plan: ScaffoldPlan, force: bool) -> ScaffoldPlan:
             code="target_unwritable",
         ) from None
     return ScaffoldPlan(plan.target, plan.inputs, plan.files, written)
+
+
+def remove_stale_temps(plan: ScaffoldPlan) -> list[str]:
+    """Temp files an interrupted or killed earlier run left beside the files this run owns (their writer is gone).
+
+    Only names ``atomic_file`` gives (``.NAME.azsqlctl-tmp.PID.RANDOM``) beside a file scaffold writes
+    are considered, and only when that pid no longer runs: another live run's temp file is left alone.
+    """
+    removed = remove_stale_temp_files([plan.target / f.path for f in plan.files])
+    return [str(p.relative_to(plan.target)) for p in removed]
 
 
 def read_manifest(target: Path) -> dict[str, object]:
