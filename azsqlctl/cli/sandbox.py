@@ -147,7 +147,7 @@ def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
 
     from azsqlctl.sandbox.serve import env_file_text
 
-    from .render import console
+    from .render import console, shown
 
     sys.stdout.write(env_file_text(env))  # quoted where needed, so `eval "$(...)"` works too
     sys.stdout.flush()
@@ -162,10 +162,10 @@ def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
             else (f"user in {', '.join(ident['database_user_in'])}" if ident["database_user_in"] else "not a database user")
         )
         kind = ident["kind"] + (" (system-assigned)" if ident["system_assigned"] else "")
-        table.add_row(ident["name"], kind, ident["client_id"], ident["object_id"], role)
+        table.add_row(*(shown(cell) for cell in (ident["name"], kind, ident["client_id"], ident["object_id"], role)))
     con.print(table)
     where = f"; environment written to {env_file}" if env_file else ""
-    con.print(f"Sandbox ready (state {sandbox.state_path}{where}). Ctrl-C to stop.")
+    con.print(f"Sandbox ready (state {shown(sandbox.state_path)}{shown(where)}). Ctrl-C to stop.")
 
 
 @app.command("reset")

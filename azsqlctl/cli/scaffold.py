@@ -81,23 +81,21 @@ def scaffold_command(
 
 
 def _files_table(data: dict[str, Any], only_changed: bool = False) -> None:
-    from rich.markup import escape
-
-    from .render import console
+    from .render import console, shown
 
     con = console()
     marks = {"new": "[green]+[/]", "unchanged": "=", "outdated": "[yellow]~[/]", "edited": "[red]![/]"}
     for f in data["files"]:
         if only_changed and f["status"] == "unchanged":
             continue
-        con.print(f"  {marks[f['status']]} {escape(f['path'])} ({f['status']})")
+        con.print(f"  {marks[f['status']]} {shown(f['path'])} ({f['status']})")
 
 
 def _human_dry_run(data: dict[str, Any]) -> None:
-    from .render import console
+    from .render import console, shown
 
     con = console()
-    con.print(f"Scaffold into {data['target']} (dry run):")
+    con.print(f"Scaffold into {shown(data['target'])} (dry run):")
     _files_table(data)
     for f in data["files"]:
         if f.get("diff"):
@@ -119,17 +117,15 @@ def _human_check(data: dict[str, Any]) -> None:
 
 
 def _human_write(data: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    from .render import console
+    from .render import console, shown
 
     con = console()
     written = set(data["written"])
     for f in data["files"]:
         if f["path"] in written:
-            con.print(f"  [green]wrote[/] {escape(f['path'])}")
+            con.print(f"  [green]wrote[/] {shown(f['path'])}")
     unchanged = len(data["files"]) - len(written)
     con.print(f"Wrote {len(written)} file(s){f', {unchanged} unchanged' if unchanged else ''}.")
     wiring = next((f["path"] for f in data["files"] if f["path"].endswith("WIRING.md")), "")
     if written and wiring:
-        con.print(f"Next: wire it in as {escape(wiring)} shows (app.include_router via install(), lifespan).")
+        con.print(f"Next: wire it in as {shown(wiring)} shows (app.include_router via install(), lifespan).")
