@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from typer.testing import CliRunner
 from azsqlctl.cli.app import app
 from azsqlctl.core.config import SETTINGS
 from azsqlctl.core.errors import ExitCode
+from azsqlctl.sandbox.serve import Sandbox
 
 runner = CliRunner()
 
@@ -125,3 +129,80 @@ def test_no_input_ends_in_exit_70_or_a_traceback(
     if "--debug" not in args:  # --debug shows tracebacks on purpose
         assert "Traceback" not in result.output, (args, env, config, result.output)
     assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+
+
+# --- every endpoint dead or stalled: a connection failure naming it, within the timeout (issue 15, point 3) ---------
+
+TIMEOUT_S = 1
+# What each command talks to in the sandbox's environment, and the exit code the README gives for a failure there:
+# 4 (CONNECTION); doctor reports an unreachable ARM as a failed check (1) and carries on with the others.
+ENDPOINT_VARS = {
+    "IDENTITY_ENDPOINT": ("/msi/token", "the token endpoint", {"whoami": 4, "doctor": 4, "grant": 4, "logs": 4, "logs status": 4}),
+    "AZSQLCTL_ARM_ENDPOINT": ("", "ARM", {"doctor": 1, "logs": 4, "logs status": 4}),
+    "AZSQLCTL_LOGS_ENDPOINT": ("", "Log Analytics", {"logs": 4}),
+}
+ARGS = {
+    "whoami": ["whoami"],
+    "doctor": ["doctor"],
+    "grant": [
+        "grant",
+        "orders-api",
+        "--type",
+        "app",
+        "--client-id",
+        "6e3f0a4e-1b2c-4d5e-8f90-123456789abc",
+        "--role",
+        "reader",
+        "--dry-run",
+    ],
+    "logs": ["logs"],
+    "logs status": ["logs", "status"],
+}
+
+
+@pytest.fixture(scope="module")
+def stalling_port() -> Iterator[int]:
+    """Accepts connections and never answers (not even a TLS handshake)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield int(server.getsockname()[1])
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.mark.parametrize("variable", sorted(ENDPOINT_VARS))
+@pytest.mark.parametrize("mode", ["dead", "stalled"])
+def test_an_unreachable_endpoint_is_named_with_the_readmes_code_within_the_timeout(
+    variable: str, mode: str, sandbox: Sandbox, client_env: dict[str, str], refused_port: int, stalling_port: int
+) -> None:
+    path, title, commands = ENDPOINT_VARS[variable]
+    port = refused_port if mode == "dead" else stalling_port
+    scheme = "http" if variable == "IDENTITY_ENDPOINT" else "https"
+    env = {variable: f"{scheme}://127.0.0.1:{port}{path}", "AZSQLCTL_TIMEOUT": str(TIMEOUT_S), "COLUMNS": "200"}
+    for command, code in commands.items():
+        for fmt in ("human", "json"):
+            start = time.monotonic()
+            result = runner.invoke(app, [*ARGS[command], "-o", fmt], env=env)
+            elapsed = time.monotonic() - start
+            where = (variable, mode, command, fmt, result.output)
+            assert result.exit_code == code, where
+            assert elapsed < TIMEOUT_S + 1, (elapsed, *where)
+            assert f"{title} at {scheme}://127.0.0.1:{port}" in result.output, where
