@@ -89,6 +89,25 @@ _NOT_CONFIGURED = re.compile(
 )
 
 
+_TOKEN_REQUEST_ERROR = re.compile(r"^.*?Token request error:\s*", re.S)
+_NO_SUCH_IDENTITY = re.compile(r"No managed identity matches|identity (?:was )?not found|Identity not found", re.I)
+
+
+def credential_hint(raw: str) -> str:
+    """What to do about a refused token request, from what the endpoint said and where we run."""
+    # the managed-identity endpoint answered (not "unavailable"): we run where one is set up (Azure, a sandbox)
+    inside = bool(os.environ.get("IDENTITY_ENDPOINT") or os.environ.get("MSI_ENDPOINT")) and "ManagedIdentityCredential: " in raw
+    if _NO_SUCH_IDENTITY.search(raw):
+        return (
+            "--client-id takes the identity's client id (appId), not its object (principal) id: "
+            "az identity show -g RG -n NAME --query clientId"
+            + ("; the sandbox prints its identities' client ids when it starts" if inside else "")
+        )
+    if inside:
+        return "the managed-identity endpoint (IDENTITY_ENDPOINT) refused: check --client-id and that the identity is assigned here"
+    return "on Azure, enable a managed identity; locally run `az login`, or use `azsqlctl sandbox run -- ...`"
+
+
 def condense(message: str) -> list[tuple[str, str, bool]]:
     """(credential, reason, configured) per chain link, without URLs or repetition."""
     links = []
@@ -96,7 +115,8 @@ def condense(message: str) -> list[tuple[str, str, bool]]:
         m = re.match(r"^\s*(\w+Credential):\s*(.*)$", raw)
         if not m:
             continue
-        reason = _URL_SENTENCE.sub("", m[2]).strip()
+        # azure-identity prefixes an endpoint's own answer with a misleading "configuration not found" sentence
+        reason = _TOKEN_REQUEST_ERROR.sub("", _URL_SENTENCE.sub("", m[2]).strip())
         reason = reason.replace(f"{m[1]} ", "", 1) if reason.startswith(m[1]) else reason
         reason = reason[:237] + "..." if len(reason) > 240 else reason
         links.append((m[1], reason, not _NOT_CONFIGURED.search(reason)))
@@ -162,7 +182,7 @@ def get_token(credential: Any, scope: str, timeout: float | None = None, *, auth
         text, chain = summarize(raw if "Credential" in raw else f"{type(credential).__name__}: {raw}")
         raise AuthenticationError(
             "no credential could get a token" + (f" ({code})" if code else "") + ": " + text,
-            "on Azure, enable a managed identity; locally run `az login`, or use `azsqlctl sandbox run -- ...`",
+            credential_hint(raw),
             code="no_credential",
             details={"chain": chain, "aadsts": code} if chain or code else None,
         ) from exc

@@ -96,8 +96,11 @@ def emit(result: Result, output: str) -> None:
         return
     if result.human is not None:
         result.human(result.data)
-    for err in result.errors:
-        emit_error_human(err["message"], err.get("hint", ""))
+    hints: set[str] = set()
+    for err in result.errors:  # many databases failing alike: one hint, not one per database
+        hint = err.get("hint", "")
+        emit_error_human(err["message"], "" if hint in hints else hint)
+        hints.add(hint)
 
 
 def emit_error(command: str, err: AzsqlctlError, output: str) -> None:

@@ -32,6 +32,7 @@ Port = Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")
 
 # `sandbox run` exits with its command's code, so a command that cannot be found is 127, as in a shell.
 COMMAND_NOT_FOUND = 127
+COMMAND_NOT_EXECUTABLE = 126  # POSIX shells: found, but not executable
 
 
 class EnvFormat(StrEnum):
@@ -232,7 +233,7 @@ def run_command(
     state: StateFile = None,
     debug: o.Debug = False,
 ) -> None:
-    """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code (127: not found).
+    """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code (127: not found, 126: not executable).
 
     Options go before COMMAND (or before --); everything from COMMAND on is passed to it untouched.
 
@@ -249,8 +250,16 @@ def run_command(
         if not command:
             raise UsageError("no command given", "azsqlctl sandbox run -- azsqlctl whoami", code="no_command")
         if shutil.which(command[0]) is None:
+            from azsqlctl.core.errors import PermissionDenied
+
             from .render import emit_error
 
+            path = Path(command[0])
+            if "/" in command[0] and path.exists():  # as a shell says: there, but not something it can run
+                what = "a directory" if path.is_dir() else "not executable"
+                hint = "run a program, not a directory" if path.is_dir() else f"chmod +x {command[0]}, or run it through its interpreter"
+                emit_error("sandbox run", PermissionDenied(f"cannot run {command[0]}: {what}", hint, code="not_executable"), fmt)
+                return COMMAND_NOT_EXECUTABLE
             emit_error("sandbox run", NotFound(f"command not found: {command[0]}", "check the command name and PATH"), fmt)
             return COMMAND_NOT_FOUND
         return run_with(_sandbox(state), command)
