@@ -35,7 +35,6 @@ class Pair:
     key: str
     value: str
     start: int  # where the key begins
-    value_start: int  # where the value's text begins (its '{' when braced)
     end: int  # just past the value (its closing '}' when braced)
     closed: bool = True  # False: a braced value ran to the end without its '}'
 
@@ -85,7 +84,7 @@ def pairs(conn_str: str) -> list[Pair]:
         while j < n and conn_str[j] in " \t":
             j += 1
         value, after, closed = read_value(conn_str, j)
-        found.append(Pair(key, value, i, j, after, closed))
+        found.append(Pair(key, value, i, after, closed))
         i = after
     return found
 
