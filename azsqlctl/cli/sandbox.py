@@ -17,13 +17,19 @@ import typer
 
 from . import options as o
 
-app = typer.Typer(help="A local Azure SQL + Entra ID stand-in driven by the real SDKs and ODBC driver.", no_args_is_help=True)
+app = typer.Typer(
+    help="A local Azure SQL + Entra ID stand-in driven by the real SDKs and ODBC driver.\n\n"
+    "Its state is ~/.local/share/azsqlctl/sandbox/state.json ($XDG_DATA_HOME/azsqlctl/sandbox/state.json when that is set) "
+    "unless --state names another file.",
+    no_args_is_help=True,
+)
 
 StateFile = Annotated[
     Path | None,
     typer.Option(
         "--state",
-        help="State file (.json or .toml), created when missing \\[default: ~/.local/share/azsqlctl/sandbox/state.json]",
+        metavar="FILE",
+        help="State file (.json or .toml), created when missing \\[default: the sandbox's own: see azsqlctl sandbox --help]",
         show_default=False,
     ),
 ]
@@ -73,6 +79,7 @@ def serve_command(
         Path | None,
         typer.Option(
             "--env-file",
+            metavar="FILE",
             help="Also write the client environment here as KEY=value lines (mode 0600: it holds IDENTITY_HEADER)",
             show_default=False,
         ),
@@ -81,31 +88,49 @@ def serve_command(
         EnvFormat,
         typer.Option(
             "--env-format",
+            metavar="FORMAT",
             help="shell: values quoted where needed, for `set -a; . FILE`; docker: raw values, for `docker run --env-file`",
         ),
     ] = EnvFormat.shell,
-    tds_port: Annotated[int, typer.Option("--tds-port", min=0, max=65535, help="TDS (SQL) port; 0 picks a free one")] = 0,
-    identity_port: Annotated[int, typer.Option("--identity-port", min=0, max=65535, help="Managed-identity endpoint port")] = 0,
-    arm_port: Annotated[int, typer.Option("--arm-port", min=0, max=65535, help="ARM (HTTPS) port")] = 0,
+    tds_port: Annotated[int, typer.Option("--tds-port", metavar="PORT", min=0, max=65535, help="TDS (SQL) port; 0 picks a free one")] = 0,
+    identity_port: Annotated[
+        int, typer.Option("--identity-port", metavar="PORT", min=0, max=65535, help="Managed-identity endpoint port")
+    ] = 0,
+    arm_port: Annotated[int, typer.Option("--arm-port", metavar="PORT", min=0, max=65535, help="ARM (HTTPS) port")] = 0,
     token_lifetime: Annotated[
         int | None,
-        typer.Option("--token-lifetime", min=60, help="Token lifetime in seconds \\[default: the state's, 3600]", show_default=False),
+        typer.Option(
+            "--token-lifetime",
+            metavar="SECONDS",
+            min=60,
+            help="Token lifetime in seconds \\[default: the state's, 3600]",
+            show_default=False,
+        ),
     ] = None,
     audit_rows: Annotated[
         int | None,
-        typer.Option("--audit-retention-rows", min=1, help="Keep at most this many audit rows (default 100000)", show_default=False),
+        typer.Option(
+            "--audit-retention-rows", metavar="N", min=1, help="Keep at most this many audit rows (default 100000)", show_default=False
+        ),
     ] = None,
     audit_days: Annotated[
         float | None,
         typer.Option(
-            "--audit-retention-days", min=0.0, help="Drop audit rows ingested more than this many days ago (default 30)", show_default=False
+            "--audit-retention-days",
+            metavar="DAYS",
+            min=0.0,
+            help="Drop audit rows ingested more than this many days ago (default 30)",
+            show_default=False,
         ),
     ] = None,
-    logs_port: Annotated[int, typer.Option("--logs-port", min=0, max=65535, help="Log Analytics query API (HTTPS) port")] = 0,
+    logs_port: Annotated[
+        int, typer.Option("--logs-port", metavar="PORT", min=0, max=65535, help="Log Analytics query API (HTTPS) port")
+    ] = 0,
     ingestion_delay: Annotated[
         float,
         typer.Option(
             "--ingestion-delay",
+            metavar="SECONDS",
             min=0.0,
             max=3600.0,
             help="Seconds before an audit row is visible to Log Analytics queries (Azure: minutes)",
@@ -229,7 +254,9 @@ def _reset(path: Path) -> list[Path]:
 
 @app.command("run", context_settings={"allow_extra_args": True, "allow_interspersed_args": False})
 def run_command(
-    command: Annotated[list[str] | None, typer.Argument(help="The command to run, after --", show_default=False)] = None,
+    command: Annotated[
+        list[str] | None, typer.Argument(metavar="COMMAND", help="The command to run, after --", show_default=False, click_type=o.PLAIN)
+    ] = None,
     state: StateFile = None,
     debug: o.Debug = False,
 ) -> None:
