@@ -145,7 +145,7 @@ def get_token(credential: Any, scope: str, timeout: float | None = None, *, auth
 
     from azsqlctl.core.transport import Cause, Endpoint, transport_failure
 
-    from .transport import DeadlineExceeded, call_with_deadline, classify, token_endpoint
+    from .transport import DeadlineExceeded, call_with_deadline, classify, connect_cause, token_endpoint
 
     silence = _Silence()
     names = ("azure.identity", "azure.identity._credentials.chained", "azure.identity._internal.decorators")
@@ -169,9 +169,9 @@ def get_token(credential: Any, scope: str, timeout: float | None = None, *, auth
         else:
             result = credential.get_token(scope, **kwargs)
     except DeadlineExceeded:
-        raise transport_failure(
-            Endpoint.TOKEN, token_endpoint(authority, managed or auth_is_managed(credential)), Cause.TIMEOUT, timeout=timeout
-        ) from None
+        url = token_endpoint(authority, managed or auth_is_managed(credential))
+        cause = connect_cause(url) or Cause.TIMEOUT  # retries of a refused endpoint can outlast a short --timeout
+        raise transport_failure(Endpoint.TOKEN, url, cause, timeout=timeout) from None
     except ClientAuthenticationError as exc:
         raw = str(getattr(exc, "message", "") or exc)
         code = next(iter(_AADSTS.findall(raw)), "")

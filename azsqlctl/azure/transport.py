@@ -113,6 +113,30 @@ def client_options(timeout: float) -> dict[str, Any]:
     return {"connection_timeout": timeout, "read_timeout": timeout, "timeout": timeout, "retry_connect": 0, "retry_read": 0}
 
 
+def connect_cause(url: str, budget: float = 0.5) -> Cause | None:
+    """Why a request to ``url`` never got an answer, when a bare connect can tell within ``budget`` seconds:
+    DNS, refused or unreachable (a stalled endpoint accepts: None). Used when a deadline cut an SDK's retries
+    short, so the message says "refused" rather than "did not answer" for an endpoint that is simply gone."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    if not host:
+        return None
+    try:
+        with socket.create_connection((host, port), timeout=budget):
+            return None
+    except socket.gaierror:
+        return Cause.DNS
+    except ConnectionRefusedError:
+        return Cause.REFUSED
+    except OSError as exc:
+        return _ERRNOS.get(exc.errno or 0) if not isinstance(exc, TimeoutError) else None
+
+
 def token_endpoint(authority_host: str, managed_identity: bool) -> str:
     """The URL a token request went to: the managed-identity endpoint the environment selects, or the authority."""
     if managed_identity:

@@ -206,3 +206,5 @@ def test_an_unreachable_endpoint_is_named_with_the_readmes_code_within_the_timeo
             assert result.exit_code == code, where
             assert elapsed < TIMEOUT_S + 1, (elapsed, *where)
             assert f"{title} at {scheme}://127.0.0.1:{port}" in result.output, where
+            cause = "refused the connection" if mode == "dead" else f"did not answer within {TIMEOUT_S} s"
+            assert cause in result.output or (command == "doctor" and fmt == "json"), where  # doctor's JSON: its checks say it
