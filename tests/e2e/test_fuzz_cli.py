@@ -6,6 +6,7 @@ local port, credentials to ones that fail without a network round trip, and the 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -208,3 +209,25 @@ def test_an_unreachable_endpoint_is_named_with_the_readmes_code_within_the_timeo
             assert f"{title} at {scheme}://127.0.0.1:{port}" in result.output, where
             cause = "refused the connection" if mode == "dead" else f"did not answer within {TIMEOUT_S} s"
             assert cause in result.output or (command == "doctor" and fmt == "json"), where  # doctor's JSON: its checks say it
+
+
+@pytest.mark.parametrize("mode", ["dead", "stalled"])
+def test_an_unreachable_dns_server_is_named_within_the_timeout(
+    mode: str, sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path
+) -> None:
+    """doctor's own DNS query (AZSQLCTL_DNS_SERVER): a UDP port with nobody behind it answers ICMP at once;
+    one bound and never read stays silent until the timeout."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = int(silent.getsockname()[1])
+        if mode == "dead":
+            silent.close()
+        env = {"AZSQLCTL_DNS_SERVER": f"127.0.0.1:{port}", "AZSQLCTL_TIMEOUT": str(TIMEOUT_S), "COLUMNS": "200"}
+        start = time.monotonic()
+        result = runner.invoke(app, ["doctor", "-o", "json"], env=env)
+        elapsed = time.monotonic() - start
+    assert result.exit_code == ExitCode.CHECK_FAILED, result.output
+    dns = next(c for c in json.loads(result.stdout)["data"]["checks"] if c["id"] == "dns")
+    said = "refused the query" if mode == "dead" else f"timed out after {TIMEOUT_S} s"
+    assert f"the DNS server 127.0.0.1:{port}" in dns["finding"] and said in dns["finding"], dns
+    assert elapsed < TIMEOUT_S + 1, elapsed
