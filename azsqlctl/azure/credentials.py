@@ -89,6 +89,8 @@ _NOT_CONFIGURED = re.compile(
 )
 
 
+# Credentials that wait for someone to sign in (a device code, a browser): --timeout bounds network steps, not people.
+_WAITS_FOR_A_PERSON = frozenset({"DeviceCodeCredential", "InteractiveBrowserCredential"})
 _TOKEN_REQUEST_ERROR = re.compile(r"^.*?Token request error:\s*", re.S)
 _NO_SUCH_IDENTITY = re.compile(r"No managed identity matches|identity (?:was )?not found|Identity not found", re.I)
 
@@ -164,7 +166,7 @@ def get_token(credential: Any, scope: str, timeout: float | None = None, *, auth
     managed = type(credential).__name__ == "ManagedIdentityCredential"
     try:
         kwargs: dict[str, Any] = {**options, **({"timeout": timeout} if timeout else {})}
-        if timeout:
+        if timeout and type(credential).__name__ not in _WAITS_FOR_A_PERSON:
             result = call_with_deadline(lambda: credential.get_token(scope, **kwargs), timeout)
         else:
             result = credential.get_token(scope, **kwargs)

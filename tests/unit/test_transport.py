@@ -9,7 +9,7 @@ import ssl
 import pytest
 
 from azsqlctl.azure.transport import DeadlineExceeded, call_with_deadline, classify, endpoint_failure
-from azsqlctl.core.errors import ExitCode
+from azsqlctl.core.errors import ConnectionFailed, ExitCode
 from azsqlctl.core.transport import CAUSES, ENDPOINTS, Cause, Endpoint, transport_failure
 
 
@@ -92,3 +92,27 @@ def test_deadline_returns_results_raises_errors_and_gives_up_in_time() -> None:
     with pytest.raises(DeadlineExceeded):
         call_with_deadline(lambda: never.wait(5), 0.05)
     never.set()
+
+
+class _Slow:
+    """A token source that takes its time, like an endpoint that accepted and stalls."""
+
+    def get_token(self, *scopes: str, **kwargs: object) -> object:
+        import time
+        from types import SimpleNamespace
+
+        time.sleep(0.3)
+        return SimpleNamespace(token="t", expires_on=0)
+
+
+class DeviceCodeCredential(_Slow):
+    """Named as azure-identity's: it waits for a person, which --timeout must not cut."""
+
+
+def test_a_token_request_is_cut_at_the_timeout_unless_a_person_is_signing_in() -> None:
+    from azsqlctl.azure.credentials import get_token
+
+    with pytest.raises(ConnectionFailed) as err:  # no authority URL: no connect probe (no sockets in unit tests)
+        get_token(_Slow(), "https://database.windows.net/.default", 0.05)
+    assert err.value.code == "token_timeout" and err.value.message.startswith("the token endpoint did not answer within 0.05 s")
+    assert get_token(DeviceCodeCredential(), "https://database.windows.net/.default", 0.05).token == "t"
