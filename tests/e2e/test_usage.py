@@ -46,7 +46,7 @@ def _error(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str
         (["whoami", "-S", "x", "--database", "d" * 300], "--database is 300 characters long; database names are at most 128", "name"),
         (["logs", "--since", "99999999d", "--show-query"], "--since '99999999d' is outside 0s..4383d", "4383d"),
         (["logs", "--since", "10000000000000000000000s", "--show-query"], "is outside 0s..4383d", "4383d"),
-        (["logs", "-f", "--interval", "0s", "--show-query"], "--interval '0s' is outside 1s..1d", "1s"),
+        (["logs", "-f", "--interval", "0s", "--show-query"], "--interval '0s' is outside 100ms..1d", "100ms"),
     ],
 )
 def test_refused_inputs_exit_2(args: list[str], message: str, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

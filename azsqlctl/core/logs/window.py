@@ -27,8 +27,8 @@ UNTIL_HINT = "--since defaults to 1h ago: widen it (e.g. --since 2d --until 1d, 
 
 # Log Analytics keeps data at most 12 years (interactive + long-term retention): no window reaches further.
 MAX_LOOKBACK = timedelta(days=4383)
-# --follow's knobs: a poll at least every day; at least a second between polls (0 would spin on the service).
-INTERVAL_BOUNDS = (timedelta(seconds=1), timedelta(days=1))
+# --follow's knobs: a poll at least every day; at least 100 ms between polls (0 would spin on the service).
+INTERVAL_BOUNDS = (timedelta(milliseconds=100), timedelta(days=1))
 OVERLAP_BOUNDS = (timedelta(0), timedelta(days=1))
 LATE_BOUND_BOUNDS = (timedelta(0), timedelta(days=7))
 
@@ -56,11 +56,13 @@ def parse_duration(text: str, option: str = "duration", bounds: tuple[timedelta,
 
 
 def _show(d: timedelta) -> str:
-    seconds = int(d.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    ms = round(d.total_seconds() * 1000)
+    if ms == 0:
+        return "0s"
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
 
 
 def parse_time(text: str, option: str = "time") -> datetime:
