@@ -9,11 +9,13 @@ from azsqlctl.core.entra_admin import AdminSpec
 from azsqlctl.core.errors import AzsqlctlError, NotFound, PermissionDenied, UsageError
 
 
-def sql_management_client(credential: Any, cloud: Cloud, subscription_id: str) -> Any:
+def sql_management_client(credential: Any, cloud: Cloud, subscription_id: str, timeout: float = 30) -> Any:
     """A SqlManagementClient for ``cloud``; a private CA is passed explicitly, never via globals."""
     from azure.mgmt.sql import SqlManagementClient
 
-    kwargs: dict[str, Any] = {"base_url": cloud.arm_endpoint, "credential_scopes": [cloud.arm_scope]}
+    from .transport import client_options
+
+    kwargs: dict[str, Any] = {"base_url": cloud.arm_endpoint, "credential_scopes": [cloud.arm_scope], **client_options(timeout)}
     if cloud.ca_bundle:
         kwargs["connection_verify"] = cloud.ca_bundle
     return SqlManagementClient(credential, subscription_id, **kwargs)
@@ -103,24 +105,32 @@ IDENTITY_API_VERSIONS = {
 class ArmIdentityResolver:
     """--identity-resource: GET the resource over ARM (azure-core's ARM pipeline) and read its identity."""
 
-    def __init__(self, credential: Any, cloud: Cloud) -> None:
+    def __init__(self, credential: Any, cloud: Cloud, timeout: float = 30) -> None:
         from azure.core.pipeline import policies
         from azure.mgmt.core import ARMPipelineClient
         from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
-        self.cloud = cloud
+        from .transport import client_options
+
+        self.cloud, self.timeout = cloud, timeout
+        options = client_options(timeout)
         self.client: Any = ARMPipelineClient(
             base_url=cloud.arm_endpoint,
             policies=[
                 policies.RequestIdPolicy(), policies.HeadersPolicy(), policies.UserAgentPolicy("azsqlctl"),
-                policies.RetryPolicy(), ARMChallengeAuthenticationPolicy(credential, cloud.arm_scope),
+                policies.RetryPolicy(**options), ARMChallengeAuthenticationPolicy(credential, cloud.arm_scope),
                 policies.ContentDecodePolicy(), policies.NetworkTraceLoggingPolicy(), policies.HttpLoggingPolicy(),
             ],
+            connection_timeout=timeout, read_timeout=timeout,
         )  # fmt: skip
 
     def get(self, arm_id: str) -> dict[str, Any]:
-        from azure.core.exceptions import HttpResponseError, ServiceRequestError
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
         from azure.core.rest import HttpRequest
+
+        from azsqlctl.core.transport import Endpoint
+
+        from .transport import endpoint_failure
 
         rtype = resource_type(arm_id)
         version = IDENTITY_API_VERSIONS.get(rtype.lower())
@@ -135,8 +145,8 @@ class ArmIdentityResolver:
         kwargs: dict[str, Any] = {"connection_verify": self.cloud.ca_bundle} if self.cloud.ca_bundle else {}
         try:
             response = self.client.send_request(request, **kwargs)
-        except ServiceRequestError as exc:
-            raise AzsqlctlError(f"ARM request failed: {exc}", "check the network path to ARM; rerun with --debug") from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise endpoint_failure(Endpoint.ARM, self.cloud.arm_endpoint, exc, self.timeout) from None
         try:
             response.raise_for_status()
         except HttpResponseError as exc:

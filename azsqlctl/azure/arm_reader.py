@@ -61,7 +61,11 @@ class ArmRest:
         try:
             response = self._session.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise AzsqlctlError(f"ARM request failed: {type(exc).__name__}: {exc}", "check the ARM endpoint and the network path") from None
+            from azsqlctl.core.transport import Endpoint
+
+            from .transport import endpoint_failure
+
+            raise endpoint_failure(Endpoint.ARM, self.cloud.arm_endpoint, exc, self.timeout) from None
         if response.status_code == 404:
             return None
         body = _json(response)

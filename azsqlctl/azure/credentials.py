@@ -89,6 +89,27 @@ _NOT_CONFIGURED = re.compile(
 )
 
 
+# Credentials that wait for someone to sign in (a device code, a browser): --timeout bounds network steps, not people.
+_WAITS_FOR_A_PERSON = frozenset({"DeviceCodeCredential", "InteractiveBrowserCredential"})
+_TOKEN_REQUEST_ERROR = re.compile(r"^.*?Token request error:\s*", re.S)
+_NO_SUCH_IDENTITY = re.compile(r"No managed identity matches|identity (?:was )?not found|Identity not found", re.I)
+
+
+def credential_hint(raw: str) -> str:
+    """What to do about a refused token request, from what the endpoint said and where we run."""
+    # the managed-identity endpoint answered (not "unavailable"): we run where one is set up (Azure, a sandbox)
+    inside = bool(os.environ.get("IDENTITY_ENDPOINT") or os.environ.get("MSI_ENDPOINT")) and "ManagedIdentityCredential: " in raw
+    if _NO_SUCH_IDENTITY.search(raw):
+        return (
+            "--client-id takes the identity's client id (appId), not its object (principal) id: "
+            "az identity show -g RG -n NAME --query clientId"
+            + ("; the sandbox prints its identities' client ids when it starts" if inside else "")
+        )
+    if inside:
+        return "the managed-identity endpoint (IDENTITY_ENDPOINT) refused: check --client-id and that the identity is assigned here"
+    return "on Azure, enable a managed identity; locally run `az login`, or use `azsqlctl sandbox run -- ...`"
+
+
 def condense(message: str) -> list[tuple[str, str, bool]]:
     """(credential, reason, configured) per chain link, without URLs or repetition."""
     links = []
@@ -96,7 +117,8 @@ def condense(message: str) -> list[tuple[str, str, bool]]:
         m = re.match(r"^\s*(\w+Credential):\s*(.*)$", raw)
         if not m:
             continue
-        reason = _URL_SENTENCE.sub("", m[2]).strip()
+        # azure-identity prefixes an endpoint's own answer with a misleading "configuration not found" sentence
+        reason = _TOKEN_REQUEST_ERROR.sub("", _URL_SENTENCE.sub("", m[2]).strip())
         reason = reason.replace(f"{m[1]} ", "", 1) if reason.startswith(m[1]) else reason
         reason = reason[:237] + "..." if len(reason) > 240 else reason
         links.append((m[1], reason, not _NOT_CONFIGURED.search(reason)))
@@ -119,8 +141,13 @@ def summarize(message: str) -> tuple[str, list[dict[str, str]]]:
     return text, [{"credential": n, "reason": r} for n, r, _ in links]
 
 
-def get_token(credential: Any, scope: str, timeout: float | None = None) -> AccessToken:
+def get_token(credential: Any, scope: str, timeout: float | None = None, *, authority: str = "", **options: Any) -> AccessToken:
+    """A token, within ``timeout`` seconds; an endpoint that cannot be talked to is a connection failure naming it."""
     from azure.core.exceptions import ClientAuthenticationError
+
+    from azsqlctl.core.transport import Cause, Endpoint, transport_failure
+
+    from .transport import DeadlineExceeded, call_with_deadline, classify, connect_cause, token_endpoint
 
     silence = _Silence()
     names = ("azure.identity", "azure.identity._credentials.chained", "azure.identity._internal.decorators")
@@ -136,16 +163,28 @@ def get_token(credential: Any, scope: str, timeout: float | None = None) -> Acce
     if decorators.getEffectiveLevel() > logging.DEBUG:
         decorators.setLevel(logging.DEBUG)
     start = time.perf_counter()
+    managed = type(credential).__name__ == "ManagedIdentityCredential"
     try:
-        kwargs: dict[str, Any] = {"timeout": timeout} if timeout else {}
-        result = credential.get_token(scope, **kwargs)
+        kwargs: dict[str, Any] = {**options, **({"timeout": timeout} if timeout else {})}
+        if timeout and type(credential).__name__ not in _WAITS_FOR_A_PERSON:
+            result = call_with_deadline(lambda: credential.get_token(scope, **kwargs), timeout)
+        else:
+            result = credential.get_token(scope, **kwargs)
+    except DeadlineExceeded:
+        url = token_endpoint(authority, managed or auth_is_managed(credential))
+        cause = connect_cause(url) or Cause.TIMEOUT  # retries of a refused endpoint can outlast a short --timeout
+        raise transport_failure(Endpoint.TOKEN, url, cause, timeout=timeout) from None
     except ClientAuthenticationError as exc:
         raw = str(getattr(exc, "message", "") or exc)
-        text, chain = summarize(raw if "Credential" in raw else f"{type(credential).__name__}: {raw}")
         code = next(iter(_AADSTS.findall(raw)), "")
+        failed = None if code else classify(exc)
+        if failed is not None:  # the endpoint was not reachable: no credential said no
+            url = token_endpoint(authority, managed or "ManagedIdentityCredential: " in raw)
+            raise transport_failure(Endpoint.TOKEN, url, failed[0], failed[1]) from None
+        text, chain = summarize(raw if "Credential" in raw else f"{type(credential).__name__}: {raw}")
         raise AuthenticationError(
             "no credential could get a token" + (f" ({code})" if code else "") + ": " + text,
-            "on Azure, enable a managed identity; locally run `az login`, or use `azsqlctl sandbox run -- ...`",
+            credential_hint(raw),
             code="no_credential",
             details={"chain": chain, "aadsts": code} if chain or code else None,
         ) from exc
@@ -158,6 +197,31 @@ def get_token(credential: Any, scope: str, timeout: float | None = None) -> Acce
     chosen = getattr(credential, "_successful_credential", None)
     name = type(chosen or credential).__name__
     return AccessToken(result.token, int(result.expires_on), name, elapsed, tuple(attempts.failures))
+
+
+def auth_is_managed(credential: Any) -> bool:
+    """A chain (DefaultAzureCredential) reaches the managed-identity endpoint when the environment names one."""
+    return type(credential).__name__ == "DefaultAzureCredential" and bool(
+        os.environ.get("IDENTITY_ENDPOINT") or os.environ.get("MSI_ENDPOINT")
+    )
+
+
+class GuardedCredential:
+    """What SDK clients (ARM, Log Analytics) are given: the token request bounded by the command's timeout,
+    and a token endpoint that cannot be reached reported as such (not as ARM or Log Analytics failing)."""
+
+    def __init__(self, inner: Any, timeout: float | None, authority: str) -> None:
+        self.inner, self.timeout, self.authority = inner, timeout, authority
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken as SdkAccessToken
+
+        token = get_token(self.inner, scopes[0], self.timeout, authority=self.authority, **kwargs)
+        return SdkAccessToken(token.token, token.expires_on)
+
+
+def guarded(credential: Any, timeout: float | None, cloud: Cloud) -> GuardedCredential:
+    return GuardedCredential(credential, timeout, cloud.authority_host)
 
 
 class CredentialTokens:
@@ -174,11 +238,16 @@ class CredentialTokens:
         self.timeout = timeout
 
     @property
-    def credential(self) -> Any:
+    def raw_credential(self) -> Any:
         with self._lock:
             if self._credential is None:
                 self._credential = get_credential(*self._spec)
             return self._credential
 
+    @property
+    def credential(self) -> GuardedCredential:
+        """For SDK clients: bounded by the timeout, transport failures named."""
+        return guarded(self.raw_credential, self.timeout, self._spec[2])
+
     def token(self, scope: str) -> AccessToken:
-        return get_token(self.credential, scope, self.timeout)
+        return get_token(self.raw_credential, scope, self.timeout, authority=self._spec[2].authority_host)

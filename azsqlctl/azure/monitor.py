@@ -19,6 +19,9 @@ from azsqlctl.core.config import env_name
 from azsqlctl.core.errors import AuthenticationError, AzsqlctlError, NotFound, PermissionDenied, UsageError
 from azsqlctl.core.logs.follow import FailureKind, failure_kind, parse_retry_after
 from azsqlctl.core.logs.ports import AuditingPolicy, DiagnosticSetting, LogsTarget, PollFailed, QueryResult, ServerRef, Workspace
+from azsqlctl.core.transport import Endpoint
+
+from .transport import endpoint_failure
 
 WORKSPACE_API_VERSION = "2022-10-01"
 
@@ -42,9 +45,10 @@ class MonitorLogsQuery:
             audience=cloud.logs_audience,
             retry_total=0,
             connection_timeout=timeout,
-            read_timeout=max(timeout, 30),
+            read_timeout=timeout,
             **_verify(cloud),
         )
+        self.endpoint, self.timeout = cloud.logs_endpoint, timeout
 
     def query(self, target: LogsTarget, kql: str, server_timeout: int | None = None) -> QueryResult:
         from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError, ServiceResponseError
@@ -62,7 +66,8 @@ class MonitorLogsQuery:
         except HttpResponseError as exc:
             raise _http_error(exc, target) from None
         except (ServiceRequestError, ServiceResponseError) as exc:
-            raise PollFailed(f"Log Analytics is unreachable: {_first_line(exc)}", FailureKind.NETWORK) from None
+            failure = endpoint_failure(Endpoint.LOGS, self.endpoint, exc, self.timeout)
+            raise PollFailed(failure.message, FailureKind.NETWORK, hint=failure.hint, code=failure.code) from None
         if result.status == LogsQueryStatus.PARTIAL:
             tables, error = result.partial_data, result.partial_error
             detail = error.message if error else "partial result"
@@ -124,22 +129,28 @@ def _service_error(exc: Any) -> tuple[str, str]:
 
 
 class ArmMonitorConfig:
-    def __init__(self, credential: Any, cloud: Cloud, subscription: str) -> None:
+    def __init__(self, credential: Any, cloud: Cloud, subscription: str, timeout: float = 30) -> None:
         from azure.mgmt.monitor import MonitorManagementClient
 
         from .arm import sql_management_client
+        from .transport import client_options
 
         if not subscription:
             raise UsageError("no subscription given", f"pass --subscription (or set {env_name('subscription')})", code="no_subscription")
-        self.cloud = cloud
-        self.sql = sql_management_client(credential, cloud, subscription)
+        self.cloud, self.timeout = cloud, timeout
+        self.sql = sql_management_client(credential, cloud, subscription, timeout)
         self.monitor = MonitorManagementClient(
-            credential, subscription, base_url=cloud.arm_endpoint, credential_scopes=[cloud.arm_scope], **_verify(cloud)
+            credential,
+            subscription,
+            base_url=cloud.arm_endpoint,
+            credential_scopes=[cloud.arm_scope],
+            **_verify(cloud),
+            **client_options(timeout),
         )
         self.subscription = subscription
 
     def _call(self, fn: Any, *args: Any, what: str, **kwargs: Any) -> Any:
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError, ServiceResponseError
 
         from .arm import arm_failure
 
@@ -149,8 +160,8 @@ class ArmMonitorConfig:
             raise NotFound(f"ARM: {what}: {_arm_text(exc)}", "check --subscription, --resource-group and --server") from None
         except HttpResponseError as exc:
             raise arm_failure(exc) from None
-        except ServiceRequestError as exc:
-            raise AzsqlctlError(f"ARM is unreachable: {_first_line(exc)}", "check the network", code="arm_unreachable") from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise endpoint_failure(Endpoint.ARM, self.cloud.arm_endpoint, exc, self.timeout) from None
 
     def find_server(self, resource_group: str, name: str, host: str) -> ServerRef:
         if not resource_group:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from azsqlctl.core.config import env_name
 from azsqlctl.core.errors import ProbeFailed as ProbeError
 from azsqlctl.core.netaddr import is_ip
 from azsqlctl.core.ports import CertificateFacts, DnsFacts, PreloginFacts
@@ -156,18 +157,26 @@ def dns_query(host: str, server: str, port: int, timeout: float) -> tuple[int, l
     query = HEADER_DNS.pack(qid, 0x0100, 1, 0, 0, 0) + _encode_name(host) + b"\x00\x01\x00\x01"
     family = socket.AF_INET6 if ":" in server else socket.AF_INET
     deadline = time.monotonic() + timeout
+    where = f"the DNS server {server}:{port}" if ":" not in server else f"the DNS server [{server}]:{port}"
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            sock.sendto(query, (server, port))
+            # Connected: the ICMP "port unreachable" of a server that is gone (a stopped sandbox) arrives as
+            # ECONNREFUSED at once, instead of a silent wait for the whole timeout.
+            sock.connect((server, port))
+            sock.send(query)
             while True:
                 sock.settimeout(max(0.001, deadline - time.monotonic()))
-                data, _ = sock.recvfrom(4096)
+                data = sock.recv(4096)
                 if len(data) >= HEADER_DNS.size and HEADER_DNS.unpack_from(data)[0] == qid:
                     break
     except TimeoutError:
-        raise ProbeError("dns", f"resolving {host} timed out after {timeout:g} s") from None
+        raise ProbeError("dns", f"resolving {host} timed out after {timeout:g} s: {where} did not answer") from None
+    except ConnectionRefusedError:
+        failed = ProbeError("dns", f"resolving {host} failed: {where} refused the query (nothing listens there)")
+        failed.hint = f"check {env_name('dns_server')} (a sandbox's DNS server is gone when the sandbox stopped), or unset it"
+        raise failed from None
     except OSError as exc:
-        raise ProbeError("dns", f"resolving {host} failed: {exc.strerror or exc}") from None
+        raise ProbeError("dns", f"resolving {host} through {where} failed: {exc.strerror or exc}") from None
     _qid, flags, questions, answers, _ns, _ar = HEADER_DNS.unpack_from(data)
     pos = HEADER_DNS.size
     for _ in range(questions):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from azsqlctl.core.connstr import braced
 from azsqlctl.core.errors import AzsqlctlError, ConnectionFailed
 from azsqlctl.core.ports import AccessToken
 from azsqlctl.core.redact import redact
@@ -42,9 +43,6 @@ def connection_string(
     app: str = "azsqlctl",
     extra: str = "",
 ) -> str:
-    def braced(value: str) -> str:
-        return "{" + value.replace("}", "}}") + "}"
-
     parts = [
         f"DRIVER={braced(driver.spec)}",
         f"SERVER={server.odbc_server}",
@@ -167,8 +165,7 @@ def connect(
         check_connection_string(conn_str)
     if ca_bundle:
         trust_ca_for_driver(ca_bundle)
-    # The connection string holds no secret (the token travels in attrs_before); safe to log.
-    # The token travels in attrs_before; an application's string may hold a password: redact.
+    # The token travels in attrs_before; an application's string (doctor --connection-string) may hold a password.
     log.debug("connecting: driver %s (%s), %s, login timeout %ss", driver.spec, driver.source, redact(conn_str), timeout)
     try:
         cnxn = pyodbc.connect(conn_str, attrs_before={SQL_COPT_SS_ACCESS_TOKEN: token.odbc_struct()}, timeout=max(1, timeout))

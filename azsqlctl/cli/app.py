@@ -45,6 +45,10 @@ def root(
 
 
 COMMANDS = ("whoami", "doctor", "grant", "logs", "sandbox", "scaffold")
+START_HERE = (
+    "Start here: azsqlctl doctor --server myserver --database appdb (checks everything between this machine and "
+    "the database, and prints the fixes). No Azure at hand: azsqlctl sandbox run -- azsqlctl whoami"
+)
 
 
 def build_app(only: str | None = None) -> typer.Typer:
@@ -54,6 +58,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         cls=HouseGroup,
         # Only what is registered below is listed (Typer builds the command list): no advertising of future commands.
         help="Passwordless (Entra ID) access to Azure SQL Database, and a local sandbox to test it against.",
+        epilog=START_HERE,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=True,

@@ -139,24 +139,22 @@ SYMBOL = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "–"}
 
 
 def _human(data: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    from .render import console
+    from .render import console, shown
 
     con = console()
     for check in data["checks"]:
         style = STYLE[check["status"]]
         ms = f" [dim]({check['duration_ms']:.0f} ms)[/]" if check["status"] != "skip" else ""
-        con.print(f"[{style}]{SYMBOL[check['status']]}[/] [bold]{escape(check['title'])}[/]{ms}: {escape(check['finding'])}")
+        con.print(f"[{style}]{SYMBOL[check['status']]}[/] [bold]{shown(check['title'])}[/]{ms}: {shown(check['finding'])}")
     ident = data.get("identity")
     if ident:
         con.print(
-            f"\n[bold]Identity[/]: {escape(ident['name'] or ident['client_id'])} ({ident['type']}), tenant {ident['tenant_id']}, object id {ident['object_id']}, SID {ident['sid']} = {ident['sid_hex']}"
+            f"\n[bold]Identity[/]: {shown(ident['name'] or ident['client_id'])} ({shown(ident['type'])}), tenant {shown(ident['tenant_id'])}, object id {shown(ident['object_id'])}, SID {ident['sid']} = {ident['sid_hex']}"
         )
     if data["fixes"]:
         con.print("\n[bold]Fix[/]")
         for i, fix in enumerate(data["fixes"], 1):
-            con.print(f"  {i}. [dim]({fix['check']})[/] {escape(fix['fix'])}")
+            con.print(f"  {i}. [dim]({shown(fix['check'])})[/] {shown(fix['fix'])}")
     failed = sum(1 for c in data["checks"] if c["status"] == "fail")
     warned = sum(1 for c in data["checks"] if c["status"] == "warn")
     verdict = "[red]failed[/]" if failed else "[green]passed[/]"

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .render import Result
 
 MODE = "Mode"
+FLEET = "Policy (many identities and databases)"
 WHO = "Identity"
 ADMIN = "Server (ARM)"
 
@@ -37,6 +38,7 @@ def grant_command(
         str | None,
         typer.Argument(
             metavar="IDENTITY",
+            click_type=o.PLAIN,
             help="The database user name: the identity's name as Azure shows it (managed identity / app / group) or UPN",
             show_default=False,
         ),
@@ -106,11 +108,11 @@ def grant_command(
     policy: Annotated[
         Path | None,
         typer.Option(
-            "--policy", metavar="FILE", help="A policy file (TOML): roles, identities, targets", rich_help_panel=MODE, show_default=False
+            "--policy", metavar="FILE", help="A policy file (TOML): roles, identities, targets", rich_help_panel=FLEET, show_default=False
         ),
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, max=64, metavar="N", help="Databases handled at once", rich_help_panel=MODE)
+        int, typer.Option("--concurrency", min=1, max=64, metavar="N", help="Databases handled at once", rich_help_panel=FLEET)
     ] = 8,
     retries: Annotated[
         int,
@@ -120,11 +122,11 @@ def grant_command(
             min=0,
             max=8,
             help="Retries per database after a transient error (40613, 40501, 40197); backoff 1, 2, 4 ... s",
-            rich_help_panel=MODE,
+            rich_help_panel=FLEET,
         ),
     ] = 3,
     prune: Annotated[
-        bool, typer.Option("--prune", help="Remove memberships and grants that are not declared", rich_help_panel=MODE)
+        bool, typer.Option("--prune", help="Remove memberships and grants that are not declared", rich_help_panel=FLEET)
     ] = False,
     ensure_entra_admin: Annotated[
         str | None,

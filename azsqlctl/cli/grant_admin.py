@@ -57,7 +57,7 @@ def admin_port(settings: ConnectionSettings) -> ArmAdmins:
     else:
         arm = ArmRest(tokens, settings.cloud, settings.subscription, settings.timeout)
         name = read_server(arm, settings.resource_group, "", server.host, "").name
-    client = sql_management_client(tokens.credential, settings.cloud, settings.subscription)
+    client = sql_management_client(tokens.credential, settings.cloud, settings.subscription, settings.timeout)
     return ArmAdmins(client, settings.resource_group, name, settings.tenant_id)
 
 
@@ -70,7 +70,7 @@ def resolve_identity_resource(settings: ConnectionSettings, arm_id: str, name: s
     from azsqlctl.core.identity import identity_from_resource
 
     resource_type(arm_id)  # refuse a malformed id before asking for a token
-    body = ArmIdentityResolver(_tokens(settings).credential, settings.cloud).get(arm_id)
+    body = ArmIdentityResolver(_tokens(settings).credential, settings.cloud, settings.timeout).get(arm_id)
     try:
         spec = identity_from_resource(arm_id, body)
     except ValueError as exc:

@@ -18,34 +18,30 @@ def errors_of(outcome: Any) -> list[dict[str, Any]]:
 
 
 def render_plan(plan: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    from .render import console
+    from .render import console, shown
 
     con = console()
-    con.print(f"[bold]Plan[/] for {escape(plan['identity'] or '(policy)')} in {escape(plan['database'])} on {escape(plan['server'])}")
+    con.print(f"[bold]Plan[/] for {shown(plan['identity'] or '(policy)')} in {shown(plan['database'])} on {shown(plan['server'])}")
     for step in plan["steps"]:
         color = "green" if step["sign"] == "+" else "red"
-        con.print(f"  [{color}]{step['sign']}[/] {escape(step['summary'])}")
+        con.print(f"  [{color}]{step['sign']}[/] {shown(step['summary'])}")
     for line in plan["unchanged"]:
-        con.print(f"  [dim]= {escape(line)}[/]")
+        con.print(f"  [dim]= {shown(line)}[/]")
     for line in plan["drift"]:
-        con.print(f"  [yellow]! drift:[/] {escape(line)}")
+        con.print(f"  [yellow]! drift:[/] {shown(line)}")
     if plan["steps"]:
         con.print("  T-SQL, one transaction:")
         for step in plan["steps"]:
-            con.print(f"    {escape(step['sql'])};")
+            con.print(f"    {shown(step['sql'])};")
 
 
 def _admin_line(admin: dict[str, Any] | None) -> None:
     if not admin:
         return
-    from rich.markup import escape
-
-    from .render import console
+    from .render import console, shown
 
     color = {"changed": "green", "planned": "yellow"}.get(admin["status"], "dim")
-    console().print(f"[bold]Entra admin[/] ({admin['status']}): [{color}]{escape(admin['message'])}[/]")
+    console().print(f"[bold]Entra admin[/] ({shown(admin['status'])}): [{color}]{shown(admin['message'])}[/]")
 
 
 def confirm_plans(outcome: Any) -> bool:
@@ -68,10 +64,9 @@ def confirm_plans(outcome: Any) -> bool:
 
 
 def _table(data: dict[str, Any]) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
-    from .render import console
+    from .render import console, shown
 
     table = Table(title=f"grant ({data['mode']})", title_justify="left")
     for col in ("server", "database", "result", "changes", "why"):
@@ -80,23 +75,21 @@ def _table(data: dict[str, Any]) -> None:
         steps = len(t["plan"]["steps"]) if t["plan"] else 0
         why = t["error"] or ("; ".join(t["plan"]["drift"]) if t["plan"] else "")
         why = "; ".join(w for w in (why, t["note"] if t["status"] != "failed" else "") if w)  # a failure says its retries
-        table.add_row(escape(t["server"]), escape(t["database"]), t["status"], str(steps), escape(why))
+        table.add_row(shown(t["server"]), shown(t["database"]), shown(t["status"]), str(steps), shown(why))
     console().print(table)
 
 
 def human(data: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    from .render import console
+    from .render import console, shown
 
     con = console()
-    shown = data.get("plans_shown", False)
-    if not shown:
+    plans_shown = data.get("plans_shown", False)
+    if not plans_shown:
         _admin_line(data["entra_admin"])
     targets = data["targets"]
     if len(targets) == 1:
         t = targets[0]
-        if t["plan"] and not shown:
+        if t["plan"] and not plans_shown:
             render_plan(t["plan"])
         if t["status"] == "failed":
             return  # the error and its hint follow on stderr
@@ -111,13 +104,13 @@ def human(data: dict[str, Any]) -> None:
             else f"Dry run: {steps} statement(s) not applied.",
             "drift": "[yellow]Drift: nothing was changed.[/]"
             if t["plan"] and t["plan"]["drift"]
-            else f"[yellow]Drift:[/] {escape(t['error'])}",
+            else f"[yellow]Drift:[/] {shown(t['error'])}",
         }[t["status"]]
         if t["note"]:
-            con.print(f"[dim]{escape(t['note'])}[/]")
+            con.print(f"[dim]{shown(t['note'])}[/]")
         con.print(verdict)
         if t.get("corrected_command"):
-            con.print(f"Corrected command:\n  {escape(t['corrected_command'])}")
+            con.print(f"Corrected command:\n  {shown(t['corrected_command'])}")
         return
     if targets:
         _table(data)

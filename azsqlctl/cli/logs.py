@@ -74,7 +74,7 @@ def logs_command(
     def action(fmt: str) -> Any:
         from azsqlctl.core.errors import UsageError
         from azsqlctl.core.logs import kql
-        from azsqlctl.core.logs.window import parse_duration, resolve_window
+        from azsqlctl.core.logs.window import INTERVAL_BOUNDS, LATE_BOUND_BOUNDS, OVERLAP_BOUNDS, parse_duration, resolve_window
 
         now = datetime.now(UTC)
         if workspace:
@@ -106,7 +106,9 @@ def logs_command(
         from azsqlctl.core.logs.follow import FollowSettings
 
         follow_settings = FollowSettings(
-            parse_duration(interval, "--interval"), parse_duration(overlap, "--overlap"), parse_duration(late_bound, "--late-bound")
+            parse_duration(interval, "--interval", INTERVAL_BOUNDS),
+            parse_duration(overlap, "--overlap", OVERLAP_BOUNDS),
+            parse_duration(late_bound, "--late-bound", LATE_BOUND_BOUNDS),
         )
         if follow and request.limit is not None:
             raise UsageError("--limit does not combine with --follow", "drop --limit", code="bad_view")
@@ -187,9 +189,9 @@ def _arm_input(
 
 
 def _credential(settings: ConnectionSettings) -> Any:
-    from azsqlctl.azure.credentials import get_credential
+    from azsqlctl.azure.credentials import get_credential, guarded
 
-    return get_credential(settings.auth, settings.client_id, settings.cloud, settings.tenant_id)
+    return guarded(get_credential(settings.auth, settings.client_id, settings.cloud, settings.tenant_id), settings.timeout, settings.cloud)
 
 
 def _query_port(settings: ConnectionSettings) -> Any:
@@ -201,7 +203,7 @@ def _query_port(settings: ConnectionSettings) -> Any:
 def _config_port(settings: ConnectionSettings) -> Any:
     from azsqlctl.azure.monitor import ArmMonitorConfig
 
-    return ArmMonitorConfig(_credential(settings), settings.cloud, settings.subscription)
+    return ArmMonitorConfig(_credential(settings), settings.cloud, settings.subscription, settings.timeout)
 
 
 def _server_ref(settings: ConnectionSettings, config: Any) -> Any:

@@ -82,7 +82,7 @@ By = Annotated[
     typer.Option(
         "--by",
         metavar="KEYS",
-        help="--summary keys: principal,error,state,client_ip,app,database,server",
+        help="--summary keys, comma-separated: principal, error, state, client_ip, app, database, server",
         rich_help_panel=VIEW,
         show_default=False,
     ),

@@ -12,6 +12,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from azsqlctl.core.visible import visible
+
 if TYPE_CHECKING:
     from azsqlctl.core.logs.audit_rows import AuditEvent
     from azsqlctl.core.logs.kql import LogsRequest
@@ -20,12 +22,22 @@ if TYPE_CHECKING:
 
 
 def out(line: str) -> None:
-    sys.stdout.write(line + "\n")
+    """One line of text on stdout. Its fields come from the audit log and ARM: control characters made visible,
+    so a database or application name chosen by a failed login's client can neither forge a line nor drive
+    the terminal."""
+    sys.stdout.write(visible(line) + "\n")
+    sys.stdout.flush()
+
+
+def out_json(obj: object) -> None:
+    """One NDJSON line on stdout: exact values (the encoder escapes what must be)."""
+    sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
 
 
 def err(line: str) -> None:
-    sys.stderr.write(line + "\n")
+    """One line of text on stderr, control characters made visible (messages quote servers and endpoints)."""
+    sys.stderr.write(visible(line) + "\n")
     sys.stderr.flush()
 
 
@@ -49,7 +61,7 @@ def _emit_event(event: AuditEvent, fmt: str, salt: bytes | None, late: bool = Fa
     if salt is not None:
         event = event.redacted(salt)
     if fmt == "json":
-        out(json.dumps({**event.as_json(), **({"late": True} if late else {})}))
+        out_json({**event.as_json(), **({"late": True} if late else {})})
     else:
         out(event_line(event, late))
 
@@ -57,7 +69,7 @@ def _emit_event(event: AuditEvent, fmt: str, salt: bytes | None, late: bool = Fa
 def _partial(message: str, fmt: str) -> None:
     text = f"Warning: partial result (LogsQueryStatus.PARTIAL): {message}; the rows shown are what the service returned"
     if fmt == "json":
-        out(json.dumps({"type": "warning", "code": "partial_result", "message": message}))
+        out_json({"type": "warning", "code": "partial_result", "message": message})
     err(text)
 
 
@@ -93,7 +105,10 @@ def run_summary(port: Any, target: LogsTarget, request: LogsRequest, server_time
         _partial(result.partial_error, fmt)
     for group in result.groups:
         shown = group.redacted(salt) if salt is not None else group
-        out(json.dumps(shown.as_json()) if fmt == "json" else group_line(shown))
+        if fmt == "json":
+            out_json(shown.as_json())
+        else:
+            out(group_line(shown))
     if not result.groups and fmt != "json":
         err(f"No failed logins since {request.since.isoformat(timespec='seconds')} in {target.display}.")
     return 0
@@ -138,7 +153,7 @@ def run_follow(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if fmt == "json":
-        out(json.dumps(report.as_json()))
+        out_json(report.as_json())
     err(f"Stopped: {report.line()}")
     return 128 + received[0] if received else int(ExitCode.INTERRUPTED)
 

@@ -10,6 +10,10 @@ from typing import Annotated
 
 import typer
 
+# typer vendors click (pinned in constraints.txt): its parameter types decide the help's type column.
+from typer._click import core as click_core
+from typer._click import types as click_types
+
 from azsqlctl.core.config import env_help
 
 TARGET = "Target"
@@ -22,6 +26,17 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+class _Untyped(click_types.StringParamType):
+    """An argument's value shown by its metavar alone (IDENTITY, COMMAND), not also as Typer's ``<str>``:
+    one placeholder style in help, UPPERCASE words (NAME, GUID, FILE)."""
+
+    def get_metavar(self, param: click_core.Parameter, ctx: click_core.Context | None = None) -> str:
+        return ""
+
+
+PLAIN = _Untyped()
+
+
 def _text(help_: str, key: str) -> str:
     return f"{help_} {env_help(key)}"
 
@@ -32,7 +47,7 @@ Server = Annotated[
         "--server",
         "-S",
         metavar="SERVER",
-        help=_text("myserver, myserver.database.windows.net, host,port or tcp:host,port", "server"),
+        help=_text("myserver (or its full DNS name), host,port or tcp:host,port", "server"),
         rich_help_panel=TARGET,
         show_default=False,
     ),
@@ -133,6 +148,7 @@ TenantId = Annotated[
     ),
 ]
 Output = Annotated[
-    OutputFormat | None, typer.Option("--output", "-o", help=_text("human or json", "output"), rich_help_panel=OUT, show_default=False)
+    OutputFormat | None,
+    typer.Option("--output", "-o", metavar="FORMAT", help=_text("human or json", "output"), rich_help_panel=OUT, show_default=False),
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Tracebacks and HTTP/driver logging (tokens redacted)", rich_help_panel=OUT)]

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from azsqlctl.core.errors import AzsqlctlError, ExitCode
+from azsqlctl.core.visible import visible, visible_keeping_layout
 
 ENVELOPE_VERSION = 1
 
@@ -60,14 +61,33 @@ def error_entry(err: AzsqlctlError) -> dict[str, Any]:
     return entry
 
 
+def shown(text: object) -> str:
+    """A field from outside (Azure, a server, the audit log, a token) for rich markup: controls visible, markup escaped.
+
+    Every human renderer passes such fields through here; JSON output carries them exact.
+    """
+    from rich.markup import escape
+
+    return escape(visible(str(text)))
+
+
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
+
+    class SafeConsole(Console):
+        """The last line of defence: whatever reaches the terminal as text has no control character but LF/TAB.
+
+        Fields are made visible (newlines too) by ``shown``; this catches an ESC in a field a renderer forgot.
+        """
+
+        def render_str(self, text: str, **kwargs: Any) -> Any:
+            return super().render_str(visible_keeping_layout(text), **kwargs)
 
     # rich honours NO_COLOR itself; soft_wrap keeps commands copy-pasteable. Piped
     # output (CI logs, files) gets a wide page so GUIDs and commands never wrap.
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() or os.environ.get("COLUMNS") else 200
-    return Console(stderr=stderr, soft_wrap=True, highlight=False, width=width)
+    return SafeConsole(stderr=stderr, soft_wrap=True, highlight=False, width=width)
 
 
 def emit(result: Result, output: str) -> None:
@@ -76,8 +96,11 @@ def emit(result: Result, output: str) -> None:
         return
     if result.human is not None:
         result.human(result.data)
-    for err in result.errors:
-        emit_error_human(err["message"], err.get("hint", ""))
+    hints: set[str] = set()
+    for err in result.errors:  # many databases failing alike: one hint, not one per database
+        hint = err.get("hint", "")
+        emit_error_human(err["message"], "" if hint in hints else hint)
+        hints.add(hint)
 
 
 def emit_error(command: str, err: AzsqlctlError, output: str) -> None:
@@ -115,19 +138,13 @@ def emit_interrupted(command: str, output: str, signum: int = 2, report: Interru
 
 def emit_error_human(message: str, hint: str) -> None:
     con = console(stderr=True)
-    con.print(f"[bold red]Error:[/] {_escape(message)}")
+    con.print(f"[bold red]Error:[/] {shown(message)}")
     if hint:
-        con.print(f"[bold]Hint:[/] {_escape(hint)}")
+        con.print(f"[bold]Hint:[/] {shown(hint)}")
 
 
 def warn(message: str) -> None:
-    console(stderr=True).print(f"[yellow]Warning:[/] {_escape(message)}")
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+    console(stderr=True).print(f"[yellow]Warning:[/] {shown(message)}")
 
 
 @contextmanager

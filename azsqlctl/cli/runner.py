@@ -39,6 +39,7 @@ from azsqlctl.core.errors import (
     UsageError,
 )
 from azsqlctl.core.redact import redact
+from azsqlctl.core.visible import visible_keeping_layout
 
 from .options import OutputFormat
 
@@ -116,7 +117,7 @@ def enable_debug_logging() -> Callable[[], None]:
 
     class RedactingFilter(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
-            record.msg = redact(record.getMessage())
+            record.msg = visible_keeping_layout(redact(record.getMessage()))  # SDK logs quote servers' answers
             record.args = None
             return True
 
@@ -264,7 +265,7 @@ def _report_failure(command: str, exc: BaseException, fmt: str, debug: bool) -> 
     if debug:
         import traceback
 
-        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        sys.stderr.write(visible_keeping_layout(redact("".join(traceback.format_exception(exc)))))
     err = mapped or AzsqlctlError(
         redact(f"unexpected {type(exc).__name__}: {exc}"), "rerun with --debug and report the traceback", code="internal"
     )

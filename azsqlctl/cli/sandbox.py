@@ -19,13 +19,19 @@ import typer
 
 from . import options as o
 
-app = typer.Typer(help="A local Azure SQL + Entra ID stand-in driven by the real SDKs and ODBC driver.", no_args_is_help=True)
+app = typer.Typer(
+    help="A local Azure SQL + Entra ID stand-in driven by the real SDKs and ODBC driver.\n\n"
+    "Its state is ~/.local/share/azsqlctl/sandbox/state.json ($XDG_DATA_HOME/azsqlctl/sandbox/state.json when that is set) "
+    "unless --state names another file.",
+    no_args_is_help=True,
+)
 
 StateFile = Annotated[
     Path | None,
     typer.Option(
         "--state",
-        help="State file (.json or .toml), created when missing \\[default: ~/.local/share/azsqlctl/sandbox/state.json]",
+        metavar="FILE",
+        help="State file (.json or .toml), created when missing \\[default: the sandbox's own: see azsqlctl sandbox --help]",
         show_default=False,
     ),
 ]
@@ -52,6 +58,7 @@ ScenarioOption = Annotated[
 
 # `sandbox run` exits with its command's code, so a command that cannot be found is 127, as in a shell.
 COMMAND_NOT_FOUND = 127
+COMMAND_NOT_EXECUTABLE = 126  # POSIX shells: found, but not executable
 
 
 class EnvFormat(StrEnum):
@@ -118,6 +125,7 @@ def serve_command(
         Path | None,
         typer.Option(
             "--env-file",
+            metavar="FILE",
             help="Also write the client environment here as KEY=value lines (mode 0600: it holds IDENTITY_HEADER)",
             show_default=False,
         ),
@@ -126,32 +134,50 @@ def serve_command(
         EnvFormat,
         typer.Option(
             "--env-format",
+            metavar="FORMAT",
             help="shell: values quoted where needed, for `set -a; . FILE`; docker: raw values, for `docker run --env-file`",
         ),
     ] = EnvFormat.shell,
-    tds_port: Annotated[int, typer.Option("--tds-port", min=0, max=65535, help="TDS (SQL) port; 0 picks a free one")] = 0,
-    identity_port: Annotated[int, typer.Option("--identity-port", min=0, max=65535, help="Managed-identity endpoint port")] = 0,
-    arm_port: Annotated[int, typer.Option("--arm-port", min=0, max=65535, help="ARM (HTTPS) port")] = 0,
+    tds_port: Annotated[int, typer.Option("--tds-port", metavar="PORT", min=0, max=65535, help="TDS (SQL) port; 0 picks a free one")] = 0,
+    identity_port: Annotated[
+        int, typer.Option("--identity-port", metavar="PORT", min=0, max=65535, help="Managed-identity endpoint port")
+    ] = 0,
+    arm_port: Annotated[int, typer.Option("--arm-port", metavar="PORT", min=0, max=65535, help="ARM (HTTPS) port")] = 0,
     token_lifetime: Annotated[
         int | None,
-        typer.Option("--token-lifetime", min=60, help="Token lifetime in seconds \\[default: the state's, 3600]", show_default=False),
+        typer.Option(
+            "--token-lifetime",
+            metavar="SECONDS",
+            min=60,
+            help="Token lifetime in seconds \\[default: the state's, 3600]",
+            show_default=False,
+        ),
     ] = None,
     audit_rows: Annotated[
         int | None,
-        typer.Option("--audit-retention-rows", min=1, help="Keep at most this many audit rows (default 100000)", show_default=False),
+        typer.Option(
+            "--audit-retention-rows", metavar="N", min=1, help="Keep at most this many audit rows (default 100000)", show_default=False
+        ),
     ] = None,
     audit_days: Annotated[
         float | None,
         typer.Option(
-            "--audit-retention-days", min=0.0, help="Drop audit rows ingested more than this many days ago (default 30)", show_default=False
+            "--audit-retention-days",
+            metavar="DAYS",
+            min=0.0,
+            help="Drop audit rows ingested more than this many days ago (default 30)",
+            show_default=False,
         ),
     ] = None,
-    logs_port: Annotated[int, typer.Option("--logs-port", min=0, max=65535, help="Log Analytics query API (HTTPS) port")] = 0,
+    logs_port: Annotated[
+        int, typer.Option("--logs-port", metavar="PORT", min=0, max=65535, help="Log Analytics query API (HTTPS) port")
+    ] = 0,
     scenario: ScenarioOption = None,
     ingestion_delay: Annotated[
         float,
         typer.Option(
             "--ingestion-delay",
+            metavar="SECONDS",
             min=0.0,
             max=3600.0,
             help="Seconds before an audit row is visible to Log Analytics queries (Azure: minutes)",
@@ -207,7 +233,7 @@ def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
 
     from azsqlctl.sandbox.serve import env_file_text
 
-    from .render import console
+    from .render import console, shown
 
     sys.stdout.write(env_file_text(env))  # quoted where needed, so `eval "$(...)"` works too
     sys.stdout.flush()
@@ -222,10 +248,10 @@ def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
             else (f"user in {', '.join(ident['database_user_in'])}" if ident["database_user_in"] else "not a database user")
         )
         kind = ident["kind"] + (" (system-assigned)" if ident["system_assigned"] else "")
-        table.add_row(ident["name"], kind, ident["client_id"], ident["object_id"], role)
+        table.add_row(*(shown(cell) for cell in (ident["name"], kind, ident["client_id"], ident["object_id"], role)))
     con.print(table)
     where = f"; environment written to {env_file}" if env_file else ""
-    con.print(f"Sandbox ready (state {sandbox.state_path}{where}). Ctrl-C to stop.")
+    con.print(f"Sandbox ready (state {shown(sandbox.state_path)}{shown(where)}). Ctrl-C to stop.")
 
 
 @app.command("reset")
@@ -290,7 +316,9 @@ def _reset(path: Path) -> list[Path]:
 
 @app.command("run", context_settings={"allow_extra_args": True, "allow_interspersed_args": False})
 def run_command(
-    command: Annotated[list[str] | None, typer.Argument(help="The command to run, after --", show_default=False)] = None,
+    command: Annotated[
+        list[str] | None, typer.Argument(metavar="COMMAND", help="The command to run, after --", show_default=False, click_type=o.PLAIN)
+    ] = None,
     state: StateFile = None,
     scenario: ScenarioOption = None,
     kill_after: Annotated[
@@ -301,7 +329,7 @@ def run_command(
     ] = 10.0,
     debug: o.Debug = False,
 ) -> None:
-    """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code (127: not found).
+    """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code (127: not found, 126: not executable).
 
     Options go before COMMAND (or before --); everything from COMMAND on is passed to it untouched.
 
@@ -320,8 +348,16 @@ def run_command(
         if not command:
             raise UsageError("no command given", "azsqlctl sandbox run -- azsqlctl whoami", code="no_command")
         if shutil.which(command[0]) is None:
+            from azsqlctl.core.errors import PermissionDenied
+
             from .render import emit_error
 
+            path = Path(command[0])
+            if "/" in command[0] and path.exists():  # as a shell says: there, but not something it can run
+                what = "a directory" if path.is_dir() else "not executable"
+                hint = "run a program, not a directory" if path.is_dir() else f"chmod +x {command[0]}, or run it through its interpreter"
+                emit_error("sandbox run", PermissionDenied(f"cannot run {command[0]}: {what}", hint, code="not_executable"), fmt)
+                return COMMAND_NOT_EXECUTABLE
             emit_error("sandbox run", NotFound(f"command not found: {command[0]}", "check the command name and PATH"), fmt)
             return COMMAND_NOT_FOUND
         with _scratch(scenario, state) as scratch:

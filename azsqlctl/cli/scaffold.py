@@ -16,24 +16,36 @@ WRITE = "Writing"
 
 
 def scaffold_command(
-    path: Annotated[Path, typer.Argument(help="The FastAPI project's directory (created when missing)", show_default=True)] = Path("."),
+    path: Annotated[
+        str, typer.Argument(metavar="PATH", help="The FastAPI project's directory (created when missing)", click_type=o.PLAIN)
+    ] = ".",
     package: Annotated[
-        str | None, typer.Option("--package", help="Dotted module path of the generated package (default app.db)", rich_help_panel=GEN)
+        str | None,
+        typer.Option(
+            "--package", metavar="MODULE", help="Dotted module path of the generated package (default app.db)", rich_help_panel=GEN
+        ),
     ] = None,
-    driver: Annotated[Driver | None, typer.Option("--driver", help="pyodbc or mssql-python (default pyodbc)", rich_help_panel=GEN)] = None,
+    driver: Annotated[
+        Driver | None, typer.Option("--driver", metavar="DRIVER", help="pyodbc or mssql-python (default pyodbc)", rich_help_panel=GEN)
+    ] = None,
     style: Annotated[
-        Style | None, typer.Option("--style", help="plain (connection cache) or sqlalchemy (Engine) (default plain)", rich_help_panel=GEN)
+        Style | None,
+        typer.Option(
+            "--style", metavar="STYLE", help="plain (connection cache) or sqlalchemy (Engine) (default plain)", rich_help_panel=GEN
+        ),
     ] = None,
     use_async: Annotated[
         bool | None,
         typer.Option("--async/--sync", help="async endpoints (sqlalchemy: mssql+aioodbc) (default sync)", rich_help_panel=GEN),
     ] = None,
-    ci: Annotated[Ci | None, typer.Option("--ci", help="github, azure-pipelines or none (default github)", rich_help_panel=GEN)] = None,
+    ci: Annotated[
+        Ci | None, typer.Option("--ci", metavar="CI", help="github, azure-pipelines or none (default github)", rich_help_panel=GEN)
+    ] = None,
     server: Annotated[
-        str | None, typer.Option("--server", "-S", help="Default for AZSQL_SERVER in the settings", rich_help_panel=GEN)
+        str | None, typer.Option("--server", "-S", metavar="SERVER", help="Default for AZSQL_SERVER in the settings", rich_help_panel=GEN)
     ] = None,
     database: Annotated[
-        str | None, typer.Option("--database", "-d", help="Default for AZSQL_DATABASE in the settings", rich_help_panel=GEN)
+        str | None, typer.Option("--database", "-d", metavar="NAME", help="Default for AZSQL_DATABASE in the settings", rich_help_panel=GEN)
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the files and a unified diff; write nothing", rich_help_panel=WRITE)
@@ -65,7 +77,7 @@ def scaffold_command(
             raise UsageError("--dry-run and --check do not go together", "use one of them", code="bad_combination")
         if force and check:
             raise UsageError("--check writes nothing, so --force does not go with it", "drop --force, or --check", code="bad_combination")
-        target = path.expanduser()
+        target = Path(path).expanduser()
         recorded: dict[str, Any] = read_manifest(target) if target.is_dir() else {}
         inputs = ScaffoldInputs(**{**recorded, **{k: v for k, v in given.items() if v is not None}})
         plan = make_plan(target, inputs, render(inputs))
@@ -83,23 +95,21 @@ def scaffold_command(
 
 
 def _files_table(data: dict[str, Any], only_changed: bool = False) -> None:
-    from rich.markup import escape
-
-    from .render import console
+    from .render import console, shown
 
     con = console()
     marks = {"new": "[green]+[/]", "unchanged": "=", "outdated": "[yellow]~[/]", "edited": "[red]![/]"}
     for f in data["files"]:
         if only_changed and f["status"] == "unchanged":
             continue
-        con.print(f"  {marks[f['status']]} {escape(f['path'])} ({f['status']})")
+        con.print(f"  {marks[f['status']]} {shown(f['path'])} ({f['status']})")
 
 
 def _human_dry_run(data: dict[str, Any]) -> None:
-    from .render import console
+    from .render import console, shown
 
     con = console()
-    con.print(f"Scaffold into {data['target']} (dry run):")
+    con.print(f"Scaffold into {shown(data['target'])} (dry run):")
     _files_table(data)
     for f in data["files"]:
         if f.get("diff"):
@@ -131,18 +141,16 @@ def _human_check(data: dict[str, Any]) -> None:
 
 
 def _human_write(data: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    from .render import console
+    from .render import console, shown
 
     con = console()
     _removed_temps(data)
     written = set(data["written"])
     for f in data["files"]:
         if f["path"] in written:
-            con.print(f"  [green]wrote[/] {escape(f['path'])}")
+            con.print(f"  [green]wrote[/] {shown(f['path'])}")
     unchanged = len(data["files"]) - len(written)
     con.print(f"Wrote {len(written)} file(s){f', {unchanged} unchanged' if unchanged else ''}.")
     wiring = next((f["path"] for f in data["files"] if f["path"].endswith("WIRING.md")), "")
     if written and wiring:
-        con.print(f"Next: wire it in as {escape(wiring)} shows (app.include_router via install(), lifespan).")
+        con.print(f"Next: wire it in as {shown(wiring)} shows (app.include_router via install(), lifespan).")

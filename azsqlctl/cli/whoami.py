@@ -55,19 +55,17 @@ def whoami_command(
 
 
 def _human(data: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    from .render import console
+    from .render import console, shown
 
     con = console()
     ident = data["identity"]
     who = ident["name"] or ident["client_id"]
     con.print(
-        f"[green]✓[/] Logged in to [bold]{escape(data['database_name'])}[/] on {escape(data['server'])} "
-        f"as [bold]{escape(data['login_name'])}[/] (user {escape(data['user_name'])})"
+        f"[green]✓[/] Logged in to [bold]{shown(data['database_name'])}[/] on {shown(data['server'])} "
+        f"as [bold]{shown(data['login_name'])}[/] (user {shown(data['user_name'])})"
     )
     rows = [
-        ("credential", f"{data['credential']} ({data['token_ms']:.0f} ms)"),
+        ("credential", f"{data['credential']} ({data['token_ms']:.0f} ms)"),  # every value is shown() below
         ("identity", f"{who} ({ident['type']}, tenant {ident['tenant_id']})"),
         ("object id", ident["object_id"]),
         ("SID", f"{ident['sid']} = {ident['sid_hex']}"),
@@ -77,6 +75,6 @@ def _human(data: dict[str, Any]) -> None:
         ("permissions", ", ".join(data["permissions"])),
     ]
     for key, value in rows:
-        con.print(f"  [dim]{key:<12}[/] {escape(value)}")
+        con.print(f"  [dim]{key:<12}[/] {shown(value)}")
     for w in data["warnings"]:
-        con.print(f"[yellow]![/] {escape(w)}")
+        con.print(f"[yellow]![/] {shown(w)}")

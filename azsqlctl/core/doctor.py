@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .checks import Check, CheckResult, Outcome, Status, Stop, run_checks, validate
 from .config import env_name
 from .diagnosis import LoginContext, explain_login_failure
-from .errors import AuthenticationError, AzsqlctlError, DriverNotFound, ExitCode
+from .errors import AuthenticationError, AzsqlctlError, ConnectionFailed, DriverNotFound, ExitCode
 from .identity import TokenIdentity
 from .judge import judge_dns, judge_server, judge_tls, judge_token
 from .ports import AccessToken, DoctorProbes, QuerySession, ServerFacts
@@ -140,11 +140,11 @@ def check_credential(ctx: DoctorContext) -> Step:
     s = ctx.settings
     try:
         token = ctx.probes.token(s.cloud.sql_scope)
-    except AuthenticationError as exc:
+    except (AuthenticationError, ConnectionFailed) as exc:  # refused, or the token endpoint could not be reached
         code = str(exc.details.get("aadsts", ""))
         cause, fix = AADSTS_EXPLAINED.get(code, ("", exc.hint))
         finding = exc.message + (f" - {cause}" if cause else "")
-        return Outcome(Status.FAIL, finding, dict(exc.details), fix, code or "no_credential"), Facts(fatal=exc)
+        return Outcome(Status.FAIL, finding, dict(exc.details), fix, code or exc.code), Facts(fatal=exc)
     evidence = {"credential": token.credential, "ms": round(token.elapsed_ms, 1), "auth": str(s.auth),
                 "skipped": [f"{name}: {why}" for name, why in token.attempts]}  # fmt: skip
     return Outcome(Status.PASS, f"{token.credential} produced a token in {token.elapsed_ms:.0f} ms", evidence), Facts(token=token)
@@ -209,7 +209,9 @@ def read_arm(ctx: DoctorContext) -> Step:
 
 
 def check_server(ctx: DoctorContext) -> Step:
-    if isinstance(ctx.server_error, AuthenticationError):
+    if isinstance(ctx.server_error, AuthenticationError) or (
+        ctx.server_error is not None and ctx.server_error.details.get("endpoint") == "token"
+    ):
         return Outcome(Status.SKIP, "skipped: no credential for ARM either (see the credential check)"), None
     if ctx.server_error is not None:
         return Outcome(Status.FAIL, ctx.server_error.message, fix=ctx.server_error.hint, code=ctx.server_error.code), None
@@ -335,7 +337,7 @@ def _report(results: list[CheckResult], ctx: DoctorContext) -> DoctorReport:
     if any(r.id == "driver" and r.code == "driver_not_found" for r in failed):
         exit_code, fatal = ExitCode.NOT_FOUND, ctx.fatal
     elif any(r.id == "credential" for r in failed):
-        exit_code, fatal = ExitCode.AUTHENTICATION, ctx.fatal
+        exit_code, fatal = ctx.fatal.exit_code if ctx.fatal else ExitCode.AUTHENTICATION, ctx.fatal
     elif failed:
         exit_code = ExitCode.CHECK_FAILED
     return DoctorReport(results, identity, exit_code, fatal, fixes)

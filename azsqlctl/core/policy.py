@@ -285,6 +285,8 @@ def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool)
         databases = [str(d) for d in _array(body.get("databases"))]
         if not databases:
             errors.append((line, f"target {k + 1}: no databases"))
+        for name in (d for d in databases if not d.strip() or len(d) > 128):  # sysname: 1..128 characters
+            errors.append((lines.key(line, "databases"), f"target {k + 1}: database name {name[:40]!r} is empty or over 128 characters"))
         assigned = {i: [str(r) for r in _array(roles)] for i, roles in _table(body.get("grants")).items()}
         for ident, roles in assigned.items():
             if ident not in policy.identities:

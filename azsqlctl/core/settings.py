@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .clouds import Cloud, resolve_cloud
 from .config import FileConfig, Setting, cloud_settings_with_sources, env_name, load_file_config, resolve
-from .errors import UsageError
+from .errors import NotFound, UsageError
 from .target import ServerAddress, parse_server
 
 
@@ -90,18 +90,39 @@ class ConnectionSettings:
         return self.sources.get("server", "") == env_name("server")
 
 
-def parse_guid(text: str, source: str) -> str:
+CLIENT_ID_HINT = "client ids look like 27c1c882-4791-57cf-8622-933abbac9865: az identity show -g RG -n NAME --query clientId"
+SUBSCRIPTION_HINT = "subscription ids look like 27c1c882-4791-57cf-8622-933abbac9865: az account show --query id"
+MAX_DATABASE_NAME = 128  # sysname: Azure SQL database names are at most 128 characters
+
+
+def parse_guid(text: str, source: str, hint: str = CLIENT_ID_HINT) -> str:
     """A GUID in its canonical lower-case form, or a usage error naming where the value came from."""
     import uuid
 
     try:
         return str(uuid.UUID(text.strip()))
     except ValueError:
+        raise UsageError(f"{source} '{text}' is not a GUID", hint, code="bad_guid") from None
+
+
+def _check_database(name: str, source: str) -> None:
+    if len(name) > MAX_DATABASE_NAME:
         raise UsageError(
-            f"{source} '{text}' is not a GUID",
-            "client ids look like 27c1c882-4791-57cf-8622-933abbac9865: az identity show -g RG -n NAME --query clientId",
-            code="bad_guid",
-        ) from None
+            f"{source} is {len(name)} characters long; database names are at most {MAX_DATABASE_NAME}",
+            "pass the database's name as the portal or `az sql db list --query [].name` shows it",
+            code="bad_database",
+        )
+
+
+def _check_ca_bundle(path: str, source: str, cwd: Path) -> None:
+    where = Path(path) if Path(path).is_absolute() else cwd / path
+    if not where.is_file():
+        what = "is not a file" if where.exists() else "does not exist"
+        raise NotFound(
+            f"CA bundle {path!r} ({source}) {what}",
+            "pass --ca-bundle with the PEM file of the CA that signs the server's certificates",
+            code="ca_bundle_not_found",
+        )
 
 
 def resolve_settings(inp: SettingsInput, env: Mapping[str, str], cwd: Path, file: FileConfig | None = None) -> ConnectionSettings:
@@ -141,12 +162,19 @@ def resolve_settings(inp: SettingsInput, env: Mapping[str, str], cwd: Path, file
     client_id = got["client_id"].value
     if client_id:
         client_id = parse_guid(client_id, got["client_id"].source)
+    subscription = got["subscription"].value
+    if subscription:
+        subscription = parse_guid(subscription, got["subscription"].source, SUBSCRIPTION_HINT)
+    if got["database"].value:
+        _check_database(got["database"].value, got["database"].source)
+    if got["ca_bundle"].value:
+        _check_ca_bundle(got["ca_bundle"].value, got["ca_bundle"].source, cwd)
     server = parse_server(got["server"].value, cloud.sql_dns_suffix) if got["server"].value else None
     return ConnectionSettings(
         cloud=cloud,
         server=server,
         database=got["database"].value or "master",
-        subscription=got["subscription"].value,
+        subscription=subscription,
         resource_group=got["resource_group"].value,
         auth=AuthKind(auth_text),
         client_id=client_id,

@@ -6,8 +6,12 @@ local port, credentials to ones that fail without a network round trip, and the 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,7 @@ from typer.testing import CliRunner
 from azsqlctl.cli.app import app
 from azsqlctl.core.config import SETTINGS
 from azsqlctl.core.errors import ExitCode
+from azsqlctl.sandbox.serve import Sandbox
 
 runner = CliRunner()
 
@@ -125,3 +130,104 @@ def test_no_input_ends_in_exit_70_or_a_traceback(
     if "--debug" not in args:  # --debug shows tracebacks on purpose
         assert "Traceback" not in result.output, (args, env, config, result.output)
     assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+
+
+# --- every endpoint dead or stalled: a connection failure naming it, within the timeout (issue 15, point 3) ---------
+
+TIMEOUT_S = 1
+# What each command talks to in the sandbox's environment, and the exit code the README gives for a failure there:
+# 4 (CONNECTION); doctor reports an unreachable ARM as a failed check (1) and carries on with the others.
+ENDPOINT_VARS = {
+    "IDENTITY_ENDPOINT": ("/msi/token", "the token endpoint", {"whoami": 4, "doctor": 4, "grant": 4, "logs": 4, "logs status": 4}),
+    "AZSQLCTL_ARM_ENDPOINT": ("", "ARM", {"doctor": 1, "logs": 4, "logs status": 4}),
+    "AZSQLCTL_LOGS_ENDPOINT": ("", "Log Analytics", {"logs": 4}),
+}
+ARGS = {
+    "whoami": ["whoami"],
+    "doctor": ["doctor"],
+    "grant": [
+        "grant",
+        "orders-api",
+        "--type",
+        "app",
+        "--client-id",
+        "6e3f0a4e-1b2c-4d5e-8f90-123456789abc",
+        "--role",
+        "reader",
+        "--dry-run",
+    ],
+    "logs": ["logs"],
+    "logs status": ["logs", "status"],
+}
+
+
+@pytest.fixture(scope="module")
+def stalling_port() -> Iterator[int]:
+    """Accepts connections and never answers (not even a TLS handshake)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield int(server.getsockname()[1])
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.mark.parametrize("variable", sorted(ENDPOINT_VARS))
+@pytest.mark.parametrize("mode", ["dead", "stalled"])
+def test_an_unreachable_endpoint_is_named_with_the_readmes_code_within_the_timeout(
+    variable: str, mode: str, sandbox: Sandbox, client_env: dict[str, str], refused_port: int, stalling_port: int
+) -> None:
+    path, title, commands = ENDPOINT_VARS[variable]
+    port = refused_port if mode == "dead" else stalling_port
+    scheme = "http" if variable == "IDENTITY_ENDPOINT" else "https"
+    env = {variable: f"{scheme}://127.0.0.1:{port}{path}", "AZSQLCTL_TIMEOUT": str(TIMEOUT_S), "COLUMNS": "200"}
+    for command, code in commands.items():
+        for fmt in ("human", "json"):
+            start = time.monotonic()
+            result = runner.invoke(app, [*ARGS[command], "-o", fmt], env=env)
+            elapsed = time.monotonic() - start
+            where = (variable, mode, command, fmt, result.output)
+            assert result.exit_code == code, where
+            assert elapsed < TIMEOUT_S + 1, (elapsed, *where)
+            assert f"{title} at {scheme}://127.0.0.1:{port}" in result.output, where
+            cause = "refused the connection" if mode == "dead" else f"did not answer within {TIMEOUT_S} s"
+            assert cause in result.output or (command == "doctor" and fmt == "json"), where  # doctor's JSON: its checks say it
+
+
+@pytest.mark.parametrize("mode", ["dead", "stalled"])
+def test_an_unreachable_dns_server_is_named_within_the_timeout(
+    mode: str, sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path
+) -> None:
+    """doctor's own DNS query (AZSQLCTL_DNS_SERVER): a UDP port with nobody behind it answers ICMP at once;
+    one bound and never read stays silent until the timeout."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = int(silent.getsockname()[1])
+        if mode == "dead":
+            silent.close()
+        env = {"AZSQLCTL_DNS_SERVER": f"127.0.0.1:{port}", "AZSQLCTL_TIMEOUT": str(TIMEOUT_S), "COLUMNS": "200"}
+        start = time.monotonic()
+        result = runner.invoke(app, ["doctor", "-o", "json"], env=env)
+        elapsed = time.monotonic() - start
+    assert result.exit_code == ExitCode.CHECK_FAILED, result.output
+    dns = next(c for c in json.loads(result.stdout)["data"]["checks"] if c["id"] == "dns")
+    said = "refused the query" if mode == "dead" else f"timed out after {TIMEOUT_S} s"
+    assert f"the DNS server 127.0.0.1:{port}" in dns["finding"] and said in dns["finding"], dns
+    assert elapsed < TIMEOUT_S + 1, elapsed

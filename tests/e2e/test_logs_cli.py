@@ -301,3 +301,31 @@ def test_help_and_show_query_import_no_sdk(args: list[str]) -> None:
     proc = run_blocked(args)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY=\n" in proc.stderr  # neither pyodbc nor any Azure SDK was imported
+
+
+FORGED_DATABASE = (
+    "nope\r\n2026-12-06T07:00:00.000000Z  sandbox-sql/appdb  admin@corp from 10.0.0.1 (ssms)  18456 state 8: FORGED LINE\x1b[31mRED"
+)
+FORGED_APP = "evil\x1b]0;pwned\x07app\u202e"
+
+
+def test_names_from_a_failed_login_cannot_forge_a_line_or_drive_the_terminal(sandbox: Sandbox, logs: Any) -> None:
+    """Issue 15: DATABASE/APP come from the unauthenticated client; text mode shows their controls as escapes."""
+    import pyodbc
+
+    database = "{" + FORGED_DATABASE.replace("}", "}}") + "}"
+    with pytest.raises(pyodbc.Error):
+        raw_connect(sandbox, sandbox.issue_token("billing-worker"), database=database, extra="APP={" + FORGED_APP + "};")
+    sandbox.store.audit.flush()
+    for args in (["logs"], ["logs", "--summary", "--by", "database,app"]):
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr
+        text = result.stdout + result.stderr
+        assert not any(c in text for c in "\r\x1b\x07\u202e"), text
+        assert not any(line.lstrip().startswith("2026-12-06T07:00:00") for line in text.splitlines()), text
+        assert "\\r\\n2026-12-06T07:00:00.000000Z" in text and "FORGED LINE\\x1b[31mRED" in text, text
+        assert "evil\\x1b]0;pwned\\x07app\\u202e" in text, text
+    # JSON carries the exact values
+    events = [json.loads(line) for line in cli("logs", "-o", "json").stdout.splitlines()]
+    forged = [e for e in events if e["database"] == FORGED_DATABASE]
+    assert forged and forged[0]["application"] == FORGED_APP, events

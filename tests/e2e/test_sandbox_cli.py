@@ -136,16 +136,20 @@ def test_changes_persist_between_runs(tmp_path: Path) -> None:
     [
         ([], ExitCode.USAGE, "no command given"),
         (["--", "no-such-command-xyz"], 127, "command not found: no-such-command-xyz"),  # a shell's code, not NOT_FOUND
+        (["--", "./not-executable.sh"], 126, "cannot run ./not-executable.sh: not executable"),  # found, not executable
+        (["--", "./"], 126, "cannot run ./: a directory"),
         (["--stat", "x.json", "--", "true"], ExitCode.USAGE, "no such option: --stat"),  # a typo is not the command
     ],
 )
 def test_run_bad_commands(tmp_path: Path, args: list[str], code: int, message: str) -> None:
+    (tmp_path / "not-executable.sh").write_text("#!/bin/sh\necho ran\n")  # mode 0644
     proc = subprocess.run(
         [*CLI, "sandbox", "run", "--state", str(tmp_path / "s.json"), *args],
         capture_output=True,
         text=True,
         timeout=60,
         env=clean_env(tmp_path),
+        cwd=tmp_path,
     )
     assert proc.returncode == code
     assert proc.stderr.startswith("Error: ") and message in proc.stderr

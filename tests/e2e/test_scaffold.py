@@ -179,6 +179,17 @@ def test_ruff_check_and_format_pass_on_every_combination(projects: dict[str, Pat
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
+def test_ruff_defaults_pass_on_every_combination(projects: dict[str, Path]):
+    """--isolated: ruff's own default rules and settings (line length 88), as in a project with no ruff config:
+    no rule may fire and no noqa may go unused (RUF100), whatever the user's settings are."""
+    for name, root in projects.items():
+        for args in (["check", "--isolated", "--no-cache", "."], ["format", "--isolated", "--check", "--no-cache", "."]):
+            result = subprocess.run([_tool("ruff"), *args], cwd=root, capture_output=True, text=True, timeout=120)
+            assert result.returncode == 0, (name, args, result.stdout + result.stderr)
+        generated = "".join(p.read_text() for p in root.rglob("*.py"))
+        assert "# noqa" not in generated and "ruff: noqa" not in generated, name
+
+
 def test_mypy_strict_passes_on_every_combination(projects: dict[str, Path], tmp_path: Path):
     files = [str(p) for project in projects.values() for p in sorted(project.rglob("*.py"))]
     # azsqlctl (the plugin's types) from this checkout: an editable install is invisible to mypy.

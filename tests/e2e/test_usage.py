@@ -41,6 +41,12 @@ def _error(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str
         (["doctor", "-S", "x", "-d", "db", "--admin-auth", "password"], "unknown --admin-auth 'password'", "managed-identity"),
         (["doctor", "-S", "x", "-d", "db", "--admin-client-id", "1"], "--admin-client-id without --admin-auth", "--admin-auth"),
         (["doctor", "-d", "db", "--connection-string", "Server=x;Database"], "keyword without a value", "KEY=value"),
+        # issue 15, point 8: refused as what they are, before any probe can misdiagnose them
+        (["doctor", "-S", "x", "-d", "db", "--subscription", "nope"], "--subscription 'nope' is not a GUID", "az account show"),
+        (["whoami", "-S", "x", "--database", "d" * 300], "--database is 300 characters long; database names are at most 128", "name"),
+        (["logs", "--since", "99999999d", "--show-query"], "--since '99999999d' is outside 0s..4383d", "4383d"),
+        (["logs", "--since", "10000000000000000000000s", "--show-query"], "is outside 0s..4383d", "4383d"),
+        (["logs", "-f", "--interval", "0s", "--show-query"], "--interval '0s' is outside 100ms..1d", "100ms"),
     ],
 )
 def test_refused_inputs_exit_2(args: list[str], message: str, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -240,3 +246,12 @@ def test_a_bad_cloud_value_from_the_environment_names_the_variable(tmp_path: Pat
     code, err, hint_line = _error(["whoami", "--server", "s"])
     assert code == ExitCode.USAGE
     assert "AZSQLCTL_ARM_ENDPOINT ';' is not an absolute http(s) URL" in err and "e.g. https://management.azure.com" in hint_line
+
+
+@pytest.mark.parametrize("path", ["/missing.pem", "/"])
+def test_a_missing_ca_bundle_names_the_path_for_every_command(path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for args in (["whoami", "-S", "x"], ["doctor", "-S", "x", "-d", "db"], ["grant", "x", "-S", "x", "--dry-run"]):
+        code, err, hint = _error([*args, "--ca-bundle", path])
+        assert code == ExitCode.NOT_FOUND, (args, err)
+        assert f"CA bundle '{path}' (--ca-bundle)" in err and "PEM" in hint, (args, err)

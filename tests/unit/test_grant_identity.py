@@ -167,6 +167,14 @@ def test_any_error_in_one_target_is_that_rows_failure() -> None:
         ('roles = "reader"\n[[targets]]\ndatabases = ["a"]\n', 1, "roles must be a table"),
         ('identities = ["x"]\n[[targets]]\ndatabases = ["a"]\n', 1, "identities must be a table"),
         ('targets = "appdb"\n', 1, "targets must be an array of tables"),
+        # issue 15: an empty name used to pass validation and fail at the server with 208
+        (
+            '[identities.a]\ntype = "app"\nclient_id = "27c1c882-4791-57cf-8622-933abbac9865"\n'
+            '[[targets]]\ndatabases = [""]\ngrants = { a = ["reader"] }\n',
+            5,
+            "target 1: database name '' is empty",
+        ),
+        ('[[targets]]\ndatabases = ["' + "d" * 129 + '"]\n', 2, "target 1: database name 'dddd"),
     ],
 )
 def test_policy_sections_of_the_wrong_type_are_policy_errors(tmp_path: Path, text: str, line: int, fragment: str) -> None:

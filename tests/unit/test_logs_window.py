@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from azsqlctl.core.errors import UsageError
-from azsqlctl.core.logs.window import TimeWindow, parse_duration, parse_time, resolve_window
+from azsqlctl.core.logs.window import INTERVAL_BOUNDS, LATE_BOUND_BOUNDS, TimeWindow, parse_duration, parse_time, resolve_window
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -59,3 +59,27 @@ def test_bad_windows(kwargs: dict[str, object], code: str) -> None:
     with pytest.raises(UsageError) as info:
         resolve_window(NOW, **kwargs)  # type: ignore[arg-type]
     assert info.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("text", "option", "bounds"),
+    [
+        ("99999999d", "--since", None),
+        ("10000000000000000000000s", "--since", None),
+        ("4384d", "--until", None),
+        ("0s", "--interval", INTERVAL_BOUNDS),
+        ("50ms", "--interval", INTERVAL_BOUNDS),
+        ("25h", "--interval", INTERVAL_BOUNDS),
+        ("8d", "--late-bound", LATE_BOUND_BOUNDS),
+    ],
+)
+def test_durations_out_of_bounds_are_usage_errors(text: str, option: str, bounds: tuple[timedelta, timedelta] | None) -> None:
+    with pytest.raises(UsageError) as err:
+        parse_duration(text, option, bounds) if bounds else parse_duration(text, option)
+    assert err.value.exit_code == 2 and option in err.value.message and "outside" in err.value.message
+
+
+def test_bounds_are_inclusive() -> None:
+    assert parse_duration("4383d") == timedelta(days=4383)
+    assert parse_duration("100ms", "--interval", INTERVAL_BOUNDS) == timedelta(milliseconds=100)
+    assert parse_duration("1d", "--interval", INTERVAL_BOUNDS) == timedelta(days=1)

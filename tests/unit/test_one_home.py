@@ -118,3 +118,12 @@ def test_one_elevated_list() -> None:
     flagged = {r for r in (*ELEVATED_ROLES, *CI_ONLY_ROLES, "db_datareader") if least_privilege_warnings([r], [])}
     assert flagged == ELEVATED_ROLES | CI_ONLY_ROLES
     assert [d.split(":")[0] for d in definitions(r"^(ELEVATED_ROLES|CI_ONLY_ROLES) =")] == ["core/roles.py", "core/roles.py"]
+
+
+def test_one_output_sanitiser_one_redactor_and_one_transport_table() -> None:
+    """Issue 15: control characters are made visible in one place, secrets hidden in one, transport failures mapped in one."""
+    assert [d.split(":")[0] for d in definitions(r"^def visible\(")] == ["core/visible.py"]
+    assert [d.split(":")[0] for d in definitions(r"^def redact\(")] == ["core/redact.py"]
+    assert [d.split(":")[0] for d in definitions(r"^def transport_failure\(")] == ["core/transport.py"]
+    # no renderer escapes rich markup on its own (that would skip the control characters): render.shown does both
+    assert [d.split(":")[0] for d in definitions(r"from rich\.markup import escape")] == ["cli/render.py"]

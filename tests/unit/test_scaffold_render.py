@@ -61,7 +61,7 @@ def test_vendored_queryhash_is_the_tool_module_verbatim():
     vendored = next(f for f in render(ScaffoldInputs()) if f.path.endswith("queryhash.py"))
     source = Path(queryhash.__file__).read_bytes()
     assert vendored.body.endswith(source)
-    assert vendored.body[: -len(source)] == b"# fmt: off\n# ruff: noqa: E501, S101\n"
+    assert vendored.body[: -len(source)] == b"# fmt: off\n"  # no noqa: the module is clean under any settings
 
 
 def test_server_and_database_defaults_reach_the_settings():

@@ -6,7 +6,7 @@ import pytest
 
 from azsqlctl.core.clouds import BUILTIN, resolve_cloud
 from azsqlctl.core.config import load_file_config
-from azsqlctl.core.errors import ConfigError, UsageError
+from azsqlctl.core.errors import ConfigError, NotFound, UsageError
 from azsqlctl.core.settings import SettingsInput, resolve_settings
 
 
@@ -52,11 +52,15 @@ def test_custom_cloud_from_file(tmp_path: Path) -> None:
         'cloud = "lab"\nserver = "db1"\n[clouds.lab]\narm_endpoint = "https://arm.lab.example/"\n'
         'sql_resource = "https://sql.lab.example/"\nsql_dns_suffix = "sql.lab.example"\n'
     )
-    s = resolve_settings(SettingsInput(ca_bundle="/etc/lab-ca.pem"), {}, tmp_path)
+    ca = tmp_path / "lab-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    s = resolve_settings(SettingsInput(ca_bundle=str(ca)), {}, tmp_path)
     assert s.cloud.name == "lab" and s.cloud.custom
     assert s.cloud.arm_endpoint == "https://arm.lab.example"
     assert s.cloud.arm_resource == "https://arm.lab.example/"
-    assert s.cloud.ca_bundle == "/etc/lab-ca.pem"
+    assert s.cloud.ca_bundle == str(ca)
+    with pytest.raises(NotFound, match=r"CA bundle '/etc/lab-ca\.pem' \(--ca-bundle\) does not exist"):
+        resolve_settings(SettingsInput(ca_bundle="/etc/lab-ca.pem"), {}, tmp_path)
     assert s.server is not None and s.server.host == "db1.sql.lab.example"
 
 

@@ -45,8 +45,17 @@ class PollFailed(ConnectionFailed):
 
     code = "logs_unavailable"
 
-    def __init__(self, message: str, kind: FailureKind, status: int = 0, retry_after: timedelta | None = None) -> None:
-        super().__init__(message, "retry later; --debug shows the HTTP exchange")
+    def __init__(
+        self,
+        message: str,
+        kind: FailureKind,
+        status: int = 0,
+        retry_after: timedelta | None = None,
+        *,
+        hint: str = "",
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, hint or "retry later; --debug shows the HTTP exchange", code=code)
         self.kind, self.status, self.retry_after = kind, status, retry_after
 
 

@@ -25,18 +25,44 @@ _EXAMPLES = "e.g. 30s, 15m, 1h30m, 2d"
 UNTIL_HINT = "--since defaults to 1h ago: widen it (e.g. --since 2d --until 1d, or --since-time before --until), or leave --until out"
 
 
-def parse_duration(text: str, option: str = "duration") -> timedelta:
+# Log Analytics keeps data at most 12 years (interactive + long-term retention): no window reaches further.
+MAX_LOOKBACK = timedelta(days=4383)
+# --follow's knobs: a poll at least every day; at least 100 ms between polls (0 would spin on the service).
+INTERVAL_BOUNDS = (timedelta(milliseconds=100), timedelta(days=1))
+OVERLAP_BOUNDS = (timedelta(0), timedelta(days=1))
+LATE_BOUND_BOUNDS = (timedelta(0), timedelta(days=7))
+
+
+def parse_duration(text: str, option: str = "duration", bounds: tuple[timedelta, timedelta] = (timedelta(0), MAX_LOOKBACK)) -> timedelta:
+    """A duration within ``bounds`` (inclusive); anything else, however large, is one usage error."""
     value = text.strip().lower()
-    pos, total = 0, timedelta(0)
+    pos, seconds = 0, 0.0
     while pos < len(value):
         m = _PART.match(value, pos)
         if m is None:
             break
-        total += float(m[1]) * _UNITS[m[2]]
+        seconds += float(m[1]) * _UNITS[m[2]].total_seconds()  # float: 10**22 s must not overflow timedelta
         pos = m.end()
     if not value or pos != len(value):
         raise UsageError(f"{option} {text!r} is not a duration", _EXAMPLES, code="bad_duration")
-    return total
+    low, high = bounds
+    if not low.total_seconds() <= seconds <= high.total_seconds():
+        raise UsageError(
+            f"{option} {text!r} is outside {_show(low)}..{_show(high)}",
+            f"pass a duration from {_show(low)} to {_show(high)}",
+            code="bad_duration",
+        )
+    return timedelta(seconds=seconds)
+
+
+def _show(d: timedelta) -> str:
+    ms = round(d.total_seconds() * 1000)
+    if ms == 0:
+        return "0s"
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
 
 
 def parse_time(text: str, option: str = "time") -> datetime:

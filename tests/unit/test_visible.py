@@ -1,0 +1,206 @@
+"""Text from outside reaches a terminal with its control characters made visible (issue 15, point 1).
+
+The first tests pin the one sanitiser (core/visible.py) against unicodedata; the property test feeds
+hostile strings into every field of every human renderer and reads what a terminal would get.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import unicodedata
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from azsqlctl.cli import doctor as doctor_cli
+from azsqlctl.cli import grant_render, logs_render, render, whoami
+from azsqlctl.cli import sandbox as sandbox_cli
+from azsqlctl.core.logs.audit_rows import AuditEvent, EventKind
+from azsqlctl.core.logs.summary import SummaryGroup
+from azsqlctl.core.visible import has_control, visible
+
+UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
+# Unassigned in Python's Unicode 14, format controls in later versions (a terminal may know a newer Unicode).
+NEWER_FORMAT = {0x2065, *range(0x13439, 0x13440)}
+
+
+def test_every_control_format_and_separator_character_is_made_visible() -> None:
+    for cp in range(0x110000):
+        ch = chr(cp)
+        unsafe = unicodedata.category(ch) in UNSAFE_CATEGORIES
+        assert has_control(ch) == (unsafe or cp in NEWER_FORMAT), hex(cp)
+        if unsafe:
+            shown = visible(ch)
+            assert shown.startswith("\\") and not has_control(shown), hex(cp)
+
+
+def test_escapes_read_like_python_and_printable_text_is_untouched() -> None:
+    assert visible("a\nb\r\tc\x1b[31m\x07\x7f\x85") == "a\\nb\\r\\tc\\x1b[31m\\x07\\x7f\\x85"
+    assert visible("\u202eevil\u2066x\u2069\ufeff") == "\\u202eevil\\u2066x\\u2069\\ufeff"
+    assert visible("\U000e0041") == "\\U000e0041"
+    text = "sandbox-sql/appdb  admin@corp.example from 10.0.0.1 (ssms) Ünïcode 名前 🙂 \\ [bold]"
+    assert visible(text) == text
+
+
+# --- every human renderer, every outside field -------------------------------------------------------------------
+
+PAYLOADS = [
+    "nope\n2026-12-06T07:00:00.000000Z  sandbox-sql/appdb  admin@corp from 10.0.0.1 (ssms)  18456 state 8: FORGED LINE\x1b[31mRED",
+    "evil\x1b]0;pwned\x07app",
+    "a\r\nFORGED\u2028FORGED\u202egnp.exe\u2066x\u2069",
+    "\x9b31m\x85FORGED\x00\x7f",
+]
+hostile = st.one_of(
+    st.sampled_from(PAYLOADS),
+    st.text(st.characters(codec="utf-8", categories=["Cc", "Cf", "Zl", "Zp", "L", "N", "P"]), min_size=1, max_size=12).map(
+        lambda s: s + "\nFORGED"
+    ),
+)
+
+
+def _capture(render_fn: Callable[[], None]) -> str:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        render_fn()
+    return out.getvalue() + err.getvalue()
+
+
+def _doctor(s: str) -> Callable[[], None]:
+    data = {
+        "checks": [{"title": s, "status": st_, "duration_ms": 3.0, "finding": s} for st_ in ("pass", "warn", "fail", "skip")],
+        "identity": {"name": s, "client_id": s, "type": s, "tenant_id": s, "object_id": s, "sid": "0x01", "sid_hex": "01"},
+        "fixes": [{"check": s, "fix": s}],
+    }
+    return lambda: doctor_cli._human(data)
+
+
+def _whoami(s: str) -> Callable[[], None]:
+    data = {
+        "identity": {"name": s, "client_id": s, "type": s, "tenant_id": s, "object_id": s, "sid": s, "sid_hex": s},
+        "database_name": s, "server": s, "login_name": s, "user_name": s, "credential": s, "token_ms": 1.0,
+        "server_version": s, "login_ms": 2.0, "roles": [s, s], "permissions": [s], "warnings": [s],
+    }  # fmt: skip
+    return lambda: whoami._human(data)
+
+
+def _plan(s: str) -> dict[str, Any]:
+    return {"server": s, "database": s, "identity": s, "steps": [{"op": "add", "sign": "+", "summary": s, "sql": s}],
+            "unchanged": [s], "drift": [s], "blocked": [], "correction": None}  # fmt: skip
+
+
+def _target(s: str, status: str) -> dict[str, Any]:
+    return {
+        "server": s,
+        "database": s,
+        "status": status,
+        "error": s,
+        "error_code": "x",
+        "hint": s,
+        "retries": [s],
+        "note": s,
+        "plan": _plan(s),
+    }
+
+
+def _grant_one(s: str) -> Callable[[], None]:
+    admin = {"action": "set", "status": "planned", "message": s, "current": None, "wanted": None}
+    data = {"mode": "dry-run", "targets": [_target(s, "drift")], "summary": {"drift": 1}, "entra_admin": admin, "plans_shown": False}
+    return lambda: grant_render.human(data)
+
+
+def _grant_many(s: str) -> Callable[[], None]:
+    data = {"mode": "apply", "targets": [_target(s, "changed"), _target(s, "failed")], "summary": {"changed": 1}, "entra_admin": None}
+    return lambda: grant_render.human(data)
+
+
+T0 = datetime(2026, 12, 6, 7, 0, tzinfo=UTC)
+
+
+def _logs(s: str) -> Callable[[], None]:
+    event = AuditEvent("id", T0, None, EventKind.FAILED_LOGIN, s, s, s, s, s, 18456, 8, s, s, s)
+    ok = AuditEvent("id", T0, None, EventKind.LOGIN, s, s, s, s, s, None, None, s, s)
+    group = SummaryGroup((("database", s), ("application", s), ("error", 18456)), 3, T0, T0, s, s, s)
+
+    def draw() -> None:
+        logs_render.out(logs_render.event_line(event))
+        logs_render.out(logs_render.event_line(ok, late=True))
+        logs_render.out(logs_render.group_line(group))
+        logs_render._partial(s, "human")
+
+    return draw
+
+
+def _logs_status(s: str) -> Callable[[], None]:
+    data = {
+        "server": s,
+        "auditing": {"state": s, "azure_monitor_target": True, "action_groups": [s]},
+        "diagnostic_settings": [{"name": s, "categories": [s], "workspace_resource": s}],
+        "workspaces": [{"customer_id": s, "retention_days": 30}],
+        "ready": False,
+        "problems": [s],
+    }
+    enabled = {"server": s, "workspace_resource": s, "workspace_id": s, "changes": [s]}
+
+    def draw() -> None:
+        logs_render.status_human(data)
+        logs_render.enabled_human(enabled)
+
+    return draw
+
+
+def _errors(s: str) -> Callable[[], None]:
+    def draw() -> None:
+        render.emit_error_human(s, s)
+        render.warn(s)
+
+    return draw
+
+
+class _Sandbox:
+    """What the ready banner reads from a running sandbox: its environment, identities and state path."""
+
+    def __init__(self, s: str) -> None:
+        self.env = {"AZSQLCTL_SERVER": "127.0.0.1,1433"}
+        self.state_path = Path("/tmp") / "state.json"
+        self._s = s
+
+    def identities_table(self) -> list[dict[str, Any]]:
+        s = self._s
+        return [
+            {"name": s, "kind": s, "system_assigned": True, "client_id": s, "object_id": s, "entra_admin": False, "database_user_in": [s]}
+        ]
+
+
+def _sandbox(s: str) -> Callable[[], None]:
+    return lambda: sandbox_cli._announce(_Sandbox(s), "human", None)
+
+
+RENDERERS: dict[str, Callable[[str], Callable[[], None]]] = {
+    "doctor": _doctor,
+    "whoami": _whoami,
+    "grant (one database)": _grant_one,
+    "grant (table)": _grant_many,
+    "logs listing/summary/follow lines": _logs,
+    "logs status/enable": _logs_status,
+    "Error/Hint/Warning": _errors,
+    "sandbox serve banner": _sandbox,
+}
+TABLES = {"grant (table)", "sandbox serve banner"}  # rich wraps long cells: lines are not comparable
+
+
+@settings(max_examples=60, deadline=None)
+@given(s=hostile)
+def test_no_renderer_lets_a_control_character_or_a_forged_line_through(s: str) -> None:
+    for name, make in RENDERERS.items():
+        text = _capture(make(s))
+        assert not has_control(text.replace("\n", "")), (name, text)
+        assert not re.search(r"^\s*FORGED", text, re.MULTILINE), (name, text)
+        if name not in TABLES:
+            benign = _capture(make("x"))
+            assert text.count("\n") == benign.count("\n"), (name, text)
