@@ -166,7 +166,11 @@ class SqlSession:
             self._snapshot = None
             self._last_word = st.toks[-1].text
             try:
-                pieces.extend(self._statement(st, by_name))
+                done = self._statement(st, by_name)
+                if self.nocount:  # as NOCOUNT was when the statement ran: SET NOCOUNT OFF later does not count it
+                    for p in done:
+                        p.rowcount = None
+                pieces.extend(done)
             except Exception as caught:  # noqa: BLE001 - an unforeseen failure is an error for this statement, not a dropped connection
                 err = caught if isinstance(caught, SqlError | ddl.DdlError) else _internal(caught, st.text)
                 ok = False
@@ -191,7 +195,7 @@ class SqlSession:
             elif p.columns is not None:
                 out += p.env + tk.result_set(p.columns, p.rows, more=bool(more), done_token=done_token)
             else:
-                status = more | (tk.DONE_COUNT if p.rowcount is not None and not self.nocount else 0)
+                status = more | (tk.DONE_COUNT if p.rowcount is not None else 0)
                 out += p.env + tk.done(status, p.rowcount or 0, token=done_token, curcmd=p.curcmd)
         return bytes(out or tk.done(token=done_token))
 
@@ -293,9 +297,15 @@ class SqlSession:
         tree = translate.parse(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END")
         piece = queries.query(self, tree, params)
         if piece.rows and piece.rows[0][0] == 1:
-            body = batch.Statement(st.toks[st.body :], st.text[st.toks[st.body].start - base :])
-            return self._statement(body, params)
-        return [Piece()]
+            branch = st.toks[st.body : st.orelse - 1 if st.orelse else len(st.toks)]  # up to ELSE
+        else:
+            branch = st.toks[st.orelse :] if st.orelse else []
+        if not branch:
+            return [Piece()]
+        pieces: list[Piece] = []
+        for part in batch.split(st.text[branch[0].start - base : branch[-1].end - base]):
+            pieces.extend(self._statement(part, params))
+        return pieces
 
     def _transaction_statement(self, first: str, words: list[str]) -> Piece:
         rest = words[1:]
