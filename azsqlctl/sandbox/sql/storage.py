@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..sqltypes import SqlType, TypeSpec
+from .locks import LockManager
 
 META = "__azsqlctl_tables"
 _instances = itertools.count(1)
@@ -110,7 +111,13 @@ class Storage:
         self.directory = data_directory(state_path) if state_path is not None else None
         self._instance = next(_instances)
         self._keepers: dict[str, sqlite3.Connection] = {}  # in-memory databases live while a connection is open
+        self._locks: dict[str, LockManager] = {}
         self._lock = threading.Lock()
+
+    def locks(self, database: str) -> LockManager:
+        """The database's lock table, shared by every session of this sandbox."""
+        with self._lock:
+            return self._locks.setdefault(database.lower(), LockManager())
 
     def _target(self, database: str) -> tuple[str, bool]:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", database.lower())
