@@ -72,7 +72,9 @@ def test_readers_see_committed_rows_and_nolock_sees_the_rest(two: tuple[Any, Any
 
 def test_rollback_and_savepoints_undo_what_reached_the_file(two: tuple[Any, Any]) -> None:
     a, b = (c.cursor() for c in two)
-    a.execute("BEGIN TRAN; UPDATE t1 SET v = v * 2; INSERT INTO t2 VALUES (7, 70); SAVE TRAN half; DELETE FROM t1; INSERT INTO t1 VALUES (8, 80)")
+    a.execute(
+        "BEGIN TRAN; UPDATE t1 SET v = v * 2; INSERT INTO t2 VALUES (7, 70); SAVE TRAN half; DELETE FROM t1; INSERT INTO t1 VALUES (8, 80)"
+    )
     a.execute("ROLLBACK TRAN half")
     assert rows(a, "SELECT id, v FROM t1 ORDER BY id") == [(1, 20), (2, 40)]
     a.execute("UPDATE t1 SET v = -1 WHERE id = 2; ROLLBACK")
