@@ -136,3 +136,14 @@ def test_application_locks(two: tuple[Any, Any]) -> None:
     a.execute("EXEC sp_releaseapplock @Resource = N's', @LockOwner = 'Session'")
     assert b.execute(GETAPPLOCK, "s", "Exclusive", "Session", 0).fetchval() == 0
     assert "is not currently held. (1223)" in error_of(a, "EXEC sp_releaseapplock N's', 'Session'")
+
+
+def test_inserters_of_one_table_do_not_wait_and_each_undoes_only_its_rows(two: tuple[Any, Any]) -> None:
+    a, b = (c.cursor() for c in two)
+    a.execute("BEGIN TRAN; INSERT INTO t1 VALUES (3, 30)")
+    b.execute("SET LOCK_TIMEOUT 0; BEGIN TRAN; INSERT INTO t1 VALUES (4, 40)")
+    assert rows(b, "SELECT id FROM t1 ORDER BY id") == [(1,), (2,), (4,)]  # its own row, not a's
+    assert "(1222)" in error_of(b, "UPDATE t1 SET v = 0")  # an UPDATE waits for the inserters (lock timeout 0)
+    a.execute("ROLLBACK")
+    b.execute("COMMIT")
+    assert rows(a, "SELECT id, v FROM t1 ORDER BY id") == [(1, 10), (2, 20), (4, 40)]

@@ -111,14 +111,14 @@ class LockManager:
         """Grant ``mode`` on ``resource`` to ``owner``; True when it had to wait. Raises LockTimeout or DeadlockVictim."""
         deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
         with self._cond:
-            if not self._blockers(owner, resource, mode, queued=False):
+            if not self._blockers(owner, resource, mode):
                 self._grant(owner, resource, mode, scope)
                 return False
             queue = self._queue.setdefault(resource, [])
             queue.append((owner, mode))
             self._waits[owner] = (resource, mode)
             try:
-                while self._blockers(owner, resource, mode, queued=True):
+                while self._blockers(owner, resource, mode):
                     if self._in_cycle(owner):
                         raise DeadlockVictim(owner.spid)
                     remaining = None if deadline is None else deadline - time.monotonic()
@@ -177,8 +177,8 @@ class LockManager:
                 return
         grants.append(_Grant(owner, mode, scope))
 
-    def _blockers(self, owner: Owner, resource: Resource, mode: Mode, queued: bool) -> set[Owner]:
-        """Other owners whose granted (or, for a new request, earlier queued) locks ``mode`` must wait for."""
+    def _blockers(self, owner: Owner, resource: Resource, mode: Mode) -> set[Owner]:
+        """Other owners whose granted locks, or earlier queued requests (unless this one converts a lock it holds), ``mode`` must wait for."""
         out = {g.owner for g in self._grants.get(resource, []) if g.owner is not owner and mode not in _COMPATIBLE[g.mode]}
         converting = any(g.owner is owner for g in self._grants.get(resource, []))
         if not converting:  # a new request queues behind earlier incompatible waiters (no writer starves); a conversion does not
@@ -198,7 +198,7 @@ class LockManager:
             wait = self._waits.get(current)
             if wait is None:
                 continue
-            for blocker in self._blockers(current, wait[0], wait[1], queued=True):
+            for blocker in self._blockers(current, wait[0], wait[1]):
                 if blocker is start:
                     return True
                 if id(blocker) not in seen:

@@ -82,6 +82,9 @@ class SqlSession:
         self.store, self.storage, self.server, self.tran_id, self.ctx = store, storage_, server, tran_id, ctx
         self.conn = storage_.connect(ctx.database)
         self.locks: LockManager = storage_.locks(ctx.database)
+        self.writer = storage_.writer(ctx.database)
+        self._writing = False  # this session holds ``writer`` (SQLite's write transaction is open)
+        self._deferred: list[str] | None = None  # a DML statement's write transaction, not opened yet: the tables to log
         self.owner = Owner(ctx.spid)
         self.undo = UndoLog(self.conn, lambda: self.trancount > 0)
         self._views: list[str] = []  # TEMP VIEWs showing other transactions' tables as committed, for one statement
@@ -161,10 +164,10 @@ class SqlSession:
         if self.trancount > 0:
             return b""
         if not self.conn.in_transaction and self.undo.pending():
-            self._busy_wait("BEGIN IMMEDIATE")
+            self._write_begin()
         if self.conn.in_transaction:
             self.undo.forget()
-            self.conn.execute("COMMIT")
+            self._write_end("COMMIT")
         self._commit_state()
         self._end_transaction()
         old, self.ctx.transaction = self.ctx.transaction, None
@@ -173,11 +176,11 @@ class SqlSession:
     def rollback(self) -> bytes:
         """Roll back everything: SQL Server's ROLLBACK without a savepoint name ends all nesting."""
         if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")  # DDL and what followed it
+            self._write_end("ROLLBACK")  # DDL and what followed it
         if self.undo.pending():  # the statements that committed to SQLite one by one, newest first
-            self._busy_wait("BEGIN IMMEDIATE")
+            self._write_begin()
             self.undo.undo()
-            self.conn.execute("COMMIT")
+            self._write_end("COMMIT")
         self.work = None
         self.trancount = 0
         self._end_transaction()
@@ -304,7 +307,7 @@ class SqlSession:
         if isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery):
             return [queries.query(self, tree, params)]
         if isinstance(tree, exp.Insert):
-            return [self._atomic(lambda: dml.insert(self, tree, params), writes=_targets(tree))]
+            return [self._atomic(lambda: dml.insert(self, tree, params), writes=_targets(tree), insert_only=True)]
         if isinstance(tree, exp.Update):
             return [self._atomic(lambda: dml.update(self, tree, params), writes=_targets(tree))]
         if isinstance(tree, exp.Delete):
@@ -353,7 +356,7 @@ class SqlSession:
             if key is None or key in written or key in self._views or t.name.lower() in ctes or hints & _DIRTY_READ_HINTS:
                 continue
             if self.locks.held(self.owner, ("table", key)) == Mode.X:
-                continue
+                continue  # nobody else has uncommitted changes here (an inserter's IX still needs the view)
             view = committed_view(self.conn, key, self.undo.owner)
             if view is not None:
                 self.conn.execute(f"CREATE TEMP VIEW {quote(key)} AS {view}")
@@ -364,47 +367,68 @@ class SqlSession:
             self.conn.execute(f"DROP VIEW IF EXISTS temp.{quote(key)}")
         self._views.clear()
 
-    def _busy_wait(self, sql: str) -> None:
-        """Run ``sql`` (BEGIN IMMEDIATE) waiting out SQLite's one-writer lock, which others hold for one statement."""
-        deadline = time.monotonic() + _BUSY_WAIT
-        while True:
-            try:
-                self.conn.execute(sql)
-                return
-            except sqlite3.OperationalError as exc:
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
-                    raise self._map_error(str(exc), "INSERT", None) from None
-                time.sleep(0.002)
+    def _write_begin(self) -> None:
+        """Open SQLite's write transaction. Sessions of this sandbox queue on the database's writer mutex (fair, no
+        polling; held for one statement, or from DDL to the transaction's end); another process's writer is waited
+        out through SQLite's busy timeout."""
+        if not self.writer.acquire(timeout=_BUSY_WAIT):
+            raise errors.lock_timeout()
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self.writer.release()
+            raise self._map_error(str(exc), "INSERT", None) from None
+        self._writing = True
 
-    def _atomic(self, fn: Callable[[], Piece], writes: Sequence[str] | None = None) -> Piece:
+    def _writes_open(self) -> bool:
+        """Whether the statement's first write opened SQLite's transaction (see _exec)."""
+        return self.conn.in_transaction
+
+    def _write_end(self, verb: str) -> None:
+        """COMMIT or ROLLBACK SQLite's transaction and let the next writer in."""
+        try:
+            self.conn.execute(verb)
+        finally:
+            if not self.conn.in_transaction and self._writing:
+                self._writing = False
+                self.writer.release()
+
+    def _atomic(self, fn: Callable[[], Piece], writes: Sequence[str] | None = None, insert_only: bool = False) -> Piece:
         """A statement's changes apply whole or not at all; outside a transaction it commits at once.
 
         ``writes``: the tables (``schema.name``) a DML statement changes; they stay exclusively locked until the
         transaction ends, and their before-images go to the undo log. None: DDL, which takes the schema lock
-        (Sch-M) and SQLite's transaction until the transaction ends (SQLite undoes DDL, not the undo log)."""
+        (Sch-M) and SQLite's transaction until the transaction ends (SQLite undoes DDL, not the undo log).
+        ``insert_only``: an INSERT takes an intent-exclusive lock (IX): inserters of one table do not wait for each
+        other (their rows are distinct; each undoes only its own), UPDATE/DELETE (X) wait for them and they for it."""
         in_transaction = bool(self.trancount)
         scope = Scope.TRANSACTION if in_transaction else Scope.STATEMENT
         if writes is None:
             self._lock(_SCHEMA, Mode.SCH_M, scope)
         else:
             self._enter(write=True)
-            writes = [*writes, *self._cascades(writes)]
+            writes = [*writes] if insert_only else [*writes, *self._cascades(writes)]
             for key in writes:
-                self._lock(("table", key), Mode.X, scope)
+                self._lock(("table", key), Mode.IX if insert_only else Mode.X, scope)
         self._drop_views()  # (a view of a table this statement writes would stand in its way)
         logged = writes if writes is not None and in_transaction else []
         if not self.conn.in_transaction:
-            self._busy_wait("BEGIN IMMEDIATE")
+            if writes is None:
+                self._write_begin()
+            else:  # DML: SQLite's write transaction opens at its first write (_exec), after the translation work
+                self._deferred = list(logged)
             try:
-                for key in logged:
-                    self.undo.track(key)
                 piece = fn()
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self._deferred = None
+                if self._writes_open():
+                    self._write_end("ROLLBACK")
                 raise
+            self._deferred = None
             if writes is None and in_transaction:
                 return piece  # DDL: SQLite's transaction stays open until COMMIT/ROLLBACK TRANSACTION
-            self.conn.execute("COMMIT")
+            if self._writes_open():
+                self._write_end("COMMIT")
             return piece
         self.conn.execute("SAVEPOINT az_statement")
         try:
@@ -473,13 +497,13 @@ class SqlSession:
             try:
                 self.conn.execute(f"ROLLBACK TO {quote('sp_' + name)}")
             except sqlite3.OperationalError:  # SQLite's transaction (DDL) began after the savepoint: all of it goes
-                self.conn.execute("ROLLBACK")
+                self._write_end("ROLLBACK")
         if self.conn.in_transaction:
             self.undo.undo(mark)
             return
-        self._busy_wait("BEGIN IMMEDIATE")
+        self._write_begin()
         self.undo.undo(mark)
-        self.conn.execute("COMMIT")
+        self._write_end("COMMIT")
 
     def _set(self, words: list[str], toks: list[lexer.Tok]) -> None:
         if words[:1] == ["LOCK_TIMEOUT"]:
@@ -501,6 +525,11 @@ class SqlSession:
     def _exec(
         self, sql: str, binds: dict[str, Any] | Sequence[Any] = (), verb: str = "INSERT", table: TableInfo | None = None
     ) -> sqlite3.Cursor:
+        if self._deferred is not None and not self.conn.in_transaction and sql.lstrip()[:6].upper() not in ("SELECT", "PRAGMA"):
+            logged, self._deferred = self._deferred, None
+            self._write_begin()
+            for key in logged:
+                self.undo.track(key)
         deadline = time.monotonic() + _BUSY_WAIT
         while True:
             try:

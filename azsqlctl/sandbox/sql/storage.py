@@ -112,7 +112,13 @@ class Storage:
         self._instance = next(_instances)
         self._keepers: dict[str, sqlite3.Connection] = {}  # in-memory databases live while a connection is open
         self._locks: dict[str, LockManager] = {}
+        self._writers: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    def writer(self, database: str) -> threading.Lock:
+        """The mutex this sandbox's sessions hold while SQLite's write transaction on ``database`` is theirs."""
+        with self._lock:
+            return self._writers.setdefault(database.lower(), threading.Lock())
 
     def locks(self, database: str) -> LockManager:
         """The database's lock table, shared by every session of this sandbox."""
@@ -135,6 +141,9 @@ class Storage:
         conn = sqlite3.connect(target, uri=uri, check_same_thread=False, isolation_level=None, timeout=5.0)
         if not uri:
             conn.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL: durable when the process dies, not on power loss (a sandbox's trade;
+            # FULL made every autocommit write wait for an fsync).
+            conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {META} (schema_name TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL COLLATE NOCASE, object_id INTEGER NOT NULL, info TEXT NOT NULL, PRIMARY KEY (schema_name, name))"
         )
