@@ -8,6 +8,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyodbc
@@ -147,3 +148,24 @@ def test_inserters_of_one_table_do_not_wait_and_each_undoes_only_its_rows(two: t
     a.execute("ROLLBACK")
     b.execute("COMMIT")
     assert rows(a, "SELECT id, v FROM t1 ORDER BY id") == [(1, 10), (2, 20), (4, 40)]
+
+
+def test_a_sandbox_stopped_mid_transaction_is_rolled_back_when_it_starts_again(
+    sandbox: Sandbox, two: tuple[Any, Any], tmp_path: Path, material_dir: Path
+) -> None:
+    """Its changes reached the SQLite file statement by statement; the next start undoes them from the undo log."""
+    import sqlite3
+
+    a = two[0].cursor()
+    a.execute("BEGIN TRAN; UPDATE t1 SET v = 0 WHERE id = 1; DELETE FROM t1 WHERE id = 2; INSERT INTO t1 VALUES (3, 30)")
+    copy = tmp_path / "copy"
+    (copy / "state.data").mkdir(parents=True)
+    (copy / "state.json").write_bytes((tmp_path / "state.json").read_bytes())
+    for source in (tmp_path / "state.data").glob("*.sqlite"):  # the file as a crash would leave it
+        with sqlite3.connect(source) as live, sqlite3.connect(copy / "state.data" / source.name) as snapshot:
+            live.backup(snapshot)
+    with Sandbox(copy / "state.json", material_dir=material_dir) as again:
+        cnxn = raw_connect(again, admin_token())
+        cur = cnxn.cursor()
+        assert rows(cur, "SELECT id, v FROM t1 WITH (NOLOCK) ORDER BY id") == [(1, 10), (2, 20)]
+        cnxn.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
 import sqlite3
 import threading
@@ -22,6 +23,7 @@ from ..sqltypes import SqlType, TypeSpec
 from .locks import LockManager
 
 META = "__azsqlctl_tables"
+log = logging.getLogger("azsqlctl.sandbox.sql")
 _instances = itertools.count(1)
 
 
@@ -113,6 +115,7 @@ class Storage:
         self._keepers: dict[str, sqlite3.Connection] = {}  # in-memory databases live while a connection is open
         self._locks: dict[str, LockManager] = {}
         self._writers: dict[str, threading.Lock] = {}
+        self._recovered: set[str] = set()  # databases whose leftover undo logs were rolled back (once per process)
         self._lock = threading.Lock()
 
     def writer(self, database: str) -> threading.Lock:
@@ -147,6 +150,13 @@ class Storage:
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {META} (schema_name TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL COLLATE NOCASE, object_id INTEGER NOT NULL, info TEXT NOT NULL, PRIMARY KEY (schema_name, name))"
         )
+        with self._lock:
+            if database.lower() not in self._recovered:
+                self._recovered.add(database.lower())
+                from .undo import recover  # (undo imports this module)
+
+                if undone := recover(conn):
+                    log.warning("database %s: rolled back %d change(s) of transactions left open by a stopped sandbox", database, undone)
         return conn
 
     def close(self) -> None:

@@ -92,39 +92,9 @@ class UndoLog:
 
     def undo(self, since: int = 0) -> None:
         """Put back what this session changed after ``since``, newest first; the caller holds a SQLite transaction."""
-        entries: list[tuple[int, str, str, int, dict[str, object]]] = []
         existing = {str(r[0]) for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         self._touched &= existing  # one created by DDL that SQLite has rolled back is gone, with its rows
-        for undo in self._touched:
-            cur = self.conn.execute(f"SELECT * FROM {quote(undo)} WHERE az_owner = ? AND az_seq > ?", (self.owner, since))
-            names = [d[0] for d in cur.description]
-            for row in cur.fetchall():
-                values = dict(zip(names, row, strict=True))
-                entries.append(
-                    (
-                        int(values["az_seq"]),
-                        undo,
-                        str(values["az_op"]),
-                        int(values["az_rid"]),
-                        {k: v for k, v in values.items() if k not in _META},
-                    )
-                )
-        for _seq, undo, op, rid, row in sorted(entries, key=lambda e: e[0], reverse=True):
-            target = f"main.{quote(undo.removeprefix(PREFIX))}"
-            live = set(_columns(self.conn, undo.removeprefix(PREFIX)))
-            row = {k: v for k, v in row.items() if k in live}
-            if op == "I":
-                self.conn.execute(f"DELETE FROM {target} WHERE rowid = ?", (rid,))
-            elif op == "D":
-                marks = ", ".join("?" for _ in row)
-                self.conn.execute(
-                    f"INSERT INTO {target} (rowid, {', '.join(quote(c) for c in row)}) VALUES (?, {marks})", (rid, *row.values())
-                )
-            else:
-                sets = ", ".join(f"{quote(c)} = ?" for c in row)
-                self.conn.execute(f"UPDATE {target} SET {sets} WHERE rowid = ?", (*row.values(), rid))
-        for undo in self._touched:
-            self.conn.execute(f"DELETE FROM {quote(undo)} WHERE az_owner = ? AND az_seq > ?", (self.owner, since))
+        _replay(self.conn, self._touched, "az_owner = ? AND az_seq > ?", (self.owner, since))
         if since == 0:
             self._touched.clear()
 
@@ -133,6 +103,55 @@ class UndoLog:
         for undo in self._touched:
             self.conn.execute(f"DELETE FROM {quote(undo)} WHERE az_owner = ?", (self.owner,))
         self._touched.clear()
+
+
+def _replay(conn: sqlite3.Connection, undo_tables: set[str], where: str, binds: tuple[int, ...]) -> None:
+    """Replay the before-images ``where`` selects, each owner's newest first, then delete them.
+
+    Owners' changes never overlap (a table's updates and deletes are exclusive; inserters touch their own rows),
+    so owners replay independently."""
+    entries: list[tuple[int, int, str, str, int, dict[str, object]]] = []
+    for undo in undo_tables:
+        cur = conn.execute(f"SELECT * FROM {quote(undo)} WHERE {where}", binds)
+        names = [d[0] for d in cur.description]
+        for row in cur.fetchall():
+            v = dict(zip(names, row, strict=True))
+            rest = {k: x for k, x in v.items() if k not in _META}
+            entries.append((int(v["az_owner"]), int(v["az_seq"]), undo, str(v["az_op"]), int(v["az_rid"]), rest))
+    for _owner, _seq, undo, op, rid, row in sorted(entries, key=lambda e: (e[0], e[1]), reverse=True):
+        table = undo.removeprefix(PREFIX)
+        target = f"main.{quote(table)}"
+        live = set(_columns(conn, table))
+        if not live:
+            continue  # the table is gone
+        row = {k: x for k, x in row.items() if k in live}
+        if op == "I":
+            conn.execute(f"DELETE FROM {target} WHERE rowid = ?", (rid,))
+        elif op == "D":
+            marks = ", ".join("?" for _ in row)
+            conn.execute(f"INSERT INTO {target} (rowid, {', '.join(quote(c) for c in row)}) VALUES (?, {marks})", (rid, *row.values()))
+        else:
+            sets = ", ".join(f"{quote(c)} = ?" for c in row)
+            conn.execute(f"UPDATE {target} SET {sets} WHERE rowid = ?", (*row.values(), rid))
+    for undo in undo_tables:
+        conn.execute(f"DELETE FROM {quote(undo)} WHERE {where}", binds)
+
+
+def recover(conn: sqlite3.Connection) -> int:
+    """Roll back what sessions of a sandbox that stopped mid-transaction left behind (as a server's recovery does);
+    returns how many changes were undone. Run before any session uses the file."""
+    tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?", (PREFIX + "%",))}
+    if not tables:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        count = sum(int(conn.execute(f"SELECT COUNT(*) FROM {quote(t)}").fetchone()[0]) for t in tables)
+        _replay(conn, tables, "1 = 1", ())
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return count
 
 
 def committed_view(conn: sqlite3.Connection, table: str, owner: int) -> str | None:
