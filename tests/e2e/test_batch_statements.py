@@ -1,7 +1,7 @@
 """No statement is ever dropped: a batch has the effects and row counts of its statements run one by one.
 
 Through the real ODBC Driver 18 (pyodbc): hypothesis builds batches of mixed statements (SET options,
-INSERT/UPDATE/DELETE, SELECT, transactions) joined by ``;``, a space, a newline or CRLF -- T-SQL needs no
+INSERT/UPDATE/DELETE, SELECT, transactions committed or rolled back, savepoints) joined by ``;``, a space, a newline or CRLF -- T-SQL needs no
 separator -- runs each batch once as one batch and once statement by statement on fresh tables, and
 compares what the client sees (result sets and row counts, in order) and what the tables hold afterwards.
 """
@@ -63,7 +63,13 @@ _SELECTS = st.sampled_from(
     ]
 )
 _SIMPLE = st.one_of(_SETS, _DML, _DML, _SELECTS)
-_TRANSACTION = st.lists(_DML, min_size=1, max_size=3).map(lambda body: ["BEGIN TRAN", *body, "COMMIT TRAN"])
+_TRANSACTION = st.builds(
+    lambda first, second, save, end: ["BEGIN TRAN", *first, *(["SAVE TRAN s1", *second, "ROLLBACK TRAN s1"] if save else second), end],
+    st.lists(_DML, min_size=1, max_size=3),
+    st.lists(_DML, max_size=2),
+    st.booleans(),
+    st.sampled_from(["COMMIT TRAN", "COMMIT", "ROLLBACK TRAN", "ROLLBACK"]),
+)
 _STATEMENTS = st.lists(st.one_of(_SIMPLE.map(lambda s: [s]), _TRANSACTION), min_size=1, max_size=8).map(
     lambda groups: [s for g in groups for s in g]
 )

@@ -52,6 +52,8 @@ def test_a_waiter_honours_lock_timeout_and_keeps_its_transaction(two: tuple[Any,
     a, b = (c.cursor() for c in two)
     a.execute("BEGIN TRAN; UPDATE t1 SET v = 11 WHERE id = 1")
     b.execute("SET LOCK_TIMEOUT 200; BEGIN TRAN; INSERT INTO t2 VALUES (5, 50)")
+    assert b.execute("SELECT @@LOCK_TIMEOUT").fetchval() == 200
+    assert b.execute("SELECT lock_timeout FROM sys.dm_exec_sessions WHERE session_id = @@SPID").fetchval() == 200
     assert "[SQL Server]Lock request time out period exceeded. (1222)" in error_of(b, "UPDATE t1 SET v = 99")
     assert b.execute("SELECT @@TRANCOUNT").fetchval() == 1  # 1222 ends the statement, not the transaction
     b.execute("COMMIT")

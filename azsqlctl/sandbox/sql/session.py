@@ -603,6 +603,7 @@ class SqlSession:
             login=self.ctx.principal, user=self.user, database=self.ctx.database, spid=self.ctx.spid, server=self.server,
             trancount=self.trancount, identity=self.identity, rowcount=self.rowcount, is_member=is_member,
             principal_id=_ids(db).get(self.user.lower()) if db is not None else None,
+            lock_timeout=self.lock_timeout,
         )  # fmt: skip
         return translate.Translator(session, self._table, lambda key: catalog.VIEWS.get(key), catalog.table_function, params)
 
@@ -619,7 +620,7 @@ class SqlSession:
             return
         db = self.db()
         databases = self.store.read(lambda s: [(d.name, d.available) for d in s.server.databases])
-        context = catalog.CatalogContext(self.caller(), db, databases, self.conn, self.isolation)
+        context = catalog.CatalogContext(self.caller(), db, databases, self.conn, self.isolation, self.lock_timeout)
         for temp, view in views.items():
             if view.needs_database and db is None:
                 raise errors.invalid_object(temp.removeprefix("__view."))
