@@ -109,3 +109,54 @@ def test_every_statement_is_found_and_nothing_is_lost(parts: list[tuple[str, str
     sql = "".join(p + sep for p, sep in parts)
     found = [s.text for s in batch.split(sql)]
     assert found == [p for p, _ in parts]
+
+
+# Every SET option the sandbox knows, in each form it takes (sql-docs: SET Statements (Transact-SQL)).
+_OPTION_FORMS = [
+    *(f"SET {o} {v}" for o in ("NOCOUNT", "XACT_ABORT", "ANSI_NULLS", "ANSI_PADDING", "ANSI_WARNINGS", "ANSI_NULL_DFLT_ON",
+                                "ANSI_DEFAULTS", "QUOTED_IDENTIFIER", "ARITHABORT", "ARITHIGNORE", "CONCAT_NULL_YIELDS_NULL",
+                                "NUMERIC_ROUNDABORT", "IMPLICIT_TRANSACTIONS", "CURSOR_CLOSE_ON_COMMIT", "FMTONLY",
+                                "NO_BROWSETABLE", "SHOWPLAN_ALL") for v in ("ON", "OFF")),
+    "SET STATISTICS IO ON", "SET STATISTICS TIME, IO OFF", "SET ANSI_NULLS, ANSI_WARNINGS ON", "SET TEXTSIZE 2147483647",
+    "SET LOCK_TIMEOUT -1", "SET LOCK_TIMEOUT 0", "SET DATEFORMAT mdy", "SET DATEFIRST 7", "SET LANGUAGE us_english",
+    "SET DEADLOCK_PRIORITY LOW", "SET DEADLOCK_PRIORITY -5", "SET ROWCOUNT 0", "SET CONTEXT_INFO 0x01",
+    "SET QUERY_GOVERNOR_COST_LIMIT 0", "SET IDENTITY_INSERT [app].[orders] ON",
+    *(f"SET TRANSACTION ISOLATION LEVEL {lvl}" for lvl in ("READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SNAPSHOT", "SERIALIZABLE")),
+]  # fmt: skip
+_NEXT = [
+    "INSERT INTO t (a) VALUES (1)", "INSERT t DEFAULT VALUES", "UPDATE t SET a = 1", "DELETE FROM t", "DELETE t WHERE a = 1",
+    "SELECT 1", "WITH c AS (SELECT 1 AS a) SELECT a FROM c", "MERGE t USING s ON t.a = s.a WHEN MATCHED THEN DELETE;",
+    "EXEC sp_who", "EXECUTE sp_help 't'", "DECLARE @a int", "SET @a = 1", "PRINT 'x'", "BEGIN TRAN", "COMMIT", "ROLLBACK",
+    "SAVE TRAN s", "CREATE TABLE t (a int)", "ALTER TABLE t ADD b int", "DROP TABLE t", "TRUNCATE TABLE t", "GRANT SELECT TO [u]",
+    "DENY INSERT TO [u]", "REVOKE SELECT FROM [u]", "CREATE USER [u] FROM EXTERNAL PROVIDER", "ALTER ROLE r ADD MEMBER [u]",
+    "IF 1 = 1 SELECT 1", "WHILE 1 = 0 SELECT 1", "BEGIN SELECT 1 END", "USE appdb", "RAISERROR ('x', 16, 1)", "THROW 50000, 'x', 1",
+    "WAITFOR DELAY '00:00:01'", "RETURN", "SET NOCOUNT OFF",
+]  # fmt: skip
+
+
+@given(
+    option=st.sampled_from(_OPTION_FORMS),
+    after=st.sampled_from(_NEXT),
+    gap=st.sampled_from([" ", "\n", "\r\n", "\t", " -- c\n", " /* c */ "]),
+)
+def test_set_option_then_any_statement_without_a_separator(option: str, after: str, gap: str) -> None:
+    assert [s.text for s in batch.split(option + gap + after)] == [option, after.removesuffix(";")]
+
+
+_FIRSTS = [
+    *(a for a in _NEXT if not a.startswith(("IF", "WHILE", "RETURN", "DECLARE", "SET @", "MERGE", "PRINT", "RAISERROR", "THROW"))),
+    "ALTER DATABASE CURRENT SET READ_COMMITTED_SNAPSHOT ON", "ALTER DATABASE d SET ANSI_NULLS ON",
+    "ALTER TABLE t SET (LOCK_ESCALATION = AUTO)", "CREATE TABLE c (a int REFERENCES p (a) ON DELETE CASCADE)",
+    "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (b) ON UPDATE CASCADE ON DELETE SET NULL",
+]  # fmt: skip
+
+
+def test_any_statement_then_any_statement_on_the_next_line() -> None:
+    """Every pair: a statement whose grammar can end there, then any statement kind, is two statements."""
+    wrong = []
+    for first in _FIRSTS:
+        for after in _NEXT:
+            found = [s.text for s in batch.split(first + "\n" + after)]
+            if found != [first, after.removesuffix(";")]:
+                wrong.append(found)
+    assert wrong == []

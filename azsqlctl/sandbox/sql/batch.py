@@ -54,6 +54,12 @@ _VALUED_OPTIONS = frozenset(
     {"LOCK_TIMEOUT", "DATEFORMAT", "DATEFIRST", "LANGUAGE", "TEXTSIZE", "ROWCOUNT", "DEADLOCK_PRIORITY", "CONTEXT_INFO",
      "QUERY_GOVERNOR_COST_LIMIT"}
 )  # fmt: skip
+_SESSION_OPTIONS = _VALUED_OPTIONS | {
+    "NOCOUNT", "XACT_ABORT", "ANSI_NULLS", "ANSI_PADDING", "ANSI_WARNINGS", "ANSI_NULL_DFLT_ON", "ANSI_NULL_DFLT_OFF",
+    "ANSI_DEFAULTS", "QUOTED_IDENTIFIER", "ARITHABORT", "ARITHIGNORE", "CONCAT_NULL_YIELDS_NULL", "NUMERIC_ROUNDABORT",
+    "IMPLICIT_TRANSACTIONS", "CURSOR_CLOSE_ON_COMMIT", "FMTONLY", "NO_BROWSETABLE", "SHOWPLAN_ALL", "SHOWPLAN_TEXT",
+    "SHOWPLAN_XML", "STATISTICS", "TRANSACTION", "IDENTITY_INSERT", "FORCEPLAN", "PARSEONLY", "NOEXEC", "REMOTE_PROC_TRANSACTIONS",
+}  # fmt: skip
 _ISOLATION_LEVELS = (("READ", "UNCOMMITTED"), ("READ", "COMMITTED"), ("REPEATABLE", "READ"), ("SNAPSHOT",), ("SERIALIZABLE",))
 _WHOLE_BATCH = frozenset({"VIEW", "PROCEDURE", "PROC", "FUNCTION", "TRIGGER"})  # CREATE ... AS <body to the batch's end>
 _PARSED_BY_SQLGLOT: dict[str, tuple[type[exp.Expression], ...]] = {
@@ -307,11 +313,16 @@ class _Splitter:
                 return True  # DECLARE c CURSOR FOR SELECT
             return first in ("INSERT", "WITH") and "SELECT" not in words and "VALUES" not in words
         if word in ("INSERT", "UPDATE", "DELETE"):
-            return prev in ("ON", "FOR", "AFTER", "OF") or first == "MERGE"
+            if prev == "ON":  # only a foreign key's ON DELETE / ON UPDATE: after SET ... ON a new statement starts
+                return word != "INSERT" and "REFERENCES" in words
+            return prev in ("FOR", "AFTER", "OF") or first == "MERGE"
         if word == "SET":
             if first == "UPDATE" and "SET" not in words:
                 return True
-            return first in ("MERGE",) or prev in ("DELETE", "UPDATE") or (first == "ALTER" and self.word(j + 1) != "NOCOUNT")
+            if first == "ALTER" and "SET" not in words[1:] and self.toks[min(j + 1, self.n - 1)].token_type != TokenType.PARAMETER:
+                # ALTER DATABASE ... SET <option>, ALTER TABLE ... SET (...); a session SET option starts a statement
+                return words[1:2] == ["DATABASE"] or self.word(j + 1) not in _SESSION_OPTIONS
+            return first == "MERGE" or prev in ("DELETE", "UPDATE")
         if word == "ALTER":
             return first == "ALTER" and self.word(j + 1) == "COLUMN"
         if word == "DROP":
