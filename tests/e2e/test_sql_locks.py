@@ -171,3 +171,12 @@ def test_a_sandbox_stopped_mid_transaction_is_rolled_back_when_it_starts_again(
         cur = cnxn.cursor()
         assert rows(cur, "SELECT id, v FROM t1 WITH (NOLOCK) ORDER BY id") == [(1, 10), (2, 20)]
         cnxn.close()
+
+
+def test_statements_that_write_one_table_read_others_as_committed(two: tuple[Any, Any]) -> None:
+    a, b = (c.cursor() for c in two)
+    a.execute("BEGIN TRAN; UPDATE t2 SET v = 99")
+    b.execute("SET LOCK_TIMEOUT 0; UPDATE t1 SET v = (SELECT MAX(v) FROM t2) WHERE id = 1")
+    b.execute("IF EXISTS (SELECT 1 FROM t2 WHERE v = 99) DELETE FROM t1")
+    assert rows(b, "SELECT id, v FROM t1 ORDER BY id") == [(1, 10), (2, 20)]
+    a.execute("ROLLBACK")

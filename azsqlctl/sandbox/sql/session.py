@@ -345,6 +345,9 @@ class SqlSession:
         tables = [t for t in tree.find_all(exp.Table) if t.name]
         if not tables:
             return
+        if not isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery | exp.Insert | exp.Update | exp.Delete):
+            self._enter(write=False)
+            return  # DDL and the rest: they name tables, they do not read rows
         self._enter(write=False)
         if self.isolation == "READ UNCOMMITTED":
             return
@@ -362,10 +365,11 @@ class SqlSession:
                 self.conn.execute(f"CREATE TEMP VIEW {quote(key)} AS {view}")
                 self._views.append(key)
 
-    def _drop_views(self) -> None:
-        for key in self._views:
+    def _drop_views(self, only: Sequence[str] | None = None) -> None:
+        """Drop this statement's committed-row views (``only``: those of these tables)."""
+        for key in [k for k in self._views if only is None or k in only]:
             self.conn.execute(f"DROP VIEW IF EXISTS temp.{quote(key)}")
-        self._views.clear()
+            self._views.remove(key)
 
     def _write_begin(self) -> None:
         """Open SQLite's write transaction. Sessions of this sandbox queue on the database's writer mutex (fair, no
@@ -403,6 +407,8 @@ class SqlSession:
         other (their rows are distinct; each undoes only its own), UPDATE/DELETE (X) wait for them and they for it."""
         in_transaction = bool(self.trancount)
         scope = Scope.TRANSACTION if in_transaction else Scope.STATEMENT
+        if writes is not None and not writes:
+            writes = None  # a DML statement whose target was not recognised: SQLite's own transaction keeps it undoable
         if writes is None:
             self._lock(_SCHEMA, Mode.SCH_M, scope)
         else:
@@ -410,7 +416,7 @@ class SqlSession:
             writes = [*writes] if insert_only else [*writes, *self._cascades(writes)]
             for key in writes:
                 self._lock(("table", key), Mode.IX if insert_only else Mode.X, scope)
-        self._drop_views()  # (a view of a table this statement writes would stand in its way)
+        self._drop_views(writes)  # a view of a table this statement writes (DDL: of any) would stand in its way
         logged = writes if writes is not None and in_transaction else []
         if not self.conn.in_transaction:
             if writes is None:
@@ -453,6 +459,7 @@ class SqlSession:
         base = st.toks[0].start
         condition = st.text[st.toks[1].start - base : st.toks[st.body - 1].end - base]
         tree = translate.parse(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END")
+        self._lock_reads(tree)
         piece = queries.query(self, tree, params)
         if piece.rows and piece.rows[0][0] == 1:
             branch = st.toks[st.body : st.orelse - 1 if st.orelse else len(st.toks)]  # up to ELSE
@@ -655,13 +662,15 @@ def _table_key(table: exp.Table) -> str | None:
 def _targets(tree: exp.Expression) -> list[str]:
     """The user tables an INSERT, UPDATE or DELETE changes (its target; DELETE t FROM t JOIN ... names an alias)."""
     target = tree.this if isinstance(tree, exp.Insert | exp.Update | exp.Delete) else None
+    if isinstance(tree, exp.Delete) and tree.args.get("tables"):
+        target = tree.args["tables"][0]  # DELETE t2 WHERE ... / DELETE t FROM t2 AS t: the table (or alias) named first
     if isinstance(target, exp.Schema):
         target = target.this
     if not isinstance(target, exp.Table):
         return []
     if not target.db and isinstance(tree, exp.Update | exp.Delete):
         for t in tree.find_all(exp.Table):
-            if t is not target and t.alias_or_name.lower() == target.name.lower():
+            if t is not target and t.alias and t.alias.lower() == target.name.lower():
                 target = t
                 break
     key = _table_key(target)
