@@ -180,3 +180,11 @@ def test_statements_that_write_one_table_read_others_as_committed(two: tuple[Any
     b.execute("IF EXISTS (SELECT 1 FROM t2 WHERE v = 99) DELETE FROM t1")
     assert rows(b, "SELECT id, v FROM t1 ORDER BY id") == [(1, 10), (2, 20)]
     a.execute("ROLLBACK")
+
+
+def test_ddl_waits_for_a_transaction_that_changed_the_table(two: tuple[Any, Any]) -> None:
+    a, b = (c.cursor() for c in two)
+    a.execute("BEGIN TRAN; INSERT INTO t2 VALUES (2, 20)")
+    assert "(1222)" in error_of(b, "SET LOCK_TIMEOUT 100; DROP TABLE t2")
+    a.execute("ROLLBACK")
+    b.execute("DROP TABLE t2")

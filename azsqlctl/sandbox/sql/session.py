@@ -318,10 +318,13 @@ class SqlSession:
             self._lock_security()
             return [schema_ddl.create_schema(self, tree)]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "TABLE":
+            self._lock_tables_for_ddl(tree)
             return [self._atomic(lambda: table_ddl.drop_table(self, tree))]
         if isinstance(tree, exp.Alter) and str(tree.args.get("kind", "")).upper() == "TABLE":
+            self._lock_tables_for_ddl(tree)
             return [self._atomic(lambda: table_ddl.alter_table(self, tree))]
         if isinstance(tree, exp.TruncateTable):
+            self._lock_tables_for_ddl(tree)
             return [self._atomic(lambda: table_ddl.truncate(self, tree))]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
             self._lock_security()
@@ -364,6 +367,13 @@ class SqlSession:
             if view is not None:
                 self.conn.execute(f"CREATE TEMP VIEW {quote(key)} AS {view}")
                 self._views.append(key)
+
+    def _lock_tables_for_ddl(self, tree: exp.Expression) -> None:
+        """DROP/ALTER/TRUNCATE TABLE wait for transactions that changed the table (their X or IX locks), as Sch-M would."""
+        scope = Scope.TRANSACTION if self.trancount else Scope.STATEMENT
+        for table in tree.find_all(exp.Table):
+            if (key := _table_key(table)) is not None:
+                self._lock(("table", key), Mode.X, scope)
 
     def _drop_views(self, only: Sequence[str] | None = None) -> None:
         """Drop this statement's committed-row views (``only``: those of these tables)."""
