@@ -152,8 +152,8 @@ class SqlSession:
         self.trancount += 1
         if self.trancount > 1:
             return b""
-        # SQLite's transaction starts with the first statement that touches a table (_enter): a driver
-        # that keeps a transaction open between requests (autocommit off) must not hold a lock all along.
+        # Nothing is opened in SQLite: its write transaction lasts one statement (see locks), so a driver that
+        # keeps a transaction open between requests (autocommit off) holds only the table locks it has used.
         self.ctx.transaction = self.tran_id()
         return tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(self.ctx.transaction), b"\x00")
 
@@ -195,6 +195,7 @@ class SqlSession:
             self.rollback()
         self.nocount = self.xact_abort = False
         self.isolation = "READ COMMITTED"
+        self.lock_timeout = -1
         self.identity, self.rowcount = None, 0
 
     def close(self) -> None:
