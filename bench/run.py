@@ -16,6 +16,8 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
 7. follow: `logs --follow` at 1,000 events/minute with late rows: rows downloaded per row printed (goal <= 1.2), queries/minute.
 8. summary: `logs --summary` over 100,000 events: bytes downloaded vs the plain listing (goal <= 1/100), wall time.
 9. queries: parameterised-query throughput through pyodbc at 1 and 8 clients, vs the same query as a literal batch.
+11. mixed: 40 clients for 30 s (30 parameterised readers, 10 writers on distinct tables, then on one table):
+   errors (goal 0), statements/s, p50/p95/p99 (goal p99 <= 250 ms) (bench/sql_mixed.py).
 10. scaffold: the generated FastAPI connection module vs Microsoft's quickstart pattern over a simulated 2 h (bench/scaffold.py).
 11. http: 500 requests at once on each HTTP surface: 0 timeouts, p50/p99 (bench/hostile.py).
 12. idle: a real login's latency with 200 idle TDS connections vs none (goal <= 2x; bench/hostile.py).
@@ -234,6 +236,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="grant --concurrency to compare with 1")
     parser.add_argument("--identities", type=int, default=60_000, help="identities in the policy benchmark's file")
     parser.add_argument("--audit-rows", type=int, default=10_000, help="refused logins before the audit benchmark's second measurement")
+    parser.add_argument("--mixed-seconds", type=float, default=30.0, help="seconds per mixed readers/writers measurement")
     names = [
         "help",
         "logins",
@@ -245,6 +248,7 @@ def main() -> None:
         "follow",
         "summary",
         "queries",
+        "mixed",
         "scaffold",
         "http",
         "idle",
@@ -275,6 +279,10 @@ def main() -> None:
         from bench.sql_queries import bench_queries
 
         bench_queries(args.seconds)
+    if "mixed" in selected:
+        from bench.sql_mixed import bench_mixed
+
+        bench_mixed(args.mixed_seconds)
     if "stop" in selected:
         from bench.audit import bench_stop
 

@@ -117,6 +117,15 @@ class SqlSession:
             with contextlib.suppress(Exception):
                 cursor.close()
 
+    def applock(self, resource: str, timeout_ms: int) -> int:
+        """sp_getapplock inside the open transaction (pyodbc runs with autocommit off): released when it ends."""
+        rows = self.query(
+            "DECLARE @rc int; EXEC @rc = sys.sp_getapplock @Resource = ?, @LockMode = 'Exclusive', "
+            "@LockOwner = 'Transaction', @LockTimeout = ?; SELECT @rc AS rc",
+            (resource, timeout_ms),
+        )
+        return int(rows[0]["rc"])
+
     def commit(self) -> None:
         try:
             self._cnxn.commit()

@@ -51,6 +51,35 @@ class ApplyFailed(AzsqlctlError):
     """A statement failed; the transaction was rolled back."""
 
 
+class GrantLockNotGranted(CheckFailed):
+    """Another grant kept the database's application lock for longer than we wait, or the server refused it."""
+
+    code = "grant_lock"
+
+
+# One grant at a time per database, on Azure SQL as in the sandbox: an exclusive application lock owned by the
+# apply's transaction (sp_getapplock is database-scoped, so one name serves every database), taken before the
+# state is read, so a second pipeline waits, re-reads what the first committed, and applies only what is left.
+GRANT_LOCK = "azsqlctl grant"
+GRANT_LOCK_WAIT_MS = 120_000
+_APPLOCK_RESULTS = {
+    -1: "timed out",
+    -2: "was cancelled",
+    -3: "was chosen as a deadlock victim",
+    -999: "was refused (parameter or call error)",
+}
+
+
+def hold_grant_lock(session: DdlSession, database: str) -> None:
+    code = session.applock(GRANT_LOCK, GRANT_LOCK_WAIT_MS)
+    if code < 0:
+        raise GrantLockNotGranted(
+            f"the lock that serialises grants on {database} {_APPLOCK_RESULTS.get(code, f'failed ({code})')}: nothing applied",
+            f"another `azsqlctl grant` may still be applying to {database}; re-run when it has finished",
+            details={"sp_getapplock": code},
+        )
+
+
 class Status(StrEnum):
     UNCHANGED = "unchanged"  # already as requested
     PLANNED = "planned"  # changes shown, not applied (dry run, check, declined)
@@ -300,6 +329,8 @@ def apply_plan(session: DdlSession, plan: Plan, may_commit: Callable[[], bool] |
 def _attempt(ports: GrantPorts, job: Job, apply: bool, expected: list[str] | None, progress: Progress | None = None) -> TargetResult:
     session = ports.session(job.server, job.database)
     try:
+        if apply:  # read the state under the lock, inside the transaction that applies the plan
+            hold_grant_lock(session, job.database)
         plan = build_plan(session, job.server, job.database, job.request)
         status = status_of(plan, applied=False)
         if status is not Status.PLANNED or not apply:

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from azsqlctl.core.roles import FIXED_ROLE_IDS, effective_permissions
-
+from .sql.security import roles as fixed_roles
 from .state import Database
 from .tds import tokens as tk
 
@@ -46,7 +45,7 @@ def principals(db: Database) -> Rows:
             "sid": uuid.UUID(user.sid).bytes_le, "authentication_type_desc": "EXTERNAL" if user.type in "EX" else "INSTANCE",
             "default_schema_name": "dbo",
         })  # fmt: skip
-    roles = [(name, rid) for name, rid in FIXED_ROLE_IDS.items()]
+    roles = [(name, rid) for name, rid in fixed_roles.FIXED_ROLE_IDS.items()]
     roles += [(name, _CUSTOM_ROLE_BASE + i) for i, name in enumerate(db.roles)]
     for name, rid in roles:
         rows.append({"name": name, "principal_id": rid, "type": "R", "type_desc": "DATABASE_ROLE", "sid": None,
@@ -60,7 +59,7 @@ def _ids(db: Database) -> dict[str, int]:
 
 def role_members(db: Database) -> Rows:
     ids = _ids(db)
-    rows: Rows = [{"role_principal_id": FIXED_ROLE_IDS["db_owner"], "member_principal_id": 1}]
+    rows: Rows = [{"role_principal_id": fixed_roles.FIXED_ROLE_IDS["db_owner"], "member_principal_id": 1}]
     for role, members in db.members.items():
         for member in members:
             if role.lower() in ids and member.lower() in ids:
@@ -78,7 +77,9 @@ def my_permissions(db: Database, caller: Caller) -> Rows:
     roles = roles_of(db, caller.user)
     grantees = {caller.user.lower(), "public"} | {r.lower() for r in roles}
     explicit = [p.permission for p in db.permissions if p.scope == "DATABASE" and p.state == "G" and p.grantee.lower() in grantees]
-    return [{"entity_name": "database", "subentity_name": "", "permission_name": p} for p in effective_permissions(roles, explicit)]
+    return [
+        {"entity_name": "database", "subentity_name": "", "permission_name": p} for p in fixed_roles.database_permissions(roles, explicit)
+    ]
 
 
 def database_permissions(db: Database) -> Rows:

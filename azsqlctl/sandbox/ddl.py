@@ -10,10 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from azsqlctl.core import azure_errors as ae
-from azsqlctl.core.roles import FIXED_ROLE_IDS, effective_permissions
-
+from . import login_messages as ae
 from .lexer import LexError, Tok
+from .sql.security.roles import FIXED_ROLE_IDS, database_permissions
 from .state import Database, DbUser, Identity, Permission, SandboxState
 
 NO_PERMISSION = "User does not have permission to perform this action."
@@ -32,7 +31,7 @@ def _perms(db: Database, user: str) -> set[str]:
     explicit = [
         p.permission for p in db.permissions if p.scope == "DATABASE" and p.state == "G" and p.grantee.lower() in {user.lower(), *roles}
     ]
-    return set(effective_permissions(roles, explicit))
+    return set(database_permissions(roles, explicit))
 
 
 def _require(db: Database, user: str, *needed: str) -> None:

@@ -13,11 +13,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from azsqlctl.core import azure_errors as ae
-from azsqlctl.core.netaddr import covers
-
+from . import login_messages as ae
 from .audit import LoginEvent
 from .faults import Faults
+from .firewall import admits
 from .sql.session import SqlSession
 from .sql.storage import Storage
 from .sqltypes import Param
@@ -152,7 +151,7 @@ class SqlEndpoint:
         database = login.database or "master"
         if server.public_network_access.lower() == "disabled":
             raise self._gateway_error(s, ae.PUBLIC_ACCESS_DENIED, 1)
-        if not any(covers(r.start_ip, r.end_ip, ip) for r in server.firewall_rules):
+        if not any(admits(r.start_ip, r.end_ip, ip) for r in server.firewall_rules):
             raise self._gateway_error(s, ae.FIREWALL_DENIED, 1, server=server.name, ip=ip)
         token = login.fedauth_token
         if token is None:  # SQL authentication attempt

@@ -114,7 +114,7 @@ def test_elevated_roles_are_refused(sandbox: Sandbox, client_env: dict[str, str]
 
 def test_connection_drop_mid_apply_leaves_the_state_unchanged(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     before = appdb(sandbox)
-    sandbox.faults.inject("tds", "drop_request", after=5)  # 4 state reads, the first DDL, then the link dies
+    sandbox.faults.inject("tds", "drop_request", after=6)  # the grant lock, 4 state reads, the first DDL, then the link dies
     code, env = grant("billing-worker", "--client-id", cid(sandbox, "billing-worker"), "--role", "writer", "--apply")
     assert code != 0 and env["status"] == "error"
     assert env["errors"][0]["message"].startswith("statement 2 of 3 failed (add billing-worker to db_datareader)")

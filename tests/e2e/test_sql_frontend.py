@@ -361,17 +361,18 @@ def test_concurrent_sessions_see_committed_data_and_wait_for_writers(sandbox: Sa
     import time
 
     cur = admin.cursor()
-    cur.execute("CREATE TABLE dbo.shared (id INT PRIMARY KEY)")
-    cur.execute("BEGIN TRAN INSERT INTO dbo.shared VALUES (1)")
+    cur.execute("CREATE TABLE dbo.shared (id INT PRIMARY KEY, v INT)")
+    cur.execute("INSERT INTO dbo.shared VALUES (1, 0)")
+    cur.execute("BEGIN TRAN UPDATE dbo.shared SET v = 1 WHERE id = 1 INSERT INTO dbo.shared VALUES (2, 0)")
     other = raw_connect(sandbox, admin_token())
     other.autocommit = True
     ocur = other.cursor()
     # Azure SQL Database reads committed versions (READ_COMMITTED_SNAPSHOT ON): no wait, no dirty row.
-    assert ocur.execute("SELECT COUNT(*) FROM dbo.shared").fetchval() == 0
+    assert [tuple(r) for r in ocur.execute("SELECT id, v FROM dbo.shared").fetchall()] == [(1, 0)]
     done: list[float] = []
 
     def write() -> None:
-        ocur.execute("INSERT INTO dbo.shared VALUES (2)")
+        ocur.execute("UPDATE dbo.shared SET v = 2 WHERE id = 1")
         done.append(time.monotonic())
 
     writer = threading.Thread(target=write)
@@ -382,7 +383,7 @@ def test_concurrent_sessions_see_committed_data_and_wait_for_writers(sandbox: Sa
     cur.execute("COMMIT")
     writer.join(timeout=10)
     assert done and done[0] >= committed_at
-    assert [r.id for r in cur.execute("SELECT id FROM dbo.shared ORDER BY id").fetchall()] == [1, 2]
+    assert [tuple(r) for r in cur.execute("SELECT id, v FROM dbo.shared ORDER BY id").fetchall()] == [(1, 2), (2, 0)]
     other.close()
 
 

@@ -86,12 +86,6 @@ def test_one_sid_rule_and_one_create_user_renderer() -> None:
     assert [d.split(":")[0] for d in definitions(r"\"client id\" if|'client id' if")] == ["core/identity.py"]
 
 
-def test_firewall_ranges_are_checked_by_the_one_rule_in_the_sandbox_too() -> None:
-    sandbox = ROOT / "sandbox" / "sql_endpoint.py"
-    text = sandbox.read_text(encoding="utf-8")
-    assert "from azsqlctl.core.netaddr import covers" in text and "ipaddress" not in text
-
-
 GUIDS = st.uuids().map(str)
 
 

@@ -46,6 +46,7 @@ class CatalogContext:
     databases: list[tuple[str, bool]]
     conn: sqlite3.Connection
     isolation: str = "READ COMMITTED"
+    lock_timeout: int = -1
     program: str = ""
     host: str = ""
 
@@ -96,7 +97,7 @@ def _sessions(c: CatalogContext) -> Rows:
             "quoted_identifier": 1,
             "arithabort": 0,
             "ansi_nulls": 1,
-            "lock_timeout": -1,
+            "lock_timeout": c.lock_timeout,
         }
     ]
 

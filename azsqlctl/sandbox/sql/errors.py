@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # Errors that end only the statement: the batch goes on (SQL Server's statement-level
 # abort), unless XACT_ABORT is ON. Every other error aborts the whole batch.
-STATEMENT_LEVEL = frozenset({229, 230, 262, 515, 544, 547, 2627, 2628, 2714, 2760, 3701, 3726, 3729, 4712, 8134, 3902, 3903})
+STATEMENT_LEVEL = frozenset({229, 230, 262, 1222, 515, 544, 547, 2627, 2628, 2714, 2760, 3701, 3726, 3729, 4712, 8134, 3902, 3903})
 
 
 class SqlError(Exception):

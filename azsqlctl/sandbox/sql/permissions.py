@@ -9,12 +9,8 @@ chain wins over every GRANT (db_denydatareader / db_denydatawriter are DENYs).
 
 from __future__ import annotations
 
-from azsqlctl.core.roles import ROLE_PERMISSIONS
-
 from ..state import Database
-
-# Fixed roles' implied object permissions (data access), beyond their database permissions.
-_ROLE_DENIES = {"db_denydatareader": ("SELECT",), "db_denydatawriter": ("INSERT", "UPDATE", "DELETE")}
+from .security.roles import ROLE_DENIES, ROLE_PERMISSIONS
 
 # Database-scope permissions that imply another (the SQL Server permission hierarchy, the part the sandbox uses).
 _IMPLIED_BY = {
@@ -59,7 +55,7 @@ def _states(db: Database, who: set[str], permission: str, schema: str | None) ->
             else:
                 granted = True
     for role in who:
-        if permission in _ROLE_DENIES.get(role, ()):
+        if permission in ROLE_DENIES.get(role, ()):
             denied = True
         implied = ROLE_PERMISSIONS.get(role, ())
         if any(n in implied for n in names):

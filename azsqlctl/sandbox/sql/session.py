@@ -6,11 +6,16 @@ COMMIT/ROLLBACK/SAVE TRAN and SET options are handled here; everything else is p
 by sqlglot's T-SQL dialect and, for queries and DML, translated to SQLite
 (``translate``) after the caller's permissions are checked (``permissions``).
 
-Transactions span both stores: the state (users, roles, permissions, schemas) through
-a working copy of the database, and the SQLite file through BEGIN/COMMIT. Outside a
-transaction each statement commits on its own (autocommit), and every statement is
-atomic (a SAVEPOINT), as in SQL Server. Errors end the statement or the batch as SQL
-Server's do (``errors.STATEMENT_LEVEL``); with XACT_ABORT ON any error rolls back.
+Transactions span both stores, isolated by one lock table per database (``locks``, which says
+why): the security state (users, roles, permissions, schemas) through a working copy taken
+under the database's security lock, held until the transaction ends -- so concurrent grants
+never overwrite each other --, and user tables through SQLite transactions that last one
+statement, with table locks held until the transaction ends and an undo log (``undo``) for
+rollback. DDL holds SQLite's transaction (and the schema lock) from its statement to the
+transaction's end. Outside a transaction each statement commits on its own (autocommit), and
+every statement is atomic, as in SQL Server. Errors end the statement or the batch as SQL
+Server's do (``errors.STATEMENT_LEVEL``); with XACT_ABORT ON any error rolls back, and a
+deadlock victim (1205) loses its whole transaction.
 
 This module keeps the session itself: its state, transactions, batch loop, statement routing
 and SQLite access. What each kind of statement does lives beside it, as functions that take
@@ -40,23 +45,52 @@ from ..state import Database, SandboxState
 from ..store import StateStore
 from ..tds import tokens as tk
 from ..tds.session import SessionContext
-from . import batch, catalog, connect, dml, errors, functions, permissions, queries, schema_ddl, storage, table_ddl, translate, types
+from . import (
+    applock,
+    batch,
+    catalog,
+    connect,
+    dml,
+    errors,
+    functions,
+    permissions,
+    queries,
+    schema_ddl,
+    storage,
+    table_ddl,
+    translate,
+    types,
+)
 from .errors import SqlError
+from .locks import LockManager, Mode, Owner, Resource, Scope
 from .results import CMD_DDL, Piece
 from .storage import KeyInfo, Storage, TableInfo, quote
+from .undo import UndoLog, committed_view
 
 log = logging.getLogger("azsqlctl.sandbox.sql")
 
 _STATEMENT_ONLY_UNSUPPORTED = frozenset(
     {"DECLARE", "PRINT", "EXEC", "EXECUTE", "WHILE", "RETURN", "RAISERROR", "THROW", "WAITFOR", "DBCC", "MERGE"}
 )
-_LOCK_WAIT = 5.0  # seconds a statement waits for another session's lock, then 1222
+_BUSY_WAIT = 30.0  # seconds a statement waits for SQLite's write lock (held for one statement at a time: milliseconds)
+_SCHEMA: Resource = ("schema", "")
+_SECURITY: Resource = ("security", "")
+_DIRTY_READ_HINTS = frozenset({"NOLOCK", "READUNCOMMITTED"})
 
 
 class SqlSession:
     def __init__(self, store: StateStore, storage_: Storage, server: str, tran_id: Callable[[], bytes], ctx: SessionContext) -> None:
         self.store, self.storage, self.server, self.tran_id, self.ctx = store, storage_, server, tran_id, ctx
         self.conn = storage_.connect(ctx.database)
+        self.locks: LockManager = storage_.locks(ctx.database)
+        self.writer = storage_.writer(ctx.database)
+        self._writing = False  # this session holds ``writer`` (SQLite's write transaction is open)
+        self._deferred: list[str] | None = None  # a DML statement's write transaction, not opened yet: the tables to log
+        self.owner = Owner(ctx.spid)
+        self.undo = UndoLog(self.conn, lambda: self.trancount > 0)
+        self._views: list[str] = []  # TEMP VIEWs showing other transactions' tables as committed, for one statement
+        self.lock_timeout = -1  # SET LOCK_TIMEOUT: -1 waits for ever (the default), 0 never waits, n milliseconds
+        self._savepoints: dict[str, int] = {}  # SAVE TRANSACTION name -> the undo log's position then
         functions.register(self)
         self.trancount = 0
         self.work: Database | None = None  # the state's database while it has uncommitted changes
@@ -96,12 +130,22 @@ class SqlSession:
             self.work = copy.deepcopy(committed)
         return self.work
 
+    def _lock_security(self) -> None:
+        """Before changing the security state: its lock, until the transaction (or, outside one, the statement) ends.
+
+        The working copy is taken under the lock, so it starts from what the last writer committed."""
+        self._lock(_SECURITY, Mode.X, Scope.TRANSACTION if self.trancount else Scope.STATEMENT)
+
     def _commit_state(self) -> None:
+        """Write the working copy's security state over the committed database's (nothing else of it changes)."""
         work, self.work = self.work, None
         if work is None:
             return
         with self.store.mutate() as s:
-            s.server.databases = [work if d.name.lower() == work.name.lower() else d for d in s.server.databases]
+            committed = s.server.database(work.name)
+            if committed is not None:
+                committed.users, committed.roles, committed.members = work.users, work.roles, work.members
+                committed.permissions, committed.schemas = work.permissions, work.schemas
 
     # --- transactions -----------------------------------------------------------------------------
 
@@ -109,8 +153,8 @@ class SqlSession:
         self.trancount += 1
         if self.trancount > 1:
             return b""
-        # SQLite's transaction starts with the first statement that touches a table (_enter): a driver
-        # that keeps a transaction open between requests (autocommit off) must not hold a lock all along.
+        # Nothing is opened in SQLite: its write transaction lasts one statement (see locks), so a driver that
+        # keeps a transaction open between requests (autocommit off) holds only the table locks it has used.
         self.ctx.transaction = self.tran_id()
         return tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(self.ctx.transaction), b"\x00")
 
@@ -120,18 +164,27 @@ class SqlSession:
         self.trancount -= 1
         if self.trancount > 0:
             return b""
+        if not self.conn.in_transaction and self.undo.pending():
+            self._write_begin()
         if self.conn.in_transaction:
-            self.conn.execute("COMMIT")
+            self.undo.forget()
+            self._write_end("COMMIT")
         self._commit_state()
+        self._end_transaction()
         old, self.ctx.transaction = self.ctx.transaction, None
         return tk.envchange(tk.ENV_COMMIT_TRAN, b"\x00", tk.b_varbyte(old or bytes(8)))
 
     def rollback(self) -> bytes:
         """Roll back everything: SQL Server's ROLLBACK without a savepoint name ends all nesting."""
         if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+            self._write_end("ROLLBACK")  # DDL and what followed it
+        if self.undo.pending():  # the statements that committed to SQLite one by one, newest first
+            self._write_begin()
+            self.undo.undo()
+            self._write_end("COMMIT")
         self.work = None
         self.trancount = 0
+        self._end_transaction()
         old, self.ctx.transaction = self.ctx.transaction, None
         if old is None:
             return b""
@@ -143,11 +196,21 @@ class SqlSession:
             self.rollback()
         self.nocount = self.xact_abort = False
         self.isolation = "READ COMMITTED"
+        self.lock_timeout = -1
         self.identity, self.rowcount = None, 0
 
     def close(self) -> None:
         self.rollback()
+        self.locks.release_all(self.owner, *Scope)  # session-owned application locks end with the session
         self.conn.close()
+
+    def _end_transaction(self) -> None:
+        self._savepoints.clear()
+        self.locks.release_all(self.owner, Scope.TRANSACTION, Scope.STATEMENT)
+
+    def _lock(self, resource: Resource, mode: Mode, scope: Scope, timeout_ms: int | None = None) -> bool:
+        """Wait for a lock as SQL Server does: LOCK_TIMEOUT, then 1222; a deadlock cycle makes this session the victim."""
+        return self.locks.acquire(self.owner, resource, mode, scope, self.lock_timeout if timeout_ms is None else timeout_ms)
 
     # --- batches ----------------------------------------------------------------------------------
 
@@ -167,18 +230,25 @@ class SqlSession:
             self._snapshot = None
             self._last_word = st.toks[-1].text
             try:
-                pieces.extend(self._statement(st, by_name))
+                done = self._statement(st, by_name)
+                if self.nocount:  # as NOCOUNT was when the statement ran: SET NOCOUNT OFF later does not count it
+                    for p in done:
+                        p.rowcount = None
+                pieces.extend(done)
             except Exception as caught:  # noqa: BLE001 - an unforeseen failure is an error for this statement, not a dropped connection
                 err = caught if isinstance(caught, SqlError | ddl.DdlError) else _internal(caught, st.text)
                 ok = False
                 self._pending = None
-                env = self.rollback() if self.xact_abort and self.trancount else b""
+                # A deadlock victim's transaction is rolled back (1205), and with XACT_ABORT ON any error's.
+                env = self.rollback() if (self.xact_abort or err.number == 1205) and self.trancount else b""
                 pieces.append(Piece(env=env, error=err, line=sql.count("\n", 0, st.toks[0].start) + 1))
                 if self.xact_abort or err.number not in errors.STATEMENT_LEVEL:
                     break
             finally:
                 if self.trancount == 0:
                     self._commit_state()
+                self._drop_views()
+                self.locks.release_all(self.owner, Scope.STATEMENT, *((Scope.TRANSACTION,) if self.trancount == 0 else ()))
         return self._encode(pieces, done_token), ok
 
     def _encode(self, pieces: list[Piece], done_token: int) -> bytes:
@@ -192,7 +262,7 @@ class SqlSession:
             elif p.columns is not None:
                 out += p.env + tk.result_set(p.columns, p.rows, more=bool(more), done_token=done_token)
             else:
-                status = more | (tk.DONE_COUNT if p.rowcount is not None and not self.nocount else 0)
+                status = more | (tk.DONE_COUNT if p.rowcount is not None else 0)
                 out += p.env + tk.done(status, p.rowcount or 0, token=done_token, curcmd=p.curcmd)
         return bytes(out or tk.done(token=done_token))
 
@@ -215,15 +285,18 @@ class SqlSession:
             text = "" if value is None else types.convert(types.storage(value), TypeSpec(SqlType.NVARCHAR, 8000), types.type_name(source))
             return [Piece(env=tk.info(0, 1, str(text), self.server))]
         if first == "SET":
-            self._set(words[1:])
+            self._set(words[1:], st.toks)
             return [Piece()]
         if first == "USE":
             if len(st.toks) == 2 and st.toks[1].name.lower() == self.ctx.database.lower():
                 return [Piece()]
             raise errors.use_database()
         if _is_security_ddl(st.toks):
+            self._lock_security()
             self.store.read(lambda s: ddl.execute(st.toks, lambda: self._mutable(s), s, self.user))
             return [Piece(curcmd=CMD_DDL)]
+        if first in ("EXEC", "EXECUTE") and applock.procedure(st.toks):
+            return [applock.execute(self, st.toks, params)]
         if first in _STATEMENT_ONLY_UNSUPPORTED:
             raise errors.unsupported(first)
         text = st.text
@@ -232,52 +305,153 @@ class SqlSession:
             base = st.toks[0].start
             text = text[: st.toks[1].start - base] + text[st.toks[1].end - base :]
         tree = translate.parse(text)
+        self._lock_reads(tree)
         if isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery):
             return [queries.query(self, tree, params)]
         if isinstance(tree, exp.Insert):
-            return [self._atomic(lambda: dml.insert(self, tree, params))]
+            return [self._atomic(lambda: dml.insert(self, tree, params), writes=_targets(tree), insert_only=True)]
         if isinstance(tree, exp.Update):
-            return [self._atomic(lambda: dml.update(self, tree, params))]
+            return [self._atomic(lambda: dml.update(self, tree, params), writes=_targets(tree))]
         if isinstance(tree, exp.Delete):
-            return [self._atomic(lambda: dml.delete(self, tree, params))]
+            return [self._atomic(lambda: dml.delete(self, tree, params), writes=_targets(tree))]
         if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "TABLE":
             return [self._atomic(lambda: table_ddl.create_table(self, tree))]
         if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
+            self._lock_security()
             return [schema_ddl.create_schema(self, tree)]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "TABLE":
+            self._lock_tables_for_ddl(tree)
             return [self._atomic(lambda: table_ddl.drop_table(self, tree))]
         if isinstance(tree, exp.Alter) and str(tree.args.get("kind", "")).upper() == "TABLE":
+            self._lock_tables_for_ddl(tree)
             return [self._atomic(lambda: table_ddl.alter_table(self, tree))]
         if isinstance(tree, exp.TruncateTable):
+            self._lock_tables_for_ddl(tree)
             return [self._atomic(lambda: table_ddl.truncate(self, tree))]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
+            self._lock_security()
             return [schema_ddl.drop_schema(self, tree)]
         kind = str(tree.args.get("kind") or "").upper()
         raise errors.unsupported(f"{first} {kind}".strip() if kind else first)
 
     def _enter(self, write: bool) -> None:
-        """Open the SQLite side of the session's transaction, if it has one and it is not open yet.
+        """A statement is about to touch user tables: schema stability (Sch-S) for the statement, so DDL in another
+        session's open transaction is waited for (LOCK_TIMEOUT) rather than met as SQLite's busy error.
 
-        A transaction whose first statement writes takes the write lock at once (BEGIN IMMEDIATE:
-        it waits for another writer instead of failing later on a stale snapshot).
-        """
-        if self.trancount and not self.conn.in_transaction:
-            self._exec("BEGIN IMMEDIATE" if write else "BEGIN")
+        Reads see the last committed data (READ COMMITTED): SQLite's read transaction lasts one statement."""
+        del write  # reads and writes alike; a writer's table locks are taken by _atomic
+        self._lock(_SCHEMA, Mode.SCH_S, Scope.STATEMENT)
 
-    def _atomic(self, fn: Callable[[], Piece]) -> Piece:
-        """A statement's changes apply whole or not at all; outside a transaction it commits at once."""
-        self._enter(write=True)
+    def _lock_reads(self, tree: exp.Expression) -> None:
+        """Reads see committed rows (READ_COMMITTED_SNAPSHOT, Azure SQL Database's default): for each user table another
+        transaction may be changing, a TEMP VIEW of it as committed, for this statement (none under NOLOCK or READ
+        UNCOMMITTED, which read what is there; none for a table this session itself is changing)."""
+        self._drop_views()
+        tables = [t for t in tree.find_all(exp.Table) if t.name]
+        if not tables:
+            return
+        if not isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery | exp.Insert | exp.Update | exp.Delete):
+            self._enter(write=False)
+            return  # DDL and the rest: they name tables, they do not read rows
+        self._enter(write=False)
+        if self.isolation == "READ UNCOMMITTED":
+            return
+        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+        written = set(_targets(tree))
+        for t in tables:
+            hints = {h.name.upper() for w in t.args.get("hints") or [] for h in ([w] if not w.expressions else w.expressions)}
+            key = _table_key(t)
+            if key is None or key in written or key in self._views or t.name.lower() in ctes or hints & _DIRTY_READ_HINTS:
+                continue
+            if self.locks.held(self.owner, ("table", key)) == Mode.X:
+                continue  # nobody else has uncommitted changes here (an inserter's IX still needs the view)
+            view = committed_view(self.conn, key, self.undo.owner)
+            if view is not None:
+                self.conn.execute(f"CREATE TEMP VIEW {quote(key)} AS {view}")
+                self._views.append(key)
+
+    def _lock_tables_for_ddl(self, tree: exp.Expression) -> None:
+        """DROP/ALTER/TRUNCATE TABLE wait for transactions that changed the table (their X or IX locks), as Sch-M would."""
+        scope = Scope.TRANSACTION if self.trancount else Scope.STATEMENT
+        for table in tree.find_all(exp.Table):
+            if (key := _table_key(table)) is not None:
+                self._lock(("table", key), Mode.X, scope)
+
+    def _drop_views(self, only: Sequence[str] | None = None) -> None:
+        """Drop this statement's committed-row views (``only``: those of these tables)."""
+        for key in [k for k in self._views if only is None or k in only]:
+            self.conn.execute(f"DROP VIEW IF EXISTS temp.{quote(key)}")
+            self._views.remove(key)
+
+    def _write_begin(self) -> None:
+        """Open SQLite's write transaction. Sessions of this sandbox queue on the database's writer mutex (fair, no
+        polling; held for one statement, or from DDL to the transaction's end); another process's writer is waited
+        out through SQLite's busy timeout."""
+        if not self.writer.acquire(timeout=_BUSY_WAIT):
+            raise errors.lock_timeout()
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self.writer.release()
+            raise self._map_error(str(exc), "INSERT", None) from None
+        self._writing = True
+
+    def _writes_open(self) -> bool:
+        """Whether the statement's first write opened SQLite's transaction (see _exec)."""
+        return self.conn.in_transaction
+
+    def _write_end(self, verb: str) -> None:
+        """COMMIT or ROLLBACK SQLite's transaction and let the next writer in."""
+        try:
+            self.conn.execute(verb)
+        finally:
+            if not self.conn.in_transaction and self._writing:
+                self._writing = False
+                self.writer.release()
+
+    def _atomic(self, fn: Callable[[], Piece], writes: Sequence[str] | None = None, insert_only: bool = False) -> Piece:
+        """A statement's changes apply whole or not at all; outside a transaction it commits at once.
+
+        ``writes``: the tables (``schema.name``) a DML statement changes; they stay exclusively locked until the
+        transaction ends, and their before-images go to the undo log. None: DDL, which takes the schema lock
+        (Sch-M) and SQLite's transaction until the transaction ends (SQLite undoes DDL, not the undo log).
+        ``insert_only``: an INSERT takes an intent-exclusive lock (IX): inserters of one table do not wait for each
+        other (their rows are distinct; each undoes only its own), UPDATE/DELETE (X) wait for them and they for it."""
+        in_transaction = bool(self.trancount)
+        scope = Scope.TRANSACTION if in_transaction else Scope.STATEMENT
+        if writes is not None and not writes:
+            writes = None  # a DML statement whose target was not recognised: SQLite's own transaction keeps it undoable
+        if writes is None:
+            self._lock(_SCHEMA, Mode.SCH_M, scope)
+        else:
+            self._enter(write=True)
+            writes = [*writes] if insert_only else [*writes, *self._cascades(writes)]
+            for key in writes:
+                self._lock(("table", key), Mode.IX if insert_only else Mode.X, scope)
+        self._drop_views(writes)  # a view of a table this statement writes (DDL: of any) would stand in its way
+        logged = writes if writes is not None and in_transaction else []
         if not self.conn.in_transaction:
-            self._exec("BEGIN IMMEDIATE")  # autocommit: this statement is the transaction
+            if writes is None:
+                self._write_begin()
+            else:  # DML: SQLite's write transaction opens at its first write (_exec), after the translation work
+                self._deferred = list(logged)
             try:
                 piece = fn()
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self._deferred = None
+                if self._writes_open():
+                    self._write_end("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
+            self._deferred = None
+            if writes is None and in_transaction:
+                return piece  # DDL: SQLite's transaction stays open until COMMIT/ROLLBACK TRANSACTION
+            if self._writes_open():
+                self._write_end("COMMIT")
             return piece
         self.conn.execute("SAVEPOINT az_statement")
         try:
+            for key in logged:
+                self.undo.track(key)
             piece = fn()
         except BaseException:
             self.conn.execute("ROLLBACK TO az_statement")
@@ -286,17 +460,29 @@ class SqlSession:
         self.conn.execute("RELEASE az_statement")
         return piece
 
+    def _cascades(self, writes: Sequence[str]) -> list[str]:
+        """Tables whose foreign keys reference ``writes``: a cascading action may change them too."""
+        low = {w.lower() for w in writes}
+        return [t.key.lower() for t in storage.tables(self.conn) for k in t.keys if k.kind == "FOREIGN KEY" and k.ref_key.lower() in low]
+
     def _if(self, st: batch.Statement, params: dict[str, Param]) -> list[Piece]:
         if st.body <= 1 or st.body >= len(st.toks):
             raise errors.syntax(st.toks[-1].text)
         base = st.toks[0].start
         condition = st.text[st.toks[1].start - base : st.toks[st.body - 1].end - base]
         tree = translate.parse(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END")
+        self._lock_reads(tree)
         piece = queries.query(self, tree, params)
         if piece.rows and piece.rows[0][0] == 1:
-            body = batch.Statement(st.toks[st.body :], st.text[st.toks[st.body].start - base :])
-            return self._statement(body, params)
-        return [Piece()]
+            branch = st.toks[st.body : st.orelse - 1 if st.orelse else len(st.toks)]  # up to ELSE
+        else:
+            branch = st.toks[st.orelse :] if st.orelse else []
+        if not branch:
+            return [Piece()]
+        pieces: list[Piece] = []
+        for part in batch.split(st.text[branch[0].start - base : branch[-1].end - base]):
+            pieces.extend(self._statement(part, params))
+        return pieces
 
     def _transaction_statement(self, first: str, words: list[str]) -> Piece:
         rest = words[1:]
@@ -310,22 +496,41 @@ class SqlSession:
                 raise errors.syntax(first)
             if self.trancount == 0:
                 raise SqlError(628, "Cannot issue SAVE TRANSACTION when there is no active transaction.")
-            self._enter(write=False)
-            self.conn.execute(f"SAVEPOINT {quote('sp_' + rest[1].lower())}")
+            name = rest[1].lower()
+            self._savepoints[name] = self.undo.mark()
+            if self.conn.in_transaction:  # after DDL: SQLite holds the transaction, and takes the savepoint too
+                self.conn.execute(f"SAVEPOINT {quote('sp_' + name)}")
             return Piece(curcmd=0xD4)
         if first == "COMMIT":
             return Piece(env=self.commit(), curcmd=0xD5)
-        if tran and len(rest) == 2 and self.trancount:  # ROLLBACK TRAN <savepoint>
-            try:
-                self.conn.execute(f"ROLLBACK TO {quote('sp_' + rest[1].lower())}")
-                return Piece(curcmd=0xD5)
-            except sqlite3.OperationalError:
-                pass  # not a savepoint: the transaction's own name, so everything rolls back
+        if tran and len(rest) == 2 and self.trancount and rest[1].lower() in self._savepoints:  # ROLLBACK TRAN <savepoint>
+            self._rollback_to(rest[1].lower())
+            return Piece(curcmd=0xD5)
         if self.trancount == 0:
             raise errors.no_begin("ROLLBACK")
         return Piece(env=self.rollback(), curcmd=0xD5)
 
-    def _set(self, words: list[str]) -> None:
+    def _rollback_to(self, name: str) -> None:
+        mark = self._savepoints[name]
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute(f"ROLLBACK TO {quote('sp_' + name)}")
+            except sqlite3.OperationalError:  # SQLite's transaction (DDL) began after the savepoint: all of it goes
+                self._write_end("ROLLBACK")
+        if self.conn.in_transaction:
+            self.undo.undo(mark)
+            return
+        self._write_begin()
+        self.undo.undo(mark)
+        self._write_end("COMMIT")
+
+    def _set(self, words: list[str], toks: list[lexer.Tok]) -> None:
+        if words[:1] == ["LOCK_TIMEOUT"]:
+            value = "".join(t.text for t in toks[2:])
+            if not re.fullmatch(r"-?\d+", value) or int(value) < -1:
+                raise errors.syntax(value or "LOCK_TIMEOUT")
+            self.lock_timeout = int(value)
+            return
         option, value = connect.parse_set(words)
         if option == "NOCOUNT":
             self.nocount = value == "ON"
@@ -339,7 +544,12 @@ class SqlSession:
     def _exec(
         self, sql: str, binds: dict[str, Any] | Sequence[Any] = (), verb: str = "INSERT", table: TableInfo | None = None
     ) -> sqlite3.Cursor:
-        deadline = time.monotonic() + _LOCK_WAIT
+        if self._deferred is not None and not self.conn.in_transaction and sql.lstrip()[:6].upper() not in ("SELECT", "PRAGMA"):
+            logged, self._deferred = self._deferred, None
+            self._write_begin()
+            for key in logged:
+                self.undo.track(key)
+        deadline = time.monotonic() + _BUSY_WAIT
         while True:
             try:
                 return self.conn.execute(sql, binds)
@@ -349,7 +559,7 @@ class SqlSession:
                     raise pending from None
                 text = str(exc)
                 if "locked" in text and time.monotonic() < deadline:
-                    time.sleep(0.01)  # another session holds the lock: wait for it, as SQL Server does
+                    time.sleep(0.002)  # SQLite's one-writer lock, held by another session's running statement
                     continue
                 raise self._map_error(text, verb, table) from None
 
@@ -412,6 +622,7 @@ class SqlSession:
             login=self.ctx.principal, user=self.user, database=self.ctx.database, spid=self.ctx.spid, server=self.server,
             trancount=self.trancount, identity=self.identity, rowcount=self.rowcount, is_member=is_member,
             principal_id=_ids(db).get(self.user.lower()) if db is not None else None,
+            lock_timeout=self.lock_timeout,
         )  # fmt: skip
         return translate.Translator(session, self._table, lambda key: catalog.VIEWS.get(key), catalog.table_function, params)
 
@@ -428,7 +639,7 @@ class SqlSession:
             return
         db = self.db()
         databases = self.store.read(lambda s: [(d.name, d.available) for d in s.server.databases])
-        context = catalog.CatalogContext(self.caller(), db, databases, self.conn, self.isolation)
+        context = catalog.CatalogContext(self.caller(), db, databases, self.conn, self.isolation, self.lock_timeout)
         for temp, view in views.items():
             if view.needs_database and db is None:
                 raise errors.invalid_object(temp.removeprefix("__view."))
@@ -457,6 +668,33 @@ def _internal(exc: Exception, statement: str) -> SqlError:
         return errors.unsupported("string with an unpaired UTF-16 surrogate")
     log_internal(log, "sandbox SQL", exc)
     return errors.unsupported(f"statement the sandbox could not execute ({type(exc).__name__})")
+
+
+def _table_key(table: exp.Table) -> str | None:
+    """The lock name of a user table (``schema.name``, lower-cased; dbo by default); None for sys.*, #temp, @vars."""
+    schema = (table.db or "dbo").lower()
+    name = table.name.lower()
+    if schema in ("sys", "information_schema") or name.startswith(("#", "@")) or table.catalog:
+        return None
+    return f"{schema}.{name}"
+
+
+def _targets(tree: exp.Expression) -> list[str]:
+    """The user tables an INSERT, UPDATE or DELETE changes (its target; DELETE t FROM t JOIN ... names an alias)."""
+    target = tree.this if isinstance(tree, exp.Insert | exp.Update | exp.Delete) else None
+    if isinstance(tree, exp.Delete) and tree.args.get("tables"):
+        target = tree.args["tables"][0]  # DELETE t2 WHERE ... / DELETE t FROM t2 AS t: the table (or alias) named first
+    if isinstance(target, exp.Schema):
+        target = target.this
+    if not isinstance(target, exp.Table):
+        return []
+    if not target.db and isinstance(tree, exp.Update | exp.Delete):
+        for t in tree.find_all(exp.Table):
+            if t is not target and t.alias and t.alias.lower() == target.name.lower():
+                target = t
+                break
+    key = _table_key(target)
+    return [key] if key else []
 
 
 def _is_security_ddl(toks: list[lexer.Tok]) -> bool:

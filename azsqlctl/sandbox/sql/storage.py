@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
 import sqlite3
 import threading
@@ -19,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from ..sqltypes import SqlType, TypeSpec
+from .locks import LockManager
 
 META = "__azsqlctl_tables"
+log = logging.getLogger("azsqlctl.sandbox.sql")
 _instances = itertools.count(1)
 
 
@@ -110,7 +113,20 @@ class Storage:
         self.directory = data_directory(state_path) if state_path is not None else None
         self._instance = next(_instances)
         self._keepers: dict[str, sqlite3.Connection] = {}  # in-memory databases live while a connection is open
+        self._locks: dict[str, LockManager] = {}
+        self._writers: dict[str, threading.Lock] = {}
+        self._recovered: set[str] = set()  # databases whose leftover undo logs were rolled back (once per process)
         self._lock = threading.Lock()
+
+    def writer(self, database: str) -> threading.Lock:
+        """The mutex this sandbox's sessions hold while SQLite's write transaction on ``database`` is theirs."""
+        with self._lock:
+            return self._writers.setdefault(database.lower(), threading.Lock())
+
+    def locks(self, database: str) -> LockManager:
+        """The database's lock table, shared by every session of this sandbox."""
+        with self._lock:
+            return self._locks.setdefault(database.lower(), LockManager())
 
     def _target(self, database: str) -> tuple[str, bool]:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", database.lower())
@@ -128,9 +144,19 @@ class Storage:
         conn = sqlite3.connect(target, uri=uri, check_same_thread=False, isolation_level=None, timeout=5.0)
         if not uri:
             conn.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL: durable when the process dies, not on power loss (a sandbox's trade;
+            # FULL made every autocommit write wait for an fsync).
+            conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {META} (schema_name TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL COLLATE NOCASE, object_id INTEGER NOT NULL, info TEXT NOT NULL, PRIMARY KEY (schema_name, name))"
         )
+        with self._lock:
+            if database.lower() not in self._recovered:
+                self._recovered.add(database.lower())
+                from .undo import recover  # (undo imports this module)
+
+                if undone := recover(conn):
+                    log.warning("database %s: rolled back %d change(s) of transactions left open by a stopped sandbox", database, undone)
         return conn
 
     def close(self) -> None:

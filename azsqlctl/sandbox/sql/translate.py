@@ -67,6 +67,7 @@ class Session:
     rowcount: int
     is_member: Callable[[str], int | None]
     principal_id: int | None
+    lock_timeout: int = -1  # SET LOCK_TIMEOUT
 
 
 @dataclass
@@ -242,7 +243,7 @@ class Translator:
                 "LANGUAGE": ("us_english", name_spec),
                 "MAX_PRECISION": (38, TypeSpec(SqlType.TINYINT)),
                 "DATEFIRST": (7, TypeSpec(SqlType.TINYINT)),
-                "LOCK_TIMEOUT": (-1, TypeSpec(SqlType.INT)),
+                "LOCK_TIMEOUT": (s.lock_timeout, TypeSpec(SqlType.INT)),
                 "TEXTSIZE": (2147483647, TypeSpec(SqlType.INT)),
                 "ERROR": (0, TypeSpec(SqlType.INT)),
                 "OPTIONS": (5496, TypeSpec(SqlType.INT)),
