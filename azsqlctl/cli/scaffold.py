@@ -119,12 +119,10 @@ def _human_dry_run(data: dict[str, Any]) -> None:
 
 
 def _removed_temps(data: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    from .render import console
+    from .render import console, shown
 
     for name in data.get("removed_temp_files", []):
-        console().print(f"  removed {escape(name)} (a temp file an interrupted run left)")
+        console().print(f"  removed {shown(name)} (a temp file an interrupted run left)")
 
 
 def _human_check(data: dict[str, Any]) -> None:

@@ -25,8 +25,13 @@ SANDBOX = Path(__file__).resolve().parents[2] / "azsqlctl" / "sandbox"
 
 
 def test_the_sandbox_imports_no_rule_from_the_client() -> None:
-    """Only the JWT codec, exception classes for configuration errors and the cloud's name may come from core."""
-    allowed = {"from azsqlctl.core import jwt", "from azsqlctl.core.errors import", "from azsqlctl.core.clouds import SANDBOX_CLOUD_NAME"}
+    """Only codecs (JWT, bounded JSON), exception classes for configuration errors and the cloud's name may come from core."""
+    allowed = {
+        "from azsqlctl.core import jwt",
+        "from azsqlctl.core import jsonlimits",
+        "from azsqlctl.core.errors import",
+        "from azsqlctl.core.clouds import SANDBOX_CLOUD_NAME",
+    }
     found = [
         f"{path.relative_to(SANDBOX)}: {line.strip()}"
         for path in sorted(SANDBOX.rglob("*.py"))
