@@ -12,61 +12,19 @@ from __future__ import annotations
 
 import http.client
 import json
-import multiprocessing as mp
 import os
 import socket
 import ssl
 import statistics
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.e2e.hostile_client import ChildSandbox
+
 REQUEST_TIMEOUT = 10.0
-
-
-def _serve(info: Any, stop: Any) -> None:
-    """The child: a sandbox, what the clients need to reach it, then wait to be told to stop."""
-    from azsqlctl.sandbox.serve import ARM_RESOURCE, SQL_RESOURCE, Sandbox
-    from azsqlctl.sandbox.surfaces import LogsSurface
-
-    with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp) / "state.json") as sb:
-        system = sb.store.read(lambda s: s.system_identity())
-        assert system is not None
-        name = system.name
-        logs = sb.surface(LogsSurface).http
-        assert logs is not None
-        info.put(
-            {
-                "env": sb.env,
-                "tds_port": sb.tds_port,
-                "identity": sb.identity_http.url,
-                "arm": sb.arm_http.url,
-                "logs": logs.url,
-                "sql_token": sb.issue_token(name, SQL_RESOURCE),
-                "arm_token": sb.issue_token(name, ARM_RESOURCE),
-                "logs_token": sb.issue_token(name, "https://api.loganalytics.io"),
-            }
-        )
-        stop.wait()
-
-
-class Child:
-    def __enter__(self) -> dict[str, Any]:
-        ctx = mp.get_context("spawn")
-        self.info: Any = ctx.Queue()
-        self.stop = ctx.Event()
-        self.proc = ctx.Process(target=_serve, args=(self.info, self.stop), daemon=True)
-        self.proc.start()
-        found: dict[str, Any] = self.info.get(timeout=120)
-        return found
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.proc.join(timeout=30)
 
 
 def _requests(sb: dict[str, Any]) -> dict[str, tuple[str, str, str, dict[str, str], bytes | None]]:
@@ -133,7 +91,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def bench_http_burst(clients: int = 500) -> None:
-    with Child() as sb:
+    with ChildSandbox() as child:
+        sb = child.facts
         tls = ssl.create_default_context(cafile=sb["env"]["AZSQLCTL_CA_BUNDLE"])
         tls.check_hostname = False  # the URLs name 127.0.0.1; the certificate is checked against the CA
         for name, (url, method, path, headers, body) in _requests(sb).items():
@@ -150,15 +109,15 @@ def bench_http_burst(clients: int = 500) -> None:
 def bench_idle_tds(idle: int = 200, samples: int = 30) -> None:
     from tests.conftest import raw_connect
 
-    with Child() as sb:
+    with ChildSandbox() as target:
+        sb = target.facts
         os.environ.update(sb["env"])
-        target = type("Target", (), {"tds_port": sb["tds_port"]})()
 
         def login_times() -> list[float]:
             times = []
             for _ in range(samples):
                 start = time.perf_counter()
-                cnxn = raw_connect(target, sb["sql_token"])
+                cnxn = raw_connect(target, sb["sql_token"])  # type: ignore[arg-type]  # only its tds_port is read
                 cnxn.cursor().execute("SELECT 1").fetchone()
                 cnxn.close()
                 times.append(time.perf_counter() - start)
@@ -174,7 +133,7 @@ def bench_idle_tds(idle: int = 200, samples: int = 30) -> None:
         time.sleep(0.5)
         alone += login_times()  # the baseline before and after, so drift does not favour either side
         with ThreadPoolExecutor(8) as pool:
-            pooled = list(pool.map(lambda _: raw_connect(target, sb["sql_token"]), range(idle)))
+            pooled = list(pool.map(lambda _: raw_connect(target, sb["sql_token"]), range(idle)))  # type: ignore[arg-type]
         time.sleep(0.5)
         with_pooled = statistics.median(login_times())
         for c in pooled:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing as mp
 import os
 import re
 import socket
 import ssl
 import struct
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from azsqlctl.protocol.prelogin import ENCRYPT_ON, client_prelogin
 from azsqlctl.protocol.tds import HEADER, LOGIN7, PRELOGIN, STATUS_EOM
@@ -65,12 +68,17 @@ def login7(token: str, database: str = "appdb", packet_size: int = 4096) -> byte
     return bytes(body)
 
 
-def tcp(sandbox: Sandbox) -> socket.socket:
+class HasTdsPort(Protocol):
+    @property
+    def tds_port(self) -> int: ...
+
+
+def tcp(sandbox: HasTdsPort) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", sandbox.tds_port), timeout=10)
     return sock
 
 
-def strict(sandbox: Sandbox) -> ssl.SSLSocket:
+def strict(sandbox: HasTdsPort) -> ssl.SSLSocket:
     """TDS 8.0 (Encrypt=strict): TLS first, then every message inside it. The fuzzer does not verify."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -105,7 +113,7 @@ def _exact(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def logged_in(sandbox: Sandbox, token: str) -> ssl.SSLSocket:
+def logged_in(sandbox: HasTdsPort, token: str) -> ssl.SSLSocket:
     sock = strict(sandbox)
     sock.sendall(packet(PRELOGIN, client_prelogin(ENCRYPT_ON)))
     assert read_message(sock), "no PRELOGIN answer"
@@ -214,3 +222,54 @@ def open_fds() -> int:
 
 def threads() -> int:
     return threading.active_count()
+
+
+def _child(info: Any, commands: Any) -> None:
+    """A sandbox in a process of its own: what clients need to reach it, then its RSS on request."""
+    from azsqlctl.sandbox.serve import ARM_RESOURCE, SQL_RESOURCE
+    from azsqlctl.sandbox.serve import Sandbox as _Sandbox
+    from azsqlctl.sandbox.surfaces import LogsSurface as _Logs
+
+    with tempfile.TemporaryDirectory() as tmp, _Sandbox(Path(tmp) / "state.json") as sb:
+        system = sb.store.read(lambda s: s.system_identity())
+        assert system is not None
+        logs = sb.surface(_Logs).http
+        assert logs is not None
+        info.put(
+            {
+                "env": sb.env, "tds_port": sb.tds_port, "identity": sb.identity_http.url, "arm": sb.arm_http.url, "logs": logs.url,
+                "sql_token": sb.issue_token(system.name, SQL_RESOURCE), "arm_token": sb.issue_token(system.name, ARM_RESOURCE),
+                "logs_token": sb.issue_token(system.name, "https://api.loganalytics.io"),
+            }
+        )  # fmt: skip
+        while commands.get() == "rss":
+            info.put(rss_bytes())
+
+
+class ChildSandbox:
+    """A sandbox in a child process, for measuring the sandbox's own memory (not the test's) and for
+    benchmarks whose clients must not share the sandbox's interpreter lock."""
+
+    def __init__(self) -> None:
+        ctx = mp.get_context("spawn")
+        self._info: Any = ctx.Queue()
+        self._commands: Any = ctx.Queue()
+        self.process = ctx.Process(target=_child, args=(self._info, self._commands), daemon=True)
+
+    def __enter__(self) -> ChildSandbox:
+        self.process.start()
+        self.facts: dict[str, Any] = self._info.get(timeout=120)
+        self.tds_port = int(self.facts["tds_port"])
+        return self
+
+    def rss(self) -> int:
+        """The child's resident memory after it handed freed heap pages back."""
+        self._commands.put("rss")
+        value: int = self._info.get(timeout=30)
+        return value
+
+    def __exit__(self, *exc: object) -> None:
+        self._commands.put("stop")
+        self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.kill()
