@@ -179,7 +179,12 @@ def connect(
     try:
         cnxn = pyodbc.connect(conn_str, attrs_before={SQL_COPT_SS_ACCESS_TOKEN: token.odbc_struct()}, timeout=max(1, timeout))
     except pyodbc.Error as exc:
-        raise sql_failure(exc) from None
+        failure = sql_failure(exc)
+        # the driver could not reach the server (DNS, TCP, TLS, login timeout; no server error number): name it
+        if isinstance(failure, ConnectionFailed) and not failure.details.get("number"):
+            failure.message += f" - SQL server {server.display}"
+            failure.details["server"] = server.display
+        raise failure from None
     return SqlSession(cnxn)
 
 

@@ -231,3 +231,18 @@ def test_an_unreachable_dns_server_is_named_within_the_timeout(
     said = "refused the query" if mode == "dead" else f"timed out after {TIMEOUT_S} s"
     assert f"the DNS server 127.0.0.1:{port}" in dns["finding"] and said in dns["finding"], dns
     assert elapsed < TIMEOUT_S + 1, elapsed
+
+
+@pytest.mark.parametrize("mode", ["dead", "stalled"])
+def test_an_unreachable_sql_server_is_named_within_the_timeout(
+    mode: str, sandbox: Sandbox, client_env: dict[str, str], refused_port: int, stalling_port: int
+) -> None:
+    port = refused_port if mode == "dead" else stalling_port
+    env = {"AZSQLCTL_SERVER": f"localhost,{port}", "AZSQLCTL_TIMEOUT": str(TIMEOUT_S), "COLUMNS": "200"}
+    for args in (["whoami"], ARGS["grant"]):
+        start = time.monotonic()
+        result = runner.invoke(app, args, env=env)
+        elapsed = time.monotonic() - start
+        assert result.exit_code == ExitCode.CONNECTION, (mode, args, result.output)
+        assert f"localhost,{port}" in result.stderr or f"127.0.0.1:{port}" in result.stderr, (mode, args, result.output)
+        assert elapsed < TIMEOUT_S + 1, (mode, args, elapsed)
