@@ -49,6 +49,7 @@ ScenarioOption = Annotated[
     ScenarioName | None,
     typer.Option(
         "--scenario",
+        metavar="NAME",
         help="Start from a fresh state set up for a README example: failed-logins, fleet, no-monitoring or web-app "
         "(in a temporary directory unless --state names a file that does not exist yet)",
         show_default=False,
@@ -324,7 +325,12 @@ def run_command(
     kill_after: Annotated[
         float,
         typer.Option(
-            "--kill-after", min=0.1, max=3600.0, help="Seconds a signalled COMMAND gets before SIGKILL (default 10)", show_default=False
+            "--kill-after",
+            metavar="SECONDS",
+            min=0.1,
+            max=3600.0,
+            help="Seconds a signalled COMMAND gets before SIGKILL (default 10)",
+            show_default=False,
         ),
     ] = 10.0,
     debug: o.Debug = False,
@@ -333,10 +339,7 @@ def run_command(
 
     Options go before COMMAND (or before --); everything from COMMAND on is passed to it untouched.
 
-    COMMAND runs in its own process group (at a terminal, the foreground job). SIGINT/SIGTERM/SIGHUP
-    are forwarded to the whole group, which gets SIGKILL --kill-after seconds later (or on a second
-    signal); whatever COMMAND leaves running in its group is ended too. Exit code: COMMAND's, or
-    128 + the signal it died of (130, 143, 137)."""
+    COMMAND runs in its own process group (at a terminal, the foreground job). SIGINT/SIGTERM/SIGHUP are forwarded to the whole group, which gets SIGKILL --kill-after seconds later (or on a second signal); whatever COMMAND leaves running in its group is ended too. Exit code: COMMAND's, or 128 + the signal it died of (130, 143, 137)."""
     from .runner import run
 
     def action(fmt: str) -> int:
