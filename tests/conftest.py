@@ -13,6 +13,12 @@ import pytest
 
 from azsqlctl.sandbox.serve import Sandbox
 
+# pytest-xdist's workers get COLUMNS=80 and LINES=24 (execnet's view of a terminal): the CLI processes tests start
+# would then render at 80 columns, not at the width a serial run (and the README's captured output) has.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
 # Variables from the machine that would steer azure-identity or the CLI away from the sandbox.
 _FOREIGN = ("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_")
 
