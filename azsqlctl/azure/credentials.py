@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.errors import AuthenticationError, UsageError
@@ -23,7 +24,7 @@ from azsqlctl.core.settings import AUTH_KINDS
 
 _lock = threading.Lock()
 _credentials: dict[tuple[str, str, str, str, str], Any] = {}
-_IDENTITY_ENV = ("IDENTITY_", "MSI_", "IMDS_", "AZURE_")
+_IDENTITY_ENV = ("IDENTITY_", "MSI_", "IMDS_", "AZURE_", "ACTIONS_ID_TOKEN_", "SYSTEM_OIDC")
 
 
 def get_credential(auth: str, client_id: str, cloud: Cloud, tenant_id: str = "") -> Any:
@@ -39,28 +40,108 @@ def get_credential(auth: str, client_id: str, cloud: Cloud, tenant_id: str = "")
         return _credentials[key]
 
 
+# MSAL's WELL_KNOWN_AUTHORITY_HOSTS (msal/authority.py): for any other host MSAL first asks
+# login.microsoftonline.com to validate the authority ("instance discovery"), which a private authority
+# (the sandbox, a sovereign test stand) never passes. azure-identity has no environment variable for
+# this, so azsqlctl passes disable_instance_discovery=True for such hosts - and only for them.
+MICROSOFT_AUTHORITY_HOSTS = frozenset({
+    "login.microsoftonline.com", "login.microsoft.com", "login.windows.net", "sts.windows.net", "login.microsoftonline.us",
+    "login.usgovcloudapi.net", "login.chinacloudapi.cn", "login.partner.microsoftonline.cn", "login.microsoftonline.de",
+    "login-us.microsoftonline.com", "login.sovcloud-identity.fr", "login.sovcloud-identity.de", "login.sovcloud-identity.sg",
+})  # fmt: skip
+log = logging.getLogger("azsqlctl.azure.credentials")
+
+# GitHub sets these in a job only when the workflow grants `permissions: id-token: write`.
+GITHUB_REQUEST_URL, GITHUB_REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 - an audience, not a password
+
+
+def authority_kwargs(authority_host: str) -> dict[str, Any]:
+    """``authority`` (a full https URL: azure-identity refuses anything else) and, for an authority that is
+    not Microsoft's, ``disable_instance_discovery=True``."""
+    authority = authority_host.strip().rstrip("/")
+    if "://" not in authority:
+        authority = "https://" + authority
+    host = (urlsplit(authority).hostname or "").lower()
+    if host in MICROSOFT_AUTHORITY_HOSTS:
+        return {"authority": authority}
+    log.debug(
+        "authority %s is not one of Microsoft's: passing disable_instance_discovery=True "
+        "(MSAL would otherwise ask login.microsoftonline.com to validate it)",
+        authority,
+    )
+    return {"authority": authority, "disable_instance_discovery": True}
+
+
 def _build(auth: str, client_id: str, cloud: Cloud, tenant_id: str) -> Any:
     import azure.identity as ai
 
-    authority = cloud.authority_host.removeprefix("https://")
+    kwargs = authority_kwargs(cloud.authority_host)
+    authority = kwargs["authority"]
     cid = client_id or None
     if auth == "default":
-        return ai.DefaultAzureCredential(authority=authority, managed_identity_client_id=cid, exclude_interactive_browser_credential=True)
+        return ai.DefaultAzureCredential(managed_identity_client_id=cid, exclude_interactive_browser_credential=True, **kwargs)
     if auth == "cli":
         return ai.AzureCliCredential(tenant_id=tenant_id)
     if auth == "managed-identity":
         return ai.ManagedIdentityCredential(client_id=cid)
     if auth == "workload-identity":
         try:
+            # An assertion credential: no instance discovery, so no flag.
             return ai.WorkloadIdentityCredential(client_id=cid, tenant_id=tenant_id or None, authority=authority)
         except ValueError as exc:
             raise AuthenticationError(
                 f"workload identity is not configured: {exc}",
                 "set AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID (the AKS webhook does)",
             ) from exc
+    if auth == "github-actions":
+        return _github_actions(ai, client_id, tenant_id, authority)
     if auth == "environment":
-        return ai.EnvironmentCredential(authority=authority)
-    return ai.DeviceCodeCredential(client_id=cid or "04b07795-8ddb-461a-bbee-02f9e1bf7b46", authority=authority)
+        return ai.EnvironmentCredential(**kwargs)
+    return ai.DeviceCodeCredential(client_id=cid or "04b07795-8ddb-461a-bbee-02f9e1bf7b46", **kwargs)
+
+
+def _github_actions(ai: Any, client_id: str, tenant_id: str, authority: str) -> Any:
+    """ClientAssertionCredential fed by the runner's OIDC endpoint: a workflow needs no `az` CLI and no secret."""
+    url, request_token = os.environ.get(GITHUB_REQUEST_URL, ""), os.environ.get(GITHUB_REQUEST_TOKEN, "")
+    if not url or not request_token:
+        missing = " and ".join(n for n, v in ((GITHUB_REQUEST_URL, url), (GITHUB_REQUEST_TOKEN, request_token)) if not v)
+        raise AuthenticationError(
+            f"{missing} not set: GitHub hands a job an OIDC token only when the workflow allows it",
+            "add `permissions: id-token: write` (and `contents: read`) to the workflow or job; outside GitHub Actions use another --auth",
+            code="github_oidc_missing",
+            details={"missing": missing},
+        )
+    cid = client_id or os.environ.get("AZURE_CLIENT_ID", "")
+    tid = tenant_id or os.environ.get("AZURE_TENANT_ID", "")
+    if not cid or not tid:
+        raise AuthenticationError(
+            "github-actions auth needs the app's client id and tenant id",
+            "pass --client-id and --tenant-id, or set AZURE_CLIENT_ID and AZURE_TENANT_ID (e.g. from repository variables)",
+            code="github_oidc_missing",
+        )
+
+    def github_token() -> str:
+        import requests  # azure-core's transport: honours REQUESTS_CA_BUNDLE and proxies as the SDK does
+
+        separator = "&" if "?" in url else "?"
+        reply = requests.get(
+            f"{url}{separator}audience={quote(TOKEN_EXCHANGE_AUDIENCE, safe='')}",
+            headers={"Authorization": f"Bearer {request_token}", "Accept": "application/json"},
+            timeout=30,
+        )
+        if reply.status_code != 200:
+            raise AuthenticationError(
+                f"the GitHub OIDC endpoint answered HTTP {reply.status_code}",
+                "the request token is valid only inside its job; rerun the job",
+                code="github_oidc_failed",
+            )
+        value = reply.json().get("value", "")
+        if not isinstance(value, str) or not value:
+            raise AuthenticationError("the GitHub OIDC endpoint answered without a token", "rerun the job", code="github_oidc_failed")
+        return value
+
+    return ai.ClientAssertionCredential(tid, cid, github_token, authority=authority)
 
 
 class _Attempts(logging.Handler):

@@ -16,8 +16,10 @@ from typing import Annotated, Any
 import typer
 
 from . import options as o
+from . import sandbox_apps
 
 app = typer.Typer(help="A local Azure SQL + Entra ID stand-in driven by the real SDKs and ODBC driver.", no_args_is_help=True)
+app.add_typer(sandbox_apps.app, name="app")
 
 StateFile = Annotated[
     Path | None,

@@ -18,6 +18,7 @@ class AuthKind(StrEnum):
     CLI = "cli"
     MANAGED_IDENTITY = "managed-identity"
     WORKLOAD_IDENTITY = "workload-identity"
+    GITHUB_ACTIONS = "github-actions"  # ClientAssertionCredential fed by the runner's OIDC endpoint
     ENVIRONMENT = "environment"
     DEVICE_CODE = "device-code"
 

@@ -26,6 +26,7 @@ from .arm import ArmService
 from .audit import Retention
 from .certs import CertPaths, ensure_certificates
 from .dns_endpoint import DnsEndpoint, DnsService
+from .entra.authority import AuthorityService
 from .faults import Faults
 from .http import HttpEndpoint
 from .identity_endpoint import IdentityService
@@ -40,6 +41,7 @@ from .surfaces import (
     SURFACES,
     ArmSurface,
     DnsSurface,
+    EntraSurface,
     Parts,
     Surface,
     TdsSurface,
@@ -106,7 +108,7 @@ class Sandbox:
                 code="sandbox_material",
             ) from None
         named = {TdsSurface.name: tds_port, TokenSurface.name: identity_port, ArmSurface.name: arm_port, DnsSurface.name: dns_port}
-        self.parts = Parts(self.store, self.faults, self.issuer, self.certs, {**named, **(ports or {})}, token_lifetime)
+        self.parts = Parts(self.store, self.faults, self.issuer, self.certs, {**named, **(ports or {})}, token_lifetime, self.material)
         self.surfaces: dict[str, Surface] = {cls.name: cls(self.parts) for cls in surfaces}
         self._running: list[Surface] = []
 
@@ -119,6 +121,10 @@ class Sandbox:
     @property
     def identity(self) -> IdentityService:
         return self.surface(TokenSurface).service
+
+    @property
+    def entra(self) -> AuthorityService:
+        return self.surface(EntraSurface).service
 
     @property
     def sql(self) -> SqlEndpoint:
