@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from azsqlctl.core.clouds import Cloud
+from azsqlctl.core.diagnosis import TOKEN_EXCHANGE_AUDIENCE, EntraFailure, explain_entra_failure, parse_entra_failure
 from azsqlctl.core.errors import AuthenticationError, UsageError
 from azsqlctl.core.ports import AccessToken
 from azsqlctl.core.settings import AUTH_KINDS
@@ -53,7 +54,6 @@ log = logging.getLogger("azsqlctl.azure.credentials")
 
 # GitHub sets these in a job only when the workflow grants `permissions: id-token: write`.
 GITHUB_REQUEST_URL, GITHUB_REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
-TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 - an audience, not a password
 
 
 def authority_kwargs(authority_host: str) -> dict[str, Any]:
@@ -204,7 +204,8 @@ def get_token(credential: Any, scope: str, timeout: float | None = None) -> Acce
     from azure.core.exceptions import ClientAuthenticationError
 
     silence = _Silence()
-    names = ("azure.identity", "azure.identity._credentials.chained", "azure.identity._internal.decorators")
+    names = ("azure.identity", "azure.identity._credentials.chained", "azure.identity._internal.decorators",
+             "azure.identity._internal.get_token_mixin")  # fmt: skip
     loggers = [logging.getLogger(n) for n in names]
     for lg in loggers:
         lg.addFilter(silence)
@@ -224,11 +225,17 @@ def get_token(credential: Any, scope: str, timeout: float | None = None) -> Acce
         raw = str(getattr(exc, "message", "") or exc)
         text, chain = summarize(raw if "Credential" in raw else f"{type(credential).__name__}: {raw}")
         code = next(iter(_AADSTS.findall(raw)), "")
+        details: dict[str, object] = {"chain": chain, "aadsts": code} if chain or code else {}
+        if failure := parse_entra_failure(raw):
+            details["entra"] = failure.as_dict()  # the quoted issuer/subject/audience/app id doctor explains
+            secret = os.environ.get("AZURE_CLIENT_SECRET", "")
+            if secret and failure.code in ("AADSTS7000215", "AADSTS7000222"):
+                details["secret_hint"] = secret[:3]  # as much as Entra itself shows of a secret
         raise AuthenticationError(
             "no credential could get a token" + (f" ({code})" if code else "") + ": " + text,
             "on Azure, enable a managed identity; locally run `az login`, or use `azsqlctl sandbox run -- ...`",
             code="no_credential",
-            details={"chain": chain, "aadsts": code} if chain or code else None,
+            details=details or None,
         ) from exc
     finally:
         for lg in loggers:
@@ -262,4 +269,15 @@ class CredentialTokens:
             return self._credential
 
     def token(self, scope: str) -> AccessToken:
-        return get_token(self.credential, scope, self.timeout)
+        try:
+            return get_token(self.credential, scope, self.timeout)
+        except AuthenticationError as exc:
+            # Which app was asked for (doctor's fixes name it): --client-id, else what azure-identity read.
+            exc.details.setdefault("client_id", self._spec[1] or os.environ.get("AZURE_CLIENT_ID", ""))
+            entra = exc.details.get("entra")
+            if isinstance(entra, dict):
+                failure = EntraFailure(**{k: str(v) for k, v in entra.items()})
+                explained = explain_entra_failure(failure, str(exc.details["client_id"]), str(exc.details.get("secret_hint", "")))
+                if explained is not None:
+                    exc.hint = explained[1]
+            raise

@@ -232,6 +232,21 @@ def _reset(path: Path) -> list[Path]:
 def run_command(
     command: Annotated[list[str] | None, typer.Argument(help="The command to run, after --", show_default=False)] = None,
     state: StateFile = None,
+    as_job: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="Run COMMAND with the environment of a CI job or pod: github:ORG/REPO[@REF], github:ORG/REPO:environment:NAME, "
+            "github:ORG/REPO:pull_request, aks:NAMESPACE/SERVICEACCOUNT, pipelines:ORG/PROJECT/CONNECTION",
+            show_default=False,
+        ),
+    ] = None,
+    as_client_id: Annotated[
+        str | None,
+        typer.Option(
+            "--as-client-id", help="AZURE_CLIENT_ID for --as [default: the app whose federated credential matches]", show_default=False
+        ),
+    ] = None,
     debug: o.Debug = False,
 ) -> None:
     """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code (127: not found).
@@ -255,6 +270,28 @@ def run_command(
 
             emit_error("sandbox run", NotFound(f"command not found: {command[0]}", "check the command name and PATH"), fmt)
             return COMMAND_NOT_FOUND
-        return run_with(_sandbox(state), command)
+        return run_with(_sandbox(state), command, _job_overlay(as_job, as_client_id or ""))
 
     run("sandbox run", None, debug, action)
+
+
+def _job_overlay(spec: str | None, client_id: str) -> Any:
+    """``--as``: the job's or pod's environment over the sandbox's (see azsqlctl.sandbox.entra.jobs)."""
+    if spec is None:
+        return None
+    import atexit
+    import shutil
+    import tempfile
+
+    def overlay(sandbox: Any) -> tuple[dict[str, str], tuple[str, ...]]:
+        from azsqlctl.sandbox.entra.jobs import job_environment
+        from azsqlctl.sandbox.surfaces import EntraSurface
+
+        workdir = Path(tempfile.mkdtemp(prefix="azsqlctl-job-"))
+        atexit.register(shutil.rmtree, workdir, True)  # the projected token file lives as long as the run
+        entra = sandbox.surface(EntraSurface)
+        job = sandbox.store.read(lambda s: job_environment(spec, s, entra.federation, entra.service.base_url, workdir, client_id))
+        print(f"sandbox run: as {job.description}", file=sys.stderr)
+        return job.set, job.unset
+
+    return overlay

@@ -319,7 +319,9 @@ def serve(
             signal.signal(sig, handler)
 
 
-def run(sandbox: Sandbox, command: Sequence[str]) -> int:
+def run(
+    sandbox: Sandbox, command: Sequence[str], overlay: Callable[[Sandbox], tuple[dict[str, str], tuple[str, ...]]] | None = None
+) -> int:
     """Start the sandbox, run ``command`` with its environment, stop, return the command's exit code.
 
     SIGINT, SIGTERM (and SIGHUP) are forwarded to the command, which is waited for before the sandbox
@@ -328,6 +330,9 @@ def run(sandbox: Sandbox, command: Sequence[str]) -> int:
     """
     with sandbox:
         env = {**os.environ, **sandbox.env}
+        if overlay is not None:  # `sandbox run --as`: a job's or pod's environment (entra/jobs.py)
+            extra, unset = overlay(sandbox)
+            env = {k: v for k, v in env.items() if k not in unset} | extra
         try:
             child = subprocess.Popen(list(command), env=env)
         except FileNotFoundError:

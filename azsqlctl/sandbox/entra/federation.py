@@ -30,7 +30,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
 from ..state import stable_id
 from ..tokens import Issuer
@@ -176,6 +175,3 @@ def github_job_from_spec(spec: str) -> GithubJob:
         ref = f"refs/heads/{ref}"
     return GithubJob(repo, ref=ref)
 
-
-def encode_audience(audience: str) -> str:
-    return quote(audience, safe="")
