@@ -174,4 +174,3 @@ def github_job_from_spec(spec: str) -> GithubJob:
     if not ref.startswith("refs/"):
         ref = f"refs/heads/{ref}"
     return GithubJob(repo, ref=ref)
-
