@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -351,3 +352,80 @@ def test_tds_refuses_a_token_whose_issuer_names_another_tenant(sandbox: Sandbox,
         raw_connect(sandbox, forged)
     v2 = sandbox.issue_token("orders-api", iss=f"https://login.microsoftonline.com/{_tenant(sandbox)}/v2.0")
     raw_connect(sandbox, v2).close()
+
+
+def test_azure_pipelines_credential_through_the_oidc_request_endpoint(
+    sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.identity import AzurePipelinesCredential
+
+    from azsqlctl.sandbox.entra.federation import PIPELINES_ISSUER
+    from azsqlctl.sandbox.entra.jobs import job_environment
+    from azsqlctl.sandbox.surfaces import EntraSurface
+
+    client_id = _federated_app(sandbox, "sc://contoso/orders/sql-migrations", issuer=PIPELINES_ISSUER)
+    entra = sandbox.surface(EntraSurface)
+    job = sandbox.store.read(
+        lambda s: job_environment("pipelines:contoso/orders/sql-migrations", s, entra.federation, entra.service.base_url, tmp_path)
+    )
+    for key, value in job.set.items():
+        monkeypatch.setenv(key, value)
+    assert job.set["AZURESUBSCRIPTION_CLIENT_ID"] == client_id
+    cred = AzurePipelinesCredential(
+        tenant_id=job.set["AZURESUBSCRIPTION_TENANT_ID"],
+        client_id=job.set["AZURESUBSCRIPTION_CLIENT_ID"],
+        service_connection_id=job.set["AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"],
+        system_access_token=job.set["SYSTEM_ACCESSTOKEN"],
+        authority=entra.service.base_url,
+    )
+    assert jwt.claims(cred.get_token(SQL_SCOPE).token)["appid"] == client_id
+    # another service connection's id with this job's access token: the OIDC endpoint refuses it
+    wrong = AzurePipelinesCredential(
+        tenant_id=_tenant(sandbox), client_id=client_id, service_connection_id=str(uuid.uuid4()),
+        system_access_token=job.set["SYSTEM_ACCESSTOKEN"], authority=entra.service.base_url,
+    )  # fmt: skip
+    assert "was not found" in _fail(wrong)
+
+
+def test_user_assigned_identity_with_a_federated_credential(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
+    """AKS workload identity with a user-assigned managed identity (not an app registration)."""
+    from azure.identity import WorkloadIdentityCredential
+
+    from azsqlctl.sandbox.surfaces import EntraSurface
+
+    uami = next(i for i in sandbox.identities_table() if i["name"] == "orders-api")
+    fed = sandbox.surface(EntraSurface).federation
+    token_file = tmp_path / "token"
+    token_file.write_text(fed.aks_token("prod", "orders"))
+    cred = WorkloadIdentityCredential(
+        tenant_id=_tenant(sandbox), client_id=uami["client_id"], token_file_path=str(token_file), authority=_authority(sandbox)
+    )
+    text = _fail(cred)  # no federated credential on the identity yet: the generic form, all three values
+    assert f"AADSTS70021: No matching federated identity record found for presented assertion. Assertion Issuer: '{AKS_ISSUER}'." in text
+    with sandbox.store.mutate() as s:
+        registry.add_federated_credential(s, "orders-api", "aks-prod", AKS_ISSUER, "system:serviceaccount:prod:orders")
+    fresh = WorkloadIdentityCredential(
+        tenant_id=_tenant(sandbox), client_id=uami["client_id"], token_file_path=str(token_file), authority=_authority(sandbox)
+    )
+    claims = jwt.claims(fresh.get_token(SQL_SCOPE).token)
+    assert claims["appid"] == uami["client_id"] and claims["oid"] == uami["object_id"]
+    assert claims["xms_mirid"].endswith("/orders-api")
+    conn = raw_connect(sandbox, fresh.get_token(SQL_SCOPE).token)  # orders-api is a user in appdb
+    assert conn.execute("SELECT USER_NAME()").fetchone()[0] == "orders-api"
+    conn.close()
+
+
+def test_federated_credential_limits(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    from azsqlctl.core.errors import UsageError
+
+    client_id, _ = _app(sandbox)
+    with sandbox.store.mutate() as s:
+        for n in range(20):
+            registry.add_federated_credential(s, client_id, f"fic-{n:02d}", GITHUB_ISSUER, f"repo:contoso/orders:environment:e{n}")
+        with pytest.raises(UsageError, match="already has 20 federated credentials, the most Entra allows"):
+            registry.add_federated_credential(s, client_id, "fic-20", GITHUB_ISSUER, "repo:contoso/orders:environment:e20")
+        s.apps.registrations[-1].federated.pop()
+        with pytest.raises(UsageError, match=re.escape("Issuer and subject combination already exists for this application.")):
+            registry.add_federated_credential(s, client_id, "again", GITHUB_ISSUER, "repo:contoso/orders:environment:e0")
+        with pytest.raises(UsageError, match=re.escape("Federated identity credentials must have exactly one audience.")):
+            registry.add_federated_credential(s, client_id, "two", GITHUB_ISSUER, "x", ["api://AzureADTokenExchange", "other"])

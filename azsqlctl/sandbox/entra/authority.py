@@ -127,7 +127,7 @@ class AuthorityService:
         if not client_id:
             raise EntraRefusal(900144, parameter="client_id")
         resource = self._resource(form, v1, tid)
-        app = self.store.read(lambda s: s.apps.by_client_id(client_id))
+        app = self.store.read(lambda s: s.apps.by_client_id(client_id) or _user_assigned(s, client_id))
         if app is None:
             raise EntraRefusal(700016, client_id=client_id, tenant=tid)
         acr = self._authenticate(app, tid, form)
@@ -241,6 +241,14 @@ class AuthorityService:
         if query.get("serviceConnectionId", "").lower() != job.connection_id.lower():
             return 404, {"message": f"Service connection '{query.get('serviceConnectionId', '')}' was not found."}, {}
         return 200, {"oidcToken": self.federation.pipelines_token(job)}, {}
+
+
+def _user_assigned(s: SandboxState, client_id: str) -> AppRegistration | None:
+    """A user-assigned identity that has no federated credential yet: known to Entra, trusting nothing."""
+    ident = s.identity_by_client_id(client_id)
+    if ident is None or ident.kind != "managed_identity" or ident.system_assigned:
+        return None
+    return AppRegistration(ident.client_id, ident.object_id, ident.name, managed_identity=True)
 
 
 def start_authority_endpoint(service: AuthorityService, tls: Any, port: int = 0) -> HttpEndpoint:
