@@ -409,7 +409,7 @@ def test_user_assigned_identity_with_a_federated_credential(sandbox: Sandbox, cl
     )
     claims = jwt.claims(fresh.get_token(SQL_SCOPE).token)
     assert claims["appid"] == uami["client_id"] and claims["oid"] == uami["object_id"]
-    assert claims["xms_mirid"].endswith("/orders-api")
+    assert str(claims["xms_mirid"]).endswith("/orders-api")
     conn = raw_connect(sandbox, fresh.get_token(SQL_SCOPE).token)  # orders-api is a user in appdb
     assert conn.execute("SELECT USER_NAME()").fetchone()[0] == "orders-api"
     conn.close()
