@@ -17,6 +17,7 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
 8. summary: `logs --summary` over 100,000 events: bytes downloaded vs the plain listing (goal <= 1/100), wall time.
 9. queries: parameterised-query throughput through pyodbc at 1 and 8 clients, vs the same query as a literal batch.
 10. scaffold: the generated FastAPI connection module vs Microsoft's quickstart pattern over a simulated 2 h (bench/scaffold.py).
+11. federated: a GitHub-federated login vs a managed-identity login, each a whole process (goal <= 1.2x; bench/federated.py).
 """
 
 from __future__ import annotations
@@ -230,7 +231,7 @@ def main() -> None:
     parser.add_argument("--databases", type=int, default=100, help="databases for the grant benchmark")
     parser.add_argument("--concurrency", type=int, default=16, help="grant --concurrency to compare with 1")
     parser.add_argument("--audit-rows", type=int, default=10_000, help="refused logins before the audit benchmark's second measurement")
-    names = ["help", "logins", "doctor", "process", "grant", "audit", "stop", "follow", "summary", "queries", "scaffold"]
+    names = ["help", "logins", "doctor", "process", "grant", "audit", "stop", "follow", "summary", "queries", "scaffold", "federated"]
     parser.add_argument("only", nargs="*", choices=[*names, []], help="run only these benchmarks")
     args = parser.parse_args()
     selected = set(args.only or names)
@@ -252,6 +253,10 @@ def main() -> None:
         from bench.scaffold import bench_scaffold
 
         bench_scaffold()
+    if "federated" in selected:
+        from bench.federated import bench_federated
+
+        bench_federated(max(5, args.runs // 2))
     if "queries" in selected:
         from bench.sql_queries import bench_queries
 
