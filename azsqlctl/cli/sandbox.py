@@ -236,7 +236,7 @@ def run_command(
         str | None,
         typer.Option(
             "--as",
-            help="Run COMMAND with the environment of a CI job or pod: github:ORG/REPO[@REF], github:ORG/REPO:environment:NAME, "
+            help="Run COMMAND with the environment of a CI job or pod: github:ORG/REPO\\[@REF], github:ORG/REPO:environment:NAME, "
             "github:ORG/REPO:pull_request, aks:NAMESPACE/SERVICEACCOUNT, pipelines:ORG/PROJECT/CONNECTION",
             show_default=False,
         ),
@@ -244,7 +244,7 @@ def run_command(
     as_client_id: Annotated[
         str | None,
         typer.Option(
-            "--as-client-id", help="AZURE_CLIENT_ID for --as [default: the app whose federated credential matches]", show_default=False
+            "--as-client-id", help="AZURE_CLIENT_ID for --as \\[default: the app whose federated credential matches]", show_default=False
         ),
     ] = None,
     debug: o.Debug = False,
