@@ -429,3 +429,21 @@ def test_federated_credential_limits(sandbox: Sandbox, client_env: dict[str, str
             registry.add_federated_credential(s, client_id, "again", GITHUB_ISSUER, "repo:contoso/orders:environment:e0")
         with pytest.raises(UsageError, match=re.escape("Federated identity credentials must have exactly one audience.")):
             registry.add_federated_credential(s, client_id, "two", GITHUB_ISSUER, "x", ["api://AzureADTokenExchange", "other"])
+
+
+def test_forged_tokens_are_refused_at_tds(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    """What the authority never issues, TDS does not accept: alg none, another issuer's key, another tenant's iss."""
+    import pyodbc
+
+    from azsqlctl.sandbox.surfaces import EntraSurface
+
+    good = sandbox.issue_token("orders-api")
+    header, claims, _, _ = jwt.split(good)
+    unsigned = (
+        jwt.b64url_encode(json.dumps({**header, "alg": "none"}).encode()) + "." + jwt.b64url_encode(json.dumps(claims).encode()) + "."
+    )
+    github_signed = sandbox.surface(EntraSurface).federation.sign("github", dict(claims))  # a real key, not the tenant's
+    for forged in (unsigned, github_signed):
+        with pytest.raises(pyodbc.Error, match="18456"):
+            raw_connect(sandbox, forged)
+    assert sandbox.sql.logins_failed == 2
