@@ -72,6 +72,8 @@ def job_environment(
             "ACTIONS_ID_TOKEN_REQUEST_URL": f"{authority}/_github/idtoken?api-version=2.0",
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token,
             "AZURE_TENANT_ID": tenant,
+            # Not set on GitHub's runners: the sandbox's addition, so azure-identity in the job reaches its authority.
+            "AZURE_AUTHORITY_HOST": authority,
         }  # fmt: skip
         description = f"GitHub Actions job of {job.repository} (sub {job.subject})"
     elif kind == "aks":
