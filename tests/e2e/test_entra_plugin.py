@@ -62,3 +62,41 @@ def test_github_job_fixture_logs_in_with_the_runner_token(azsql_github_job: Fede
         os.environ["AZURE_TENANT_ID"], os.environ["AZURE_CLIENT_ID"], runner_token, authority=azsql_env["AZSQLCTL_AUTHORITY_HOST"]
     )
     assert jwt.claims(cred.get_token(SQL_SCOPE).token)["appid"] == azsql_github_job.client_id
+
+
+def test_generated_db_module_logs_in_as_a_service_principal(
+    azsql_service_principal: ServicePrincipal,
+    azsql_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The scaffolded module with a service principal's environment (EnvironmentCredential through
+    DefaultAzureCredential; disable_instance_discovery because the sandbox authority is not Microsoft's)."""
+    import importlib
+    import sys
+
+    from azsqlctl.core.scaffold import Ci, ScaffoldInputs, render
+    from tests.conftest import driver_path
+
+    root = tmp_path_factory.mktemp("sp-module")
+    for f in render(ScaffoldInputs(package="spmod.db", ci=Ci.NONE)):
+        path = root / f.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f.content)
+    (root / "spmod" / "__init__.py").write_text("")
+    for key, value in azsql_service_principal.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.syspath_prepend(str(root))
+    try:
+        connection = importlib.import_module("spmod.db.connection")
+        settings = importlib.import_module("spmod.db.settings")
+        tokens = importlib.import_module("spmod.db.tokens")
+        values = settings.DbSettings(server=azsql_env["AZSQLCTL_SERVER"], database="appdb", odbc_driver=driver_path())
+        assert type(tokens.make_credential(values)).__name__ == "DefaultAzureCredential"
+        database = connection.Database(values)
+        with database.session() as session:
+            assert session.query("SELECT USER_NAME()")[0][0] == "azsql-sp"
+        database.close()
+    finally:
+        for name in [m for m in sys.modules if m.startswith("spmod")]:
+            del sys.modules[name]
