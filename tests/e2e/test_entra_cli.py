@@ -166,3 +166,16 @@ def test_aks_pod_workload_identity_and_default_chain(tmp_path: Path) -> None:
     for auth in ("workload-identity", "default"):
         who = cli_json(tmp_path, *run, *CLI, "whoami", "--auth", auth)
         assert who["rc"] == 0 and "orders-ci" in json.dumps(who["data"]), (auth, who)
+
+
+def test_as_refuses_what_it_cannot_be(tmp_path: Path) -> None:
+    state = str(tmp_path / "state.json")
+    for spec, text in (
+        ("bogus:x", "Error: --as 'bogus:x': unknown kind 'bogus'"),
+        ("aks:onlyns", "Error: --as 'aks:onlyns': expected aks:NAMESPACE/SERVICEACCOUNT"),
+        ("github:noslash", "Error: --as 'github:noslash': 'noslash' does not start with ORG/REPO"),
+    ):
+        done = cli(tmp_path, "sandbox", "run", "--state", state, "--as", spec, "--", "true")
+        assert done.returncode == 2, done.stderr
+        assert text in done.stderr
+        assert "Hint: use one of: github:ORG/REPO[@REF]" in done.stderr

@@ -61,7 +61,7 @@ def job_environment(
         try:
             job = github_job_from_spec(rest)
         except ValueError as exc:
-            raise UsageError(f"--as {spec}: {exc}", f"use one of: {FORMS}", code="bad_as") from None
+            raise UsageError(f"--as '{spec}': {exc}", f"use one of: {FORMS}", code="bad_as") from None
         cid = client_id or _client_for(state, GITHUB_ISSUER, job.subject)
         request_token = federation.register_github_job(job)
         env = {
@@ -79,7 +79,7 @@ def job_environment(
     elif kind == "aks":
         namespace, _, account = rest.partition("/")
         if not namespace or not account or "/" in account:
-            raise UsageError(f"--as {spec}: expected aks:NAMESPACE/SERVICEACCOUNT", f"use one of: {FORMS}", code="bad_as")
+            raise UsageError(f"--as '{spec}': expected aks:NAMESPACE/SERVICEACCOUNT", f"use one of: {FORMS}", code="bad_as")
         subject = aks_subject(namespace, account)
         cid = client_id or _client_for(state, AKS_ISSUER, subject)
         token_file = workdir / "azure-identity-token"
@@ -93,7 +93,7 @@ def job_environment(
     elif kind == "pipelines":
         parts = rest.split("/")
         if len(parts) != 3 or not all(parts):
-            raise UsageError(f"--as {spec}: expected pipelines:ORG/PROJECT/CONNECTION", f"use one of: {FORMS}", code="bad_as")
+            raise UsageError(f"--as '{spec}': expected pipelines:ORG/PROJECT/CONNECTION", f"use one of: {FORMS}", code="bad_as")
         pjob = PipelinesJob(parts[0], parts[1], parts[2], stable_id(f"service-connection/{rest}"))
         cid = client_id or _client_for(state, PIPELINES_ISSUER, pjob.subject)
         access = federation.register_pipelines_job(pjob)
@@ -104,7 +104,7 @@ def job_environment(
         }  # fmt: skip
         description = f"Azure Pipelines job using service connection {pjob.subject}"
     else:
-        raise UsageError(f"--as {spec}: unknown kind '{kind}'", f"use one of: {FORMS}", code="bad_as")
+        raise UsageError(f"--as '{spec}': unknown kind '{kind}'", f"use one of: {FORMS}", code="bad_as")
     if cid:
         env["AZURE_CLIENT_ID"] = cid
     return JobEnvironment(env, NOT_A_MANAGED_IDENTITY_HOST, description)
