@@ -447,3 +447,20 @@ def test_forged_tokens_are_refused_at_tds(sandbox: Sandbox, client_env: dict[str
         with pytest.raises(pyodbc.Error, match="18456"):
             raw_connect(sandbox, forged)
     assert sandbox.sql.logins_failed == 2
+
+
+def test_app_tokens_for_arm_are_accepted_by_the_sandbox_arm(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    client_id, secret = _app(sandbox)
+    token = _secret_credential(sandbox, client_id, secret).get_token("https://management.azure.com/.default").token
+    assert jwt.claims(token)["aud"] == "https://management.azure.com"
+    sub, rg, server = sandbox.store.read(lambda s: (s.server.subscription_id, s.server.resource_group, s.server.name))
+    url = f"{client_env['AZSQLCTL_ARM_ENDPOINT']}/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Sql/servers/{server}"
+    reply = requests.get(url, params={"api-version": "2021-11-01"}, headers={"Authorization": f"Bearer {token}"},
+                         verify=client_env["REQUESTS_CA_BUNDLE"], timeout=10)  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["name"] == server
+    # A token for another resource (SQL) is not an ARM token.
+    sql = _secret_credential(sandbox, client_id, secret).get_token(SQL_SCOPE).token
+    refused = requests.get(url, params={"api-version": "2021-11-01"}, headers={"Authorization": f"Bearer {sql}"},
+                           verify=client_env["REQUESTS_CA_BUNDLE"], timeout=10)  # fmt: skip
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "InvalidAuthenticationToken"
