@@ -179,3 +179,27 @@ def test_as_refuses_what_it_cannot_be(tmp_path: Path) -> None:
         assert done.returncode == 2, done.stderr
         assert text in done.stderr
         assert "Hint: use one of: github:ORG/REPO[@REF]" in done.stderr
+
+
+def test_doctor_explains_unknown_app_and_unregistered_certificate(tmp_path: Path) -> None:
+    state, client_id = _app_with_user(tmp_path)
+    tenant = cli_json(tmp_path, "sandbox", "app", "list", "--state", str(state))["data"][0]["tenant_id"]
+    stranger = "11111111-2222-3333-4444-555555555555"
+    env = {"AZURE_CLIENT_ID": stranger, "AZURE_TENANT_ID": tenant, "AZURE_CLIENT_SECRET": "abcdefghijklmnopqrstuvwxyz0123456789ABCD"}
+    doc = cli_json(tmp_path, "sandbox", "run", "--state", str(state), "--", *CLI, "doctor", "--auth", "environment", extra=env)
+    cred = next(c for c in doc["data"]["checks"] if c["id"] == "credential")
+    assert cred["code"] == "AADSTS700016"
+    assert f"the application {stranger} is not registered in this tenant" in cred["finding"]
+
+    # a certificate that was never registered on the app: 700027 with its thumbprint
+    other = tmp_path / "other.pem"
+    made = cli(tmp_path, "sandbox", "app", "create", "someone-else", "--state", str(state))
+    assert made.returncode == 0
+    registered = cli_json(tmp_path, "sandbox", "app", "add-certificate", "someone-else", "--create-cert", str(other), "--state", str(state))
+    env = {"AZURE_CLIENT_ID": client_id, "AZURE_TENANT_ID": tenant, "AZURE_CLIENT_CERTIFICATE_PATH": str(other)}
+    doc = cli_json(tmp_path, "sandbox", "run", "--state", str(state), "--", *CLI, "doctor", "--auth", "environment", extra=env)
+    cred = next(c for c in doc["data"]["checks"] if c["id"] == "credential")
+    assert cred["code"] == "AADSTS700027"
+    thumbprint = registered["data"]["thumbprint"]
+    assert f"the certificate (thumbprint {thumbprint}) is not registered on app {client_id}" in cred["finding"]
+    assert f"az ad app credential reset --id {client_id} --cert @cert.pem --append" in cred["fix"]
