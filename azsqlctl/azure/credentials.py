@@ -96,6 +96,8 @@ def _build(auth: str, client_id: str, cloud: Cloud, tenant_id: str) -> Any:
             ) from exc
     if auth == "github-actions":
         return _github_actions(ai, client_id, tenant_id, authority)
+    if auth == "azure-pipelines":
+        return _azure_pipelines(ai, client_id, tenant_id, authority)
     if auth == "environment":
         return ai.EnvironmentCredential(**kwargs)
     return ai.DeviceCodeCredential(client_id=cid or "04b07795-8ddb-461a-bbee-02f9e1bf7b46", **kwargs)
@@ -142,6 +144,47 @@ def _github_actions(ai: Any, client_id: str, tenant_id: str, authority: str) -> 
         return value
 
     return ai.ClientAssertionCredential(tid, cid, github_token, authority=authority)
+
+
+# Azure Pipelines: SYSTEM_OIDCREQUESTURI is a predefined variable every step sees; System.AccessToken reaches
+# a script only when mapped (`env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)`). The AZURESUBSCRIPTION_* names
+# are the ones AzureCLI@2 exports for AzurePipelinesCredential (and azd reads); a plain script step maps them.
+PIPELINES_REQUEST_URI, PIPELINES_ACCESS_TOKEN = "SYSTEM_OIDCREQUESTURI", "SYSTEM_ACCESSTOKEN"
+PIPELINES_CONNECTION_ID = "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"
+
+
+def _azure_pipelines(ai: Any, client_id: str, tenant_id: str, authority: str) -> Any:
+    """AzurePipelinesCredential: the job's OIDC endpoint signs a token for the service connection, traded
+    for an Entra token (an assertion credential: no instance discovery). No secret, no `az` CLI."""
+    if not os.environ.get(PIPELINES_REQUEST_URI):
+        raise AuthenticationError(
+            f"{PIPELINES_REQUEST_URI} is not set: this is not an Azure Pipelines job",
+            "outside Azure Pipelines use another --auth (github-actions, workload-identity, managed-identity, ...)",
+            code="pipelines_oidc_missing",
+            details={"missing": PIPELINES_REQUEST_URI},
+        )
+    values = {
+        PIPELINES_ACCESS_TOKEN: os.environ.get(PIPELINES_ACCESS_TOKEN, ""),
+        PIPELINES_CONNECTION_ID: os.environ.get(PIPELINES_CONNECTION_ID, ""),
+        "client id": client_id or os.environ.get("AZURE_CLIENT_ID", "") or os.environ.get("AZURESUBSCRIPTION_CLIENT_ID", ""),
+        "tenant id": tenant_id or os.environ.get("AZURE_TENANT_ID", "") or os.environ.get("AZURESUBSCRIPTION_TENANT_ID", ""),
+    }
+    if missing := [name for name, value in values.items() if not value]:
+        raise AuthenticationError(
+            f"azure-pipelines auth is missing {', '.join(missing)}",
+            "map them in the step's env: SYSTEM_ACCESSTOKEN: $(System.AccessToken) (scripts do not get it otherwise), "
+            "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID: the service connection's id (its page's resourceId), "
+            "AZURE_CLIENT_ID / AZURE_TENANT_ID: the app or managed identity behind it",
+            code="pipelines_oidc_missing",
+            details={"missing": ", ".join(missing)},
+        )
+    return ai.AzurePipelinesCredential(
+        tenant_id=values["tenant id"],
+        client_id=values["client id"],
+        service_connection_id=values[PIPELINES_CONNECTION_ID],
+        system_access_token=values[PIPELINES_ACCESS_TOKEN],
+        authority=authority,
+    )
 
 
 class _Attempts(logging.Handler):

@@ -8,7 +8,8 @@
   ``AZURE_TENANT_ID``, ``AZURE_AUTHORITY_HOST``, ``AZURE_FEDERATED_TOKEN_FILE`` (a projected token file).
 - ``pipelines:ORG/PROJECT/CONNECTION`` - an Azure Pipelines job using a workload-identity service
   connection: ``SYSTEM_OIDCREQUESTURI``, ``SYSTEM_ACCESSTOKEN`` and ``AZURESUBSCRIPTION_*`` (what the
-  AzureCLI@2 task exports for AzurePipelinesCredential).
+  AzureCLI@2 task exports for AzurePipelinesCredential; a plain script step gets only
+  ``SYSTEM_OIDCREQUESTURI`` and maps the others itself, as the generated pipeline does).
 
 None of them has a managed identity: ``IDENTITY_ENDPOINT``/``IDENTITY_HEADER`` are removed, so
 DefaultAzureCredential cannot fall back to the sandbox's App Service identity. The client id is the app
@@ -100,7 +101,9 @@ def job_environment(
         env = {
             "TF_BUILD": "True", "SYSTEM_OIDCREQUESTURI": f"{authority}/_pipelines/oidctoken", "SYSTEM_ACCESSTOKEN": access,
             "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID": pjob.connection_id, "AZURESUBSCRIPTION_TENANT_ID": tenant,
-            "AZURESUBSCRIPTION_CLIENT_ID": cid,
+            "AZURESUBSCRIPTION_CLIENT_ID": cid, "AZURE_TENANT_ID": tenant,
+            # Not set on Microsoft's agents: the sandbox's addition, so azure-identity in the job reaches its authority.
+            "AZURE_AUTHORITY_HOST": authority,
         }  # fmt: skip
         description = f"Azure Pipelines job using service connection {pjob.subject}"
     else:
