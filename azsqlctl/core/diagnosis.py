@@ -69,8 +69,13 @@ TABLE: dict[str, Diagnosis] = {
                   "check the server name (myserver.database.windows.net) and this machine's DNS (private endpoints need the privatelink zone)"),
         Diagnosis("TCP", ConnectionFailed, "nothing answers on the server's port",
                   "check the port (1433), outbound firewalls/NSGs, and the server name"),
+        # ODBC Driver 18 (measured, 18.6): with Authentication=ActiveDirectoryServicePrincipal an Entra refusal
+        # (wrong/expired secret, unknown app) is not reported: the driver waits out its login timeout (HYT00).
         Diagnosis("HYT00", ConnectionFailed, "the login timed out",
-                  "check the network path and the redirect ports 11000-11999 outbound, then raise --timeout"),
+                  "check the network path and the redirect ports 11000-11999 outbound, then raise --timeout; "
+                  "with Authentication=ActiveDirectoryServicePrincipal the driver also times out when Entra refuses the "
+                  "secret: run azsqlctl doctor --auth environment with AZURE_CLIENT_ID=<UID>, AZURE_CLIENT_SECRET=<PWD>, "
+                  "AZURE_TENANT_ID=<tenant> to see Entra's answer (AADSTS code) for the same credentials"),
         Diagnosis("08001", ConnectionFailed, "the driver could not establish a session (DNS, TCP or TLS)",
                   "check the server name and port, the network path, and the TLS trust (--ca-bundle for private CAs)"),
         Diagnosis("08S01", ConnectionFailed, "the connection broke during the exchange",
