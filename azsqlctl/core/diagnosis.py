@@ -374,7 +374,11 @@ def explain_entra_failure(failure: EntraFailure, client_id: str = "", secret_hin
         )
         if sub.endswith(":pull_request"):
             cause += "; GitHub presents ':pull_request' for pull-request workflows, not the branch ref"
-        fix = (f"compare the subjects configured ({_fic_list(cid)}) with the one presented; to trust it: "
+        # Entra's error names what was presented, never what is configured: doctor cannot read Graph, so it
+        # says where to look (an app registration, or a user-assigned identity as AKS uses).
+        fix = (f"compare the subjects configured (not in Entra's error: {_fic_list(cid)}; for a user-assigned managed "
+               "identity: az identity federated-credential list -g <resource-group> --identity-name <name>) "
+               "with the one presented; to trust it: "
                + _fic_create(cid, iss or "<issuer>", sub or "<subject>", aud if aud and "," not in aud else TOKEN_EXCHANGE_AUDIENCE))  # fmt: skip
         return cause, fix
     if code == "AADSTS700211":
@@ -395,10 +399,14 @@ def explain_entra_failure(failure: EntraFailure, client_id: str = "", secret_hin
         "AADSTS7000215": (f"the client secret sent for app {cid} is not one of its secrets"
                           + (f" (it starts '{secret_hint}')" if secret_hint else ""),
                           "use the secret's value (not its id) in AZURE_CLIENT_SECRET, or better: workload identity federation or a managed identity"),
+        # Entra's 7000222 names the app only; the secret sent identifies it by its hint (Graph's passwordCredential
+        # hint = its first three characters); when it ended is in Graph, which doctor does not read.
         "AADSTS7000222": (f"the client secret of app {cid}" + (f" starting '{secret_hint}'" if secret_hint else "")
-                          + " has expired",
-                          f'see when each secret ends: az ad app credential list --id {cid} --query "[].{{hint:hint, end:endDateTime}}"; '
-                          f"add a new one (az ad app credential reset --id {cid} --append) and update AZURE_CLIENT_SECRET - "
+                          + " has expired (Entra's error does not say when)",
+                          f"see when it ended: az ad app credential list --id {cid} --query "
+                          + (f"\"[?hint=='{secret_hint}'].{{hint:hint, keyId:keyId, end:endDateTime}}\"; " if secret_hint
+                             else '"[].{hint:hint, keyId:keyId, end:endDateTime}"; ')
+                          + f"add a new one (az ad app credential reset --id {cid} --append) and update AZURE_CLIENT_SECRET - "
                           "or drop secrets for workload identity federation"),
         "AADSTS700027": (f"the certificate (thumbprint {failure.thumbprint or '?'}) is not registered on app {cid}, or the assertion's signature is not its key's",
                          f"register it: az ad app credential reset --id {cid} --cert @cert.pem --append; "

@@ -89,7 +89,11 @@ def test_expired_secret_doctor_says_which_and_how_to_renew(tmp_path: Path) -> No
     doc = cli_json(tmp_path, "sandbox", "run", "--state", str(state), "--", *CLI, "doctor", "--auth", "environment", extra=env)
     cred = next(c for c in doc["data"]["checks"] if c["id"] == "credential")
     assert cred["code"] == "AADSTS7000222"
-    assert f"the client secret of app {client_id} starting '{secret['value'][:3]}' has expired" in cred["finding"]
+    assert (
+        f"the client secret of app {client_id} starting '{secret['value'][:3]}' has expired (Entra's error does not say when)"
+        in cred["finding"]
+    )
+    assert f"[?hint=='{secret['value'][:3]}']" in cred["fix"]
     assert f"az ad app credential list --id {client_id}" in cred["fix"]
     listed = cli_json(tmp_path, "sandbox", "app", "list", "--state", str(state))["data"][0]
     assert listed["secrets"][0]["end"] == secret["end"]  # when it expired: `sandbox app list` shows it

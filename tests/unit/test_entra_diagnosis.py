@@ -50,6 +50,7 @@ def test_subject_mismatch_gives_the_command_that_trusts_the_presented_subject() 
         '"audiences":["api://AzureADTokenExchange"]}\''
     )
     assert f"az ad app federated-credential list --id {APP}" in fix
+    assert "not in Entra's error" in fix and "az identity federated-credential list" in fix
 
 
 def test_case_only_and_issuer_and_secret_explanations() -> None:
@@ -59,9 +60,11 @@ def test_case_only_and_issuer_and_secret_explanations() -> None:
     assert issuer is not None and "a trailing '/' counts" in issuer[0] and "oidcIssuerProfile.issuerUrl" in issuer[1]
     expired = explain_entra_failure(EntraFailure("AADSTS7000222", client_id=APP), secret_hint="Swx")
     assert expired == (
-        f"the client secret of app {APP} starting 'Swx' has expired",
-        f'see when each secret ends: az ad app credential list --id {APP} --query "[].{{hint:hint, end:endDateTime}}"; '
+        f"the client secret of app {APP} starting 'Swx' has expired (Entra's error does not say when)",
+        f"see when it ended: az ad app credential list --id {APP} --query \"[?hint=='Swx'].{{hint:hint, keyId:keyId, end:endDateTime}}\"; "
         f"add a new one (az ad app credential reset --id {APP} --append) and update AZURE_CLIENT_SECRET - "
         "or drop secrets for workload identity federation",
     )
+    unknown_hint = explain_entra_failure(EntraFailure("AADSTS7000222", client_id=APP))
+    assert unknown_hint is not None and '--query "[].{hint:hint, keyId:keyId, end:endDateTime}"' in unknown_hint[1]
     assert explain_entra_failure(EntraFailure("AADSTS1")) is None
