@@ -1,15 +1,16 @@
 """A federated login vs a managed-identity login, each as a whole process (goal <= 1.2x).
 
-Federated: a GitHub Actions job's path - the runner's OIDC endpoint gives a GitHub token, azure-identity's
-ClientAssertionCredential trades it at the sandbox authority (HTTPS) for an Entra token, the ODBC driver
-logs in with it. Managed identity: ManagedIdentityCredential asks the App Service endpoint, the driver logs
-in. Same query, same database, interleaved runs so a busy moment hits both alike.
+Federated: a GitHub Actions job's path through azsqlctl's github-actions auth - the runner's OIDC endpoint
+gives a GitHub token, azure-identity's ClientAssertionCredential trades it at the sandbox authority (HTTPS)
+for an Entra token, the ODBC driver logs in with it. Managed identity: azsqlctl's managed-identity auth
+(ManagedIdentityCredential) asks the App Service endpoint, the driver logs in. Same query, same database,
+interleaved runs so a busy moment hits both alike.
 
 Measured twice: with REQUESTS_CA_BUNDLE = the sandbox CA alone, and with the sandbox's default bundle (system
-roots + sandbox CA). requests loads the bundle into a new SSL context for every connection (~50 ms for a
-full system bundle here); the federated path opens two HTTPS connections (the runner's OIDC endpoint, the
-authority) and the managed-identity path none (App Service's endpoint is plain HTTP), so the second figure
-is mostly that CA-loading cost - which a real runner pays too.
+roots + sandbox CA). requests would load the bundle into a new SSL context for every connection (~50 ms for
+a full system bundle here); the federated path makes two HTTPS calls (the runner's OIDC endpoint, the
+authority), which azsqlctl sends through one session verifying with one SSLContext, so the bundle is loaded
+once; the managed-identity path has none (App Service's endpoint is plain HTTP).
 """
 
 from __future__ import annotations
@@ -31,20 +32,27 @@ cnxn = pyodbc.connect("DRIVER={%s};SERVER=tcp:%s;DATABASE=appdb;Encrypt=yes" % (
                       attrs_before={1256: struct.pack("<I", len(data)) + data})
 assert cnxn.cursor().execute("SELECT USER_NAME()").fetchone()[0] == os.environ["EXPECT_USER"]
 """
-MANAGED = """
-from azure.identity import ManagedIdentityCredential
-token = ManagedIdentityCredential(client_id=os.environ["AZURE_CLIENT_ID"]).get_token("https://database.windows.net/.default").token
-""".replace("from azure", "import os\nfrom azure")
-FEDERATED = """
-import os, requests
-from azure.identity import ClientAssertionCredential
-def runner_token():
-    reply = requests.get(os.environ["ACTIONS_ID_TOKEN_REQUEST_URL"] + "&audience=api%3A%2F%2FAzureADTokenExchange",
-                         headers={"Authorization": "Bearer " + os.environ["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]}, timeout=10)
-    return reply.json()["value"]
-token = ClientAssertionCredential(os.environ["AZURE_TENANT_ID"], os.environ["AZURE_CLIENT_ID"], runner_token,
-                                  authority=os.environ["AZSQLCTL_AUTHORITY_HOST"]).get_token("https://database.windows.net/.default").token
+# Both through azsqlctl's own credentials (azsqlctl.azure.credentials), as `azsqlctl --auth ...` logs in.
+PRELUDE = """
+import os
+from azsqlctl.azure.credentials import get_credential, get_token
+from azsqlctl.core.clouds import Cloud
+cloud = Cloud("bench", "", "", "", "", "https://database.windows.net/", authority_host=os.environ["AZSQLCTL_AUTHORITY_HOST"])
 """
+MANAGED = (
+    PRELUDE
+    + """
+token = get_token(get_credential("managed-identity", os.environ["AZURE_CLIENT_ID"], cloud), cloud.sql_scope).token
+"""
+)
+# github-actions auth: the runner's OIDC endpoint, then ClientAssertionCredential at the authority - one
+# requests.Session and one SSLContext for both HTTPS calls.
+FEDERATED = (
+    PRELUDE
+    + """
+token = get_token(get_credential("github-actions", "", cloud), cloud.sql_scope).token
+"""
+)
 
 
 def bench_federated(runs: int) -> None:

@@ -73,6 +73,29 @@ def authority_kwargs(authority_host: str) -> dict[str, Any]:
     return {"authority": authority, "disable_instance_discovery": True}
 
 
+def _federation_session(cloud: Cloud) -> Any:
+    """One requests.Session, verifying with one SSLContext, for a federated login's two HTTPS calls (the CI
+    system's OIDC endpoint, then the authority): requests would otherwise load the CA bundle into a new
+    context for each connection (~50 ms for a system-sized bundle; arm_reader does the same for ARM)."""
+    import requests
+
+    from .arm_reader import _context, _shared_context_adapter  # the one home of the shared-context adapter
+
+    session = requests.Session()
+    if cloud.ca_bundle:
+        session.verify = cloud.ca_bundle
+    verify = cloud.ca_bundle or session.merge_environment_settings(cloud.authority_host, {}, None, None, None)["verify"]
+    if verify is not False:
+        session.mount("https://", _shared_context_adapter(_context(verify)))
+    return session
+
+
+def _transport(session: Any) -> dict[str, Any]:
+    from azure.core.pipeline.transport import RequestsTransport
+
+    return {"transport": RequestsTransport(session=session, session_owner=False)}
+
+
 def _build(auth: str, client_id: str, cloud: Cloud, tenant_id: str) -> Any:
     import azure.identity as ai
 
@@ -95,15 +118,15 @@ def _build(auth: str, client_id: str, cloud: Cloud, tenant_id: str) -> Any:
                 "set AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID (the AKS webhook does)",
             ) from exc
     if auth == "github-actions":
-        return _github_actions(ai, client_id, tenant_id, authority)
+        return _github_actions(ai, client_id, tenant_id, authority, _federation_session(cloud))
     if auth == "azure-pipelines":
-        return _azure_pipelines(ai, client_id, tenant_id, authority)
+        return _azure_pipelines(ai, client_id, tenant_id, authority, _federation_session(cloud))
     if auth == "environment":
         return ai.EnvironmentCredential(**kwargs)
     return ai.DeviceCodeCredential(client_id=cid or "04b07795-8ddb-461a-bbee-02f9e1bf7b46", **kwargs)
 
 
-def _github_actions(ai: Any, client_id: str, tenant_id: str, authority: str) -> Any:
+def _github_actions(ai: Any, client_id: str, tenant_id: str, authority: str, session: Any) -> Any:
     """ClientAssertionCredential fed by the runner's OIDC endpoint: a workflow needs no `az` CLI and no secret."""
     url, request_token = os.environ.get(GITHUB_REQUEST_URL, ""), os.environ.get(GITHUB_REQUEST_TOKEN, "")
     if not url or not request_token:
@@ -124,10 +147,10 @@ def _github_actions(ai: Any, client_id: str, tenant_id: str, authority: str) -> 
         )
 
     def github_token() -> str:
-        import requests  # azure-core's transport: honours REQUESTS_CA_BUNDLE and proxies as the SDK does
-
+        # requests (azure-core's transport) honours REQUESTS_CA_BUNDLE and proxies as the SDK does; the session
+        # is the one the authority request uses (one SSL context).
         separator = "&" if "?" in url else "?"
-        reply = requests.get(
+        reply = session.get(
             f"{url}{separator}audience={quote(TOKEN_EXCHANGE_AUDIENCE, safe='')}",
             headers={"Authorization": f"Bearer {request_token}", "Accept": "application/json"},
             timeout=30,
@@ -143,7 +166,7 @@ def _github_actions(ai: Any, client_id: str, tenant_id: str, authority: str) -> 
             raise AuthenticationError("the GitHub OIDC endpoint answered without a token", "rerun the job", code="github_oidc_failed")
         return value
 
-    return ai.ClientAssertionCredential(tid, cid, github_token, authority=authority)
+    return ai.ClientAssertionCredential(tid, cid, github_token, authority=authority, **_transport(session))
 
 
 # Azure Pipelines: SYSTEM_OIDCREQUESTURI is a predefined variable every step sees; System.AccessToken reaches
@@ -153,7 +176,7 @@ PIPELINES_REQUEST_URI, PIPELINES_ACCESS_TOKEN = "SYSTEM_OIDCREQUESTURI", "SYSTEM
 PIPELINES_CONNECTION_ID = "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"
 
 
-def _azure_pipelines(ai: Any, client_id: str, tenant_id: str, authority: str) -> Any:
+def _azure_pipelines(ai: Any, client_id: str, tenant_id: str, authority: str, session: Any) -> Any:
     """AzurePipelinesCredential: the job's OIDC endpoint signs a token for the service connection, traded
     for an Entra token (an assertion credential: no instance discovery). No secret, no `az` CLI."""
     if not os.environ.get(PIPELINES_REQUEST_URI):
@@ -184,6 +207,7 @@ def _azure_pipelines(ai: Any, client_id: str, tenant_id: str, authority: str) ->
         service_connection_id=values[PIPELINES_CONNECTION_ID],
         system_access_token=values[PIPELINES_ACCESS_TOKEN],
         authority=authority,
+        **_transport(session),  # one SSL context for the OIDC endpoint and the authority
     )
 
 
