@@ -22,6 +22,7 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
 11. http: 500 requests at once on each HTTP surface: 0 timeouts, p50/p99 (bench/hostile.py).
 12. idle: a real login's latency with 200 idle TDS connections vs none (goal <= 2x; bench/hostile.py).
 13. policy: `grant --policy --dry-run` with 60,000 identities (goal <= 2 s), and parsing at N/4 vs N (bench/policy.py).
+14. federated: a GitHub-federated login vs a managed-identity login, each a whole process (goal <= 1.2x; bench/federated.py).
 """
 
 from __future__ import annotations
@@ -253,6 +254,7 @@ def main() -> None:
         "http",
         "idle",
         "policy",
+        "federated",
     ]
     parser.add_argument("only", nargs="*", choices=[*names, []], help="run only these benchmarks")
     args = parser.parse_args()
@@ -275,6 +277,10 @@ def main() -> None:
         from bench.scaffold import bench_scaffold
 
         bench_scaffold()
+    if "federated" in selected:
+        from bench.federated import bench_federated
+
+        bench_federated(max(5, args.runs // 2))
     if "queries" in selected:
         from bench.sql_queries import bench_queries
 

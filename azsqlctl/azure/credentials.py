@@ -15,15 +15,17 @@ import re
 import threading
 import time
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from azsqlctl.core.clouds import Cloud
+from azsqlctl.core.diagnosis import TOKEN_EXCHANGE_AUDIENCE, EntraFailure, explain_entra_failure, parse_entra_failure
 from azsqlctl.core.errors import AuthenticationError, UsageError
 from azsqlctl.core.ports import AccessToken
 from azsqlctl.core.settings import AUTH_KINDS
 
 _lock = threading.Lock()
 _credentials: dict[tuple[str, str, str, str, str], Any] = {}
-_IDENTITY_ENV = ("IDENTITY_", "MSI_", "IMDS_", "AZURE_")
+_IDENTITY_ENV = ("IDENTITY_", "MSI_", "IMDS_", "AZURE_", "ACTIONS_ID_TOKEN_", "SYSTEM_OIDC")
 
 
 def get_credential(auth: str, client_id: str, cloud: Cloud, tenant_id: str = "") -> Any:
@@ -39,28 +41,174 @@ def get_credential(auth: str, client_id: str, cloud: Cloud, tenant_id: str = "")
         return _credentials[key]
 
 
+# MSAL's WELL_KNOWN_AUTHORITY_HOSTS (msal/authority.py): for any other host MSAL first asks
+# login.microsoftonline.com to validate the authority ("instance discovery"), which a private authority
+# (the sandbox, a sovereign test stand) never passes. azure-identity has no environment variable for
+# this, so azsqlctl passes disable_instance_discovery=True for such hosts - and only for them.
+MICROSOFT_AUTHORITY_HOSTS = frozenset({
+    "login.microsoftonline.com", "login.microsoft.com", "login.windows.net", "sts.windows.net", "login.microsoftonline.us",
+    "login.usgovcloudapi.net", "login.chinacloudapi.cn", "login.partner.microsoftonline.cn", "login.microsoftonline.de",
+    "login-us.microsoftonline.com", "login.sovcloud-identity.fr", "login.sovcloud-identity.de", "login.sovcloud-identity.sg",
+})  # fmt: skip
+log = logging.getLogger("azsqlctl.azure.credentials")
+
+# GitHub sets these in a job only when the workflow grants `permissions: id-token: write`.
+GITHUB_REQUEST_URL, GITHUB_REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+
+
+def authority_kwargs(authority_host: str) -> dict[str, Any]:
+    """``authority`` (a full https URL: azure-identity refuses anything else) and, for an authority that is
+    not Microsoft's, ``disable_instance_discovery=True``."""
+    authority = authority_host.strip().rstrip("/")
+    if "://" not in authority:
+        authority = "https://" + authority
+    host = (urlsplit(authority).hostname or "").lower()
+    if host in MICROSOFT_AUTHORITY_HOSTS:
+        return {"authority": authority}
+    log.debug(
+        "authority %s is not one of Microsoft's: passing disable_instance_discovery=True "
+        "(MSAL would otherwise ask login.microsoftonline.com to validate it)",
+        authority,
+    )
+    return {"authority": authority, "disable_instance_discovery": True}
+
+
+def _federation_session(cloud: Cloud) -> Any:
+    """One requests.Session, verifying with one SSLContext, for a federated login's two HTTPS calls (the CI
+    system's OIDC endpoint, then the authority): requests would otherwise load the CA bundle into a new
+    context for each connection (~50 ms for a system-sized bundle; arm_reader does the same for ARM)."""
+    import requests
+
+    from .arm_reader import _context, _shared_context_adapter  # the one home of the shared-context adapter
+
+    session = requests.Session()
+    if cloud.ca_bundle:
+        session.verify = cloud.ca_bundle
+    verify = cloud.ca_bundle or session.merge_environment_settings(cloud.authority_host, {}, None, None, None)["verify"]
+    if verify is not False:
+        session.mount("https://", _shared_context_adapter(_context(verify)))
+    return session
+
+
+def _transport(session: Any) -> dict[str, Any]:
+    from azure.core.pipeline.transport import RequestsTransport
+
+    return {"transport": RequestsTransport(session=session, session_owner=False)}
+
+
 def _build(auth: str, client_id: str, cloud: Cloud, tenant_id: str) -> Any:
     import azure.identity as ai
 
-    authority = cloud.authority_host.removeprefix("https://")
+    kwargs = authority_kwargs(cloud.authority_host)
+    authority = kwargs["authority"]
     cid = client_id or None
     if auth == "default":
-        return ai.DefaultAzureCredential(authority=authority, managed_identity_client_id=cid, exclude_interactive_browser_credential=True)
+        return ai.DefaultAzureCredential(managed_identity_client_id=cid, exclude_interactive_browser_credential=True, **kwargs)
     if auth == "cli":
         return ai.AzureCliCredential(tenant_id=tenant_id)
     if auth == "managed-identity":
         return ai.ManagedIdentityCredential(client_id=cid)
     if auth == "workload-identity":
         try:
+            # An assertion credential: no instance discovery, so no flag.
             return ai.WorkloadIdentityCredential(client_id=cid, tenant_id=tenant_id or None, authority=authority)
         except ValueError as exc:
             raise AuthenticationError(
                 f"workload identity is not configured: {exc}",
                 "set AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID (the AKS webhook does)",
             ) from exc
+    if auth == "github-actions":
+        return _github_actions(ai, client_id, tenant_id, authority, _federation_session(cloud))
+    if auth == "azure-pipelines":
+        return _azure_pipelines(ai, client_id, tenant_id, authority, _federation_session(cloud))
     if auth == "environment":
-        return ai.EnvironmentCredential(authority=authority)
-    return ai.DeviceCodeCredential(client_id=cid or "04b07795-8ddb-461a-bbee-02f9e1bf7b46", authority=authority)
+        return ai.EnvironmentCredential(**kwargs)
+    return ai.DeviceCodeCredential(client_id=cid or "04b07795-8ddb-461a-bbee-02f9e1bf7b46", **kwargs)
+
+
+def _github_actions(ai: Any, client_id: str, tenant_id: str, authority: str, session: Any) -> Any:
+    """ClientAssertionCredential fed by the runner's OIDC endpoint: a workflow needs no `az` CLI and no secret."""
+    url, request_token = os.environ.get(GITHUB_REQUEST_URL, ""), os.environ.get(GITHUB_REQUEST_TOKEN, "")
+    if not url or not request_token:
+        missing = " and ".join(n for n, v in ((GITHUB_REQUEST_URL, url), (GITHUB_REQUEST_TOKEN, request_token)) if not v)
+        raise AuthenticationError(
+            f"{missing} not set: GitHub hands a job an OIDC token only when the workflow allows it",
+            "add `permissions: id-token: write` (and `contents: read`) to the workflow or job; outside GitHub Actions use another --auth",
+            code="github_oidc_missing",
+            details={"missing": missing},
+        )
+    cid = client_id or os.environ.get("AZURE_CLIENT_ID", "")
+    tid = tenant_id or os.environ.get("AZURE_TENANT_ID", "")
+    if not cid or not tid:
+        raise AuthenticationError(
+            "github-actions auth needs the app's client id and tenant id",
+            "pass --client-id and --tenant-id, or set AZURE_CLIENT_ID and AZURE_TENANT_ID (e.g. from repository variables)",
+            code="github_oidc_missing",
+        )
+
+    def github_token() -> str:
+        # requests (azure-core's transport) honours REQUESTS_CA_BUNDLE and proxies as the SDK does; the session
+        # is the one the authority request uses (one SSL context).
+        separator = "&" if "?" in url else "?"
+        reply = session.get(
+            f"{url}{separator}audience={quote(TOKEN_EXCHANGE_AUDIENCE, safe='')}",
+            headers={"Authorization": f"Bearer {request_token}", "Accept": "application/json"},
+            timeout=30,
+        )
+        if reply.status_code != 200:
+            raise AuthenticationError(
+                f"the GitHub OIDC endpoint answered HTTP {reply.status_code}",
+                "the request token is valid only inside its job; rerun the job",
+                code="github_oidc_failed",
+            )
+        value = reply.json().get("value", "")
+        if not isinstance(value, str) or not value:
+            raise AuthenticationError("the GitHub OIDC endpoint answered without a token", "rerun the job", code="github_oidc_failed")
+        return value
+
+    return ai.ClientAssertionCredential(tid, cid, github_token, authority=authority, **_transport(session))
+
+
+# Azure Pipelines: SYSTEM_OIDCREQUESTURI is a predefined variable every step sees; System.AccessToken reaches
+# a script only when mapped (`env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)`). The AZURESUBSCRIPTION_* names
+# are the ones AzureCLI@2 exports for AzurePipelinesCredential (and azd reads); a plain script step maps them.
+PIPELINES_REQUEST_URI, PIPELINES_ACCESS_TOKEN = "SYSTEM_OIDCREQUESTURI", "SYSTEM_ACCESSTOKEN"
+PIPELINES_CONNECTION_ID = "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"
+
+
+def _azure_pipelines(ai: Any, client_id: str, tenant_id: str, authority: str, session: Any) -> Any:
+    """AzurePipelinesCredential: the job's OIDC endpoint signs a token for the service connection, traded
+    for an Entra token (an assertion credential: no instance discovery). No secret, no `az` CLI."""
+    if not os.environ.get(PIPELINES_REQUEST_URI):
+        raise AuthenticationError(
+            f"{PIPELINES_REQUEST_URI} is not set: this is not an Azure Pipelines job",
+            "outside Azure Pipelines use another --auth (github-actions, workload-identity, managed-identity, ...)",
+            code="pipelines_oidc_missing",
+            details={"missing": PIPELINES_REQUEST_URI},
+        )
+    values = {
+        PIPELINES_ACCESS_TOKEN: os.environ.get(PIPELINES_ACCESS_TOKEN, ""),
+        PIPELINES_CONNECTION_ID: os.environ.get(PIPELINES_CONNECTION_ID, ""),
+        "client id": client_id or os.environ.get("AZURE_CLIENT_ID", "") or os.environ.get("AZURESUBSCRIPTION_CLIENT_ID", ""),
+        "tenant id": tenant_id or os.environ.get("AZURE_TENANT_ID", "") or os.environ.get("AZURESUBSCRIPTION_TENANT_ID", ""),
+    }
+    if missing := [name for name, value in values.items() if not value]:
+        raise AuthenticationError(
+            f"azure-pipelines auth is missing {', '.join(missing)}",
+            "map them in the step's env: SYSTEM_ACCESSTOKEN: $(System.AccessToken) (scripts do not get it otherwise), "
+            "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID: the service connection's id (its page's resourceId), "
+            "AZURE_CLIENT_ID / AZURE_TENANT_ID: the app or managed identity behind it",
+            code="pipelines_oidc_missing",
+            details={"missing": ", ".join(missing)},
+        )
+    return ai.AzurePipelinesCredential(
+        tenant_id=values["tenant id"],
+        client_id=values["client id"],
+        service_connection_id=values[PIPELINES_CONNECTION_ID],
+        system_access_token=values[PIPELINES_ACCESS_TOKEN],
+        authority=authority,
+        **_transport(session),  # one SSL context for the OIDC endpoint and the authority
+    )
 
 
 class _Attempts(logging.Handler):
@@ -150,7 +298,8 @@ def get_token(credential: Any, scope: str, timeout: float | None = None, *, auth
     from .transport import DeadlineExceeded, call_with_deadline, classify, connect_cause, token_endpoint
 
     silence = _Silence()
-    names = ("azure.identity", "azure.identity._credentials.chained", "azure.identity._internal.decorators")
+    names = ("azure.identity", "azure.identity._credentials.chained", "azure.identity._internal.decorators",
+             "azure.identity._internal.get_token_mixin")  # fmt: skip
     loggers = [logging.getLogger(n) for n in names]
     for lg in loggers:
         lg.addFilter(silence)
@@ -182,11 +331,17 @@ def get_token(credential: Any, scope: str, timeout: float | None = None, *, auth
             url = token_endpoint(authority, managed or "ManagedIdentityCredential: " in raw)
             raise transport_failure(Endpoint.TOKEN, url, failed[0], failed[1]) from None
         text, chain = summarize(raw if "Credential" in raw else f"{type(credential).__name__}: {raw}")
+        details: dict[str, object] = {"chain": chain, "aadsts": code} if chain or code else {}
+        if failure := parse_entra_failure(raw):
+            details["entra"] = failure.as_dict()  # the quoted issuer/subject/audience/app id doctor explains
+            secret = os.environ.get("AZURE_CLIENT_SECRET", "")
+            if secret and failure.code in ("AADSTS7000215", "AADSTS7000222"):
+                details["secret_hint"] = secret[:3]  # as much as Entra itself shows of a secret
         raise AuthenticationError(
             "no credential could get a token" + (f" ({code})" if code else "") + ": " + text,
             credential_hint(raw),
             code="no_credential",
-            details={"chain": chain, "aadsts": code} if chain or code else None,
+            details=details or None,
         ) from exc
     finally:
         for lg in loggers:
@@ -250,4 +405,15 @@ class CredentialTokens:
         return guarded(self.raw_credential, self.timeout, self._spec[2])
 
     def token(self, scope: str) -> AccessToken:
-        return get_token(self.raw_credential, scope, self.timeout, authority=self._spec[2].authority_host)
+        try:
+            return get_token(self.raw_credential, scope, self.timeout, authority=self._spec[2].authority_host)
+        except AuthenticationError as exc:
+            # Which app was asked for (doctor's fixes name it): --client-id, else what azure-identity read.
+            exc.details.setdefault("client_id", self._spec[1] or os.environ.get("AZURE_CLIENT_ID", ""))
+            entra = exc.details.get("entra")
+            if isinstance(entra, dict):
+                failure = EntraFailure(**{k: str(v) for k, v in entra.items()})
+                explained = explain_entra_failure(failure, str(exc.details["client_id"]), str(exc.details.get("secret_hint", "")))
+                if explained is not None:
+                    exc.hint = explained[1]
+            raise

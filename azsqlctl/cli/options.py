@@ -126,7 +126,9 @@ Auth = Annotated[
     typer.Option(
         "--auth",
         metavar="KIND",
-        help=_text("default, cli, managed-identity, workload-identity, environment or device-code", "auth"),
+        help=_text(
+            "default, cli, managed-identity, workload-identity, github-actions, azure-pipelines, environment or device-code", "auth"
+        ),
         rich_help_panel=AUTH,
         show_default=False,
     ),

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from . import options as o
+from . import sandbox_apps
 
 app = typer.Typer(
     help="A local Azure SQL + Entra ID stand-in driven by the real SDKs and ODBC driver.\n\n"
@@ -25,6 +26,7 @@ app = typer.Typer(
     "unless --state names another file.",
     no_args_is_help=True,
 )
+app.add_typer(sandbox_apps.app, name="app")
 
 StateFile = Annotated[
     Path | None,
@@ -333,6 +335,21 @@ def run_command(
             show_default=False,
         ),
     ] = 10.0,
+    as_job: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="Run COMMAND with the environment of a CI job or pod: github:ORG/REPO\\[@REF], github:ORG/REPO:environment:NAME, "
+            "github:ORG/REPO:pull_request, aks:NAMESPACE/SERVICEACCOUNT, pipelines:ORG/PROJECT/CONNECTION",
+            show_default=False,
+        ),
+    ] = None,
+    as_client_id: Annotated[
+        str | None,
+        typer.Option(
+            "--as-client-id", help="AZURE_CLIENT_ID for --as \\[default: the app whose federated credential matches]", show_default=False
+        ),
+    ] = None,
     debug: o.Debug = False,
 ) -> None:
     """Start the sandbox, run COMMAND with its environment, stop, and exit with COMMAND's code (127: not found, 126: not executable).
@@ -364,6 +381,30 @@ def run_command(
             emit_error("sandbox run", NotFound(f"command not found: {command[0]}", "check the command name and PATH"), fmt)
             return COMMAND_NOT_FOUND
         with _scratch(scenario, state) as scratch:
-            return run_with(_sandbox(state, scenario=scenario, scratch=scratch), command, kill_after)
+            return run_with(
+                _sandbox(state, scenario=scenario, scratch=scratch), command, kill_after, _job_overlay(as_job, as_client_id or "")
+            )
 
     run("sandbox run", None, debug, action)
+
+
+def _job_overlay(spec: str | None, client_id: str) -> Any:
+    """``--as``: the job's or pod's environment over the sandbox's (see azsqlctl.sandbox.entra.jobs)."""
+    if spec is None:
+        return None
+    import atexit
+    import shutil
+    import tempfile
+
+    def overlay(sandbox: Any) -> tuple[dict[str, str], tuple[str, ...]]:
+        from azsqlctl.sandbox.entra.jobs import job_environment
+        from azsqlctl.sandbox.surfaces import EntraSurface
+
+        workdir = Path(tempfile.mkdtemp(prefix="azsqlctl-job-"))
+        atexit.register(shutil.rmtree, workdir, True)  # the projected token file lives as long as the run
+        entra = sandbox.surface(EntraSurface)
+        job = sandbox.store.read(lambda s: job_environment(spec, s, entra.federation, entra.service.base_url, workdir, client_id))
+        print(f"sandbox run: as {job.description}", file=sys.stderr)
+        return job.set, job.unset
+
+    return overlay

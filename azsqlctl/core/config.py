@@ -35,7 +35,7 @@ SETTINGS: tuple[Spec, ...] = (
     Spec("subscription", "--subscription", "AZSQLCTL_SUBSCRIPTION", True, "the server's subscription id (ARM checks)"),
     Spec("resource_group", "--resource-group", "AZSQLCTL_RESOURCE_GROUP", True, "the server's resource group (ARM checks)"),
     Spec("cloud", "--cloud", "AZSQLCTL_CLOUD", True, "AzureCloud (default), AzureUSGovernment, AzureChinaCloud or a custom cloud"),
-    Spec("auth", "--auth", "AZSQLCTL_AUTH", True, "default, cli, managed-identity, workload-identity, environment or device-code"),
+    Spec("auth", "--auth", "AZSQLCTL_AUTH", True, "default, cli, managed-identity, workload-identity, github-actions, azure-pipelines, environment or device-code"),
     Spec("client_id", "--client-id", "AZSQLCTL_CLIENT_ID", True, "client id of the user-assigned managed identity to authenticate as"),
     Spec("tenant_id", "--tenant-id", "AZSQLCTL_TENANT_ID", True, "tenant to authenticate in (cli, workload-identity)"),
     Spec("driver", "--driver", "AZSQLCTL_ODBC_DRIVER", True, "ODBC driver name or library path"),

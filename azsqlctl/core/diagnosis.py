@@ -69,8 +69,13 @@ TABLE: dict[str, Diagnosis] = {
                   "check the server name (myserver.database.windows.net) and this machine's DNS (private endpoints need the privatelink zone)"),
         Diagnosis("TCP", ConnectionFailed, "nothing answers on the server's port",
                   "check the port (1433), outbound firewalls/NSGs, and the server name"),
+        # ODBC Driver 18 (measured, 18.6): with Authentication=ActiveDirectoryServicePrincipal an Entra refusal
+        # (wrong/expired secret, unknown app) is not reported: the driver waits out its login timeout (HYT00).
         Diagnosis("HYT00", ConnectionFailed, "the login timed out",
-                  "check the network path and the redirect ports 11000-11999 outbound, then raise --timeout"),
+                  "check the network path and the redirect ports 11000-11999 outbound, then raise --timeout; "
+                  "with Authentication=ActiveDirectoryServicePrincipal the driver also times out when Entra refuses the "
+                  "secret: run azsqlctl doctor --auth environment with AZURE_CLIENT_ID=<UID>, AZURE_CLIENT_SECRET=<PWD>, "
+                  "AZURE_TENANT_ID=<tenant> to see Entra's answer (AADSTS code) for the same credentials"),
         Diagnosis("08001", ConnectionFailed, "the driver could not establish a session (DNS, TCP or TLS)",
                   "check the server name and port, the network path, and the TLS trust (--ca-bundle for private CAs)"),
         Diagnosis("08S01", ConnectionFailed, "the connection broke during the exchange",
@@ -287,3 +292,132 @@ def lookup_login_state(number: int | None, state: int | None) -> Diagnosis | Non
             if n == number and first <= state <= last:
                 return diag
     return TABLE.get(str(number))
+
+
+# --- Entra (AADSTS) refusals: what the identity provider said, why, and the fix ----------------------------
+# Kept apart from the SQL/transport tables above. Texts are matched on the code number and the quoted
+# values Entra prints (issuer, subject, audience, app id, thumbprint); the surrounding wording changes over
+# time (reference: entra-docs reference-error-codes.md and captures of real output).
+
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 - the federated-credential audience, not a password
+_QUOTED = {
+    "issuer": re.compile(r"[Aa]ssertion [Ii]ssuer:? '([^']*)'|assertion issuer '([^']*)'"),
+    "subject": re.compile(r"[Aa]ssertion [Ss]ubject:? '([^']*)'|assertion subject '([^']*)'"),
+    "audience": re.compile(r"[Aa]ssertion [Aa]udience:? '([^']*)'|assertion audience '([^']*)'"),
+    "client_id": re.compile(r"(?:identifier|app|app Id) '([0-9a-fA-F-]{36})'"),
+    "thumbprint": re.compile(r"Thumbprint of key used by client: '([0-9A-Fa-f]+)'"),
+}
+_AADSTS_CODE = re.compile(r"AADSTS(\d+)")
+
+
+@dataclass(frozen=True)
+class EntraFailure:
+    """One AADSTS refusal, as parsed from the exception azure-identity raised."""
+
+    code: str  # "AADSTS700213"
+    issuer: str = ""
+    subject: str = ""
+    audience: str = ""
+    client_id: str = ""
+    thumbprint: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v}
+
+
+def parse_entra_failure(message: str) -> EntraFailure | None:
+    found = _AADSTS_CODE.search(message)
+    if found is None:
+        return None
+    fields: dict[str, str] = {}
+    for name, pattern in _QUOTED.items():
+        if m := pattern.search(message):
+            fields[name] = next(g for g in m.groups() if g is not None)
+    return EntraFailure(f"AADSTS{found[1]}", **fields)
+
+
+def _fic_create(client_id: str, issuer: str, subject: str, audience: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", subject).strip("-")[:120] or "federated"
+    params = f'{{"name":"{name}","issuer":"{issuer}","subject":"{subject}","audiences":["{audience or TOKEN_EXCHANGE_AUDIENCE}"]}}'
+    return f"az ad app federated-credential create --id {client_id or '<client-id>'} --parameters '{params}'"
+
+
+def _fic_list(client_id: str) -> str:
+    return f'az ad app federated-credential list --id {client_id or "<client-id>"} --query "[].{{name:name, issuer:issuer, subject:subject, audiences:audiences}}"'
+
+
+def _issuer_for(subject: str) -> str:
+    """The issuer a subject's form implies (700213 and 7002138 print only the subject)."""
+    if subject.startswith("repo:"):
+        return "https://token.actions.githubusercontent.com"
+    if subject.startswith("system:serviceaccount:"):
+        return "<the cluster's OIDC issuer: az aks show --query oidcIssuerProfile.issuerUrl>"
+    if subject.startswith("sc://"):
+        return "<the Azure DevOps issuer shown on the service connection>"
+    return ""
+
+
+def explain_entra_failure(failure: EntraFailure, client_id: str = "", secret_hint: str = "") -> tuple[str, str] | None:
+    """(cause, fix) for an AADSTS refusal; ``client_id`` is the app azsqlctl asked for, ``secret_hint`` the
+    first three characters of the secret it sent (what Entra itself shows of a secret)."""
+    cid = failure.client_id or client_id or "<client-id>"
+    code, iss, sub, aud = failure.code, failure.issuer or _issuer_for(failure.subject), failure.subject, failure.audience
+    if code in ("AADSTS70021", "AADSTS700213", "AADSTS7002138"):
+        cause = (
+            f"no federated credential of app {cid} trusts the token presented: issuer '{iss or '?'}', subject '{sub or '?'}'"
+            + (f", audience '{aud}'" if aud else "")
+            + (
+                " - a credential matches this subject only in upper/lower case (matching is case-sensitive)"
+                if code == "AADSTS7002138"
+                else ""
+            )
+        )
+        if sub.endswith(":pull_request"):
+            cause += "; GitHub presents ':pull_request' for pull-request workflows, not the branch ref"
+        # Entra's error names what was presented, never what is configured: doctor cannot read Graph, so it
+        # says where to look (an app registration, or a user-assigned identity as AKS uses).
+        fix = (f"compare the subjects configured (not in Entra's error: {_fic_list(cid)}; for a user-assigned managed "
+               "identity: az identity federated-credential list -g <resource-group> --identity-name <name>) "
+               "with the one presented; to trust it: "
+               + _fic_create(cid, iss or "<issuer>", sub or "<subject>", aud if aud and "," not in aud else TOKEN_EXCHANGE_AUDIENCE))  # fmt: skip
+        return cause, fix
+    if code == "AADSTS700211":
+        return (
+            f"no federated credential of app {cid} names the issuer '{iss}' (it must equal the token's iss exactly - a trailing '/' counts)",
+            f"check the issuers configured ({_fic_list(cid)}); for AKS: az aks show --query oidcIssuerProfile.issuerUrl",
+        )
+    if code == "AADSTS700212":
+        return (
+            f"the token's audience '{aud}' is not the one the federated credential expects ({TOKEN_EXCHANGE_AUDIENCE})",
+            f"request the token for the audience {TOKEN_EXCHANGE_AUDIENCE} (azure/login's default; GitHub's own default is the owner URL)",
+        )
+    table: dict[str, tuple[str, str]] = {
+        "AADSTS500011": ("the resource (token scope) does not exist in the tenant",
+                         "check --cloud and the SQL resource (AZSQLCTL_SQL_RESOURCE)"),
+        "AADSTS700016": (f"the application {cid} is not registered in this tenant",
+                         "check --client-id / AZURE_CLIENT_ID and --tenant-id / AZURE_TENANT_ID: the app must exist in the tenant you authenticate against"),
+        "AADSTS7000215": (f"the client secret sent for app {cid} is not one of its secrets"
+                          + (f" (it starts '{secret_hint}')" if secret_hint else ""),
+                          "use the secret's value (not its id) in AZURE_CLIENT_SECRET, or better: workload identity federation or a managed identity"),
+        # Entra's 7000222 names the app only; the secret sent identifies it by its hint (Graph's passwordCredential
+        # hint = its first three characters); when it ended is in Graph, which doctor does not read.
+        "AADSTS7000222": (f"the client secret of app {cid}" + (f" starting '{secret_hint}'" if secret_hint else "")
+                          + " has expired (Entra's error does not say when)",
+                          f"see when it ended: az ad app credential list --id {cid} --query "
+                          + (f"\"[?hint=='{secret_hint}'].{{hint:hint, keyId:keyId, end:endDateTime}}\"; " if secret_hint
+                             else '"[].{hint:hint, keyId:keyId, end:endDateTime}"; ')
+                          + f"add a new one (az ad app credential reset --id {cid} --append) and update AZURE_CLIENT_SECRET - "
+                          "or drop secrets for workload identity federation"),
+        "AADSTS700027": (f"the certificate (thumbprint {failure.thumbprint or '?'}) is not registered on app {cid}, or the assertion's signature is not its key's",
+                         f"register it: az ad app credential reset --id {cid} --cert @cert.pem --append; "
+                         f"compare: az ad app credential list --id {cid} --cert"),
+        "AADSTS700024": ("the client assertion (certificate-signed or federated token) is outside its validity period",
+                         "check this machine's clock; a federated token file must be refreshed (projected tokens are, by the kubelet)"),
+        "AADSTS7000218": ("the request carried neither a secret nor a certificate/assertion",
+                          "set AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (environment auth)"),
+        "AADSTS90002": ("the tenant does not exist in this cloud",
+                        "check --tenant-id / AZURE_TENANT_ID and --cloud"),
+        "AADSTS90061": ("Entra could not fetch the token issuer's OpenID configuration or keys",
+                        "for self-managed Kubernetes, publish the issuer's discovery document and JWKS where the issuer URL says"),
+    }  # fmt: skip
+    return table.get(code)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .checks import Check, CheckResult, Outcome, Status, Stop, run_checks, validate
 from .config import env_name
-from .diagnosis import LoginContext, explain_login_failure
+from .diagnosis import EntraFailure, LoginContext, explain_entra_failure, explain_login_failure
 from .errors import AuthenticationError, AzsqlctlError, ConnectionFailed, DriverNotFound, ExitCode
 from .identity import TokenIdentity
 from .judge import judge_dns, judge_server, judge_tls, judge_token
@@ -28,21 +28,6 @@ from .whoami import IDENTITY_SQL, MY_PERMISSIONS_SQL, effective_roles, least_pri
 if TYPE_CHECKING:
     from .logs.recent import AuditLookup
 
-AADSTS_EXPLAINED = {
-    "AADSTS500011": (
-        "the resource (token scope) does not exist in the tenant",
-        f"check --cloud and the SQL resource ({env_name('sql_resource')})",
-    ),
-    "AADSTS700016": (
-        "the application is not registered in this tenant",
-        "check --client-id and --tenant-id: the app must exist in the tenant you authenticate against",
-    ),
-    "AADSTS7000215": (
-        "the client secret is wrong",
-        "use the secret's value (not its id), or better a managed identity / workload identity federation",
-    ),
-    "AADSTS7000222": ("the client secret has expired", "create a new secret, or move to a managed identity"),
-}
 ENCRYPTION_NAMES = {0: "off", 1: "on", 2: "not supported", 3: "required"}
 
 
@@ -142,7 +127,11 @@ def check_credential(ctx: DoctorContext) -> Step:
         token = ctx.probes.token(s.cloud.sql_scope)
     except (AuthenticationError, ConnectionFailed) as exc:  # refused, or the token endpoint could not be reached
         code = str(exc.details.get("aadsts", ""))
-        cause, fix = AADSTS_EXPLAINED.get(code, ("", exc.hint))
+        entra = exc.details.get("entra")
+        failure = EntraFailure(**{k: str(v) for k, v in entra.items()}) if isinstance(entra, dict) else None
+        client_id, hint = s.client_id or str(exc.details.get("client_id", "")), str(exc.details.get("secret_hint", ""))
+        explained = explain_entra_failure(failure, client_id, hint) if failure else None
+        cause, fix = explained or ("", exc.hint)
         finding = exc.message + (f" - {cause}" if cause else "")
         return Outcome(Status.FAIL, finding, dict(exc.details), fix, code or exc.code), Facts(fatal=exc)
     evidence = {"credential": token.credential, "ms": round(token.elapsed_ms, 1), "auth": str(s.auth),

@@ -18,6 +18,8 @@ class AuthKind(StrEnum):
     CLI = "cli"
     MANAGED_IDENTITY = "managed-identity"
     WORKLOAD_IDENTITY = "workload-identity"
+    GITHUB_ACTIONS = "github-actions"  # ClientAssertionCredential fed by the runner's OIDC endpoint
+    AZURE_PIPELINES = "azure-pipelines"  # AzurePipelinesCredential: the job's OIDC endpoint and a service connection
     ENVIRONMENT = "environment"
     DEVICE_CODE = "device-code"
 

@@ -27,6 +27,7 @@ from .arm import ArmService
 from .audit import Retention
 from .certs import CertPaths, ensure_certificates
 from .dns_endpoint import DnsEndpoint, DnsService
+from .entra.authority import AuthorityService
 from .faults import Faults
 from .http import HttpEndpoint
 from .identity_endpoint import IdentityService
@@ -41,6 +42,7 @@ from .surfaces import (
     SURFACES,
     ArmSurface,
     DnsSurface,
+    EntraSurface,
     Parts,
     Surface,
     TdsSurface,
@@ -117,7 +119,7 @@ class Sandbox:
                 code="sandbox_material",
             ) from None
         named = {TdsSurface.name: tds_port, TokenSurface.name: identity_port, ArmSurface.name: arm_port, DnsSurface.name: dns_port}
-        self.parts = Parts(self.store, self.faults, self.issuer, self.certs, {**named, **(ports or {})}, token_lifetime)
+        self.parts = Parts(self.store, self.faults, self.issuer, self.certs, {**named, **(ports or {})}, token_lifetime, self.material)
         self.surfaces: dict[str, Surface] = {cls.name: cls(self.parts) for cls in surfaces}
         self._running: list[Surface] = []
 
@@ -130,6 +132,10 @@ class Sandbox:
     @property
     def identity(self) -> IdentityService:
         return self.surface(TokenSurface).service
+
+    @property
+    def entra(self) -> AuthorityService:
+        return self.surface(EntraSurface).service
 
     @property
     def sql(self) -> SqlEndpoint:
@@ -327,7 +333,12 @@ def serve(
 KILL_AFTER = 10.0  # seconds a signalled command gets before SIGKILL (docker stop's default)
 
 
-def run(sandbox: Sandbox, command: Sequence[str], kill_after: float = KILL_AFTER) -> int:
+def run(
+    sandbox: Sandbox,
+    command: Sequence[str],
+    kill_after: float = KILL_AFTER,
+    overlay: Callable[[Sandbox], tuple[dict[str, str], tuple[str, ...]]] | None = None,
+) -> int:
     """Start the sandbox, run ``command`` with its environment, stop, return the command's exit code.
 
     The command runs in a process group of its own, so it and everything it starts can be signalled
@@ -340,6 +351,9 @@ def run(sandbox: Sandbox, command: Sequence[str], kill_after: float = KILL_AFTER
     """
     with sandbox:
         env = {**os.environ, **sandbox.env}
+        if overlay is not None:  # `sandbox run --as`: a job's or pod's environment (entra/jobs.py)
+            extra, unset = overlay(sandbox)
+            env = {k: v for k, v in env.items() if k not in unset} | extra
         terminal = _our_terminal()
         try:
             child = subprocess.Popen(list(command), env=env, process_group=0)

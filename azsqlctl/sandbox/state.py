@@ -22,6 +22,7 @@ from typing import Any, Literal
 from azsqlctl.atomic_file import SECRET, write_atomic
 from azsqlctl.core.errors import ConfigError
 
+from .entra.apps_state import Apps, apps_from_dict
 from .monitor_state import Monitor, default_monitor, monitor_from_dict
 
 IdentityKind = Literal["managed_identity", "service_principal", "user", "group"]
@@ -132,6 +133,7 @@ class SandboxState:
     token_lifetime: int = 3600
     client_ip: str = ""  # the address the gateway reports; empty = the socket peer
     monitor: Monitor = field(default_factory=Monitor)  # workspace, auditing, diagnostic settings (monitor_state.py)
+    apps: Apps = field(default_factory=Apps)  # app registrations and federated credentials (entra/apps_state.py)
 
     def identity_by_client_id(self, client_id: str) -> Identity | None:
         return next((i for i in self.identities if i.client_id.lower() == client_id.lower()), None)
@@ -204,10 +206,11 @@ def from_dict(data: dict[str, Any]) -> SandboxState:
     )
     return SandboxState(
         # "audit" was kept here before the audit store (audit.py); older files still carry it.
-        **{k: v for k, v in data.items() if k not in ("server", "identities", "audit", "monitor")},
+        **{k: v for k, v in data.items() if k not in ("server", "identities", "audit", "monitor", "apps")},
         server=server,
         monitor=monitor_from_dict(data.get("monitor"), server.subscription_id, server.resource_group),
         identities=[Identity(**i) for i in data.get("identities", [])],
+        apps=apps_from_dict(data.get("apps")),
     )
 
 

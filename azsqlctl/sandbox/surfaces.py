@@ -17,6 +17,7 @@ import errno
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from azsqlctl.core.errors import UsageError
@@ -24,6 +25,9 @@ from azsqlctl.core.errors import UsageError
 from .arm import ArmService, start_arm_endpoint
 from .certs import CertPaths, server_context
 from .dns_endpoint import DnsEndpoint, DnsService, start_dns_endpoint
+from .entra.authority import FAULT_KINDS as ENTRA_FAULT_KINDS
+from .entra.authority import AuthorityService, start_authority_endpoint
+from .entra.federation import Federation
 from .faults import Faults
 from .http import HttpEndpoint
 from .identity_endpoint import IdentityService, start_identity_endpoint
@@ -50,6 +54,7 @@ class Parts:
     certs: CertPaths
     ports: dict[str, int]  # surface name -> requested port (0 = any free port)
     token_lifetime: int | None = None
+    material: Path | None = None  # the sandbox's key directory (federation issuers' keys live there)
     started: dict[str, Surface] = field(default_factory=dict)  # surfaces started so far, by name
 
 
@@ -117,6 +122,34 @@ class TokenSurface(Surface):
         return {"IDENTITY_ENDPOINT": f"{self.http.url}/msi/token", "IDENTITY_HEADER": self.service.header_secret}
 
 
+class EntraSurface(Surface):
+    """The Entra authority for apps (secrets, certificates, federated credentials), over HTTPS."""
+
+    name = "entra"
+    fault_kinds = ENTRA_FAULT_KINDS
+    port_option = "--entra-port"
+
+    def __init__(self, parts: Parts) -> None:
+        super().__init__(parts)
+        self.federation = Federation.load_or_create(parts.material)
+        self.service = AuthorityService(parts.store, parts.issuer, parts.faults, self.federation, parts.token_lifetime)
+        self.http: HttpEndpoint | None = None
+
+    def _listen(self, port: int) -> None:
+        self.http = start_authority_endpoint(self.service, server_context(self.parts.certs, tds=False), port)
+        # The certificate names localhost (and 127.0.0.1); MSAL keeps the port in the authority.
+        self.service.base_url = f"https://{HOST}:{self.http.port}"
+
+    def stop(self) -> None:
+        if self.http is not None:
+            self.http.stop()
+
+    def env(self) -> dict[str, str]:
+        assert self.http is not None, "Entra authority not started"
+        # Only azsqlctl's own setting: AZURE_AUTHORITY_HOST is what a job or pod sets (sandbox run --as).
+        return {"AZSQLCTL_AUTHORITY_HOST": self.service.base_url}
+
+
 class TdsSurface(Surface):
     """The logical server's TDS listener (what ODBC and every other driver connects to)."""
 
@@ -133,9 +166,13 @@ class TdsSurface(Surface):
         certs = self.parts.certs
         tls = Tls(server_context(certs, tds=True), server_context(certs, tds=True, alpn="tds/8.0"))
         token = self.parts.started.get(TokenSurface.name)
-        if isinstance(token, TokenSurface) and token.http is not None:
-            # FEDAUTHINFO (server-driven token workflow): the STS clients are sent to.
-            tenant = self.parts.store.read(lambda s: s.tenant_id)
+        entra = self.parts.started.get(EntraSurface.name)
+        tenant = self.parts.store.read(lambda s: s.tenant_id)
+        if isinstance(entra, EntraSurface) and entra.http is not None:
+            # FEDAUTHINFO (server-driven token workflow): the STS clients are sent to - the sandbox's
+            # authority, as Azure sends https://login.windows.net/<tenant>.
+            self.service.fedauth_sts_url = f"{entra.service.base_url}/{tenant}"
+        elif isinstance(token, TokenSurface) and token.http is not None:
             self.service.fedauth_sts_url = f"{token.http.url}/{tenant}"
         self.server = TdsServer(self.service, tls, port=port, fault=self.service.session_fault).start()
 
@@ -232,8 +269,8 @@ class LogsSurface(Surface):
         }
 
 
-# Start order: the token endpoint first (TDS needs its URL for FEDAUTHINFO).
-SURFACES: tuple[type[Surface], ...] = (TokenSurface, TdsSurface, ArmSurface, DnsSurface, LogsSurface)
+# Start order: the token endpoint and the authority first (TDS needs the authority's URL for FEDAUTHINFO).
+SURFACES: tuple[type[Surface], ...] = (TokenSurface, EntraSurface, TdsSurface, ArmSurface, DnsSurface, LogsSurface)
 
 
 def fault_kinds(surfaces: tuple[type[Surface], ...] = SURFACES) -> dict[str, frozenset[str]]:

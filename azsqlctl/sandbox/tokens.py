@@ -98,7 +98,7 @@ class Issuer:
         return self.sign({k: v for k, v in claims.items() if v is not None})
 
     def verify(self, token: str, audiences: tuple[str, ...], tenant_id: str, now: float | None = None) -> dict[str, Any]:
-        """Validate like Azure SQL: signature, audience, lifetime, tenant - in that order."""
+        """Validate like Azure SQL: signature, audience, lifetime, tenant, issuer - in that order."""
         try:
             header, claims, signing_input, signature = jwt.split(token)
         except jwt.MalformedToken as exc:
@@ -119,4 +119,14 @@ class Issuer:
             raise TokenRejected("not_yet_valid", claims)
         if str(claims.get("tid", "")).lower() != tenant_id.lower():
             raise TokenRejected("wrong_tenant", claims)
+        if str(claims.get("iss", "")).lower() not in tenant_issuers(tenant_id):
+            # A token naming another tenant (or no tenant) as its issuer is refused as Azure refuses it; the
+            # login failure state Azure reports for this case is not documented: the tenant mismatch's is used.
+            raise TokenRejected("wrong_tenant", claims)
         return claims
+
+
+def tenant_issuers(tenant_id: str) -> frozenset[str]:
+    """The ``iss`` values of a tenant's access tokens: v1 and v2 form (entra-docs access-token-claims-reference)."""
+    tid = tenant_id.lower()
+    return frozenset({f"https://sts.windows.net/{tid}/", f"https://login.microsoftonline.com/{tid}/v2.0"})

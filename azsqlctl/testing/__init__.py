@@ -8,6 +8,6 @@ stand-in, no Azure account.
 
 from __future__ import annotations
 
-from .control import IdentityInfo, SandboxControl
+from .control import FederatedJob, IdentityInfo, SandboxControl, ServicePrincipal
 
-__all__ = ["IdentityInfo", "SandboxControl"]
+__all__ = ["FederatedJob", "IdentityInfo", "SandboxControl", "ServicePrincipal"]

@@ -8,7 +8,8 @@ was when the handle was made and disarms every fault: the plugin calls it after 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from azsqlctl.core.grant_plan import FIXED_ROLES, PRESETS
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from azsqlctl.sandbox.faults import Fault
     from azsqlctl.sandbox.serve import Sandbox
 
-__all__ = ["IdentityInfo", "SandboxControl"]
+__all__ = ["FederatedJob", "IdentityInfo", "SandboxControl", "ServicePrincipal"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,43 @@ class IdentityInfo:
     def env(self) -> dict[str, str]:
         """What selects this identity in azure-identity (DefaultAzureCredential / ManagedIdentityCredential)."""
         return {"AZURE_CLIENT_ID": self.client_id} if self.client_id else {}
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    """An app registration with a client secret (and optionally a certificate) in the sandbox tenant."""
+
+    name: str
+    client_id: str
+    tenant_id: str
+    secret: str = field(repr=False)
+    authority: str
+    certificate_path: str = ""  # key + certificate PEM, when one was registered
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What EnvironmentCredential reads (secret form). azure-identity also needs
+        ``disable_instance_discovery=True`` for a non-Microsoft authority such as the sandbox's."""
+        return {"AZURE_CLIENT_ID": self.client_id, "AZURE_TENANT_ID": self.tenant_id,
+                "AZURE_CLIENT_SECRET": self.secret, "AZURE_AUTHORITY_HOST": self.authority}  # fmt: skip
+
+    def credential(self) -> Any:
+        """A ClientSecretCredential for the sandbox authority (a new object: its own token cache)."""
+        from azure.identity import ClientSecretCredential
+
+        return ClientSecretCredential(
+            self.tenant_id, self.client_id, self.secret, authority=self.authority, disable_instance_discovery=True
+        )
+
+
+@dataclass(frozen=True)
+class FederatedJob:
+    """A CI job's or pod's environment (``sandbox run --as`` forms) and the app it logs in as."""
+
+    spec: str
+    client_id: str
+    env: dict[str, str]
+    unset: tuple[str, ...]
 
 
 class SandboxControl:
@@ -105,6 +143,52 @@ class SandboxControl:
 
         The kinds each surface accepts: ``azsqlctl.sandbox.surfaces.fault_kinds()``."""
         return self.sandbox.faults.inject(surface, kind, count, **options)
+
+    # --- app registrations and federated identities ---------------------------------------------
+
+    def add_service_principal(
+        self,
+        name: str,
+        roles: Sequence[str] = ("reader",),
+        database: str = "appdb",
+        secret_days: float = 180,
+        certificate_dir: Path | None = None,
+    ) -> ServicePrincipal:
+        """Register app ``name`` with a secret (``secret_days`` < 0: already expired), make it a user with ``roles``;
+        with ``certificate_dir``, also register a certificate and write its key + certificate PEM there."""
+        from azsqlctl.sandbox.entra import registry
+
+        cert_path = ""
+        with self.sandbox.store.mutate() as s:
+            app = registry.create_app(s, name)
+            secret = registry.add_secret(s, name, days=secret_days)
+            if certificate_dir is not None:
+                cert_pem, key_pem = registry.new_certificate(name)
+                registry.add_certificate(s, name, cert_pem)
+                path = certificate_dir / f"{name}.pem"
+                path.write_bytes(key_pem + cert_pem)
+                path.chmod(0o600)
+                cert_path = str(path)
+            tenant = s.tenant_id
+        if roles:
+            self.make_user(name, roles, database)
+        return ServicePrincipal(name, app.client_id, tenant, secret.value, self.sandbox.entra.base_url, cert_path)
+
+    def add_federated_credential(self, app: str, name: str, issuer: str, subject: str) -> None:
+        """Trust tokens from ``issuer`` with ``subject`` for ``app`` (an app registration or a user-assigned identity)."""
+        from azsqlctl.sandbox.entra import registry
+
+        with self.sandbox.store.mutate() as s:
+            registry.add_federated_credential(s, app, name, issuer, subject)
+
+    def job(self, spec: str, workdir: Path, client_id: str = "") -> FederatedJob:
+        """The environment of ``github:ORG/REPO@REF`` / ``aks:NS/SA`` / ``pipelines:ORG/PROJECT/CONN`` (as ``sandbox run --as``)."""
+        from azsqlctl.sandbox.entra.jobs import job_environment
+        from azsqlctl.sandbox.surfaces import EntraSurface
+
+        entra = self.sandbox.surface(EntraSurface)
+        job = self.sandbox.store.read(lambda s: job_environment(spec, s, entra.federation, entra.service.base_url, workdir, client_id))
+        return FederatedJob(spec, job.set.get("AZURE_CLIENT_ID", ""), job.set, job.unset)
 
     # --- what the sandbox saw ---------------------------------------------------------------------
 

@@ -9,6 +9,12 @@
 - ``azsql_control`` (test): a :class:`SandboxControl` - make an identity a user with roles, refuse its logins,
   shorten the token lifetime, inject faults, count token requests and logins; undone after the test.
 
+- ``azsql_service_principal`` (test): an app registration ``azsql-sp`` with a client secret and a certificate,
+  a reader in appdb (:class:`ServicePrincipal`: ``.env`` for EnvironmentCredential, ``.credential()``).
+- ``azsql_github_job`` (test): a GitHub Actions job of ``contoso/app`` on refs/heads/main whose app ``azsql-ci``
+  (a reader in appdb) trusts it; the job's environment is in ``os.environ`` (ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN,
+  AZURE_CLIENT_ID, AZURE_TENANT_ID; no managed-identity variables) and a :class:`FederatedJob` is returned.
+
 Every fixture name starts with ``azsql_`` so none collides with a project's own fixtures.
 """
 
@@ -16,11 +22,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from .control import IdentityInfo, SandboxControl
+from .control import FederatedJob, IdentityInfo, SandboxControl, ServicePrincipal
 
 if TYPE_CHECKING:
     from azsqlctl.sandbox.serve import Sandbox
@@ -88,3 +95,27 @@ def azsql_control(azsql_sandbox: Sandbox) -> Iterator[SandboxControl]:
         yield control
     finally:
         control.reset()
+
+
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+@pytest.fixture
+def azsql_service_principal(azsql_control: SandboxControl, tmp_path: Path) -> ServicePrincipal:
+    """A service principal (secret + certificate) that is a reader in appdb; removed after the test."""
+    return azsql_control.add_service_principal("azsql-sp", ("reader",), certificate_dir=tmp_path)
+
+
+@pytest.fixture
+def azsql_github_job(
+    azsql_control: SandboxControl, azsql_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> FederatedJob:
+    """This test runs as a GitHub Actions job of contoso/app on main, federated to app azsql-ci (a reader)."""
+    azsql_control.add_service_principal("azsql-ci", ("reader",))
+    azsql_control.add_federated_credential("azsql-ci", "main", GITHUB_ISSUER, "repo:contoso/app:ref:refs/heads/main")
+    job = azsql_control.job("github:contoso/app@refs/heads/main", tmp_path)
+    for key in job.unset:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in job.env.items():
+        monkeypatch.setenv(key, value)
+    return job

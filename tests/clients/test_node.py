@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
+import threading
+import uuid
 from typing import Any
 
 import pytest
 
+from azsqlctl.sandbox.entra import registry
+from azsqlctl.sandbox.entra.federation import AKS_ISSUER, aks_subject
+from azsqlctl.sandbox.state import DbUser
 from tests import npm_trees
 
 from .support import ADMIN, REFUSED_TEXT, STRANGER, Clients
@@ -125,3 +132,122 @@ def test_tedious_parameter_types_round_trip(clients: Clients) -> None:
     result = ok(node(clients, "tedious-types"))
     assert result["cases"] == 23
     assert result["mismatches"] == []
+
+
+# --- tedious as a service principal through the sandbox authority ------------------------------------
+
+
+class _RefusingProxy:
+    """An HTTPS proxy on 127.0.0.1 that records each CONNECT host and refuses it: a request meant for the
+    internet (login.microsoftonline.com) is seen, and never leaves the machine."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                head = conn.recv(4096).decode("latin-1", "replace")
+                if head.startswith("CONNECT "):
+                    self.hosts.append(head.split()[1])
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    def close(self) -> None:
+        self._server.close()
+        self._thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def service_principal(clients: Clients, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An app with a secret, an expired secret, a certificate and an AKS federated credential, and a database user."""
+    material = tmp_path_factory.mktemp("sp")
+    cert_pem, key_pem = registry.new_certificate("CN=tedious-ci")
+    stray_cert, stray_key = registry.new_certificate("CN=not-registered")
+    (material / "cert.pem").write_bytes(key_pem + cert_pem)
+    (material / "stray.pem").write_bytes(stray_key + stray_cert)
+    sandbox = clients.sandbox
+    with sandbox.store.mutate() as s:
+        app = registry.create_app(s, "tedious-ci")
+        secret = registry.add_secret(s, "tedious-ci")
+        expired = registry.add_secret(s, "tedious-ci", days=-1)
+        registry.add_certificate(s, "tedious-ci", cert_pem)
+        registry.add_federated_credential(s, "tedious-ci", "aks", AKS_ISSUER, aks_subject("orders", "api"))
+        s.server.databases[0].users.append(DbUser("tedious-ci", app.client_id, "E", 9))
+        tenant = s.tenant_id
+    return {
+        "SP_TENANT": tenant, "SP_CLIENT_ID": app.client_id, "SP_AUTHORITY": sandbox.entra.base_url, "SP_SECRET": secret.value,
+        "expired": expired.value, "cert": str(material / "cert.pem"), "stray": str(material / "stray.pem"),
+        "NODE_EXTRA_CA_CERTS": clients.ca_file,  # @azure/identity's HTTPS (node) trusts the sandbox CA
+    }  # fmt: skip
+
+
+def _sp(clients: Clients, sp: dict[str, str], kind: str, **overrides: str) -> dict[str, Any]:
+    env = {k: v for k, v in sp.items() if k.startswith(("SP_", "NODE_"))} | {"SP_KIND": kind} | overrides
+    return node(clients, "tedious-sp", identity=None, **env)
+
+
+def _aadsts(result: dict[str, Any]) -> str:
+    """tedious: AggregateError [ConnectionError EFEDAUTH, the @azure/identity error carrying Entra's text]."""
+    assert not result["ok"]
+    errors = result["error"]["errors"]
+    assert errors[0]["code"] == "EFEDAUTH"
+    match = re.search(r"AADSTS\d+", errors[1]["message"])
+    assert match, errors[1]
+    return match[0]
+
+
+def test_tedious_service_principal_secret_through_token_credential(clients: Clients, service_principal: dict[str, str]) -> None:
+    sp, tenant = service_principal, service_principal["SP_TENANT"]
+    before = clients.sandbox.entra.requests[sp["SP_CLIENT_ID"]]
+    assert ok(_sp(clients, sp, "secret"))["rows"] == [[f"tedious-ci@{tenant}", "tedious-ci"]]
+    assert clients.sandbox.entra.requests[sp["SP_CLIENT_ID"]] == before + 1
+    assert _aadsts(_sp(clients, sp, "secret", SP_SECRET="not-the-secret")) == "AADSTS7000215"
+    assert _aadsts(_sp(clients, sp, "secret", SP_SECRET=sp["expired"])) == "AADSTS7000222"
+    assert _aadsts(_sp(clients, sp, "secret", SP_CLIENT_ID=str(uuid.uuid4()))) == "AADSTS700016"
+    # An unknown tenant: the authority's metadata answers AADSTS90002, but MSAL.js reports only that it could not
+    # resolve the endpoints (the body is not in the error) - as against Entra.
+    unknown = _sp(clients, sp, "secret", SP_TENANT=str(uuid.uuid4()))["error"]["errors"][1]
+    assert (unknown["name"], unknown["message"].split(":")[0]) == ("CredentialUnavailableError", "endpoints_resolution_error")
+
+
+def test_tedious_service_principal_certificate_through_token_credential(clients: Clients, service_principal: dict[str, str]) -> None:
+    sp = service_principal
+    assert ok(_sp(clients, sp, "certificate", SP_CERT_PEM=sp["cert"]))["rows"][0][1] == "tedious-ci"
+    assert _aadsts(_sp(clients, sp, "certificate", SP_CERT_PEM=sp["stray"])) == "AADSTS700027"
+
+
+def test_tedious_federated_assertion_through_token_credential(clients: Clients, service_principal: dict[str, str]) -> None:
+    sp, federation = service_principal, clients.sandbox.entra.federation
+    assert ok(_sp(clients, sp, "assertion", SP_ASSERTION=federation.aks_token("orders", "api")))["rows"][0][1] == "tedious-ci"
+    assert _aadsts(_sp(clients, sp, "assertion", SP_ASSERTION=federation.aks_token("orders", "worker"))) in ("AADSTS70021", "AADSTS700213")
+    # expired beyond the five minutes of clock skew Entra tolerates
+    assert _aadsts(_sp(clients, sp, "assertion", SP_ASSERTION=federation.aks_token("orders", "api", lifetime=-600))) == "AADSTS700024"
+
+
+def test_tedious_builtin_service_principal_type_never_reaches_a_private_authority(
+    clients: Clients, service_principal: dict[str, str]
+) -> None:
+    """tedious 19.2.2 lib/connection.js builds `new ClientSecretCredential(tenantId, clientId, clientSecret)` with no
+    options, and ignores FEDAUTHINFO's STS URL: @azure/identity goes to AZURE_AUTHORITY_HOST (or the public cloud),
+    and MSAL asks login.microsoftonline.com to validate that unknown host first. Offline, through a proxy that
+    refuses, the login fails there and the sandbox authority never sees a request."""
+    sp = service_principal
+    proxy = _RefusingProxy()
+    try:
+        before = clients.sandbox.entra.requests[sp["SP_CLIENT_ID"]]
+        env = {"AZURE_AUTHORITY_HOST": sp["SP_AUTHORITY"], "HTTPS_PROXY": proxy.url, "NO_PROXY": "localhost,127.0.0.1"}
+        result = _sp(clients, sp, "builtin", **env)
+        assert not result["ok"] and result["error"]["errors"][0]["code"] == "EFEDAUTH", result
+        assert clients.sandbox.entra.requests[sp["SP_CLIENT_ID"]] == before
+        assert any(h.startswith("login.microsoftonline.com") for h in proxy.hosts), proxy.hosts
+    finally:
+        proxy.close()

@@ -452,7 +452,7 @@ def test_run_suggests_the_option_a_typo_meant_and_passes_options_after_the_comma
     env = clean_env(tmp_path)
     typo = subprocess.run([*CLI, "sandbox", "run", "--stat", str(tmp_path / "s.json"), "--", "true"],
                           capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
-    assert_refused(typo, ExitCode.USAGE, "no such option: --stat", "did you mean --state?")
+    assert_refused(typo, ExitCode.USAGE, "no such option: --stat", "did you mean --as or --state?")  # click offers every close option
     assert not (tmp_path / "s.json").exists()
     json_typo = subprocess.run([*CLI, "sandbox", "run", "-o", "json", "--", "true"], capture_output=True, text=True, timeout=60, env=env)
     assert json_typo.returncode == ExitCode.USAGE

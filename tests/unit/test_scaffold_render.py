@@ -128,6 +128,7 @@ def test_azure_pipeline_uses_service_connections_and_migrates_only_on_main():
     pipe = _text(ScaffoldInputs(ci=Ci.AZURE_PIPELINES), ".yml")
     migrate = pipe[pipe.index("- stage: migrate") :]
     assert "eq(variables['Build.SourceBranch'], 'refs/heads/main')" in migrate
-    assert "environment: database-migrations" in migrate and "azureSubscription: azsql-migrator" in migrate
-    assert "azsql-migrator" not in pipe[: pipe.index("- stage: migrate")]
+    assert "environment: database-migrations" in migrate and "$(AZSQL_MIGRATOR_SERVICE_CONNECTION_ID)" in migrate
+    assert "AZSQL_MIGRATOR" not in pipe[: pipe.index("- stage: migrate")]
+    assert "AzureCLI" not in pipe and "AZSQLCTL_AUTH: azure-pipelines" in pipe
     assert "azsqlctl grant --check --policy access.toml" in pipe and "azsqlctl doctor --output json" in pipe

@@ -145,6 +145,29 @@ const scenarios = {
     try { return { rows: await run(conn, 'SELECT SUSER_SNAME(), USER_NAME(), DB_NAME()', [], true) }; } finally { conn.close(); }
   },
 
+  async 'tedious-sp'() {
+    // A service principal through tedious. SP_KIND secret | certificate | assertion: tedious's
+    // 'token-credential' with @azure/identity's credential aimed at the authority (authorityHost) and
+    // disableInstanceDiscovery (MSAL otherwise asks login.microsoftonline.com to validate a host it does
+    // not know). SP_KIND builtin: tedious's own 'azure-active-directory-service-principal-secret', which
+    // builds ClientSecretCredential(tenantId, clientId, clientSecret) with no options (lib/connection.js).
+    const { ClientSecretCredential, ClientCertificateCredential, ClientAssertionCredential } = require('@azure/identity');
+    const options = { authorityHost: env.SP_AUTHORITY, disableInstanceDiscovery: true };
+    const [tenant, client] = [env.SP_TENANT, env.SP_CLIENT_ID];
+    let authentication;
+    if (env.SP_KIND === 'builtin') {
+      authentication = { type: 'azure-active-directory-service-principal-secret',
+        options: { tenantId: tenant, clientId: client, clientSecret: env.SP_SECRET } };
+    } else {
+      const credential = env.SP_KIND === 'secret' ? new ClientSecretCredential(tenant, client, env.SP_SECRET, options)
+        : env.SP_KIND === 'certificate' ? new ClientCertificateCredential(tenant, client, { certificatePath: env.SP_CERT_PEM }, options)
+          : new ClientAssertionCredential(tenant, client, async () => env.SP_ASSERTION, options);
+      authentication = { type: 'token-credential', options: { credential } };
+    }
+    const conn = await connect(authentication);
+    try { return { rows: await run(conn, 'SELECT SUSER_SNAME(), USER_NAME()', [], true) }; } finally { conn.close(); }
+  },
+
   // --- node-mssql ---------------------------------------------------------------------------
 
   async 'mssql-login'() {
