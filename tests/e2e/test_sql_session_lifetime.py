@@ -30,11 +30,12 @@ BIG = 1 << 20  # characters: far above anything the sandbox keeps of its own
 
 
 @pytest.fixture
-def no_cyclic_gc() -> Iterator[None]:
+def freed() -> Iterator[Callable[[list[weakref.ref[SqlSession]]], bool]]:
+    """``_wait_freed``, for a test that runs with the cyclic collector off (what it alone frees counts as leaked)."""
     gc.collect()
     gc.disable()
     try:
-        yield
+        yield _wait_freed
     finally:
         gc.enable()
 
@@ -93,7 +94,7 @@ def _send(sock: Any, sql: str) -> bytes:
 
 @pytest.mark.parametrize("transaction", [False, True], ids=["autocommit", "open-transaction"])
 def test_a_raw_session_cut_mid_session_is_freed_with_its_batches(
-    sandbox: Sandbox, client_env: dict[str, str], no_cyclic_gc: None, transaction: bool
+    sandbox: Sandbox, client_env: dict[str, str], freed: Callable[[list[weakref.ref[SqlSession]]], bool], transaction: bool
 ) -> None:
     before = _sessions()
     setup = raw_connect(sandbox, admin_token())
@@ -101,7 +102,7 @@ def test_a_raw_session_cut_mid_session_is_freed_with_its_batches(
     setup.cursor().execute("CREATE TABLE dbo.life (id int PRIMARY KEY, v int); INSERT INTO life VALUES (1, 1)")
     ref_setup = _new_session(before)
     setup.close()
-    assert _wait_freed([ref_setup])  # closed by the driver
+    assert freed([ref_setup])  # closed by the driver
     sock = hc.logged_in(sandbox, admin_token())
     sock.settimeout(60)
     assert hc.error_numbers(_send(sock, "SELECT 0 AS n")) == []  # the SQL session begins with the first request
@@ -115,7 +116,7 @@ def test_a_raw_session_cut_mid_session_is_freed_with_its_batches(
     assert hc.error_numbers(_send(sock, "SELECT 2 AS n")) == []
     assert _big_texts() == []  # an idle session holds no old request
     sock.close()  # no logout, no attention: the socket just goes
-    assert _wait_freed([ref])
+    assert freed([ref])
     assert _big_texts() == []
     check = raw_connect(sandbox, admin_token())
     check.autocommit = True
@@ -140,7 +141,7 @@ def _waits_then_goes(start: Callable[[], Any]) -> list[Any]:
 
 
 def test_a_driver_session_closed_mid_transaction_releases_its_waiters_and_is_freed(
-    sandbox: Sandbox, client_env: dict[str, str], no_cyclic_gc: None
+    sandbox: Sandbox, client_env: dict[str, str], freed: Callable[[list[weakref.ref[SqlSession]]], bool]
 ) -> None:
     before = _sessions()
     a = raw_connect(sandbox, admin_token())
@@ -164,11 +165,11 @@ def test_a_driver_session_closed_mid_transaction_releases_its_waiters_and_is_fre
             break
         time.sleep(0.02)
     assert table_wait == [1]  # a's transaction was rolled back (v back to 1) and its X lock released
-    assert _wait_freed([ref_a])
+    assert freed([ref_a])
     assert cur_b.execute("SELECT v FROM life").fetchval() == 11
     cur_b.execute("BEGIN TRAN")
     assert cur_b.execute(GETAPPLOCK, "deploy", "Exclusive", "Transaction", -1).fetchval() == 0  # a's session lock too
     cur_b.execute("COMMIT")
     assert _big_texts() == []
     b.close()
-    assert _wait_freed([ref_b])
+    assert freed([ref_b])

@@ -53,7 +53,7 @@ def parse(text: str) -> Any:
         exc.__traceback__ = None
         raise errors.syntax(text.split()[0]) from None
     for node in tree.walk():  # comments mean nothing to SQLite; kept, they rode along in every tree and SQL text made from this one
-        node.comments = None
+        node.pop_comments()
     return tree
 
 
