@@ -29,9 +29,11 @@ from typing import ClassVar
 from sqlglot import Token, TokenType, exp
 from sqlglot.dialects.tsql import TSQL
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.parser import Parser
 
 from .. import lexer
 from ..lexer import Tok
+from .translate import release
 
 STARTERS = frozenset(
     {
@@ -116,6 +118,7 @@ def split(sql: str) -> list[Statement]:
     try:
         gtoks = _DIALECT.tokenize(sql)
     except TokenError as exc:  # the sandbox's lexer accepted what sqlglot's did not: one statement, refused by the parser
+        exc.__traceback__ = None  # its frames hold the tokenizer, which holds the batch (see _Splitter.kinds)
         if not ltoks:
             return []
         raise lexer.LexError(str(exc)) from None
@@ -224,25 +227,40 @@ class _Splitter:
         """Where sqlglot's parser ends the statement at ``i``; 0 when its reading cannot be trusted."""
         end = self.chunk_end(i)
         parser = _DIALECT.parser()
-        try:
-            found = parser.parse(self.toks[i:end], self.sql)
-        except ParseError:
+        found = self.kinds(parser, i, end)
+        if found is None:
             return 0
         # parse() reads the whole chunk; a chunk it reads as several statements is cut at the first boundary
         # only when that statement is a real one of its kind. sqlglot does not say where each one ended, so
         # the boundary is found by growing the chunk until it parses as exactly that statement.
-        if len(found) == 1 and isinstance(found[0], _PARSED_BY_SQLGLOT[w]) and not self.has_later_starter(i, end, w):
+        if len(found) == 1 and issubclass(found[0], _PARSED_BY_SQLGLOT[w]) and not self.has_later_starter(i, end, w):
             return end
         for j in range(i + 1, end):
             if not self.starts(j) or self.depth(i, j) != 0 or self.continues(i, j, w):
                 continue  # sqlglot accepts some unfinished statements (``UPDATE t``): cut only where the grammar may
-            try:
-                one = parser.parse(self.toks[i:j], self.sql)
-            except ParseError:
-                continue
-            if len(one) == 1 and isinstance(one[0], _PARSED_BY_SQLGLOT[w]):
+            one = self.kinds(parser, i, j)
+            if one is not None and len(one) == 1 and issubclass(one[0], _PARSED_BY_SQLGLOT[w]):
                 return j
         return 0
+
+    def kinds(self, parser: Parser, i: int, j: int) -> list[type] | None:
+        """What sqlglot reads tokens ``i:j`` as; None when it cannot parse them.
+
+        Only the kinds are kept. The trees hold the chunk's comments and literals (up to the rest of the batch:
+        megabytes), and sqlglot's trees and parse errors are reference cycles (parent links; an error's traceback
+        holds the frame that holds the error, and the parser with the batch): left to the cyclic collector, which
+        an idle sandbox rarely runs, they outlived the session. They are taken apart here instead."""
+        try:
+            trees = parser.parse(self.toks[i:j], self.sql)
+        except ParseError as exc:
+            exc.__traceback__ = None
+            return None
+        finally:
+            parser.reset()
+        out: list[type] = [type(t) for t in trees]
+        for t in trees:
+            release(t)
+        return out
 
     def has_later_starter(self, i: int, end: int, w: str) -> bool:
         """Whether a statement keyword at depth 0 after ``i`` might start another statement (checked by parsing)."""

@@ -237,6 +237,8 @@ class SqlSession:
                 pieces.extend(done)
             except Exception as caught:  # noqa: BLE001 - an unforeseen failure is an error for this statement, not a dropped connection
                 err = caught if isinstance(caught, SqlError | ddl.DdlError) else _internal(caught, st.text)
+                # Its traceback holds this frame, which holds ``err``: a cycle keeping the batch until the cyclic collector ran.
+                caught.__traceback__ = None
                 ok = False
                 self._pending = None
                 # A deadlock victim's transaction is rolled back (1205), and with XACT_ABORT ON any error's.

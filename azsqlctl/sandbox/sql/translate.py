@@ -46,11 +46,28 @@ def parse(text: str) -> Any:
     try:
         tree = sqlglot.parse_one(text, read=AzsqlctlTSQL)
     except sqlglot.errors.ParseError as exc:
+        exc.__traceback__ = None  # a cycle through its frames, which hold the parser and the text (see release)
         near = next((str(e.get("highlight") or "") for e in exc.errors), "") or text.split()[-1]
         raise errors.syntax(near) from None
-    except sqlglot.errors.TokenError:
+    except sqlglot.errors.TokenError as exc:
+        exc.__traceback__ = None
         raise errors.syntax(text.split()[0]) from None
+    for node in tree.walk():  # comments mean nothing to SQLite; kept, they rode along in every tree and SQL text made from this one
+        node.pop_comments()
     return tree
+
+
+def release(tree: exp.Expr | None) -> None:
+    """Take a tree that is done with apart, so that reference counting frees it at once.
+
+    sqlglot's nodes point at their parents, so every tree is a reference cycle that only the cyclic
+    collector frees -- and an idle sandbox allocates too little to run it: the trees of a client's
+    last batch (its comments and literals, megabytes for a large batch) stayed in memory after the
+    session ended. Without parent links a tree is acyclic."""
+    if tree is None:
+        return
+    for node in list(tree.walk()):
+        node.parent = None
 
 
 @dataclass
@@ -348,7 +365,7 @@ class Translator:
         return types.type_name(spec)
 
     def sqlite(self, tree: exp.Expression) -> str:
-        return tree.sql(dialect="sqlite")
+        return tree.sql(dialect="sqlite", comments=False)
 
 
 def spec_text(spec: TypeSpec) -> str:
