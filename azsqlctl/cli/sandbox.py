@@ -339,15 +339,20 @@ def run_command(
         str | None,
         typer.Option(
             "--as",
-            help="Run COMMAND with the environment of a CI job or pod: github:ORG/REPO\\[@REF], github:ORG/REPO:environment:NAME, "
-            "github:ORG/REPO:pull_request, aks:NAMESPACE/SERVICEACCOUNT, pipelines:ORG/PROJECT/CONNECTION",
+            metavar="SPEC",
+            help="Run COMMAND with the environment of a CI job or pod: a GitHub job (github:ORG/REPO\\[@REF], "
+            "github:ORG/REPO followed by :environment:NAME or :pull_request), an AKS pod (aks:NAMESPACE/ACCOUNT) "
+            "or an Azure Pipelines job: pipelines:ORG/PROJ/CONN",
             show_default=False,
         ),
     ] = None,
     as_client_id: Annotated[
         str | None,
         typer.Option(
-            "--as-client-id", help="AZURE_CLIENT_ID for --as \\[default: the app whose federated credential matches]", show_default=False
+            "--as-client-id",
+            metavar="GUID",
+            help="AZURE_CLIENT_ID for --as \\[default: the app whose federated credential matches]",
+            show_default=False,
         ),
     ] = None,
     debug: o.Debug = False,

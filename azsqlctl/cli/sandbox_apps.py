@@ -18,10 +18,17 @@ app = typer.Typer(help="App registrations (service principals) and their credent
 
 StateFile = Annotated[
     Path | None,
-    typer.Option("--state", help="State file \\[default: ~/.local/share/azsqlctl/sandbox/state.json]", show_default=False),
+    typer.Option(
+        "--state", metavar="FILE", help="State file \\[default: the sandbox's own: see azsqlctl sandbox --help]", show_default=False
+    ),
 ]
 AppRef = Annotated[
-    str, typer.Argument(help="The app's display name or client id (or a user-assigned identity's, for federated credentials)")
+    str,
+    typer.Argument(
+        metavar="APP",
+        click_type=o.PLAIN,
+        help="The app's display name or client id (or a user-assigned identity's, for federated credentials)",
+    ),
 ]
 TOKEN_EXCHANGE = "api://AzureADTokenExchange"  # noqa: S105 - an audience, not a password
 
@@ -43,7 +50,7 @@ def _print_app(d: dict[str, Any]) -> None:
 
 
 @app.command("create")
-def create_command(name: Annotated[str, typer.Argument(help="Display name (also the database principal's name)")],
+def create_command(name: Annotated[str, typer.Argument(metavar="NAME", click_type=o.PLAIN, help="Display name (also the database principal's name)")],
                    state: StateFile = None, output: o.Output = None, debug: o.Debug = False) -> None:  # fmt: skip
     """Register an app and its service principal in the sandbox tenant."""
     from .runner import run
@@ -82,8 +89,10 @@ def list_command(state: StateFile = None, output: o.Output = None, debug: o.Debu
 @app.command("add-secret")
 def add_secret_command(
     app_ref: AppRef,
-    name: Annotated[str, typer.Option("--name", help="The secret's description")] = "",
-    days: Annotated[float, typer.Option("--days", help="Days until it expires (negative: already expired, for tests)")] = 180.0,
+    name: Annotated[str, typer.Option("--name", metavar="TEXT", help="The secret's description")] = "",
+    days: Annotated[
+        float, typer.Option("--days", metavar="DAYS", help="Days until it expires (negative: already expired, for tests)")
+    ] = 180.0,
     state: StateFile = None,
     output: o.Output = None,
     debug: o.Debug = False,
@@ -112,13 +121,15 @@ def add_secret_command(
 def add_certificate_command(
     app_ref: AppRef,
     cert: Annotated[
-        Path | None, typer.Option("--cert", help="PEM certificate to register (public part)", exists=True, dir_okay=False)
+        Path | None, typer.Option("--cert", metavar="FILE", help="PEM certificate to register (public part)", exists=True, dir_okay=False)
     ] = None,
     create_cert: Annotated[
         Path | None,
-        typer.Option("--create-cert", help="Create a self-signed certificate, write key+certificate PEM here (0600), register it"),
+        typer.Option(
+            "--create-cert", metavar="FILE", help="Create a self-signed certificate, write key+certificate PEM here (0600), register it"
+        ),
     ] = None,
-    name: Annotated[str, typer.Option("--name", help="Display name")] = "",
+    name: Annotated[str, typer.Option("--name", metavar="TEXT", help="Display name")] = "",
     state: StateFile = None,
     output: o.Output = None,
     debug: o.Debug = False,
@@ -150,11 +161,11 @@ def add_certificate_command(
 @app.command("add-federated-credential")
 def add_federated_credential_command(
     app_ref: AppRef,
-    name: Annotated[str, typer.Option("--name", help="3-120 characters: letters, digits, - and _")],
-    issuer: Annotated[str, typer.Option("--issuer", help="Must equal the token's iss exactly (a trailing slash matters)")],
-    subject: Annotated[str, typer.Option("--subject", help="Must equal the token's sub exactly (case-sensitive)")],
-    audience: Annotated[str, typer.Option("--audience", help="The one audience")] = TOKEN_EXCHANGE,
-    description: Annotated[str, typer.Option("--description")] = "",
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="3-120 characters: letters, digits, - and _")],
+    issuer: Annotated[str, typer.Option("--issuer", metavar="URL", help="Must equal the token's iss exactly (a trailing slash matters)")],
+    subject: Annotated[str, typer.Option("--subject", metavar="SUBJECT", help="Must equal the token's sub exactly (case-sensitive)")],
+    audience: Annotated[str, typer.Option("--audience", metavar="AUDIENCE", help="The one audience")] = TOKEN_EXCHANGE,
+    description: Annotated[str, typer.Option("--description", metavar="TEXT")] = "",
     state: StateFile = None,
     output: o.Output = None,
     debug: o.Debug = False,

@@ -26,6 +26,12 @@ COMMANDS = [
     ["sandbox", "serve"],
     ["sandbox", "run"],
     ["sandbox", "reset"],
+    ["sandbox", "app"],
+    ["sandbox", "app", "create"],
+    ["sandbox", "app", "list"],
+    ["sandbox", "app", "add-secret"],
+    ["sandbox", "app", "add-certificate"],
+    ["sandbox", "app", "add-federated-credential"],
 ]
 
 
