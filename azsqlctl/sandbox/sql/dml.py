@@ -132,8 +132,10 @@ def insert(session: SqlSession, tree: exp.Insert, params: dict[str, Param]) -> P
     try:
         cur = session._exec(sql, tr.resolved.binds, "INSERT", info)
     except SqlError as err:
-        if err.number == 2627 and isinstance(source, exp.Values) and session._last_unique is not None:
+        if err.number in (2601, 2627) and isinstance(source, exp.Values) and session._last_unique is not None:
             value = _duplicate_value(session, info, columns, rows_sql, tr.resolved.binds)
+            if value is not None and err.number == 2601:
+                raise errors.duplicate_index_row(info.display, session._last_unique.name, value) from None
             if value is not None:
                 raise errors.duplicate_key(session._last_unique.kind, session._last_unique.name, info.display, value) from None
         raise

@@ -40,6 +40,7 @@ from ..store import StateStore
 from ..tds import tokens as tk
 from ..tds.session import SessionContext
 from . import batch, catalog, connect, dml, errors, functions, permissions, queries, schema_ddl, storage, table_ddl, translate, types
+from .alter_ddl import add_default, create_index, drop_index
 from .errors import SqlError
 from .results import CMD_DDL, Piece
 from .storage import KeyInfo, Storage, TableInfo, quote
@@ -249,6 +250,12 @@ class SqlSession:
             return [self._atomic(lambda: table_ddl.alter_table(self, tree))]
         if isinstance(tree, exp.TruncateTable):
             return [self._atomic(lambda: table_ddl.truncate(self, tree))]
+        if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper().endswith("INDEX"):
+            return [self._atomic(lambda: create_index(self, tree))]
+        if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "INDEX":
+            return [self._atomic(lambda: drop_index(self, tree))]
+        if isinstance(tree, exp.Command) and first == "ALTER" and re.match(r"ALTER\s+TABLE\b.+\bDEFAULT\b.+\bFOR\b", text, re.I | re.S):
+            return [self._atomic(lambda: add_default(self, text))]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
             return [schema_ddl.drop_schema(self, tree)]
         kind = str(tree.args.get("kind") or "").upper()
@@ -379,6 +386,19 @@ class SqlSession:
         if m := re.match(r"UNIQUE constraint failed: (.+)", text):
             columns = [c.rsplit(".", 1)[-1] for c in m[1].split(", ")]
             key = next((k for k in (table.keys if table else []) if [c.lower() for c in k.columns] == [c.lower() for c in columns]), None)
+            index = next(
+                (
+                    i
+                    for i in (table.indexes if table else [])
+                    if i.unique and [c.lower() for c in i.columns] == [c.lower() for c in columns]
+                ),
+                None,
+            )
+            if key is None and index is not None and table is not None:  # a unique index, not a constraint: 2601
+                self._last_unique = KeyInfo(index.name, "INDEX", index.columns)
+                err = errors.duplicate_index_row(table.display, index.name, "")
+                err.message = err.message.removesuffix(" The duplicate key value is ().")
+                return err
             self._last_unique = key
             if key is None:
                 key = KeyInfo("PRIMARY", "PRIMARY KEY", columns)
@@ -386,6 +406,9 @@ class SqlSession:
             err = errors.duplicate_key(key.kind, key.name, table.display if table else "", "")
             err.message = err.message.removesuffix(" The duplicate key value is ().")
             return err
+        if (m := re.match(r"CHECK constraint failed: (.+)", text)) and table is not None:
+            check = next((k for k in table.keys if k.name == m[1]), None)
+            return errors.constraint_conflict(verb, "CHECK", m[1], self.ctx.database, table.display, check.columns if check else [])
         if "locked" in text or "busy" in text:
             return errors.lock_timeout()
         # sqlglot reads some malformed T-SQL leniently; SQLite then finds the syntax error.
@@ -412,7 +435,7 @@ class SqlSession:
             trancount=self.trancount, identity=self.identity, rowcount=self.rowcount, is_member=is_member,
             principal_id=_ids(db).get(self.user.lower()) if db is not None else None,
         )  # fmt: skip
-        return translate.Translator(session, self._table, lambda key: catalog.VIEWS.get(key), catalog.table_function, params)
+        return translate.Translator(session, self._table, catalog.view, catalog.table_function, params)
 
     def _table(self, schema: str, name: str) -> TableInfo | None:
         return storage.table(self.conn, schema, name)

@@ -332,7 +332,10 @@ class Translator:
         if isinstance(node, exp.CurrentSchema):
             return exp.Anonymous(this="az_schema_name", expressions=[node.this])
         if isinstance(node, exp.ObjectId):
-            return exp.Anonymous(this="az_object_id", expressions=[node.this, node.expression or exp.Null()])
+            return exp.Anonymous(this="OBJECT_ID", expressions=[node.this, node.expression or exp.Null()])
+        if isinstance(node, exp.Left | exp.Right):  # LEFT and RIGHT are keywords in SQLite: call them by other names
+            name = "az_left" if isinstance(node, exp.Left) else "az_right"
+            return exp.Anonymous(this=name, expressions=[node.this, node.expression])
         if isinstance(node, exp.Length):
             return exp.Anonymous(this="az_len", expressions=[node.this])
         if isinstance(node, exp.Anonymous) and node.name.upper() == "DATALENGTH":
