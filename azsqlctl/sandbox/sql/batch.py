@@ -112,6 +112,8 @@ def _continues(word: str, stmt: list[Tok], toks: list[Tok], i: int) -> bool:
     first = stmt[0].text.upper() if stmt and stmt[0].kind == "word" else ""
     prev = stmt[-1].text.upper() if stmt and stmt[-1].kind in ("word", "punct") else ""
     words = _words(stmt)
+    if first == "SET":
+        return False  # nothing continues a SET: SET NOCOUNT ON INSERT ... is two statements (mssql-django sends it)
     if first in _PERMISSION_VERBS and not ({"TO", "FROM"} & set(words)):
         return True  # GRANT SELECT, INSERT ... / GRANT CREATE TABLE / DENY EXECUTE, before TO
     if first == "WITH" and not ({"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"} & set(words[1:])):

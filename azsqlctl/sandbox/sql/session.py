@@ -41,15 +41,15 @@ from ..tds import tokens as tk
 from ..tds.session import SessionContext
 from . import batch, catalog, connect, dml, errors, functions, permissions, queries, schema_ddl, storage, table_ddl, translate, types
 from .alter_ddl import add_default, create_index, drop_index
+from .control_flow import Node, Run, has_control_flow, plan, steps
 from .errors import SqlError
+from .procedures import execute_procedure
 from .results import CMD_DDL, Piece
 from .storage import KeyInfo, Storage, TableInfo, quote
 
 log = logging.getLogger("azsqlctl.sandbox.sql")
 
-_STATEMENT_ONLY_UNSUPPORTED = frozenset(
-    {"DECLARE", "PRINT", "EXEC", "EXECUTE", "WHILE", "RETURN", "RAISERROR", "THROW", "WAITFOR", "DBCC", "MERGE"}
-)
+_STATEMENT_ONLY_UNSUPPORTED = frozenset({"DECLARE", "PRINT", "RETURN", "RAISERROR", "THROW", "WAITFOR", "DBCC", "MERGE"})
 _LOCK_WAIT = 5.0  # seconds a statement waits for another session's lock, then 1222
 
 
@@ -154,6 +154,11 @@ class SqlSession:
     def run(self, sql: str, params: Sequence[Param] = (), done_token: int = tk.DONE) -> tuple[bytes, bool]:
         # Parameters and the batch's DECLAREd variables: one namespace, both bound as values.
         by_name = {p.name.lstrip("@").lower(): p for p in params if p.name}
+        pieces, ok = self.execute_batch(sql, by_name)
+        return self._encode(pieces, done_token), ok
+
+    def execute_batch(self, sql: str, by_name: dict[str, Param]) -> tuple[list[Piece], bool]:
+        """Run a batch (or sp_executesql's statement) statement by statement, following its IF/WHILE/BEGIN...END."""
         pieces: list[Piece] = []
         ok = True
         try:
@@ -163,11 +168,23 @@ class SqlSession:
             rest = sql[sql.rfind("'") + 1 :] if "'" in sql else sql
             pieces.append(Piece(error=errors.unclosed_quote(rest)))
             ok = False
-        for st in statements:
+        verdicts: list[bool] = []
+        flow: list[Node] = [Run(st) for st in statements]
+        try:
+            if has_control_flow(statements):
+                flow = plan(sql, statements)
+        except SqlError as refused:
+            flow, ok = [], False
+            pieces.append(Piece(error=refused, line=sql.count("\n", 0, statements[0].toks[0].start) + 1 if statements else 1))
+        for step in steps(flow, verdicts):
+            st = step.statement
             self._snapshot = None
             self._last_word = st.toks[-1].text
             try:
-                pieces.extend(self._statement(st, by_name))
+                if step.condition:
+                    verdicts.append(self._condition(st, by_name))
+                else:
+                    pieces.extend(self._statement(st, by_name))
             except Exception as caught:  # noqa: BLE001 - an unforeseen failure is an error for this statement, not a dropped connection
                 err = caught if isinstance(caught, SqlError | ddl.DdlError) else _internal(caught, st.text)
                 ok = False
@@ -179,7 +196,7 @@ class SqlSession:
             finally:
                 if self.trancount == 0:
                     self._commit_state()
-        return self._encode(pieces, done_token), ok
+        return pieces, ok
 
     def _encode(self, pieces: list[Piece], done_token: int) -> bytes:
         out = bytearray()
@@ -199,8 +216,8 @@ class SqlSession:
     def _statement(self, st: batch.Statement, params: dict[str, Param]) -> list[Piece]:
         first = st.first
         words = [t.text.upper() for t in st.toks if t.kind == "word"]
-        if first == "IF":
-            return self._if(st, params)
+        if first in ("EXEC", "EXECUTE"):
+            return execute_procedure(self, st, params)
         if first in ("BEGIN", "COMMIT", "ROLLBACK", "SAVE"):
             return [self._transaction_statement(first, words)]
         if first == "SET" and len(st.toks) > 1 and st.toks[1].text.startswith("@") and not st.toks[1].text.startswith("@@"):
@@ -292,17 +309,11 @@ class SqlSession:
         self.conn.execute("RELEASE az_statement")
         return piece
 
-    def _if(self, st: batch.Statement, params: dict[str, Param]) -> list[Piece]:
-        if st.body <= 1 or st.body >= len(st.toks):
-            raise errors.syntax(st.toks[-1].text)
-        base = st.toks[0].start
-        condition = st.text[st.toks[1].start - base : st.toks[st.body - 1].end - base]
-        tree = translate.parse(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END")
+    def _condition(self, st: batch.Statement, params: dict[str, Param]) -> bool:
+        """An IF or WHILE condition: true, or false (and unknown, as in SQL Server)."""
+        tree = translate.parse(f"SELECT CASE WHEN {st.text} THEN 1 ELSE 0 END")
         piece = queries.query(self, tree, params)
-        if piece.rows and piece.rows[0][0] == 1:
-            body = batch.Statement(st.toks[st.body :], st.text[st.toks[st.body].start - base :])
-            return self._statement(body, params)
-        return [Piece()]
+        return bool(piece.rows and piece.rows[0][0] == 1)
 
     def _transaction_statement(self, first: str, words: list[str]) -> Piece:
         rest = words[1:]

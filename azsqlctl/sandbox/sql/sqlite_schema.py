@@ -123,6 +123,28 @@ def rebuild(conn: sqlite3.Connection, old: TableInfo, new: TableInfo, sources: M
     sync_triggers(conn)
 
 
+def rename(conn: sqlite3.Connection, old: TableInfo, new: TableInfo) -> None:
+    """sp_rename of a table: SQLite renames it (and rewrites other tables' REFERENCES); the models follow."""
+    _drop_triggers(conn)
+    for index in old.indexes:
+        conn.execute(f"DROP INDEX {quote(index_name(old, index))}")
+    conn.execute(f"ALTER TABLE {quote(old.key)} RENAME TO {quote(new.key)}")
+    for key in new.keys:
+        if key.kind == "FOREIGN KEY" and key.ref_key.lower() == old.key.lower():
+            key.ref_table = new.name
+    for index in new.indexes:
+        conn.execute(index_sql(new, index))
+    storage.unregister(conn, old)
+    storage.register(conn, new)
+    for other in storage.tables(conn):
+        referencing = [k for k in other.keys if k.kind == "FOREIGN KEY" and k.ref_key.lower() == old.key.lower()]
+        for key in referencing:
+            key.ref_table = new.name
+        if referencing:
+            save(conn, other)
+    sync_triggers(conn)
+
+
 def drop(conn: sqlite3.Connection, info: TableInfo) -> None:
     _drop_triggers(conn)
     conn.execute(f"DROP TABLE {quote(info.key)}")
