@@ -100,6 +100,10 @@ def test_alter_table_constraints_rebuild_and_check_existing_rows(cur: Any) -> No
         "Cannot insert the value NULL into column 'parent_id', table 'appdb.dbo.kids'; column does not allow nulls. UPDATE fails. (515)"
         in error_of(cur, "ALTER TABLE dbo.kids ALTER COLUMN parent_id INT NOT NULL")
     )
+    # ALTER COLUMN takes no constraint: SQL Server's syntax error, not an unsupported feature (Sequelize sends it).
+    assert "Incorrect syntax near the keyword 'UNIQUE'. (156)" in error_of(
+        cur, "ALTER TABLE dbo.kids ALTER COLUMN label NVARCHAR(3) NOT NULL UNIQUE"
+    )
     cur.execute("ALTER TABLE dbo.kids DROP COLUMN label")
     assert [r.name for r in cur.execute("SELECT name FROM sys.columns WHERE object_id = OBJECT_ID('dbo.kids') ORDER BY column_id")] == [
         "id",

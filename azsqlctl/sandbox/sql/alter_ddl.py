@@ -112,7 +112,9 @@ def _add_column(session: SqlSession, info: TableInfo, new: TableInfo, action: ex
 
 
 def _add_constraint(session: SqlSession, new: TableInfo, constraint: exp.Expression) -> None:
-    if not isinstance(constraint, exp.Constraint):
+    if not isinstance(
+        constraint, exp.Constraint | exp.PrimaryKey | exp.ForeignKey | exp.UniqueColumnConstraint | exp.CheckColumnConstraint
+    ):
         raise errors.unsupported(f"ADD {constraint.sql(dialect='tsql')}")
     shape = exp.Schema(
         expressions=[
@@ -216,7 +218,19 @@ def _alter_column(session: SqlSession, new: TableInfo, action: exp.AlterColumn, 
     sources[col.name.lower()] = functions.conv(quote(col.name), col, types.type_name(old_spec), qualified)
 
 
-def add_default(session: SqlSession, text: str) -> Piece:
+def alter_command(session: SqlSession, text: str) -> Piece:
+    """An ALTER TABLE sqlglot reads only as a command: ADD DEFAULT ... FOR, or T-SQL's syntax errors."""
+    m = re.search(
+        r"\bALTER\s+COLUMN\b.*?\b(UNIQUE|PRIMARY|REFERENCES|CHECK|DEFAULT|CONSTRAINT|IDENTITY)\b", text, re.IGNORECASE | re.DOTALL
+    )
+    if m is not None:  # ALTER COLUMN takes a type, NULL/NOT NULL and COLLATE only (Sequelize's sync({alter}) sends UNIQUE)
+        raise errors.keyword_syntax(m[1].upper())
+    if re.search(r"\bDEFAULT\b.+\bFOR\b", text, re.IGNORECASE | re.DOTALL):
+        return _add_default(session, text)
+    raise errors.unsupported("ALTER TABLE in this form")
+
+
+def _add_default(session: SqlSession, text: str) -> Piece:
     """ALTER TABLE t ADD [CONSTRAINT name] DEFAULT expr FOR column (sqlglot reads it as a command)."""
     m = re.match(
         r"\s*ALTER\s+TABLE\s+(?P<table>.+?)\s+ADD\s+(?:CONSTRAINT\s+(?P<name>\[[^\]]+\]|\"[^\"]+\"|\w+)\s+)?DEFAULT\s+(?P<expr>.+)\s+FOR\s+(?P<col>\[[^\]]+\]|\"[^\"]+\"|\w+)\s*;?\s*$",

@@ -464,6 +464,12 @@ def _none(c: CatalogContext) -> Rows:
 _TC: Columns = [("CONSTRAINT_CATALOG", NAME), ("CONSTRAINT_SCHEMA", NAME), ("CONSTRAINT_NAME", NAME)]
 _TT: Columns = [("TABLE_CATALOG", NAME), ("TABLE_SCHEMA", NAME), ("TABLE_NAME", NAME)]
 
+_COLUMN_COLUMNS: Columns = [("object_id", INT), ("name", NAME), ("column_id", INT), ("system_type_id", TINY), ("user_type_id", INT), ("max_length", SMALL),
+         ("precision", TINY), ("scale", TINY), ("is_nullable", BIT), ("collation_name", NAME), ("default_object_id", INT),
+         ("rule_object_id", INT), ("is_identity", BIT), ("is_computed", BIT), ("is_rowguidcol", BIT), ("is_filestream", BIT),
+         ("is_replicated", BIT), ("is_sparse", BIT), ("is_column_set", BIT), ("is_hidden", BIT), ("is_masked", BIT),
+         ("generated_always_type", TINY), ("is_ansi_padded", BIT), ("is_xml_document", BIT), ("xml_collection_id", INT)]  # fmt: skip
+
 VIEWS: dict[str, View] = {
     "sys.objects": View(_OBJECT_COLUMNS, _objects, needs_database=False),
     "sys.all_objects": View(_OBJECT_COLUMNS, _objects, needs_database=False),
@@ -477,14 +483,8 @@ VIEWS: dict[str, View] = {
         _tables, needs_database=False,
     ),
     "sys.views": View([*_OBJECT_COLUMNS, ("is_replicated", BIT), ("has_opaque_metadata", BIT), ("with_check_option", BIT)], _none, needs_database=False),
-    "sys.columns": View(
-        [("object_id", INT), ("name", NAME), ("column_id", INT), ("system_type_id", TINY), ("user_type_id", INT), ("max_length", SMALL),
-         ("precision", TINY), ("scale", TINY), ("is_nullable", BIT), ("collation_name", NAME), ("default_object_id", INT),
-         ("rule_object_id", INT), ("is_identity", BIT), ("is_computed", BIT), ("is_rowguidcol", BIT), ("is_filestream", BIT),
-         ("is_replicated", BIT), ("is_sparse", BIT), ("is_column_set", BIT), ("is_hidden", BIT), ("is_masked", BIT),
-         ("generated_always_type", TINY), ("is_ansi_padded", BIT), ("is_xml_document", BIT), ("xml_collection_id", INT)],
-        _columns, needs_database=False,
-    ),
+    "sys.columns": View(_COLUMN_COLUMNS, _columns, needs_database=False),
+    "sys.all_columns": View(_COLUMN_COLUMNS, _columns, needs_database=False),
     "sys.types": View(
         [("name", NAME), ("system_type_id", TINY), ("user_type_id", INT), ("schema_id", INT), ("principal_id", INT), ("max_length", SMALL),
          ("precision", TINY), ("scale", TINY), ("collation_name", NAME), ("is_nullable", BIT), ("is_user_defined", BIT),

@@ -58,6 +58,10 @@ def syntax(near: str) -> SqlError:
     return SqlError(102, f"Incorrect syntax near '{near}'.", 15)
 
 
+def keyword_syntax(keyword: str) -> SqlError:
+    return SqlError(156, f"Incorrect syntax near the keyword '{keyword}'.", 15)
+
+
 def invalid_column(name: str) -> SqlError:
     return SqlError(207, f"Invalid column name '{name}'.")
 
@@ -72,6 +76,10 @@ def ambiguous_column(name: str) -> SqlError:
 
 def multipart_unbound(name: str) -> SqlError:
     return SqlError(4104, f'The multi-part identifier "{name}" could not be bound.')
+
+
+def undeclared_table_variable(name: str) -> SqlError:
+    return SqlError(1087, f'Must declare the table variable "{name}".', 15, 2)
 
 
 def must_declare(name: str) -> SqlError:

@@ -10,6 +10,8 @@ T-SQL spells them: the translator passes these calls through unchanged.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -161,6 +163,7 @@ def register(session: SqlSession, guard: Callable[[Callable[..., Any]], Callable
         ("SPACE", lambda k: None if k is None or int(k) < 0 else " " * int(k), 1),
         ("STUFF", _stuff, 4),
         ("QUOTENAME", lambda s: None if s is None else "[" + types.text(s).replace("]", "]]") + "]", 1),
+        ("az_like", _like, 2),
     ):
         session.conn.create_function(fname, n, guard(pure), deterministic=True)
 
@@ -172,3 +175,32 @@ def _stuff(s: Any, start: Any, length: Any, insert: Any) -> Any:
     if i < 1 or i > len(text) or n < 0:
         return None
     return text[: i - 1] + ("" if insert is None else types.text(insert)) + text[i - 1 + n :]
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """A T-SQL LIKE pattern as a regular expression: % _ [set] [^set] [a-z], case-insensitive as the default collation."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "%":
+            out.append(".*")
+        elif c == "_":
+            out.append(".")
+        elif c == "[" and pattern.find("]", i + 2) > 0:
+            end = pattern.find("]", i + 2)  # a set's first character may be ] itself: [ ] ]
+            body = pattern[i + 1 : end]
+            negate = body.startswith("^") and len(body) > 1
+            body = body[1:] if negate else body
+            out.append("[" + ("^" if negate else "") + "".join("\\" + ch if ch in "\\]^[" else ch for ch in body) + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+
+
+def _like(value: Any, pattern: Any) -> int | None:
+    if value is None or pattern is None:
+        return None
+    return int(_pattern(types.text(pattern)).fullmatch(types.text(value)) is not None)

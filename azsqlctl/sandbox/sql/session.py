@@ -40,12 +40,13 @@ from ..store import StateStore
 from ..tds import tokens as tk
 from ..tds.session import SessionContext
 from . import batch, catalog, connect, dml, errors, functions, permissions, queries, schema_ddl, storage, table_ddl, translate, types
-from .alter_ddl import add_default, create_index, drop_index
+from .alter_ddl import alter_command, create_index, drop_index
 from .control_flow import Node, Run, has_control_flow, plan, steps
 from .errors import SqlError
 from .procedures import execute_procedure
 from .results import CMD_DDL, Piece
 from .storage import KeyInfo, Storage, TableInfo, quote
+from .table_variables import drop_all, is_variable
 
 log = logging.getLogger("azsqlctl.sandbox.sql")
 
@@ -70,6 +71,7 @@ class SqlSession:
         self._last_unique: KeyInfo | None = None
         self._last_word = ""  # the running statement's last token, for 102 on a statement that ends too soon
         self._aliases: set[str] = set()  # the running query's table names and aliases, for 207 vs 4104
+        self.table_variables: dict[str, TableInfo] = {}  # the running batch's DECLARE @t TABLE, by '@t'
 
     # --- the session's view of the state -------------------------------------------------------
 
@@ -154,7 +156,10 @@ class SqlSession:
     def run(self, sql: str, params: Sequence[Param] = (), done_token: int = tk.DONE) -> tuple[bytes, bool]:
         # Parameters and the batch's DECLAREd variables: one namespace, both bound as values.
         by_name = {p.name.lstrip("@").lower(): p for p in params if p.name}
-        pieces, ok = self.execute_batch(sql, by_name)
+        try:
+            pieces, ok = self.execute_batch(sql, by_name)
+        finally:
+            drop_all(self.conn, self.table_variables)
         return self._encode(pieces, done_token), ok
 
     def execute_batch(self, sql: str, by_name: dict[str, Param]) -> tuple[list[Piece], bool]:
@@ -271,8 +276,8 @@ class SqlSession:
             return [self._atomic(lambda: create_index(self, tree))]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "INDEX":
             return [self._atomic(lambda: drop_index(self, tree))]
-        if isinstance(tree, exp.Command) and first == "ALTER" and re.match(r"ALTER\s+TABLE\b.+\bDEFAULT\b.+\bFOR\b", text, re.I | re.S):
-            return [self._atomic(lambda: add_default(self, text))]
+        if isinstance(tree, exp.Command) and first == "ALTER" and len(st.toks) > 1 and st.toks[1].is_word("TABLE"):
+            return [self._atomic(lambda: alter_command(self, text))]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
             return [schema_ddl.drop_schema(self, tree)]
         kind = str(tree.args.get("kind") or "").upper()
@@ -449,9 +454,13 @@ class SqlSession:
         return translate.Translator(session, self._table, catalog.view, catalog.table_function, params)
 
     def _table(self, schema: str, name: str) -> TableInfo | None:
+        if name.startswith("@"):
+            return self.table_variables.get(name.lower())
         return storage.table(self.conn, schema, name)
 
     def _require(self, permission: str, info: TableInfo) -> None:
+        if is_variable(info):
+            return  # a table variable is the batch's own
         db = self.db()
         if db is None or not permissions.has(db, self.user, permission, info.schema):
             raise errors.permission_denied(permission, info.name, self.ctx.database, info.schema)

@@ -89,6 +89,11 @@ def _name(node: exp.Table) -> str:
     return ".".join(parts)
 
 
+def table_name(node: exp.Table) -> str:
+    """A table reference's name; a table variable's keeps its @ (sqlglot parses FROM @t as a parameter)."""
+    return f"@{node.this.name}" if isinstance(node.this, exp.Parameter) else node.name
+
+
 def _literal_value(node: exp.Expression) -> Any:
     if isinstance(node, exp.Null):
         return None
@@ -119,7 +124,7 @@ class Translator:
             if isinstance(node.this, exp.Anonymous):
                 self._table_function(node)
                 continue
-            name = node.name
+            name = table_name(node)
             if not node.db and name.lower() in ctes:
                 continue
             if node.catalog and node.catalog.lower() != self.session.database.lower():
@@ -133,6 +138,8 @@ class Translator:
                 self._use_view(node, f"{schema.lower()}.{name.lower()}", view, alias)
                 continue
             info = self.tables(schema or "dbo", name)
+            if info is None and name.startswith("@"):
+                raise errors.undeclared_table_variable(name)
             if info is None:
                 raise errors.invalid_object(_name(node))
             self.resolved.reads.append(info)
@@ -327,12 +334,17 @@ class Translator:
             isinstance(node, exp.Anonymous) and node.name.upper() in ("SYSUTCDATETIME", "SYSDATETIME", "GETUTCDATE")
         ):
             return exp.Anonymous(this="az_now", expressions=[])
-        if isinstance(node, exp.Uuid):
-            return exp.Anonymous(this="az_newid", expressions=[])
+        if isinstance(node, exp.Uuid) or (
+            isinstance(node, exp.Anonymous) and node.name.upper() == "NEWSEQUENTIALID" and not node.expressions
+        ):
+            return exp.Anonymous(this="az_newid", expressions=[])  # unique, as NEWSEQUENTIALID's are (their order is not kept)
         if isinstance(node, exp.CurrentSchema):
             return exp.Anonymous(this="az_schema_name", expressions=[node.this])
         if isinstance(node, exp.ObjectId):
             return exp.Anonymous(this="OBJECT_ID", expressions=[node.this, node.expression or exp.Null()])
+        if isinstance(node, exp.Like) and not isinstance(node.parent, exp.Escape):
+            # T-SQL patterns have character classes ([_], [a-z], [^0-9]) SQLite's LIKE lacks.
+            return exp.Anonymous(this="az_like", expressions=[node.this, node.expression])
         if isinstance(node, exp.Left | exp.Right):  # LEFT and RIGHT are keywords in SQLite: call them by other names
             name = "az_left" if isinstance(node, exp.Left) else "az_right"
             return exp.Anonymous(this=name, expressions=[node.this, node.expression])
