@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from . import errors, metadata_functions, translate, types
+from . import errors, metadata_functions, scalar_functions, translate, types
 from .errors import SqlError
 from .storage import ColumnInfo
 
@@ -95,6 +95,7 @@ def register(session: SqlSession) -> None:
     session.conn.create_function("az_newid", 0, lambda: str(uuid.uuid4()).upper())
     session.conn.create_function("az_schema_name", 1, guard(schema_name))
     metadata_functions.register(session, guard)
+    scalar_functions.register(session.conn, guard)
     session.conn.create_function("az_len", 1, lambda v: None if v is None else len(types._text(v).rstrip(" ")), deterministic=True)
     session.conn.create_function("az_datalength", 1, _datalength, deterministic=True)
 

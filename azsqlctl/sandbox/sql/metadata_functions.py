@@ -146,12 +146,18 @@ def register(session: SqlSession, guard: Callable[[Callable[..., Any]], Callable
         wanted = "dbo" if name is None else str(name)
         return next((i + 1 for i, s in enumerate(schemas) if s.lower() == wanted.lower()), None)
 
+    def db_id(name: Any = None) -> Any:
+        # As sys.databases numbers them: master is 1, the server's databases follow in order.
+        names = ["master", *session.store.read(lambda s: [d.name for d in s.server.databases])]
+        wanted = session.ctx.database if name is None else types.text(name)
+        return next((i + 1 for i, n in enumerate(names) if n.lower() == wanted.lower()), None)
+
     for fname, fn, arities in (
         ("OBJECT_ID", object_id, (1, 2)), ("OBJECT_NAME", object_name, (1, 2)), ("OBJECT_SCHEMA_NAME", object_schema_name, (1, 2)),
         ("COL_NAME", col_name, (2,)), ("COL_LENGTH", col_length, (2,)), ("OBJECTPROPERTY", object_property, (2,)),
         ("OBJECTPROPERTYEX", object_property, (2,)), ("COLUMNPROPERTY", column_property, (3,)), ("IDENT_CURRENT", ident_current, (1,)),
         ("IDENT_SEED", ident_seed, (1,)), ("IDENT_INCR", ident_incr, (1,)), ("TYPE_NAME", type_name, (1,)), ("TYPE_ID", type_id, (1,)),
-        ("SCHEMA_ID", schema_id, (0, 1)),
+        ("SCHEMA_ID", schema_id, (0, 1)), ("DB_ID", db_id, (0, 1)),
     ):  # fmt: skip
         for n in arities:
             session.conn.create_function(fname, n, guard(fn))

@@ -24,7 +24,7 @@ from sqlglot import exp
 from sqlglot.dialects.tsql import TSQL
 
 from ..sqltypes import Param, SqlType, TypeSpec
-from . import errors, types
+from . import errors, scalar_functions, types
 from .catalog import View
 from .storage import TableInfo
 
@@ -224,6 +224,9 @@ class Translator:
             )
         if isinstance(node, exp.Uuid):
             return TypeSpec(SqlType.UNIQUEIDENTIFIER)
+        builtin = scalar_functions.result_spec(node, self.infer)
+        if builtin is not None:
+            return builtin
         session = self._session_value(node)
         if session is not None:
             return session[1]
@@ -317,6 +320,9 @@ class Translator:
             picks = [exp.alias_(exp.column(f"column{i + 1}"), c.name) for i, c in enumerate(alias.columns)]
             inner = exp.Values(expressions=node.expressions)
             return exp.Subquery(this=exp.Select(expressions=picks).from_(exp.Subquery(this=inner)), alias=exp.TableAlias(this=alias.this))
+        builtin = scalar_functions.rewrite(node)
+        if builtin is not None:
+            return builtin
         if isinstance(node, exp.Div):
             return exp.Anonymous(this="az_div", expressions=[node.this, node.expression])
         if isinstance(node, exp.Mod):
@@ -326,7 +332,7 @@ class Translator:
         if isinstance(node, exp.Cast | exp.TryCast | exp.Convert):
             target, value = (node.args["to"], node.this) if not isinstance(node, exp.Convert) else (node.this, node.expression)
             spec = types.spec_of(target, in_cast=True)
-            func = "az_try_cast" if isinstance(node, exp.TryCast) and node.args.get("safe") else "az_cast"
+            func = "az_try_cast" if node.args.get("safe") else "az_cast"  # TRY_CAST, TRY_CONVERT
             return exp.Anonymous(
                 this=func, expressions=[value, exp.Literal.string(spec_text(spec)), exp.Literal.string(self.source_type(value))]
             )

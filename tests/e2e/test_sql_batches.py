@@ -1,0 +1,121 @@
+"""The batches ORMs and drivers send, through the real driver: control flow, EXEC of system procedures,
+table variables with OUTPUT ... INTO, DEFAULT in VALUES, and the common built-ins (expected values from
+the Transact-SQL reference's examples)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from azsqlctl.sandbox.serve import Sandbox
+from tests.conftest import raw_connect
+
+from .test_sql_frontend import error_of
+from .test_sql_permissions import connect_as, token_for
+
+
+@pytest.fixture
+def cur(sandbox: Sandbox, client_env: dict[str, str]) -> Iterator[Any]:
+    del client_env
+    cnxn = raw_connect(sandbox, token_for(sandbox))
+    cnxn.autocommit = True
+    cursor = cnxn.cursor()
+    cursor.execute("CREATE TABLE dbo.items (id INT IDENTITY PRIMARY KEY, name NVARCHAR(50) NOT NULL, qty INT NOT NULL DEFAULT 1)")
+    cursor.execute("INSERT INTO dbo.items (name) VALUES ('a'), ('b')")
+    yield cursor
+    cnxn.close()
+
+
+def results(cur: Any) -> list[Any]:
+    out: list[Any] = []
+    while True:
+        out.append([tuple(r) for r in cur.fetchall()] if cur.description else cur.rowcount)
+        if not cur.nextset():
+            return out
+
+
+def test_if_else_while_and_blocks(cur: Any) -> None:
+    cur.execute(
+        "DECLARE @i INT = 0 WHILE @i < 3 BEGIN SET @i = @i + 1 INSERT INTO dbo.items (name) VALUES (CONCAT('loop', @i)) END SELECT @i"
+    )
+    assert results(cur)[-1] == [(3,)]
+    assert cur.execute("SELECT COUNT(*) FROM dbo.items WHERE name LIKE 'loop[0-9]'").fetchval() == 3
+    cur.execute("IF EXISTS (SELECT 1 FROM dbo.items WHERE name = 'a') SELECT 'yes' ELSE SELECT 'no'")
+    assert results(cur) == [[("yes",)]]
+    cur.execute("IF 1 = 0 BEGIN SELECT 1 END ELSE IF OBJECT_ID('dbo.items', 'U') IS NOT NULL BEGIN SELECT 2 END ELSE SELECT 3")
+    assert results(cur) == [[(2,)]]
+    cur.execute("SELECT CASE WHEN id > 1 THEN 'big' ELSE 'small' END FROM dbo.items WHERE id <= 2 ORDER BY id")  # CASE's END stays
+    assert results(cur) == [[("small",), ("big",)]]
+    assert "Incorrect syntax near 'END'. (102)" in error_of(cur, "SELECT 1 END")
+    assert "'BEGIN TRY' is not supported" in error_of(cur, "BEGIN TRY SELECT 1 END TRY BEGIN CATCH SELECT 2 END CATCH")
+
+
+def test_exec_system_procedures(cur: Any) -> None:
+    cur.execute("EXEC sp_executesql N'SELECT name FROM dbo.items WHERE id = @id', N'@id int', @id = 2")
+    assert results(cur) == [[("b",)]]
+    cur.execute("DECLARE @sql NVARCHAR(200) = N'SELECT COUNT(*) FROM dbo.items' EXEC (@sql)")
+    assert results(cur) == [[(2,)]]
+    cur.execute("CREATE INDEX ix_items_name ON dbo.items (name DESC)")
+    rows = cur.execute("EXEC sp_helpindex 'dbo.items'").fetchall()
+    assert [tuple(r) for r in rows][1] == ("ix_items_name", "nonclustered located on PRIMARY", "name(-)")
+    assert [tuple(r)[2:5] for r in cur.execute("EXEC sp_pkeys @table_name = 'items'")] == [("items", "id", 1)]
+    assert [tuple(r)[:4] for r in cur.execute("EXEC sp_tables @table_name = 'item%', @table_owner = 'dbo'")] == [
+        ("appdb", "dbo", "items", "TABLE")
+    ]
+    columns = cur.execute("EXEC sp_columns_100 N'items', N'dbo', NULL, NULL, @ODBCVer = 3, @fUsePattern = 1").fetchall()
+    assert [(r.COLUMN_NAME, r.TYPE_NAME, r.NULLABLE, r.SS_IS_IDENTITY) for r in columns] == [
+        ("id", "int identity", 0, 1), ("name", "nvarchar", 0, 0), ("qty", "int", 0, 0)
+    ]  # fmt: skip
+    cur.execute("EXEC sp_rename 'dbo.items.name', 'label', 'COLUMN'")
+    assert cur.execute("SELECT label FROM dbo.items WHERE id = 1").fetchval() == "a"
+    assert [r[0] for r in cur.execute("EXEC sp_helpindex 'dbo.items'")][1] == "ix_items_name"  # the index followed the column
+    cur.execute("EXEC sp_rename 'dbo.items', 'things'")
+    assert cur.execute("SELECT COUNT(*) FROM dbo.things").fetchval() == 2
+    assert "Could not find stored procedure 'dbo.my_proc'. (2812)" in error_of(cur, "EXEC dbo.my_proc")
+    assert "'EXEC sp_who' is not supported" in error_of(cur, "EXEC sp_who")
+
+
+def test_table_variables_output_into_and_defaults(cur: Any) -> None:
+    # TypeORM's save(): the generated key comes back through a table variable.
+    cur.execute(
+        "DECLARE @OutputTable TABLE (id int, qty int);\n\n"
+        "INSERT INTO dbo.items (name, qty) OUTPUT INSERTED.id, INSERTED.qty INTO @OutputTable VALUES (?, DEFAULT);\n\n"
+        "SELECT * FROM @OutputTable",
+        "c",
+    )
+    assert results(cur) == [1, [(3, 1)]]
+    cur.execute("DECLARE @gone TABLE (id INT) DELETE FROM dbo.items OUTPUT DELETED.id INTO @gone WHERE name = 'a' SELECT id FROM @gone")
+    assert results(cur) == [1, [(1,)]]
+    assert 'Must declare the table variable "@gone". (1087)' in error_of(cur, "SELECT * FROM @gone")  # gone with its batch
+    cur.execute("CREATE TABLE dbo.stamps (id INT IDENTITY PRIMARY KEY, at DATETIME2 NOT NULL DEFAULT SYSUTCDATETIME(), n INT NULL)")
+    cur.execute("INSERT INTO dbo.stamps DEFAULT VALUES")
+    assert cur.execute("SELECT COUNT(*) FROM dbo.stamps WHERE at IS NOT NULL AND n IS NULL").fetchval() == 1
+    assert tuple(cur.execute("SELECT SCOPE_IDENTITY(), @@IDENTITY, IDENT_CURRENT('dbo.stamps')").fetchone()) == (1, 1, 1)
+
+
+def test_scalar_functions_and_hints(cur: Any) -> None:
+    row = cur.execute(
+        "SELECT REVERSE(N'abc'), LEFT('abc', 2), RIGHT('abc', 2), CONCAT('a', 1, NULL, 'b'), REPLICATE('ab', 2), STUFF('abcdef', 2, 3, 'X'), "
+        "QUOTENAME('a]b'), CHARINDEX('c', 'abc'), SUBSTRING('abcdef', 2, 3), LEN('abc  '), IIF(1 = 1, 'y', 'n')"
+    ).fetchone()
+    assert tuple(row) == ("cba", "ab", "bc", "a1b", "abab", "aXef", "[a]]b]", 3, "bcd", 3, "y")
+    row = cur.execute(
+        "SELECT DATEADD(month, 1, CAST('2024-01-31' AS DATE)), DATEDIFF(year, '2023-12-31', '2024-01-01'), DATEPART(quarter, '2024-05-06'), "
+        "EOMONTH('2024-02-10'), DATENAME(month, '2024-05-06'), DATEFROMPARTS(2024, 2, 29), YEAR('2024-05-06')"
+    ).fetchone()
+    assert tuple(row) == (dt.date(2024, 2, 29), 1, 2, dt.date(2024, 2, 29), "May", dt.date(2024, 2, 29), 2024)
+    assert tuple(cur.execute("SELECT SERVERPROPERTY('EngineEdition'), DB_ID(), TRY_CONVERT(INT, 'x')").fetchone()) == (5, 2, None)
+    assert cur.execute("SELECT COUNT(*) FROM dbo.items WITH (NOLOCK) WHERE qty = 1 OPTION (RECOMPILE)").fetchval() == 2
+    assert "'PARSE' is not supported" in error_of(cur, "SELECT PARSE('12' AS INT)")
+
+
+def test_catalog_procedures_follow_visibility(sandbox: Sandbox, cur: Any) -> None:
+    cur.execute("CREATE USER [billing-worker] FROM EXTERNAL PROVIDER")
+    worker = connect_as(sandbox, "billing-worker").cursor()
+    assert worker.execute("EXEC sp_tables @table_name = 'items'").fetchall() == []
+    assert "(15009)" in error_of(worker, "EXEC sp_helpindex 'dbo.items'")
+    cur.execute("GRANT SELECT ON SCHEMA::dbo TO [billing-worker]")
+    assert [r[2] for r in worker.execute("EXEC sp_tables @table_name = 'items'")] == ["items"]
