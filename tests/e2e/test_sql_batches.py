@@ -119,3 +119,38 @@ def test_catalog_procedures_follow_visibility(sandbox: Sandbox, cur: Any) -> Non
     assert "(15009)" in error_of(worker, "EXEC sp_helpindex 'dbo.items'")
     cur.execute("GRANT SELECT ON SCHEMA::dbo TO [billing-worker]")
     assert [r[2] for r in worker.execute("EXEC sp_tables @table_name = 'items'")] == ["items"]
+
+
+def test_views(sandbox: Sandbox, cur: Any) -> None:
+    cur.execute("CREATE VIEW dbo.big_items AS SELECT id, name AS label FROM dbo.items WHERE qty >= 1")
+    assert [tuple(r) for r in cur.execute("SELECT label FROM dbo.big_items ORDER BY id")] == [("a",), ("b",)]
+    assert "There is already an object named 'big_items' in the database. (2714)" in error_of(
+        cur, "CREATE VIEW dbo.big_items AS SELECT 1 AS x"
+    )
+    cur.execute("CREATE OR ALTER VIEW dbo.big_items (item_id, item) AS SELECT id, name FROM dbo.items WHERE id > 1")
+    assert [tuple(r) for r in cur.execute("SELECT item_id, item FROM big_items")] == [(2, "b")]
+    cur.execute("ALTER VIEW dbo.big_items AS SELECT COUNT(*) AS n FROM dbo.items")
+    assert cur.execute("SELECT n FROM dbo.big_items").fetchval() == 2
+    assert cur.execute("SELECT TABLE_TYPE FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_NAME = 'big_items'").fetchval() == "VIEW"
+    assert (
+        cur.execute(
+            "SELECT COUNT(*) FROM sys.views v JOIN sys.sql_modules m ON m.object_id = v.object_id WHERE v.name = 'big_items'"
+        ).fetchval()
+        == 1
+    )
+    assert [r[0] for r in cur.execute("SELECT name FROM sys.columns WHERE object_id = OBJECT_ID('dbo.big_items')")] == ["n"]
+    assert cur.execute("SELECT OBJECTPROPERTY(OBJECT_ID('dbo.big_items'), 'IsView')").fetchval() == 1
+    assert "Create View or Function failed because no column name was specified for column 1. (4511)" in error_of(
+        cur, "CREATE VIEW dbo.nameless AS SELECT COUNT(*) FROM dbo.items"
+    )
+    assert "is not supported" in error_of(cur, "INSERT INTO dbo.big_items (n) VALUES (1)")
+    # Ownership chaining: SELECT on the view's schema is enough, the table behind it is not checked again.
+    cur.execute("CREATE USER [billing-worker] FROM EXTERNAL PROVIDER")
+    cur.execute("CREATE VIEW app.item_names AS SELECT name FROM dbo.items")
+    cur.execute("GRANT SELECT ON SCHEMA::app TO [billing-worker]")
+    worker = connect_as(sandbox, "billing-worker").cursor()
+    assert sorted(r[0] for r in worker.execute("SELECT name FROM app.item_names")) == ["a", "b"]
+    assert "The SELECT permission was denied on the object 'items'" in error_of(worker, "SELECT name FROM dbo.items")
+    cur.execute("DROP VIEW dbo.big_items, app.item_names")
+    assert "(3701)" in error_of(cur, "DROP VIEW dbo.big_items")
+    cur.execute("DROP VIEW IF EXISTS dbo.big_items")

@@ -127,7 +127,7 @@ def _continues(word: str, stmt: list[Tok], toks: list[Tok], i: int) -> bool:
     if word == "SET":
         return (first == "UPDATE" and "SET" not in words) or first in ("ALTER", "MERGE") or prev in ("DELETE", "UPDATE")
     if word in ("CREATE", "ALTER", "DROP"):
-        return first == "ALTER"
+        return first == "ALTER" or prev == "OR"  # CREATE OR ALTER VIEW
     if word == "IF":
         return prev in _DROPPABLE
     if word in ("EXEC", "EXECUTE"):

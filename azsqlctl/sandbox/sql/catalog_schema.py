@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ..sqltypes import MAX, SqlType, TypeSpec
 from ..state import Database
-from . import permissions, storage, types
+from . import permissions, storage, types, views
 from .catalog import INT, NAME, CatalogContext, Columns, Rows, View
 from .storage import ColumnInfo, KeyInfo, TableInfo
 
@@ -133,6 +133,7 @@ class SchemaModel:
         self.schemas = list(c.db.schemas) if c.db is not None else ["dbo"]
         self.tables = [t for t in storage.tables(c.conn) if c.db is not None and visible(c.db, c.caller.user, t)]
         self.by_key = {t.key.lower(): t for t in self.tables}
+        self.views = [v for v in views.all_views(c.conn) if c.db is not None and visible_schema(c.db, c.caller.user, v.schema)]
 
     def schema_id(self, name: str) -> int:
         return next((i + 1 for i, s in enumerate(self.schemas) if s.lower() == name.lower()), 0)
@@ -146,7 +147,12 @@ class SchemaModel:
 
 def visible(db: Database, user: str, table: TableInfo) -> bool:
     """Whether ``user`` may see ``table``'s metadata: it holds some permission on it (or owns it)."""
-    return any(permissions.has(db, user, p, table.schema) for p in _VISIBLE_WITH)
+    return visible_schema(db, user, table.schema)
+
+
+def visible_schema(db: Database, user: str, schema: str) -> bool:
+    """Whether ``user`` may see the metadata of an object in ``schema`` (permissions are held at schema or database scope)."""
+    return any(permissions.has(db, user, p, schema) for p in _VISIBLE_WITH)
 
 
 def _object_row(m: SchemaModel, name: str, object_id: int, schema: str, parent: int, code: str, desc: str) -> dict[str, object]:
@@ -175,7 +181,38 @@ def _objects(c: CatalogContext) -> Rows:
     m = SchemaModel(c)
     rows = [_object_row(m, t.name, t.object_id, t.schema, 0, "U", "USER_TABLE") for t in m.tables]
     rows += [_object_row(m, k.name, k.object_id, k.table.schema, k.table.object_id, k.type, _OBJECT_DESC[k.type]) for k in m.constraints()]
+    rows += [_object_row(m, v.name, v.object_id, v.schema, 0, "V", "VIEW") for v in m.views]
     return rows
+
+
+def _views(c: CatalogContext) -> Rows:
+    m = SchemaModel(c)
+    return [
+        {
+            **_object_row(m, v.name, v.object_id, v.schema, 0, "V", "VIEW"),
+            "is_replicated": 0,
+            "has_opaque_metadata": 0,
+            "with_check_option": 0,
+        }
+        for v in m.views
+    ]
+
+
+def _sql_modules(c: CatalogContext) -> Rows:
+    m = SchemaModel(c)
+    return [
+        {"object_id": v.object_id, "definition": v.definition, "uses_ansi_nulls": 1, "uses_quoted_identifier": 1, "is_schema_bound": 0}
+        for v in m.views
+    ]
+
+
+def _info_views(c: CatalogContext) -> Rows:
+    m = SchemaModel(c)
+    return [
+        {"TABLE_CATALOG": m.database, "TABLE_SCHEMA": v.schema, "TABLE_NAME": v.name, "VIEW_DEFINITION": v.definition[:4000],
+         "CHECK_OPTION": "NONE", "IS_UPDATABLE": "NO"}
+        for v in m.views
+    ]  # fmt: skip
 
 
 def _tables(c: CatalogContext) -> Rows:
@@ -205,10 +242,15 @@ def column_type(col: ColumnInfo) -> tuple[int, int, int, int]:
     return tid, length, precision, scale
 
 
+def _with_views(m: SchemaModel) -> list[TableInfo]:
+    """Tables and views, each as the columns it has (a view's from its SELECT): what the column views list."""
+    return [*m.tables, *(TableInfo(v.schema, v.name, v.object_id, [ColumnInfo(n, spec) for n, spec in v.columns]) for v in m.views)]
+
+
 def _columns(c: CatalogContext) -> Rows:
     m = SchemaModel(c)
     rows: Rows = []
-    for t in m.tables:
+    for t in _with_views(m):
         defaults = {k.column.name.lower(): k.object_id for k in object_ids(t) if k.column is not None}
         for i, col in enumerate(t.columns):
             tid, length, precision, scale = column_type(col)
@@ -351,13 +393,14 @@ def _last_identity(c: CatalogContext, t: TableInfo) -> int | None:
 
 def _info_tables(c: CatalogContext) -> Rows:
     m = SchemaModel(c)
-    return [{"TABLE_CATALOG": m.database, "TABLE_SCHEMA": t.schema, "TABLE_NAME": t.name, "TABLE_TYPE": "BASE TABLE"} for t in m.tables]
+    rows = [{"TABLE_CATALOG": m.database, "TABLE_SCHEMA": t.schema, "TABLE_NAME": t.name, "TABLE_TYPE": "BASE TABLE"} for t in m.tables]
+    return rows + [{"TABLE_CATALOG": m.database, "TABLE_SCHEMA": v.schema, "TABLE_NAME": v.name, "TABLE_TYPE": "VIEW"} for v in m.views]
 
 
 def _info_columns(c: CatalogContext) -> Rows:
     m = SchemaModel(c)
     rows: Rows = []
-    for t in m.tables:
+    for t in _with_views(m):
         for i, col in enumerate(t.columns):
             s = col.spec
             text = s.type in (SqlType.NVARCHAR, SqlType.VARCHAR)
@@ -482,7 +525,11 @@ VIEWS: dict[str, View] = {
          ("ledger_type", TINY), ("ledger_type_desc", DESC), ("is_dropped_ledger_table", BIT)],
         _tables, needs_database=False,
     ),
-    "sys.views": View([*_OBJECT_COLUMNS, ("is_replicated", BIT), ("has_opaque_metadata", BIT), ("with_check_option", BIT)], _none, needs_database=False),
+    "sys.views": View([*_OBJECT_COLUMNS, ("is_replicated", BIT), ("has_opaque_metadata", BIT), ("with_check_option", BIT)], _views, needs_database=False),
+    "sys.sql_modules": View(
+        [("object_id", INT), ("definition", TEXT), ("uses_ansi_nulls", BIT), ("uses_quoted_identifier", BIT), ("is_schema_bound", BIT)],
+        _sql_modules, needs_database=False,
+    ),
     "sys.columns": View(_COLUMN_COLUMNS, _columns, needs_database=False),
     "sys.all_columns": View(_COLUMN_COLUMNS, _columns, needs_database=False),
     "sys.types": View(
@@ -572,7 +619,7 @@ VIEWS: dict[str, View] = {
     "information_schema.views": View(
         [*_TT, ("VIEW_DEFINITION", TypeSpec(SqlType.NVARCHAR, 4000)), ("CHECK_OPTION", TypeSpec(SqlType.VARCHAR, 7)),
          ("IS_UPDATABLE", TypeSpec(SqlType.VARCHAR, 2))],
-        _none, needs_database=False,
+        _info_views, needs_database=False,
     ),
     "information_schema.sequences": View(
         [("SEQUENCE_CATALOG", NAME), ("SEQUENCE_SCHEMA", NAME), ("SEQUENCE_NAME", NAME), ("DATA_TYPE", NAME), ("START_VALUE", INT),
@@ -582,8 +629,10 @@ VIEWS: dict[str, View] = {
 }  # fmt: skip
 
 
-def find_object(tables: list[TableInfo], schema: str, name: str) -> tuple[int, str, TableInfo] | None:
-    """OBJECT_ID's lookup: a table or one of its constraints by (schema, name): (object_id, type, table)."""
+def find_object(
+    tables: list[TableInfo], schema: str, name: str, views_: list[views.ViewInfo] | None = None
+) -> tuple[int, str, TableInfo] | None:
+    """OBJECT_ID's lookup: a table, one of its constraints or a view (as its columns), by (schema, name): (object_id, type, table)."""
     for t in tables:
         if t.schema.lower() != schema.lower():
             continue
@@ -592,10 +641,13 @@ def find_object(tables: list[TableInfo], schema: str, name: str) -> tuple[int, s
         for k in object_ids(t):
             if k.name.lower() == name.lower():
                 return k.object_id, k.type, t
+    for v in views_ or []:
+        if v.schema.lower() == schema.lower() and v.name.lower() == name.lower():
+            return v.object_id, "V", TableInfo(v.schema, v.name, v.object_id, [ColumnInfo(n, spec) for n, spec in v.columns])
     return None
 
 
-def object_by_id(tables: list[TableInfo], object_id: int) -> tuple[str, str, TableInfo] | None:
+def object_by_id(tables: list[TableInfo], object_id: int, views_: list[views.ViewInfo] | None = None) -> tuple[str, str, TableInfo] | None:
     """OBJECT_NAME's lookup: (name, type, table) of an object id."""
     for t in tables:
         if t.object_id == object_id:
@@ -603,4 +655,7 @@ def object_by_id(tables: list[TableInfo], object_id: int) -> tuple[str, str, Tab
         for k in object_ids(t):
             if k.object_id == object_id:
                 return k.name, k.type, t
+    for v in views_ or []:
+        if v.object_id == object_id:
+            return v.name, "V", TableInfo(v.schema, v.name, v.object_id, [ColumnInfo(n, spec) for n, spec in v.columns])
     return None

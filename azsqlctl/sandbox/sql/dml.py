@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from ..sqltypes import Param, TypeSpec
-from . import errors, functions, storage, translate, types
+from . import errors, functions, storage, translate, types, views
 from .errors import SqlError
 from .results import CMD_DELETE, CMD_INSERT, CMD_UPDATE, Piece, typed
 from .storage import ColumnInfo, TableInfo, quote
@@ -28,6 +28,7 @@ def _target(session: SqlSession, node: exp.Expression) -> TableInfo:
     if info is None and name.startswith("@"):
         raise errors.undeclared_table_variable(name)
     if info is None:
+        views.refuse_write(session, node)
         if (node.db or "").lower() in ("sys", "information_schema"):
             raise errors.unsupported(f"changing {translate._name(node)}")
         raise errors.invalid_object(translate._name(node))

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import catalog_schema, storage, types
+from . import catalog_schema, storage, types, views
 from .storage import TableInfo
 
 if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # session.py imports this module: only the type comes back, o
 _OBJECT_PROPERTIES: dict[str, Callable[[str, TableInfo], int]] = {
     "isusertable": lambda kind, t: int(kind == "U"),
     "istable": lambda kind, t: int(kind == "U"),
-    "isview": lambda kind, t: 0,
+    "isview": lambda kind, t: int(kind == "V"),
     "isprocedure": lambda kind, t: 0,
     "isconstraint": lambda kind, t: int(kind in ("PK", "UQ", "F", "C", "D")),
     "isprimarykey": lambda kind, t: int(kind == "PK"),
@@ -49,6 +49,10 @@ def register(session: SqlSession, guard: Callable[[Callable[..., Any]], Callable
             return []
         return [t for t in storage.tables(session.conn) if catalog_schema.visible(db, session.user, t)]
 
+    def visible_views() -> list[views.ViewInfo]:
+        db = session.db()
+        return [v for v in views.all_views(session.conn) if db is not None and catalog_schema.visible_schema(db, session.user, v.schema)]
+
     def split(name: Any) -> tuple[str, str] | None:
         parts = [p.strip().strip('[]"') for p in str(name).split(".")]
         if len(parts) > 3 or (len(parts) == 3 and parts[0].lower() != session.ctx.database.lower()):
@@ -59,13 +63,13 @@ def register(session: SqlSession, guard: Callable[[Callable[..., Any]], Callable
         if name is None:
             return None
         target = split(name)
-        found = catalog_schema.find_object(visible(), *target) if target else None
+        found = catalog_schema.find_object(visible(), *target, visible_views()) if target else None
         if found is None or (kind is not None and str(kind).strip().upper() != found[1]):
             return None
         return found[0]
 
     def by_id(object_id_: Any) -> tuple[str, str, TableInfo] | None:
-        return None if object_id_ is None else catalog_schema.object_by_id(visible(), int(object_id_))
+        return None if object_id_ is None else catalog_schema.object_by_id(visible(), int(object_id_), visible_views())
 
     def object_name(object_id_: Any, database_id: Any = None) -> Any:
         del database_id  # one database per connection (Azure SQL Database)
@@ -79,14 +83,14 @@ def register(session: SqlSession, guard: Callable[[Callable[..., Any]], Callable
 
     def col_name(object_id_: Any, column_id: Any) -> Any:
         found = by_id(object_id_)
-        if found is None or found[1] != "U" or column_id is None or not 1 <= int(column_id) <= len(found[2].columns):
+        if found is None or found[1] not in ("U", "V") or column_id is None or not 1 <= int(column_id) <= len(found[2].columns):
             return None
         return found[2].columns[int(column_id) - 1].name
 
     def col_length(table: Any, column: Any) -> Any:
         target = split(table) if table is not None else None
         found = catalog_schema.find_object(visible(), *target) if target else None
-        col = found[2].column(str(column)) if found and found[1] == "U" and column is not None else None
+        col = found[2].column(str(column)) if found and found[1] in ("U", "V") and column is not None else None
         return None if col is None else catalog_schema.column_type(col)[1]
 
     def object_property(object_id_: Any, prop: Any) -> Any:
@@ -96,7 +100,7 @@ def register(session: SqlSession, guard: Callable[[Callable[..., Any]], Callable
 
     def column_property(object_id_: Any, column: Any, prop: Any) -> Any:
         found = by_id(object_id_)
-        col = found[2].column(str(column)) if found and found[1] == "U" and column is not None else None
+        col = found[2].column(str(column)) if found and found[1] in ("U", "V") and column is not None else None
         if found is None or col is None or prop is None:
             return None
         values = {

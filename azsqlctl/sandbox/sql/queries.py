@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from ..sqltypes import Param, SqlType, TypeSpec
-from . import errors, table_variables, translate, types
+from . import errors, table_variables, translate, types, views
 from .errors import SqlError
 from .results import Piece, typed
 
@@ -89,6 +89,7 @@ def query(session: SqlSession, tree: exp.Expression, params: dict[str, Param]) -
             elif name.lower() not in params:
                 raise errors.must_declare(f"@{name}")
         return Piece(rowcount=len(piece.rows))
+    views.expand(session, tree)
     tr = session._translator(params)
     tr.resolve_tables(tree)
     for info in tr.resolved.reads:

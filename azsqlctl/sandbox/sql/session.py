@@ -47,6 +47,8 @@ from .procedures import execute_procedure
 from .results import CMD_DDL, Piece
 from .storage import KeyInfo, Storage, TableInfo, quote
 from .table_variables import drop_all, is_variable
+from .views import create as create_view
+from .views import drop as drop_view
 
 log = logging.getLogger("azsqlctl.sandbox.sql")
 
@@ -272,6 +274,10 @@ class SqlSession:
             return [self._atomic(lambda: table_ddl.alter_table(self, tree))]
         if isinstance(tree, exp.TruncateTable):
             return [self._atomic(lambda: table_ddl.truncate(self, tree))]
+        if isinstance(tree, exp.Create | exp.Alter) and str(tree.args.get("kind", "")).upper() == "VIEW":
+            return [self._atomic(lambda: create_view(self, tree, text, lambda q: queries.query(self, q, params)))]
+        if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "VIEW":
+            return [self._atomic(lambda: drop_view(self, tree))]
         if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper().endswith("INDEX"):
             return [self._atomic(lambda: create_index(self, tree))]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "INDEX":

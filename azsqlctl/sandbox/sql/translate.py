@@ -142,7 +142,8 @@ class Translator:
                 raise errors.undeclared_table_variable(name)
             if info is None:
                 raise errors.invalid_object(_name(node))
-            self.resolved.reads.append(info)
+            if not node.meta.get("az_owned"):  # a table a view reads: ownership chaining (views.expand)
+                self.resolved.reads.append(info)
             self.resolved.scope[alias.lower()] = [(c.name, c.spec) for c in info.columns]
             node.set("this", exp.to_identifier(info.key, quoted=True))
             node.set("db", None)
