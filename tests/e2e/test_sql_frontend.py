@@ -71,7 +71,7 @@ def test_sql_server_errors(admin: Any) -> None:
     assert "Incorrect syntax near" in error_of(cur, "SELEC 1 FROM") or "(40517)" in error_of(cur, "SELEC 1 FROM")
     assert "(102)" in error_of(cur, "SELECT 1 FROM WHERE")
     assert "Conversion failed when converting the varchar value 'abc' to data type int. (245)" in error_of(cur, "SELECT CAST('abc' AS INT)")
-    assert "is not supported by the azsqlctl sandbox" in error_of(cur, "CREATE VIEW v WITH SCHEMABINDING AS SELECT 1 AS x")
+    assert "is not supported by the azsqlctl sandbox" in error_of(cur, "CREATE SEQUENCE dbo.s START WITH 1")
     assert "(40517)" in error_of(cur, "SELECT session_id FROM sys.dm_exec_requests")
     assert 'Must declare the scalar variable "@nope". (137)' in error_of(cur, "SELECT @nope")
     cur.execute("CREATE TABLE dbo.t1 (id INT PRIMARY KEY, name NVARCHAR(10) NOT NULL)")
