@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from ..sqltypes import Param, SqlType, TypeSpec
 from ..tds import tokens as tk
-from . import catalog_schema, errors, queries, sqlite_schema, storage, translate, types
+from . import batch, catalog_schema, errors, queries, sqlite_schema, storage, translate, types
 from .alter_ddl import apply
 from .batch import Statement
 from .errors import SqlError
@@ -466,6 +466,125 @@ def _columns(session: SqlSession, args: Args, params: dict[str, Param], extended
     return [_result(declared, rows)]
 
 
+# --- sp_describe_undeclared_parameters ------------------------------------------------------------
+
+# TDS type ids (MS-TDS 2.2.5.4) and lengths the driver reads from suggested_tds_type_id / _length.
+_TDS_TYPES = {
+    SqlType.TINYINT: (38, 1), SqlType.SMALLINT: (38, 2), SqlType.INT: (38, 4), SqlType.BIGINT: (38, 8), SqlType.BIT: (104, 1),
+    SqlType.DECIMAL: (106, 17), SqlType.MONEY: (110, 8), SqlType.FLOAT: (109, 8), SqlType.REAL: (109, 4), SqlType.DATE: (40, 3),
+    SqlType.TIME: (41, 5), SqlType.DATETIME: (111, 8), SqlType.DATETIME2: (42, 8), SqlType.DATETIMEOFFSET: (43, 10),
+    SqlType.UNIQUEIDENTIFIER: (36, 16), SqlType.NVARCHAR: (231, 0), SqlType.VARCHAR: (167, 0), SqlType.VARBINARY: (165, 0),
+}  # fmt: skip
+
+
+def _type_name(spec: TypeSpec) -> str:
+    name = "decimal" if spec.type == SqlType.DECIMAL else str(spec.type)
+    if spec.type in (SqlType.NVARCHAR, SqlType.VARCHAR, SqlType.VARBINARY):
+        return f"{name}({'max' if spec.is_max else spec.length})"
+    if spec.type == SqlType.DECIMAL:
+        return f"{name}({spec.precision},{spec.scale})"
+    if spec.type in (SqlType.TIME, SqlType.DATETIME2, SqlType.DATETIMEOFFSET):
+        return f"{name}({spec.scale})"
+    return name
+
+
+def _target_type(session: SqlSession, tree: exp.Expression, param: exp.Parameter) -> TypeSpec:
+    """Simple deduction (Transact-SQL reference, "Parameter Selection Algorithm", step 3): the type of what @p meets directly."""
+    parent = param.parent
+    while isinstance(parent, exp.Paren):
+        parent = parent.parent
+    name = f"@{param.name}"
+    other: exp.Expression | None = None
+    if isinstance(parent, exp.EQ | exp.NEQ):
+        other = parent.expression if parent.this is param or param in parent.this.find_all(exp.Parameter) else parent.this
+    elif isinstance(parent, exp.Cast | exp.TryCast) and parent.this is param:
+        return types.spec_of(parent.args["to"], in_cast=True)
+    elif isinstance(parent, exp.Tuple) and isinstance(parent.parent, exp.Values) and isinstance(tree, exp.Insert):
+        position = parent.expressions.index(param)
+        target = tree.this
+        columns = [i.name for i in target.expressions] if isinstance(target, exp.Schema) else None
+        info = _statement_table(session, target.this if isinstance(target, exp.Schema) else target)
+        names = columns if columns is not None else [c.name for c in info.columns if not c.identity]
+        col = info.column(names[position]) if position < len(names) else None
+        if col is not None:
+            return col.spec
+    if isinstance(other, exp.Column):
+        spec = _column_spec(session, tree, other)
+        if spec is not None:
+            return spec
+    raise errors.unsupported(
+        f"sp_describe_undeclared_parameters deducing the type of {name} (only simple deduction: @p = column, INSERT VALUES, CAST)"
+    )
+
+
+def _statement_table(session: SqlSession, node: exp.Expression) -> TableInfo:
+    if not isinstance(node, exp.Table):
+        raise errors.unsupported(node.sql(dialect="tsql"))
+    info = session._table(node.db or "dbo", node.name)
+    if info is None:
+        raise errors.invalid_object(translate._name(node))
+    return info
+
+
+def _column_spec(session: SqlSession, tree: exp.Expression, column: exp.Column) -> TypeSpec | None:
+    for table in tree.find_all(exp.Table):
+        if column.table and column.table.lower() not in (table.alias_or_name.lower(), table.name.lower()):
+            continue
+        info = session._table(table.db or "dbo", table.name)
+        col = info.column(column.name) if info is not None else None
+        if col is not None:
+            return col.spec
+    return None
+
+
+def _describe_undeclared(session: SqlSession, args: Args, params: dict[str, Param]) -> list[Piece]:
+    del params
+    tsql = args.get("tsql")
+    if tsql is None:
+        raise SqlError(
+            201, "Procedure or function 'sp_describe_undeclared_parameters' expects parameter '@tsql', which was not supplied.", 16, 4
+        )
+    declared: set[str] = set()
+    if args.get("params"):
+        tree = translate.parse(f"DECLARE {types.text(args['params'])}")
+        for item in tree.expressions if isinstance(tree, exp.Declare) else []:
+            for name in item.this if isinstance(item.this, list) else [item.this]:
+                declared.add(name.name.lower())
+    rows: list[tuple[Any, ...]] = []
+    seen: set[str] = set()
+    for st in _split(types.text(tsql)):
+        tree = translate.parse(st)
+        for param in tree.find_all(exp.Parameter):
+            if isinstance(param.this, exp.Parameter) or isinstance(param.parent, exp.Parameter):
+                continue  # @@ functions
+            key = param.name.lower()
+            if key in declared or key in seen:
+                continue
+            seen.add(key)
+            spec = _target_type(session, tree, param)
+            tid, length, precision, scale = catalog_schema.column_type(storage.ColumnInfo(param.name, spec))
+            tds_id, tds_length = _TDS_TYPES[spec.type]
+            if spec.type in (SqlType.NVARCHAR, SqlType.VARCHAR, SqlType.VARBINARY):
+                tds_length = 65535 if spec.is_max else length
+            rows.append((len(rows) + 1, f"@{param.name}", tid, _type_name(spec), length, precision, scale, None, None, None, None, None, None, None,
+                         None, None, 0, 0, 0, 1, 0, None, tds_id, tds_length))  # fmt: skip
+    declared_columns = [
+        ("parameter_ordinal", INT), ("name", NAME), ("suggested_system_type_id", INT), ("suggested_system_type_name", TypeSpec(SqlType.NVARCHAR, 256)),
+        ("suggested_max_length", SMALL), ("suggested_precision", TypeSpec(SqlType.TINYINT)), ("suggested_scale", TypeSpec(SqlType.TINYINT)),
+        ("suggested_user_type_id", INT), ("suggested_user_type_database", NAME), ("suggested_user_type_schema", NAME), ("suggested_user_type_name", NAME),
+        ("suggested_assembly_qualified_type_name", TEXT), ("suggested_xml_collection_id", INT), ("suggested_xml_collection_database", NAME),
+        ("suggested_xml_collection_schema", NAME), ("suggested_xml_collection_name", NAME), ("suggested_is_xml_document", TypeSpec(SqlType.BIT)),
+        ("suggested_is_case_sensitive", TypeSpec(SqlType.BIT)), ("suggested_is_fixed_length_clr_type", TypeSpec(SqlType.BIT)),
+        ("suggested_is_input", TypeSpec(SqlType.BIT)), ("suggested_is_output", TypeSpec(SqlType.BIT)), ("formal_parameter_name", NAME),
+        ("suggested_tds_type_id", INT), ("suggested_tds_length", INT),
+    ]  # fmt: skip
+    return [_result(declared_columns, rows)]
+
+
+def _split(sql: str) -> list[str]:
+    return [st.text for st in batch.split(sql)]
+
+
 _COLUMNS_ARGS = ["table_name", "table_owner", "table_qualifier", "column_name", "odbcver", "fusepattern"]
 Procedure = Callable[["SqlSession", Args, dict[str, Param]], list[Piece]]
 _PROCEDURES: dict[str, tuple[list[str], Procedure]] = {
@@ -477,4 +596,5 @@ _PROCEDURES: dict[str, tuple[list[str], Procedure]] = {
     "sp_tables": (["table_name", "table_owner", "table_qualifier", "table_type", "fusepattern"], _tables),
     "sp_columns": (_COLUMNS_ARGS, lambda s, a, p: _columns(s, a, p, extended=False)),
     "sp_columns_100": (_COLUMNS_ARGS, lambda s, a, p: _columns(s, a, p, extended=True)),
+    "sp_describe_undeclared_parameters": (["tsql", "params"], _describe_undeclared),
 }
