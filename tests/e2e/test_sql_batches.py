@@ -164,10 +164,15 @@ def test_describe_undeclared_parameters(cur: Any) -> None:
         (1, "@name", "nvarchar(50)", 100, True)
     ]
     rows = cur.execute("EXEC sp_describe_undeclared_parameters N'INSERT INTO dbo.items (name, qty) VALUES (@p0, @p1)'").fetchall()
-    assert [(r.name, r.suggested_system_type_name, r.suggested_system_type_id) for r in rows] == [("@p0", "nvarchar(50)", 231), ("@p1", "int", 56)]
+    assert [(r.name, r.suggested_system_type_name, r.suggested_system_type_id) for r in rows] == [
+        ("@p0", "nvarchar(50)", 231),
+        ("@p1", "int", 56),
+    ]
     assert cur.execute("EXEC sp_describe_undeclared_parameters N'SELECT 1'").fetchall() == []
     # General deduction (SELECT @p + 2 ...) is not something the sandbox guesses at: refused by name.
-    assert "sp_describe_undeclared_parameters deducing the type of @p" in error_of(cur, "EXEC sp_describe_undeclared_parameters N'SELECT @p + 2'")
+    assert "sp_describe_undeclared_parameters deducing the type of @p" in error_of(
+        cur, "EXEC sp_describe_undeclared_parameters N'SELECT @p + 2'"
+    )
 
 
 def test_odbc_catalog_functions_reach_the_catalog_procedures(cur: Any) -> None:
