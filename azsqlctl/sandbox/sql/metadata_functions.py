@@ -173,7 +173,7 @@ def register(session: SqlSession, guard: Callable[[Callable[..., Any]], Callable
         ("SPACE", lambda k: None if k is None or int(k) < 0 else " " * int(k), 1),
         ("STUFF", _stuff, 4),
         ("QUOTENAME", lambda s: None if s is None else "[" + types.text(s).replace("]", "]]") + "]", 1),
-        ("az_like", _like, 2),
+        ("az_like", like, 2),
     ):
         session.conn.create_function(fname, n, guard(pure), deterministic=True)
 
@@ -210,7 +210,7 @@ def _pattern(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
 
 
-def _like(value: Any, pattern: Any) -> int | None:
+def like(value: Any, pattern: Any) -> int | None:
     if value is None or pattern is None:
         return None
     return int(_pattern(types.text(pattern)).fullmatch(types.text(value)) is not None)

@@ -12,7 +12,6 @@ one that does not exist (the sandbox has no user procedures).
 from __future__ import annotations
 
 import copy
-import fnmatch
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from . import batch, catalog_schema, errors, queries, sqlite_schema, storage, tr
 from .alter_ddl import apply
 from .batch import Statement
 from .errors import SqlError
+from .metadata_functions import like
 from .results import Piece, typed
 from .storage import TableInfo, quote
 
@@ -279,11 +279,8 @@ def _visible(session: SqlSession) -> list[TableInfo]:
 
 
 def _like(value: Any, pattern: Any) -> bool:
-    """sp_tables/sp_columns name patterns: % and _ wildcards, case-insensitive."""
-    if pattern is None:
-        return True
-    glob = types.text(pattern).replace("[", "[[]").replace("*", "[*]").replace("?", "[?]").replace("%", "*").replace("_", "?")
-    return fnmatch.fnmatchcase(str(value).lower(), glob.lower())
+    """sp_tables/sp_columns name patterns: T-SQL LIKE patterns; no pattern matches everything."""
+    return pattern is None or like(value, pattern) == 1
 
 
 def _result(declared: list[tuple[str, TypeSpec]], rows: list[tuple[Any, ...]]) -> Piece:
