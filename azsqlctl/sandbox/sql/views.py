@@ -55,17 +55,23 @@ def _load(row: tuple[str, str, int, str]) -> ViewInfo:
     return ViewInfo(row[0], row[1], row[2], data["definition"], data["query"], columns)
 
 
+def _rows(conn: sqlite3.Connection, where: str = "", args: tuple[str, ...] = ()) -> list[tuple[str, str, int, str]]:
+    """The stored views; none before the first CREATE VIEW made the table (readers never create it: no write lock)."""
+    try:
+        return list(conn.execute(f"SELECT schema_name, name, object_id, info FROM {META}{where} ORDER BY object_id", args))
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
+
+
 def all_views(conn: sqlite3.Connection) -> list[ViewInfo]:
-    _ensure(conn)
-    return [_load(r) for r in conn.execute(f"SELECT schema_name, name, object_id, info FROM {META} ORDER BY object_id")]
+    return [_load(r) for r in _rows(conn)]
 
 
 def find(conn: sqlite3.Connection, schema: str, name: str) -> ViewInfo | None:
-    _ensure(conn)
-    row = conn.execute(
-        f"SELECT schema_name, name, object_id, info FROM {META} WHERE schema_name = ? AND name = ?", (schema, name)
-    ).fetchone()
-    return _load(row) if row else None
+    rows = _rows(conn, " WHERE schema_name = ? AND name = ?", (schema, name))
+    return _load(rows[0]) if rows else None
 
 
 def _save(conn: sqlite3.Connection, view: ViewInfo) -> None:
@@ -76,6 +82,7 @@ def _save(conn: sqlite3.Connection, view: ViewInfo) -> None:
             {"name": n, "type": str(s.type), "length": s.length, "precision": s.precision, "scale": s.scale} for n, s in view.columns
         ],
     }
+    _ensure(conn)
     conn.execute(f"DELETE FROM {META} WHERE schema_name = ? AND name = ?", (view.schema, view.name))
     conn.execute(f"INSERT INTO {META} VALUES (?, ?, ?, ?)", (view.schema, view.name, view.object_id, json.dumps(info)))
 
@@ -130,6 +137,7 @@ def _renamed(query: exp.Expression, old: list[str], new: list[str]) -> str:
 
 
 def _next_id(conn: sqlite3.Connection) -> int:
+    _ensure(conn)
     (top,) = conn.execute(f"SELECT COALESCE(MAX(object_id), ?) FROM {META}", (_FIRST_ID,)).fetchone()
     return int(top) + 16003
 
