@@ -165,3 +165,22 @@ def test_metadata_visibility_follows_permissions(sandbox: Sandbox, cur: Any) -> 
     assert [r[0] for r in worker.execute("SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES")] == ["shown"]
     assert worker.execute("SELECT OBJECT_ID('dbo.hidden')").fetchval() is None
     assert worker.execute("SELECT COUNT(*) FROM sys.key_constraints").fetchval() == 1
+
+
+def test_unique_keys_let_one_null_in_as_sql_server_does(cur: Any) -> None:
+    cur.execute(
+        "CREATE TABLE dbo.people (id INT PRIMARY KEY, email NVARCHAR(50) NULL CONSTRAINT uq_people_email UNIQUE, nick NVARCHAR(20) NULL)"
+    )
+    cur.execute("INSERT INTO dbo.people (id, email) VALUES (1, NULL)")
+    assert (
+        "Violation of UNIQUE KEY constraint 'uq_people_email'. Cannot insert duplicate key in object 'dbo.people'. "
+        "The duplicate key value is (<NULL>). (2627)" in error_of(cur, "INSERT INTO dbo.people (id, email) VALUES (2, NULL)")
+    )
+    cur.execute("INSERT INTO dbo.people (id, email) VALUES (2, 'a@x.io')")
+    assert "(2627)" in error_of(cur, "INSERT INTO dbo.people (id, email) VALUES (3, 'A@X.IO')")  # the collation is case-insensitive
+    # Two rows have no nick: a unique index on it cannot be built (NULL equals NULL in a unique index).
+    assert "the index name 'ix_people_nick'. (1505)" in error_of(cur, "CREATE UNIQUE INDEX ix_people_nick ON dbo.people (nick)")
+    # A filtered unique index (what mssql-django makes for unique=True, null=True) lets any number of NULLs in.
+    cur.execute("CREATE UNIQUE INDEX ix_people_nick ON dbo.people (nick) WHERE nick IS NOT NULL")
+    cur.execute("INSERT INTO dbo.people (id, email) VALUES (3, 'c@x.io'), (4, 'd@x.io')")
+    assert "(1505)" in error_of(cur, "ALTER TABLE dbo.people ADD CONSTRAINT uq_people_nick UNIQUE (nick)")

@@ -139,10 +139,14 @@ def test_alembic_upgrade_autogenerate_check_downgrade(stack: Stack, engines: dic
         conn.execute(
             v2.tables["books"].insert(),
             [
-                {"author_id": author, "title": "One", "published": dt.date(2024, 5, 1)},
-                {"author_id": author, "title": "Two", "published": None},
+                {"author_id": author, "title": "One", "isbn": "978-1", "published": dt.date(2024, 5, 1)},
+                {"author_id": author, "title": "Two", "isbn": None, "published": None},
             ],
         )
+    # A unique index lets one NULL in, as on Azure SQL: a second book without an ISBN is a duplicate key.
+    with pytest.raises(exc.IntegrityError) as second_null, engines[WRITER].begin() as conn:
+        conn.execute(v2.tables["books"].insert(), {"author_id": author, "title": "Three", "isbn": None, "published": None})
+    assert "with unique index 'ix_books_isbn'. The duplicate key value is (<NULL>). (2601)" in sql_error(second_null.value)
     with engines[READER].connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM books WHERE published IS NOT NULL")).scalar_one() == 1
 

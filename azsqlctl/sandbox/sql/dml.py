@@ -206,7 +206,7 @@ def _duplicate_value(
         values = session.conn.execute(f"SELECT {row_sql[1:-1]}", binds).fetchone()
         picked = tuple(values[i] for i in positions)
         lowered = tuple(v.lower() if isinstance(v, str) else v for v in picked)
-        where = " AND ".join(f"{quote(k)} = ?" for k in key.columns)
+        where = " AND ".join(f"{quote(k)} IS ?" for k in key.columns)  # IS: a NULL key equals a NULL, as in a unique index
         if lowered in seen or session.conn.execute(f"SELECT 1 FROM {quote(info.key)} WHERE {where}", picked).fetchone():
             return ", ".join(types._text(v) if v is not None else "<NULL>" for v in picked)
         seen.add(lowered)

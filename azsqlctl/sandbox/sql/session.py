@@ -45,6 +45,7 @@ from .control_flow import Node, Run, has_control_flow, plan, steps
 from .errors import SqlError
 from .procedures import execute_procedure
 from .results import CMD_DDL, Piece
+from .sqlite_schema import unique_violated
 from .storage import KeyInfo, Storage, TableInfo, quote
 from .table_variables import drop_all, is_variable
 from .views import create as create_view
@@ -406,16 +407,7 @@ class SqlSession:
         if m := re.match(r"NOT NULL constraint failed: (.+)\.([^.]+)$", text):
             return errors.null_into_not_null(m[2], f"{self.ctx.database}.{m[1]}", verb)
         if m := re.match(r"UNIQUE constraint failed: (.+)", text):
-            columns = [c.rsplit(".", 1)[-1] for c in m[1].split(", ")]
-            key = next((k for k in (table.keys if table else []) if [c.lower() for c in k.columns] == [c.lower() for c in columns]), None)
-            index = next(
-                (
-                    i
-                    for i in (table.indexes if table else [])
-                    if i.unique and [c.lower() for c in i.columns] == [c.lower() for c in columns]
-                ),
-                None,
-            )
+            key, index, columns = unique_violated(table, m[1])
             if key is None and index is not None and table is not None:  # a unique index, not a constraint: 2601
                 self._last_unique = KeyInfo(index.name, "INDEX", index.columns)
                 err = errors.duplicate_index_row(table.display, index.name, "")

@@ -50,7 +50,7 @@ def table_sql(info: TableInfo, sqlite_name: str | None = None) -> str:
         if key.kind == "PRIMARY KEY":
             if rowid is None:
                 parts.append(f"CONSTRAINT {quote(key.name)} PRIMARY KEY ({cols(key.columns)})")
-        elif key.kind == "UNIQUE KEY":
+        elif key.kind == "UNIQUE KEY" and not _nullable(info, key.columns):
             parts.append(f"CONSTRAINT {quote(key.name)} UNIQUE ({cols(key.columns)})")
         elif key.kind == "CHECK":
             parts.append(f"CONSTRAINT {quote(key.name)} CHECK ({key.check_sqlite})")
@@ -60,23 +60,62 @@ def table_sql(info: TableInfo, sqlite_name: str | None = None) -> str:
     return f"CREATE TABLE {quote(sqlite_name or info.key)} ({', '.join(parts)})"
 
 
-def index_name(info: TableInfo, index: IndexInfo) -> str:
+def index_name(info: TableInfo, index: IndexInfo | KeyInfo) -> str:
     """SQLite's index names are per database, SQL Server's per table."""
     return f"{info.key}.{index.name}"
 
 
+def _nullable(info: TableInfo, columns: list[str]) -> bool:
+    return any(c is not None and c.nullable for c in (info.column(n) for n in columns))
+
+
+def _null_as_value(info: TableInfo, column: str) -> str:
+    """A key column as SQL Server's unique indexes compare it: NULL equals NULL (one NULL per key), text case-insensitively."""
+    col = info.column(column)
+    text = col is not None and types.affinity(col.spec).startswith("TEXT")
+    return f"({quote(column)} IS NULL), COALESCE({quote(column)}, 0){' COLLATE NOCASE' if text else ''}"
+
+
 def index_sql(info: TableInfo, index: IndexInfo) -> str:
-    columns = ", ".join(
-        quote(c) + (" DESC" if i < len(index.descending) and index.descending[i] else "") for i, c in enumerate(index.columns)
-    )
+    if index.unique and _nullable(info, index.columns):
+        columns = ", ".join(_null_as_value(info, c) for c in index.columns)
+    else:
+        columns = ", ".join(
+            quote(c) + (" DESC" if i < len(index.descending) and index.descending[i] else "") for i, c in enumerate(index.columns)
+        )
     where = f" WHERE {index.where_sqlite}" if index.where_sqlite else ""
     unique = "UNIQUE " if index.unique else ""
     return f"CREATE {unique}INDEX {quote(index_name(info, index))} ON {quote(info.key)} ({columns}){where}"
 
 
+def _key_indexes(conn: sqlite3.Connection, info: TableInfo) -> None:
+    """UNIQUE constraints on nullable columns: an index that lets one NULL per key in, as SQL Server's does (SQLite's lets many)."""
+    for key in info.keys:
+        if key.kind == "UNIQUE KEY" and _nullable(info, key.columns):
+            columns = ", ".join(_null_as_value(info, c) for c in key.columns)
+            conn.execute(f"CREATE UNIQUE INDEX {quote(index_name(info, key))} ON {quote(info.key)} ({columns})")
+
+
+def unique_violated(info: TableInfo | None, detail: str) -> tuple[KeyInfo | None, IndexInfo | None, list[str]]:
+    """Which key or unique index SQLite's "UNIQUE constraint failed: <detail>" names, and its columns."""
+    if info is None:
+        return None, None, []
+    if detail.startswith("index '"):
+        name = detail.removeprefix("index '").removesuffix("'").removeprefix(info.key + ".")
+        key = next((k for k in info.keys if k.name == name), None)
+        index = next((i for i in info.indexes if i.name == name), None)
+        return key, index, list(key.columns if key else index.columns if index else [])
+    columns = [c.rsplit(".", 1)[-1] for c in detail.split(", ")]
+    lowered = [c.lower() for c in columns]
+    key = next((k for k in info.keys if k.kind != "FOREIGN KEY" and [c.lower() for c in k.columns] == lowered), None)
+    index = next((i for i in info.indexes if i.unique and [c.lower() for c in i.columns] == lowered), None)
+    return key, index, columns
+
+
 def create(conn: sqlite3.Connection, info: TableInfo, seed: int | None = None) -> None:
     """A new table: its SQLite table, its indexes, its row in the model, and the FK action triggers."""
     conn.execute(table_sql(info))
+    _key_indexes(conn, info)
     for index in info.indexes:
         conn.execute(index_sql(info, index))
     storage.register(conn, info)
@@ -110,12 +149,14 @@ def rebuild(conn: sqlite3.Connection, old: TableInfo, new: TableInfo, sources: M
         (count,) = conn.execute(f"SELECT COUNT(*) FROM {quote(old.key)}").fetchone()
         for _ in range(count):
             conn.execute(f"INSERT INTO {quote(_REBUILD)} DEFAULT VALUES")
-    sequence = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (old.key,)).fetchone()
+    has_sequences = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone() is not None
+    sequence = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (old.key,)).fetchone() if has_sequences else None
     conn.execute(f"DROP TABLE {quote(old.key)}")
     conn.execute(f"ALTER TABLE {quote(_REBUILD)} RENAME TO {quote(new.key)}")
     if sequence is not None and any(c.identity for c in new.columns):
         conn.execute("DELETE FROM sqlite_sequence WHERE name = ?", (new.key,))
         conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (new.key, sequence[0]))
+    _key_indexes(conn, new)
     for index in new.indexes:
         conn.execute(index_sql(new, index))
     storage.unregister(conn, old)
@@ -126,12 +167,14 @@ def rebuild(conn: sqlite3.Connection, old: TableInfo, new: TableInfo, sources: M
 def rename(conn: sqlite3.Connection, old: TableInfo, new: TableInfo) -> None:
     """sp_rename of a table: SQLite renames it (and rewrites other tables' REFERENCES); the models follow."""
     _drop_triggers(conn)
-    for index in old.indexes:
-        conn.execute(f"DROP INDEX {quote(index_name(old, index))}")
+    named: list[IndexInfo | KeyInfo] = [*old.indexes, *(k for k in old.keys if k.kind == "UNIQUE KEY")]
+    for index in named:
+        conn.execute(f"DROP INDEX IF EXISTS {quote(index_name(old, index))}")
     conn.execute(f"ALTER TABLE {quote(old.key)} RENAME TO {quote(new.key)}")
     for key in new.keys:
         if key.kind == "FOREIGN KEY" and key.ref_key.lower() == old.key.lower():
             key.ref_table = new.name
+    _key_indexes(conn, new)
     for index in new.indexes:
         conn.execute(index_sql(new, index))
     storage.unregister(conn, old)
