@@ -67,7 +67,22 @@ def execute_procedure(session: SqlSession, st: Statement, params: dict[str, Para
             raise errors.unsupported(f"EXEC {name_parts[-1]}")
         raise SqlError(2812, f"Could not find stored procedure '{'.'.join(name_parts)}'.")
     names, run = spec
-    return run(session, _arguments(session, rest, names, params, name_parts[-1]), params)
+    args = _arguments(session, rest, names, params, name_parts[-1])
+    if proc == "sp_rename":  # DDL: the renamed object's table lock, then the schema lock and DDL's transaction, as ALTER TABLE
+        old = args.get("objname")
+        parts = [p.strip().strip('[]"') for p in types.text(old).split(".")] if old is not None else []
+        for table in (parts[-2:], parts[-3:-1]):  # OBJECT: [schema.]table; COLUMN/INDEX: [schema.]table.name
+            if table:
+                session._lock_tables_for_ddl(
+                    exp.Table(this=exp.to_identifier(table[-1]), db=exp.to_identifier(table[0]) if len(table) == 2 else None)
+                )
+        return [session._atomic(lambda: _one_piece(run(session, args, params)))]
+    return run(session, args, params)
+
+
+def _one_piece(pieces: list[Piece]) -> Piece:
+    (piece,) = pieces
+    return piece
 
 
 def _expression(text: str) -> exp.Expression:
