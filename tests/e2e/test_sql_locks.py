@@ -188,3 +188,28 @@ def test_ddl_waits_for_a_transaction_that_changed_the_table(two: tuple[Any, Any]
     assert "(1222)" in error_of(b, "SET LOCK_TIMEOUT 100; DROP TABLE t2")
     a.execute("ROLLBACK")
     b.execute("DROP TABLE t2")
+
+
+def test_views_indexes_renames_and_table_variables_follow_the_same_locks(two: tuple[Any, Any]) -> None:
+    """The ORM-facing statements (views, indexes, ALTER TABLE ... ADD DEFAULT, sp_rename, OUTPUT ... INTO, table
+    variables) read committed rows and wait for a transaction that changed their table, as tables' own statements do."""
+    a, b = (c.cursor() for c in two)
+    b.execute("CREATE VIEW dbo.v1 AS SELECT id, v FROM dbo.t1")
+    a.execute("BEGIN TRAN; UPDATE t1 SET v = 0 WHERE id = 1; INSERT INTO t1 VALUES (9, 90)")
+    b.execute("SET LOCK_TIMEOUT 100")
+    assert rows(b, "SELECT id, v FROM dbo.v1 ORDER BY id") == [(1, 10), (2, 20)]  # through the view: committed rows
+    for ddl in (
+        "CREATE INDEX ix_t1_v ON dbo.t1 (v)",
+        "ALTER TABLE dbo.t1 ADD CONSTRAINT df_t1_v DEFAULT 5 FOR v",
+        "EXEC sp_rename 'dbo.t1.v', 'w', 'COLUMN'",
+    ):
+        assert "(1222)" in error_of(b, ddl), ddl
+    # A table variable is the batch's own: no wait for a's lock on t1, and OUTPUT ... INTO it from another table.
+    b.execute(
+        "SET NOCOUNT ON; DECLARE @out TABLE (id int); INSERT INTO t2 OUTPUT INSERTED.id INTO @out VALUES (3, 30); "
+        "INSERT INTO @out VALUES (4); SELECT id FROM @out ORDER BY id"
+    )
+    assert [tuple(r) for r in b.fetchall()] == [(3,), (4,)]
+    a.execute("ROLLBACK")
+    b.execute("CREATE INDEX ix_t1_v ON dbo.t1 (v); EXEC sp_rename 'dbo.t1.v', 'w', 'COLUMN'")
+    assert rows(b, "SELECT id, w FROM dbo.t1 ORDER BY id") == [(1, 10), (2, 20)]

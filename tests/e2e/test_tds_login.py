@@ -106,11 +106,11 @@ def test_transactions_and_unsupported_statements(sandbox: Sandbox, client_env: d
     cnxn.commit()
     cnxn.rollback()
     cnxn.autocommit = True
-    with pytest.raises(pyodbc.Error, match=r"'CREATE VIEW' is not supported by the azsqlctl sandbox.*\(40517\)"):
-        cur.execute("CREATE VIEW dbo.v AS SELECT 1 AS one")
-    with pytest.raises(pyodbc.Error, match=r"'sys.indexes' is not supported"):
-        cur.execute("SELECT name FROM sys.indexes")
+    with pytest.raises(pyodbc.Error, match=r"'CREATE SEQUENCE' is not supported by the azsqlctl sandbox.*\(40517\)"):
+        cur.execute("CREATE SEQUENCE dbo.s START WITH 1")
+    with pytest.raises(pyodbc.Error, match=r"'sys.dm_exec_requests' is not supported"):
+        cur.execute("SELECT session_id FROM sys.dm_exec_requests")
     assert cur.execute("SET NOCOUNT ON; SELECT 42 AS answer").fetchone().answer == 42
     cnxn.close()
     statements = [sql for _db, sql in sandbox.sql.statements]
-    assert "CREATE VIEW dbo.v AS SELECT 1 AS one" in statements
+    assert "CREATE SEQUENCE dbo.s START WITH 1" in statements

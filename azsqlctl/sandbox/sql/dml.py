@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from ..sqltypes import Param, TypeSpec
-from . import errors, functions, storage, translate, types
+from . import errors, functions, storage, translate, types, views
 from .errors import SqlError
 from .results import CMD_DELETE, CMD_INSERT, CMD_UPDATE, Piece, typed
 from .storage import ColumnInfo, TableInfo, quote
+from .table_variables import is_variable
 
 if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
     from .session import SqlSession
@@ -22,8 +23,12 @@ def _target(session: SqlSession, node: exp.Expression) -> TableInfo:
         raise errors.unsupported(node.sql(dialect="tsql"))
     if node.catalog and node.catalog.lower() != session.ctx.database.lower():
         raise errors.cross_database(translate._name(node))
-    info = session._table(node.db or "dbo", node.name)
+    name = translate.table_name(node)
+    info = session._table(node.db or "dbo", name)
+    if info is None and name.startswith("@"):
+        raise errors.undeclared_table_variable(name)
     if info is None:
+        views.refuse_write(session, node)
         if (node.db or "").lower() in ("sys", "information_schema"):
             raise errors.unsupported(f"changing {translate._name(node)}")
         raise errors.invalid_object(translate._name(node))
@@ -35,7 +40,8 @@ def _output(session: SqlSession, tree: exp.Expression, info: TableInfo, prefix: 
     returning = tree.args.get("returning")
     if returning is None:
         return "", []
-    session._require("SELECT", info)
+    if not is_variable(info):
+        session._require("SELECT", info)
     parts: list[str] = []
     declared: list[tuple[str, TypeSpec | None]] = []
     for item in returning.expressions:
@@ -56,9 +62,41 @@ def _output(session: SqlSession, tree: exp.Expression, info: TableInfo, prefix: 
     return " RETURNING " + ", ".join(parts), declared
 
 
+def _into(session: SqlSession, tree: exp.Expression) -> TableInfo | None:
+    """OUTPUT ... INTO's target: a table variable, or a table the caller may insert into."""
+    returning = tree.args.get("returning")
+    target = returning.args.get("into") if returning is not None else None
+    if not isinstance(target, exp.Expression):  # sqlglot leaves False when there is no INTO
+        return None
+    if isinstance(target, exp.Parameter):
+        target = exp.Table(this=target)
+    if not isinstance(target, exp.Table):
+        raise errors.unsupported(f"OUTPUT ... INTO {target.sql(dialect='tsql')}")
+    into = _target(session, target)
+    session._require("INSERT", into)
+    return into
+
+
 def _finish(
-    session: SqlSession, cur: sqlite3.Cursor, declared: list[tuple[str, TypeSpec | None]], curcmd: int, verb: str, info: TableInfo
+    session: SqlSession,
+    cur: sqlite3.Cursor,
+    declared: list[tuple[str, TypeSpec | None]],
+    curcmd: int,
+    verb: str,
+    info: TableInfo,
+    into: TableInfo | None = None,
 ) -> Piece:
+    if declared and into is not None:  # OUTPUT ... INTO: the rows go to a table (or table variable), not to the client
+        rows = session._fetch(cur, verb, info)
+        if len(into.columns) != len(declared) and len([c for c in into.columns if not c.identity]) != len(declared):
+            raise SqlError(213, "Column name or number of supplied values does not match table definition.")
+        targets = [c for c in into.columns if not c.identity] if len(into.columns) != len(declared) else into.columns
+        names = ", ".join(quote(c.name) for c in targets)
+        marks = ", ".join("?" for _ in targets)
+        for row in rows:
+            session._exec(f"INSERT INTO {quote(into.key)} ({names}) VALUES ({marks})", row, "INSERT", into)
+        session.rowcount = len(rows)
+        return Piece(rowcount=len(rows), curcmd=curcmd)
     if declared:
         rows = session._fetch(cur, verb, info)
         columns, values = typed(declared, rows)
@@ -107,8 +145,9 @@ def insert(session: SqlSession, tree: exp.Insert, params: dict[str, Param]) -> P
                 )
             converted = []
             for value, col in zip(values, columns, strict=True):
-                if isinstance(value, exp.Column) and value.name.upper() == "DEFAULT" and not value.table:
-                    raise errors.unsupported("DEFAULT in a VALUES list")
+                if isinstance(value, exp.Var | exp.Column) and value.name.upper() == "DEFAULT" and not value.args.get("table"):
+                    converted.append(col.default_sqlite or "NULL")  # VALUES (@0, DEFAULT, @1): the column's default
+                    continue
                 tr.resolve_tables(value)
                 source_type = tr.source_type(value)
                 sql = tr.sqlite(tr.rewrite(value))
@@ -127,17 +166,21 @@ def insert(session: SqlSession, tree: exp.Insert, params: dict[str, Param]) -> P
         aliases = [f"c{i}" for i in range(len(columns))]
         picks = ", ".join(functions.conv(a, c, "varchar", qualified) for a, c in zip(aliases, columns, strict=True))
         sql = f"WITH __src({', '.join(aliases)}) AS ({inner}) INSERT INTO {quote(info.key)} ({names}) SELECT {picks} FROM __src{returning}"
+    elif tree.args.get("default") and source is None:  # INSERT ... DEFAULT VALUES
+        sql = f"INSERT INTO {quote(info.key)} DEFAULT VALUES{returning}"
     else:
         raise errors.unsupported("INSERT without VALUES or SELECT")
     try:
         cur = session._exec(sql, tr.resolved.binds, "INSERT", info)
     except SqlError as err:
-        if err.number == 2627 and isinstance(source, exp.Values) and session._last_unique is not None:
+        if err.number in (2601, 2627) and isinstance(source, exp.Values) and session._last_unique is not None:
             value = _duplicate_value(session, info, columns, rows_sql, tr.resolved.binds)
+            if value is not None and err.number == 2601:
+                raise errors.duplicate_index_row(info.display, session._last_unique.name, value) from None
             if value is not None:
                 raise errors.duplicate_key(session._last_unique.kind, session._last_unique.name, info.display, value) from None
         raise
-    piece = _finish(session, cur, declared, CMD_INSERT, "INSERT", info)
+    piece = _finish(session, cur, declared, CMD_INSERT, "INSERT", info, _into(session, tree))
     _check_foreign_keys(session, info, "INSERT")
     if any(c.identity for c in info.columns) and piece.rowcount:
         session.identity = cur.lastrowid
@@ -163,7 +206,7 @@ def _duplicate_value(
         values = session.conn.execute(f"SELECT {row_sql[1:-1]}", binds).fetchone()
         picked = tuple(values[i] for i in positions)
         lowered = tuple(v.lower() if isinstance(v, str) else v for v in picked)
-        where = " AND ".join(f"{quote(k)} = ?" for k in key.columns)
+        where = " AND ".join(f"{quote(k)} IS ?" for k in key.columns)  # IS: a NULL key equals a NULL, as in a unique index
         if lowered in seen or session.conn.execute(f"SELECT 1 FROM {quote(info.key)} WHERE {where}", picked).fetchone():
             return ", ".join(types._text(v) if v is not None else "<NULL>" for v in picked)
         seen.add(lowered)
@@ -211,7 +254,7 @@ def update(session: SqlSession, tree: exp.Update, params: dict[str, Param]) -> P
     returning, declared = _output(session, tree, info, "INSERTED")
     sql = f"UPDATE {quote(info.key)} AS {quote(alias)} SET {', '.join(sets)}{where_sql}{returning}"
     cur = session._exec(sql, tr.resolved.binds, "UPDATE", info)
-    piece = _finish(session, cur, declared, CMD_UPDATE, "UPDATE", info)
+    piece = _finish(session, cur, declared, CMD_UPDATE, "UPDATE", info, _into(session, tree))
     _check_foreign_keys(session, info, "UPDATE")
     return piece
 
@@ -237,7 +280,7 @@ def delete(session: SqlSession, tree: exp.Delete, params: dict[str, Param]) -> P
         session._materialize(tr.resolved.views)
     returning, declared = _output(session, tree, info, "DELETED")
     cur = session._exec(f"DELETE FROM {quote(info.key)} AS {quote(alias)}{where_sql}{returning}", tr.resolved.binds, "DELETE", info)
-    piece = _finish(session, cur, declared, CMD_DELETE, "DELETE", info)
+    piece = _finish(session, cur, declared, CMD_DELETE, "DELETE", info, _into(session, tree))
     _check_foreign_keys(session, info, "DELETE")
     return piece
 

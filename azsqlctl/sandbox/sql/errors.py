@@ -9,7 +9,35 @@ from __future__ import annotations
 
 # Errors that end only the statement: the batch goes on (SQL Server's statement-level
 # abort), unless XACT_ABORT is ON. Every other error aborts the whole batch.
-STATEMENT_LEVEL = frozenset({229, 230, 262, 1222, 515, 544, 547, 2627, 2628, 2714, 2760, 3701, 3726, 3729, 4712, 8134, 3902, 3903})
+STATEMENT_LEVEL = frozenset(
+    {
+        229,
+        230,
+        262,
+        515,
+        1222,
+        544,
+        547,
+        1505,
+        1913,
+        2601,
+        2627,
+        3723,
+        3728,
+        4922,
+        5074,
+        2628,
+        2714,
+        2760,
+        3701,
+        3726,
+        3729,
+        4712,
+        8134,
+        3902,
+        3903,
+    }
+)
 
 
 class SqlError(Exception):
@@ -31,6 +59,10 @@ def syntax(near: str) -> SqlError:
     return SqlError(102, f"Incorrect syntax near '{near}'.", 15)
 
 
+def keyword_syntax(keyword: str) -> SqlError:
+    return SqlError(156, f"Incorrect syntax near the keyword '{keyword}'.", 15)
+
+
 def invalid_column(name: str) -> SqlError:
     return SqlError(207, f"Invalid column name '{name}'.")
 
@@ -45,6 +77,10 @@ def ambiguous_column(name: str) -> SqlError:
 
 def multipart_unbound(name: str) -> SqlError:
     return SqlError(4104, f'The multi-part identifier "{name}" could not be bound.')
+
+
+def undeclared_table_variable(name: str) -> SqlError:
+    return SqlError(1087, f'Must declare the table variable "{name}".', 15, 2)
 
 
 def must_declare(name: str) -> SqlError:
@@ -76,11 +112,21 @@ def guid_conversion() -> SqlError:
 
 
 def foreign_key_conflict(verb: str, reference: bool, constraint: str, database: str, table: str, columns: list[str]) -> SqlError:
-    kind = "REFERENCE" if reference else "FOREIGN KEY"
+    return constraint_conflict(verb, "REFERENCE" if reference else "FOREIGN KEY", constraint, database, table, columns)
+
+
+def constraint_conflict(verb: str, kind: str, constraint: str, database: str, table: str, columns: list[str]) -> SqlError:
+    """547: a row breaks a FOREIGN KEY, REFERENCE or CHECK constraint (the column is named when the constraint has one)."""
     column = f", column '{columns[0]}'" if len(columns) == 1 else ""
     return SqlError(
         547,
         f'The {verb} statement conflicted with the {kind} constraint "{constraint}". The conflict occurred in database "{database}", table "{table}"{column}.',
+    )
+
+
+def duplicate_index_row(table: str, index: str, value: str) -> SqlError:
+    return SqlError(
+        2601, f"Cannot insert duplicate key row in object '{table}' with unique index '{index}'. The duplicate key value is ({value}).", 14
     )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from . import errors, storage, translate, types
+from . import errors, metadata_functions, scalar_functions, translate, types
 from .errors import SqlError
 from .storage import ColumnInfo
 
@@ -85,16 +85,6 @@ def register(session: SqlSession) -> None:
         sid = int(schema_id)
         return schemas[sid - 1] if 1 <= sid <= len(schemas) else {4: "sys", 3: "INFORMATION_SCHEMA"}.get(sid)
 
-    def object_id(name: Any, kind: Any) -> Any:
-        if name is None:
-            return None
-        parts = [p.strip("[]") for p in str(name).split(".")]
-        if len(parts) > 3 or (kind is not None and str(kind).strip().upper() not in ("U",)):
-            return None
-        schema, table_name = (parts[-2] if len(parts) >= 2 and parts[-2] else "dbo"), parts[-1]
-        info = storage.table(session.conn, schema, table_name)
-        return info.object_id if info else None
-
     session.conn.create_function("az_div", 2, guard(div), deterministic=True)
     session.conn.create_function("az_mod", 2, guard(mod), deterministic=True)
     session.conn.create_function("az_add", 2, guard(add), deterministic=True)
@@ -104,7 +94,8 @@ def register(session: SqlSession) -> None:
     session.conn.create_function("az_now", 0, lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" "))
     session.conn.create_function("az_newid", 0, lambda: str(uuid.uuid4()).upper())
     session.conn.create_function("az_schema_name", 1, guard(schema_name))
-    session.conn.create_function("az_object_id", 2, guard(object_id))
+    metadata_functions.register(session, guard)
+    scalar_functions.register(session.conn, guard)
     session.conn.create_function("az_len", 1, lambda v: None if v is None else len(types._text(v).rstrip(" ")), deterministic=True)
     session.conn.create_function("az_datalength", 1, _datalength, deterministic=True)
 

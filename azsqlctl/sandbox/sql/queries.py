@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from ..sqltypes import Param, SqlType, TypeSpec
-from . import errors, translate, types
+from . import errors, table_variables, translate, types, views
 from .errors import SqlError
 from .results import Piece, typed
 
@@ -37,8 +37,11 @@ def declare(session: SqlSession, text: str, params: dict[str, Param]) -> Piece:
     for item in tree.expressions:
         names = item.this if isinstance(item.this, list) else [item.this]
         kind = item.args.get("kind")
+        if len(names) == 1 and isinstance(kind, exp.Schema):
+            table_variables.declare(session, names[0].name, kind, session.table_variables)
+            continue
         if len(names) != 1 or not isinstance(kind, exp.DataType):
-            raise errors.unsupported("DECLARE of a table or cursor variable")
+            raise errors.unsupported("DECLARE of a cursor variable")
         name = names[0].name
         if name.lower() in params:
             raise SqlError(
@@ -86,6 +89,7 @@ def query(session: SqlSession, tree: exp.Expression, params: dict[str, Param]) -
             elif name.lower() not in params:
                 raise errors.must_declare(f"@{name}")
         return Piece(rowcount=len(piece.rows))
+    views.expand(session, tree)
     tr = session._translator(params)
     tr.resolve_tables(tree)
     for info in tr.resolved.reads:

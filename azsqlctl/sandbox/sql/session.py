@@ -33,6 +33,8 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any
 
 from sqlglot import exp
@@ -60,22 +62,49 @@ from . import (
     table_ddl,
     translate,
     types,
+    views,
 )
+from .alter_ddl import alter_command, create_index, drop_index
 from .errors import SqlError
 from .locks import LockManager, Mode, Owner, Resource, Scope
+from .procedures import execute_procedure
 from .results import CMD_DDL, Piece
+from .sqlite_schema import unique_violated
 from .storage import KeyInfo, Storage, TableInfo, quote
+from .table_variables import drop_all, is_variable
 from .undo import UndoLog, committed_view
 
 log = logging.getLogger("azsqlctl.sandbox.sql")
 
-_STATEMENT_ONLY_UNSUPPORTED = frozenset(
-    {"DECLARE", "PRINT", "EXEC", "EXECUTE", "WHILE", "RETURN", "RAISERROR", "THROW", "WAITFOR", "DBCC", "MERGE"}
-)
+_STATEMENT_ONLY_UNSUPPORTED = frozenset({"DECLARE", "PRINT", "RETURN", "RAISERROR", "THROW", "WAITFOR", "DBCC", "MERGE"})
 _BUSY_WAIT = 30.0  # seconds a statement waits for SQLite's write lock (held for one statement at a time: milliseconds)
 _SCHEMA: Resource = ("schema", "")
 _SECURITY: Resource = ("security", "")
 _DIRTY_READ_HINTS = frozenset({"NOLOCK", "READUNCOMMITTED"})
+# SQL Server runs a WHILE for as long as its condition holds; the sandbox stops a loop that runs this many times
+# and says so (40517), rather than hang a test run on a condition that never turns false.
+_MAX_ITERATIONS = 100_000
+_BLOCK_NOT = frozenset({"TRAN", "TRANSACTION", "DISTRIBUTED", "WORK"})  # BEGIN TRAN ...: a transaction, not a block
+
+
+class _Flow(Enum):
+    """How a statement (or a block) ended, for the block around it."""
+
+    NEXT = "next"  # go on with the next statement
+    STOP = "stop"  # an error ended the batch
+    BREAK = "break"
+    CONTINUE = "continue"
+
+
+@dataclass
+class _Run:
+    """One batch's (or sp_executesql's) run: its text (for error line numbers), variables and results so far."""
+
+    sql: str
+    params: dict[str, Param]
+    pieces: list[Piece] = field(default_factory=list)
+    ok: bool = True
+    loops: int = 0  # WHILE loops around the running statement (BREAK/CONTINUE outside one: 135/136)
 
 
 class SqlSession:
@@ -104,6 +133,7 @@ class SqlSession:
         self._last_unique: KeyInfo | None = None
         self._last_word = ""  # the running statement's last token, for 102 on a statement that ends too soon
         self._aliases: set[str] = set()  # the running query's table names and aliases, for 207 vs 4104
+        self.table_variables: dict[str, TableInfo] = {}  # the running batch's DECLARE @t TABLE, by '@t'
 
     # --- the session's view of the state -------------------------------------------------------
 
@@ -217,41 +247,126 @@ class SqlSession:
     def run(self, sql: str, params: Sequence[Param] = (), done_token: int = tk.DONE) -> tuple[bytes, bool]:
         # Parameters and the batch's DECLAREd variables: one namespace, both bound as values.
         by_name = {p.name.lstrip("@").lower(): p for p in params if p.name}
-        pieces: list[Piece] = []
-        ok = True
+        try:
+            pieces, ok = self.execute_batch(sql, by_name)
+        finally:
+            drop_all(self.conn, self.table_variables)
+        return self._encode(pieces, done_token), ok
+
+    def execute_batch(self, sql: str, by_name: dict[str, Param]) -> tuple[list[Piece], bool]:
+        """Run a batch (or sp_executesql's statement) statement by statement, following its IF/WHILE/BEGIN...END.
+
+        The splitter (``batch``) gives each IF, WHILE and BEGIN...END as one statement with its parts marked; their
+        inner statements run here one by one, each with its own errors, locks and row count, as SQL Server's do."""
+        run = _Run(sql, by_name)
         try:
             statements = batch.split(sql)
         except lexer.LexError:
             statements = []
             rest = sql[sql.rfind("'") + 1 :] if "'" in sql else sql
-            pieces.append(Piece(error=errors.unclosed_quote(rest)))
-            ok = False
+            run.pieces.append(Piece(error=errors.unclosed_quote(rest)))
+            run.ok = False
+        self._run_all(run, statements)
+        return run.pieces, run.ok
+
+    def _run_all(self, run: _Run, statements: list[batch.Statement]) -> _Flow:
         for st in statements:
-            self._snapshot = None
-            self._last_word = st.toks[-1].text
+            flow = self._run_one(run, st)
+            if flow is not _Flow.NEXT:
+                return flow
+        return _Flow.NEXT
+
+    def _run_one(self, run: _Run, st: batch.Statement) -> _Flow:
+        first = st.first
+        if first == "IF":
+            verdict = self._test(run, st)
+            if verdict is None:
+                return _Flow.STOP
+            if not verdict:
+                return self._run_all(run, _inner(run.sql, st.toks[st.orelse :] if st.orelse else []))
+            return self._run_all(run, _inner(run.sql, st.toks[st.body : st.orelse - 1 if st.orelse else len(st.toks)]))  # up to ELSE
+        if first == "WHILE":
+            body = _inner(run.sql, st.toks[st.body :]) if 1 < st.body < len(st.toks) else []
+            run.loops += 1
             try:
-                done = self._statement(st, by_name)
-                if self.nocount:  # as NOCOUNT was when the statement ran: SET NOCOUNT OFF later does not count it
-                    for p in done:
-                        p.rowcount = None
-                pieces.extend(done)
-            except Exception as caught:  # noqa: BLE001 - an unforeseen failure is an error for this statement, not a dropped connection
-                err = caught if isinstance(caught, SqlError | ddl.DdlError) else _internal(caught, st.text)
-                # Its traceback holds this frame, which holds ``err``: a cycle keeping the batch until the cyclic collector ran.
-                caught.__traceback__ = None
-                ok = False
-                self._pending = None
-                # A deadlock victim's transaction is rolled back (1205), and with XACT_ABORT ON any error's.
-                env = self.rollback() if (self.xact_abort or err.number == 1205) and self.trancount else b""
-                pieces.append(Piece(env=env, error=err, line=sql.count("\n", 0, st.toks[0].start) + 1))
-                if self.xact_abort or err.number not in errors.STATEMENT_LEVEL:
-                    break
+                for _ in range(_MAX_ITERATIONS):
+                    verdict = self._test(run, st)
+                    if verdict is None:
+                        return _Flow.STOP
+                    if not verdict:
+                        return _Flow.NEXT
+                    flow = self._run_all(run, body)
+                    if flow is _Flow.STOP:
+                        return flow
+                    if flow is _Flow.BREAK:
+                        return _Flow.NEXT
             finally:
-                if self.trancount == 0:
-                    self._commit_state()
-                self._drop_views()
-                self.locks.release_all(self.owner, Scope.STATEMENT, *((Scope.TRANSACTION,) if self.trancount == 0 else ()))
-        return self._encode(pieces, done_token), ok
+                run.loops -= 1
+            return self._guarded(run, st, lambda: _refuse(errors.unsupported(f"WHILE loop of more than {_MAX_ITERATIONS} iterations")))
+        if first == "BEGIN" and not (len(st.toks) > 1 and st.toks[1].is_word(*_BLOCK_NOT)):
+            if len(st.toks) > 1 and st.toks[1].is_word("TRY"):
+                return self._guarded(run, st, lambda: _refuse(errors.unsupported("BEGIN TRY")))
+            if not st.toks[-1].is_word("END") or len(st.toks) < 2:
+                return self._guarded(run, st, lambda: _refuse(errors.syntax(st.toks[-1].text)))
+            return self._run_all(run, _inner(run.sql, st.toks[1:-1]))
+        if first in ("END", "ELSE"):  # a block's end or an ELSE with nothing open before it
+            return self._guarded(run, st, lambda: _refuse(errors.syntax(st.toks[0].text)))
+        if first in ("BREAK", "CONTINUE") and len(st.toks) == 1:
+            if run.loops:
+                return _Flow.BREAK if first == "BREAK" else _Flow.CONTINUE
+            number = 135 if first == "BREAK" else 136
+            message = f"Cannot use a {first} statement outside the scope of a WHILE statement."
+            return self._guarded(run, st, lambda: _refuse(SqlError(number, message, 15)))
+        return self._guarded(run, st, lambda: self._statement(st, run.params))
+
+    def _test(self, run: _Run, st: batch.Statement) -> bool | None:
+        """An IF or WHILE condition: true, or false (and unknown, as in SQL Server); None when it failed and the
+        batch ends (a statement-level error makes it false)."""
+        verdicts: list[bool] = []
+
+        def test() -> list[Piece]:
+            if st.body <= 1 or st.body >= len(st.toks):
+                raise errors.syntax(st.toks[-1].text)
+            base = st.toks[0].start
+            condition = st.text[st.toks[1].start - base : st.toks[st.body - 1].end - base]
+            tree = translate.parse(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END")
+            self._lock_reads(tree)
+            piece = queries.query(self, tree, run.params)
+            verdicts.append(bool(piece.rows and piece.rows[0][0] == 1))
+            return []
+
+        if self._guarded(run, st, test) is _Flow.STOP:
+            return None
+        return bool(verdicts and verdicts[0])
+
+    def _guarded(self, run: _Run, st: batch.Statement, fn: Callable[[], list[Piece]]) -> _Flow:
+        """One statement: its pieces, or its error (which ends the statement or the batch, as SQL Server's do);
+        then the statement's locks and committed-row views go, and outside a transaction its changes commit."""
+        self._snapshot = None
+        self._last_word = st.toks[-1].text
+        try:
+            done = fn()
+            if self.nocount:  # as NOCOUNT was when the statement ran: SET NOCOUNT OFF later does not count it
+                for p in done:
+                    p.rowcount = None
+            run.pieces.extend(done)
+        except Exception as caught:  # noqa: BLE001 - an unforeseen failure is an error for this statement, not a dropped connection
+            err = caught if isinstance(caught, SqlError | ddl.DdlError) else _internal(caught, st.text)
+            # Its traceback holds this frame, which holds ``err``: a cycle keeping the batch until the cyclic collector ran.
+            caught.__traceback__ = None
+            run.ok = False
+            self._pending = None
+            # A deadlock victim's transaction is rolled back (1205), and with XACT_ABORT ON any error's.
+            env = self.rollback() if (self.xact_abort or err.number == 1205) and self.trancount else b""
+            run.pieces.append(Piece(env=env, error=err, line=run.sql.count("\n", 0, st.toks[0].start) + 1))
+            if self.xact_abort or err.number not in errors.STATEMENT_LEVEL:
+                return _Flow.STOP
+        finally:
+            if self.trancount == 0:
+                self._commit_state()
+            self._drop_views()
+            self.locks.release_all(self.owner, Scope.STATEMENT, *((Scope.TRANSACTION,) if self.trancount == 0 else ()))
+        return _Flow.NEXT
 
     def _encode(self, pieces: list[Piece], done_token: int) -> bytes:
         out = bytearray()
@@ -271,8 +386,10 @@ class SqlSession:
     def _statement(self, st: batch.Statement, params: dict[str, Param]) -> list[Piece]:
         first = st.first
         words = [t.text.upper() for t in st.toks if t.kind == "word"]
-        if first == "IF":
-            return self._if(st, params)
+        if first in ("EXEC", "EXECUTE"):
+            if applock.procedure(st.toks):
+                return [applock.execute(self, st.toks, params)]
+            return execute_procedure(self, st, params)
         if first in ("BEGIN", "COMMIT", "ROLLBACK", "SAVE"):
             return [self._transaction_statement(first, words)]
         if first == "SET" and len(st.toks) > 1 and st.toks[1].text.startswith("@") and not st.toks[1].text.startswith("@@"):
@@ -297,8 +414,6 @@ class SqlSession:
             self._lock_security()
             self.store.read(lambda s: ddl.execute(st.toks, lambda: self._mutable(s), s, self.user))
             return [Piece(curcmd=CMD_DDL)]
-        if first in ("EXEC", "EXECUTE") and applock.procedure(st.toks):
-            return [applock.execute(self, st.toks, params)]
         if first in _STATEMENT_ONLY_UNSUPPORTED:
             raise errors.unsupported(first)
         text = st.text
@@ -310,8 +425,10 @@ class SqlSession:
         self._lock_reads(tree)
         if isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery):
             return [queries.query(self, tree, params)]
+        if isinstance(tree, exp.Insert | exp.Update | exp.Delete) and _changes_table_variable(tree):
+            return [self._private(lambda: _DML[type(tree)](self, tree, params))]
         if isinstance(tree, exp.Insert):
-            return [self._atomic(lambda: dml.insert(self, tree, params), writes=_targets(tree), insert_only=True)]
+            return [self._atomic(lambda: dml.insert(self, tree, params), writes=_targets(tree), insert_only=not _output_into(tree))]
         if isinstance(tree, exp.Update):
             return [self._atomic(lambda: dml.update(self, tree, params), writes=_targets(tree))]
         if isinstance(tree, exp.Delete):
@@ -330,6 +447,19 @@ class SqlSession:
         if isinstance(tree, exp.TruncateTable):
             self._lock_tables_for_ddl(tree)
             return [self._atomic(lambda: table_ddl.truncate(self, tree))]
+        if isinstance(tree, exp.Create | exp.Alter) and str(tree.args.get("kind", "")).upper() == "VIEW":
+            return [self._atomic(lambda: views.create(self, tree, text, lambda q: queries.query(self, q, params)))]
+        if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "VIEW":
+            return [self._atomic(lambda: views.drop(self, tree))]
+        if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper().endswith("INDEX"):
+            self._lock_tables_for_ddl(tree)
+            return [self._atomic(lambda: create_index(self, tree))]
+        if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "INDEX":
+            self._lock_tables_for_ddl(tree)
+            return [self._atomic(lambda: drop_index(self, tree))]
+        if isinstance(tree, exp.Command) and first == "ALTER" and len(st.toks) > 1 and st.toks[1].is_word("TABLE"):
+            self._lock_table_named(st.toks[2:])
+            return [self._atomic(lambda: alter_command(self, text))]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
             self._lock_security()
             return [schema_ddl.drop_schema(self, tree)]
@@ -352,6 +482,12 @@ class SqlSession:
         tables = [t for t in tree.find_all(exp.Table) if t.name]
         if not tables:
             return
+        if isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery | exp.Insert | exp.Update | exp.Delete) and any(
+            self._table(t.db or "dbo", t.name) is None for t in tables if _table_key(t) is not None
+        ):
+            probe = tree.copy()  # a view reads its tables: they need committed-row views too
+            views.expand(self, probe)
+            tables = [t for t in probe.find_all(exp.Table) if t.name]
         if not isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery | exp.Insert | exp.Update | exp.Delete):
             self._enter(write=False)
             return  # DDL and the rest: they name tables, they do not read rows
@@ -378,6 +514,29 @@ class SqlSession:
         for table in tree.find_all(exp.Table):
             if (key := _table_key(table)) is not None:
                 self._lock(("table", key), Mode.X, scope)
+
+    def _lock_table_named(self, toks: Sequence[lexer.Tok]) -> None:
+        """ALTER TABLE [schema.]name ... that sqlglot leaves unparsed: the named table's lock, as _lock_tables_for_ddl."""
+        parts = [toks[0].name] if toks else []
+        if len(toks) > 2 and toks[1].text == ".":
+            parts.append(toks[2].name)
+        if parts:
+            table = exp.Table(this=exp.to_identifier(parts[-1]), db=exp.to_identifier(parts[0]) if len(parts) == 2 else None)
+            self._lock_tables_for_ddl(table)
+
+    def _private(self, fn: Callable[[], Piece]) -> Piece:
+        """DML on a table variable: the batch's own TEMP table, which no other session sees and no ROLLBACK undoes (as
+        in SQL Server), so no table lock and no undo log; a savepoint keeps the statement whole."""
+        self._enter(write=False)
+        self.conn.execute("SAVEPOINT az_private")
+        try:
+            piece = fn()
+        except BaseException:
+            self.conn.execute("ROLLBACK TO az_private")
+            self.conn.execute("RELEASE az_private")
+            raise
+        self.conn.execute("RELEASE az_private")
+        return piece
 
     def _drop_views(self, only: Sequence[str] | None = None) -> None:
         """Drop this statement's committed-row views (``only``: those of these tables)."""
@@ -466,25 +625,6 @@ class SqlSession:
         """Tables whose foreign keys reference ``writes``: a cascading action may change them too."""
         low = {w.lower() for w in writes}
         return [t.key.lower() for t in storage.tables(self.conn) for k in t.keys if k.kind == "FOREIGN KEY" and k.ref_key.lower() in low]
-
-    def _if(self, st: batch.Statement, params: dict[str, Param]) -> list[Piece]:
-        if st.body <= 1 or st.body >= len(st.toks):
-            raise errors.syntax(st.toks[-1].text)
-        base = st.toks[0].start
-        condition = st.text[st.toks[1].start - base : st.toks[st.body - 1].end - base]
-        tree = translate.parse(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END")
-        self._lock_reads(tree)
-        piece = queries.query(self, tree, params)
-        if piece.rows and piece.rows[0][0] == 1:
-            branch = st.toks[st.body : st.orelse - 1 if st.orelse else len(st.toks)]  # up to ELSE
-        else:
-            branch = st.toks[st.orelse :] if st.orelse else []
-        if not branch:
-            return [Piece()]
-        pieces: list[Piece] = []
-        for part in batch.split(st.text[branch[0].start - base : branch[-1].end - base]):
-            pieces.extend(self._statement(part, params))
-        return pieces
 
     def _transaction_statement(self, first: str, words: list[str]) -> Piece:
         rest = words[1:]
@@ -590,8 +730,12 @@ class SqlSession:
         if m := re.match(r"NOT NULL constraint failed: (.+)\.([^.]+)$", text):
             return errors.null_into_not_null(m[2], f"{self.ctx.database}.{m[1]}", verb)
         if m := re.match(r"UNIQUE constraint failed: (.+)", text):
-            columns = [c.rsplit(".", 1)[-1] for c in m[1].split(", ")]
-            key = next((k for k in (table.keys if table else []) if [c.lower() for c in k.columns] == [c.lower() for c in columns]), None)
+            key, index, columns = unique_violated(table, m[1])
+            if key is None and index is not None and table is not None:  # a unique index, not a constraint: 2601
+                self._last_unique = KeyInfo(index.name, "INDEX", index.columns)
+                err = errors.duplicate_index_row(table.display, index.name, "")
+                err.message = err.message.removesuffix(" The duplicate key value is ().")
+                return err
             self._last_unique = key
             if key is None:
                 key = KeyInfo("PRIMARY", "PRIMARY KEY", columns)
@@ -599,6 +743,9 @@ class SqlSession:
             err = errors.duplicate_key(key.kind, key.name, table.display if table else "", "")
             err.message = err.message.removesuffix(" The duplicate key value is ().")
             return err
+        if (m := re.match(r"CHECK constraint failed: (.+)", text)) and table is not None:
+            check = next((k for k in table.keys if k.name == m[1]), None)
+            return errors.constraint_conflict(verb, "CHECK", m[1], self.ctx.database, table.display, check.columns if check else [])
         if "locked" in text or "busy" in text:
             return errors.lock_timeout()
         # sqlglot reads some malformed T-SQL leniently; SQLite then finds the syntax error.
@@ -626,12 +773,16 @@ class SqlSession:
             principal_id=_ids(db).get(self.user.lower()) if db is not None else None,
             lock_timeout=self.lock_timeout,
         )  # fmt: skip
-        return translate.Translator(session, self._table, lambda key: catalog.VIEWS.get(key), catalog.table_function, params)
+        return translate.Translator(session, self._table, catalog.view, catalog.table_function, params)
 
     def _table(self, schema: str, name: str) -> TableInfo | None:
+        if name.startswith("@"):
+            return self.table_variables.get(name.lower())
         return storage.table(self.conn, schema, name)
 
     def _require(self, permission: str, info: TableInfo) -> None:
+        if is_variable(info):
+            return  # a table variable is the batch's own
         db = self.db()
         if db is None or not permissions.has(db, self.user, permission, info.schema):
             raise errors.permission_denied(permission, info.name, self.ctx.database, info.schema)
@@ -696,7 +847,30 @@ def _targets(tree: exp.Expression) -> list[str]:
                 target = t
                 break
     key = _table_key(target)
-    return [key] if key else []
+    into = _output_into(tree)
+    return [k for k in (key, _table_key(into) if into is not None else None) if k]
+
+
+def _output_into(tree: exp.Expression) -> exp.Table | None:
+    """OUTPUT ... INTO's table (None for none, or for a table variable)."""
+    returning = tree.args.get("returning")
+    into = returning.args.get("into") if isinstance(returning, exp.Expression) else None
+    return into if isinstance(into, exp.Table) and _table_key(into) is not None else None
+
+
+def _changes_table_variable(tree: exp.Expression) -> bool:
+    """INSERT/UPDATE/DELETE whose target is a table variable (@t)."""
+    target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+    if isinstance(tree, exp.Delete) and tree.args.get("tables"):
+        target = tree.args["tables"][0]
+    return isinstance(target, exp.Table) and (isinstance(target.this, exp.Parameter) or target.name.startswith("@"))
+
+
+_DML: dict[type[exp.Expression], Callable[[SqlSession, Any, dict[str, Param]], Piece]] = {
+    exp.Insert: dml.insert,
+    exp.Update: dml.update,
+    exp.Delete: dml.delete,
+}
 
 
 def _is_security_ddl(toks: list[lexer.Tok]) -> bool:
@@ -705,3 +879,18 @@ def _is_security_ddl(toks: list[lexer.Tok]) -> bool:
     if len(toks) > 1 and toks[0].is_word("DROP") and toks[1].is_word("SCHEMA", "TABLE"):
         return False
     return ddl.is_ddl(toks)
+
+
+def _inner(sql: str, toks: list[lexer.Tok]) -> list[batch.Statement]:
+    """The statements of a block's or branch's tokens, split as a batch is; their offsets stay the batch's own."""
+    if not toks:
+        return []
+    start = toks[0].start
+    return [
+        batch.Statement([replace(t, start=t.start + start, end=t.end + start) for t in st.toks], st.text, st.body, st.orelse)
+        for st in batch.split(sql[start : toks[-1].end])
+    ]
+
+
+def _refuse(err: SqlError) -> list[Piece]:
+    raise err

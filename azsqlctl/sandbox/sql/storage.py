@@ -35,20 +35,40 @@ class ColumnInfo:
     identity: bool = False
     default: str | None = None  # the DEFAULT as SQL Server shows it in sys.default_constraints, e.g. ((0)), (getdate())
     seed: int = 1  # IDENTITY(seed, 1)
+    default_sqlite: str | None = None  # the DEFAULT as the SQLite table declares it (sqlite_schema regenerates tables from it)
+    default_name: str | None = None  # the DEFAULT constraint's name (given, or generated as SQL Server does)
 
 
 @dataclass
 class KeyInfo:
     name: str
-    kind: str  # "PRIMARY KEY" or "UNIQUE KEY", as 2627 names them, or "FOREIGN KEY"
+    kind: str  # "PRIMARY KEY" or "UNIQUE KEY", as 2627 names them, "FOREIGN KEY" or "CHECK"
     columns: list[str] = field(default_factory=list)
     ref_schema: str = ""  # FOREIGN KEY: the referenced table and its key columns
     ref_table: str = ""
     ref_columns: list[str] = field(default_factory=list)
+    on_delete: str = "NO_ACTION"  # FOREIGN KEY actions as sys.foreign_keys names them: NO_ACTION, CASCADE, SET_NULL, SET_DEFAULT
+    on_update: str = "NO_ACTION"
+    definition: str = ""  # CHECK: the condition as SQL Server shows it (sys.check_constraints.definition)
+    check_sqlite: str = ""  # CHECK: the condition as the SQLite table declares it
 
     @property
     def ref_key(self) -> str:
         return f"{self.ref_schema}.{self.ref_table}"
+
+
+@dataclass
+class IndexInfo:
+    """A CREATE INDEX (not the index behind a PRIMARY KEY or UNIQUE constraint, which its KeyInfo stands for)."""
+
+    name: str
+    columns: list[str]
+    unique: bool = False
+    clustered: bool = False
+    descending: list[bool] = field(default_factory=list)
+    include: list[str] = field(default_factory=list)
+    where: str = ""  # the filter as sys.indexes.filter_definition shows it
+    where_sqlite: str = ""
 
 
 @dataclass
@@ -58,6 +78,7 @@ class TableInfo:
     object_id: int
     columns: list[ColumnInfo]
     keys: list[KeyInfo] = field(default_factory=list)
+    indexes: list[IndexInfo] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -73,7 +94,11 @@ class TableInfo:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"columns": [{**asdict(c), "spec": _spec_json(c.spec)} for c in self.columns], "keys": [asdict(k) for k in self.keys]}
+            {
+                "columns": [{**asdict(c), "spec": _spec_json(c.spec)} for c in self.columns],
+                "keys": [asdict(k) for k in self.keys],
+                "indexes": [asdict(i) for i in self.indexes],
+            }
         )
 
 
@@ -91,10 +116,13 @@ def _table(schema: str, name: str, object_id: int, info: str) -> TableInfo:
             c["identity"],
             c.get("default"),
             c.get("seed", 1),
+            c.get("default_sqlite"),
+            c.get("default_name"),
         )
         for c in data["columns"]
     ]
-    return TableInfo(schema, name, object_id, columns, [KeyInfo(**k) for k in data["keys"]])
+    indexes = [IndexInfo(**i) for i in data.get("indexes", [])]
+    return TableInfo(schema, name, object_id, columns, [KeyInfo(**k) for k in data["keys"]], indexes)
 
 
 def quote(name: str) -> str:

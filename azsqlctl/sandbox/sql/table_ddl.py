@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from ..sqltypes import SqlType
-from . import errors, functions, permissions, storage, translate, types
+from . import errors, functions, permissions, sqlite_schema, storage, translate, types
 from .errors import SqlError
 from .results import CMD_DDL, Piece
 from .storage import ColumnInfo, KeyInfo, TableInfo, quote
@@ -40,26 +40,58 @@ def create_table(session: SqlSession, tree: exp.Create) -> Piece:
         raise errors.object_exists(table.name)
     if table.name.startswith("#"):
         raise errors.unsupported("temporary tables")
-    info, ddl_sql, seed, _decls = _table_shape(session, schema, table.name, shape)
-    session._exec(ddl_sql)
-    storage.register(session.conn, info)
-    if seed is not None and seed != 1:
-        session._exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (info.key, seed - 1))
+    info, seed = table_shape(session, schema, table.name, shape)
+    sqlite_schema.create(session.conn, info, seed)
     return Piece(curcmd=CMD_DDL)
 
 
-def _table_shape(session: SqlSession, schema: str, name: str, shape: exp.Schema) -> tuple[TableInfo, str, int | None, dict[str, str]]:
-    """The table's declared shape, its SQLite CREATE TABLE, the IDENTITY seed and each column's SQLite declaration."""
+def _generated_name(prefix: str, table: str, column: str, salt: str) -> str:
+    """A constraint name as SQL Server makes one: PK__orders__3213E83F..., DF__orders__status__..."""
+    digest = hashlib.sha1(salt.encode(), usedforsecurity=False).hexdigest()[:16].upper()
+    middle = f"{table[:8]}__{column[:8]}__" if column else f"{table[:8]}__"
+    return f"{prefix}__{middle}{digest}"
+
+
+def constraint_name(prefix: str, schema: str, table: str, column: str, given: str | None, salt: str) -> str:
+    return given or _generated_name(prefix, table, column, f"{schema}.{table}.{column}.{salt}")
+
+
+def default_constraint(session: SqlSession, schema: str, table: str, col: ColumnInfo, value: exp.Expression, given: str | None) -> None:
+    """A DEFAULT: what SQLite evaluates (through the column's conversion) and what sys.default_constraints shows."""
+    tr = session._translator({})
+    before = len(tr.resolved.binds)
+    sql = tr.sqlite(tr.rewrite(value.copy()))
+    if len(tr.resolved.binds) != before or value.find(exp.Column, exp.Select):
+        raise errors.unsupported(f"DEFAULT {value.sql(dialect='tsql')}")
+    col.default_sqlite = functions.conv(sql, col, "varchar", f"{session.ctx.database}.{schema}.{table}")
+    col.default = _default_text(value)
+    col.default_name = constraint_name("DF", schema, table, col.name, given, "default")
+
+
+def check_constraint(session: SqlSession, schema: str, table: str, condition: exp.Expression, given: str | None, salt: str) -> KeyInfo:
+    """A CHECK constraint: its condition translated for SQLite, which enforces it (547 on failure)."""
+    tr = session._translator({})
+    if condition.find(exp.Select, exp.Parameter):
+        raise errors.unsupported(f"CHECK {condition.sql(dialect='tsql')}")
+    tr.resolved.scope[table.lower()] = []
+    sql = tr.sqlite(tr.rewrite(condition.copy()))
+    if tr.resolved.binds:
+        raise errors.unsupported(f"CHECK {condition.sql(dialect='tsql')}")
+    columns = sorted({c.name for c in condition.find_all(exp.Column)})
+    name = constraint_name("CK", schema, table, columns[0] if len(columns) == 1 else "", given, salt)
+    return KeyInfo(name, "CHECK", columns, definition=f"({condition.sql(dialect='tsql')})", check_sqlite=sql)
+
+
+def table_shape(session: SqlSession, schema: str, name: str, shape: exp.Schema, taken: int = 0) -> tuple[TableInfo, int | None]:
+    """The table's declared shape (columns, keys, CHECKs, foreign keys) and its IDENTITY seed; ``taken``: constraints it has already."""
     columns: list[ColumnInfo] = []
-    defaults: dict[str, str] = {}
     keys: list[KeyInfo] = []
     seed: int | None = None
     foreign: list[tuple[str | None, list[str], exp.Expression]] = []
-    tr = session._translator({})
 
     def key_name(kind: str, given: str | None) -> str:
-        digest = hashlib.sha1(f"{schema}.{name}.{kind}.{len(keys)}".encode(), usedforsecurity=False).hexdigest()[:16].upper()
-        return given or f"{'PK' if kind == 'PRIMARY KEY' else 'UQ'}__{name[:8]}__{digest}"
+        salt = f"{kind}.{taken + len(keys)}"
+        return constraint_name("PK" if kind == "PRIMARY KEY" else "UQ", schema, name, "", given, salt)
 
     for item in shape.expressions:
         if isinstance(item, exp.ColumnDef):
@@ -78,12 +110,9 @@ def _table_shape(session: SqlSession, schema: str, name: str, shape: exp.Schema)
                 elif isinstance(k, exp.UniqueColumnConstraint):
                     keys.append(KeyInfo(key_name("UNIQUE KEY", given), "UNIQUE KEY", [item.name]))
                 elif isinstance(k, exp.DefaultColumnConstraint):
-                    before = len(tr.resolved.binds)
-                    sql = tr.sqlite(tr.rewrite(k.this.copy()))
-                    if len(tr.resolved.binds) != before:
-                        raise errors.unsupported(f"DEFAULT {k.this.sql(dialect='tsql')}")
-                    defaults[item.name.lower()] = functions.conv(sql, col, "varchar", f"{session.ctx.database}.{schema}.{name}")
-                    col.default = _default_text(k.this)
+                    default_constraint(session, schema, name, col, k.this, given)
+                elif isinstance(k, exp.CheckColumnConstraint):
+                    keys.append(check_constraint(session, schema, name, k.this, given, f"check.{taken + len(keys)}"))
                 elif isinstance(k, exp.GeneratedAsIdentityColumnConstraint):
                     increment = int(k.args["increment"].name) if k.args.get("increment") else 1
                     seed = int(k.args["start"].name) if k.args.get("start") else 1
@@ -103,7 +132,7 @@ def _table_shape(session: SqlSession, schema: str, name: str, shape: exp.Schema)
                 else:
                     raise errors.unsupported(f"column constraint {constraint.sql(dialect='tsql')}")
             columns.append(col)
-        elif isinstance(item, exp.Constraint | exp.PrimaryKey | exp.UniqueColumnConstraint | exp.ForeignKey):
+        elif isinstance(item, exp.Constraint | exp.PrimaryKey | exp.UniqueColumnConstraint | exp.ForeignKey | exp.CheckColumnConstraint):
             given = item.name if isinstance(item, exp.Constraint) else None
             for part in item.expressions if isinstance(item, exp.Constraint) else [item]:
                 if isinstance(part, exp.PrimaryKey):
@@ -113,6 +142,8 @@ def _table_shape(session: SqlSession, schema: str, name: str, shape: exp.Schema)
                 elif isinstance(part, exp.UniqueColumnConstraint):
                     cols = part.this.expressions if isinstance(part.this, exp.Schema) else part.expressions
                     keys.append(KeyInfo(key_name("UNIQUE KEY", given), "UNIQUE KEY", [_column_name(e) for e in cols]))
+                elif isinstance(part, exp.CheckColumnConstraint):
+                    keys.append(check_constraint(session, schema, name, part.this, given, f"check.{taken + len(keys)}"))
                 else:
                     raise errors.unsupported(f"table constraint {part.sql(dialect='tsql')}")
         else:
@@ -128,13 +159,16 @@ def _table_shape(session: SqlSession, schema: str, name: str, shape: exp.Schema)
     if len(primary) > 1:
         raise SqlError(8110, f"Cannot add multiple PRIMARY KEY constraints to table '{schema}.{name}'.")
     for key in keys:
-        for key_column in key.columns:
+        for i, key_column in enumerate(key.columns):
             if key_column.lower() not in by_name:
+                if key.kind == "CHECK":
+                    raise errors.invalid_column(key_column)
                 raise SqlError(1911, f"Column name '{key_column}' does not exist in the target table or view.")
+            key.columns[i] = by_name[key_column.lower()].name
             if key.kind == "PRIMARY KEY":
                 by_name[key_column.lower()].nullable = False
     for given, fk_columns, reference in foreign:
-        keys.append(_foreign_key(session, schema, name, given, fk_columns, reference, columns, keys))
+        keys.append(foreign_key(session, schema, name, given, fk_columns, reference, keys))
     identity = [c for c in columns if c.identity]
     if len(identity) > 1:
         raise SqlError(2744, f"Multiple identity columns specified for table '{name}'. Only one identity column per table is allowed.")
@@ -143,37 +177,11 @@ def _table_shape(session: SqlSession, schema: str, name: str, shape: exp.Schema)
         raise errors.unsupported("IDENTITY on a non-integer column")
     if rowid is not None and primary and [c.lower() for c in primary[0].columns] != [rowid.name.lower()]:
         raise errors.unsupported("IDENTITY on a column that is not the table's only PRIMARY KEY column")
-    parts = []
-    decls: dict[str, str] = {}
-    for c in columns:
-        if c is rowid:
-            # SQLite's AUTOINCREMENT rowid is SQL Server's IDENTITY(seed, 1): never reused, even after rollback.
-            parts.append(f"{quote(c.name)} INTEGER PRIMARY KEY AUTOINCREMENT")
-            continue
-        decl = f"{quote(c.name)} {types.affinity(c.spec)}"
-        if not c.nullable:
-            decl += " NOT NULL"
-        if c.name.lower() in defaults:
-            decl += f" DEFAULT ({defaults[c.name.lower()]})"
-        parts.append(decl)
-        decls[c.name.lower()] = decl
-    for key in keys:
-        if rowid is not None and key.kind == "PRIMARY KEY":
-            continue
-        if key.kind == "FOREIGN KEY":
-            ref = ", ".join(quote(c) for c in key.ref_columns)
-            parts.append(
-                f"FOREIGN KEY ({', '.join(quote(by_name[c.lower()].name) for c in key.columns)}) REFERENCES {quote(key.ref_key)} ({ref})"
-            )
-            continue
-        parts.append(
-            f"{'PRIMARY KEY' if key.kind == 'PRIMARY KEY' else 'UNIQUE'} ({', '.join(quote(by_name[c.lower()].name) for c in key.columns)})"
-        )
     info = TableInfo(schema, name, storage.next_object_id(session.conn), columns, keys)
-    return info, f"CREATE TABLE {quote(info.key)} ({', '.join(parts)})", seed if rowid is not None else None, decls
+    return info, seed if rowid is not None else None
 
 
-def _altered(session: SqlSession, table: exp.Expression) -> TableInfo:
+def altered(session: SqlSession, table: exp.Expression) -> TableInfo:
     """The table an ALTER TABLE or TRUNCATE TABLE names, if it exists and the caller may alter it (4902 otherwise)."""
     if not isinstance(table, exp.Table):
         raise errors.unsupported(table.sql(dialect="tsql"))
@@ -189,60 +197,16 @@ def _altered(session: SqlSession, table: exp.Expression) -> TableInfo:
 
 
 def alter_table(session: SqlSession, tree: exp.Alter) -> Piece:
-    info = _altered(session, tree.this)
-    actions = tree.args.get("actions") or []
-    if actions and all(isinstance(a, exp.ColumnDef) for a in actions):
-        added, _sql, _seed, decls = _table_shape(session, info.schema, info.name, exp.Schema(expressions=[a.copy() for a in actions]))
-        if added.keys or any(c.identity for c in added.columns):
-            raise errors.unsupported("ALTER TABLE ADD with a PRIMARY KEY, UNIQUE or IDENTITY column")
-        for col in added.columns:
-            if info.column(col.name) is not None:
-                raise SqlError(
-                    2705,
-                    f"Column names in each table must be unique. Column name '{col.name}' in table '{info.display}' is specified more than once.",
-                )
-            if not col.nullable and "DEFAULT" not in decls[col.name.lower()]:
-                raise SqlError(
-                    4901,
-                    "ALTER TABLE only allows columns to be added that can contain nulls, or have a DEFAULT definition specified, or the column "
-                    "being added is an identity or timestamp column, or alternatively if none of the previous conditions are satisfied the table "
-                    f"must be empty to allow addition of this column. Column '{col.name}' cannot be added to non-empty table '{info.name}' "
-                    "because it does not satisfy these conditions.",
-                )
-            decl = decls[col.name.lower()]
-            if " DEFAULT (" in decl:
-                # SQLite adds columns only with constant defaults: evaluate the T-SQL default once.
-                head, default_sql = decl.split(" DEFAULT (", 1)
-                if "az_now(" in default_sql or "az_newid(" in default_sql:
-                    raise errors.unsupported("ALTER TABLE ADD with a DEFAULT that is not a constant")
-                (value,) = session._exec(f"SELECT {default_sql[:-1]}").fetchone()
-                decl = f"{head} DEFAULT ({exp.convert(value).sql(dialect='sqlite') if not isinstance(value, bytes) else 'X' + repr(value.hex())})"
-            session._exec(f"ALTER TABLE {quote(info.key)} ADD COLUMN {decl}")
-            info.columns.append(col)
-    elif len(actions) == 1 and isinstance(actions[0], exp.Drop) and str(actions[0].args.get("kind", "")).upper() == "COLUMN":
-        for target in actions[0].args.get("tables") or []:
-            dropped = info.column(target.name)
-            if dropped is None:
-                raise SqlError(
-                    4924, f"ALTER TABLE DROP COLUMN failed because column '{target.name}' does not exist in table '{info.name}'."
-                )
-            key = next((k for k in info.keys if dropped.name.lower() in (c.lower() for c in k.columns)), None)
-            if key is not None or dropped.identity:
-                raise SqlError(5074, f"The object '{key.name if key else 'IDENTITY'}' is dependent on column '{dropped.name}'.")
-            session._exec(f"ALTER TABLE {quote(info.key)} DROP COLUMN {quote(dropped.name)}")
-            info.columns.remove(dropped)
-    else:
-        raise errors.unsupported("ALTER TABLE other than ADD column / DROP COLUMN")
-    storage.unregister(session.conn, info)
-    storage.register(session.conn, info)
-    return Piece(curcmd=CMD_DDL)
+    from . import alter_ddl  # alter_ddl builds on this module's shapes: imported here, or the imports would cycle
+
+    return alter_ddl.alter_table(session, altered(session, tree.this), tree)
 
 
 def truncate(session: SqlSession, tree: exp.TruncateTable) -> Piece:
     tables = tree.expressions
     if len(tables) != 1:
         raise errors.unsupported("TRUNCATE TABLE of several tables")
-    info = _altered(session, tables[0])  # TRUNCATE needs ALTER on the table, as on SQL Server
+    info = altered(session, tables[0])  # TRUNCATE needs ALTER on the table, as on SQL Server
     if _referencing(session, info) is not None:
         raise SqlError(4712, f"Cannot truncate table '{info.display}' because it is being referenced by a FOREIGN KEY constraint.")
     session._exec(f"DELETE FROM {quote(info.key)}")
@@ -251,28 +215,26 @@ def truncate(session: SqlSession, tree: exp.TruncateTable) -> Piece:
     return Piece(curcmd=CMD_DDL)
 
 
-def _foreign_key(
-    session: SqlSession,
-    schema: str,
-    name: str,
-    given: str | None,
-    columns: list[str],
-    reference: exp.Expression,
-    own: list[ColumnInfo],
-    own_keys: list[KeyInfo],
+_ACTIONS = {"CASCADE": "CASCADE", "SET NULL": "SET_NULL", "SET DEFAULT": "SET_DEFAULT", "NO ACTION": "NO_ACTION"}
+
+
+def foreign_key(
+    session: SqlSession, schema: str, name: str, given: str | None, columns: list[str], reference: exp.Expression, own_keys: list[KeyInfo]
 ) -> KeyInfo:
     """A FOREIGN KEY: it must reference a primary or unique key, and the caller needs REFERENCES on that table."""
-    if reference.args.get("options"):
-        raise errors.unsupported(f"FOREIGN KEY ... {' '.join(str(o) for o in reference.args['options'])}")
+    actions = {"DELETE": "NO_ACTION", "UPDATE": "NO_ACTION"}
+    for option in reference.args.get("options") or []:
+        words = " ".join(str(option).upper().split())
+        event, _, action = words.removeprefix("ON ").partition(" ")
+        if not words.startswith("ON ") or event not in actions or action not in _ACTIONS:
+            raise errors.unsupported(f"FOREIGN KEY ... {option}")
+        actions[event] = _ACTIONS[action]
     target = reference.this.this if isinstance(reference.this, exp.Schema) else reference.this
     ref_columns = [c.name for c in reference.this.expressions] if isinstance(reference.this, exp.Schema) else []
     if not isinstance(target, exp.Table):
         raise errors.syntax("REFERENCES")
     ref_schema, ref_name = target.db or "dbo", target.name
-    fk_name = (
-        given
-        or f"FK__{name[:10]}__{columns[0][:8]}__{hashlib.sha1(f'{schema}.{name}.{columns}'.encode(), usedforsecurity=False).hexdigest()[:16].upper()}"
-    )
+    fk_name = constraint_name("FK", schema, name, columns[0], given, ".".join(columns))
     if (ref_schema.lower(), ref_name.lower()) == (schema.lower(), name.lower()):
         ref_keys, ref_display, real_schema, real_name = own_keys, f"{schema}.{name}", schema, name
     else:
@@ -287,15 +249,16 @@ def _foreign_key(
     if not ref_columns:
         primary = next((k for k in candidates if k.kind == "PRIMARY KEY"), None)
         ref_columns = list(primary.columns) if primary else []
-    if len(ref_columns) != len(columns) or not any(
-        sorted(c.lower() for c in k.columns) == sorted(c.lower() for c in ref_columns) for k in candidates
-    ):
+    matching = next((k for k in candidates if sorted(c.lower() for c in k.columns) == sorted(c.lower() for c in ref_columns)), None)
+    if len(ref_columns) != len(columns) or matching is None:
         raise SqlError(
             1776,
             f"There are no primary or candidate keys in the referenced table '{ref_display}' that match the referencing column list in the foreign key '{fk_name}'.",
         )
-    del own
-    return KeyInfo(fk_name, "FOREIGN KEY", columns, real_schema, real_name, ref_columns)
+    ref_columns = [next(k for k in matching.columns if k.lower() == c.lower()) for c in ref_columns]
+    return KeyInfo(
+        fk_name, "FOREIGN KEY", columns, real_schema, real_name, ref_columns, on_delete=actions["DELETE"], on_update=actions["UPDATE"]
+    )
 
 
 def _referencing(session: SqlSession, info: TableInfo) -> TableInfo | None:
@@ -328,8 +291,7 @@ def drop_table(session: SqlSession, tree: exp.Drop) -> Piece:
     referencing = _referencing(session, info)
     if referencing is not None:
         raise SqlError(3726, f"Could not drop object '{info.display}' because it is referenced by a FOREIGN KEY constraint.")
-    session._exec(f"DROP TABLE {quote(info.key)}")
-    storage.unregister(session.conn, info)
+    sqlite_schema.drop(session.conn, info)
     return Piece(curcmd=CMD_DDL)
 
 

@@ -24,7 +24,7 @@ from sqlglot import exp
 from sqlglot.dialects.tsql import TSQL
 
 from ..sqltypes import Param, SqlType, TypeSpec
-from . import errors, types
+from . import errors, scalar_functions, types
 from .catalog import View
 from .storage import TableInfo
 
@@ -107,6 +107,11 @@ def _name(node: exp.Table) -> str:
     return ".".join(parts)
 
 
+def table_name(node: exp.Table) -> str:
+    """A table reference's name; a table variable's keeps its @ (sqlglot parses FROM @t as a parameter)."""
+    return f"@{node.this.name}" if isinstance(node.this, exp.Parameter) else node.name
+
+
 def _literal_value(node: exp.Expression) -> Any:
     if isinstance(node, exp.Null):
         return None
@@ -137,7 +142,7 @@ class Translator:
             if isinstance(node.this, exp.Anonymous):
                 self._table_function(node)
                 continue
-            name = node.name
+            name = table_name(node)
             if not node.db and name.lower() in ctes:
                 continue
             if node.catalog and node.catalog.lower() != self.session.database.lower():
@@ -151,9 +156,12 @@ class Translator:
                 self._use_view(node, f"{schema.lower()}.{name.lower()}", view, alias)
                 continue
             info = self.tables(schema or "dbo", name)
+            if info is None and name.startswith("@"):
+                raise errors.undeclared_table_variable(name)
             if info is None:
                 raise errors.invalid_object(_name(node))
-            self.resolved.reads.append(info)
+            if not node.meta.get("az_owned"):  # a table a view reads: ownership chaining (views.expand)
+                self.resolved.reads.append(info)
             self.resolved.scope[alias.lower()] = [(c.name, c.spec) for c in info.columns]
             node.set("this", exp.to_identifier(info.key, quoted=True))
             node.set("db", None)
@@ -235,6 +243,9 @@ class Translator:
             )
         if isinstance(node, exp.Uuid):
             return TypeSpec(SqlType.UNIQUEIDENTIFIER)
+        builtin = scalar_functions.result_spec(node, self.infer)
+        if builtin is not None:
+            return builtin
         session = self._session_value(node)
         if session is not None:
             return session[1]
@@ -328,6 +339,9 @@ class Translator:
             picks = [exp.alias_(exp.column(f"column{i + 1}"), c.name) for i, c in enumerate(alias.columns)]
             inner = exp.Values(expressions=node.expressions)
             return exp.Subquery(this=exp.Select(expressions=picks).from_(exp.Subquery(this=inner)), alias=exp.TableAlias(this=alias.this))
+        builtin = scalar_functions.rewrite(node)
+        if builtin is not None:
+            return builtin
         if isinstance(node, exp.Div):
             return exp.Anonymous(this="az_div", expressions=[node.this, node.expression])
         if isinstance(node, exp.Mod):
@@ -337,7 +351,7 @@ class Translator:
         if isinstance(node, exp.Cast | exp.TryCast | exp.Convert):
             target, value = (node.args["to"], node.this) if not isinstance(node, exp.Convert) else (node.this, node.expression)
             spec = types.spec_of(target, in_cast=True)
-            func = "az_try_cast" if isinstance(node, exp.TryCast) and node.args.get("safe") else "az_cast"
+            func = "az_try_cast" if node.args.get("safe") else "az_cast"  # TRY_CAST, TRY_CONVERT
             return exp.Anonymous(
                 this=func, expressions=[value, exp.Literal.string(spec_text(spec)), exp.Literal.string(self.source_type(value))]
             )
@@ -345,12 +359,20 @@ class Translator:
             isinstance(node, exp.Anonymous) and node.name.upper() in ("SYSUTCDATETIME", "SYSDATETIME", "GETUTCDATE")
         ):
             return exp.Anonymous(this="az_now", expressions=[])
-        if isinstance(node, exp.Uuid):
-            return exp.Anonymous(this="az_newid", expressions=[])
+        if isinstance(node, exp.Uuid) or (
+            isinstance(node, exp.Anonymous) and node.name.upper() == "NEWSEQUENTIALID" and not node.expressions
+        ):
+            return exp.Anonymous(this="az_newid", expressions=[])  # unique, as NEWSEQUENTIALID's are (their order is not kept)
         if isinstance(node, exp.CurrentSchema):
             return exp.Anonymous(this="az_schema_name", expressions=[node.this])
         if isinstance(node, exp.ObjectId):
-            return exp.Anonymous(this="az_object_id", expressions=[node.this, node.expression or exp.Null()])
+            return exp.Anonymous(this="OBJECT_ID", expressions=[node.this, node.expression or exp.Null()])
+        if isinstance(node, exp.Like) and not isinstance(node.parent, exp.Escape):
+            # T-SQL patterns have character classes ([_], [a-z], [^0-9]) SQLite's LIKE lacks.
+            return exp.Anonymous(this="az_like", expressions=[node.this, node.expression])
+        if isinstance(node, exp.Left | exp.Right):  # LEFT and RIGHT are keywords in SQLite: call them by other names
+            name = "az_left" if isinstance(node, exp.Left) else "az_right"
+            return exp.Anonymous(this=name, expressions=[node.this, node.expression])
         if isinstance(node, exp.Length):
             return exp.Anonymous(this="az_len", expressions=[node.this])
         if isinstance(node, exp.Anonymous) and node.name.upper() == "DATALENGTH":

@@ -126,6 +126,11 @@ def exact_number(value: decimal.Decimal) -> float | str:
     return as_float if decimal.Decimal(repr(as_float)) == value else str(value)
 
 
+def text(value: Any) -> str:
+    """A stored value as T-SQL's string functions see it."""
+    return _text(value)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, float):
         return repr(value) if value != int(value) else str(int(value))

@@ -55,6 +55,12 @@ class RpcCall:
     params: list[Param] = field(default_factory=list)
 
 
+# Catalog procedures drivers call as RPC (the ODBC driver's SQLDescribeParam, SQLColumns ...): the SQL engine runs them.
+_ENGINE_PROCEDURES = frozenset(
+    {"sp_describe_undeclared_parameters", "sp_columns", "sp_columns_100", "sp_tables", "sp_pkeys", "sp_fkeys", "sp_helpindex"}
+)
+
+
 def _normalise(name: str) -> str:
     return name.replace("[", "").replace("]", "").split(".")[-1].strip().lower()
 
@@ -282,6 +288,10 @@ class RpcDispatcher:
                 + tk.returnstatus(0)
                 + tk.done(tk.DONE_MORE if more else tk.DONE_FINAL, token=tk.DONEPROC, curcmd=CURCMD_EXECUTE)
             )
+        if name in _ENGINE_PROCEDURES:  # run by the SQL engine: the call becomes EXEC <name> with the same arguments
+            args = [(i, Param(f"@__rpc{i}", q.spec, q.value)) for i, q in enumerate(p)]
+            listed = ", ".join(f"{q.name} = @__rpc{i}" if q.name else f"@__rpc{i}" for i, q in enumerate(p))
+            return self._run(ctx, f"EXEC {name} {listed}", args, [], more, first_value=0)
         if name.startswith("sp_") or call.proc_id is not None:
             raise RpcError(
                 40517,
