@@ -6,26 +6,17 @@ serves a whole module and the suite does not pay a sandbox start per test.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from azsqlctl.sandbox.serve import Sandbox
-
-from .support import FOREIGN_ENV, Clients
+from .support import Clients, applied_sandbox
 
 
 @pytest.fixture(scope="module")
 def clients(tmp_path_factory: pytest.TempPathFactory, material_dir: Path) -> Iterator[Clients]:
     """A started sandbox and the environment `sandbox serve` prints, applied to this process."""
     state_dir = tmp_path_factory.mktemp("clients")
-    with pytest.MonkeyPatch.context() as mp, Sandbox(state_dir / "state.json", material_dir=material_dir) as sandbox:
-        for key in list(os.environ):
-            if key.startswith(FOREIGN_ENV):
-                mp.delenv(key)
-        for key, value in sandbox.env.items():
-            mp.setenv(key, value)
-        mp.chdir(state_dir)
+    with applied_sandbox(state_dir, material_dir) as sandbox:
         yield Clients(sandbox)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
 
 from azsqlctl.sandbox.serve import Sandbox
 
@@ -63,3 +69,17 @@ def _mi_token(client_id: str) -> str:
     from azure.identity import ManagedIdentityCredential
 
     return str(ManagedIdentityCredential(client_id=client_id).get_token(SQL_SCOPE).token)
+
+
+@contextlib.contextmanager
+def applied_sandbox(state_dir: Path, material_dir: Path) -> Iterator[Sandbox]:
+    """A started sandbox with the environment `sandbox serve` prints applied to this process (and nothing of the
+    machine's that would steer a client elsewhere), the working directory in ``state_dir``; all undone after."""
+    with pytest.MonkeyPatch.context() as mp, Sandbox(state_dir / "state.json", material_dir=material_dir) as sandbox:
+        for key in list(os.environ):
+            if key.startswith(FOREIGN_ENV):
+                mp.delenv(key)
+        for key, value in sandbox.env.items():
+            mp.setenv(key, value)
+        mp.chdir(state_dir)
+        yield sandbox

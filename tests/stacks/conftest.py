@@ -7,7 +7,6 @@ each identity with a token from the sandbox's managed-identity endpoint, as it w
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typer.testing import CliRunner
 from azsqlctl.cli.app import app
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.state import Identity, stable_id
-from tests.clients.support import FOREIGN_ENV, Clients
+from tests.clients.support import Clients, applied_sandbox
 
 ROLES = {"stack-migrator": "migrator", "stack-writer": "writer", "stack-reader": "reader"}
 MIGRATOR, WRITER, READER = ROLES
@@ -40,13 +39,7 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory, material_dir: Path) -> Iterator[Stack]:
     """A started sandbox, its environment applied, and the migrator, writer and reader made by `azsqlctl grant --apply`."""
     state_dir = tmp_path_factory.mktemp("stack")
-    with pytest.MonkeyPatch.context() as mp, Sandbox(state_dir / "state.json", material_dir=material_dir) as sandbox:
-        for key in list(os.environ):
-            if key.startswith(FOREIGN_ENV):
-                mp.delenv(key)
-        for key, value in sandbox.env.items():
-            mp.setenv(key, value)
-        mp.chdir(state_dir)
+    with applied_sandbox(state_dir, material_dir) as sandbox:
         with sandbox.store.mutate() as s:
             for name in ROLES:
                 s.identities.append(Identity(name, "managed_identity", stable_id(f"{name}/oid"), stable_id(f"{name}/appid")))
