@@ -20,7 +20,7 @@ import yaml
 
 from azsqlctl.core.scaffold import Ci, ScaffoldInputs, render
 from azsqlctl.sandbox.entra.federation import PIPELINES_ISSUER
-from tests.e2e.test_entra_workflow import CLI, MIGRATE_SH, cli
+from tests.e2e.test_entra_workflow import CLI, MIGRATE_SH, cli, federated_apps
 
 ORG, PROJECT = "contoso", "shop"
 NOT_IN_A_SCRIPT_STEP = ("SYSTEM_ACCESSTOKEN", "AZURESUBSCRIPTION_CLIENT_ID", "AZURESUBSCRIPTION_TENANT_ID",
@@ -106,23 +106,9 @@ def _connection_id(tmp_path: Path, state: Path, connection: str) -> str:
 def test_generated_pipeline_runs_against_the_sandbox(tmp_path: Path) -> None:
     project, pipeline = _project(tmp_path)
     state = tmp_path / "state.json"
-    ids = {}
-    for app in ("azsql-checker", "azsql-migrator"):
-        created = cli(tmp_path, "sandbox", "app", "create", app, "--state", str(state), "-o", "json")
-        ids[app] = json.loads(created.stdout)["data"]["client_id"]
-        fic = cli(tmp_path, "sandbox", "app", "add-federated-credential", app, "--name", "pipelines", "--issuer", PIPELINES_ISSUER,
-                  "--subject", f"sc://{ORG}/{PROJECT}/{app}", "--state", str(state))  # fmt: skip
-        assert fic.returncode == 0, fic.stderr
-    tenant = json.loads(cli(tmp_path, "sandbox", "app", "list", "--state", str(state), "-o", "json").stdout)["data"][0]["tenant_id"]
-    app_client = next(i["client_id"] for i in json.loads(state.read_text())["identities"] if i["name"] == "orders-api")
-    (project / "access.toml").write_text(
-        "version = 1\n"
-        f'[identities.azsql-checker]\ntype = "app"\nclient_id = "{ids["azsql-checker"]}"\n'
-        f'[identities.azsql-migrator]\ntype = "app"\nclient_id = "{ids["azsql-migrator"]}"\n'
-        '[[targets]]\ndatabases = ["appdb"]\ngrants = { azsql-checker = ["reader"], azsql-migrator = ["migrator"] }\n'
+    ids, tenant, app_client = federated_apps(
+        tmp_path, project, state, PIPELINES_ISSUER, {app: f"sc://{ORG}/{PROJECT}/{app}" for app in ("azsql-checker", "azsql-migrator")}
     )
-    setup = cli(tmp_path, "sandbox", "run", "--state", str(state), "--", *CLI, "grant", "--policy", "access.toml", "--apply", cwd=project)
-    assert setup.returncode == 0, setup.stdout + setup.stderr
     variables = {
         "AZURE_TENANT_ID": tenant,
         "AZSQL_CHECKER_CLIENT_ID": ids["azsql-checker"],

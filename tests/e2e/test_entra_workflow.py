@@ -65,6 +65,31 @@ def cli(tmp_path: Path, *args: str, cwd: Path | None = None) -> subprocess.Compl
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=180, env=_env(tmp_path), cwd=cwd or tmp_path)
 
 
+def federated_apps(tmp_path: Path, project: Path, state: Path, issuer: str, subjects: dict[str, str]) -> tuple[dict[str, str], str, str]:
+    """The CI apps a generated workflow or pipeline logs in as: each created with a federated credential trusting
+    ``subjects[app]`` from ``issuer``, granted by a policy (first app reader, second migrator) applied in the sandbox.
+    Returns the apps' client ids, the tenant and the app identity's (orders-api) client id."""
+    ids = {}
+    for app, subject in subjects.items():
+        created = cli(tmp_path, "sandbox", "app", "create", app, "--state", str(state), "-o", "json")
+        ids[app] = json.loads(created.stdout)["data"]["client_id"]
+        fic = cli(tmp_path, "sandbox", "app", "add-federated-credential", app, "--name", "ci-job", "--issuer", issuer,
+                  "--subject", subject, "--state", str(state))  # fmt: skip
+        assert fic.returncode == 0, fic.stderr
+    tenant = json.loads(cli(tmp_path, "sandbox", "app", "list", "--state", str(state), "-o", "json").stdout)["data"][0]["tenant_id"]
+    app_client = next(i["client_id"] for i in json.loads(state.read_text())["identities"] if i["name"] == "orders-api")
+    checker, migrator = subjects
+    (project / "access.toml").write_text(
+        "version = 1\n"
+        f'[identities.{checker}]\ntype = "app"\nclient_id = "{ids[checker]}"\n'
+        f'[identities.{migrator}]\ntype = "app"\nclient_id = "{ids[migrator]}"\n'
+        f'[[targets]]\ndatabases = ["appdb"]\ngrants = {{ {checker} = ["reader"], {migrator} = ["migrator"] }}\n'
+    )
+    setup = cli(tmp_path, "sandbox", "run", "--state", str(state), "--", *CLI, "grant", "--policy", "access.toml", "--apply", cwd=project)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    return ids, tenant, app_client
+
+
 def run_job(tmp_path: Path, project: Path, state: Path, workflow: str, job: str, subject_spec: str, variables: dict[str, str],
             skip: tuple[str, ...] = ("install",)) -> list[subprocess.CompletedProcess[str]]:  # fmt: skip
     """Run a job's commands in order under `sandbox run --as`; stops at the first failing step, as Actions does."""
@@ -99,23 +124,10 @@ def test_generated_workflow_runs_against_the_sandbox(tmp_path: Path) -> None:
     workflow = next((project / ".github" / "workflows").glob("*.yml")).read_text()
     state = tmp_path / "state.json"
 
-    ids = {}
-    for app, environment in (("db-checker", "database-read"), ("db-migrator", "database-migrations")):
-        created = cli(tmp_path, "sandbox", "app", "create", app, "--state", str(state), "-o", "json")
-        ids[app] = json.loads(created.stdout)["data"]["client_id"]
-        fic = cli(tmp_path, "sandbox", "app", "add-federated-credential", app, "--name", "github", "--issuer", GITHUB,
-                  "--subject", f"repo:{REPO}:environment:{environment}", "--state", str(state))  # fmt: skip
-        assert fic.returncode == 0, fic.stderr
-    tenant = json.loads(cli(tmp_path, "sandbox", "app", "list", "--state", str(state), "-o", "json").stdout)["data"][0]["tenant_id"]
-    app_client = next(i["client_id"] for i in json.loads(state.read_text())["identities"] if i["name"] == "orders-api")
-    (project / "access.toml").write_text(
-        "version = 1\n"
-        f'[identities.db-checker]\ntype = "app"\nclient_id = "{ids["db-checker"]}"\n'
-        f'[identities.db-migrator]\ntype = "app"\nclient_id = "{ids["db-migrator"]}"\n'
-        '[[targets]]\ndatabases = ["appdb"]\ngrants = { db-checker = ["reader"], db-migrator = ["migrator"] }\n'
-    )
-    setup = cli(tmp_path, "sandbox", "run", "--state", str(state), "--", *CLI, "grant", "--policy", "access.toml", "--apply", cwd=project)
-    assert setup.returncode == 0, setup.stdout + setup.stderr
+    ids, tenant, app_client = federated_apps(
+        tmp_path, project, state, GITHUB,
+        {"db-checker": f"repo:{REPO}:environment:database-read", "db-migrator": f"repo:{REPO}:environment:database-migrations"},
+    )  # fmt: skip
 
     # The workflow-level env (AZSQLCTL_SERVER/DATABASE from vars) is what the sandbox's environment already holds.
     variables = {"AZURE_TENANT_ID": tenant, "AZSQL_CHECKER_CLIENT_ID": ids["db-checker"], "AZSQL_MIGRATOR_CLIENT_ID": ids["db-migrator"]}
