@@ -12,9 +12,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer._click.core import Context as ClickContext
+from typer.core import TyperCommand
 
 from azsqlctl.core.config import env_help
 
@@ -180,7 +182,10 @@ def grant_command(
     output: o.Output = None,
     debug: o.Debug = False,
 ) -> None:
-    """Give an identity least-privilege database roles: plan, print, apply in one transaction, check for drift."""
+    """Give an identity least-privilege database roles: plan, print, apply in one transaction, check for drift.
+
+    To start a policy from what databases hold today: azsqlctl grant export --help
+    """
     from azsqlctl.core.settings import SettingsInput
 
     from .runner import run
@@ -413,3 +418,21 @@ def _corrected(name: str, correction: dict[str, str], opts: GrantOptions, mode: 
     if mode.value != "ask":
         args.append("--" + mode.value)
     return shlex.join(args)
+
+
+class GrantCommand(TyperCommand):
+    """``grant export ...`` is its own command (adopt databases into a policy); any other arguments are grant's."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: ClickContext | None = None, **extra: Any) -> ClickContext:
+        if args[:1] == ["export"]:
+            from .grant_export import export_command
+
+            command = typer.main.get_command(_one(export_command))
+            return command.make_context(f"{info_name or 'grant'} export", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+def _one(command: Callable[..., None]) -> typer.Typer:
+    app = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]}, pretty_exceptions_enable=False, add_completion=False)
+    app.command()(command)
+    return app
