@@ -128,6 +128,14 @@ def grant_command(
     prune: Annotated[
         bool, typer.Option("--prune", help="Remove memberships and grants that are not declared", rich_help_panel=MODE)
     ] = False,
+    show_targets: Annotated[
+        bool,
+        typer.Option(
+            "--show-targets",
+            help="With --policy: list the servers and databases its targets reach (Resource Graph for select) and why; change nothing",
+            rich_help_panel=MODE,
+        ),
+    ] = False,
     ensure_entra_admin: Annotated[
         str | None,
         typer.Option(
@@ -195,7 +203,7 @@ def grant_command(
         identity_resource=identity_resource, sid_mode=sid_mode, apply=apply, dry_run=dry_run, check=check, revoke=revoke,
         drop_user=drop_user, allow_elevated=allow_elevated, policy=policy, concurrency=concurrency, retries=retries, prune=prune,
         ensure_entra_admin=ensure_entra_admin, entra_admin_id=entra_admin_id, entra_admin_type=entra_admin_type,
-        replace_admin=replace_admin,
+        replace_admin=replace_admin, show_targets=show_targets,
     )  # fmt: skip
     # The shared settings' client id is *your* identity (--operator-client-id); grant's --client-id is the target's.
     given = SettingsInput(
@@ -231,6 +239,7 @@ class GrantOptions:
     entra_admin_id: str | None = None
     entra_admin_type: str | None = None
     replace_admin: bool = False
+    show_targets: bool = False
 
     def flags(self, *names: str) -> list[str]:
         """The options among ``names`` (attribute names) that were given, spelled as on the command line."""
@@ -260,6 +269,10 @@ def refuse_meaningless(opts: GrantOptions) -> None:
     if not opts.ensure_entra_admin:
         refuse(opts.flags("entra_admin_id", "entra_admin_type", "replace_admin"), "only applies with --ensure-entra-admin",
                "add --ensure-entra-admin NAME (or drop them)")  # fmt: skip
+    if opts.show_targets:
+        refuse([] if opts.policy else ["--show-targets"], "needs --policy", "azsqlctl grant --policy FILE --show-targets")
+        refuse(opts.flags("apply", "dry_run", "check", "prune", "ensure_entra_admin"), "would be ignored with --show-targets (it changes "
+               "nothing and reads no database)", "drop them (or --show-targets)")  # fmt: skip
 
 
 def _mode(opts: GrantOptions, fmt: str) -> Mode:
@@ -330,6 +343,11 @@ def _operation(settings: ConnectionSettings, opts: GrantOptions, ports: Callable
             from .grant_admin import resolve_identity_resource
 
             resolve_resources(pol, lambda arm_id: resolve_identity_resource(settings, arm_id))
+        if any(t.select is not None for t in pol.targets):
+            from .grant_fleet import resolve_select, warn_partial
+
+            pol, fleet = resolve_select(settings, pol)
+            warn_partial(fleet)
         return expand_targets(pol, ports(), default_server, opts.prune)
     if not (opts.identity or opts.identity_resource):
         if opts.ensure_entra_admin:
@@ -361,7 +379,7 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
     from .render import Result, console
 
     refuse_meaningless(opts)
-    mode = _mode(opts, fmt)
+    mode = _mode(opts, fmt) if not opts.show_targets else None
     settings = resolve_settings(given, os.environ, Path.cwd())
     cached: list[GrantPorts] = []
 
@@ -371,6 +389,17 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
 
             cached.append(RealGrantPorts(settings))
         return cached[0]
+
+    if mode is None and opts.policy is not None:  # --show-targets
+        from azsqlctl.core.policy import load_policy
+
+        from .grant_fleet import resolve_select, show_targets
+
+        pol, fleet = load_policy(opts.policy, allow_elevated=True), None
+        if any(t.select is not None for t in pol.targets):
+            pol, fleet = resolve_select(settings, pol)
+        return show_targets(pol, fleet, ports(), settings.server.display if settings.server else "")
+    assert mode is not None
 
     op = _operation(settings, opts, ports)
     admin = None
