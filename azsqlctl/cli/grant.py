@@ -376,7 +376,7 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
 
     from .grant_admin import admin_port, admin_spec
     from .grant_render import confirm_plans, errors_of, human
-    from .render import Result, console
+    from .render import Result
 
     refuse_meaningless(opts)
     mode = _mode(opts, fmt) if not opts.show_targets else None
@@ -414,14 +414,10 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
             concurrency=opts.concurrency, on_done=on_done, backoff=[float(2**i) for i in range(opts.retries)],
         )  # fmt: skip
 
-    if fmt == "human" and sys.stderr.isatty() and len(op.jobs) > 1:
-        from rich.progress import Progress
+    from .fleet_view import fleet_progress
 
-        with Progress(console=console(stderr=True), transient=True) as bar:
-            task = bar.add_task("Databases", total=len(op.jobs))
-            outcome = run(lambda _r: bar.advance(task))
-    else:
-        outcome = run()
+    with fleet_progress(len(op.jobs), fmt) as on_done:  # a Rich display on a terminal, plain lines otherwise, none for JSON
+        outcome = run(on_done)
     targets = [r.as_dict() for r in outcome.results]
     data = {**outcome.as_dict(), "targets": targets, "plans_shown": mode is Mode.ASK}
     if opts.policy is None:
