@@ -17,6 +17,9 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
 8. summary: `logs --summary` over 100,000 events: bytes downloaded vs the plain listing (goal <= 1/100), wall time.
 9. queries: parameterised-query throughput through pyodbc at 1 and 8 clients, vs the same query as a literal batch.
 10. scaffold: the generated FastAPI connection module vs Microsoft's quickstart pattern over a simulated 2 h (bench/scaffold.py).
+11. fleet: 2,000 databases on 100 servers (Resource Graph select) behind 50 ms RTT: resolve + plan + apply wall time and peak
+    RSS at --concurrency 1, 16, 64 (goal: 64 <= 1/30 of 1, <= 200 MB, nothing lost or duplicated) (bench/fleet.py).
+12. export: `grant export` of a database with 5,000 principals (goal <= 5 s) (bench/fleet.py).
 """
 
 from __future__ import annotations
@@ -230,7 +233,11 @@ def main() -> None:
     parser.add_argument("--databases", type=int, default=100, help="databases for the grant benchmark")
     parser.add_argument("--concurrency", type=int, default=16, help="grant --concurrency to compare with 1")
     parser.add_argument("--audit-rows", type=int, default=10_000, help="refused logins before the audit benchmark's second measurement")
-    names = ["help", "logins", "doctor", "process", "grant", "audit", "stop", "follow", "summary", "queries", "scaffold"]
+    parser.add_argument("--fleet-databases", type=int, default=2000, help="databases for the fleet benchmark")
+    parser.add_argument("--fleet-servers", type=int, default=100, help="servers for the fleet benchmark")
+    parser.add_argument("--fleet-concurrency", default="1,16,64", help="grant --concurrency values for the fleet benchmark")
+    parser.add_argument("--principals", type=int, default=5000, help="principals in the database the export benchmark reads")
+    names = ["help", "logins", "doctor", "process", "grant", "audit", "stop", "follow", "summary", "queries", "scaffold", "fleet", "export"]
     parser.add_argument("only", nargs="*", choices=[*names, []], help="run only these benchmarks")
     args = parser.parse_args()
     selected = set(args.only or names)
@@ -268,6 +275,14 @@ def main() -> None:
         from bench.logs import bench_summary
 
         bench_summary()
+    if "fleet" in selected:
+        from bench.fleet import bench_fleet
+
+        bench_fleet(args.fleet_databases, args.fleet_servers, 0.05, tuple(int(c) for c in args.fleet_concurrency.split(",")))
+    if "export" in selected:
+        from bench.fleet import bench_export
+
+        bench_export(args.principals)
 
 
 if __name__ == "__main__":
