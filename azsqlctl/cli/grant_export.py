@@ -100,7 +100,13 @@ def _action(fmt: str, given: SettingsInput, policy: Path | None, out: Path | Non
         if settings.sources.get("database") == "--database":
             raise UsageError("--database would be ignored: the policy's targets name the databases", "drop --database (or --policy)",
                              code="conflict")  # fmt: skip
-        op = expand_targets(load_policy(policy, allow_elevated=True), ports, default_server)
+        pol = load_policy(policy, allow_elevated=True)
+        if any(t.select is not None for t in pol.targets):  # servers found through Resource Graph
+            from .grant_fleet import resolve_select, warn_partial
+
+            pol, fleet = resolve_select(settings, pol)
+            warn_partial(fleet)
+        op = expand_targets(pol, ports, default_server)
         for row in op.failed:
             errors.append({"code": row.error_code, "message": row.error, "hint": row.hint})
         targets = [(job.server, job.database) for job in op.jobs]

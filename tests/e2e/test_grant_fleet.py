@@ -68,6 +68,12 @@ def test_select_by_tag_resolves_servers_through_resource_graph_and_checks_them(
     assert code == 0 and sorted(t["database"] for t in env["data"]["targets"]) == ["tenant_a", "tenant_b"]
     code, env = envelope("--policy", str(policy), "--check")
     assert code == 0 and env["data"]["summary"] == {"unchanged": 2}
+    # export reads the same fleet: the two tagged databases become one glob-free target (tenant_c does not exist)
+    result = runner.invoke(app, ["grant", "export", "--policy", str(policy), "-o", "json"])
+    code, env = result.exit_code, json.loads(result.stdout)
+    assert code == 0, env
+    assert [d["database"] for d in env["data"]["databases"]] == ["tenant_a", "tenant_b"]
+    assert 'grants = { orders-api = ["db_datareader"] }' in env["data"]["policy"]
 
 
 def test_a_fleet_of_servers_pages_globs_inherit_server_tags_and_survive_throttling(
