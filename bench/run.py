@@ -23,6 +23,9 @@ baseline measured in the same run, so they mean the same on a fast or a slow mac
 12. idle: a real login's latency with 200 idle TDS connections vs none (goal <= 2x; bench/hostile.py).
 13. policy: `grant --policy --dry-run` with 60,000 identities (goal <= 2 s), and parsing at N/4 vs N (bench/policy.py).
 14. federated: a GitHub-federated login vs a managed-identity login, each a whole process (goal <= 1.2x; bench/federated.py).
+15. fleet: 2,000 databases on 100 servers (Resource Graph select) behind 50 ms RTT: resolve + plan + apply wall time and peak
+    RSS at --concurrency 1, 16, 64 (goal: 64 <= 1/30 of 1, <= 200 MB, nothing lost or duplicated) (bench/fleet.py).
+16. export: `grant export` of a database with 5,000 principals (goal <= 5 s) (bench/fleet.py).
 """
 
 from __future__ import annotations
@@ -237,6 +240,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="grant --concurrency to compare with 1")
     parser.add_argument("--identities", type=int, default=60_000, help="identities in the policy benchmark's file")
     parser.add_argument("--audit-rows", type=int, default=10_000, help="refused logins before the audit benchmark's second measurement")
+    parser.add_argument("--fleet-databases", type=int, default=2000, help="databases for the fleet benchmark")
+    parser.add_argument("--fleet-servers", type=int, default=100, help="servers for the fleet benchmark")
+    parser.add_argument("--fleet-concurrency", default="1,16,64", help="grant --concurrency values for the fleet benchmark")
+    parser.add_argument("--principals", type=int, default=5000, help="principals in the database the export benchmark reads")
     parser.add_argument("--mixed-seconds", type=float, default=30.0, help="seconds per mixed readers/writers measurement")
     names = [
         "help",
@@ -255,6 +262,8 @@ def main() -> None:
         "idle",
         "policy",
         "federated",
+        "fleet",
+        "export",
     ]
     parser.add_argument("only", nargs="*", choices=[*names, []], help="run only these benchmarks")
     args = parser.parse_args()
@@ -313,6 +322,14 @@ def main() -> None:
         from bench.policy import bench_policy
 
         bench_policy(args.identities)
+    if "fleet" in selected:
+        from bench.fleet import bench_fleet
+
+        bench_fleet(args.fleet_databases, args.fleet_servers, 0.05, tuple(int(c) for c in args.fleet_concurrency.split(",")))
+    if "export" in selected:
+        from bench.fleet import bench_export
+
+        bench_export(args.principals)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,10 @@ class MonitorLogsQuery:
 
         try:
             if target.workspace_id:
-                result = self.client.query_workspace(target.workspace_id, kql, timespan=None, server_timeout=server_timeout)
+                more = list(target.additional_workspaces) or None  # one request for every workspace (logs --policy)
+                result = self.client.query_workspace(
+                    target.workspace_id, kql, timespan=None, server_timeout=server_timeout, additional_workspaces=more
+                )
             else:
                 result = self.client.query_resource(target.resource_id, kql, timespan=None, server_timeout=server_timeout)
         except ClientAuthenticationError as exc:

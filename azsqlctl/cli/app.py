@@ -77,7 +77,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         elif name == "grant":
             from . import grant
 
-            app.command(name)(grant.grant_command)
+            app.command(name, cls=grant.GrantCommand)(grant.grant_command)
         elif name == "logs":
             from . import logs
 

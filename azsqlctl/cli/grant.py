@@ -12,9 +12,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer._click.core import Context as ClickContext
+from typer.core import TyperCommand
 
 from azsqlctl.core.config import env_help
 
@@ -128,6 +130,14 @@ def grant_command(
     prune: Annotated[
         bool, typer.Option("--prune", help="Remove memberships and grants that are not declared", rich_help_panel=FLEET)
     ] = False,
+    show_targets: Annotated[
+        bool,
+        typer.Option(
+            "--show-targets",
+            help="With --policy: list the servers and databases its targets reach (Resource Graph for select) and why; change nothing",
+            rich_help_panel=MODE,
+        ),
+    ] = False,
     ensure_entra_admin: Annotated[
         str | None,
         typer.Option(
@@ -182,7 +192,10 @@ def grant_command(
     output: o.Output = None,
     debug: o.Debug = False,
 ) -> None:
-    """Give an identity least-privilege database roles: plan, print, apply in one transaction, check for drift."""
+    """Give an identity least-privilege database roles: plan, print, apply in one transaction, check for drift.
+
+    To start a policy from what databases hold today: azsqlctl grant export --help
+    """
     from azsqlctl.core.settings import SettingsInput
 
     from .runner import run
@@ -192,7 +205,7 @@ def grant_command(
         identity_resource=identity_resource, sid_mode=sid_mode, apply=apply, dry_run=dry_run, check=check, revoke=revoke,
         drop_user=drop_user, allow_elevated=allow_elevated, policy=policy, concurrency=concurrency, retries=retries, prune=prune,
         ensure_entra_admin=ensure_entra_admin, entra_admin_id=entra_admin_id, entra_admin_type=entra_admin_type,
-        replace_admin=replace_admin,
+        replace_admin=replace_admin, show_targets=show_targets,
     )  # fmt: skip
     # The shared settings' client id is *your* identity (--operator-client-id); grant's --client-id is the target's.
     given = SettingsInput(
@@ -228,6 +241,7 @@ class GrantOptions:
     entra_admin_id: str | None = None
     entra_admin_type: str | None = None
     replace_admin: bool = False
+    show_targets: bool = False
 
     def flags(self, *names: str) -> list[str]:
         """The options among ``names`` (attribute names) that were given, spelled as on the command line."""
@@ -257,6 +271,10 @@ def refuse_meaningless(opts: GrantOptions) -> None:
     if not opts.ensure_entra_admin:
         refuse(opts.flags("entra_admin_id", "entra_admin_type", "replace_admin"), "only applies with --ensure-entra-admin",
                "add --ensure-entra-admin NAME (or drop them)")  # fmt: skip
+    if opts.show_targets:
+        refuse([] if opts.policy else ["--show-targets"], "needs --policy", "azsqlctl grant --policy FILE --show-targets")
+        refuse(opts.flags("apply", "dry_run", "check", "prune", "ensure_entra_admin"), "would be ignored with --show-targets (it changes "
+               "nothing and reads no database)", "drop them (or --show-targets)")  # fmt: skip
 
 
 def _mode(opts: GrantOptions, fmt: str) -> Mode:
@@ -327,6 +345,11 @@ def _operation(settings: ConnectionSettings, opts: GrantOptions, ports: Callable
             from .grant_admin import resolve_identity_resource
 
             resolve_resources(pol, lambda arm_id: resolve_identity_resource(settings, arm_id))
+        if any(t.select is not None for t in pol.targets):
+            from .grant_fleet import resolve_select, warn_partial
+
+            pol, fleet = resolve_select(settings, pol)
+            warn_partial(fleet)
         return expand_targets(pol, ports(), default_server, opts.prune)
     if not (opts.identity or opts.identity_resource):
         if opts.ensure_entra_admin:
@@ -356,11 +379,11 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
 
     from .grant_admin import admin_port, admin_spec
     from .grant_render import confirm_plans, errors_of, human, interrupt_report
-    from .render import Result, console
+    from .render import Result
     from .runner import report_on_interrupt
 
     refuse_meaningless(opts)
-    mode = _mode(opts, fmt)
+    mode = _mode(opts, fmt) if not opts.show_targets else None
     settings = resolve_settings(given, os.environ, Path.cwd())
     cached: list[GrantPorts] = []
 
@@ -370,6 +393,17 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
 
             cached.append(RealGrantPorts(settings))
         return cached[0]
+
+    if mode is None and opts.policy is not None:  # --show-targets
+        from azsqlctl.core.policy import load_policy
+
+        from .grant_fleet import resolve_select, show_targets
+
+        pol, fleet = load_policy(opts.policy, allow_elevated=True), None
+        if any(t.select is not None for t in pol.targets):
+            pol, fleet = resolve_select(settings, pol)
+        return show_targets(pol, fleet, ports(), settings.server.display if settings.server else "")
+    assert mode is not None
 
     op = _operation(settings, opts, ports)
     admin = None
@@ -388,14 +422,10 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
             concurrency=opts.concurrency, on_done=on_done, backoff=[float(2**i) for i in range(opts.retries)], progress=progress,
         )  # fmt: skip
 
-    if fmt == "human" and sys.stderr.isatty() and len(op.jobs) > 1:
-        from rich.progress import Progress
+    from .fleet_view import fleet_progress
 
-        with Progress(console=console(stderr=True), transient=True) as bar:
-            task = bar.add_task("Databases", total=len(op.jobs))
-            outcome = run(lambda _r: bar.advance(task))
-    else:
-        outcome = run()
+    with fleet_progress(len(op.jobs), fmt) as on_done:  # a Rich display on a terminal, plain lines otherwise, none for JSON
+        outcome = run(on_done)
     targets = [r.as_dict() for r in outcome.results]
     data = {**outcome.as_dict(), "targets": targets, "plans_shown": mode is Mode.ASK}
     if opts.policy is None:
@@ -421,3 +451,21 @@ def _corrected(name: str, correction: dict[str, str], opts: GrantOptions, mode: 
     if mode.value != "ask":
         args.append("--" + mode.value)
     return shlex.join(args)
+
+
+class GrantCommand(TyperCommand):
+    """``grant export ...`` is its own command (adopt databases into a policy); any other arguments are grant's."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: ClickContext | None = None, **extra: Any) -> ClickContext:
+        if args[:1] == ["export"]:
+            from .grant_export import export_command
+
+            command = typer.main.get_command(_one(export_command))
+            return command.make_context(f"{info_name or 'grant'} export", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+def _one(command: Callable[..., None]) -> typer.Typer:
+    app = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]}, pretty_exceptions_enable=False, add_completion=False)
+    app.command()(command)
+    return app

@@ -54,6 +54,16 @@ def logs_command(
     limit: lo.Limit = None,
     redact: lo.Redact = False,
     show_query: lo.ShowQuery = False,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            metavar="FILE",
+            help="Every target server of this grant policy (select included): each one's audit workspace, one request; "
+            "with --summary, 18456s per principal x server x database",
+            show_default=False,
+        ),
+    ] = None,
     cloud: o.Cloud = None,
     auth: o.Auth = None,
     client_id: o.ClientId = None,
@@ -103,6 +113,25 @@ def logs_command(
             limit=_number(limit, "--limit", "100", positive=True),
             summary_by=_keys(by) if summary else None,
         )
+        fleet_target = None
+        if policy is not None:  # a policy's fleet: its servers' workspaces, one query, filtered to its servers
+            from dataclasses import replace
+
+            from .logs_fleet import fleet_logs_target
+            from .render import warn
+
+            if workspace or resource:
+                raise UsageError("--policy finds the workspaces; --workspace and --resource would be ignored", "drop them (or --policy)",
+                                 code="conflict")  # fmt: skip
+            fleet = fleet_logs_target(_settings(given), policy)
+            for line in fleet.skipped:
+                warn(f"not recorded, left out: {line}")
+            error_filter = 18456 if summary and filters.error is None else filters.error
+            filters = replace(filters, servers=fleet.servers, databases=fleet.databases, error=error_filter)
+            keys = request.summary_by if by is not None or not summary else (kql.GroupKey.PRINCIPAL, kql.GroupKey.SERVER,
+                                                                              kql.GroupKey.DATABASE, kql.GroupKey.STATE)  # fmt: skip
+            request = replace(request, filters=filters, summary_by=keys)
+            fleet_target = fleet.target
         from azsqlctl.core.logs.follow import FollowSettings
 
         follow_settings = FollowSettings(
@@ -123,7 +152,7 @@ def logs_command(
                 print(text)
             return 0
         settings = _settings(given)
-        target = _target(settings, workspace, resource)
+        target = fleet_target or _target(settings, workspace, resource)
         if target.retention is not None:
             resolve_window(now, since, since_time, until, retention=target.retention)
         port = _query_port(settings)

@@ -47,6 +47,8 @@ def read_state(session: QuerySession) -> DbState:
     for r in session.query(STATE_QUERIES["permissions"]):
         if r["state_desc"] != "GRANT" or row_int(r["grantee_principal_id"]) not in names:
             continue
+        if r["class_desc"] not in ("DATABASE", "SCHEMA"):
+            continue  # object-level grants are not a role's database or schema grants (grant export lists them)
         schema = schema_names.get(row_int(r["major_id"]), "") if r["class_desc"] == "SCHEMA" else ""
         perms.add((names[row_int(r["grantee_principal_id"])].lower(), str(r["permission_name"]).upper(), schema.lower()))
     return DbState(principals, members, perms, [str(r["name"]) for r in schemas_rows])

@@ -12,6 +12,9 @@ resource = "/subscriptions/.../providers/Microsoft.Web/sites/shop-web"   # or a 
 [[targets]]
 databases = ["appdb", "tenant_*"]      # names or globs; servers default to --server
 grants = { orders-api = ["app_rw"] }
+[[targets]]                            # servers found through Azure Resource Graph (core/fleet.py)
+select = { tags = { env = "prod" }, subscriptions = ["..."] }
+grants = { orders-api = ["reader"] }   # databases default to "*" (every user database) with select
 ```
 Every problem is reported at once, each with its line.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,7 +42,8 @@ TOP_KEYS = ("version", "roles", "identities", "targets")
 ROLE_KEYS = ("grants",)
 ROLE_GRANT_KEYS = ("permissions", "schema")
 IDENTITY_KEYS = ("type", "client_id", "object_id", "resource", "name", "sid_mode")
-TARGET_KEYS = ("servers", "databases", "grants")
+TARGET_KEYS = ("servers", "databases", "grants", "select")
+SELECT_KEYS = ("subscriptions", "management_group", "resource_groups", "tags", "locations", "servers")
 
 
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
@@ -64,6 +69,65 @@ class Target:
     databases: list[str]  # names or globs
     grants: dict[str, list[str]]  # identity -> roles
     line: int = 0
+    select: FleetSelector | None = None  # servers found through Azure Resource Graph instead of ``servers``
+
+
+@dataclass(frozen=True)
+class FleetSelector:
+    """``select = { tags = { env = "prod" }, subscriptions = [...] }``: which servers Resource Graph should find.
+
+    Every given criterion must hold (and); the lists inside one are alternatives (or). Names are globs.
+    Tags match the database's own tags or its server's. No subscriptions or management group: every
+    subscription the caller can read."""
+
+    subscriptions: tuple[str, ...] = ()
+    management_group: str = ""
+    resource_groups: tuple[str, ...] = ()  # names or globs
+    tags: tuple[tuple[str, str], ...] = ()  # (key, value): the value compares case-insensitively, as =~
+    locations: tuple[str, ...] = ()
+    servers: tuple[str, ...] = ()  # logical server names or globs
+
+
+def parse_selector(value: object, where: str, line: int, lines: Lines, errors: list[tuple[int, str]]) -> FleetSelector | None:
+    """A target's ``select`` table, validated; problems appended to ``errors`` with the line."""
+    at = lines.key(line, "select")
+    if not isinstance(value, dict):
+        errors.append((at, f'{where}select must be a table, e.g. select = {{ tags = {{ env = "prod" }} }}'))
+        return None
+    body = _table(value)
+    _unknown_keys(body, SELECT_KEYS, f"{where}select: ", line, lines, errors)
+
+    def names(key: str) -> tuple[str, ...]:
+        raw = body.get(key, [])
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or not all(isinstance(v, str) and v.strip() for v in raw):
+            errors.append((at, f"{where}select.{key} must be a list of names"))
+            return ()
+        return tuple(str(v) for v in raw)
+
+    subs = names("subscriptions")
+    for sub in subs:
+        try:
+            uuid.UUID(sub)
+        except ValueError:
+            errors.append((at, f"{where}select.subscriptions: '{sub}' is not a subscription id (a GUID)"))
+    group = body.get("management_group", "")
+    if not isinstance(group, str):
+        errors.append((at, f"{where}select.management_group must be a management group id"))
+        group = ""
+    if subs and group:
+        errors.append((at, f"{where}select: subscriptions and management_group do not combine (Resource Graph takes one scope)"))
+    tags_raw = body.get("tags", {})
+    tags: list[tuple[str, str]] = []
+    if not isinstance(tags_raw, dict) or not all(isinstance(v, str) for v in tags_raw.values()):
+        errors.append((at, f'{where}select.tags must be a table of strings, e.g. tags = {{ env = "prod" }}'))
+    else:
+        tags = [(str(k), str(v)) for k, v in tags_raw.items()]
+    selector = FleetSelector(subs, group, names("resource_groups"), tuple(tags), names("locations"), names("servers"))
+    if selector == FleetSelector():
+        errors.append((at, f"{where}select is empty: name subscriptions, a management group, resource groups, tags, locations or servers"))
+    return selector
 
 
 @dataclass
@@ -283,6 +347,11 @@ def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool)
         body = _table(item)
         _unknown_keys(body, TARGET_KEYS, f"target {k + 1}: ", line, lines, errors)
         databases = [str(d) for d in _array(body.get("databases"))]
+        select = parse_selector(body["select"], f"target {k + 1}: ", line, lines, errors) if "select" in body else None
+        if select is not None and "databases" not in body:
+            databases = ["*"]  # every user database of the servers Resource Graph finds
+        if select is not None and "servers" in body:
+            errors.append((lines.key(line, "servers"), f"target {k + 1}: servers and select do not combine (select.servers takes globs)"))
         if not databases:
             errors.append((line, f"target {k + 1}: no databases"))
         for name in (d for d in databases if not d.strip() or len(d) > 128):  # sysname: 1..128 characters
@@ -302,7 +371,7 @@ def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool)
                     )
                 elif role in ELEVATED and not allow_elevated:
                     errors.append((lines.key(line, "grants"), f"target {k + 1}: elevated role {role} for {ident} needs --allow-elevated"))
-        policy.targets.append(Target([str(s) for s in _array(body.get("servers"))], databases, assigned, line))
+        policy.targets.append(Target([str(s) for s in _array(body.get("servers"))], databases, assigned, line, select))
     if not policy.targets:
         errors.append((0, "no [[targets]]: nothing to apply"))
     return policy, errors

@@ -11,8 +11,11 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import arm_monitor
+from .arm_resourcegraph import ROUTE as GRAPH_ROUTE
+from .arm_resourcegraph import ResourceGraphService, WithHeaders
 from .faults import Faults
 from .state import Database, EntraAdmin, FirewallRule, SandboxState, Server
 from .store import StateStore
@@ -136,8 +139,9 @@ class ArmService:
     def __init__(self, store: StateStore, issuer: Issuer, faults: Faults, fqdn: str) -> None:
         self.store, self.issuer, self.faults, self.fqdn = store, issuer, faults, fqdn
         self.requests = 0
+        self.graph = ResourceGraphService(store, faults, fqdn)  # POST /providers/Microsoft.ResourceGraph/resources
 
-    def handle(self, method: str, path: str, authorization: str | None, body: Any) -> Response:
+    def handle(self, method: str, path: str, authorization: str | None, body: Any, query: str = "") -> Response:
         self.requests += 1
         fault = self.faults.take("arm", {"delay", "error500"})
         if fault is not None:
@@ -155,6 +159,9 @@ class ArmService:
             if rejected.reason == "expired":
                 return _error(401, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time.")
             return _error(401, "InvalidAuthenticationToken", f"The access token is invalid ({rejected.reason}).")
+        if method == "POST" and GRAPH_ROUTE.match(path):
+            status, payload, headers = self.graph.handle(query, body)
+            return status, WithHeaders(payload, headers)
         monitor = arm_monitor.route(self.store, method, path, body)  # auditing, diagnostic settings, workspaces
         if monitor is not None:
             return monitor
@@ -347,13 +354,17 @@ def start_arm_endpoint(service: ArmService, tls: Any, port: int = 0) -> Any:
         surface = "arm"
 
         def _dispatch(self) -> None:
-            body = self.read_json() if self.command in ("PUT", "PATCH") else self.discard_body()
+            body = self.read_json() if self.command in ("PUT", "PATCH", "POST") else self.discard_body()
             if body is not None and (problem := body_problem(body)):
                 raise RequestRejected(
                     400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: {problem}."
                 )
-            status, payload = service.handle(self.command, self.route, self.headers.get("Authorization"), body)
+            query = urlsplit(self.path).query
+            status, payload = service.handle(self.command, self.route, self.headers.get("Authorization"), body, query)
             headers = {"x-ms-request-id": str(uuid.uuid4())}
+            if isinstance(payload, WithHeaders):  # Resource Graph's quota headers
+                headers.update(payload.headers)
+                payload = payload.body
             if status == 401:
                 headers["WWW-Authenticate"] = 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"'
             if payload is None:
@@ -365,6 +376,6 @@ def start_arm_endpoint(service: ArmService, tls: Any, port: int = 0) -> Any:
             else:
                 self.send_json(status, payload, headers)
 
-        do_GET = do_PUT = do_PATCH = do_DELETE = _dispatch  # noqa: N815 - stdlib naming
+        do_GET = do_PUT = do_PATCH = do_DELETE = do_POST = _dispatch  # noqa: N815 - stdlib naming
 
     return HttpEndpoint(Handler, port=port, tls=tls).start()

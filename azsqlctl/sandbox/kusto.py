@@ -6,7 +6,8 @@ Supported (anything else is a ``KqlUnsupported`` the endpoint answers with the s
     AzureDiagnostics
     | where COND                      COND: a and b, a or b, not(a), (a);
                                       x == y, x != y, x =~ y, x !~ y, x < y, x <= y, x > y, x >= y,
-                                      x contains y, x !contains y, x has y, x in (v, ...), x !in (v, ...)
+                                      x contains y, x !contains y, x has y, x in (v, ...), x !in (v, ...),
+                                      x in~ (v, ...), x !in~ (v, ...)
     | extend NAME = EXPR, ...
     | project NAME | NAME = EXPR, ...
     | sort by EXPR [asc|desc], ...    (also "order by"; default desc, as Kusto's)
@@ -311,7 +312,7 @@ class Parser:
         if t is None or t.kind not in ("op", "name"):
             return left
         op = t.text.lower()
-        if op in ("in", "!in"):
+        if op in ("in", "!in", "in~", "!in~"):
             self.take()
             self.take("(")
             values = []
@@ -322,8 +323,13 @@ class Parser:
                     break
                 self.take(",")
             self.take(")")
-            wanted = set(values)
-            return (lambda r: left(r) in wanted) if op == "in" else (lambda r: left(r) not in wanted)
+            if op.endswith("~"):  # in~ / !in~: case-insensitive, as =~
+                lowered = {str(v).lower() for v in values}
+                found: Expr = lambda r: isinstance(left(r), str) and str(left(r)).lower() in lowered  # noqa: E731
+            else:
+                wanted = set(values)
+                found = lambda r: left(r) in wanted  # noqa: E731
+            return found if not op.startswith("!") else (lambda r: not found(r))
         if op not in BINARY:
             return left
         self.take()

@@ -26,7 +26,7 @@ _TOKEN = re.compile(
   | (?P<dt>datetime\(\s*[^)]*\))
   | (?P<span>\d+(?:\.\d+)?(?:ms|s|m|h|d)\b)
   | (?P<num>\d+(?:\.\d+)?)
-  | (?P<op>==|!=|=~|!~|<=|>=|!contains\b|!in\b|[|(),=<>])
+  | (?P<op>==|!=|=~|!~|<=|>=|!contains\b|!in~|!in\b|in~|[|(),=<>])
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
     """,
     re.X,

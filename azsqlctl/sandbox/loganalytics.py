@@ -154,7 +154,11 @@ class LogAnalyticsService:
             return _error(400, "BadArgumentError", "The request had some invalid properties",
                           {"code": "InvalidBody", "message": "The body must be a JSON object with a 'query' string"})  # fmt: skip
         oid = str(claims.get("oid", ""))
-        scoped = self.store.read(lambda s: self._scope(s, m[1] if m else None, r[1] if r else None, oid))
+        more = body.get("workspaces") or []  # additional_workspaces: one query over several workspaces
+        if not isinstance(more, list) or not all(isinstance(w, str) for w in more):
+            return _error(400, "BadArgumentError", "The request had some invalid properties",
+                          {"code": "InvalidBody", "message": "'workspaces' must be an array of workspace ids"})  # fmt: skip
+        scoped = self.store.read(lambda s: self._scope(s, m[1] if m else None, r[1] if r else None, oid, more))
         if isinstance(scoped, tuple):
             return scoped
         with self.log.lock:
@@ -162,19 +166,27 @@ class LogAnalyticsService:
             self.log.prefer.append(prefer or "")
         return self._query(body, scoped)
 
-    def _scope(self, s: SandboxState, customer_id: str | None, resource_id: str | None, oid: str) -> Response | _Scope:
+    def _scope(
+        self, s: SandboxState, customer_id: str | None, resource_id: str | None, oid: str, more: list[str] | None = None
+    ) -> Response | _Scope:
         mon, srv = s.monitor, s.server
         if customer_id is not None:
-            ws = next((w for w in mon.workspaces if w.customer_id.lower() == customer_id.lower()), None)
-            if ws is None:
-                return _error(404, "WorkspaceNotFoundError", f"The workspace {customer_id} could not be found")
-            if not _reader(ws, oid):
-                return _error(
-                    403, "InsufficientAccessError", "The provided credentials have insufficient access to perform the requested operation"
-                )
-            targets = [workspace_arm_id(srv.subscription_id, srv.resource_group, ws.name).lower()]
+            targets = []
+            for one in [customer_id, *(more or [])]:  # every workspace must exist and be readable, as the service checks
+                ws = next((w for w in mon.workspaces if one.lower() in (w.customer_id.lower(), w.name.lower())), None)
+                if ws is None:
+                    return _error(404, "WorkspaceNotFoundError", f"The workspace {one} could not be found")
+                if not _reader(ws, oid):
+                    return _error(
+                        403, "InsufficientAccessError",
+                        "The provided credentials have insufficient access to perform the requested operation",
+                    )  # fmt: skip
+                targets.append(workspace_arm_id(srv.subscription_id, srv.resource_group, ws.name).lower())
             return self._pipeline(s, targets, "")
         assert resource_id is not None
+        if more:
+            return _error(400, "BadArgumentError", "The request had some invalid properties",
+                          {"code": "InvalidBody", "message": "'workspaces' is not supported by resource-centric queries"})  # fmt: skip
         rid = resource_id.rstrip("/").lower()
         server = (
             f"/subscriptions/{srv.subscription_id}/resourcegroups/{srv.resource_group}/providers/microsoft.sql/servers/{srv.name}".lower()

@@ -190,7 +190,7 @@ class ArmSurface(Surface):
     """Azure Resource Manager for Microsoft.Sql, over HTTPS."""
 
     name = "arm"
-    fault_kinds = frozenset({"delay", "error500"})
+    fault_kinds = frozenset({"delay", "error500", "graph_throttle"})  # graph_throttle: Resource Graph answers 429 RateLimiting
     port_option = "--arm-port"
 
     def __init__(self, parts: Parts) -> None:

@@ -329,7 +329,7 @@ def test_policy_unknown_keys_are_errors_with_a_suggestion(sandbox: Sandbox, clie
     for expected in (
         "line 2: unknown key colour (known keys: version, roles, identities, targets)",
         "line 6: identity worker: unknown key sidmode (did you mean sid_mode?)",
-        "line 10: target 1: unknown key prune (known keys: servers, databases, grants)",
+        "line 10: target 1: unknown key prune (known keys: servers, databases, grants, select)",
         "line 14: target 2: unknown key database (did you mean databases?)",
         "line 13: target 2: no databases",
     ):

@@ -156,6 +156,8 @@ class Filters:
     app: str | None = None
     error: int | None = None
     state: int | None = None
+    servers: tuple[str, ...] = ()  # any of these logical servers (a policy's fleet: logs --policy)
+    databases: tuple[str, ...] = ()  # any of these databases
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,10 @@ def _where(request: LogsRequest, window: IngestionWindow | None) -> list[str]:
         out.append(f"| where LogicalServerName_s =~ {kusto_string(f.server)}")
     if f.database is not None:
         out.append(f"| where database_name_s =~ {kusto_string(f.database)}")
+    if f.servers:
+        out.append(f"| where LogicalServerName_s in~ ({', '.join(kusto_string(s) for s in f.servers)})")
+    if f.databases:
+        out.append(f"| where database_name_s in~ ({', '.join(kusto_string(d) for d in f.databases)})")
     if f.principal is not None:
         out.append(f"| where server_principal_name_s =~ {kusto_string(f.principal)}")
     if f.client_ip is not None:

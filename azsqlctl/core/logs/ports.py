@@ -26,10 +26,13 @@ class LogsTarget:
     resource_id: str = ""
     retention: timedelta | None = None  # when known (discovered through ARM)
     via: str = ""  # how it was found, for messages ("diagnostic setting 'x' on master")
+    additional_workspaces: tuple[str, ...] = ()  # more workspaces (customer ids) in the same request (logs --policy)
 
     @property
     def display(self) -> str:
         where = f"workspace {self.workspace_id}" if self.workspace_id else f"resource {self.resource_id}"
+        if self.additional_workspaces:
+            where = f"workspaces {', '.join((self.workspace_id, *self.additional_workspaces))}"
         return f"{where} (found through the {self.via})" if self.via else where
 
 

@@ -1,0 +1,90 @@
+"""grant's fleet glue: ``select`` targets resolved through Resource Graph, and ``--show-targets``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from azsqlctl.core.fleet import Fleet
+    from azsqlctl.core.grant import GrantPorts
+    from azsqlctl.core.policy import Policy
+    from azsqlctl.core.settings import ConnectionSettings
+
+    from .render import Result
+
+
+def resolve_select(settings: ConnectionSettings, policy: Policy) -> tuple[Policy, Fleet]:
+    """The policy with its ``select`` targets made concrete (Resource Graph), and what was found.
+
+    A found server whose FQDN is the --server's host is reached at --server's address (its port, a tunnel)."""
+    from azsqlctl.azure.credentials import CredentialTokens
+    from azsqlctl.azure.resource_graph import ResourceGraph
+    from azsqlctl.core.fleet import concrete, resolve_fleet
+
+    tokens = CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
+    fleet = resolve_fleet(policy, ResourceGraph(tokens.credential, settings.cloud))
+    local = {settings.server.host.lower(): settings.server.display} if settings.server else {}
+    fleet.matches = [replace(m, server=local.get(m.server.lower(), m.server)) for m in fleet.matches]
+    return concrete(policy, fleet), fleet
+
+
+def warn_partial(fleet: Fleet) -> None:
+    from .render import warn
+
+    for line in fleet.partial:
+        warn(line)
+
+
+def show_targets(policy: Policy, fleet: Fleet | None, ports: GrantPorts, default_server: str) -> Result:
+    """Every (server, database) the policy reaches and why, without touching a database (globs list master)."""
+    from azsqlctl.core.errors import ExitCode
+    from azsqlctl.core.grant import expand_targets
+
+    from .render import Result
+
+    why: dict[tuple[str, str], str] = {}
+    for m in fleet.matches if fleet is not None else []:
+        why[(m.server.lower(), m.database.lower())] = f"target {m.target}: {m.why}"
+    op = expand_targets(policy, ports, default_server)
+    rows: list[dict[str, Any]] = []
+    for job in op.jobs:
+        reason = why.get((job.server.lower(), job.database.lower()))
+        if reason is None:
+            target = next(
+                (k for k, t in enumerate(policy.targets, 1) if t.select is None and (t.servers or [default_server]).count(job.server)), 0
+            )
+            reason = f"target {target}: named in the policy" if target else "resolved through Resource Graph"
+        rows.append({"server": job.server, "database": job.database, "why": reason})
+    failed = [{"server": r.server, "database": r.database, "error": r.error} for r in op.failed]
+    data = {"targets": rows, "unmatched": failed, "partial": fleet.partial if fleet else [],
+            "resource_graph": {"queries": fleet.queries, "pages": fleet.pages, "throttled": fleet.throttled} if fleet else None}  # fmt: skip
+    code = ExitCode.NOT_FOUND if failed or (fleet is not None and fleet.empty) else ExitCode.OK
+    return Result("grant", data, code, [], human=_human)
+
+
+def _human(data: dict[str, Any]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from azsqlctl.core.grant_export import visible
+
+    from .render import console
+
+    con = console()
+    table = Table("server", "database", "why", box=None, header_style="bold")
+    for row in data["targets"]:  # names and tags come from Azure: plain text, control characters visible
+        table.add_row(Text(visible(row["server"])), Text(visible(row["database"])), Text(visible(row["why"])))
+    con.print(table)
+    for miss in data["unmatched"]:
+        con.print(Text("✗ " + visible(f"{miss['server']} {miss['database']}: {miss['error']}"), style="red"))
+    for line in data["partial"]:
+        con.print(Text("partial: " + visible(line), style="yellow"))
+    graph = data["resource_graph"]
+    tail = (
+        f" (Resource Graph: {graph['queries']} quer{'y' if graph['queries'] == 1 else 'ies'}, {graph['pages']} page(s)"
+        + (f", {graph['throttled']} throttle wait(s))" if graph and graph["throttled"] else ")")
+        if graph
+        else ""
+    )
+    con.print(f"{len(data['targets'])} database(s){tail}")

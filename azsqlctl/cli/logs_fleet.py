@@ -1,0 +1,85 @@
+"""`azsqlctl logs --policy FILE`: failed logins across a policy's fleet, in one Log Analytics request.
+
+Each target server's audit destination is found as `logs` finds one server's (auditing policy, then the
+diagnostic settings on master, then their workspaces); every workspace goes into one query
+(``additional_workspaces``), filtered to the fleet's servers (and databases, when the policy names them
+exactly). A server that does not record failed logins is reported and left out; none at all is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from azsqlctl.core.logs.ports import LogsTarget
+    from azsqlctl.core.settings import ConnectionSettings
+
+
+@dataclass
+class FleetLogs:
+    target: LogsTarget
+    servers: tuple[str, ...]  # logical server names
+    databases: tuple[str, ...]  # exact names; () when a glob leaves them open
+    skipped: list[str] = field(default_factory=list)  # servers whose failed logins are not recorded, and why
+
+
+def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetLogs:
+    from azsqlctl.azure.credentials import get_credential
+    from azsqlctl.azure.monitor import ArmMonitorConfig
+    from azsqlctl.core.errors import AzsqlctlError, NotFound, UsageError
+    from azsqlctl.core.grant import is_glob
+    from azsqlctl.core.logs.ports import LogsTarget
+    from azsqlctl.core.logs.setup import discover
+    from azsqlctl.core.policy import load_policy
+    from azsqlctl.core.target import parse_server
+
+    from .grant_fleet import resolve_select
+
+    policy = load_policy(policy_path, allow_elevated=True)
+    servers: dict[tuple[str, str, str, str], None] = {}  # (subscription, resource group, name, host)
+    databases: list[str] = []
+    exact = True
+    for target in policy.targets:
+        if target.select is not None:
+            continue
+        for s in target.servers or ([settings.server.display] if settings.server else []):
+            address = parse_server(s, settings.cloud.sql_dns_suffix)
+            servers[(settings.subscription, settings.resource_group, address.logical_name, address.host)] = None
+        exact = exact and not any(is_glob(d) for d in target.databases)
+        databases += target.databases
+    if not servers and not any(t.select is not None for t in policy.targets):
+        raise UsageError("the policy's targets name no server", "pass --server (targets without servers use it)", code="no_target")
+    if any(t.select is not None for t in policy.targets):
+        _concrete, fleet = resolve_select(settings, policy)
+        for m in fleet.matches:
+            servers[(m.subscription, m.resource_group, m.server_name, "")] = None
+            databases.append(m.database)
+    credential = get_credential(settings.auth, settings.client_id, settings.cloud, settings.tenant_id)
+    configs: dict[str, ArmMonitorConfig] = {}
+    workspaces: dict[str, str] = {}  # customer id -> how it was found
+    names: list[str] = []
+    skipped: list[str] = []
+    for sub, rg, name, host in servers:
+        if not sub:
+            raise UsageError("finding the audit destination needs ARM", "pass --subscription and --resource-group", code="no_arm_scope")
+        config = configs.setdefault(sub.lower(), ArmMonitorConfig(credential, settings.cloud, sub))
+        try:
+            ref = config.find_server(rg, name, host)
+            found = discover(config, ref)
+        except AzsqlctlError as exc:
+            skipped.append(f"{name or host}: {exc.message}")
+            continue
+        names.append(ref.name)
+        workspaces.setdefault(found.workspace_id, found.via)
+    if not workspaces:
+        raise NotFound(
+            "no server of the policy records failed logins in Log Analytics: " + "; ".join(skipped),
+            "azsqlctl logs enable --server SERVER --workspace-resource ARM_ID, for each server",
+            code="auditing_off",
+        )
+    first, *more = workspaces
+    via = f"diagnostic settings of {len(names)} server(s)"
+    logs_target = LogsTarget(workspace_id=first, via=via, additional_workspaces=tuple(more))
+    return FleetLogs(logs_target, tuple(dict.fromkeys(names)), tuple(dict.fromkeys(databases)) if exact else (), skipped)
