@@ -49,6 +49,9 @@ def test_tokens(text: str, expected: str) -> None:
         ("could not get a password: try again", "could not get a password: try again"),  # prose, not a key
         ("Server=s;Database=d", "Server=s;Database=d"),
         ("PWD=a;PWD=b", "PWD=<redacted>;PWD=<redacted>"),
+        ("PWD=Xy;UID=u", "PWD=<redacted>;UID=u"),  # an unquoted value ends at ';' whatever it starts with
+        ("PWD=aXb;UID=u", "PWD=<redacted>;UID=u"),
+        ("Access Token=abcd;UID=u", "Access Token=<redacted>;UID=u"),  # a two-word key
     ],
 )
 def test_credentials(text: str, expected: str) -> None:
