@@ -199,3 +199,37 @@ def test_server_warnings() -> None:
     ]
     assert judge_server(replace(SERVER, minimal_tls_version=""), IDENT, "appdb", "rg", "").status == Status.PASS
     assert judge_server(replace(SERVER, minimal_tls_version="1.3"), IDENT, "appdb", "rg", "").status == Status.PASS
+
+
+def test_evidence_and_empty_fixes_are_exact() -> None:
+    """What --output json shows: the evidence keys, and no fix where nothing is wrong."""
+    tls = judge_tls(CERT, HOST, False)
+    assert tls.evidence == {
+        "tls_version": "TLSv1.3", "subject": "CN=srv", "names": ["srv"], "issuer": "CA", "days_left": 90, "verify_error": "",
+    }  # fmt: skip
+    assert judge_tls(replace(CERT, days_left=1), HOST, False).fix == ""
+    server = judge_server(SERVER, IDENT, "appdb", "rg", "")
+    assert server.fix == "" and judge_server(replace(SERVER, identity_type=""), IDENT, "appdb", "rg", "").fix == ""
+    assert server.evidence == {
+        "server": "srv", "fqdn": HOST, "public_network_access": "Enabled", "minimal_tls_version": "1.2",
+        "entra_admin": "admins", "entra_admin_type": "Group", "entra_admin_tenant": "T1", "entra_only": True,
+        "server_identity": "SystemAssigned",
+        "firewall_rules": [{"name": "office", "start": "203.0.113.0", "end": "203.0.113.255"}],
+        "database_exists": True, "allow_azure_services": False,
+    }  # fmt: skip
+    for cnames in ([], ["srv.privatelink.database.windows.net"]):
+        assert judge_dns(dns(["10.0.0.5"], cnames)).fix == ""
+    outcome, _ = judge_token(token(), CLOUD, HOST, NOW)
+    assert outcome.evidence["idtyp"] == "app" and str(outcome.evidence["sid_hex"]).startswith("0x")
+    with pytest.raises(Stop) as stop:
+        judge_token("opaque", CLOUD, HOST, NOW)
+    assert stop.value.outcome.finding == "the token is not a JWT: an opaque or encrypted token that Azure SQL cannot read"
+    assert stop.value.outcome.fix == "request an access token for the SQL scope (a JWS: three base64url parts) and pass it unmodified"
+
+
+@pytest.mark.parametrize(
+    "aud", ["https://management.core.windows.net/", "https://vault.azure.net", "https://storage.azure.com", "https://api.loganalytics.io"]
+)
+def test_tokens_for_other_azure_resources(aud: str) -> None:
+    outcome, _ = judge_token(token(aud=aud), CLOUD, HOST, NOW)
+    assert outcome.status == Status.FAIL and outcome.finding.startswith("the token is for ") and outcome.finding.endswith("not Azure SQL")
