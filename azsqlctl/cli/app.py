@@ -6,30 +6,12 @@ import sys
 from typing import Annotated
 
 import typer
-from typer.core import TyperOption
 
 from azsqlctl import __version__
 
 from .runner import HouseGroup, enable_hard_exit
 
 __all__ = ["COMMANDS", "build_app", "main"]  # and ``app`` (every command), built on first use
-
-_typer_display_type_rich = getattr(TyperOption, "display_type_rich", None)  # typer >= 0.29 shows <type> for every option
-
-
-def _display_type_rich(self: TyperOption, ctx: object) -> str | None:
-    """Flags take no value: show none (Typer 0.29 prints ``<bool>``); an explicit metavar wins over ``<str>``."""
-    if self.is_flag:
-        return None
-    if self.metavar:
-        return self.metavar
-    assert _typer_display_type_rich is not None
-    result: str | None = _typer_display_type_rich(self, ctx)
-    return result
-
-
-if _typer_display_type_rich is not None:
-    TyperOption.display_type_rich = _display_type_rich  # type: ignore[attr-defined]
 
 
 def _version(value: bool) -> None:

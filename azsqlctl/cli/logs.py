@@ -259,19 +259,16 @@ def audit_lookup(settings: ConnectionSettings) -> Any:
 
 
 def _check_workspace_guid(workspace: str) -> None:
-    import uuid
-
     from azsqlctl.core.errors import UsageError
+    from azsqlctl.core.identity import canonical_guid
 
-    try:
-        uuid.UUID(workspace.strip())
-    except ValueError:
+    if canonical_guid(workspace) is None:
         raise UsageError(
             f"--workspace '{workspace}' is not a GUID",
             "pass the workspace's customer id (az monitor log-analytics workspace show -g RG -n NAME --query customerId), "
             "or leave --workspace out to find it from the server's diagnostic setting",
             code="bad_workspace",
-        ) from None
+        )
 
 
 def _target(settings: ConnectionSettings, workspace: str | None, resource: str | None) -> LogsTarget:

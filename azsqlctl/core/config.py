@@ -20,38 +20,39 @@ TomlValue = str | int | float | bool | list["TomlValue"] | dict[str, "TomlValue"
 
 @dataclass(frozen=True)
 class Spec:
-    """One setting: its flag (or "" when it has none), environment variable and whether the file may set it."""
+    """One setting: its flag (or "" when it has none), environment variable and whether the file may set it.
+
+    What each means is the comment on its line (users read it in --help and the README, not here)."""
 
     key: str
     flag: str
     env: str
     in_file: bool
-    meaning: str
 
 
 SETTINGS: tuple[Spec, ...] = (
-    Spec("server", "--server", "AZSQLCTL_SERVER", True, "myserver, myserver.database.windows.net, host,port or tcp:host,port"),
-    Spec("database", "--database", "AZSQLCTL_DATABASE", True, "the database (doctor and grant need one; whoami defaults to master)"),
-    Spec("subscription", "--subscription", "AZSQLCTL_SUBSCRIPTION", True, "the server's subscription id (ARM checks)"),
-    Spec("resource_group", "--resource-group", "AZSQLCTL_RESOURCE_GROUP", True, "the server's resource group (ARM checks)"),
-    Spec("cloud", "--cloud", "AZSQLCTL_CLOUD", True, "AzureCloud (default), AzureUSGovernment, AzureChinaCloud or a custom cloud"),
-    Spec("auth", "--auth", "AZSQLCTL_AUTH", True, "default, cli, managed-identity, workload-identity, github-actions, azure-pipelines, environment or device-code"),
-    Spec("client_id", "--client-id", "AZSQLCTL_CLIENT_ID", True, "client id of the user-assigned managed identity to authenticate as"),
-    Spec("tenant_id", "--tenant-id", "AZSQLCTL_TENANT_ID", True, "tenant to authenticate in (cli, workload-identity)"),
-    Spec("driver", "--driver", "AZSQLCTL_ODBC_DRIVER", True, "ODBC driver name or library path"),
-    Spec("ca_bundle", "--ca-bundle", "AZSQLCTL_CA_BUNDLE", True, "PEM file of a private CA to trust (TLS to SQL, HTTPS to ARM)"),
-    Spec("timeout", "--timeout", "AZSQLCTL_TIMEOUT", True, "seconds per network step, at least 1 (default 15)"),
-    Spec("output", "--output", "AZSQLCTL_OUTPUT", True, "human (default) or json"),
-    Spec("connection_string", "--connection-string", "AZSQLCTL_CONNECTION_STRING", False, "doctor: the application's ODBC connection string"),
+    Spec("server", "--server", "AZSQLCTL_SERVER", True),  # myserver, myserver.database.windows.net, host,port or tcp:host,port
+    Spec("database", "--database", "AZSQLCTL_DATABASE", True),  # the database (doctor and grant need one; whoami defaults to master)
+    Spec("subscription", "--subscription", "AZSQLCTL_SUBSCRIPTION", True),  # the server's subscription id (ARM checks)
+    Spec("resource_group", "--resource-group", "AZSQLCTL_RESOURCE_GROUP", True),  # the server's resource group (ARM checks)
+    Spec("cloud", "--cloud", "AZSQLCTL_CLOUD", True),  # AzureCloud (default), AzureUSGovernment, AzureChinaCloud or a custom cloud
+    Spec("auth", "--auth", "AZSQLCTL_AUTH", True),  # default, cli, managed-identity, workload-identity, github-actions, azure-pipelines, environment or device-code
+    Spec("client_id", "--client-id", "AZSQLCTL_CLIENT_ID", True),  # client id of the user-assigned managed identity to authenticate as
+    Spec("tenant_id", "--tenant-id", "AZSQLCTL_TENANT_ID", True),  # tenant to authenticate in (cli, workload-identity)
+    Spec("driver", "--driver", "AZSQLCTL_ODBC_DRIVER", True),  # ODBC driver name or library path
+    Spec("ca_bundle", "--ca-bundle", "AZSQLCTL_CA_BUNDLE", True),  # PEM file of a private CA to trust (TLS to SQL, HTTPS to ARM)
+    Spec("timeout", "--timeout", "AZSQLCTL_TIMEOUT", True),  # seconds per network step, at least 1 (default 15)
+    Spec("output", "--output", "AZSQLCTL_OUTPUT", True),  # human (default) or json
+    Spec("connection_string", "--connection-string", "AZSQLCTL_CONNECTION_STRING", False),  # doctor: the application's ODBC connection string
     # Custom-cloud endpoints: environment, or the [clouds.<name>] table of the file.
-    Spec("arm_endpoint", "", "AZSQLCTL_ARM_ENDPOINT", False, "custom cloud: ARM endpoint"),
-    Spec("arm_resource", "", "AZSQLCTL_ARM_RESOURCE", False, "custom cloud: ARM token resource"),
-    Spec("logs_endpoint", "", "AZSQLCTL_LOGS_ENDPOINT", False, "custom cloud: Log Analytics endpoint"),
-    Spec("logs_resource", "", "AZSQLCTL_LOGS_RESOURCE", False, "custom cloud: Log Analytics token resource (default: the endpoint)"),
-    Spec("sql_dns_suffix", "", "AZSQLCTL_SQL_DNS_SUFFIX", False, "custom cloud: DNS suffix of SQL servers"),
-    Spec("sql_resource", "", "AZSQLCTL_SQL_RESOURCE", False, "custom cloud: SQL token resource"),
-    Spec("authority_host", "", "AZSQLCTL_AUTHORITY_HOST", False, "custom cloud: Entra authority"),
-    Spec("dns_server", "", "AZSQLCTL_DNS_SERVER", False, "custom cloud: ip[:port] of the DNS server doctor resolves through"),
+    Spec("arm_endpoint", "", "AZSQLCTL_ARM_ENDPOINT", False),  # custom cloud: ARM endpoint
+    Spec("arm_resource", "", "AZSQLCTL_ARM_RESOURCE", False),  # custom cloud: ARM token resource
+    Spec("logs_endpoint", "", "AZSQLCTL_LOGS_ENDPOINT", False),  # custom cloud: Log Analytics endpoint
+    Spec("logs_resource", "", "AZSQLCTL_LOGS_RESOURCE", False),  # custom cloud: Log Analytics token resource (default: the endpoint)
+    Spec("sql_dns_suffix", "", "AZSQLCTL_SQL_DNS_SUFFIX", False),  # custom cloud: DNS suffix of SQL servers
+    Spec("sql_resource", "", "AZSQLCTL_SQL_RESOURCE", False),  # custom cloud: SQL token resource
+    Spec("authority_host", "", "AZSQLCTL_AUTHORITY_HOST", False),  # custom cloud: Entra authority
+    Spec("dns_server", "", "AZSQLCTL_DNS_SERVER", False),  # custom cloud: ip[:port] of the DNS server doctor resolves through
 )  # fmt: skip
 BY_KEY: dict[str, Spec] = {s.key: s for s in SETTINGS}
 FILE_KEYS = frozenset({s.key for s in SETTINGS if s.in_file} | {"clouds"})

@@ -12,10 +12,10 @@ from .errors import UsageError
 from .grant_state import DbState
 from .identity import IdentitySpec, Kind, sid_guid, validate_identity
 from .ports import Row, row_bytes
-from .roles import CI_ONLY_ROLES, ELEVATED_ROLES
+from .roles import CI_ONLY_ROLES, ELEVATED_ROLES, FIXED_ROLES
 from .tsql import create_user, quote_name, sid_literal
 
-__all__ = ["IdentitySpec", "validate_identity"]  # re-exported: identity.py is their home
+__all__ = ["FIXED_ROLES", "IdentitySpec", "validate_identity"]  # re-exported: identity.py and roles.py are their homes
 
 PRESETS: dict[str, tuple[str, ...]] = {
     "reader": ("db_datareader",),
@@ -23,17 +23,6 @@ PRESETS: dict[str, tuple[str, ...]] = {
     "executor": ("app_executor",),
     "migrator": ("db_ddladmin", "db_datareader", "db_datawriter"),
 }
-FIXED_ROLES = (
-    "db_datareader",
-    "db_datawriter",
-    "db_ddladmin",
-    "db_owner",
-    "db_securityadmin",
-    "db_accessadmin",
-    "db_backupoperator",
-    "db_denydatareader",
-    "db_denydatawriter",
-)
 ELEVATED = (*sorted(ELEVATED_ROLES), "CONTROL")  # role names and the permission that make an identity an owner
 CI_ONLY = ("migrator", *sorted(CI_ONLY_ROLES))
 

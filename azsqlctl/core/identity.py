@@ -8,6 +8,7 @@ the client (application) id for apps and managed identities, the object
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 import uuid
@@ -18,6 +19,7 @@ from enum import StrEnum
 from .jwt import number_claim
 
 MAX_NAME = 128
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Principals every database has; granting to them is never what a user means.
 BUILTIN_PRINCIPALS = ("dbo", "guest", "sys", "INFORMATION_SCHEMA", "public")
 _BUILTIN_LOWER = frozenset(b.lower() for b in BUILTIN_PRINCIPALS)
@@ -39,6 +41,16 @@ KIND_HELP = (
 def sid_of(kind: str, client_id: str, object_id: str) -> str:
     """The GUID Azure SQL stores as the user's SID: client id for apps, object id for users and groups."""
     return client_id if kind == Kind.APP else object_id
+
+
+def canonical_guid(text: str) -> str | None:
+    """The one GUID parser: 8-4-4-4-12 hex digits (surrounding blanks ignored) in lower case, else None.
+
+    Stricter than ``uuid.UUID`` on purpose: Entra, ARM and Log Analytics print GUIDs only in this
+    form, so braces, ``urn:uuid:`` or 32 bare digits are more likely a pasted wrong value.
+    """
+    candidate = text.strip()
+    return candidate.lower() if _GUID.fullmatch(candidate) else None
 
 
 def sid_bytes(guid: str) -> bytes:
@@ -201,11 +213,8 @@ def validate_identity(spec: IdentitySpec, roles: tuple[str, ...] | list[str] = (
         out.append(f"type must be app, user or group, not '{spec.kind}'")
         return out
     for label, value in (("client id", spec.client_id), ("object id", spec.object_id)):
-        if value:
-            try:
-                uuid.UUID(value)
-            except ValueError:
-                out.append(f"{label} '{value}' is not a GUID")
+        if value and canonical_guid(value) is None:
+            out.append(f"{label} '{value}' is not a GUID")
     if spec.kind == Kind.APP and spec.sid_mode and not spec.client_id:
         out.append(
             "an app or managed identity matches by its client id: --sid-mode with only an object id creates a user that can never log in"

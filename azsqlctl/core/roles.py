@@ -8,16 +8,18 @@ from __future__ import annotations
 
 FIXED_ROLE_IDS: dict[str, int] = {
     "public": 0,
-    "db_owner": 16384,
-    "db_accessadmin": 16385,
-    "db_securityadmin": 16386,
-    "db_ddladmin": 16387,
-    "db_backupoperator": 16389,
     "db_datareader": 16390,
     "db_datawriter": 16391,
+    "db_ddladmin": 16387,
+    "db_owner": 16384,
+    "db_securityadmin": 16386,
+    "db_accessadmin": 16385,
+    "db_backupoperator": 16389,
     "db_denydatareader": 16392,
     "db_denydatawriter": 16393,
 }
+# The one list of fixed roles a member can be added to (every role but public), in the order grant suggests them.
+FIXED_ROLES: tuple[str, ...] = tuple(role for role in FIXED_ROLE_IDS if role != "public")
 
 _DDL = (
     "ALTER ANY SCHEMA", "CREATE TABLE", "CREATE VIEW", "CREATE PROCEDURE", "CREATE FUNCTION",

@@ -10,6 +10,7 @@ from pathlib import Path
 from .clouds import Cloud, resolve_cloud
 from .config import FileConfig, Setting, cloud_settings_with_sources, env_name, load_file_config, resolve
 from .errors import NotFound, UsageError
+from .identity import canonical_guid
 from .target import ServerAddress, parse_server
 
 
@@ -99,12 +100,10 @@ MAX_DATABASE_NAME = 128  # sysname: Azure SQL database names are at most 128 cha
 
 def parse_guid(text: str, source: str, hint: str = CLIENT_ID_HINT) -> str:
     """A GUID in its canonical lower-case form, or a usage error naming where the value came from."""
-    import uuid
-
-    try:
-        return str(uuid.UUID(text.strip()))
-    except ValueError:
-        raise UsageError(f"{source} '{text}' is not a GUID", hint, code="bad_guid") from None
+    guid = canonical_guid(text)
+    if guid is None:
+        raise UsageError(f"{source} '{text}' is not a GUID", hint, code="bad_guid")
+    return guid
 
 
 def _check_database(name: str, source: str) -> None:

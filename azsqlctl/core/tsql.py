@@ -7,13 +7,9 @@ semantics: wrapped in brackets, ``]`` doubled, at most 128 characters.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import uuid
+from .identity import MAX_NAME, IdentitySpec, canonical_guid, sid_hex
 
-from .identity import MAX_NAME, IdentitySpec, sid_hex
-
-__all__ = ["MAX_NAME", "BadIdentifier", "create_user", "guid_literal", "query_hash", "quote_name", "quote_string", "sid_literal"]
+__all__ = ["MAX_NAME", "BadIdentifier", "create_user", "guid_literal", "quote_name", "quote_string", "sid_literal"]
 
 
 class BadIdentifier(ValueError):
@@ -37,7 +33,10 @@ def quote_string(value: str) -> str:
 
 def guid_literal(value: str) -> str:
     """A validated GUID as a quoted literal; anything that is not a GUID is refused."""
-    return quote_string(str(uuid.UUID(value)))
+    guid = canonical_guid(value)
+    if guid is None:
+        raise BadIdentifier(f"'{value}' is not a GUID")
+    return quote_string(guid)
 
 
 def sid_literal(guid: str) -> str:
@@ -59,12 +58,3 @@ def create_user(spec: IdentitySpec) -> str:
     if spec.object_id:
         return f"CREATE USER {name} FROM EXTERNAL PROVIDER WITH OBJECT_ID = {guid_literal(spec.object_id)}"
     return f"CREATE USER {name} FROM EXTERNAL PROVIDER"
-
-
-_LITERALS = re.compile(r"N?'(?:[^']|'')*'|\b0x[0-9a-fA-F]+\b|\b\d+(?:\.\d+)?\b")
-
-
-def query_hash(sql: str) -> str:
-    """Hash of the statement with literals replaced: logs carry this, never the SQL text."""
-    normalised = " ".join(_LITERALS.sub("?", sql).split()).lower()
-    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:16]

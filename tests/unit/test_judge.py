@@ -11,7 +11,8 @@ from azsqlctl.core.clouds import BUILTIN
 from azsqlctl.core.connstr import parse, split_target
 from azsqlctl.core.errors import UsageError
 from azsqlctl.core.judge import judge_token
-from azsqlctl.core.tsql import query_hash, quote_name, quote_string
+from azsqlctl.core.queryhash import query_hash
+from azsqlctl.core.tsql import quote_name, quote_string
 
 CLOUD = BUILTIN["AzureCloud"]
 APP = "6e3f0a4e-1b2c-4d5e-8f90-123456789abc"

@@ -9,18 +9,17 @@ usually means:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from ..identity import canonical_guid
 from . import kql
 from .audit_rows import AuditRowError, as_int, as_iso, as_text, as_time, explain, mask_in, pseudonym
 
 GUESSING_STATES = frozenset({2, 5, 7, 8, 9})  # wrong user or password (sql-docs MSSQLSERVER_18456)
 ENTRA_STATES = frozenset({*range(102, 112), 132, 133})  # "AAD failure"
 GUESSING_THRESHOLD = 10  # failures in one group before it is called guessing
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ def hint(error: int | None, state: int | None, events: int, principal: str, clie
     if error != 18456 or state is None:
         return ""
     if state in ENTRA_STATES:
-        if _GUID.match(principal):
+        if canonical_guid(principal) is not None:
             return f"check this identity: azsqlctl doctor --client-id {principal}"
         return "check this identity's token and database user: azsqlctl doctor (signed in as it)"
     if state in GUESSING_STATES and events >= GUESSING_THRESHOLD:
