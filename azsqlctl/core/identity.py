@@ -8,6 +8,8 @@ the client (application) id for apps and managed identities, the object
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 import unicodedata
 import uuid
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .jwt import number_claim
+from .roles import FIXED_ROLE_IDS
 
 MAX_NAME = 128
 # Principals every database has; granting to them is never what a user means.
@@ -41,6 +44,7 @@ def sid_of(kind: str, client_id: str, object_id: str) -> str:
     return client_id if kind == Kind.APP else object_id
 
 
+@functools.lru_cache(maxsize=1024)  # one plan asks for the same identity's SID a few times in a row
 def sid_bytes(guid: str) -> bytes:
     """= CAST(CAST('<guid>' AS UNIQUEIDENTIFIER) AS VARBINARY(16)): the GUID's little-endian form."""
     return uuid.UUID(guid).bytes_le
@@ -132,12 +136,12 @@ class IdentitySpec:
     sid_mode: bool = False
     source: str = ""  # where the ids came from (an ARM resource id), for messages
 
-    @property
+    @functools.cached_property  # frozen: computed once (a plan asks several times per identity, 60,000 in a policy)
     def sid(self) -> str:
         """The SID GUID, or "" when it cannot be known from what was given (app by object id only)."""
         return sid_of(self.kind, self.client_id, self.object_id)
 
-    @property
+    @functools.cached_property
     def sid_hex(self) -> str:
         return sid_hex(self.sid) if self.sid else "unknown"
 
@@ -162,12 +166,23 @@ class IdentitySpec:
 
 
 _KINDS = frozenset(k.value for k in Kind)
+# The canonical GUID text, checked first (a policy of 60,000 ids); anything else is still given to uuid.UUID, which decides.
+_CANONICAL_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def is_guid(value: str) -> bool:
+    """Whether ``value`` is GUID text as uuid.UUID reads it (hyphens, braces, urn:uuid: ... all accepted)."""
+    if _CANONICAL_GUID.fullmatch(value):
+        return True
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def name_problems(name: str, roles: tuple[str, ...] | list[str] = ()) -> list[str]:
     """Why ``name`` cannot be a database user for an identity: built-in principals, roles, bad text."""
-    from .roles import FIXED_ROLE_IDS
-
     out: list[str] = []
     if not name.strip():
         out.append("the name is empty or only spaces: name the identity as Azure shows it")
@@ -201,11 +216,8 @@ def validate_identity(spec: IdentitySpec, roles: tuple[str, ...] | list[str] = (
         out.append(f"type must be app, user or group, not '{spec.kind}'")
         return out
     for label, value in (("client id", spec.client_id), ("object id", spec.object_id)):
-        if value:
-            try:
-                uuid.UUID(value)
-            except ValueError:
-                out.append(f"{label} '{value}' is not a GUID")
+        if value and not is_guid(value):
+            out.append(f"{label} '{value}' is not a GUID")
     if spec.kind == Kind.APP and spec.sid_mode and not spec.client_id:
         out.append(
             "an app or managed identity matches by its client id: --sid-mode with only an object id creates a user that can never log in"

@@ -39,6 +39,7 @@ ROLE_KEYS = ("grants",)
 ROLE_GRANT_KEYS = ("permissions", "schema")
 IDENTITY_KEYS = ("type", "client_id", "object_id", "resource", "name", "sid_mode")
 TARGET_KEYS = ("servers", "databases", "grants")
+_KNOWN_SETS: dict[tuple[str, ...], frozenset[str]] = {}
 
 
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
@@ -52,6 +53,8 @@ def _unknown_keys(
     body: Mapping[str, object], known: tuple[str, ...], where: str, line: int, lines: Lines, errors: list[tuple[int, str]]
 ) -> None:
     """A key this version does not read is an error, never silently ignored (a typo would otherwise grant less or more)."""
+    if body.keys() <= _KNOWN_SETS.setdefault(known, frozenset(known)):  # the usual case: one set comparison
+        return
     for key in body:
         if key not in known:
             hint = did_you_mean(key, known) or f" (known keys: {', '.join(known)})"
@@ -147,6 +150,10 @@ class Lines:
 
 
 def _header_parts(line: str) -> tuple[str, ...] | None:
+    # A plain header ([a.b] or [[a]]: no quotes, spaces, comment or stray brackets) splits without the regex.
+    inner = line[2:-2] if line.startswith("[[") and line.endswith("]]") else line[1:-1] if line.endswith("]") else None
+    if inner is not None and line[:1] == "[" and not any(c in inner for c in '[]"# \t'):
+        return tuple(inner.split("."))
     m = Lines._HEADER.match(line)
     if not m:
         return None
