@@ -136,12 +136,12 @@ class IdentitySpec:
     sid_mode: bool = False
     source: str = ""  # where the ids came from (an ARM resource id), for messages
 
-    @functools.cached_property  # frozen: computed once (a plan asks several times per identity, 60,000 in a policy)
+    @property
     def sid(self) -> str:
         """The SID GUID, or "" when it cannot be known from what was given (app by object id only)."""
         return sid_of(self.kind, self.client_id, self.object_id)
 
-    @functools.cached_property
+    @property
     def sid_hex(self) -> str:
         return sid_hex(self.sid) if self.sid else "unknown"
 
