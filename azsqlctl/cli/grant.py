@@ -178,7 +178,7 @@ def grant_command(
 ) -> None:
     """Give an identity least-privilege database roles: plan, print, apply in one transaction, check for drift.
 
-    [bold]azsqlctl grant orders-api --client-id GUID --role reader -S myserver -d appdb[/bold]
+    azsqlctl grant orders-api --client-id GUID --role reader -S myserver -d appdb
     shows the plan and asks; --apply applies it, --check fails on drift (CI). A fleet: --policy FILE.
     """
     from azsqlctl.core.settings import SettingsInput
