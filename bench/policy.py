@@ -54,11 +54,17 @@ def bench_policy(identities: int = 60_000) -> None:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
             wall = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            # The same machine's floor in the same run: a process that only starts and parses the file's TOML.
+            floor = [sys.executable, "-c", "import sys, tomli; tomli.loads(open(sys.argv[1], encoding='utf-8').read())", str(big)]
+            subprocess.run(floor, check=True, timeout=600)
+            floor_done = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)  # the process's own work, whatever the load
+    floor_cpu = (floor_done.ru_utime - after.ru_utime) + (floor_done.ru_stime - after.ru_stime)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"policy: grant exited {proc.returncode}: {proc.stderr[-2000:]}")
     print(
         f"policy: parse {identities // 4:,} identities {parse_small * 1000:.0f} ms, {identities:,} {parse_big * 1000:.0f} ms "
         f"({parse_big / parse_small:.1f}x for 4x; linear ~4x); grant --policy --dry-run with {identities:,} identities: "
-        f"{wall:.2f} s wall, {cpu:.2f} s CPU (goal <= 2 s; on a machine shared with other work, CPU is the steadier figure)"
+        f"{wall:.2f} s wall, {cpu:.2f} s CPU (goal <= 2 s; on a machine shared with other work, CPU is the steadier figure); "
+        f"baseline: python + tomli parsing the same file alone {floor_cpu:.2f} s CPU ({cpu / floor_cpu:.1f}x)"
     )

@@ -129,9 +129,19 @@ def doctor_command(
         with progress("Running checks…", fmt):
             report = doctor(options, probes)
         errors = [error_entry(report.error)] if report.error is not None else []
-        return Result("doctor", report.as_dict(), report.exit_code, errors, human=_human)
+        data = report.as_dict()
+        return Result("doctor", data, report.exit_code, errors, human=_human, errors_in_report=_shown_in(data, errors))
 
     run("doctor", output, debug, action)
+
+
+def _shown_in(data: dict[str, Any], errors: list[dict[str, Any]]) -> bool:
+    """Whether the report itself shows each error: its message in a failed check, its hint among the fixes."""
+    findings = [str(c["finding"]) for c in data["checks"] if c["status"] == "fail"]
+    fixes = [str(f["fix"]) for f in data["fixes"]]
+    return all(
+        any(str(e["message"]) in f for f in findings) and (not e.get("hint") or any(str(e["hint"]) in f for f in fixes)) for e in errors
+    )
 
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}

@@ -17,6 +17,7 @@ from typer._click import types as click_types
 from azsqlctl.core.config import env_help
 
 TARGET = "Target"
+CONNECTION = "Connection"  # how to reach the target: rarely needed, kept apart so Target's few lines read first
 AUTH = "Authentication"
 OUT = "Output"
 
@@ -82,8 +83,8 @@ Cloud = Annotated[
     typer.Option(
         "--cloud",
         metavar="NAME",
-        help=_text("AzureCloud, AzureUSGovernment, AzureChinaCloud or a custom cloud's name", "cloud"),
-        rich_help_panel=TARGET,
+        help=_text("AzureCloud, AzureUSGovernment, AzureChinaCloud or a custom cloud", "cloud"),
+        rich_help_panel=CONNECTION,
         show_default=False,
     ),
 ]
@@ -93,7 +94,7 @@ Driver = Annotated[
         "--driver",
         metavar="NAME|PATH",
         help=_text("ODBC driver name or library path", "driver"),
-        rich_help_panel=TARGET,
+        rich_help_panel=CONNECTION,
         show_default=False,
     ),
 ]
@@ -103,21 +104,22 @@ CaBundle = Annotated[
         "--ca-bundle",
         metavar="PEM",
         help=_text("PEM file of a private CA to trust", "ca_bundle"),
-        rich_help_panel=TARGET,
+        rich_help_panel=CONNECTION,
         show_default=False,
     ),
 ]
 TrustServerCertificate = Annotated[
-    bool, typer.Option("--trust-server-certificate", help="Skip certificate validation (local/dev targets only)", rich_help_panel=TARGET)
+    bool,
+    typer.Option("--trust-server-certificate", help="Skip certificate validation (local/dev targets only)", rich_help_panel=CONNECTION),
 ]
-Strict = Annotated[bool, typer.Option("--strict", help="Encrypt=strict (TDS 8.0: TLS before any TDS byte)", rich_help_panel=TARGET)]
+Strict = Annotated[bool, typer.Option("--strict", help="Encrypt=strict (TDS 8.0: TLS before any TDS byte)", rich_help_panel=CONNECTION)]
 Timeout = Annotated[
     str | None,
     typer.Option(
         "--timeout",
         metavar="SECONDS",
         help=_text("Seconds for each network step, 1-3600 (default 15)", "timeout"),
-        rich_help_panel=TARGET,
+        rich_help_panel=CONNECTION,
         show_default=False,
     ),
 ]
@@ -153,4 +155,4 @@ Output = Annotated[
     OutputFormat | None,
     typer.Option("--output", "-o", metavar="FORMAT", help=_text("human or json", "output"), rich_help_panel=OUT, show_default=False),
 ]
-Debug = Annotated[bool, typer.Option("--debug", help="Tracebacks and HTTP/driver logging (tokens redacted)", rich_help_panel=OUT)]
+Debug = Annotated[bool, typer.Option("--debug", help="Tracebacks, HTTP/driver logs (tokens redacted)", rich_help_panel=OUT)]

@@ -35,6 +35,9 @@ class Result:
     exit_code: ExitCode = ExitCode.OK
     errors: list[dict[str, Any]] = field(default_factory=list)
     human: Callable[[Any], None] | None = None  # renders ``data`` for people, given a rich Console
+    # ``human`` already shows every error's message and hint (doctor's failed check and its fix): when stdout and
+    # stderr are one terminal (or one file), the Error:/Hint: lines would show a reader the same text twice.
+    errors_in_report: bool = False
 
     @property
     def status(self) -> EnvelopeStatus:
@@ -96,11 +99,23 @@ def emit(result: Result, output: str) -> None:
         return
     if result.human is not None:
         result.human(result.data)
+        if result.errors_in_report and _one_destination():
+            return  # already read above; stderr gets them alone only when it is read apart from stdout
     hints: set[str] = set()
     for err in result.errors:  # many databases failing alike: one hint, not one per database
         hint = err.get("hint", "")
         emit_error_human(err["message"], "" if hint in hints else hint)
         hints.add(hint)
+
+
+def _one_destination() -> bool:
+    """Whether stdout and stderr are the same terminal, file or pipe (``2>&1``, an interactive shell)."""
+    try:
+        sys.stdout.flush()
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # replaced streams (a test runner's) have no descriptor
+        return False
+    return (out.st_dev, out.st_ino, out.st_rdev) == (err.st_dev, err.st_ino, err.st_rdev)
 
 
 def emit_error(command: str, err: AzsqlctlError, output: str) -> None:

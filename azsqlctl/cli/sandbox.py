@@ -43,6 +43,7 @@ Port = Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")
 class ScenarioName(StrEnum):  # the names of azsqlctl.sandbox.scenarios.Scenario (a test keeps them equal)
     failed_logins = "failed-logins"
     fleet = "fleet"
+    follow = "follow"
     no_monitoring = "no-monitoring"
     web_app = "web-app"
 
@@ -52,7 +53,8 @@ ScenarioOption = Annotated[
     typer.Option(
         "--scenario",
         metavar="NAME",
-        help="Start from a fresh state set up for a README example: failed-logins, fleet, no-monitoring or web-app "
+        help="Start from a fresh state set up for a README example: failed-logins, fleet, follow, no-monitoring or "
+        "web-app "
         "(in a temporary directory unless --state names a file that does not exist yet)",
         show_default=False,
     ),

@@ -494,6 +494,14 @@ def expand_targets(policy: Policy, ports: GrantPorts, default_server: str, prune
     failed: list[TargetResult] = []
     listed: dict[str, list[str]] = {}
     assigned: dict[tuple[str, str], dict[str, Assignment]] = {}
+    expanded: dict[tuple[str, ...], list[str]] = {}  # a policy repeats a few role lists for many identities: expand each once
+
+    def roles_of(roles: list[str]) -> list[str]:
+        key = tuple(roles)
+        if key not in expanded:
+            expanded[key] = expand_roles(roles)
+        return list(expanded[key])  # each assignment its own list
+
     for target in policy.targets:
         for server in target.servers or [default_server]:
             names: list[str] = []
@@ -520,7 +528,7 @@ def expand_targets(policy: Policy, ports: GrantPorts, default_server: str, prune
                 for ident, roles in target.grants.items():
                     same = given.get(ident)
                     if same is None:
-                        given[ident] = Assignment(policy.identities[ident], expand_roles(roles))
+                        given[ident] = Assignment(policy.identities[ident], roles_of(roles))
                         req.assignments.append(given[ident])
                     else:  # two targets give one identity roles in the same database: it gets both
                         same.roles = expand_roles([*same.roles, *roles])

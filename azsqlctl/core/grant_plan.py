@@ -227,7 +227,7 @@ def plan_identity(
         return
     by_sid = found if isinstance(found, dict) else None
     user = str(by_sid["name"]) if by_sid is not None else ident.name
-    current = {role for role, member in state.members if member == user.lower()}
+    current = state.roles_of(user)
     if revoke:
         for role in roles:
             if role.lower() in current:
@@ -250,7 +250,7 @@ def plan_identity(
             plan.steps.append(
                 Step("add_member", "+", f"add {user} to {role}", f"ALTER ROLE {quote_name(role)} ADD MEMBER {quote_name(user)}")
             )
-    for role in sorted(current - {r.lower() for r in roles}):
+    for role in sorted(current - {r.lower() for r in roles}) if current else ():
         if exclusive and prune:
             plan.steps.append(
                 Step("drop_member", "-", f"remove {user} from {role}", f"ALTER ROLE {quote_name(role)} DROP MEMBER {quote_name(user)}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .identity import sid_bytes
 from .ports import QuerySession, Row, row_bytes, row_int
+
+_NO_ROLES: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -14,15 +16,35 @@ class DbState:
     members: set[tuple[str, str]]  # (role, member), lower-cased
     permissions: set[tuple[str, str, str]]  # (grantee, permission, schema) lower-cased grantee/schema; schema "" = database
     schemas: list[str]
+    # Indexes built once (the state is read-only once read): a policy of 60,000 identities looks each one up
+    # by name, by SID and by membership, which must not rescan every principal per identity.
+    _by_name: dict[str, Row] = field(init=False, repr=False, compare=False)
+    _by_sid: dict[bytes, Row] = field(init=False, repr=False, compare=False)
+    _roles_of: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_name, self._by_sid, self._roles_of = {}, {}, {}
+        for p in self.principals:  # the first principal with a name or SID wins, as a scan in order would find it
+            self._by_name.setdefault(str(p["name"]).lower(), p)
+            sid = row_bytes(p.get("sid"))
+            if sid is not None:
+                self._by_sid.setdefault(sid, p)
+        roles_of: dict[str, set[str]] = {}
+        for role, member in self.members:
+            roles_of.setdefault(member, set()).add(role)
+        self._roles_of = {member: frozenset(roles) for member, roles in roles_of.items()}
 
     def principal(self, name: str) -> Row | None:
-        return next((p for p in self.principals if str(p["name"]).lower() == name.lower()), None)
+        return self._by_name.get(name.lower())
 
     def by_sid(self, guid: str) -> Row | None:
         if not guid:
             return None
-        wanted = sid_bytes(guid)
-        return next((p for p in self.principals if row_bytes(p.get("sid")) == wanted), None)
+        return self._by_sid.get(sid_bytes(guid))
+
+    def roles_of(self, member: str) -> frozenset[str]:
+        """The roles ``member`` belongs to (lower-cased names)."""
+        return self._roles_of.get(member.lower(), _NO_ROLES)
 
 
 STATE_QUERIES = {

@@ -8,6 +8,7 @@ the client (application) id for apps and managed identities, the object
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import unicodedata
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .jwt import number_claim
+from .roles import FIXED_ROLE_IDS
 
 MAX_NAME = 128
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -53,6 +55,7 @@ def canonical_guid(text: str) -> str | None:
     return candidate.lower() if _GUID.fullmatch(candidate) else None
 
 
+@functools.lru_cache(maxsize=1024)  # one plan asks for the same identity's SID a few times in a row
 def sid_bytes(guid: str) -> bytes:
     """= CAST(CAST('<guid>' AS UNIQUEIDENTIFIER) AS VARBINARY(16)): the GUID's little-endian form."""
     return uuid.UUID(guid).bytes_le
@@ -178,8 +181,6 @@ _KINDS = frozenset(k.value for k in Kind)
 
 def name_problems(name: str, roles: tuple[str, ...] | list[str] = ()) -> list[str]:
     """Why ``name`` cannot be a database user for an identity: built-in principals, roles, bad text."""
-    from .roles import FIXED_ROLE_IDS
-
     out: list[str] = []
     if not name.strip():
         out.append("the name is empty or only spaces: name the identity as Azure shows it")

@@ -8,6 +8,8 @@ example needs, so every example runs as written and prints what the README shows
   by Log Analytics (1 x billing-worker state 132: no user; 1 x orders-api from another tenant, state
   105; 12 x ``sa`` with a wrong password, state 8): the ``logs`` listing, ``--summary``, and doctor's
   "audit log, last hour" line.
+- ``follow``: ``failed-logins``, and Log Analytics throttles its fourth query once (429 ThrottledError,
+  Retry-After 2 s): ``logs --follow`` retrying, with a refusal made while it runs.
 - ``no-monitoring``: server auditing Disabled and no diagnostic setting: ``logs`` saying nothing is
   set up yet, ``logs status`` and ``logs enable``.
 - ``web-app``: a web app ``shop-web`` with a system-assigned managed identity, for
@@ -45,6 +47,7 @@ APPLICATION = "python3.11"  # what the ODBC driver sent as the application name 
 class Scenario(StrEnum):
     FAILED_LOGINS = "failed-logins"
     FLEET = "fleet"
+    FOLLOW = "follow"
     NO_MONITORING = "no-monitoring"
     WEB_APP = "web-app"
 
@@ -101,11 +104,18 @@ def _failed_logins(sandbox: Sandbox) -> None:
     sandbox.store.audit.flush()
 
 
+def _follow(sandbox: Sandbox) -> None:
+    _failed_logins(sandbox)
+    # The fourth query: --follow's first polls pass, then one 429 it must honour (Retry-After) and say so on stderr.
+    sandbox.faults.inject("logs", "throttle429", 1, retry_after=2, after=3)
+
+
 SCENARIOS: dict[Scenario, ScenarioSpec] = {
     Scenario.FAILED_LOGINS: ScenarioSpec(
         "14 refused logins of three kinds in the audit log (logs, logs --summary, doctor)", _failed_logins
     ),
     Scenario.FLEET: ScenarioSpec("tenant_a, tenant_b, tenant_c (offline) and shop-web (grant --policy examples/fleet.toml)", _fleet),
+    Scenario.FOLLOW: ScenarioSpec("failed-logins, and one 429 from Log Analytics on its fourth query (logs --follow)", _follow),
     Scenario.NO_MONITORING: ScenarioSpec("auditing Disabled, no diagnostic setting (logs, logs status, logs enable)", _no_monitoring),
     Scenario.WEB_APP: ScenarioSpec("a web app shop-web with a system-assigned identity (grant --identity-resource)", _web_app),
 }

@@ -61,7 +61,10 @@ def test_grant_help_groups_its_options() -> None:
     text = _help(["grant"], 80)
     panels = re.findall(r"╭─ (.+?) ─", text)
     assert panels == ["Arguments", "Options", "Identity", "Mode", "Policy (many identities and databases)", "Server (ARM)", "Target",
-                      "Authentication", "Output"], panels  # fmt: skip
+                      "Connection", "Authentication", "Output"], panels  # fmt: skip
+    assert len(text.splitlines()) < 95, text  # was 107 lines with 37 options
+    # the first screen says how to grant a role
+    assert "azsqlctl grant orders-api --client-id GUID --role reader" in "\n".join(text.splitlines()[:12]), text
 
 
 def test_license_is_an_spdx_expression_and_setuptools_can_read_it() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -84,3 +85,37 @@ def test_doctor_names_an_unreachable_token_endpoint_once_on_stderr(
     assert len(errors) == 2 and "the token endpoint at http://127.0.0.1:1/msi/token" in errors[0], result.stderr
     envelope = json.loads(runner.invoke(app, ["doctor", "--timeout", "2", "-o", "json"]).stdout)
     assert envelope["errors"][0]["code"].startswith("token_") and envelope["exit_code"] == ExitCode.CONNECTION
+
+
+def test_doctor_shows_its_error_once_where_stdout_and_stderr_are_one_terminal(
+    sandbox: Sandbox, client_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 point 8: the report's failed check and fix, then Error:/Hint: on stderr, read as the same text twice."""
+    import pty
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token")
+    cmd = [sys.executable, "-m", "azsqlctl", "doctor", "--timeout", "2"]
+    leader, follower = pty.openpty()  # what a terminal user sees: stdout and stderr are the same terminal
+    env = {**os.environ, "COLUMNS": "400"}  # long lines unwrapped
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env) as proc:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other side closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.wait(timeout=60)
+    os.close(leader)
+    seen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))  # styles, cursor moves
+    assert proc.returncode == ExitCode.CONNECTION, seen
+    assert "✗ Credential" in seen and seen.count("refused the connection") == 1, seen
+    assert "Error:" not in seen and "Hint:" not in seen and seen.count("nothing listens there") == 1, seen  # the fix, once
+    # read apart (stdout to a file or a pipe), stderr still carries the error alone, for whoever reads only that
+    apart = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    assert "✗ Credential" in apart.stdout and apart.stderr.startswith("Error: the token endpoint at http://127.0.0.1:1"), apart.stderr

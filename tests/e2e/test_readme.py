@@ -161,6 +161,7 @@ NORMALISE = [
     (re.compile(r"tracing ID of '[0-9A-Fa-f-]{36}'"), "tracing ID of 'ID'"),
     (re.compile(r'"item_id": "[0-9a-f-]{36}"'), '"item_id": "ID"'),
     (re.compile(r"Sandbox state \S+ reset"), "Sandbox state PATH reset"),
+    (re.compile(r"in \d+ poll\(s\)"), "in N poll(s)"),  # logs --follow stopped by timeout: polls depend on the machine's speed
     (re.compile(r"\s+$", re.M), ""),
 ]
 
