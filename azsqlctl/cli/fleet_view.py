@@ -2,8 +2,9 @@
 
 On a terminal: databases done of total, how many changed and failed, the current rate and the ETA,
 redrawn in place and gone when the run ends (the summary table follows on stdout). Not a terminal
-(CI logs, a pipe): one line per failed database as it fails, and a progress line every tenth of the
-fleet (at most one per second), so a log shows the run moving without one line per database.
+(CI logs, a pipe): for a fleet of PLAIN_FROM databases or more, one line per failed database as it fails
+and a progress line every tenth of the fleet (at most one per second), so a log shows the run moving
+without one line per database; a smaller run is over in moments and its summary table says it all.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class Tally:
         return f"{self.done}/{self.total} databases: {self.changed} changed, {self.failed} failed, {self.rate(now):.1f}/s, ETA {left}"
 
 
+PLAIN_FROM = 10  # databases: off a terminal, smaller runs print only their summary
+
+
 @contextmanager
 def fleet_progress(
     total: int, fmt: str, stream: IO[str] | None = None, clock: Callable[[], float] = time.monotonic
@@ -84,6 +88,9 @@ def fleet_progress(
 
             yield on_tty
         return
+    if total < PLAIN_FROM:
+        yield None
+        return
     step = max(1, total // 10)
     last = [tally.started]
 
@@ -103,6 +110,6 @@ def fleet_progress(
 
 def _plain(text: Any) -> str:
     """Names and messages from outside, one line, control characters visible."""
-    from azsqlctl.core.grant_export import visible
+    from azsqlctl.core.visible import visible
 
     return visible(str(text))

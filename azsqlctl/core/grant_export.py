@@ -33,6 +33,7 @@ from .identity import BUILTIN_PRINCIPALS, MAX_NAME, IdentitySpec, Kind, sid_guid
 from .policy import PERMISSIONS
 from .ports import QuerySession, row_bytes, row_int
 from .roles import ELEVATED_ROLES, FIXED_ROLE_IDS
+from .visible import visible
 
 # Granted to public in every Azure SQL database: not the operator's doing, not exported.
 DEFAULT_PUBLIC = frozenset({"VIEW ANY COLUMN ENCRYPTION KEY DEFINITION", "VIEW ANY COLUMN MASTER KEY DEFINITION"})
@@ -127,11 +128,6 @@ def read_snapshot(session: QuerySession, server: str, database: str) -> Database
     )
     schemas = {row_int(r["schema_id"]): str(r["name"]) for r in session.query(EXPORT_QUERIES["schemas"])}
     return DatabaseSnapshot(server, database, principals, members, perms, schemas)
-
-
-def visible(text: str) -> str:
-    """Control and format characters as \\uXXXX: a name from a database never breaks a line or a terminal."""
-    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") else ch for ch in text)
 
 
 def bracket(name: str) -> str:

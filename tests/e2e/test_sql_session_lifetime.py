@@ -105,8 +105,9 @@ def test_a_raw_session_cut_mid_session_is_freed_with_its_batches(
     assert freed([ref_setup])  # closed by the driver
     sock = hc.logged_in(sandbox, admin_token())
     sock.settimeout(60)
+    others = _sessions()  # sessions of other sandboxes in this process (module-scoped ones, under xdist)
     assert hc.error_numbers(_send(sock, "SELECT 0 AS n")) == []  # the SQL session begins with the first request
-    ref = _new_session(set())
+    ref = _new_session(others)
     if transaction:  # locks: the table's (X), a transaction's and a session's application lock
         assert hc.error_numbers(_send(sock, "BEGIN TRAN; UPDATE life SET v = 2")) == []
         assert hc.error_numbers(_send(sock, "DECLARE @rc int; EXEC @rc = sp_getapplock 'a', 'Exclusive', 'Transaction'")) == []

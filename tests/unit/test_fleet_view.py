@@ -40,7 +40,7 @@ def test_plain_lines_off_a_terminal_every_tenth_and_each_failure() -> None:
             on_done(row(f"db{i}", Status.FAILED if i == 3 else Status.CHANGED, "Login failed\x1b[31m"))
     lines = out.getvalue().splitlines()
     assert lines[0] == "2/20 databases: 2 changed, 0 failed, 1.0/s, ETA 0m18s"
-    assert lines[1] == "failed: db3 on srv: Login failed\\u001b[31m"
+    assert lines[1] == "failed: db3 on srv: Login failed\\x1b[31m"
     assert lines[-1] == "20/20 databases: 19 changed, 1 failed, 1.0/s, ETA 0m00s"
     assert len(lines) == 11  # ten progress lines and the failure
 
@@ -51,4 +51,8 @@ def test_json_and_single_databases_show_nothing() -> None:
         assert on_done is None
     with fleet_progress(1, "human", out) as on_done:
         assert on_done is None
+    with fleet_progress(9, "human", out) as on_done:  # off a terminal, a small run shows only its summary table
+        assert on_done is None
+    with fleet_progress(10, "human", out) as on_done:
+        assert on_done is not None
     assert out.getvalue() == ""

@@ -275,8 +275,8 @@ def test_names_are_quoted_as_toml_and_tsql_and_glob_characters_escaped() -> None
     sid = str(uuid.uuid4())
     db = Database("x[1]", users=[DbUser('we"ird]\x1bname', sid, "S", 5)])
     exported = export_of(state_with(db))
-    assert exported.unexpressed[0].what == 'SQL-authentication user we"ird]\\u001bname'
-    assert exported.unexpressed[0].tsql == 'CREATE USER [we"ird]]\\u001bname] FOR LOGIN <its server login>;'
+    assert exported.unexpressed[0].what == 'SQL-authentication user we"ird]\\x1bname'
+    assert exported.unexpressed[0].tsql == 'CREATE USER [we"ird]]\\x1bname] FOR LOGIN <its server login>;'
     assert "\x1b" not in exported.text
     assert literal_glob("x[1]") == "x[[]1]"
     assert 'databases = ["x[[]1]"]' in exported.text
