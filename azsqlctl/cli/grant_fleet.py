@@ -67,7 +67,7 @@ def _human(data: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from azsqlctl.core.grant_export import visible
+    from azsqlctl.core.visible import visible
 
     from .render import console
 
