@@ -119,7 +119,7 @@ def grant_command(
             metavar="N",
             min=0,
             max=8,
-            help="Retries after 40613, 40501, 40197 (1, 2, 4 s ...)",
+            help="Retries after 40613/40501/40197",
             rich_help_panel=FLEET,
         ),
     ] = 3,
@@ -128,7 +128,7 @@ def grant_command(
         bool,
         typer.Option(
             "--show-targets",
-            help="With --policy: list the servers and databases its targets reach (Resource Graph for select) and why; change nothing",
+            help="With --policy: list the databases it reaches and why; change nothing",
             rich_help_panel=MODE,
         ),
     ] = False,
@@ -189,8 +189,8 @@ def grant_command(
     """Give an identity least-privilege database roles: plan, print, apply in one transaction, check for drift.
 
     azsqlctl grant orders-api --client-id GUID --role reader -S myserver -d appdb
-    shows the plan and asks; --apply applies it, --check fails on drift (CI). A fleet: --policy FILE.
-    To start a policy from what databases hold today: azsqlctl grant export --help
+    shows the plan and asks; --apply applies it, --check fails on drift (CI).
+    A fleet: --policy FILE (write one from today's databases: grant export).
     """
     from azsqlctl.core.settings import SettingsInput
 
