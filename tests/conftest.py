@@ -85,3 +85,17 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 _hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 if os.environ.get("CI"):
     _hypothesis_settings.load_profile("ci")
+
+
+# Whole folders of heavy checks (issue 19's layers): the third-party clients and ORM stacks, and Microsoft's
+# Kusto language service over every query shape, each driving node or a driver per test. They run with the rest
+# (the README's test command runs everything); `-m "not slow"` leaves them out of the quick loop.
+_SLOW_FOLDERS = ("clients", "stacks", "kusto")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        parts = Path(str(item.path)).resolve().relative_to(tests).parts
+        if parts and parts[0] in _SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
