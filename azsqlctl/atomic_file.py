@@ -25,7 +25,10 @@ SECRET = 0o600  # keys, tokens, the sandbox's state and audit trail
 PRIVATE_DIR = 0o700
 TEMP_MARK = ".azsqlctl-tmp."
 
-_lock = threading.Lock()
+# Re-entrant: the quiet-exit signal handler (azsqlctl.__init__._leave) calls abandon_pending() in the main
+# thread, possibly while that same thread is inside one of these `with _lock:` blocks (`_hard_exit` after a
+# command, a write in the main thread); a plain Lock would deadlock the process there, on its way out.
+_lock = threading.RLock()
 _pending: set[str] = set()  # temp files being written by this process
 _closed = {"flag": False}  # set by abandon_pending: the process is leaving, nothing new is created
 

@@ -91,13 +91,17 @@ def test_a_signal_in_the_first_instants_exits_quietly(tmp_path: Path) -> None:
     for i in range(40):
         sig = signal.SIGINT if i % 2 else signal.SIGTERM
         proc = subprocess.Popen([sys.executable, "-m", "azsqlctl", "whoami", "--server", "localhost,1", "--database", "appdb"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=dict(os.environ))  # fmt: skip
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=dict(os.environ, PYTHONFAULTHANDLER="1"))  # fmt: skip
         time.sleep((i // 2) * 0.012)  # 0 to ~230 ms: the interpreter, runpy, then Typer, rich and the SDKs importing
         if proc.poll() is not None:  # already done (a fast, idle machine): nothing to interrupt
             proc.communicate()
             continue
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=30)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # a hang: every thread's stack (faulthandler on SIGABRT) says where
+            proc.send_signal(signal.SIGABRT)
+            raise AssertionError((i, sig, "no exit 30 s after the signal", proc.communicate()[1][-8000:])) from None
         if proc.returncode == -sig or "Fatal Python error: init_" in err:
             outcomes.append("interpreter")  # before any azsqlctl code: not ours to handle
             continue
