@@ -58,6 +58,9 @@ def canonical_guid(text: str) -> str | None:
 @functools.lru_cache(maxsize=1024)  # one plan asks for the same identity's SID a few times in a row
 def sid_bytes(guid: str) -> bytes:
     """= CAST(CAST('<guid>' AS UNIQUEIDENTIFIER) AS VARBINARY(16)): the GUID's little-endian form."""
+    if len(guid) == 36 and _GUID.fullmatch(guid):  # the usual 8-4-4-4-12 form: byte-swap the hex directly (3x uuid.UUID)
+        g = guid
+        return bytes.fromhex(g[6:8] + g[4:6] + g[2:4] + g[0:2] + g[11:13] + g[9:11] + g[16:18] + g[14:16] + g[19:23] + g[24:])
     return uuid.UUID(guid).bytes_le
 
 

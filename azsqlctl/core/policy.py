@@ -140,8 +140,12 @@ class Policy:
     roles: dict[str, RoleSpec] = field(default_factory=dict)
     identities: dict[str, IdentitySpec] = field(default_factory=dict)
     targets: list[Target] = field(default_factory=list)
-    lines: dict[str, int] = field(default_factory=dict)  # identity -> its table's line
+    source: Lines | None = None  # the text's lines: an identity's line is looked up only for a message
     path: str = ""
+
+    def identity_line(self, name: str) -> int:
+        """The line of ``[identities.NAME]`` (0 when unknown), for a message about that identity."""
+        return self.source.header("identities", name) if self.source else 0
 
 
 class _CountedLines:
@@ -163,23 +167,44 @@ class _CountedLines:
             self.reads += 1
             yield line
 
+    def all(self) -> list[str]:
+        """Every line, uncounted: the caller counts its own pass."""
+        return self._lines
+
 
 class Lines:
     """Finds the line of a table header or a key in TOML text, for error messages.
 
-    Headers are indexed in one pass over the text; a key is looked for only inside its own table
-    (from its header to the next one), so validating N identities reads each line a bounded number
-    of times. ``scanned`` counts the lines read: a test compares it at N and 4N identities.
+    A valid policy needs only its few role and target headers' lines: each is found by one regex
+    search over the text (at most ``DIRECT_SEARCHES`` of them). The first lookup past that, and any
+    key lookup (an error to report), indexes every header in one pass over the lines; a key is then
+    looked for only inside its own table (from its header to the next one), so validating N
+    identities reads each line a bounded number of times. ``scanned`` counts the lines read: a test
+    compares it at N and 4N identities.
     """
 
     _HEADER = re.compile(r"^\s*\[\[?(.*?)\]\]?\s*(#.*)?$")
+    DIRECT_SEARCHES = 16
 
     def __init__(self, text: str) -> None:
-        raw = text.splitlines()
-        self.lines = _CountedLines(raw)
-        self.lines.reads = len(raw)  # the indexing pass below reads each line once
-        self._headers: dict[tuple[str, ...], list[int]] = {}
-        self._next_header: list[int] = [0] * (len(raw) + 2)  # line i -> the first header line after i (or len + 1)
+        self._text = text
+        self.lines = _CountedLines(text.splitlines())
+        self._headers: dict[tuple[str, ...], list[int]] | None = None
+        self._next_header: list[int] = []  # line i -> the first header line after i (or len + 1), once indexed
+        self._direct_left = self.DIRECT_SEARCHES
+        self._found: dict[tuple[str, ...], list[int]] = {}
+
+    @property
+    def scanned(self) -> int:
+        return self.lines.reads
+
+    def _index(self) -> dict[tuple[str, ...], list[int]]:
+        if self._headers is not None:
+            return self._headers
+        raw = self.lines.all()
+        self.lines.reads += len(raw)  # this pass reads each line once
+        headers: dict[tuple[str, ...], list[int]] = {}
+        self._next_header = [0] * (len(raw) + 2)
         following = len(raw) + 1
         for i in range(len(raw), 0, -1):
             self._next_header[i] = following
@@ -188,20 +213,40 @@ class Lines:
             parts = _header_parts(line) if first == "[" or (first in (" ", "\t") and line.lstrip()[:1] == "[") else None
             if parts is not None:
                 following = i
-                self._headers.setdefault(parts, []).append(i)
+                headers.setdefault(parts, []).append(i)
         self._next_header[0] = following
-        for found in self._headers.values():
+        for found in headers.values():
             found.reverse()
+        self._headers = headers
+        return headers
 
-    @property
-    def scanned(self) -> int:
-        return self.lines.reads
+    def _search(self, parts: tuple[str, ...]) -> list[int]:
+        """The lines of every header named ``parts``, by one regex search over the text (no index)."""
+        if parts not in self._found:
+            name = r"\.".join(r'[ \t]*"?' + re.escape(p) + r'"?[ \t]*' for p in parts)
+            pattern = re.compile(r"^[ \t]*\[\[?" + name + r"\]\]?[ \t]*(?:#[^\n]*)?\r?$", re.MULTILINE)
+            self.lines.reads += len(self.lines)  # a search reads the whole text once
+            found: list[int] = []
+            line, previous = 1, 0
+            for m in pattern.finditer(self._text):
+                # Both ends of the chunk are line starts: splitlines counts the lines between, as the index would.
+                line += len(self._text[previous : m.start()].splitlines())
+                previous = m.start()
+                found.append(line)
+            self._found[parts] = found
+        return self._found[parts]
 
     def header(self, *parts: str, nth: int = 0) -> int:
-        found = self._headers.get(tuple(parts), [])
+        if self._headers is None and (self._direct_left > 0 or tuple(parts) in self._found):
+            if tuple(parts) not in self._found:
+                self._direct_left -= 1
+            found = self._search(tuple(parts))
+        else:
+            found = self._index().get(tuple(parts), [])
         return found[nth] if nth < len(found) else 0
 
     def key(self, start: int, key: str) -> int:
+        self._index()
         first = max(start, 1)
         end = self._next_header[first] if first <= len(self.lines) else first
         if start == 0:
@@ -245,7 +290,7 @@ def resolve_resources(policy: Policy, resolve: Callable[[str], IdentitySpec]) ->
         try:
             found = resolve(spec.source)
         except AzsqlctlError as exc:
-            errors.append((policy.lines.get(key, 0), f"identity {key}: {exc.message}"))
+            errors.append((policy.identity_line(key), f"identity {key}: {exc.message}"))
             continue
         policy.identities[key] = replace(found, name=spec.name, sid_mode=spec.sid_mode)
     if errors:
@@ -278,7 +323,7 @@ def _array(value: object) -> list[object]:
 
 def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool) -> tuple[Policy, list[tuple[int, str]]]:
     errors: list[tuple[int, str]] = []
-    policy = Policy()
+    policy = Policy(source=lines)
     if data.get("version", 1) != 1:
         errors.append((lines.key(1, "version"), f"unsupported version {data.get('version')!r} (this azsqlctl reads version 1)"))
     _unknown_keys(data, TOP_KEYS, "", 1, lines, errors)
@@ -308,15 +353,17 @@ def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool)
     seen_ids: dict[str, str] = {}
     not_identities = tuple(policy.roles) + tuple(BUILTIN_CUSTOM)  # names an identity may not take
     for name, body in _table(data.get("identities")).items():
-        line = lines.header("identities", name)
+        # Its header's line only if there is something to report (a valid policy of 60,000 identities needs none).
+        def at(name: str = name) -> int:
+            return lines.header("identities", name)
+
         if not isinstance(body, dict):
-            errors.append((line, f"identity {name}: expected a table"))
+            errors.append((at(), f"identity {name}: expected a table"))
             continue
         if not body.keys() <= _IDENTITY_KEYS:  # checked here: a call per identity costs more than the check
-            _unknown_keys(body, IDENTITY_KEYS, f"identity {name}: ", line, lines, errors)
+            _unknown_keys(body, IDENTITY_KEYS, f"identity {name}: ", at(), lines, errors)
         client_id, object_id = str(body.get("client_id", "")), str(body.get("object_id", ""))
         resource = str(body.get("resource", ""))
-        policy.lines[name] = line
         # Only apps have a client id, so one implies the type; an object id alone says nothing.
         kind = str(body.get("type", Kind.APP.value if client_id or resource else ""))
         spec = IdentitySpec(
@@ -331,7 +378,7 @@ def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool)
                 problems.append(f"resource '{resource}' is not an ARM resource id (az identity show -n NAME -g GROUP --query id)")
             for problem in problems:
                 errors.append(
-                    (lines.key(line, "name" if problem.startswith(("the name", "'")) else "resource"), f"identity {name}: {problem}")
+                    (lines.key(at(), "name" if problem.startswith(("the name", "'")) else "resource"), f"identity {name}: {problem}")
                 )
             policy.identities[name] = spec
             continue
@@ -341,10 +388,10 @@ def parse_policy(data: Mapping[str, object], lines: Lines, allow_elevated: bool)
                 else "object_id" if "object id" in problem
                 else "name" if problem.startswith(("the name", "'")) else "type"
             )  # fmt: skip
-            errors.append((lines.key(line, key), f"identity {name}: {problem}"))
+            errors.append((lines.key(at(), key), f"identity {name}: {problem}"))
         for label, value in (("SID", spec.sid), ("object id", spec.object_id)):
             if value and value.lower() in seen_ids:
-                errors.append((line, f"identity {name}: duplicate of identity {seen_ids[value.lower()]} (same {label} {value})"))
+                errors.append((at(), f"identity {name}: duplicate of identity {seen_ids[value.lower()]} (same {label} {value})"))
                 break
         for value in (spec.sid, spec.object_id):
             if value:

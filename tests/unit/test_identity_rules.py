@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from azsqlctl.core.identity import (
     MAX_NAME,
@@ -166,3 +170,11 @@ def test_identity_from_resource() -> None:
         identity_from_resource(ARM, {})
     with pytest.raises(ValueError, match="no managed identity"):
         identity_from_resource(ARM, {"identity": {"type": "SystemAssigned"}})  # no principalId yet
+
+
+@given(st.uuids())
+def test_sid_bytes_is_the_guids_little_endian_form_in_every_accepted_spelling(u: uuid.UUID) -> None:
+    """The byte-swapping fast path for the usual form agrees with uuid.UUID.bytes_le (= CAST AS VARBINARY(16))."""
+    for spelling in (str(u), str(u).upper(), "{" + str(u) + "}", u.hex):
+        sid_bytes.cache_clear()
+        assert sid_bytes(spelling) == u.bytes_le, spelling

@@ -39,7 +39,7 @@ def test_a_valid_policy_has_no_errors_and_keeps_everything() -> None:
     assert policy.roles["app_rw"].grants[0].schema == "sales"
     assert policy.identities["api"] == IdentitySpec("api", "app", client_id=APP)
     assert policy.identities["ops"].name == "Ops Team" and policy.identities["ops"].kind == "group"
-    assert policy.lines == {"api": 4, "ops": 6}
+    assert (policy.identity_line("api"), policy.identity_line("ops"), policy.identity_line("nope")) == (4, 6, 0)
     (target,) = policy.targets
     assert (target.servers, target.databases, target.line) == (["srv1"], ["appdb", "db*"], 10)
     assert target.grants == {"api": ["reader", "app_rw"], "ops": ["writer"]}
@@ -262,3 +262,29 @@ def test_lines_finds_headers_and_keys_inside_their_table() -> None:
     assert lines.key(4, "missing") == 4 and lines.key(8, "q") == 9
     assert lines.key(0, "k") == 0  # the top level ends at the first header
     assert len(lines.lines) == 9 and lines.lines[0] == "a = 1"
+
+
+def test_lines_direct_search_and_index_agree() -> None:
+    """A valid policy's few headers are found by a regex search, without the index: the same lines either way."""
+    text = (
+        "version = 1\r\n# a comment with \u2028 a separator\r\n[roles.app_rw]\r\ngrants = []\r\n"
+        '  [ "roles" . "ops" ]  # indented, quoted\n[identities.api]\nclient_id = "x"\n'
+        "[[targets]]\ndatabases = []\n[[ targets ]]\n[[targets]] # third\n[roles.app_rw.extra]\n"
+    )
+    wanted = [(("roles", "app_rw"), 0), (("roles", "ops"), 0), (("identities", "api"), 0), (("targets",), 0),
+              (("targets",), 1), (("targets",), 2), (("targets",), 3), (("roles", "nope"), 0)]  # fmt: skip
+    direct = Lines(text)
+    found_direct = [direct.header(*parts, nth=nth) for parts, nth in wanted]
+    assert direct._headers is None  # answered without indexing
+    indexed = Lines(text)
+    indexed.key(0, "version")  # a key lookup indexes every header
+    assert [indexed.header(*parts, nth=nth) for parts, nth in wanted] == found_direct
+    assert found_direct == [4, 6, 7, 9, 11, 12, 0, 0]  # U+2028 in the comment ends a line, as splitlines counts them
+
+
+def test_lines_fall_back_to_the_index_after_a_few_searches() -> None:
+    text = "".join(f"[roles.r{i}]\ngrants = []\n" for i in range(Lines.DIRECT_SEARCHES + 5))
+    lines = Lines(text)
+    assert [lines.header("roles", f"r{i}") for i in range(Lines.DIRECT_SEARCHES + 5)] == list(range(1, 2 * (Lines.DIRECT_SEARCHES + 5), 2))
+    assert lines._headers is not None  # the searches stopped: one pass indexes the rest
+    assert lines.scanned <= (Lines.DIRECT_SEARCHES + 1) * len(lines.lines)
