@@ -363,6 +363,25 @@ def test_an_example_prints_what_the_docs_show(example: Example, tmp_path: Path) 
     )
 
 
+@pytest.mark.slow  # ~3-5 s: MkDocs Material renders every page (.ci/run builds the site the same way)
+def test_the_site_builds_strictly_with_a_generated_reference_of_every_command(tmp_path: Path) -> None:
+    import typer.main
+
+    site = tmp_path / "site"
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, f"mkdocs build --strict (the docs extra: pip install -e '.[docs]'):\n{proc.stderr[-4000:]}"
+    reference = (site / "reference" / "index.html").read_text(encoding="utf-8")
+    for path, _command in _leaf_commands(typer.main.get_command(app)):
+        title = " ".join(("azsqlctl", *path))
+        assert f"$ {title} --help" in reference, f"{title} missing from the generated CLI reference"
+    assert "--ensure-entra-admin" in reference and "--scenario" in reference  # the options themselves, not only titles
+    for page in PAGES:
+        if page.startswith("docs/") and page != "docs/index.md":
+            assert (site / page.removeprefix("docs/").removesuffix(".md") / "index.html").exists(), page
+
+
 def test_scenarios_load_through_the_plugins_control_and_are_undone(sandbox: Sandbox) -> None:
     from azsqlctl.testing.control import SandboxControl
 
