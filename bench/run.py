@@ -1,7 +1,8 @@
 """Benchmarks: `python -m bench` from the repository root. Figures are ratios against a
 baseline measured in the same run, so they mean the same on a fast or a slow machine.
 
-1. CLI start-up: `azsqlctl --help` wall median vs a bare 4-command Typer app (goal <= 1.2x).
+1. startup: `azsqlctl --help` (goal <= 1.1x) and each `azsqlctl COMMAND --help` (goal <= 1.2x) vs a bare Typer app
+   generated with the same commands and options, alternating runs, medians (bench/startup.py).
 2. Sandbox logins with the real ODBC driver: logins/s at 1 and 8 concurrent clients,
    median login latency, and the 8-vs-1 throughput ratio.
 4. grant --policy over 100 databases with 50 ms injected per round trip: wall at the default
@@ -41,41 +42,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-BARE_TYPER = """
-import typer
-app = typer.Typer()
-@app.command()
-def doctor(server: str = "") -> None: ...
-@app.command()
-def grant(identity: str = "") -> None: ...
-@app.command()
-def logs(workspace: str = "") -> None: ...
-@app.command()
-def scaffold(path: str = "") -> None: ...
-app()
-"""
-
-
-def wall_median(cmd: list[str], runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
-def bench_help(runs: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        bare = Path(tmp) / "bare.py"
-        bare.write_text(BARE_TYPER)
-        wall_median([sys.executable, str(bare), "--help"], 2)  # warm the page cache for both
-        wall_median([sys.executable, "-m", "azsqlctl", "--help"], 2)
-        base = wall_median([sys.executable, str(bare), "--help"], runs)
-        ours = wall_median([sys.executable, "-m", "azsqlctl", "--help"], runs)
-    ratio = ours / base
-    print(f"help: azsqlctl --help median {ours * 1000:.0f} ms, bare Typer app {base * 1000:.0f} ms, ratio {ratio:.2f}x (goal <= 1.20x)")
 
 
 def bench_logins(seconds: float) -> None:
@@ -233,7 +199,7 @@ def bench_grant(databases: int, latency: float, concurrency: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=15, help="runs per start-up measurement")
+    parser.add_argument("--runs", type=int, default=15, help="runs per start-up measurement (startup: at least 11 pairs per command)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per login measurement")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds injected per network step for the doctor benchmark")
     parser.add_argument("--databases", type=int, default=100, help="databases for the grant benchmark")
@@ -246,7 +212,7 @@ def main() -> None:
     parser.add_argument("--principals", type=int, default=5000, help="principals in the database the export benchmark reads")
     parser.add_argument("--mixed-seconds", type=float, default=30.0, help="seconds per mixed readers/writers measurement")
     names = [
-        "help",
+        "startup",
         "logins",
         "doctor",
         "process",
@@ -268,8 +234,10 @@ def main() -> None:
     parser.add_argument("only", nargs="*", choices=[*names, []], help="run only these benchmarks")
     args = parser.parse_args()
     selected = set(args.only or names)
-    if "help" in selected:
-        bench_help(args.runs)
+    if "startup" in selected:
+        from bench.startup import bench_startup
+
+        bench_startup(max(11, args.runs))
     if "logins" in selected:
         bench_logins(args.seconds)
     if "doctor" in selected:

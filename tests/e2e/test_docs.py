@@ -1,4 +1,9 @@
-"""The README cannot drift: its SDK snippet runs against the sandbox, its tables match the code."""
+"""The documentation cannot drift: README.md and every page under docs/ run as written.
+
+Every example (a transcript, a shell block, a Python block) either runs here against a fresh
+sandbox, or is run by a named test below, or says in the markdown why it cannot run; the tables
+match the code, and the CLI's help texts show what their options document.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,19 @@ from azsqlctl.core.config import SETTINGS
 from azsqlctl.core.errors import ExitCode
 from azsqlctl.sandbox.serve import Sandbox
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[2]
+# README.md and every docs page, by path relative to the repository (the site's CLI reference is generated: no examples).
+PAGES = {
+    path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8")
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+}
+DOCS = "\n".join(PAGES.values())
 runner = CliRunner()
 
 
 def table(header: str) -> list[list[str]]:
-    lines = README[README.index(header) :].splitlines()
+    assert DOCS.count(header) == 1, f"one table headed {header!r} in the docs"
+    lines = DOCS[DOCS.index(header) :].splitlines()
     rows = []
     for line in lines[2:]:
         if not line.startswith("|"):
@@ -33,8 +45,8 @@ def table(header: str) -> list[list[str]]:
 
 
 def test_sdk_snippet_runs_against_the_sandbox(sandbox: Sandbox, client_env: dict[str, str]) -> None:
-    found = re.search(r"python - <<'PY'\n(.*?)\nPY\n", README, re.S)
-    assert found, "the README lost its SDK snippet"
+    found = re.search(r"python - <<'PY'\n(.*?)\nPY\n", snippet("sdk-snippet").text + "\n", re.S)
+    assert found, "the docs lost their SDK snippet"
     proc = subprocess.run([sys.executable, "-c", found[1]], capture_output=True, text=True, timeout=60, env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr
     tenant = sandbox.store.read(lambda s: s.tenant_id)
@@ -47,7 +59,7 @@ def test_configuration_table_matches_the_settings_table() -> None:
     for spec in SETTINGS:
         if not spec.flag and spec.env != "AZSQLCTL_DNS_SERVER":
             continue  # custom-cloud endpoints are documented under "Clouds"
-        assert spec.env in by_env, f"{spec.env} missing from the README's configuration table"
+        assert spec.env in by_env, f"{spec.env} missing from the configuration table (docs/configuration.md)"
         flag, _env, file_key, _meaning = by_env[spec.env]
         if spec.flag:
             assert f"`{spec.flag}`" in flag
@@ -55,7 +67,7 @@ def test_configuration_table_matches_the_settings_table() -> None:
             assert file_key == f"`{spec.key}`", spec
     documented = {env for env in by_env}
     assert documented <= {s.env for s in SETTINGS}, documented - {s.env for s in SETTINGS}
-    assert all(s.env in README for s in SETTINGS)  # the custom-cloud variables too
+    assert all(s.env in PAGES["docs/configuration.md"] for s in SETTINGS)  # the custom-cloud variables too
 
 
 def test_exit_code_table_matches_the_enum() -> None:
@@ -131,10 +143,8 @@ def test_documented_defaults_survive_rich_markup() -> None:
 
 
 def test_pytest_plugin_snippet_passes_in_a_project_of_its_own(tmp_path: Path) -> None:
-    found = re.search(r"### Testing with the sandbox: the pytest plugin\n.*?```python\n(.*?)```\n", README, re.S)
-    assert found, "the README lost its pytest-plugin snippet"
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    (tmp_path / "test_snippet.py").write_text(found.group(1))
+    (tmp_path / "test_snippet.py").write_text(snippet("pytest-plugin-snippet").text)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_"))}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_snippet.py"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
@@ -142,15 +152,30 @@ def test_pytest_plugin_snippet_passes_in_a_project_of_its_own(tmp_path: Path) ->
     assert "1 passed" in proc.stdout
 
 
-# --- every worked example runs as written, from its own fresh sandbox ---------------------------------
+# --- every example runs as written, from its own fresh sandbox, or says why it cannot -----------------
 #
-# A ```text block whose first command is `azsqlctl sandbox run …` is run as it stands; a block right
-# after a paragraph naming `azsqlctl sandbox run [--scenario NAME] -- sh -c '…'` runs its commands inside
-# that. Each gets a state of its own (XDG_DATA_HOME in a temporary directory). The transcript ($ lines,
-# then stdout and stderr) must equal the block once ports, durations, times and random ids are
-# normalised; a README line starting with "…" stands for any number of lines.
+# An example is a fenced block: a ```text block whose first line is a `$ ` command (a transcript), or a
+# ```bash / ```sh / ```console / ```python block. Each is one of:
+#
+# * run here: a transcript whose first command is `azsqlctl sandbox run …` runs as it stands; one right
+#   after a paragraph naming `azsqlctl sandbox run [--scenario NAME] -- sh -c '…'` runs its commands inside
+#   that. Each gets a state of its own (XDG_DATA_HOME in a temporary directory) and a working directory of
+#   its own holding `examples/` and the page's files (below). The transcript ($ lines, then stdout and
+#   stderr) must equal the block once ports, durations, times and random ids are normalised; a line
+#   starting with "…" stands for any number of lines.
+# * `<!-- run by: NAME -->` on the line before the fence: a test below runs it (snippet(NAME)).
+# * `<!-- not run: WHY -->` on the line before the fence: it cannot run here (real Azure, a package
+#   install, a server that runs until Ctrl-C …). NOT_RUN counts them: a new one is a decision, not a slip.
+#
+# `<!-- file: PATH -->` before a fence makes the block a file: it is written to PATH in the working
+# directory of every example on its page (a policy the next transcript reads, an app module).
 
 WRAPPER = re.compile(r"`(azsqlctl sandbox run (?:--scenario [\w-]+ )?-- sh -c '…')`")
+MARKER = re.compile(r"^\s*<!-- (not run|run by|file): (.+?) -->$")
+FENCE = re.compile(r"^(\s*)```(\w*)$")
+EXAMPLE_LANGUAGES = {"bash", "sh", "console", "shell", "python"}
+RUN_BY = {"sdk-snippet", "pytest-plugin-snippet"}  # each consumed by the test of that name below
+NOT_RUN = 9  # examples the docs mark `not run` (each with its reason): change it with the markdown, deliberately
 NORMALISE = [
     (re.compile(r"localhost,\d+"), "localhost,PORT"),
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:PORT"),
@@ -167,11 +192,33 @@ NORMALISE = [
 
 
 @dataclass(frozen=True)
-class Example:
+class Block:
+    page: str  # README.md or docs/….md
     line: int  # of the opening fence, for messages
+    language: str
+    marker: tuple[str, str] | None  # ("not run" | "run by" | "file", its text)
+    before: str  # the lines before the fence (a wrapper paragraph)
+    text: str  # the block's content, its indentation removed
+
+    @property
+    def where(self) -> str:
+        return f"{self.page}:{self.line}"
+
+    @property
+    def is_example(self) -> bool:
+        transcript = self.language == "text" and self.text.startswith("$ ")
+        return transcript or self.language in EXAMPLE_LANGUAGES
+
+
+@dataclass(frozen=True)
+class Example:
+    block: Block
     wrapper: str  # "" when the commands start their own sandbox
     commands: list[str]
-    expected: str  # the whole block
+
+    @property
+    def expected(self) -> str:
+        return self.block.text
 
     @property
     def scenario(self) -> str:
@@ -179,22 +226,80 @@ class Example:
         return found[1] if found else ""
 
 
-def _examples() -> list[Example]:
-    lines = README.splitlines()
+def _blocks(page: str, text: str) -> list[Block]:
+    lines = text.splitlines()
     out = []
-    for i, line in enumerate(lines):
-        if line != "```text" or not lines[i + 1].startswith("$ "):
+    i = 0
+    while i < len(lines):
+        fence = FENCE.match(lines[i])
+        if not fence or not fence[2]:
+            i += 1
             continue
-        end = lines.index("```", i + 1)
-        block = lines[i + 1 : end]
-        commands = [b[2:] for b in block if b.startswith("$ ")]
-        before = " ".join(lines[max(0, i - 3) : i])
-        wrapped = WRAPPER.search(before)
-        if commands[0].startswith("azsqlctl sandbox run ") and " -- sh -c " not in commands[0]:
-            out.append(Example(i + 1, "", commands, "\n".join(block)))
-        elif wrapped:
-            out.append(Example(i + 1, wrapped[1], commands, "\n".join(block)))
+        indent = fence[1]
+        end = next(j for j in range(i + 1, len(lines)) if lines[j] == f"{indent}```")
+        body = "\n".join(line.removeprefix(indent) for line in lines[i + 1 : end])
+        marked = MARKER.match(lines[i - 1]) if i else None
+        marker = (marked[1], marked[2]) if marked else None
+        out.append(Block(page, i + 1, fence[2], marker, " ".join(lines[max(0, i - 4) : i]), body))
+        i = end + 1
     return out
+
+
+BLOCKS = [block for page, text in PAGES.items() for block in _blocks(page, text)]
+
+
+def _example(block: Block) -> Example | None:
+    if block.language != "text" or not block.text.startswith("$ ") or block.marker:
+        return None
+    commands = [line[2:] for line in block.text.splitlines() if line.startswith("$ ")]
+    wrapped = WRAPPER.search(block.before)
+    if commands[0].startswith("azsqlctl sandbox run ") and " -- sh -c " not in commands[0]:
+        return Example(block, "", commands)
+    if wrapped:
+        return Example(block, wrapped[1], commands)
+    return None
+
+
+EXAMPLES = [example for example in map(_example, BLOCKS) if example]
+
+
+def snippet(name: str) -> Block:
+    found = [b for b in BLOCKS if b.marker == ("run by", name)]
+    assert len(found) == 1, f"one block marked `<!-- run by: {name} -->` in the docs, found {[b.where for b in found]}"
+    return found[0]
+
+
+def test_every_example_runs_or_says_why_it_cannot() -> None:
+    run = {example.block.where for example in EXAMPLES}
+    unaccounted, not_run, run_by = [], [], []
+    for block in BLOCKS:
+        if block.marker and block.marker[0] == "not run":
+            assert len(block.marker[1]) > 10, f"{block.where}: say why it cannot run"
+            not_run.append(block.where)
+        elif block.marker and block.marker[0] == "run by":
+            assert block.marker[1] in RUN_BY, f"{block.where}: no test runs {block.marker[1]!r}"
+            run_by.append(block.marker[1])
+        elif block.marker:
+            assert block.language != "text" or not block.text.startswith("$ "), f"{block.where}: a transcript is not a file"
+        elif block.is_example and block.where not in run:
+            unaccounted.append(block.where)
+    assert not unaccounted, f"examples that neither run nor say why they cannot (<!-- not run: WHY -->): {unaccounted}"
+    assert sorted(run_by) == sorted(RUN_BY)
+    assert len(not_run) == NOT_RUN, f"{len(not_run)} examples are marked not run, NOT_RUN says {NOT_RUN}: {not_run}"
+    assert len(EXAMPLES) >= 27, [e.block.where for e in EXAMPLES]
+    print(f"docs examples: {len(EXAMPLES)} run here, {len(run_by)} run by their own test, {len(not_run)} marked not run")
+
+
+def test_the_worked_examples_cover_every_scenario_and_every_page_with_examples() -> None:
+    from azsqlctl.cli.sandbox import ScenarioName
+    from azsqlctl.sandbox.scenarios import SCENARIOS
+
+    assert {s.value for s in SCENARIOS} == {s.value for s in ScenarioName}  # the CLI's choices are the scenarios
+    assert {e.scenario for e in EXAMPLES} >= {s.value for s in SCENARIOS}
+    for scenario in SCENARIOS:
+        assert f"--scenario {scenario.value}" in DOCS
+    pages = {e.block.page for e in EXAMPLES}
+    assert pages >= {"README.md", "docs/doctor.md", "docs/grant.md", "docs/whoami.md", "docs/logs.md", "docs/scaffold.md"}, pages
 
 
 def _normalise(text: str) -> str:
@@ -218,6 +323,19 @@ def _script(example: Example) -> str:
     return "\n".join(steps) + "\n"
 
 
+def _workdir(example: Example, tmp: Path) -> Path:
+    """The example's working directory: the repository's examples/ and the files its page declares."""
+    work = tmp / "work"
+    work.mkdir()
+    (work / "examples").symlink_to(ROOT / "examples")
+    for block in BLOCKS:
+        if block.page == example.block.page and block.marker and block.marker[0] == "file":
+            target = work / block.marker[1]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(block.text + "\n", encoding="utf-8")
+    return work
+
+
 def _run(example: Example, tmp: Path) -> str:
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
@@ -225,38 +343,43 @@ def _run(example: Example, tmp: Path) -> str:
     (bin_dir / "azsqlctl").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_", "SSL_"))}
     env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", XDG_DATA_HOME=str(tmp / "xdg"), NO_COLOR="1")
-    env.pop("COLUMNS", None)  # piped output: azsqlctl's own page width, as when the README's outputs were captured
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))  # the working directory is not the repository
+    env.pop("COLUMNS", None)  # piped output: azsqlctl's own page width, as when the docs' outputs were captured
     script = _script(example)
     if example.wrapper:
         prefix = example.wrapper.removesuffix(" -- sh -c '…'").split()[1:]
         cmd = [sys.executable, "-m", "azsqlctl", *prefix, "--", "sh", "-c", script]
     else:
         cmd = ["sh", "-c", script]
-    root = Path(__file__).resolve().parents[2]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=_workdir(example, tmp), timeout=300)
     return proc.stdout + proc.stderr
 
 
-EXAMPLES = _examples()
-
-
-def test_the_worked_examples_are_found_and_cover_every_scenario() -> None:
-    from azsqlctl.cli.sandbox import ScenarioName
-    from azsqlctl.sandbox.scenarios import SCENARIOS
-
-    assert {s.value for s in SCENARIOS} == {s.value for s in ScenarioName}  # the CLI's choices are the scenarios
-    assert len(EXAMPLES) >= 10, [e.line for e in EXAMPLES]
-    assert {e.scenario for e in EXAMPLES} >= {s.value for s in SCENARIOS}
-    for scenario in SCENARIOS:
-        assert f"--scenario {scenario.value}" in README
-
-
-@pytest.mark.parametrize("example", EXAMPLES, ids=[f"line{e.line}" for e in EXAMPLES])
-def test_a_worked_example_prints_what_the_readme_shows(example: Example, tmp_path: Path) -> None:
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.block.where for e in EXAMPLES])
+def test_an_example_prints_what_the_docs_show(example: Example, tmp_path: Path) -> None:
     actual = _run(example, tmp_path)
     assert _matches(example.expected, actual), (
-        f"README line {example.line}:\n--- README\n{_normalise(example.expected)}\n--- actual\n{_normalise(actual)}"
+        f"{example.block.where}:\n--- docs\n{_normalise(example.expected)}\n--- actual\n{_normalise(actual)}"
     )
+
+
+@pytest.mark.slow  # ~3-5 s: MkDocs Material renders every page (.ci/run builds the site the same way)
+def test_the_site_builds_strictly_with_a_generated_reference_of_every_command(tmp_path: Path) -> None:
+    import typer.main
+
+    site = tmp_path / "site"
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, f"mkdocs build --strict (the docs extra: pip install -e '.[docs]'):\n{proc.stderr[-4000:]}"
+    reference = (site / "reference" / "index.html").read_text(encoding="utf-8")
+    for path, _command in _leaf_commands(typer.main.get_command(app)):
+        title = " ".join(("azsqlctl", *path))
+        assert f"$ {title} --help" in reference, f"{title} missing from the generated CLI reference"
+    assert "--ensure-entra-admin" in reference and "--scenario" in reference  # the options themselves, not only titles
+    for page in PAGES:
+        if page.startswith("docs/") and page != "docs/index.md":
+            assert (site / page.removeprefix("docs/").removesuffix(".md") / "index.html").exists(), page
 
 
 def test_scenarios_load_through_the_plugins_control_and_are_undone(sandbox: Sandbox) -> None:
