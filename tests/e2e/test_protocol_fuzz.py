@@ -29,8 +29,8 @@ from azsqlctl.protocol.prelogin import ENCRYPT_ON, client_prelogin
 from azsqlctl.protocol.tds import ATTENTION, LOGIN7, PRELOGIN, RPC, SQL_BATCH, TRANSACTION_MANAGER
 from azsqlctl.sandbox.http import HttpLimits
 from azsqlctl.sandbox.serve import Sandbox
-from azsqlctl.sandbox.tds import session as tds_session
-from azsqlctl.sandbox.tds.limits import TdsLimits
+from azsqlctl.sandbox.sql.tds import session as tds_session
+from azsqlctl.sandbox.sql.tds.limits import TdsLimits
 from tests.conftest import raw_connect
 from tests.e2e import hostile_client as hc
 from tests.e2e.test_tds_login import mi_token

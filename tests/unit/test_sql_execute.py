@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
 
-from azsqlctl.sandbox.sql.batch import split
-from azsqlctl.sandbox.sql.session import SqlSession
-from azsqlctl.sandbox.sql.storage import Storage
-from azsqlctl.sandbox.sqltypes import MAX, Param, SqlType, TypeSpec
+from azsqlctl.sandbox.sql.engine.batch import split
+from azsqlctl.sandbox.sql.engine.session import SqlSession
+from azsqlctl.sandbox.sql.engine.storage import Storage
+from azsqlctl.sandbox.sql.sqltypes import MAX, Param, SqlType, TypeSpec
+from azsqlctl.sandbox.sql.tds import tokens as tk
+from azsqlctl.sandbox.sql.tds.session import SessionContext
 from azsqlctl.sandbox.store import StateStore
-from azsqlctl.sandbox.tds import tokens as tk
-from azsqlctl.sandbox.tds.session import SessionContext
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as hst
 
-from azsqlctl.sandbox.sqltypes import MAX, Param, SqlType, TypeSpec
-from azsqlctl.sandbox.tds import tokens as tk
-from azsqlctl.sandbox.tds import typeinfo as ti
-from azsqlctl.sandbox.tds import typeread as tr
-from azsqlctl.sandbox.tds.rpc import RpcDispatcher, bind, parse_declarations, parse_rpc
+from azsqlctl.sandbox.sql.sqltypes import MAX, Param, SqlType, TypeSpec
+from azsqlctl.sandbox.sql.tds import tokens as tk
+from azsqlctl.sandbox.sql.tds import typeinfo as ti
+from azsqlctl.sandbox.sql.tds import typeread as tr
+from azsqlctl.sandbox.sql.tds.rpc import RpcDispatcher, bind, parse_declarations, parse_rpc
 
 # Captured from pyodbc 5 + ODBC Driver 18.6 (ALL_HEADERS removed): cursor.execute("SELECT ?, ?", 1, "x😀")
 ODBC_PREPEXEC = bytes.fromhex(
