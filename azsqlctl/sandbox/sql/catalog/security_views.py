@@ -53,12 +53,13 @@ def principals(db: Database) -> Rows:
     return rows
 
 
-def _ids(db: Database) -> dict[str, int]:
+def principal_ids(db: Database) -> dict[str, int]:
+    """Each principal's id by its lower-cased name."""
     return {str(r["name"]).lower(): int(r["principal_id"]) for r in principals(db)}
 
 
 def role_members(db: Database) -> Rows:
-    ids = _ids(db)
+    ids = principal_ids(db)
     rows: Rows = [{"role_principal_id": fixed_roles.FIXED_ROLE_IDS["db_owner"], "member_principal_id": 1}]
     for role, members in db.members.items():
         for member in members:
@@ -83,7 +84,7 @@ def my_permissions(db: Database, caller: Caller) -> Rows:
 
 
 def database_permissions(db: Database) -> Rows:
-    ids = _ids(db)
+    ids = principal_ids(db)
     schema_ids = {s.lower(): i + 1 for i, s in enumerate(db.schemas)}
     # CREATE USER grants CONNECT implicitly; it shows here as it does on a real server.
     rows: Rows = [

@@ -58,7 +58,7 @@ def apply(session: SqlSession, old: TableInfo, new: TableInfo, sources: dict[str
     except sqlite3.IntegrityError as exc:
         raise _conflict(session, new, str(exc)) from None
     except sqlite3.OperationalError:
-        pending, session._pending = session._pending, None
+        pending, session.pending_error = session.pending_error, None
         if pending is not None:
             raise pending from None
         raise
@@ -69,7 +69,7 @@ def apply(session: SqlSession, old: TableInfo, new: TableInfo, sources: dict[str
 
 
 def _conflict(session: SqlSession, new: TableInfo, text: str) -> SqlError:
-    pending, session._pending = session._pending, None
+    pending, session.pending_error = session.pending_error, None
     if pending is not None:
         return pending
     if m := re.match(r"CHECK constraint failed: (.+)", text):
@@ -300,7 +300,7 @@ def create_index(session: SqlSession, tree: exp.Create) -> Piece:
         for c in condition.find_all(exp.Column):
             if info.column(c.name) is None:
                 raise errors.invalid_column(c.name)
-        tr = session._translator({})
+        tr = session.translator({})
         where_sql = tr.sqlite(tr.rewrite(condition.copy()))
         where_text = f"({condition.sql(dialect='tsql')})"
     kind = str(tree.args.get("kind") or "").upper()
@@ -332,7 +332,7 @@ def drop_index(session: SqlSession, tree: exp.Drop) -> Piece:
             )
         else:
             raise errors.syntax(target.name)
-        info = session._table(table.db or "dbo", table.name)
+        info = session.table_info(table.db or "dbo", table.name)
         shown = f"{table.name}.{name}"
         if info is None:
             if tree.args.get("exists"):

@@ -131,7 +131,7 @@ def _getapplock(session: SqlSession, args: dict[str, object]) -> int:
     if scope is Scope.TRANSACTION and not session.trancount:
         return -999  # a transaction-owned lock needs a transaction
     try:
-        waited = session._lock(("app", f"{principal.lower()}:{resource[:255]}"), mode, scope, timeout)
+        waited = session.lock(("app", f"{principal.lower()}:{resource[:255]}"), mode, scope, timeout)
     except LockTimeout:
         return -1
     except DeadlockVictim:

@@ -22,16 +22,16 @@ def _target(session: SqlSession, node: exp.Expression) -> TableInfo:
     if not isinstance(node, exp.Table) or isinstance(node.this, exp.Anonymous):
         raise errors.unsupported(node.sql(dialect="tsql"))
     if node.catalog and node.catalog.lower() != session.ctx.database.lower():
-        raise errors.cross_database(translate._name(node))
+        raise errors.cross_database(translate.qualified_name(node))
     name = translate.table_name(node)
-    info = session._table(node.db or "dbo", name)
+    info = session.table_info(node.db or "dbo", name)
     if info is None and name.startswith("@"):
         raise errors.undeclared_table_variable(name)
     if info is None:
         views.refuse_write(session, node)
         if (node.db or "").lower() in ("sys", "information_schema"):
-            raise errors.unsupported(f"changing {translate._name(node)}")
-        raise errors.invalid_object(translate._name(node))
+            raise errors.unsupported(f"changing {translate.qualified_name(node)}")
+        raise errors.invalid_object(translate.qualified_name(node))
     return info
 
 
@@ -41,7 +41,7 @@ def _output(session: SqlSession, tree: exp.Expression, info: TableInfo, prefix: 
     if returning is None:
         return "", []
     if not is_variable(info):
-        session._require("SELECT", info)
+        session.require("SELECT", info)
     parts: list[str] = []
     declared: list[tuple[str, TypeSpec | None]] = []
     for item in returning.expressions:
@@ -73,7 +73,7 @@ def _into(session: SqlSession, tree: exp.Expression) -> TableInfo | None:
     if not isinstance(target, exp.Table):
         raise errors.unsupported(f"OUTPUT ... INTO {target.sql(dialect='tsql')}")
     into = _target(session, target)
-    session._require("INSERT", into)
+    session.require("INSERT", into)
     return into
 
 
@@ -87,18 +87,18 @@ def _finish(
     into: TableInfo | None = None,
 ) -> Piece:
     if declared and into is not None:  # OUTPUT ... INTO: the rows go to a table (or table variable), not to the client
-        rows = session._fetch(cur, verb, info)
+        rows = session.fetch(cur, verb, info)
         if len(into.columns) != len(declared) and len([c for c in into.columns if not c.identity]) != len(declared):
             raise SqlError(213, "Column name or number of supplied values does not match table definition.")
         targets = [c for c in into.columns if not c.identity] if len(into.columns) != len(declared) else into.columns
         names = ", ".join(quote(c.name) for c in targets)
         marks = ", ".join("?" for _ in targets)
         for row in rows:
-            session._exec(f"INSERT INTO {quote(into.key)} ({names}) VALUES ({marks})", row, "INSERT", into)
+            session.exec_sqlite(f"INSERT INTO {quote(into.key)} ({names}) VALUES ({marks})", row, "INSERT", into)
         session.rowcount = len(rows)
         return Piece(rowcount=len(rows), curcmd=curcmd)
     if declared:
-        rows = session._fetch(cur, verb, info)
+        rows = session.fetch(cur, verb, info)
         columns, values = typed(declared, rows)
         session.rowcount = len(rows)
         return Piece(columns=columns, rows=values, rowcount=len(rows), curcmd=curcmd)
@@ -110,7 +110,7 @@ def insert(session: SqlSession, tree: exp.Insert, params: dict[str, Param]) -> P
     target = tree.this
     given = [i.name for i in target.expressions] if isinstance(target, exp.Schema) else None
     info = _target(session, target.this if isinstance(target, exp.Schema) else target)
-    session._require("INSERT", info)
+    session.require("INSERT", info)
     if given is None:
         columns = [c for c in info.columns if not c.identity]
     else:
@@ -122,7 +122,7 @@ def insert(session: SqlSession, tree: exp.Insert, params: dict[str, Param]) -> P
             if col.identity:
                 raise errors.identity_insert(info.name)
             columns.append(col)
-    tr = session._translator(params)
+    tr = session.translator(params)
     returning, declared = _output(session, tree, info, "INSERTED")
     qualified = f"{session.ctx.database}.{info.display}"
     names = ", ".join(quote(c.name) for c in columns)
@@ -154,15 +154,15 @@ def insert(session: SqlSession, tree: exp.Insert, params: dict[str, Param]) -> P
                 converted.append(functions.conv(sql, col, source_type, qualified))
             rows_sql.append("(" + ", ".join(converted) + ")")
         for read in tr.resolved.reads:
-            session._require("SELECT", read)
-        session._materialize(tr.resolved.views)
+            session.require("SELECT", read)
+        session.materialize(tr.resolved.views)
         sql = f"INSERT INTO {quote(info.key)} ({names}) VALUES {', '.join(rows_sql)}{returning}"
     elif isinstance(source, exp.Select | exp.SetOperation):
         tr.resolve_tables(source)
         for read in tr.resolved.reads:
-            session._require("SELECT", read)
+            session.require("SELECT", read)
         inner = tr.sqlite(tr.rewrite(source))
-        session._materialize(tr.resolved.views)
+        session.materialize(tr.resolved.views)
         aliases = [f"c{i}" for i in range(len(columns))]
         picks = ", ".join(functions.conv(a, c, "varchar", qualified) for a, c in zip(aliases, columns, strict=True))
         sql = f"WITH __src({', '.join(aliases)}) AS ({inner}) INSERT INTO {quote(info.key)} ({names}) SELECT {picks} FROM __src{returning}"
@@ -171,14 +171,14 @@ def insert(session: SqlSession, tree: exp.Insert, params: dict[str, Param]) -> P
     else:
         raise errors.unsupported("INSERT without VALUES or SELECT")
     try:
-        cur = session._exec(sql, tr.resolved.binds, "INSERT", info)
+        cur = session.exec_sqlite(sql, tr.resolved.binds, "INSERT", info)
     except SqlError as err:
-        if err.number in (2601, 2627) and isinstance(source, exp.Values) and session._last_unique is not None:
+        if err.number in (2601, 2627) and isinstance(source, exp.Values) and session.last_unique is not None:
             value = _duplicate_value(session, info, columns, rows_sql, tr.resolved.binds)
             if value is not None and err.number == 2601:
-                raise errors.duplicate_index_row(info.display, session._last_unique.name, value) from None
+                raise errors.duplicate_index_row(info.display, session.last_unique.name, value) from None
             if value is not None:
-                raise errors.duplicate_key(session._last_unique.kind, session._last_unique.name, info.display, value) from None
+                raise errors.duplicate_key(session.last_unique.kind, session.last_unique.name, info.display, value) from None
         raise
     piece = _finish(session, cur, declared, CMD_INSERT, "INSERT", info, _into(session, tree))
     _check_foreign_keys(session, info, "INSERT")
@@ -191,7 +191,7 @@ def _duplicate_value(
     session: SqlSession, info: TableInfo, columns: list[ColumnInfo], rows_sql: list[str], binds: dict[str, Any]
 ) -> str | None:
     """The key value 2627 reports: the first VALUES row whose key exists already or repeats an earlier row's."""
-    key = session._last_unique
+    key = session.last_unique
     if key is None:
         return None
     positions = [
@@ -208,7 +208,7 @@ def _duplicate_value(
         lowered = tuple(v.lower() if isinstance(v, str) else v for v in picked)
         where = " AND ".join(f"{quote(k)} IS ?" for k in key.columns)  # IS: a NULL key equals a NULL, as in a unique index
         if lowered in seen or session.conn.execute(f"SELECT 1 FROM {quote(info.key)} WHERE {where}", picked).fetchone():
-            return ", ".join(types._text(v) if v is not None else "<NULL>" for v in picked)
+            return ", ".join(types.text(v) if v is not None else "<NULL>" for v in picked)
         seen.add(lowered)
     return None
 
@@ -219,12 +219,12 @@ def update(session: SqlSession, tree: exp.Update, params: dict[str, Param]) -> P
     target = tree.this
     info = _target(session, target)
     alias = target.alias or info.name
-    session._require("UPDATE", info)
-    tr = session._translator(params)
+    session.require("UPDATE", info)
+    tr = session.translator(params)
     where = tree.args.get("where")
     reads_columns = where is not None or any(e.expression.find(exp.Column) for e in tree.expressions if isinstance(e, exp.EQ))
     if reads_columns:
-        session._require("SELECT", info)  # SQL Server: UPDATE that reads the table's columns needs SELECT too
+        session.require("SELECT", info)  # SQL Server: UPDATE that reads the table's columns needs SELECT too
     qualified = f"{session.ctx.database}.{info.display}"
     sets = []
     for assignment in tree.expressions:
@@ -249,11 +249,11 @@ def update(session: SqlSession, tree: exp.Update, params: dict[str, Param]) -> P
     where_sql = "" if where is None else _where_sql(tr, info, alias, where)
     for read in tr.resolved.reads:
         if read.key.lower() != info.key.lower():
-            session._require("SELECT", read)
-    session._materialize(tr.resolved.views)
+            session.require("SELECT", read)
+    session.materialize(tr.resolved.views)
     returning, declared = _output(session, tree, info, "INSERTED")
     sql = f"UPDATE {quote(info.key)} AS {quote(alias)} SET {', '.join(sets)}{where_sql}{returning}"
-    cur = session._exec(sql, tr.resolved.binds, "UPDATE", info)
+    cur = session.exec_sqlite(sql, tr.resolved.binds, "UPDATE", info)
     piece = _finish(session, cur, declared, CMD_UPDATE, "UPDATE", info, _into(session, tree))
     _check_foreign_keys(session, info, "UPDATE")
     return piece
@@ -267,19 +267,19 @@ def delete(session: SqlSession, tree: exp.Delete, params: dict[str, Param]) -> P
         raise errors.unsupported("DELETE without a table")
     info = _target(session, target)
     alias = target.alias or info.name
-    session._require("DELETE", info)
-    tr = session._translator(params)
+    session.require("DELETE", info)
+    tr = session.translator(params)
     where = tree.args.get("where")
     where_sql = ""
     if where is not None:
-        session._require("SELECT", info)
+        session.require("SELECT", info)
         where_sql = _where_sql(tr, info, alias, where)
         for read in tr.resolved.reads:
             if read.key.lower() != info.key.lower():
-                session._require("SELECT", read)
-        session._materialize(tr.resolved.views)
+                session.require("SELECT", read)
+        session.materialize(tr.resolved.views)
     returning, declared = _output(session, tree, info, "DELETED")
-    cur = session._exec(f"DELETE FROM {quote(info.key)} AS {quote(alias)}{where_sql}{returning}", tr.resolved.binds, "DELETE", info)
+    cur = session.exec_sqlite(f"DELETE FROM {quote(info.key)} AS {quote(alias)}{where_sql}{returning}", tr.resolved.binds, "DELETE", info)
     piece = _finish(session, cur, declared, CMD_DELETE, "DELETE", info, _into(session, tree))
     _check_foreign_keys(session, info, "DELETE")
     return piece

@@ -24,15 +24,15 @@ if TYPE_CHECKING:  # session.py imports this module: only the type comes back, o
 
 def register(session: SqlSession) -> None:
     def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-        # SQLite reports only "user-defined function raised exception": keep the real error for session._exec.
+        # SQLite reports only "user-defined function raised exception": keep the real error for session.exec_sqlite.
         def call(*args: Any) -> Any:
             try:
                 return fn(*args)
             except SqlError as err:
-                session._pending = err
+                session.pending_error = err
                 raise
             except (ValueError, TypeError, ArithmeticError) as exc:
-                session._pending = errors.unsupported(f"{fn.__name__} of these values ({type(exc).__name__})")
+                session.pending_error = errors.unsupported(f"{fn.__name__} of these values ({type(exc).__name__})")
                 raise
 
         return call
@@ -97,7 +97,7 @@ def register(session: SqlSession) -> None:
     session.conn.create_function("az_schema_name", 1, guard(schema_name))
     metadata_functions.register(session, guard)
     scalar_functions.register(session.conn, guard)
-    session.conn.create_function("az_len", 1, lambda v: None if v is None else len(types._text(v).rstrip(" ")), deterministic=True)
+    session.conn.create_function("az_len", 1, lambda v: None if v is None else len(types.text(v).rstrip(" ")), deterministic=True)
     session.conn.create_function("az_datalength", 1, _datalength, deterministic=True)
 
 
@@ -114,7 +114,7 @@ def _number(value: Any) -> int | float:
             return float(text)
         except ValueError:
             raise errors.conversion(value, "varchar", "int") from None
-    raise errors.conversion(types._text(value), "varbinary", "int")
+    raise errors.conversion(types.text(value), "varbinary", "int")
 
 
 def _datalength(value: Any) -> int | None:

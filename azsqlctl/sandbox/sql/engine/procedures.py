@@ -74,10 +74,10 @@ def execute_procedure(session: SqlSession, st: Statement, params: dict[str, Para
         parts = [p.strip().strip('[]"') for p in types.text(old).split(".")] if old is not None else []
         for table in (parts[-2:], parts[-3:-1]):  # OBJECT: [schema.]table; COLUMN/INDEX: [schema.]table.name
             if table:
-                session._lock_tables_for_ddl(
+                session.lock_tables_for_ddl(
                     exp.Table(this=exp.to_identifier(table[-1]), db=exp.to_identifier(table[0]) if len(table) == 2 else None)
                 )
-        return [session._atomic(lambda: _one_piece(run(session, args, params)))]
+        return [session.atomic(lambda: _one_piece(run(session, args, params)))]
     return run(session, args, params)
 
 
@@ -213,12 +213,12 @@ def _rename(session: SqlSession, args: Args, params: dict[str, Param]) -> list[P
     if kind not in ("", "OBJECT"):
         raise errors.unsupported(f"sp_rename of a {kind}")
     schema = parts[-2] if len(parts) > 1 else "dbo"
-    found = session._table(schema, parts[-1])
+    found = session.table_info(schema, parts[-1])
     if found is not None:
         from . import table_ddl
 
         table_ddl.altered(session, exp.Table(this=exp.to_identifier(found.name), db=exp.to_identifier(found.schema)))
-        if session._table(found.schema, new_name) is not None:
+        if session.table_info(found.schema, new_name) is not None:
             raise errors.object_exists(new_name)
         renamed = copy.deepcopy(found)
         renamed.name = new_name
@@ -308,7 +308,7 @@ def _helpindex(session: SqlSession, args: Args, params: dict[str, Param]) -> lis
     del params
     name = args.get("objname")
     parts = [p.strip('[]"') for p in types.text(name).split(".")] if name is not None else []
-    table = session._table(parts[-2] if len(parts) > 1 else "dbo", parts[-1]) if parts else None
+    table = session.table_info(parts[-2] if len(parts) > 1 else "dbo", parts[-1]) if parts else None
     db = session.db()
     if table is None or db is None or not catalog_schema.visible(db, session.user, table):
         raise SqlError(
@@ -533,9 +533,9 @@ def _target_type(session: SqlSession, tree: exp.Expression, param: exp.Parameter
 def _statement_table(session: SqlSession, node: exp.Expression) -> TableInfo:
     if not isinstance(node, exp.Table):
         raise errors.unsupported(node.sql(dialect="tsql"))
-    info = session._table(node.db or "dbo", node.name)
+    info = session.table_info(node.db or "dbo", node.name)
     if info is None:
-        raise errors.invalid_object(translate._name(node))
+        raise errors.invalid_object(translate.qualified_name(node))
     return info
 
 
@@ -543,7 +543,7 @@ def _column_spec(session: SqlSession, tree: exp.Expression, column: exp.Column) 
     for table in tree.find_all(exp.Table):
         if column.table and column.table.lower() not in (table.alias_or_name.lower(), table.name.lower()):
             continue
-        info = session._table(table.db or "dbo", table.name)
+        info = session.table_info(table.db or "dbo", table.name)
         col = info.column(column.name) if info is not None else None
         if col is not None:
             return col.spec

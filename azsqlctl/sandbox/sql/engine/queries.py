@@ -90,11 +90,11 @@ def query(session: SqlSession, tree: exp.Expression, params: dict[str, Param]) -
                 raise errors.must_declare(f"@{name}")
         return Piece(rowcount=len(piece.rows))
     views.expand(session, tree)
-    tr = session._translator(params)
+    tr = session.translator(params)
     tr.resolve_tables(tree)
     for info in tr.resolved.reads:
-        session._require("SELECT", info)
-    session._enter(write=False)
+        session.require("SELECT", info)
+    session.enter(write=False)
     head: exp.Expression = tree
     while isinstance(head, exp.SetOperation | exp.Subquery):
         head = head.this if isinstance(head, exp.Subquery) else head.args["this"]
@@ -102,10 +102,10 @@ def query(session: SqlSession, tree: exp.Expression, params: dict[str, Param]) -
     starred = any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)) for p in projections)
     declared = [(_output_name(p), tr.infer(p)) for p in projections]
     sql = tr.sqlite(tr.rewrite(tree))
-    session._materialize(tr.resolved.views)
-    session._aliases = set(tr.resolved.scope)
-    cur = session._exec(sql, tr.resolved.binds)
-    rows = session._fetch(cur)
+    session.materialize(tr.resolved.views)
+    session.aliases = set(tr.resolved.scope)
+    cur = session.exec_sqlite(sql, tr.resolved.binds)
+    rows = session.fetch(cur)
     names = [d[0] for d in cur.description or []]
     if starred or len(declared) != len(names):
         declared = [(n, _scope_spec(tr, n)) for n in names]

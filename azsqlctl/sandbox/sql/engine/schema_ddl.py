@@ -25,7 +25,7 @@ def create_schema(session: SqlSession, tree: exp.Create) -> Piece:
         raise errors.object_exists(name)
 
     def add(s: SandboxState) -> None:
-        session._mutable(s).schemas.append(name)
+        session.mutable_db(s).schemas.append(name)
 
     session.store.read(add)
     return Piece(curcmd=CMD_DDL)
@@ -44,7 +44,7 @@ def drop_schema(session: SqlSession, tree: exp.Drop) -> Piece:
         raise errors.schema_in_use(real, in_use.name)
 
     def remove(s: SandboxState) -> None:
-        work = session._mutable(s)
+        work = session.mutable_db(s)
         work.schemas = [x for x in work.schemas if x.lower() != real.lower()]
         work.permissions = [p for p in work.permissions if not (p.scope == "SCHEMA" and p.target.lower() == real.lower())]
 

@@ -43,7 +43,7 @@ from ...internal_errors import log_internal
 from ...state import Database, SandboxState
 from ...store import StateStore
 from ..catalog import relations as catalog
-from ..catalog.security_views import Caller, _ids
+from ..catalog.security_views import Caller, principal_ids
 from ..security import permissions
 from ..sqltypes import Param, SqlType, TypeSpec
 from ..tds import tokens as tk
@@ -114,11 +114,11 @@ class SqlSession:
         self.isolation = "READ COMMITTED"
         self.identity: int | None = None
         self.rowcount = 0
-        self._pending: SqlError | None = None
+        self.pending_error: SqlError | None = None
         self._snapshot: Database | None = None
-        self._last_unique: KeyInfo | None = None
+        self.last_unique: KeyInfo | None = None
         self._last_word = ""  # the running statement's last token, for 102 on a statement that ends too soon
-        self._aliases: set[str] = set()  # the running query's table names and aliases, for 207 vs 4104
+        self.aliases: set[str] = set()  # the running query's table names and aliases, for 207 vs 4104
         self.table_variables: dict[str, TableInfo] = {}  # the running batch's DECLARE @t TABLE, by '@t'
 
     # --- the session's view of the state -------------------------------------------------------
@@ -138,7 +138,7 @@ class SqlSession:
             self._snapshot = self.store.read(lambda s: copy.deepcopy(s.server.database(self.ctx.database)))
         return self._snapshot
 
-    def _mutable(self, s: SandboxState) -> Database:
+    def mutable_db(self, s: SandboxState) -> Database:
         if self.work is None:
             committed = s.server.database(self.ctx.database)
             if committed is None:
@@ -150,7 +150,7 @@ class SqlSession:
         """Before changing the security state: its lock, until the transaction (or, outside one, the statement) ends.
 
         The working copy is taken under the lock, so it starts from what the last writer committed."""
-        self._lock(_SECURITY, Mode.X, Scope.TRANSACTION if self.trancount else Scope.STATEMENT)
+        self.lock(_SECURITY, Mode.X, Scope.TRANSACTION if self.trancount else Scope.STATEMENT)
 
     def _commit_state(self) -> None:
         """Write the working copy's security state over the committed database's (nothing else of it changes)."""
@@ -224,7 +224,7 @@ class SqlSession:
         self._savepoints.clear()
         self.locks.release_all(self.owner, Scope.TRANSACTION, Scope.STATEMENT)
 
-    def _lock(self, resource: Resource, mode: Mode, scope: Scope, timeout_ms: int | None = None) -> bool:
+    def lock(self, resource: Resource, mode: Mode, scope: Scope, timeout_ms: int | None = None) -> bool:
         """Wait for a lock as SQL Server does: LOCK_TIMEOUT, then 1222; a deadlock cycle makes this session the victim."""
         return self.locks.acquire(self.owner, resource, mode, scope, self.lock_timeout if timeout_ms is None else timeout_ms)
 
@@ -341,7 +341,7 @@ class SqlSession:
             # Its traceback holds this frame, which holds ``err``: a cycle keeping the batch until the cyclic collector ran.
             caught.__traceback__ = None
             run.ok = False
-            self._pending = None
+            self.pending_error = None
             # A deadlock victim's transaction is rolled back (1205), and with XACT_ABORT ON any error's.
             env = self.rollback() if (self.xact_abort or err.number == 1205) and self.trancount else b""
             run.pieces.append(Piece(env=env, error=err, line=run.sql.count("\n", 0, st.toks[0].start) + 1))
@@ -398,7 +398,7 @@ class SqlSession:
             raise errors.use_database()
         if _is_security_ddl(st.toks):
             self._lock_security()
-            self.store.read(lambda s: ddl.execute(st.toks, lambda: self._mutable(s), s, self.user))
+            self.store.read(lambda s: ddl.execute(st.toks, lambda: self.mutable_db(s), s, self.user))
             return [Piece(curcmd=CMD_DDL)]
         if first in _STATEMENT_ONLY_UNSUPPORTED:
             raise errors.unsupported(first)
@@ -414,51 +414,51 @@ class SqlSession:
         if isinstance(tree, exp.Insert | exp.Update | exp.Delete) and _changes_table_variable(tree):
             return [self._private(lambda: _DML[type(tree)](self, tree, params))]
         if isinstance(tree, exp.Insert):
-            return [self._atomic(lambda: dml.insert(self, tree, params), writes=_targets(tree), insert_only=not _output_into(tree))]
+            return [self.atomic(lambda: dml.insert(self, tree, params), writes=_targets(tree), insert_only=not _output_into(tree))]
         if isinstance(tree, exp.Update):
-            return [self._atomic(lambda: dml.update(self, tree, params), writes=_targets(tree))]
+            return [self.atomic(lambda: dml.update(self, tree, params), writes=_targets(tree))]
         if isinstance(tree, exp.Delete):
-            return [self._atomic(lambda: dml.delete(self, tree, params), writes=_targets(tree))]
+            return [self.atomic(lambda: dml.delete(self, tree, params), writes=_targets(tree))]
         if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "TABLE":
-            return [self._atomic(lambda: table_ddl.create_table(self, tree))]
+            return [self.atomic(lambda: table_ddl.create_table(self, tree))]
         if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
             self._lock_security()
             return [schema_ddl.create_schema(self, tree)]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "TABLE":
-            self._lock_tables_for_ddl(tree)
-            return [self._atomic(lambda: table_ddl.drop_table(self, tree))]
+            self.lock_tables_for_ddl(tree)
+            return [self.atomic(lambda: table_ddl.drop_table(self, tree))]
         if isinstance(tree, exp.Alter) and str(tree.args.get("kind", "")).upper() == "TABLE":
-            self._lock_tables_for_ddl(tree)
-            return [self._atomic(lambda: table_ddl.alter_table(self, tree))]
+            self.lock_tables_for_ddl(tree)
+            return [self.atomic(lambda: table_ddl.alter_table(self, tree))]
         if isinstance(tree, exp.TruncateTable):
-            self._lock_tables_for_ddl(tree)
-            return [self._atomic(lambda: table_ddl.truncate(self, tree))]
+            self.lock_tables_for_ddl(tree)
+            return [self.atomic(lambda: table_ddl.truncate(self, tree))]
         if isinstance(tree, exp.Create | exp.Alter) and str(tree.args.get("kind", "")).upper() == "VIEW":
-            return [self._atomic(lambda: views.create(self, tree, text, lambda q: queries.query(self, q, params)))]
+            return [self.atomic(lambda: views.create(self, tree, text, lambda q: queries.query(self, q, params)))]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "VIEW":
-            return [self._atomic(lambda: views.drop(self, tree))]
+            return [self.atomic(lambda: views.drop(self, tree))]
         if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper().endswith("INDEX"):
-            self._lock_tables_for_ddl(tree)
-            return [self._atomic(lambda: create_index(self, tree))]
+            self.lock_tables_for_ddl(tree)
+            return [self.atomic(lambda: create_index(self, tree))]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "INDEX":
-            self._lock_tables_for_ddl(tree)
-            return [self._atomic(lambda: drop_index(self, tree))]
+            self.lock_tables_for_ddl(tree)
+            return [self.atomic(lambda: drop_index(self, tree))]
         if isinstance(tree, exp.Command) and first == "ALTER" and len(st.toks) > 1 and st.toks[1].is_word("TABLE"):
             self._lock_table_named(st.toks[2:])
-            return [self._atomic(lambda: alter_command(self, text))]
+            return [self.atomic(lambda: alter_command(self, text))]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
             self._lock_security()
             return [schema_ddl.drop_schema(self, tree)]
         kind = str(tree.args.get("kind") or "").upper()
         raise errors.unsupported(f"{first} {kind}".strip() if kind else first)
 
-    def _enter(self, write: bool) -> None:
+    def enter(self, write: bool) -> None:
         """A statement is about to touch user tables: schema stability (Sch-S) for the statement, so DDL in another
         session's open transaction is waited for (LOCK_TIMEOUT) rather than met as SQLite's busy error.
 
         Reads see the last committed data (READ COMMITTED): SQLite's read transaction lasts one statement."""
         del write  # reads and writes alike; a writer's table locks are taken by _atomic
-        self._lock(_SCHEMA, Mode.SCH_S, Scope.STATEMENT)
+        self.lock(_SCHEMA, Mode.SCH_S, Scope.STATEMENT)
 
     def _lock_reads(self, tree: exp.Expression) -> None:
         """Reads see committed rows (READ_COMMITTED_SNAPSHOT, Azure SQL Database's default): for each user table another
@@ -469,15 +469,15 @@ class SqlSession:
         if not tables:
             return
         if isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery | exp.Insert | exp.Update | exp.Delete) and any(
-            self._table(t.db or "dbo", t.name) is None for t in tables if _table_key(t) is not None
+            self.table_info(t.db or "dbo", t.name) is None for t in tables if _table_key(t) is not None
         ):
             probe = tree.copy()  # a view reads its tables: they need committed-row views too
             views.expand(self, probe)
             tables = [t for t in probe.find_all(exp.Table) if t.name]
         if not isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery | exp.Insert | exp.Update | exp.Delete):
-            self._enter(write=False)
+            self.enter(write=False)
             return  # DDL and the rest: they name tables, they do not read rows
-        self._enter(write=False)
+        self.enter(write=False)
         if self.isolation == "READ UNCOMMITTED":
             return
         ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
@@ -494,12 +494,12 @@ class SqlSession:
                 self.conn.execute(f"CREATE TEMP VIEW {quote(key)} AS {view}")
                 self._views.append(key)
 
-    def _lock_tables_for_ddl(self, tree: exp.Expression) -> None:
+    def lock_tables_for_ddl(self, tree: exp.Expression) -> None:
         """DROP/ALTER/TRUNCATE TABLE wait for transactions that changed the table (their X or IX locks), as Sch-M would."""
         scope = Scope.TRANSACTION if self.trancount else Scope.STATEMENT
         for table in tree.find_all(exp.Table):
             if (key := _table_key(table)) is not None:
-                self._lock(("table", key), Mode.X, scope)
+                self.lock(("table", key), Mode.X, scope)
 
     def _lock_table_named(self, toks: Sequence[lexer.Tok]) -> None:
         """ALTER TABLE [schema.]name ... that sqlglot leaves unparsed: the named table's lock, as _lock_tables_for_ddl."""
@@ -508,12 +508,12 @@ class SqlSession:
             parts.append(toks[2].name)
         if parts:
             table = exp.Table(this=exp.to_identifier(parts[-1]), db=exp.to_identifier(parts[0]) if len(parts) == 2 else None)
-            self._lock_tables_for_ddl(table)
+            self.lock_tables_for_ddl(table)
 
     def _private(self, fn: Callable[[], Piece]) -> Piece:
         """DML on a table variable: the batch's own TEMP table, which no other session sees and no ROLLBACK undoes (as
         in SQL Server), so no table lock and no undo log; a savepoint keeps the statement whole."""
-        self._enter(write=False)
+        self.enter(write=False)
         self.conn.execute("SAVEPOINT az_private")
         try:
             piece = fn()
@@ -556,7 +556,7 @@ class SqlSession:
                 self._writing = False
                 self.writer.release()
 
-    def _atomic(self, fn: Callable[[], Piece], writes: Sequence[str] | None = None, insert_only: bool = False) -> Piece:
+    def atomic(self, fn: Callable[[], Piece], writes: Sequence[str] | None = None, insert_only: bool = False) -> Piece:
         """A statement's changes apply whole or not at all; outside a transaction it commits at once.
 
         ``writes``: the tables (``schema.name``) a DML statement changes; they stay exclusively locked until the
@@ -569,12 +569,12 @@ class SqlSession:
         if writes is not None and not writes:
             writes = None  # a DML statement whose target was not recognised: SQLite's own transaction keeps it undoable
         if writes is None:
-            self._lock(_SCHEMA, Mode.SCH_M, scope)
+            self.lock(_SCHEMA, Mode.SCH_M, scope)
         else:
-            self._enter(write=True)
+            self.enter(write=True)
             writes = [*writes] if insert_only else [*writes, *self._cascades(writes)]
             for key in writes:
-                self._lock(("table", key), Mode.IX if insert_only else Mode.X, scope)
+                self.lock(("table", key), Mode.IX if insert_only else Mode.X, scope)
         self._drop_views(writes)  # a view of a table this statement writes (DDL: of any) would stand in its way
         logged = writes if writes is not None and in_transaction else []
         if not self.conn.in_transaction:
@@ -669,7 +669,7 @@ class SqlSession:
 
     # --- SQLite --------------------------------------------------------------------------------------
 
-    def _exec(
+    def exec_sqlite(
         self, sql: str, binds: dict[str, Any] | Sequence[Any] = (), verb: str = "INSERT", table: TableInfo | None = None
     ) -> sqlite3.Cursor:
         if self._deferred is not None and not self.conn.in_transaction and sql.lstrip()[:6].upper() not in ("SELECT", "PRAGMA"):
@@ -682,7 +682,7 @@ class SqlSession:
             try:
                 return self.conn.execute(sql, binds)
             except sqlite3.Error as exc:
-                pending, self._pending = self._pending, None
+                pending, self.pending_error = self.pending_error, None
                 if pending is not None:
                     raise pending from None
                 text = str(exc)
@@ -691,12 +691,12 @@ class SqlSession:
                     continue
                 raise self._map_error(text, verb, table) from None
 
-    def _fetch(self, cur: sqlite3.Cursor, verb: str = "INSERT", table: TableInfo | None = None) -> list[Any]:
+    def fetch(self, cur: sqlite3.Cursor, verb: str = "INSERT", table: TableInfo | None = None) -> list[Any]:
         """All rows: SQLite computes them while they are fetched, so a row's error (8134, 245 ...) surfaces here."""
         try:
             return cur.fetchall()
         except sqlite3.Error as exc:
-            pending, self._pending = self._pending, None
+            pending, self.pending_error = self.pending_error, None
             if pending is not None:
                 raise pending from None
             raise self._map_error(str(exc), verb, table) from None
@@ -704,7 +704,7 @@ class SqlSession:
     def _map_error(self, text: str, verb: str, table: TableInfo | None) -> SqlError:
         if m := re.match(r"no such column: (.+)", text):
             qualifier, _, column = m[1].replace('"', "").rpartition(".")
-            if qualifier and qualifier.lower() not in self._aliases:
+            if qualifier and qualifier.lower() not in self.aliases:
                 return errors.multipart_unbound(m[1].replace('"', ""))
             return errors.invalid_column(column)
         if m := re.match(r"ambiguous column name: (.+)", text):
@@ -718,11 +718,11 @@ class SqlSession:
         if m := re.match(r"UNIQUE constraint failed: (.+)", text):
             key, index, columns = unique_violated(table, m[1])
             if key is None and index is not None and table is not None:  # a unique index, not a constraint: 2601
-                self._last_unique = KeyInfo(index.name, "INDEX", index.columns)
+                self.last_unique = KeyInfo(index.name, "INDEX", index.columns)
                 err = errors.duplicate_index_row(table.display, index.name, "")
                 err.message = err.message.removesuffix(" The duplicate key value is ().")
                 return err
-            self._last_unique = key
+            self.last_unique = key
             if key is None:
                 key = KeyInfo("PRIMARY", "PRIMARY KEY", columns)
             # The duplicate value is filled in where the statement's rows can be evaluated (INSERT ... VALUES).
@@ -745,35 +745,35 @@ class SqlSession:
 
     # --- names, permissions, catalog -------------------------------------------------------------
 
-    def _translator(self, params: dict[str, Param]) -> translate.Translator:
+    def translator(self, params: dict[str, Param]) -> translate.Translator:
         db = self.db()
 
         def is_member(role: str) -> int | None:
-            if db is None or role.lower() not in _ids(db):
+            if db is None or role.lower() not in principal_ids(db):
                 return None
             return int(role.lower() in permissions.principals(db, self.user) or (role.lower() == "db_owner" and self.user == "dbo"))
 
         session = translate.Session(
             login=self.ctx.principal, user=self.user, database=self.ctx.database, spid=self.ctx.spid, server=self.server,
             trancount=self.trancount, identity=self.identity, rowcount=self.rowcount, is_member=is_member,
-            principal_id=_ids(db).get(self.user.lower()) if db is not None else None,
+            principal_id=principal_ids(db).get(self.user.lower()) if db is not None else None,
             lock_timeout=self.lock_timeout,
         )  # fmt: skip
-        return translate.Translator(session, self._table, catalog.view, catalog.table_function, params)
+        return translate.Translator(session, self.table_info, catalog.view, catalog.table_function, params)
 
-    def _table(self, schema: str, name: str) -> TableInfo | None:
+    def table_info(self, schema: str, name: str) -> TableInfo | None:
         if name.startswith("@"):
             return self.table_variables.get(name.lower())
         return storage.table(self.conn, schema, name)
 
-    def _require(self, permission: str, info: TableInfo) -> None:
+    def require(self, permission: str, info: TableInfo) -> None:
         if is_variable(info):
             return  # a table variable is the batch's own
         db = self.db()
         if db is None or not permissions.has(db, self.user, permission, info.schema):
             raise errors.permission_denied(permission, info.name, self.ctx.database, info.schema)
 
-    def _materialize(self, views: dict[str, catalog.View]) -> None:
+    def materialize(self, views: dict[str, catalog.View]) -> None:
         if not views:
             return
         db = self.db()

@@ -32,12 +32,12 @@ def create_table(session: SqlSession, tree: exp.Create) -> Piece:
         raise errors.unsupported("CREATE TABLE ... AS")
     table = shape.this
     if table.catalog and table.catalog.lower() != session.ctx.database.lower():
-        raise errors.cross_database(translate._name(table))
+        raise errors.cross_database(translate.qualified_name(table))
     db = session.db()
     if db is None or not permissions.has(db, session.user, "CREATE TABLE"):
         raise errors.database_permission_denied("CREATE TABLE", session.ctx.database)
     schema = _schema_for_ddl(session, table.db or "dbo")
-    if session._table(schema, table.name) is not None:
+    if session.table_info(schema, table.name) is not None:
         raise errors.object_exists(table.name)
     if table.name.startswith("#"):
         raise errors.unsupported("temporary tables")
@@ -59,7 +59,7 @@ def constraint_name(prefix: str, schema: str, table: str, column: str, given: st
 
 def default_constraint(session: SqlSession, schema: str, table: str, col: ColumnInfo, value: exp.Expression, given: str | None) -> None:
     """A DEFAULT: what SQLite evaluates (through the column's conversion) and what sys.default_constraints shows."""
-    tr = session._translator({})
+    tr = session.translator({})
     before = len(tr.resolved.binds)
     sql = tr.sqlite(tr.rewrite(value.copy()))
     if len(tr.resolved.binds) != before or value.find(exp.Column, exp.Select):
@@ -71,7 +71,7 @@ def default_constraint(session: SqlSession, schema: str, table: str, col: Column
 
 def check_constraint(session: SqlSession, schema: str, table: str, condition: exp.Expression, given: str | None, salt: str) -> KeyInfo:
     """A CHECK constraint: its condition translated for SQLite, which enforces it (547 on failure)."""
-    tr = session._translator({})
+    tr = session.translator({})
     if condition.find(exp.Select, exp.Parameter):
         raise errors.unsupported(f"CHECK {condition.sql(dialect='tsql')}")
     tr.resolved.scope[table.lower()] = []
@@ -186,14 +186,16 @@ def altered(session: SqlSession, table: exp.Expression) -> TableInfo:
     """The table an ALTER TABLE or TRUNCATE TABLE names, if it exists and the caller may alter it (4902 otherwise)."""
     if not isinstance(table, exp.Table):
         raise errors.unsupported(table.sql(dialect="tsql"))
-    info = session._table(table.db or "dbo", table.name)
+    info = session.table_info(table.db or "dbo", table.name)
     db = session.db()
     if (
         info is None
         or db is None
         or not (permissions.may_alter_schema(db, session.user, info.schema) or permissions.has(db, session.user, "CONTROL", info.schema))
     ):
-        raise SqlError(4902, f'Cannot find the object "{translate._name(table)}" because it does not exist or you do not have permissions.')
+        raise SqlError(
+            4902, f'Cannot find the object "{translate.qualified_name(table)}" because it does not exist or you do not have permissions.'
+        )
     return info
 
 
@@ -210,9 +212,9 @@ def truncate(session: SqlSession, tree: exp.TruncateTable) -> Piece:
     info = altered(session, tables[0])  # TRUNCATE needs ALTER on the table, as on SQL Server
     if _referencing(session, info) is not None:
         raise SqlError(4712, f"Cannot truncate table '{info.display}' because it is being referenced by a FOREIGN KEY constraint.")
-    session._exec(f"DELETE FROM {quote(info.key)}")
+    session.exec_sqlite(f"DELETE FROM {quote(info.key)}")
     if any(c.identity for c in info.columns):
-        session._exec("UPDATE sqlite_sequence SET seq = 0 WHERE name = ?", (info.key,))  # TRUNCATE reseeds IDENTITY
+        session.exec_sqlite("UPDATE sqlite_sequence SET seq = 0 WHERE name = ?", (info.key,))  # TRUNCATE reseeds IDENTITY
     return Piece(curcmd=CMD_DDL)
 
 
@@ -239,9 +241,9 @@ def foreign_key(
     if (ref_schema.lower(), ref_name.lower()) == (schema.lower(), name.lower()):
         ref_keys, ref_display, real_schema, real_name = own_keys, f"{schema}.{name}", schema, name
     else:
-        ref = session._table(ref_schema, ref_name)
+        ref = session.table_info(ref_schema, ref_name)
         if ref is None:
-            raise SqlError(1767, f"Foreign key '{fk_name}' references invalid table '{translate._name(target)}'.")
+            raise SqlError(1767, f"Foreign key '{fk_name}' references invalid table '{translate.qualified_name(target)}'.")
         db = session.db()
         if db is None or not permissions.has(db, session.user, "REFERENCES", ref.schema):
             raise errors.permission_denied("REFERENCES", ref.name, session.ctx.database, ref.schema)
@@ -279,16 +281,16 @@ def drop_table(session: SqlSession, tree: exp.Drop) -> Piece:
     if len(tables) != 1 or not isinstance(tables[0], exp.Table):
         raise errors.unsupported("DROP TABLE of several tables")
     table = tables[0]
-    info = session._table(table.db or "dbo", table.name)
+    info = session.table_info(table.db or "dbo", table.name)
     db = session.db()
     if info is None:
         if tree.args.get("exists"):
             return Piece(curcmd=CMD_DDL)
-        raise errors.cannot_drop_table(translate._name(table))
+        raise errors.cannot_drop_table(translate.qualified_name(table))
     if db is None or not (
         permissions.may_alter_schema(db, session.user, info.schema) or permissions.has(db, session.user, "CONTROL", info.schema)
     ):
-        raise errors.cannot_drop_table(translate._name(table))
+        raise errors.cannot_drop_table(translate.qualified_name(table))
     referencing = _referencing(session, info)
     if referencing is not None:
         raise SqlError(3726, f"Could not drop object '{info.display}' because it is referenced by a FOREIGN KEY constraint.")

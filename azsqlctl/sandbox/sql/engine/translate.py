@@ -102,7 +102,8 @@ ViewLookup = Callable[[str], View | None]
 FunctionLookup = Callable[[str, list[Any]], View | None]
 
 
-def _name(node: exp.Table) -> str:
+def qualified_name(node: exp.Table) -> str:
+    """A table reference as written, [database.][schema.]name: what SQL Server names in its errors."""
     parts = [p for p in (node.catalog, node.db, node.name) if p]
     return ".".join(parts)
 
@@ -146,7 +147,7 @@ class Translator:
             if not node.db and name.lower() in ctes:
                 continue
             if node.catalog and node.catalog.lower() != self.session.database.lower():
-                raise errors.cross_database(_name(node))
+                raise errors.cross_database(qualified_name(node))
             schema = node.db or ""
             alias = node.alias or name
             if schema.lower() in ("sys", "information_schema"):
@@ -159,7 +160,7 @@ class Translator:
             if info is None and name.startswith("@"):
                 raise errors.undeclared_table_variable(name)
             if info is None:
-                raise errors.invalid_object(_name(node))
+                raise errors.invalid_object(qualified_name(node))
             if not node.meta.get("az_owned"):  # a table a view reads: ownership chaining (views.expand)
                 self.resolved.reads.append(info)
             self.resolved.scope[alias.lower()] = [(c.name, c.spec) for c in info.columns]

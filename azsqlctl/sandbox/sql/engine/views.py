@@ -96,7 +96,7 @@ def create(session: SqlSession, tree: exp.Create | exp.Alter, text: str, run: Ca
     if not isinstance(table, exp.Table):
         raise errors.syntax("VIEW")
     if table.catalog and table.catalog.lower() != session.ctx.database.lower():
-        raise errors.cross_database(translate._name(table))
+        raise errors.cross_database(translate.qualified_name(table))
     query = tree.expression if isinstance(tree, exp.Create) else next(iter(tree.args.get("actions") or []), None)
     if not isinstance(query, exp.Select | exp.SetOperation):
         raise errors.syntax("AS")
@@ -112,8 +112,8 @@ def create(session: SqlSession, tree: exp.Create | exp.Alter, text: str, run: Ca
     existing = find(session.conn, real, table.name)
     altering = isinstance(tree, exp.Alter) or bool(tree.args.get("replace"))
     if isinstance(tree, exp.Alter) and existing is None:
-        raise errors.invalid_object(translate._name(table))
-    if (existing is not None and not altering) or session._table(real, table.name) is not None:
+        raise errors.invalid_object(translate.qualified_name(table))
+    if (existing is not None and not altering) or session.table_info(real, table.name) is not None:
         raise errors.object_exists(table.name)
     piece = run(query.copy())
     declared = [(c.name, c.spec or TypeSpec(SqlType.NVARCHAR, 4000)) for c in piece.columns or []]
@@ -152,7 +152,10 @@ def drop(session: SqlSession, tree: exp.Drop) -> Piece:
             if view is None and tree.args.get("exists"):
                 continue
             raise SqlError(
-                3701, f"Cannot drop the view '{translate._name(table)}', because it does not exist or you do not have permission.", 11, 5
+                3701,
+                f"Cannot drop the view '{translate.qualified_name(table)}', because it does not exist or you do not have permission.",
+                11,
+                5,
             )
         session.conn.execute(f"DELETE FROM {META} WHERE schema_name = ? AND name = ?", (view.schema, view.name))
     return Piece(curcmd=CMD_DDL)
@@ -167,14 +170,14 @@ def expand(session: SqlSession, tree: exp.Expression, depth: int = 0) -> None:
         schema = node.db or ""
         if schema.lower() in ("sys", "information_schema") or (not schema and node.name.lower() in ctes):
             continue
-        if session._table(schema or "dbo", node.name) is not None:
+        if session.table_info(schema or "dbo", node.name) is not None:
             continue
         view = find(session.conn, schema or "dbo", node.name)
         if view is None:
             continue
         if depth >= _NESTING:
             raise SqlError(217, "Maximum stored procedure, function, trigger, or view nesting level exceeded (limit 32).")
-        session._require("SELECT", TableInfo(view.schema, view.name, view.object_id, []))
+        session.require("SELECT", TableInfo(view.schema, view.name, view.object_id, []))
         body = translate.parse(view.query)
         expand(session, body, depth + 1)
         for inner in body.find_all(exp.Table):
@@ -185,4 +188,4 @@ def expand(session: SqlSession, tree: exp.Expression, depth: int = 0) -> None:
 def refuse_write(session: SqlSession, node: exp.Expression) -> None:
     """INSERT/UPDATE/DELETE through a view: not something the sandbox does."""
     if isinstance(node, exp.Table) and find(session.conn, node.db or "dbo", node.name) is not None:
-        raise errors.unsupported(f"changing data through the view {translate._name(node)}")
+        raise errors.unsupported(f"changing data through the view {translate.qualified_name(node)}")

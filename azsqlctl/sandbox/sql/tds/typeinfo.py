@@ -74,17 +74,17 @@ COLLATION = bytes([0x09, 0x04, 0xD0, 0x00, 0x34])
 NVARCHAR_MAX_CHARS = 4000  # longest nvarchar(n); a longer string goes out as nvarchar(max)
 VARBINARY_MAX_BYTES = 8000
 
-_FIXED = {INT1: 1, BIT: 1, INT2: 2, INT4: 4, INT8: 8, DATETIM4: 4, FLT4: 4, MONEY: 8, DATETIME: 8, FLT8: 8, MONEY4: 4, NULLTYPE: 0}
-_BYTELEN = {GUID, INTN, BITN, FLTN, MONEYN, DATETIMN, DECIMALN, NUMERICN, DECIMAL, NUMERIC, CHAR, VARCHAR, BINARY, VARBINARY}
-_USHORTLEN = {BIGVARBIN, BIGVARCHR, BIGBINARY, BIGCHAR, NVARCHAR, NCHAR}
-_LONGLEN = {TEXT, IMAGE, NTEXT}
-_COLLATED = {BIGVARCHR, BIGCHAR, NVARCHAR, NCHAR, TEXT, NTEXT, CHAR, VARCHAR}
-_UNICODE = {NVARCHAR, NCHAR, NTEXT}
-_BINARY = {BIGVARBIN, BIGBINARY, BINARY, VARBINARY, IMAGE}
+FIXED_SIZES = {INT1: 1, BIT: 1, INT2: 2, INT4: 4, INT8: 8, DATETIM4: 4, FLT4: 4, MONEY: 8, DATETIME: 8, FLT8: 8, MONEY4: 4, NULLTYPE: 0}
+BYTELEN_TYPES = {GUID, INTN, BITN, FLTN, MONEYN, DATETIMN, DECIMALN, NUMERICN, DECIMAL, NUMERIC, CHAR, VARCHAR, BINARY, VARBINARY}
+USHORTLEN_TYPES = {BIGVARBIN, BIGVARCHR, BIGBINARY, BIGCHAR, NVARCHAR, NCHAR}
+LONGLEN_TYPES = {TEXT, IMAGE, NTEXT}
+COLLATED_TYPES = {BIGVARCHR, BIGCHAR, NVARCHAR, NCHAR, TEXT, NTEXT, CHAR, VARCHAR}
+UNICODE_TYPES = {NVARCHAR, NCHAR, NTEXT}
+BINARY_TYPES = {BIGVARBIN, BIGBINARY, BINARY, VARBINARY, IMAGE}
 
-_EXACT = decimal.Context(prec=80)  # wide enough for decimal(38, s) and money without rounding
-_DAY0_DATETIME = dt.date(1900, 1, 1)
-_DAY0 = dt.date(1, 1, 1)
+EXACT_CONTEXT = decimal.Context(prec=80)  # wide enough for decimal(38, s) and money without rounding
+DATETIME_EPOCH = dt.date(1900, 1, 1)
+DATE_EPOCH = dt.date(1, 1, 1)
 
 
 def time_bytes(scale: int) -> int:
@@ -229,14 +229,14 @@ def _to_bytes(spec: TypeSpec, v: SqlValue) -> bytes:
     if t == SqlType.BIT:
         return b"\x01" if v else b"\x00"
     if t == SqlType.DECIMAL:
-        scaled = decimal.Decimal(str(v)).scaleb(spec.scale, _EXACT).to_integral_value(decimal.ROUND_HALF_UP, _EXACT)
+        scaled = decimal.Decimal(str(v)).scaleb(spec.scale, EXACT_CONTEXT).to_integral_value(decimal.ROUND_HALF_UP, EXACT_CONTEXT)
         n = decimal_bytes(spec.precision) - 1
         magnitude = int(scaled.copy_abs())
         if magnitude >= 10**spec.precision:
             raise ValueError(f"{v!s} does not fit decimal({spec.precision}, {spec.scale})")
         return bytes([0 if scaled < 0 else 1]) + magnitude.to_bytes(n, "little")
     if t == SqlType.MONEY:
-        cents = int(decimal.Decimal(str(v)).scaleb(4, _EXACT).to_integral_value(decimal.ROUND_HALF_UP, _EXACT))
+        cents = int(decimal.Decimal(str(v)).scaleb(4, EXACT_CONTEXT).to_integral_value(decimal.ROUND_HALF_UP, EXACT_CONTEXT))
         return struct.pack("<iI", cents >> 32, cents & 0xFFFFFFFF)
     if t == SqlType.FLOAT:
         return struct.pack("<d", float(v))  # type: ignore[arg-type]
@@ -261,7 +261,7 @@ def _to_bytes(spec: TypeSpec, v: SqlValue) -> bytes:
         return _datetime2_to(utc, spec.scale) + struct.pack("<h", int(offset.total_seconds() // 60))
     if t == SqlType.DATETIME:
         assert isinstance(v, dt.datetime)
-        base = dt.datetime.combine(_DAY0_DATETIME, dt.time())
+        base = dt.datetime.combine(DATETIME_EPOCH, dt.time())
         delta = v.replace(tzinfo=None) - base
         ticks = round((delta.seconds * 10**6 + delta.microseconds) * 3 / 10_000)
         days = delta.days + ticks // (300 * 86_400)
@@ -270,7 +270,7 @@ def _to_bytes(spec: TypeSpec, v: SqlValue) -> bytes:
 
 
 def _date_to(d: dt.date) -> bytes:
-    return (d - _DAY0).days.to_bytes(3, "little")
+    return (d - DATE_EPOCH).days.to_bytes(3, "little")
 
 
 def _time_units(t: dt.time, scale: int) -> int:

@@ -16,28 +16,25 @@ from dataclasses import dataclass
 from azsqlctl.sandbox.sql.sqltypes import MAX, SqlType, SqlValue, TypeSpec
 
 from .typeinfo import (
-    _BINARY,
-    _BYTELEN,
-    _COLLATED,
-    _DAY0,
-    _DAY0_DATETIME,
-    _EXACT,
-    _FIXED,
-    _LONGLEN,
-    _UNICODE,
-    _USHORTLEN,
     BINARY,
+    BINARY_TYPES,
     BIT,
     BITN,
+    BYTELEN_TYPES,
     CHAR,
+    COLLATED_TYPES,
+    DATE_EPOCH,
     DATEN,
     DATETIM4,
     DATETIME,
     DATETIME2N,
+    DATETIME_EPOCH,
     DATETIMEOFFSETN,
     DATETIMN,
     DECIMAL,
     DECIMALN,
+    EXACT_CONTEXT,
+    FIXED_SIZES,
     FLT4,
     FLT8,
     FLTN,
@@ -48,6 +45,7 @@ from .typeinfo import (
     INT4,
     INT8,
     INTN,
+    LONGLEN_TYPES,
     MONEY,
     MONEY4,
     MONEYN,
@@ -59,7 +57,9 @@ from .typeinfo import (
     PLP_UNKNOWN,
     TEXT,
     TIMEN,
+    UNICODE_TYPES,
     USHORT_MAX,
+    USHORTLEN_TYPES,
     VARBINARY,
     VARCHAR,
     time_bytes,
@@ -135,13 +135,13 @@ class WireType:
 
     @property
     def plp(self) -> bool:
-        return self.code in _USHORTLEN and self.size == USHORT_MAX
+        return self.code in USHORTLEN_TYPES and self.size == USHORT_MAX
 
     def spec(self) -> TypeSpec:
         """The SQL type this wire type carries."""
         c = self.code
         if c in (INTN, INT1, INT2, INT4, INT8):
-            size = self.size if c == INTN else _FIXED[c]
+            size = self.size if c == INTN else FIXED_SIZES[c]
             if size not in _INT_TYPES:
                 raise TdsDecodeError(f"integer of {size} bytes")
             return TypeSpec(_INT_TYPES[size])
@@ -150,7 +150,7 @@ class WireType:
         if c in (DECIMALN, NUMERICN, DECIMAL, NUMERIC):
             return TypeSpec(SqlType.DECIMAL, precision=self.precision, scale=self.scale)
         if c in (FLTN, FLT4, FLT8):
-            size = self.size if c == FLTN else _FIXED[c]
+            size = self.size if c == FLTN else FIXED_SIZES[c]
             return TypeSpec(SqlType.REAL if size == 4 else SqlType.FLOAT)
         if c in (MONEYN, MONEY, MONEY4):
             return TypeSpec(SqlType.MONEY, precision=19, scale=4)
@@ -166,11 +166,11 @@ class WireType:
             return TypeSpec(SqlType.DATETIME2, scale=self.scale)
         if c == DATETIMEOFFSETN:
             return TypeSpec(SqlType.DATETIMEOFFSET, scale=self.scale)
-        if c in _UNICODE:
+        if c in UNICODE_TYPES:
             return TypeSpec(SqlType.NVARCHAR, MAX if c == NTEXT or self.plp else self.size // 2)
-        if c in _COLLATED:
+        if c in COLLATED_TYPES:
             return TypeSpec(SqlType.VARCHAR, MAX if c == TEXT or self.plp else self.size)
-        if c in _BINARY:
+        if c in BINARY_TYPES:
             return TypeSpec(SqlType.VARBINARY, MAX if c == IMAGE or self.plp else self.size)
         if c == NULLTYPE:
             return TypeSpec(SqlType.INT)
@@ -182,7 +182,7 @@ class WireType:
 
 def read_type_info(r: Reader) -> WireType:
     code = r.u8()
-    if code in _FIXED or code in (DATEN,):
+    if code in FIXED_SIZES or code in (DATEN,):
         return WireType(code)
     if code in (TIMEN, DATETIME2N, DATETIMEOFFSETN):
         scale = r.u8()
@@ -195,16 +195,16 @@ def read_type_info(r: Reader) -> WireType:
             raise TdsDecodeError(f"decimal({precision}, {scale}) is out of range")
         _check_size(code, size)
         return WireType(code, size, precision, scale)
-    if code in _BYTELEN:
+    if code in BYTELEN_TYPES:
         size = r.u8()
         _check_size(code, size)
-        return WireType(code, size, collation=r.take(5) if code in _COLLATED else b"")
-    if code in _USHORTLEN:
+        return WireType(code, size, collation=r.take(5) if code in COLLATED_TYPES else b"")
+    if code in USHORTLEN_TYPES:
         size = r.u16()
-        return WireType(code, size, collation=r.take(5) if code in _COLLATED else b"")
-    if code in _LONGLEN:
+        return WireType(code, size, collation=r.take(5) if code in COLLATED_TYPES else b"")
+    if code in LONGLEN_TYPES:
         size = r.u32()
-        return WireType(code, size, collation=r.take(5) if code in _COLLATED else b"")
+        return WireType(code, size, collation=r.take(5) if code in COLLATED_TYPES else b"")
     raise TdsDecodeError(f"unsupported TYPE_INFO {code:#04x}")
 
 
@@ -241,13 +241,13 @@ def read_value(r: Reader, wt: WireType) -> SqlValue:
     c = wt.code
     if wt.plp:
         raw = read_plp(r)
-    elif c in _FIXED:
-        raw = r.take(_FIXED[c]) if c != NULLTYPE else None
-    elif c in _LONGLEN:
+    elif c in FIXED_SIZES:
+        raw = r.take(FIXED_SIZES[c]) if c != NULLTYPE else None
+    elif c in LONGLEN_TYPES:
         # RPC parameters of the legacy LOB types: a LONGLEN length (0xFFFFFFFF: NULL), then the data.
         n = r.u32()
         raw = None if n == 0xFFFFFFFF else r.take(n)
-    elif c in _USHORTLEN:
+    elif c in USHORTLEN_TYPES:
         n = r.u16()
         raw = None if n == USHORT_MAX else r.take(n)
     else:  # BYTELEN types and the date/time family
@@ -274,7 +274,7 @@ def _from_bytes(raw: bytes, wt: WireType) -> SqlValue:
         if len(raw) < 1:
             raise TdsDecodeError("empty decimal")
         magnitude = int.from_bytes(raw[1:], "little")
-        value = decimal.Decimal(magnitude).scaleb(-wt.scale, _EXACT)
+        value = decimal.Decimal(magnitude).scaleb(-wt.scale, EXACT_CONTEXT)
         return value if raw[0] == 1 else value.copy_negate()
     if t in (SqlType.REAL, SqlType.FLOAT):
         if len(raw) == 4:
@@ -336,19 +336,19 @@ def _money_from(raw: bytes) -> decimal.Decimal:
         cents = (high << 32) | low
     else:
         raise TdsDecodeError(f"money of {len(raw)} bytes")
-    return decimal.Decimal(cents).scaleb(-4, _EXACT)
+    return decimal.Decimal(cents).scaleb(-4, EXACT_CONTEXT)
 
 
 def _datetime_from(raw: bytes) -> dt.datetime:
     if len(raw) == 4:
         days, minutes = struct.unpack("<HH", raw)
-        return dt.datetime.combine(_DAY0_DATETIME, dt.time()) + dt.timedelta(days=days, minutes=minutes)
+        return dt.datetime.combine(DATETIME_EPOCH, dt.time()) + dt.timedelta(days=days, minutes=minutes)
     if len(raw) != 8:
         raise TdsDecodeError(f"datetime of {len(raw)} bytes")
     days, ticks = struct.unpack("<iI", raw)
     micro = (ticks * 10_000 + 1) // 3  # 1/300 s ticks, to the nearest microsecond
     try:
-        return dt.datetime.combine(_DAY0_DATETIME, dt.time()) + dt.timedelta(days=days, microseconds=micro)
+        return dt.datetime.combine(DATETIME_EPOCH, dt.time()) + dt.timedelta(days=days, microseconds=micro)
     except OverflowError as exc:
         raise TdsDecodeError("datetime out of range") from exc
 
@@ -358,7 +358,7 @@ def _date_from(raw: bytes) -> dt.date:
         raise TdsDecodeError(f"date of {len(raw)} bytes")
     days = int.from_bytes(raw, "little")
     try:
-        return _DAY0 + dt.timedelta(days=days)
+        return DATE_EPOCH + dt.timedelta(days=days)
     except OverflowError as exc:
         raise TdsDecodeError("date out of range") from exc
 
