@@ -4,6 +4,8 @@
   imports are annotations only and imports inside a function run late, so neither can make a load fail).
 - No module reaches into another's private names (``from .x import _y``, ``x._y``): what a module offers
   another is public, so it can be changed in one place.
+- Only ``sql/tds`` encodes the wire: no module outside it imports the token, value and result encoders; the
+  engine returns typed results (``sql/engine/results.py``) and ``sql/tds/results.py`` turns them into tokens.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import azsqlctl.sandbox
 PACKAGE = "azsqlctl.sandbox"
 ROOT = Path(azsqlctl.sandbox.__file__).parent
 TDS = f"{PACKAGE}.sql.tds"
-# The TDS encoders: token writers (ENVCHANGE, INFO/ERROR, COLMETADATA, ROW, DONE …) and value/TYPE_INFO writers.
-ENCODERS = frozenset({f"{TDS}.tokens", f"{TDS}.typeinfo"})
+# The TDS encoders: token writers (ENVCHANGE, INFO/ERROR, COLMETADATA, ROW, DONE …), value/TYPE_INFO writers, and
+# the one module that encodes the engine's typed results.
+ENCODERS = frozenset({f"{TDS}.tokens", f"{TDS}.typeinfo", f"{TDS}.results"})
 
 
 @dataclass(frozen=True)
@@ -195,3 +198,24 @@ def test_a_private_use_would_be_found() -> None:
     fake = Module(f"{PACKAGE}.sql.engine.fake", ROOT / "sql" / "engine" / "fake.py", ast.parse(source))
     assert "_internal" in DEFINED_ELSEWHERE
     assert len(_private_uses(fake)) == 3
+
+
+def _encoder_imports(module: Module) -> list[str]:
+    if module.name == TDS or module.name.startswith(TDS + "."):
+        return []
+    found = []
+    for node in ast.walk(module.tree):  # anywhere: an import inside a function encodes all the same
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found += [f"{module.name}:{node.lineno} imports {target}" for target, _ in _targets(module, node) if target in ENCODERS]
+    return found
+
+
+def test_only_tds_encodes_the_wire() -> None:
+    found = [use for module in MODULES.values() for use in _encoder_imports(module)]
+    assert found == []
+
+
+def test_an_encoder_import_would_be_found() -> None:
+    source = "from ..tds import tokens as tk\nfrom ..tds.typeinfo import value\nfrom ..tds.rpc import RpcError\n"
+    fake = Module(f"{PACKAGE}.sql.engine.fake", ROOT / "sql" / "engine" / "fake.py", ast.parse(source))
+    assert len(_encoder_imports(fake)) == 2  # tokens and typeinfo; rpc decodes

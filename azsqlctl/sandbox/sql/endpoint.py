@@ -18,12 +18,12 @@ from ..faults import Faults
 from ..monitor.audit import LoginEvent
 from ..state import SandboxState
 from ..store import StateStore
+from .engine.results import ErrorMessage, StatementResult, TransactionChange
 from .engine.session import SqlSession
 from .engine.storage import Storage
 from .security import login_messages as ae
 from .security.firewall import admits
 from .sqltypes import Param
-from .tds import tokens as tk
 from .tds.handshake import Login7
 from .tds.session import TM_BEGIN_XACT, TM_COMMIT_XACT, TM_ROLLBACK_XACT, LoginOutcome, SessionContext
 from .tds.wire import ConnectionClosed
@@ -37,11 +37,18 @@ ENTRA_ONLY_TEXT = "Login failed for user '{user}'. Reason: Azure Active Director
 
 class _Refused(Exception):
     def __init__(
-        self, reason: str, number: int, audit_state: int, tokens: bytes, text: str, principal: str = "", severity: int = 14
+        self,
+        reason: str,
+        number: int,
+        audit_state: int,
+        errors: tuple[ErrorMessage, ...],
+        text: str,
+        principal: str = "",
+        severity: int = 14,
     ) -> None:
         super().__init__(text)
-        self.reason, self.number, self.audit_state, self.tokens, self.text, self.principal = (
-            reason, number, audit_state, tokens, text, principal,
+        self.reason, self.number, self.audit_state, self.errors, self.text, self.principal = (
+            reason, number, audit_state, errors, text, principal,
         )  # fmt: skip
         self.severity = severity  # for the audit row's "Err N, Level M, State S" text
 
@@ -89,7 +96,7 @@ class SqlEndpoint:
         state_snapshot: dict[str, Any] = {}
         database = login.database or "master"
         try:
-            ctx, tokens = self.store.read(lambda s: self._decide(s, login, spid, client_ip, state_snapshot))
+            ctx = self.store.read(lambda s: self._decide(s, login, spid, client_ip, state_snapshot))
         except _Refused as refused:
             with self._lock:
                 self.logins_failed += 1
@@ -110,7 +117,7 @@ class SqlEndpoint:
                     message=refused.text,
                 )
             )
-            return LoginOutcome(None, refused.tokens)
+            return LoginOutcome(None, refused.errors)
         with self._lock:
             self.logins_ok += 1
         self.store.audit.append(
@@ -125,26 +132,28 @@ class SqlEndpoint:
                 session_id=spid,
             )
         )
-        return LoginOutcome(ctx, tokens)
+        return LoginOutcome(ctx)
 
     def _refuse(self, s: SandboxState, reason: str, user: str = ae.TOKEN_PRINCIPAL, database: str = "", principal: str = "") -> _Refused:
         number, audit_state, not_configured = ae.LOGIN_REJECTIONS[reason]
-        out = b""
+        del s
+        out: tuple[ErrorMessage, ...] = ()
         if number == ae.CANNOT_OPEN_DATABASE.number:
             text = ae.CANNOT_OPEN_DATABASE.render(database=database)
-            out += tk.error(number, ae.CLIENT_STATE, ae.CANNOT_OPEN_DATABASE.severity, text, s.server.name)
+            out += (ErrorMessage(number, ae.CLIENT_STATE, ae.CANNOT_OPEN_DATABASE.severity, text),)
         suffix = ae.NOT_CONFIGURED_SUFFIX if not_configured else ""
         login_text = ae.LOGIN_FAILED.render(user=user, suffix=suffix)
-        out += tk.error(18456, ae.CLIENT_STATE, ae.LOGIN_FAILED.severity, login_text, s.server.name)
+        out += (ErrorMessage(18456, ae.CLIENT_STATE, ae.LOGIN_FAILED.severity, login_text),)
         severity = ae.CANNOT_OPEN_DATABASE.severity if number != 18456 else ae.LOGIN_FAILED.severity
         return _Refused(reason, number, audit_state, out, text if number != 18456 else login_text, principal, severity)
 
     def _gateway_error(self, s: SandboxState, message: ae.ServerMessage, audit_state: int, **fields: str) -> _Refused:
         text = message.render(**fields)
-        token = tk.error(message.number, ae.CLIENT_STATE, message.severity, text, s.server.name)
-        return _Refused(str(message.number), message.number, audit_state, token, text, severity=message.severity)
+        del s
+        error = ErrorMessage(message.number, ae.CLIENT_STATE, message.severity, text)
+        return _Refused(str(message.number), message.number, audit_state, (error,), text, severity=message.severity)
 
-    def _decide(self, s: SandboxState, login: Login7, spid: int, peer_ip: str, snap: dict[str, Any]) -> tuple[SessionContext, bytes]:
+    def _decide(self, s: SandboxState, login: Login7, spid: int, peer_ip: str, snap: dict[str, Any]) -> SessionContext:
         server = s.server
         ip = s.client_ip or peer_ip
         snap["ip"] = ip
@@ -157,7 +166,7 @@ class SqlEndpoint:
         if token is None:  # SQL authentication attempt
             user = login.username
             text = ENTRA_ONLY_TEXT.format(user=user) if server.entra_only else ae.LOGIN_FAILED.render(user=user, suffix="")
-            raise _Refused("sql_auth", 18456, 8, tk.error(18456, ae.CLIENT_STATE, 14, text, server.name), text, user)
+            raise _Refused("sql_auth", 18456, 8, (ErrorMessage(18456, ae.CLIENT_STATE, 14, text),), text, user)
         if token == "":
             raise self._refuse(s, "malformed", user="")
         if server.vnet_rule_missing:
@@ -198,12 +207,7 @@ class SqlEndpoint:
             user = match.name
         ctx = SessionContext(spid, ip, db.name if db else "master", principal=label)
         ctx.extra["user"] = user
-        tokens = tk.env_text(tk.ENV_DATABASE, ctx.database, "master")
-        tokens += tk.info(5701, 2, f"Changed database context to '{ctx.database}'.", server.name)
-        tokens += tk.envchange(tk.ENV_COLLATION, tk.b_varbyte(tk.COLLATION), b"\x00")
-        tokens += tk.env_text(tk.ENV_LANGUAGE, "us_english", "")
-        tokens += tk.info(5703, 1, "Changed language setting to us_english.", server.name)
-        return ctx, tokens
+        return ctx
 
     # --- requests ----------------------------------------------------------------------------
 
@@ -219,38 +223,38 @@ class SqlEndpoint:
         with self._lock:
             return next(self._tran_ids).to_bytes(8, "little")
 
-    def batch(self, ctx: SessionContext, sql: str) -> bytes:
+    def batch(self, ctx: SessionContext, sql: str) -> list[StatementResult]:
         self._request_faults()
         self._remember(ctx, sql)
-        out, _ok = self._session(ctx).run(sql)
-        return out
+        found, _ok = self._session(ctx).run(sql)
+        return found
 
-    def execute(self, ctx: SessionContext, sql: str, params: Sequence[Param]) -> tuple[bytes, bool]:
+    def execute(self, ctx: SessionContext, sql: str, params: Sequence[Param]) -> tuple[list[StatementResult], bool]:
         """sp_executesql / sp_prepexec / sp_execute: parameters bound by name as values; statements end in DONEINPROC."""
         self._request_faults()
         self._remember(ctx, sql)
-        return self._session(ctx).run(sql, params, done_token=tk.DONEINPROC)
+        return self._session(ctx).run(sql, params)
 
     def _remember(self, ctx: SessionContext, sql: str) -> None:
         with self._lock:
             self.statements.append((ctx.database, sql[:RECENT_STATEMENT_CHARS]))
             del self.statements[:-RECENT_STATEMENTS]
 
-    def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> bytes:
+    def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> list[TransactionChange]:
         session = self._session(ctx)
-        out = b""
+        out: list[TransactionChange | None] = []
         if request == TM_BEGIN_XACT:
-            out += session.begin()
+            out.append(session.begin())
         elif request in (TM_COMMIT_XACT, TM_ROLLBACK_XACT):
             if request == TM_COMMIT_XACT:
                 # The driver's commit ends the transaction whatever its nesting, as SQL Server's TM commit does.
                 session.trancount = min(session.trancount, 1) or 1
-                out += session.commit()
+                out.append(session.commit())
             else:
-                out += session.rollback()
+                out.append(session.rollback())
             if begin_new:
-                out += session.begin()
-        return out + tk.done()
+                out.append(session.begin())
+        return [change for change in out if change is not None]
 
     def reset(self, ctx: SessionContext) -> None:
         """RESETCONNECTION (a pooled connection handed to its next user): roll back open work, reset session options.

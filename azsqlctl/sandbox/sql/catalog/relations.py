@@ -23,17 +23,6 @@ from .security_views import RELATIONS, Caller
 NAME = TypeSpec(SqlType.NVARCHAR, 128)  # sysname
 INT = TypeSpec(SqlType.INT)
 
-# The old codec's column kinds, for the views security_views.py defines.
-_KIND_SPECS = {
-    "nvarchar": NAME,
-    "int": INT,
-    "bigint": TypeSpec(SqlType.BIGINT),
-    "bit": TypeSpec(SqlType.BIT),
-    "tinyint": TypeSpec(SqlType.TINYINT),
-    "varbinary": TypeSpec(SqlType.VARBINARY, 85),
-    "guid": TypeSpec(SqlType.UNIQUEIDENTIFIER),
-}
-
 # Isolation levels as sys.dm_exec_sessions numbers them.
 ISOLATION_LEVELS = {"READ UNCOMMITTED": 1, "READ COMMITTED": 2, "REPEATABLE READ": 3, "SERIALIZABLE": 4, "SNAPSHOT": 5}
 
@@ -68,7 +57,7 @@ def _legacy(key: str) -> View:
         assert c.db is not None
         return producer(c.db, c.caller)
 
-    return View([(col.name, _KIND_SPECS[col.kind]) for col in cols], rows)
+    return View(list(cols), rows)
 
 
 def _databases(c: CatalogContext) -> Rows:

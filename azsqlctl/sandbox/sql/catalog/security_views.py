@@ -13,7 +13,7 @@ from typing import Any
 
 from ...state import Database
 from ..security import roles as fixed_roles
-from ..tds import tokens as tk
+from ..sqltypes import SqlType, TypeSpec
 
 _FIXED_USERS = [("dbo", 1, "S"), ("guest", 2, "S"), ("INFORMATION_SCHEMA", 3, "S"), ("sys", 4, "S")]
 _CUSTOM_ROLE_BASE = 100_000
@@ -108,27 +108,31 @@ def database_permissions(db: Database) -> Rows:
     return rows
 
 
-RELATIONS: dict[str, tuple[list[tk.Column], Callable[[Database, Caller], Rows]]] = {
+_NAME = TypeSpec(SqlType.NVARCHAR, 128)  # sysname
+_INT = TypeSpec(SqlType.INT)
+_SID = TypeSpec(SqlType.VARBINARY, 85)
+
+RELATIONS: dict[str, tuple[list[tuple[str, TypeSpec]], Callable[[Database, Caller], Rows]]] = {
     "sys.database_principals": (
-        [tk.Column("name"), tk.Column("principal_id", "int"), tk.Column("type"), tk.Column("type_desc"),
-         tk.Column("sid", "varbinary"), tk.Column("authentication_type_desc"), tk.Column("default_schema_name")],
+        [("name", _NAME), ("principal_id", _INT), ("type", _NAME), ("type_desc", _NAME),
+         ("sid", _SID), ("authentication_type_desc", _NAME), ("default_schema_name", _NAME)],
         lambda db, _c: principals(db),
     ),
     "sys.database_role_members": (
-        [tk.Column("role_principal_id", "int"), tk.Column("member_principal_id", "int")],
+        [("role_principal_id", _INT), ("member_principal_id", _INT)],
         lambda db, _c: role_members(db),
     ),
     "fn_my_permissions(null,'database')": (
-        [tk.Column("entity_name"), tk.Column("subentity_name"), tk.Column("permission_name")],
+        [("entity_name", _NAME), ("subentity_name", _NAME), ("permission_name", _NAME)],
         my_permissions,
     ),
     "sys.database_permissions": (
-        [tk.Column("class_desc"), tk.Column("major_id", "int"), tk.Column("grantee_principal_id", "int"),
-         tk.Column("permission_name"), tk.Column("state_desc")],
+        [("class_desc", _NAME), ("major_id", _INT), ("grantee_principal_id", _INT),
+         ("permission_name", _NAME), ("state_desc", _NAME)],
         lambda db, _c: database_permissions(db),
     ),
     "sys.schemas": (
-        [tk.Column("name"), tk.Column("schema_id", "int")],
+        [("name", _NAME), ("schema_id", _INT)],
         lambda db, _c: [{"name": s, "schema_id": i + 1} for i, s in enumerate(db.schemas)],
     ),
 }  # fmt: skip

@@ -18,14 +18,14 @@ from sqlglot import exp
 
 from . import errors, functions, sqlite_schema, table_ddl, translate, types
 from .errors import SqlError
-from .results import CMD_DDL, Piece
+from .results import CMD_DDL, StatementResult
 from .storage import IndexInfo, KeyInfo, TableInfo, quote
 
 if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
     from .session import SqlSession
 
 
-def alter_table(session: SqlSession, info: TableInfo, tree: exp.Alter) -> Piece:
+def alter_table(session: SqlSession, info: TableInfo, tree: exp.Alter) -> StatementResult:
     actions = tree.args.get("actions") or []
     if not actions:
         raise errors.syntax(info.name)
@@ -48,7 +48,7 @@ def alter_table(session: SqlSession, info: TableInfo, tree: exp.Alter) -> Piece:
         else:
             raise errors.unsupported(f"ALTER TABLE {action.sql(dialect='tsql')}")
     apply(session, info, new, sources)
-    return Piece(curcmd=CMD_DDL)
+    return StatementResult(command=CMD_DDL)
 
 
 def apply(session: SqlSession, old: TableInfo, new: TableInfo, sources: dict[str, str]) -> None:
@@ -218,7 +218,7 @@ def _alter_column(session: SqlSession, new: TableInfo, action: exp.AlterColumn, 
     sources[col.name.lower()] = functions.conv(quote(col.name), col, types.type_name(old_spec), qualified)
 
 
-def alter_command(session: SqlSession, text: str) -> Piece:
+def alter_command(session: SqlSession, text: str) -> StatementResult:
     """An ALTER TABLE sqlglot reads only as a command: ADD DEFAULT ... FOR, or T-SQL's syntax errors."""
     m = re.search(
         r"\bALTER\s+COLUMN\b.*?\b(UNIQUE|PRIMARY|REFERENCES|CHECK|DEFAULT|CONSTRAINT|IDENTITY)\b", text, re.IGNORECASE | re.DOTALL
@@ -230,7 +230,7 @@ def alter_command(session: SqlSession, text: str) -> Piece:
     raise errors.unsupported("ALTER TABLE in this form")
 
 
-def _add_default(session: SqlSession, text: str) -> Piece:
+def _add_default(session: SqlSession, text: str) -> StatementResult:
     """ALTER TABLE t ADD [CONSTRAINT name] DEFAULT expr FOR column (sqlglot reads it as a command)."""
     m = re.match(
         r"\s*ALTER\s+TABLE\s+(?P<table>.+?)\s+ADD\s+(?:CONSTRAINT\s+(?P<name>\[[^\]]+\]|\"[^\"]+\"|\w+)\s+)?DEFAULT\s+(?P<expr>.+)\s+FOR\s+(?P<col>\[[^\]]+\]|\"[^\"]+\"|\w+)\s*;?\s*$",
@@ -256,10 +256,10 @@ def _add_default(session: SqlSession, text: str) -> Piece:
     assert isinstance(select, exp.Select)
     table_ddl.default_constraint(session, new.schema, new.name, col, select.expressions[0], given)
     apply(session, info, new, {c.name.lower(): quote(c.name) for c in info.columns})
-    return Piece(curcmd=CMD_DDL)
+    return StatementResult(command=CMD_DDL)
 
 
-def create_index(session: SqlSession, tree: exp.Create) -> Piece:
+def create_index(session: SqlSession, tree: exp.Create) -> StatementResult:
     index = tree.this
     assert isinstance(index, exp.Index)
     table = index.args.get("table")
@@ -316,10 +316,10 @@ def create_index(session: SqlSession, tree: exp.Create) -> Piece:
         ) from None
     info.indexes.append(new_index)
     sqlite_schema.save(session.conn, info)
-    return Piece(curcmd=CMD_DDL)
+    return StatementResult(command=CMD_DDL)
 
 
-def drop_index(session: SqlSession, tree: exp.Drop) -> Piece:
+def drop_index(session: SqlSession, tree: exp.Drop) -> StatementResult:
     targets = tree.args.get("tables") or []
     on = tree.args.get("cluster")
     for target in targets:
@@ -352,4 +352,4 @@ def drop_index(session: SqlSession, tree: exp.Drop) -> Piece:
         session.conn.execute(f"DROP INDEX {quote(sqlite_schema.index_name(info, index))}")
         info.indexes.remove(index)
         sqlite_schema.save(session.conn, info)
-    return Piece(curcmd=CMD_DDL)
+    return StatementResult(command=CMD_DDL)

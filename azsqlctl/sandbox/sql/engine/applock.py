@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING
 
 from ..security import permissions
 from ..sqltypes import Param
-from ..tds import tokens as tk
 from . import errors
 from .errors import SqlError
 from .locks import DeadlockVictim, LockTimeout, Mode, Scope
-from .results import Piece
+from .results import CMD_EXECUTE, ReturnStatus, StatementResult
 
 if TYPE_CHECKING:
     from .lexer import Tok
@@ -31,7 +30,6 @@ PROCEDURES = {
 }
 _MODES = {m.value.lower(): m for m in (Mode.S, Mode.U, Mode.IS, Mode.IX, Mode.X)}
 _OWNERS = {"transaction": Scope.TRANSACTION, "session": Scope.SESSION}
-CMD_EXECUTE = 0xE0
 
 
 def procedure(toks: list[Tok]) -> str | None:
@@ -45,7 +43,7 @@ def procedure(toks: list[Tok]) -> str | None:
     return name if name in PROCEDURES else None
 
 
-def execute(session: SqlSession, toks: list[Tok], params: dict[str, Param]) -> Piece:
+def execute(session: SqlSession, toks: list[Tok], params: dict[str, Param]) -> StatementResult:
     name = procedure(toks)
     assert name is not None
     target = toks[1].text[1:] if toks[1].text.startswith("@") else None
@@ -56,7 +54,7 @@ def execute(session: SqlSession, toks: list[Tok], params: dict[str, Param]) -> P
             raise errors.must_declare(f"@{target}")
         var = params[target.lower()]
         params[target.lower()] = Param(var.name, var.spec, code)
-    return Piece(env=tk.returnstatus(code), curcmd=CMD_EXECUTE)
+    return StatementResult(events=(ReturnStatus(code),), command=CMD_EXECUTE)
 
 
 def _arguments(toks: list[Tok], names: tuple[str, ...], params: dict[str, Param]) -> dict[str, object]:

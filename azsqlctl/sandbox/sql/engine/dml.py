@@ -10,7 +10,7 @@ from sqlglot import exp
 from ..sqltypes import Param, TypeSpec
 from . import errors, functions, storage, translate, types, views
 from .errors import SqlError
-from .results import CMD_DELETE, CMD_INSERT, CMD_UPDATE, Piece, typed
+from .results import CMD_DELETE, CMD_INSERT, CMD_UPDATE, StatementResult
 from .storage import ColumnInfo, TableInfo, quote
 from .table_variables import is_variable
 
@@ -85,7 +85,7 @@ def _finish(
     verb: str,
     info: TableInfo,
     into: TableInfo | None = None,
-) -> Piece:
+) -> StatementResult:
     if declared and into is not None:  # OUTPUT ... INTO: the rows go to a table (or table variable), not to the client
         rows = session.fetch(cur, verb, info)
         if len(into.columns) != len(declared) and len([c for c in into.columns if not c.identity]) != len(declared):
@@ -96,17 +96,16 @@ def _finish(
         for row in rows:
             session.exec_sqlite(f"INSERT INTO {quote(into.key)} ({names}) VALUES ({marks})", row, "INSERT", into)
         session.rowcount = len(rows)
-        return Piece(rowcount=len(rows), curcmd=curcmd)
+        return StatementResult(rowcount=len(rows), command=curcmd)
     if declared:
         rows = session.fetch(cur, verb, info)
-        columns, values = typed(declared, rows)
         session.rowcount = len(rows)
-        return Piece(columns=columns, rows=values, rowcount=len(rows), curcmd=curcmd)
+        return StatementResult(result=types.typed_result(declared, rows), rowcount=len(rows), command=curcmd)
     session.rowcount = max(cur.rowcount, 0)
-    return Piece(rowcount=session.rowcount, curcmd=curcmd)
+    return StatementResult(rowcount=session.rowcount, command=curcmd)
 
 
-def insert(session: SqlSession, tree: exp.Insert, params: dict[str, Param]) -> Piece:
+def insert(session: SqlSession, tree: exp.Insert, params: dict[str, Param]) -> StatementResult:
     target = tree.this
     given = [i.name for i in target.expressions] if isinstance(target, exp.Schema) else None
     info = _target(session, target.this if isinstance(target, exp.Schema) else target)
@@ -213,7 +212,7 @@ def _duplicate_value(
     return None
 
 
-def update(session: SqlSession, tree: exp.Update, params: dict[str, Param]) -> Piece:
+def update(session: SqlSession, tree: exp.Update, params: dict[str, Param]) -> StatementResult:
     if tree.args.get("from") or tree.args.get("from_") or tree.args.get("limit") or tree.args.get("joins"):
         raise errors.unsupported("UPDATE with FROM, JOIN or TOP")
     target = tree.this
@@ -259,7 +258,7 @@ def update(session: SqlSession, tree: exp.Update, params: dict[str, Param]) -> P
     return piece
 
 
-def delete(session: SqlSession, tree: exp.Delete, params: dict[str, Param]) -> Piece:
+def delete(session: SqlSession, tree: exp.Delete, params: dict[str, Param]) -> StatementResult:
     if tree.args.get("using") or tree.args.get("limit") or tree.args.get("joins"):
         raise errors.unsupported("DELETE with FROM, JOIN or TOP")
     target = tree.this if isinstance(tree.this, exp.Table) else next(iter(tree.args.get("tables") or []), None)

@@ -20,12 +20,11 @@ from sqlglot import exp
 from ..catalog import schema_views as catalog_schema
 from ..catalog.metadata_functions import like
 from ..sqltypes import Param, SqlType, TypeSpec
-from ..tds import tokens as tk
 from . import batch, errors, queries, sqlite_schema, storage, translate, types
 from .alter_ddl import apply
 from .batch import Statement
 from .errors import SqlError
-from .results import Piece, typed
+from .results import Message, StatementResult
 from .storage import TableInfo, quote
 
 if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
@@ -39,7 +38,7 @@ INT = TypeSpec(SqlType.INT)
 TEXT = TypeSpec(SqlType.NVARCHAR, 4000)
 
 
-def execute_procedure(session: SqlSession, st: Statement, params: dict[str, Param]) -> list[Piece]:
+def execute_procedure(session: SqlSession, st: Statement, params: dict[str, Param]) -> list[StatementResult]:
     toks = st.toks[1:]
     base = st.toks[0].start
     if toks and toks[0].text == "(":  # EXEC ('...' + @x): dynamic SQL
@@ -81,7 +80,7 @@ def execute_procedure(session: SqlSession, st: Statement, params: dict[str, Para
     return run(session, args, params)
 
 
-def _one_piece(pieces: list[Piece]) -> Piece:
+def _one_piece(pieces: list[StatementResult]) -> StatementResult:
     (piece,) = pieces
     return piece
 
@@ -125,19 +124,18 @@ def _tokens(text: str) -> list[Any]:
     return lexer.tokenize(text)
 
 
-def _nested(session: SqlSession, sql: str, scope: dict[str, Param]) -> list[Piece]:
+def _nested(session: SqlSession, sql: str, scope: dict[str, Param]) -> list[StatementResult]:
     pieces, ok = session.execute_batch(sql, scope)
     if not ok:
-        failed = next(p for p in pieces if p.error is not None)
-        assert failed.error is not None
-        raise failed.error
+        error = next(p.error for p in pieces if p.error is not None)
+        raise SqlError(error.number, error.text, error.severity, error.state)
     return pieces
 
 
 # --- sp_executesql --------------------------------------------------------------------------------
 
 
-def _executesql(session: SqlSession, args: Args, params: dict[str, Param]) -> list[Piece]:
+def _executesql(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params  # dynamic SQL does not see the caller's variables
     stmt = args.pop("stmt", None)
     if stmt is None:
@@ -168,15 +166,15 @@ def _executesql(session: SqlSession, args: Args, params: dict[str, Param]) -> li
 # --- sp_rename ------------------------------------------------------------------------------------
 
 
-def _rename(session: SqlSession, args: Args, params: dict[str, Param]) -> list[Piece]:
+def _rename(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params
     old, new, kind = args.get("objname"), args.get("newname"), str(args.get("objtype") or "").upper()
     if old is None or new is None:
         raise SqlError(15248, "Either the parameter @objname is ambiguous or the claimed @objtype () is wrong.", 11)
     parts = [p.strip().strip('[]"') for p in types.text(old).split(".")]
     new_name = types.text(new).strip().strip('[]"')
-    caution = Piece(
-        env=tk.info(15477, 1, "Caution: Changing any part of an object name could break scripts and stored procedures.", session.server)
+    caution = StatementResult(
+        events=(Message(15477, 1, "Caution: Changing any part of an object name could break scripts and stored procedures."),)
     )
     if kind == "COLUMN":
         table = _table_for_rename(session, parts[:-1], old)
@@ -236,7 +234,7 @@ def _constraint_in(table: TableInfo, name: str) -> bool:
     )
 
 
-def _rename_constraint(session: SqlSession, table: TableInfo, old: str, new: str, caution: Piece) -> list[Piece]:
+def _rename_constraint(session: SqlSession, table: TableInfo, old: str, new: str, caution: StatementResult) -> list[StatementResult]:
     from . import table_ddl
 
     table_ddl.altered(session, exp.Table(this=exp.to_identifier(table.name), db=exp.to_identifier(table.schema)))
@@ -299,12 +297,11 @@ def _like(value: Any, pattern: Any) -> bool:
     return pattern is None or like(value, pattern) == 1
 
 
-def _result(declared: list[tuple[str, TypeSpec]], rows: list[tuple[Any, ...]]) -> Piece:
-    columns, values = typed([(n, s) for n, s in declared], rows)
-    return Piece(columns=columns, rows=values, rowcount=len(values))
+def _result(declared: list[tuple[str, TypeSpec]], rows: list[tuple[Any, ...]]) -> StatementResult:
+    return StatementResult(result=types.typed_result(declared, rows), rowcount=len(rows))
 
 
-def _helpindex(session: SqlSession, args: Args, params: dict[str, Param]) -> list[Piece]:
+def _helpindex(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params
     name = args.get("objname")
     parts = [p.strip('[]"') for p in types.text(name).split(".")] if name is not None else []
@@ -330,7 +327,7 @@ def _helpindex(session: SqlSession, args: Args, params: dict[str, Param]) -> lis
         keys = ", ".join(c + ("(-)" if n < len(index.descending) and index.descending[n] else "") for n, c in enumerate(index.columns))
         rows.append((index.name, description, keys))
     if not rows:
-        return [Piece(env=tk.info(15472, 1, "The object does not have any indexes, or you do not have permissions.", session.server))]
+        return [StatementResult(events=(Message(15472, 1, "The object does not have any indexes, or you do not have permissions."),))]
     return [
         _result(
             [("index_name", NAME), ("index_description", TypeSpec(SqlType.VARCHAR, 210)), ("index_keys", TypeSpec(SqlType.NVARCHAR, 2126))],
@@ -339,7 +336,7 @@ def _helpindex(session: SqlSession, args: Args, params: dict[str, Param]) -> lis
     ]
 
 
-def _pkeys(session: SqlSession, args: Args, params: dict[str, Param]) -> list[Piece]:
+def _pkeys(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params
     rows = []
     for t in _visible(session):
@@ -364,7 +361,7 @@ def _pkeys(session: SqlSession, args: Args, params: dict[str, Param]) -> list[Pi
 _RULES = {"CASCADE": 0, "NO_ACTION": 1, "SET_NULL": 2, "SET_DEFAULT": 3}
 
 
-def _fkeys(session: SqlSession, args: Args, params: dict[str, Param]) -> list[Piece]:
+def _fkeys(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params
     if args.get("pktable_name") is None and args.get("fktable_name") is None:
         raise SqlError(15252, "The primary or foreign key table name must be given.", 11)
@@ -406,7 +403,7 @@ def _fkeys(session: SqlSession, args: Args, params: dict[str, Param]) -> list[Pi
     return [_result(declared, rows)]
 
 
-def _tables(session: SqlSession, args: Args, params: dict[str, Param]) -> list[Piece]:
+def _tables(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params
     wanted = args.get("table_type")
     kinds = (
@@ -438,7 +435,7 @@ _ODBC_TYPES = {
 }  # fmt: skip
 
 
-def _columns(session: SqlSession, args: Args, params: dict[str, Param], extended: bool) -> list[Piece]:
+def _columns(session: SqlSession, args: Args, params: dict[str, Param], extended: bool) -> list[StatementResult]:
     del params
     rows = []
     for t in _visible(session):
@@ -550,7 +547,7 @@ def _column_spec(session: SqlSession, tree: exp.Expression, column: exp.Column) 
     return None
 
 
-def _describe_undeclared(session: SqlSession, args: Args, params: dict[str, Param]) -> list[Piece]:
+def _describe_undeclared(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params
     tsql = args.get("tsql")
     if tsql is None:
@@ -599,7 +596,7 @@ def _split(sql: str) -> list[str]:
 
 
 _COLUMNS_ARGS = ["table_name", "table_owner", "table_qualifier", "column_name", "odbcver", "fusepattern"]
-Procedure = Callable[["SqlSession", Args, dict[str, Param]], list[Piece]]
+Procedure = Callable[["SqlSession", Args, dict[str, Param]], list[StatementResult]]
 _PROCEDURES: dict[str, tuple[list[str], Procedure]] = {
     "sp_executesql": (["stmt", "params", "#1", "#2", "#3", "#4", "#5", "#6", "#7", "#8", "#9"], _executesql),
     "sp_rename": (["objname", "newname", "objtype"], _rename),

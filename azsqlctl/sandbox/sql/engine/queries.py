@@ -6,20 +6,19 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from ..sqltypes import Param, SqlType, TypeSpec
+from ..sqltypes import Param, TypeSpec
 from . import errors, table_variables, translate, types, views
 from .errors import SqlError
-from .results import Piece, typed
+from .results import StatementResult
 
 if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
     from .session import SqlSession
 
 
 def evaluate(session: SqlSession, expr: exp.Expression, params: dict[str, Param]) -> tuple[Any, TypeSpec]:
-    piece = query(session, exp.Select(expressions=[expr]), params)
-    assert piece.columns is not None
-    spec = piece.columns[0].spec or TypeSpec(SqlType.NVARCHAR, 4000)
-    return piece.rows[0][0], spec
+    result = query(session, exp.Select(expressions=[expr]), params).result
+    assert result is not None
+    return result.rows[0][0], result.columns[0].spec
 
 
 def _assign(session: SqlSession, params: dict[str, Param], name: str, value: Any, source: TypeSpec) -> None:
@@ -30,7 +29,7 @@ def _assign(session: SqlSession, params: dict[str, Param], name: str, value: Any
     params[name.lower()] = Param(var.name, var.spec, types.python_value(stored, var.spec))
 
 
-def declare(session: SqlSession, text: str, params: dict[str, Param]) -> Piece:
+def declare(session: SqlSession, text: str, params: dict[str, Param]) -> StatementResult:
     tree = translate.parse(text)
     if not isinstance(tree, exp.Declare):
         raise errors.unsupported("DECLARE")
@@ -54,10 +53,10 @@ def declare(session: SqlSession, text: str, params: dict[str, Param]) -> Piece:
         if isinstance(default, exp.Expression):
             value, source = evaluate(session, default, params)
             _assign(session, params, name, value, source)
-    return Piece()
+    return StatementResult()
 
 
-def set_variable(session: SqlSession, text: str, params: dict[str, Param]) -> Piece:
+def set_variable(session: SqlSession, text: str, params: dict[str, Param]) -> StatementResult:
     tree = translate.parse(text)
     items = tree.expressions if isinstance(tree, exp.Set) else []
     if len(items) != 1 or not isinstance(items[0].this, exp.EQ) or not isinstance(items[0].this.this, exp.Parameter):
@@ -67,10 +66,10 @@ def set_variable(session: SqlSession, text: str, params: dict[str, Param]) -> Pi
         raise errors.must_declare(f"@{target}")
     value, source = evaluate(session, items[0].this.expression, params)
     _assign(session, params, target, value, source)
-    return Piece()
+    return StatementResult()
 
 
-def query(session: SqlSession, tree: exp.Expression, params: dict[str, Param]) -> Piece:
+def query(session: SqlSession, tree: exp.Expression, params: dict[str, Param]) -> StatementResult:
     if tree.find(exp.Into):
         raise errors.unsupported("SELECT ... INTO")
     if (
@@ -81,14 +80,14 @@ def query(session: SqlSession, tree: exp.Expression, params: dict[str, Param]) -
         # SELECT @a = expr, ... FROM ...: assigns from the last row and returns no result set.
         targets = [p.this.name for p in tree.expressions]
         tree.set("expressions", [p.expression for p in tree.expressions])
-        piece = query(session, tree, params)
-        assert piece.columns is not None
+        result = query(session, tree, params).result
+        assert result is not None
         for i, name in enumerate(targets):
-            if piece.rows:
-                _assign(session, params, name, piece.rows[-1][i], piece.columns[i].spec or TypeSpec(SqlType.NVARCHAR, 4000))
+            if result.rows:
+                _assign(session, params, name, result.rows[-1][i], result.columns[i].spec)
             elif name.lower() not in params:
                 raise errors.must_declare(f"@{name}")
-        return Piece(rowcount=len(piece.rows))
+        return StatementResult(rowcount=len(result.rows))
     views.expand(session, tree)
     tr = session.translator(params)
     tr.resolve_tables(tree)
@@ -109,9 +108,8 @@ def query(session: SqlSession, tree: exp.Expression, params: dict[str, Param]) -
     names = [d[0] for d in cur.description or []]
     if starred or len(declared) != len(names):
         declared = [(n, _scope_spec(tr, n)) for n in names]
-    columns, values = typed(declared, rows)
     session.rowcount = len(rows)
-    return Piece(columns=columns, rows=values, rowcount=len(rows))
+    return StatementResult(result=types.typed_result(declared, rows), rowcount=len(rows))
 
 
 def _output_name(node: exp.Expression) -> str:

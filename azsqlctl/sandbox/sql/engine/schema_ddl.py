@@ -10,13 +10,13 @@ from ...state import SandboxState
 from ..security import permissions
 from . import errors, storage
 from .errors import SqlError
-from .results import CMD_DDL, Piece
+from .results import CMD_DDL, StatementResult
 
 if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
     from .session import SqlSession
 
 
-def create_schema(session: SqlSession, tree: exp.Create) -> Piece:
+def create_schema(session: SqlSession, tree: exp.Create) -> StatementResult:
     name = _schema_name(tree)
     db = session.db()
     if db is None or not permissions.has(db, session.user, "CREATE SCHEMA"):
@@ -28,16 +28,16 @@ def create_schema(session: SqlSession, tree: exp.Create) -> Piece:
         session.mutable_db(s).schemas.append(name)
 
     session.store.read(add)
-    return Piece(curcmd=CMD_DDL)
+    return StatementResult(command=CMD_DDL)
 
 
-def drop_schema(session: SqlSession, tree: exp.Drop) -> Piece:
+def drop_schema(session: SqlSession, tree: exp.Drop) -> StatementResult:
     name = _schema_name(tree)
     db = session.db()
     real = next((s for s in (db.schemas if db else []) if s.lower() == name.lower()), None)
     if db is None or real is None or not permissions.may_alter_schema(db, session.user, real) or real.lower() == "dbo":
         if real is None and tree.args.get("exists"):
-            return Piece(curcmd=CMD_DDL)
+            return StatementResult(command=CMD_DDL)
         raise SqlError(15151, f"Cannot drop the schema '{name}', because it does not exist or you do not have permission.")
     in_use = next((t for t in storage.tables(session.conn) if t.schema.lower() == real.lower()), None)
     if in_use is not None:
@@ -49,7 +49,7 @@ def drop_schema(session: SqlSession, tree: exp.Drop) -> Piece:
         work.permissions = [p for p in work.permissions if not (p.scope == "SCHEMA" and p.target.lower() == real.lower())]
 
     session.store.read(remove)
-    return Piece(curcmd=CMD_DDL)
+    return StatementResult(command=CMD_DDL)
 
 
 def _schema_name(tree: exp.Expression) -> str:

@@ -21,8 +21,8 @@ This module keeps the session itself: its state, transactions, batch loop, state
 and SQLite access. What each kind of statement does lives beside it, as functions that take
 the session: ``queries`` (SELECT, variables), ``dml`` (INSERT/UPDATE/DELETE), ``table_ddl``
 and ``schema_ddl`` (CREATE/ALTER/DROP), with ``functions`` (the ``az_*`` SQLite functions)
-and ``results`` (``Piece``). Those functions use the session's underscored helpers
-(``_exec``, ``_translator``, ``_require`` ...): private to the package, not to this file.
+and ``results`` (``StatementResult``: typed, the wire is sql/tds's). Those functions use the
+session's public helpers (``exec_sqlite``, ``translator``, ``require`` ...).
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from ..catalog import relations as catalog
 from ..catalog.security_views import Caller, principal_ids
 from ..security import permissions
 from ..sqltypes import Param, SqlType, TypeSpec
-from ..tds import tokens as tk
 from ..tds.session import SessionContext
 from . import applock, batch, connect, dml, errors, functions, lexer, queries, schema_ddl, storage, table_ddl, translate, types, views
 from . import principal_ddl as ddl
@@ -54,7 +53,7 @@ from .alter_ddl import alter_command, create_index, drop_index
 from .errors import SqlError
 from .locks import LockManager, Mode, Owner, Resource, Scope
 from .procedures import execute_procedure
-from .results import CMD_DDL, Piece
+from .results import CMD_BEGIN_TRAN, CMD_DDL, CMD_END_TRAN, ErrorMessage, Message, StatementResult, TransactionChange, TransactionEvent
 from .sqlite_schema import unique_violated
 from .storage import KeyInfo, Storage, TableInfo, quote
 from .table_variables import drop_all, is_variable
@@ -88,7 +87,7 @@ class _Run:
 
     sql: str
     params: dict[str, Param]
-    pieces: list[Piece] = field(default_factory=list)
+    pieces: list[StatementResult] = field(default_factory=list)
     ok: bool = True
     loops: int = 0  # WHILE loops around the running statement (BREAK/CONTINUE outside one: 135/136)
 
@@ -165,21 +164,21 @@ class SqlSession:
 
     # --- transactions -----------------------------------------------------------------------------
 
-    def begin(self) -> bytes:
+    def begin(self) -> TransactionChange | None:
         self.trancount += 1
         if self.trancount > 1:
-            return b""
+            return None
         # Nothing is opened in SQLite: its write transaction lasts one statement (see locks), so a driver that
         # keeps a transaction open between requests (autocommit off) holds only the table locks it has used.
         self.ctx.transaction = self.tran_id()
-        return tk.envchange(tk.ENV_BEGIN_TRAN, tk.b_varbyte(self.ctx.transaction), b"\x00")
+        return TransactionChange(TransactionEvent.BEGIN, self.ctx.transaction, b"")
 
-    def commit(self) -> bytes:
+    def commit(self) -> TransactionChange | None:
         if self.trancount == 0:
             raise errors.no_begin("COMMIT")
         self.trancount -= 1
         if self.trancount > 0:
-            return b""
+            return None
         if not self.conn.in_transaction and self.undo.pending():
             self._write_begin()
         if self.conn.in_transaction:
@@ -188,9 +187,9 @@ class SqlSession:
         self._commit_state()
         self._end_transaction()
         old, self.ctx.transaction = self.ctx.transaction, None
-        return tk.envchange(tk.ENV_COMMIT_TRAN, b"\x00", tk.b_varbyte(old or bytes(8)))
+        return TransactionChange(TransactionEvent.COMMIT, b"", old or bytes(8))
 
-    def rollback(self) -> bytes:
+    def rollback(self) -> TransactionChange | None:
         """Roll back everything: SQL Server's ROLLBACK without a savepoint name ends all nesting."""
         if self.conn.in_transaction:
             self._write_end("ROLLBACK")  # DDL and what followed it
@@ -203,8 +202,8 @@ class SqlSession:
         self._end_transaction()
         old, self.ctx.transaction = self.ctx.transaction, None
         if old is None:
-            return b""
-        return tk.envchange(tk.ENV_ROLLBACK_TRAN, b"\x00", tk.b_varbyte(old))
+            return None
+        return TransactionChange(TransactionEvent.ROLLBACK, b"", old)
 
     def reset(self, keep_transaction: bool = False) -> None:
         """RESETCONNECTION: roll back open work (unless the client keeps its transaction) and reset the session options."""
@@ -230,16 +229,17 @@ class SqlSession:
 
     # --- batches ----------------------------------------------------------------------------------
 
-    def run(self, sql: str, params: Sequence[Param] = (), done_token: int = tk.DONE) -> tuple[bytes, bool]:
+    def run(self, sql: str, params: Sequence[Param] = ()) -> tuple[list[StatementResult], bool]:
+        """A batch's (or an RPC's SQL's) results, statement by statement, and whether every statement succeeded."""
         # Parameters and the batch's DECLAREd variables: one namespace, both bound as values.
         by_name = {p.name.lstrip("@").lower(): p for p in params if p.name}
         try:
             pieces, ok = self.execute_batch(sql, by_name)
         finally:
             drop_all(self.conn, self.table_variables)
-        return self._encode(pieces, done_token), ok
+        return pieces, ok
 
-    def execute_batch(self, sql: str, by_name: dict[str, Param]) -> tuple[list[Piece], bool]:
+    def execute_batch(self, sql: str, by_name: dict[str, Param]) -> tuple[list[StatementResult], bool]:
         """Run a batch (or sp_executesql's statement) statement by statement, following its IF/WHILE/BEGIN...END.
 
         The splitter (``batch``) gives each IF, WHILE and BEGIN...END as one statement with its parts marked; their
@@ -250,7 +250,7 @@ class SqlSession:
         except lexer.LexError:
             statements = []
             rest = sql[sql.rfind("'") + 1 :] if "'" in sql else sql
-            run.pieces.append(Piece(error=errors.unclosed_quote(rest)))
+            run.pieces.append(StatementResult(error=_error_message(errors.unclosed_quote(rest), 1)))
             run.ok = False
         self._run_all(run, statements)
         return run.pieces, run.ok
@@ -310,7 +310,7 @@ class SqlSession:
         batch ends (a statement-level error makes it false)."""
         verdicts: list[bool] = []
 
-        def test() -> list[Piece]:
+        def test() -> list[StatementResult]:
             if st.body <= 1 or st.body >= len(st.toks):
                 raise errors.syntax(st.toks[-1].text)
             base = st.toks[0].start
@@ -318,14 +318,14 @@ class SqlSession:
             tree = translate.parse(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END")
             self._lock_reads(tree)
             piece = queries.query(self, tree, run.params)
-            verdicts.append(bool(piece.rows and piece.rows[0][0] == 1))
+            verdicts.append(bool(piece.result is not None and piece.result.rows and piece.result.rows[0][0] == 1))
             return []
 
         if self._guarded(run, st, test) is _Flow.STOP:
             return None
         return bool(verdicts and verdicts[0])
 
-    def _guarded(self, run: _Run, st: batch.Statement, fn: Callable[[], list[Piece]]) -> _Flow:
+    def _guarded(self, run: _Run, st: batch.Statement, fn: Callable[[], list[StatementResult]]) -> _Flow:
         """One statement: its pieces, or its error (which ends the statement or the batch, as SQL Server's do);
         then the statement's locks and committed-row views go, and outside a transaction its changes commit."""
         self._snapshot = None
@@ -333,8 +333,7 @@ class SqlSession:
         try:
             done = fn()
             if self.nocount:  # as NOCOUNT was when the statement ran: SET NOCOUNT OFF later does not count it
-                for p in done:
-                    p.rowcount = None
+                done = [replace(p, rowcount=None) for p in done]
             run.pieces.extend(done)
         except Exception as caught:  # noqa: BLE001 - an unforeseen failure is an error for this statement, not a dropped connection
             err = caught if isinstance(caught, SqlError | ddl.DdlError) else _internal(caught, st.text)
@@ -343,8 +342,9 @@ class SqlSession:
             run.ok = False
             self.pending_error = None
             # A deadlock victim's transaction is rolled back (1205), and with XACT_ABORT ON any error's.
-            env = self.rollback() if (self.xact_abort or err.number == 1205) and self.trancount else b""
-            run.pieces.append(Piece(env=env, error=err, line=run.sql.count("\n", 0, st.toks[0].start) + 1))
+            change = self.rollback() if (self.xact_abort or err.number == 1205) and self.trancount else None
+            line = run.sql.count("\n", 0, st.toks[0].start) + 1
+            run.pieces.append(StatementResult(events=_events(change), error=_error_message(err, line)))
             if self.xact_abort or err.number not in errors.STATEMENT_LEVEL:
                 return _Flow.STOP
         finally:
@@ -354,22 +354,7 @@ class SqlSession:
             self.locks.release_all(self.owner, Scope.STATEMENT, *((Scope.TRANSACTION,) if self.trancount == 0 else ()))
         return _Flow.NEXT
 
-    def _encode(self, pieces: list[Piece], done_token: int) -> bytes:
-        out = bytearray()
-        for i, p in enumerate(pieces):
-            more = tk.DONE_MORE if i < len(pieces) - 1 else 0
-            if p.error is not None:
-                state = getattr(p.error, "state", 1)
-                out += tk.error(p.error.number, state, p.error.severity, p.error.message, self.server, p.line) + p.env
-                out += tk.done(tk.DONE_ERROR | more, token=done_token, curcmd=p.curcmd)
-            elif p.columns is not None:
-                out += p.env + tk.result_set(p.columns, p.rows, more=bool(more), done_token=done_token)
-            else:
-                status = more | (tk.DONE_COUNT if p.rowcount is not None else 0)
-                out += p.env + tk.done(status, p.rowcount or 0, token=done_token, curcmd=p.curcmd)
-        return bytes(out or tk.done(token=done_token))
-
-    def _statement(self, st: batch.Statement, params: dict[str, Param]) -> list[Piece]:
+    def _statement(self, st: batch.Statement, params: dict[str, Param]) -> list[StatementResult]:
         first = st.first
         words = [t.text.upper() for t in st.toks if t.kind == "word"]
         if first in ("EXEC", "EXECUTE"):
@@ -388,18 +373,18 @@ class SqlSession:
                 raise errors.syntax(st.toks[1].text if len(st.toks) > 1 else "PRINT")
             value, source = queries.evaluate(self, query.expressions[0], params)
             text = "" if value is None else types.convert(types.storage(value), TypeSpec(SqlType.NVARCHAR, 8000), types.type_name(source))
-            return [Piece(env=tk.info(0, 1, str(text), self.server))]
+            return [StatementResult(events=(Message(0, 1, str(text)),))]
         if first == "SET":
             self._set(words[1:], st.toks)
-            return [Piece()]
+            return [StatementResult()]
         if first == "USE":
             if len(st.toks) == 2 and st.toks[1].name.lower() == self.ctx.database.lower():
-                return [Piece()]
+                return [StatementResult()]
             raise errors.use_database()
         if _is_security_ddl(st.toks):
             self._lock_security()
             self.store.read(lambda s: ddl.execute(st.toks, lambda: self.mutable_db(s), s, self.user))
-            return [Piece(curcmd=CMD_DDL)]
+            return [StatementResult(command=CMD_DDL)]
         if first in _STATEMENT_ONLY_UNSUPPORTED:
             raise errors.unsupported(first)
         text = st.text
@@ -510,7 +495,7 @@ class SqlSession:
             table = exp.Table(this=exp.to_identifier(parts[-1]), db=exp.to_identifier(parts[0]) if len(parts) == 2 else None)
             self.lock_tables_for_ddl(table)
 
-    def _private(self, fn: Callable[[], Piece]) -> Piece:
+    def _private(self, fn: Callable[[], StatementResult]) -> StatementResult:
         """DML on a table variable: the batch's own TEMP table, which no other session sees and no ROLLBACK undoes (as
         in SQL Server), so no table lock and no undo log; a savepoint keeps the statement whole."""
         self.enter(write=False)
@@ -556,7 +541,7 @@ class SqlSession:
                 self._writing = False
                 self.writer.release()
 
-    def atomic(self, fn: Callable[[], Piece], writes: Sequence[str] | None = None, insert_only: bool = False) -> Piece:
+    def atomic(self, fn: Callable[[], StatementResult], writes: Sequence[str] | None = None, insert_only: bool = False) -> StatementResult:
         """A statement's changes apply whole or not at all; outside a transaction it commits at once.
 
         ``writes``: the tables (``schema.name``) a DML statement changes; they stay exclusively locked until the
@@ -612,13 +597,13 @@ class SqlSession:
         low = {w.lower() for w in writes}
         return [t.key.lower() for t in storage.tables(self.conn) for k in t.keys if k.kind == "FOREIGN KEY" and k.ref_key.lower() in low]
 
-    def _transaction_statement(self, first: str, words: list[str]) -> Piece:
+    def _transaction_statement(self, first: str, words: list[str]) -> StatementResult:
         rest = words[1:]
         tran = rest[:1] in (["TRAN"], ["TRANSACTION"], ["WORK"])
         if first == "BEGIN":
             if not tran:
                 raise errors.unsupported("BEGIN ... END" if not rest or rest[0] != "DISTRIBUTED" else "BEGIN DISTRIBUTED TRANSACTION")
-            return Piece(env=self.begin(), curcmd=0xD4)
+            return StatementResult(events=_events(self.begin()), command=CMD_BEGIN_TRAN)
         if first == "SAVE":
             if not tran or len(rest) != 2:
                 raise errors.syntax(first)
@@ -628,15 +613,15 @@ class SqlSession:
             self._savepoints[name] = self.undo.mark()
             if self.conn.in_transaction:  # after DDL: SQLite holds the transaction, and takes the savepoint too
                 self.conn.execute(f"SAVEPOINT {quote('sp_' + name)}")
-            return Piece(curcmd=0xD4)
+            return StatementResult(command=CMD_BEGIN_TRAN)
         if first == "COMMIT":
-            return Piece(env=self.commit(), curcmd=0xD5)
+            return StatementResult(events=_events(self.commit()), command=CMD_END_TRAN)
         if tran and len(rest) == 2 and self.trancount and rest[1].lower() in self._savepoints:  # ROLLBACK TRAN <savepoint>
             self._rollback_to(rest[1].lower())
-            return Piece(curcmd=0xD5)
+            return StatementResult(command=CMD_END_TRAN)
         if self.trancount == 0:
             raise errors.no_begin("ROLLBACK")
-        return Piece(env=self.rollback(), curcmd=0xD5)
+        return StatementResult(events=_events(self.rollback()), command=CMD_END_TRAN)
 
     def _rollback_to(self, name: str) -> None:
         mark = self._savepoints[name]
@@ -795,6 +780,14 @@ class SqlSession:
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def _events(change: TransactionChange | None) -> tuple[TransactionChange, ...]:
+    return () if change is None else (change,)
+
+
+def _error_message(err: SqlError | ddl.DdlError, line: int) -> ErrorMessage:
+    return ErrorMessage(err.number, getattr(err, "state", 1), err.severity, err.message, line)
+
+
 def _internal(exc: Exception, statement: str) -> SqlError:
     """A statement the sandbox failed on in a way it did not foresee: an error for the client, one line in the log
     (never the SQL text, never a traceback: sandbox/internal_errors.py)."""
@@ -852,7 +845,7 @@ def _changes_table_variable(tree: exp.Expression) -> bool:
     return isinstance(target, exp.Table) and (isinstance(target.this, exp.Parameter) or target.name.startswith("@"))
 
 
-_DML: dict[type[exp.Expression], Callable[[SqlSession, Any, dict[str, Param]], Piece]] = {
+_DML: dict[type[exp.Expression], Callable[[SqlSession, Any, dict[str, Param]], StatementResult]] = {
     exp.Insert: dml.insert,
     exp.Update: dml.update,
     exp.Delete: dml.delete,
@@ -878,5 +871,5 @@ def _inner(sql: str, toks: list[lexer.Tok]) -> list[batch.Statement]:
     ]
 
 
-def _refuse(err: SqlError) -> list[Piece]:
+def _refuse(err: SqlError) -> list[StatementResult]:
     raise err

@@ -11,7 +11,7 @@ from ..security import permissions
 from ..sqltypes import SqlType
 from . import errors, functions, sqlite_schema, storage, translate, types
 from .errors import SqlError
-from .results import CMD_DDL, Piece
+from .results import CMD_DDL, StatementResult
 from .storage import ColumnInfo, KeyInfo, TableInfo, quote
 
 if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
@@ -26,7 +26,7 @@ def _schema_for_ddl(session: SqlSession, schema: str) -> str:
     return real
 
 
-def create_table(session: SqlSession, tree: exp.Create) -> Piece:
+def create_table(session: SqlSession, tree: exp.Create) -> StatementResult:
     shape = tree.this
     if not isinstance(shape, exp.Schema) or not isinstance(shape.this, exp.Table):
         raise errors.unsupported("CREATE TABLE ... AS")
@@ -43,7 +43,7 @@ def create_table(session: SqlSession, tree: exp.Create) -> Piece:
         raise errors.unsupported("temporary tables")
     info, seed = table_shape(session, schema, table.name, shape)
     sqlite_schema.create(session.conn, info, seed)
-    return Piece(curcmd=CMD_DDL)
+    return StatementResult(command=CMD_DDL)
 
 
 def _generated_name(prefix: str, table: str, column: str, salt: str) -> str:
@@ -199,13 +199,13 @@ def altered(session: SqlSession, table: exp.Expression) -> TableInfo:
     return info
 
 
-def alter_table(session: SqlSession, tree: exp.Alter) -> Piece:
+def alter_table(session: SqlSession, tree: exp.Alter) -> StatementResult:
     from . import alter_ddl  # alter_ddl builds on this module's shapes: imported here, or the imports would cycle
 
     return alter_ddl.alter_table(session, altered(session, tree.this), tree)
 
 
-def truncate(session: SqlSession, tree: exp.TruncateTable) -> Piece:
+def truncate(session: SqlSession, tree: exp.TruncateTable) -> StatementResult:
     tables = tree.expressions
     if len(tables) != 1:
         raise errors.unsupported("TRUNCATE TABLE of several tables")
@@ -215,7 +215,7 @@ def truncate(session: SqlSession, tree: exp.TruncateTable) -> Piece:
     session.exec_sqlite(f"DELETE FROM {quote(info.key)}")
     if any(c.identity for c in info.columns):
         session.exec_sqlite("UPDATE sqlite_sequence SET seq = 0 WHERE name = ?", (info.key,))  # TRUNCATE reseeds IDENTITY
-    return Piece(curcmd=CMD_DDL)
+    return StatementResult(command=CMD_DDL)
 
 
 _ACTIONS = {"CASCADE": "CASCADE", "SET NULL": "SET_NULL", "SET DEFAULT": "SET_DEFAULT", "NO ACTION": "NO_ACTION"}
@@ -276,7 +276,7 @@ def _referencing(session: SqlSession, info: TableInfo) -> TableInfo | None:
     )
 
 
-def drop_table(session: SqlSession, tree: exp.Drop) -> Piece:
+def drop_table(session: SqlSession, tree: exp.Drop) -> StatementResult:
     tables = tree.args.get("tables") or ([tree.this] if tree.this is not None else [])
     if len(tables) != 1 or not isinstance(tables[0], exp.Table):
         raise errors.unsupported("DROP TABLE of several tables")
@@ -285,7 +285,7 @@ def drop_table(session: SqlSession, tree: exp.Drop) -> Piece:
     db = session.db()
     if info is None:
         if tree.args.get("exists"):
-            return Piece(curcmd=CMD_DDL)
+            return StatementResult(command=CMD_DDL)
         raise errors.cannot_drop_table(translate.qualified_name(table))
     if db is None or not (
         permissions.may_alter_schema(db, session.user, info.schema) or permissions.has(db, session.user, "CONTROL", info.schema)
@@ -295,7 +295,7 @@ def drop_table(session: SqlSession, tree: exp.Drop) -> Piece:
     if referencing is not None:
         raise SqlError(3726, f"Could not drop object '{info.display}' because it is referenced by a FOREIGN KEY constraint.")
     sqlite_schema.drop(session.conn, info)
-    return Piece(curcmd=CMD_DDL)
+    return StatementResult(command=CMD_DDL)
 
 
 def _default_text(node: exp.Expression) -> str:

@@ -17,12 +17,14 @@ import decimal
 import re
 import struct
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlglot import exp
 
 from ..sqltypes import MAX, SqlType, TypeSpec
 from . import errors
+from .results import Column, ResultSet
 
 _INT_RANGES = {
     SqlType.TINYINT: (0, 255),
@@ -314,3 +316,39 @@ def literal_spec(node: exp.Expression) -> TypeSpec | None:
     if isinstance(node, exp.HexString):
         return TypeSpec(SqlType.VARBINARY, max(len(node.name) // 2, 1))
     return None
+
+
+def _cp1252(value: Any) -> bool:
+    """Whether a varchar value fits the default collation's code page (what a varchar column carries on the wire)."""
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def typed_result(declared: Sequence[tuple[str, TypeSpec | None]], rows: Sequence[tuple[Any, ...]]) -> ResultSet:
+    """Result columns with their declared types (or, for computed ones, the type their values have) and Python values."""
+    columns: list[Column] = []
+    converted: list[list[Any]] = [[None] * len(declared) for _ in rows]
+    for i, (name, spec) in enumerate(declared):
+        raw = [r[i] for r in rows]
+        values: list[Any] | None = None
+        if spec is not None:
+            try:
+                values = [python_value(v, spec) for v in raw]
+            except (ValueError, TypeError, ArithmeticError):
+                values = None
+        if values is None:
+            spec = of_value(raw)
+            values = [python_value(v, spec) for v in raw]
+        assert spec is not None
+        if spec.type == SqlType.VARCHAR and not all(_cp1252(v) for v in values):
+            # SQL Server would have stored '?' for these characters; the sandbox kept them, so it sends Unicode.
+            spec = TypeSpec(SqlType.NVARCHAR, spec.length)
+        columns.append(Column(name, spec))
+        for r, v in zip(converted, values, strict=True):
+            r[i] = v
+    return ResultSet(tuple(columns), tuple(tuple(r) for r in converted))

@@ -22,7 +22,7 @@ from ..security import permissions
 from ..sqltypes import SqlType, TypeSpec
 from . import errors, translate
 from .errors import SqlError
-from .results import CMD_DDL, Piece
+from .results import CMD_DDL, StatementResult
 from .storage import TableInfo
 
 if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
@@ -88,7 +88,9 @@ def _save(conn: sqlite3.Connection, view: ViewInfo) -> None:
     conn.execute(f"INSERT INTO {META} VALUES (?, ?, ?, ?)", (view.schema, view.name, view.object_id, json.dumps(info)))
 
 
-def create(session: SqlSession, tree: exp.Create | exp.Alter, text: str, run: Callable[[exp.Expression], Piece]) -> Piece:
+def create(
+    session: SqlSession, tree: exp.Create | exp.Alter, text: str, run: Callable[[exp.Expression], StatementResult]
+) -> StatementResult:
     """CREATE VIEW, CREATE OR ALTER VIEW (``replace``) and ALTER VIEW; ``run`` runs the SELECT (its columns are the view's)."""
     target = tree.this
     names = [c.name for c in target.expressions] if isinstance(target, exp.Schema) else []
@@ -115,8 +117,9 @@ def create(session: SqlSession, tree: exp.Create | exp.Alter, text: str, run: Ca
         raise errors.invalid_object(translate.qualified_name(table))
     if (existing is not None and not altering) or session.table_info(real, table.name) is not None:
         raise errors.object_exists(table.name)
-    piece = run(query.copy())
-    declared = [(c.name, c.spec or TypeSpec(SqlType.NVARCHAR, 4000)) for c in piece.columns or []]
+    result = run(query.copy()).result
+    columns = result.columns if result is not None else ()
+    declared = [(c.name, c.spec) for c in columns]
     if names:
         if len(names) != len(declared):
             raise SqlError(8158, f"'{table.name}' has more columns than were specified in the column list.")
@@ -124,10 +127,10 @@ def create(session: SqlSession, tree: exp.Create | exp.Alter, text: str, run: Ca
     for i, (name, _spec) in enumerate(declared):
         if not name:
             raise SqlError(4511, f"Create View or Function failed because no column name was specified for column {i + 1}.")
-    query_sql = _renamed(query, [c.name for c in piece.columns or []], names) if names else query.sql(dialect="tsql")
+    query_sql = _renamed(query, [c.name for c in columns], names) if names else query.sql(dialect="tsql")
     object_id = existing.object_id if existing is not None else _next_id(session.conn)
     _save(session.conn, ViewInfo(real, table.name, object_id, text, query_sql, declared))
-    return Piece(curcmd=CMD_DDL)
+    return StatementResult(command=CMD_DDL)
 
 
 def _renamed(query: exp.Expression, old: list[str], new: list[str]) -> str:
@@ -143,7 +146,7 @@ def _next_id(conn: sqlite3.Connection) -> int:
     return int(top) + 16003
 
 
-def drop(session: SqlSession, tree: exp.Drop) -> Piece:
+def drop(session: SqlSession, tree: exp.Drop) -> StatementResult:
     db = session.db()
     for table in tree.args.get("tables") or []:
         schema = table.db or "dbo"
@@ -158,7 +161,7 @@ def drop(session: SqlSession, tree: exp.Drop) -> Piece:
                 5,
             )
         session.conn.execute(f"DELETE FROM {META} WHERE schema_name = ? AND name = ?", (view.schema, view.name))
-    return Piece(curcmd=CMD_DDL)
+    return StatementResult(command=CMD_DDL)
 
 
 def expand(session: SqlSession, tree: exp.Expression, depth: int = 0) -> None:

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 from azsqlctl.sandbox.sql.sqltypes import Param, SqlType, TypeSpec
 
+from ..engine.results import StatementResult
+from . import results
 from . import tokens as tk
 from .typecatalog import datatype_info
 from .typeread import MAX_PLP_BYTES, Reader, TdsDecodeError, read_type_info, read_value
@@ -102,7 +104,7 @@ def _read_call(r: Reader) -> RpcCall:
 class Executor(Protocol):
     server_name: str
 
-    def execute(self, ctx: Any, sql: str, params: Sequence[Param]) -> tuple[bytes, bool]: ...
+    def execute(self, ctx: Any, sql: str, params: Sequence[Param]) -> tuple[Sequence[StatementResult], bool]: ...
 
 
 class RpcError(Exception):
@@ -301,9 +303,8 @@ class RpcDispatcher:
         raise RpcError(2812, f"Could not find stored procedure '{name}'.", 16, 62)
 
     def _run(self, ctx: Any, sql: str, bound: list[tuple[int, Param]], before: list[bytes], more: bool, first_value: int) -> bytes:
-        with tk.statements_end_with(tk.DONEINPROC):
-            body, ok = self.backend.execute(ctx, sql, [p for _i, p in bound])
-        out = bytearray(body)
+        found, ok = self.backend.execute(ctx, sql, [p for _i, p in bound])
+        out = bytearray(results.statements(found, self.backend.server_name, tk.DONEINPROC))
         if len(out) >= 13 and out[-13] == tk.DONEINPROC:
             # The procedure goes on after its last statement (RETURNSTATUS, DONEPROC): SQL Server marks
             # that DONEINPROC "more", and clients such as python-tds stop reading at one that is not.

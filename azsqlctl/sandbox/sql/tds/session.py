@@ -32,7 +32,8 @@ from azsqlctl.protocol.tds import (
 from azsqlctl.sandbox.internal_errors import log_internal
 from azsqlctl.sandbox.sql.sqltypes import Param
 
-from . import errors
+from ..engine.results import ErrorMessage, StatementResult, TransactionChange
+from . import errors, results
 from . import tokens as tk
 from .handshake import FEATURE_FEDAUTH, FEDAUTH_LIBRARY_MSAL, Login7, parse_fedauth_token, parse_login7, prelogin_response
 from .limits import MAX_REQUEST_PACKETS, TdsLimits
@@ -72,10 +73,12 @@ class SessionContext:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoginOutcome:
+    """A login's answer: the session on success, else the errors that refuse it (the session encodes both)."""
+
     context: SessionContext | None
-    tokens: bytes  # ERROR tokens on failure; informational tokens on success
+    errors: tuple[ErrorMessage, ...] = ()
 
 
 class Backend(Protocol):
@@ -85,17 +88,19 @@ class Backend(Protocol):
 
     def login(self, login: Login7, spid: int, client_ip: str, encrypted: bool) -> LoginOutcome: ...
 
-    def batch(self, ctx: SessionContext, sql: str) -> bytes:
-        """A SQL_BATCH: every statement's tokens, each ending in DONE."""
+    def batch(self, ctx: SessionContext, sql: str) -> Sequence[StatementResult]:
+        """A SQL_BATCH: every statement's result (``results`` encodes them, each ending in DONE)."""
         ...
 
-    def execute(self, ctx: SessionContext, sql: str, params: Sequence[Param]) -> tuple[bytes, bool]:
+    def execute(self, ctx: SessionContext, sql: str, params: Sequence[Param]) -> tuple[Sequence[StatementResult], bool]:
         """SQL of an RPC (sp_executesql, sp_prepexec, sp_execute) with its parameters bound as values
         by name (@p1, @P1 ...), never pasted into the text. Statements end in DONEINPROC; the bool
         says whether all succeeded. The session adds RETURNSTATUS, RETURNVALUEs and DONEPROC."""
         ...
 
-    def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> bytes: ...
+    def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> Sequence[TransactionChange]:
+        """A TRANSACTION_MANAGER request: the transactions it began and ended (answered as ENVCHANGEs, then DONE)."""
+        ...
 
     def reset(self, ctx: SessionContext) -> None:
         """RESETCONNECTION (a pooled connection handed out again): roll back open work unless
@@ -209,11 +214,13 @@ class Session:
                 login.workflow_token = ""  # unreadable: a malformed token, refused with 18456 like any other
         outcome = self.backend.login(login, self.spid, self.client_ip, encrypted=True)
         if outcome.context is None:
-            self._send(ch, outcome.tokens + tk.done(tk.DONE_ERROR, curcmd=0))
+            refusal = b"".join(tk.error(e.number, e.state, e.severity, e.text, self.backend.server_name, e.line) for e in outcome.errors)
+            self._send(ch, refusal + tk.done(tk.DONE_ERROR, curcmd=0))
             return
         self.ctx = outcome.context
         old_size, new_size = self.packet_size, negotiate_packet_size(login.packet_size)
-        payload = outcome.tokens + tk.env_text(tk.ENV_PACKETSIZE, str(new_size), str(old_size))
+        payload = _login_environment(self.ctx.database, self.backend.server_name)
+        payload += tk.env_text(tk.ENV_PACKETSIZE, str(new_size), str(old_size))
         payload += tk.loginack()
         acks = self._feature_acks(login)
         if acks:
@@ -271,7 +278,7 @@ class Session:
                     sql = body.decode("utf-16-le", errors="surrogatepass")
                 except UnicodeDecodeError:  # an odd byte count: the last character is cut in half
                     return errors.stream_incorrect(server)
-                return self.backend.batch(self.ctx, sql)
+                return results.statements(self.backend.batch(self.ctx, sql), server)
             if ptype == RPC:
                 try:
                     calls = parse_rpc(body, self.limits.plp_bytes)
@@ -281,7 +288,8 @@ class Session:
             if len(body) < 2:
                 return errors.stream_incorrect(server)
             (request,) = struct.unpack_from("<H", body, 0)
-            return self.backend.transaction(self.ctx, request, _begins_new(request, body[2:]))
+            changes = self.backend.transaction(self.ctx, request, _begins_new(request, body[2:]))
+            return results.events(changes, server) + tk.done()
         except ConnectionClosed:
             raise
         except RecursionError:
@@ -326,3 +334,13 @@ def _begins_new(request: int, payload: bytes) -> bool:
 
 def new_spid() -> int:
     return 51 + int.from_bytes(os.urandom(2), "big") % 30000
+
+
+def _login_environment(database: str, server: str) -> bytes:
+    """What SQL Server tells a client it has just logged in: its database, collation and language, in that order."""
+    out = tk.env_text(tk.ENV_DATABASE, database, "master")
+    out += tk.info(5701, 2, f"Changed database context to '{database}'.", server)
+    out += tk.envchange(tk.ENV_COLLATION, tk.b_varbyte(tk.COLLATION), b"\x00")
+    out += tk.env_text(tk.ENV_LANGUAGE, "us_english", "")
+    out += tk.info(5703, 1, "Changed language setting to us_english.", server)
+    return out

@@ -6,10 +6,8 @@ the LOGINACK TDS version is big-endian.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,23 +107,8 @@ def featureextack(features: Sequence[tuple[int, bytes]]) -> bytes:
     return bytes(out)
 
 
-# The token that ends a statement: DONE in a SQL batch, DONEINPROC inside an RPC. Code that
-# encodes statements without knowing which request they answer (the engine) gets the right one.
-_STATEMENT_DONE: contextvars.ContextVar[int] = contextvars.ContextVar("statement_done", default=DONE)
-
-
-@contextlib.contextmanager
-def statements_end_with(token: int) -> Iterator[None]:
-    """Inside this block ``done()`` and ``result_set()`` default to ``token`` (DONEINPROC for RPC)."""
-    reset = _STATEMENT_DONE.set(token)
-    try:
-        yield
-    finally:
-        _STATEMENT_DONE.reset(reset)
-
-
 def done(status: int = DONE_FINAL, rowcount: int = 0, token: int | None = None, curcmd: int = 0xC1) -> bytes:
-    token = _STATEMENT_DONE.get() if token is None else token
+    token = DONE if token is None else token  # DONEINPROC for the statements of an RPC (tds/results.py passes it)
     return bytes([token]) + struct.pack("<HHQ", status, curcmd, rowcount)
 
 
