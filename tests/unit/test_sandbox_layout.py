@@ -1,7 +1,7 @@
 """The sandbox's layout rules (azsqlctl/sandbox/__init__.py is the map), read from its source: no sockets, no imports.
 
-- No import circle among the sandbox's modules (imports that run when a module loads; ``if TYPE_CHECKING:``
-  imports are annotations only and imports inside a function run late, so neither can make a load fail).
+- No import circle among the sandbox's modules, counting imports inside functions (an import moved into a
+  function to dodge a circle is still a circle); ``if TYPE_CHECKING:`` imports, annotations only, aside.
 - No module reaches into another's private names (``from .x import _y``, ``x._y``): what a module offers
   another is public, so it can be changed in one place.
 - Only ``sql/tds`` encodes the wire: no module outside it imports the token, value and result encoders; the
@@ -65,19 +65,10 @@ def _is_type_checking(node: ast.If) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _load_time_imports(body: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom]:
-    """The imports a module runs when it loads: its body's, and those in try/if blocks that are not TYPE_CHECKING."""
-    found: list[ast.Import | ast.ImportFrom] = []
-    for node in body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            found.append(node)
-        elif isinstance(node, ast.If) and not _is_type_checking(node):
-            found += _load_time_imports(node.body) + _load_time_imports(node.orelse)
-        elif isinstance(node, ast.Try):
-            found += _load_time_imports(node.body + node.orelse + node.finalbody)
-            for handler in node.handlers:
-                found += _load_time_imports(handler.body)
-    return found
+def _runtime_imports(module: Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import the module can run: at load time or inside a function, but not under ``if TYPE_CHECKING:``."""
+    skipped = {id(n) for block in ast.walk(module.tree) if isinstance(block, ast.If) and _is_type_checking(block) for n in ast.walk(block)}
+    return [n for n in ast.walk(module.tree) if isinstance(n, ast.Import | ast.ImportFrom) and id(n) not in skipped]
 
 
 def _targets(module: Module, node: ast.Import | ast.ImportFrom) -> list[tuple[str, str | None]]:
@@ -98,7 +89,7 @@ def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, module in MODULES.items():
         deps = graph.setdefault(name, set())
-        for node in _load_time_imports(module.tree.body):
+        for node in _runtime_imports(module):
             for target, _ in _targets(module, node):
                 # importing a.b.c loads a and a.b first
                 parts = target.split(".")

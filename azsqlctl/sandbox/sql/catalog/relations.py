@@ -11,43 +11,15 @@ tables, so WHERE, JOIN, ORDER BY and TOP work on them exactly as on user tables.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from ...state import Database
 from ..sqltypes import MAX, SqlType, TypeSpec
-from .security_views import RELATIONS, Caller
-
-NAME = TypeSpec(SqlType.NVARCHAR, 128)  # sysname
-INT = TypeSpec(SqlType.INT)
+from . import schema_views
+from .model import INT, NAME, CatalogContext, Columns, Rows, View
+from .security_views import RELATIONS
 
 # Isolation levels as sys.dm_exec_sessions numbers them.
 ISOLATION_LEVELS = {"READ UNCOMMITTED": 1, "READ COMMITTED": 2, "REPEATABLE READ": 3, "SERIALIZABLE": 4, "SNAPSHOT": 5}
-
-
-@dataclass
-class CatalogContext:
-    caller: Caller
-    db: Database | None
-    databases: list[tuple[str, bool]]
-    conn: sqlite3.Connection
-    isolation: str = "READ COMMITTED"
-    lock_timeout: int = -1
-    program: str = ""
-    host: str = ""
-
-
-Rows = list[dict[str, Any]]
-Columns = list[tuple[str, TypeSpec]]
-
-
-@dataclass(frozen=True)
-class View:
-    columns: Columns
-    rows: Callable[[CatalogContext], Rows]
-    needs_database: bool = True  # master has no contained users, roles or tables
 
 
 def _legacy(key: str) -> View:
@@ -102,10 +74,8 @@ _SESSION_COLUMNS: Columns = [
 
 def _system_views(c: CatalogContext) -> Rows:
     """The catalog and dynamic management views this sandbox answers, as sys.system_views lists them."""
-    from . import schema_views as catalog_schema  # it builds on this module's View: imported here, or the imports would cycle
-
     del c
-    names = sorted(k.removeprefix("sys.") for k in [*VIEWS, *catalog_schema.VIEWS] if k.startswith("sys."))
+    names = sorted(k.removeprefix("sys.") for k in [*VIEWS, *schema_views.VIEWS] if k.startswith("sys."))
     return [{"name": n, "object_id": -100 - i, "schema_id": 4, "type": "V", "type_desc": "VIEW"} for i, n in enumerate(names)]
 
 
@@ -132,9 +102,7 @@ _EXTENDED_PROPERTY_COLUMNS: Columns = [
 
 def view(key: str) -> View | None:
     """A catalog view by its lower-cased two-part name: the user schema's (catalog_schema) or the session and security ones here."""
-    from . import schema_views as catalog_schema  # it builds on this module's View: imported here, or the imports would cycle
-
-    return catalog_schema.VIEWS.get(key) or VIEWS.get(key)
+    return schema_views.VIEWS.get(key) or VIEWS.get(key)
 
 
 def table_function(name: str, args: list[Any]) -> View | None:

@@ -20,7 +20,7 @@ from ..engine import storage, types, views
 from ..engine.storage import ColumnInfo, KeyInfo, TableInfo
 from ..security import permissions
 from ..sqltypes import MAX, SqlType, TypeSpec
-from .relations import INT, NAME, CatalogContext, Columns, Rows, View
+from .model import INT, NAME, CatalogContext, Columns, Rows, View
 
 # The permissions any one of which makes a table's metadata visible (Metadata Visibility Configuration).
 _VISIBLE_WITH = ("SELECT", "INSERT", "UPDATE", "DELETE", "REFERENCES", "ALTER", "CONTROL", "VIEW DEFINITION", "TAKE OWNERSHIP")

@@ -43,11 +43,28 @@ from ...internal_errors import log_internal
 from ...state import Database, SandboxState
 from ...store import StateStore
 from ..catalog import relations as catalog
+from ..catalog.model import CatalogContext, View
 from ..catalog.security_views import Caller, principal_ids
 from ..security import permissions
 from ..sqltypes import Param, SqlType, TypeSpec
 from ..tds.session import SessionContext
-from . import applock, batch, connect, dml, errors, functions, lexer, queries, schema_ddl, storage, table_ddl, translate, types, views
+from . import (
+    alter_ddl,
+    applock,
+    batch,
+    connect,
+    dml,
+    errors,
+    functions,
+    lexer,
+    queries,
+    schema_ddl,
+    storage,
+    table_ddl,
+    translate,
+    types,
+    views,
+)
 from . import principal_ddl as ddl
 from .alter_ddl import alter_command, create_index, drop_index
 from .errors import SqlError
@@ -57,7 +74,7 @@ from .results import CMD_BEGIN_TRAN, CMD_DDL, CMD_END_TRAN, ErrorMessage, Messag
 from .sqlite_schema import unique_violated
 from .storage import KeyInfo, Storage, TableInfo, quote
 from .table_variables import drop_all, is_variable
-from .undo import UndoLog, committed_view
+from .undo import UndoLog, committed_view, recover
 
 log = logging.getLogger("azsqlctl.sandbox.sql")
 
@@ -95,7 +112,7 @@ class _Run:
 class SqlSession:
     def __init__(self, store: StateStore, storage_: Storage, server: str, tran_id: Callable[[], bytes], ctx: SessionContext) -> None:
         self.store, self.storage, self.server, self.tran_id, self.ctx = store, storage_, server, tran_id, ctx
-        self.conn = storage_.connect(ctx.database)
+        self.conn = storage_.connect(ctx.database, recover=recover)
         self.locks: LockManager = storage_.locks(ctx.database)
         self.writer = storage_.writer(ctx.database)
         self._writing = False  # this session holds ``writer`` (SQLite's write transaction is open)
@@ -414,7 +431,7 @@ class SqlSession:
             return [self.atomic(lambda: table_ddl.drop_table(self, tree))]
         if isinstance(tree, exp.Alter) and str(tree.args.get("kind", "")).upper() == "TABLE":
             self.lock_tables_for_ddl(tree)
-            return [self.atomic(lambda: table_ddl.alter_table(self, tree))]
+            return [self.atomic(lambda: alter_ddl.alter_table(self, table_ddl.altered(self, tree.this), tree))]
         if isinstance(tree, exp.TruncateTable):
             self.lock_tables_for_ddl(tree)
             return [self.atomic(lambda: table_ddl.truncate(self, tree))]
@@ -758,12 +775,12 @@ class SqlSession:
         if db is None or not permissions.has(db, self.user, permission, info.schema):
             raise errors.permission_denied(permission, info.name, self.ctx.database, info.schema)
 
-    def materialize(self, views: dict[str, catalog.View]) -> None:
+    def materialize(self, views: dict[str, View]) -> None:
         if not views:
             return
         db = self.db()
         databases = self.store.read(lambda s: [(d.name, d.available) for d in s.server.databases])
-        context = catalog.CatalogContext(self.caller(), db, databases, self.conn, self.isolation, self.lock_timeout)
+        context = CatalogContext(self.caller(), db, databases, self.conn, self.isolation, self.lock_timeout)
         for temp, view in views.items():
             if view.needs_database and db is None:
                 raise errors.invalid_object(temp.removeprefix("__view."))

@@ -15,6 +15,7 @@ import logging
 import re
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,9 @@ class Storage:
         self.directory.mkdir(parents=True, exist_ok=True)
         return str(self.directory / f"{safe}.sqlite"), False
 
-    def connect(self, database: str) -> sqlite3.Connection:
+    def connect(self, database: str, recover: Callable[[sqlite3.Connection], int]) -> sqlite3.Connection:
+        """A connection to the database's file; the first one opened runs ``recover`` (the undo journal's, which the
+        session passes: undo builds on this module, so this module does not import it)."""
         target, uri = self._target(database)
         with self._lock:
             if uri and database.lower() not in self._keepers:
@@ -181,8 +184,6 @@ class Storage:
         with self._lock:
             if database.lower() not in self._recovered:
                 self._recovered.add(database.lower())
-                from .undo import recover  # (undo imports this module)
-
                 if undone := recover(conn):
                     log.warning("database %s: rolled back %d change(s) of transactions left open by a stopped sandbox", database, undone)
         return conn

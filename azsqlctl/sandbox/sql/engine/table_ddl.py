@@ -199,12 +199,6 @@ def altered(session: SqlSession, table: exp.Expression) -> TableInfo:
     return info
 
 
-def alter_table(session: SqlSession, tree: exp.Alter) -> StatementResult:
-    from . import alter_ddl  # alter_ddl builds on this module's shapes: imported here, or the imports would cycle
-
-    return alter_ddl.alter_table(session, altered(session, tree.this), tree)
-
-
 def truncate(session: SqlSession, tree: exp.TruncateTable) -> StatementResult:
     tables = tree.expressions
     if len(tables) != 1:

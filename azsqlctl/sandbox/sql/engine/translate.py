@@ -23,7 +23,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.tsql import TSQL
 
-from ..catalog.relations import View
+from ..catalog.model import View
 from ..sqltypes import Param, SqlType, TypeSpec
 from . import errors, scalar_functions, types
 from .storage import TableInfo
