@@ -1,7 +1,8 @@
 """The sandbox's layout rules (azsqlctl/sandbox/__init__.py is the map), read from its source: no sockets, no imports.
 
-- No import circle among the sandbox's modules, counting imports inside functions (an import moved into a
-  function to dodge a circle is still a circle); ``if TYPE_CHECKING:`` imports, annotations only, aside.
+- No import circle among the sandbox's modules, counting every import: one moved into a function or under
+  ``if TYPE_CHECKING:`` to dodge a circle is still a circle (the statement modules reach their session through
+  the ``engine/context.py`` Protocol, not by importing ``session.py``).
 - No module reaches into another's private names (``from .x import _y``, ``x._y``): what a module offers
   another is public, so it can be changed in one place.
 - Only ``sql/tds`` encodes the wire: no module outside it imports the token, value and result encoders; the
@@ -60,15 +61,9 @@ def _absolute(module: Module, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
-def _runtime_imports(module: Module) -> list[ast.Import | ast.ImportFrom]:
-    """Every import the module can run: at load time or inside a function, but not under ``if TYPE_CHECKING:``."""
-    skipped = {id(n) for block in ast.walk(module.tree) if isinstance(block, ast.If) and _is_type_checking(block) for n in ast.walk(block)}
-    return [n for n in ast.walk(module.tree) if isinstance(n, ast.Import | ast.ImportFrom) and id(n) not in skipped]
+def _imports(module: Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import in the module: at load time, inside a function, or under ``if TYPE_CHECKING:``."""
+    return [n for n in ast.walk(module.tree) if isinstance(n, ast.Import | ast.ImportFrom)]
 
 
 def _targets(module: Module, node: ast.Import | ast.ImportFrom) -> list[tuple[str, str | None]]:
@@ -89,7 +84,7 @@ def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, module in MODULES.items():
         deps = graph.setdefault(name, set())
-        for node in _runtime_imports(module):
+        for node in _imports(module):
             for target, _ in _targets(module, node):
                 # importing a.b.c loads a and a.b first
                 parts = target.split(".")

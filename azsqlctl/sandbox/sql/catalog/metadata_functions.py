@@ -13,14 +13,12 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..engine import storage, types, views
+from ..engine.context import StatementSession
 from ..engine.storage import TableInfo
 from . import schema_views as catalog_schema
-
-if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
-    from ..engine.session import SqlSession
 
 # OBJECTPROPERTY names: what each says of a table (U) or a constraint (PK, UQ, F, C, D).
 _OBJECT_PROPERTIES: dict[str, Callable[[str, TableInfo], int]] = {
@@ -43,7 +41,7 @@ _OBJECT_PROPERTIES: dict[str, Callable[[str, TableInfo], int]] = {
 }
 
 
-def register(session: SqlSession, guard: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+def register(session: StatementSession, guard: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
     def visible() -> list[TableInfo]:
         db = session.db()
         if db is None:

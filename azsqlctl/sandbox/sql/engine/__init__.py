@@ -5,6 +5,8 @@ SQLite; ``session`` runs a session's batches and transactions over ``storage`` (
 ``locks``, ``applock`` and ``undo``; ``queries``, ``dml``, the DDL modules (``table_ddl``, ``alter_ddl``,
 ``schema_ddl``, ``principal_ddl``, ``views``, ``table_variables``) and ``procedures`` execute
 statements; ``functions``/``scalar_functions``/``connect`` are the built-ins; ``types`` maps SQL
-Server's types over SQLite; ``errors`` holds SQL Server's numbers and texts. What a statement returns
-is a typed result (``results``); only ``sql/tds`` turns it into bytes.
+Server's types over SQLite; ``errors`` holds SQL Server's numbers and texts. The statement modules
+reach their session only through ``context`` (a Protocol that ``session`` implements), never by
+importing ``session``. What a statement returns is a typed result (``results``); only ``sql/tds``
+turns it into bytes.
 """

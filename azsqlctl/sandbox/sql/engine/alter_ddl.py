@@ -12,20 +12,17 @@ from __future__ import annotations
 import copy
 import re
 import sqlite3
-from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from . import errors, functions, sqlite_schema, table_ddl, translate, types
+from .context import StatementSession
 from .errors import SqlError
 from .results import CMD_DDL, StatementResult
 from .storage import IndexInfo, KeyInfo, TableInfo, quote
 
-if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
-    from .session import SqlSession
 
-
-def alter_table(session: SqlSession, info: TableInfo, tree: exp.Alter) -> StatementResult:
+def alter_table(session: StatementSession, info: TableInfo, tree: exp.Alter) -> StatementResult:
     actions = tree.args.get("actions") or []
     if not actions:
         raise errors.syntax(info.name)
@@ -51,7 +48,7 @@ def alter_table(session: SqlSession, info: TableInfo, tree: exp.Alter) -> Statem
     return StatementResult(command=CMD_DDL)
 
 
-def apply(session: SqlSession, old: TableInfo, new: TableInfo, sources: dict[str, str]) -> None:
+def apply(session: StatementSession, old: TableInfo, new: TableInfo, sources: dict[str, str]) -> None:
     """Rebuild the SQLite table in ``new``'s shape; rows that break it end the statement with SQL Server's error."""
     try:
         sqlite_schema.rebuild(session.conn, old, new, sources)
@@ -68,7 +65,7 @@ def apply(session: SqlSession, old: TableInfo, new: TableInfo, sources: dict[str
             raise errors.constraint_conflict("ALTER TABLE", "FOREIGN KEY", key.name, session.ctx.database, key.ref_key, key.ref_columns)
 
 
-def _conflict(session: SqlSession, new: TableInfo, text: str) -> SqlError:
+def _conflict(session: StatementSession, new: TableInfo, text: str) -> SqlError:
     pending, session.pending_error = session.pending_error, None
     if pending is not None:
         return pending
@@ -85,7 +82,7 @@ def _conflict(session: SqlSession, new: TableInfo, text: str) -> SqlError:
     return errors.unsupported(f"ALTER TABLE the sandbox could not apply ({text})")
 
 
-def _add_column(session: SqlSession, info: TableInfo, new: TableInfo, action: exp.ColumnDef, sources: dict[str, str]) -> None:
+def _add_column(session: StatementSession, info: TableInfo, new: TableInfo, action: exp.ColumnDef, sources: dict[str, str]) -> None:
     added, _seed = table_ddl.table_shape(session, new.schema, new.name, exp.Schema(expressions=[action.copy()]), taken=len(new.keys))
     col = added.columns[0]
     if new.column(col.name) is not None:
@@ -111,7 +108,7 @@ def _add_column(session: SqlSession, info: TableInfo, new: TableInfo, action: ex
         _add_key(session, new, key)
 
 
-def _add_constraint(session: SqlSession, new: TableInfo, constraint: exp.Expression) -> None:
+def _add_constraint(session: StatementSession, new: TableInfo, constraint: exp.Expression) -> None:
     if not isinstance(
         constraint, exp.Constraint | exp.PrimaryKey | exp.ForeignKey | exp.UniqueColumnConstraint | exp.CheckColumnConstraint
     ):
@@ -132,7 +129,7 @@ def _add_constraint(session: SqlSession, new: TableInfo, constraint: exp.Express
         _add_key(session, new, key)
 
 
-def _add_key(session: SqlSession, new: TableInfo, key: KeyInfo) -> None:
+def _add_key(session: StatementSession, new: TableInfo, key: KeyInfo) -> None:
     if _constraint_names(session, new, key.name):
         raise errors.object_exists(key.name)
     if key.kind == "PRIMARY KEY" and any(k.kind == "PRIMARY KEY" for k in new.keys):
@@ -144,7 +141,7 @@ def _add_key(session: SqlSession, new: TableInfo, key: KeyInfo) -> None:
     new.keys.append(key)
 
 
-def _constraint_names(session: SqlSession, table: TableInfo, name: str) -> bool:
+def _constraint_names(session: StatementSession, table: TableInfo, name: str) -> bool:
     """Whether ``name`` is taken by a constraint in the table's schema (constraint names are schema-scoped objects)."""
     from . import storage
 
@@ -191,7 +188,7 @@ def _drop_constraint(new: TableInfo, name: str, if_exists: object) -> None:
         raise SqlError(3728, f"'{name}' is not a constraint.")
 
 
-def _alter_column(session: SqlSession, new: TableInfo, action: exp.AlterColumn, sources: dict[str, str]) -> None:
+def _alter_column(session: StatementSession, new: TableInfo, action: exp.AlterColumn, sources: dict[str, str]) -> None:
     col = new.column(action.name)
     if col is None:
         raise SqlError(4924, f"ALTER TABLE ALTER COLUMN failed because column '{action.name}' does not exist in table '{new.name}'.")
@@ -218,7 +215,7 @@ def _alter_column(session: SqlSession, new: TableInfo, action: exp.AlterColumn, 
     sources[col.name.lower()] = functions.conv(quote(col.name), col, types.type_name(old_spec), qualified)
 
 
-def alter_command(session: SqlSession, text: str) -> StatementResult:
+def alter_command(session: StatementSession, text: str) -> StatementResult:
     """An ALTER TABLE sqlglot reads only as a command: ADD DEFAULT ... FOR, or T-SQL's syntax errors."""
     m = re.search(
         r"\bALTER\s+COLUMN\b.*?\b(UNIQUE|PRIMARY|REFERENCES|CHECK|DEFAULT|CONSTRAINT|IDENTITY)\b", text, re.IGNORECASE | re.DOTALL
@@ -230,7 +227,7 @@ def alter_command(session: SqlSession, text: str) -> StatementResult:
     raise errors.unsupported("ALTER TABLE in this form")
 
 
-def _add_default(session: SqlSession, text: str) -> StatementResult:
+def _add_default(session: StatementSession, text: str) -> StatementResult:
     """ALTER TABLE t ADD [CONSTRAINT name] DEFAULT expr FOR column (sqlglot reads it as a command)."""
     m = re.match(
         r"\s*ALTER\s+TABLE\s+(?P<table>.+?)\s+ADD\s+(?:CONSTRAINT\s+(?P<name>\[[^\]]+\]|\"[^\"]+\"|\w+)\s+)?DEFAULT\s+(?P<expr>.+)\s+FOR\s+(?P<col>\[[^\]]+\]|\"[^\"]+\"|\w+)\s*;?\s*$",
@@ -259,7 +256,7 @@ def _add_default(session: SqlSession, text: str) -> StatementResult:
     return StatementResult(command=CMD_DDL)
 
 
-def create_index(session: SqlSession, tree: exp.Create) -> StatementResult:
+def create_index(session: StatementSession, tree: exp.Create) -> StatementResult:
     index = tree.this
     assert isinstance(index, exp.Index)
     table = index.args.get("table")
@@ -319,7 +316,7 @@ def create_index(session: SqlSession, tree: exp.Create) -> StatementResult:
     return StatementResult(command=CMD_DDL)
 
 
-def drop_index(session: SqlSession, tree: exp.Drop) -> StatementResult:
+def drop_index(session: StatementSession, tree: exp.Drop) -> StatementResult:
     targets = tree.args.get("tables") or []
     on = tree.args.get("cluster")
     for target in targets:

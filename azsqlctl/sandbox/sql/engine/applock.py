@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 from ..security import permissions
 from ..sqltypes import Param
 from . import errors
+from .context import StatementSession
 from .errors import SqlError
 from .locks import DeadlockVictim, LockTimeout, Mode, Scope
 from .results import CMD_EXECUTE, ReturnStatus, StatementResult
 
 if TYPE_CHECKING:
     from .lexer import Tok
-    from .session import SqlSession
 
 PROCEDURES = {
     "sp_getapplock": ("resource", "lockmode", "lockowner", "locktimeout", "dbprincipal"),
@@ -43,7 +43,7 @@ def procedure(toks: list[Tok]) -> str | None:
     return name if name in PROCEDURES else None
 
 
-def execute(session: SqlSession, toks: list[Tok], params: dict[str, Param]) -> StatementResult:
+def execute(session: StatementSession, toks: list[Tok], params: dict[str, Param]) -> StatementResult:
     name = procedure(toks)
     assert name is not None
     target = toks[1].text[1:] if toks[1].text.startswith("@") else None
@@ -108,7 +108,7 @@ def _value(toks: list[Tok], i: int, params: dict[str, Param]) -> tuple[object, i
     raise errors.syntax(tok.text)
 
 
-def _principal(session: SqlSession, args: dict[str, object]) -> str | None:
+def _principal(session: StatementSession, args: dict[str, object]) -> str | None:
     """The @DbPrincipal the lock is taken for: public, or a principal the caller is (a member of); None otherwise."""
     principal = str(args.get("dbprincipal") or "public")
     db = session.db()
@@ -119,7 +119,7 @@ def _principal(session: SqlSession, args: dict[str, object]) -> str | None:
     return None
 
 
-def _getapplock(session: SqlSession, args: dict[str, object]) -> int:
+def _getapplock(session: StatementSession, args: dict[str, object]) -> int:
     resource, mode = args.get("resource"), _MODES.get(str(args.get("lockmode") or "").lower())
     scope = _OWNERS.get(str(args.get("lockowner") or "Transaction").lower())
     timeout = args.get("locktimeout", session.lock_timeout)
@@ -137,7 +137,7 @@ def _getapplock(session: SqlSession, args: dict[str, object]) -> int:
     return 1 if waited else 0
 
 
-def _releaseapplock(session: SqlSession, args: dict[str, object]) -> int:
+def _releaseapplock(session: StatementSession, args: dict[str, object]) -> int:
     resource = args.get("resource")
     scope = _OWNERS.get(str(args.get("lockowner") or "Transaction").lower())
     principal = _principal(session, args)

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlglot import exp
 
 from ..sqltypes import Param, TypeSpec
 from . import errors, functions, storage, translate, types, views
+from .context import StatementSession
 from .errors import SqlError
 from .results import CMD_DELETE, CMD_INSERT, CMD_UPDATE, StatementResult
 from .storage import ColumnInfo, TableInfo, quote
 from .table_variables import is_variable
 
-if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
-    from .session import SqlSession
 
-
-def _target(session: SqlSession, node: exp.Expression) -> TableInfo:
+def _target(session: StatementSession, node: exp.Expression) -> TableInfo:
     if not isinstance(node, exp.Table) or isinstance(node.this, exp.Anonymous):
         raise errors.unsupported(node.sql(dialect="tsql"))
     if node.catalog and node.catalog.lower() != session.ctx.database.lower():
@@ -35,7 +33,7 @@ def _target(session: SqlSession, node: exp.Expression) -> TableInfo:
     return info
 
 
-def _output(session: SqlSession, tree: exp.Expression, info: TableInfo, prefix: str) -> tuple[str, list[tuple[str, TypeSpec | None]]]:
+def _output(session: StatementSession, tree: exp.Expression, info: TableInfo, prefix: str) -> tuple[str, list[tuple[str, TypeSpec | None]]]:
     """OUTPUT INSERTED.* / DELETED.col as SQLite RETURNING, with the columns' declared types."""
     returning = tree.args.get("returning")
     if returning is None:
@@ -62,7 +60,7 @@ def _output(session: SqlSession, tree: exp.Expression, info: TableInfo, prefix: 
     return " RETURNING " + ", ".join(parts), declared
 
 
-def _into(session: SqlSession, tree: exp.Expression) -> TableInfo | None:
+def _into(session: StatementSession, tree: exp.Expression) -> TableInfo | None:
     """OUTPUT ... INTO's target: a table variable, or a table the caller may insert into."""
     returning = tree.args.get("returning")
     target = returning.args.get("into") if returning is not None else None
@@ -78,7 +76,7 @@ def _into(session: SqlSession, tree: exp.Expression) -> TableInfo | None:
 
 
 def _finish(
-    session: SqlSession,
+    session: StatementSession,
     cur: sqlite3.Cursor,
     declared: list[tuple[str, TypeSpec | None]],
     curcmd: int,
@@ -105,7 +103,7 @@ def _finish(
     return StatementResult(rowcount=session.rowcount, command=curcmd)
 
 
-def insert(session: SqlSession, tree: exp.Insert, params: dict[str, Param]) -> StatementResult:
+def insert(session: StatementSession, tree: exp.Insert, params: dict[str, Param]) -> StatementResult:
     target = tree.this
     given = [i.name for i in target.expressions] if isinstance(target, exp.Schema) else None
     info = _target(session, target.this if isinstance(target, exp.Schema) else target)
@@ -187,7 +185,7 @@ def insert(session: SqlSession, tree: exp.Insert, params: dict[str, Param]) -> S
 
 
 def _duplicate_value(
-    session: SqlSession, info: TableInfo, columns: list[ColumnInfo], rows_sql: list[str], binds: dict[str, Any]
+    session: StatementSession, info: TableInfo, columns: list[ColumnInfo], rows_sql: list[str], binds: dict[str, Any]
 ) -> str | None:
     """The key value 2627 reports: the first VALUES row whose key exists already or repeats an earlier row's."""
     key = session.last_unique
@@ -212,7 +210,7 @@ def _duplicate_value(
     return None
 
 
-def update(session: SqlSession, tree: exp.Update, params: dict[str, Param]) -> StatementResult:
+def update(session: StatementSession, tree: exp.Update, params: dict[str, Param]) -> StatementResult:
     if tree.args.get("from") or tree.args.get("from_") or tree.args.get("limit") or tree.args.get("joins"):
         raise errors.unsupported("UPDATE with FROM, JOIN or TOP")
     target = tree.this
@@ -258,7 +256,7 @@ def update(session: SqlSession, tree: exp.Update, params: dict[str, Param]) -> S
     return piece
 
 
-def delete(session: SqlSession, tree: exp.Delete, params: dict[str, Param]) -> StatementResult:
+def delete(session: StatementSession, tree: exp.Delete, params: dict[str, Param]) -> StatementResult:
     if tree.args.get("using") or tree.args.get("limit") or tree.args.get("joins"):
         raise errors.unsupported("DELETE with FROM, JOIN or TOP")
     target = tree.this if isinstance(tree.this, exp.Table) else next(iter(tree.args.get("tables") or []), None)
@@ -284,7 +282,7 @@ def delete(session: SqlSession, tree: exp.Delete, params: dict[str, Param]) -> S
     return piece
 
 
-def _check_foreign_keys(session: SqlSession, info: TableInfo, verb: str) -> None:
+def _check_foreign_keys(session: StatementSession, info: TableInfo, verb: str) -> None:
     """SQL Server checks foreign keys per statement: rows of ``info`` referencing nothing, or rows elsewhere it orphaned (547).
 
     SQLite's own enforcement stays off; ``PRAGMA foreign_key_check`` after the statement names the

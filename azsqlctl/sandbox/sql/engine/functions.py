@@ -9,20 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlglot import exp
 
 from ..catalog import metadata_functions
 from . import errors, scalar_functions, translate, types
+from .context import StatementSession
 from .errors import SqlError
 from .storage import ColumnInfo
 
-if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
-    from .session import SqlSession
 
-
-def register(session: SqlSession) -> None:
+def register(session: StatementSession) -> None:
     def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
         # SQLite reports only "user-defined function raised exception": keep the real error for session.exec_sqlite.
         def call(*args: Any) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlglot import exp
 
@@ -23,12 +23,10 @@ from ..sqltypes import Param, SqlType, TypeSpec
 from . import batch, errors, queries, sqlite_schema, storage, translate, types
 from .alter_ddl import apply
 from .batch import Statement
+from .context import StatementSession
 from .errors import SqlError
 from .results import Message, StatementResult
 from .storage import TableInfo, quote
-
-if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
-    from .session import SqlSession
 
 Args = dict[str, Any]  # by parameter name (lower-case, no @), positional ones under their documented names
 
@@ -38,7 +36,7 @@ INT = TypeSpec(SqlType.INT)
 TEXT = TypeSpec(SqlType.NVARCHAR, 4000)
 
 
-def execute_procedure(session: SqlSession, st: Statement, params: dict[str, Param]) -> list[StatementResult]:
+def execute_procedure(session: StatementSession, st: Statement, params: dict[str, Param]) -> list[StatementResult]:
     toks = st.toks[1:]
     base = st.toks[0].start
     if toks and toks[0].text == "(":  # EXEC ('...' + @x): dynamic SQL
@@ -93,7 +91,7 @@ def _expression(text: str) -> exp.Expression:
     return first
 
 
-def _arguments(session: SqlSession, text: str, names: list[str], params: dict[str, Param], proc: str) -> Args:
+def _arguments(session: StatementSession, text: str, names: list[str], params: dict[str, Param], proc: str) -> Args:
     if not text.strip():
         return {}
     if any(t.is_word("OUTPUT", "OUT") for t in _tokens(text)):
@@ -124,7 +122,7 @@ def _tokens(text: str) -> list[Any]:
     return lexer.tokenize(text)
 
 
-def _nested(session: SqlSession, sql: str, scope: dict[str, Param]) -> list[StatementResult]:
+def _nested(session: StatementSession, sql: str, scope: dict[str, Param]) -> list[StatementResult]:
     pieces, ok = session.execute_batch(sql, scope)
     if not ok:
         error = next(p.error for p in pieces if p.error is not None)
@@ -135,7 +133,7 @@ def _nested(session: SqlSession, sql: str, scope: dict[str, Param]) -> list[Stat
 # --- sp_executesql --------------------------------------------------------------------------------
 
 
-def _executesql(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
+def _executesql(session: StatementSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params  # dynamic SQL does not see the caller's variables
     stmt = args.pop("stmt", None)
     if stmt is None:
@@ -166,7 +164,7 @@ def _executesql(session: SqlSession, args: Args, params: dict[str, Param]) -> li
 # --- sp_rename ------------------------------------------------------------------------------------
 
 
-def _rename(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
+def _rename(session: StatementSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params
     old, new, kind = args.get("objname"), args.get("newname"), str(args.get("objtype") or "").upper()
     if old is None or new is None:
@@ -234,7 +232,7 @@ def _constraint_in(table: TableInfo, name: str) -> bool:
     )
 
 
-def _rename_constraint(session: SqlSession, table: TableInfo, old: str, new: str, caution: StatementResult) -> list[StatementResult]:
+def _rename_constraint(session: StatementSession, table: TableInfo, old: str, new: str, caution: StatementResult) -> list[StatementResult]:
     from . import table_ddl
 
     table_ddl.altered(session, exp.Table(this=exp.to_identifier(table.name), db=exp.to_identifier(table.schema)))
@@ -249,7 +247,7 @@ def _rename_constraint(session: SqlSession, table: TableInfo, old: str, new: str
     return [caution]
 
 
-def _table_for_rename(session: SqlSession, parts: list[str], shown: Any) -> TableInfo:
+def _table_for_rename(session: StatementSession, parts: list[str], shown: Any) -> TableInfo:
     from . import table_ddl
 
     if not parts:
@@ -268,7 +266,7 @@ def _rename_column_refs(info: TableInfo, old: str, new: str) -> None:
         index.include = [new if c.lower() == old.lower() else c for c in index.include]
 
 
-def _rename_referencing(session: SqlSession, table: TableInfo, old: str, new: str) -> None:
+def _rename_referencing(session: StatementSession, table: TableInfo, old: str, new: str) -> None:
     """Foreign keys of other tables that name the renamed column follow it (SQLite's rebuild names columns in text)."""
     for other in storage.tables(session.conn):
         if other.key.lower() == table.key.lower():
@@ -287,7 +285,7 @@ def _rename_referencing(session: SqlSession, table: TableInfo, old: str, new: st
 # --- catalog procedures ---------------------------------------------------------------------------
 
 
-def _visible(session: SqlSession) -> list[TableInfo]:
+def _visible(session: StatementSession) -> list[TableInfo]:
     db = session.db()
     return [t for t in storage.tables(session.conn) if db is not None and catalog_schema.visible(db, session.user, t)]
 
@@ -301,7 +299,7 @@ def _result(declared: list[tuple[str, TypeSpec]], rows: list[tuple[Any, ...]]) -
     return StatementResult(result=types.typed_result(declared, rows), rowcount=len(rows))
 
 
-def _helpindex(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
+def _helpindex(session: StatementSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params
     name = args.get("objname")
     parts = [p.strip('[]"') for p in types.text(name).split(".")] if name is not None else []
@@ -336,7 +334,7 @@ def _helpindex(session: SqlSession, args: Args, params: dict[str, Param]) -> lis
     ]
 
 
-def _pkeys(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
+def _pkeys(session: StatementSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params
     rows = []
     for t in _visible(session):
@@ -361,7 +359,7 @@ def _pkeys(session: SqlSession, args: Args, params: dict[str, Param]) -> list[St
 _RULES = {"CASCADE": 0, "NO_ACTION": 1, "SET_NULL": 2, "SET_DEFAULT": 3}
 
 
-def _fkeys(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
+def _fkeys(session: StatementSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params
     if args.get("pktable_name") is None and args.get("fktable_name") is None:
         raise SqlError(15252, "The primary or foreign key table name must be given.", 11)
@@ -403,7 +401,7 @@ def _fkeys(session: SqlSession, args: Args, params: dict[str, Param]) -> list[St
     return [_result(declared, rows)]
 
 
-def _tables(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
+def _tables(session: StatementSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params
     wanted = args.get("table_type")
     kinds = (
@@ -435,7 +433,7 @@ _ODBC_TYPES = {
 }  # fmt: skip
 
 
-def _columns(session: SqlSession, args: Args, params: dict[str, Param], extended: bool) -> list[StatementResult]:
+def _columns(session: StatementSession, args: Args, params: dict[str, Param], extended: bool) -> list[StatementResult]:
     del params
     rows = []
     for t in _visible(session):
@@ -498,7 +496,7 @@ def _type_name(spec: TypeSpec) -> str:
     return name
 
 
-def _target_type(session: SqlSession, tree: exp.Expression, param: exp.Parameter) -> TypeSpec:
+def _target_type(session: StatementSession, tree: exp.Expression, param: exp.Parameter) -> TypeSpec:
     """Simple deduction (Transact-SQL reference, "Parameter Selection Algorithm", step 3): the type of what @p meets directly."""
     parent = param.parent
     while isinstance(parent, exp.Paren):
@@ -527,7 +525,7 @@ def _target_type(session: SqlSession, tree: exp.Expression, param: exp.Parameter
     )
 
 
-def _statement_table(session: SqlSession, node: exp.Expression) -> TableInfo:
+def _statement_table(session: StatementSession, node: exp.Expression) -> TableInfo:
     if not isinstance(node, exp.Table):
         raise errors.unsupported(node.sql(dialect="tsql"))
     info = session.table_info(node.db or "dbo", node.name)
@@ -536,7 +534,7 @@ def _statement_table(session: SqlSession, node: exp.Expression) -> TableInfo:
     return info
 
 
-def _column_spec(session: SqlSession, tree: exp.Expression, column: exp.Column) -> TypeSpec | None:
+def _column_spec(session: StatementSession, tree: exp.Expression, column: exp.Column) -> TypeSpec | None:
     for table in tree.find_all(exp.Table):
         if column.table and column.table.lower() not in (table.alias_or_name.lower(), table.name.lower()):
             continue
@@ -547,7 +545,7 @@ def _column_spec(session: SqlSession, tree: exp.Expression, column: exp.Column) 
     return None
 
 
-def _describe_undeclared(session: SqlSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
+def _describe_undeclared(session: StatementSession, args: Args, params: dict[str, Param]) -> list[StatementResult]:
     del params
     tsql = args.get("tsql")
     if tsql is None:
@@ -596,7 +594,7 @@ def _split(sql: str) -> list[str]:
 
 
 _COLUMNS_ARGS = ["table_name", "table_owner", "table_qualifier", "column_name", "odbcver", "fusepattern"]
-Procedure = Callable[["SqlSession", Args, dict[str, Param]], list[StatementResult]]
+Procedure = Callable[["StatementSession", Args, dict[str, Param]], list[StatementResult]]
 _PROCEDURES: dict[str, tuple[list[str], Procedure]] = {
     "sp_executesql": (["stmt", "params", "#1", "#2", "#3", "#4", "#5", "#6", "#7", "#8", "#9"], _executesql),
     "sp_rename": (["objname", "newname", "objtype"], _rename),

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlglot import exp
 
 from ..sqltypes import Param, TypeSpec
 from . import errors, table_variables, translate, types, views
+from .context import StatementSession
 from .errors import SqlError
 from .results import StatementResult
 
-if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
-    from .session import SqlSession
 
-
-def evaluate(session: SqlSession, expr: exp.Expression, params: dict[str, Param]) -> tuple[Any, TypeSpec]:
+def evaluate(session: StatementSession, expr: exp.Expression, params: dict[str, Param]) -> tuple[Any, TypeSpec]:
     result = query(session, exp.Select(expressions=[expr]), params).result
     assert result is not None
     return result.rows[0][0], result.columns[0].spec
 
 
-def _assign(session: SqlSession, params: dict[str, Param], name: str, value: Any, source: TypeSpec) -> None:
+def _assign(session: StatementSession, params: dict[str, Param], name: str, value: Any, source: TypeSpec) -> None:
     var = params.get(name.lower())
     if var is None:
         raise errors.must_declare(f"@{name}")
@@ -29,7 +27,7 @@ def _assign(session: SqlSession, params: dict[str, Param], name: str, value: Any
     params[name.lower()] = Param(var.name, var.spec, types.python_value(stored, var.spec))
 
 
-def declare(session: SqlSession, text: str, params: dict[str, Param]) -> StatementResult:
+def declare(session: StatementSession, text: str, params: dict[str, Param]) -> StatementResult:
     tree = translate.parse(text)
     if not isinstance(tree, exp.Declare):
         raise errors.unsupported("DECLARE")
@@ -56,7 +54,7 @@ def declare(session: SqlSession, text: str, params: dict[str, Param]) -> Stateme
     return StatementResult()
 
 
-def set_variable(session: SqlSession, text: str, params: dict[str, Param]) -> StatementResult:
+def set_variable(session: StatementSession, text: str, params: dict[str, Param]) -> StatementResult:
     tree = translate.parse(text)
     items = tree.expressions if isinstance(tree, exp.Set) else []
     if len(items) != 1 or not isinstance(items[0].this, exp.EQ) or not isinstance(items[0].this.this, exp.Parameter):
@@ -69,7 +67,7 @@ def set_variable(session: SqlSession, text: str, params: dict[str, Param]) -> St
     return StatementResult()
 
 
-def query(session: SqlSession, tree: exp.Expression, params: dict[str, Param]) -> StatementResult:
+def query(session: StatementSession, tree: exp.Expression, params: dict[str, Param]) -> StatementResult:
     if tree.find(exp.Into):
         raise errors.unsupported("SELECT ... INTO")
     if (

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlglot import exp
 
 from ...state import SandboxState
 from ..security import permissions
 from . import errors, storage
+from .context import StatementSession
 from .errors import SqlError
 from .results import CMD_DDL, StatementResult
 
-if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
-    from .session import SqlSession
 
-
-def create_schema(session: SqlSession, tree: exp.Create) -> StatementResult:
+def create_schema(session: StatementSession, tree: exp.Create) -> StatementResult:
     name = _schema_name(tree)
     db = session.db()
     if db is None or not permissions.has(db, session.user, "CREATE SCHEMA"):
@@ -31,7 +27,7 @@ def create_schema(session: SqlSession, tree: exp.Create) -> StatementResult:
     return StatementResult(command=CMD_DDL)
 
 
-def drop_schema(session: SqlSession, tree: exp.Drop) -> StatementResult:
+def drop_schema(session: StatementSession, tree: exp.Drop) -> StatementResult:
     name = _schema_name(tree)
     db = session.db()
     real = next((s for s in (db.schemas if db else []) if s.lower() == name.lower()), None)

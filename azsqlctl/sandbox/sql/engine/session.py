@@ -118,12 +118,12 @@ class SqlSession:
         self._writing = False  # this session holds ``writer`` (SQLite's write transaction is open)
         self._deferred: list[str] | None = None  # a DML statement's write transaction, not opened yet: the tables to log
         self.owner = Owner(ctx.spid)
+        self.trancount = 0  # @@TRANCOUNT
         self.undo = UndoLog(self.conn, lambda: self.trancount > 0)
         self._views: list[str] = []  # TEMP VIEWs showing other transactions' tables as committed, for one statement
         self.lock_timeout = -1  # SET LOCK_TIMEOUT: -1 waits for ever (the default), 0 never waits, n milliseconds
         self._savepoints: dict[str, int] = {}  # SAVE TRANSACTION name -> the undo log's position then
         functions.register(self)
-        self.trancount = 0
         self.work: Database | None = None  # the state's database while it has uncommitted changes
         self.nocount = False
         self.xact_abort = False

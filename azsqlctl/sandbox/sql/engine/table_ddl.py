@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from ..security import permissions
 from ..sqltypes import SqlType
 from . import errors, functions, sqlite_schema, storage, translate, types
+from .context import StatementSession
 from .errors import SqlError
 from .results import CMD_DDL, StatementResult
 from .storage import ColumnInfo, KeyInfo, TableInfo, quote
 
-if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
-    from .session import SqlSession
 
-
-def _schema_for_ddl(session: SqlSession, schema: str) -> str:
+def _schema_for_ddl(session: StatementSession, schema: str) -> str:
     db = session.db()
     real = next((s for s in (db.schemas if db else []) if s.lower() == schema.lower()), None)
     if db is None or real is None or not permissions.may_alter_schema(db, session.user, real):
@@ -26,7 +23,7 @@ def _schema_for_ddl(session: SqlSession, schema: str) -> str:
     return real
 
 
-def create_table(session: SqlSession, tree: exp.Create) -> StatementResult:
+def create_table(session: StatementSession, tree: exp.Create) -> StatementResult:
     shape = tree.this
     if not isinstance(shape, exp.Schema) or not isinstance(shape.this, exp.Table):
         raise errors.unsupported("CREATE TABLE ... AS")
@@ -57,7 +54,9 @@ def constraint_name(prefix: str, schema: str, table: str, column: str, given: st
     return given or _generated_name(prefix, table, column, f"{schema}.{table}.{column}.{salt}")
 
 
-def default_constraint(session: SqlSession, schema: str, table: str, col: ColumnInfo, value: exp.Expression, given: str | None) -> None:
+def default_constraint(
+    session: StatementSession, schema: str, table: str, col: ColumnInfo, value: exp.Expression, given: str | None
+) -> None:
     """A DEFAULT: what SQLite evaluates (through the column's conversion) and what sys.default_constraints shows."""
     tr = session.translator({})
     before = len(tr.resolved.binds)
@@ -69,7 +68,9 @@ def default_constraint(session: SqlSession, schema: str, table: str, col: Column
     col.default_name = constraint_name("DF", schema, table, col.name, given, "default")
 
 
-def check_constraint(session: SqlSession, schema: str, table: str, condition: exp.Expression, given: str | None, salt: str) -> KeyInfo:
+def check_constraint(
+    session: StatementSession, schema: str, table: str, condition: exp.Expression, given: str | None, salt: str
+) -> KeyInfo:
     """A CHECK constraint: its condition translated for SQLite, which enforces it (547 on failure)."""
     tr = session.translator({})
     if condition.find(exp.Select, exp.Parameter):
@@ -83,7 +84,7 @@ def check_constraint(session: SqlSession, schema: str, table: str, condition: ex
     return KeyInfo(name, "CHECK", columns, definition=f"({condition.sql(dialect='tsql')})", check_sqlite=sql)
 
 
-def table_shape(session: SqlSession, schema: str, name: str, shape: exp.Schema, taken: int = 0) -> tuple[TableInfo, int | None]:
+def table_shape(session: StatementSession, schema: str, name: str, shape: exp.Schema, taken: int = 0) -> tuple[TableInfo, int | None]:
     """The table's declared shape (columns, keys, CHECKs, foreign keys) and its IDENTITY seed; ``taken``: constraints it has already."""
     columns: list[ColumnInfo] = []
     keys: list[KeyInfo] = []
@@ -182,7 +183,7 @@ def table_shape(session: SqlSession, schema: str, name: str, shape: exp.Schema, 
     return info, seed if rowid is not None else None
 
 
-def altered(session: SqlSession, table: exp.Expression) -> TableInfo:
+def altered(session: StatementSession, table: exp.Expression) -> TableInfo:
     """The table an ALTER TABLE or TRUNCATE TABLE names, if it exists and the caller may alter it (4902 otherwise)."""
     if not isinstance(table, exp.Table):
         raise errors.unsupported(table.sql(dialect="tsql"))
@@ -199,7 +200,7 @@ def altered(session: SqlSession, table: exp.Expression) -> TableInfo:
     return info
 
 
-def truncate(session: SqlSession, tree: exp.TruncateTable) -> StatementResult:
+def truncate(session: StatementSession, tree: exp.TruncateTable) -> StatementResult:
     tables = tree.expressions
     if len(tables) != 1:
         raise errors.unsupported("TRUNCATE TABLE of several tables")
@@ -216,7 +217,13 @@ _ACTIONS = {"CASCADE": "CASCADE", "SET NULL": "SET_NULL", "SET DEFAULT": "SET_DE
 
 
 def foreign_key(
-    session: SqlSession, schema: str, name: str, given: str | None, columns: list[str], reference: exp.Expression, own_keys: list[KeyInfo]
+    session: StatementSession,
+    schema: str,
+    name: str,
+    given: str | None,
+    columns: list[str],
+    reference: exp.Expression,
+    own_keys: list[KeyInfo],
 ) -> KeyInfo:
     """A FOREIGN KEY: it must reference a primary or unique key, and the caller needs REFERENCES on that table."""
     actions = {"DELETE": "NO_ACTION", "UPDATE": "NO_ACTION"}
@@ -258,7 +265,7 @@ def foreign_key(
     )
 
 
-def _referencing(session: SqlSession, info: TableInfo) -> TableInfo | None:
+def _referencing(session: StatementSession, info: TableInfo) -> TableInfo | None:
     """Another table with a FOREIGN KEY to ``info``, if any."""
     return next(
         (
@@ -270,7 +277,7 @@ def _referencing(session: SqlSession, info: TableInfo) -> TableInfo | None:
     )
 
 
-def drop_table(session: SqlSession, tree: exp.Drop) -> StatementResult:
+def drop_table(session: StatementSession, tree: exp.Drop) -> StatementResult:
     tables = tree.args.get("tables") or ([tree.this] if tree.this is not None else [])
     if len(tables) != 1 or not isinstance(tables[0], exp.Table):
         raise errors.unsupported("DROP TABLE of several tables")

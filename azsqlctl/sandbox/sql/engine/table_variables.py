@@ -10,21 +10,18 @@ needs no permission, and is dropped when the batch ends, as SQL Server scopes it
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from . import errors, sqlite_schema, table_ddl
+from .context import StatementSession
 from .errors import SqlError
 from .storage import TableInfo, quote
-
-if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
-    from .session import SqlSession
 
 SCHEMA = "#table variable"  # the model's schema of a table variable: no user schema can be named so
 
 
-def declare(session: SqlSession, name: str, shape: exp.Schema, declared: dict[str, TableInfo]) -> None:
+def declare(session: StatementSession, name: str, shape: exp.Schema, declared: dict[str, TableInfo]) -> None:
     key = f"@{name}".lower()
     if key in declared:
         raise SqlError(

@@ -14,19 +14,16 @@ import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from ..security import permissions
 from ..sqltypes import SqlType, TypeSpec
 from . import errors, translate
+from .context import StatementSession
 from .errors import SqlError
 from .results import CMD_DDL, StatementResult
 from .storage import TableInfo
-
-if TYPE_CHECKING:  # session.py imports this module: only the type comes back, or the imports would cycle
-    from .session import SqlSession
 
 META = "__azsqlctl_views"
 _FIRST_ID = 1_509_580_416  # view ids: a range of their own, far above the tables' (storage.next_object_id)
@@ -89,7 +86,7 @@ def _save(conn: sqlite3.Connection, view: ViewInfo) -> None:
 
 
 def create(
-    session: SqlSession, tree: exp.Create | exp.Alter, text: str, run: Callable[[exp.Expression], StatementResult]
+    session: StatementSession, tree: exp.Create | exp.Alter, text: str, run: Callable[[exp.Expression], StatementResult]
 ) -> StatementResult:
     """CREATE VIEW, CREATE OR ALTER VIEW (``replace``) and ALTER VIEW; ``run`` runs the SELECT (its columns are the view's)."""
     target = tree.this
@@ -146,7 +143,7 @@ def _next_id(conn: sqlite3.Connection) -> int:
     return int(top) + 16003
 
 
-def drop(session: SqlSession, tree: exp.Drop) -> StatementResult:
+def drop(session: StatementSession, tree: exp.Drop) -> StatementResult:
     db = session.db()
     for table in tree.args.get("tables") or []:
         schema = table.db or "dbo"
@@ -164,7 +161,7 @@ def drop(session: SqlSession, tree: exp.Drop) -> StatementResult:
     return StatementResult(command=CMD_DDL)
 
 
-def expand(session: SqlSession, tree: exp.Expression, depth: int = 0) -> None:
+def expand(session: StatementSession, tree: exp.Expression, depth: int = 0) -> None:
     """Replace each view a query names by its SELECT, as a derived table under the view's name."""
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
     for node in list(tree.find_all(exp.Table)):
@@ -188,7 +185,7 @@ def expand(session: SqlSession, tree: exp.Expression, depth: int = 0) -> None:
         node.replace(exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(node.alias or node.name))))
 
 
-def refuse_write(session: SqlSession, node: exp.Expression) -> None:
+def refuse_write(session: StatementSession, node: exp.Expression) -> None:
     """INSERT/UPDATE/DELETE through a view: not something the sandbox does."""
     if isinstance(node, exp.Table) and find(session.conn, node.db or "dbo", node.name) is not None:
         raise errors.unsupported(f"changing data through the view {translate.qualified_name(node)}")
