@@ -1,9 +1,12 @@
 """The sandbox: a local stand-in for the Azure surfaces azsqlctl talks to, one package per surface.
 
 Each surface answers the way Azure answers (error numbers, texts, JSON shapes) to the real SDKs, the
-real ODBC driver and third-party clients over sockets. What imports what runs one way, top to bottom:
-``serve``/``surfaces`` compose the surfaces; a surface imports the shared infrastructure and the
-packages below it, never the other way round (tests/unit/test_sandbox_layout.py enforces it).
+real ODBC driver and third-party clients over sockets. No module imports in a circle, none uses another's
+private names, and only ``sql/tds`` encodes TDS (tests/unit/test_sandbox_layout.py enforces all three):
+``serve``/``surfaces`` compose the surfaces; a surface imports the shared infrastructure, Entra's token
+issuer (``entra.tokens``) and, for the SQL surface, the audit trail it writes; the persisted state
+(``state``, ``store``) holds the surfaces' plain data types (``entra.apps_state``, ``monitor.state``,
+``monitor.audit``), which import nothing above them.
 
 Shared infrastructure (top level)
     ``serve`` (the ``Sandbox`` that starts and stops everything), ``surfaces`` (each surface's start,
@@ -21,14 +24,16 @@ Shared infrastructure (top level)
 ``sql/`` Azure SQL Database
     ``endpoint`` (logins: firewall, token checks, sessions), ``sqltypes`` (SQL Server's types: the
     contract between the engine and the wire), and
-    ``tds/``      the wire only: packets, PRELOGIN/LOGIN7, RPC decoding, type codecs, and the one
-                  module that encodes the engine's typed results as TDS tokens;
+    ``tds/``      the wire only: packets, PRELOGIN/LOGIN7, RPC decoding, type codecs, and ``results``,
+                  the one module that encodes the engine's typed results as TDS tokens;
     ``engine/``   statements → store: ``batch`` and ``lexer`` (splitting), ``translate`` (T-SQL → SQLite),
                   ``session`` (a session's batches and transactions), DDL, DML, queries, procedures,
                   ``locks``/``applock``/``undo``, ``storage``; it returns typed results (``results``:
-                  columns, rows, messages, row counts) and never encodes TDS;
-    ``catalog/``  sys.* and INFORMATION_SCHEMA as relations the engine queries (``relations``,
-                  ``schema_views``, ``security_views``) and the metadata built-ins (OBJECT_ID …);
+                  columns, rows, messages, row counts) and never encodes TDS; the statement modules
+                  see their session through ``context`` (a Protocol), so nothing imports in a circle;
+    ``catalog/``  sys.* and INFORMATION_SCHEMA as relations the engine queries (``model``: what a view
+                  is; ``relations``, ``schema_views``, ``security_views``) and the metadata built-ins
+                  (OBJECT_ID …);
     ``security/`` the sandbox's own rules from Microsoft's docs: ``roles``, ``permissions`` (checks),
                   ``firewall``, ``login_messages``.
 
