@@ -22,8 +22,9 @@ Shared infrastructure (top level)
     (GitHub-, AKS- and Pipelines-like issuers) and ``jobs``.
 
 ``sql/`` Azure SQL Database
-    ``endpoint`` (logins: firewall, token checks, sessions), ``sqltypes`` (SQL Server's types: the
-    contract between the engine and the wire), and
+    ``endpoint`` (logins: firewall, token checks, sessions), ``sqltypes`` (SQL Server's types) and
+    ``session_context`` (a logged-in session): the contracts the wire, the endpoint and the engine share;
+    the wire depends on the engine's results, the engine on nothing of the wire; and
     ``tds/``      the wire only: packets, PRELOGIN/LOGIN7, RPC decoding, type codecs, and ``results``,
                   the one module that encodes the engine's typed results as TDS tokens;
     ``engine/``   statements → store: ``batch`` and ``lexer`` (splitting), ``translate`` (T-SQL → SQLite),

@@ -7,6 +7,8 @@
   another is public, so it can be changed in one place.
 - Only ``sql/tds`` encodes the wire: no module outside it imports the token, value and result encoders; the
   engine returns typed results (``sql/engine/results.py``) and ``sql/tds/results.py`` turns them into tokens.
+- The engine, the catalog and the security rules import nothing from ``sql/tds``: the wire depends on the
+  engine's results, never the other way round.
 """
 
 from __future__ import annotations
@@ -205,3 +207,14 @@ def test_an_encoder_import_would_be_found() -> None:
     source = "from ..tds import tokens as tk\nfrom ..tds.typeinfo import value\nfrom ..tds.rpc import RpcError\n"
     fake = Module(f"{PACKAGE}.sql.engine.fake", ROOT / "sql" / "engine" / "fake.py", ast.parse(source))
     assert len(_encoder_imports(fake)) == 2  # tokens and typeinfo; rpc decodes
+
+
+def test_the_engine_catalog_and_security_rules_know_nothing_of_the_wire() -> None:
+    found = []
+    for name, module in MODULES.items():
+        if not name.startswith(tuple(f"{PACKAGE}.sql.{p}" for p in ("engine", "catalog", "security"))):
+            continue
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                found += [f"{name}:{node.lineno} imports {t}" for t, _ in _targets(module, node) if t == TDS or t.startswith(TDS + ".")]
+    assert found == []

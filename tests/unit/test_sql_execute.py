@@ -17,10 +17,10 @@ from hypothesis import strategies as hst
 from azsqlctl.sandbox.sql.engine.batch import split
 from azsqlctl.sandbox.sql.engine.session import SqlSession
 from azsqlctl.sandbox.sql.engine.storage import Storage
+from azsqlctl.sandbox.sql.session_context import SessionContext
 from azsqlctl.sandbox.sql.sqltypes import MAX, Param, SqlType, TypeSpec
 from azsqlctl.sandbox.sql.tds import results as tds_results
 from azsqlctl.sandbox.sql.tds import tokens as tk
-from azsqlctl.sandbox.sql.tds.session import SessionContext
 from azsqlctl.sandbox.store import StateStore
 
 

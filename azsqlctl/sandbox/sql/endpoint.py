@@ -23,9 +23,10 @@ from .engine.session import SqlSession
 from .engine.storage import Storage
 from .security import login_messages as ae
 from .security.firewall import admits
+from .session_context import SessionContext
 from .sqltypes import Param
 from .tds.handshake import Login7
-from .tds.session import TM_BEGIN_XACT, TM_COMMIT_XACT, TM_ROLLBACK_XACT, LoginOutcome, SessionContext
+from .tds.session import TM_BEGIN_XACT, TM_COMMIT_XACT, TM_ROLLBACK_XACT, LoginOutcome
 from .tds.wire import ConnectionClosed
 
 FEDAUTH_SPN = "https://database.windows.net/"

@@ -17,8 +17,8 @@ from sqlglot import exp
 from ...state import Database, SandboxState
 from ...store import StateStore
 from ..catalog.model import View
+from ..session_context import SessionContext
 from ..sqltypes import Param
-from ..tds.session import SessionContext
 from .errors import SqlError
 from .locks import LockManager, Mode, Owner, Resource, Scope
 from .results import StatementResult

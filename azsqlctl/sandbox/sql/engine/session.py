@@ -46,8 +46,8 @@ from ..catalog import relations as catalog
 from ..catalog.model import CatalogContext, View
 from ..catalog.security_views import Caller, principal_ids
 from ..security import permissions
+from ..session_context import SessionContext
 from ..sqltypes import Param, SqlType, TypeSpec
-from ..tds.session import SessionContext
 from . import (
     alter_ddl,
     applock,

@@ -14,7 +14,7 @@ import ssl
 import struct
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from azsqlctl.protocol.prelogin import ENCRYPT_NOT_SUP, PL_ENCRYPTION, parse_prelogin
@@ -33,6 +33,7 @@ from azsqlctl.sandbox.internal_errors import log_internal
 from azsqlctl.sandbox.sql.sqltypes import Param
 
 from ..engine.results import ErrorMessage, StatementResult, TransactionChange
+from ..session_context import SessionContext
 from . import errors, results
 from . import tokens as tk
 from .handshake import FEATURE_FEDAUTH, FEDAUTH_LIBRARY_MSAL, Login7, parse_fedauth_token, parse_login7, prelogin_response
@@ -59,18 +60,6 @@ TM_BEGIN_XACT = 5
 TM_COMMIT_XACT = 7
 TM_ROLLBACK_XACT = 8
 TM_SAVE_XACT = 9
-
-
-@dataclass
-class SessionContext:
-    """What the backend knows about a logged-in session."""
-
-    spid: int
-    client_ip: str
-    database: str
-    principal: str = ""
-    transaction: bytes | None = None  # 8-byte descriptor while a transaction is open
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
