@@ -39,7 +39,7 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[float, int, subprocess.C
 
 
 def bench_fleet(databases: int, servers: int, latency: float, concurrencies: tuple[int, ...]) -> None:
-    from azsqlctl.sandbox.arm_resourcegraph import FleetServer
+    from azsqlctl.sandbox.arm.resourcegraph import FleetServer
     from azsqlctl.sandbox.serve import Sandbox
     from azsqlctl.sandbox.state import Database
 

@@ -27,7 +27,7 @@ _STATES = [5, 8, 133, 102, 18, 38, 5, 8]
 
 
 def _sandbox(tmp: Path) -> Any:
-    from azsqlctl.sandbox.audit import Retention
+    from azsqlctl.sandbox.monitor.audit import Retention
     from azsqlctl.sandbox.serve import Sandbox
 
     return Sandbox(tmp / "state.json", material_dir=tmp / "material", audit_retention=Retention(rows=200_000, days=None))
@@ -52,7 +52,7 @@ def _ports() -> tuple[Any, Any]:
 
 
 def _event(when: float, i: int) -> Any:
-    from azsqlctl.sandbox.audit import LoginEvent
+    from azsqlctl.sandbox.monitor.audit import LoginEvent
 
     return LoginEvent(when, False, f"user{i % 50}", "appdb", f"203.0.113.{i % 200}", "bench", "host", error=18456, severity=14,
                       state=_STATES[i % len(_STATES)], message="Login failed.")  # fmt: skip

@@ -3,7 +3,7 @@
 40 clients (one connection each) for 30 s: 30 run a parameterised point query (`SELECT ... WHERE id = ?`),
 10 insert parameterised rows, each into its own table; then the same with all 10 writers on one table.
 Reported: errors (goal 0), statements/s, and latency percentiles p50/p95/p99 per kind (goal p99 <= 250 ms
-on a 2-core machine). Before the lock manager (sandbox/sql/locks.py), every write transaction locked the
+on a 2-core machine). Before the lock manager (sandbox/sql/engine/locks.py), every write transaction locked the
 whole database: 7.6 % of writes failed with 1222 after 5 s and p99 was 1.85 s.
 """
 

@@ -82,7 +82,7 @@ def _sandbox(
     scenario: ScenarioName | None = None,
     scratch: Path | None = None,
 ) -> Any:
-    from azsqlctl.sandbox.audit import DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_ROWS, Retention
+    from azsqlctl.sandbox.monitor.audit import DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_ROWS, Retention
     from azsqlctl.sandbox.serve import Sandbox, default_state_path
 
     retention = Retention(
@@ -299,9 +299,9 @@ def _reset(path: Path) -> list[Path]:
 
     from azsqlctl.atomic_file import private_dir
     from azsqlctl.sandbox import state as st
-    from azsqlctl.sandbox.audit import audit_path
+    from azsqlctl.sandbox.monitor.audit import audit_path
     from azsqlctl.sandbox.serve import default_state_path
-    from azsqlctl.sandbox.sql.storage import data_directory
+    from azsqlctl.sandbox.sql.engine.storage import data_directory
 
     st.check_path(path)
     private_dir(path.parent, tighten=path.parent == default_state_path().parent)  # 0700 when created here, as serve does

@@ -2,7 +2,7 @@
 
 Every message is a series of packets: type, status, big-endian length (header included), SPID,
 packet id, window. The client's probe (azure/network.py) and the sandbox's server
-(sandbox/tds/wire.py) frame and read packets here.
+(sandbox/sql/tds/wire.py) frame and read packets here.
 """
 
 from __future__ import annotations

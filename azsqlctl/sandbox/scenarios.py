@@ -30,8 +30,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from . import state as st
-from .audit import LoginEvent
-from .monitor_state import monitor_off
+from .monitor.audit import LoginEvent
+from .monitor.state import monitor_off
 
 if TYPE_CHECKING:
     from .serve import Sandbox

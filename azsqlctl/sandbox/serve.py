@@ -23,15 +23,17 @@ from azsqlctl.atomic_file import private_dir, write_atomic
 from azsqlctl.core.clouds import SANDBOX_CLOUD_NAME
 from azsqlctl.core.errors import ConfigError, UsageError
 
-from .arm import ArmService
-from .audit import Retention
+from .arm.endpoint import ArmService
 from .certs import CertPaths, ensure_certificates
-from .dns_endpoint import DnsEndpoint, DnsService
+from .dns.endpoint import DnsEndpoint, DnsService
 from .entra.authority import AuthorityService
+from .entra.identity_endpoint import IdentityService
+from .entra.tokens import Issuer
 from .faults import Faults
 from .http import HttpEndpoint
-from .identity_endpoint import IdentityService
-from .sql_endpoint import SqlEndpoint
+from .monitor.audit import Retention
+from .sql.endpoint import SqlEndpoint
+from .sql.tds.server import TdsServer
 from .state import SandboxState
 from .store import StateStore
 from .surfaces import (
@@ -50,8 +52,6 @@ from .surfaces import (
     fault_kinds,
     stop_all,
 )
-from .tds.server import TdsServer
-from .tokens import Issuer
 
 __all__ = ["ARM_RESOURCE", "HOST", "SQL_AUDIENCES", "SQL_RESOURCE", "Sandbox", "default_state_path", "run", "serve"]
 S = TypeVar("S", bound=Surface)

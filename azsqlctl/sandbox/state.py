@@ -23,7 +23,7 @@ from azsqlctl.atomic_file import SECRET, write_atomic
 from azsqlctl.core.errors import ConfigError
 
 from .entra.apps_state import Apps, apps_from_dict
-from .monitor_state import Monitor, default_monitor, monitor_from_dict
+from .monitor.state import Monitor, default_monitor, monitor_from_dict
 
 IdentityKind = Literal["managed_identity", "service_principal", "user", "group"]
 

@@ -24,7 +24,7 @@ from typing import TypeVar
 from azsqlctl.core.errors import ConfigError
 
 from . import state as st
-from .audit import AuditStore, Origin, Retention, audit_path
+from .monitor.audit import AuditStore, Origin, Retention, audit_path
 
 T = TypeVar("T")
 log = logging.getLogger("azsqlctl.sandbox.state")

@@ -22,21 +22,21 @@ from typing import ClassVar
 
 from azsqlctl.core.errors import UsageError
 
-from .arm import ArmService, start_arm_endpoint
+from .arm.endpoint import ArmService, start_arm_endpoint
 from .certs import CertPaths, server_context
-from .dns_endpoint import DnsEndpoint, DnsService, start_dns_endpoint
+from .dns.endpoint import DnsEndpoint, DnsService, start_dns_endpoint
 from .entra.authority import FAULT_KINDS as ENTRA_FAULT_KINDS
 from .entra.authority import AuthorityService, start_authority_endpoint
 from .entra.federation import Federation
+from .entra.identity_endpoint import IdentityService, start_identity_endpoint
+from .entra.tokens import Issuer
 from .faults import Faults
 from .http import HttpEndpoint
-from .identity_endpoint import IdentityService, start_identity_endpoint
-from .loganalytics import LOGS_RESOURCE, LogAnalyticsService, start_logs_endpoint
-from .sql_endpoint import SqlEndpoint
+from .monitor.loganalytics import LOGS_RESOURCE, LogAnalyticsService, start_logs_endpoint
+from .sql.endpoint import SqlEndpoint
+from .sql.tds.server import TdsServer
+from .sql.tds.session import Tls
 from .store import StateStore
-from .tds.server import TdsServer
-from .tds.session import Tls
-from .tokens import Issuer
 
 SQL_RESOURCE = "https://database.windows.net/"
 ARM_RESOURCE = "https://management.azure.com/"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from azsqlctl.sandbox.audit import AuditStore, LoginEvent, Origin, Retention, audit_path
+from azsqlctl.sandbox.monitor.audit import AuditStore, LoginEvent, Origin, Retention, audit_path
 from azsqlctl.sandbox.serve import Sandbox
 from tests.conftest import raw_connect, token_struct
 

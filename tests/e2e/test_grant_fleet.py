@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from azsqlctl.cli.app import app
 from azsqlctl.core.errors import ExitCode
-from azsqlctl.sandbox.arm_resourcegraph import FleetServer
+from azsqlctl.sandbox.arm.resourcegraph import FleetServer
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.state import Database
 

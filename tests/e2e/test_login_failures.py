@@ -80,7 +80,7 @@ def test_rejected_tokens(sandbox: Sandbox, client_env: dict[str, str], overrides
 
 
 def test_token_signed_by_another_key(sandbox: Sandbox, client_env: dict[str, str]) -> None:
-    from azsqlctl.sandbox.tokens import Issuer
+    from azsqlctl.sandbox.entra.tokens import Issuer
 
     forged = Issuer.load_or_create(None)
     ident = sandbox.store.read(lambda s: next(i for i in s.identities if i.name == "orders-api"))

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from azsqlctl.cli.app import app
-from azsqlctl.sandbox.audit import LoginEvent
-from azsqlctl.sandbox.monitor_state import monitor_off
+from azsqlctl.sandbox.monitor.audit import LoginEvent
+from azsqlctl.sandbox.monitor.state import monitor_off
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.state import default_state
 from azsqlctl.sandbox.surfaces import LogsSurface

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from azsqlctl.core.logs.kql import GroupKey, LogsRequest, build_query
-from azsqlctl.sandbox.audit import LoginEvent
+from azsqlctl.sandbox.monitor.audit import LoginEvent
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.surfaces import LogsSurface
 
@@ -142,7 +142,7 @@ def test_ingestion_delay_hides_rows_until_ingested(sandbox: Sandbox, client_env:
 
 
 def test_auditing_off_means_an_empty_workspace(sandbox: Sandbox, client_env: dict[str, str], logs: Any) -> None:
-    from azsqlctl.sandbox.monitor_state import monitor_off
+    from azsqlctl.sandbox.monitor.state import monitor_off
 
     _failures(sandbox, 2)
     with sandbox.store.mutate() as s:

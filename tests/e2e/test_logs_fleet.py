@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from azsqlctl.cli.app import app
-from azsqlctl.sandbox.audit import LoginEvent
-from azsqlctl.sandbox.monitor_state import Workspace
+from azsqlctl.sandbox.monitor.audit import LoginEvent
+from azsqlctl.sandbox.monitor.state import Workspace
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.surfaces import LogsSurface
 

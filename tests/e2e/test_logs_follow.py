@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from azsqlctl.sandbox.audit import LoginEvent
+from azsqlctl.sandbox.monitor.audit import LoginEvent
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.surfaces import LogsSurface
 

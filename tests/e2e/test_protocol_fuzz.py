@@ -20,6 +20,7 @@ import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import NoReturn
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,8 +30,8 @@ from azsqlctl.protocol.prelogin import ENCRYPT_ON, client_prelogin
 from azsqlctl.protocol.tds import ATTENTION, LOGIN7, PRELOGIN, RPC, SQL_BATCH, TRANSACTION_MANAGER
 from azsqlctl.sandbox.http import HttpLimits
 from azsqlctl.sandbox.serve import Sandbox
-from azsqlctl.sandbox.tds import session as tds_session
-from azsqlctl.sandbox.tds.limits import TdsLimits
+from azsqlctl.sandbox.sql.tds import session as tds_session
+from azsqlctl.sandbox.sql.tds.limits import TdsLimits
 from tests.conftest import raw_connect
 from tests.e2e import hostile_client as hc
 from tests.e2e.test_tds_login import mi_token
@@ -658,7 +659,7 @@ def test_a_sandbox_bug_is_one_log_line_and_the_error_azure_gives(harness: Harnes
     HTTP answers 500 in the surface's shape; each is logged once, one line, no traceback."""
     sb = harness.sandbox
 
-    def broken(*args: object, **kwargs: object) -> bytes:
+    def broken(*args: object, **kwargs: object) -> NoReturn:
         raise KeyError("a bug")
 
     sb.sql.batch = broken  # type: ignore[method-assign]
@@ -666,7 +667,7 @@ def test_a_sandbox_bug_is_one_log_line_and_the_error_azure_gives(harness: Harnes
     assert hc.error_numbers(_ask(sock, SQL_BATCH, _sql("SELECT 1"))) == [40197]
     assert hc.error_numbers(_ask(sock, TRANSACTION_MANAGER, struct.pack("<HB", 5, 0) + b"\x00")) == []  # the session goes on
     sock.close()
-    sb.arm.handle = broken  # type: ignore[method-assign,assignment]
+    sb.arm.handle = broken  # type: ignore[method-assign]
     answer = hc.http_exchange(hc.http_surfaces(sb)["arm"], b"GET /subscriptions HTTP/1.1\r\nHost: x\r\n\r\n")
     assert answer is not None and answer.status == 500
     _shape_ok("arm", answer)

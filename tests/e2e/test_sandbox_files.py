@@ -29,7 +29,7 @@ def hook(event, args):
 sys.addaudithook(hook)
 os.umask(0)
 import time
-from azsqlctl.sandbox.audit import LoginEvent
+from azsqlctl.sandbox.monitor.audit import LoginEvent
 from azsqlctl.sandbox.serve import Sandbox
 state = Path(sys.argv[1]) / "fresh" / "state.json"
 with Sandbox(state) as sb:
@@ -63,7 +63,7 @@ def test_keys_state_and_audit_are_private_from_creation_under_umask_0(tmp_path: 
 def test_an_older_wider_audit_store_and_material_dir_are_narrowed(tmp_path: Path) -> None:
     import time
 
-    from azsqlctl.sandbox.audit import LoginEvent
+    from azsqlctl.sandbox.monitor.audit import LoginEvent
     from azsqlctl.sandbox.serve import Sandbox
 
     def one_refusal(sb: Sandbox) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from azsqlctl.protocol.tds import SQL_BATCH
 from azsqlctl.sandbox.serve import Sandbox
-from azsqlctl.sandbox.sql.session import SqlSession
+from azsqlctl.sandbox.sql.engine.session import SqlSession
 from tests.conftest import raw_connect
 from tests.e2e import hostile_client as hc
 from tests.e2e.test_sql_frontend import admin_token

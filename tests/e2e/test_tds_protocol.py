@@ -16,12 +16,12 @@ import pytest
 
 from azsqlctl.protocol.tds import HEADER, SQL_BATCH, TRANSACTION_MANAGER
 from azsqlctl.sandbox.serve import Sandbox
+from azsqlctl.sandbox.sql.tds import session as tds_session
+from azsqlctl.sandbox.sql.tds import tokens as tk
+from azsqlctl.sandbox.sql.tds import wire
+from azsqlctl.sandbox.sql.tds.handshake import FEATURE_FEDAUTH, Login7
+from azsqlctl.sandbox.sql.tds.wire import RawChannel, read_message
 from azsqlctl.sandbox.state import DbUser, Identity
-from azsqlctl.sandbox.tds import session as tds_session
-from azsqlctl.sandbox.tds import tokens as tk
-from azsqlctl.sandbox.tds import wire
-from azsqlctl.sandbox.tds.handshake import FEATURE_FEDAUTH, Login7
-from azsqlctl.sandbox.tds.wire import RawChannel, read_message
 from tests import npm_trees
 from tests.conftest import driver_path, raw_connect
 from tests.e2e.test_tds_login import client_id_of, mi_token

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from azsqlctl.core import jsonlimits, jwt
 from azsqlctl.protocol.tds import SQL_BATCH, frame
-from azsqlctl.sandbox.tds.typeread import Reader, TdsDecodeError, read_plp, read_type_info
-from azsqlctl.sandbox.tds.wire import ConnectionClosed, MessageTooLarge, read_message
+from azsqlctl.sandbox.sql.tds.typeread import Reader, TdsDecodeError, read_plp, read_type_info
+from azsqlctl.sandbox.sql.tds.wire import ConnectionClosed, MessageTooLarge, read_message
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,9 @@ from azsqlctl.core.grant import Mode, Outcome, Status, execute, expand_targets
 from azsqlctl.core.grant_export import Export, export_policy, literal_glob, read_snapshot
 from azsqlctl.core.policy import Lines, Policy, parse_policy
 from azsqlctl.core.ports import Row
-from azsqlctl.sandbox import catalog, ddl, lexer
+from azsqlctl.sandbox.sql.catalog import security_views as catalog
+from azsqlctl.sandbox.sql.engine import lexer
+from azsqlctl.sandbox.sql.engine import principal_ddl as ddl
 from azsqlctl.sandbox.state import Database, DbUser, Permission, SandboxState, default_state
 
 SERVER = "srv.database.windows.net"

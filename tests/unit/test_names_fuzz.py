@@ -10,7 +10,8 @@ from hypothesis import strategies as hst
 from azsqlctl.core.grant_plan import IdentitySpec
 from azsqlctl.core.roles import FIXED_ROLE_IDS
 from azsqlctl.core.tsql import create_user, quote_name
-from azsqlctl.sandbox import ddl, lexer
+from azsqlctl.sandbox.sql.engine import lexer
+from azsqlctl.sandbox.sql.engine import principal_ddl as ddl
 from azsqlctl.sandbox.state import Database, SandboxState, default_state
 
 # Any character SQL Server allows in a delimited identifier, with the dangerous ones made likely.

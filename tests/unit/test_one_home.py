@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from azsqlctl.core import jwt
 from azsqlctl.core.identity import Kind, identity_from_claims, sid_bytes, sid_guid, sid_hex, sid_of
 from azsqlctl.sandbox import state as sst
-from azsqlctl.sandbox.tokens import Issuer
+from azsqlctl.sandbox.entra.tokens import Issuer
 
 ROOT = Path(__file__).resolve().parents[2] / "azsqlctl"
 ISSUER = Issuer.load_or_create(None)

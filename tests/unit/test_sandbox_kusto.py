@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from azsqlctl.core.logs.kql import Filters, GroupKey, IngestionWindow, LogsRequest, build_query
-from azsqlctl.sandbox.audit import COLUMNS
-from azsqlctl.sandbox.kusto import INGESTION, KqlUnsupported, compile_query
+from azsqlctl.sandbox.monitor.audit import COLUMNS
+from azsqlctl.sandbox.monitor.kusto import INGESTION, KqlUnsupported, compile_query
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from azsqlctl.core import azure_errors as core_errors
 from azsqlctl.core import netaddr
 from azsqlctl.core import roles as core_roles
-from azsqlctl.sandbox import firewall, login_messages
+from azsqlctl.sandbox.sql.security import firewall, login_messages
 from azsqlctl.sandbox.sql.security import roles as sandbox_roles
 
 SANDBOX = Path(__file__).resolve().parents[2] / "azsqlctl" / "sandbox"

@@ -1,4 +1,4 @@
-"""Statement boundaries in a T-SQL batch (sandbox/sql/batch.py): SQL Server's grammar, never a dropped statement."""
+"""Statement boundaries in a T-SQL batch (sandbox/sql/engine/batch.py): SQL Server's grammar, never a dropped statement."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from azsqlctl.sandbox import lexer
-from azsqlctl.sandbox.sql import batch
+from azsqlctl.sandbox.sql.engine import batch, lexer
 
 CASES = [
     # mssql-django's create(): the INSERT was glued onto the SET and silently dropped

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from azsqlctl.sandbox.sql import batch, scalar_functions
-from azsqlctl.sandbox.sql.errors import SqlError
-from azsqlctl.sandbox.sql.metadata_functions import like
+from azsqlctl.sandbox.sql.catalog.metadata_functions import like
+from azsqlctl.sandbox.sql.engine import batch, scalar_functions
+from azsqlctl.sandbox.sql.engine.errors import SqlError
 
 
 @pytest.mark.parametrize(

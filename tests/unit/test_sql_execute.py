@@ -8,19 +8,20 @@ import datetime as dt
 import decimal
 import struct
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
 
-from azsqlctl.sandbox.sql.batch import split
-from azsqlctl.sandbox.sql.session import SqlSession
-from azsqlctl.sandbox.sql.storage import Storage
-from azsqlctl.sandbox.sqltypes import MAX, Param, SqlType, TypeSpec
+from azsqlctl.sandbox.sql.engine.batch import split
+from azsqlctl.sandbox.sql.engine.session import SqlSession
+from azsqlctl.sandbox.sql.engine.storage import Storage
+from azsqlctl.sandbox.sql.session_context import SessionContext
+from azsqlctl.sandbox.sql.sqltypes import MAX, Param, SqlType, TypeSpec
+from azsqlctl.sandbox.sql.tds import results as tds_results
+from azsqlctl.sandbox.sql.tds import tokens as tk
 from azsqlctl.sandbox.store import StateStore
-from azsqlctl.sandbox.tds import tokens as tk
-from azsqlctl.sandbox.tds.session import SessionContext
 
 
 @pytest.fixture
@@ -36,6 +37,12 @@ def session() -> Iterator[SqlSession]:
     storage.close()
 
 
+def run(session: SqlSession, sql: str, params: Sequence[Param] = (), done_token: int = tk.DONE) -> tuple[bytes, bool]:
+    """The session's results as the wire carries them (sql/tds encodes what the engine returns)."""
+    found, ok = session.run(sql, params)
+    return tds_results.statements(found, session.server, done_token), ok
+
+
 def last_done(out: bytes) -> tuple[int, int, int, int]:
     token, status, curcmd, rowcount = struct.unpack("<BHHQ", out[-13:])
     return token, status, curcmd, rowcount
@@ -46,8 +53,9 @@ def p(name: str, sql_type: SqlType, value: object, length: int | None = None) ->
 
 
 def test_parameters_are_bound_as_values_never_pasted(session: SqlSession) -> None:
-    out, ok = session.run(
-        "CREATE TABLE dbo.t (id INT IDENTITY PRIMARY KEY, name NVARCHAR(max), amount DECIMAL(10,2), at DATETIME2, ref UNIQUEIDENTIFIER, data VARBINARY(max), flag BIT)"
+    out, ok = run(
+        session,
+        "CREATE TABLE dbo.t (id INT IDENTITY PRIMARY KEY, name NVARCHAR(max), amount DECIMAL(10,2), at DATETIME2, ref UNIQUEIDENTIFIER, data VARBINARY(max), flag BIT)",
     )
     assert ok, out
     hostile = "x'); DROP TABLE dbo.t; --"
@@ -60,36 +68,42 @@ def test_parameters_are_bound_as_values_never_pasted(session: SqlSession) -> Non
         p("@P5", SqlType.VARBINARY, b"\x00\xff" * 600_000, MAX),
         p("@P6", SqlType.BIT, True),
     ]
-    out, ok = session.run(
-        "INSERT INTO dbo.t (name, amount, at, ref, data, flag) VALUES (@P1, @P2, @P3, @p4, @P5, @P6)", params, done_token=tk.DONEINPROC
+    out, ok = run(
+        session,
+        "INSERT INTO dbo.t (name, amount, at, ref, data, flag) VALUES (@P1, @P2, @P3, @p4, @P5, @P6)",
+        params,
+        done_token=tk.DONEINPROC,
     )
     assert ok
     assert last_done(out) == (tk.DONEINPROC, tk.DONE_COUNT, 0xC3, 1)
     row = session.conn.execute('SELECT name, amount, at, ref, length(data), flag FROM "dbo.t"').fetchone()
     assert row == (hostile, 12.34, "2024-05-06 07:08:09.123456", str(ref).upper(), 1_200_000, 1)
 
-    out, ok = session.run(
+    out, ok = run(
+        session,
         "SELECT id FROM dbo.t WHERE name = @name AND flag = @on",
         [p("@name", SqlType.NVARCHAR, hostile, 100), p("@on", SqlType.BIT, True)],
         done_token=tk.DONEINPROC,
     )
     assert ok and last_done(out) == (tk.DONEINPROC, tk.DONE_COUNT, 0xC1, 1)
-    out, ok = session.run("SELECT id FROM dbo.t WHERE name = @name", [p("@name", SqlType.NVARCHAR, "other", 100)], done_token=tk.DONEINPROC)
+    out, ok = run(
+        session, "SELECT id FROM dbo.t WHERE name = @name", [p("@name", SqlType.NVARCHAR, "other", 100)], done_token=tk.DONEINPROC
+    )
     assert ok and last_done(out)[3] == 0
-    failed, fine = session.run("SELECT id FROM dbo.t WHERE name = @missing", [], done_token=tk.DONEINPROC)
+    failed, fine = run(session, "SELECT id FROM dbo.t WHERE name = @missing", [], done_token=tk.DONEINPROC)
     out = failed
     assert not fine and b"M\x00u\x00s\x00t\x00 \x00d\x00e\x00c\x00l\x00a\x00r\x00e" in out
     assert last_done(out)[0] == tk.DONEINPROC and last_done(out)[1] & tk.DONE_ERROR
 
 
 def test_rollback_and_reset_discard_open_work(session: SqlSession) -> None:
-    session.run("CREATE TABLE dbo.r (x INT)")
-    session.run("BEGIN TRAN INSERT INTO dbo.r VALUES (1)")
+    run(session, "CREATE TABLE dbo.r (x INT)")
+    run(session, "BEGIN TRAN INSERT INTO dbo.r VALUES (1)")
     assert (session.trancount, session.ctx.transaction is not None) == (1, True)
     session.reset()  # RESETCONNECTION: a pooled connection's next user must not inherit this
     assert session.trancount == 0 and session.ctx.transaction is None
     assert session.conn.execute('SELECT COUNT(*) FROM "dbo.r"').fetchone() == (0,)
-    session.run("SET NOCOUNT ON SET XACT_ABORT ON")
+    run(session, "SET NOCOUNT ON SET XACT_ABORT ON")
     assert (session.nocount, session.xact_abort) == (True, True)
     session.reset()
     assert (session.nocount, session.xact_abort) == (False, False)
@@ -128,8 +142,8 @@ _FRAGMENTS = [
 @given(hst.lists(hst.sampled_from(_FRAGMENTS), max_size=14))
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_batch_is_answered_never_crashed(session: SqlSession, words: list[str]) -> None:
-    session.run("CREATE TABLE dbo.t (id INT PRIMARY KEY, name NVARCHAR(20))")
-    out, _ok = session.run(" ".join(words), [p("@p1", SqlType.INT, 1)])
+    run(session, "CREATE TABLE dbo.t (id INT PRIMARY KEY, name NVARCHAR(20))")
+    out, _ok = run(session, " ".join(words), [p("@p1", SqlType.INT, 1)])
     token, status, _cmd, _count = last_done(out)
     assert token == tk.DONE and not status & tk.DONE_MORE  # the stream always ends in a final DONE
     for sandbox_failure in ("could not execute", "could not translate"):  # no unforeseen failure, no SQLite the translator got wrong
@@ -138,7 +152,7 @@ def test_any_batch_is_answered_never_crashed(session: SqlSession, words: list[st
 
 
 def test_errors_report_the_statement_line(session: SqlSession) -> None:
-    out, ok = session.run("SELECT 1\n\nSELECT 1/0")
+    out, ok = run(session, "SELECT 1\n\nSELECT 1/0")
     assert not ok
     at = out.index(bytes([tk.ERROR]))
     body = out[at + 3 :]
@@ -151,20 +165,21 @@ def test_errors_report_the_statement_line(session: SqlSession) -> None:
 
 
 def test_declared_variables_are_bound_values(session: SqlSession) -> None:
-    session.run("CREATE TABLE dbo.v (id INT PRIMARY KEY, name NVARCHAR(20))")
-    out, ok = session.run(
+    run(session, "CREATE TABLE dbo.v (id INT PRIMARY KEY, name NVARCHAR(20))")
+    out, ok = run(
+        session,
         "DECLARE @n INT = 2, @name NVARCHAR(20) = N'it''s'\n"
         "SET @n = @n + 1\n"
         "INSERT INTO dbo.v VALUES (@n, @name)\n"
         "DECLARE @seen INT\n"
         "SELECT @seen = COUNT(*) FROM dbo.v WHERE name = @name\n"
-        "INSERT INTO dbo.v VALUES (@seen * 10, 'count')"
+        "INSERT INTO dbo.v VALUES (@seen * 10, 'count')",
     )
     assert ok, out
     assert session.conn.execute('SELECT id, name FROM "dbo.v" ORDER BY id').fetchall() == [(3, "it's"), (10, "count")]
-    out, ok = session.run("SET @undeclared = 1")
+    out, ok = run(session, "SET @undeclared = 1")
     assert not ok and "Must declare".encode("utf-16-le") in out
-    out, ok = session.run("DECLARE @a INT DECLARE @a INT")
+    out, ok = run(session, "DECLARE @a INT DECLARE @a INT")
     assert not ok and b"\x86\x00\x00\x00" in out  # 134: declared twice in one batch
 
 
@@ -229,13 +244,15 @@ def _statement(draw: hst.DrawFn) -> str:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_generated_statements_translate(session: SqlSession, statement: str) -> None:
     """Every generated statement either runs or gets SQL Server's own error, never a translation failure."""
-    session.run(
-        "IF OBJECT_ID('app.o') IS NULL CREATE TABLE app.o (id INT IDENTITY PRIMARY KEY, name NVARCHAR(20), amt DECIMAL(10,2), at DATETIME2, ok BIT, b VARBINARY(10))"
+    run(
+        session,
+        "IF OBJECT_ID('app.o') IS NULL CREATE TABLE app.o (id INT IDENTITY PRIMARY KEY, name NVARCHAR(20), amt DECIMAL(10,2), at DATETIME2, ok BIT, b VARBINARY(10))",
     )
-    session.run(
-        "BEGIN TRAN INSERT INTO app.o (name, amt, at, ok, b) VALUES ('a', 1.5, '2024-01-01', 1, 0x01), (N'Zoë', NULL, NULL, 0, NULL)"
+    run(
+        session,
+        "BEGIN TRAN INSERT INTO app.o (name, amt, at, ok, b) VALUES ('a', 1.5, '2024-01-01', 1, 0x01), (N'Zoë', NULL, NULL, 0, NULL)",
     )
-    out, _ok = session.run(statement, [p("@p1", SqlType.NVARCHAR, "7", 10)])
-    session.run("ROLLBACK")
+    out, _ok = run(session, statement, [p("@p1", SqlType.NVARCHAR, "7", 10)])
+    run(session, "ROLLBACK")
     for sandbox_failure in ("could not execute", "could not translate", "of these values"):
         assert sandbox_failure.encode("utf-16-le") not in out, statement

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from azsqlctl.sandbox.sql import permissions as perms
+from azsqlctl.sandbox.sql.security import permissions as perms
 from azsqlctl.sandbox.state import Database, DbUser, Permission
 
 

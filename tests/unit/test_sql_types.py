@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as hst
 
-from azsqlctl.sandbox.sql import types
-from azsqlctl.sandbox.sql.errors import SqlError
-from azsqlctl.sandbox.sqltypes import MAX, SqlType, TypeSpec
+from azsqlctl.sandbox.sql.engine import types
+from azsqlctl.sandbox.sql.engine.errors import SqlError
+from azsqlctl.sandbox.sql.sqltypes import MAX, SqlType, TypeSpec
 
 INT = TypeSpec(SqlType.INT)
 

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as hst
 
 from azsqlctl.protocol.prelogin import ENCRYPT_ON, ENCRYPT_REQ, PL_ENCRYPTION, PL_FEDAUTHREQUIRED, build_prelogin, parse_prelogin
-from azsqlctl.sandbox.engine import split_statements
-from azsqlctl.sandbox.tds import tokens as tk
-from azsqlctl.sandbox.tds.handshake import parse_login7, prelogin_response
+from azsqlctl.sandbox.sql.engine.batch import split
+from azsqlctl.sandbox.sql.tds import tokens as tk
+from azsqlctl.sandbox.sql.tds.handshake import parse_login7, prelogin_response
 
 
 def test_prelogin_round_trip_and_azure_answer() -> None:
@@ -85,11 +85,11 @@ def test_token_encodings() -> None:
 
 @given(hst.lists(hst.sampled_from(["SELECT 1", "SELECT 'a;b'", "SET NOCOUNT ON", "SELECT N'it''s'"]), min_size=1, max_size=5))
 def test_split_statements_respects_quotes(parts: list[str]) -> None:
-    assert split_statements(";".join(parts)) == parts
+    assert [st.text for st in split(";".join(parts))] == parts
 
 
 def test_msal_workflow_login_takes_its_token_from_the_fedauth_token_message() -> None:
-    from azsqlctl.sandbox.tds.handshake import FEATURE_FEDAUTH, FEDAUTH_LIBRARY_MSAL, Login7, parse_fedauth_token
+    from azsqlctl.sandbox.sql.tds.handshake import FEATURE_FEDAUTH, FEDAUTH_LIBRARY_MSAL, Login7, parse_fedauth_token
 
     # ODBC Driver 18 Authentication=ActiveDirectoryMsi: bOptions 0x05 (MSAL library, echo), workflow 0x01.
     login = Login7(0x74000004, 4096, 0x10, features={FEATURE_FEDAUTH: b"\x05\x01"})

@@ -13,11 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as hst
 
-from azsqlctl.sandbox.sqltypes import MAX, Param, SqlType, TypeSpec
-from azsqlctl.sandbox.tds import tokens as tk
-from azsqlctl.sandbox.tds import typeinfo as ti
-from azsqlctl.sandbox.tds import typeread as tr
-from azsqlctl.sandbox.tds.rpc import RpcDispatcher, bind, parse_declarations, parse_rpc
+from azsqlctl.sandbox.sql.engine.results import Column, ErrorMessage, ResultSet, StatementResult
+from azsqlctl.sandbox.sql.sqltypes import MAX, Param, SqlType, TypeSpec
+from azsqlctl.sandbox.sql.tds import tokens as tk
+from azsqlctl.sandbox.sql.tds import typeinfo as ti
+from azsqlctl.sandbox.sql.tds import typeread as tr
+from azsqlctl.sandbox.sql.tds.rpc import RpcDispatcher, bind, parse_declarations, parse_rpc
 
 # Captured from pyodbc 5 + ODBC Driver 18.6 (ALL_HEADERS removed): cursor.execute("SELECT ?, ?", 1, "x😀")
 ODBC_PREPEXEC = bytes.fromhex(
@@ -113,11 +114,12 @@ class Echo:
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[Param]]] = []
 
-    def execute(self, ctx: Any, sql: str, params: Sequence[Param]) -> tuple[bytes, bool]:
+    def execute(self, ctx: Any, sql: str, params: Sequence[Param]) -> tuple[list[StatementResult], bool]:
         self.calls.append((sql, list(params)))
         if sql == "fail":
-            return tk.error(245, 1, 16, "Conversion failed.", "srv") + tk.done(tk.DONE_ERROR), False
-        return tk.result_set([tk.Column(p.name, spec=p.spec) for p in params], [[p.value for p in params]]), True
+            return [StatementResult(error=ErrorMessage(245, 1, 16, "Conversion failed."))], False
+        columns = tuple(Column(p.name, p.spec) for p in params)
+        return [StatementResult(result=ResultSet(columns, (tuple(p.value for p in params),)))], True
 
 
 def tokens(stream: bytes) -> list[tuple[int, Any]]:

@@ -30,15 +30,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..faults import Faults
 from ..http import HttpEndpoint, JsonHandler
-from ..identity_endpoint import KNOWN_RESOURCES
 from ..state import SandboxState
 from ..store import StateStore
-from ..tokens import Issuer
 from . import assertions as asr
 from .apps_state import AppRegistration
 from .errors import EntraRefusal
 from .federation import Federation
+from .identity_endpoint import KNOWN_RESOURCES
 from .registry import secret_matches
+from .tokens import Issuer
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 FAULT_KINDS = frozenset({"throttle429", "error500", "delay"})

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..state import stable_id
-from ..tokens import Issuer
 from .apps_state import TOKEN_EXCHANGE_AUDIENCE
+from .tokens import Issuer
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 AKS_ISSUER = f"https://oidc.prod-aks.azure.com/{stable_id('aks-cluster')}/"

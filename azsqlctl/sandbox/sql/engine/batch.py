@@ -1,0 +1,491 @@
+"""Splitting a T-SQL batch into statements the way SQL Server's grammar does.
+
+Semicolons are optional in T-SQL: ``SET NOCOUNT ON INSERT INTO t ...`` is two statements,
+and so is ``SET XACT_ABORT ON`` + newline + ``DELETE ...``. Keyword heuristics got this wrong
+(an INSERT after ``ON`` was read as part of the SET and silently dropped), so boundaries
+come from grammar instead:
+
+* tokens are sqlglot's T-SQL tokenizer's (strings, ``[identifiers]``, comments, ``N'...'``);
+* queries and DML (SELECT, WITH, INSERT, UPDATE, DELETE, MERGE, EXEC, DROP) end where
+  sqlglot's T-SQL parser ends them -- checked: the parse must be a real statement of that
+  kind (not sqlglot's catch-all ``Command``) followed by a statement keyword, ``;`` or
+  the end of the batch, otherwise the statement's own continuation rules below apply;
+* statements sqlglot reads as an opaque ``Command`` have their grammar written out here:
+  ``SET <option>[, ...] ON|OFF`` and the valued options (``LOCK_TIMEOUT -1``,
+  ``TRANSACTION ISOLATION LEVEL ...``, ``IDENTITY_INSERT t ON``), BEGIN/COMMIT/ROLLBACK/
+  SAVE TRAN [name], GRANT/DENY/REVOKE ... TO|FROM principals, ALTER ROLE ... ADD|DROP
+  MEMBER, IF/ELSE, WHILE, BEGIN...END, BEGIN TRY/CATCH, and CREATE VIEW/PROCEDURE/FUNCTION/
+  TRIGGER (whose body is the rest of the batch, as in SQL Server).
+
+Nothing is ever dropped: every token of the batch belongs to exactly one statement (the
+tests check this), and a statement the session cannot run is refused with an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from sqlglot import Token, TokenType, exp
+from sqlglot.dialects.tsql import TSQL
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.parser import Parser
+
+from . import lexer
+from .lexer import Tok
+from .translate import release
+
+STARTERS = frozenset(
+    {
+        "SELECT", "INSERT", "UPDATE", "DELETE", "SET", "BEGIN", "COMMIT", "ROLLBACK", "SAVE", "CREATE", "ALTER",
+        "DROP", "GRANT", "REVOKE", "DENY", "DECLARE", "PRINT", "EXEC", "EXECUTE", "IF", "USE", "WITH", "MERGE",
+        "TRUNCATE", "WHILE", "RETURN", "RAISERROR", "THROW", "WAITFOR", "DBCC", "ELSE", "END", "BREAK", "CONTINUE",
+        "GOTO", "OPEN", "CLOSE", "FETCH", "DEALLOCATE",
+    }
+)  # fmt: skip
+# Statements that end at a statement keyword; ELSE / END only end them inside IF or BEGIN...END.
+_SET_OPERATORS = frozenset({"UNION", "ALL", "EXCEPT", "INTERSECT", "AS"})
+_DROPPABLE = frozenset(
+    {
+        "TABLE", "USER", "ROLE", "SCHEMA", "VIEW", "PROCEDURE", "PROC", "FUNCTION", "INDEX", "TRIGGER", "TYPE",
+        "SEQUENCE", "SYNONYM", "DATABASE", "LOGIN", "STATISTICS", "DEFAULT", "RULE", "ASSEMBLY", "CERTIFICATE",
+    }
+)  # fmt: skip
+# SET options that take one value rather than ON/OFF (sql-docs: SET Statements (Transact-SQL)).
+_VALUED_OPTIONS = frozenset(
+    {"LOCK_TIMEOUT", "DATEFORMAT", "DATEFIRST", "LANGUAGE", "TEXTSIZE", "ROWCOUNT", "DEADLOCK_PRIORITY", "CONTEXT_INFO",
+     "QUERY_GOVERNOR_COST_LIMIT"}
+)  # fmt: skip
+_SESSION_OPTIONS = _VALUED_OPTIONS | {
+    "NOCOUNT", "XACT_ABORT", "ANSI_NULLS", "ANSI_PADDING", "ANSI_WARNINGS", "ANSI_NULL_DFLT_ON", "ANSI_NULL_DFLT_OFF",
+    "ANSI_DEFAULTS", "QUOTED_IDENTIFIER", "ARITHABORT", "ARITHIGNORE", "CONCAT_NULL_YIELDS_NULL", "NUMERIC_ROUNDABORT",
+    "IMPLICIT_TRANSACTIONS", "CURSOR_CLOSE_ON_COMMIT", "FMTONLY", "NO_BROWSETABLE", "SHOWPLAN_ALL", "SHOWPLAN_TEXT",
+    "SHOWPLAN_XML", "STATISTICS", "TRANSACTION", "IDENTITY_INSERT", "FORCEPLAN", "PARSEONLY", "NOEXEC", "REMOTE_PROC_TRANSACTIONS",
+}  # fmt: skip
+_ISOLATION_LEVELS = (("READ", "UNCOMMITTED"), ("READ", "COMMITTED"), ("REPEATABLE", "READ"), ("SNAPSHOT",), ("SERIALIZABLE",))
+_WHOLE_BATCH = frozenset({"VIEW", "PROCEDURE", "PROC", "FUNCTION", "TRIGGER"})  # CREATE ... AS <body to the batch's end>
+_PARSED_BY_SQLGLOT: dict[str, tuple[type[exp.Expression], ...]] = {
+    "SELECT": (exp.Select, exp.SetOperation, exp.Subquery),
+    "WITH": (exp.Select, exp.SetOperation, exp.Insert, exp.Update, exp.Delete, exp.Merge),
+    "INSERT": (exp.Insert,),
+    "UPDATE": (exp.Update,),
+    "DELETE": (exp.Delete,),
+    "MERGE": (exp.Merge,),
+    "EXEC": (exp.Execute,),
+    "EXECUTE": (exp.Execute,),
+    "DROP": (exp.Drop,),
+}
+
+
+class _BatchDialect(TSQL):
+    """sqlglot's T-SQL dialect, with one fix for splitting: no token swallows the rest of the batch.
+
+    sqlglot reads what follows ``END``/``FETCH``/``SHOW`` at a statement's start as one opaque string (for other
+    dialects' ``END TRANSACTION``); in T-SQL ``END`` closes a block and the statements after it must be seen.
+    """
+
+    class Tokenizer(TSQL.Tokenizer):
+        COMMANDS: ClassVar[set[TokenType]] = set()
+
+
+_DIALECT = _BatchDialect()
+_NAMES = frozenset({TokenType.VAR, TokenType.IDENTIFIER})
+
+
+@dataclass
+class Statement:
+    toks: list[Tok]
+    text: str
+    body: int = 0  # IF / WHILE: where the statement the condition guards begins, in ``toks``
+    orelse: int = 0  # IF ... ELSE: where the ELSE branch's statement begins, in ``toks`` (0: no ELSE)
+
+    @property
+    def first(self) -> str:
+        return self.toks[0].text.upper() if self.toks and self.toks[0].kind == "word" else ""
+
+
+@dataclass(frozen=True)
+class _Extent:
+    start: int  # token indexes, end exclusive
+    end: int
+    body: int = -1
+    orelse: int = -1
+
+
+def split(sql: str) -> list[Statement]:
+    """The batch's statements; raises lexer.LexError for an unclosed string, identifier or comment."""
+    ltoks = lexer.tokenize(sql)
+    try:
+        gtoks = _DIALECT.tokenize(sql)
+    except TokenError as exc:  # the sandbox's lexer accepted what sqlglot's did not: one statement, refused by the parser
+        exc.__traceback__ = None  # its frames hold the tokenizer, which holds the batch (see _Splitter.kinds)
+        if not ltoks:
+            return []
+        raise lexer.LexError(str(exc)) from None
+    return [_statement(sql, ltoks, gtoks, e) for e in _Splitter(sql, gtoks).all()]
+
+
+def _statement(sql: str, ltoks: list[Tok], gtoks: list[Token], e: _Extent) -> Statement:
+    start, end = gtoks[e.start].start, gtoks[e.end - 1].end + 1
+    toks = [t for t in ltoks if t.start >= start and t.end <= end]
+
+    def at(g: int) -> int:
+        if g < 0:
+            return 0
+        char = gtoks[g].start
+        return next((k for k, t in enumerate(toks) if t.start >= char), len(toks))
+
+    return Statement(toks, sql[start:end], at(e.body), at(e.orelse))
+
+
+class _Splitter:
+    def __init__(self, sql: str, toks: list[Token]) -> None:
+        self.sql, self.toks, self.n = sql, toks, len(toks)
+
+    # --- tokens ------------------------------------------------------------------------------------
+
+    def word(self, i: int) -> str:
+        """The keyword at ``i`` (upper-cased), or "" for anything that cannot be one (strings, [names], @vars, t.col)."""
+        if i >= self.n or i < 0:
+            return ""
+        tok = self.toks[i]
+        if tok.token_type in (TokenType.IDENTIFIER, TokenType.STRING, TokenType.NATIONAL_STRING, TokenType.NUMBER):
+            return ""
+        before = self.toks[i - 1] if i > 0 else None
+        if before is not None and before.token_type in (TokenType.PARAMETER, TokenType.DOT, TokenType.HASH) and before.end + 1 == tok.start:
+            return ""
+        return tok.text.upper() if tok.text[:1].isalpha() or tok.text[:1] == "_" else ""
+
+    def is_semicolon(self, i: int) -> bool:
+        return i < self.n and self.toks[i].token_type == TokenType.SEMICOLON
+
+    def starts(self, i: int) -> bool:
+        """A statement (or a block's end) can begin at ``i``: a statement keyword, ``;`` or the batch's end."""
+        return i >= self.n or self.is_semicolon(i) or self.word(i) in STARTERS
+
+    def skip_parens(self, i: int) -> int:
+        """From a ``(`` at ``i``, the index after its matching ``)`` (or the end)."""
+        depth = 0
+        while i < self.n:
+            t = self.toks[i].token_type
+            depth += t == TokenType.L_PAREN
+            depth -= t == TokenType.R_PAREN
+            i += 1
+            if depth <= 0:
+                break
+        return i
+
+    def name(self, i: int) -> int:
+        """After one (possibly dotted, possibly @variable or #temp) name starting at ``i``."""
+        if i < self.n and self.toks[i].token_type in (TokenType.PARAMETER, TokenType.HASH):
+            i += 1
+        i += 1
+        while i + 1 < self.n and self.toks[i].token_type == TokenType.DOT:
+            i += 2
+        return min(i, self.n)
+
+    # --- statements ---------------------------------------------------------------------------------
+
+    def all(self) -> list[_Extent]:
+        out, i = [], 0
+        while i < self.n:
+            if self.is_semicolon(i):
+                i += 1
+                continue
+            e = self.statement(i)
+            out.append(e)
+            i = e.end
+        return out
+
+    def statement(self, i: int) -> _Extent:
+        """The statement beginning at token ``i``; it always covers at least that token."""
+        w = self.word(i)
+        if w in ("IF", "WHILE"):
+            return self.conditional(i, w == "IF")
+        if w == "BEGIN":
+            nxt = self.word(i + 1)
+            if nxt in ("TRAN", "TRANSACTION", "DISTRIBUTED"):
+                return _Extent(i, self.transaction(i))
+            return _Extent(i, self.block(i))
+        if w in ("COMMIT", "ROLLBACK", "SAVE"):
+            return _Extent(i, self.transaction(i))
+        if w == "SET":
+            return _Extent(i, self.set(i))
+        if w in ("GRANT", "DENY", "REVOKE"):
+            return _Extent(i, self.permission(i))
+        if w in ("CREATE", "ALTER") and self.whole_batch(i):
+            return _Extent(i, self.n)
+        if w == "ALTER" and self.word(i + 1) == "ROLE":
+            return _Extent(i, self.alter_role(i))
+        if w == "INSERT" and (end := self.default_values(i)):
+            return _Extent(i, end)
+        if w in _PARSED_BY_SQLGLOT and (end := self.parsed(i, w)):
+            return _Extent(i, end)
+        return _Extent(i, self.scan(i, w))
+
+    def parsed(self, i: int, w: str) -> int:
+        """Where sqlglot's parser ends the statement at ``i``; 0 when its reading cannot be trusted."""
+        end = self.chunk_end(i)
+        parser = _DIALECT.parser()
+        found = self.kinds(parser, i, end)
+        if found is None:
+            return 0
+        # parse() reads the whole chunk; a chunk it reads as several statements is cut at the first boundary
+        # only when that statement is a real one of its kind. sqlglot does not say where each one ended, so
+        # the boundary is found by growing the chunk until it parses as exactly that statement.
+        if len(found) == 1 and issubclass(found[0], _PARSED_BY_SQLGLOT[w]) and not self.has_later_starter(i, end, w):
+            return end
+        for j in range(i + 1, end):
+            if not self.starts(j) or self.depth(i, j) != 0 or self.continues(i, j, w):
+                continue  # sqlglot accepts some unfinished statements (``UPDATE t``): cut only where the grammar may
+            one = self.kinds(parser, i, j)
+            if one is not None and len(one) == 1 and issubclass(one[0], _PARSED_BY_SQLGLOT[w]):
+                return j
+        return 0
+
+    def kinds(self, parser: Parser, i: int, j: int) -> list[type] | None:
+        """What sqlglot reads tokens ``i:j`` as; None when it cannot parse them.
+
+        Only the kinds are kept. The trees hold the chunk's comments and literals (up to the rest of the batch:
+        megabytes), and sqlglot's trees and parse errors are reference cycles (parent links; an error's traceback
+        holds the frame that holds the error, and the parser with the batch): left to the cyclic collector, which
+        an idle sandbox rarely runs, they outlived the session. They are taken apart here instead."""
+        try:
+            trees = parser.parse(self.toks[i:j], self.sql)
+        except ParseError as exc:
+            exc.__traceback__ = None
+            return None
+        finally:
+            parser.reset()
+        out: list[type] = [type(t) for t in trees]
+        for t in trees:
+            release(t)
+        return out
+
+    def has_later_starter(self, i: int, end: int, w: str) -> bool:
+        """Whether a statement keyword at depth 0 after ``i`` might start another statement (checked by parsing)."""
+        return any(self.starts(j) and self.depth(i, j) == 0 and not self.continues(i, j, w) for j in range(i + 1, end))
+
+    def depth(self, i: int, j: int) -> int:
+        d = 0
+        for k in range(i, j):
+            t = self.toks[k].token_type
+            d += t == TokenType.L_PAREN
+            d -= t == TokenType.R_PAREN
+        return d
+
+    def chunk_end(self, i: int) -> int:
+        """The next ``;`` at parenthesis depth 0, or the end."""
+        depth = 0
+        while i < self.n:
+            t = self.toks[i].token_type
+            if t == TokenType.SEMICOLON and depth == 0:
+                return i
+            depth += t == TokenType.L_PAREN
+            depth -= t == TokenType.R_PAREN
+            i += 1
+        return i
+
+    def scan(self, i: int, w: str) -> int:
+        """The statement at ``i`` ends at the first depth-0 statement keyword that does not continue it."""
+        j, depth = i + 1, 0
+        while j < self.n:
+            t = self.toks[j].token_type
+            if t == TokenType.SEMICOLON and depth == 0:
+                return j
+            if t == TokenType.L_PAREN:
+                depth += 1
+            elif t == TokenType.R_PAREN:
+                depth = max(depth - 1, 0)
+            elif depth == 0 and self.word(j) in STARTERS and not self.continues(i, j, w):
+                return j
+            j += 1
+        return j
+
+    def top_words(self, i: int, j: int) -> list[str]:
+        out, depth = [], 0
+        for k in range(i, j):
+            t = self.toks[k].token_type
+            depth += t == TokenType.L_PAREN
+            depth -= t == TokenType.R_PAREN
+            if depth == 0 and (w := self.word(k)):
+                out.append(w)
+        return out
+
+    def continues(self, i: int, j: int, first: str) -> bool:
+        """Whether the statement keyword at ``j`` continues the statement that began at ``i`` with ``first``."""
+        word, prev = self.word(j), self.word(j - 1)
+        words = self.top_words(i, j)
+        if word in ("ELSE", "END"):
+            return words.count("CASE") > words.count("END")  # CASE ... ELSE ... END inside the statement
+        if word == "FETCH":
+            return prev in ("ROW", "ROWS")  # OFFSET n ROWS FETCH NEXT m ROWS ONLY
+        if word in ("BREAK", "CONTINUE", "GOTO", "OPEN", "CLOSE", "DEALLOCATE"):
+            return False
+        if first == "WITH" and not ({"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"} & set(words[1:])):
+            return True  # the CTE's main statement
+        if word == "SELECT":
+            if prev in _SET_OPERATORS:
+                return True
+            if first == "DECLARE" and prev == "FOR":
+                return True  # DECLARE c CURSOR FOR SELECT
+            return first in ("INSERT", "WITH") and "SELECT" not in words and "VALUES" not in words
+        if word in ("INSERT", "UPDATE", "DELETE"):
+            if prev == "ON":  # only a foreign key's ON DELETE / ON UPDATE: after SET ... ON a new statement starts
+                return word != "INSERT" and "REFERENCES" in words
+            return prev in ("FOR", "AFTER", "OF") or first == "MERGE"
+        if word == "SET":
+            if first == "UPDATE" and "SET" not in words:
+                return True
+            if first == "ALTER" and "SET" not in words[1:] and self.toks[min(j + 1, self.n - 1)].token_type != TokenType.PARAMETER:
+                # ALTER DATABASE ... SET <option>, ALTER TABLE ... SET (...); a session SET option starts a statement
+                return words[1:2] == ["DATABASE"] or self.word(j + 1) not in _SESSION_OPTIONS
+            return first == "MERGE" or prev in ("DELETE", "UPDATE")
+        if word == "ALTER":
+            return first == "ALTER" and self.word(j + 1) == "COLUMN"
+        if word == "DROP":
+            return first == "ALTER" and self.word(j + 1) not in _DROPPABLE
+        if word == "IF":
+            return prev in _DROPPABLE or (prev == "COLUMN" and first == "ALTER") or prev == "CONSTRAINT"
+        if word in ("EXEC", "EXECUTE"):
+            return prev == "AS" or (first in ("INSERT", "WITH") and "SELECT" not in words and "VALUES" not in words)
+        if word == "WITH":
+            return not self.starts_cte(j)
+        return False
+
+    def starts_cte(self, j: int) -> bool:
+        """``WITH name AS (`` or ``WITH name (cols) AS (``; every other WITH (hints, options, CHECK) continues."""
+        if self.word(j + 1) in ("CHECK", "NOCHECK", "GRANT", "MARK", "RESULT", "EXECUTE", "ROLLUP", "CUBE", "TIES"):
+            return False
+        if j + 1 < self.n and self.toks[j + 1].token_type == TokenType.L_PAREN:
+            return False
+        after = self.name(j + 1)
+        if after < self.n and self.toks[after].token_type == TokenType.L_PAREN:
+            after = self.skip_parens(after)
+        return self.word(after) == "AS"
+
+    # --- statements with their grammar written out --------------------------------------------------
+
+    def default_values(self, i: int) -> int:
+        """``INSERT [INTO] t [(cols)] DEFAULT VALUES`` ends after VALUES (sqlglot reads past it)."""
+        j = i + 1 + (self.word(i + 1) == "INTO")
+        j = self.name(j)
+        if j < self.n and self.toks[j].token_type == TokenType.L_PAREN:
+            j = self.skip_parens(j)
+        if self.word(j) == "DEFAULT" and self.word(j + 1) == "VALUES":
+            return j + 2
+        return 0
+
+    def conditional(self, i: int, is_if: bool) -> _Extent:
+        """``IF <condition> <statement> [ELSE <statement>]`` / ``WHILE <condition> <statement>``: one statement."""
+        j, depth = i + 1, 0
+        while j < self.n:
+            t = self.toks[j].token_type
+            depth += t == TokenType.L_PAREN
+            depth -= t == TokenType.R_PAREN
+            if depth == 0 and j > i + 1 and (self.is_semicolon(j) or self.word(j) in STARTERS - {"ELSE", "END"}):
+                break
+            j += 1
+        if j >= self.n or self.is_semicolon(j):
+            return _Extent(i, j)  # a condition without its statement: the session answers 102
+        body = self.statement(j)
+        end, orelse = body.end, -1
+        k = end + (self.is_semicolon(end) and is_if and self.word(end + 1) == "ELSE")
+        if is_if and self.word(k) == "ELSE" and k + 1 < self.n:
+            orelse = k + 1
+            end = self.statement(k + 1).end
+        return _Extent(i, end, body=j, orelse=orelse)
+
+    def block(self, i: int) -> int:
+        """``BEGIN ... END`` and ``BEGIN TRY ... END TRY BEGIN CATCH ... END CATCH``: one statement each."""
+        try_block = self.word(i + 1) == "TRY"
+        j = i + 1 + try_block
+        while j < self.n:
+            if self.is_semicolon(j):
+                j += 1
+                continue
+            if self.word(j) == "END":
+                j += 1
+                if try_block and self.word(j) == "TRY":
+                    j += 1
+                    if self.word(j) == "BEGIN" and self.word(j + 1) == "CATCH":
+                        return self.block(j)
+                elif self.word(j) in ("TRY", "CATCH"):
+                    j += 1
+                return j
+            j = self.statement(j).end
+        return j
+
+    def transaction(self, i: int) -> int:
+        """BEGIN [DISTRIBUTED] TRAN [name] [WITH MARK ['...']], COMMIT|ROLLBACK [TRAN|WORK] [name], SAVE TRAN name."""
+        j = i + 1 + (self.word(i + 1) == "DISTRIBUTED")
+        if self.word(j) in ("TRAN", "TRANSACTION", "WORK"):
+            j += 1
+        named = j < self.n and (self.toks[j].token_type in _NAMES or self.toks[j].token_type == TokenType.PARAMETER)
+        if named and not self.starts(j) and self.word(j) != "WITH":
+            j = self.name(j)
+        if self.word(j) == "WITH" and self.word(j + 1) == "MARK":
+            j += 2 + (j + 2 < self.n and self.toks[j + 2].token_type in (TokenType.STRING, TokenType.NATIONAL_STRING))
+        elif self.word(j) == "WITH" and j + 1 < self.n and self.toks[j + 1].token_type == TokenType.L_PAREN:
+            j = self.skip_parens(j + 1)  # COMMIT WITH (DELAYED_DURABILITY = ON)
+        return j
+
+    def set(self, i: int) -> int:
+        j = i + 1
+        if j < self.n and self.toks[j].token_type == TokenType.PARAMETER:
+            return self.scan(i, "SET")  # SET @v = <expression>
+        option = self.word(j)
+        if option == "TRANSACTION":
+            j += 1
+            j += (self.word(j) == "ISOLATION") + (self.word(j + 1) == "LEVEL")
+            for level in _ISOLATION_LEVELS:
+                if [self.word(j + k) for k in range(len(level))] == list(level):
+                    return j + len(level)
+            return self.scan(i, "SET")
+        if option in _VALUED_OPTIONS:
+            j += 1
+            if j < self.n and self.toks[j].token_type in (TokenType.DASH, TokenType.PLUS):
+                j += 1
+            return min(j + 1, self.n)
+        if option == "IDENTITY_INSERT":
+            j = self.name(j + 1)
+            return j + (self.word(j) in ("ON", "OFF"))
+        while j < self.n and not self.is_semicolon(j):  # SET <option>[, <option> ...] ON|OFF
+            if self.word(j) in ("ON", "OFF"):
+                return j + 1
+            if self.word(j) in STARTERS:
+                return j
+            j += 1
+        return j
+
+    def permission(self, i: int) -> int:
+        """GRANT|DENY|REVOKE [GRANT OPTION FOR] perms [ON [class::]securable] TO|FROM principals [WITH GRANT OPTION] [CASCADE] [AS p]."""
+        j = i + 1
+        while j < self.n and self.word(j) not in ("TO", "FROM") and not self.is_semicolon(j):
+            j += 1
+        if self.word(j) not in ("TO", "FROM"):
+            return j
+        j = self.name(j + 1)
+        while j < self.n and self.toks[j].token_type == TokenType.COMMA:
+            j = self.name(j + 1)
+        if self.word(j) == "WITH" and self.word(j + 1) == "GRANT" and self.word(j + 2) == "OPTION":
+            j += 3
+        if self.word(j) == "CASCADE":
+            j += 1
+        if self.word(j) == "AS":
+            j = self.name(j + 1)
+        return j
+
+    def alter_role(self, i: int) -> int:
+        """ALTER ROLE name ADD|DROP MEMBER principal | WITH NAME = new."""
+        j = self.name(i + 2)
+        if self.word(j) in ("ADD", "DROP") and self.word(j + 1) == "MEMBER":
+            return self.name(j + 2)
+        return self.scan(i, "ALTER")
+
+    def whole_batch(self, i: int) -> bool:
+        """CREATE [OR ALTER] VIEW|PROCEDURE|FUNCTION|TRIGGER, ALTER VIEW|...: the body runs to the batch's end."""
+        j = i + 1
+        if self.word(j) == "OR" and self.word(j + 1) == "ALTER":
+            j += 2
+        return self.word(j) in _WHOLE_BATCH

@@ -1,0 +1,126 @@
+"""SELECT and the batch's variables (DECLARE, SET @v, SELECT @v = ...), which are bound like parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+
+from ..sqltypes import Param, TypeSpec
+from . import errors, table_variables, translate, types, views
+from .context import StatementSession
+from .errors import SqlError
+from .results import StatementResult
+
+
+def evaluate(session: StatementSession, expr: exp.Expression, params: dict[str, Param]) -> tuple[Any, TypeSpec]:
+    result = query(session, exp.Select(expressions=[expr]), params).result
+    assert result is not None
+    return result.rows[0][0], result.columns[0].spec
+
+
+def _assign(session: StatementSession, params: dict[str, Param], name: str, value: Any, source: TypeSpec) -> None:
+    var = params.get(name.lower())
+    if var is None:
+        raise errors.must_declare(f"@{name}")
+    stored = types.convert(types.storage(value), var.spec, types.type_name(source))
+    params[name.lower()] = Param(var.name, var.spec, types.python_value(stored, var.spec))
+
+
+def declare(session: StatementSession, text: str, params: dict[str, Param]) -> StatementResult:
+    tree = translate.parse(text)
+    if not isinstance(tree, exp.Declare):
+        raise errors.unsupported("DECLARE")
+    for item in tree.expressions:
+        names = item.this if isinstance(item.this, list) else [item.this]
+        kind = item.args.get("kind")
+        if len(names) == 1 and isinstance(kind, exp.Schema):
+            table_variables.declare(session, names[0].name, kind, session.table_variables)
+            continue
+        if len(names) != 1 or not isinstance(kind, exp.DataType):
+            raise errors.unsupported("DECLARE of a cursor variable")
+        name = names[0].name
+        if name.lower() in params:
+            raise SqlError(
+                134,
+                f"The variable name '@{name}' has already been declared. Variable names must be unique within a query batch or stored procedure.",
+                15,
+            )
+        params[name.lower()] = Param(f"@{name}", types.spec_of(kind), None)
+        default = item.args.get("default")
+        if isinstance(default, exp.Expression):
+            value, source = evaluate(session, default, params)
+            _assign(session, params, name, value, source)
+    return StatementResult()
+
+
+def set_variable(session: StatementSession, text: str, params: dict[str, Param]) -> StatementResult:
+    tree = translate.parse(text)
+    items = tree.expressions if isinstance(tree, exp.Set) else []
+    if len(items) != 1 or not isinstance(items[0].this, exp.EQ) or not isinstance(items[0].this.this, exp.Parameter):
+        raise errors.unsupported("SET @variable with an operator other than =")
+    target = items[0].this.this.name
+    if target.lower() not in params:
+        raise errors.must_declare(f"@{target}")
+    value, source = evaluate(session, items[0].this.expression, params)
+    _assign(session, params, target, value, source)
+    return StatementResult()
+
+
+def query(session: StatementSession, tree: exp.Expression, params: dict[str, Param]) -> StatementResult:
+    if tree.find(exp.Into):
+        raise errors.unsupported("SELECT ... INTO")
+    if (
+        isinstance(tree, exp.Select)
+        and tree.expressions
+        and all(isinstance(p, exp.EQ) and isinstance(p.this, exp.Parameter) for p in tree.expressions)
+    ):
+        # SELECT @a = expr, ... FROM ...: assigns from the last row and returns no result set.
+        targets = [p.this.name for p in tree.expressions]
+        tree.set("expressions", [p.expression for p in tree.expressions])
+        result = query(session, tree, params).result
+        assert result is not None
+        for i, name in enumerate(targets):
+            if result.rows:
+                _assign(session, params, name, result.rows[-1][i], result.columns[i].spec)
+            elif name.lower() not in params:
+                raise errors.must_declare(f"@{name}")
+        return StatementResult(rowcount=len(result.rows))
+    views.expand(session, tree)
+    tr = session.translator(params)
+    tr.resolve_tables(tree)
+    for info in tr.resolved.reads:
+        session.require("SELECT", info)
+    session.enter(write=False)
+    head: exp.Expression = tree
+    while isinstance(head, exp.SetOperation | exp.Subquery):
+        head = head.this if isinstance(head, exp.Subquery) else head.args["this"]
+    projections = head.expressions if isinstance(head, exp.Select) else []
+    starred = any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)) for p in projections)
+    declared = [(_output_name(p), tr.infer(p)) for p in projections]
+    sql = tr.sqlite(tr.rewrite(tree))
+    session.materialize(tr.resolved.views)
+    session.aliases = set(tr.resolved.scope)
+    cur = session.exec_sqlite(sql, tr.resolved.binds)
+    rows = session.fetch(cur)
+    names = [d[0] for d in cur.description or []]
+    if starred or len(declared) != len(names):
+        declared = [(n, _scope_spec(tr, n)) for n in names]
+    session.rowcount = len(rows)
+    return StatementResult(result=types.typed_result(declared, rows), rowcount=len(rows))
+
+
+def _output_name(node: exp.Expression) -> str:
+    if isinstance(node, exp.Alias):
+        return node.alias
+    if isinstance(node, exp.Column):
+        return node.name
+    return ""  # SQL Server sends an unnamed expression column with an empty name
+
+
+def _scope_spec(tr: translate.Translator, name: str) -> TypeSpec | None:
+    for columns in tr.resolved.scope.values():
+        for cname, spec in columns:
+            if cname.lower() == name.lower():
+                return spec
+    return None

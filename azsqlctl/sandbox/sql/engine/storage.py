@@ -1,0 +1,219 @@
+"""Where user tables live: one SQLite database per sandbox database, beside the state file.
+
+``<state dir>/<state stem>.data/<database>.sqlite`` when the sandbox has a state file
+(so tables survive restarts and another `sandbox serve` on the same state sees them);
+a shared in-memory SQLite database per sandbox database otherwise. Each table's
+declared T-SQL shape (types, identity, key and unique constraint names) is kept in
+``__azsqlctl_tables`` inside the same file, so DDL commits and rolls back with the data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..sqltypes import SqlType, TypeSpec
+from .locks import LockManager
+
+META = "__azsqlctl_tables"
+log = logging.getLogger("azsqlctl.sandbox.sql")
+_instances = itertools.count(1)
+
+
+@dataclass
+class ColumnInfo:
+    name: str
+    spec: TypeSpec
+    nullable: bool = True
+    identity: bool = False
+    default: str | None = None  # the DEFAULT as SQL Server shows it in sys.default_constraints, e.g. ((0)), (getdate())
+    seed: int = 1  # IDENTITY(seed, 1)
+    default_sqlite: str | None = None  # the DEFAULT as the SQLite table declares it (sqlite_schema regenerates tables from it)
+    default_name: str | None = None  # the DEFAULT constraint's name (given, or generated as SQL Server does)
+
+
+@dataclass
+class KeyInfo:
+    name: str
+    kind: str  # "PRIMARY KEY" or "UNIQUE KEY", as 2627 names them, "FOREIGN KEY" or "CHECK"
+    columns: list[str] = field(default_factory=list)
+    ref_schema: str = ""  # FOREIGN KEY: the referenced table and its key columns
+    ref_table: str = ""
+    ref_columns: list[str] = field(default_factory=list)
+    on_delete: str = "NO_ACTION"  # FOREIGN KEY actions as sys.foreign_keys names them: NO_ACTION, CASCADE, SET_NULL, SET_DEFAULT
+    on_update: str = "NO_ACTION"
+    definition: str = ""  # CHECK: the condition as SQL Server shows it (sys.check_constraints.definition)
+    check_sqlite: str = ""  # CHECK: the condition as the SQLite table declares it
+
+    @property
+    def ref_key(self) -> str:
+        return f"{self.ref_schema}.{self.ref_table}"
+
+
+@dataclass
+class IndexInfo:
+    """A CREATE INDEX (not the index behind a PRIMARY KEY or UNIQUE constraint, which its KeyInfo stands for)."""
+
+    name: str
+    columns: list[str]
+    unique: bool = False
+    clustered: bool = False
+    descending: list[bool] = field(default_factory=list)
+    include: list[str] = field(default_factory=list)
+    where: str = ""  # the filter as sys.indexes.filter_definition shows it
+    where_sqlite: str = ""
+
+
+@dataclass
+class TableInfo:
+    schema: str
+    name: str
+    object_id: int
+    columns: list[ColumnInfo]
+    keys: list[KeyInfo] = field(default_factory=list)
+    indexes: list[IndexInfo] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """The SQLite table name: one identifier, so 'app.orders' and 'dbo.orders' never collide."""
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def display(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def column(self, name: str) -> ColumnInfo | None:
+        return next((c for c in self.columns if c.name.lower() == name.lower()), None)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "columns": [{**asdict(c), "spec": _spec_json(c.spec)} for c in self.columns],
+                "keys": [asdict(k) for k in self.keys],
+                "indexes": [asdict(i) for i in self.indexes],
+            }
+        )
+
+
+def _spec_json(spec: TypeSpec) -> dict[str, Any]:
+    return {"type": str(spec.type), "length": spec.length, "precision": spec.precision, "scale": spec.scale}
+
+
+def _table(schema: str, name: str, object_id: int, info: str) -> TableInfo:
+    data = json.loads(info)
+    columns = [
+        ColumnInfo(
+            c["name"],
+            TypeSpec(SqlType(c["spec"]["type"]), c["spec"]["length"], c["spec"]["precision"], c["spec"]["scale"]),
+            c["nullable"],
+            c["identity"],
+            c.get("default"),
+            c.get("seed", 1),
+            c.get("default_sqlite"),
+            c.get("default_name"),
+        )
+        for c in data["columns"]
+    ]
+    indexes = [IndexInfo(**i) for i in data.get("indexes", [])]
+    return TableInfo(schema, name, object_id, columns, [KeyInfo(**k) for k in data["keys"]], indexes)
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def data_directory(state_path: Path) -> Path:
+    """Where a sandbox's user tables live: one SQLite file per database, beside the state file."""
+    return state_path.with_name(state_path.stem + ".data")
+
+
+class Storage:
+    """Opens per-session SQLite connections to a sandbox database's user tables."""
+
+    def __init__(self, state_path: Path | None) -> None:
+        self.directory = data_directory(state_path) if state_path is not None else None
+        self._instance = next(_instances)
+        self._keepers: dict[str, sqlite3.Connection] = {}  # in-memory databases live while a connection is open
+        self._locks: dict[str, LockManager] = {}
+        self._writers: dict[str, threading.Lock] = {}
+        self._recovered: set[str] = set()  # databases whose leftover undo logs were rolled back (once per process)
+        self._lock = threading.Lock()
+
+    def writer(self, database: str) -> threading.Lock:
+        """The mutex this sandbox's sessions hold while SQLite's write transaction on ``database`` is theirs."""
+        with self._lock:
+            return self._writers.setdefault(database.lower(), threading.Lock())
+
+    def locks(self, database: str) -> LockManager:
+        """The database's lock table, shared by every session of this sandbox."""
+        with self._lock:
+            return self._locks.setdefault(database.lower(), LockManager())
+
+    def _target(self, database: str) -> tuple[str, bool]:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", database.lower())
+        if self.directory is None:
+            return f"file:azsqlctl-{self._instance}-{safe}?mode=memory&cache=shared", True
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return str(self.directory / f"{safe}.sqlite"), False
+
+    def connect(self, database: str, recover: Callable[[sqlite3.Connection], int]) -> sqlite3.Connection:
+        """A connection to the database's file; the first one opened runs ``recover`` (the undo journal's, which the
+        session passes: undo builds on this module, so this module does not import it)."""
+        target, uri = self._target(database)
+        with self._lock:
+            if uri and database.lower() not in self._keepers:
+                self._keepers[database.lower()] = sqlite3.connect(target, uri=True, check_same_thread=False)
+        # isolation_level=None: the session says BEGIN/COMMIT itself, as T-SQL does.
+        conn = sqlite3.connect(target, uri=uri, check_same_thread=False, isolation_level=None, timeout=5.0)
+        if not uri:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL: durable when the process dies, not on power loss (a sandbox's trade;
+            # FULL made every autocommit write wait for an fsync).
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {META} (schema_name TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL COLLATE NOCASE, object_id INTEGER NOT NULL, info TEXT NOT NULL, PRIMARY KEY (schema_name, name))"
+        )
+        with self._lock:
+            if database.lower() not in self._recovered:
+                self._recovered.add(database.lower())
+                if undone := recover(conn):
+                    log.warning("database %s: rolled back %d change(s) of transactions left open by a stopped sandbox", database, undone)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._keepers.values():
+                conn.close()
+            self._keepers.clear()
+
+
+def table(conn: sqlite3.Connection, schema: str, name: str) -> TableInfo | None:
+    row = conn.execute(
+        f"SELECT schema_name, name, object_id, info FROM {META} WHERE schema_name = ? AND name = ?", (schema, name)
+    ).fetchone()
+    return _table(*row) if row else None
+
+
+def tables(conn: sqlite3.Connection) -> list[TableInfo]:
+    return [_table(*r) for r in conn.execute(f"SELECT schema_name, name, object_id, info FROM {META} ORDER BY object_id")]
+
+
+def register(conn: sqlite3.Connection, info: TableInfo) -> None:
+    conn.execute(f"INSERT INTO {META} VALUES (?, ?, ?, ?)", (info.schema, info.name, info.object_id, info.to_json()))
+
+
+def unregister(conn: sqlite3.Connection, info: TableInfo) -> None:
+    conn.execute(f"DELETE FROM {META} WHERE schema_name = ? AND name = ?", (info.schema, info.name))
+
+
+def next_object_id(conn: sqlite3.Connection) -> int:
+    (top,) = conn.execute(f"SELECT COALESCE(MAX(object_id), 245575856) FROM {META}").fetchone()
+    return int(top) + 16003  # object ids look like SQL Server's: large, sparse
