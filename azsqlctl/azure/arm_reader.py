@@ -18,9 +18,7 @@ from urllib.parse import quote
 
 from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.errors import AzsqlctlError, NotFound, PermissionDenied
-from azsqlctl.core.ports import FirewallRuleFacts, ServerFacts
-
-from .credentials import CredentialTokens
+from azsqlctl.core.ports import FirewallRuleFacts, ServerFacts, TokenSource
 
 API_VERSION = "2023-08-01"
 T = TypeVar("T")
@@ -28,7 +26,7 @@ Json = Mapping[str, object]
 
 
 class ArmRest:
-    def __init__(self, tokens: CredentialTokens, cloud: Cloud, subscription: str, timeout: float) -> None:
+    def __init__(self, tokens: TokenSource, cloud: Cloud, subscription: str, timeout: float) -> None:
         import requests
 
         self.cloud = cloud

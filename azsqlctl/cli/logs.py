@@ -247,17 +247,6 @@ def _server_config(given: SettingsInput) -> tuple[Any, Any]:
     return config, _server_ref(settings, config)
 
 
-def audit_lookup(settings: ConnectionSettings) -> Any:
-    """For doctor: audited failures through the same ports as `logs` (None when the cloud has no logs endpoint or no ARM scope)."""
-    if not (settings.cloud.logs_endpoint and settings.subscription and settings.resource_group and settings.server):
-        return None
-    from azsqlctl.core.logs.recent import AuditLookup
-
-    return AuditLookup(
-        _config_port(settings), _query_port(settings), settings.resource_group, settings.server.logical_name, settings.server.host
-    )
-
-
 def _check_workspace_guid(workspace: str) -> None:
     from azsqlctl.core.errors import UsageError
     from azsqlctl.core.identity import canonical_guid

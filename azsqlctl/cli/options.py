@@ -5,8 +5,12 @@ Environment variable names in help come from the one settings table (``core.conf
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Annotated
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Annotated, TypeVar, cast, get_type_hints
 
 import typer
 
@@ -15,6 +19,9 @@ from typer._click import core as click_core
 from typer._click import types as click_types
 
 from azsqlctl.core.config import env_help
+
+if TYPE_CHECKING:
+    from azsqlctl.core.settings import SettingsInput
 
 TARGET = "Target"
 CONNECTION = "Connection"  # how to reach the target: rarely needed, kept apart so Target's few lines read first
@@ -156,3 +163,83 @@ Output = Annotated[
     typer.Option("--output", "-o", metavar="FORMAT", help=_text("human or json", "output"), rich_help_panel=OUT, show_default=False),
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Tracebacks, HTTP/driver logs (tokens redacted)", rich_help_panel=OUT)]
+
+
+# --- the connection options, declared once ----------------------------------------------------------
+
+# Every shared connection option, in the order help lists them: a command takes the ones it needs by name.
+CONNECTION_OPTIONS: dict[str, tuple[object, str | bool | None]] = {
+    "server": (Server, None),
+    "database": (Database, None),
+    "subscription": (Subscription, None),
+    "resource_group": (ResourceGroup, None),
+    "cloud": (Cloud, None),
+    "auth": (Auth, None),
+    "client_id": (ClientId, None),
+    "tenant_id": (TenantId, None),
+    "driver": (Driver, None),
+    "ca_bundle": (CaBundle, None),
+    "trust_server_certificate": (TrustServerCertificate, False),
+    "strict": (Strict, False),
+    "timeout": (Timeout, None),
+}
+SQL_TARGET = tuple(n for n in CONNECTION_OPTIONS if n not in ("subscription", "resource_group"))  # whoami
+SQL_AND_ARM_TARGET = tuple(CONNECTION_OPTIONS)  # doctor
+
+CommandFn = TypeVar("CommandFn", bound=Callable[..., None])
+
+
+def with_target(names: tuple[str, ...]) -> Callable[[CommandFn], CommandFn]:
+    """Give a command the shared connection options ``names`` in place of its ``target: SettingsInput`` parameter.
+
+    Typer reads the signature: the options appear where ``target`` stands, in ``CONNECTION_OPTIONS`` order, and
+    the command receives them as one ``SettingsInput`` (its help and parsing are as if it had declared each one).
+    """
+    unknown = [n for n in names if n not in CONNECTION_OPTIONS]
+    if unknown:
+        raise ValueError(f"not a shared connection option: {', '.join(unknown)}")
+    ordered = [n for n in CONNECTION_OPTIONS if n in names]
+
+    def decorate(command: CommandFn) -> CommandFn:
+        own = inspect.signature(command)
+        # ``target``'s annotation may name a type imported for checking only: every other one is evaluated.
+        theirs = {k: v for k, v in command.__annotations__.items() if k not in ("target", "return")}
+        hints = get_type_hints(SimpleNamespace(__annotations__=theirs), command.__globals__, include_extras=True)
+        params: list[inspect.Parameter] = []
+        for param in own.parameters.values():
+            if param.name != "target":
+                params.append(param.replace(annotation=hints.get(param.name, param.annotation)))
+                continue
+            for name in ordered:
+                annotation, default = CONNECTION_OPTIONS[name]
+                params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+
+        @functools.wraps(command)
+        def wrapper(**values: object) -> None:
+            given = {name: values.pop(name) for name in ordered}
+            command(target=settings_input(given), **values)
+
+        wrapper.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+        del wrapper.__wrapped__  # typer must read the signature above, not the command's
+        return cast(CommandFn, wrapper)
+
+    return decorate
+
+
+def settings_input(values: Mapping[str, object], client_id_flag: str = "--client-id") -> SettingsInput:
+    """The shared options' values as the typed request every command's settings resolve from."""
+    from azsqlctl.core.settings import SettingsInput  # not at import: --help never resolves settings
+
+    def text(name: str) -> str | None:
+        value = values.get(name)
+        return value if isinstance(value, str) else None
+
+    return SettingsInput(
+        server=text("server"), database=text("database"), subscription=text("subscription"),
+        resource_group=text("resource_group"), cloud=text("cloud"), auth=text("auth"), client_id=text("client_id"),
+        tenant_id=text("tenant_id"), driver=text("driver"), ca_bundle=text("ca_bundle"), timeout=text("timeout"),
+        trust_server_certificate=values.get("trust_server_certificate") is True, strict=values.get("strict") is True,
+        client_id_flag=client_id_flag,
+    )  # fmt: skip
