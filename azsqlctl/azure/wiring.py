@@ -54,10 +54,11 @@ def logs_query(settings: ConnectionSettings) -> MonitorLogsQuery:
     return MonitorLogsQuery(sdk_credential(settings), settings.cloud, settings.timeout)
 
 
-def monitor_config(settings: ConnectionSettings) -> ArmMonitorConfig:
+def monitor_config(settings: ConnectionSettings, subscription: str = "") -> ArmMonitorConfig:
+    """Auditing policies and diagnostic settings over ARM, in the settings' subscription (or ``subscription``: a fleet's)."""
     from .monitor import ArmMonitorConfig
 
-    return ArmMonitorConfig(sdk_credential(settings), settings.cloud, settings.subscription, settings.timeout)
+    return ArmMonitorConfig(sdk_credential(settings), settings.cloud, subscription or settings.subscription, settings.timeout)
 
 
 def audit_lookup(settings: ConnectionSettings) -> AuditLookup | None:

@@ -183,37 +183,55 @@ CONNECTION_OPTIONS: dict[str, tuple[object, str | bool | None]] = {
     "strict": (Strict, False),
     "timeout": (Timeout, None),
 }
+TARGET_OPTIONS = frozenset(
+    {"server", "database", "subscription", "resource_group"}
+)  # the Target panel; the rest: Connection, Authentication
 SQL_TARGET = tuple(n for n in CONNECTION_OPTIONS if n not in ("subscription", "resource_group"))  # whoami
 SQL_AND_ARM_TARGET = tuple(CONNECTION_OPTIONS)  # doctor
+# `logs`, `logs enable` and `logs status` reach ARM and Log Analytics, never SQL.
+ARM_TARGET = ("server", "subscription", "resource_group", "cloud", "auth", "client_id", "tenant_id", "ca_bundle", "timeout")
 
 CommandFn = TypeVar("CommandFn", bound=Callable[..., None])
 
 
-def with_target(names: tuple[str, ...]) -> Callable[[CommandFn], CommandFn]:
+def with_target(names: tuple[str, ...], connection_before: str = "") -> Callable[[CommandFn], CommandFn]:
     """Give a command the shared connection options ``names`` in place of its ``target: SettingsInput`` parameter.
 
     Typer reads the signature: the options appear where ``target`` stands, in ``CONNECTION_OPTIONS`` order, and
     the command receives them as one ``SettingsInput`` (its help and parsing are as if it had declared each one).
+    ``connection_before`` names the command's own parameter before which the Connection and Authentication
+    options go instead (help lists panels in the order their first option appears: `logs` shows its filters
+    and time window before them).
     """
     unknown = [n for n in names if n not in CONNECTION_OPTIONS]
     if unknown:
         raise ValueError(f"not a shared connection option: {', '.join(unknown)}")
     ordered = [n for n in CONNECTION_OPTIONS if n in names]
+    later = [n for n in ordered if n not in TARGET_OPTIONS] if connection_before else []
+
+    def shared(group: list[str]) -> list[inspect.Parameter]:
+        return [
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=CONNECTION_OPTIONS[name][1], annotation=CONNECTION_OPTIONS[name][0]
+            )
+            for name in group
+        ]
 
     def decorate(command: CommandFn) -> CommandFn:
         own = inspect.signature(command)
+        if "target" not in own.parameters or (connection_before and connection_before not in own.parameters):
+            raise TypeError(f"{command.__name__} has no parameter 'target' (or '{connection_before}')")
         # ``target``'s annotation may name a type imported for checking only: every other one is evaluated.
         theirs = {k: v for k, v in command.__annotations__.items() if k not in ("target", "return")}
         hints = get_type_hints(SimpleNamespace(__annotations__=theirs), command.__globals__, include_extras=True)
         params: list[inspect.Parameter] = []
         for param in own.parameters.values():
-            if param.name != "target":
-                params.append(param.replace(annotation=hints.get(param.name, param.annotation)))
+            if param.name == "target":
+                params += shared([n for n in ordered if n not in later])
                 continue
-            for name in ordered:
-                annotation, default = CONNECTION_OPTIONS[name]
-                params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+            if param.name == connection_before:
+                params += shared(later)
+            params.append(param.replace(annotation=hints.get(param.name, param.annotation), kind=inspect.Parameter.KEYWORD_ONLY))
 
         @functools.wraps(command)
         def wrapper(**values: object) -> None:
