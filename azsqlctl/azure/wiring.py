@@ -14,9 +14,12 @@ if TYPE_CHECKING:
     from azsqlctl.core.ports import Connector
     from azsqlctl.core.settings import ConnectionSettings
 
+    from .arm import ArmAdmins, ArmIdentityResolver
     from .credentials import CredentialTokens, GuardedCredential
     from .doctor_probes import RealProbes
+    from .grant_ports import RealGrantPorts
     from .monitor import ArmMonitorConfig, MonitorLogsQuery
+    from .resource_graph import ResourceGraph
 
 
 def tokens(settings: ConnectionSettings, auth: str = "", client_id: str = "") -> CredentialTokens:
@@ -70,3 +73,46 @@ def audit_lookup(settings: ConnectionSettings) -> AuditLookup | None:
     return AuditLookup(
         monitor_config(settings), logs_query(settings), settings.resource_group, settings.server.logical_name, settings.server.host
     )
+
+
+def grant_ports(settings: ConnectionSettings) -> RealGrantPorts:
+    """Operator sessions per server and database (grant, grant export)."""
+    from .grant_ports import RealGrantPorts
+
+    return RealGrantPorts(settings, tokens(settings))
+
+
+def entra_admins(settings: ConnectionSettings) -> ArmAdmins:
+    """The server's Entra admin over ARM (azure-mgmt-sql); a server named by FQDN is found as doctor finds it."""
+    from azsqlctl.core.errors import UsageError
+
+    from .arm import ArmAdmins, sql_management_client
+    from .arm_reader import ArmRest, read_server
+
+    if not (settings.subscription and settings.resource_group):
+        raise UsageError(
+            "--ensure-entra-admin needs the server's ARM scope", "pass --subscription and --resource-group", code="no_arm_scope"
+        )
+    server = settings.require_server()
+    credentials = tokens(settings)
+    if server.logical_name:
+        name = server.logical_name
+    else:
+        arm = ArmRest(credentials, settings.cloud, settings.subscription, settings.timeout)
+        name = read_server(arm, settings.resource_group, "", server.host, "").name
+    client = sql_management_client(credentials.credential, settings.cloud, settings.subscription, settings.timeout)
+    return ArmAdmins(client, settings.resource_group, name, settings.tenant_id)
+
+
+def identity_resolver(settings: ConnectionSettings) -> ArmIdentityResolver:
+    """--identity-resource: an identity's ids read from its ARM resource."""
+    from .arm import ArmIdentityResolver
+
+    return ArmIdentityResolver(sdk_credential(settings), settings.cloud, settings.timeout)
+
+
+def resource_graph(settings: ConnectionSettings) -> ResourceGraph:
+    """A policy's ``select`` targets, found across subscriptions."""
+    from .resource_graph import ResourceGraph
+
+    return ResourceGraph(sdk_credential(settings), settings.cloud)

@@ -403,9 +403,9 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
 
     def ports() -> GrantPorts:
         if not cached:
-            from azsqlctl.azure.grant_ports import RealGrantPorts
+            from azsqlctl.azure import wiring
 
-            cached.append(RealGrantPorts(settings))
+            cached.append(wiring.grant_ports(settings))
         return cached[0]
 
     if mode is None and opts.policy is not None:  # --show-targets

@@ -18,12 +18,10 @@ def resolve_select(settings: ConnectionSettings, policy: Policy) -> tuple[Policy
     """The policy with its ``select`` targets made concrete (Resource Graph), and what was found.
 
     A found server whose FQDN is the --server's host is reached at --server's address (its port, a tunnel)."""
-    from azsqlctl.azure.credentials import CredentialTokens
-    from azsqlctl.azure.resource_graph import ResourceGraph
+    from azsqlctl.azure import wiring
     from azsqlctl.core.fleet import concrete, resolve_fleet
 
-    tokens = CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
-    fleet = resolve_fleet(policy, ResourceGraph(tokens.credential, settings.cloud))
+    fleet = resolve_fleet(policy, wiring.resource_graph(settings))
     local = {settings.server.host.lower(): settings.server.display} if settings.server else {}
     fleet.matches = [replace(m, server=local.get(m.server.lower(), m.server)) for m in fleet.matches]
     return concrete(policy, fleet), fleet
