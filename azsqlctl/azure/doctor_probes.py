@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from azsqlctl.core.diagnosis import lookup
 from azsqlctl.core.errors import AzsqlctlError, ConnectionFailed, ProbeFailed
 from azsqlctl.core.ports import (
     AccessToken,
     CertificateFacts,
+    Connector,
     DnsFacts,
     DriverInfo,
     PreloginFacts,
     QuerySession,
+    Row,
     ServerFacts,
     TokenSource,
 )
@@ -88,7 +90,7 @@ class RealProbes:
         arm = ArmRest(self._tokens, self.settings.cloud, self.settings.subscription, self.settings.timeout)
         return read_server(arm, resource_group, server_name, host, database)
 
-    def inspect_principals(self, database: str) -> list[dict[str, Any]] | None:
+    def inspect_principals(self, database: str) -> list[Row] | None:
         """Read the database's principals as the inspecting identity (e.g. the Entra admin)."""
         if self._admin_tokens is None:
             return None
@@ -137,7 +139,7 @@ def diagnosed(
     thread and its session, if it ever opens, is closed.
     """
     done = threading.Event()
-    outcome: dict[str, Any] = {}
+    outcome: dict[str, T | BaseException] = {}
     abandoned = threading.Event()
 
     def attempt() -> None:
@@ -148,28 +150,28 @@ def diagnosed(
         finally:
             done.set()
             if abandoned.is_set() and "value" in outcome and close is not None:
-                close(outcome["value"])
+                close(cast(T, outcome["value"]))
 
     threading.Thread(target=attempt, name="azsqlctl connect", daemon=True).start()
     problem = quick_probe(settings, server)
     if problem is not None and not done.is_set():
         abandoned.set()
         if done.is_set() and "value" in outcome and close is not None:  # finished in between: close it here
-            close(outcome["value"])
+            close(cast(T, outcome["value"]))
         raise problem
     done.wait()
     error = outcome.get("error")
-    if error is not None:
+    if isinstance(error, BaseException):
         if problem is not None and isinstance(error, ConnectionFailed):
             raise problem from None
         raise error
-    return outcome["value"]  # type: ignore[no-any-return]
+    return cast(T, outcome["value"])
 
 
 class DiagnosingConnector:
     """A Connector whose connection failures say what doctor would (refused port, NXDOMAIN), at once."""
 
-    def __init__(self, inner: Any, settings: ConnectionSettings) -> None:
+    def __init__(self, inner: Connector, settings: ConnectionSettings) -> None:
         self.inner = inner
         self.settings = settings
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -92,8 +91,7 @@ def _run(request: DoctorRequest, fmt: str) -> Result:
     with progress("Running checks…", fmt):
         report = doctor(prepared.options, probes)
     errors = [error_entry(report.error)] if report.error is not None else []
-    human = functools.partial(_human, report)
-    return Result("doctor", report.as_dict(), report.exit_code, errors, human=human, errors_in_report=_shown_in(report))
+    return Result("doctor", report.as_dict(), report.exit_code, errors, human=lambda _: _human(report), errors_in_report=_shown_in(report))
 
 
 def _shown_in(report: DoctorReport) -> bool:
@@ -113,7 +111,7 @@ STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
 SYMBOL = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "–"}
 
 
-def _human(report: DoctorReport, _data: object = None) -> None:
+def _human(report: DoctorReport) -> None:
     from azsqlctl.core.doctor.schedule import Status
 
     from .render import console, shown

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, ParamSpec, cast
 
 import typer
 from typer._click.core import Context as ClickContext
@@ -448,7 +448,7 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
         for row, target in zip(outcome.results, targets, strict=True):
             if row.plan is not None and row.plan.correction:
                 target["corrected_command"] = _corrected(row.plan.identity, row.plan.correction, opts, mode)
-    return Result("grant", data, outcome.exit_code, errors_of(outcome), human=human)
+    return Result("grant", data, outcome.exit_code, errors_of(outcome), human=lambda _: human(data))
 
 
 def _corrected(name: str, correction: dict[str, str], opts: GrantOptions, mode: Mode) -> str:
@@ -467,10 +467,13 @@ def _corrected(name: str, correction: dict[str, str], opts: GrantOptions, mode: 
     return shlex.join(args)
 
 
+P = ParamSpec("P")
+
+
 class GrantCommand(TyperCommand):
     """``grant export ...`` is its own command (adopt databases into a policy); any other arguments are grant's."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: ClickContext | None = None, **extra: Any) -> ClickContext:
+    def make_context(self, info_name: str | None, args: list[str], parent: ClickContext | None = None, **extra: object) -> ClickContext:
         if args[:1] == ["export"]:
             from .grant_export import export_command
 
@@ -479,7 +482,7 @@ class GrantCommand(TyperCommand):
         return super().make_context(info_name, args, parent=parent, **extra)
 
 
-def _one(command: Callable[..., None]) -> typer.Typer:
+def _one(command: Callable[P, None]) -> typer.Typer:
     app = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]}, pretty_exceptions_enable=False, add_completion=False)
     app.command()(command)
     return app

@@ -58,7 +58,7 @@ def show_targets(policy: Policy, fleet: Fleet | None, ports: GrantPorts, default
     data = {"targets": rows, "unmatched": failed, "partial": fleet.partial if fleet else [],
             "resource_graph": {"queries": fleet.queries, "pages": fleet.pages, "throttled": fleet.throttled} if fleet else None}  # fmt: skip
     code = ExitCode.NOT_FOUND if failed or (fleet is not None and fleet.empty) else ExitCode.OK
-    return Result("grant", data, code, [], human=_human)
+    return Result("grant", data, code, [], human=lambda _: _human(data))
 
 
 def _human(data: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from azsqlctl.core.logs.ports import MonitorConfig, ServerRef
     from azsqlctl.core.logs.request import LogsOptions
     from azsqlctl.core.settings import ConnectionSettings, SettingsInput
+
+    from .render import Result
 
 app = typer.Typer(help="Failed logins (18456 and friends) from Azure Monitor, with the real state, cause and fix.")
 
@@ -166,7 +168,7 @@ def enable_command(
 
     given = target
 
-    def action(fmt: str) -> Any:
+    def action(fmt: str) -> Result | int:
         from azsqlctl.core.errors import UsageError
         from azsqlctl.core.logs.setup import apply_enable, plan_enable
 
@@ -179,8 +181,8 @@ def enable_command(
             return Result(
                 "logs enable",
                 data,
-                human=lambda d: logs_render.out(
-                    f"Already enabled: {d['server']} sends failed logins to {d['workspace_resource']} (nothing written)."
+                human=lambda _: logs_render.out(
+                    f"Already enabled: {data['server']} sends failed logins to {data['workspace_resource']} (nothing written)."
                 ),
             )
         if not yes:
@@ -197,7 +199,7 @@ def enable_command(
                 return 1
         apply_enable(config, plan)
         data["applied"] = True
-        return Result("logs enable", data, human=logs_render.enabled_human)
+        return Result("logs enable", data, human=lambda _: logs_render.enabled_human(data))
 
     run("logs enable", output, debug, action)
 
@@ -214,7 +216,7 @@ def status_command(
 
     given = target
 
-    def action(fmt: str) -> Any:
+    def action(fmt: str) -> Result:
         from azsqlctl.core.errors import ExitCode
         from azsqlctl.core.logs.setup import read_status
 
@@ -222,6 +224,7 @@ def status_command(
 
         status = read_status(*_server_config(given))
         code = ExitCode.OK if status.ready else ExitCode.CHECK_FAILED  # not recording failed logins: a CI gate fails
-        return Result("logs status", status.as_json(), exit_code=code, human=logs_render.status_human)
+        data = status.as_json()
+        return Result("logs status", data, exit_code=code, human=lambda _: logs_render.status_human(data))
 
     run("logs status", output, debug, action)

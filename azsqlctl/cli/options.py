@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Annotated, TypeVar, cast, get_type_hints
+from typing import TYPE_CHECKING, Annotated, ParamSpec, cast, get_type_hints
 
 import typer
 
@@ -191,10 +192,10 @@ SQL_AND_ARM_TARGET = tuple(CONNECTION_OPTIONS)  # doctor
 # `logs`, `logs enable` and `logs status` reach ARM and Log Analytics, never SQL.
 ARM_TARGET = ("server", "subscription", "resource_group", "cloud", "auth", "client_id", "tenant_id", "ca_bundle", "timeout")
 
-CommandFn = TypeVar("CommandFn", bound=Callable[..., None])
+P = ParamSpec("P")
 
 
-def with_target(names: tuple[str, ...], connection_before: str = "") -> Callable[[CommandFn], CommandFn]:
+def with_target(names: tuple[str, ...], connection_before: str = "") -> Callable[[Callable[P, None]], Callable[P, None]]:
     """Give a command the shared connection options ``names`` in place of its ``target: SettingsInput`` parameter.
 
     Typer reads the signature: the options appear where ``target`` stands, in ``CONNECTION_OPTIONS`` order, and
@@ -217,7 +218,10 @@ def with_target(names: tuple[str, ...], connection_before: str = "") -> Callable
             for name in group
         ]
 
-    def decorate(command: CommandFn) -> CommandFn:
+    def decorate(decorated: Callable[P, None]) -> Callable[P, None]:
+        if not isinstance(decorated, types.FunctionType):
+            raise TypeError("with_target decorates a command function")
+        command: types.FunctionType = decorated  # called below with the options Typer parsed, by name
         own = inspect.signature(command)
         if "target" not in own.parameters or (connection_before and connection_before not in own.parameters):
             raise TypeError(f"{command.__name__} has no parameter 'target' (or '{connection_before}')")
@@ -241,7 +245,7 @@ def with_target(names: tuple[str, ...], connection_before: str = "") -> Callable
         wrapper.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
         del wrapper.__wrapped__  # typer must read the signature above, not the command's
-        return cast(CommandFn, wrapper)
+        return cast("Callable[P, None]", wrapper)
 
     return decorate
 

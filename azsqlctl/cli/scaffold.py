@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -85,10 +84,10 @@ def _run(request: ScaffoldRequest) -> Result:
     from .render import Result
 
     result = scaffold(request)
-    return Result("scaffold", result.as_dict(), exit_code=result.exit_code, human=functools.partial(_human, result))
+    return Result("scaffold", result.as_dict(), exit_code=result.exit_code, human=lambda _: _human(result))
 
 
-def _human(result: ScaffoldResult, _data: object = None) -> None:
+def _human(result: ScaffoldResult) -> None:
     from azsqlctl.core.scaffold.request import Mode
 
     {Mode.DRY_RUN: _human_dry_run, Mode.CHECK: _human_check, Mode.WRITE: _human_write}[result.mode](result)

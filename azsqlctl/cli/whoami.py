@@ -5,7 +5,6 @@ Options -> ``WhoamiRequest`` -> settings -> ports from the composition root -> `
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,10 +40,10 @@ def _run(request: WhoamiRequest, fmt: str) -> Result:
     connector = wiring.sql_connector(settings)  # finds the driver first: before any token request
     with progress("Logging in…", fmt):
         info = whoami(settings, wiring.tokens(settings), connector)
-    return Result("whoami", info.as_dict(), human=functools.partial(_human, info))
+    return Result("whoami", info.as_dict(), human=lambda _: _human(info))
 
 
-def _human(info: WhoAmI, _data: object = None) -> None:
+def _human(info: WhoAmI) -> None:
     from .render import console, shown
 
     con = console()
