@@ -199,7 +199,7 @@ def enable_command(
                 return 1
         apply_enable(config, plan)
         data["applied"] = True
-        return Result("logs enable", data, human=lambda _: logs_render.enabled_human(data))
+        return Result("logs enable", data, human=lambda _: logs_render.enabled_human(plan))
 
     run("logs enable", output, debug, action)
 
@@ -224,7 +224,6 @@ def status_command(
 
         status = read_status(*_server_config(given))
         code = ExitCode.OK if status.ready else ExitCode.CHECK_FAILED  # not recording failed logins: a CI gate fails
-        data = status.as_json()
-        return Result("logs status", data, exit_code=code, human=lambda _: logs_render.status_human(data))
+        return Result("logs status", status.as_json(), exit_code=code, human=lambda _: logs_render.status_human(status))
 
     run("logs status", output, debug, action)

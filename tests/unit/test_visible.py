@@ -26,6 +26,8 @@ from azsqlctl.core.doctor.schedule import CheckResult, Status
 from azsqlctl.core.errors import ExitCode
 from azsqlctl.core.identity import TokenIdentity
 from azsqlctl.core.logs.audit_rows import AuditEvent, EventKind
+from azsqlctl.core.logs.ports import AuditingPolicy, DiagnosticSetting, ServerRef, Workspace
+from azsqlctl.core.logs.setup import AuditStatus, EnablePlan
 from azsqlctl.core.logs.summary import SummaryGroup
 from azsqlctl.core.visible import has_control, visible
 from azsqlctl.core.whoami import WhoAmI
@@ -146,18 +148,16 @@ def _logs(s: str) -> Callable[[], None]:
 
 
 def _logs_status(s: str) -> Callable[[], None]:
-    data = {
-        "server": s,
-        "auditing": {"state": s, "azure_monitor_target": True, "action_groups": [s]},
-        "diagnostic_settings": [{"name": s, "categories": [s], "workspace_resource": s}],
-        "workspaces": [{"customer_id": s, "retention_days": 30}],
-        "ready": False,
-        "problems": [s],
-    }
-    enabled = {"server": s, "workspace_resource": s, "workspace_id": s, "changes": [s]}
+    # Every field that comes from Azure is hostile; the problems and changes are built from them.
+    server = ServerRef(s, s, s)
+    policy = AuditingPolicy(s, True, (s,))
+    setting = DiagnosticSetting(s, s, (s,))
+    workspace = Workspace(s, s, s, 30)
+    status = AuditStatus(server, policy, (setting,), (workspace,))
+    enabled = EnablePlan(server, workspace, policy, AuditingPolicy("Enabled", True, (s, "FAILED")), None, setting)
 
     def draw() -> None:
-        logs_render.status_human(data)
+        logs_render.status_human(status)
         logs_render.enabled_human(enabled)
 
     return draw
