@@ -137,3 +137,38 @@ def test_type_checking_and_function_imports_do_not_count(tmp_path: Path) -> None
     path.write_text(code)
     assert _edges("p.a", path, {"p.a", "p.b", "p.c", "p.d"}) == {"p.d"}
     assert _edges("p.a", path, {"p.a", "p.b", "p.c", "p.d"}, deferred=True) == {"p.c", "p.d"}
+
+
+# Each command's CLI modules; the rest of cli/ (app, runner, options, render, fleet_view) is shared.
+COMMANDS = {
+    "whoami": ("whoami",),
+    "doctor": ("doctor",),
+    "grant": ("grant", "grant_admin", "grant_export", "grant_fleet", "grant_render"),
+    "logs": ("logs", "logs_fleet", "logs_options", "logs_render"),
+    "sandbox": ("sandbox", "sandbox_apps"),
+    "scaffold": ("scaffold",),
+}
+# Known, and to go: logs --policy resolves a policy's select targets through grant's CLI helper; the rule belongs in
+# core/fleet.py (edited elsewhere while this was written), where both commands can reach it.
+PENDING = {("azsqlctl.cli.logs_fleet", "azsqlctl.cli.grant_fleet")}
+
+
+def _command_of(module: str) -> str | None:
+    name = module.rpartition(".")[2]
+    return next((command for command, names in COMMANDS.items() if name in names), None)
+
+
+def test_no_cli_module_imports_another_commands() -> None:
+    """A command's CLI reads alone: what two commands share lives in core, azure or the shared cli modules."""
+    graph = import_graph(("azsqlctl.cli",), deferred=True)
+    assert all(
+        _command_of(m) is not None for m in graph if m.rpartition(".")[2] not in ("cli", "app", "runner", "options", "render", "fleet_view")
+    ), "a new cli module: add it to COMMANDS (or to the shared ones)"
+    crossings = {
+        (module, target)
+        for module, targets in graph.items()
+        for target in targets
+        if _command_of(module) and _command_of(target) and _command_of(module) != _command_of(target)
+    }
+    assert crossings - PENDING == set()
+    assert crossings >= PENDING, "a pending crossing is gone: remove it from PENDING"
