@@ -18,8 +18,6 @@ import typer
 from typer._click.core import Context as ClickContext
 from typer.core import TyperCommand
 
-from azsqlctl.core.config import env_help
-
 from . import options as o
 
 if TYPE_CHECKING:
@@ -35,6 +33,7 @@ WHO = "Identity"
 ADMIN = "Server (ARM)"
 
 
+@o.with_target(o.GRANT_TARGET)
 def grant_command(
     identity: Annotated[
         str | None,
@@ -161,28 +160,8 @@ def grant_command(
     replace_admin: Annotated[
         bool, typer.Option("--replace-admin", help="Replace a different existing Entra admin", rich_help_panel=ADMIN)
     ] = False,
-    subscription: o.Subscription = None,
-    resource_group: o.ResourceGroup = None,
-    server: o.Server = None,
-    database: o.Database = None,
-    cloud: o.Cloud = None,
-    auth: o.Auth = None,
-    operator_client_id: Annotated[
-        str | None,
-        typer.Option(
-            "--operator-client-id",
-            metavar="GUID",
-            help="Your own user-assigned identity, if you are one " + env_help("client_id"),
-            rich_help_panel=o.AUTH,
-            show_default=False,
-        ),
-    ] = None,
-    tenant_id: o.TenantId = None,
-    driver: o.Driver = None,
-    ca_bundle: o.CaBundle = None,
-    trust_server_certificate: o.TrustServerCertificate = False,
-    strict: o.Strict = False,
-    timeout: o.Timeout = None,
+    *,
+    target: SettingsInput,
     output: o.Output = None,
     debug: o.Debug = False,
 ) -> None:
@@ -192,8 +171,6 @@ def grant_command(
     shows the plan and asks; --apply applies it, --check fails on drift (CI).
     A fleet: --policy FILE (write one from today's databases: grant export).
     """
-    from azsqlctl.core.settings import SettingsInput
-
     from .runner import run
 
     opts = GrantOptions(
@@ -204,11 +181,7 @@ def grant_command(
         replace_admin=replace_admin, show_targets=show_targets,
     )  # fmt: skip
     # The shared settings' client id is *your* identity (--operator-client-id); grant's --client-id is the target's.
-    given = SettingsInput(
-        server=server, database=database, subscription=subscription, resource_group=resource_group, cloud=cloud, auth=auth,
-        client_id=operator_client_id, tenant_id=tenant_id, driver=driver, ca_bundle=ca_bundle, timeout=timeout,
-        trust_server_certificate=trust_server_certificate, strict=strict, client_id_flag="--operator-client-id",
-    )  # fmt: skip
+    given = target
     run("grant", output, debug, lambda fmt: _collector_paused(lambda: _action(fmt, opts, given)))
 
 

@@ -159,6 +159,17 @@ TenantId = Annotated[
         "--tenant-id", metavar="TENANT", help=_text("Tenant to authenticate in", "tenant_id"), rich_help_panel=AUTH, show_default=False
     ),
 ]
+# grant's --client-id names the identity it grants to: the operator's own user-assigned identity is this one.
+OperatorClientId = Annotated[
+    str | None,
+    typer.Option(
+        "--operator-client-id",
+        metavar="GUID",
+        help="Your own user-assigned identity, if you are one " + env_help("client_id"),
+        rich_help_panel=AUTH,
+        show_default=False,
+    ),
+]
 Output = Annotated[
     OutputFormat | None,
     typer.Option("--output", "-o", metavar="FORMAT", help=_text("human or json", "output"), rich_help_panel=OUT, show_default=False),
@@ -177,6 +188,7 @@ CONNECTION_OPTIONS: dict[str, tuple[object, str | bool | None]] = {
     "cloud": (Cloud, None),
     "auth": (Auth, None),
     "client_id": (ClientId, None),
+    "operator_client_id": (OperatorClientId, None),  # the settings' client_id, spelled for grant
     "tenant_id": (TenantId, None),
     "driver": (Driver, None),
     "ca_bundle": (CaBundle, None),
@@ -187,8 +199,13 @@ CONNECTION_OPTIONS: dict[str, tuple[object, str | bool | None]] = {
 TARGET_OPTIONS = frozenset(
     {"server", "database", "subscription", "resource_group"}
 )  # the Target panel; the rest: Connection, Authentication
-SQL_TARGET = tuple(n for n in CONNECTION_OPTIONS if n not in ("subscription", "resource_group"))  # whoami
-SQL_AND_ARM_TARGET = tuple(CONNECTION_OPTIONS)  # doctor
+SQL_AND_ARM_TARGET = tuple(n for n in CONNECTION_OPTIONS if n != "operator_client_id")  # doctor
+SQL_TARGET = tuple(n for n in SQL_AND_ARM_TARGET if n not in ("subscription", "resource_group"))  # whoami
+# grant names the ARM scope first, and the operator's identity apart from the one it grants to.
+GRANT_TARGET = (
+    "subscription", "resource_group", "server", "database", "cloud", "auth", "operator_client_id", "tenant_id", "driver",
+    "ca_bundle", "trust_server_certificate", "strict", "timeout",
+)  # fmt: skip
 # `logs`, `logs enable` and `logs status` reach ARM and Log Analytics, never SQL.
 ARM_TARGET = ("server", "subscription", "resource_group", "cloud", "auth", "client_id", "tenant_id", "ca_bundle", "timeout")
 
@@ -198,7 +215,7 @@ P = ParamSpec("P")
 def with_target(names: tuple[str, ...], connection_before: str = "") -> Callable[[Callable[P, None]], Callable[P, None]]:
     """Give a command the shared connection options ``names`` in place of its ``target: SettingsInput`` parameter.
 
-    Typer reads the signature: the options appear where ``target`` stands, in ``CONNECTION_OPTIONS`` order, and
+    Typer reads the signature: the options appear where ``target`` stands, in the order of ``names``, and
     the command receives them as one ``SettingsInput`` (its help and parsing are as if it had declared each one).
     ``connection_before`` names the command's own parameter before which the Connection and Authentication
     options go instead (help lists panels in the order their first option appears: `logs` shows its filters
@@ -207,7 +224,7 @@ def with_target(names: tuple[str, ...], connection_before: str = "") -> Callable
     unknown = [n for n in names if n not in CONNECTION_OPTIONS]
     if unknown:
         raise ValueError(f"not a shared connection option: {', '.join(unknown)}")
-    ordered = [n for n in CONNECTION_OPTIONS if n in names]
+    ordered = list(names)
     later = [n for n in ordered if n not in TARGET_OPTIONS] if connection_before else []
 
     def shared(group: list[str]) -> list[inspect.Parameter]:
@@ -250,7 +267,7 @@ def with_target(names: tuple[str, ...], connection_before: str = "") -> Callable
     return decorate
 
 
-def settings_input(values: Mapping[str, object], client_id_flag: str = "--client-id") -> SettingsInput:
+def settings_input(values: Mapping[str, object]) -> SettingsInput:
     """The shared options' values as the typed request every command's settings resolve from."""
     from azsqlctl.core.settings import SettingsInput  # not at import: --help never resolves settings
 
@@ -258,10 +275,12 @@ def settings_input(values: Mapping[str, object], client_id_flag: str = "--client
         value = values.get(name)
         return value if isinstance(value, str) else None
 
+    operator = "operator_client_id" in values
+
     return SettingsInput(
         server=text("server"), database=text("database"), subscription=text("subscription"),
-        resource_group=text("resource_group"), cloud=text("cloud"), auth=text("auth"), client_id=text("client_id"),
+        resource_group=text("resource_group"), cloud=text("cloud"), auth=text("auth"), client_id=text("operator_client_id" if operator else "client_id"),
         tenant_id=text("tenant_id"), driver=text("driver"), ca_bundle=text("ca_bundle"), timeout=text("timeout"),
         trust_server_certificate=values.get("trust_server_certificate") is True, strict=values.get("strict") is True,
-        client_id_flag=client_id_flag,
+        client_id_flag="--operator-client-id" if operator else "--client-id",
     )  # fmt: skip
