@@ -16,6 +16,12 @@ serve_command  # unused function (azsqlctl/cli/sandbox.py:35)
 run_command  # unused function (azsqlctl/cli/sandbox.py:95)
 reset_command  # Typer command (azsqlctl/cli/sandbox.py)
 get_metavar  # click ParamType hook: the help type column (azsqlctl/cli/options.py)
+_.__signature__  # read by Typer (inspect.signature): the shared connection options (azsqlctl/cli/options.py with_target)
+connection_timeout  # ClientOptions keys: azure-core reads them as keyword arguments (azsqlctl/azure/transport.py)
+read_timeout  # the same
+retry_connect  # the same
+retry_read  # the same
+_.__annotations__  # read by Typer (typing.get_type_hints): the same (azsqlctl/cli/options.py with_target)
 logs_endpoint  # unused variable (azsqlctl/core/clouds.py:23)
 
 admin_sid  # unused variable (azsqlctl/core/ports.py:93)

@@ -85,7 +85,7 @@ def bench_logins(seconds: float) -> None:
 
 
 def bench_doctor(latency: float) -> None:
-    from azsqlctl.azure.doctor_probes import RealProbes
+    from azsqlctl.azure import wiring
     from azsqlctl.core.doctor import DoctorOptions, doctor
     from azsqlctl.core.settings import SettingsInput, resolve_settings
     from azsqlctl.sandbox.serve import Sandbox
@@ -94,7 +94,9 @@ def bench_doctor(latency: float) -> None:
         env = {**os.environ, **sb.env}
         os.environ.update(sb.env)
         settings = resolve_settings(SettingsInput(), env, Path(tmp))
-        doctor(DoctorOptions(settings), RealProbes(settings))  # warm: imports, driver load, first-connection RPCs
+        doctor(
+            DoctorOptions(settings), wiring.doctor_probes(settings, extra="", admin_auth="", admin_client_id="")
+        )  # warm: imports, driver load, first-connection RPCs
         for surface, kind in (("dns", "delay"), ("tds", "accept_delay"), ("token", "delay"), ("arm", "delay")):
             sb.faults.inject(surface, kind, count=None, delay=latency)
         settings = resolve_settings(SettingsInput(), env, Path(tmp))
@@ -102,7 +104,9 @@ def bench_doctor(latency: float) -> None:
 
         credentials._credentials.clear()  # a fresh process's state: no cached token, for SQL or ARM
         start = time.perf_counter()
-        report = doctor(DoctorOptions(settings), RealProbes(settings))  # a new credential: no cached token
+        report = doctor(
+            DoctorOptions(settings), wiring.doctor_probes(settings, extra="", admin_auth="", admin_client_id="")
+        )  # a new credential: no cached token
         wall = (time.perf_counter() - start) * 1000
     durations = {c.id: c.duration_ms for c in report.checks if c.status != "skip"}
     slowest = max(durations, key=lambda k: durations[k])

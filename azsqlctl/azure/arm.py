@@ -6,7 +6,9 @@ from typing import Any
 
 from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.entra_admin import AdminSpec
-from azsqlctl.core.errors import AzsqlctlError, NotFound, PermissionDenied, UsageError
+from azsqlctl.core.errors import NotFound, UsageError
+
+from .arm_errors import arm_failure, wire_text
 
 
 def sql_management_client(credential: Any, cloud: Cloud, subscription_id: str, timeout: float = 30) -> Any:
@@ -19,29 +21,6 @@ def sql_management_client(credential: Any, cloud: Cloud, subscription_id: str, t
     if cloud.ca_bundle:
         kwargs["connection_verify"] = cloud.ca_bundle
     return SqlManagementClient(credential, subscription_id, **kwargs)
-
-
-def _text(value: Any) -> str:
-    """SDK enums are str subclasses whose str() is 'Class.MEMBER': take the wire value."""
-    return str(getattr(value, "value", value) or "")
-
-
-def _arm_message(exc: Any) -> str:
-    error = getattr(exc, "error", None)
-    return (
-        f"({error.code}) {error.message}"
-        if error is not None and error.code
-        else str(exc.message if hasattr(exc, "message") else exc).splitlines()[0]
-    )
-
-
-def arm_failure(exc: Any) -> AzsqlctlError:
-    status = getattr(exc, "status_code", None)
-    if status in (401, 403):
-        return PermissionDenied(
-            f"ARM refused the request: {_arm_message(exc)}", "the identity needs Reader on the server (or its resource group)"
-        )
-    return AzsqlctlError(f"ARM request failed: {_arm_message(exc)}", "rerun with --debug for the HTTP exchange")
 
 
 class ArmAdmins:
@@ -64,7 +43,7 @@ class ArmAdmins:
             raise arm_failure(exc) from None
         if admin is None or not admin.sid:
             return None
-        return AdminSpec(admin.login, admin.sid, _text(admin.principal_type) or "unknown type")
+        return AdminSpec(admin.login, admin.sid, wire_text(admin.principal_type) or "unknown type")
 
     def set(self, wanted: AdminSpec) -> None:
         """PATCH the server's ``administrators``: the one shape that carries principalType (Group, User, Application).

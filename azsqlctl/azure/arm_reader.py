@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from azsqlctl.core.clouds import Cloud
-from azsqlctl.core.errors import AzsqlctlError, NotFound, PermissionDenied
-from azsqlctl.core.ports import FirewallRuleFacts, ServerFacts
+from azsqlctl.core.errors import NotFound
+from azsqlctl.core.ports import FirewallRuleFacts, ServerFacts, TokenSource
 
-from .credentials import CredentialTokens
+from .arm_errors import arm_refusal, body_message, wire_text
 
 API_VERSION = "2023-08-01"
 T = TypeVar("T")
@@ -28,7 +28,7 @@ Json = Mapping[str, object]
 
 
 class ArmRest:
-    def __init__(self, tokens: CredentialTokens, cloud: Cloud, subscription: str, timeout: float) -> None:
+    def __init__(self, tokens: TokenSource, cloud: Cloud, subscription: str, timeout: float) -> None:
         import requests
 
         self.cloud = cloud
@@ -70,7 +70,7 @@ class ArmRest:
             return None
         body = _json(response)
         if response.status_code >= 400:
-            raise _failure(response.status_code, body)
+            raise arm_refusal(response.status_code, body_message(body))
         return body
 
 
@@ -114,25 +114,6 @@ def _json(response: object) -> Json:
     return body if isinstance(body, dict) else {}
 
 
-def _message(body: Json) -> str:
-    error = body.get("error")
-    if isinstance(error, dict) and error.get("code"):
-        return f"({error['code']}) {error.get('message', '')}"
-    return "no error detail"
-
-
-def _failure(status: int, body: Json) -> AzsqlctlError:
-    if status in (401, 403):
-        return PermissionDenied(
-            f"ARM refused the request: {_message(body)}", "the identity needs Reader on the server (or its resource group)"
-        )
-    return AzsqlctlError(f"ARM request failed: {_message(body)}", "rerun with --debug for the HTTP exchange")
-
-
-def _text(value: object) -> str:
-    return str(value) if value is not None else ""
-
-
 def _props(body: Json) -> Json:
     props = body.get("properties")
     return props if isinstance(props, dict) else {}
@@ -164,13 +145,13 @@ def read_server(arm: ArmRest, resource_group: str, server_name: str, host: str, 
         listed = arm.get(group) or {}
         values = listed.get("value")
         servers = [s for s in values if isinstance(s, dict)] if isinstance(values, list) else []
-        matches = [s for s in servers if _text(_props(s).get("fullyQualifiedDomainName")).lower() == host.lower()]
+        matches = [s for s in servers if wire_text(_props(s).get("fullyQualifiedDomainName")).lower() == host.lower()]
         if len(matches) != 1:
             raise NotFound(
                 f"no server in resource group '{resource_group}' has the name {host}",
                 "pass --server with the server's full name (myserver.database.windows.net)",
             )
-        server_name = _text(matches[0].get("name"))
+        server_name = wire_text(matches[0].get("name"))
     base = f"{group}/{quote(server_name)}"
     check_db = bool(database) and database.lower() != "master"
     server, rules, db = _in_parallel(
@@ -189,22 +170,22 @@ def read_server(arm: ArmRest, resource_group: str, server_name: str, host: str, 
     identity = server.get("identity")
     rule_values = (rules or {}).get("value")
     firewall = [
-        FirewallRuleFacts(_text(r.get("name")), _text(_props(r).get("startIpAddress")), _text(_props(r).get("endIpAddress")))
+        FirewallRuleFacts(wire_text(r.get("name")), wire_text(_props(r).get("startIpAddress")), wire_text(_props(r).get("endIpAddress")))
         for r in (rule_values if isinstance(rule_values, list) else [])
         if isinstance(r, dict)
     ]
     entra_only = admin.get("azureADOnlyAuthentication")
     return ServerFacts(
-        name=_text(server.get("name")),
-        fqdn=_text(props.get("fullyQualifiedDomainName")),
-        public_network_access=_text(props.get("publicNetworkAccess")),
-        minimal_tls_version=_text(props.get("minimalTlsVersion")),
-        admin_login=_text(admin.get("login")),
-        admin_sid=_text(admin.get("sid")),
-        admin_type=_text(admin.get("principalType")),
-        admin_tenant=_text(admin.get("tenantId")),
+        name=wire_text(server.get("name")),
+        fqdn=wire_text(props.get("fullyQualifiedDomainName")),
+        public_network_access=wire_text(props.get("publicNetworkAccess")),
+        minimal_tls_version=wire_text(props.get("minimalTlsVersion")),
+        admin_login=wire_text(admin.get("login")),
+        admin_sid=wire_text(admin.get("sid")),
+        admin_type=wire_text(admin.get("principalType")),
+        admin_tenant=wire_text(admin.get("tenantId")),
         entra_only=entra_only if isinstance(entra_only, bool) else None,
-        identity_type=_text(identity.get("type")) if isinstance(identity, dict) else "",
+        identity_type=wire_text(identity.get("type")) if isinstance(identity, dict) else "",
         firewall_rules=firewall,
         database_exists=(db is not None) if check_db else None,
     )

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from azsqlctl.core.diagnosis import lookup
 from azsqlctl.core.errors import AzsqlctlError, ConnectionFailed, ProbeFailed
-from azsqlctl.core.ports import AccessToken, CertificateFacts, DnsFacts, DriverInfo, PreloginFacts, QuerySession, ServerFacts
+from azsqlctl.core.ports import (
+    AccessToken,
+    CertificateFacts,
+    Connector,
+    DnsFacts,
+    DriverInfo,
+    PreloginFacts,
+    QuerySession,
+    Row,
+    ServerFacts,
+    TokenSource,
+)
 from azsqlctl.core.settings import ConnectionSettings
 from azsqlctl.core.target import ServerAddress
 
 from . import network
-from .credentials import CredentialTokens
 from .driver import driver_info
 from .sql import DriverConnector
+
+if TYPE_CHECKING:
+    from azsqlctl.core.logs.recent import AuditLookup
 
 PRINCIPALS_WITH_SID = "SELECT name, type, sid FROM sys.database_principals"
 QUICK_PROBE_SECONDS = 2.0  # DNS and TCP answer within milliseconds when they answer at all
@@ -23,14 +36,24 @@ T = TypeVar("T")
 
 
 class RealProbes:
-    def __init__(self, settings: ConnectionSettings, *, extra: str = "", admin_auth: str = "", admin_client_id: str = "") -> None:
+    """Built by the composition root (``wiring.doctor_probes``): the credentials and the audit log come from there."""
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        tokens: TokenSource,
+        *,
+        extra: str = "",
+        admin_tokens: TokenSource | None = None,
+        audit: Callable[[], AuditLookup | None] = lambda: None,
+    ) -> None:
         self.settings = settings
         self.extra = extra
-        self.admin_auth = admin_auth
-        self.admin_client_id = admin_client_id
+        self._admin_tokens = admin_tokens
+        self._audit = audit
         self._connector: DriverConnector | None = None
         self._lock = threading.Lock()
-        self._tokens = CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
+        self._tokens = tokens
 
     def _connector_once(self) -> DriverConnector:
         with self._lock:
@@ -67,20 +90,22 @@ class RealProbes:
         arm = ArmRest(self._tokens, self.settings.cloud, self.settings.subscription, self.settings.timeout)
         return read_server(arm, resource_group, server_name, host, database)
 
-    def inspect_principals(self, database: str) -> list[dict[str, Any]] | None:
+    def inspect_principals(self, database: str) -> list[Row] | None:
         """Read the database's principals as the inspecting identity (e.g. the Entra admin)."""
-        if not self.admin_auth:
+        if self._admin_tokens is None:
             return None
         s = self.settings
-        admin = CredentialTokens(self.admin_auth, self.admin_client_id, s.cloud, s.tenant_id, s.timeout)
         try:
-            session = DriverConnector(s).connect(database, admin.token(s.cloud.sql_scope))
+            session = DriverConnector(s).connect(database, self._admin_tokens.token(s.cloud.sql_scope))
         except AzsqlctlError:
             return None  # the inspection is a bonus; its failure must not mask the real one
         try:
             return session.query(PRINCIPALS_WITH_SID)
         finally:
             session.close()
+
+    def audit_lookup(self) -> AuditLookup | None:
+        return self._audit()
 
 
 def quick_probe(settings: ConnectionSettings, server: ServerAddress | None = None) -> ConnectionFailed | None:
@@ -114,7 +139,7 @@ def diagnosed(
     thread and its session, if it ever opens, is closed.
     """
     done = threading.Event()
-    outcome: dict[str, Any] = {}
+    outcome: dict[str, T | BaseException] = {}
     abandoned = threading.Event()
 
     def attempt() -> None:
@@ -125,28 +150,28 @@ def diagnosed(
         finally:
             done.set()
             if abandoned.is_set() and "value" in outcome and close is not None:
-                close(outcome["value"])
+                close(cast(T, outcome["value"]))
 
     threading.Thread(target=attempt, name="azsqlctl connect", daemon=True).start()
     problem = quick_probe(settings, server)
     if problem is not None and not done.is_set():
         abandoned.set()
         if done.is_set() and "value" in outcome and close is not None:  # finished in between: close it here
-            close(outcome["value"])
+            close(cast(T, outcome["value"]))
         raise problem
     done.wait()
     error = outcome.get("error")
-    if error is not None:
+    if isinstance(error, BaseException):
         if problem is not None and isinstance(error, ConnectionFailed):
             raise problem from None
         raise error
-    return outcome["value"]  # type: ignore[no-any-return]
+    return cast(T, outcome["value"])
 
 
 class DiagnosingConnector:
     """A Connector whose connection failures say what doctor would (refused port, NXDOMAIN), at once."""
 
-    def __init__(self, inner: Any, settings: ConnectionSettings) -> None:
+    def __init__(self, inner: Connector, settings: ConnectionSettings) -> None:
         self.inner = inner
         self.settings = settings
 

@@ -10,7 +10,8 @@ import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from types import ModuleType
+from typing import Literal
 
 from azsqlctl.core.errors import DriverNotFound
 from azsqlctl.core.ports import DriverInfo
@@ -39,7 +40,7 @@ def install_hint() -> str:
     return "apt-get install libodbc2 msodbcsql18 (Microsoft's package repository), or pip install mssql-python-odbc"
 
 
-def import_pyodbc() -> Any:
+def import_pyodbc() -> ModuleType:
     try:
         import pyodbc
     except ImportError as exc:
@@ -48,7 +49,8 @@ def import_pyodbc() -> Any:
             f"unixODBC is missing: {install_hint()}",
         ) from exc
     pyodbc.pooling = False  # pooling keys on the connection string, not the token: identities could mix
-    return pyodbc
+    module: ModuleType = pyodbc
+    return module
 
 
 def _bundled_driver() -> str | None:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import threading
 
+from azsqlctl.core.ports import TokenSource
 from azsqlctl.core.settings import ConnectionSettings
 from azsqlctl.core.target import parse_server
 
-from .credentials import CredentialTokens
 from .doctor_probes import diagnosed
 from .driver import find_driver
 from .sql import SqlSession, connect
 
 
 class RealGrantPorts:
-    def __init__(self, settings: ConnectionSettings) -> None:
+    def __init__(self, settings: ConnectionSettings, tokens: TokenSource | None = None) -> None:
+        from . import wiring  # the composition root builds the credential (its tokens, unless given)
+
         self.settings = settings
         self.driver = find_driver(settings.driver)
-        self.tokens = CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
+        self.tokens = tokens or wiring.tokens(settings)
         self._lock = threading.Lock()
 
     def session(self, server: str, database: str) -> SqlSession:

@@ -21,6 +21,7 @@ from azsqlctl.core.logs.follow import FailureKind, failure_kind, parse_retry_aft
 from azsqlctl.core.logs.ports import AuditingPolicy, DiagnosticSetting, LogsTarget, PollFailed, QueryResult, ServerRef, Workspace
 from azsqlctl.core.transport import Endpoint
 
+from .arm_errors import arm_failure, exception_message, first_line, wire_text
 from .transport import endpoint_failure
 
 WORKSPACE_API_VERSION = "2022-10-01"
@@ -65,7 +66,7 @@ class MonitorLogsQuery:
         except ClientAuthenticationError as exc:
             if getattr(exc, "status_code", None) in (401, 403):
                 raise _http_error(exc, target) from None
-            raise AuthenticationError(f"no token for Log Analytics: {_first_line(exc)}", "check --auth and azsqlctl whoami") from None
+            raise AuthenticationError(f"no token for Log Analytics: {first_line(exc)}", "check --auth and azsqlctl whoami") from None
         except HttpResponseError as exc:
             raise _http_error(exc, target) from None
         except (ServiceRequestError, ServiceResponseError) as exc:
@@ -83,10 +84,6 @@ class MonitorLogsQuery:
             return QueryResult((), [], detail)
         table = tables[0]
         return QueryResult(tuple(table.columns), [list(r) for r in table.rows], detail)
-
-
-def _first_line(exc: Any) -> str:
-    return str(getattr(exc, "message", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _http_error(exc: Any, target: LogsTarget) -> AzsqlctlError:
@@ -120,7 +117,7 @@ def _service_error(exc: Any) -> tuple[str, str]:
         body = {}
     err = body.get("error") if isinstance(body, dict) else None
     if not isinstance(err, dict):
-        return "", _first_line(exc)
+        return "", first_line(exc)
     code, message, inner = str(err.get("code", "")), str(err.get("message", "")), err
     while isinstance(inner.get("innererror"), dict):
         inner = inner["innererror"]
@@ -155,12 +152,10 @@ class ArmMonitorConfig:
     def _call(self, fn: Any, *args: Any, what: str, **kwargs: Any) -> Any:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError, ServiceResponseError
 
-        from .arm import arm_failure
-
         try:
             return fn(*args, **kwargs)
         except ResourceNotFoundError as exc:
-            raise NotFound(f"ARM: {what}: {_arm_text(exc)}", "check --subscription, --resource-group and --server") from None
+            raise NotFound(f"ARM: {what}: {exception_message(exc)}", "check --subscription, --resource-group and --server") from None
         except HttpResponseError as exc:
             raise arm_failure(exc) from None
         except (ServiceRequestError, ServiceResponseError) as exc:
@@ -184,7 +179,7 @@ class ArmMonitorConfig:
         p = self._call(self.sql.server_blob_auditing_policies.get, server.resource_group, server.name, what="auditing settings")
         props = p.properties
         return AuditingPolicy(
-            state=_text(props.state) or "Disabled",
+            state=wire_text(props.state) or "Disabled",
             azure_monitor=bool(props.is_azure_monitor_target_enabled),
             action_groups=tuple(props.audit_actions_and_groups or ()),
             retention_days=int(props.retention_days or 0),
@@ -264,8 +259,6 @@ class ArmMonitorConfig:
         try:
             response.raise_for_status()
         except HttpResponseError as exc:
-            from .arm import arm_failure
-
             raise arm_failure(exc) from None
         return _workspace(response.json(), arm_id)
 
@@ -281,14 +274,3 @@ def _setting(s: Any) -> DiagnosticSetting:
     categories = tuple(str(entry.category or entry.category_group) for entry in (s.logs or []) if entry.enabled)
     other = {k: v for k in ("storage_account_id", "event_hub_authorization_rule_id", "event_hub_name") if (v := getattr(s, k, None))}
     return DiagnosticSetting(s.name, s.workspace_id or "", categories, other)
-
-
-def _text(value: Any) -> str:
-    return str(getattr(value, "value", value) or "")
-
-
-def _arm_text(exc: Any) -> str:
-    error = getattr(exc, "error", None)
-    if error is not None and getattr(error, "code", None):
-        return f"({error.code}) {error.message}"
-    return _first_line(exc)

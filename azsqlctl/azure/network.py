@@ -15,7 +15,6 @@ import struct
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from azsqlctl.core.config import env_name
 from azsqlctl.core.errors import ProbeFailed as ProbeError
@@ -58,9 +57,12 @@ def resolve(host: str, timeout: float, dns_server: str = "") -> DnsFacts:
     return DnsFacts(host, addresses, cnames, (time.perf_counter() - start) * 1000, "system")
 
 
-def _getaddrinfo(host: str, timeout: float) -> list[tuple[Any, ...]]:
+AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]]
+
+
+def _getaddrinfo(host: str, timeout: float) -> list[AddrInfo]:
     done = threading.Event()
-    box: dict[str, Any] = {}
+    box: dict[str, object] = {}
 
     def lookup() -> None:
         try:
@@ -78,7 +80,9 @@ def _getaddrinfo(host: str, timeout: float) -> list[tuple[Any, ...]]:
         raise ProbeError("dns", f"{host} does not resolve: {error.strerror}")
     if error is not None:
         raise ProbeError("dns", f"resolving {host} failed: {error}")
-    return list(box["infos"])
+    infos = box["infos"]
+    assert isinstance(infos, list)
+    return infos
 
 
 def _resolve_with(host: str, timeout: float, dns_server: str, start: float) -> DnsFacts:

@@ -16,7 +16,7 @@ from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.errors import AzsqlctlError
 from azsqlctl.core.fleet import GraphAnswer
 
-from .arm import arm_failure
+from .arm_errors import arm_failure
 
 PAGE = 1000  # rows per page: the service's maximum
 MAX_PAGES = 200  # 200,000 rows: a guard against a service that keeps answering with a token

@@ -15,7 +15,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TypedDict, TypeVar
 
 from azsqlctl.core.errors import AzsqlctlError
 from azsqlctl.core.transport import Cause, Endpoint, transport_failure
@@ -107,7 +107,15 @@ def endpoint_failure(endpoint: Endpoint, url: str, exc: BaseException, timeout: 
     return transport_failure(endpoint, url, cause, "" if cause is Cause.TIMEOUT else detail, timeout)
 
 
-def client_options(timeout: float) -> dict[str, Any]:
+class ClientOptions(TypedDict):
+    connection_timeout: float
+    read_timeout: float
+    timeout: float
+    retry_connect: int
+    retry_read: int
+
+
+def client_options(timeout: float) -> ClientOptions:
     """SDK client keywords that keep one call within ``timeout``: connect and read timeouts, an overall retry
     budget, and no retry of a connection that failed (a refused or stalled endpoint answers the same again)."""
     return {"connection_timeout": timeout, "read_timeout": timeout, "timeout": timeout, "retry_connect": 0, "retry_read": 0}

@@ -4,35 +4,27 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from azsqlctl.core.config import env_help, env_name
+from azsqlctl.core.config import env_help
 
 from . import options as o
 from .runner import run
 
 if TYPE_CHECKING:
-    from azsqlctl.core.logs.recent import AuditLookup
+    from azsqlctl.core.doctor import DoctorReport, DoctorRequest
+    from azsqlctl.core.settings import SettingsInput
+
+    from .render import Result
 
 INSPECT = "Inspection"
 
 
+@o.with_target(o.SQL_AND_ARM_TARGET)
 def doctor_command(
-    server: o.Server = None,
-    database: o.Database = None,
-    subscription: o.Subscription = None,
-    resource_group: o.ResourceGroup = None,
-    cloud: o.Cloud = None,
-    auth: o.Auth = None,
-    client_id: o.ClientId = None,
-    tenant_id: o.TenantId = None,
-    driver: o.Driver = None,
-    ca_bundle: o.CaBundle = None,
-    trust_server_certificate: o.TrustServerCertificate = False,
-    strict: o.Strict = False,
-    timeout: o.Timeout = None,
+    target: SettingsInput,
     connection_string: Annotated[
         str | None,
         typer.Option(
@@ -78,94 +70,66 @@ def doctor_command(
     debug: o.Debug = False,
 ) -> None:
     """Check driver, credential, token, DNS/TCP/TLS, server settings, login and permissions; print the fixes."""
-    conn = connection_string if connection_string is not None else os.environ.get(env_name("connection_string"), "")
+    from azsqlctl.core.doctor import DoctorRequest
 
-    def action(fmt: str) -> object:
-        from azsqlctl.azure.doctor_probes import RealProbes
-        from azsqlctl.core.connstr import split_target
-        from azsqlctl.core.doctor import DoctorOptions, doctor
-        from azsqlctl.core.errors import UsageError
-        from azsqlctl.core.netaddr import is_ip
-        from azsqlctl.core.settings import AUTH_KINDS, SettingsInput, parse_guid, resolve_settings
-
-        from .render import Result, error_entry, progress, warn
-
-        if client_ip is not None and not is_ip(client_ip):
-            raise UsageError(
-                f"--client-ip '{client_ip}' is not an IP address", "pass this client's public IPv4 or IPv6 address", code="bad_ip"
-            )
-        if admin_auth is not None and admin_auth not in AUTH_KINDS:
-            raise UsageError(f"unknown --admin-auth '{admin_auth}'", f"use one of: {', '.join(AUTH_KINDS)}", code="bad_auth")
-        if admin_client_id is not None and admin_auth is None:
-            raise UsageError("--admin-client-id without --admin-auth", "pass --admin-auth managed-identity too", code="conflict")
-        admin_cid = parse_guid(admin_client_id, "--admin-client-id") if admin_client_id else ""
-        # The connection string ranks below the environment and above the config file (the one precedence rule, core.config).
-        cs_server, cs_database, extra = split_target(conn) if conn else ("", "", "")
-        given = SettingsInput(
-            server=server, database=database, subscription=subscription, resource_group=resource_group, cloud=cloud, auth=auth,
-            client_id=client_id, tenant_id=tenant_id, driver=driver, ca_bundle=ca_bundle, timeout=timeout,
-            trust_server_certificate=trust_server_certificate, strict=strict,
-            server_from_connection_string=cs_server, database_from_connection_string=cs_database,
-        )  # fmt: skip
-        settings = resolve_settings(given, os.environ, Path.cwd())
-        settings.require_server()
-        if "database" not in settings.sources:
-            raise UsageError(
-                "no database given: doctor tests the database your application uses, not master",
-                f"pass --database appdb (or set {env_name('database')}); --database master tests master on purpose",
-                code="no_database",
-            )
-        if settings.trust_server_certificate:
-            warn("--trust-server-certificate disables certificate validation: use it for local/dev targets only")
-        probes = RealProbes(settings, extra=extra, admin_auth=admin_auth or "", admin_client_id=admin_cid)
-
-        def audit() -> AuditLookup | None:
-            from .logs import audit_lookup  # the Monitor SDKs: only when a refused login needs the audit log
-
-            lookup: AuditLookup | None = audit_lookup(settings)
-            return lookup
-
-        options = DoctorOptions(settings, client_ip=client_ip or "", inspect=bool(admin_auth), audit=audit)
-        with progress("Running checks…", fmt):
-            report = doctor(options, probes)
-        errors = [error_entry(report.error)] if report.error is not None else []
-        data = report.as_dict()
-        return Result("doctor", data, report.exit_code, errors, human=_human, errors_in_report=_shown_in(data, errors))
-
-    run("doctor", output, debug, action)
+    request = DoctorRequest(target, connection_string, client_ip, admin_auth, admin_client_id)
+    run("doctor", output, debug, lambda fmt: _run(request, fmt))
 
 
-def _shown_in(data: dict[str, Any], errors: list[dict[str, Any]]) -> bool:
-    """Whether the report itself shows each error: its message in a failed check, its hint among the fixes."""
-    findings = [str(c["finding"]) for c in data["checks"] if c["status"] == "fail"]
-    fixes = [str(f["fix"]) for f in data["fixes"]]
-    return all(
-        any(str(e["message"]) in f for f in findings) and (not e.get("hint") or any(str(e["hint"]) in f for f in fixes)) for e in errors
+def _run(request: DoctorRequest, fmt: str) -> Result:
+    from azsqlctl.azure import wiring
+    from azsqlctl.core.doctor import doctor, prepare
+
+    from .render import Result, error_entry, progress, warn
+
+    prepared = prepare(request, os.environ, Path.cwd())
+    for warning in prepared.settings.warnings:
+        warn(warning)
+    probes = wiring.doctor_probes(
+        prepared.settings, extra=prepared.extra, admin_auth=prepared.admin_auth, admin_client_id=prepared.admin_client_id
     )
+    with progress("Running checks…", fmt):
+        report = doctor(prepared.options, probes)
+    errors = [error_entry(report.error)] if report.error is not None else []
+    return Result("doctor", report.as_dict(), report.exit_code, errors, human=lambda _: _human(report), errors_in_report=_shown_in(report))
 
 
+def _shown_in(report: DoctorReport) -> bool:
+    """Whether the report itself shows its error: its message in a failed check, its hint among the fixes."""
+    from azsqlctl.core.doctor.schedule import Status
+
+    if report.error is None:
+        return True
+    err = report.error
+    findings = [c.finding for c in report.checks if c.status == Status.FAIL]
+    fixes = [f.fix for f in report.fixes]
+    return any(err.message in f for f in findings) and (not err.hint or any(err.hint in f for f in fixes))
+
+
+# By ``Status`` value (a StrEnum): the table needs no import of core's doctor at --help.
 STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
 SYMBOL = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "–"}
 
 
-def _human(data: dict[str, Any]) -> None:
+def _human(report: DoctorReport) -> None:
+    from azsqlctl.core.doctor.schedule import Status
+
     from .render import console, shown
 
     con = console()
-    for check in data["checks"]:
-        style = STYLE[check["status"]]
-        ms = f" [dim]({check['duration_ms']:.0f} ms)[/]" if check["status"] != "skip" else ""
-        con.print(f"[{style}]{SYMBOL[check['status']]}[/] [bold]{shown(check['title'])}[/]{ms}: {shown(check['finding'])}")
-    ident = data.get("identity")
+    for check in report.checks:
+        style = STYLE[check.status]
+        ms = f" [dim]({round(check.duration_ms, 1):.0f} ms)[/]" if check.status != Status.SKIP else ""
+        con.print(f"[{style}]{SYMBOL[check.status]}[/] [bold]{shown(check.title)}[/]{ms}: {shown(check.finding)}")
+    ident = report.identity
     if ident:
         con.print(
-            f"\n[bold]Identity[/]: {shown(ident['name'] or ident['client_id'])} ({shown(ident['type'])}), tenant {shown(ident['tenant_id'])}, object id {shown(ident['object_id'])}, SID {ident['sid']} = {ident['sid_hex']}"
+            f"\n[bold]Identity[/]: {shown(report.name or ident.client_id)} ({shown(ident.kind)}), tenant {shown(ident.tenant_id)}, object id {shown(ident.object_id)}, SID {ident.sid} = {ident.sid_hex}"
         )
-    if data["fixes"]:
+    if report.fixes:
         con.print("\n[bold]Fix[/]")
-        for i, fix in enumerate(data["fixes"], 1):
-            con.print(f"  {i}. [dim]({shown(fix['check'])})[/] {shown(fix['fix'])}")
-    failed = sum(1 for c in data["checks"] if c["status"] == "fail")
-    warned = sum(1 for c in data["checks"] if c["status"] == "warn")
+        for i, fix in enumerate(report.fixes, 1):
+            con.print(f"  {i}. [dim]({shown(fix.check)})[/] {shown(fix.fix)}")
+    failed, warned = report.count(Status.FAIL), report.count(Status.WARN)
     verdict = "[red]failed[/]" if failed else "[green]passed[/]"
-    con.print(f"\ndoctor {verdict}: {failed} failed, {warned} warning(s), {len(data['checks'])} checks")
+    con.print(f"\ndoctor {verdict}: {failed} failed, {warned} warning(s), {len(report.checks)} checks")

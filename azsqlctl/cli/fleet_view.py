@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from azsqlctl.core.grant import TargetResult
@@ -108,7 +108,7 @@ def fleet_progress(
     yield on_line
 
 
-def _plain(text: Any) -> str:
+def _plain(text: object) -> str:
     """Names and messages from outside, one line, control characters visible."""
     from azsqlctl.core.visible import visible
 

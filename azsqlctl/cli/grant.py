@@ -12,13 +12,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, ParamSpec, cast
 
 import typer
 from typer._click.core import Context as ClickContext
 from typer.core import TyperCommand
-
-from azsqlctl.core.config import env_help
 
 from . import options as o
 
@@ -35,6 +33,7 @@ WHO = "Identity"
 ADMIN = "Server (ARM)"
 
 
+@o.with_target(o.GRANT_TARGET)
 def grant_command(
     identity: Annotated[
         str | None,
@@ -161,28 +160,8 @@ def grant_command(
     replace_admin: Annotated[
         bool, typer.Option("--replace-admin", help="Replace a different existing Entra admin", rich_help_panel=ADMIN)
     ] = False,
-    subscription: o.Subscription = None,
-    resource_group: o.ResourceGroup = None,
-    server: o.Server = None,
-    database: o.Database = None,
-    cloud: o.Cloud = None,
-    auth: o.Auth = None,
-    operator_client_id: Annotated[
-        str | None,
-        typer.Option(
-            "--operator-client-id",
-            metavar="GUID",
-            help="Your own user-assigned identity, if you are one " + env_help("client_id"),
-            rich_help_panel=o.AUTH,
-            show_default=False,
-        ),
-    ] = None,
-    tenant_id: o.TenantId = None,
-    driver: o.Driver = None,
-    ca_bundle: o.CaBundle = None,
-    trust_server_certificate: o.TrustServerCertificate = False,
-    strict: o.Strict = False,
-    timeout: o.Timeout = None,
+    *,
+    target: SettingsInput,
     output: o.Output = None,
     debug: o.Debug = False,
 ) -> None:
@@ -192,8 +171,6 @@ def grant_command(
     shows the plan and asks; --apply applies it, --check fails on drift (CI).
     A fleet: --policy FILE (write one from today's databases: grant export).
     """
-    from azsqlctl.core.settings import SettingsInput
-
     from .runner import run
 
     opts = GrantOptions(
@@ -204,11 +181,7 @@ def grant_command(
         replace_admin=replace_admin, show_targets=show_targets,
     )  # fmt: skip
     # The shared settings' client id is *your* identity (--operator-client-id); grant's --client-id is the target's.
-    given = SettingsInput(
-        server=server, database=database, subscription=subscription, resource_group=resource_group, cloud=cloud, auth=auth,
-        client_id=operator_client_id, tenant_id=tenant_id, driver=driver, ca_bundle=ca_bundle, timeout=timeout,
-        trust_server_certificate=trust_server_certificate, strict=strict, client_id_flag="--operator-client-id",
-    )  # fmt: skip
+    given = target
     run("grant", output, debug, lambda fmt: _collector_paused(lambda: _action(fmt, opts, given)))
 
 
@@ -403,9 +376,9 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
 
     def ports() -> GrantPorts:
         if not cached:
-            from azsqlctl.azure.grant_ports import RealGrantPorts
+            from azsqlctl.azure import wiring
 
-            cached.append(RealGrantPorts(settings))
+            cached.append(wiring.grant_ports(settings))
         return cached[0]
 
     if mode is None and opts.policy is not None:  # --show-targets
@@ -448,7 +421,7 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
         for row, target in zip(outcome.results, targets, strict=True):
             if row.plan is not None and row.plan.correction:
                 target["corrected_command"] = _corrected(row.plan.identity, row.plan.correction, opts, mode)
-    return Result("grant", data, outcome.exit_code, errors_of(outcome), human=human)
+    return Result("grant", data, outcome.exit_code, errors_of(outcome), human=lambda _: human(data))
 
 
 def _corrected(name: str, correction: dict[str, str], opts: GrantOptions, mode: Mode) -> str:
@@ -467,10 +440,13 @@ def _corrected(name: str, correction: dict[str, str], opts: GrantOptions, mode: 
     return shlex.join(args)
 
 
+P = ParamSpec("P")
+
+
 class GrantCommand(TyperCommand):
     """``grant export ...`` is its own command (adopt databases into a policy); any other arguments are grant's."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: ClickContext | None = None, **extra: Any) -> ClickContext:
+    def make_context(self, info_name: str | None, args: list[str], parent: ClickContext | None = None, **extra: object) -> ClickContext:
         if args[:1] == ["export"]:
             from .grant_export import export_command
 
@@ -479,7 +455,7 @@ class GrantCommand(TyperCommand):
         return super().make_context(info_name, args, parent=parent, **extra)
 
 
-def _one(command: Callable[..., None]) -> typer.Typer:
+def _one(command: Callable[P, None]) -> typer.Typer:
     app = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]}, pretty_exceptions_enable=False, add_completion=False)
     app.command()(command)
     return app

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from azsqlctl.azure.arm import ArmAdmins
-    from azsqlctl.azure.credentials import CredentialTokens
     from azsqlctl.core.entra_admin import AdminSpec
     from azsqlctl.core.identity import IdentitySpec
     from azsqlctl.core.settings import ConnectionSettings
@@ -33,43 +32,24 @@ def admin_spec(name: str, admin_id: str | None, kind: str | None) -> AdminSpec:
     return AdminSpec(name, sid, kind or "")
 
 
-def _tokens(settings: ConnectionSettings) -> CredentialTokens:
-    from azsqlctl.azure.credentials import CredentialTokens
-
-    return CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
-
-
 def admin_port(settings: ConnectionSettings) -> ArmAdmins:
-    """The server's Entra admin over ARM (azure-mgmt-sql); a server named by FQDN is found as doctor finds it."""
-    from azsqlctl.azure.arm import ArmAdmins, sql_management_client
-    from azsqlctl.azure.arm_reader import ArmRest, read_server
-    from azsqlctl.core.errors import UsageError
+    """The server's Entra admin over ARM, from the composition root."""
+    from azsqlctl.azure import wiring
 
-    if not (settings.subscription and settings.resource_group):
-        raise UsageError(
-            "--ensure-entra-admin needs the server's ARM scope", "pass --subscription and --resource-group", code="no_arm_scope"
-        )
-    server = settings.require_server()
-    tokens = _tokens(settings)
-    if server.logical_name:
-        name = server.logical_name
-    else:
-        arm = ArmRest(tokens, settings.cloud, settings.subscription, settings.timeout)
-        name = read_server(arm, settings.resource_group, "", server.host, "").name
-    client = sql_management_client(tokens.credential, settings.cloud, settings.subscription, settings.timeout)
-    return ArmAdmins(client, settings.resource_group, name, settings.tenant_id)
+    return wiring.entra_admins(settings)
 
 
 def resolve_identity_resource(settings: ConnectionSettings, arm_id: str, name: str = "") -> IdentitySpec:
     """--identity-resource ARM_ID: a user-assigned identity, or a resource's system-assigned identity."""
     from dataclasses import replace
 
-    from azsqlctl.azure.arm import ArmIdentityResolver, resource_type
+    from azsqlctl.azure import wiring
+    from azsqlctl.azure.arm import resource_type
     from azsqlctl.core.errors import UsageError
     from azsqlctl.core.identity import identity_from_resource
 
     resource_type(arm_id)  # refuse a malformed id before asking for a token
-    body = ArmIdentityResolver(_tokens(settings).credential, settings.cloud, settings.timeout).get(arm_id)
+    body = wiring.identity_resolver(settings).get(arm_id)
     try:
         spec = identity_from_resource(arm_id, body)
     except ValueError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from azsqlctl.core.fleet import Fleet
@@ -18,12 +18,10 @@ def resolve_select(settings: ConnectionSettings, policy: Policy) -> tuple[Policy
     """The policy with its ``select`` targets made concrete (Resource Graph), and what was found.
 
     A found server whose FQDN is the --server's host is reached at --server's address (its port, a tunnel)."""
-    from azsqlctl.azure.credentials import CredentialTokens
-    from azsqlctl.azure.resource_graph import ResourceGraph
+    from azsqlctl.azure import wiring
     from azsqlctl.core.fleet import concrete, resolve_fleet
 
-    tokens = CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
-    fleet = resolve_fleet(policy, ResourceGraph(tokens.credential, settings.cloud))
+    fleet = resolve_fleet(policy, wiring.resource_graph(settings))
     local = {settings.server.host.lower(): settings.server.display} if settings.server else {}
     fleet.matches = [replace(m, server=local.get(m.server.lower(), m.server)) for m in fleet.matches]
     return concrete(policy, fleet), fleet
@@ -47,7 +45,7 @@ def show_targets(policy: Policy, fleet: Fleet | None, ports: GrantPorts, default
     for m in fleet.matches if fleet is not None else []:
         why[(m.server.lower(), m.database.lower())] = f"target {m.target}: {m.why}"
     op = expand_targets(policy, ports, default_server)
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, str]] = []
     for job in op.jobs:
         reason = why.get((job.server.lower(), job.database.lower()))
         if reason is None:
@@ -60,10 +58,10 @@ def show_targets(policy: Policy, fleet: Fleet | None, ports: GrantPorts, default
     data = {"targets": rows, "unmatched": failed, "partial": fleet.partial if fleet else [],
             "resource_graph": {"queries": fleet.queries, "pages": fleet.pages, "throttled": fleet.throttled} if fleet else None}  # fmt: skip
     code = ExitCode.NOT_FOUND if failed or (fleet is not None and fleet.empty) else ExitCode.OK
-    return Result("grant", data, code, [], human=_human)
+    return Result("grant", data, code, [], human=lambda _: _human(rows, failed, fleet))
 
 
-def _human(data: dict[str, Any]) -> None:
+def _human(rows: list[dict[str, str]], failed: list[dict[str, str]], fleet: Fleet | None) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -73,18 +71,16 @@ def _human(data: dict[str, Any]) -> None:
 
     con = console()
     table = Table("server", "database", "why", box=None, header_style="bold")
-    for row in data["targets"]:  # names and tags come from Azure: plain text, control characters visible
+    for row in rows:  # names and tags come from Azure: plain text, control characters visible
         table.add_row(Text(visible(row["server"])), Text(visible(row["database"])), Text(visible(row["why"])))
     con.print(table)
-    for miss in data["unmatched"]:
+    for miss in failed:
         con.print(Text("✗ " + visible(f"{miss['server']} {miss['database']}: {miss['error']}"), style="red"))
-    for line in data["partial"]:
+    for line in fleet.partial if fleet else []:
         con.print(Text("partial: " + visible(line), style="yellow"))
-    graph = data["resource_graph"]
-    tail = (
-        f" (Resource Graph: {graph['queries']} quer{'y' if graph['queries'] == 1 else 'ies'}, {graph['pages']} page(s)"
-        + (f", {graph['throttled']} throttle wait(s))" if graph and graph["throttled"] else ")")
-        if graph
-        else ""
-    )
-    con.print(f"{len(data['targets'])} database(s){tail}")
+    tail = ""
+    if fleet:
+        queries, pages, throttled = fleet.queries, fleet.pages, fleet.throttled
+        tail = f" (Resource Graph: {queries} quer{'y' if queries == 1 else 'ies'}, {pages} page(s)"
+        tail += f", {throttled} throttle wait(s))" if throttled else ")"
+    con.print(f"{len(rows)} database(s){tail}")

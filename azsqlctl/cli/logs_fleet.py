@@ -26,7 +26,7 @@ class FleetLogs:
 
 
 def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetLogs:
-    from azsqlctl.azure.credentials import get_credential
+    from azsqlctl.azure import wiring
     from azsqlctl.azure.monitor import ArmMonitorConfig
     from azsqlctl.core.errors import AzsqlctlError, NotFound, UsageError
     from azsqlctl.core.grant import is_glob
@@ -56,7 +56,6 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
         for m in fleet.matches:
             servers[(m.subscription, m.resource_group, m.server_name, "")] = None
             databases.append(m.database)
-    credential = get_credential(settings.auth, settings.client_id, settings.cloud, settings.tenant_id)
     configs: dict[str, ArmMonitorConfig] = {}
     workspaces: dict[str, str] = {}  # customer id -> how it was found
     names: list[str] = []
@@ -64,7 +63,7 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
     for sub, rg, name, host in servers:
         if not sub:
             raise UsageError("finding the audit destination needs ARM", "pass --subscription and --resource-group", code="no_arm_scope")
-        config = configs.setdefault(sub.lower(), ArmMonitorConfig(credential, settings.cloud, sub))
+        config = configs.setdefault(sub.lower(), wiring.monitor_config(settings, sub))
         try:
             ref = config.find_server(rg, name, host)
             found = discover(config, ref)

@@ -10,14 +10,16 @@ import json
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from azsqlctl.core.visible import visible
 
 if TYPE_CHECKING:
     from azsqlctl.core.logs.audit_rows import AuditEvent
+    from azsqlctl.core.logs.follow import FollowSettings
     from azsqlctl.core.logs.kql import LogsRequest
-    from azsqlctl.core.logs.ports import LogsTarget
+    from azsqlctl.core.logs.ports import LogsQuery, LogsTarget
+    from azsqlctl.core.logs.setup import AuditStatus, EnablePlan
     from azsqlctl.core.logs.summary import SummaryGroup
 
 
@@ -73,7 +75,7 @@ def _partial(message: str, fmt: str) -> None:
     err(text)
 
 
-def run_list(port: Any, target: LogsTarget, request: LogsRequest, server_timeout: int | None, fmt: str, salt: bytes | None) -> int:
+def run_list(port: LogsQuery, target: LogsTarget, request: LogsRequest, server_timeout: int | None, fmt: str, salt: bytes | None) -> int:
     from azsqlctl.core.logs.runner import list_events
 
     result = list_events(port, target, request, server_timeout)
@@ -97,7 +99,7 @@ def group_line(group: SummaryGroup) -> str:
     return f"{group.events:>6}  {keys}  ({span})  {group.cause}.{fix}{hint}"
 
 
-def run_summary(port: Any, target: LogsTarget, request: LogsRequest, server_timeout: int | None, fmt: str, salt: bytes | None) -> int:
+def run_summary(port: LogsQuery, target: LogsTarget, request: LogsRequest, server_timeout: int | None, fmt: str, salt: bytes | None) -> int:
     from azsqlctl.core.logs.runner import summarize
 
     result = summarize(port, target, request, server_timeout)
@@ -115,7 +117,13 @@ def run_summary(port: Any, target: LogsTarget, request: LogsRequest, server_time
 
 
 def run_follow(
-    port: Any, target: LogsTarget, request: LogsRequest, settings: Any, server_timeout: int | None, fmt: str, salt: bytes | None
+    port: LogsQuery,
+    target: LogsTarget,
+    request: LogsRequest,
+    settings: FollowSettings,
+    server_timeout: int | None,
+    fmt: str,
+    salt: bytes | None,
 ) -> int:
     from azsqlctl.core.errors import ExitCode
     from azsqlctl.core.logs.runner import follow
@@ -127,10 +135,9 @@ def run_follow(
         received.append(signum)
         stop.set()
 
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        # Ctrl-C and SIGTERM (a supervisor, `timeout`, docker stop) both end with the summary: exit 130 or 143.
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # Ctrl-C and SIGTERM (a supervisor, `timeout`, docker stop) both end with the summary: exit 130 or 143.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
         report = follow(
             port,
@@ -158,32 +165,31 @@ def run_follow(
     return 128 + received[0] if received else int(ExitCode.INTERRUPTED)
 
 
-def enabled_human(data: dict[str, Any]) -> None:
-    out(f"Enabled: {data['server']} now sends failed logins to {data['workspace_resource']} (workspace id {data['workspace_id']}).")
-    for change in data["changes"]:
+def enabled_human(plan: EnablePlan) -> None:
+    server = plan.server.name
+    out(f"Enabled: {server} now sends failed logins to {plan.workspace.arm_id} (workspace id {plan.workspace.customer_id}).")
+    for change in plan.changes:
         out(f"  - {change}")
-    out("Rows appear after Azure's ingestion delay (minutes); then: azsqlctl logs --server " + data["server"])
+    out("Rows appear after Azure's ingestion delay (minutes); then: azsqlctl logs --server " + server)
 
 
-def status_human(data: dict[str, Any]) -> None:
-    a = data["auditing"]
-    out(f"Server {data['server']}")
-    target = "Azure Monitor" if a["azure_monitor_target"] else "no Azure Monitor target"
-    out(f"  auditing: {a['state']}, {target}; action groups: {', '.join(a['action_groups']) or '(none)'}")
-    if not data["diagnostic_settings"]:
+def status_human(status: AuditStatus) -> None:
+    a, server = status.auditing, status.server.name
+    out(f"Server {server}")
+    target = "Azure Monitor" if a.azure_monitor else "no Azure Monitor target"
+    out(f"  auditing: {a.state}, {target}; action groups: {', '.join(a.action_groups) or '(none)'}")
+    if not status.settings:
         out("  diagnostic settings on master: (none)")
-    for s in data["diagnostic_settings"]:
-        dest = s["workspace_resource"] or "(no workspace)"
-        out(f"  diagnostic setting '{s['name']}': {', '.join(s['categories']) or '(no logs)'} -> {dest}")
-    for w in data["workspaces"]:
-        out(
-            f"  rows go to workspace {w['customer_id']} (retention {w['retention_days']} days): azsqlctl logs --workspace {w['customer_id']}"
-        )
-    if data["ready"]:
-        out("Failed logins are recorded: azsqlctl logs --server " + data["server"])
+    for s in status.settings:
+        dest = s.workspace_id or "(no workspace)"
+        out(f"  diagnostic setting '{s.name}': {', '.join(s.categories) or '(no logs)'} -> {dest}")
+    for w in status.workspaces:
+        out(f"  rows go to workspace {w.customer_id} (retention {w.retention_days} days): azsqlctl logs --workspace {w.customer_id}")
+    if status.ready:
+        out("Failed logins are recorded: azsqlctl logs --server " + server)
     else:
-        for problem in data["problems"]:
+        for problem in status.problems:
             out(f"  ! {problem}")
         out(
-            f"Failed logins are NOT recorded in Log Analytics. Fix: azsqlctl logs enable --server {data['server']} --workspace-resource <workspace ARM id>"
+            f"Failed logins are NOT recorded in Log Analytics. Fix: azsqlctl logs enable --server {server} --workspace-resource <workspace ARM id>"
         )

@@ -13,10 +13,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Generic
+
+from typing_extensions import TypeVar  # TypeVar defaults (PEP 696) arrive in typing with Python 3.13
 
 from azsqlctl.core.errors import AzsqlctlError, ExitCode
 from azsqlctl.core.visible import visible, visible_keeping_layout
+
+if TYPE_CHECKING:
+    from rich.console import Console, HighlighterType, JustifyMethod, OverflowMethod
+    from rich.style import Style
+    from rich.text import Text
 
 ENVELOPE_VERSION = 1
 
@@ -28,13 +35,18 @@ class EnvelopeStatus(StrEnum):
     INTERRUPTED = "interrupted"  # Ctrl-C (exit 130)
 
 
+ErrorEntry = dict[str, object]  # the envelope's errors[]: code, message, hint (and details)
+# What ``data`` is: a typed result's JSON form, or the JSON itself (a bare ``Result`` is a Result[object]).
+D = TypeVar("D", default=object)
+
+
 @dataclass
-class Result:
+class Result(Generic[D]):
     command: str
-    data: Any
+    data: D  # the envelope's ``data``, as json.dumps takes it
     exit_code: ExitCode = ExitCode.OK
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    human: Callable[[Any], None] | None = None  # renders ``data`` for people, given a rich Console
+    errors: list[ErrorEntry] = field(default_factory=list)
+    human: Callable[[D], None] | None = None  # renders the result for people (typed renderers close over it)
     # ``human`` already shows every error's message and hint (doctor's failed check and its fix): when stdout and
     # stderr are one terminal (or one file), the Error:/Hint: lines would show a reader the same text twice.
     errors_in_report: bool = False
@@ -46,7 +58,7 @@ class Result:
         return EnvelopeStatus.OK if self.exit_code == ExitCode.OK else EnvelopeStatus.FAILED
 
 
-def envelope(command: str, status: EnvelopeStatus, exit_code: int, data: Any, errors: list[dict[str, Any]]) -> dict[str, Any]:
+def envelope(command: str, status: EnvelopeStatus, exit_code: int, data: object, errors: list[ErrorEntry]) -> dict[str, object]:
     return {
         "version": ENVELOPE_VERSION,
         "command": command,
@@ -57,8 +69,8 @@ def envelope(command: str, status: EnvelopeStatus, exit_code: int, data: Any, er
     }
 
 
-def error_entry(err: AzsqlctlError) -> dict[str, Any]:
-    entry: dict[str, Any] = {"code": err.code, "message": err.message, "hint": err.hint}
+def error_entry(err: AzsqlctlError) -> ErrorEntry:
+    entry: ErrorEntry = {"code": err.code, "message": err.message, "hint": err.hint}
     if err.details:
         entry["details"] = err.details
     return entry
@@ -74,7 +86,7 @@ def shown(text: object) -> str:
     return escape(visible(str(text)))
 
 
-def console(stderr: bool = False) -> Any:
+def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     class SafeConsole(Console):
@@ -83,8 +95,22 @@ def console(stderr: bool = False) -> Any:
         Fields are made visible (newlines too) by ``shown``; this catches an ESC in a field a renderer forgot.
         """
 
-        def render_str(self, text: str, **kwargs: Any) -> Any:
-            return super().render_str(visible_keeping_layout(text), **kwargs)
+        def render_str(
+            self,
+            text: str,
+            *,
+            style: str | Style = "",
+            justify: JustifyMethod | None = None,
+            overflow: OverflowMethod | None = None,
+            emoji: bool | None = None,
+            markup: bool | None = None,
+            highlight: bool | None = None,
+            highlighter: HighlighterType | None = None,
+        ) -> Text:
+            return super().render_str(
+                visible_keeping_layout(text), style=style, justify=justify, overflow=overflow, emoji=emoji, markup=markup,
+                highlight=highlight, highlighter=highlighter,
+            )  # fmt: skip
 
     # rich honours NO_COLOR itself; soft_wrap keeps commands copy-pasteable. Piped
     # output (CI logs, files) gets a wide page so GUIDs and commands never wrap.
@@ -93,7 +119,7 @@ def console(stderr: bool = False) -> Any:
     return SafeConsole(stderr=stderr, soft_wrap=True, highlight=False, width=width)
 
 
-def emit(result: Result, output: str) -> None:
+def emit(result: Result[D], output: str) -> None:
     if output == "json":
         print(json.dumps(envelope(result.command, result.status, result.exit_code, result.data, result.errors), default=str))
         return
@@ -103,8 +129,8 @@ def emit(result: Result, output: str) -> None:
             return  # already read above; stderr gets them alone only when it is read apart from stdout
     hints: set[str] = set()
     for err in result.errors:  # many databases failing alike: one hint, not one per database
-        hint = err.get("hint", "")
-        emit_error_human(err["message"], "" if hint in hints else hint)
+        hint = str(err.get("hint", ""))
+        emit_error_human(str(err["message"]), "" if hint in hints else hint)
         hints.add(hint)
 
 
@@ -133,7 +159,7 @@ SIGNAL_NAMES = {2: "Ctrl-C", 15: "SIGTERM", 1: "SIGHUP"}
 class InterruptReport:
     """What a command had done when it was interrupted: the envelope's ``data`` and lines for stderr."""
 
-    data: dict[str, Any]
+    data: dict[str, object]
     lines: list[str]
 
 
@@ -141,7 +167,7 @@ def emit_interrupted(command: str, output: str, signum: int = 2, report: Interru
     """One line on stderr (plus the command's report); under JSON the envelope on stdout, so a consumer never reads nothing."""
     why = SIGNAL_NAMES.get(signum, f"signal {signum}")
     if output == "json":
-        entry = {"code": "interrupted", "message": INTERRUPTED_MESSAGE if signum == 2 else f"interrupted ({why})", "hint": ""}
+        entry: ErrorEntry = {"code": "interrupted", "message": INTERRUPTED_MESSAGE if signum == 2 else f"interrupted ({why})", "hint": ""}
         data = report.data if report else None
         print(json.dumps(envelope(command, EnvelopeStatus.INTERRUPTED, 128 + signum, data, [entry])), flush=True)
         return

@@ -1,15 +1,21 @@
-"""``azsqlctl scaffold``: typed options -> ScaffoldInputs -> plan -> (dry run | check | write) -> one render."""
+"""``azsqlctl scaffold``: typed options -> ScaffoldRequest -> core.scaffold.request.scaffold -> ScaffoldResult -> one render."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from azsqlctl.core.scaffold.inputs import Ci, Driver, Style
 
 from . import options as o
+
+if TYPE_CHECKING:
+    from azsqlctl.core.scaffold.plan import ScaffoldPlan
+    from azsqlctl.core.scaffold.request import ScaffoldRequest, ScaffoldResult
+
+    from .render import Result
 
 GEN = "Generation"
 WRITE = "Writing"
@@ -61,94 +67,87 @@ def scaffold_command(
 
     Options left out are read from azsqlctl-scaffold.toml, which records those of the last run.
     """
+    from azsqlctl.core.scaffold.request import ScaffoldRequest
+
     from .runner import run
 
-    given: dict[str, Any] = {
-        "package": package, "driver": driver, "style": style, "use_async": use_async, "ci": ci, "server": server, "database": database,
-    }  # fmt: skip
-
-    def action(fmt: str) -> Any:
-        from azsqlctl.core.errors import ExitCode, UsageError
-        from azsqlctl.core.scaffold import ScaffoldInputs, apply, check_exit, make_plan, read_manifest, remove_stale_temps, render
-
-        from .render import Result
-
-        if dry_run and check:
-            raise UsageError("--dry-run and --check do not go together", "use one of them", code="bad_combination")
-        if force and check:
-            raise UsageError("--check writes nothing, so --force does not go with it", "drop --force, or --check", code="bad_combination")
-        target = Path(path).expanduser()
-        recorded: dict[str, Any] = read_manifest(target) if target.is_dir() else {}
-        inputs = ScaffoldInputs(**{**recorded, **{k: v for k, v in given.items() if v is not None}})
-        plan = make_plan(target, inputs, render(inputs))
-        if dry_run:
-            return Result("scaffold", {**plan.as_dict(with_diff=True), "mode": "dry-run"}, human=_human_dry_run)
-        # Temp files an interrupted or killed earlier run left beside these files: ours by name, their writer gone.
-        removed = {"removed_temp_files": remove_stale_temps(plan)}
-        if check:
-            code = check_exit(plan)
-            return Result("scaffold", {**plan.as_dict(), "mode": "check", **removed}, exit_code=code, human=_human_check)
-        done = apply(plan, force)
-        return Result("scaffold", {**done.as_dict(), "mode": "write", **removed}, exit_code=ExitCode.OK, human=_human_write)
-
-    run("scaffold", output, debug, action)
+    request = ScaffoldRequest(
+        Path(path), package=package, driver=driver, style=style, use_async=use_async, ci=ci, server=server, database=database,
+        dry_run=dry_run, force=force, check=check,
+    )  # fmt: skip
+    run("scaffold", output, debug, lambda fmt: _run(request))
 
 
-def _files_table(data: dict[str, Any], only_changed: bool = False) -> None:
+def _run(request: ScaffoldRequest) -> Result:
+    from azsqlctl.core.scaffold.request import scaffold
+
+    from .render import Result
+
+    result = scaffold(request)
+    return Result("scaffold", result.as_dict(), exit_code=result.exit_code, human=lambda _: _human(result))
+
+
+def _human(result: ScaffoldResult) -> None:
+    from azsqlctl.core.scaffold.request import Mode
+
+    {Mode.DRY_RUN: _human_dry_run, Mode.CHECK: _human_check, Mode.WRITE: _human_write}[result.mode](result)
+
+
+def _files_table(plan: ScaffoldPlan, only_changed: bool = False) -> None:
     from .render import console, shown
 
     con = console()
     marks = {"new": "[green]+[/]", "unchanged": "=", "outdated": "[yellow]~[/]", "edited": "[red]![/]"}
-    for f in data["files"]:
-        if only_changed and f["status"] == "unchanged":
+    for f in plan.files:
+        if only_changed and f.status == "unchanged":
             continue
-        con.print(f"  {marks[f['status']]} {shown(f['path'])} ({f['status']})")
+        con.print(f"  {marks[f.status]} {shown(f.path)} ({f.status.value})")
 
 
-def _human_dry_run(data: dict[str, Any]) -> None:
+def _human_dry_run(result: ScaffoldResult) -> None:
     from .render import console, shown
 
-    con = console()
-    con.print(f"Scaffold into {shown(data['target'])} (dry run):")
-    _files_table(data)
-    for f in data["files"]:
-        if f.get("diff"):
-            con.print(f["diff"], markup=False, end="" if f["diff"].endswith("\n") else "\n")
-    changed = sum(1 for f in data["files"] if f["status"] != "unchanged")
+    con, plan = console(), result.plan
+    con.print(f"Scaffold into {shown(plan.target)} (dry run):")
+    _files_table(plan)
+    for f in plan.files:
+        if f.diff:
+            con.print(f.diff, markup=False, end="" if f.diff.endswith("\n") else "\n")
+    changed = sum(1 for f in plan.files if f.status != "unchanged")
     con.print(f"Dry run: {changed} file(s) would be written.")
 
 
-def _removed_temps(data: dict[str, Any]) -> None:
+def _removed_temps(result: ScaffoldResult) -> None:
     from .render import console, shown
 
-    for name in data.get("removed_temp_files", []):
+    for name in result.removed_temp_files:
         console().print(f"  removed {shown(name)} (a temp file an interrupted run left)")
 
 
-def _human_check(data: dict[str, Any]) -> None:
+def _human_check(result: ScaffoldResult) -> None:
     from .render import console
 
-    con = console()
-    _removed_temps(data)
-    stale = [f for f in data["files"] if f["status"] != "unchanged"]
+    con, plan = console(), result.plan
+    _removed_temps(result)
+    stale = [f for f in plan.files if f.status != "unchanged"]
     if not stale:
-        con.print(f"All {len(data['files'])} generated file(s) match the templates.")
+        con.print(f"All {len(plan.files)} generated file(s) match the templates.")
         return
-    _files_table(data, only_changed=True)
+    _files_table(plan, only_changed=True)
     con.print(f"{len(stale)} file(s) missing, edited by hand or behind the templates (new = missing, ! = edited, ~ = outdated).")
 
 
-def _human_write(data: dict[str, Any]) -> None:
+def _human_write(result: ScaffoldResult) -> None:
     from .render import console, shown
 
-    con = console()
-    _removed_temps(data)
-    written = set(data["written"])
-    for f in data["files"]:
-        if f["path"] in written:
-            con.print(f"  [green]wrote[/] {shown(f['path'])}")
-    unchanged = len(data["files"]) - len(written)
+    con, plan = console(), result.plan
+    _removed_temps(result)
+    written = set(plan.written)
+    for f in plan.files:
+        if f.path in written:
+            con.print(f"  [green]wrote[/] {shown(f.path)}")
+    unchanged = len(plan.files) - len(written)
     con.print(f"Wrote {len(written)} file(s){f', {unchanged} unchanged' if unchanged else ''}.")
-    wiring = next((f["path"] for f in data["files"] if f["path"].endswith("WIRING.md")), "")
+    wiring = next((f.path for f in plan.files if f.path.endswith("WIRING.md")), "")
     if written and wiring:
         con.print(f"Next: wire it in as {shown(wiring)} shows (app.include_router via install(), lifespan).")

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from .config import CUSTOM_FIELDS, env_name
 from .errors import ConfigError
 
 SANDBOX_CLOUD_NAME = "AzsqlctlSandbox"
@@ -63,10 +64,6 @@ BUILTIN: dict[str, Cloud] = {
     ),
 }  # fmt: skip
 
-# Setting names shared by env (AZSQLCTL_<UPPER>) and config ([clouds.<name>] keys).
-CUSTOM_FIELDS = (
-    "arm_endpoint", "arm_resource", "logs_endpoint", "logs_resource", "sql_dns_suffix", "sql_resource", "authority_host", "dns_server",
-)  # fmt: skip
 REQUIRED_FIELDS = ("arm_endpoint", "sql_resource", "sql_dns_suffix")
 URL_FIELDS = ("arm_endpoint", "arm_resource", "logs_endpoint", "logs_resource", "sql_resource", "authority_host")
 # What a token scope may hold (azure-identity refuses anything else with a ValueError): an absolute URL of these.
@@ -92,8 +89,6 @@ def _checked(settings: Mapping[str, str], sources: Mapping[str, str] | None = No
     ``sources`` names where each value came from (the environment variable, or the file's
     ``[clouds.<name>].<key>``); without it the environment variable is named.
     """
-    from .config import env_name
-
     for key in CUSTOM_FIELDS:
         value = settings.get(key, "")
         if not value:
@@ -115,8 +110,6 @@ def resolve_cloud(name: str, settings: Mapping[str, str], ca_bundle: str = "", s
     missing = [f for f in REQUIRED_FIELDS if not settings.get(f)]
     if missing:
         known = ", ".join(BUILTIN)
-        from .config import env_name
-
         env = ", ".join(env_name(f) for f in missing)
         raise ConfigError(
             f"unknown cloud '{name}'",

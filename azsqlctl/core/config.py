@@ -55,6 +55,10 @@ SETTINGS: tuple[Spec, ...] = (
     Spec("dns_server", "", "AZSQLCTL_DNS_SERVER", False),  # custom cloud: ip[:port] of the DNS server doctor resolves through
 )  # fmt: skip
 BY_KEY: dict[str, Spec] = {s.key: s for s in SETTINGS}
+# A custom cloud's fields: the settings the environment or a [clouds.<name>] table sets (core.clouds reads them).
+CUSTOM_FIELDS = (
+    "arm_endpoint", "arm_resource", "logs_endpoint", "logs_resource", "sql_dns_suffix", "sql_resource", "authority_host", "dns_server",
+)  # fmt: skip
 FILE_KEYS = frozenset({s.key for s in SETTINGS if s.in_file} | {"clouds"})
 
 
@@ -108,8 +112,6 @@ def _checked(file: FileConfig) -> FileConfig:
     The keys of each ``[clouds.<name>]`` table too: a misspelt endpoint would otherwise be
     silently ignored and surface later as "unknown cloud".
     """
-    from .clouds import CUSTOM_FIELDS
-
     _no_unknown_keys(set(file.values), FILE_KEYS, file.label)
     raw = file.values.get("clouds", {})
     if isinstance(raw, dict):
@@ -183,8 +185,6 @@ def resolve(
 def cloud_settings_with_sources(name: str, env: Mapping[str, str], file: FileConfig) -> tuple[dict[str, str], dict[str, str]]:
     """Custom-cloud fields for ``name`` (environment over the file's [clouds.<name>] table) and, per field set,
     where it came from: ``AZSQLCTL_ARM_ENDPOINT`` or ``azsqlctl.toml [clouds.x].arm_endpoint``."""
-    from .clouds import CUSTOM_FIELDS
-
     tables = {k.lower(): (k, v) for k, v in file.clouds().items()}
     table_name, table = tables.get(name.lower(), (name, {}))
     merged = {f: table.get(f, "") for f in CUSTOM_FIELDS}

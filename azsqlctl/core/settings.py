@@ -88,11 +88,17 @@ class ConnectionSettings:
         return self.server
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the user should hear before anything connects with these settings."""
+        return (TRUST_WARNING,) if self.trust_server_certificate else ()
+
+    @property
     def from_environment(self) -> bool:
         """The target came from the environment (e.g. a sandbox's): fix commands must not pin its port."""
         return self.sources.get("server", "") == env_name("server")
 
 
+TRUST_WARNING = "--trust-server-certificate disables certificate validation: use it for local/dev targets only"
 CLIENT_ID_HINT = "client ids look like 27c1c882-4791-57cf-8622-933abbac9865: az identity show -g RG -n NAME --query clientId"
 SUBSCRIPTION_HINT = "subscription ids look like 27c1c882-4791-57cf-8622-933abbac9865: az account show --query id"
 MAX_DATABASE_NAME = 128  # sysname: Azure SQL database names are at most 128 characters

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from azsqlctl.core.checks import Check, CheckResult, Outcome, Status, Stop, run_checks, validate
+from azsqlctl.core.doctor.schedule import Check, CheckResult, Outcome, Status, Stop, run_checks, validate
 
 Ctx = dict[str, CheckResult]
 
@@ -86,7 +86,7 @@ def test_unknown_dependency_and_cycles_fail_before_running() -> None:
 
 
 def test_doctor_graph_is_valid_at_import() -> None:
-    from azsqlctl.core.doctor import CHECKS
+    from azsqlctl.core.doctor.checks import CHECKS
 
     validate(CHECKS)
     reported = [c.id for c in CHECKS if not c.hidden]

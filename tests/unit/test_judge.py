@@ -6,11 +6,11 @@ import time
 import pytest
 
 from azsqlctl.core import jwt
-from azsqlctl.core.checks import Status, Stop
 from azsqlctl.core.clouds import BUILTIN
 from azsqlctl.core.connstr import parse, split_target
+from azsqlctl.core.doctor.judge import judge_token
+from azsqlctl.core.doctor.schedule import Status, Stop
 from azsqlctl.core.errors import UsageError
-from azsqlctl.core.judge import judge_token
 from azsqlctl.core.queryhash import query_hash
 from azsqlctl.core.tsql import quote_name, quote_string
 

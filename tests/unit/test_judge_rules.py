@@ -8,10 +8,10 @@ from dataclasses import replace
 import pytest
 
 from azsqlctl.core import jwt
-from azsqlctl.core.checks import Status, Stop
 from azsqlctl.core.clouds import BUILTIN
+from azsqlctl.core.doctor.judge import EXPIRY_WARNING, cloud_of_host, judge_dns, judge_server, judge_tls, judge_token, mi_name
+from azsqlctl.core.doctor.schedule import Status, Stop
 from azsqlctl.core.identity import TokenIdentity
-from azsqlctl.core.judge import EXPIRY_WARNING, cloud_of_host, judge_dns, judge_server, judge_tls, judge_token, mi_name
 from azsqlctl.core.ports import CertificateFacts, DnsFacts, FirewallRuleFacts, ServerFacts
 
 CLOUD = BUILTIN["AzureCloud"]

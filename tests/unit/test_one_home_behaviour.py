@@ -15,11 +15,11 @@ import azsqlctl.azure
 import azsqlctl.cli
 import azsqlctl.core
 from azsqlctl.cli.grant_admin import admin_spec
-from azsqlctl.cli.logs import _check_workspace_guid
 from azsqlctl.core import grant_plan, queryhash, roles
 from azsqlctl.core.entra_admin import ADMIN_TYPES
 from azsqlctl.core.errors import UsageError
 from azsqlctl.core.identity import IdentitySpec, canonical_guid, validate_identity
+from azsqlctl.core.logs.request import check_workspace_guid
 from azsqlctl.core.settings import parse_guid
 from azsqlctl.core.tsql import BadIdentifier, guid_literal
 
@@ -64,7 +64,7 @@ def test_every_guid_check_answers_as_the_one_parser(text: str) -> None:
     assert _accepts(lambda: parse_guid(text, "--client-id")) is valid
     assert _accepts(lambda: guid_literal(text)) is valid
     assert _accepts(lambda: admin_spec("admins", text, "Group")) is valid
-    assert _accepts(lambda: _check_workspace_guid(text)) is valid
+    assert _accepts(lambda: check_workspace_guid(text)) is valid
     complaints = validate_identity(IdentitySpec("app1", "app", client_id=text))
     assert any("is not a GUID" in c for c in complaints) is (bool(text) and not valid)
     if valid:

@@ -21,9 +21,16 @@ from hypothesis import strategies as st
 from azsqlctl.cli import doctor as doctor_cli
 from azsqlctl.cli import grant_render, logs_render, render, whoami
 from azsqlctl.cli import sandbox as sandbox_cli
+from azsqlctl.core.doctor import DoctorReport, Fix
+from azsqlctl.core.doctor.schedule import CheckResult, Status
+from azsqlctl.core.errors import ExitCode
+from azsqlctl.core.identity import TokenIdentity
 from azsqlctl.core.logs.audit_rows import AuditEvent, EventKind
+from azsqlctl.core.logs.ports import AuditingPolicy, DiagnosticSetting, ServerRef, Workspace
+from azsqlctl.core.logs.setup import AuditStatus, EnablePlan
 from azsqlctl.core.logs.summary import SummaryGroup
 from azsqlctl.core.visible import has_control, visible
+from azsqlctl.core.whoami import WhoAmI
 
 UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 # Unassigned in Python's Unicode 14, format controls in later versions (a terminal may know a newer Unicode).
@@ -71,22 +78,26 @@ def _capture(render_fn: Callable[[], None]) -> str:
     return out.getvalue() + err.getvalue()
 
 
+GUID = "27c1c882-4791-57cf-8622-933abbac9865"
+
+
+def _identity(s: str) -> TokenIdentity:
+    # The SID is the client id (a GUID: its hex form is computed); every other field is hostile.
+    return TokenIdentity(tenant_id=s, object_id=s, client_id=GUID, kind="app", name=s, audience=s, expires_on=0)
+
+
 def _doctor(s: str) -> Callable[[], None]:
-    data = {
-        "checks": [{"title": s, "status": st_, "duration_ms": 3.0, "finding": s} for st_ in ("pass", "warn", "fail", "skip")],
-        "identity": {"name": s, "client_id": s, "type": s, "tenant_id": s, "object_id": s, "sid": "0x01", "sid_hex": "01"},
-        "fixes": [{"check": s, "fix": s}],
-    }
-    return lambda: doctor_cli._human(data)
+    checks = tuple(CheckResult(s, s, status, s, duration_ms=3.0) for status in Status)
+    report = DoctorReport(checks, _identity(s), ExitCode.CHECK_FAILED, fixes=(Fix(s, s),))
+    return lambda: doctor_cli._human(report)
 
 
 def _whoami(s: str) -> Callable[[], None]:
-    data = {
-        "identity": {"name": s, "client_id": s, "type": s, "tenant_id": s, "object_id": s, "sid": s, "sid_hex": s},
-        "database_name": s, "server": s, "login_name": s, "user_name": s, "credential": s, "token_ms": 1.0,
-        "server_version": s, "login_ms": 2.0, "roles": [s, s], "permissions": [s], "warnings": [s],
-    }  # fmt: skip
-    return lambda: whoami._human(data)
+    info = WhoAmI(
+        server=s, database=s, credential=s, token_ms=1.0, login_ms=2.0, identity=_identity(s), login_name=s, user_name=s,
+        database_name=s, server_version=s, roles=(s, s), permissions=(s,), warnings=(s,),
+    )  # fmt: skip
+    return lambda: whoami._human(info)
 
 
 def _plan(s: str) -> dict[str, Any]:
@@ -137,18 +148,16 @@ def _logs(s: str) -> Callable[[], None]:
 
 
 def _logs_status(s: str) -> Callable[[], None]:
-    data = {
-        "server": s,
-        "auditing": {"state": s, "azure_monitor_target": True, "action_groups": [s]},
-        "diagnostic_settings": [{"name": s, "categories": [s], "workspace_resource": s}],
-        "workspaces": [{"customer_id": s, "retention_days": 30}],
-        "ready": False,
-        "problems": [s],
-    }
-    enabled = {"server": s, "workspace_resource": s, "workspace_id": s, "changes": [s]}
+    # Every field that comes from Azure is hostile; the problems and changes are built from them.
+    server = ServerRef(s, s, s)
+    policy = AuditingPolicy(s, True, (s,))
+    setting = DiagnosticSetting(s, s, (s,))
+    workspace = Workspace(s, s, s, 30)
+    status = AuditStatus(server, policy, (setting,), (workspace,))
+    enabled = EnablePlan(server, workspace, policy, AuditingPolicy("Enabled", True, (s, "FAILED")), None, setting)
 
     def draw() -> None:
-        logs_render.status_human(data)
+        logs_render.status_human(status)
         logs_render.enabled_human(enabled)
 
     return draw

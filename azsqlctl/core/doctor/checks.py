@@ -1,32 +1,32 @@
-"""doctor: verify a token login end to end, check by check, and say exactly what to fix.
+"""doctor's checks: verify a token login end to end, check by check, and say exactly what to fix.
 
 Each check is a module-level function over ``DoctorContext``. A check reads only facts that
 finished checks handed on (the scheduler merges each check's ``Facts`` into the context before
 any dependent starts) and returns an ``Outcome``. The graph (``CHECKS``) is validated when this
 module is imported: a cycle is an import error, never a hang. Judgments live in ``judge``,
-failure explanations in ``diagnosis``; this module wires them to the probes.
+failure explanations in ``core.diagnosis``; this module wires them to the probes (``ports.DoctorProbes``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
-from .checks import Check, CheckResult, Outcome, Status, Stop, run_checks, validate
-from .config import env_name
-from .diagnosis import EntraFailure, LoginContext, explain_entra_failure, explain_login_failure
-from .errors import AuthenticationError, AzsqlctlError, ConnectionFailed, DriverNotFound, ExitCode
-from .identity import TokenIdentity
+from ..config import env_name
+from ..diagnosis import EntraFailure, LoginContext, explain_entra_failure, explain_login_failure
+from ..effective_access import IDENTITY_SQL, MY_PERMISSIONS_SQL, effective_roles, least_privilege_warnings
+from ..errors import AuthenticationError, AzsqlctlError, ConnectionFailed, DriverNotFound, ExitCode
+from ..identity import TokenIdentity
+from ..ports import AccessToken, QuerySession, ServerFacts
+from ..settings import ConnectionSettings
+from ..target import ServerAddress
 from .judge import judge_dns, judge_server, judge_tls, judge_token
-from .ports import AccessToken, DoctorProbes, QuerySession, ServerFacts
-from .settings import ConnectionSettings
-from .target import ServerAddress
-from .whoami import IDENTITY_SQL, MY_PERMISSIONS_SQL, effective_roles, least_privilege_warnings
+from .ports import DoctorProbes
+from .schedule import Check, CheckResult, Outcome, Status, Stop, run_checks, validate
 
 if TYPE_CHECKING:
-    from .logs.recent import AuditLookup
+    from ..logs.recent import AuditLookup
 
 ENCRYPTION_NAMES = {0: "off", 1: "on", 2: "not supported", 3: "required"}
 
@@ -36,9 +36,6 @@ class DoctorOptions:
     settings: ConnectionSettings
     client_ip: str = ""  # the client's public address when known (firewall coverage)
     inspect: bool = False  # an inspecting identity is configured (tells wrong-SID from no-user)
-    # Audited failures explain a refused login: built only when one needs explaining (its ports import
-    # the Monitor SDKs, which a healthy run never needs); it returns None when auditing is not configured.
-    audit: Callable[[], AuditLookup | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,15 +86,32 @@ def merge(ctx: DoctorContext, facts: Facts) -> None:
 
 
 @dataclass(frozen=True)
+class Fix:
+    check: str
+    fix: str
+
+
+@dataclass(frozen=True)
 class DoctorReport:
-    checks: list[CheckResult]
-    identity: dict[str, object] | None
+    checks: tuple[CheckResult, ...]
+    identity: TokenIdentity | None
     exit_code: ExitCode
     error: AzsqlctlError | None = None  # the fatal condition behind exit codes 3/5
-    fixes: list[dict[str, str]] = field(default_factory=list)
+    fixes: tuple[Fix, ...] = ()
+    identity_name: str = ""  # the name the token does not carry (an app's), read from the server
+
+    @property
+    def name(self) -> str:
+        """Whom the report is about: the token's name, else what the server called it."""
+        return (self.identity.name or self.identity_name) if self.identity else ""
+
+    def count(self, status: Status) -> int:
+        return sum(1 for c in self.checks if c.status == status)
 
     def as_dict(self) -> dict[str, object]:
-        return {"checks": [c.as_dict() for c in self.checks], "identity": self.identity, "fixes": self.fixes}
+        identity = {**self.identity.as_dict(), "name": self.name} if self.identity else None
+        fixes = [{"check": f.check, "fix": f.fix} for f in self.fixes]
+        return {"checks": [c.as_dict() for c in self.checks], "identity": identity, "fixes": fixes}
 
 
 # --- the checks ----------------------------------------------------------------------------------
@@ -246,7 +260,7 @@ def _login_failure(ctx: DoctorContext, exc: AzsqlctlError) -> Outcome:
     cause, fix = explain_login_failure(number if isinstance(number, int) else None, sqlstate, message, login_ctx)
     evidence: dict[str, object] = {"sqlstate": sqlstate, "number": number, "server_message": message}
     finding = f"{message} ({number or sqlstate}): {cause}"
-    audit = ctx.opts.audit() if number == 18456 and ctx.opts.audit is not None else None
+    audit = ctx.probes.audit_lookup() if number == 18456 else None
     if audit is not None:
         finding, fix = _audited(audit, ctx, finding, fix, evidence)
     return Outcome(Status.FAIL, finding, evidence, fix, str(number or sqlstate))
@@ -254,8 +268,8 @@ def _login_failure(ctx: DoctorContext, exc: AzsqlctlError) -> Outcome:
 
 def _audited(audit: AuditLookup, ctx: DoctorContext, finding: str, fix: str, evidence: dict[str, object]) -> tuple[str, str]:
     """The real state from the audit log (the client only saw state 1), or how to turn the log on."""
-    from .logs.recent import describe
-    from .logs.setup import AuditingOff
+    from ..logs.recent import describe
+    from ..logs.setup import AuditingOff
 
     ident = ctx.identity
     principals = [ctx.identity_name, *((ident.name, ident.client_id, ident.object_id) if ident else ())]
@@ -317,10 +331,7 @@ def doctor(opts: DoctorOptions, probes: DoctorProbes) -> DoctorReport:
 
 def _report(results: list[CheckResult], ctx: DoctorContext) -> DoctorReport:
     failed = [r for r in results if r.status == Status.FAIL]
-    fixes = [{"check": r.id, "fix": r.fix} for r in results if r.fix and r.status in (Status.FAIL, Status.WARN)]
-    identity = None
-    if ctx.identity is not None:
-        identity = {**ctx.identity.as_dict(), "name": ctx.identity.name or ctx.identity_name}
+    fixes = tuple(Fix(r.id, r.fix) for r in results if r.fix and r.status in (Status.FAIL, Status.WARN))
     exit_code = ExitCode.OK
     fatal = None
     if any(r.id == "driver" and r.code == "driver_not_found" for r in failed):
@@ -329,4 +340,4 @@ def _report(results: list[CheckResult], ctx: DoctorContext) -> DoctorReport:
         exit_code, fatal = ctx.fatal.exit_code if ctx.fatal else ExitCode.AUTHENTICATION, ctx.fatal
     elif failed:
         exit_code = ExitCode.CHECK_FAILED
-    return DoctorReport(results, identity, exit_code, fatal, fixes)
+    return DoctorReport(tuple(results), ctx.identity, exit_code, fatal, fixes, ctx.identity_name)

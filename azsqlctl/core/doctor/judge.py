@@ -8,12 +8,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from .checks import Outcome, Status, Stop
-from .clouds import BUILTIN, Cloud
-from .identity import TokenIdentity, identity_from_claims
-from .jwt import MalformedToken, claims, number_claim
-from .netaddr import covers, is_public
-from .ports import CertificateFacts, DnsFacts, ServerFacts
+from ..clouds import BUILTIN, Cloud
+from ..identity import TokenIdentity, identity_from_claims
+from ..jwt import MalformedToken, claims, number_claim
+from ..netaddr import covers, is_public
+from ..ports import CertificateFacts, DnsFacts, ServerFacts
+from .schedule import Outcome, Status, Stop
 
 Judgment = Outcome  # judgments are Outcomes: one frozen dataclass, fields in CheckResult's order
 EXPIRY_WARNING = 300  # seconds: azure-identity refreshes 5 minutes before expiry
