@@ -256,3 +256,13 @@ def test_generated_statements_translate(session: SqlSession, statement: str) -> 
     run(session, "ROLLBACK")
     for sandbox_failure in ("could not execute", "could not translate", "of these values"):
         assert sandbox_failure.encode("utf-16-le") not in out, statement
+
+
+def test_transaction_names_with_at_signs_stay_in_their_statement(session: SqlSession) -> None:
+    """sqlglot gives each @ of @@SPID its own token: the name is still one, so no empty statement follows
+    (hypothesis found `COMMIT @@SPID` crashing the session on an empty statement)."""
+    assert [st.text for st in split("BEGIN TRAN @@SPID SELECT 1")] == ["BEGIN TRAN @@SPID", "SELECT 1"]
+    assert [st.text for st in split("COMMIT @@SPID")] == ["COMMIT @@SPID"]
+    out, ok = run(session, "COMMIT @@SPID")
+    assert not ok and last_done(out)[0] == tk.DONE  # an error, not a dropped connection
+    assert struct.unpack_from("<i", out, out.index(bytes([tk.ERROR])) + 3)[0] == 3902  # no BEGIN TRANSACTION to commit

@@ -177,8 +177,8 @@ class _Splitter:
 
     def name(self, i: int) -> int:
         """After one (possibly dotted, possibly @variable or #temp) name starting at ``i``."""
-        if i < self.n and self.toks[i].token_type in (TokenType.PARAMETER, TokenType.HASH):
-            i += 1
+        while i < self.n and self.toks[i].token_type in (TokenType.PARAMETER, TokenType.HASH):
+            i += 1  # @v, @@SPID, #temp, ##global: sqlglot gives each @ or # its own token
         i += 1
         while i + 1 < self.n and self.toks[i].token_type == TokenType.DOT:
             i += 2

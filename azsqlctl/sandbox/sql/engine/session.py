@@ -346,7 +346,7 @@ class SqlSession:
         """One statement: its pieces, or its error (which ends the statement or the batch, as SQL Server's do);
         then the statement's locks and committed-row views go, and outside a transaction its changes commit."""
         self._snapshot = None
-        self._last_word = st.toks[-1].text
+        self._last_word = st.toks[-1].text if st.toks else st.text.strip()
         try:
             done = fn()
             if self.nocount:  # as NOCOUNT was when the statement ran: SET NOCOUNT OFF later does not count it
