@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -33,8 +34,26 @@ START_HERE = (
 )
 
 
-def build_app(only: str | None = None) -> typer.Typer:
-    """The root command with every command, or with ``only`` that one (its siblings' modules are not imported)."""
+# The root's help lists every command by its one-line summary. Building the real commands for that imports
+# every command module (~75 ms of `azsqlctl --help`, bench/startup.py), so the listing is built from these
+# summaries instead; tests/unit/test_root_listing.py keeps them equal to the commands' own help, text and order.
+SUMMARIES = {
+    "whoami": "Log in to the database with an Entra token; print the login, user, roles and permissions.",
+    "doctor": "Check driver, credential, token, DNS/TCP/TLS, server settings, login and permissions; print the fixes.",
+    "grant": "Give an identity least-privilege database roles: plan, print, apply in one transaction, check for drift.",
+    "scaffold": "Generate the FastAPI <-> Azure SQL connection module, its tests and a CI workflow.",
+    "logs": "Failed logins (18456 and friends) from Azure Monitor, with the real state, cause and fix.",
+    "sandbox": "A local Azure SQL + Entra ID stand-in driven by the real SDKs and ODBC driver.",
+}  # in the order the root's help lists them: Typer puts plain commands before groups (logs, sandbox)
+
+
+def _listed(name: str) -> None:
+    """Never run: a name on the command line builds the real command (``main``)."""
+
+
+def build_app(only: str | None = None, listing: bool = False) -> typer.Typer:
+    """The root command with every command, or with ``only`` that one (its siblings' modules are not imported);
+    ``listing``: every command as its name and summary only, for the root's help, --version and typos."""
     app = typer.Typer(
         name="azsqlctl",
         cls=HouseGroup,
@@ -47,6 +66,10 @@ def build_app(only: str | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(root)
+    if listing:
+        for name, summary in SUMMARIES.items():
+            app.command(name, help=summary, add_help_option=False)(_listed)
+        return app
     for name in COMMANDS if only is None else (only,):
         if name == "whoami":
             from . import whoami
@@ -87,6 +110,12 @@ def __getattr__(name: str) -> typer.Typer:
 def main() -> None:
     enable_hard_exit()
     # A run names its command first: only that command is registered (the others' modules and Typer's
-    # parameter building cost ~70 ms of every run). --help, --version, completion and typos get them all.
+    # parameter building cost ~70 ms of every run). The root's --help, --version and typos need only the
+    # names and summaries; shell completion walks every command's options, so it gets them all.
     first = sys.argv[1] if len(sys.argv) > 1 else ""
-    build_app(first if first in COMMANDS else None)()
+    if first in COMMANDS:
+        build_app(first)()
+    elif os.environ.get("_AZSQLCTL_COMPLETE"):
+        build_app()()
+    else:
+        build_app(listing=True)()
