@@ -10,7 +10,7 @@ import typer
 
 from azsqlctl import __version__
 
-from .runner import HouseGroup, enable_hard_exit
+from .runner import PROG, HouseGroup, enable_hard_exit
 
 __all__ = ["COMMANDS", "build_app", "main"]  # and ``app`` (every command), built on first use
 
@@ -115,7 +115,7 @@ def main() -> None:
     first = sys.argv[1] if len(sys.argv) > 1 else ""
     if first in COMMANDS:
         build_app(first)()
-    elif os.environ.get("_AZSQLCTL_COMPLETE"):
+    elif os.environ.get(f"_{PROG}_COMPLETE".replace("-", "_").upper()):  # Click's completion variable, named as Click names it
         build_app()()
     else:
         build_app(listing=True)()

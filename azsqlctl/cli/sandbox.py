@@ -53,7 +53,7 @@ ScenarioOption = Annotated[
     typer.Option(
         "--scenario",
         metavar="NAME",
-        help="Start from a fresh state set up for a README example: failed-logins, fleet, follow, no-monitoring or "
+        help="Start from a fresh state set up for a docs example: failed-logins, fleet, follow, no-monitoring or "
         "web-app "
         "(in a temporary directory unless --state names a file that does not exist yet)",
         show_default=False,

@@ -2,7 +2,7 @@
 
 The file is ``azsqlctl.toml`` in the working directory, or ``[tool.azsqlctl]`` in
 ``pyproject.toml``. Each resolved value remembers where it came from, so a
-diagnosis can say "server from AZSQLCTL_SERVER". Help texts and the README's
+diagnosis can say "server from AZSQLCTL_SERVER". Help texts and the docs'
 configuration table are derived from (or checked against) ``SETTINGS``.
 """
 
@@ -22,7 +22,7 @@ TomlValue = str | int | float | bool | list["TomlValue"] | dict[str, "TomlValue"
 class Spec:
     """One setting: its flag (or "" when it has none), environment variable and whether the file may set it.
 
-    What each means is the comment on its line (users read it in --help and the README, not here)."""
+    What each means is the comment on its line (users read it in --help and the docs, not here)."""
 
     key: str
     flag: str

@@ -1,8 +1,8 @@
-"""Named sandbox scenarios: a fresh state set up for one of the README's worked examples.
+"""Named sandbox scenarios: a fresh state set up for one of the docs' worked examples.
 
 ``azsqlctl sandbox run --scenario NAME -- …``, ``sandbox serve --scenario NAME`` and the pytest
 plugin (``azsql_control.load_scenario(NAME)``) start from the default state and add what the
-example needs, so every example runs as written and prints what the README shows:
+example needs, so every example runs as written and prints what the docs show:
 
 - ``failed-logins``: the audit trail of three kinds of refused logins a minute ago, already ingested
   by Log Analytics (1 x billing-worker state 132: no user; 1 x orders-api from another tenant, state

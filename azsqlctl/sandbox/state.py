@@ -27,7 +27,7 @@ from .monitor.state import Monitor, default_monitor, monitor_from_dict
 
 IdentityKind = Literal["managed_identity", "service_principal", "user", "group"]
 
-# Deterministic ids: the README's worked examples show the same GUIDs a fresh sandbox has.
+# Deterministic ids: the docs' worked examples show the same GUIDs a fresh sandbox has.
 _NS = uuid.UUID("6f1d1b1e-5a8e-4c43-9a52-5d2f1f0c0a11")
 
 

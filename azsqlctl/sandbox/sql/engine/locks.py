@@ -14,7 +14,7 @@ it updates or deletes from, an intent-exclusive one (IX) on each it inserts into
 are undone from an undo log on rollback (``undo``); readers take no lock and read committed rows through the
 same log (READ_COMMITTED_SNAPSHOT, Azure SQL Database's default); DDL takes the database's schema lock
 (Sch-M) until its transaction ends, every statement a schema-stability lock (Sch-S) for its duration.
-Measured with ``python -m bench mixed`` (README, performance): 0 errors, p99 under 250 ms with 40 clients,
+Measured with ``python -m bench mixed`` (docs/performance.md): 0 errors, p99 under 250 ms with 40 clients,
 writers on distinct tables or on one.
 
 What differs from Azure SQL, knowingly: locks are per table, not per row (two transactions updating
