@@ -116,7 +116,7 @@ class _Mutator(ast.NodeTransformer):
             if deletable and self._point(stmt, "delete"):
                 out.append(ast.copy_location(ast.Pass(), stmt))
                 continue
-            new = self.visit(stmt)
+            new = stmt if _exported(stmt) else self.visit(stmt)  # __all__ names the exports: a declaration, no behaviour
             out.extend(new if isinstance(new, list) else [new])
         return out or [ast.Pass()]
 
