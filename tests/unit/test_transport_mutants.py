@@ -36,7 +36,7 @@ def test_each_endpoint_and_cause(endpoint: Endpoint, cause: Cause) -> None:
     title, setting = ENDPOINTS[endpoint]
     what, hint = MESSAGES[cause]
     error = transport_failure(endpoint, "https://h.example/x", cause)
-    assert isinstance(error, ConnectionFailed) and error.exit_code == ExitCode.CONNECTION == 4
+    assert isinstance(error, ConnectionFailed) and error.exit_code == ExitCode.CONNECTION
     assert error.message == f"{title} at https://h.example/x {what}"
     assert error.hint == hint.format(s=setting)
     assert error.code == f"{endpoint.value}_{cause.value}"
