@@ -2,13 +2,14 @@
 
     python -m tools.mutate azsqlctl/core/redact.py            # the unit tests that import it
     python -m tools.mutate azsqlctl/core/policy.py --tests tests/unit/test_policy_rules.py -v
+    python -m tools.mutate --all-core                          # every core module, then a table of scores
 
 Each mutant changes one node on one line: a comparison flipped (``<`` -> ``>=``, ``==`` -> ``!=``,
 ``in`` -> ``not in``), a condition negated, ``and``/``or`` swapped, a statement deleted (-> ``pass``),
 a constant changed (number + 1, string altered, ``True``/``False`` swapped) or a returned value
 replaced by ``None``. The mutated module is compiled from the edited AST (line numbers kept) and served
 to a forked child through an import hook, so the files on disk never change; the child runs pytest
-(``-x -q -p no:cacheprovider --assert=plain``: pytest's rewriting hook would load the
+(``-x -q -n 0 -p no:cacheprovider --assert=plain``: pytest's rewriting hook would load the
 project's modules, the plugin's package, ahead of the mutant) over the chosen test files, with a per-mutant timeout. A mutant is
 *caught* when the tests fail or time out, *survived* when they pass.
 
@@ -17,6 +18,8 @@ its reason, in tools/mutation_equivalent.txt and left out of the figures. A muta
 ``<path>::<function qualname>::<operator>#<n>`` (n counts that operator within the function), so
 names survive edits elsewhere in the file.
 
+``--all-core`` runs every module of azsqlctl/core (an hour or more on two cores) and ends with a markdown
+table (module, mutants run, caught, equivalent, score); tools/mutation_scores.md records the last figures.
 Not run in CI (minutes per module on two cores); tests/unit/test_mutation_runner.py checks the runner
 on a toy module and that every excluded name still names a mutant.
 """
@@ -113,7 +116,7 @@ class _Mutator(ast.NodeTransformer):
             if deletable and self._point(stmt, "delete"):
                 out.append(ast.copy_location(ast.Pass(), stmt))
                 continue
-            new = self.visit(stmt)
+            new = stmt if _exported(stmt) else self.visit(stmt)  # __all__ names the exports: a declaration, no behaviour
             out.extend(new if isinstance(new, list) else [new])
         return out or [ast.Pass()]
 
@@ -292,7 +295,8 @@ def _run_child(name: str, path: Path, code: CodeType, tests: Sequence[Path], tim
             sys.meta_path.insert(0, _Serve(name, path, code))
             import pytest
 
-            rc = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--assert=plain", *map(str, tests)])
+            # -n 0: xdist workers (addopts) would be fresh processes without the hook, running the original module
+            rc = pytest.main(["-x", "-q", "-n", "0", "-p", "no:cacheprovider", "--assert=plain", *map(str, tests)])
             os._exit(int(rc))
         except BaseException:  # noqa: BLE001 - the child must exit, whatever the mutant did
             os._exit(99)
@@ -363,31 +367,50 @@ def run(
         yield Outcome(mutant, caught, time.monotonic() - started)
 
 
+def core_modules(core: Path = ROOT / "azsqlctl" / "core") -> list[Path]:
+    """Every module of core with code in it (package ``__init__`` files and Protocol-only ``ports`` excluded)."""
+    return sorted(p for p in core.rglob("*.py") if p.name not in ("__init__.py", "ports.py"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.mutate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("modules", nargs="+", type=Path, help="module files, e.g. azsqlctl/core/redact.py")
+    parser.add_argument("modules", nargs="*", type=Path, help="module files, e.g. azsqlctl/core/redact.py")
+    parser.add_argument("--all-core", action="store_true", help="every module of azsqlctl/core, then a table of scores")
     parser.add_argument("--tests", nargs="*", type=Path, help="test files (default: tests/unit files that import the module)")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds per mutant's test run (default 20)")
     parser.add_argument("-v", "--verbose", action="store_true", help="list survivors with their names")
     parser.add_argument("--minimum", type=float, default=0.0, help="exit 1 when a module's kill rate is below this percentage")
     args = parser.parse_args(argv)
+    modules = [*args.modules, *(core_modules() if args.all_core else [])]
+    if not modules:
+        parser.error("name module files, or pass --all-core")
+    excluded = equivalent()
+    rows: list[tuple[str, int, int, int, str]] = []  # module, mutants run, caught, equivalent, score
     worst = 100.0
-    for path in args.modules:
+    for path in modules:
         tests = args.tests or tests_importing(path)
+        rel = _relative(path)
+        skipped = sum(1 for name in excluded if name.startswith(f"{rel}::"))
         if not tests:
             print(f"{path}: no unit test imports it")
+            rows.append((rel, 0, 0, skipped, "no unit test"))
             worst = 0.0
             continue
         _preload(tests)
-        outcomes = list(run(path, tests, args.timeout))
+        outcomes = list(run(path, tests, args.timeout, excluded))
         caught = sum(o.caught for o in outcomes)
         rate = 100.0 * caught / len(outcomes) if outcomes else 100.0
         worst = min(worst, rate)
-        print(f"{path}: {caught}/{len(outcomes)} mutants caught ({rate:.0f} %) by {len(tests)} test file(s)")
+        rows.append((rel, len(outcomes), caught, skipped, f"{rate:.0f} %"))
+        print(f"{path}: {caught}/{len(outcomes)} mutants caught ({rate:.0f} %) by {len(tests)} test file(s)", flush=True)
         if args.verbose:
             for o in outcomes:
                 if not o.caught:
                     print(f"  survived {o.mutant.name}  (line {o.mutant.line}: {o.mutant.text})")
+    if len(rows) > 1:
+        print("\n| module | mutants | caught | equivalent | score |\n|---|---:|---:|---:|---:|")
+        for rel, count, caught, skipped, score in rows:
+            print(f"| {rel} | {count} | {caught} | {skipped} | {score} |")
     return 1 if worst < args.minimum else 0
 
 
