@@ -88,9 +88,10 @@ if os.environ.get("CI"):
 
 
 # Whole folders of heavy checks (issue 19's layers): the third-party clients and ORM stacks, and Microsoft's
-# Kusto language service over every query shape, each driving node or a driver per test. They run with the rest
+# Kusto language service over every query shape, each driving node or a driver per test, and tests/tools (the
+# mutation runner forking a pytest per mutant). They run with the rest
 # (the README's test command runs everything); `-m "not slow"` leaves them out of the quick loop.
-_SLOW_FOLDERS = ("clients", "stacks", "kusto")
+_SLOW_FOLDERS = ("clients", "stacks", "kusto", "tools")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

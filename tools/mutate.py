@@ -17,7 +17,7 @@ its reason, in tools/mutation_equivalent.txt and left out of the figures. A muta
 ``<path>::<function qualname>::<operator>#<n>`` (n counts that operator within the function), so
 names survive edits elsewhere in the file.
 
-Not run in CI (minutes per module on two cores); tests/unit/test_mutation_runner.py checks the runner
+Not run in CI (minutes per module on two cores); tests/tools/test_mutation_runner.py checks the runner
 on a toy module and that every excluded name still names a mutant.
 """
 
