@@ -108,6 +108,13 @@ _SLOW_TESTS: dict[str, str] = {
     "e2e/test_scaffold.py::test_generated_workflow_passes_actionlint_and_zizmor": "actionlint and zizmor over the generated workflow (tools layer)",
     "e2e/test_scaffold.py::test_actionlint_reports_a_broken_workflow": "actionlint over a broken workflow (tools layer)",
     "e2e/test_scaffold_plugin.py::test_plugin_loads_in_a_foreign_project_through_its_entry_point": "a child pytest in a foreign project that finds the plugin by its entry point",
+    "e2e/test_entra_workflow.py::test_generated_workflow_runs_against_the_sandbox": "the generated workflow's steps as shell processes under `sandbox run` (~11 s CPU)",
+    "e2e/test_fuzz_cli.py::test_no_input_ends_in_exit_70_or_a_traceback": "a property run over whole CLI invocations (~3 s CPU, 16 s on a busy machine)",
+    "e2e/test_fuzz_cli.py::test_an_unreachable_endpoint_is_named_with_the_readmes_code_within_the_timeout": "waits out a dead or stalled endpoint's whole timeout",
+    "e2e/test_signals.py::test_sandbox_run_signals_the_commands_whole_group": "real process groups under `sandbox run`, waiting for each to end",
+    "e2e/test_signals.py::test_sandbox_run_kills_a_command_that_ignores_signals_after_the_grace_period": "waits out the TERM-then-KILL grace period",
+    "e2e/test_signals.py::test_scaffold_interrupted_leaves_no_temp_files_and_a_later_run_removes_stale_ones": "interrupts real scaffold processes at several instants",
+    "e2e/test_signals.py::test_a_signal_in_the_first_instants_exits_quietly": "starts and signals many interpreters at chosen instants",
 }
 
 
