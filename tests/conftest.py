@@ -88,14 +88,49 @@ if os.environ.get("CI"):
 
 
 # Whole folders of heavy checks (issue 19's layers): the third-party clients and ORM stacks, and Microsoft's
-# Kusto language service over every query shape, each driving node or a driver per test. They run with the rest
+# Kusto language service over every query shape, each driving node or a driver per test, and tests/tools (the
+# mutation runner forking a pytest per mutant). They run with the rest
 # (the README's test command runs everything); `-m "not slow"` leaves them out of the quick loop.
-_SLOW_FOLDERS = ("clients", "stacks", "kusto")
+_SLOW_FOLDERS = ("clients", "stacks", "kusto", "tools")
+
+
+# Single tests that are long by nature (a property run of hundreds of examples, a fuzz over many CLI processes, a
+# repeated race): each with the one-line reason it cannot be quick. Keyed by node id without parameters, so every
+# parametrization of a listed test is slow. Listed here rather than decorated so the quick loop's shape reads in
+# one place; the whole suite still runs them.
+_SLOW_TESTS: dict[str, str] = {
+    "e2e/test_docs.py": "every README and docs example as a shell script against its own `sandbox run` process (docs layer)",
+    "e2e/test_entra_cli.py": "each test is a CI job's whole flow: several CLI processes and `sandbox run --as` children (~4 s CPU each)",
+    "e2e/test_entra_pipelines.py::test_generated_pipeline_runs_against_the_sandbox": "the generated pipeline's steps as shell processes under `sandbox run` (~12 s CPU)",
+    "e2e/test_sandbox_cli.py::test_reset_brings_back_a_default_sandbox_the_readme_entra_admin_example_broke": "replays a README example through several `sandbox run` processes (~5 s CPU)",
+    "e2e/test_scaffold.py::test_mypy_strict_passes_on_every_combination": "mypy --strict over every generated project (tools layer, ~8 s CPU)",
+    "e2e/test_scaffold.py::test_generated_tests_pass_against_the_sandbox": "the generated project's own pytest in a child process against a sandbox (~5 s CPU)",
+    "e2e/test_scaffold.py::test_generated_workflow_passes_actionlint_and_zizmor": "actionlint and zizmor over the generated workflow (tools layer)",
+    "e2e/test_scaffold.py::test_actionlint_reports_a_broken_workflow": "actionlint over a broken workflow (tools layer)",
+    "e2e/test_scaffold_plugin.py::test_plugin_loads_in_a_foreign_project_through_its_entry_point": "a child pytest in a foreign project that finds the plugin by its entry point",
+    "e2e/test_entra_workflow.py::test_generated_workflow_runs_against_the_sandbox": "the generated workflow's steps as shell processes under `sandbox run` (~11 s CPU)",
+    "e2e/test_fuzz_cli.py::test_no_input_ends_in_exit_70_or_a_traceback": "a property run over whole CLI invocations (~3 s CPU, 16 s on a busy machine)",
+    "e2e/test_fuzz_cli.py::test_an_unreachable_endpoint_is_named_with_the_readmes_code_within_the_timeout": "waits out a dead or stalled endpoint's whole timeout",
+    "e2e/test_signals.py::test_sandbox_run_signals_the_commands_whole_group": "real process groups under `sandbox run`, waiting for each to end",
+    "e2e/test_signals.py::test_sandbox_run_kills_a_command_that_ignores_signals_after_the_grace_period": "waits out the TERM-then-KILL grace period",
+    "e2e/test_signals.py::test_scaffold_interrupted_leaves_no_temp_files_and_a_later_run_removes_stale_ones": "interrupts real scaffold processes at several instants",
+    "e2e/test_signals.py::test_a_signal_in_the_first_instants_exits_quietly": "starts and signals many interpreters at chosen instants",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests = Path(__file__).resolve().parent
+    files: set[str] = set()
+    used: set[str] = set()
     for item in items:
         parts = Path(str(item.path)).resolve().relative_to(tests).parts
-        if parts and parts[0] in _SLOW_FOLDERS:
+        relative = "/".join(parts)
+        files.add(relative)
+        keys = [k for k in (f"{relative}::{item.name.split('[', 1)[0]}", relative) if k in _SLOW_TESTS]
+        used.update(keys)
+        if (parts and parts[0] in _SLOW_FOLDERS) or keys:
             item.add_marker(pytest.mark.slow)
+    # A renamed test must not leave the quick loop silently heavier (or its entry silently dead).
+    stale = [k for k in _SLOW_TESTS if k.split("::", 1)[0] in files and k not in used]
+    if stale:
+        raise pytest.UsageError(f"tests/conftest.py _SLOW_TESTS names tests that no longer exist: {stale}")

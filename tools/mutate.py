@@ -20,7 +20,7 @@ names survive edits elsewhere in the file.
 
 ``--all-core`` runs every module of azsqlctl/core (an hour or more on two cores) and ends with a markdown
 table (module, mutants run, caught, equivalent, score); tools/mutation_scores.md records the last figures.
-Not run in CI (minutes per module on two cores); tests/unit/test_mutation_runner.py checks the runner
+Not run in CI (minutes per module on two cores); tests/tools/test_mutation_runner.py checks the runner
 on a toy module and that every excluded name still names a mutant.
 """
 

@@ -7,6 +7,7 @@ client's claim checks meet the same fields they meet on Azure.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -35,6 +36,16 @@ class TokenRejected(Exception):
         self.claims = claims or {}
 
 
+@functools.lru_cache(maxsize=16)
+def _parse_key(pem: bytes) -> rsa.RSAPrivateKey:
+    # Parsing checks the RSA key (~0.1-0.3 s per 2048-bit key, four keys per sandbox): a process that starts many
+    # sandboxes over the same material (the test suite, `sandbox run` after `serve`) parses each key once. Keyed by
+    # the file's bytes, so a replaced key file is parsed afresh; key objects are immutable.
+    loaded = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(loaded, rsa.RSAPrivateKey)
+    return loaded
+
+
 @dataclass
 class Issuer:
     key: rsa.RSAPrivateKey
@@ -55,9 +66,7 @@ class Issuer:
 
     @staticmethod
     def _load(path: Path) -> rsa.RSAPrivateKey:
-        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        assert isinstance(loaded, rsa.RSAPrivateKey)
-        return loaded
+        return _parse_key(path.read_bytes())
 
     def sign(self, claims: dict[str, Any]) -> str:
         header = {"typ": "JWT", "alg": "RS256", "kid": self.kid, "x5t": self.kid}
