@@ -107,6 +107,12 @@ def database_permissions(db: Database) -> Rows:
     return rows
 
 
+def schemas(db: Database) -> Rows:
+    """principal_id is the owner: dbo (1) unless the state names another principal."""
+    ids, owners = _ids(db), {s.lower(): o.lower() for s, o in db.schema_owners.items()}
+    return [{"name": s, "schema_id": i + 1, "principal_id": ids.get(owners.get(s.lower(), "dbo"), 1)} for i, s in enumerate(db.schemas)]
+
+
 RELATIONS: dict[str, tuple[list[tk.Column], Callable[[Database, Caller], Rows]]] = {
     "sys.database_principals": (
         [tk.Column("name"), tk.Column("principal_id", "int"), tk.Column("type"), tk.Column("type_desc"),
@@ -127,7 +133,7 @@ RELATIONS: dict[str, tuple[list[tk.Column], Callable[[Database, Caller], Rows]]]
         lambda db, _c: database_permissions(db),
     ),
     "sys.schemas": (
-        [tk.Column("name"), tk.Column("schema_id", "int")],
-        lambda db, _c: [{"name": s, "schema_id": i + 1} for i, s in enumerate(db.schemas)],
+        [tk.Column("name"), tk.Column("schema_id", "int"), tk.Column("principal_id", "int")],
+        lambda db, _c: schemas(db),
     ),
 }  # fmt: skip
