@@ -98,7 +98,10 @@ def quick_probe(settings: ConnectionSettings, server: ServerAddress | None = Non
         diag = lookup(exc.step.upper(), None)
         hint = f"{diag.cause}: {diag.fix}" if diag else "run azsqlctl doctor for every check"
         return ConnectionFailed(
-            exc.message, hint, code=exc.step.upper(), details={"step": exc.step, "timed_out": bool(exc.details.get("timed_out"))}
+            exc.message,
+            hint,
+            code=exc.step.upper(),
+            details={"step": exc.step, **({"timed_out": True} if exc.details.get("timed_out") else {})},
         )
     return None
 
