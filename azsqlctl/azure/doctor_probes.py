@@ -122,7 +122,12 @@ def quick_probe(settings: ConnectionSettings, server: ServerAddress | None = Non
     except ProbeFailed as exc:
         diag = lookup(exc.step.upper(), None)
         hint = f"{diag.cause}: {diag.fix}" if diag else "run azsqlctl doctor for every check"
-        return ConnectionFailed(exc.message, hint, code=exc.step.upper(), details={"step": exc.step})
+        return ConnectionFailed(
+            exc.message,
+            hint,
+            code=exc.step.upper(),
+            details={"step": exc.step, **({"timed_out": True} if exc.details.get("timed_out") else {})},
+        )
     return None
 
 
@@ -136,7 +141,9 @@ def diagnosed(
 
     The driver reports a refused port or an unknown name as HYT00 only after the whole login
     timeout; the probe knows within milliseconds. The abandoned attempt finishes in a daemon
-    thread and its session, if it ever opens, is closed.
+    thread and its session, if it ever opens, is closed. A probe that only timed out proves
+    nothing (64 connections at once made a loaded DNS server drop questions while every login
+    succeeded): the driver's own attempt decides, and the probe's words explain its failure.
     """
     done = threading.Event()
     outcome: dict[str, T | BaseException] = {}
@@ -154,7 +161,7 @@ def diagnosed(
 
     threading.Thread(target=attempt, name="azsqlctl connect", daemon=True).start()
     problem = quick_probe(settings, server)
-    if problem is not None and not done.is_set():
+    if problem is not None and not problem.details.get("timed_out") and not done.is_set():
         abandoned.set()
         if done.is_set() and "value" in outcome and close is not None:  # finished in between: close it here
             close(cast(T, outcome["value"]))

@@ -21,22 +21,27 @@ class RealGrantPorts:
         self.driver = find_driver(settings.driver)
         self.tokens = tokens or wiring.tokens(settings)
         self._lock = threading.Lock()
+        self._reached: set[str] = set()  # servers a login has succeeded on: their DNS and port are known good
 
     def session(self, server: str, database: str) -> SqlSession:
         s = self.settings
         address = parse_server(server, s.cloud.sql_dns_suffix) if server else s.require_server()
         with self._lock:  # one token request even when many databases start at once
             token = self.tokens.token(s.cloud.sql_scope)
-        # A refused port or an unknown name is diagnosed at once, as whoami and doctor say it (not HYT00 after the timeout).
-        return diagnosed(
-            s,
-            lambda: connect(
+
+        def login() -> SqlSession:
+            return connect(
                 self.driver, address, database, token, timeout=s.timeout, strict=s.strict,
                 trust_server_certificate=s.trust_server_certificate, ca_bundle=s.cloud.ca_bundle,
-            ),
-            SqlSession.close,
-            server=address,
-        )  # fmt: skip
+            )  # fmt: skip
+
+        key = address.display.lower()
+        if key in self._reached:  # a fleet of 20 databases a server probes each server once, not 20 times
+            return login()
+        # A refused port or an unknown name is diagnosed at once, as whoami and doctor say it (not HYT00 after the timeout).
+        session = diagnosed(s, login, SqlSession.close, server=address)
+        self._reached.add(key)
+        return session
 
     def databases(self, server: str) -> list[str]:
         session = self.session(server, "master")

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +53,33 @@ class MonitorLogsQuery:
         self.endpoint, self.timeout = cloud.logs_endpoint, timeout
 
     def query(self, target: LogsTarget, kql: str, server_timeout: int | None = None) -> QueryResult:
+        try:
+            return self._query_one(target, kql, server_timeout)
+        except (PermissionDenied, NotFound):
+            if not target.additional_workspaces:
+                raise
+        # The service refuses the whole request when one workspace is unreadable (403) or gone (404): ask each
+        # workspace alone, so that one refusal (reported as a partial result) does not hide the others' rows.
+        columns: tuple[str, ...] = ()
+        rows: list[list[object]] = []
+        failed: list[str] = []
+        first_error: AzsqlctlError | None = None
+        for workspace in (target.workspace_id, *target.additional_workspaces):
+            try:
+                got = self._query_one(replace(target, workspace_id=workspace, additional_workspaces=()), kql, server_timeout)
+            except (PermissionDenied, NotFound) as exc:
+                first_error = first_error or exc
+                failed.append(f"workspace {workspace}: {exc.message}")
+                continue
+            if got.partial_error:
+                failed.append(f"workspace {workspace}: {got.partial_error}")
+            columns = columns or got.columns
+            rows += got.rows
+        if not columns and first_error is not None and len(failed) == 1 + len(target.additional_workspaces):
+            raise first_error
+        return QueryResult(columns, rows, "; ".join(failed))
+
+    def _query_one(self, target: LogsTarget, kql: str, server_timeout: int | None) -> QueryResult:
         from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError, ServiceResponseError
         from azure.monitor.query import LogsQueryStatus
 

@@ -37,6 +37,13 @@ HEADER_DNS = struct.Struct(">HHHHHH")  # id, flags, questions, answers, authorit
 RECORD_DNS = struct.Struct(">HHIH")  # type, class, ttl, data length
 
 
+def timed_out(error: ProbeError) -> ProbeError:
+    """Mark a probe that got no answer in time: unlike a refusal or NXDOMAIN it proves nothing about the target
+    (a loaded resolver drops a UDP question; a busy listener's queue is full for a moment)."""
+    error.details["timed_out"] = True
+    return error
+
+
 def resolve(host: str, timeout: float, dns_server: str = "") -> DnsFacts:
     start = time.perf_counter()
     if is_ip(host):
@@ -74,7 +81,7 @@ def _getaddrinfo(host: str, timeout: float) -> list[AddrInfo]:
 
     threading.Thread(target=lookup, name="azsqlctl getaddrinfo", daemon=True).start()
     if not done.wait(timeout):
-        raise ProbeError("dns", f"resolving {host} timed out after {timeout:g} s")
+        raise timed_out(ProbeError("dns", f"resolving {host} timed out after {timeout:g} s"))
     error = box.get("error")
     if isinstance(error, socket.gaierror):
         raise ProbeError("dns", f"{host} does not resolve: {error.strerror}")
@@ -174,7 +181,7 @@ def dns_query(host: str, server: str, port: int, timeout: float) -> tuple[int, l
                 if len(data) >= HEADER_DNS.size and HEADER_DNS.unpack_from(data)[0] == qid:
                     break
     except TimeoutError:
-        raise ProbeError("dns", f"resolving {host} timed out after {timeout:g} s: {where} did not answer") from None
+        raise timed_out(ProbeError("dns", f"resolving {host} timed out after {timeout:g} s: {where} did not answer")) from None
     except ConnectionRefusedError:
         failed = ProbeError("dns", f"resolving {host} failed: {where} refused the query (nothing listens there)")
         failed.hint = f"check {env_name('dns_server')} (a sandbox's DNS server is gone when the sandbox stopped), or unset it"
@@ -206,7 +213,7 @@ def tcp_connect(address: str, port: int, timeout: float) -> tuple[socket.socket,
     try:
         sock = socket.create_connection((address, port), timeout=timeout)
     except TimeoutError:
-        raise ProbeError("tcp", f"TCP connect to {address}:{port} timed out after {timeout:g} s") from None
+        raise timed_out(ProbeError("tcp", f"TCP connect to {address}:{port} timed out after {timeout:g} s")) from None
     except ConnectionRefusedError:
         raise ProbeError("tcp", f"TCP connect to {address}:{port} refused: nothing listens there") from None
     except OSError as exc:

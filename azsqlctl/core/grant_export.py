@@ -6,7 +6,7 @@ one snapshot through the ``QuerySession`` port (the CLI hands it real sessions).
 
 What the policy format cannot say is never rounded up or down: SQL-authentication users, grants
 made to users directly, object-level grants, DENY, WITH GRANT OPTION, permissions the format has
-no word for (CONTROL, ALTER, CREATE TABLE ...), nested roles and the elevated fixed roles are
+no word for (CONTROL, ALTER, CREATE TABLE ...), schemas owned by anyone but dbo, nested roles and the elevated fixed roles are
 listed in a commented section, each with the T-SQL that produced it. The caller decides whether
 that is acceptable (``grant export`` exits 1 unless ``--allow-unexpressed``).
 
@@ -41,8 +41,9 @@ EXPORT_QUERIES = {
     "principals": "SELECT name, principal_id, type, sid, authentication_type_desc FROM sys.database_principals",
     "members": "SELECT role_principal_id, member_principal_id FROM sys.database_role_members",
     "permissions": "SELECT class_desc, major_id, grantee_principal_id, permission_name, state_desc FROM sys.database_permissions",
-    "schemas": "SELECT name, schema_id FROM sys.schemas",
+    "schemas": "SELECT name, schema_id, principal_id FROM sys.schemas",
 }
+DBO_ID = 1  # sys.database_principals.principal_id of dbo, every schema's default owner
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _INLINE_MAX = 100  # a target's grants longer than this go in their own [targets.grants] table
 
@@ -73,6 +74,7 @@ class DatabaseSnapshot:
     members: tuple[tuple[int, int], ...]  # (role principal id, member principal id)
     permissions: tuple[PermissionRow, ...]
     schemas: Mapping[int, str]
+    owners: Mapping[int, int] = field(default_factory=dict)  # schema id -> owning principal id (sys.schemas.principal_id)
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,10 @@ def read_snapshot(session: QuerySession, server: str, database: str) -> Database
         )
         for r in session.query(EXPORT_QUERIES["permissions"])
     )
-    schemas = {row_int(r["schema_id"]): str(r["name"]) for r in session.query(EXPORT_QUERIES["schemas"])}
-    return DatabaseSnapshot(server, database, principals, members, perms, schemas)
+    schema_rows = session.query(EXPORT_QUERIES["schemas"])
+    schemas = {row_int(r["schema_id"]): str(r["name"]) for r in schema_rows}
+    owners = {row_int(r["schema_id"]): row_int(r["principal_id"]) for r in schema_rows}
+    return DatabaseSnapshot(server, database, principals, members, perms, schemas, owners)
 
 
 def bracket(name: str) -> str:
@@ -305,6 +309,18 @@ def _read_db(snap: DatabaseSnapshot, out: list[Unexpressed], specs: dict[str, Id
             note(f"{words}: the schema is not in sys.schemas", sql)
             continue
         db.roles[grantee.name.lower()].setdefault(schema, set()).add(row.permission)
+    for schema_id, owner_id in sorted(snap.owners.items()):
+        schema, owner = snap.schemas.get(schema_id, f"schema_id {schema_id}"), by_id.get(owner_id)
+        if owner_id == DBO_ID:
+            continue
+        name = owner.name if owner is not None else f"<principal_id {owner_id}>"
+        if name.lower() == schema.lower() and (name.lower() in builtin or name.lower() in fixed):
+            continue  # every database's own: sys, INFORMATION_SCHEMA, guest and the fixed roles' schemas
+        # The owner holds CONTROL on the schema without any GRANT row; the format has no word for ownership.
+        note(
+            f"schema {visible(schema)} is owned by {visible(name)}: a policy cannot express ownership",
+            f"ALTER AUTHORIZATION ON SCHEMA::{bracket(schema)} TO {bracket(name)};",
+        )
     return db
 
 

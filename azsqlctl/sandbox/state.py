@@ -83,6 +83,7 @@ class Database:
     members: dict[str, list[str]] = field(default_factory=dict)  # role -> member names
     permissions: list[Permission] = field(default_factory=list)
     schemas: list[str] = field(default_factory=lambda: ["dbo"])
+    schema_owners: dict[str, str] = field(default_factory=dict)  # schema -> owning principal; absent: dbo (state files set it)
     available: bool = True  # False answers logins with 40613
 
     def user(self, name: str) -> DbUser | None:

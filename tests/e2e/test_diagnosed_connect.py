@@ -47,3 +47,28 @@ def test_a_healthy_target_returns_the_connect_result(tmp_path: Path) -> None:
         listener.listen()
         result = diagnosed(settings_for(listener.getsockname()[1], tmp_path), lambda: "session")
     assert result == "session"
+
+
+def test_a_probe_that_only_timed_out_lets_the_connect_decide(tmp_path: Path) -> None:
+    """A DNS server that drops the question (a loaded one does) proves nothing: the driver's login stands."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent, socket.socket() as listener:
+        silent.bind(("127.0.0.1", 0))  # bound, never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        env = {"AZSQLCTL_DNS_SERVER": f"127.0.0.1:{silent.getsockname()[1]}"}
+        settings = resolve_settings(SettingsInput(server=f"sql.example.test,{listener.getsockname()[1]}", timeout="1"), env, tmp_path)
+        assert settings.cloud.dns_server  # the probe resolves through the silent server
+
+        def slow_connect() -> str:
+            time.sleep(1.5)  # still logging in when the probe gives up (after min(timeout, 2 s) = 1 s)
+            return "session"
+
+        assert diagnosed(settings, slow_connect) == "session"
+
+        def failing_connect() -> str:
+            time.sleep(1.5)
+            raise ConnectionFailed("[HYT00] Login timeout expired", code="HYT00")
+
+        with pytest.raises(ConnectionFailed, match="did not answer") as info:  # the probe's words explain the failure
+            diagnosed(settings, failing_connect)
+        assert info.value.details["timed_out"] is True

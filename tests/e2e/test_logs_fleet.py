@@ -79,8 +79,45 @@ def test_every_workspace_goes_in_one_request(sandbox: Sandbox, logs: Any, client
     both = LogsTarget(workspace_id=first, additional_workspaces=(second,))
     assert both.display == f"workspaces {first}, {second}"
     assert port.query(both, "AzureDiagnostics | count").rows is not None
-    with pytest.raises(NotFound) as missing:
-        port.query(
-            LogsTarget(workspace_id=first, additional_workspaces=("9f9f9f9f-0000-4000-8000-000000000000",)), "AzureDiagnostics | count"
+    # A workspace that is gone refuses the whole request (404); each workspace is then asked alone, so the
+    # others' rows still come back and the missing one is named as a partial result.
+    gone = "9f9f9f9f-0000-4000-8000-000000000000"
+    failures(sandbox, "orders-api@tenant", "appdb", 3)
+    kql = 'AzureDiagnostics | where server_principal_name_s == "orders-api@tenant" | count'
+    before = len(logs.log.queries)
+    partial = port.query(LogsTarget(workspace_id=first, additional_workspaces=(gone,)), kql)
+    assert partial.rows == [[3]] and f"workspace {gone}: Log Analytics answered 404" in partial.partial_error
+    assert len(logs.log.queries) == before + 1  # the refused requests never ran a query; the first workspace's alone did
+    with pytest.raises(NotFound) as missing:  # every workspace refused: the error itself, nothing to show
+        port.query(LogsTarget(workspace_id=gone, additional_workspaces=("8e8e8e8e-0000-4000-8000-000000000000",)), kql)
+    assert gone in missing.value.message
+
+
+def test_a_workspace_the_identity_cannot_read_does_not_hide_the_others(sandbox: Sandbox, logs: Any, client_env: dict[str, str]) -> None:
+    """Two workspaces in one request, one refusing the caller (403, as a workspace without Log Analytics Reader
+    does): the readable one's rows come back, the refusal is the partial result's text; the CLI shows it on stderr."""
+    import os
+
+    from azsqlctl.azure.credentials import get_credential
+    from azsqlctl.azure.monitor import MonitorLogsQuery
+    from azsqlctl.core.errors import PermissionDenied
+    from azsqlctl.core.logs.ports import LogsTarget
+    from azsqlctl.core.settings import SettingsInput, resolve_settings
+
+    failures(sandbox, "orders-api@tenant", "appdb", 4)
+    locked = "4d3e2f10-2222-4333-8444-a55566667777"
+    with sandbox.store.mutate() as s:
+        s.monitor.workspaces.append(Workspace("locked-ws", locked, readers=["00000000-0000-0000-0000-00000000dead"]))
+    settings = resolve_settings(SettingsInput(), os.environ, Path.cwd())
+    port = MonitorLogsQuery(get_credential(settings.auth, settings.client_id, settings.cloud, settings.tenant_id), settings.cloud)
+    kql = 'AzureDiagnostics | where server_principal_name_s == "orders-api@tenant" | count'
+    first = client_env["AZSQLCTL_LOGS_WORKSPACE"]
+    for order in ((first, locked), (locked, first)):  # the refusing workspace first or second
+        got = port.query(LogsTarget(workspace_id=order[0], additional_workspaces=order[1:]), kql)
+        assert got.rows == [[4]]
+        assert got.partial_error == (
+            f"workspace {locked}: Log Analytics answered 403 InsufficientAccessError: "
+            "The provided credentials have insufficient access to perform the requested operation"
         )
-    assert "9f9f9f9f-0000-4000-8000-000000000000" in missing.value.message
+    with pytest.raises(PermissionDenied):  # alone, the refusal is the error it always was
+        port.query(LogsTarget(workspace_id=locked), kql)

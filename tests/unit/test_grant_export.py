@@ -12,6 +12,7 @@ import tomllib
 import uuid
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -159,6 +160,42 @@ def test_export_then_check_reports_no_changes(state: SandboxState) -> None:
     assert int(outcome.exit_code) == 0
 
 
+def quotename(name: str) -> str:
+    """QUOTENAME, written out here (not the code under test's)."""
+    return "[" + name.replace("]", "]]") + "]"
+
+
+@st.composite
+def owned_estates(draw: st.DrawFn) -> tuple[SandboxState, set[tuple[str, str, str]]]:
+    """Expressible states where some schemas are owned by one of the database's users or custom roles."""
+    state = draw(estates())
+    owned: set[tuple[str, str, str]] = set()
+    for db in state.server.databases:
+        candidates = [u.name for u in db.users] + db.roles
+        for schema in ("app", "sales"):
+            owner = draw(st.sampled_from(["", *candidates]))
+            if owner:
+                db.schema_owners[schema] = owner
+                owned.add((db.name, schema, owner))
+    return state, owned
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(owned_estates())
+def test_schema_ownership_is_listed_never_dropped(drawn: tuple[SandboxState, set[tuple[str, str, str]]]) -> None:
+    state, owned = drawn
+    exported = export_of(state)
+    assert {(u.database, u.tsql) for u in exported.unexpressed} == {
+        (db, f"ALTER AUTHORIZATION ON SCHEMA::{quotename(schema)} TO {quotename(owner)};") for db, schema, owner in owned
+    }
+    assert all(u.what.endswith("a policy cannot express ownership") for u in exported.unexpressed)
+    if owned:
+        assert f"# NOT EXPRESSED ({len(owned)})" in exported.text
+    # Everything else still round-trips: ownership is listed beside the policy, not folded into it.
+    outcome = run(state, load(exported.text), Mode.CHECK)
+    assert {r.status for r in outcome.results} == {Status.UNCHANGED}, exported.text
+
+
 @st.composite
 def policies(draw: st.DrawFn) -> str:
     """A policy (identities by SID, custom roles, fixed roles) to apply to empty databases."""
@@ -283,3 +320,15 @@ def test_names_are_quoted_as_toml_and_tsql_and_glob_characters_escaped() -> None
     assert literal_glob("x[1]") == "x[[]1]"
     assert 'databases = ["x[[]1]"]' in exported.text
     assert load(exported.text).targets[0].databases == ["x[[]1]"]
+
+
+def test_the_sandbox_refuses_to_drop_a_schema_owner_as_azure_does() -> None:
+    """The ownership the export lists is the sandbox's own state: its owner cannot be dropped out from under it."""
+    db = Database(
+        "appdb", users=[DbUser("orders-api", str(uuid.uuid4()), "E", 5)], schemas=["dbo", "app"], schema_owners={"app": "orders-api"}
+    )
+    state = state_with(db)
+    with pytest.raises(ddl.DdlError) as info:
+        ddl.execute(lexer.tokenize("DROP USER [orders-api]"), lambda: db, state, "dbo")
+    assert (info.value.number, str(info.value)) == (15138, "The database principal owns a schema in the database, and cannot be dropped.")
+    assert [r["principal_id"] for r in catalog.RELATIONS["sys.schemas"][1](db, catalog.Caller("dbo", "dbo", "appdb", 51))] == [1, 5]

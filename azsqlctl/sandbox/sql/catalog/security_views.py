@@ -108,6 +108,12 @@ def database_permissions(db: Database) -> Rows:
     return rows
 
 
+def schemas(db: Database) -> Rows:
+    """principal_id is the owner: dbo (1) unless the state names another principal."""
+    ids, owners = principal_ids(db), {s.lower(): o.lower() for s, o in db.schema_owners.items()}
+    return [{"name": s, "schema_id": i + 1, "principal_id": ids.get(owners.get(s.lower(), "dbo"), 1)} for i, s in enumerate(db.schemas)]
+
+
 _NAME = TypeSpec(SqlType.NVARCHAR, 128)  # sysname
 _INT = TypeSpec(SqlType.INT)
 _SID = TypeSpec(SqlType.VARBINARY, 85)
@@ -132,7 +138,7 @@ RELATIONS: dict[str, tuple[list[tuple[str, TypeSpec]], Callable[[Database, Calle
         lambda db, _c: database_permissions(db),
     ),
     "sys.schemas": (
-        [("name", _NAME), ("schema_id", _INT)],
-        lambda db, _c: [{"name": s, "schema_id": i + 1} for i, s in enumerate(db.schemas)],
+        [("name", _NAME), ("schema_id", _INT), ("principal_id", _INT)],
+        lambda db, _c: schemas(db),
     ),
 }  # fmt: skip

@@ -264,6 +264,8 @@ def drop(p: Parser, db: Database, caller: str) -> None:
     name = p.name()
     p.end()
     _require(db, caller, "ALTER ANY USER" if kind == "USER" else "ALTER ANY ROLE")
+    if any(owner.lower() == name.lower() for owner in db.schema_owners.values()):
+        raise DdlError(15138, "The database principal owns a schema in the database, and cannot be dropped.")
     if kind == "USER":
         user = db.user(name)
         if user is None:

@@ -42,6 +42,7 @@ def drop_schema(session: StatementSession, tree: exp.Drop) -> StatementResult:
     def remove(s: SandboxState) -> None:
         work = session.mutable_db(s)
         work.schemas = [x for x in work.schemas if x.lower() != real.lower()]
+        work.schema_owners = {s: o for s, o in work.schema_owners.items() if s.lower() != real.lower()}
         work.permissions = [p for p in work.permissions if not (p.scope == "SCHEMA" and p.target.lower() == real.lower())]
 
     session.store.read(remove)
