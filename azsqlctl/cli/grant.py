@@ -333,9 +333,12 @@ def _operation(settings: ConnectionSettings, opts: GrantOptions, ports: Callable
 
             resolve_resources(pol, lambda arm_id: resolve_identity_resource(settings, arm_id))
         if any(t.select is not None for t in pol.targets):
-            from .grant_fleet import resolve_select, warn_partial
+            from azsqlctl.azure import wiring
+            from azsqlctl.core.fleet import resolve_select
 
-            pol, fleet = resolve_select(settings, pol)
+            from .grant_fleet import warn_partial
+
+            pol, fleet = resolve_select(pol, wiring.resource_graph(settings), settings.server)
             warn_partial(fleet)
         return expand_targets(pol, ports(), default_server, opts.prune)
     if not (opts.identity or opts.identity_resource):
@@ -382,13 +385,16 @@ def _action(fmt: str, opts: GrantOptions, given: SettingsInput) -> Result:
         return cached[0]
 
     if mode is None and opts.policy is not None:  # --show-targets
+        from azsqlctl.core.fleet import resolve_select
         from azsqlctl.core.policy import load_policy
 
-        from .grant_fleet import resolve_select, show_targets
+        from .grant_fleet import show_targets
 
         pol, fleet = load_policy(opts.policy, allow_elevated=True), None
         if any(t.select is not None for t in pol.targets):
-            pol, fleet = resolve_select(settings, pol)
+            from azsqlctl.azure import wiring
+
+            pol, fleet = resolve_select(pol, wiring.resource_graph(settings), settings.server)
         return show_targets(pol, fleet, ports(), settings.server.display if settings.server else "")
     assert mode is not None
 

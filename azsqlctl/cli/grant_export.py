@@ -102,9 +102,12 @@ def _action(fmt: str, given: SettingsInput, policy: Path | None, out: Path | Non
                              code="conflict")  # fmt: skip
         pol = load_policy(policy, allow_elevated=True)
         if any(t.select is not None for t in pol.targets):  # servers found through Resource Graph
-            from .grant_fleet import resolve_select, warn_partial
+            from azsqlctl.azure import wiring
+            from azsqlctl.core.fleet import resolve_select
 
-            pol, fleet = resolve_select(settings, pol)
+            from .grant_fleet import warn_partial
+
+            pol, fleet = resolve_select(pol, wiring.resource_graph(settings), settings.server)
             warn_partial(fleet)
         op = expand_targets(pol, ports, default_server)
         for row in op.failed:

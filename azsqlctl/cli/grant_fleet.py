@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from azsqlctl.core.fleet import Fleet
     from azsqlctl.core.grant import GrantPorts
     from azsqlctl.core.policy import Policy
-    from azsqlctl.core.settings import ConnectionSettings
 
     from .render import Result
-
-
-def resolve_select(settings: ConnectionSettings, policy: Policy) -> tuple[Policy, Fleet]:
-    """The policy with its ``select`` targets made concrete (Resource Graph), and what was found.
-
-    A found server whose FQDN is the --server's host is reached at --server's address (its port, a tunnel)."""
-    from azsqlctl.azure import wiring
-    from azsqlctl.core.fleet import concrete, resolve_fleet
-
-    fleet = resolve_fleet(policy, wiring.resource_graph(settings))
-    local = {settings.server.host.lower(): settings.server.display} if settings.server else {}
-    fleet.matches = [replace(m, server=local.get(m.server.lower(), m.server)) for m in fleet.matches]
-    return concrete(policy, fleet), fleet
 
 
 def warn_partial(fleet: Fleet) -> None:

@@ -29,13 +29,12 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
     from azsqlctl.azure import wiring
     from azsqlctl.azure.monitor import ArmMonitorConfig
     from azsqlctl.core.errors import AzsqlctlError, NotFound, UsageError
+    from azsqlctl.core.fleet import resolve_select
     from azsqlctl.core.grant import is_glob
     from azsqlctl.core.logs.ports import LogsTarget
     from azsqlctl.core.logs.setup import discover
     from azsqlctl.core.policy import load_policy
     from azsqlctl.core.target import parse_server
-
-    from .grant_fleet import resolve_select
 
     policy = load_policy(policy_path, allow_elevated=True)
     servers: dict[tuple[str, str, str, str], None] = {}  # (subscription, resource group, name, host)
@@ -52,7 +51,9 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
     if not servers and not any(t.select is not None for t in policy.targets):
         raise UsageError("the policy's targets name no server", "pass --server (targets without servers use it)", code="no_target")
     if any(t.select is not None for t in policy.targets):
-        _concrete, fleet = resolve_select(settings, policy)
+        from azsqlctl.azure import wiring
+
+        _concrete, fleet = resolve_select(policy, wiring.resource_graph(settings), settings.server)
         for m in fleet.matches:
             servers[(m.subscription, m.resource_group, m.server_name, "")] = None
             databases.append(m.database)

@@ -12,11 +12,14 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .grant_export import literal_glob
 from .logs.kql import kusto_string
 from .policy import FleetSelector, Policy, Target
+
+if TYPE_CHECKING:
+    from .target import ServerAddress
 
 SQL_TYPES = ("microsoft.sql/servers", "microsoft.sql/servers/databases")
 
@@ -204,3 +207,13 @@ def concrete(policy: Policy, fleet: Fleet, local: Mapping[str, str] | None = Non
         for server, names in by_server.items():
             targets.append(Target([server], names, target.grants, target.line))
     return replace(policy, targets=targets)
+
+
+def resolve_select(policy: Policy, port: GraphPort, server: ServerAddress | None) -> tuple[Policy, Fleet]:
+    """The policy with its ``select`` targets made concrete through Resource Graph, and what was found.
+
+    A found server whose FQDN is the --server's host is reached at --server's address (its port, a tunnel)."""
+    fleet = resolve_fleet(policy, port)
+    local = {server.host.lower(): server.display} if server else {}
+    fleet.matches = [replace(m, server=local.get(m.server.lower(), m.server)) for m in fleet.matches]
+    return concrete(policy, fleet), fleet
