@@ -70,10 +70,10 @@ class Harness:
     def healthy(self) -> None:
         sb = self.sandbox
         assert sb.tds is not None and sb.tds._accept_thread.is_alive(), "the TDS listener died"
-        for name, (host, port, tls) in hc.http_surfaces(sb).items():
-            with hc.http_connect((host, port, tls)):
-                pass  # still accepting
-            assert name
+        for name, address in hc.http_surfaces(sb).items():
+            # Still answering: a plain request for no resource gets the surface's own 4xx, never a close or a 5xx.
+            answer = hc.http_exchange(address, b"GET /no-such-resource HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            assert answer is not None and 400 <= answer.status < 500, (name, answer)
         self.login()
         deadline = time.monotonic() + SETTLE
         while time.monotonic() < deadline and (hc.threads() > self.base.threads + THREAD_SLACK or hc.open_fds() > self.base.fds + FD_SLACK):
