@@ -3,20 +3,18 @@
 40 clients (one connection each) for 30 s: 30 run a parameterised point query (`SELECT ... WHERE id = ?`),
 10 insert parameterised rows, each into its own table; then the same with all 10 writers on one table.
 Reported: errors (goal 0), statements/s, and latency percentiles p50/p95/p99 per kind (goal p99 <= 250 ms
-on a 2-core machine). Before the lock manager (sandbox/sql/engine/locks.py), every write transaction locked the
+on a 2-core machine). The sandbox runs in a child process on one CPU, as `sandbox serve` runs it
+(bench/sql_queries.py's served). Before the lock manager (sandbox/sql/engine/locks.py), every write transaction locked the
 whole database: 7.6 % of writes failed with 1222 after 5 s and p99 was 1.85 s.
 """
 
 from __future__ import annotations
 
-import os
 import statistics
-import tempfile
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 ROWS = 1000
@@ -78,23 +76,11 @@ def _run(connect: Any, readers: int, writer_tables: list[str], seconds: float) -
 
 
 def bench_mixed(seconds: float) -> None:
-    from azure.identity import ManagedIdentityCredential
+    from .sql_queries import _bench_table, served
 
-    from azsqlctl.sandbox.serve import Sandbox
-    from tests.conftest import raw_connect
-
-    with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp) / "state.json") as sb:
-        os.environ.update(sb.env)
-        token = ManagedIdentityCredential().get_token("https://database.windows.net/.default").token
-
-        def connect() -> Any:
-            cnxn = raw_connect(sb, token, timeout=60)
-            cnxn.autocommit = True
-            return cnxn
-
+    with served(timeout=60) as connect:  # a child process on one CPU, as `sandbox serve` runs (sql_queries says why)
+        _bench_table(connect)
         setup = connect()
-        values = ", ".join(f"({i}, 'item {i}')" for i in range(1, ROWS + 1))
-        setup.cursor().execute(f"CREATE TABLE dbo.bench (id INT PRIMARY KEY, name NVARCHAR(50)) INSERT INTO dbo.bench VALUES {values}")  # noqa: S608
         tables = [f"dbo.w{k}" for k in range(10)]
         for table in [*tables, "dbo.shared"]:
             setup.cursor().execute(f"CREATE TABLE {table} (id INT IDENTITY PRIMARY KEY, writer INT NOT NULL, n INT NOT NULL)")

@@ -188,6 +188,14 @@ def serve_command(
             help="Seconds before an audit row is visible to Log Analytics queries (Azure: minutes)",
         ),
     ] = 3.0,
+    all_cpus: Annotated[
+        bool,
+        typer.Option(
+            "--all-cpus",
+            help="Let the sandbox's threads run on every CPU (default: one CPU, where its interpreter lock costs least;"
+            " docs/performance.md has the figures)",
+        ),
+    ] = False,
     output: o.Output = None,
     debug: o.Debug = False,
 ) -> None:
@@ -202,7 +210,7 @@ def serve_command(
         with _scratch(scenario, state) as scratch:
             sandbox = _sandbox(state, tds_port, identity_port, arm_port, token_lifetime, audit_rows, audit_days, scenario, scratch)
             _logs_options(sandbox, logs_port, ingestion_delay)
-            serve(sandbox, env_file, lambda sb: _announce(sb, fmt, env_file), env_format=env_format.value)
+            serve(sandbox, env_file, lambda sb: _announce(sb, fmt, env_file), env_format=env_format.value, all_cpus=all_cpus)
         return 0
 
     run("sandbox serve", output, debug, action)

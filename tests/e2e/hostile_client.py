@@ -224,9 +224,13 @@ def threads() -> int:
     return threading.active_count()
 
 
-def _child(info: Any, commands: Any) -> None:
+def _child(info: Any, commands: Any, one_cpu: bool) -> None:
     """A sandbox in a process of its own: what clients need to reach it, then its RSS on request."""
     from azsqlctl.sandbox.serve import ARM_RESOURCE, SQL_RESOURCE
+    from azsqlctl.sandbox.serve import one_cpu as _one_cpu
+
+    if one_cpu:
+        _one_cpu()  # as `sandbox serve` does
     from azsqlctl.sandbox.serve import Sandbox as _Sandbox
     from azsqlctl.sandbox.surfaces import LogsSurface as _Logs
 
@@ -250,11 +254,12 @@ class ChildSandbox:
     """A sandbox in a child process, for measuring the sandbox's own memory (not the test's) and for
     benchmarks whose clients must not share the sandbox's interpreter lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, one_cpu: bool = False) -> None:
+        """``one_cpu``: the child keeps to one CPU, as `sandbox serve` does by default."""
         ctx = mp.get_context("spawn")
         self._info: Any = ctx.Queue()
         self._commands: Any = ctx.Queue()
-        self.process = ctx.Process(target=_child, args=(self._info, self._commands), daemon=True)
+        self.process = ctx.Process(target=_child, args=(self._info, self._commands, one_cpu), daemon=True)
 
     def __enter__(self) -> ChildSandbox:
         self.process.start()

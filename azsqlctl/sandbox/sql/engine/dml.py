@@ -288,7 +288,7 @@ def _check_foreign_keys(session: StatementSession, info: TableInfo, verb: str) -
     SQLite's own enforcement stays off; ``PRAGMA foreign_key_check`` after the statement names the
     violated key exactly, and the statement is rolled back by the caller's savepoint.
     """
-    for table in storage.tables(session.conn):
+    for table in storage.tables(session.conn, with_foreign_keys=True):
         keys = [k for k in table.keys if k.kind == "FOREIGN KEY"]
         if not any(table.key.lower() == info.key.lower() or k.ref_key.lower() == info.key.lower() for k in keys):
             continue

@@ -132,6 +132,12 @@ class SqlSession:
         self.rowcount = 0
         self.pending_error: SqlError | None = None
         self._snapshot: Database | None = None
+        # The running statement's user tables as looked up (translation, permission checks and committed-row views
+        # each ask): one SQLite query per table per statement. Each lookup releases and retakes the GIL, which under
+        # many sessions costs more than the query itself. Only queries and DML remember (they never change a table's
+        # description; SELECT ... INTO, DDL and procedures such as sp_rename look up every time); cleared per statement.
+        self._infos: dict[tuple[str, str], TableInfo] = {}
+        self._remember_tables = False
         self.last_unique: KeyInfo | None = None
         self._last_word = ""  # the running statement's last token, for 102 on a statement that ends too soon
         self.aliases: set[str] = set()  # the running query's table names and aliases, for 207 vs 4104
@@ -346,6 +352,8 @@ class SqlSession:
         """One statement: its pieces, or its error (which ends the statement or the batch, as SQL Server's do);
         then the statement's locks and committed-row views go, and outside a transaction its changes commit."""
         self._snapshot = None
+        self._infos.clear()
+        self._remember_tables = False
         self._last_word = st.toks[-1].text if st.toks else st.text.strip()
         try:
             done = fn()
@@ -410,6 +418,9 @@ class SqlSession:
             base = st.toks[0].start
             text = text[: st.toks[1].start - base] + text[st.toks[1].end - base :]
         tree = translate.parse(text)
+        self._remember_tables = isinstance(
+            tree, exp.Select | exp.SetOperation | exp.Subquery | exp.Insert | exp.Update | exp.Delete
+        ) and not any(s.args.get("into") for s in tree.find_all(exp.Select))
         self._lock_reads(tree)
         if isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery):
             return [queries.query(self, tree, params)]
@@ -766,7 +777,13 @@ class SqlSession:
     def table_info(self, schema: str, name: str) -> TableInfo | None:
         if name.startswith("@"):
             return self.table_variables.get(name.lower())
-        return storage.table(self.conn, schema, name)
+        key = (schema.lower(), name.lower())
+        found = self._infos.get(key)
+        if found is None:
+            found = storage.table(self.conn, schema, name)
+            if found is not None and self._remember_tables:
+                self._infos[key] = found
+        return found
 
     def require(self, permission: str, info: TableInfo) -> None:
         if is_variable(info):

@@ -202,8 +202,11 @@ def table(conn: sqlite3.Connection, schema: str, name: str) -> TableInfo | None:
     return _table(*row) if row else None
 
 
-def tables(conn: sqlite3.Connection) -> list[TableInfo]:
-    return [_table(*r) for r in conn.execute(f"SELECT schema_name, name, object_id, info FROM {META} ORDER BY object_id")]
+def tables(conn: sqlite3.Connection, with_foreign_keys: bool = False) -> list[TableInfo]:
+    """Every user table; ``with_foreign_keys``: only those that may declare a FOREIGN KEY (a text prefilter on the
+    stored JSON, so a DML statement's foreign-key check does not decode every table's description)."""
+    where = " WHERE info LIKE '%FOREIGN KEY%'" if with_foreign_keys else ""
+    return [_table(*r) for r in conn.execute(f"SELECT schema_name, name, object_id, info FROM {META}{where} ORDER BY object_id")]
 
 
 def register(conn: sqlite3.Connection, info: TableInfo) -> None:

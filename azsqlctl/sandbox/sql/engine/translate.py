@@ -13,6 +13,7 @@ conversion rules and errors).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -41,8 +42,26 @@ class AzsqlctlTSQL(TSQL):
         FUNCTIONS: ClassVar[dict[str, Any]] = {k: v for k, v in TSQL.Parser.FUNCTIONS.items() if k not in _LOGIN_FUNCTIONS}
 
 
+# Parsed trees of recent statement texts. Drivers and ORMs send the same parameterised statements again and again
+# (sp_executesql, sp_prepexec): parsing one costs ~150 us, copying its tree ~30 us. Texts past CACHED_TEXT are
+# parsed every time, so a batch of literal rows (a bulk INSERT) does not pin memory. Callers rewrite their tree
+# in place, so each gets its own copy.
+CACHED_TEXT = 4096
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(text: str) -> Any:
+    return _parse(text)
+
+
 def parse(text: str) -> Any:
-    """The statement's sqlglot tree (typed Any: sqlglot's own annotations differ between its releases)."""
+    """The statement's sqlglot tree (typed Any: sqlglot's own annotations differ between its releases), the caller's own."""
+    if len(text) > CACHED_TEXT:
+        return _parse(text)
+    return _parse_cached(text).copy()
+
+
+def _parse(text: str) -> Any:
     try:
         tree = sqlglot.parse_one(text, read=AzsqlctlTSQL)
     except sqlglot.errors.ParseError as exc:
