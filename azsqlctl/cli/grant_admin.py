@@ -6,30 +6,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from azsqlctl.azure.arm import ArmAdmins
-    from azsqlctl.core.entra_admin import AdminSpec
     from azsqlctl.core.identity import IdentitySpec
     from azsqlctl.core.settings import ConnectionSettings
-
-
-def admin_spec(name: str, admin_id: str | None, kind: str | None) -> AdminSpec:
-    """--ensure-entra-admin NAME --entra-admin-id GUID --entra-admin-type TYPE, validated.
-
-    No type: "" (the current admin's type for the same SID, else Group; see core.entra_admin.resolve_wanted)."""
-    from azsqlctl.core.entra_admin import ADMIN_TYPES, AdminSpec
-    from azsqlctl.core.errors import UsageError
-    from azsqlctl.core.identity import canonical_guid
-
-    if kind is not None and kind not in ADMIN_TYPES:
-        raise UsageError(f"--entra-admin-type must be Group, User or Application, not {kind}", "pass one of them", code="bad_identity")
-    sid = canonical_guid(admin_id or "")
-    if sid is None:
-        which = "client id (az ad sp show --id APP --query appId)" if kind == "Application" else "object id"
-        raise UsageError(
-            f"--ensure-entra-admin needs --entra-admin-id GUID (the {(kind or 'Group').lower()}'s {which})",
-            "az ad group show --group NAME --query id  (a user: az ad user show --id UPN --query id)",
-            code="bad_identity",
-        )
-    return AdminSpec(name, sid, kind or "")
 
 
 def admin_port(settings: ConnectionSettings) -> ArmAdmins:

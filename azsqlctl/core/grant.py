@@ -1,8 +1,9 @@
 """grant: one operation for one identity or a whole policy - plan every target, then apply.
 
 A single-identity grant is a one-target, one-identity policy: both go through
-``execute``. The core plans every database, hands the plans to a ``confirm``
-callback (the CLI shows them and asks once), then applies. Each database's plan
+``execute`` (the request's rules, from options to an ``Operation``: ``grant_request``).
+The core plans every database; asked to (``Mode.ASK``), it stops there, the CLI shows
+the plans and asks once, and ``apply_confirmed`` applies what was shown. Each database's plan
 runs as one transaction: a failing statement rolls that database back and is
 reported with its position; the other databases go on. Transient Azure SQL
 errors (40613, 40501, 40197) are retried with bounded backoff. Status and exit
@@ -145,7 +146,7 @@ class Mode(StrEnum):
     APPLY = "apply"
     DRY_RUN = "dry-run"
     CHECK = "check"
-    ASK = "ask"  # plan, let the caller confirm once, then apply
+    ASK = "ask"  # plan; the caller confirms once, then apply_confirmed applies what was shown
 
 
 @dataclass
@@ -440,47 +441,77 @@ def execute(
     mode: Mode,
     *,
     admin_port: AdminPort | None = None,
-    confirm: Callable[[Outcome], bool] | None = None,
     concurrency: int = 8,
     on_done: Callable[[TargetResult], None] | None = None,
     backoff: Sequence[float] = BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress | None = None,
 ) -> Outcome:
-    """The one grant operation. ``Mode.ASK`` plans everything, calls ``confirm`` once, then applies what it showed.
+    """The one grant operation. ``Mode.ASK`` only plans: the caller shows the plans, asks, and hands a yes to
+    ``apply_confirmed``, which applies exactly what was shown.
 
     The Entra admin step runs first (a database step may log in through the new admin); a different
     admin without ``replace_admin`` is refused before anything is written.
     """
+    run = _runner(ports, concurrency, on_done, backoff, sleep, progress)
+    if mode is Mode.APPLY:
+        admin = _admin_step(admin_port, op, write=True)
+        return Outcome(mode, op.failed + run(op.jobs, True, None), admin)
+    admin = _admin_step(admin_port, op, write=False)
+    return Outcome(mode, op.failed + run(op.jobs, False, None), admin)
 
-    def run(jobs: list[Job], apply: bool, expected: dict[int, list[str]] | None = None) -> list[TargetResult]:
+
+def pending(planned: Outcome) -> bool:
+    """Whether an asked-for plan has anything to confirm: a database's statements or the admin change."""
+    return any(r.status is Status.PLANNED for r in planned.results) or (
+        planned.admin is not None and planned.admin.status is Status.PLANNED
+    )
+
+
+def apply_confirmed(
+    op: Operation,
+    planned: Outcome,
+    ports: GrantPorts | None,
+    *,
+    admin_port: AdminPort | None = None,
+    concurrency: int = 8,
+    on_done: Callable[[TargetResult], None] | None = None,
+    backoff: Sequence[float] = BACKOFF,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Progress | None = None,
+) -> Outcome:
+    """Apply what ``execute(..., Mode.ASK)`` planned and the user confirmed: each database's plan is made again under
+    its lock and applied only if it is the one shown (a change in between fails that database, not the others)."""
+    run = _runner(ports, concurrency, on_done, backoff, sleep, progress)
+    admin = planned.admin
+    if admin is not None and admin.status is Status.PLANNED:
+        admin = _admin_step(admin_port, op, write=True)
+    shown = planned.results[len(op.failed) :]
+    todo = [i for i, r in enumerate(shown) if r.status is Status.PLANNED]
+    expected = {k: [s.sql for s in shown[i].plan.steps] for k, i in enumerate(todo)}  # type: ignore[union-attr]
+    applied = run([op.jobs[i] for i in todo], True, expected)
+    results = list(planned.results)
+    for i, row in zip(todo, applied, strict=True):
+        results[len(op.failed) + i] = row
+    return Outcome(planned.mode, results, admin)
+
+
+def _runner(
+    ports: GrantPorts | None,
+    concurrency: int,
+    on_done: Callable[[TargetResult], None] | None,
+    backoff: Sequence[float],
+    sleep: Callable[[float], None],
+    progress: Progress | None,
+) -> Callable[[list[Job], bool, dict[int, list[str]] | None], list[TargetResult]]:
+    def run(jobs: list[Job], apply: bool, expected: dict[int, list[str]] | None) -> list[TargetResult]:
         if not jobs:
             return []
         if ports is None:
             raise AzsqlctlError("databases to grant on but no connection to them", "report this", code="internal")
         return run_many(jobs, ports, apply, concurrency, on_done, expected, backoff, sleep, progress)
 
-    if mode is Mode.APPLY:
-        admin = _admin_step(admin_port, op, write=True)
-        return Outcome(mode, op.failed + run(op.jobs, apply=True), admin)
-    admin = _admin_step(admin_port, op, write=False)
-    planned = op.failed + run(op.jobs, apply=False)
-    outcome = Outcome(mode, planned, admin)
-    if mode is not Mode.ASK:
-        return outcome
-    pending = [i for i, r in enumerate(planned[len(op.failed) :]) if r.status is Status.PLANNED]
-    if not pending and (admin is None or admin.status is not Status.PLANNED):
-        return outcome
-    if confirm is None or not confirm(outcome):
-        return outcome  # declined: the plans stay planned, and say so
-    if admin is not None and admin.status is Status.PLANNED:
-        admin = _admin_step(admin_port, op, write=True)
-    expected = {k: [s.sql for s in planned[len(op.failed) + i].plan.steps] for k, i in enumerate(pending)}  # type: ignore[union-attr]
-    applied = run([op.jobs[i] for i in pending], apply=True, expected=expected)
-    results = list(planned)
-    for i, row in zip(pending, applied, strict=True):
-        results[len(op.failed) + i] = row
-    return Outcome(mode, results, admin)
+    return run
 
 
 def is_glob(name: str) -> bool:
