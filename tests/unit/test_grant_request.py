@@ -29,8 +29,8 @@ class Refusing:
         raise AssertionError("no Resource Graph query was asked for")
 
 
-def settings(tmp_path: Path, **given: str) -> ConnectionSettings:
-    return resolve_settings(SettingsInput(server="sql1.database.windows.net", **given), {}, tmp_path)
+def settings(tmp_path: Path, database: str | None = None) -> ConnectionSettings:
+    return resolve_settings(SettingsInput(server="sql1.database.windows.net", database=database), {}, tmp_path)
 
 
 def test_one_identity_becomes_one_job_with_expanded_roles_and_the_admin_step(tmp_path: Path) -> None:
