@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 from typing import Protocol
 
 from ..errors import ConnectionFailed
@@ -36,11 +37,26 @@ class LogsTarget:
         return f"{where} (found through the {self.via})" if self.via else where
 
 
+class PartialReason(StrEnum):
+    NO_ACCESS = "no_access"  # 403: the identity may not read the workspace (no Log Analytics Reader)
+    NOT_FOUND = "not_found"  # 404: the workspace is gone, or the id is not a workspace's
+    INCOMPLETE = "incomplete"  # the service answered with part of the result and an error beside it
+
+
+@dataclass(frozen=True)
+class PartialFailure:
+    """Why some rows are missing from a result that still has rows to show."""
+
+    workspace: str  # the workspace's customer id (or the resource id of a resource-centric query)
+    reason: PartialReason
+    detail: str  # the service's own words ("Log Analytics answered 403 InsufficientAccessError: ...")
+
+
 @dataclass(frozen=True)
 class QueryResult:
     columns: tuple[str, ...]
     rows: list[list[object]]
-    partial_error: str = ""  # non-empty: LogsQueryStatus.PARTIAL (rows are what the service returned)
+    partial: tuple[PartialFailure, ...] = ()  # non-empty: the rows are what could be read, not all there are
 
 
 class PollFailed(ConnectionFailed):
