@@ -217,3 +217,42 @@ def test_a_workspace_refusing_the_identity_is_named_and_the_other_servers_rows_s
     assert f"workspace {SECOND.customer_id}" in result.stderr and "Log Analytics Reader" in result.stderr
     # The joint request was refused before it ran; then each workspace alone: the readable one's query ran.
     assert logs.log.workspaces[before:] == [(client_env["AZSQLCTL_LOGS_WORKSPACE"],)]
+
+
+def test_select_targets_in_another_subscription_each_read_from_their_own_workspace(
+    sandbox: Sandbox, logs: Any, client_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Resource Graph finds three fleet servers in another subscription; two audit to a workspace each, the third
+    does not audit at all (a new server's default): named on stderr and left out; one request over the two."""
+    from azsqlctl.sandbox.arm.resourcegraph import FleetServer
+    from azsqlctl.sandbox.monitor.state import AUDIT_CATEGORY, DiagnosticSetting, workspace_arm_id
+    from azsqlctl.sandbox.monitor.state import AuditingPolicy as SandboxAuditing
+    from azsqlctl.sandbox.state import Database
+
+    other = "0b9a1c7e-5f7d-4c1e-9a55-3f0c2d1e4b6a"
+    sub, rg = client_env["AZSQLCTL_SUBSCRIPTION"], client_env["AZSQLCTL_RESOURCE_GROUP"]
+    ids = {1: "11111111-1111-4111-8111-111111111111", 2: "22222222-2222-4222-8222-222222222222"}
+    with sandbox.store.mutate() as s:
+        s.monitor.workspaces += [Workspace(f"eu{i}-logs", ids[i]) for i in ids]
+        s.server.databases += [Database(f"tenant_{i}", schemas=["dbo"]) for i in (1, 2, 3)]
+    for i in (1, 2, 3):
+        server = FleetServer(f"sql-eu-{i}", other, "rg-fleet", "northeurope", {"env": "prod"}, {f"tenant_{i}": {}})
+        if i in ids:  # auditing on, to Azure Monitor, and a diagnostic setting on master sending to its own workspace
+            server.auditing = SandboxAuditing()
+            server.diagnostic_settings = [DiagnosticSetting("audit", workspace_arm_id(sub, rg, f"eu{i}-logs"), [AUDIT_CATEGORY])]
+        sandbox.arm.graph.inventory.servers.append(server)
+    refuse(sandbox, "tenant_1", 1)
+    refuse(sandbox, "tenant_2", 2)
+    refuse(sandbox, "tenant_3", 4)
+    policy = tmp_path / "p.toml"
+    policy.write_text(f'version = 1\n[[targets]]\nselect = {{ subscriptions = ["{other}"], tags = {{ env = "prod" }} }}\ngrants = {{}}\n')
+    before = len(logs.log.queries)
+    result = runner.invoke(app, ["logs", "--policy", str(policy), "--summary", "-o", "json"])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    groups = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted((g["server_name"], g["database_name"], g["events"]) for g in groups) == [
+        ("sql-eu-1", "tenant_1", 1),
+        ("sql-eu-2", "tenant_2", 2),
+    ]
+    assert "not recorded, left out: sql-eu-3" in result.stderr
+    assert logs.log.workspaces[before:] == [(ids[1], ids[2])]
