@@ -196,6 +196,11 @@ def test_refused_logins_on_two_servers_come_back_from_their_own_workspaces_in_on
         alone = runner.invoke(app, ["logs", "--workspace", workspace, "-o", "json"])
         assert alone.exit_code == 0, alone.stderr
         assert [(e["server"], e["database"]) for e in map(json.loads, alone.stdout.splitlines())] == [where] * n
+    # A resource-centric query for the fleet server (its ARM id, no workspace named) finds its rows too.
+    sql_b = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Sql/servers/sql-b"
+    by_resource = runner.invoke(app, ["logs", "--resource", sql_b, "-o", "json"])
+    assert by_resource.exit_code == 0, by_resource.stderr
+    assert [(e["server"], e["database"]) for e in map(json.loads, by_resource.stdout.splitlines())] == [("sql-b", "tenant_b")] * 3
 
 
 def test_a_workspace_refusing_the_identity_is_named_and_the_other_servers_rows_still_show(
