@@ -219,7 +219,8 @@ def test_a_workspace_refusing_the_identity_is_named_and_the_other_servers_rows_s
     warning = next(w for w in lines if w["type"] == "warning")
     assert warning["code"] == "partial_result" and warning["workspaces"] == [SECOND.customer_id]
     assert "LogsQueryStatus" not in result.stderr
-    assert f"workspace {SECOND.customer_id}" in result.stderr and "Log Analytics Reader" in result.stderr
+    assert f"Warning: Some rows are missing. Workspace {SECOND.customer_id} (where sql-b sends failed logins) was left out" in result.stderr
+    assert f"give the identity the Log Analytics Reader role on workspace {SECOND.customer_id}" in result.stderr
     # The joint request was refused before it ran; then each workspace alone: the readable one's query ran.
     assert logs.log.workspaces[before:] == [(client_env["AZSQLCTL_LOGS_WORKSPACE"],)]
 

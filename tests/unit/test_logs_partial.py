@@ -49,3 +49,25 @@ def test_a_result_the_service_cut_short_says_what_is_shown_and_how_to_get_the_re
     resource = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/sql-b"
     shown = partial_warning([PartialFailure(resource, PartialReason.INCOMPLETE, "x")])
     assert shown is not None and f"from resource {resource} (x)" in shown.message
+
+
+def test_a_policys_workspace_is_named_with_the_servers_that_audit_to_it() -> None:
+    from azsqlctl.core.logs.ports import LogsTarget
+
+    target = LogsTarget(
+        workspace_id="first",
+        additional_workspaces=(LOCKED, GONE),
+        audited_by=(("first", ("sql-a",)), (LOCKED, ("sql-b", "sql-c")), (GONE, ("sql-d",))),
+    )
+    failures = [
+        PartialFailure(LOCKED, PartialReason.NO_ACCESS, DENIED),
+        PartialFailure(GONE, PartialReason.NOT_FOUND, "Log Analytics answered 404 WorkspaceNotFoundError: gone"),
+    ]
+    warning = partial_warning(failures, target)
+    assert warning is not None
+    assert (
+        f"Workspace {LOCKED} (where sql-b, sql-c send failed logins) was left out because this identity may not read it" in warning.message
+    )
+    assert f"Log Analytics Reader role on workspace {LOCKED} and run" in warning.message
+    assert f"Workspace {GONE} (where sql-d sends failed logins) was left out" in warning.message
+    assert "azsqlctl logs status --server sql-d." in warning.message

@@ -28,6 +28,11 @@ class LogsTarget:
     retention: timedelta | None = None  # when known (discovered through ARM)
     via: str = ""  # how it was found, for messages ("diagnostic setting 'x' on master")
     additional_workspaces: tuple[str, ...] = ()  # more workspaces (customer ids) in the same request (logs --policy)
+    audited_by: tuple[tuple[str, tuple[str, ...]], ...] = ()  # workspace customer id -> the servers auditing to it (logs --policy)
+
+    def servers_of(self, workspace: str) -> tuple[str, ...]:
+        """The servers whose audit rows go to ``workspace`` (as far as discovery found; () when unknown)."""
+        return next((servers for w, servers in self.audited_by if w.lower() == workspace.lower()), ())
 
     @property
     def display(self) -> str:

@@ -29,7 +29,7 @@ class ListResult:
 def list_events(port: LogsQuery, target: LogsTarget, request: LogsRequest, server_timeout: int | None = None) -> ListResult:
     query = build_query(request)
     result = port.query(target, query.text, server_timeout)
-    return ListResult(decode_rows(_columns(result.columns, query.columns), result.rows), partial_warning(result.partial))
+    return ListResult(decode_rows(_columns(result.columns, query.columns), result.rows), partial_warning(result.partial, target))
 
 
 @dataclass
@@ -42,7 +42,9 @@ def summarize(port: LogsQuery, target: LogsTarget, request: LogsRequest, server_
     query = build_query(request)
     assert query.kind is QueryKind.SUMMARY
     result = port.query(target, query.text, server_timeout)
-    return SummaryResult(decode_groups(tuple(_columns(result.columns, query.columns)), result.rows), partial_warning(result.partial))
+    return SummaryResult(
+        decode_groups(tuple(_columns(result.columns, query.columns)), result.rows), partial_warning(result.partial, target)
+    )
 
 
 def _columns(got: tuple[str, ...], expected: tuple[str, ...]) -> list[str]:
@@ -129,7 +131,7 @@ def follow(
             wait(delay.total_seconds())
             continue
         attempt = 0
-        if (warning := partial_warning(result.partial)) is not None:
+        if (warning := partial_warning(result.partial, target)) is not None:
             on_partial(warning)
         emit(follower.accept(window, decode_rows(_columns(result.columns, query.columns), result.rows)))
         if not should_stop():
