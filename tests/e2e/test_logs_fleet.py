@@ -196,6 +196,19 @@ def test_refused_logins_on_two_servers_come_back_from_their_own_workspaces_in_on
         alone = runner.invoke(app, ["logs", "--workspace", workspace, "-o", "json"])
         assert alone.exit_code == 0, alone.stderr
         assert [(e["server"], e["database"]) for e in map(json.loads, alone.stdout.splitlines())] == [where] * n
+    # A login that succeeds on the fleet server's database is its row too (DBAS, when its action groups say so).
+    from azsqlctl.sandbox.state import DbUser
+    from tests.conftest import raw_connect
+    from tests.e2e.test_tds_login import client_id_of, mi_token
+
+    with sandbox.store.mutate() as s:
+        db = s.server.database("tenant_b")
+        assert db is not None
+        db.users.append(DbUser("orders-api", client_id_of(sandbox, "orders-api"), "E", 5))
+    raw_connect(sandbox, mi_token(client_id_of(sandbox, "orders-api")), database="tenant_b").close()
+    sandbox.store.audit.flush()
+    ok = sandbox.store.audit.last()
+    assert ok is not None and (ok["action_id_s"], ok["LogicalServerName_s"], ok["database_name_s"]) == ("DBAS", "sql-b", "tenant_b")
     # A resource-centric query for the fleet server (its ARM id, no workspace named) finds its rows too.
     sql_b = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Sql/servers/sql-b"
     by_resource = runner.invoke(app, ["logs", "--resource", sql_b, "-o", "json"])
