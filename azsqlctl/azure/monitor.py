@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,17 @@ from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.config import env_name
 from azsqlctl.core.errors import AuthenticationError, AzsqlctlError, NotFound, PermissionDenied, UsageError
 from azsqlctl.core.logs.follow import FailureKind, failure_kind, parse_retry_after
-from azsqlctl.core.logs.ports import AuditingPolicy, DiagnosticSetting, LogsTarget, PollFailed, QueryResult, ServerRef, Workspace
+from azsqlctl.core.logs.ports import (
+    AuditingPolicy,
+    DiagnosticSetting,
+    LogsTarget,
+    PartialFailure,
+    PartialReason,
+    PollFailed,
+    QueryResult,
+    ServerRef,
+    Workspace,
+)
 from azsqlctl.core.transport import Endpoint
 
 from .arm_errors import arm_failure, exception_message, first_line, wire_text
@@ -62,22 +73,23 @@ class MonitorLogsQuery:
         # workspace alone, so that one refusal (reported as a partial result) does not hide the others' rows.
         columns: tuple[str, ...] = ()
         rows: list[list[object]] = []
-        failed: list[str] = []
+        failed: list[PartialFailure] = []
         first_error: AzsqlctlError | None = None
+        refused = 0
         for workspace in (target.workspace_id, *target.additional_workspaces):
             try:
                 got = self._query_one(replace(target, workspace_id=workspace, additional_workspaces=()), kql, server_timeout)
             except (PermissionDenied, NotFound) as exc:
-                first_error = first_error or exc
-                failed.append(f"workspace {workspace}: {exc.message}")
+                first_error, refused = first_error or exc, refused + 1
+                reason = PartialReason.NO_ACCESS if isinstance(exc, PermissionDenied) else PartialReason.NOT_FOUND
+                failed.append(PartialFailure(workspace, reason, exc.message))
                 continue
-            if got.partial_error:
-                failed.append(f"workspace {workspace}: {got.partial_error}")
+            failed += got.partial
             columns = columns or got.columns
             rows += got.rows
-        if not columns and first_error is not None and len(failed) == 1 + len(target.additional_workspaces):
+        if not columns and first_error is not None and refused == 1 + len(target.additional_workspaces):
             raise first_error
-        return QueryResult(columns, rows, "; ".join(failed))
+        return QueryResult(columns, rows, tuple(failed))
 
     def _query_one(self, target: LogsTarget, kql: str, server_timeout: int | None) -> QueryResult:
         from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError, ServiceResponseError
@@ -102,16 +114,29 @@ class MonitorLogsQuery:
             raise PollFailed(failure.message, FailureKind.NETWORK, hint=failure.hint, code=failure.code) from None
         if result.status == LogsQueryStatus.PARTIAL:
             tables, error = result.partial_data, result.partial_error
-            detail = error.message if error else "partial result"
+            detail = error.message if error else "the service gave no reason"
             if error is not None and error.details:
-                inner = [d.get("innererror", {}).get("message") or d.get("message") for d in error.details if isinstance(d, dict)]
-                detail += " " + " ".join(m for m in inner if m)
+                # The SDK's details are its own mapping type (not dict): read them as mappings.
+                inner = [_inner_message(d) for d in error.details if isinstance(d, Mapping)]
+                detail = " ".join([detail.strip(), *(m for m in inner if m)])
         else:
             tables, detail = result.tables, ""
+        # One request over several workspaces does not say which one fell short: "the query" then.
+        where = "" if target.additional_workspaces else target.workspace_id or target.resource_id
+        partial = (PartialFailure(where, PartialReason.INCOMPLETE, detail),) if detail else ()
         if not tables:
-            return QueryResult((), [], detail)
+            return QueryResult((), [], partial)
         table = tables[0]
-        return QueryResult(tuple(table.columns), [list(r) for r in table.rows], detail)
+        return QueryResult(tuple(table.columns), [list(r) for r in table.rows], partial)
+
+
+def _inner_message(detail: Mapping[str, Any]) -> str:
+    """The innermost message of one error detail (Log Analytics nests innererror)."""
+    message, inner = str(detail.get("message") or ""), detail.get("innererror")
+    while isinstance(inner, Mapping):
+        message = str(inner.get("message") or message)
+        inner = inner.get("innererror")
+    return message
 
 
 def _http_error(exc: Any, target: LogsTarget) -> AzsqlctlError:

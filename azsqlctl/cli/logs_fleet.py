@@ -58,7 +58,7 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
             servers[(m.subscription, m.resource_group, m.server_name, "")] = None
             databases.append(m.database)
     configs: dict[str, ArmMonitorConfig] = {}
-    workspaces: dict[str, str] = {}  # customer id -> how it was found
+    workspaces: dict[str, list[str]] = {}  # customer id -> the servers auditing to it
     names: list[str] = []
     skipped: list[str] = []
     for sub, rg, name, host in servers:
@@ -72,7 +72,7 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
             skipped.append(f"{name or host}: {exc.message}")
             continue
         names.append(ref.name)
-        workspaces.setdefault(found.workspace_id, found.via)
+        workspaces.setdefault(found.workspace_id, []).append(ref.name)
     if not workspaces:
         raise NotFound(
             "no server of the policy records failed logins in Log Analytics: " + "; ".join(skipped),
@@ -81,5 +81,6 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
         )
     first, *more = workspaces
     via = f"diagnostic settings of {len(names)} server(s)"
-    logs_target = LogsTarget(workspace_id=first, via=via, additional_workspaces=tuple(more))
+    audited_by = tuple((w, tuple(dict.fromkeys(s))) for w, s in workspaces.items())
+    logs_target = LogsTarget(workspace_id=first, via=via, additional_workspaces=tuple(more), audited_by=audited_by)
     return FleetLogs(logs_target, tuple(dict.fromkeys(names)), tuple(dict.fromkeys(databases)) if exact else (), skipped)

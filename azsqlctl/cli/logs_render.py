@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from azsqlctl.core.logs.audit_rows import AuditEvent
     from azsqlctl.core.logs.follow import FollowSettings
     from azsqlctl.core.logs.kql import LogsRequest
+    from azsqlctl.core.logs.partial import PartialWarning
     from azsqlctl.core.logs.ports import LogsQuery, LogsTarget
     from azsqlctl.core.logs.setup import AuditStatus, EnablePlan
     from azsqlctl.core.logs.summary import SummaryGroup
@@ -68,19 +69,18 @@ def _emit_event(event: AuditEvent, fmt: str, salt: bytes | None, late: bool = Fa
         out(event_line(event, late))
 
 
-def _partial(message: str, fmt: str) -> None:
-    text = f"Warning: partial result (LogsQueryStatus.PARTIAL): {message}; the rows shown are what the service returned"
+def _partial(warning: PartialWarning, fmt: str) -> None:
     if fmt == "json":
-        out_json({"type": "warning", "code": "partial_result", "message": message})
-    err(text)
+        out_json(warning.as_json())
+    err(f"Warning: {warning.message}")
 
 
 def run_list(port: LogsQuery, target: LogsTarget, request: LogsRequest, server_timeout: int | None, fmt: str, salt: bytes | None) -> int:
     from azsqlctl.core.logs.runner import list_events
 
     result = list_events(port, target, request, server_timeout)
-    if result.partial_error:
-        _partial(result.partial_error, fmt)
+    if result.partial is not None:
+        _partial(result.partial, fmt)
     for event in result.events:
         _emit_event(event, fmt, salt)
     if not result.events and fmt != "json":
@@ -103,8 +103,8 @@ def run_summary(port: LogsQuery, target: LogsTarget, request: LogsRequest, serve
     from azsqlctl.core.logs.runner import summarize
 
     result = summarize(port, target, request, server_timeout)
-    if result.partial_error:
-        _partial(result.partial_error, fmt)
+    if result.partial is not None:
+        _partial(result.partial, fmt)
     for group in result.groups:
         shown = group.redacted(salt) if salt is not None else group
         if fmt == "json":
@@ -150,7 +150,7 @@ def run_follow(
             on_retry=lambda failure, delay, attempt: err(
                 f"Warning: {failure.message}; retrying in {delay.total_seconds():.1f}s (attempt {attempt})"
             ),
-            on_partial=lambda message: _partial(message, fmt),
+            on_partial=lambda warning: _partial(warning, fmt),
             server_timeout=server_timeout,
         )
     except KeyboardInterrupt:

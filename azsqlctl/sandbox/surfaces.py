@@ -23,6 +23,7 @@ from typing import ClassVar
 from azsqlctl.core.errors import UsageError
 
 from .arm.endpoint import ArmService, start_arm_endpoint
+from .arm.resourcegraph import Inventory
 from .certs import CertPaths, server_context
 from .dns.endpoint import DnsEndpoint, DnsService, start_dns_endpoint
 from .entra.authority import FAULT_KINDS as ENTRA_FAULT_KINDS
@@ -56,6 +57,9 @@ class Parts:
     token_lifetime: int | None = None
     material: Path | None = None  # the sandbox's key directory (federation issuers' keys live there)
     started: dict[str, Surface] = field(default_factory=dict)  # surfaces started so far, by name
+    # The other logical servers (a fleet): Resource Graph and ARM list them, TDS attributes their logins, Log Analytics
+    # scopes their audit rows by their diagnostic settings. In memory, as the tests and benchmarks that build fleets want.
+    fleet: Inventory = field(default_factory=Inventory)
 
 
 class Surface(ABC):
@@ -159,7 +163,7 @@ class TdsSurface(Surface):
 
     def __init__(self, parts: Parts) -> None:
         super().__init__(parts)
-        self.service = SqlEndpoint(parts.store, parts.issuer, parts.faults, SQL_AUDIENCES)
+        self.service = SqlEndpoint(parts.store, parts.issuer, parts.faults, SQL_AUDIENCES, parts.fleet)
         self.server: TdsServer | None = None
 
     def _listen(self, port: int) -> None:
@@ -195,7 +199,7 @@ class ArmSurface(Surface):
 
     def __init__(self, parts: Parts) -> None:
         super().__init__(parts)
-        self.service = ArmService(parts.store, parts.issuer, parts.faults, HOST)
+        self.service = ArmService(parts.store, parts.issuer, parts.faults, HOST, parts.fleet)
         self.http: HttpEndpoint | None = None
 
     def _listen(self, port: int) -> None:
@@ -248,7 +252,7 @@ class LogsSurface(Surface):
 
     def __init__(self, parts: Parts) -> None:
         super().__init__(parts)
-        self.service = LogAnalyticsService(parts.store, parts.store.audit, parts.issuer, parts.faults)
+        self.service = LogAnalyticsService(parts.store, parts.store.audit, parts.issuer, parts.faults, parts.fleet)
         self.http: HttpEndpoint | None = None
 
     def _listen(self, port: int) -> None:

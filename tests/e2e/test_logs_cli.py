@@ -109,7 +109,11 @@ def test_partial_result_is_shown_with_a_warning(sandbox: Sandbox, logs: Any) -> 
     result = cli("logs")
     assert result.exit_code == 0
     assert len([line for line in result.stdout.splitlines() if "18456 state" in line]) == 2
-    assert "partial result" in result.stderr
+    workspace = sandbox.env["AZSQLCTL_LOGS_WORKSPACE"]
+    assert result.stderr.startswith(
+        f"Warning: Some rows are missing. Log Analytics returned only part of the rows from workspace {workspace} ("
+    )
+    assert "Query execution has exceeded the allowed limits (sandbox fault)" in result.stderr and "LogsQueryStatus" not in result.stderr
 
 
 def test_timeout_is_the_server_timeout(sandbox: Sandbox, logs: Any) -> None:

@@ -26,7 +26,8 @@ from azsqlctl.core.doctor.schedule import CheckResult, Status
 from azsqlctl.core.errors import ExitCode
 from azsqlctl.core.identity import TokenIdentity
 from azsqlctl.core.logs.audit_rows import AuditEvent, EventKind
-from azsqlctl.core.logs.ports import AuditingPolicy, DiagnosticSetting, ServerRef, Workspace
+from azsqlctl.core.logs.partial import partial_warning
+from azsqlctl.core.logs.ports import AuditingPolicy, DiagnosticSetting, PartialFailure, PartialReason, ServerRef, Workspace
 from azsqlctl.core.logs.setup import AuditStatus, EnablePlan
 from azsqlctl.core.logs.summary import SummaryGroup
 from azsqlctl.core.visible import has_control, visible
@@ -142,7 +143,10 @@ def _logs(s: str) -> Callable[[], None]:
         logs_render.out(logs_render.event_line(event))
         logs_render.out(logs_render.event_line(ok, late=True))
         logs_render.out(logs_render.group_line(group))
-        logs_render._partial(s, "human")
+        for reason in PartialReason:  # the workspace id and the service's words are both from outside
+            warning = partial_warning([PartialFailure(s, reason, s)])
+            assert warning is not None
+            logs_render._partial(warning, "human")
 
     return draw
 

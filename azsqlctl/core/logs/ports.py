@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 from typing import Protocol
 
 from ..errors import ConnectionFailed
@@ -27,6 +28,11 @@ class LogsTarget:
     retention: timedelta | None = None  # when known (discovered through ARM)
     via: str = ""  # how it was found, for messages ("diagnostic setting 'x' on master")
     additional_workspaces: tuple[str, ...] = ()  # more workspaces (customer ids) in the same request (logs --policy)
+    audited_by: tuple[tuple[str, tuple[str, ...]], ...] = ()  # workspace customer id -> the servers auditing to it (logs --policy)
+
+    def servers_of(self, workspace: str) -> tuple[str, ...]:
+        """The servers whose audit rows go to ``workspace`` (as far as discovery found; () when unknown)."""
+        return next((servers for w, servers in self.audited_by if w.lower() == workspace.lower()), ())
 
     @property
     def display(self) -> str:
@@ -36,11 +42,26 @@ class LogsTarget:
         return f"{where} (found through the {self.via})" if self.via else where
 
 
+class PartialReason(StrEnum):
+    NO_ACCESS = "no_access"  # 403: the identity may not read the workspace (no Log Analytics Reader)
+    NOT_FOUND = "not_found"  # 404: the workspace is gone, or the id is not a workspace's
+    INCOMPLETE = "incomplete"  # the service answered with part of the result and an error beside it
+
+
+@dataclass(frozen=True)
+class PartialFailure:
+    """Why some rows are missing from a result that still has rows to show."""
+
+    workspace: str  # the workspace's customer id (or the resource id of a resource-centric query)
+    reason: PartialReason
+    detail: str  # the service's own words ("Log Analytics answered 403 InsufficientAccessError: ...")
+
+
 @dataclass(frozen=True)
 class QueryResult:
     columns: tuple[str, ...]
     rows: list[list[object]]
-    partial_error: str = ""  # non-empty: LogsQueryStatus.PARTIAL (rows are what the service returned)
+    partial: tuple[PartialFailure, ...] = ()  # non-empty: the rows are what could be read, not all there are
 
 
 class PollFailed(ConnectionFailed):

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from .audit_rows import AuditEvent, decode_rows
 from .follow import Emitted, Follower, FollowSettings, RetryPolicy, retry_delay
 from .kql import LogsRequest, QueryKind, build_query
+from .partial import PartialWarning, partial_warning
 from .ports import LogsQuery, LogsTarget, PollFailed
 from .summary import SummaryGroup, decode_groups
 
@@ -22,26 +23,28 @@ from .summary import SummaryGroup, decode_groups
 @dataclass
 class ListResult:
     events: list[AuditEvent]
-    partial_error: str = ""
+    partial: PartialWarning | None = None  # some rows are missing: which workspace(s), why, what to do
 
 
 def list_events(port: LogsQuery, target: LogsTarget, request: LogsRequest, server_timeout: int | None = None) -> ListResult:
     query = build_query(request)
     result = port.query(target, query.text, server_timeout)
-    return ListResult(decode_rows(_columns(result.columns, query.columns), result.rows), result.partial_error)
+    return ListResult(decode_rows(_columns(result.columns, query.columns), result.rows), partial_warning(result.partial, target))
 
 
 @dataclass
 class SummaryResult:
     groups: list[SummaryGroup]
-    partial_error: str = ""
+    partial: PartialWarning | None = None
 
 
 def summarize(port: LogsQuery, target: LogsTarget, request: LogsRequest, server_timeout: int | None = None) -> SummaryResult:
     query = build_query(request)
     assert query.kind is QueryKind.SUMMARY
     result = port.query(target, query.text, server_timeout)
-    return SummaryResult(decode_groups(tuple(_columns(result.columns, query.columns)), result.rows), result.partial_error)
+    return SummaryResult(
+        decode_groups(tuple(_columns(result.columns, query.columns)), result.rows), partial_warning(result.partial, target)
+    )
 
 
 def _columns(got: tuple[str, ...], expected: tuple[str, ...]) -> list[str]:
@@ -94,7 +97,7 @@ def follow(
     wait: Callable[[float], object],
     on_event: Callable[[Emitted[AuditEvent]], None],
     on_retry: Callable[[PollFailed, timedelta, int], None],
-    on_partial: Callable[[str], None] = lambda _m: None,
+    on_partial: Callable[[PartialWarning], None] = lambda _w: None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     server_timeout: int | None = None,
     policy: RetryPolicy | None = None,
@@ -128,8 +131,8 @@ def follow(
             wait(delay.total_seconds())
             continue
         attempt = 0
-        if result.partial_error:
-            on_partial(result.partial_error)
+        if (warning := partial_warning(result.partial, target)) is not None:
+            on_partial(warning)
         emit(follower.accept(window, decode_rows(_columns(result.columns, query.columns), result.rows)))
         if not should_stop():
             wait(settings.interval.total_seconds())

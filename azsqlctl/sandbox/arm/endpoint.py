@@ -19,7 +19,7 @@ from ..state import Database, EntraAdmin, FirewallRule, SandboxState, Server
 from ..store import StateStore
 from . import monitoring as arm_monitor
 from .resourcegraph import ROUTE as GRAPH_ROUTE
-from .resourcegraph import ResourceGraphService, WithHeaders
+from .resourcegraph import FleetServer, Inventory, ResourceGraphService, WithHeaders
 
 ARM_AUDIENCES = ("https://management.azure.com/", "https://management.core.windows.net/")
 Response = tuple[int, Any]
@@ -83,6 +83,25 @@ def server_body(state: SandboxState, fqdn: str) -> dict[str, Any]:
     return body
 
 
+def fleet_server_body(f: FleetServer) -> dict[str, Any]:
+    sid = f"/subscriptions/{f.subscription_id}/resourceGroups/{f.resource_group}/providers/Microsoft.Sql/servers/{f.name}"
+    return {
+        "id": sid, "name": f.name, "type": "Microsoft.Sql/servers", "location": f.location, "kind": "v12.0", "tags": dict(f.tags),
+        "properties": {"fullyQualifiedDomainName": f.fqdn or f"{f.name}.database.windows.net", "version": "12.0", "state": "Ready",
+                       "publicNetworkAccess": "Enabled", "minimalTlsVersion": "1.2", "restrictOutboundNetworkAccess": "Disabled",
+                       "privateEndpointConnections": []},
+    }  # fmt: skip
+
+
+def fleet_database_body(f: FleetServer, name: str) -> dict[str, Any]:
+    sid = f"/subscriptions/{f.subscription_id}/resourceGroups/{f.resource_group}/providers/Microsoft.Sql/servers/{f.name}"
+    body = database_body(Server(f.name, f.subscription_id, f.resource_group, f.location), Database(name))
+    body["id"] = f"{sid}/databases/{name}"
+    if name.lower() == "master":
+        body["kind"] = "v12.0,system"
+    return body
+
+
 def database_body(s: Server, db: Database) -> dict[str, Any]:
     return {
         "sku": {"name": "GP_S_Gen5", "tier": "GeneralPurpose", "family": "Gen5", "capacity": 1},
@@ -136,10 +155,11 @@ def aad_only_body(s: Server) -> dict[str, Any]:
 
 
 class ArmService:
-    def __init__(self, store: StateStore, issuer: Issuer, faults: Faults, fqdn: str) -> None:
+    def __init__(self, store: StateStore, issuer: Issuer, faults: Faults, fqdn: str, fleet: Inventory | None = None) -> None:
         self.store, self.issuer, self.faults, self.fqdn = store, issuer, faults, fqdn
         self.requests = 0
-        self.graph = ResourceGraphService(store, faults, fqdn)  # POST /providers/Microsoft.ResourceGraph/resources
+        self.fleet = fleet if fleet is not None else Inventory()  # the other logical servers (Resource Graph's inventory)
+        self.graph = ResourceGraphService(store, faults, fqdn, self.fleet)  # POST /providers/Microsoft.ResourceGraph/resources
 
     def handle(self, method: str, path: str, authorization: str | None, body: Any, query: str = "") -> Response:
         self.requests += 1
@@ -162,7 +182,7 @@ class ArmService:
         if method == "POST" and GRAPH_ROUTE.match(path):
             status, payload, headers = self.graph.handle(query, body)
             return status, WithHeaders(payload, headers)
-        monitor = arm_monitor.route(self.store, method, path, body)  # auditing, diagnostic settings, workspaces
+        monitor = arm_monitor.route(self.store, method, path, body, self.fleet)  # auditing, diagnostic settings, workspaces
         if monitor is not None:
             return monitor
         # Any other provider's resource (web app, user-assigned identity ...): its identity block.
@@ -171,6 +191,9 @@ class ArmService:
         m = _ROUTE.match(path)
         if not m:
             return _error(404, "InvalidResourceType", f"The resource type could not be found for the path '{path}'.")
+        fleet_server = self.fleet.server(m["server"], m["sub"], m["rg"] or "") if m["server"] else None
+        if fleet_server is not None:
+            return self._fleet_server(fleet_server, method, m)
         if method == "GET":
             return self.store.read(lambda s: self._get(s, m))
         with self.store.mutate() as state:
@@ -190,12 +213,32 @@ class ArmService:
             )
         return None
 
+    def _fleet_server(self, f: FleetServer, method: str, m: re.Match[str]) -> Response:
+        """A fleet server: GET of itself and its databases (what ``logs --policy`` and ``find_server`` read); it has
+        no firewall rules or Entra admin of its own in the sandbox (its logins follow the sandbox server's)."""
+        if method != "GET":
+            return _error(405, "MethodNotAllowed", f"{method} is not supported on the azsqlctl sandbox's fleet server {f.name} (ARM-only).")
+        child, name = (m["child"] or "").lower(), m["name"]
+        if not child:
+            return 200, fleet_server_body(f)
+        if child == "databases":
+            names = ["master", *f.databases]
+            dbs = [fleet_database_body(f, n) for n in names if name is None or n.lower() == name.lower()]
+            return (200, {"value": dbs}) if name is None else (200, dbs[0]) if dbs else self._missing("databases", name)
+        if name is None:
+            return 200, {"value": []}
+        return self._missing(m["child"], name)
+
     def _get(self, s: SandboxState, m: re.Match[str]) -> Response:
-        if (err := self._scope(s, m)) is not None:
+        err = self._scope(s, m)
+        if not m["server"]:  # the servers of a resource group (or subscription): the sandbox's and the fleet's there
+            fleet = [fleet_server_body(f) for f in self.fleet.servers if f.subscription_id.lower() == m["sub"].lower()
+                     and (not m["rg"] or f.resource_group.lower() == m["rg"].lower())]  # fmt: skip
+            own = [server_body(s, self.fqdn)] if err is None else []
+            return (200, {"value": own + fleet}) if own or fleet else err or (200, {"value": []})
+        if err is not None:
             return err
         srv, child, name = s.server, (m["child"] or "").lower(), m["name"]
-        if not m["server"]:
-            return 200, {"value": [server_body(s, self.fqdn)]}
         if not child:
             return 200, server_body(s, self.fqdn)
         if child == "databases":

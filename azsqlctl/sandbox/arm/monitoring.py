@@ -9,7 +9,9 @@
   query API takes) and ``retentionInDays``.
 
 ``arm.ArmService.handle`` calls :func:`route` after it has checked the token; ``None`` means
-"not one of these paths". State lives in ``SandboxState.monitor`` (``monitor_state.py``).
+"not one of these paths". The sandbox server's configuration lives in ``SandboxState.monitor``
+(``monitor/state.py``); a fleet server's (``resourcegraph.FleetServer``) on that server, in the inventory.
+Workspaces live in the sandbox's resource group; any server's diagnostic setting may point to any of them.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from ..monitor.state import DEFAULT_ACTION_GROUPS, DiagnosticSetting, workspace_arm_id
+from ..monitor.state import DEFAULT_ACTION_GROUPS, AuditingPolicy, DiagnosticSetting, workspace_arm_id
 from ..state import SandboxState
 from ..store import StateStore
+from .resourcegraph import Inventory
 
 Response = tuple[int, Any]
 
@@ -38,54 +42,92 @@ def _error(status: int, code: str, message: str) -> Response:
     return status, {"error": {"code": code, "message": message}}
 
 
-def route(store: StateStore, method: str, path: str, body: Any) -> Response | None:
+@dataclass(frozen=True)
+class AuditedServer:
+    """A logical server's audit configuration, the sandbox's own or a fleet server's: the objects themselves
+    (changes go to where they live: the state, or the in-memory inventory)."""
+
+    name: str
+    subscription_id: str
+    resource_group: str
+    auditing: AuditingPolicy
+    diagnostic_settings: list[DiagnosticSetting]
+    has_database: Callable[[str], bool]
+
+    @property
+    def arm_id(self) -> str:
+        return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}/providers/Microsoft.Sql/servers/{self.name}"
+
+
+def audited_servers(s: SandboxState, fleet: Inventory | None) -> list[AuditedServer]:
+    """Every logical server whose logins are audited: the sandbox's own first, then the fleet's."""
+    srv = s.server
+    own = AuditedServer(srv.name, srv.subscription_id, srv.resource_group, s.monitor.auditing, s.monitor.diagnostic_settings,
+                        lambda name: name.lower() == "master" or srv.database(name) is not None)  # fmt: skip
+    others = [
+        AuditedServer(f.name, f.subscription_id, f.resource_group, f.auditing, f.diagnostic_settings, f.has_database)
+        for f in (fleet.servers if fleet is not None else [])
+    ]
+    return [own, *others]
+
+
+Handler = Callable[[SandboxState, "Inventory | None", str, "re.Match[str]", dict[str, Any]], Response]
+
+
+def route(store: StateStore, method: str, path: str, body: Any, fleet: Inventory | None = None) -> Response | None:
     path = re.sub(r"^/+", "/", path)  # azure-mgmt-monitor puts "/{resourceUri}" in front of an id that starts with "/"
-    for pattern, handler in ((_AUDITING, _auditing), (_DIAG, _diagnostic), (_WORKSPACE, _workspace)):
+    handlers: tuple[tuple[re.Pattern[str], Handler], ...] = ((_AUDITING, _auditing), (_DIAG, _diagnostic), (_WORKSPACE, _workspace))
+    for pattern, handler in handlers:
         m = pattern.match(path)
         if m is None:
             continue
         if method == "GET":
-            found: Response = store.read(_reader(handler, m))
+            found: Response = store.read(_reader(handler, fleet, m))
             return found
-        with store.mutate() as state:
-            return handler(state, method, m, body if isinstance(body, dict) else {})
+        with store.mutate() as state:  # the store's lock also guards the fleet's in-memory configuration
+            return handler(state, fleet, method, m, body if isinstance(body, dict) else {})
     return None
 
 
-Handler = Callable[[SandboxState, str, "re.Match[str]", dict[str, Any]], Response]
-
-
-def _reader(handler: Handler, m: re.Match[str]) -> Callable[[SandboxState], Response]:
-    return lambda s: handler(s, "GET", m, {})
+def _reader(handler: Handler, fleet: Inventory | None, m: re.Match[str]) -> Callable[[SandboxState], Response]:
+    return lambda s: handler(s, fleet, "GET", m, {})
 
 
 def _scope(s: SandboxState, m: re.Match[str]) -> Response | None:
+    """The sandbox's own subscription and resource group (where its workspaces live)."""
     srv = s.server
     if m["sub"].lower() != srv.subscription_id.lower():
         return _error(404, "SubscriptionNotFound", f"The subscription '{m['sub']}' could not be found.")
     if m["rg"].lower() != srv.resource_group.lower():
         return _error(404, "ResourceGroupNotFound", f"Resource group '{m['rg']}' could not be found.")
-    if "server" in m.groupdict() and m["server"].lower() != srv.name.lower():
+    return None
+
+
+def _server(s: SandboxState, fleet: Inventory | None, m: re.Match[str]) -> AuditedServer | Response:
+    """The server the path names, or ARM's 404 for it (its subscription, resource group, or itself)."""
+    servers = audited_servers(s, fleet)
+    if not any(x.subscription_id.lower() == m["sub"].lower() for x in servers):
+        return _error(404, "SubscriptionNotFound", f"The subscription '{m['sub']}' could not be found.")
+    in_sub = [x for x in servers if x.subscription_id.lower() == m["sub"].lower()]
+    if not any(x.resource_group.lower() == m["rg"].lower() for x in in_sub):
+        return _error(404, "ResourceGroupNotFound", f"Resource group '{m['rg']}' could not be found.")
+    found = next((x for x in in_sub if x.resource_group.lower() == m["rg"].lower() and x.name.lower() == m["server"].lower()), None)
+    if found is None:
         return _error(
             404,
             "ResourceNotFound",
             f"The Resource 'Microsoft.Sql/servers/{m['server']}' under resource group '{m['rg']}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
         )
-    return None
-
-
-def _server_id(s: SandboxState) -> str:
-    srv = s.server
-    return f"/subscriptions/{srv.subscription_id}/resourceGroups/{srv.resource_group}/providers/Microsoft.Sql/servers/{srv.name}"
+    return found
 
 
 # --- auditingSettings ---------------------------------------------------------------------------
 
 
-def auditing_body(s: SandboxState, kind: str = "auditingSettings") -> dict[str, Any]:
-    a = s.monitor.auditing
+def auditing_body(server: AuditedServer, kind: str = "auditingSettings") -> dict[str, Any]:
+    a = server.auditing
     return {
-        "id": f"{_server_id(s)}/{kind}/default",
+        "id": f"{server.arm_id}/{kind}/default",
         "name": "default",
         "type": f"Microsoft.Sql/servers/{kind}",
         "properties": {
@@ -101,25 +143,26 @@ def auditing_body(s: SandboxState, kind: str = "auditingSettings") -> dict[str, 
     }
 
 
-def _auditing(s: SandboxState, method: str, m: re.Match[str], body: dict[str, Any]) -> Response:
-    if (err := _scope(s, m)) is not None:
-        return err
+def _auditing(s: SandboxState, fleet: Inventory | None, method: str, m: re.Match[str], body: dict[str, Any]) -> Response:
+    server = _server(s, fleet, m)
+    if not isinstance(server, AuditedServer):
+        return server
     kind = "auditingSettings" if m["kind"].lower() == "auditingsettings" else "extendedAuditingSettings"
     if m["name"] is None:
-        return (200, {"value": [auditing_body(s, kind)]}) if method == "GET" else _not_allowed(method)
+        return (200, {"value": [auditing_body(server, kind)]}) if method == "GET" else _not_allowed(method)
     if m["name"].lower() != "default":
         return _error(
             404, "ResourceNotFound", f"The requested resource of type 'Microsoft.Sql/servers/{kind}' with name '{m['name']}' was not found."
         )
     if method == "GET":
-        return 200, auditing_body(s, kind)
+        return 200, auditing_body(server, kind)
     if method != "PUT":
         return _not_allowed(method)
     props = body.get("properties") or {}
     state = str(props.get("state", ""))
     if state.lower() not in ("enabled", "disabled"):
         return _error(400, "InvalidParameterValue", "Invalid value given for parameter state. Specify a valid parameter value.")
-    a = s.monitor.auditing
+    a = server.auditing
     was_on = a.state.lower() == "enabled" and a.azure_monitor
     a.state = "Enabled" if state.lower() == "enabled" else "Disabled"
     a.azure_monitor = bool(props.get("isAzureMonitorTargetEnabled", False))
@@ -132,15 +175,15 @@ def _auditing(s: SandboxState, method: str, m: re.Match[str], body: dict[str, An
         a.retention_days = props["retentionDays"]
     if not was_on and a.state == "Enabled" and a.azure_monitor:
         a.enabled_since = time.time()
-    return 200, auditing_body(s, kind)
+    return 200, auditing_body(server, kind)
 
 
 # --- diagnostic settings on master ----------------------------------------------------------------
 
 
-def diagnostic_body(s: SandboxState, d: DiagnosticSetting) -> dict[str, Any]:
-    srv = s.server
-    rid = f"/subscriptions/{srv.subscription_id}/resourcegroups/{srv.resource_group}/providers/microsoft.sql/servers/{srv.name}/databases/master"
+def diagnostic_body(server: AuditedServer, d: DiagnosticSetting) -> dict[str, Any]:
+    rid = (f"/subscriptions/{server.subscription_id}/resourcegroups/{server.resource_group}/providers/microsoft.sql/servers/"
+           f"{server.name}/databases/master")  # fmt: skip
     return {
         "id": f"{rid}/providers/microsoft.insights/diagnosticSettings/{d.name}",
         "type": "Microsoft.Insights/diagnosticSettings",
@@ -164,28 +207,29 @@ def diagnostic_body(s: SandboxState, d: DiagnosticSetting) -> dict[str, Any]:
     }
 
 
-def _diagnostic(s: SandboxState, method: str, m: re.Match[str], body: dict[str, Any]) -> Response:
-    if (err := _scope(s, m)) is not None:
-        return err
+def _diagnostic(s: SandboxState, fleet: Inventory | None, method: str, m: re.Match[str], body: dict[str, Any]) -> Response:
+    server = _server(s, fleet, m)
+    if not isinstance(server, AuditedServer):
+        return server
     db = m["db"].lower()
-    if db != "master" and s.server.database(db) is None:
+    if not server.has_database(db):
         return _error(
             404,
             "ResourceNotFound",
             f"The requested resource of type 'Microsoft.Sql/servers/databases' with name '{m['db']}' was not found.",
         )
-    settings = s.monitor.diagnostic_settings if db == "master" else []  # user databases: none in the sandbox
+    settings = server.diagnostic_settings if db == "master" else []  # user databases: none in the sandbox
     name = m["name"]
     if name is None:
-        return (200, {"value": [diagnostic_body(s, d) for d in settings]}) if method == "GET" else _not_allowed(method)
+        return (200, {"value": [diagnostic_body(server, d) for d in settings]}) if method == "GET" else _not_allowed(method)
     found = next((d for d in settings if d.name.lower() == name.lower()), None)
     if method == "GET":
         if found is None:
             return _error(404, "ResourceNotFound", f"The diagnostic setting '{name}' doesn't exist.")
-        return 200, diagnostic_body(s, found)
+        return 200, diagnostic_body(server, found)
     if method == "DELETE":
         if found is not None:
-            s.monitor.diagnostic_settings.remove(found)
+            server.diagnostic_settings.remove(found)
         return 200, None
     if method != "PUT":
         return _not_allowed(method)
@@ -207,8 +251,8 @@ def _diagnostic(s: SandboxState, method: str, m: re.Match[str], body: dict[str, 
     if not sending_before:
         setting.enabled_since = time.time()
     if found is None:
-        s.monitor.diagnostic_settings.append(setting)
-    return 200, diagnostic_body(s, setting)
+        server.diagnostic_settings.append(setting)
+    return 200, diagnostic_body(server, setting)
 
 
 def _workspace_exists(s: SandboxState, arm_id: str) -> bool:
@@ -238,7 +282,8 @@ def workspace_body(s: SandboxState, name: str) -> dict[str, Any]:
     }
 
 
-def _workspace(s: SandboxState, method: str, m: re.Match[str], body: dict[str, Any]) -> Response:
+def _workspace(s: SandboxState, fleet: Inventory | None, method: str, m: re.Match[str], body: dict[str, Any]) -> Response:
+    del fleet, body
     if (err := _scope(s, m)) is not None:
         return err
     if method != "GET":

@@ -1,8 +1,10 @@
 """Azure Resource Graph over the sandbox's ARM state: POST /providers/Microsoft.ResourceGraph/resources.
 
 Rows: the sandbox's logical server and its databases (master included, as ARM lists it), plus the
-ARM-only servers a test or benchmark adds to the ``Inventory`` (a fleet: many servers, databases and
-tags; they answer Resource Graph only, not TDS). Shapes as the service's: ``type`` lower-cased, ``id``
+servers a test or benchmark adds to the ``Inventory`` (a fleet: many servers, databases and tags). A fleet
+server answers Resource Graph, ARM GETs of itself and its databases, its auditing policy and diagnostic
+settings (``monitoring.py``); its databases are served by the sandbox's one TDS listener, which picks the
+logical server a login is for as Azure's gateway does (``Inventory.login_server``). Shapes as the service's: ``type`` lower-cased, ``id``
 in ARM casing, ``resultTruncated`` a string, ``$skipToken`` only while rows remain and only when ``id``
 is projected; ``x-ms-user-quota-remaining`` / ``x-ms-user-quota-resets-after`` on every answer; a
 throttled query is 429 ``RateLimiting`` with ``Retry-After``.
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..faults import Faults
+from ..monitor.state import AuditingPolicy, DiagnosticSetting
 from ..state import SandboxState
 from ..store import StateStore
 
@@ -53,7 +56,9 @@ class WithHeaders:
 
 @dataclass
 class FleetServer:
-    """An ARM-only logical server: Resource Graph lists it; nothing answers TDS for it."""
+    """Another logical server of the sandbox's ARM: Resource Graph lists it, ARM answers for it and its audit
+    configuration. Its databases live in the sandbox's one engine (add them to ``state.server.databases`` too);
+    a login for one of them is decided by the sandbox server's rules and audited under this server's name."""
 
     name: str
     subscription_id: str
@@ -62,6 +67,12 @@ class FleetServer:
     tags: dict[str, str] = field(default_factory=dict)
     databases: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> tags
     fqdn: str = ""
+    # Azure's defaults for a new server: auditing off, no diagnostic setting (``logs enable`` turns both on).
+    auditing: AuditingPolicy = field(default_factory=lambda: AuditingPolicy(state="Disabled", azure_monitor=False, action_groups=[]))
+    diagnostic_settings: list[DiagnosticSetting] = field(default_factory=list)
+
+    def has_database(self, name: str) -> bool:
+        return name.lower() == "master" or any(d.lower() == name.lower() for d in self.databases)
 
 
 @dataclass
@@ -71,6 +82,39 @@ class Inventory:
     servers: list[FleetServer] = field(default_factory=list)
     tags: dict[str, dict[str, str]] = field(default_factory=dict)  # lower-cased resource id -> tags
     management_groups: dict[str, list[str]] = field(default_factory=dict)  # management group id -> subscription ids
+
+    def server(self, name: str, subscription_id: str = "", resource_group: str = "") -> FleetServer | None:
+        """The fleet server of that name (logical server names are unique in Azure: they are DNS names), in that
+        subscription and resource group when they are given."""
+        for s in self.servers:
+            if s.name.lower() != name.lower():
+                continue
+            if subscription_id and s.subscription_id.lower() != subscription_id.lower():
+                return None
+            if resource_group and s.resource_group.lower() != resource_group.lower():
+                return None
+            return s
+        return None
+
+    def login_server(self, server_name: str, database: str) -> FleetServer | None:
+        """The fleet server a login is for (None: the sandbox's own server), as Azure's gateway picks it.
+
+        The gateway routes by the name the client connected to (LOGIN7's ServerName: ``tcp:sql-b.database.windows.net,1433``,
+        ``sql-b.localhost``): a first DNS label naming a fleet server decides. The sandbox serves every server at one
+        address, so a name that names none (``localhost``, an IP) leaves the database to decide: the one fleet server
+        listing it. A database several fleet servers list stays with the sandbox's own server (connect by name)."""
+        host = server_name.strip()
+        host = host[4:] if host.lower().startswith("tcp:") else host
+        host = host.split(",", 1)[0].split("\\", 1)[0].strip().rstrip(".").lower()
+        if "." in host:
+            named = self.server(host.split(".", 1)[0])
+            if named is not None:
+                return named
+        if database.lower() == "master":
+            return None
+        # Every login asks: a dict lookup per server first (a benchmark's fleet has 100 servers of 20 databases).
+        owners = [s for s in self.servers if database in s.databases] or [s for s in self.servers if s.has_database(database)]
+        return owners[0] if len(owners) == 1 else None
 
 
 def _sql_id(sub: str, rg: str, server: str) -> str:
@@ -229,9 +273,9 @@ def _condition(column: str, verb: str, values: list[str]) -> Callable[[dict[str,
 
 
 class ResourceGraphService:
-    def __init__(self, store: StateStore, faults: Faults, fqdn: str) -> None:
+    def __init__(self, store: StateStore, faults: Faults, fqdn: str, inventory: Inventory | None = None) -> None:
         self.store, self.faults, self.fqdn = store, faults, fqdn
-        self.inventory = Inventory()
+        self.inventory = inventory if inventory is not None else Inventory()  # shared with TDS and Log Analytics (surfaces.Parts)
         self.requests: list[dict[str, Any]] = []  # bodies received, for tests
         self._lock = threading.Lock()
         self._window: list[float] = []

@@ -71,6 +71,7 @@ class LoginEvent:
     state: int = 0  # the detailed state Azure records in audit, not the 1 the client sees
     message: str = ""
     received: float | None = None  # when the store took it (None: now); a scenario's past refusals were taken then
+    origin: Origin | None = None  # the logical server the login was for (None: the store's, the sandbox's own server)
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ class AuditStore:
                 for event in batch:
                     self._seq += 1
                     taken = now if event.received is None else event.received
-                    row = render(event, self.origin, self._seq, taken)
+                    row = render(event, event.origin or self.origin, self._seq, taken)
                     # seq NULL: SQLite numbers rows, so two sandboxes sharing a state file share the trail.
                     rows.append((None, taken, event.event_time, *row.values()))
                 db.execute("BEGIN")

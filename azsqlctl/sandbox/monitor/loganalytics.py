@@ -11,7 +11,10 @@
 - Executes the KQL subset of :mod:`.kusto` over the audit store; anything else is a 400
   ``BadArgumentError`` whose inner error says the sandbox does not support it.
 
-Which rows are in the workspace: see :mod:`.monitor_state`. Ingestion: a row's ``ingestion_time()``
+Which rows are in a workspace: see :mod:`.state`. Each row is its logical server's (``LogicalServerName_s``): the
+sandbox's own or a fleet server's (``arm.resourcegraph.FleetServer``); a query over several workspaces
+(``workspaces`` in the body: ``additional_workspaces``) sees a server's rows when that server's auditing and a
+diagnostic setting of its own send them to one of those workspaces. Ingestion: a row's ``ingestion_time()``
 is when the audit store committed it plus ``ingestion.delay`` plus up to ``ingestion.jitter``
 (a stable per-row fraction, so rows arrive out of event-time order); a row is not visible before
 its ingestion time. Faults (``sandbox.faults.inject("logs", kind)``): ``delay`` (slow response),
@@ -32,6 +35,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+from ..arm.monitoring import AuditedServer, audited_servers
+from ..arm.resourcegraph import Inventory
 from ..entra.tokens import Issuer, TokenRejected
 from ..faults import Faults
 from ..state import SandboxState
@@ -65,6 +70,7 @@ class QueryLog:
     """What the endpoint served (tests and benchmarks count these)."""
 
     queries: list[str] = field(default_factory=list)
+    workspaces: list[tuple[str, ...]] = field(default_factory=list)  # per query: the workspaces it ran over (first, then the body's)
     prefer: list[str] = field(default_factory=list)
     rows_returned: int = 0
     bytes_returned: int = 0
@@ -118,8 +124,9 @@ def parse_timespan(text: str, now: float) -> tuple[float, float] | None:
 
 
 class LogAnalyticsService:
-    def __init__(self, store: StateStore, audit: AuditStore, issuer: Issuer, faults: Faults) -> None:
+    def __init__(self, store: StateStore, audit: AuditStore, issuer: Issuer, faults: Faults, fleet: Inventory | None = None) -> None:
         self.store, self.audit, self.issuer, self.faults = store, audit, issuer, faults
+        self.fleet = fleet if fleet is not None else Inventory()  # the other logical servers, whose rows their own settings route
         self.ingestion = Ingestion()
         self.log = QueryLog()
         self.clock = time.time
@@ -163,6 +170,7 @@ class LogAnalyticsService:
             return scoped
         with self.log.lock:
             self.log.queries.append(body["query"])
+            self.log.workspaces.append((m[1], *more) if m else ())
             self.log.prefer.append(prefer or "")
         return self._query(body, scoped)
 
@@ -188,11 +196,8 @@ class LogAnalyticsService:
             return _error(400, "BadArgumentError", "The request had some invalid properties",
                           {"code": "InvalidBody", "message": "'workspaces' is not supported by resource-centric queries"})  # fmt: skip
         rid = resource_id.rstrip("/").lower()
-        server = (
-            f"/subscriptions/{srv.subscription_id}/resourcegroups/{srv.resource_group}/providers/microsoft.sql/servers/{srv.name}".lower()
-        )
-        known = {server, server + "/databases/master", *(f"{server}/databases/{d.name.lower()}" for d in srv.databases)}
-        if rid not in known:
+        head, _, database = rid.partition("/databases/")
+        if not any(x.arm_id.lower() == head and (not database or x.has_database(database)) for x in audited_servers(s, self.fleet)):
             return _error(404, "ResourceNotFoundError", f"The resource '{resource_id}' could not be found")
         targets = [workspace_arm_id(srv.subscription_id, srv.resource_group, w.name).lower() for w in mon.workspaces]
         if not any(_reader(w, oid) for w in mon.workspaces):
@@ -201,20 +206,9 @@ class LogAnalyticsService:
             )
         return self._pipeline(s, targets, rid)
 
-    @staticmethod
-    def _pipeline(s: SandboxState, workspace_ids: list[str], resource_prefix: str) -> _Scope:
-        mon = s.monitor
-        audit = mon.auditing
-        on = audit.state.lower() == "enabled" and audit.azure_monitor
-        settings = [d for d in mon.diagnostic_settings if d.workspace_id.lower() in workspace_ids and
-                    any(c.lower() in _CATEGORIES for c in d.categories)]  # fmt: skip
-        actions = set()
-        if FAILED_GROUP in audit.action_groups:
-            actions.add("DBAF")
-        if SUCCESSFUL_GROUP in audit.action_groups:
-            actions.add("DBAS")
-        since = max([audit.enabled_since, min(d.enabled_since for d in settings)]) if settings else 0.0
-        return _Scope(on and bool(settings) and bool(actions), frozenset(actions), since, resource_prefix)
+    def _pipeline(self, s: SandboxState, workspace_ids: list[str], resource_prefix: str) -> _Scope:
+        """Per logical server: whether its rows reach these workspaces, which actions, and since when."""
+        return _Scope({x.name.lower(): sent for x in audited_servers(s, self.fleet) if (sent := _sent(x, workspace_ids))}, resource_prefix)
 
     # --- running the query ------------------------------------------------------------------------
 
@@ -234,7 +228,7 @@ class LogAnalyticsService:
         if timespan and window is None:
             return _error(400, "BadArgumentError", "The request had some invalid properties",
                           {"code": "InvalidTimespan", "message": f"'{timespan}' is not an ISO 8601 timespan"})  # fmt: skip
-        rows = list(self._rows(plan, scope, window, now)) if scope.on else []
+        rows = list(self._rows(plan, scope, window, now)) if scope.servers else []
         result = plan.run(rows)
         fault = self.faults.take("logs", {"duplicate", "partial"})
         kinds = {c.name: c.type for c in plan.columns}
@@ -261,7 +255,8 @@ class LogAnalyticsService:
         visible_to = now - delay_min  # stored ingestion later than this: not ingested yet
         ingested_from = plan.ingested_from - delay_max if plan.ingested_from is not None else None
         ingested_to = min(visible_to, plan.ingested_to - delay_min) if plan.ingested_to is not None else visible_to
-        floor = scope.since - delay_max if scope.since else None
+        since = min(x.since for x in scope.servers.values())
+        floor = since - delay_max if since else None
         if floor is not None:
             ingested_from = floor if ingested_from is None else max(ingested_from, floor)
         event_from, event_to = plan.event_from, plan.event_to
@@ -271,7 +266,8 @@ class LogAnalyticsService:
         stored = self.audit.rows(ingested_from=ingested_from, ingested_to=ingested_to + 1e-6, event_from=event_from,
                                  event_to=None if event_to is None else event_to + 1e-6)  # fmt: skip
         for row in stored:
-            if row.get("action_id_s") not in scope.actions:
+            sent = scope.servers.get(str(row.get("LogicalServerName_s", "")).lower())
+            if sent is None or row.get("action_id_s") not in sent.actions:
                 continue
             if scope.resource_prefix and not str(row.get("_ResourceId", "")).lower().startswith(
                 scope.resource_prefix.rsplit("/databases/", 1)[0]
@@ -279,7 +275,7 @@ class LogAnalyticsService:
                 continue
             received = _epoch(row["_TimeReceived"])
             ingested = received + self.ingestion.of(str(row["_ItemId"]))
-            if ingested > now or ingested < scope.since:
+            if ingested > now or ingested < sent.since:
                 continue
             for name in _DATETIME_COLUMNS:
                 row[name] = _epoch(row[name]) if row.get(name) else None
@@ -291,11 +287,31 @@ class LogAnalyticsService:
 
 
 @dataclass(frozen=True)
-class _Scope:
-    on: bool  # auditing on, to Azure Monitor, with a diagnostic setting sending the category here
+class _Sent:
+    """What one server sends to the queried workspaces."""
+
     actions: frozenset[str]  # DBAF/DBAS, by the configured action groups
     since: float  # rows ingested before this were never sent
+
+
+@dataclass(frozen=True)
+class _Scope:
+    servers: dict[str, _Sent]  # lower-cased logical server name -> what it sends here (absent: nothing)
     resource_prefix: str  # resource-centric: only this resource's rows
+
+
+def _sent(server: AuditedServer, workspace_ids: list[str]) -> _Sent | None:
+    """None unless auditing is on, to Azure Monitor, with a diagnostic setting sending the category to one of these workspaces."""
+    audit = server.auditing
+    on = audit.state.lower() == "enabled" and audit.azure_monitor
+    settings = [d for d in server.diagnostic_settings if d.workspace_id.lower() in workspace_ids and
+                any(c.lower() in _CATEGORIES for c in d.categories)]  # fmt: skip
+    actions = {"DBAF"} if FAILED_GROUP in audit.action_groups else set()
+    if SUCCESSFUL_GROUP in audit.action_groups:
+        actions.add("DBAS")
+    if not (on and settings and actions):
+        return None
+    return _Sent(frozenset(actions), max(audit.enabled_since, min(d.enabled_since for d in settings)))
 
 
 def _reader(ws: Workspace, oid: str) -> bool:

@@ -13,9 +13,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from ..arm.resourcegraph import Inventory
 from ..entra.tokens import Issuer, TokenRejected
 from ..faults import Faults
-from ..monitor.audit import LoginEvent
+from ..monitor.audit import LoginEvent, Origin
 from ..state import SandboxState
 from ..store import StateStore
 from .engine.results import ErrorMessage, StatementResult, TransactionChange
@@ -70,8 +71,11 @@ def principal_label(claims: dict[str, Any], state: SandboxState) -> str:
 class SqlEndpoint:
     """Implements the TDS session Backend against the shared state."""
 
-    def __init__(self, store: StateStore, issuer: Issuer, faults: Faults, sql_audiences: tuple[str, ...]) -> None:
+    def __init__(
+        self, store: StateStore, issuer: Issuer, faults: Faults, sql_audiences: tuple[str, ...], fleet: Inventory | None = None
+    ) -> None:
         self.store = store
+        self.fleet = fleet if fleet is not None else Inventory()  # the other logical servers this listener also serves
         self.issuer = issuer
         self.faults = faults
         self.audiences = sql_audiences
@@ -96,6 +100,10 @@ class SqlEndpoint:
         del encrypted  # the session refuses unencrypted clients before LOGIN7
         state_snapshot: dict[str, Any] = {}
         database = login.database or "master"
+        # The logical server the login is for (Azure's gateway routes by the name connected to): its audit rows carry
+        # that server's name and resource id. The login itself is decided by the sandbox server's rules (one engine).
+        fleet_server = self.fleet.login_server(login.servername, database)
+        origin = Origin(fleet_server.name, fleet_server.subscription_id, fleet_server.resource_group) if fleet_server else None
         try:
             ctx = self.store.read(lambda s: self._decide(s, login, spid, client_ip, state_snapshot))
         except _Refused as refused:
@@ -116,6 +124,7 @@ class SqlEndpoint:
                     severity=refused.severity,
                     state=refused.audit_state,
                     message=refused.text,
+                    origin=origin,
                 )
             )
             return LoginOutcome(None, refused.errors)
@@ -131,6 +140,7 @@ class SqlEndpoint:
                 application=login.appname,
                 host=login.hostname,
                 session_id=spid,
+                origin=origin,
             )
         )
         return LoginOutcome(ctx)
