@@ -11,7 +11,7 @@ from azsqlctl.core.entra_admin import AdminSpec
 from azsqlctl.core.errors import UsageError
 from azsqlctl.core.fleet import GraphAnswer, GraphPort
 from azsqlctl.core.grant import GrantPorts, Mode
-from azsqlctl.core.grant_request import MIGRATOR_WARNING, GrantRequest, build, mode_of, policy_targets, refuse_meaningless
+from azsqlctl.core.grant_request import MIGRATOR_WARNING, GrantRequest, admin_spec, build, mode_of, policy_targets, refuse_meaningless
 from azsqlctl.core.identity import IdentitySpec
 from azsqlctl.core.ports import DdlSession
 from azsqlctl.core.settings import ConnectionSettings, SettingsInput, resolve_settings
@@ -238,3 +238,50 @@ def test_identity_resource_names_the_identity(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as err:
         build(GrantRequest(identity_resource=ARM_ID, client_id=CID, roles=("reader",)), settings(tmp_path, "appdb"), Known())
     assert err.value.message == "--identity-resource names the identity; --client-id would contradict it"
+
+
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [
+        (None, "needs --entra-admin-id GUID (the group's object id)"),
+        ("User", "needs --entra-admin-id GUID (the user's object id)"),
+        ("Application", "needs --entra-admin-id GUID (the application's client id (az ad sp show --id APP --query appId))"),
+    ],
+)
+def test_admin_without_its_id_says_which_id(kind: str | None, says: str) -> None:
+    with pytest.raises(UsageError) as err:
+        admin_spec("dba", None, kind)
+    assert err.value.code == "bad_identity" and err.value.message == f"--ensure-entra-admin {says}"
+    assert err.value.hint.startswith("az ad group show --group NAME --query id")
+
+
+def test_identity_resource_refuses_every_contradicting_option_by_name(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as err:
+        build(GrantRequest(identity_resource=ARM_ID, kind="app", object_id=CID, roles=("reader",)), settings(tmp_path, "appdb"), Known())
+    assert err.value.message == "--identity-resource names the identity; --type, --object-id would contradict it"
+    assert err.value.hint == "drop --type, --object-id" and err.value.code == "bad_identity"
+
+
+def test_object_id_alone_says_no_kind_and_the_hint_shows_how_to_find_ids(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as err:
+        build(GrantRequest(identity="orders-api", object_id=CID, roles=("reader",)), settings(tmp_path, "appdb"), Refusing())
+    assert err.value.hint.endswith('az identity show -n NAME -g GROUP --query "{clientId:clientId, principalId:principalId}"')
+    built = build(
+        GrantRequest(identity="orders-api", kind="app", object_id=CID, roles=("reader",)), settings(tmp_path, "appdb"), Refusing()
+    )
+    spec = built.operation.jobs[0].request.assignments[0].identity
+    assert (spec.name, spec.kind, spec.client_id, spec.object_id) == ("orders-api", "app", "", CID)
+
+
+def test_hints_name_the_way_out(tmp_path: Path) -> None:
+    path = policy(tmp_path, f'[identities.orders-api]\ntype = "app"\nclient_id = "{CID}"\n\n'
+                            '[[targets]]\ndatabases = ["appdb"]\ngrants = { orders-api = ["reader"] }\n')  # fmt: skip
+    with pytest.raises(UsageError) as err:
+        build(GrantRequest(policy=path), settings(tmp_path, database="appdb"), Known())
+    assert err.value.hint == "drop --database (or --policy)"
+    with pytest.raises(UsageError) as err:
+        build(GrantRequest(), settings(tmp_path, "appdb"), Refusing())
+    assert err.value.hint == "azsqlctl grant IDENTITY --role reader --client-id GUID, --identity-resource ARM_ID, or --policy FILE"
+    with pytest.raises(UsageError) as err:
+        build(GrantRequest(identity="a", client_id=CID), settings(tmp_path, "appdb"), Refusing())
+    assert err.value.hint == "use --role reader, writer, executor or migrator (or an existing role name)"
