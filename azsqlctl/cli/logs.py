@@ -101,7 +101,7 @@ def _run(options: LogsOptions, fmt: str) -> int:
         fleet = fleet_logs_target(_settings(options.target), options.policy)
         for line in fleet.skipped:
             warn(f"not recorded, left out: {line}")
-        plan = plan.for_fleet(fleet.servers, fleet.databases)
+        plan = plan.for_fleet(fleet.scopes)
         fleet_target = fleet.target
     if options.show_query:
         from azsqlctl.core.logs import kql

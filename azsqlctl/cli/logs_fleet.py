@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from azsqlctl.core.logs.kql import ServerScope
     from azsqlctl.core.logs.ports import LogsTarget
     from azsqlctl.core.settings import ConnectionSettings
 
@@ -20,8 +21,7 @@ if TYPE_CHECKING:
 @dataclass
 class FleetLogs:
     target: LogsTarget
-    servers: tuple[str, ...]  # logical server names
-    databases: tuple[str, ...]  # exact names; () when a glob leaves them open
+    scopes: tuple[ServerScope, ...]  # each audited server with the databases the policy names on it (() when a glob leaves them open)
     skipped: list[str] = field(default_factory=list)  # servers whose failed logins are not recorded, and why
 
 
@@ -31,6 +31,7 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
     from azsqlctl.core.errors import AzsqlctlError, NotFound, UsageError
     from azsqlctl.core.fleet import resolve_select
     from azsqlctl.core.grant import is_glob
+    from azsqlctl.core.logs.kql import ServerScope
     from azsqlctl.core.logs.ports import LogsTarget
     from azsqlctl.core.logs.setup import discover
     from azsqlctl.core.policy import load_policy
@@ -38,16 +39,24 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
 
     policy = load_policy(policy_path, allow_elevated=True)
     servers: dict[tuple[str, str, str, str], None] = {}  # (subscription, resource group, name, host)
-    databases: list[str] = []
-    exact = True
+    on_server: dict[tuple[str, str, str, str], dict[str, None] | None] = {}  # a server's databases; None: any (a glob)
+
+    def add(key: tuple[str, str, str, str], databases: list[str]) -> None:
+        servers[key] = None
+        known = on_server.setdefault(key, {})
+        if known is None:
+            return
+        if any(is_glob(d) for d in databases):
+            on_server[key] = None
+        else:
+            known.update(dict.fromkeys(databases))
+
     for target in policy.targets:
         if target.select is not None:
             continue
         for s in target.servers or ([settings.server.display] if settings.server else []):
             address = parse_server(s, settings.cloud.sql_dns_suffix)
-            servers[(settings.subscription, settings.resource_group, address.logical_name, address.host)] = None
-        exact = exact and not any(is_glob(d) for d in target.databases)
-        databases += target.databases
+            add((settings.subscription, settings.resource_group, address.logical_name, address.host), target.databases)
     if not servers and not any(t.select is not None for t in policy.targets):
         raise UsageError("the policy's targets name no server", "pass --server (targets without servers use it)", code="no_target")
     if any(t.select is not None for t in policy.targets):
@@ -55,13 +64,14 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
 
         _concrete, fleet = resolve_select(policy, wiring.resource_graph(settings), settings.server)
         for m in fleet.matches:
-            servers[(m.subscription, m.resource_group, m.server_name, "")] = None
-            databases.append(m.database)
+            add((m.subscription, m.resource_group, m.server_name, ""), [m.database])
     configs: dict[str, ArmMonitorConfig] = {}
     workspaces: dict[str, list[str]] = {}  # customer id -> the servers auditing to it
     names: list[str] = []
+    scoped: dict[str, dict[str, None] | None] = {}  # the server as ARM names it -> its databases (None: any)
     skipped: list[str] = []
-    for sub, rg, name, host in servers:
+    for key in servers:
+        sub, rg, name, host = key
         if not sub:
             raise UsageError("finding the audit destination needs ARM", "pass --subscription and --resource-group", code="no_arm_scope")
         config = configs.setdefault(sub.lower(), wiring.monitor_config(settings, sub))
@@ -72,6 +82,8 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
             skipped.append(f"{name or host}: {exc.message}")
             continue
         names.append(ref.name)
+        mine, before = on_server.get(key), scoped.get(ref.name, {})
+        scoped[ref.name] = None if mine is None or before is None else {**before, **mine}
         workspaces.setdefault(found.workspace_id, []).append(ref.name)
     if not workspaces:
         raise NotFound(
@@ -83,4 +95,5 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
     via = f"diagnostic settings of {len(names)} server(s)"
     audited_by = tuple((w, tuple(dict.fromkeys(s))) for w, s in workspaces.items())
     logs_target = LogsTarget(workspace_id=first, via=via, additional_workspaces=tuple(more), audited_by=audited_by)
-    return FleetLogs(logs_target, tuple(dict.fromkeys(names)), tuple(dict.fromkeys(databases)) if exact else (), skipped)
+    scopes = tuple(ServerScope(name, tuple(databases or ())) for name, databases in scoped.items())
+    return FleetLogs(logs_target, scopes, skipped)

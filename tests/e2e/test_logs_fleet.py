@@ -52,7 +52,7 @@ def test_summary_per_principal_and_database_across_the_policys_servers(sandbox: 
     ]
     assert len(logs.log.queries) - before == 1
     kql = logs.log.queries[-1]
-    assert '| where LogicalServerName_s in~ (h"sandbox-sql")' in kql and '| where database_name_s in~ (h"appdb")' in kql
+    assert '| where (LogicalServerName_s =~ h"sandbox-sql" and database_name_s in~ (h"appdb"))' in kql
     assert "| where error_number == 18456" in kql
     # Without --summary: the events themselves, the same servers and databases (all failed logins, not only 18456)
     result = runner.invoke(app, ["logs", "--policy", str(policy), "-o", "json"])
@@ -173,11 +173,23 @@ def test_refused_logins_on_two_servers_come_back_from_their_own_workspaces_in_on
     policy = two_servers_two_workspaces(sandbox, client_env, tmp_path)
     refuse(sandbox, "appdb", 2)
     refuse(sandbox, "tenant_b", 3)
-    row = sandbox.store.audit.last()  # the fleet server's row names it, as Azure's rows carry their server
+    row = sandbox.store.audit.last()
+    # Failed logins to databases the policy names on the *other* server: not the fleet's, so not counted (the
+    # filter is per server, not every server x every database).
+    import time
+
+    from azsqlctl.sandbox.monitor.audit import LoginEvent, Origin
+
+    sub, rg = client_env["AZSQLCTL_SUBSCRIPTION"], client_env["AZSQLCTL_RESOURCE_GROUP"]
+    for server, database in (("sandbox-sql", "tenant_b"), ("sql-b", "appdb")):
+        sandbox.store.audit.append(
+            LoginEvent(time.time(), False, "stranger", database, "203.0.113.9", "app", "host", error=18456, severity=14, state=132,
+                       message="Login failed.", origin=Origin(server, sub, rg))
+        )  # fmt: skip
+    sandbox.store.audit.flush()  # the fleet server's row names it, as Azure's rows carry their server
     assert row is not None and (row["LogicalServerName_s"], row["server_instance_name_s"], row["database_name_s"]) == (
         "sql-b", "sql-b", "tenant_b",
     )  # fmt: skip
-    sub, rg = client_env["AZSQLCTL_SUBSCRIPTION"], client_env["AZSQLCTL_RESOURCE_GROUP"]
     assert row["_ResourceId"] == f"/subscriptions/{sub}/resourcegroups/{rg}/providers/microsoft.sql/servers/sql-b/databases/master".lower()
     tenant = sandbox.store.read(lambda s: s.tenant_id)
     first = client_env["AZSQLCTL_LOGS_WORKSPACE"]
@@ -192,10 +204,13 @@ def test_refused_logins_on_two_servers_come_back_from_their_own_workspaces_in_on
     # One Log Analytics request over both workspaces (additional_workspaces), each server's rows from its own.
     assert logs.log.workspaces[before:] == [(first, SECOND.customer_id)]
     # Each workspace alone holds only its server's rows: the attribution is the sandbox's, not the query's filter.
-    for workspace, where, n in ((first, ("sandbox-sql", "appdb"), 2), (SECOND.customer_id, ("sql-b", "tenant_b"), 3)):
+    for workspace, where, n, other in (
+        (first, ("sandbox-sql", "appdb"), 2, ("sandbox-sql", "tenant_b")),
+        (SECOND.customer_id, ("sql-b", "tenant_b"), 3, ("sql-b", "appdb")),
+    ):
         alone = runner.invoke(app, ["logs", "--workspace", workspace, "-o", "json"])
         assert alone.exit_code == 0, alone.stderr
-        assert [(e["server"], e["database"]) for e in map(json.loads, alone.stdout.splitlines())] == [where] * n
+        assert [(e["server"], e["database"]) for e in map(json.loads, alone.stdout.splitlines())] == [where] * n + [other]
     # A login that succeeds on the fleet server's database is its row too (DBAS, when its action groups say so).
     from azsqlctl.sandbox.state import DbUser
     from tests.conftest import raw_connect
@@ -213,7 +228,9 @@ def test_refused_logins_on_two_servers_come_back_from_their_own_workspaces_in_on
     sql_b = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Sql/servers/sql-b"
     by_resource = runner.invoke(app, ["logs", "--resource", sql_b, "-o", "json"])
     assert by_resource.exit_code == 0, by_resource.stderr
-    assert [(e["server"], e["database"]) for e in map(json.loads, by_resource.stdout.splitlines())] == [("sql-b", "tenant_b")] * 3
+    assert [(e["server"], e["database"]) for e in map(json.loads, by_resource.stdout.splitlines())] == [("sql-b", "tenant_b")] * 3 + [
+        ("sql-b", "appdb")
+    ]
 
 
 def test_a_workspace_refusing_the_identity_is_named_and_the_other_servers_rows_still_show(

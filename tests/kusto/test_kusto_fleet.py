@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from azsqlctl.core.logs.kql import Filters, GroupKey, IngestionWindow, LogsRequest, build_query
+from azsqlctl.core.logs.kql import Filters, GroupKey, IngestionWindow, LogsRequest, ServerScope, build_query
 from tests.kusto.test_kusto_language_service import Validator, language_service  # noqa: F401 - the fixture installs the tree
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -22,9 +22,9 @@ def validator() -> Iterator[Validator]:
 
 def test_fleet_filters_in_every_view_have_no_diagnostics(validator: Validator) -> None:
     fleets = [
-        Filters(servers=("sql-eu-001",)),
-        Filters(servers=("sql-eu-001", 'we"ird\\name'), databases=("tenant_a", "tenant_b"), error=18456),
-        Filters(servers=("a",), databases=("appdb",), principal="x@contoso.com", state=132),
+        Filters(scopes=(ServerScope("sql-eu-001"),)),
+        Filters(scopes=(ServerScope("sql-eu-001"), ServerScope('we"ird\\name', ("tenant_a", "tenant_b"))), error=18456),
+        Filters(scopes=(ServerScope("a", ("appdb",)), ServerScope("b", ("tenant_b",))), principal="x@contoso.com", state=132),
     ]
     keys = (GroupKey.PRINCIPAL, GroupKey.SERVER, GroupKey.DATABASE, GroupKey.STATE)
     queries = []
@@ -34,8 +34,8 @@ def test_fleet_filters_in_every_view_have_no_diagnostics(validator: Validator) -
             build_query(LogsRequest(since=T0, filters=f, summary_by=keys, limit=20)).text,
             build_query(LogsRequest(since=T0, filters=f), IngestionWindow(T0, T0 + timedelta(seconds=30))).text,
         ]
-    assert all("LogicalServerName_s in~ (" in q for q in queries)
+    assert all("LogicalServerName_s =~ " in q for q in queries)
     results = validator.check(queries)
     assert [r["diagnostics"] for r in results] == [[]] * len(queries)
     # and the literals stay literals: the service decodes exactly the names given
-    assert results[3]["strings"][2:6] == ["sql-eu-001", 'we"ird\\name', "tenant_a", "tenant_b"]
+    assert results[3]["strings"][2:6] == ["sql-eu-001", 'we"ird\\name', "tenant_a", "tenant_b"], results[3]["strings"]

@@ -146,6 +146,17 @@ class QueryKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class ServerScope:
+    """One logical server of a fleet and the databases looked at on it; () means every database on it.
+
+    Per server, not servers x databases: a policy that names appdb on one server and tenant_b on another
+    must not count failed logins to an appdb on the second (a workspace often holds many servers' rows)."""
+
+    server: str
+    databases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Filters:
     """Optional equality filters; ``None`` means "any"."""
 
@@ -156,8 +167,7 @@ class Filters:
     app: str | None = None
     error: int | None = None
     state: int | None = None
-    servers: tuple[str, ...] = ()  # any of these logical servers (a policy's fleet: logs --policy)
-    databases: tuple[str, ...] = ()  # any of these databases
+    scopes: tuple[ServerScope, ...] = ()  # any of these servers, each with its own databases (a policy's fleet: logs --policy)
 
 
 @dataclass(frozen=True)
@@ -264,10 +274,8 @@ def _where(request: LogsRequest, window: IngestionWindow | None) -> list[str]:
         out.append(f"| where LogicalServerName_s =~ {kusto_string(f.server)}")
     if f.database is not None:
         out.append(f"| where database_name_s =~ {kusto_string(f.database)}")
-    if f.servers:
-        out.append(f"| where LogicalServerName_s in~ ({', '.join(kusto_string(s) for s in f.servers)})")
-    if f.databases:
-        out.append(f"| where database_name_s in~ ({', '.join(kusto_string(d) for d in f.databases)})")
+    if f.scopes:
+        out.append("| where " + " or ".join(_scope(sc) for sc in f.scopes))
     if f.principal is not None:
         out.append(f"| where server_principal_name_s =~ {kusto_string(f.principal)}")
     if f.client_ip is not None:
@@ -280,6 +288,13 @@ def _where(request: LogsRequest, window: IngestionWindow | None) -> list[str]:
     if f.state is not None:
         out.append(f"| where {ERROR_STATE} == {_int(f.state, 'state')}")
     return out
+
+
+def _scope(scope: ServerScope) -> str:
+    server = f"LogicalServerName_s =~ {kusto_string(scope.server)}"
+    if not scope.databases:
+        return server
+    return f"({server} and database_name_s in~ ({', '.join(kusto_string(d) for d in scope.databases)}))"
 
 
 def _ip(value: str) -> str:

@@ -64,12 +64,12 @@ class LogsPlan:
     follow: FollowSettings
     view: View
 
-    def for_fleet(self, servers: tuple[str, ...], databases: tuple[str, ...]) -> LogsPlan:
-        """The plan narrowed to a policy's servers (and databases); a fleet's summary counts 18456s per
+    def for_fleet(self, scopes: tuple[kql.ServerScope, ...]) -> LogsPlan:
+        """The plan narrowed to a policy's servers, each to its own databases; a fleet's summary counts 18456s per
         principal x server x database x state unless --error or --by say otherwise."""
         request, summary = self.request, self.view == View.SUMMARY
         error = 18456 if summary and request.filters.error is None else request.filters.error
-        filters = replace(request.filters, servers=servers, databases=databases, error=error)
+        filters = replace(request.filters, scopes=scopes, error=error)
         keys = request.summary_by
         if summary and self.options.by is None:
             keys = (kql.GroupKey.PRINCIPAL, kql.GroupKey.SERVER, kql.GroupKey.DATABASE, kql.GroupKey.STATE)
