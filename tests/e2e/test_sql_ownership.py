@@ -45,8 +45,15 @@ def test_schema_and_object_owners_show_in_the_catalog(sandbox: Sandbox, client_e
     assert owners(cur)["etl"] == "orders-api" and owners(cur)["stage area"] == "etl_owners" and owners(cur)["app"] == "dbo"
     assert cur.execute("SELECT SCHEMA_OWNER FROM INFORMATION_SCHEMA.SCHEMATA WHERE SCHEMA_NAME = 'etl'").fetchval() == "orders-api"
 
+    cur.execute("GRANT SELECT ON SCHEMA::etl TO etl_owners")
+    cur.execute("GRANT SELECT ON SCHEMA::app TO etl_owners")
     cur.execute("ALTER AUTHORIZATION ON SCHEMA::etl TO dbo")
     assert owners(cur)["etl"] == "dbo"
+    # A new owner: every permission on the schema is dropped (ALTER AUTHORIZATION's remarks); other schemas keep theirs.
+    granted = (
+        "SELECT s.name FROM sys.database_permissions AS d JOIN sys.schemas AS s ON s.schema_id = d.major_id WHERE d.class_desc = 'SCHEMA'"
+    )
+    assert [r[0] for r in cur.execute(granted).fetchall()] == ["app"]
     cur.execute("ALTER AUTHORIZATION ON SCHEMA::[app] TO [orders-api]")
     assert owners(cur)["app"] == "orders-api"
 
@@ -88,6 +95,7 @@ def test_refusals_as_sql_server_words_them(sandbox: Sandbox, client_env: dict[st
         cur, "ALTER AUTHORIZATION ON app.orders TO sys"
     )
     assert "(40517)" in error_of(cur, "ALTER AUTHORIZATION ON ROLE::db_datareader TO [orders-api]")
+    assert "CREATE ROLE ... AUTHORIZATION" in error_of(cur, "CREATE ROLE r9 AUTHORIZATION [orders-api]")  # role owners: not modelled
     assert "CREATE SCHEMA with schema elements (CREATE TABLE ...)" in error_of(cur, "CREATE SCHEMA s2 CREATE TABLE t (a INT)")
     assert "s2" not in owners(cur)  # nothing of a refused statement was done
 

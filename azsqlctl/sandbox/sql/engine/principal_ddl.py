@@ -13,6 +13,7 @@ from collections.abc import Callable
 from ...state import Database, DbUser, Identity, Permission, SandboxState
 from ..security import login_messages as ae
 from ..security.roles import FIXED_ROLE_IDS, database_permissions
+from .errors import unsupported
 from .lexer import LexError, Tok
 
 NO_PERMISSION = "User does not have permission to perform this action."
@@ -156,7 +157,10 @@ def create_role(p: Parser, db: Database, caller: str) -> None:
     name = p.name()
     if p.peek("AUTHORIZATION"):
         p.word("AUTHORIZATION")
-        p.name()
+        # A role's owner (sys.database_principals.owning_principal_id) is not modelled: only the default, dbo, is
+        # accepted, so a role is never reported created with an owner it does not have.
+        if p.name().lower() != "dbo":
+            raise unsupported("CREATE ROLE ... AUTHORIZATION (a role owner other than dbo)")
     p.end()
     _require(db, caller, "ALTER ANY ROLE")
     if _exists(db, name):
