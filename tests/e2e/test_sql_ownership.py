@@ -144,7 +144,9 @@ def test_a_caller_without_permission_is_refused_and_an_owner_holds_control(sandb
     worker = connect_as(sandbox, "billing-worker")
     wcur = worker.cursor()
     assert "The SELECT permission was denied on the object 'orders'" in error_of(wcur, "SELECT id FROM app.orders")
+    assert wcur.execute("SELECT COUNT(*) FROM sys.tables WHERE name = 'orders'").fetchval() == 0  # metadata visibility
     cur.execute("ALTER AUTHORIZATION ON app.orders TO [billing-worker]")
+    assert wcur.execute("SELECT COUNT(*) FROM sys.tables WHERE name = 'orders'").fetchval() == 1  # an owner sees what it owns
     wcur.execute("INSERT INTO app.orders VALUES (8)")
     assert wcur.execute("SELECT COUNT(*) FROM app.orders").fetchval() == 2
     # The owner of a schema holds CONTROL on it: its tables are its to read and drop.
