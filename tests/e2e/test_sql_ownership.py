@@ -94,6 +94,7 @@ def test_refusals_as_sql_server_words_them(sandbox: Sandbox, client_env: dict[st
     assert "Cannot find the principal 'sys', because it does not exist or you do not have permission. (15151)" in error_of(
         cur, "ALTER AUTHORIZATION ON app.orders TO sys"
     )
+    assert "Incorrect syntax near the keyword 'public'. (156)" in error_of(cur, "ALTER AUTHORIZATION ON app.orders TO public")
     assert "(40517)" in error_of(cur, "ALTER AUTHORIZATION ON ROLE::db_datareader TO [orders-api]")
     assert "CREATE ROLE ... AUTHORIZATION" in error_of(cur, "CREATE ROLE r9 AUTHORIZATION [orders-api]")  # role owners: not modelled
     assert "CREATE SCHEMA with schema elements (CREATE TABLE ...)" in error_of(cur, "CREATE SCHEMA s2 CREATE TABLE t (a INT)")

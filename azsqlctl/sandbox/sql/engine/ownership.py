@@ -29,7 +29,8 @@ ownership only to itself or to a role as just said.
 Errors (numbers and templates from Microsoft Learn, "Database Engine events and errors (15000 to 15999)"):
 15151 "Cannot %S_MSG the %S_MSG '%.*ls', because it does not exist or you do not have permission." for a missing
 entity or principal and for a caller without the permission (SQL Server does not say which), 15150 "Cannot
-%S_MSG the %S_MSG '%.*ls'." for the schemas nobody may give away (dbo, guest, sys, INFORMATION_SCHEMA), 15346
+%S_MSG the %S_MSG '%.*ls'." for the schemas nobody may give away (dbo, guest, sys, INFORMATION_SCHEMA), 156 for an
+unbracketed ``public`` (a reserved word), 15346
 "Cannot change owner for an object that is owned by a parent object. ..." is not reached: the sandbox's only
 objects with a parent are constraints, which ALTER AUTHORIZATION cannot name (their names are not objects the
 sandbox resolves), so they answer 15151.
@@ -42,7 +43,7 @@ import sqlite3
 from ...state import Database
 from ..catalog.security_views import principals as principal_rows
 from ..security import permissions
-from .errors import SqlError
+from .errors import SqlError, keyword_syntax
 from .lexer import Tok
 from .principal_ddl import Parser
 
@@ -149,6 +150,8 @@ def parse(toks: list[Tok]) -> tuple[str, list[str], str | None]:
         p.i += 2
         p.end()
         return kind, parts, None
+    if p.peek("PUBLIC"):  # a reserved word: only [public] names the role
+        raise keyword_syntax(toks[p.i].text)
     owner = p.name()
     p.end()
     return kind, parts, owner
