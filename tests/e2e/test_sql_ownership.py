@@ -96,6 +96,7 @@ def test_refusals_as_sql_server_words_them(sandbox: Sandbox, client_env: dict[st
     )
     assert "Incorrect syntax near the keyword 'public'. (156)" in error_of(cur, "ALTER AUTHORIZATION ON app.orders TO public")
     assert "(40517)" in error_of(cur, "ALTER AUTHORIZATION ON ROLE::db_datareader TO [orders-api]")
+    assert "ALTER AUTHORIZATION ON XML SCHEMA COLLECTION::" in error_of(cur, "ALTER AUTHORIZATION ON XML SCHEMA COLLECTION::x TO dbo")
     assert "CREATE ROLE ... AUTHORIZATION" in error_of(cur, "CREATE ROLE r9 AUTHORIZATION [orders-api]")  # role owners: not modelled
     assert "CREATE SCHEMA with schema elements (CREATE TABLE ...)" in error_of(cur, "CREATE SCHEMA s2 CREATE TABLE t (a INT)")
     assert "s2" not in owners(cur)  # nothing of a refused statement was done

@@ -137,9 +137,10 @@ def parse(toks: list[Tok]) -> tuple[str, list[str], str | None]:
     p.word("AUTHORIZATION")
     p.word("ON")
     kind = "OBJECT"
-    if p.i + 1 < len(toks) and toks[p.i + 1].text == "::":
-        kind = toks[p.i].text.upper()
-        p.i += 1
+    scope = next((j for j in range(p.i, len(toks)) if toks[j].text == "::"), None)
+    if scope is not None and all(t.kind == "word" for t in toks[p.i : scope]):  # OBJECT::, SCHEMA::, XML SCHEMA COLLECTION:: ...
+        kind = " ".join(t.text.upper() for t in toks[p.i : scope])
+        p.i = scope
         p.punct("::")
     parts = [p.name()]
     while not p.done() and toks[p.i].text == ".":
