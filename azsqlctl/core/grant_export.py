@@ -6,8 +6,9 @@ one snapshot through the ``QuerySession`` port (the CLI hands it real sessions).
 
 What the policy format cannot say is never rounded up or down: SQL-authentication users, grants
 made to users directly, object-level grants, DENY, WITH GRANT OPTION, permissions the format has
-no word for (CONTROL, ALTER, CREATE TABLE ...), schemas owned by anyone but dbo, nested roles and the elevated fixed roles are
-listed in a commented section, each with the T-SQL that produced it. The caller decides whether
+no word for (CONTROL, ALTER, CREATE TABLE ...), schemas owned by anyone but dbo, objects owned by anyone but their
+schema's owner, nested roles and the elevated fixed roles are listed in a commented section, each with the T-SQL that
+produced it. The caller decides whether
 that is acceptable (``grant export`` exits 1 unless ``--allow-unexpressed``).
 
 The database does not record whether an Entra user (type E) is a person or an app; both are
@@ -42,6 +43,9 @@ EXPORT_QUERIES = {
     "members": "SELECT role_principal_id, member_principal_id FROM sys.database_role_members",
     "permissions": "SELECT class_desc, major_id, grantee_principal_id, permission_name, state_desc FROM sys.database_permissions",
     "schemas": "SELECT name, schema_id, principal_id FROM sys.schemas",
+    # An object's own owner, when it has one (ALTER AUTHORIZATION ON OBJECT): sys.objects.principal_id is NULL for an
+    # object its schema's owner owns (https://learn.microsoft.com/en-us/sql/relational-databases/system-catalog-views/sys-objects-transact-sql).
+    "objects": "SELECT name, schema_id, principal_id FROM sys.objects WHERE principal_id IS NOT NULL AND is_ms_shipped = 0",
 }
 DBO_ID = 1  # sys.database_principals.principal_id of dbo, every schema's default owner
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -75,6 +79,16 @@ class DatabaseSnapshot:
     permissions: tuple[PermissionRow, ...]
     schemas: Mapping[int, str]
     owners: Mapping[int, int] = field(default_factory=dict)  # schema id -> owning principal id (sys.schemas.principal_id)
+    objects: tuple[OwnedObject, ...] = ()  # objects with an owner of their own
+
+
+@dataclass(frozen=True)
+class OwnedObject:
+    """A table, view, procedure ... whose sys.objects.principal_id names an owner of its own."""
+
+    name: str
+    schema_id: int
+    principal_id: int
 
 
 @dataclass(frozen=True)
@@ -131,7 +145,12 @@ def read_snapshot(session: QuerySession, server: str, database: str) -> Database
     schema_rows = session.query(EXPORT_QUERIES["schemas"])
     schemas = {row_int(r["schema_id"]): str(r["name"]) for r in schema_rows}
     owners = {row_int(r["schema_id"]): row_int(r["principal_id"]) for r in schema_rows}
-    return DatabaseSnapshot(server, database, principals, members, perms, schemas, owners)
+    objects = tuple(
+        OwnedObject(str(r["name"]), row_int(r["schema_id"]), row_int(r["principal_id"]))
+        for r in session.query(EXPORT_QUERIES["objects"])
+        if r.get("principal_id") is not None
+    )
+    return DatabaseSnapshot(server, database, principals, members, perms, schemas, owners, objects)
 
 
 def bracket(name: str) -> str:
@@ -320,6 +339,17 @@ def _read_db(snap: DatabaseSnapshot, out: list[Unexpressed], specs: dict[str, Id
         note(
             f"schema {visible(schema)} is owned by {visible(name)}: a policy cannot express ownership",
             f"ALTER AUTHORIZATION ON SCHEMA::{bracket(schema)} TO {bracket(name)};",
+        )
+    for obj in sorted(snap.objects, key=lambda o: (snap.schemas.get(o.schema_id, "").lower(), o.name.lower())):
+        if obj.principal_id == snap.owners.get(obj.schema_id, DBO_ID):
+            continue  # its own owner is its schema's: nobody holds anything the schema's owner does not
+        schema, owner = snap.schemas.get(obj.schema_id, f"schema_id {obj.schema_id}"), by_id.get(obj.principal_id)
+        name = owner.name if owner is not None else f"<principal_id {obj.principal_id}>"
+        # The owner holds CONTROL on the object (and breaks ownership chains through it) without any GRANT row.
+        note(
+            f"object {visible(schema)}.{visible(obj.name)} is owned by {visible(name)}, not by its schema's owner: "
+            "a policy cannot express ownership",
+            f"ALTER AUTHORIZATION ON OBJECT::{bracket(schema)}.{bracket(obj.name)} TO {bracket(name)};",
         )
     return db
 

@@ -1,13 +1,15 @@
 """grant export's core, without sockets: database states in, policy text out, then grant's own plan over it.
 
 The databases are the sandbox's in-memory model; the catalog rows come from the sandbox's catalog and the
-DDL runs through the sandbox's DDL executor (its rules are its own, not azsqlctl.core's). No driver, no TDS.
+DDL runs through the sandbox's DDL executor (its rules are its own, not azsqlctl.core's). Tables and their owners
+live where the sandbox keeps them, in a SQLite database (here in memory) read by its sys.objects. No driver, no TDS.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import sqlite3
 import tomllib
 import uuid
 from dataclasses import dataclass
@@ -20,9 +22,12 @@ from azsqlctl.core.grant import Mode, Outcome, Status, execute, expand_targets
 from azsqlctl.core.grant_export import Export, export_policy, literal_glob, read_snapshot
 from azsqlctl.core.policy import Lines, Policy, parse_policy
 from azsqlctl.core.ports import Row
+from azsqlctl.sandbox.sql.catalog import schema_views
 from azsqlctl.sandbox.sql.catalog import security_views as catalog
-from azsqlctl.sandbox.sql.engine import lexer
+from azsqlctl.sandbox.sql.catalog.model import CatalogContext
+from azsqlctl.sandbox.sql.engine import lexer, ownership, storage
 from azsqlctl.sandbox.sql.engine import principal_ddl as ddl
+from azsqlctl.sandbox.sql.sqltypes import SqlType, TypeSpec
 from azsqlctl.sandbox.state import Database, DbUser, Permission, SandboxState, default_state
 
 SERVER = "srv.database.windows.net"
@@ -33,8 +38,8 @@ FIXED = ("db_datareader", "db_datawriter", "db_ddladmin", "db_backupoperator", "
 class MemSession:
     """One database of the sandbox's model, read through its catalog and changed through its DDL executor."""
 
-    def __init__(self, state: SandboxState, name: str) -> None:
-        self.state, self.name = state, name
+    def __init__(self, state: SandboxState, name: str, objects: sqlite3.Connection | None = None) -> None:
+        self.state, self.name, self.objects = state, name, objects
         self.work: Database | None = None
 
     def _db(self) -> Database:
@@ -43,10 +48,17 @@ class MemSession:
         return db
 
     def query(self, sql: str, params: object = ()) -> list[Row]:
-        m = re.fullmatch(r"SELECT (.+) FROM (sys\.\w+)", sql)
+        m = re.fullmatch(r"SELECT (.+) FROM (sys\.\w+)( WHERE principal_id IS NOT NULL AND is_ms_shipped = 0)?", sql)
         assert m, sql
         columns = [c.strip() for c in m[1].split(",")]
-        rows = catalog.RELATIONS[m[2]][1](self._db(), catalog.Caller("dbo", "dbo", self.name, 51))
+        caller = catalog.Caller("dbo", "dbo", self.name, 51)
+        if m[2] == "sys.objects":
+            context = CatalogContext(caller, self._db(), [], self.objects) if self.objects is not None else None
+            rows = schema_views.VIEWS[m[2]].rows(context) if context is not None else []
+        else:
+            rows = catalog.RELATIONS[m[2]][1](self._db(), caller)
+        if m[3]:
+            rows = [r for r in rows if r["principal_id"] is not None and not r["is_ms_shipped"]]
         return [{c: r[c] for c in columns} for r in rows]
 
     def execute(self, sql: str) -> None:
@@ -73,17 +85,18 @@ class MemSession:
 @dataclass
 class MemPorts:
     state: SandboxState
+    objects: dict[str, sqlite3.Connection] | None = None  # database -> its tables and their owners
 
     def session(self, server: str, database: str) -> MemSession:
         assert server == SERVER
-        return MemSession(self.state, database)
+        return MemSession(self.state, database, (self.objects or {}).get(database))
 
     def databases(self, server: str) -> list[str]:
         return ["master", *(d.name for d in self.state.server.databases)]
 
 
-def export_of(state: SandboxState, names: list[str] | None = None) -> Export:
-    ports = MemPorts(state)
+def export_of(state: SandboxState, names: list[str] | None = None, objects: dict[str, sqlite3.Connection] | None = None) -> Export:
+    ports = MemPorts(state, objects)
     wanted = names or [d.name for d in state.server.databases]
     snaps = [read_snapshot(ports.session(SERVER, n), SERVER, n) for n in wanted]
     return export_policy(snaps, {SERVER: ports.databases(SERVER)}, default_server=SERVER)
@@ -165,35 +178,59 @@ def quotename(name: str) -> str:
     return "[" + name.replace("]", "]]") + "]"
 
 
+Owned = set[tuple[str, str]]  # (database, the T-SQL export lists)
+
+
+def tables_with_owners(db: Database, owners: dict[tuple[str, str], str]) -> sqlite3.Connection:
+    """The database's tables where the sandbox keeps them (SQLite), each given the owner ALTER AUTHORIZATION would."""
+    conn = storage.Storage(None).connect(db.name, recover=lambda _conn: 0)
+    for i, ((schema, name), owner) in enumerate(sorted(owners.items())):
+        info = storage.TableInfo(schema, name, 245_575_856 + 16_003 * (i + 1), [storage.ColumnInfo("id", TypeSpec(SqlType.INT))])
+        storage.register(conn, info)
+        if owner:
+            ownership.set_object_owner(conn, info.object_id, owner)
+    return conn
+
+
 @st.composite
-def owned_estates(draw: st.DrawFn) -> tuple[SandboxState, set[tuple[str, str, str]]]:
-    """Expressible states where some schemas are owned by one of the database's users or custom roles."""
+def owned_estates(draw: st.DrawFn) -> tuple[SandboxState, Owned, dict[str, sqlite3.Connection]]:
+    """Expressible states where some schemas, and some tables, are owned by one of the database's users or custom
+    roles (a table's owner drawn from the same pool, its schema's owner or none: owned through its schema)."""
     state = draw(estates())
-    owned: set[tuple[str, str, str]] = set()
+    owned: Owned = set()
+    objects: dict[str, sqlite3.Connection] = {}
     for db in state.server.databases:
         candidates = [u.name for u in db.users] + db.roles
         for schema in ("app", "sales"):
             owner = draw(st.sampled_from(["", *candidates]))
             if owner:
                 db.schema_owners[schema] = owner
-                owned.add((db.name, schema, owner))
-    return state, owned
+                owned.add((db.name, f"ALTER AUTHORIZATION ON SCHEMA::{quotename(schema)} TO {quotename(owner)};"))
+        tables = draw(
+            st.lists(st.tuples(st.sampled_from(["dbo", "app", "sales"]), st.sampled_from(["orders", "x]y", "Ledger"])), unique=True)
+        )
+        table_owners = {t: draw(st.sampled_from(["", "dbo", *candidates])) for t in tables}
+        for (schema, name), owner in table_owners.items():
+            if owner and owner.lower() != db.schema_owners.get(schema, "dbo").lower():
+                owned.add((db.name, f"ALTER AUTHORIZATION ON OBJECT::{quotename(schema)}.{quotename(name)} TO {quotename(owner)};"))
+        objects[db.name] = tables_with_owners(db, table_owners)
+    return state, owned, objects
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(owned_estates())
-def test_schema_ownership_is_listed_never_dropped(drawn: tuple[SandboxState, set[tuple[str, str, str]]]) -> None:
-    state, owned = drawn
-    exported = export_of(state)
-    assert {(u.database, u.tsql) for u in exported.unexpressed} == {
-        (db, f"ALTER AUTHORIZATION ON SCHEMA::{quotename(schema)} TO {quotename(owner)};") for db, schema, owner in owned
-    }
+def test_ownership_is_listed_never_dropped(drawn: tuple[SandboxState, Owned, dict[str, sqlite3.Connection]]) -> None:
+    state, owned, objects = drawn
+    exported = export_of(state, objects=objects)
+    assert {(u.database, u.tsql) for u in exported.unexpressed} == owned
     assert all(u.what.endswith("a policy cannot express ownership") for u in exported.unexpressed)
     if owned:
         assert f"# NOT EXPRESSED ({len(owned)})" in exported.text
     # Everything else still round-trips: ownership is listed beside the policy, not folded into it.
     outcome = run(state, load(exported.text), Mode.CHECK)
     assert {r.status for r in outcome.results} == {Status.UNCHANGED}, exported.text
+    for conn in objects.values():
+        conn.close()
 
 
 @st.composite

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..engine import storage, types, views
+from ..engine import ownership, storage, types, views
 from ..engine.context import StatementSession
 from ..engine.storage import TableInfo
 from . import schema_views as catalog_schema
@@ -46,11 +46,17 @@ def register(session: StatementSession, guard: Callable[[Callable[..., Any]], Ca
         db = session.db()
         if db is None:
             return []
-        return [t for t in storage.tables(session.conn) if catalog_schema.visible(db, session.user, t)]
+        owners = ownership.object_owners(session.conn)
+        return [t for t in storage.tables(session.conn) if catalog_schema.visible(db, session.user, t, owners.get(t.object_id))]
 
     def visible_views() -> list[views.ViewInfo]:
         db = session.db()
-        return [v for v in views.all_views(session.conn) if db is not None and catalog_schema.visible_schema(db, session.user, v.schema)]
+        owners = ownership.object_owners(session.conn)
+        return [
+            v
+            for v in views.all_views(session.conn)
+            if db is not None and catalog_schema.visible_schema(db, session.user, v.schema, owners.get(v.object_id))
+        ]
 
     def split(name: Any) -> tuple[str, str] | None:
         parts = [p.strip().strip('[]"') for p in str(name).split(".")]

@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...state import Database
-from ..engine import storage, types, views
+from ..engine import ownership, storage, types, views
 from ..engine.storage import ColumnInfo, KeyInfo, TableInfo
 from ..security import permissions
 from ..sqltypes import MAX, SqlType, TypeSpec
 from .model import INT, NAME, CatalogContext, Columns, Rows, View
+from .security_views import principal_ids
 
 # The permissions any one of which makes a table's metadata visible (Metadata Visibility Configuration).
 _VISIBLE_WITH = ("SELECT", "INSERT", "UPDATE", "DELETE", "REFERENCES", "ALTER", "CONTROL", "VIEW DEFINITION", "TAKE OWNERSHIP")
@@ -132,9 +133,16 @@ class SchemaModel:
     def __init__(self, c: CatalogContext) -> None:
         self.database = c.caller.database
         self.schemas = list(c.db.schemas) if c.db is not None else ["dbo"]
-        self.tables = [t for t in storage.tables(c.conn) if c.db is not None and visible(c.db, c.caller.user, t)]
+        names = ownership.object_owners(c.conn)  # an object's own owner (ALTER AUTHORIZATION ON OBJECT), by object id
+        self.tables = [t for t in storage.tables(c.conn) if c.db is not None and visible(c.db, c.caller.user, t, names.get(t.object_id))]
         self.by_key = {t.key.lower(): t for t in self.tables}
-        self.views = [v for v in views.all_views(c.conn) if c.db is not None and visible_schema(c.db, c.caller.user, v.schema)]
+        self.views = [
+            v for v in views.all_views(c.conn) if c.db is not None and visible_schema(c.db, c.caller.user, v.schema, names.get(v.object_id))
+        ]
+        # sys.objects.principal_id: the object's own owner; NULL when its schema's owner owns it.
+        ids = principal_ids(c.db) if c.db is not None else {}
+        self.owners = {oid: ids.get(owner.lower()) for oid, owner in names.items()}
+        self.schema_owners = {s.lower(): o for s, o in (c.db.schema_owners.items() if c.db is not None else [])}
 
     def schema_id(self, name: str) -> int:
         return next((i + 1 for i, s in enumerate(self.schemas) if s.lower() == name.lower()), 0)
@@ -146,19 +154,20 @@ class SchemaModel:
         return next((i + 1 for i, c in enumerate(table.columns) if c.name.lower() == name.lower()), 0)
 
 
-def visible(db: Database, user: str, table: TableInfo) -> bool:
-    """Whether ``user`` may see ``table``'s metadata: it holds some permission on it (or owns it)."""
-    return visible_schema(db, user, table.schema)
+def visible(db: Database, user: str, table: TableInfo, owner: str | None = None) -> bool:
+    """Whether ``user`` may see ``table``'s metadata: it holds some permission on it (or owns it; ``owner``: its own owner)."""
+    return visible_schema(db, user, table.schema, owner)
 
 
-def visible_schema(db: Database, user: str, schema: str) -> bool:
-    """Whether ``user`` may see the metadata of an object in ``schema`` (permissions are held at schema or database scope)."""
-    return any(permissions.has(db, user, p, schema) for p in _VISIBLE_WITH)
+def visible_schema(db: Database, user: str, schema: str, owner: str | None = None) -> bool:
+    """Whether ``user`` may see the metadata of an object in ``schema`` (permissions are held at schema or database scope,
+    ownership on the schema or, ``owner``, on the object)."""
+    return any(permissions.has(db, user, p, schema, owner) for p in _VISIBLE_WITH)
 
 
 def _object_row(m: SchemaModel, name: str, object_id: int, schema: str, parent: int, code: str, desc: str) -> dict[str, object]:
     return {
-        "name": name, "object_id": object_id, "principal_id": None, "schema_id": m.schema_id(schema), "parent_object_id": parent,
+        "name": name, "object_id": object_id, "principal_id": m.owners.get(object_id), "schema_id": m.schema_id(schema), "parent_object_id": parent,
         "type": code, "type_desc": desc, "create_date": _CREATED, "modify_date": _CREATED, "is_ms_shipped": 0,
         "is_published": 0, "is_schema_published": 0,
     }  # fmt: skip
@@ -433,7 +442,7 @@ def _info_columns(c: CatalogContext) -> Rows:
 def _info_schemata(c: CatalogContext) -> Rows:
     m = SchemaModel(c)
     return [
-        {"CATALOG_NAME": m.database, "SCHEMA_NAME": s, "SCHEMA_OWNER": "dbo", "DEFAULT_CHARACTER_SET_CATALOG": None,
+        {"CATALOG_NAME": m.database, "SCHEMA_NAME": s, "SCHEMA_OWNER": m.schema_owners.get(s.lower(), s if s in ("guest", "INFORMATION_SCHEMA", "sys") else "dbo"), "DEFAULT_CHARACTER_SET_CATALOG": None,
          "DEFAULT_CHARACTER_SET_SCHEMA": None, "DEFAULT_CHARACTER_SET_NAME": "iso_1"}
         for s in [*m.schemas, "guest", "INFORMATION_SCHEMA", "sys"]
     ]  # fmt: skip

@@ -232,6 +232,8 @@ class _Splitter:
             return _Extent(i, self.n)
         if w == "ALTER" and self.word(i + 1) == "ROLE":
             return _Extent(i, self.alter_role(i))
+        if w == "CREATE" and self.word(i + 1) == "SCHEMA":
+            return _Extent(i, self.create_schema(i))
         if w == "INSERT" and (end := self.default_values(i)):
             return _Extent(i, end)
         if w in _PARSED_BY_SQLGLOT and (end := self.parsed(i, w)):
@@ -489,6 +491,16 @@ class _Splitter:
             j += 1
         if self.word(j) == "AS":
             j = self.name(j + 1)
+        return j
+
+    def create_schema(self, i: int) -> int:
+        """CREATE SCHEMA name [AUTHORIZATION owner] [schema elements]: the CREATE TABLE/VIEW, GRANT, REVOKE and DENY
+        that follow are the statement's own (Microsoft Learn, "CREATE SCHEMA"), so the rest of the batch is."""
+        j = self.name(i + 2) if self.word(i + 2) != "AUTHORIZATION" else i + 2
+        if self.word(j) == "AUTHORIZATION":
+            j = self.name(j + 1)
+        if self.word(j) in ("CREATE", "GRANT", "REVOKE", "DENY"):
+            return self.n
         return j
 
     def alter_role(self, i: int) -> int:

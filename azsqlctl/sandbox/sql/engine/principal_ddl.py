@@ -13,6 +13,7 @@ from collections.abc import Callable
 from ...state import Database, DbUser, Identity, Permission, SandboxState
 from ..security import login_messages as ae
 from ..security.roles import FIXED_ROLE_IDS, database_permissions
+from .errors import unsupported
 from .lexer import LexError, Tok
 
 NO_PERMISSION = "User does not have permission to perform this action."
@@ -156,7 +157,10 @@ def create_role(p: Parser, db: Database, caller: str) -> None:
     name = p.name()
     if p.peek("AUTHORIZATION"):
         p.word("AUTHORIZATION")
-        p.name()
+        # A role's owner (sys.database_principals.owning_principal_id) is not modelled: only the default, dbo, is
+        # accepted, so a role is never reported created with an owner it does not have.
+        if p.name().lower() != "dbo":
+            raise unsupported("CREATE ROLE ... AUTHORIZATION (a role owner other than dbo)")
     p.end()
     _require(db, caller, "ALTER ANY ROLE")
     if _exists(db, name):
@@ -193,7 +197,7 @@ def alter_role(p: Parser, db: Database, caller: str) -> None:
             members.remove(m)
 
 
-_GRANTABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE", "REFERENCES", "VIEW", "ALTER", "CONTROL", "CONNECT", "CREATE")
+_GRANTABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE", "REFERENCES", "VIEW", "ALTER", "CONTROL", "CONNECT", "CREATE", "TAKE")
 _CREATABLE = ("TABLE", "SCHEMA", "VIEW", "PROCEDURE", "FUNCTION", "TYPE", "SYNONYM")
 
 
@@ -203,6 +207,8 @@ def _permission(p: Parser) -> str:
         return "VIEW " + p.word("DEFINITION")
     if word == "CREATE":
         return "CREATE " + p.word(*_CREATABLE)
+    if word == "TAKE":
+        return "TAKE " + p.word("OWNERSHIP")
     if word == "ALTER" and p.peek("ANY"):
         p.word("ANY")
         return "ALTER ANY " + p.word("SCHEMA", "USER", "ROLE")
@@ -253,7 +259,8 @@ def grant_or_revoke(p: Parser, db: Database, caller: str, verb: str) -> None:
             db.permissions.append(Permission(grantee_name, perm, scope, target, "G" if verb == "GRANT" else "D"))
 
 
-def drop(p: Parser, db: Database, caller: str) -> None:
+def drop(p: Parser, db: Database, caller: str, owns_objects: Callable[[str], bool] = lambda _name: False) -> None:
+    """DROP USER / DROP ROLE; a principal that owns objects (15183) or a schema (15138) stays, as on SQL Server."""
     kind = p.word("USER", "ROLE")
     if p.peek("IF"):
         p.word("IF")
@@ -264,6 +271,8 @@ def drop(p: Parser, db: Database, caller: str) -> None:
     name = p.name()
     p.end()
     _require(db, caller, "ALTER ANY USER" if kind == "USER" else "ALTER ANY ROLE")
+    if owns_objects(name):
+        raise DdlError(15183, "The database principal owns objects in the database and cannot be dropped.")
     if any(owner.lower() == name.lower() for owner in db.schema_owners.values()):
         raise DdlError(15138, "The database principal owns a schema in the database, and cannot be dropped.")
     if kind == "USER":
@@ -301,7 +310,14 @@ def is_ddl(toks: list[Tok]) -> bool:
     return toks[0].is_word("ALTER") and second is not None and second.is_word("ROLE")
 
 
-def execute(toks: list[Tok], mutable: Callable[[], Database], state: SandboxState, caller: str) -> None:
+def execute(
+    toks: list[Tok],
+    mutable: Callable[[], Database],
+    state: SandboxState,
+    caller: str,
+    owns_objects: Callable[[str], bool] = lambda _name: False,
+) -> None:
+    """``owns_objects``: whether a principal owns objects (tables, views), which live beside the state, not in it."""
     p = Parser(toks)
     first = p.word("CREATE", "ALTER", "GRANT", "REVOKE", "DENY", "DROP")
     db = mutable()
@@ -314,4 +330,4 @@ def execute(toks: list[Tok], mutable: Callable[[], Database], state: SandboxStat
     elif first in ("GRANT", "REVOKE", "DENY"):
         grant_or_revoke(p, db, caller, first)
     else:
-        drop(p, db, caller)
+        drop(p, db, caller, owns_objects)

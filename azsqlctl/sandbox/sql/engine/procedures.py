@@ -20,7 +20,7 @@ from sqlglot import exp
 from ..catalog import schema_views as catalog_schema
 from ..catalog.metadata_functions import like
 from ..sqltypes import Param, SqlType, TypeSpec
-from . import batch, errors, queries, sqlite_schema, storage, translate, types
+from . import batch, errors, ownership, queries, sqlite_schema, storage, translate, types
 from .alter_ddl import apply
 from .batch import Statement
 from .context import StatementSession
@@ -287,7 +287,10 @@ def _rename_referencing(session: StatementSession, table: TableInfo, old: str, n
 
 def _visible(session: StatementSession) -> list[TableInfo]:
     db = session.db()
-    return [t for t in storage.tables(session.conn) if db is not None and catalog_schema.visible(db, session.user, t)]
+    owners = ownership.object_owners(session.conn)
+    return [
+        t for t in storage.tables(session.conn) if db is not None and catalog_schema.visible(db, session.user, t, owners.get(t.object_id))
+    ]
 
 
 def _like(value: Any, pattern: Any) -> bool:
@@ -305,7 +308,11 @@ def _helpindex(session: StatementSession, args: Args, params: dict[str, Param]) 
     parts = [p.strip('[]"') for p in types.text(name).split(".")] if name is not None else []
     table = session.table_info(parts[-2] if len(parts) > 1 else "dbo", parts[-1]) if parts else None
     db = session.db()
-    if table is None or db is None or not catalog_schema.visible(db, session.user, table):
+    if (
+        table is None
+        or db is None
+        or not catalog_schema.visible(db, session.user, table, ownership.object_owner(session.conn, table.object_id))
+    ):
         raise SqlError(
             15009,
             f"The object '{types.text(name) if name is not None else ''}' does not exist in database '{session.ctx.database}' or is invalid for this operation.",

@@ -1,4 +1,11 @@
-"""CREATE and DROP SCHEMA: schemas live in the state (with their permissions), not in SQLite."""
+"""CREATE and DROP SCHEMA: schemas live in the state (with their permissions and owners), not in SQLite.
+
+CREATE SCHEMA name [AUTHORIZATION owner] (Microsoft Learn, "CREATE SCHEMA (Transact-SQL)",
+https://learn.microsoft.com/en-us/sql/t-sql/statements/create-schema-transact-sql): CREATE SCHEMA permission on the
+database and, to name an owner other than oneself, IMPERSONATE on that user or membership in / ALTER on that role
+(``ownership``). The schema elements that may follow (CREATE TABLE/VIEW, GRANT, REVOKE, DENY in the same
+statement) are refused with 40517 naming them: the sandbox runs them as statements of their own.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +13,40 @@ from sqlglot import exp
 
 from ...state import SandboxState
 from ..security import permissions
-from . import errors, storage
+from . import errors, ownership, storage
 from .context import StatementSession
 from .errors import SqlError
+from .lexer import Tok
+from .principal_ddl import Parser
 from .results import CMD_DDL, StatementResult
 
 
-def create_schema(session: StatementSession, tree: exp.Create) -> StatementResult:
-    name = _schema_name(tree)
+def create_schema(session: StatementSession, toks: list[Tok]) -> StatementResult:
+    p = Parser(toks)
+    p.word("CREATE")
+    p.word("SCHEMA")
+    if p.peek("AUTHORIZATION"):  # CREATE SCHEMA AUTHORIZATION owner: the schema takes the owner's name
+        raise errors.unsupported("CREATE SCHEMA AUTHORIZATION without a schema name")
+    name = p.name()
+    owner: str | None = None
+    if p.peek("AUTHORIZATION"):
+        p.word("AUTHORIZATION")
+        owner = p.name()
+    if not p.done():
+        element = " ".join(t.text.upper() for t in toks[p.i : p.i + 2])
+        raise errors.unsupported(f"CREATE SCHEMA with schema elements ({element} ...)")
     db = session.db()
     if db is None or not permissions.has(db, session.user, "CREATE SCHEMA"):
         raise errors.database_permission_denied("CREATE SCHEMA", session.ctx.database)
     if any(s.lower() == name.lower() for s in [*db.schemas, "sys", "INFORMATION_SCHEMA", "guest"]):
         raise errors.object_exists(name)
+    real_owner = ownership.create_owner(db, session.user, owner) if owner is not None else None
 
     def add(s: SandboxState) -> None:
-        session.mutable_db(s).schemas.append(name)
+        work = session.mutable_db(s)
+        work.schemas.append(name)
+        if real_owner is not None and real_owner.lower() != "dbo":
+            work.schema_owners[name] = real_owner
 
     session.store.read(add)
     return StatementResult(command=CMD_DDL)

@@ -57,6 +57,7 @@ from . import (
     errors,
     functions,
     lexer,
+    ownership,
     queries,
     schema_ddl,
     storage,
@@ -184,6 +185,7 @@ class SqlSession:
             if committed is not None:
                 committed.users, committed.roles, committed.members = work.users, work.roles, work.members
                 committed.permissions, committed.schemas = work.permissions, work.schemas
+                committed.schema_owners = work.schema_owners
 
     # --- transactions -----------------------------------------------------------------------------
 
@@ -406,9 +408,15 @@ class SqlSession:
             if len(st.toks) == 2 and st.toks[1].name.lower() == self.ctx.database.lower():
                 return [StatementResult()]
             raise errors.use_database()
+        if first == "ALTER" and len(st.toks) > 1 and st.toks[1].is_word("AUTHORIZATION"):
+            return [self._alter_authorization(st.toks)]
+        if first == "CREATE" and len(st.toks) > 1 and st.toks[1].is_word("SCHEMA"):
+            self._lock_security()
+            return [schema_ddl.create_schema(self, st.toks)]
         if _is_security_ddl(st.toks):
             self._lock_security()
-            self.store.read(lambda s: ddl.execute(st.toks, lambda: self.mutable_db(s), s, self.user))
+            owns = lambda name: ownership.owns_objects(self.conn, name)  # noqa: E731 - DROP USER/ROLE asks it
+            self.store.read(lambda s: ddl.execute(st.toks, lambda: self.mutable_db(s), s, self.user, owns))
             return [StatementResult(command=CMD_DDL)]
         if first in _STATEMENT_ONLY_UNSUPPORTED:
             raise errors.unsupported(first)
@@ -434,9 +442,6 @@ class SqlSession:
             return [self.atomic(lambda: dml.delete(self, tree, params), writes=_targets(tree))]
         if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "TABLE":
             return [self.atomic(lambda: table_ddl.create_table(self, tree))]
-        if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "SCHEMA":
-            self._lock_security()
-            return [schema_ddl.create_schema(self, tree)]
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "TABLE":
             self.lock_tables_for_ddl(tree)
             return [self.atomic(lambda: table_ddl.drop_table(self, tree))]
@@ -464,6 +469,35 @@ class SqlSession:
             return [schema_ddl.drop_schema(self, tree)]
         kind = str(tree.args.get("kind") or "").upper()
         raise errors.unsupported(f"{first} {kind}".strip() if kind else first)
+
+    def _alter_authorization(self, toks: list[lexer.Tok]) -> StatementResult:
+        """ALTER AUTHORIZATION ON SCHEMA:: (the security state, under its lock) or ON [OBJECT::] (the object's owner row in
+        SQLite, as DDL: the table's lock, then the schema lock and SQLite's transaction until the transaction ends)."""
+        kind, parts, owner = ownership.parse(toks)
+        if kind == "SCHEMA":
+            if len(parts) != 1:
+                raise errors.syntax(".")
+            self._lock_security()
+            self.store.read(lambda s: ownership.alter_schema(self.mutable_db(s), self.user, parts[0], owner))
+            return StatementResult(command=CMD_DDL)
+        if kind != "OBJECT":
+            raise errors.unsupported(f"ALTER AUTHORIZATION ON {kind}::")
+        if len(parts) > 2:  # SQL Server does not resolve a database-qualified name here, even the current database's
+            raise ownership.not_found("object", parts[-1])
+        schema, name = (parts[0], parts[1]) if len(parts) == 2 else ("dbo", parts[0])
+        self.lock_tables_for_ddl(exp.Table(this=exp.to_identifier(name), db=exp.to_identifier(schema)))
+
+        def change() -> StatementResult:
+            db = self.db()
+            info = self.table_info(schema, name)
+            view = views.find(self.conn, schema, name) if info is None else None
+            found = (info.schema, info.object_id) if info is not None else (view.schema, view.object_id) if view is not None else None
+            if db is None or found is None or name.startswith("#"):
+                raise ownership.not_found("object", name)
+            ownership.alter_object(db, self.conn, self.user, found[0], found[1], name, owner)
+            return StatementResult(command=CMD_DDL)
+
+        return self.atomic(change)
 
     def enter(self, write: bool) -> None:
         """A statement is about to touch user tables: schema stability (Sch-S) for the statement, so DDL in another
@@ -789,7 +823,8 @@ class SqlSession:
         if is_variable(info):
             return  # a table variable is the batch's own
         db = self.db()
-        if db is None or not permissions.has(db, self.user, permission, info.schema):
+        owner = ownership.object_owner(self.conn, info.object_id)
+        if db is None or not permissions.has(db, self.user, permission, info.schema, owner):
             raise errors.permission_denied(permission, info.name, self.ctx.database, info.schema)
 
     def materialize(self, views: dict[str, View]) -> None:

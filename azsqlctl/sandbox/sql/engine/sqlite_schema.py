@@ -19,7 +19,7 @@ import hashlib
 import sqlite3
 from collections.abc import Mapping
 
-from . import storage, types
+from . import ownership, storage, types
 from .storage import IndexInfo, KeyInfo, TableInfo, quote
 
 _TRIGGER_PREFIX = "az_fk_"
@@ -192,6 +192,7 @@ def drop(conn: sqlite3.Connection, info: TableInfo) -> None:
     _drop_triggers(conn)
     conn.execute(f"DROP TABLE {quote(info.key)}")
     storage.unregister(conn, info)
+    ownership.forget_object(conn, info.object_id)  # its owner (ALTER AUTHORIZATION) goes with it
     sync_triggers(conn)
 
 

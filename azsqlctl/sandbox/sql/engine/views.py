@@ -3,9 +3,10 @@
 A view's definition (the statement as written, for sys.sql_modules), its query and its result columns
 live in ``__azsqlctl_views`` beside the tables' model, in the same SQLite file, so they commit and roll
 back with the data. A query that names a view reads it as a derived table (``expand``), as SQL Server's
-view expansion does. Permissions follow ownership chaining: the caller needs SELECT on the view; the
-tables it reads belong to the same owner (the sandbox's schemas are all dbo's), so they are not checked
-again.
+view expansion does. Permissions follow ownership chaining (Microsoft Learn, "Ownership Chains"): the caller
+needs SELECT on the view; an object the view reads that has the view's owner (its own owner, or its schema's:
+``ownership.effective_owner``) is not checked again, and one with another owner breaks the chain and is
+checked for the caller, as SQL Server does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlglot import exp
 
 from ..security import permissions
 from ..sqltypes import SqlType, TypeSpec
-from . import errors, translate
+from . import errors, ownership, translate
 from .context import StatementSession
 from .errors import SqlError
 from .results import CMD_DDL, StatementResult
@@ -158,11 +159,14 @@ def drop(session: StatementSession, tree: exp.Drop) -> StatementResult:
                 5,
             )
         session.conn.execute(f"DELETE FROM {META} WHERE schema_name = ? AND name = ?", (view.schema, view.name))
+        ownership.forget_object(session.conn, view.object_id)
     return StatementResult(command=CMD_DDL)
 
 
-def expand(session: StatementSession, tree: exp.Expression, depth: int = 0) -> None:
-    """Replace each view a query names by its SELECT, as a derived table under the view's name."""
+def expand(session: StatementSession, tree: exp.Expression, depth: int = 0, chain: str | None = None) -> None:
+    """Replace each view a query names by its SELECT, as a derived table under the view's name.
+
+    ``chain``: the owner of the view whose SELECT ``tree`` is (None for the caller's own query)."""
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
     for node in list(tree.find_all(exp.Table)):
         if node.meta.get("az_owned") or isinstance(node.this, exp.Parameter | exp.Anonymous):
@@ -177,11 +181,19 @@ def expand(session: StatementSession, tree: exp.Expression, depth: int = 0) -> N
             continue
         if depth >= _NESTING:
             raise SqlError(217, "Maximum stored procedure, function, trigger, or view nesting level exceeded (limit 32).")
-        session.require("SELECT", TableInfo(view.schema, view.name, view.object_id, []))
+        db = session.db()
+        owner = ownership.effective_owner(db, session.conn, view.schema, view.object_id).lower() if db is not None else None
+        if chain is None or owner != chain:
+            session.require("SELECT", TableInfo(view.schema, view.name, view.object_id, []))
         body = translate.parse(view.query)
-        expand(session, body, depth + 1)
+        expand(session, body, depth + 1, owner)
         for inner in body.find_all(exp.Table):
-            inner.meta["az_owned"] = True  # ownership chaining: the view's owner owns what it reads
+            if inner.meta.get("az_chained"):
+                continue  # a nested view's table: that view's owner decided
+            inner.meta["az_chained"] = True
+            info = session.table_info(inner.db or "dbo", inner.name)
+            if info is None or db is None or ownership.effective_owner(db, session.conn, info.schema, info.object_id).lower() == owner:
+                inner.meta["az_owned"] = True  # ownership chaining: the view's owner owns what it reads
         node.replace(exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(node.alias or node.name))))
 
 

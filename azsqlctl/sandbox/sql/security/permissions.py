@@ -5,6 +5,11 @@ directly or through other roles -- and ``public``) has it granted at database sc
 on the object's schema, or implied by a fixed role or by CONTROL; any DENY on the same
 chain wins over every GRANT (db_denydatareader / db_denydatawriter are DENYs).
 ``dbo`` (the Entra admin) and db_owner members are never checked, as on a real server.
+
+Ownership (Microsoft Learn, "Permissions hierarchy (Database Engine)" and "ALTER AUTHORIZATION"): the owner of a
+schema holds CONTROL on it, and so on every object in it; the owner of an object (sys.objects.principal_id)
+holds CONTROL on the object. An owner that is a role shares that with its members. What an owner holds cannot be
+denied, so ownership is checked before any DENY.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ _IMPLIED_BY = {
     "UPDATE": ("CONTROL",),
     "DELETE": ("CONTROL",),
     "ALTER": ("CONTROL",),
+    "TAKE OWNERSHIP": ("CONTROL",),
 }
 
 
@@ -63,17 +69,29 @@ def _states(db: Database, who: set[str], permission: str, schema: str | None) ->
     return granted, denied
 
 
-def has(db: Database, user: str, permission: str, schema: str | None = None) -> bool:
-    """Whether ``user`` holds ``permission`` (SELECT, INSERT, CREATE TABLE, ALTER ...) in ``schema`` or the database."""
-    if is_owner(db, user):
+def schema_owner(db: Database, schema: str) -> str:
+    """A schema's owner (dbo unless the state names another principal)."""
+    return next((o for s, o in db.schema_owners.items() if s.lower() == schema.lower()), "dbo")
+
+
+def owns(db: Database, user: str, schema: str | None, owner: str | None = None) -> bool:
+    """Whether ``user`` (or a role it belongs to) owns ``schema``, or the object whose explicit owner is ``owner``."""
+    who = principals(db, user)
+    return (schema is not None and schema_owner(db, schema).lower() in who) or (owner is not None and owner.lower() in who)
+
+
+def has(db: Database, user: str, permission: str, schema: str | None = None, owner: str | None = None) -> bool:
+    """Whether ``user`` holds ``permission`` (SELECT, INSERT, CREATE TABLE, ALTER ...) in ``schema`` or the database;
+    ``owner``: the object's own owner, when it has one (ALTER AUTHORIZATION ON OBJECT)."""
+    if is_owner(db, user) or owns(db, user, schema, owner):
         return True
     granted, denied = _states(db, principals(db, user), permission.upper(), schema)
     return granted and not denied
 
 
 def may_alter_schema(db: Database, user: str, schema: str) -> bool:
-    """ALTER on a schema: granted on it, or ALTER ANY SCHEMA (db_ddladmin) at database scope."""
-    if is_owner(db, user):
+    """ALTER on a schema: granted on it, or ALTER ANY SCHEMA (db_ddladmin) at database scope, or owning it."""
+    if is_owner(db, user) or owns(db, user, schema):
         return True
     who = principals(db, user)
     on_schema, denied_schema = _states(db, who, "ALTER", schema)
