@@ -105,12 +105,14 @@ def raw_connect(
 
 
 # CI explores the same examples every run, so a green local run means a green CI run;
-# local runs keep hypothesis's randomness to find new cases.
+# local runs keep hypothesis's randomness to find new cases. Neither has hypothesis's 200 ms per-example
+# deadline: it is a timed assertion (timing lives in bench/), and on a busy two-core machine an example's first
+# run (imports, a cold cache) passed it by 100 ms and failed tests/unit/test_sandbox_state as "unreliable".
 from hypothesis import settings as _hypothesis_settings  # noqa: E402
 
 _hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
-if os.environ.get("CI"):
-    _hypothesis_settings.load_profile("ci")
+_hypothesis_settings.register_profile("local", deadline=None)
+_hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "local")
 
 
 # Whole folders of heavy checks (issue 19's layers): the third-party clients and ORM stacks, and Microsoft's
