@@ -143,18 +143,14 @@ def test_changes_persist_between_runs(tmp_path: Path) -> None:
         (["--stat", "x.json", "--", "true"], ExitCode.USAGE, "no such option: --stat"),  # a typo is not the command
     ],
 )
-def test_run_bad_commands(tmp_path: Path, args: list[str], code: int, message: str) -> None:
+def test_run_bad_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], code: int, message: str) -> None:
+    """Refused before the sandbox starts or COMMAND is spawned: in this process (see in_process)."""
     (tmp_path / "not-executable.sh").write_text("#!/bin/sh\necho ran\n")  # mode 0644
-    proc = subprocess.run(
-        [*CLI, "sandbox", "run", "--state", str(tmp_path / "s.json"), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=clean_env(tmp_path),
-        cwd=tmp_path,
-    )
+    monkeypatch.chdir(tmp_path)
+    proc = in_process(tmp_path, monkeypatch, "sandbox", "run", "--state", str(tmp_path / "s.json"), *args)
     assert proc.returncode == code
     assert proc.stderr.startswith("Error: ") and message in proc.stderr
+    assert not (tmp_path / "s.json").exists()  # nothing was started
 
 
 # --- bad input: one Error:/Hint: line each, a documented exit code, never 70 or a traceback ---------
@@ -327,7 +323,7 @@ def test_a_signal_to_sandbox_run_reaches_its_child_and_leaves_none_behind(tmp_pa
     assert "Traceback" not in err
 
 
-def test_serve_survives_a_state_file_broken_on_disk(tmp_path: Path) -> None:
+def test_serve_survives_a_state_file_broken_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Break the file under a running sandbox: clients keep working on the last good state,
     serve logs one line (no traceback), and picks the file up again once it is fixed."""
     state = tmp_path / "s.json"
@@ -343,8 +339,13 @@ def test_serve_survives_a_state_file_broken_on_disk(tmp_path: Path) -> None:
         broken.replace(state)  # one broken version (a truncate-then-write could show serve two)
 
         def whoami() -> dict[str, object]:
-            out = subprocess.run([*CLI, "whoami", "-o", "json"], capture_output=True, text=True, timeout=60, env=client_env, cwd=tmp_path)
-            assert out.returncode == 0, out.stderr
+            """The client in this process (serve is the process under test): only serve's environment, like in_process."""
+            monkeypatch.chdir(tmp_path)
+            for key in list(os.environ):
+                if key.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_")):
+                    monkeypatch.delenv(key)
+            out = CliRunner().invoke(app, ["whoami", "-o", "json"], env=client_env)
+            assert out.exit_code == 0, out.stderr
             return json.loads(out.stdout)["data"]  # type: ignore[no-any-return]
 
         def arm_databases() -> list[str]:
@@ -461,13 +462,14 @@ def test_reset_refuses_a_state_path_that_can_never_be_a_state_file(tmp_path: Pat
     assert not (tmp_path / "s.txt").exists()
 
 
-def test_run_suggests_the_option_a_typo_meant_and_passes_options_after_the_command_untouched(tmp_path: Path) -> None:
+def test_run_suggests_the_option_a_typo_meant_and_passes_options_after_the_command_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = clean_env(tmp_path)
-    typo = subprocess.run([*CLI, "sandbox", "run", "--stat", str(tmp_path / "s.json"), "--", "true"],
-                          capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    typo = in_process(tmp_path, monkeypatch, "sandbox", "run", "--stat", str(tmp_path / "s.json"), "--", "true")  # refused at parsing
     assert_refused(typo, ExitCode.USAGE, "no such option: --stat", "did you mean --as or --state?")  # click offers every close option
     assert not (tmp_path / "s.json").exists()
-    json_typo = subprocess.run([*CLI, "sandbox", "run", "-o", "json", "--", "true"], capture_output=True, text=True, timeout=60, env=env)
+    json_typo = in_process(tmp_path, monkeypatch, "sandbox", "run", "-o", "json", "--", "true")
     assert json_typo.returncode == ExitCode.USAGE
     assert json.loads(json_typo.stdout)["errors"][0]["message"] == "no such option: -o"
     for separator in (["--"], []):  # with or without --, what follows the command's first word is its own
