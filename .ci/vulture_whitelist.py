@@ -124,8 +124,9 @@ pytest_plugins  # pytest module variable (tests/e2e/test_scaffold_plugin.py)
 # StreamRequestHandler reads disable_nagle_algorithm; urllib3 pools read ca_certs/ca_cert_dir (cleared: one shared SSLContext).
 __getattr__  # unused function (azsqlctl/cli/app.py)
 disable_nagle_algorithm  # unused variable (azsqlctl/sandbox/http.py)
-_.ca_certs  # unused attribute (azsqlctl/azure/arm_reader.py)
-_.ca_cert_dir  # unused attribute (azsqlctl/azure/arm_reader.py)
+_.ca_certs  # unused attribute (azsqlctl/azure/shared_tls.py)
+_.ca_cert_dir  # unused attribute (azsqlctl/azure/shared_tls.py)
+disable_instance_discovery  # TypedDict key azure-identity reads (azsqlctl/azure/credentials.py)
 # io.RawIOBase and http.server / socketserver call these (sandbox/http.py's bounded request reader and handler).
 _.readable  # io.RawIOBase protocol (azsqlctl/sandbox/http.py)
 _.readinto  # io.RawIOBase protocol (azsqlctl/sandbox/http.py)
