@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from azsqlctl.core.logs.ports import LogsTarget
+    from azsqlctl.core.logs.ports import LogsTarget, MonitorConfig
     from azsqlctl.core.settings import ConnectionSettings
 
 
@@ -27,7 +27,6 @@ class FleetLogs:
 
 def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetLogs:
     from azsqlctl.azure import wiring
-    from azsqlctl.azure.monitor import ArmMonitorConfig
     from azsqlctl.core.errors import AzsqlctlError, NotFound, UsageError
     from azsqlctl.core.fleet import resolve_select
     from azsqlctl.core.grant import is_glob
@@ -57,7 +56,7 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
         for m in fleet.matches:
             servers[(m.subscription, m.resource_group, m.server_name, "")] = None
             databases.append(m.database)
-    configs: dict[str, ArmMonitorConfig] = {}
+    configs: dict[str, MonitorConfig] = {}
     workspaces: dict[str, str] = {}  # customer id -> how it was found
     names: list[str] = []
     skipped: list[str] = []
