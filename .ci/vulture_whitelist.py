@@ -183,3 +183,7 @@ logins  # SandboxControl
 azsql_service_principal  # fixture (azsqlctl/testing/plugin.py)
 azsql_github_job  # fixture (azsqlctl/testing/plugin.py)
 _.certificate_path  # ServicePrincipal field users' tests read (azsqlctl/testing/control.py)
+# The JSON shapes cli/sandbox_apps reads azsqlctl.sandbox.entra.manage's answers as (TypedDict keys, read by subscript or only emitted)
+app_object_id  # TypedDict key (azsqlctl/cli/sandbox_apps.py)
+sp_object_id  # TypedDict key (azsqlctl/cli/sandbox_apps.py)
+federated_credentials  # TypedDict key (azsqlctl/cli/sandbox_apps.py)

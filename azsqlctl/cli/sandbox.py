@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
 from . import options as o
 from . import sandbox_apps
+
+if TYPE_CHECKING:
+    from azsqlctl.sandbox.serve import Sandbox
+
+    from .render import Result
+
+    # --as: the environment a job's process sees over the sandbox's (variables set, variables unset)
+    Overlay = Callable[[Sandbox], tuple[dict[str, str], tuple[str, ...]]]
 
 app = typer.Typer(
     help="A local Azure SQL + Entra ID stand-in driven by the real SDKs and ODBC driver.\n\n"
@@ -81,7 +89,7 @@ def _sandbox(
     audit_days: float | None = None,
     scenario: ScenarioName | None = None,
     scratch: Path | None = None,
-) -> Any:
+) -> Sandbox:
     from azsqlctl.sandbox.monitor.audit import DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_ROWS, Retention
     from azsqlctl.sandbox.serve import Sandbox, default_state_path
 
@@ -220,14 +228,24 @@ def _scratch(scenario: ScenarioName | None, state: Path | None) -> Iterator[Path
         yield Path(tmp)
 
 
-def _logs_options(sandbox: Any, port: int, ingestion_delay: float) -> None:
+def _logs_options(sandbox: Sandbox, port: int, ingestion_delay: float) -> None:
     from azsqlctl.sandbox.surfaces import LogsSurface
 
     sandbox.parts.ports[LogsSurface.name] = port
     sandbox.surface(LogsSurface).service.ingestion.delay = ingestion_delay
 
 
-def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
+class ReadySandbox(Protocol):
+    """What the ready banner reads from a running sandbox: its environment, identities and state path."""
+
+    @property
+    def env(self) -> dict[str, str]: ...
+    @property
+    def state_path(self) -> Path | None: ...
+    def identities_table(self) -> Sequence[Mapping[str, object]]: ...
+
+
+def _announce(sandbox: ReadySandbox, fmt: str, env_file: Path | None) -> None:
     env, identities = sandbox.env, sandbox.identities_table()
     if fmt == "json":
         line = {"version": 1, "command": "sandbox serve", "event": "ready",
@@ -247,13 +265,11 @@ def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
     for col in ("name", "kind", "client id", "object id", "role"):
         table.add_column(col)
     for ident in identities:
-        role = (
-            "Entra admin"
-            if ident["entra_admin"]
-            else (f"user in {', '.join(ident['database_user_in'])}" if ident["database_user_in"] else "not a database user")
-        )
-        kind = ident["kind"] + (" (system-assigned)" if ident["system_assigned"] else "")
-        table.add_row(*(shown(cell) for cell in (ident["name"], kind, ident["client_id"], ident["object_id"], role)))
+        users = ident["database_user_in"]
+        databases = [str(d) for d in users] if isinstance(users, list) else []
+        role = "Entra admin" if ident["entra_admin"] else (f"user in {', '.join(databases)}" if databases else "not a database user")
+        kind = str(ident["kind"]) + (" (system-assigned)" if ident["system_assigned"] else "")
+        table.add_row(*(shown(str(cell)) for cell in (ident["name"], kind, ident["client_id"], ident["object_id"], role)))
     con.print(table)
     where = f"; environment written to {env_file}" if env_file else ""
     con.print(f"Sandbox ready (state {shown(sandbox.state_path)}{shown(where)}). Ctrl-C to stop.")
@@ -269,7 +285,7 @@ def reset_command(
     """Put the sandbox back to its defaults: rewrite the state file, drop its table data and audit trail."""
     from .runner import run
 
-    def action(fmt: str) -> Any:
+    def action(fmt: str) -> Result[dict[str, object]] | int:
         from azsqlctl.core.errors import UsageError
         from azsqlctl.sandbox.serve import default_state_path
 
@@ -287,8 +303,8 @@ def reset_command(
                 print("Nothing changed.", file=sys.stderr)
                 return 1
         removed = _reset(path)
-        data = {"state": str(path), "removed": [str(p) for p in removed]}
-        return Result("sandbox reset", data, human=lambda d: print(f"Sandbox state {d['state']} reset to its defaults."))
+        data: dict[str, object] = {"state": str(path), "removed": [str(p) for p in removed]}
+        return Result("sandbox reset", data, human=lambda _: print(f"Sandbox state {path} reset to its defaults."))
 
     run("sandbox reset", output, debug, action)
 
@@ -395,7 +411,7 @@ def run_command(
     run("sandbox run", None, debug, action)
 
 
-def _job_overlay(spec: str | None, client_id: str) -> Any:
+def _job_overlay(spec: str | None, client_id: str) -> Overlay | None:
     """``--as``: the job's or pod's environment over the sandbox's (see azsqlctl.sandbox.entra.jobs)."""
     if spec is None:
         return None
@@ -403,7 +419,7 @@ def _job_overlay(spec: str | None, client_id: str) -> Any:
     import shutil
     import tempfile
 
-    def overlay(sandbox: Any) -> tuple[dict[str, str], tuple[str, ...]]:
+    def overlay(sandbox: Sandbox) -> tuple[dict[str, str], tuple[str, ...]]:
         from azsqlctl.sandbox.entra.jobs import job_environment
         from azsqlctl.sandbox.surfaces import EntraSurface
 
