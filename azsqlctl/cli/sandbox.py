@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Protocol
@@ -21,6 +20,7 @@ from . import options as o
 from . import sandbox_apps
 
 if TYPE_CHECKING:
+    from azsqlctl.sandbox.scenarios import Scenario
     from azsqlctl.sandbox.serve import Sandbox
 
     from .render import Result
@@ -77,58 +77,6 @@ COMMAND_NOT_EXECUTABLE = 126  # POSIX shells: found, but not executable
 class EnvFormat(StrEnum):
     shell = "shell"
     docker = "docker"
-
-
-def _sandbox(
-    state: Path | None,
-    tds_port: int = 0,
-    identity_port: int = 0,
-    arm_port: int = 0,
-    token_lifetime: int | None = None,
-    audit_rows: int | None = None,
-    audit_days: float | None = None,
-    scenario: ScenarioName | None = None,
-    scratch: Path | None = None,
-) -> Sandbox:
-    from azsqlctl.sandbox.monitor.audit import DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_ROWS, Retention
-    from azsqlctl.sandbox.serve import Sandbox, default_state_path
-
-    retention = Retention(
-        rows=audit_rows if audit_rows is not None else DEFAULT_RETENTION_ROWS,
-        days=audit_days if audit_days is not None else DEFAULT_RETENTION_DAYS,
-    )
-    path = state or default_state_path()
-    if scenario is not None:
-        path = _scenario_state(state, scratch)
-    sandbox = Sandbox(
-        path,
-        tds_port=tds_port,
-        identity_port=identity_port,
-        arm_port=arm_port,
-        token_lifetime=token_lifetime,
-        audit_retention=retention,
-    )
-    if scenario is not None:
-        from azsqlctl.sandbox.scenarios import load_scenario
-
-        load_scenario(sandbox, scenario.value)
-    return sandbox
-
-
-def _scenario_state(state: Path | None, scratch: Path | None) -> Path:
-    """A scenario starts from a fresh state: a new --state file, or one in a temporary directory."""
-    from azsqlctl.core.errors import UsageError
-
-    if state is None:
-        assert scratch is not None
-        return scratch / "state.json"
-    if state.exists():
-        raise UsageError(
-            f"--scenario starts from a fresh state, and {state} exists",
-            "leave out --state (a temporary one is used), or name a file that does not exist yet",
-            code="scenario_state_exists",
-        )
-    return state
 
 
 @app.command("serve")
@@ -203,36 +151,27 @@ def serve_command(
     from .runner import run
 
     def action(fmt: str) -> int:
+        from azsqlctl.sandbox.launch import SandboxRequest, prepared
         from azsqlctl.sandbox.serve import check_env_file, serve
 
         if env_file is not None:
             check_env_file(env_file)  # before the state file is created or a port bound
-        with _scratch(scenario, state) as scratch:
-            sandbox = _sandbox(state, tds_port, identity_port, arm_port, token_lifetime, audit_rows, audit_days, scenario, scratch)
-            _logs_options(sandbox, logs_port, ingestion_delay)
+        request = SandboxRequest(
+            state=state, scenario=_scenario(scenario), tds_port=tds_port, identity_port=identity_port, arm_port=arm_port,
+            logs_port=logs_port, token_lifetime=token_lifetime, audit_rows=audit_rows, audit_days=audit_days,
+            ingestion_delay=ingestion_delay,
+        )  # fmt: skip
+        with prepared(request) as sandbox:
             serve(sandbox, env_file, lambda sb: _announce(sb, fmt, env_file), env_format=env_format.value)
         return 0
 
     run("sandbox serve", output, debug, action)
 
 
-@contextmanager
-def _scratch(scenario: ScenarioName | None, state: Path | None) -> Iterator[Path | None]:
-    """A temporary directory for a scenario's fresh state (removed afterwards), when no --state is given."""
-    if scenario is None or state is not None:
-        yield None
-        return
-    import tempfile
+def _scenario(name: ScenarioName | None) -> Scenario | None:
+    from azsqlctl.sandbox.scenarios import Scenario
 
-    with tempfile.TemporaryDirectory(prefix="azsqlctl-scenario-") as tmp:
-        yield Path(tmp)
-
-
-def _logs_options(sandbox: Sandbox, port: int, ingestion_delay: float) -> None:
-    from azsqlctl.sandbox.surfaces import LogsSurface
-
-    sandbox.parts.ports[LogsSurface.name] = port
-    sandbox.surface(LogsSurface).service.ingestion.delay = ingestion_delay
+    return Scenario(name.value) if name is not None else None
 
 
 class ReadySandbox(Protocol):
@@ -403,10 +342,10 @@ def run_command(
                 return COMMAND_NOT_EXECUTABLE
             emit_error("sandbox run", NotFound(f"command not found: {command[0]}", "check the command name and PATH"), fmt)
             return COMMAND_NOT_FOUND
-        with _scratch(scenario, state) as scratch:
-            return run_with(
-                _sandbox(state, scenario=scenario, scratch=scratch), command, kill_after, _job_overlay(as_job, as_client_id or "")
-            )
+        from azsqlctl.sandbox.launch import SandboxRequest, prepared
+
+        with prepared(SandboxRequest(state=state, scenario=_scenario(scenario))) as sandbox:
+            return run_with(sandbox, command, kill_after, _job_overlay(as_job, as_client_id or ""))
 
     run("sandbox run", None, debug, action)
 
