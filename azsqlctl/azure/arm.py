@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.entra_admin import AdminSpec
 from azsqlctl.core.errors import NotFound, UsageError
 
 from .arm_errors import arm_failure, wire_text
+from .arm_pipeline import Json
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.mgmt.sql import SqlManagementClient
 
 
-def sql_management_client(credential: Any, cloud: Cloud, subscription_id: str, timeout: float = 30) -> Any:
+def sql_management_client(credential: TokenCredential, cloud: Cloud, subscription_id: str, timeout: float = 30) -> SqlManagementClient:
     """A SqlManagementClient for ``cloud``; a private CA is passed explicitly, never via globals."""
     from azure.mgmt.sql import SqlManagementClient
 
     from .transport import client_options
 
-    kwargs: dict[str, Any] = {"base_url": cloud.arm_endpoint, "credential_scopes": [cloud.arm_scope], **client_options(timeout)}
-    if cloud.ca_bundle:
-        kwargs["connection_verify"] = cloud.ca_bundle
-    return SqlManagementClient(credential, subscription_id, **kwargs)
+    return SqlManagementClient(
+        credential, subscription_id, base_url=cloud.arm_endpoint, credential_scopes=[cloud.arm_scope],
+        connection_verify=cloud.ca_bundle or True, **client_options(timeout),
+    )  # fmt: skip
 
 
 class ArmAdmins:
     """Read and set a server's Entra admin (the 'administrators/ActiveDirectory' resource)."""
 
-    def __init__(self, client: Any, resource_group: str, server: str, tenant_id: str = "") -> None:
+    def __init__(self, client: SqlManagementClient, resource_group: str, server: str, tenant_id: str = "") -> None:
         self.client, self.rg, self.server, self.tenant_id = client, resource_group, server, tenant_id
 
     def current(self) -> AdminSpec | None:
@@ -82,35 +87,14 @@ IDENTITY_API_VERSIONS = {
 
 
 class ArmIdentityResolver:
-    """--identity-resource: GET the resource over ARM (azure-core's ARM pipeline) and read its identity."""
+    """--identity-resource: GET the resource over ARM (``arm_pipeline``) and read its identity."""
 
-    def __init__(self, credential: Any, cloud: Cloud, timeout: float = 30) -> None:
-        from azure.core.pipeline import policies
-        from azure.mgmt.core import ARMPipelineClient
-        from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
+    def __init__(self, credential: TokenCredential, cloud: Cloud, timeout: float = 30) -> None:
+        from .arm_pipeline import ArmPipeline
 
-        from .transport import client_options
+        self._pipeline = ArmPipeline(credential, cloud, timeout)
 
-        self.cloud, self.timeout = cloud, timeout
-        options = client_options(timeout)
-        self.client: Any = ARMPipelineClient(
-            base_url=cloud.arm_endpoint,
-            policies=[
-                policies.RequestIdPolicy(), policies.HeadersPolicy(), policies.UserAgentPolicy("azsqlctl"),
-                policies.RetryPolicy(**options), ARMChallengeAuthenticationPolicy(credential, cloud.arm_scope),
-                policies.ContentDecodePolicy(), policies.NetworkTraceLoggingPolicy(), policies.HttpLoggingPolicy(),
-            ],
-            connection_timeout=timeout, read_timeout=timeout,
-        )  # fmt: skip
-
-    def get(self, arm_id: str) -> dict[str, Any]:
-        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-        from azure.core.rest import HttpRequest
-
-        from azsqlctl.core.transport import Endpoint
-
-        from .transport import endpoint_failure
-
+    def get(self, arm_id: str) -> Json:
         rtype = resource_type(arm_id)
         version = IDENTITY_API_VERSIONS.get(rtype.lower())
         if version is None:
@@ -120,28 +104,7 @@ class ArmIdentityResolver:
                 "container app or VM; or name the identity with --type app --object-id (its principal id)",
                 code="bad_identity",
             )
-        request = HttpRequest("GET", self.cloud.arm_endpoint.rstrip("/") + arm_id, params={"api-version": version})
-        kwargs: dict[str, Any] = {"connection_verify": self.cloud.ca_bundle} if self.cloud.ca_bundle else {}
-        try:
-            response = self.client.send_request(request, **kwargs)
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            raise endpoint_failure(Endpoint.ARM, self.cloud.arm_endpoint, exc, self.timeout) from None
-        try:
-            response.raise_for_status()
-        except HttpResponseError as exc:
-            if exc.status_code == 404:
-                raise NotFound(f"ARM: {_body_message(response)}", "check the resource id: az identity show --ids ARM_ID") from None
-            raise arm_failure(exc) from None
-        body = response.json()
-        return body if isinstance(body, dict) else {}
-
-
-def _body_message(response: Any) -> str:
-    try:
-        error = response.json().get("error", {})
-        return f"({error.get('code')}) {error.get('message')}"
-    except (ValueError, AttributeError):
-        return f"HTTP {response.status_code}"
+        return self._pipeline.require(arm_id, version, "check the resource id: az identity show --ids ARM_ID")
 
 
 def resource_type(arm_id: str) -> str:

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Required, TypedDict
 from urllib.parse import quote, urlsplit
 
 from azsqlctl.core.clouds import Cloud
@@ -23,12 +23,18 @@ from azsqlctl.core.errors import AuthenticationError, UsageError
 from azsqlctl.core.ports import AccessToken
 from azsqlctl.core.settings import AUTH_KINDS
 
+if TYPE_CHECKING:
+    import requests
+    from azure.core.credentials import AccessToken as SdkAccessToken
+    from azure.core.credentials import TokenCredential
+    from azure.core.pipeline.transport import RequestsTransport
+
 _lock = threading.Lock()
-_credentials: dict[tuple[str, str, str, str, str], Any] = {}
+_credentials: dict[tuple[str, str, str, str, str], TokenCredential] = {}
 _IDENTITY_ENV = ("IDENTITY_", "MSI_", "IMDS_", "AZURE_", "ACTIONS_ID_TOKEN_", "SYSTEM_OIDC")
 
 
-def get_credential(auth: str, client_id: str, cloud: Cloud, tenant_id: str = "") -> Any:
+def get_credential(auth: str, client_id: str, cloud: Cloud, tenant_id: str = "") -> TokenCredential:
     if auth not in AUTH_KINDS:
         raise UsageError(f"unknown --auth '{auth}'", f"use one of: {', '.join(AUTH_KINDS)}", code="bad_auth")
     # The environment that selects a managed-identity flavour is part of the key: a
@@ -56,7 +62,12 @@ log = logging.getLogger("azsqlctl.azure.credentials")
 GITHUB_REQUEST_URL, GITHUB_REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
 
 
-def authority_kwargs(authority_host: str) -> dict[str, Any]:
+class AuthorityKwargs(TypedDict, total=False):
+    authority: Required[str]
+    disable_instance_discovery: bool
+
+
+def authority_kwargs(authority_host: str) -> AuthorityKwargs:
     """``authority`` (a full https URL: azure-identity refuses anything else) and, for an authority that is
     not Microsoft's, ``disable_instance_discovery=True``."""
     authority = authority_host.strip().rstrip("/")
@@ -73,30 +84,22 @@ def authority_kwargs(authority_host: str) -> dict[str, Any]:
     return {"authority": authority, "disable_instance_discovery": True}
 
 
-def _federation_session(cloud: Cloud) -> Any:
+def _federation_session(cloud: Cloud) -> requests.Session:
     """One requests.Session, verifying with one SSLContext, for a federated login's two HTTPS calls (the CI
     system's OIDC endpoint, then the authority): requests would otherwise load the CA bundle into a new
-    context for each connection (~50 ms for a system-sized bundle; arm_reader does the same for ARM)."""
-    import requests
+    context for each connection (~50 ms for a system-sized bundle)."""
+    from .shared_tls import shared_context_session
 
-    from .arm_reader import _context, _shared_context_adapter  # the one home of the shared-context adapter
-
-    session = requests.Session()
-    if cloud.ca_bundle:
-        session.verify = cloud.ca_bundle
-    verify = cloud.ca_bundle or session.merge_environment_settings(cloud.authority_host, {}, None, None, None)["verify"]
-    if verify is not False:
-        session.mount("https://", _shared_context_adapter(_context(verify)))
-    return session
+    return shared_context_session(cloud.ca_bundle, cloud.authority_host)
 
 
-def _transport(session: Any) -> dict[str, Any]:
+def _transport(session: requests.Session) -> RequestsTransport:
     from azure.core.pipeline.transport import RequestsTransport
 
-    return {"transport": RequestsTransport(session=session, session_owner=False)}
+    return RequestsTransport(session=session, session_owner=False)
 
 
-def _build(auth: str, client_id: str, cloud: Cloud, tenant_id: str) -> Any:
+def _build(auth: str, client_id: str, cloud: Cloud, tenant_id: str) -> TokenCredential:
     import azure.identity as ai
 
     kwargs = authority_kwargs(cloud.authority_host)
@@ -118,15 +121,15 @@ def _build(auth: str, client_id: str, cloud: Cloud, tenant_id: str) -> Any:
                 "set AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID (the AKS webhook does)",
             ) from exc
     if auth == "github-actions":
-        return _github_actions(ai, client_id, tenant_id, authority, _federation_session(cloud))
+        return _github_actions(client_id, tenant_id, authority, _federation_session(cloud))
     if auth == "azure-pipelines":
-        return _azure_pipelines(ai, client_id, tenant_id, authority, _federation_session(cloud))
+        return _azure_pipelines(client_id, tenant_id, authority, _federation_session(cloud))
     if auth == "environment":
         return ai.EnvironmentCredential(**kwargs)
     return ai.DeviceCodeCredential(client_id=cid or "04b07795-8ddb-461a-bbee-02f9e1bf7b46", **kwargs)
 
 
-def _github_actions(ai: Any, client_id: str, tenant_id: str, authority: str, session: Any) -> Any:
+def _github_actions(client_id: str, tenant_id: str, authority: str, session: requests.Session) -> TokenCredential:
     """ClientAssertionCredential fed by the runner's OIDC endpoint: a workflow needs no `az` CLI and no secret."""
     url, request_token = os.environ.get(GITHUB_REQUEST_URL, ""), os.environ.get(GITHUB_REQUEST_TOKEN, "")
     if not url or not request_token:
@@ -166,7 +169,9 @@ def _github_actions(ai: Any, client_id: str, tenant_id: str, authority: str, ses
             raise AuthenticationError("the GitHub OIDC endpoint answered without a token", "rerun the job", code="github_oidc_failed")
         return value
 
-    return ai.ClientAssertionCredential(tid, cid, github_token, authority=authority, **_transport(session))
+    from azure.identity import ClientAssertionCredential
+
+    return ClientAssertionCredential(tid, cid, github_token, authority=authority, transport=_transport(session))
 
 
 # Azure Pipelines: SYSTEM_OIDCREQUESTURI is a predefined variable every step sees; System.AccessToken reaches
@@ -176,7 +181,7 @@ PIPELINES_REQUEST_URI, PIPELINES_ACCESS_TOKEN = "SYSTEM_OIDCREQUESTURI", "SYSTEM
 PIPELINES_CONNECTION_ID = "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"
 
 
-def _azure_pipelines(ai: Any, client_id: str, tenant_id: str, authority: str, session: Any) -> Any:
+def _azure_pipelines(client_id: str, tenant_id: str, authority: str, session: requests.Session) -> TokenCredential:
     """AzurePipelinesCredential: the job's OIDC endpoint signs a token for the service connection, traded
     for an Entra token (an assertion credential: no instance discovery). No secret, no `az` CLI."""
     if not os.environ.get(PIPELINES_REQUEST_URI):
@@ -201,13 +206,15 @@ def _azure_pipelines(ai: Any, client_id: str, tenant_id: str, authority: str, se
             code="pipelines_oidc_missing",
             details={"missing": ", ".join(missing)},
         )
-    return ai.AzurePipelinesCredential(
+    from azure.identity import AzurePipelinesCredential
+
+    return AzurePipelinesCredential(
         tenant_id=values["tenant id"],
         client_id=values["client id"],
         service_connection_id=values[PIPELINES_CONNECTION_ID],
         system_access_token=values[PIPELINES_ACCESS_TOKEN],
         authority=authority,
-        **_transport(session),  # one SSL context for the OIDC endpoint and the authority
+        transport=_transport(session),  # one SSL context for the OIDC endpoint and the authority
     )
 
 
@@ -289,7 +296,16 @@ def summarize(message: str) -> tuple[str, list[dict[str, str]]]:
     return text, [{"credential": n, "reason": r} for n, r, _ in links]
 
 
-def get_token(credential: Any, scope: str, timeout: float | None = None, *, authority: str = "", **options: Any) -> AccessToken:
+def get_token(
+    credential: TokenCredential,
+    scope: str,
+    timeout: float | None = None,
+    *,
+    authority: str = "",
+    claims: str | None = None,
+    tenant_id: str | None = None,
+    enable_cae: bool = False,
+) -> AccessToken:
     """A token, within ``timeout`` seconds; an endpoint that cannot be talked to is a connection failure naming it."""
     from azure.core.exceptions import ClientAuthenticationError
 
@@ -314,11 +330,14 @@ def get_token(credential: Any, scope: str, timeout: float | None = None, *, auth
     start = time.perf_counter()
     managed = type(credential).__name__ == "ManagedIdentityCredential"
     try:
-        kwargs: dict[str, Any] = {**options, **({"timeout": timeout} if timeout else {})}
-        if timeout and type(credential).__name__ not in _WAITS_FOR_A_PERSON:
-            result = call_with_deadline(lambda: credential.get_token(scope, **kwargs), timeout)
-        else:
-            result = credential.get_token(scope, **kwargs)
+
+        def request() -> SdkAccessToken:
+            if timeout:
+                return credential.get_token(scope, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, timeout=timeout)
+            return credential.get_token(scope, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae)
+
+        bounded = bool(timeout) and type(credential).__name__ not in _WAITS_FOR_A_PERSON
+        result = call_with_deadline(request, timeout) if timeout and bounded else request()
     except DeadlineExceeded:
         url = token_endpoint(authority, managed or auth_is_managed(credential))
         cause = connect_cause(url) or Cause.TIMEOUT  # retries of a refused endpoint can outlast a short --timeout
@@ -354,7 +373,7 @@ def get_token(credential: Any, scope: str, timeout: float | None = None, *, auth
     return AccessToken(result.token, int(result.expires_on), name, elapsed, tuple(attempts.failures))
 
 
-def auth_is_managed(credential: Any) -> bool:
+def auth_is_managed(credential: TokenCredential) -> bool:
     """A chain (DefaultAzureCredential) reaches the managed-identity endpoint when the environment names one."""
     return type(credential).__name__ == "DefaultAzureCredential" and bool(
         os.environ.get("IDENTITY_ENDPOINT") or os.environ.get("MSI_ENDPOINT")
@@ -365,17 +384,22 @@ class GuardedCredential:
     """What SDK clients (ARM, Log Analytics) are given: the token request bounded by the command's timeout,
     and a token endpoint that cannot be reached reported as such (not as ARM or Log Analytics failing)."""
 
-    def __init__(self, inner: Any, timeout: float | None, authority: str) -> None:
+    def __init__(self, inner: TokenCredential, timeout: float | None, authority: str) -> None:
         self.inner, self.timeout, self.authority = inner, timeout, authority
 
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+    def get_token(
+        self, *scopes: str, claims: str | None = None, tenant_id: str | None = None, enable_cae: bool = False, **kwargs: object
+    ) -> SdkAccessToken:
+        """azure-core's TokenCredential; its other keywords (none that the SDKs send today) are not passed on."""
         from azure.core.credentials import AccessToken as SdkAccessToken
 
-        token = get_token(self.inner, scopes[0], self.timeout, authority=self.authority, **kwargs)
+        token = get_token(
+            self.inner, scopes[0], self.timeout, authority=self.authority, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae
+        )
         return SdkAccessToken(token.token, token.expires_on)
 
 
-def guarded(credential: Any, timeout: float | None, cloud: Cloud) -> GuardedCredential:
+def guarded(credential: TokenCredential, timeout: float | None, cloud: Cloud) -> GuardedCredential:
     return GuardedCredential(credential, timeout, cloud.authority_host)
 
 
@@ -388,12 +412,12 @@ class CredentialTokens:
 
     def __init__(self, auth: str, client_id: str, cloud: Cloud, tenant_id: str = "", timeout: float | None = None) -> None:
         self._spec = (auth, client_id, cloud, tenant_id)
-        self._credential: Any = None
+        self._credential: TokenCredential | None = None
         self._lock = threading.Lock()
         self.timeout = timeout
 
     @property
-    def raw_credential(self) -> Any:
+    def raw_credential(self) -> TokenCredential:
         with self._lock:
             if self._credential is None:
                 self._credential = get_credential(*self._spec)

@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.config import env_name
@@ -36,15 +36,17 @@ from azsqlctl.core.transport import Endpoint
 from .arm_errors import arm_failure, exception_message, first_line, wire_text
 from .transport import endpoint_failure
 
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.monitor.models import DiagnosticSettingsResource
+
 WORKSPACE_API_VERSION = "2022-10-01"
-
-
-def _verify(cloud: Cloud) -> dict[str, Any]:
-    return {"connection_verify": cloud.ca_bundle} if cloud.ca_bundle else {}
+R = TypeVar("R")
 
 
 class MonitorLogsQuery:
-    def __init__(self, credential: Any, cloud: Cloud, timeout: int = 30) -> None:
+    def __init__(self, credential: TokenCredential, cloud: Cloud, timeout: int = 30) -> None:
         from azure.monitor.query import LogsQueryClient
 
         if not cloud.logs_endpoint:
@@ -59,7 +61,7 @@ class MonitorLogsQuery:
             retry_total=0,
             connection_timeout=timeout,
             read_timeout=timeout,
-            **_verify(cloud),
+            connection_verify=cloud.ca_bundle or True,
         )
         self.endpoint, self.timeout = cloud.logs_endpoint, timeout
 
@@ -130,7 +132,7 @@ class MonitorLogsQuery:
         return QueryResult(tuple(table.columns), [list(r) for r in table.rows], partial)
 
 
-def _inner_message(detail: Mapping[str, Any]) -> str:
+def _inner_message(detail: Mapping[str, object]) -> str:
     """The innermost message of one error detail (Log Analytics nests innererror)."""
     message, inner = str(detail.get("message") or ""), detail.get("innererror")
     while isinstance(inner, Mapping):
@@ -139,7 +141,7 @@ def _inner_message(detail: Mapping[str, Any]) -> str:
     return message
 
 
-def _http_error(exc: Any, target: LogsTarget) -> AzsqlctlError:
+def _http_error(exc: HttpResponseError, target: LogsTarget) -> AzsqlctlError:
     status = int(getattr(exc, "status_code", 0) or 0)
     code, message = _service_error(exc)
     text = f"Log Analytics answered {status} {code}: {message}" if code else f"Log Analytics answered {status}: {message}"
@@ -161,7 +163,7 @@ def _http_error(exc: Any, target: LogsTarget) -> AzsqlctlError:
     return AzsqlctlError(text, "--show-query prints the KQL that was sent", code="query_failed")
 
 
-def _service_error(exc: Any) -> tuple[str, str]:
+def _service_error(exc: HttpResponseError) -> tuple[str, str]:
     """The service's own code and the innermost message (Log Analytics nests innererror)."""
     response = getattr(exc, "response", None)
     try:
@@ -182,7 +184,7 @@ def _service_error(exc: Any) -> tuple[str, str]:
 
 
 class ArmMonitorConfig:
-    def __init__(self, credential: Any, cloud: Cloud, subscription: str, timeout: float = 30) -> None:
+    def __init__(self, credential: TokenCredential, cloud: Cloud, subscription: str, timeout: float = 30) -> None:
         from azure.mgmt.monitor import MonitorManagementClient
 
         from .arm import sql_management_client
@@ -197,16 +199,16 @@ class ArmMonitorConfig:
             subscription,
             base_url=cloud.arm_endpoint,
             credential_scopes=[cloud.arm_scope],
-            **_verify(cloud),
+            connection_verify=cloud.ca_bundle or True,
             **client_options(timeout),
         )
         self.subscription = subscription
 
-    def _call(self, fn: Any, *args: Any, what: str, **kwargs: Any) -> Any:
+    def _call(self, what: str, fn: Callable[[], R]) -> R:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError, ServiceResponseError
 
         try:
-            return fn(*args, **kwargs)
+            return fn()
         except ResourceNotFoundError as exc:
             raise NotFound(f"ARM: {what}: {exception_message(exc)}", "check --subscription, --resource-group and --server") from None
         except HttpResponseError as exc:
@@ -220,17 +222,19 @@ class ArmMonitorConfig:
                 "no resource group given", f"pass --resource-group (or set {env_name('resource_group')})", code="no_resource_group"
             )
         if name:
-            server = self._call(self.sql.servers.get, resource_group, name, what=f"server {name}")
-            return ServerRef(self.subscription, resource_group, server.name)
-        listed = self._call(lambda: list(self.sql.servers.list_by_resource_group(resource_group)), what=f"servers in {resource_group}")
+            server = self._call(f"server {name}", lambda: self.sql.servers.get(resource_group, name))
+            return ServerRef(self.subscription, resource_group, wire_text(server.name))
+        listed = self._call(f"servers in {resource_group}", lambda: list(self.sql.servers.list_by_resource_group(resource_group)))
         matches = [s for s in listed if (s.fully_qualified_domain_name or "").lower() == host.lower()]
         if len(matches) != 1:
             raise NotFound(f"no server in resource group '{resource_group}' has the name {host}", "pass --server with the server's name")
-        return ServerRef(self.subscription, resource_group, matches[0].name)
+        return ServerRef(self.subscription, resource_group, wire_text(matches[0].name))
 
     def auditing(self, server: ServerRef) -> AuditingPolicy:
-        p = self._call(self.sql.server_blob_auditing_policies.get, server.resource_group, server.name, what="auditing settings")
+        p = self._call("auditing settings", lambda: self.sql.server_blob_auditing_policies.get(server.resource_group, server.name))
         props = p.properties
+        if props is None:  # ARM's default for a server never configured
+            return AuditingPolicy(state="Disabled", azure_monitor=False, action_groups=(), retention_days=0)
         return AuditingPolicy(
             state=wire_text(props.state) or "Disabled",
             azure_monitor=bool(props.is_azure_monitor_target_enabled),
@@ -250,17 +254,14 @@ class ArmMonitorConfig:
             )
         )
         poller = self._call(
-            self.sql.server_blob_auditing_policies.begin_create_or_update,
-            server.resource_group,
-            server.name,
-            body,
-            what="auditing settings",
+            "auditing settings",
+            lambda: self.sql.server_blob_auditing_policies.begin_create_or_update(server.resource_group, server.name, body),
         )
-        self._call(poller.result, what="auditing settings")
+        self._call("auditing settings", poller.result)
         return self.auditing(server)
 
     def diagnostic_settings(self, resource_id: str) -> list[DiagnosticSetting]:
-        listed = self._call(lambda: list(self.monitor.diagnostic_settings.list(resource_id.lstrip("/"))), what="diagnostic settings")
+        listed = self._call("diagnostic settings", lambda: list(self.monitor.diagnostic_settings.list(resource_id.lstrip("/"))))
         return [_setting(s) for s in listed]
 
     def set_diagnostic_setting(self, resource_id: str, setting: DiagnosticSetting) -> DiagnosticSetting:
@@ -279,7 +280,7 @@ class ArmMonitorConfig:
             event_hub_name=setting.other.get("event_hub_name"),
         )
         done = self._call(
-            self.monitor.diagnostic_settings.create_or_update, resource_id.lstrip("/"), setting.name, body, what="diagnostic setting"
+            "diagnostic setting", lambda: self.monitor.diagnostic_settings.create_or_update(resource_id.lstrip("/"), setting.name, body)
         )
         return _setting(done)
 
@@ -287,11 +288,14 @@ class ArmMonitorConfig:
         from azure.core.rest import HttpRequest
 
         path = f"/subscriptions/{self.subscription}/resourceGroups/{resource_group}/providers/Microsoft.OperationalInsights/workspaces"
-        response = self._call(self.sql.send_request, HttpRequest("GET", f"{self.cloud.arm_endpoint.rstrip('/')}{path}?api-version={WORKSPACE_API_VERSION}"),
-                              what="workspaces")  # fmt: skip
+        request = HttpRequest("GET", f"{self.cloud.arm_endpoint.rstrip('/')}{path}?api-version={WORKSPACE_API_VERSION}")
+        response = self._call("workspaces", lambda: self.sql.send_request(request))
         if response.status_code != 200:
             return []
-        return [_workspace(body, str(body.get("id", ""))) for body in response.json().get("value", []) if isinstance(body, dict)]
+        listed = _json(response.json()).get("value")
+        return [
+            _workspace(body, str(body.get("id", ""))) for body in (listed if isinstance(listed, list) else []) if isinstance(body, dict)
+        ]
 
     def workspace(self, arm_id: str) -> Workspace:
         from azure.core.exceptions import HttpResponseError
@@ -304,7 +308,7 @@ class ArmMonitorConfig:
                 code="bad_workspace_resource",
             )
         url = f"{self.cloud.arm_endpoint.rstrip('/')}{arm_id}?api-version={WORKSPACE_API_VERSION}"
-        response = self._call(self.sql.send_request, HttpRequest("GET", url), what="workspace")
+        response = self._call("workspace", lambda: self.sql.send_request(HttpRequest("GET", url)))
         if response.status_code == 404:
             raise NotFound(
                 f"ARM: workspace {arm_id} was not found", "check the workspace's resource id (az monitor log-analytics workspace show)"
@@ -313,17 +317,22 @@ class ArmMonitorConfig:
             response.raise_for_status()
         except HttpResponseError as exc:
             raise arm_failure(exc) from None
-        return _workspace(response.json(), arm_id)
+        return _workspace(_json(response.json()), arm_id)
 
 
-def _workspace(body: dict[str, Any], arm_id: str) -> Workspace:
-    props = body.get("properties") or {}
+def _json(body: object) -> Mapping[str, object]:
+    """A JSON answer as an object (anything else: empty)."""
+    return body if isinstance(body, dict) else {}
+
+
+def _workspace(body: Mapping[str, object], arm_id: str) -> Workspace:
+    props = _json(body.get("properties"))
     retention = props.get("retentionInDays")
     return Workspace(str(body.get("id") or arm_id), str(body.get("name") or ""), str(props.get("customerId") or ""),
-                     int(retention) if retention else None)  # fmt: skip
+                     int(retention) if isinstance(retention, int | float | str) and retention else None)  # fmt: skip
 
 
-def _setting(s: Any) -> DiagnosticSetting:
+def _setting(s: DiagnosticSettingsResource) -> DiagnosticSetting:
     categories = tuple(str(entry.category or entry.category_group) for entry in (s.logs or []) if entry.enabled)
     other = {k: v for k in ("storage_account_id", "event_hub_authorization_rule_id", "event_hub_name") if (v := getattr(s, k, None))}
-    return DiagnosticSetting(s.name, s.workspace_id or "", categories, other)
+    return DiagnosticSetting(s.name or "", s.workspace_id or "", categories, other)

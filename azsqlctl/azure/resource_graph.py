@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.errors import AzsqlctlError
 from azsqlctl.core.fleet import GraphAnswer
 
 from .arm_errors import arm_failure
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.core.pipeline import PipelineResponse
+    from azure.core.pipeline.transport import HttpRequest, HttpResponse
+    from azure.mgmt.resourcegraph.models import QueryRequest, QueryResponse
+
+    Page = tuple[QueryResponse, Mapping[str, str]]
 
 PAGE = 1000  # rows per page: the service's maximum
 MAX_PAGES = 200  # 200,000 rows: a guard against a service that keeps answering with a token
@@ -32,29 +40,29 @@ def resets_after(value: str) -> float:
     return h * 3600 + m * 60 + s
 
 
-def _with_headers(pipeline: Any, body: Any, _declared: Mapping[str, str]) -> tuple[Any, Mapping[str, str]]:
+def _with_headers(pipeline: PipelineResponse[HttpRequest, HttpResponse], body: QueryResponse, _declared: Mapping[str, str]) -> Page:
     """The SDK's ``cls`` hook: the deserialised answer and the HTTP response's headers (the quota headers
     are not in the operation's declared headers, which the SDK passes as the third argument)."""
     return body, pipeline.http_response.headers
 
 
 class ResourceGraph:
-    def __init__(self, credential: Any, cloud: Cloud, sleep: Callable[[float], None] = time.sleep, page: int = PAGE) -> None:
+    def __init__(self, credential: TokenCredential, cloud: Cloud, sleep: Callable[[float], None] = time.sleep, page: int = PAGE) -> None:
         from azure.mgmt.resourcegraph import ResourceGraphClient
 
-        kwargs: dict[str, Any] = {"base_url": cloud.arm_endpoint, "credential_scopes": [cloud.arm_scope]}
-        if cloud.ca_bundle:
-            kwargs["connection_verify"] = cloud.ca_bundle
-        self.client = ResourceGraphClient(credential, **kwargs)
+        self.client = ResourceGraphClient(
+            credential, base_url=cloud.arm_endpoint, credential_scopes=[cloud.arm_scope], connection_verify=cloud.ca_bundle or True
+        )
         self.sleep, self.page = sleep, page
 
-    def _page(self, request: Any) -> tuple[Any, Mapping[str, str], int]:
+    def _page(self, request: QueryRequest) -> tuple[QueryResponse, Mapping[str, str], int]:
         from azure.core.exceptions import HttpResponseError
 
         waited = 0
         while True:
             try:
-                answer: Any = self.client.resources(request, cls=_with_headers)  # cls: (body, headers)
+                # cls: (body, headers); the SDK's annotation does not follow cls
+                answer = cast("Page", self.client.resources(request, cls=_with_headers))
                 return answer[0], answer[1], waited
             except HttpResponseError as exc:
                 if exc.status_code != 429 or waited >= THROTTLE_RETRIES:
@@ -88,7 +96,8 @@ class ResourceGraph:
             response, headers, waited = self._page(request)
             pages += 1
             throttled += waited
-            rows += [r for r in response.data or [] if isinstance(r, dict)]
+            data: object = response.data  # objectArray: a list of rows (typed by the SDK as one JSON object)
+            rows += [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
             truncated = str(response.result_truncated or "").lower() == "true"
             token = response.skip_token
             if not token:

@@ -16,11 +16,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from azsqlctl.core.connstr import braced
 from azsqlctl.core.errors import AzsqlctlError, ConnectionFailed
-from azsqlctl.core.ports import AccessToken
+from azsqlctl.core.ports import AccessToken, Row
 from azsqlctl.core.redact import redact
 from azsqlctl.core.settings import ConnectionSettings
 from azsqlctl.core.target import ServerAddress
@@ -88,17 +88,34 @@ def trust_ca_for_driver(ca_bundle: str) -> None:
                 os.environ["SSL_CERT_DIR"] = capath
 
 
+class _Cursor(Protocol):
+    """What SqlSession uses of a pyodbc cursor (pyodbc ships no types: its objects are Any until here)."""
+
+    @property
+    def description(self) -> Sequence[Sequence[object]] | None: ...
+    def execute(self, sql: str, *params: object) -> object: ...
+    def fetchall(self) -> Sequence[Sequence[object]]: ...
+    def close(self) -> None: ...
+
+
+class _Connection(Protocol):
+    def cursor(self) -> _Cursor: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class SqlSession:
     """A pyodbc connection made with a token; rows come back as dicts."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: _Connection) -> None:
         self._cnxn = connection
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         cursor = self._cnxn.cursor()
         try:
             cursor.execute(sql, *params)
-            names = [c[0] for c in cursor.description or []]
+            names = [str(c[0]) for c in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         except self._errors() as exc:
             raise sql_failure(exc) from None
@@ -124,7 +141,9 @@ class SqlSession:
             "@LockOwner = 'Transaction', @LockTimeout = ?; SELECT @rc AS rc",
             (resource, timeout_ms),
         )
-        return int(rows[0]["rc"])
+        rc = rows[0]["rc"]
+        assert isinstance(rc, int), rc  # the batch's own SELECT of an int variable
+        return rc
 
     def commit(self) -> None:
         try:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from azsqlctl.core.settings import ConnectionSettings
 
     from .arm import ArmAdmins, ArmIdentityResolver
+    from .arm_pipeline import Json
     from .credentials import CredentialTokens, GuardedCredential
     from .doctor_probes import RealProbes
     from .grant_ports import RealGrantPorts
@@ -109,6 +110,14 @@ def identity_resolver(settings: ConnectionSettings) -> ArmIdentityResolver:
     from .arm import ArmIdentityResolver
 
     return ArmIdentityResolver(sdk_credential(settings), settings.cloud, settings.timeout)
+
+
+def identity_resource(settings: ConnectionSettings, arm_id: str) -> Json:
+    """--identity-resource ARM_ID's body; a malformed id is refused before any credential is built."""
+    from .arm import resource_type
+
+    resource_type(arm_id)
+    return identity_resolver(settings).get(arm_id)
 
 
 def resource_graph(settings: ConnectionSettings) -> ResourceGraph:

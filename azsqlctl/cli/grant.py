@@ -281,13 +281,18 @@ def _action(fmt: str, req: GrantRequest, given: SettingsInput) -> Result:
                                       backoff=backoff, progress=progress)  # fmt: skip
     data = {**outcome.as_dict(), "plans_shown": mode is Mode.ASK}
     targets = cast("list[dict[str, object]]", data["targets"])  # each row's dict, built once (60,000 plans' steps in a policy)
+    corrected = ""
     if req.policy is None:
         if op.jobs:  # what the identity resolved to (from --identity-resource too): name, type, both ids, SID
             data["identity"] = op.jobs[0].request.assignments[0].identity.as_dict()
         for row, target in zip(outcome.results, targets, strict=True):
             if row.plan is not None and row.plan.correction:
-                target["corrected_command"] = _corrected(row.plan.identity, row.plan.correction, req, mode)
-    return Result("grant", data, outcome.exit_code, errors_of(outcome), human=lambda _: human(data))
+                corrected = target["corrected_command"] = _corrected(row.plan.identity, row.plan.correction, req, mode)
+
+    def render(_: object) -> None:
+        human(outcome, plans_shown=mode is Mode.ASK, corrected_command=corrected if len(outcome.results) == 1 else "")
+
+    return Result("grant", data, outcome.exit_code, errors_of(outcome), human=render)
 
 
 def _corrected(name: str, correction: dict[str, str], opts: GrantRequest, mode: Mode) -> str:

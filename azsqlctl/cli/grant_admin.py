@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from azsqlctl.azure.arm import ArmAdmins
+    from azsqlctl.core.grant import AdminPort
     from azsqlctl.core.identity import IdentitySpec
     from azsqlctl.core.settings import ConnectionSettings
 
 
-def admin_port(settings: ConnectionSettings) -> ArmAdmins:
+def admin_port(settings: ConnectionSettings) -> AdminPort:
     """The server's Entra admin over ARM, from the composition root."""
     from azsqlctl.azure import wiring
 
@@ -22,12 +22,10 @@ def resolve_identity_resource(settings: ConnectionSettings, arm_id: str, name: s
     from dataclasses import replace
 
     from azsqlctl.azure import wiring
-    from azsqlctl.azure.arm import resource_type
     from azsqlctl.core.errors import UsageError
     from azsqlctl.core.identity import identity_from_resource
 
-    resource_type(arm_id)  # refuse a malformed id before asking for a token
-    body = wiring.identity_resolver(settings).get(arm_id)
+    body = wiring.identity_resource(settings, arm_id)
     try:
         spec = identity_from_resource(arm_id, body)
     except ValueError as exc:

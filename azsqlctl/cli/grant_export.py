@@ -81,7 +81,7 @@ def export_command(
 
 def _action(fmt: str, given: SettingsInput, policy: Path | None, out: Path | None, allow: bool, concurrency: int) -> Result:
     from azsqlctl.atomic_file import write_atomic
-    from azsqlctl.azure.grant_ports import RealGrantPorts
+    from azsqlctl.azure import wiring
     from azsqlctl.core.config import env_name
     from azsqlctl.core.errors import ExitCode, UsageError
     from azsqlctl.core.grant_export import export_databases
@@ -91,7 +91,7 @@ def _action(fmt: str, given: SettingsInput, policy: Path | None, out: Path | Non
 
     settings = resolve_settings(given, os.environ, Path.cwd())
     default_server = settings.server.display if settings.server else ""
-    ports = RealGrantPorts(settings)
+    ports = wiring.grant_ports(settings)
     errors: list[dict[str, object]] = []
     if policy is not None:
         from azsqlctl.core.grant import expand_targets
@@ -102,7 +102,6 @@ def _action(fmt: str, given: SettingsInput, policy: Path | None, out: Path | Non
                              code="conflict")  # fmt: skip
         pol = load_policy(policy, allow_elevated=True)
         if any(t.select is not None for t in pol.targets):  # servers found through Resource Graph
-            from azsqlctl.azure import wiring
             from azsqlctl.core.fleet import resolve_select
 
             from .grant_fleet import warn_partial

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from azsqlctl.core.logs.kql import ServerScope
-    from azsqlctl.core.logs.ports import LogsTarget
+    from azsqlctl.core.logs.ports import LogsTarget, MonitorConfig
     from azsqlctl.core.settings import ConnectionSettings
 
 
@@ -27,7 +27,6 @@ class FleetLogs:
 
 def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetLogs:
     from azsqlctl.azure import wiring
-    from azsqlctl.azure.monitor import ArmMonitorConfig
     from azsqlctl.core.errors import AzsqlctlError, NotFound, UsageError
     from azsqlctl.core.fleet import resolve_select
     from azsqlctl.core.grant import is_glob
@@ -65,7 +64,7 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
         _concrete, fleet = resolve_select(policy, wiring.resource_graph(settings), settings.server)
         for m in fleet.matches:
             add((m.subscription, m.resource_group, m.server_name, ""), [m.database])
-    configs: dict[str, ArmMonitorConfig] = {}
+    configs: dict[str, MonitorConfig] = {}
     workspaces: dict[str, list[str]] = {}  # customer id -> the servers auditing to it
     names: list[str] = []
     scoped: dict[str, dict[str, None] | None] = {}  # the server as ARM names it -> its databases (None: any)

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
 from . import options as o
 from . import sandbox_apps
+
+if TYPE_CHECKING:
+    from azsqlctl.sandbox.scenarios import Scenario
+    from azsqlctl.sandbox.serve import Sandbox
+
+    from .render import Result
+
+    # --as: the environment a job's process sees over the sandbox's (variables set, variables unset)
+    Overlay = Callable[[Sandbox], tuple[dict[str, str], tuple[str, ...]]]
 
 app = typer.Typer(
     help="A local Azure SQL + Entra ID stand-in driven by the real SDKs and ODBC driver.\n\n"
@@ -69,58 +77,6 @@ COMMAND_NOT_EXECUTABLE = 126  # POSIX shells: found, but not executable
 class EnvFormat(StrEnum):
     shell = "shell"
     docker = "docker"
-
-
-def _sandbox(
-    state: Path | None,
-    tds_port: int = 0,
-    identity_port: int = 0,
-    arm_port: int = 0,
-    token_lifetime: int | None = None,
-    audit_rows: int | None = None,
-    audit_days: float | None = None,
-    scenario: ScenarioName | None = None,
-    scratch: Path | None = None,
-) -> Any:
-    from azsqlctl.sandbox.monitor.audit import DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_ROWS, Retention
-    from azsqlctl.sandbox.serve import Sandbox, default_state_path
-
-    retention = Retention(
-        rows=audit_rows if audit_rows is not None else DEFAULT_RETENTION_ROWS,
-        days=audit_days if audit_days is not None else DEFAULT_RETENTION_DAYS,
-    )
-    path = state or default_state_path()
-    if scenario is not None:
-        path = _scenario_state(state, scratch)
-    sandbox = Sandbox(
-        path,
-        tds_port=tds_port,
-        identity_port=identity_port,
-        arm_port=arm_port,
-        token_lifetime=token_lifetime,
-        audit_retention=retention,
-    )
-    if scenario is not None:
-        from azsqlctl.sandbox.scenarios import load_scenario
-
-        load_scenario(sandbox, scenario.value)
-    return sandbox
-
-
-def _scenario_state(state: Path | None, scratch: Path | None) -> Path:
-    """A scenario starts from a fresh state: a new --state file, or one in a temporary directory."""
-    from azsqlctl.core.errors import UsageError
-
-    if state is None:
-        assert scratch is not None
-        return scratch / "state.json"
-    if state.exists():
-        raise UsageError(
-            f"--scenario starts from a fresh state, and {state} exists",
-            "leave out --state (a temporary one is used), or name a file that does not exist yet",
-            code="scenario_state_exists",
-        )
-    return state
 
 
 @app.command("serve")
@@ -203,39 +159,40 @@ def serve_command(
     from .runner import run
 
     def action(fmt: str) -> int:
+        from azsqlctl.sandbox.launch import SandboxRequest, prepared
         from azsqlctl.sandbox.serve import check_env_file, serve
 
         if env_file is not None:
             check_env_file(env_file)  # before the state file is created or a port bound
-        with _scratch(scenario, state) as scratch:
-            sandbox = _sandbox(state, tds_port, identity_port, arm_port, token_lifetime, audit_rows, audit_days, scenario, scratch)
-            _logs_options(sandbox, logs_port, ingestion_delay)
+        request = SandboxRequest(
+            state=state, scenario=_scenario(scenario), tds_port=tds_port, identity_port=identity_port, arm_port=arm_port,
+            logs_port=logs_port, token_lifetime=token_lifetime, audit_rows=audit_rows, audit_days=audit_days,
+            ingestion_delay=ingestion_delay,
+        )  # fmt: skip
+        with prepared(request) as sandbox:
             serve(sandbox, env_file, lambda sb: _announce(sb, fmt, env_file), env_format=env_format.value, all_cpus=all_cpus)
         return 0
 
     run("sandbox serve", output, debug, action)
 
 
-@contextmanager
-def _scratch(scenario: ScenarioName | None, state: Path | None) -> Iterator[Path | None]:
-    """A temporary directory for a scenario's fresh state (removed afterwards), when no --state is given."""
-    if scenario is None or state is not None:
-        yield None
-        return
-    import tempfile
+def _scenario(name: ScenarioName | None) -> Scenario | None:
+    from azsqlctl.sandbox.scenarios import Scenario
 
-    with tempfile.TemporaryDirectory(prefix="azsqlctl-scenario-") as tmp:
-        yield Path(tmp)
+    return Scenario(name.value) if name is not None else None
 
 
-def _logs_options(sandbox: Any, port: int, ingestion_delay: float) -> None:
-    from azsqlctl.sandbox.surfaces import LogsSurface
+class ReadySandbox(Protocol):
+    """What the ready banner reads from a running sandbox: its environment, identities and state path."""
 
-    sandbox.parts.ports[LogsSurface.name] = port
-    sandbox.surface(LogsSurface).service.ingestion.delay = ingestion_delay
+    @property
+    def env(self) -> dict[str, str]: ...
+    @property
+    def state_path(self) -> Path | None: ...
+    def identities_table(self) -> Sequence[Mapping[str, object]]: ...
 
 
-def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
+def _announce(sandbox: ReadySandbox, fmt: str, env_file: Path | None) -> None:
     env, identities = sandbox.env, sandbox.identities_table()
     if fmt == "json":
         line = {"version": 1, "command": "sandbox serve", "event": "ready",
@@ -255,13 +212,11 @@ def _announce(sandbox: Any, fmt: str, env_file: Path | None) -> None:
     for col in ("name", "kind", "client id", "object id", "role"):
         table.add_column(col)
     for ident in identities:
-        role = (
-            "Entra admin"
-            if ident["entra_admin"]
-            else (f"user in {', '.join(ident['database_user_in'])}" if ident["database_user_in"] else "not a database user")
-        )
-        kind = ident["kind"] + (" (system-assigned)" if ident["system_assigned"] else "")
-        table.add_row(*(shown(cell) for cell in (ident["name"], kind, ident["client_id"], ident["object_id"], role)))
+        users = ident["database_user_in"]
+        databases = [str(d) for d in users] if isinstance(users, list) else []
+        role = "Entra admin" if ident["entra_admin"] else (f"user in {', '.join(databases)}" if databases else "not a database user")
+        kind = str(ident["kind"]) + (" (system-assigned)" if ident["system_assigned"] else "")
+        table.add_row(*(shown(str(cell)) for cell in (ident["name"], kind, ident["client_id"], ident["object_id"], role)))
     con.print(table)
     where = f"; environment written to {env_file}" if env_file else ""
     con.print(f"Sandbox ready (state {shown(sandbox.state_path)}{shown(where)}). Ctrl-C to stop.")
@@ -277,7 +232,7 @@ def reset_command(
     """Put the sandbox back to its defaults: rewrite the state file, drop its table data and audit trail."""
     from .runner import run
 
-    def action(fmt: str) -> Any:
+    def action(fmt: str) -> Result[dict[str, object]] | int:
         from azsqlctl.core.errors import UsageError
         from azsqlctl.sandbox.serve import default_state_path
 
@@ -295,8 +250,8 @@ def reset_command(
                 print("Nothing changed.", file=sys.stderr)
                 return 1
         removed = _reset(path)
-        data = {"state": str(path), "removed": [str(p) for p in removed]}
-        return Result("sandbox reset", data, human=lambda d: print(f"Sandbox state {d['state']} reset to its defaults."))
+        data: dict[str, object] = {"state": str(path), "removed": [str(p) for p in removed]}
+        return Result("sandbox reset", data, human=lambda _: print(f"Sandbox state {path} reset to its defaults."))
 
     run("sandbox reset", output, debug, action)
 
@@ -395,15 +350,15 @@ def run_command(
                 return COMMAND_NOT_EXECUTABLE
             emit_error("sandbox run", NotFound(f"command not found: {command[0]}", "check the command name and PATH"), fmt)
             return COMMAND_NOT_FOUND
-        with _scratch(scenario, state) as scratch:
-            return run_with(
-                _sandbox(state, scenario=scenario, scratch=scratch), command, kill_after, _job_overlay(as_job, as_client_id or "")
-            )
+        from azsqlctl.sandbox.launch import SandboxRequest, prepared
+
+        with prepared(SandboxRequest(state=state, scenario=_scenario(scenario))) as sandbox:
+            return run_with(sandbox, command, kill_after, _job_overlay(as_job, as_client_id or ""))
 
     run("sandbox run", None, debug, action)
 
 
-def _job_overlay(spec: str | None, client_id: str) -> Any:
+def _job_overlay(spec: str | None, client_id: str) -> Overlay | None:
     """``--as``: the job's or pod's environment over the sandbox's (see azsqlctl.sandbox.entra.jobs)."""
     if spec is None:
         return None
@@ -411,7 +366,7 @@ def _job_overlay(spec: str | None, client_id: str) -> Any:
     import shutil
     import tempfile
 
-    def overlay(sandbox: Any) -> tuple[dict[str, str], tuple[str, ...]]:
+    def overlay(sandbox: Sandbox) -> tuple[dict[str, str], tuple[str, ...]]:
         from azsqlctl.sandbox.entra.jobs import job_environment
         from azsqlctl.sandbox.surfaces import EntraSurface
 

@@ -8,11 +8,14 @@ it sees the change on its next request.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, TypedDict, cast
 
 import typer
 
 from . import options as o
+
+if TYPE_CHECKING:
+    from .render import Result
 
 app = typer.Typer(help="App registrations (service principals) and their credentials in the sandbox tenant.", no_args_is_help=True)
 
@@ -39,7 +42,65 @@ def _path(state: Path | None) -> Path:
     return state or default_state_path()
 
 
-def _print_app(d: dict[str, Any]) -> None:
+# The shapes azsqlctl.sandbox.entra.manage answers with (its dicts, read here as these types at once).
+class SecretView(TypedDict):
+    key_id: str
+    display_name: str
+    hint: str
+    end: str
+
+
+class CertificateView(TypedDict):
+    thumbprint: str
+    display_name: str
+    end: str
+
+
+class FederatedView(TypedDict):
+    name: str
+    issuer: str
+    subject: str
+    audiences: list[str]
+    description: str
+
+
+class AppView(TypedDict):
+    display_name: str
+    kind: str
+    client_id: str
+    app_object_id: str
+    sp_object_id: str
+    tenant_id: str
+    secrets: list[SecretView]
+    certificates: list[CertificateView]
+    federated_credentials: list[FederatedView]
+
+
+class NewSecret(TypedDict):
+    client_id: str
+    tenant_id: str
+    key_id: str
+    value: str
+    end: str
+
+
+class NewCertificate(TypedDict):
+    client_id: str
+    tenant_id: str
+    thumbprint: str
+    end: str
+    file: str | None
+
+
+class NewFederated(TypedDict):
+    client_id: str
+    name: str
+    issuer: str
+    subject: str
+    audiences: list[str]
+
+
+def _print_app(d: AppView) -> None:
     print(f"{d['display_name']}  client id {d['client_id']}  ({d['kind']}, service principal object id {d['sp_object_id'] or '-'})")
     for x in d["secrets"]:
         print(f"  secret {x['display_name']}  {x['hint']}***  expires {x['end']}")
@@ -55,12 +116,12 @@ def create_command(name: Annotated[str, typer.Argument(metavar="NAME", click_typ
     """Register an app and its service principal in the sandbox tenant."""
     from .runner import run
 
-    def action(fmt: str) -> Any:
+    def action(fmt: str) -> Result[AppView]:
         from azsqlctl.sandbox.entra import manage
 
         from .render import Result
 
-        return Result("sandbox app create", manage.create(_path(state), name), human=_print_app)
+        return Result("sandbox app create", cast("AppView", manage.create(_path(state), name)), human=_print_app)
 
     run("sandbox app create", output, debug, action)
 
@@ -70,18 +131,18 @@ def list_command(state: StateFile = None, output: o.Output = None, debug: o.Debu
     """List app registrations with their credentials (secret values are never shown again)."""
     from .runner import run
 
-    def action(fmt: str) -> Any:
+    def action(fmt: str) -> Result[list[AppView]]:
         from azsqlctl.sandbox.entra import manage
 
         from .render import Result
 
-        def human(apps: list[dict[str, Any]]) -> None:
+        def human(apps: list[AppView]) -> None:
             for d in apps:
                 _print_app(d)
             if not apps:
                 print("No app registrations yet: azsqlctl sandbox app create NAME")
 
-        return Result("sandbox app list", manage.list_apps(_path(state)), human=human)
+        return Result("sandbox app list", cast("list[AppView]", manage.list_apps(_path(state))), human=human)
 
     run("sandbox app list", output, debug, action)
 
@@ -100,19 +161,20 @@ def add_secret_command(
     """Add a client secret; its value is printed this once and never stored."""
     from .runner import run
 
-    def action(fmt: str) -> Any:
+    def action(fmt: str) -> Result[NewSecret]:
         from azsqlctl.sandbox.entra import manage
 
         from .render import Result
 
-        def human(d: dict[str, Any]) -> None:
+        def human(d: NewSecret) -> None:
             print(d["value"])
             print(
                 f"Secret {d['key_id']} for {d['client_id']} expires {d['end']}. Copy the value now: it is not shown again.",
                 file=__import__("sys").stderr,
             )
 
-        return Result("sandbox app add-secret", manage.add_secret(_path(state), app_ref, name, days), human=human)
+        data = cast("NewSecret", manage.add_secret(_path(state), app_ref, name, days))
+        return Result("sandbox app add-secret", data, human=human)
 
     run("sandbox app add-secret", output, debug, action)
 
@@ -137,7 +199,7 @@ def add_certificate_command(
     """Register a certificate (keyCredentials) for certificate-assertion logins."""
     from .runner import run
 
-    def action(fmt: str) -> Any:
+    def action(fmt: str) -> Result[NewCertificate]:
         from azsqlctl.core.errors import UsageError
         from azsqlctl.sandbox.entra import manage
 
@@ -147,9 +209,9 @@ def add_certificate_command(
             raise UsageError(
                 "pass exactly one of --cert FILE or --create-cert FILE", "e.g. --create-cert ./ci-cert.pem", code="bad_certificate"
             )
-        data = manage.add_certificate(_path(state), app_ref, cert, create_cert, name)
+        data = cast("NewCertificate", manage.add_certificate(_path(state), app_ref, cert, create_cert, name))
 
-        def human(d: dict[str, Any]) -> None:
+        def human(d: NewCertificate) -> None:
             where = f"; key and certificate written to {d['file']}" if d["file"] else ""
             print(f"Certificate {d['thumbprint']} registered for {d['client_id']}, expires {d['end']}{where}")
 
@@ -173,14 +235,14 @@ def add_federated_credential_command(
     """Trust tokens from an external issuer (GitHub Actions, AKS, Azure Pipelines): at most 20 per app."""
     from .runner import run
 
-    def action(fmt: str) -> Any:
+    def action(fmt: str) -> Result[NewFederated]:
         from azsqlctl.sandbox.entra import manage
 
         from .render import Result
 
-        data = manage.add_federated_credential(_path(state), app_ref, name, issuer, subject, audience, description)
+        data = cast("NewFederated", manage.add_federated_credential(_path(state), app_ref, name, issuer, subject, audience, description))
 
-        def human(d: dict[str, Any]) -> None:
+        def human(d: NewFederated) -> None:
             print(f"Federated credential {d['name']} on {d['client_id']}: issuer {d['issuer']}, subject {d['subject']}")
 
         return Result("sandbox app add-federated-credential", data, human=human)

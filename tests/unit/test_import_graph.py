@@ -33,28 +33,29 @@ def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _imports(body: list[ast.stmt], deferred: bool = False) -> list[ast.Import | ast.ImportFrom]:
-    """The import statements that run: at module level, and with ``deferred`` inside functions too."""
+def _imports(body: list[ast.stmt], deferred: bool = False, typing: bool = False) -> list[ast.Import | ast.ImportFrom]:
+    """The import statements that run: at module level, and with ``deferred`` inside functions too; with
+    ``typing`` the ones under ``if TYPE_CHECKING:`` as well (what a module names, not only what it runs)."""
     out: list[ast.Import | ast.ImportFrom] = []
     for node in body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             out.append(node)
         elif isinstance(node, ast.If):
-            if not _is_type_checking(node.test):
-                out += _imports(node.body, deferred)
-            out += _imports(node.orelse, deferred)
+            if typing or not _is_type_checking(node.test):
+                out += _imports(node.body, deferred, typing)
+            out += _imports(node.orelse, deferred, typing)
         elif isinstance(node, ast.Try):
             for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
-                out += _imports(block, deferred)
+                out += _imports(block, deferred, typing)
         elif deferred and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.With | ast.For | ast.While):
-            out += _imports(node.body, deferred)
+            out += _imports(node.body, deferred, typing)
     return out
 
 
-def _edges(name: str, path: Path, known: set[str], deferred: bool = False) -> set[str]:
+def _edges(name: str, path: Path, known: set[str], deferred: bool = False, typing: bool = False) -> set[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     targets: set[str] = set()
-    for node in _imports(ast.parse(path.read_text(encoding="utf-8")).body, deferred):
+    for node in _imports(ast.parse(path.read_text(encoding="utf-8")).body, deferred, typing):
         if isinstance(node, ast.Import):
             targets |= {alias.name for alias in node.names}
             continue
@@ -67,9 +68,9 @@ def _edges(name: str, path: Path, known: set[str], deferred: bool = False) -> se
     return {t for t in targets if t in known and t != name}
 
 
-def import_graph(packages: tuple[str, ...] = PACKAGES, deferred: bool = False) -> dict[str, set[str]]:
+def import_graph(packages: tuple[str, ...] = PACKAGES, deferred: bool = False, typing: bool = False) -> dict[str, set[str]]:
     modules = _modules(packages)
-    return {name: _edges(name, path, set(modules), deferred) for name, path in modules.items()}
+    return {name: _edges(name, path, set(modules), deferred, typing) for name, path in modules.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -137,6 +138,7 @@ def test_type_checking_and_function_imports_do_not_count(tmp_path: Path) -> None
     path.write_text(code)
     assert _edges("p.a", path, {"p.a", "p.b", "p.c", "p.d"}) == {"p.d"}
     assert _edges("p.a", path, {"p.a", "p.b", "p.c", "p.d"}, deferred=True) == {"p.c", "p.d"}
+    assert _edges("p.a", path, {"p.a", "p.b", "p.c", "p.d"}, deferred=True, typing=True) == {"p.b", "p.c", "p.d"}
 
 
 # Each command's CLI modules; the rest of cli/ (app, runner, options, render, fleet_view) is shared.
@@ -168,3 +170,33 @@ def test_no_cli_module_imports_another_commands() -> None:
         if _command_of(module) and _command_of(target) and _command_of(module) != _command_of(target)
     }
     assert crossings == set()
+
+
+COMPOSITION_ROOT = "azsqlctl.azure.wiring"
+
+
+def azure_crossings(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(cli module, azure module) for each cli import of an adapter other than the composition root."""
+    return {
+        (module, target)
+        for module, targets in graph.items()
+        if module.startswith("azsqlctl.cli")
+        for target in targets
+        if target.startswith("azsqlctl.azure") and target != COMPOSITION_ROOT
+    }
+
+
+def test_cli_reaches_azure_only_through_the_composition_root() -> None:
+    """Commands get their ports from azure.wiring: no cli module imports (or names, under TYPE_CHECKING) an adapter."""
+    graph = import_graph(("azsqlctl.cli", "azsqlctl.azure"), deferred=True, typing=True)
+    assert COMPOSITION_ROOT in graph["azsqlctl.cli.grant_export"]  # function-level imports are counted
+    assert azure_crossings(graph) == set()
+
+
+def test_an_adapter_imported_by_a_cli_module_is_a_crossing(tmp_path: Path) -> None:
+    code = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from azsqlctl.azure.arm import ArmAdmins\ndef f():\n    from azsqlctl.azure import wiring, monitor\n"
+    path = tmp_path / "x.py"
+    path.write_text(code)
+    known = {"azsqlctl.cli.x", "azsqlctl.azure", COMPOSITION_ROOT, "azsqlctl.azure.arm", "azsqlctl.azure.monitor"}
+    graph = {"azsqlctl.cli.x": _edges("azsqlctl.cli.x", path, known, deferred=True, typing=True)}
+    assert azure_crossings(graph) == {("azsqlctl.cli.x", "azsqlctl.azure.arm"), ("azsqlctl.cli.x", "azsqlctl.azure.monitor")}

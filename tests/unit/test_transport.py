@@ -7,6 +7,7 @@ import socket
 import ssl
 
 import pytest
+from azure.core.credentials import AccessToken
 
 from azsqlctl.azure.transport import DeadlineExceeded, call_with_deadline, classify, endpoint_failure
 from azsqlctl.core.errors import ConnectionFailed, ExitCode
@@ -97,12 +98,13 @@ def test_deadline_returns_results_raises_errors_and_gives_up_in_time() -> None:
 class _Slow:
     """A token source that takes its time, like an endpoint that accepted and stalls."""
 
-    def get_token(self, *scopes: str, **kwargs: object) -> object:
+    def get_token(
+        self, *scopes: str, claims: str | None = None, tenant_id: str | None = None, enable_cae: bool = False, **kwargs: object
+    ) -> AccessToken:
         import time
-        from types import SimpleNamespace
 
         time.sleep(0.3)
-        return SimpleNamespace(token="t", expires_on=0)
+        return AccessToken("t", 0)
 
 
 class DeviceCodeCredential(_Slow):

@@ -23,7 +23,11 @@ from azsqlctl.cli import grant_render, logs_render, render, whoami
 from azsqlctl.cli import sandbox as sandbox_cli
 from azsqlctl.core.doctor import DoctorReport, Fix
 from azsqlctl.core.doctor.schedule import CheckResult, Status
+from azsqlctl.core.entra_admin import AdminSpec
 from azsqlctl.core.errors import ExitCode
+from azsqlctl.core.grant import AdminResult, Mode, Outcome, TargetResult
+from azsqlctl.core.grant import Status as GrantStatus
+from azsqlctl.core.grant_plan import Plan, Step
 from azsqlctl.core.identity import TokenIdentity
 from azsqlctl.core.logs.audit_rows import AuditEvent, EventKind
 from azsqlctl.core.logs.partial import partial_warning
@@ -101,34 +105,23 @@ def _whoami(s: str) -> Callable[[], None]:
     return lambda: whoami._human(info)
 
 
-def _plan(s: str) -> dict[str, Any]:
-    return {"server": s, "database": s, "identity": s, "steps": [{"op": "add", "sign": "+", "summary": s, "sql": s}],
-            "unchanged": [s], "drift": [s], "blocked": [], "correction": None}  # fmt: skip
+def _plan(s: str) -> Plan:
+    return Plan(s, s, s, [Step("add", "+", s, s)], [s], [s])
 
 
-def _target(s: str, status: str) -> dict[str, Any]:
-    return {
-        "server": s,
-        "database": s,
-        "status": status,
-        "error": s,
-        "error_code": "x",
-        "hint": s,
-        "retries": [s],
-        "note": s,
-        "plan": _plan(s),
-    }
+def _target(s: str, status: GrantStatus) -> TargetResult:
+    return TargetResult(s, s, status, _plan(s), error=s, error_code="x", hint=s, retries=[s])
 
 
 def _grant_one(s: str) -> Callable[[], None]:
-    admin = {"action": "set", "status": "planned", "message": s, "current": None, "wanted": None}
-    data = {"mode": "dry-run", "targets": [_target(s, "drift")], "summary": {"drift": 1}, "entra_admin": admin, "plans_shown": False}
-    return lambda: grant_render.human(data)
+    admin = AdminResult("set", GrantStatus.PLANNED, s, None, AdminSpec(s, s, s))
+    outcome = Outcome(Mode.DRY_RUN, [_target(s, GrantStatus.DRIFT)], admin)
+    return lambda: grant_render.human(outcome, plans_shown=False, corrected_command=s)
 
 
 def _grant_many(s: str) -> Callable[[], None]:
-    data = {"mode": "apply", "targets": [_target(s, "changed"), _target(s, "failed")], "summary": {"changed": 1}, "entra_admin": None}
-    return lambda: grant_render.human(data)
+    outcome = Outcome(Mode.APPLY, [_target(s, GrantStatus.CHANGED), _target(s, GrantStatus.FAILED)])
+    return lambda: grant_render.human(outcome, plans_shown=False)
 
 
 T0 = datetime(2026, 12, 6, 7, 0, tzinfo=UTC)
