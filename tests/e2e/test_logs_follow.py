@@ -20,7 +20,7 @@ def test_follow_every_row_once_in_event_time_order(sandbox: Sandbox, client_env:
     service = sandbox.surface(LogsSurface).service
     # Ingestion: 0.2 s plus up to 0.5 s more per row -> rows become visible out of event-time order.
     service.ingestion.delay, service.ingestion.jitter = 0.2, 0.5
-    sandbox.faults.inject("logs", "duplicate", count=2, after=1)  # two pages delivered twice
+    sandbox.faults.inject("logs", "duplicate", count=2)  # the first two pages that have rows are delivered twice
     sandbox.faults.inject("logs", "throttle429", retry_after=1, after=3)
     error500 = sandbox.faults.inject("logs", "error500", after=2)  # counts once the 429 has fired
 

@@ -18,7 +18,8 @@ diagnostic setting of its own send them to one of those workspaces. Ingestion: a
 is when the audit store committed it plus ``ingestion.delay`` plus up to ``ingestion.jitter``
 (a stable per-row fraction, so rows arrive out of event-time order); a row is not visible before
 its ingestion time. Faults (``sandbox.faults.inject("logs", kind)``): ``delay`` (slow response),
-``error500``, ``throttle429`` (with Retry-After), ``duplicate`` (the page's rows sent twice),
+``error500``, ``throttle429`` (with Retry-After), ``duplicate`` (a page's rows sent twice; it waits for, and its
+``after`` counts, pages that have rows: an empty page sent twice is no duplicate),
 ``partial`` (a partial error beside the data).
 """
 
@@ -230,7 +231,7 @@ class LogAnalyticsService:
                           {"code": "InvalidTimespan", "message": f"'{timespan}' is not an ISO 8601 timespan"})  # fmt: skip
         rows = list(self._rows(plan, scope, window, now)) if scope.servers else []
         result = plan.run(rows)
-        fault = self.faults.take("logs", {"duplicate", "partial"})
+        fault = self.faults.take("logs", {"duplicate", "partial"} if result else {"partial"})
         kinds = {c.name: c.type for c in plan.columns}
         wire = [[to_wire(r.get(c.name), kinds[c.name]) for c in plan.columns] for r in result]
         if fault is not None and fault.kind == "duplicate":
