@@ -5,13 +5,20 @@ from __future__ import annotations
 import glob
 import os
 import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+# Bytecode caches on, for this run and the CLI processes it starts, whatever PYTHONDONTWRITEBYTECODE says (CI
+# images set it): without them every `python -m azsqlctl` a test starts compiles the package again (~0.26 s of
+# CPU each, hundreds of processes) and pytest recompiles its rewritten test modules per worker (~4 s).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
-from azsqlctl.sandbox.serve import Sandbox
+import pytest  # noqa: E402 - (pytest itself is already loaded; azsqlctl, imported next, is cached from here on)
+
+from azsqlctl.sandbox.serve import Sandbox  # noqa: E402
 
 # pytest-xdist's workers get COLUMNS=80 and LINES=24 (execnet's view of a terminal): the CLI processes tests start
 # would then render at 80 columns, not at the width a serial run (and the README's captured output) has.
