@@ -132,6 +132,9 @@ def test_principals_are_found_by_name_case_insensitively_and_by_sid() -> None:
     assert db.by_sid(OTHER) is second  # a bytearray SID is the same SID, and again the first one wins
     assert db.by_sid("") is None
     assert db.by_sid(OBJ) is None
+    # The indexes are derived: a state shows (and compares by) what was read, once.
+    assert "_by_" not in repr(db) and "_roles_of" not in repr(db)
+    assert db == state(list(db.principals))
 
 
 # --- presets and the elevated rule ----------------------------------------------------------------

@@ -98,13 +98,22 @@ def test_only_the_principals_failures_newest_first() -> None:
 def test_the_query_covers_the_last_hour_in_the_discovered_workspace() -> None:
     logs, monitor = Logs([]), Monitor()
     finder = lookup(logs, monitor)
+    assert finder.server is None  # known once a look-up found it
     assert finder.recent_failures(["x"], now=NOW) == []
     assert monitor.found == [("rg", "srv1", "srv1.database.windows.net")] and finder.server == SERVER
     ((target, kql),) = logs.asked
     assert target.workspace_id == "cust-1"
     assert timedelta(hours=1) == LOOKBACK
     assert "event_time_t >= datetime(2026-11-25T11:00:00.000000Z)" in kql
-    assert f"| take {SCAN}" in kql
+    assert SCAN == 200 and "| take 200" in kql  # the newest 200 failures: the principal is matched among them
+
+
+def test_without_a_time_the_window_ends_now() -> None:
+    logs = Logs([])
+    lookup(logs).recent_failures(["x"])
+    since = datetime.now(UTC) - LOOKBACK
+    stamp = logs.asked[0][1].split("event_time_t >= datetime(", 1)[1][:19]
+    assert abs((datetime.fromisoformat(stamp + "+00:00") - since).total_seconds()) < 60
 
 
 def test_limit_keeps_the_newest() -> None:
