@@ -97,8 +97,8 @@ def test_only_the_principals_failures_newest_first() -> None:
 
 def test_the_query_covers_the_last_hour_in_the_discovered_workspace() -> None:
     logs, monitor = Logs([]), Monitor()
+    assert lookup(logs, monitor).server is None  # known once a look-up found it
     finder = lookup(logs, monitor)
-    assert finder.server is None  # known once a look-up found it
     assert finder.recent_failures(["x"], now=NOW) == []
     assert monitor.found == [("rg", "srv1", "srv1.database.windows.net")] and finder.server == SERVER
     ((target, kql),) = logs.asked
