@@ -14,6 +14,7 @@ import pytest
 
 from azsqlctl.core.errors import UsageError
 from azsqlctl.core.grant_plan import (
+    BUILTIN_CUSTOM,
     CI_ONLY,
     ELEVATED,
     PRESETS,
@@ -399,8 +400,10 @@ def test_a_user_whose_sid_is_not_a_guid_blocks_without_a_suggestion() -> None:
     db = state([{"name": "alice", "principal_id": 5, "type": "E", "sid": b"\x01\x05"}])
     plan = Plan("srv", "appdb")
     plan_identity(db, IdentitySpec("alice", "user", object_id=OBJ), [], plan)
-    assert plan.blocked.startswith("user [alice] exists with SID none but alice's SID")
-    assert "corrected request" not in plan.blocked
+    assert plan.blocked == (
+        f"user [alice] exists with SID none but alice's SID is {sid_hex(OBJ)} (object id {OBJ}): a stale SID, or another "
+        "principal with this name. Nothing was changed; grant never drops a user."
+    )
     assert plan.correction == {}
 
 
@@ -417,3 +420,37 @@ def test_the_plan_is_data() -> None:
     assert not Plan("s", "d", blocked="x").empty
     assert not Plan("s", "d", steps=[Step("a", "+", "", "")]).empty
     assert Plan("s", "d", unchanged=["x"]).empty
+
+
+def test_a_user_created_with_the_object_id_as_sid_is_flagged_even_without_a_client_id() -> None:
+    db = state([principal("web", 5, "E", OBJ)])
+    plan = Plan("srv", "appdb")
+    plan_identity(db, IdentitySpec("web", "app", object_id=OBJ), [], plan)
+    assert plan.blocked.endswith(f"the corrected request is: type app, client id {OBJ}")  # no client id was given to swap in
+    assert plan.correction == {"type": "app", "client_id": OBJ}
+
+
+def test_signs_and_hints() -> None:
+    db = state([principal("orders-api", 5, "E", APP)], members=[("db_datareader", "orders-api")])
+    revoked = Plan("srv", "appdb")
+    plan_identity(db, app(), ["db_datareader"], revoked, revoke=True)
+    granted = Plan("srv", "appdb")
+    plan_identity(state(), app(), ["db_datareader"], granted)
+    assert [s.sign for s in revoked.steps] == ["-"] and [s.sign for s in granted.steps] == ["+", "+"]
+    assert Plan("srv", "appdb").identity == ""
+    with pytest.raises(UsageError) as elevated:
+        refuse_elevated(["db_owner"], allow=False)
+    assert elevated.value.hint == "least privilege: use reader, writer or executor; pass --allow-elevated if you really mean it"
+    with pytest.raises(UsageError) as role:
+        plan_identity(state([principal("reporting", 7, "R")]), app("reporting"), [], Plan("srv", "appdb"))
+    assert role.value.hint == (
+        "grant names an identity as Azure shows it (az identity show -n NAME -g GROUP --query name); "
+        "it never changes roles or built-in principals"
+    )
+
+
+def test_app_executor_is_a_built_in_custom_role_granted_execute_on_the_database() -> None:
+    assert {"app_executor": RoleSpec("app_executor", (SchemaGrant(("EXECUTE",)),))} == BUILTIN_CUSTOM
+    plan = Plan("srv", "appdb")
+    plan_role(state(), BUILTIN_CUSTOM["app_executor"], plan, prune=False)
+    assert ops(plan) == [("create_role", "CREATE ROLE [app_executor]"), ("grant", "GRANT EXECUTE TO [app_executor]")]
