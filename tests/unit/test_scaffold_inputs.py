@@ -93,3 +93,14 @@ def test_combinations_are_every_valid_driver_style_async() -> None:
     ]
     assert {(c.ci, c.server, c.database, c.package) for c in combos} == {(Ci.NONE, "srv", "db", "x.y")}
     assert len(ScaffoldInputs.combinations()) == 7
+
+
+def test_every_refusal_says_what_to_pass() -> None:
+    assert refused(package="1x").hint == "pass --package like app.db (identifiers separated by dots)"
+    combo = refused(driver=Driver.MSSQL_PYTHON, style=Style.SQLALCHEMY, use_async=True)
+    assert combo.message == "--async with --style sqlalchemy needs aioodbc (mssql+aioodbc), which runs on pyodbc"
+    assert combo.hint == "use --driver pyodbc for an async SQLAlchemy engine, or drop --async (sync endpoints run in a thread pool)"
+    assert refused(server="a b", database="db").hint == "pass --server myserver.database.windows.net"
+    assert refused(server="srv", database="a;b").hint == "pass --database with a plain name"
+    assert refused(server="srv").hint == "pass both, or neither (then AZSQL_SERVER and AZSQL_DATABASE are required)"
+    assert {c.package for c in ScaffoldInputs.combinations()} == {"app.db"}
