@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 
-from azsqlctl.core.policy import PERMISSIONS, SELECT_KEYS, TARGET_KEYS, FleetSelector, Lines, parse_policy
+import pytest
+
+from azsqlctl.core.errors import ConfigError
+from azsqlctl.core.policy import (
+    PERMISSIONS,
+    SELECT_KEYS,
+    TARGET_KEYS,
+    FleetSelector,
+    Lines,
+    Policy,
+    Target,
+    load_policy,
+    parse_policy,
+)
 
 APP = "6e3f0a4e-1b2c-4d5e-8f90-123456789abc"
 SUB = "11111111-2222-4333-8444-555555555555"
@@ -66,3 +80,32 @@ def test_no_select_keeps_the_databases_given() -> None:
     text = IDENT + '[[targets]]\ndatabases = ["appdb"]\ngrants = { api = ["reader"] }\n'
     policy, errors = parse_policy(tomllib.loads(text), Lines(text), False)
     assert errors == [] and policy.targets[0].select is None and policy.targets[0].databases == ["appdb"]
+
+
+def test_what_a_user_reads_when_a_policy_fails(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text("version = 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as invalid:
+        load_policy(path, False)
+    assert invalid.value.hint == "fix them all, then re-run; nothing was changed"
+    assert invalid.value.details == {
+        "errors": [
+            {"line": 1, "message": "unsupported version 3 (this azsqlctl reads version 1)"},
+            {"line": 0, "message": "no [[targets]]: nothing to apply"},
+        ]
+    }
+    path.write_text("x = [", encoding="utf-8")
+    with pytest.raises(ConfigError) as syntax:
+        load_policy(path, False)
+    assert (syntax.value.hint, syntax.value.code) == ("fix the TOML syntax", "policy_invalid")
+    with pytest.raises(ConfigError) as missing:
+        load_policy(tmp_path / "none.toml", False)
+    assert missing.value.hint == "check the path"
+
+
+def test_defaults_of_a_policy_and_a_target() -> None:
+    assert Policy().path == "" and Policy().identity_line("api") == 0
+    assert Target([], ["db"], {}).line == 0
+    text = IDENT + '[[targets]]\ndatabases = ["d"]\ngrants = { api = ["reader"] }\n[roles.r]\ngrants = [{ permissions = ["SELECT"] }]\n'
+    policy, errors = parse_policy(tomllib.loads(text), Lines(text), False)
+    assert errors == [] and policy.roles["r"].grants[0].schema == ""  # no schema: the whole database
