@@ -144,7 +144,7 @@ secret_name  # a SQLModel model field: the ORM maps it to a column (tests/stacks
 # Since vulture stopped reading tests (issue 19): names alive only through a value, a framework or the
 # test-facing API of the sandbox and the pytest plugin.
 docker  # EnvFormat member: a --format choice Typer offers by value (azsqlctl/cli/sandbox.py)
-DRY_RUN  # grant Mode member, built from --dry-run by value (azsqlctl/core/grant.py)
+DRY_RUN  # grant Mode member, built from --dry-run by value (azsqlctl/core/grant/operation.py)
 NONE  # scaffold CI choice "none", offered by value (azsqlctl/core/scaffold/inputs.py)
 CLI  # AuthKind member: --auth cli, parsed by value (azsqlctl/core/settings.py)
 combinations  # scaffold Inputs: every valid input set, enumerated by the scaffold tests and bench (core/scaffold/inputs.py)
@@ -154,7 +154,7 @@ _.outside_window  # azsqlctl/core/logs/follow.py
 _.emitted  # azsqlctl/core/logs/follow.py
 watermark  # azsqlctl/core/logs/follow.py (read by bench/logs.py)
 remembered  # azsqlctl/core/logs/follow.py
-scanned  # policy.Loaded: how many lines the loader read, the scaling evidence (azsqlctl/core/policy.py)
+scanned  # policy.Loaded: how many lines the loader read, the scaling evidence (azsqlctl/core/grant/policy.py)
 # Used only by tests today; kept until issue 19's core-by-feature move decides their home (deleting them
 # now would break test files other branches edit): the role->permission expansion and CONTROL check.
 effective_permissions  # azsqlctl/core/roles.py

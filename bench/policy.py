@@ -31,7 +31,7 @@ def policy_text(identities: int) -> str:
 
 
 def _parse_seconds(path: Path) -> float:
-    from azsqlctl.core.policy import load_policy
+    from azsqlctl.core.grant.policy import load_policy
 
     start = time.perf_counter()
     load_policy(path, allow_elevated=False)

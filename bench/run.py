@@ -162,8 +162,8 @@ def bench_doctor_process(runs: int) -> None:
 
 def bench_grant(databases: int, latency: float, concurrency: int) -> None:
     from azsqlctl.azure.grant_ports import RealGrantPorts
-    from azsqlctl.core.grant import expand_targets, run_many
-    from azsqlctl.core.policy import load_policy
+    from azsqlctl.core.grant.operation import expand_targets, run_many
+    from azsqlctl.core.grant.policy import load_policy
     from azsqlctl.core.settings import SettingsInput, resolve_settings
     from azsqlctl.sandbox.serve import Sandbox
     from azsqlctl.sandbox.state import Database

@@ -1,7 +1,7 @@
 """A small mutation runner: how many one-line mutants of a module do its unit tests catch?
 
     python -m tools.mutate azsqlctl/core/redact.py            # the unit tests that import it
-    python -m tools.mutate azsqlctl/core/policy.py --tests tests/unit/test_policy_rules.py -v
+    python -m tools.mutate azsqlctl/core/grant/policy.py --tests tests/unit/test_policy_rules.py -v
     python -m tools.mutate --all-core                          # every core module, then a table of scores
 
 Each mutant changes one node on one line: a comparison flipped (``<`` -> ``>=``, ``==`` -> ``!=``,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from azsqlctl.core.clouds import Cloud
-from azsqlctl.core.entra_admin import AdminSpec
 from azsqlctl.core.errors import NotFound, UsageError
+from azsqlctl.core.grant.entra_admin import AdminSpec
 
 from .arm_errors import arm_failure, wire_text
 from .arm_pipeline import Json

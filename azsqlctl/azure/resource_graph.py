@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 
 from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.errors import AzsqlctlError
-from azsqlctl.core.fleet import GraphAnswer
+from azsqlctl.core.grant.fleet import GraphAnswer
 
 from .arm_errors import arm_failure
 

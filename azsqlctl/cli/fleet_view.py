@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from azsqlctl.core.grant import TargetResult
+    from azsqlctl.core.grant.operation import TargetResult
 
 RATE_WINDOW = 30.0  # seconds of completions the rate is measured over (the current rate, not the average)
 

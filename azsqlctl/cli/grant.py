@@ -1,7 +1,7 @@
 """`azsqlctl grant`: least-privilege roles for an Entra identity, as a reviewed plan.
 
 One identity (`grant NAME --role ...`) is a one-target, one-identity policy: both
-map their flags to one ``GrantRequest`` (core/grant_request.py holds every rule that
+map their flags to one ``GrantRequest`` (core/grant/request.py holds every rule that
 turns it into an ``Operation``) and run ``core.grant.execute``; this module only maps
 the flags, shows the plans, asks once (then ``apply_confirmed``), and renders.
 """
@@ -21,9 +21,9 @@ from typer.core import TyperCommand
 from . import options as o
 
 if TYPE_CHECKING:
-    from azsqlctl.core.fleet import GraphPort
-    from azsqlctl.core.grant import GrantPorts, Mode
-    from azsqlctl.core.grant_request import GrantRequest
+    from azsqlctl.core.grant.fleet import GraphPort
+    from azsqlctl.core.grant.operation import GrantPorts, Mode
+    from azsqlctl.core.grant.request import GrantRequest
     from azsqlctl.core.identity import IdentitySpec
     from azsqlctl.core.settings import ConnectionSettings, SettingsInput
 
@@ -173,7 +173,7 @@ def grant_command(
     shows the plan and asks; --apply applies it, --check fails on drift (CI).
     A fleet: --policy FILE (write one from today's databases: grant export).
     """
-    from azsqlctl.core.grant_request import GrantRequest
+    from azsqlctl.core.grant.request import GrantRequest
 
     from .runner import run
 
@@ -235,9 +235,9 @@ class _BuildPorts:
 def _action(fmt: str, req: GrantRequest, given: SettingsInput) -> Result:
     from dataclasses import replace
 
-    from azsqlctl.core.grant import Mode, apply_confirmed, execute, pending
-    from azsqlctl.core.grant import Progress as ApplyProgress
-    from azsqlctl.core.grant_request import build, mode_of, policy_targets, refuse_meaningless
+    from azsqlctl.core.grant.operation import Mode, apply_confirmed, execute, pending
+    from azsqlctl.core.grant.operation import Progress as ApplyProgress
+    from azsqlctl.core.grant.request import build, mode_of, policy_targets, refuse_meaningless
     from azsqlctl.core.settings import resolve_settings
 
     from .grant_render import confirm_plans, errors_of, human, interrupt_report

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from azsqlctl.core.grant import AdminPort
+    from azsqlctl.core.grant.operation import AdminPort
     from azsqlctl.core.identity import IdentitySpec
     from azsqlctl.core.settings import ConnectionSettings
 

@@ -16,7 +16,7 @@ import typer
 from . import options as o
 
 if TYPE_CHECKING:
-    from azsqlctl.core.grant_export import Export
+    from azsqlctl.core.grant.export import Export
     from azsqlctl.core.settings import SettingsInput
 
     from .render import Result
@@ -84,7 +84,7 @@ def _action(fmt: str, given: SettingsInput, policy: Path | None, out: Path | Non
     from azsqlctl.azure import wiring
     from azsqlctl.core.config import env_name
     from azsqlctl.core.errors import ExitCode, UsageError
-    from azsqlctl.core.grant_export import export_databases
+    from azsqlctl.core.grant.export import export_databases
     from azsqlctl.core.settings import resolve_settings
 
     from .render import Result, progress
@@ -94,15 +94,15 @@ def _action(fmt: str, given: SettingsInput, policy: Path | None, out: Path | Non
     ports = wiring.grant_ports(settings)
     errors: list[dict[str, object]] = []
     if policy is not None:
-        from azsqlctl.core.grant import expand_targets
-        from azsqlctl.core.policy import load_policy
+        from azsqlctl.core.grant.operation import expand_targets
+        from azsqlctl.core.grant.policy import load_policy
 
         if settings.sources.get("database") == "--database":
             raise UsageError("--database would be ignored: the policy's targets name the databases", "drop --database (or --policy)",
                              code="conflict")  # fmt: skip
         pol = load_policy(policy, allow_elevated=True)
         if any(t.select is not None for t in pol.targets):  # servers found through Resource Graph
-            from azsqlctl.core.fleet import resolve_select
+            from azsqlctl.core.grant.fleet import resolve_select
 
             from .grant_fleet import warn_partial
 

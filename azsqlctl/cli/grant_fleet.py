@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from azsqlctl.core.fleet import Fleet
-    from azsqlctl.core.grant import GrantPorts
-    from azsqlctl.core.policy import Policy
+    from azsqlctl.core.grant.fleet import Fleet
+    from azsqlctl.core.grant.operation import GrantPorts
+    from azsqlctl.core.grant.policy import Policy
 
     from .render import Result
 
@@ -22,7 +22,7 @@ def warn_partial(fleet: Fleet) -> None:
 def show_targets(policy: Policy, fleet: Fleet | None, ports: GrantPorts, default_server: str) -> Result:
     """Every (server, database) the policy reaches and why, without touching a database (globs list master)."""
     from azsqlctl.core.errors import ExitCode
-    from azsqlctl.core.grant import expand_targets
+    from azsqlctl.core.grant.operation import expand_targets
 
     from .render import Result
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from azsqlctl.core.grant import AdminResult, Job, Outcome
-    from azsqlctl.core.grant import Progress as ApplyProgress
-    from azsqlctl.core.grant_plan import Plan
+    from azsqlctl.core.grant.operation import AdminResult, Job, Outcome
+    from azsqlctl.core.grant.operation import Progress as ApplyProgress
+    from azsqlctl.core.grant.plan import Plan
 
     from .render import ErrorEntry, InterruptReport
 
 
 def errors_of(outcome: Outcome) -> list[ErrorEntry]:
     """Every failed row as an error entry (message, hint, code, where), for stderr and the JSON envelope."""
-    from azsqlctl.core.grant import Status
+    from azsqlctl.core.grant.operation import Status
 
     out: list[ErrorEntry] = []
     for r in outcome.results:
@@ -57,7 +57,7 @@ def confirm_plans(outcome: Outcome) -> bool:
     """Show every plan, then ask once."""
     import typer
 
-    from azsqlctl.core.grant import Status
+    from azsqlctl.core.grant.operation import Status
 
     _admin_line(outcome.admin)
     for t in outcome.results:
@@ -76,7 +76,7 @@ def confirm_plans(outcome: Outcome) -> bool:
 def _table(outcome: Outcome) -> None:
     from rich.table import Table
 
-    from azsqlctl.core.grant import Status
+    from azsqlctl.core.grant.operation import Status
 
     from .render import console, shown
 
@@ -94,7 +94,7 @@ def _table(outcome: Outcome) -> None:
 def human(outcome: Outcome, *, plans_shown: bool, corrected_command: str = "") -> None:
     """``plans_shown``: the plans were shown before the question (--ask); ``corrected_command``: a single target's
     request as it should have named the identity."""
-    from azsqlctl.core.grant import Status
+    from azsqlctl.core.grant.operation import Status
 
     from .render import console, shown
 
@@ -139,7 +139,7 @@ def interrupt_report(progress: ApplyProgress, jobs: list[Job]) -> InterruptRepor
     commits after this report is written (an open transaction is rolled back, or dies with the
     connection, which Azure SQL rolls back).
     """
-    from azsqlctl.core.grant import Phase
+    from azsqlctl.core.grant.operation import Phase
 
     from .render import InterruptReport
 

@@ -28,12 +28,12 @@ class FleetLogs:
 def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetLogs:
     from azsqlctl.azure import wiring
     from azsqlctl.core.errors import AzsqlctlError, NotFound, UsageError
-    from azsqlctl.core.fleet import resolve_select
-    from azsqlctl.core.grant import is_glob
+    from azsqlctl.core.grant.fleet import resolve_select
+    from azsqlctl.core.grant.operation import is_glob
+    from azsqlctl.core.grant.policy import load_policy
     from azsqlctl.core.logs.kql import ServerScope
     from azsqlctl.core.logs.ports import LogsTarget
     from azsqlctl.core.logs.setup import discover
-    from azsqlctl.core.policy import load_policy
     from azsqlctl.core.target import parse_server
 
     policy = load_policy(policy_path, allow_elevated=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from azsqlctl.core.grant_plan import FIXED_ROLES, PRESETS
+from azsqlctl.core.grant.plan import FIXED_ROLES, PRESETS
 from azsqlctl.sandbox import state as st
 
 if TYPE_CHECKING:

@@ -350,8 +350,8 @@ def test_policy_unknown_keys_are_errors_with_a_suggestion(sandbox: Sandbox, clie
 )
 def test_any_name_round_trips_through_the_driver(sandbox: Sandbox, client_env: dict[str, str], name: str) -> None:
     from azsqlctl.azure.grant_ports import RealGrantPorts
-    from azsqlctl.core.grant import Assignment, Request, apply_plan, build_plan
-    from azsqlctl.core.grant_plan import IdentitySpec
+    from azsqlctl.core.grant.operation import Assignment, Request, apply_plan, build_plan
+    from azsqlctl.core.grant.plan import IdentitySpec
     from azsqlctl.core.settings import SettingsInput, resolve_settings
 
     ports = RealGrantPorts(resolve_settings(SettingsInput(), client_env, Path.cwd()))

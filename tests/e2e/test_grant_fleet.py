@@ -139,8 +139,8 @@ def test_paging_waits_for_the_quota_to_reset_instead_of_earning_a_429(sandbox: S
 
     from azsqlctl.azure.credentials import CredentialTokens
     from azsqlctl.azure.resource_graph import ResourceGraph
-    from azsqlctl.core.fleet import fleet_query
-    from azsqlctl.core.policy import FleetSelector
+    from azsqlctl.core.grant.fleet import fleet_query
+    from azsqlctl.core.grant.policy import FleetSelector
     from azsqlctl.core.settings import SettingsInput, resolve_settings
 
     fleet(sandbox, 8, 19)  # 8 servers x (19 + master) databases + 8 servers = 168 rows: 17 pages of 10

@@ -1,8 +1,8 @@
-"""core/entra_admin.py: grant's server-level step - keep, update, set, replace or refuse the Entra admin."""
+"""core/grant/entra_admin.py: grant's server-level step - keep, update, set, replace or refuse the Entra admin."""
 
 from __future__ import annotations
 
-from azsqlctl.core.entra_admin import ADMIN_TYPES, AdminSpec, plan_entra_admin, resolve_wanted
+from azsqlctl.core.grant.entra_admin import ADMIN_TYPES, AdminSpec, plan_entra_admin, resolve_wanted
 
 SID = "6f1a2b3c-4d5e-4f60-8172-839495a6b7c8"
 OTHER = "00112233-4455-6677-8899-aabbccddeeff"

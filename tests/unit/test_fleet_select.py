@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from azsqlctl.core.fleet import GraphAnswer, concrete, fleet_query, match_rows, resolve_fleet
-from azsqlctl.core.policy import FleetSelector, Policy, Target
+from azsqlctl.core.grant.fleet import GraphAnswer, concrete, fleet_query, match_rows, resolve_fleet
+from azsqlctl.core.grant.policy import FleetSelector, Policy, Target
 
 SUB = "65221fc5-c868-5287-9e39-cdc31a7384e0"
 

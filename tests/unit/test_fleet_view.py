@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from azsqlctl.cli.fleet_view import Tally, fleet_progress
-from azsqlctl.core.grant import Status, TargetResult
+from azsqlctl.core.grant.operation import Status, TargetResult
 
 
 class Clock:

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from azsqlctl.core.grant import Mode, Outcome, Status, execute, expand_targets
-from azsqlctl.core.grant_export import Export, export_policy, literal_glob, read_snapshot
-from azsqlctl.core.policy import Lines, Policy, parse_policy
+from azsqlctl.core.grant.export import Export, export_policy, literal_glob, read_snapshot
+from azsqlctl.core.grant.operation import Mode, Outcome, Status, execute, expand_targets
+from azsqlctl.core.grant.policy import Lines, Policy, parse_policy
 from azsqlctl.core.ports import Row
 from azsqlctl.sandbox.sql.catalog import schema_views
 from azsqlctl.sandbox.sql.catalog import security_views as catalog

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from azsqlctl.core.errors import ExitCode
-from azsqlctl.core.grant import Job, Mode, Request, Status, TargetResult, exit_code, run_many
-from azsqlctl.core.grant_plan import Plan
+from azsqlctl.core.grant.operation import Job, Mode, Request, Status, TargetResult, exit_code, run_many
+from azsqlctl.core.grant.plan import Plan
 from azsqlctl.core.identity import IdentitySpec, identity_from_resource, name_problems, sid_of, validate_identity
 from azsqlctl.core.tsql import create_user
 
@@ -180,7 +180,7 @@ def test_any_error_in_one_target_is_that_rows_failure() -> None:
 def test_policy_sections_of_the_wrong_type_are_policy_errors(tmp_path: Path, text: str, line: int, fragment: str) -> None:
     """A section of the wrong TOML type is reported with its line (it used to end in exit 70)."""
     from azsqlctl.core.errors import ConfigError
-    from azsqlctl.core.policy import load_policy
+    from azsqlctl.core.grant.policy import load_policy
 
     path = tmp_path / "policy.toml"
     path.write_text(text)

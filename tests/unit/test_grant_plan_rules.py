@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pytest
 
 from azsqlctl.core.errors import UsageError
-from azsqlctl.core.grant_plan import (
+from azsqlctl.core.grant.plan import (
     BUILTIN_CUSTOM,
     CI_ONLY,
     ELEVATED,
@@ -27,7 +27,7 @@ from azsqlctl.core.grant_plan import (
     plan_role,
     refuse_elevated,
 )
-from azsqlctl.core.grant_state import DbState, read_state
+from azsqlctl.core.grant.state import DbState, read_state
 from azsqlctl.core.identity import IdentitySpec, sid_bytes, sid_hex
 from azsqlctl.core.ports import Row
 

@@ -1,4 +1,4 @@
-"""grant's request rules (core/grant_request.py) without Azure: options in, an Operation or a usage error out."""
+"""grant's request rules (core/grant/request.py) without Azure: options in, an Operation or a usage error out."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from azsqlctl.core.entra_admin import AdminSpec
 from azsqlctl.core.errors import UsageError
-from azsqlctl.core.fleet import GraphAnswer, GraphPort
-from azsqlctl.core.grant import GrantPorts, Mode
-from azsqlctl.core.grant_request import MIGRATOR_WARNING, GrantRequest, admin_spec, build, mode_of, policy_targets, refuse_meaningless
+from azsqlctl.core.grant.entra_admin import AdminSpec
+from azsqlctl.core.grant.fleet import GraphAnswer, GraphPort
+from azsqlctl.core.grant.operation import GrantPorts, Mode
+from azsqlctl.core.grant.request import MIGRATOR_WARNING, GrantRequest, admin_spec, build, mode_of, policy_targets, refuse_meaningless
 from azsqlctl.core.identity import IdentitySpec
 from azsqlctl.core.ports import DdlSession
 from azsqlctl.core.settings import ConnectionSettings, SettingsInput, resolve_settings

@@ -19,6 +19,7 @@ from azsqlctl.core.logs.kql import (
     IngestionWindow,
     LogsRequest,
     QueryKind,
+    ServerScope,
     build_query,
     kusto_datetime,
     kusto_string,
@@ -32,10 +33,14 @@ def lines(request: LogsRequest, window: IngestionWindow | None = None) -> list[s
     return build_query(request, window).text.splitlines()
 
 
-def test_a_policys_fleet_filters_any_of_its_servers_and_databases() -> None:
-    text = build_query(LogsRequest(since=T0, filters=Filters(servers=("srv1", "Srv2"), databases=("appdb", "tenant_1")))).text
-    assert '| where LogicalServerName_s in~ (h"srv1", h"Srv2")' in text
-    assert '| where database_name_s in~ (h"appdb", h"tenant_1")' in text
+def test_a_policys_fleet_filters_each_server_to_its_own_databases() -> None:
+    scopes = (ServerScope("srv1", ("appdb", "tenant_1")), ServerScope("Srv2"))
+    text = build_query(LogsRequest(since=T0, filters=Filters(scopes=scopes))).text
+    assert (
+        '| where (LogicalServerName_s =~ h"srv1" and database_name_s in~ (h"appdb", h"tenant_1")) or LogicalServerName_s =~ h"Srv2"' in text
+    )
+    one = build_query(LogsRequest(since=T0, filters=Filters(scopes=(ServerScope("srv1", ("appdb",)),)))).text
+    assert '| where (LogicalServerName_s =~ h"srv1" and database_name_s in~ (h"appdb"))' in one
     plain = build_query(LogsRequest(since=T0)).text
     assert "in~" not in plain and "=~" not in plain and "contains" not in plain and "error_number ==" not in plain
 

@@ -7,7 +7,7 @@ import uuid
 from hypothesis import assume, given, settings
 from hypothesis import strategies as hst
 
-from azsqlctl.core.grant_plan import IdentitySpec
+from azsqlctl.core.grant.plan import IdentitySpec
 from azsqlctl.core.roles import FIXED_ROLE_IDS
 from azsqlctl.core.tsql import create_user, quote_name
 from azsqlctl.sandbox.sql.engine import lexer

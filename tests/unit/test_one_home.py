@@ -105,7 +105,7 @@ def test_the_sandbox_and_the_client_agree_on_every_sid(kind: sst.IdentityKind, c
 def test_one_elevated_list() -> None:
     """grant refuses, and whoami/doctor flag, from the one list in core/roles.py (they disagreed: CONTROL vs db_ddladmin)."""
     from azsqlctl.core.effective_access import least_privilege_warnings
-    from azsqlctl.core.grant_plan import CI_ONLY, ELEVATED
+    from azsqlctl.core.grant.plan import CI_ONLY, ELEVATED
     from azsqlctl.core.roles import CI_ONLY_ROLES, ELEVATED_ROLES
 
     assert set(ELEVATED) == ELEVATED_ROLES | {"CONTROL"} and set(CI_ONLY) == CI_ONLY_ROLES | {"migrator"}

@@ -14,10 +14,11 @@ import pytest
 import azsqlctl.azure
 import azsqlctl.cli
 import azsqlctl.core
-from azsqlctl.core import grant_plan, queryhash, roles
-from azsqlctl.core.entra_admin import ADMIN_TYPES
+from azsqlctl.core import queryhash, roles
 from azsqlctl.core.errors import UsageError
-from azsqlctl.core.grant_request import admin_spec
+from azsqlctl.core.grant import plan as grant_plan
+from azsqlctl.core.grant.entra_admin import ADMIN_TYPES
+from azsqlctl.core.grant.request import admin_spec
 from azsqlctl.core.identity import IdentitySpec, canonical_guid, validate_identity
 from azsqlctl.core.logs.request import check_workspace_guid
 from azsqlctl.core.settings import parse_guid

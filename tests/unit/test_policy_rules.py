@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from azsqlctl.core.errors import ConfigError
+from azsqlctl.core.grant.policy import PERMISSIONS, Lines, did_you_mean, load_policy, parse_policy, resolve_resources
 from azsqlctl.core.identity import MAX_NAME, IdentitySpec
-from azsqlctl.core.policy import PERMISSIONS, Lines, did_you_mean, load_policy, parse_policy, resolve_resources
 
 APP = "6e3f0a4e-1b2c-4d5e-8f90-123456789abc"
 OBJ = "0b2c3d4e-5f60-4a1b-8c9d-0e1f2a3b4c5d"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import tomllib
 
-from azsqlctl.core.grant import expand_targets
-from azsqlctl.core.policy import Lines, parse_policy
+from azsqlctl.core.grant.operation import expand_targets
+from azsqlctl.core.grant.policy import Lines, parse_policy
 from bench.policy import policy_text
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from azsqlctl.core.errors import ConfigError
-from azsqlctl.core.policy import (
+from azsqlctl.core.grant.policy import (
     PERMISSIONS,
     SELECT_KEYS,
     TARGET_KEYS,

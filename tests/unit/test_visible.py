@@ -23,11 +23,11 @@ from azsqlctl.cli import grant_render, logs_render, render, whoami
 from azsqlctl.cli import sandbox as sandbox_cli
 from azsqlctl.core.doctor import DoctorReport, Fix
 from azsqlctl.core.doctor.schedule import CheckResult, Status
-from azsqlctl.core.entra_admin import AdminSpec
 from azsqlctl.core.errors import ExitCode
-from azsqlctl.core.grant import AdminResult, Mode, Outcome, TargetResult
-from azsqlctl.core.grant import Status as GrantStatus
-from azsqlctl.core.grant_plan import Plan, Step
+from azsqlctl.core.grant.entra_admin import AdminSpec
+from azsqlctl.core.grant.operation import AdminResult, Mode, Outcome, TargetResult
+from azsqlctl.core.grant.operation import Status as GrantStatus
+from azsqlctl.core.grant.plan import Plan, Step
 from azsqlctl.core.identity import TokenIdentity
 from azsqlctl.core.logs.audit_rows import AuditEvent, EventKind
 from azsqlctl.core.logs.partial import partial_warning

@@ -1,7 +1,7 @@
 """grant: one operation for one identity or a whole policy - plan every target, then apply.
 
 A single-identity grant is a one-target, one-identity policy: both go through
-``execute`` (the request's rules, from options to an ``Operation``: ``grant_request``).
+``execute`` (the request's rules, from options to an ``Operation``: ``request``).
 The core plans every database; asked to (``Mode.ASK``), it stops there, the CLI shows
 the plans and asks once, and ``apply_confirmed`` applies what was shown. Each database's plan
 runs as one transaction: a failing statement rolls that database back and is
@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from ..errors import AzsqlctlError, CheckFailed, ExitCode, Interrupted, NotFound
+from ..identity import IdentitySpec
+from ..ports import DdlSession
 from .entra_admin import AdminSpec, plan_entra_admin, resolve_wanted
-from .errors import AzsqlctlError, CheckFailed, ExitCode, Interrupted, NotFound
-from .grant_plan import BUILTIN_CUSTOM, FIXED_ROLES, PRESETS, Plan, RoleSpec, expand_roles, plan_identity, plan_role
-from .grant_state import read_state
-from .identity import IdentitySpec
+from .plan import BUILTIN_CUSTOM, FIXED_ROLES, PRESETS, Plan, RoleSpec, expand_roles, plan_identity, plan_role
 from .policy import Policy, did_you_mean
-from .ports import DdlSession
+from .state import read_state
 
 log = logging.getLogger("azsqlctl.grant")
 TRANSIENT = frozenset({"40613", "40501", "40197"})  # database unavailable, service busy, service error: retry

@@ -27,14 +27,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..errors import AzsqlctlError
+from ..identity import BUILTIN_PRINCIPALS, MAX_NAME, IdentitySpec, Kind, sid_guid, sid_label, validate_identity
+from ..ports import QuerySession, row_bytes, row_int
+from ..roles import ELEVATED_ROLES, FIXED_ROLE_IDS
+from ..visible import visible
 from .entra_admin import AdminSpec
-from .errors import AzsqlctlError
-from .grant_plan import PRESETS
-from .identity import BUILTIN_PRINCIPALS, MAX_NAME, IdentitySpec, Kind, sid_guid, sid_label, validate_identity
+from .plan import PRESETS
 from .policy import PERMISSIONS
-from .ports import QuerySession, row_bytes, row_int
-from .roles import ELEVATED_ROLES, FIXED_ROLE_IDS
-from .visible import visible
 
 # Granted to public in every Azure SQL database: not the operator's doing, not exported.
 DEFAULT_PUBLIC = frozenset({"VIEW ANY COLUMN ENCRYPTION KEY DEFINITION", "VIEW ANY COLUMN MASTER KEY DEFINITION"})

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import UsageError
-from .grant_state import DbState
-from .identity import IdentitySpec, Kind, sid_guid, validate_identity
-from .ports import Row, row_bytes
-from .roles import CI_ONLY_ROLES, ELEVATED_ROLES, FIXED_ROLES
-from .tsql import create_user, quote_name, sid_literal
+from ..errors import UsageError
+from ..identity import IdentitySpec, Kind, sid_guid, validate_identity
+from ..ports import Row, row_bytes
+from ..roles import CI_ONLY_ROLES, ELEVATED_ROLES, FIXED_ROLES
+from ..tsql import create_user, quote_name, sid_literal
+from .state import DbState
 
 __all__ = ["FIXED_ROLES", "IdentitySpec", "validate_identity"]  # re-exported: identity.py and roles.py are their homes
 

@@ -11,17 +11,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .config import env_name
+from ..config import env_name
+from ..errors import UsageError
+from ..identity import KIND_HELP, IdentitySpec, Kind, canonical_guid, validate_identity
 from .entra_admin import ADMIN_TYPES, AdminSpec
-from .errors import UsageError
 from .fleet import Fleet, GraphPort, resolve_select
-from .grant import Assignment, GrantPorts, Job, Mode, Operation, Request, expand_targets
-from .grant_plan import CI_ONLY, expand_roles, refuse_elevated
-from .identity import KIND_HELP, IdentitySpec, Kind, canonical_guid, validate_identity
+from .operation import Assignment, GrantPorts, Job, Mode, Operation, Request, expand_targets
+from .plan import CI_ONLY, expand_roles, refuse_elevated
 from .policy import Policy, load_policy, resolve_resources
 
 if TYPE_CHECKING:
-    from .settings import ConnectionSettings
+    from ..settings import ConnectionSettings
 
 MIGRATOR_WARNING = "migrator (db_ddladmin) is for the CI identity that runs schema migrations, not for an application"
 

@@ -12,7 +12,7 @@ resource = "/subscriptions/.../providers/Microsoft.Web/sites/shop-web"   # or a 
 [[targets]]
 databases = ["appdb", "tenant_*"]      # names or globs; servers default to --server
 grants = { orders-api = ["app_rw"] }
-[[targets]]                            # servers found through Azure Resource Graph (core/fleet.py)
+[[targets]]                            # servers found through Azure Resource Graph (core/grant/fleet.py)
 select = { tags = { env = "prod" }, subscriptions = ["..."] }
 grants = { orders-api = ["reader"] }   # databases default to "*" (every user database) with select
 ```
@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import AzsqlctlError, ConfigError
-from .grant_plan import BUILTIN_CUSTOM, ELEVATED, FIXED_ROLES, PRESETS, RoleSpec, SchemaGrant
-from .identity import MAX_NAME, IdentitySpec, Kind, name_problems, validate_identity
+from ..errors import AzsqlctlError, ConfigError
+from ..identity import MAX_NAME, IdentitySpec, Kind, name_problems, validate_identity
+from .plan import BUILTIN_CUSTOM, ELEVATED, FIXED_ROLES, PRESETS, RoleSpec, SchemaGrant
 
 try:  # tomli is tomllib's parser compiled (mypyc): the same grammar, ~1.8x faster on large policies
     import tomli as toml_parser

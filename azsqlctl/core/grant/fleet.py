@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
-from .grant_export import literal_glob
-from .logs.kql import kusto_string
+from ..logs.kql import kusto_string
+from .export import literal_glob
 from .policy import FleetSelector, Policy, Target
 
 if TYPE_CHECKING:
-    from .target import ServerAddress
+    from ..target import ServerAddress
 
 SQL_TYPES = ("microsoft.sql/servers", "microsoft.sql/servers/databases")
 

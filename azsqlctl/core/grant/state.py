@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .identity import sid_bytes
-from .ports import QuerySession, Row, row_bytes, row_int
+from ..identity import sid_bytes
+from ..ports import QuerySession, Row, row_bytes, row_int
 
 _NO_ROLES: frozenset[str] = frozenset()
 
