@@ -45,8 +45,24 @@ def sql_connector(settings: ConnectionSettings) -> Connector:
     return DiagnosingConnector(DriverConnector(settings), settings)
 
 
+def sdk_imported() -> None:
+    """Import azure-identity and azure-core's pipeline here, in the calling thread, before a command's threads do.
+
+    doctor's checks and grant's databases run in threads, each importing the SDK on first use. azure-core's and
+    azure-identity's modules import each other, so two threads importing them at once could each hold a module
+    the other was waiting for: CPython then raises _DeadlockError (doctor exited 70 with "deadlock detected by
+    _ModuleLock('azure.core.exceptions')"). Imported once up front, the threads find every module complete."""
+    import azure.core.exceptions
+    import azure.core.pipeline.policies
+    import azure.core.pipeline.transport
+    import azure.core.rest
+    import azure.identity  # noqa: F401
+
+
 def doctor_probes(settings: ConnectionSettings, *, extra: str, admin_auth: str, admin_client_id: str) -> RealProbes:
     from .doctor_probes import RealProbes
+
+    sdk_imported()  # the checks run in threads (see sdk_imported)
 
     admin = tokens(settings, admin_auth, admin_client_id) if admin_auth else None
     return RealProbes(settings, tokens(settings), extra=extra, admin_tokens=admin, audit=lambda: audit_lookup(settings))
@@ -80,6 +96,7 @@ def grant_ports(settings: ConnectionSettings) -> RealGrantPorts:
     """Operator sessions per server and database (grant, grant export)."""
     from .grant_ports import RealGrantPorts
 
+    sdk_imported()  # databases are planned and applied in threads (see sdk_imported)
     return RealGrantPorts(settings, tokens(settings))
 
 
