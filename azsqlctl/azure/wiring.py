@@ -52,11 +52,16 @@ def sdk_imported() -> None:
     azure-identity's modules import each other, so two threads importing them at once could each hold a module
     the other was waiting for: CPython then raises _DeadlockError (doctor exited 70 with "deadlock detected by
     _ModuleLock('azure.core.exceptions')"). Imported once up front, the threads find every module complete."""
-    import azure.core.exceptions
-    import azure.core.pipeline.policies
-    import azure.core.pipeline.transport
-    import azure.core.rest
-    import azure.identity  # noqa: F401
+    import importlib
+
+    for module in (
+        "azure.core.exceptions",
+        "azure.core.pipeline.policies",
+        "azure.core.pipeline.transport",
+        "azure.core.rest",
+        "azure.identity",
+    ):
+        importlib.import_module(module)
 
 
 def doctor_probes(settings: ConnectionSettings, *, extra: str, admin_auth: str, admin_client_id: str) -> RealProbes:
