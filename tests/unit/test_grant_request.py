@@ -285,3 +285,61 @@ def test_hints_name_the_way_out(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as err:
         build(GrantRequest(identity="a", client_id=CID), settings(tmp_path, "appdb"), Refusing())
     assert err.value.hint == "use --role reader, writer, executor or migrator (or an existing role name)"
+
+
+@pytest.mark.parametrize(
+    ("req", "message", "hint"),
+    [
+        (
+            GrantRequest(drop_user=True),
+            "--drop-user only applies with --revoke",
+            "add --revoke to remove the memberships and drop the user",
+        ),
+        (
+            GrantRequest(policy=Path("p.toml"), identity="a", roles=("reader",)),
+            "IDENTITY, --role would be ignored: --policy names its own identities, roles and SID modes",
+            "drop them (or --policy); the policy file declares each identity and its roles",
+        ),
+        (
+            GrantRequest(policy=Path("p.toml"), revoke=True),
+            "--revoke does not combine with --policy",
+            "revoke one identity: azsqlctl grant NAME --role ROLE --revoke (or --prune with the policy)",
+        ),
+        (
+            GrantRequest(revoke=True, sid_mode=True),
+            "--sid-mode would be ignored with --revoke (it removes memberships, it creates nothing)",
+            "drop them (or --revoke)",
+        ),
+        (
+            GrantRequest(replace_admin=True),
+            "--replace-admin only applies with --ensure-entra-admin",
+            "add --ensure-entra-admin NAME (or drop them)",
+        ),
+        (GrantRequest(show_targets=True), "--show-targets needs --policy", "azsqlctl grant --policy FILE --show-targets"),
+        (
+            GrantRequest(policy=Path("p.toml"), show_targets=True, check=True),
+            "--check would be ignored with --show-targets (it changes nothing and reads no database)",
+            "drop them (or --show-targets)",
+        ),
+    ],
+)
+def test_ignored_options_are_named_as_typed(req: GrantRequest, message: str, hint: str) -> None:
+    with pytest.raises(UsageError) as err:
+        refuse_meaningless(req)
+    assert (err.value.message, err.value.hint) == (message, hint)
+
+
+def test_meaningful_combinations_pass_and_defaults_match_the_cli() -> None:
+    for req in (
+        GrantRequest(identity="a", roles=("reader",), revoke=True, drop_user=True),
+        GrantRequest(policy=Path("p.toml"), prune=True, ensure_entra_admin="dba", entra_admin_id=CID, replace_admin=True),
+        GrantRequest(policy=Path("p.toml"), show_targets=True),
+    ):
+        refuse_meaningless(req)  # nothing to refuse
+    req = GrantRequest()
+    assert (req.concurrency, req.retries, req.dry_run, req.prune, req.show_targets) == (8, 3, False, False, False)
+    assert GrantRequest(kind="app", roles=("reader",), identity="x").flags("kind", "roles", "identity", "revoke") == [
+        "--type",
+        "--role",
+        "IDENTITY",
+    ]
