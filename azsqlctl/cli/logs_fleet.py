@@ -37,16 +37,15 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
     from azsqlctl.core.target import parse_server
 
     policy = load_policy(policy_path, allow_elevated=True)
-    servers: dict[tuple[str, str, str, str], None] = {}  # (subscription, resource group, name, host)
-    on_server: dict[tuple[str, str, str, str], dict[str, None] | None] = {}  # a server's databases; None: any (a glob)
+    # (subscription, resource group, name, host) -> the databases named on that server; None: any (a glob)
+    servers: dict[tuple[str, str, str, str], dict[str, None] | None] = {}
 
     def add(key: tuple[str, str, str, str], databases: list[str]) -> None:
-        servers[key] = None
-        known = on_server.setdefault(key, {})
+        known = servers.setdefault(key, {})
         if known is None:
             return
         if any(is_glob(d) for d in databases):
-            on_server[key] = None
+            servers[key] = None
         else:
             known.update(dict.fromkeys(databases))
 
@@ -81,7 +80,7 @@ def fleet_logs_target(settings: ConnectionSettings, policy_path: Path) -> FleetL
             skipped.append(f"{name or host}: {exc.message}")
             continue
         names.append(ref.name)
-        mine, before = on_server.get(key), scoped.get(ref.name, {})
+        mine, before = servers[key], scoped.get(ref.name, {})
         scoped[ref.name] = None if mine is None or before is None else {**before, **mine}
         workspaces.setdefault(found.workspace_id, []).append(ref.name)
     if not workspaces:
