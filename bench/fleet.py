@@ -65,7 +65,7 @@ def bench_fleet(databases: int, servers: int, latency: float, concurrencies: tup
         for s, row in enumerate(names):
             inv.servers.append(FleetServer(f"sql-fleet-{s:03d}", sub, f"rg-{s % 5}", "westeurope", {"fleet": "bench"},
                                            {n: {} for n in row}, fqdn=host))  # fmt: skip
-        ids = {i["name"]: i["client_id"] for i in sb.identities_table()}
+        ids = {i.name: i.client_id for i in sb.identities()}
         policy = Path(tmp) / "access.toml"
         policy.write_text(
             'version = 1\n[roles.app_rw]\ngrants = [{ permissions = ["SELECT", "INSERT", "UPDATE", "DELETE"], schema = "app" }]\n'

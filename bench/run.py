@@ -161,7 +161,7 @@ def bench_doctor_process(runs: int) -> None:
 
 
 def bench_grant(databases: int, latency: float, concurrency: int) -> None:
-    from azsqlctl.azure.grant_ports import RealGrantPorts
+    from azsqlctl.azure import wiring
     from azsqlctl.core.grant.operation import expand_targets, run_many
     from azsqlctl.core.grant.policy import load_policy
     from azsqlctl.core.settings import SettingsInput, resolve_settings
@@ -172,7 +172,7 @@ def bench_grant(databases: int, latency: float, concurrency: int) -> None:
         with sb.store.mutate() as s:
             s.server.databases += [Database(f"tenant_{i:03d}", schemas=["dbo", "app"]) for i in range(databases)]
         os.environ.update(sb.env)
-        ids = {i["name"]: i["client_id"] for i in sb.identities_table()}
+        ids = {i.name: i.client_id for i in sb.identities()}
         policy = Path(tmp) / "access.toml"
         policy.write_text(
             'version = 1\n[roles.app_rw]\ngrants = [{ permissions = ["SELECT", "INSERT", "UPDATE", "DELETE"], schema = "app" }]\n'
@@ -181,7 +181,7 @@ def bench_grant(databases: int, latency: float, concurrency: int) -> None:
             '[[targets]]\ndatabases = ["tenant_*"]\ngrants = { orders-api = ["app_rw"], billing-worker = ["reader"] }\n'
         )
         settings = resolve_settings(SettingsInput(), os.environ, Path(tmp))
-        ports = RealGrantPorts(settings)
+        ports = wiring.grant_ports(settings)  # as the CLI gets them
         jobs = expand_targets(load_policy(policy, False), ports, settings.require_server().display).jobs
         run_many(jobs[:2], ports, False, 2)  # warm: driver load, token (plan only)
         sb.faults.inject("tds", "delay", count=None, delay=latency)  # every request: one round trip of latency

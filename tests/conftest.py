@@ -58,8 +58,35 @@ _FOREIGN = ("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_")
 
 @pytest.fixture(scope="session")
 def material_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """CA, server certificate and signing key, generated once per test session (RSA keygen is slow)."""
-    return tmp_path_factory.mktemp("sandbox-material")
+    """CA, server certificate and signing keys, generated once per test session (RSA keygen is slow: six 2048-bit
+    keys, ~0.1-0.3 s of CPU each)."""
+    from azsqlctl.sandbox.certs import ensure_certificates
+    from azsqlctl.sandbox.entra.federation import Federation
+    from azsqlctl.sandbox.entra.tokens import Issuer
+
+    material = tmp_path_factory.mktemp("sandbox-material")
+    os.chmod(material, 0o700)
+    Issuer.load_or_create(material / "signing-key.pem")
+    Federation.load_or_create(material)
+    ensure_certificates(material, "sandbox")
+    return material
+
+
+@pytest.fixture(autouse=True)
+def _shared_key_material(request: pytest.FixtureRequest) -> None:
+    """A sandbox started with `--state <tmp_path>/<file>` (in this process or as a `sandbox run|serve` child) keeps its
+    keys in `<tmp_path>/.azsqlctl-sandbox`: seeded here with this session's keys, as a second run over the same state
+    finds them, so ~40 CLI sandboxes of the quick loop do not each generate six RSA keys (~1 s of CPU apiece).
+    Tests about how the sandbox creates that directory and its keys opt out with `@pytest.mark.fresh_material`."""
+    if "tmp_path" not in request.fixturenames or request.node.get_closest_marker("fresh_material"):
+        return
+    source: Path = request.getfixturevalue("material_dir")
+    target: Path = request.getfixturevalue("tmp_path") / ".azsqlctl-sandbox"
+    target.mkdir(mode=0o700)
+    for item in source.iterdir():
+        if item.suffix in (".pem", ".key") and item.name != "ca-bundle.pem":
+            (target / item.name).write_bytes(item.read_bytes())
+            os.chmod(target / item.name, item.stat().st_mode & 0o777)
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +20,7 @@ from . import options as o
 from . import sandbox_apps
 
 if TYPE_CHECKING:
+    from azsqlctl.sandbox.launch import Ready
     from azsqlctl.sandbox.scenarios import Scenario
     from azsqlctl.sandbox.serve import Sandbox
 
@@ -159,7 +160,7 @@ def serve_command(
     from .runner import run
 
     def action(fmt: str) -> int:
-        from azsqlctl.sandbox.launch import SandboxRequest, prepared
+        from azsqlctl.sandbox.launch import SandboxRequest, prepared, ready
         from azsqlctl.sandbox.serve import check_env_file, serve
 
         if env_file is not None:
@@ -170,7 +171,7 @@ def serve_command(
             ingestion_delay=ingestion_delay,
         )  # fmt: skip
         with prepared(request) as sandbox:
-            serve(sandbox, env_file, lambda sb: _announce(sb, fmt, env_file), env_format=env_format.value, all_cpus=all_cpus)
+            serve(sandbox, env_file, lambda sb: _announce(ready(sb, env_file), fmt), env_format=env_format.value, all_cpus=all_cpus)
         return 0
 
     run("sandbox serve", output, debug, action)
@@ -182,22 +183,9 @@ def _scenario(name: ScenarioName | None) -> Scenario | None:
     return Scenario(name.value) if name is not None else None
 
 
-class ReadySandbox(Protocol):
-    """What the ready banner reads from a running sandbox: its environment, identities and state path."""
-
-    @property
-    def env(self) -> dict[str, str]: ...
-    @property
-    def state_path(self) -> Path | None: ...
-    def identities_table(self) -> Sequence[Mapping[str, object]]: ...
-
-
-def _announce(sandbox: ReadySandbox, fmt: str, env_file: Path | None) -> None:
-    env, identities = sandbox.env, sandbox.identities_table()
+def _announce(ready: Ready, fmt: str) -> None:
     if fmt == "json":
-        line = {"version": 1, "command": "sandbox serve", "event": "ready",
-                "data": {"env": env, "identities": identities, "state": str(sandbox.state_path), "env_file": str(env_file) if env_file else None}}  # fmt: skip
-        print(json.dumps(line), flush=True)
+        print(json.dumps({"version": 1, "command": "sandbox serve", "event": "ready", "data": ready.as_json()}), flush=True)
         return
     from rich.table import Table
 
@@ -205,21 +193,20 @@ def _announce(sandbox: ReadySandbox, fmt: str, env_file: Path | None) -> None:
 
     from .render import console, shown
 
-    sys.stdout.write(env_file_text(env))  # quoted where needed, so `eval "$(...)"` works too
+    sys.stdout.write(env_file_text(dict(ready.env)))  # quoted where needed, so `eval "$(...)"` works too
     sys.stdout.flush()
     con = console(stderr=True)
     table = Table(title="Sandbox identities", title_justify="left")
     for col in ("name", "kind", "client id", "object id", "role"):
         table.add_column(col)
-    for ident in identities:
-        users = ident["database_user_in"]
-        databases = [str(d) for d in users] if isinstance(users, list) else []
-        role = "Entra admin" if ident["entra_admin"] else (f"user in {', '.join(databases)}" if databases else "not a database user")
-        kind = str(ident["kind"]) + (" (system-assigned)" if ident["system_assigned"] else "")
-        table.add_row(*(shown(str(cell)) for cell in (ident["name"], kind, ident["client_id"], ident["object_id"], role)))
+    for ident in ready.identities:
+        users = ident.database_user_in
+        role = "Entra admin" if ident.entra_admin else (f"user in {', '.join(users)}" if users else "not a database user")
+        kind = ident.kind + (" (system-assigned)" if ident.system_assigned else "")
+        table.add_row(*(shown(cell) for cell in (ident.name, kind, ident.client_id, ident.object_id, role)))
     con.print(table)
-    where = f"; environment written to {env_file}" if env_file else ""
-    con.print(f"Sandbox ready (state {shown(sandbox.state_path)}{shown(where)}). Ctrl-C to stop.")
+    where = f"; environment written to {ready.env_file}" if ready.env_file else ""
+    con.print(f"Sandbox ready (state {shown(ready.state)}{shown(where)}). Ctrl-C to stop.")
 
 
 @app.command("reset")
@@ -249,37 +236,13 @@ def reset_command(
             ):
                 print("Nothing changed.", file=sys.stderr)
                 return 1
-        removed = _reset(path)
-        data: dict[str, object] = {"state": str(path), "removed": [str(p) for p in removed]}
+        from azsqlctl.sandbox.launch import reset
+
+        done = reset(path)
+        data: dict[str, object] = {"state": str(done.state), "removed": [str(p) for p in done.removed]}
         return Result("sandbox reset", data, human=lambda _: print(f"Sandbox state {path} reset to its defaults."))
 
     run("sandbox reset", output, debug, action)
-
-
-def _reset(path: Path) -> list[Path]:
-    """Rewrite ``path`` with the default state; remove the user-table data and audit files beside it."""
-    import shutil
-
-    from azsqlctl.atomic_file import private_dir
-    from azsqlctl.sandbox import state as st
-    from azsqlctl.sandbox.monitor.audit import audit_path
-    from azsqlctl.sandbox.serve import default_state_path
-    from azsqlctl.sandbox.sql.engine.storage import data_directory
-
-    st.check_path(path)
-    private_dir(path.parent, tighten=path.parent == default_state_path().parent)  # 0700 when created here, as serve does
-    st.dump(st.default_state(), path)
-    audit = audit_path(path)
-    removed: list[Path] = []
-    for extra in (audit, audit.with_name(audit.name + "-wal"), audit.with_name(audit.name + "-shm"), data_directory(path)):
-        if extra.is_dir():
-            shutil.rmtree(extra)
-        elif extra.exists():
-            extra.unlink()
-        else:
-            continue
-        removed.append(extra)
-    return removed
 
 
 @app.command("run", context_settings={"allow_extra_args": True, "allow_interspersed_args": False})

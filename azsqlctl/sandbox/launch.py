@@ -8,8 +8,9 @@ core never imports the sandbox, and no other command needs them. The CLI maps it
 
 from __future__ import annotations
 
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from azsqlctl.core.errors import UsageError
 
 from .scenarios import Scenario, load_scenario
-from .serve import Sandbox, default_state_path
+from .serve import IdentityRow, Sandbox, default_state_path
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,55 @@ def _scenario_state(state: Path | None, scratch: Path | None) -> Path:
             code="scenario_state_exists",
         )
     return state
+
+
+@dataclass(frozen=True)
+class Ready:
+    """What a started sandbox announces: the environment clients need, its identities, where its state lives."""
+
+    env: Mapping[str, str]
+    identities: tuple[IdentityRow, ...]
+    state: Path | None
+    env_file: Path | None  # where `serve --env-file` wrote the environment
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "env": dict(self.env),
+            "identities": [row.as_json() for row in self.identities],
+            "state": str(self.state),
+            "env_file": str(self.env_file) if self.env_file else None,
+        }
+
+
+def ready(sandbox: Sandbox, env_file: Path | None) -> Ready:
+    return Ready(sandbox.env, sandbox.identities(), sandbox.state_path, env_file)
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    state: Path  # rewritten with the default state
+    removed: tuple[Path, ...]  # the table data and audit files that were beside it
+
+
+def reset(path: Path) -> ResetResult:
+    """`sandbox reset`: rewrite ``path`` with the default state; remove the user-table data and audit files beside it."""
+    from azsqlctl.atomic_file import private_dir
+
+    from . import state as st
+    from .monitor.audit import audit_path
+    from .sql.engine.storage import data_directory
+
+    st.check_path(path)
+    private_dir(path.parent, tighten=path.parent == default_state_path().parent)  # 0700 when created here, as serve does
+    st.dump(st.default_state(), path)
+    audit = audit_path(path)
+    removed: list[Path] = []
+    for extra in (audit, audit.with_name(audit.name + "-wal"), audit.with_name(audit.name + "-shm"), data_directory(path)):
+        if extra.is_dir():
+            shutil.rmtree(extra)
+        elif extra.exists():
+            extra.unlink()
+        else:
+            continue
+        removed.append(extra)
+    return ResetResult(path, tuple(removed))

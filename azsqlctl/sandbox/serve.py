@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -243,20 +244,35 @@ class Sandbox:
         )
         return self.issuer.issue(ident, resource, tenant, lifetime, **overrides)
 
-    def identities_table(self) -> list[dict[str, Any]]:
-        def rows(s: SandboxState) -> list[dict[str, Any]]:
+    def identities(self) -> tuple[IdentityRow, ...]:
+        """The identities the sandbox knows, with what each is in its databases."""
+
+        def rows(s: SandboxState) -> tuple[IdentityRow, ...]:
             out = []
             for ident in s.identities:
-                dbs = [d.name for d in s.server.databases if any(u.sid.lower() == ident.sid_guid.lower() for u in d.users)]
+                dbs = tuple(d.name for d in s.server.databases if any(u.sid.lower() == ident.sid_guid.lower() for u in d.users))
                 admin = s.server.entra_admin is not None and s.server.entra_admin.sid.lower() == ident.sid_guid.lower()
-                out.append({
-                    "name": ident.name, "kind": ident.kind, "system_assigned": ident.system_assigned,
-                    "client_id": ident.client_id, "object_id": ident.object_id,
-                    "entra_admin": admin, "database_user_in": dbs,
-                })  # fmt: skip
-            return out
+                out.append(IdentityRow(ident.name, ident.kind, ident.system_assigned, ident.client_id, ident.object_id, admin, dbs))
+            return tuple(out)
 
         return self.store.read(rows)
+
+
+@dataclass(frozen=True)
+class IdentityRow:
+    name: str
+    kind: str
+    system_assigned: bool
+    client_id: str
+    object_id: str
+    entra_admin: bool
+    database_user_in: tuple[str, ...]  # the databases it is a user in
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "kind": self.kind, "system_assigned": self.system_assigned, "client_id": self.client_id,
+            "object_id": self.object_id, "entra_admin": self.entra_admin, "database_user_in": list(self.database_user_in),
+        }  # fmt: skip
 
 
 EnvFormat = Literal["shell", "docker"]

@@ -24,7 +24,7 @@ def test_reads_server_firewall_admin_and_databases(sandbox: Sandbox, client_env:
     arm = client(client_env)
     rg = client_env["AZSQLCTL_RESOURCE_GROUP"]
     server = arm.servers.get(rg, "sandbox-sql")
-    operator = next(i for i in sandbox.identities_table() if i["name"] == "sandbox-operator")
+    operator = next(i.as_json() for i in sandbox.identities() if i.name == "sandbox-operator")
     assert server.id.endswith("/resourceGroups/sandbox-rg/providers/Microsoft.Sql/servers/sandbox-sql")
     assert server.public_network_access == "Enabled"
     assert server.minimal_tls_version == "1.2"

@@ -75,7 +75,7 @@ def test_whoami_json_envelope(sandbox: Sandbox, client_env: dict[str, str]) -> N
     result = runner.invoke(app, ["whoami", "--output", "json"])
     assert result.exit_code == 0, result.output
     env = json.loads(result.stdout)
-    operator = next(i for i in sandbox.identities_table() if i["name"] == "sandbox-operator")
+    operator = next(i.as_json() for i in sandbox.identities() if i.name == "sandbox-operator")
     tenant = sandbox.store.read(lambda s: s.tenant_id)
     assert env["version"] == 1
     assert env["command"] == "whoami"
@@ -99,7 +99,7 @@ def test_whoami_json_envelope(sandbox: Sandbox, client_env: dict[str, str]) -> N
 
 
 def test_whoami_human_for_a_least_privilege_app(sandbox: Sandbox, client_env: dict[str, str]) -> None:
-    app_id = next(i["client_id"] for i in sandbox.identities_table() if i["name"] == "orders-api")
+    app_id = next(i.client_id for i in sandbox.identities() if i.name == "orders-api")
     result = runner.invoke(app, ["whoami", "--client-id", app_id], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "✓ Logged in to appdb" in result.stdout
@@ -109,7 +109,7 @@ def test_whoami_human_for_a_least_privilege_app(sandbox: Sandbox, client_env: di
 
 
 def test_login_failure_is_one_error_and_a_hint(sandbox: Sandbox, client_env: dict[str, str]) -> None:
-    worker = next(i["client_id"] for i in sandbox.identities_table() if i["name"] == "billing-worker")
+    worker = next(i.client_id for i in sandbox.identities() if i.name == "billing-worker")
     result = runner.invoke(app, ["whoami", "--client-id", worker])
     assert result.exit_code == ExitCode.AUTHENTICATION
     assert result.stdout == ""
@@ -158,7 +158,7 @@ def test_debug_output_never_contains_a_token(sandbox: Sandbox, client_env: dict[
     assert issued.split(".")[2] not in proc.stdout + proc.stderr
     assert client_env["IDENTITY_HEADER"] not in proc.stdout + proc.stderr
     # a failing run with --debug shows the traceback, still redacted
-    worker = next(i["client_id"] for i in sandbox.identities_table() if i["name"] == "billing-worker")
+    worker = next(i.client_id for i in sandbox.identities() if i.name == "billing-worker")
     proc = subprocess.run(
         [sys.executable, "-m", "azsqlctl", "whoami", "--debug", "--client-id", worker],
         capture_output=True,

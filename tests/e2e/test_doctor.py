@@ -23,7 +23,7 @@ OTHER_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 
 def ident(sandbox: Sandbox, name: str) -> dict[str, Any]:
-    return next(i for i in sandbox.identities_table() if i["name"] == name)
+    return next(i.as_json() for i in sandbox.identities() if i.name == name)
 
 
 def doctor(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:

@@ -64,7 +64,7 @@ def test_secret_login_gets_a_v1_app_token_and_logs_in_as_the_display_name(sandbo
     token = _secret_credential(sandbox, client_id, secret).get_token(SQL_SCOPE)
     claims = jwt.claims(token.token)
     tenant = _tenant(sandbox)
-    sp = next(i for i in sandbox.identities_table() if i["name"] == "orders-ci")
+    sp = next(i.as_json() for i in sandbox.identities() if i.name == "orders-ci")
     assert claims["iss"] == f"https://sts.windows.net/{tenant}/"
     assert claims["ver"] == "1.0"
     assert claims["aud"] == "https://database.windows.net"
@@ -393,7 +393,7 @@ def test_user_assigned_identity_with_a_federated_credential(sandbox: Sandbox, cl
 
     from azsqlctl.sandbox.surfaces import EntraSurface
 
-    uami = next(i for i in sandbox.identities_table() if i["name"] == "orders-api")
+    uami = next(i.as_json() for i in sandbox.identities() if i.name == "orders-api")
     fed = sandbox.surface(EntraSurface).federation
     token_file = tmp_path / "token"
     token_file.write_text(fed.aks_token("prod", "orders"))

@@ -22,7 +22,7 @@ runner = CliRunner()
 
 
 def cid(sandbox: Sandbox, name: str) -> str:
-    return str(next(i["client_id"] for i in sandbox.identities_table() if i["name"] == name))
+    return str(next(i.client_id for i in sandbox.identities() if i.name == name))
 
 
 def grant(*args: str) -> tuple[int, dict[str, Any]]:

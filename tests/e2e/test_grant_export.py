@@ -28,7 +28,7 @@ def envelope(*args: str) -> tuple[int, dict[str, Any]]:
 
 
 def ids(sandbox: Sandbox) -> dict[str, str]:
-    return {str(i["name"]): str(i["client_id"]) for i in sandbox.identities_table()}
+    return {i.name: i.client_id for i in sandbox.identities()}
 
 
 def test_export_one_database_then_check_reports_no_changes(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def fleet(sandbox: Sandbox, servers: int, per_server: int) -> None:
 def test_select_by_tag_resolves_servers_through_resource_graph_and_checks_them(
     sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path
 ) -> None:
-    orders = str(next(i["client_id"] for i in sandbox.identities_table() if i["name"] == "orders-api"))
+    orders = str(next(i.client_id for i in sandbox.identities() if i.name == "orders-api"))
     sub, rg = client_env["AZSQLCTL_SUBSCRIPTION"], client_env["AZSQLCTL_RESOURCE_GROUP"]
     with sandbox.store.mutate() as s:
         s.server.databases += [Database("tenant_a", schemas=["dbo"]), Database("tenant_b", schemas=["dbo"])]
@@ -147,10 +147,14 @@ def test_paging_waits_for_the_quota_to_reset_instead_of_earning_a_429(sandbox: S
     settings = resolve_settings(SettingsInput(), os.environ, Path.cwd())
     tokens = CredentialTokens(settings.auth, settings.client_id, settings.cloud, settings.tenant_id, settings.timeout)
     waits: list[float] = []
+    # The client's waits advance the sandbox's quota clock (instead of 5 s of real time): the quota resets only when
+    # the client has waited what the headers said, and nothing else moves the clock.
+    clock = [time.monotonic()]
+    sandbox.arm.graph.clock = lambda: clock[0]
 
     def sleep(seconds: float) -> None:
         waits.append(seconds)
-        time.sleep(seconds)
+        clock[0] += seconds
 
     graph = ResourceGraph(tokens.credential, settings.cloud, sleep=sleep, page=10)
     answer = graph.query(fleet_query(FleetSelector(subscriptions=(OTHER_SUB,))), [OTHER_SUB], [])

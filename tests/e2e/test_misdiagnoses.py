@@ -21,11 +21,11 @@ ORDERS = ["orders-api", "--type", "app", "--role", "reader", "--dry-run"]
 
 
 def _client_id(sb: Sandbox, name: str) -> str:
-    return str(next(i["client_id"] for i in sb.identities_table() if i["name"] == name))
+    return str(next(i.client_id for i in sb.identities() if i.name == name))
 
 
 def _object_id(sb: Sandbox, name: str) -> str:
-    return str(next(i["object_id"] for i in sb.identities_table() if i["name"] == name))
+    return str(next(i.object_id for i in sb.identities() if i.name == name))
 
 
 def test_after_the_sandbox_stopped_each_endpoint_is_named_at_once(

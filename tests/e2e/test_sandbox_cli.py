@@ -199,6 +199,7 @@ def test_a_broken_state_file_is_refused_with_exit_2(tmp_path: Path, monkeypatch:
     assert_refused(proc, ExitCode.USAGE, message, "fix the file, or move it away")
 
 
+@pytest.mark.fresh_material
 def test_keys_that_cannot_be_created_beside_the_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".azsqlctl-sandbox").write_text("a file where the CA and keys directory goes")
     proc = in_process(tmp_path, monkeypatch, "sandbox", "serve", "--state", str(tmp_path / "s.json"))

@@ -13,7 +13,6 @@ import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -168,23 +167,13 @@ def _errors(s: str) -> Callable[[], None]:
     return draw
 
 
-class _Sandbox:
-    """What the ready banner reads from a running sandbox: its environment, identities and state path."""
-
-    def __init__(self, s: str) -> None:
-        self.env = {"AZSQLCTL_SERVER": "127.0.0.1,1433"}
-        self.state_path = Path("/tmp") / "state.json"
-        self._s = s
-
-    def identities_table(self) -> list[dict[str, Any]]:
-        s = self._s
-        return [
-            {"name": s, "kind": s, "system_assigned": True, "client_id": s, "object_id": s, "entra_admin": False, "database_user_in": [s]}
-        ]
-
-
 def _sandbox(s: str) -> Callable[[], None]:
-    return lambda: sandbox_cli._announce(_Sandbox(s), "human", None)
+    from azsqlctl.sandbox.launch import Ready
+    from azsqlctl.sandbox.serve import IdentityRow
+
+    row = IdentityRow(name=s, kind=s, system_assigned=True, client_id=s, object_id=s, entra_admin=False, database_user_in=(s,))
+    ready = Ready({"AZSQLCTL_SERVER": "127.0.0.1,1433"}, (row,), Path("/tmp") / "state.json", None)
+    return lambda: sandbox_cli._announce(ready, "human")
 
 
 RENDERERS: dict[str, Callable[[str], Callable[[], None]]] = {
