@@ -244,10 +244,14 @@ class Sandbox:
         return self.issuer.issue(ident, resource, tenant, lifetime, **overrides)
 
     def identities_table(self) -> list[dict[str, Any]]:
+        # Each database's users live in its own data file (sql/engine/storage.py): read before the state's lock.
+        names = self.store.read(lambda s: [d.name for d in s.server.databases])
+        users = {name: security.users for name in names if (security := self.sql.storage.security(name)) is not None}
+
         def rows(s: SandboxState) -> list[dict[str, Any]]:
             out = []
             for ident in s.identities:
-                dbs = [d.name for d in s.server.databases if any(u.sid.lower() == ident.sid_guid.lower() for u in d.users)]
+                dbs = [name for name, found in users.items() if any(u.sid.lower() == ident.sid_guid.lower() for u in found)]
                 admin = s.server.entra_admin is not None and s.server.entra_admin.sid.lower() == ident.sid_guid.lower()
                 out.append({
                     "name": ident.name, "kind": ident.kind, "system_assigned": ident.system_assigned,

@@ -84,8 +84,7 @@ def test_entra_admin_is_dbo_and_group_membership_maps_to_group_user(sandbox: San
         group = Identity("app-readers", "group", "5d1c2f3a-0000-4000-8000-00000000a001")
         user = Identity("dana", "user", "5d1c2f3a-0000-4000-8000-00000000a002", upn="dana@contoso.example", groups=[group.object_id])
         s.identities += [group, user]
-        appdb = s.server.database("appdb")
-        assert appdb is not None
+    with sandbox.sql.storage.edit_security("appdb") as appdb:
         appdb.users.append(DbUser("app-readers", group.object_id, "X", 12))
         appdb.members["db_datareader"].append("app-readers")
     cnxn = raw_connect(sandbox, sandbox.issue_token("dana"))

@@ -99,9 +99,13 @@ class UndoLog:
             self._touched.clear()
 
     def forget(self) -> None:
-        """The transaction committed: its before-images go; the caller holds a SQLite transaction."""
+        """The transaction commits: its before-images go, inside the caller's SQLite transaction. Until ``clear`` (after
+        that transaction's COMMIT) the log still knows its tables, so a commit that fails can still be rolled back."""
         for undo in self._touched:
             self.conn.execute(f"DELETE FROM {quote(undo)} WHERE az_owner = ?", (self.owner,))
+
+    def clear(self) -> None:
+        """The transaction committed: nothing of it is left to undo."""
         self._touched.clear()
 
 
