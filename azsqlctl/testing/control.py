@@ -223,6 +223,8 @@ class SandboxControl:
         """Back to the state this handle started from; faults disarmed; counters restart."""
         self.sandbox.faults.clear()
         baseline = st.from_dict(self._baseline)
+        kept = {d.name.lower() for d in baseline.server.databases}
+        added = [n for n in self.sandbox.store.read(lambda s: [d.name for d in s.server.databases]) if n.lower() not in kept]
         for entry in baseline.server.databases:
             st.without_security(entry)  # restored in the databases' own files below
         with self.sandbox.store.mutate() as s:
@@ -231,6 +233,8 @@ class SandboxControl:
         for name, saved in self._security.items():
             if saved is not None:
                 self.sandbox.sql.storage.restore_security(name, saved)
+        for name in added:
+            self.sandbox.sql.storage.forget_security(name)  # added during the test: a later one of that name starts afresh
         self._token_requests = self._token_counts()
         self._logins_ok = self.sandbox.sql.logins_ok
         self._logins_failed = self.sandbox.sql.logins_failed

@@ -73,3 +73,21 @@ def test_once_the_file_takes_writes_again_both_commit(sandbox: Sandbox, two: tup
         file.commit()
     a.cursor().execute("BEGIN TRAN; INSERT INTO dbo.orders VALUES (1, 1); CREATE ROLE app_rw; COMMIT")
     assert seen(b.cursor()) == (1, ["app_rw"])
+
+
+def test_the_plugins_reset_puts_each_databases_security_state_back(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    """azsql_control's reset: users it made are gone, and a database a scenario added starts afresh the next time."""
+    from azsqlctl.testing.control import SandboxControl
+
+    control = SandboxControl(sandbox)
+    control.make_user("billing-worker", ["writer"])
+    control.load_scenario("fleet")
+    with sandbox.sql.storage.edit_security("tenant_a") as db:
+        db.roles.append("leftover")
+    control.reset()
+    appdb = sandbox.sql.storage.security("appdb")
+    assert appdb is not None and appdb.user("billing-worker") is None and appdb.user("orders-api") is not None
+    assert sandbox.sql.storage.security("tenant_a") is None  # no longer a database of the server
+    control.load_scenario("fleet")
+    tenant_a = sandbox.sql.storage.security("tenant_a")
+    assert tenant_a is not None and tenant_a.roles == [] and tenant_a.schemas == ["dbo", "app"]

@@ -308,20 +308,37 @@ class Storage:
             if current is None:
                 raise KeyError(f"no database {database!r} in the sandbox")
             yield current
-            conn = self._open(database)
-            try:
-                with self.writer(database):
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        write_security(conn, current)
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
-                    conn.execute("COMMIT")
-            finally:
-                conn.close()
+            self._write(database, lambda conn: write_security(conn, current))
         finally:
             locks.release_all(owner, Scope.TRANSACTION)
+
+    def forget_security(self, database: str) -> None:
+        """``database`` has left the state (the pytest plugin's reset): its security state goes, so a database of that
+        name added later starts from its own entry, as a new database does."""
+        owner = Owner(0)
+        locks = self.locks(database)
+        locks.acquire(owner, SECURITY_LOCK, Mode.X, Scope.TRANSACTION, -1)
+        try:
+            with self._seed_lock:
+                self._seeded.discard(database.lower())
+                self._write(database, lambda conn: conn.execute(f"DELETE FROM {SECURITY}"))
+        finally:
+            locks.release_all(owner, Scope.TRANSACTION)
+
+    def _write(self, database: str, change: Callable[[sqlite3.Connection], object]) -> None:
+        """``change`` in a SQLite write transaction of its own, queued with the sessions' writers."""
+        conn = self._open(database)
+        try:
+            with self.writer(database):
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    change(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        finally:
+            conn.close()
 
     def restore_security(self, database: str, saved: Database) -> None:
         """Put back a security state ``security`` returned earlier (the pytest plugin's reset, benchmarks' passes)."""
