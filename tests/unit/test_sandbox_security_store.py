@@ -225,3 +225,26 @@ def test_the_security_table_is_out_of_every_users_reach(tmp_path: Path, opened: 
     assert run(s, "SELECT COUNT(*) FROM sys.objects WHERE name LIKE '%azsqlctl%'") == [(0,)]
     assert run(s, "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_NAME LIKE '%azsqlctl%'") == [(0,)]
     assert s.security_version() == version and "orders-api" in principals(s)  # untouched
+
+
+def test_rollback_to_a_savepoint_undoes_the_security_changes_since(tmp_path: Path, opened: list[Sandbox]) -> None:
+    s = open_sandbox(opened, tmp_path / "state.json").session()
+    run(s, "BEGIN TRAN; CREATE ROLE kept; SAVE TRAN before_b; CREATE ROLE dropped; ALTER ROLE kept ADD MEMBER [orders-api]")
+    run(s, "ROLLBACK TRAN before_b; COMMIT")
+    assert {"kept", "dropped"} & principals(s) == {"kept"} and members(s, "kept") == set()
+    run(s, "BEGIN TRAN; SAVE TRAN nothing_yet; CREATE ROLE later; ROLLBACK TRAN nothing_yet; COMMIT")
+    assert "later" not in principals(s)
+
+
+def test_a_second_sandbox_process_on_the_same_files_never_loses_the_others_grants(tmp_path: Path, opened: list[Sandbox]) -> None:
+    """Two sandboxes serving one state (each with its own lock table, as two processes have): a transaction whose
+    security state another one committed meanwhile fails at COMMIT (40197, retry) instead of overwriting it."""
+    path = tmp_path / "state.json"
+    a = open_sandbox(opened, path).session()
+    b = open_sandbox(opened, path).session()
+    run(a, "BEGIN TRAN; CREATE ROLE from_a")
+    run(b, "CREATE ROLE from_b")
+    assert error(a, "COMMIT") == 40197
+    assert principals(b) >= {"from_b"} and "from_a" not in principals(b)
+    run(a, "BEGIN TRAN; CREATE ROLE from_a; COMMIT")  # the retry starts from what b committed
+    assert principals(b) >= {"from_a", "from_b"}

@@ -15,7 +15,11 @@ transaction's end. The security state changes through a working copy taken under
 security lock, held until the transaction ends -- so concurrent grants never overwrite each
 other. COMMIT writes the working copy in the same SQLite transaction that forgets the undo log
 (an autocommit security statement: in its own), so data and security become durable together
-or not at all: a failure there rolls the whole transaction back (40197, the client retries).
+or not at all: a failure there rolls the whole transaction back (40197, the client retries), as
+does a version of the row moved since the copy was taken (a second sandbox process on the same
+files, whose lock table is its own). Why one row beside the data rather than the state file:
+two stores cannot commit atomically, and a crash between their writes left data committed and
+security not (or the reverse). ROLLBACK TRAN to a savepoint restores the copy as it was then.
 Other sessions read only the committed row (READ COMMITTED); ``security_version`` names the
 committed version a session's view is (a plan cache's key). Outside a transaction each
 statement commits on its own (autocommit), and every statement is atomic, as in SQL Server. Errors end the statement or the batch as SQL
@@ -95,6 +99,10 @@ _MAX_ITERATIONS = 100_000
 _BLOCK_NOT = frozenset({"TRAN", "TRANSACTION", "DISTRIBUTED", "WORK"})  # BEGIN TRAN ...: a transaction, not a block
 
 
+class _Overtaken(Exception):
+    """At COMMIT: the committed security state is no longer the one the working copy was taken from."""
+
+
 class _Flow(Enum):
     """How a statement (or a block) ended, for the block around it."""
 
@@ -129,8 +137,10 @@ class SqlSession:
         self._views: list[str] = []  # TEMP VIEWs showing other transactions' tables as committed, for one statement
         self.lock_timeout = -1  # SET LOCK_TIMEOUT: -1 waits for ever (the default), 0 never waits, n milliseconds
         self._savepoints: dict[str, int] = {}  # SAVE TRANSACTION name -> the undo log's position then
+        self._security_savepoints: dict[str, Database | None] = {}  # ... and the security working copy then
         functions.register(self)
-        self.work: Database | None = None  # the state's database while it has uncommitted changes
+        self.work: Database | None = None  # the database's security state while it has uncommitted changes
+        self._work_version = 0  # the committed version ``work`` was copied from
         self.nocount = False
         self.xact_abort = False
         self.isolation = "READ COMMITTED"
@@ -181,10 +191,11 @@ class SqlSession:
     def _committed(self) -> Database | None:
         """Read the committed security state into the snapshot (decoded again only when its version moved)."""
         exists = self.store.read(lambda s: s.server.database(self.ctx.database) is not None)
-        found = storage.read_security(self.conn) if exists else None  # not: master, or a database deleted since the login
+        known = self._snapshot_version if self._snapshot is not None else 0
+        found = storage.read_security(self.conn, known) if exists else None  # not: master, or a database deleted since
         if found is None:
             self._snapshot, self._snapshot_version = None, 0
-        elif self._snapshot is None or found[0] != self._snapshot_version:
+        elif found[1] is not None:
             self._snapshot, self._snapshot_version = with_security(Database(self.ctx.database), found[1]), found[0]
         return self._snapshot
 
@@ -194,6 +205,7 @@ class SqlSession:
             if committed is None:
                 raise SqlError(40508, "USE statement is not supported to switch between databases.")
             self.work = copy.deepcopy(committed)  # taken under the security lock: from what the last writer committed
+            self._work_version = self._snapshot_version
         return self.work
 
     def _lock_security(self) -> None:
@@ -210,6 +222,11 @@ class SqlSession:
             self._write_begin()
         if self.conn.in_transaction:
             if self.work is not None:
+                # The security lock orders this sandbox's writers; a second sandbox process on the same files has its
+                # own: a version moved since the copy was taken is its commit, which this one must not overwrite.
+                found = storage.read_security(self.conn, self._work_version)
+                if found is None or found[0] != self._work_version:
+                    raise _Overtaken("another sandbox process committed a change to the security state meanwhile")
                 storage.write_security(self.conn, self.work)
             self.undo.forget()
             self._write_end("COMMIT")
@@ -222,7 +239,11 @@ class SqlSession:
         try:
             self._commit_writes()
         except Exception as exc:  # noqa: BLE001 - any failure to commit is the service's, reported as Azure reports it
-            code = log_internal(log, "sandbox SQL commit", exc)
+            if isinstance(exc, _Overtaken):
+                log.warning("database %s: %s; the transaction was rolled back", self.ctx.database, exc)
+                code = 0
+            else:
+                code = log_internal(log, "sandbox SQL commit", exc)
             exc.__traceback__ = None
             self.rollback()
             text = f"The service has encountered an error processing your request. Please try again. Error code {code}."
@@ -282,6 +303,7 @@ class SqlSession:
 
     def _end_transaction(self) -> None:
         self._savepoints.clear()
+        self._security_savepoints.clear()
         self.locks.release_all(self.owner, Scope.TRANSACTION, Scope.STATEMENT)
 
     def lock(self, resource: Resource, mode: Mode, scope: Scope, timeout_ms: int | None = None) -> bool:
@@ -711,6 +733,7 @@ class SqlSession:
                 raise SqlError(628, "Cannot issue SAVE TRANSACTION when there is no active transaction.")
             name = rest[1].lower()
             self._savepoints[name] = self.undo.mark()
+            self._security_savepoints[name] = copy.deepcopy(self.work)
             if self.conn.in_transaction:  # after DDL: SQLite holds the transaction, and takes the savepoint too
                 self.conn.execute(f"SAVEPOINT {quote('sp_' + name)}")
             return StatementResult(command=CMD_BEGIN_TRAN)
@@ -725,6 +748,8 @@ class SqlSession:
 
     def _rollback_to(self, name: str) -> None:
         mark = self._savepoints[name]
+        saved = self._security_savepoints[name]
+        self.work = copy.deepcopy(saved)  # security changes since the savepoint go too (its lock stays, as SQL Server's do)
         if self.conn.in_transaction:
             try:
                 self.conn.execute(f"ROLLBACK TO {quote('sp_' + name)}")

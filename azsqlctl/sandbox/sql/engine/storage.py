@@ -162,18 +162,21 @@ class Seeds(Protocol):
     def security_seeded(self, database: str) -> None: ...
 
 
-def read_security(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]] | None:
-    """The committed security state (its version and ``state.security_dict``'s data) as ``conn`` sees it; None: none yet."""
+def read_security(conn: sqlite3.Connection, known: int = 0) -> tuple[int, dict[str, Any] | None] | None:
+    """The committed security state as ``conn`` sees it: its version and ``state.security_dict``'s data (None when the
+    version is ``known``: the caller has it already, and a large state is not read again); None: it has none yet."""
     deadline = time.monotonic() + _LOCKED_WAIT
     while True:
         try:
-            row = conn.execute(f"SELECT version, state FROM {SECURITY} WHERE id = 1").fetchone()
+            row = conn.execute(
+                f"SELECT version, CASE WHEN version = ? THEN NULL ELSE state END FROM {SECURITY} WHERE id = 1", (known,)
+            ).fetchone()
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) and time.monotonic() < deadline:
                 time.sleep(0.002)  # a shared-cache writer holds the table for the length of its commit
                 continue
             raise
-        return (int(row[0]), json.loads(row[1])) if row else None
+        return (int(row[0]), json.loads(row[1]) if row[1] is not None else None) if row else None
 
 
 def write_security(conn: sqlite3.Connection, db: Database) -> None:
@@ -294,7 +297,7 @@ class Storage:
         self._seed(conn, database)
         with self._read_lock:
             found = read_security(conn)
-        return with_security(entry, found[1]) if found is not None else None
+        return with_security(entry, found[1]) if found is not None and found[1] is not None else None
 
     @contextmanager
     def edit_security(self, database: str) -> Iterator[Database]:
