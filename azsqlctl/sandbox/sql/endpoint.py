@@ -89,6 +89,8 @@ class SqlEndpoint:
         self._tran_ids = iter(range(1, 1 << 62))
         # user tables and each database's security state: beside the state file, in memory without one
         self.storage = Storage(store.path, store)
+        for name in store.read(lambda s: [d.name for d in s.server.databases]):
+            self.storage.security(name)  # seeded now (an older state file's users move to the data file), not at a login
         # FEDAUTHINFO for clients in the MSAL workflow. Azure sends its authority for the server's
         # tenant (https://login.windows.net/<tenant>); serve.py points it at the sandbox's own token
         # endpoint. The SPN is the SQL resource: managed-identity clients ask their endpoint for it.
