@@ -42,6 +42,7 @@ from .locks import LockManager, Mode, Owner, Resource, Scope
 META = "__azsqlctl_tables"
 SECURITY = "__azsqlctl_security"
 SECURITY_LOCK: Resource = ("security", "")  # held (X) by whoever changes the security state, until it commits
+_READERS = 32  # connections kept open for security reads from outside a session (logins), least recently used closed
 _LOCKED_WAIT = 30.0  # seconds a read waits out a writer's table lock (in-memory databases: SQLite's shared cache)
 log = logging.getLogger("azsqlctl.sandbox.sql")
 _instances = itertools.count(1)
@@ -203,7 +204,7 @@ class Storage:
         self._readers: dict[str, sqlite3.Connection] = {}  # security reads from outside a session (logins, tests)
         self._lock = threading.Lock()
         self._seed_lock = threading.Lock()  # taken before the state store's lock, never under it
-        self._read_lock = threading.Lock()
+        self._read_lock = threading.Lock()  # the readers below; taken before _seed_lock
 
     def writer(self, database: str) -> threading.Lock:
         """The mutex this sandbox's sessions hold while SQLite's write transaction on ``database`` is theirs."""
@@ -291,11 +292,11 @@ class Storage:
         if entry is None:
             return None
         with self._read_lock:
-            conn = self._readers.get(database.lower())
-            if conn is None:
-                conn = self._readers[database.lower()] = self._open(database)
-        self._seed(conn, database)
-        with self._read_lock:
+            conn = self._readers.pop(database.lower(), None) or self._open(database)
+            self._readers[database.lower()] = conn  # the most recently used last
+            if len(self._readers) > _READERS:  # a fleet of databases: keep the busiest open, not a file handle per database
+                self._readers.pop(next(iter(self._readers))).close()
+            self._seed(conn, database)
             found = read_security(conn)
         return with_security(entry, found[1]) if found is not None and found[1] is not None else None
 
