@@ -204,7 +204,7 @@ class Storage:
         self._readers: dict[str, sqlite3.Connection] = {}  # security reads from outside a session (logins, tests)
         self._lock = threading.Lock()
         self._seed_lock = threading.Lock()  # taken before the state store's lock, never under it
-        self._read_lock = threading.Lock()  # the readers below; taken before _seed_lock
+        self._read_lock = threading.Lock()  # guards _readers; taken before _seed_lock
 
     def writer(self, database: str) -> threading.Lock:
         """The mutex this sandbox's sessions hold while SQLite's write transaction on ``database`` is theirs."""
