@@ -22,9 +22,9 @@ two stores cannot commit atomically, and a crash between their writes left data 
 security not (or the reverse). ROLLBACK TRAN to a savepoint restores the copy as it was then.
 Other sessions read only the committed row (READ COMMITTED); ``security_version`` names the
 committed version a session's view is (a plan cache's key). Outside a transaction each
-statement commits on its own (autocommit), and every statement is atomic, as in SQL Server. Errors end the statement or the batch as SQL
-Server's do (``errors.STATEMENT_LEVEL``); with XACT_ABORT ON any error rolls back, and a
-deadlock victim (1205) loses its whole transaction.
+statement commits on its own (autocommit), and every statement is atomic, as in SQL Server.
+Errors end the statement or the batch as SQL Server's do (``errors.STATEMENT_LEVEL``); with
+XACT_ABORT ON any error rolls back, and a deadlock victim (1205) loses its whole transaction.
 
 This module keeps the session itself: its state, transactions, batch loop, statement routing
 and SQLite access. What each kind of statement does lives beside it, as functions that take
