@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from azsqlctl.sandbox import state as st
+from azsqlctl.sandbox.sql.engine.results import TransactionChange, TransactionEvent
 from azsqlctl.sandbox.sql.engine.session import SqlSession
 from azsqlctl.sandbox.sql.engine.storage import SECURITY, Storage, data_directory
 from azsqlctl.sandbox.sql.session_context import SessionContext
@@ -185,7 +186,9 @@ def test_security_and_data_commit_together_or_not_at_all(tmp_path: Path, opened:
 
     # One transaction with both: the COMMIT fails while writing the security state; the data goes too.
     run(s, "BEGIN TRAN; INSERT INTO dbo.orders VALUES (1, 1); CREATE ROLE app_rw; UPDATE dbo.orders SET qty = 2")
-    assert error(s, "COMMIT") == 40197
+    (failed,), _ = s.run("COMMIT")
+    assert failed.error is not None and failed.error.number == 40197
+    assert [e.event for e in failed.events if isinstance(e, TransactionChange)] == [TransactionEvent.ROLLBACK]  # the driver learns it
     assert s.trancount == 0 and s.security_version() is not None
     other = sb.session()
     assert run(other, "SELECT COUNT(*) FROM dbo.orders") == [(0,)]

@@ -141,6 +141,7 @@ class SqlSession:
         functions.register(self)
         self.work: Database | None = None  # the database's security state while it has uncommitted changes
         self._work_version = 0  # the committed version ``work`` was copied from
+        self._failed_commit: TransactionChange | None = None  # the rollback a failed COMMIT ended its transaction with
         self.nocount = False
         self.xact_abort = False
         self.isolation = "READ COMMITTED"
@@ -245,7 +246,7 @@ class SqlSession:
             else:
                 code = log_internal(log, "sandbox SQL commit", exc)
             exc.__traceback__ = None
-            self.rollback()
+            self._failed_commit = self.rollback()
             text = f"The service has encountered an error processing your request. Please try again. Error code {code}."
             raise SqlError(40197, text, 17) from None
 
@@ -412,6 +413,7 @@ class SqlSession:
         """One statement: its pieces, or its error (which ends the statement or the batch, as SQL Server's do);
         then the statement's locks and committed-row views go, and outside a transaction its changes commit."""
         self._snapshot_fresh = False
+        self._failed_commit = None
         self._infos.clear()
         self._remember_tables = False
         self._last_word = st.toks[-1].text if st.toks else st.text.strip()
@@ -432,6 +434,7 @@ class SqlSession:
             self.pending_error = None
             # A deadlock victim's transaction is rolled back (1205), and with XACT_ABORT ON any error's.
             change = self.rollback() if (self.xact_abort or err.number == 1205) and self.trancount else None
+            change, self._failed_commit = change or self._failed_commit, None  # the client learns its transaction ended
             line = run.sql.count("\n", 0, st.toks[0].start) + 1
             run.pieces.append(StatementResult(events=_events(change), error=_error_message(err, line)))
             if self.xact_abort or err.number not in errors.STATEMENT_LEVEL:
