@@ -343,7 +343,9 @@ def _problem(value: Any, hint: Any, where: str) -> str | None:
         if not isinstance(value, dict):
             return f"{where}: expected a table, got {type(value).__name__}"
         key_hint, value_hint = typing.get_args(hint)
-        return next((p for k, v in value.items() if (p := _problem(k, key_hint, where) or _problem(v, value_hint, f"{where}.{k}"))), None)
+        return next(
+            (p for k, v in value.items() if (p := _problem(k, key_hint, where) or _problem(v, value_hint, f"{where}.{_shown(k)}"))), None
+        )
     if hint is Any:
         return None
     if hint is type(None):
@@ -352,6 +354,12 @@ def _problem(value: Any, hint: Any, where: str) -> str | None:
     if (isinstance(value, bool) and hint is not bool) or not isinstance(value, expected):
         return f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}"
     return None
+
+
+def _shown(key: object) -> str:
+    """A key from the file as an error message names it: control characters escaped (one line, nothing hidden)."""
+    text = str(key)
+    return text if text.isprintable() else json.dumps(text)
 
 
 def dump(state: SandboxState, path: Path) -> None:
