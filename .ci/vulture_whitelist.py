@@ -187,3 +187,4 @@ _.certificate_path  # ServicePrincipal field users' tests read (azsqlctl/testing
 app_object_id  # TypedDict key (azsqlctl/cli/sandbox_apps.py)
 sp_object_id  # TypedDict key (azsqlctl/cli/sandbox_apps.py)
 federated_credentials  # TypedDict key (azsqlctl/cli/sandbox_apps.py)
+security_version  # SqlSession: the committed security state's version, for a plan cache's key (tests/unit/test_sandbox_security_store.py)

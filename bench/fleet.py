@@ -78,12 +78,16 @@ def bench_fleet(databases: int, servers: int, latency: float, concurrencies: tup
         sb.faults.inject("tds", "accept_delay", count=None, delay=latency)  # and each connection
         with sb.store.mutate() as st:
             pristine = copy.deepcopy(st.server.databases)
+        security = {n: sb.sql.storage.security(n) for row in names for n in row}  # in each database's data file
         wanted = {n for row in names for n in row}
         timings: dict[int, float] = {}
         errors: dict[int, int] = {}
         for workers in concurrencies:
             with sb.store.mutate() as st:
                 st.server.databases = copy.deepcopy(pristine)
+            for n, saved in security.items():
+                if saved is not None:
+                    sb.sql.storage.restore_security(n, saved)
             wall, rss, done = _run(["grant", "--policy", str(policy), "--apply", "--concurrency", str(workers), "-o", "json"], env)
             rows = json.loads(done.stdout)["data"]["targets"] if done.stdout else []
             got = [r["database"] for r in rows]
@@ -110,9 +114,7 @@ def bench_export(principals: int) -> None:
     from azsqlctl.sandbox.state import DbUser, Permission
 
     with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp) / "state.json") as sb:
-        with sb.store.mutate() as st:
-            db = st.server.database("appdb")
-            assert db is not None
+        with sb.sql.storage.edit_security("appdb") as db:  # the database's security state, in its data file
             db.roles.append("app_rw")
             db.permissions.append(Permission("app_rw", "SELECT", "SCHEMA", "app"))
             for i in range(principals):

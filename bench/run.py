@@ -188,10 +188,14 @@ def bench_grant(databases: int, latency: float, concurrency: int) -> None:
         sb.faults.inject("tds", "accept_delay", count=None, delay=latency)  # and the connection itself
         with sb.store.mutate() as s:
             pristine = copy.deepcopy(s.server.databases)
+        security = {d.name: sb.sql.storage.security(d.name) for d in pristine}  # in each database's data file
         timings, changed = {}, {}
         for workers in (1, concurrency):
             with sb.store.mutate() as s:  # every pass starts from the same state
                 s.server.databases = copy.deepcopy(pristine)
+            for name, saved in security.items():
+                if saved is not None:
+                    sb.sql.storage.restore_security(name, saved)
             start = time.perf_counter()
             results = run_many(jobs, ports, True, workers)
             timings[workers] = time.perf_counter() - start

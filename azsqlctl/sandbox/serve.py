@@ -246,11 +246,14 @@ class Sandbox:
 
     def identities(self) -> tuple[IdentityRow, ...]:
         """The identities the sandbox knows, with what each is in its databases."""
+        # Each database's users live in its own data file (sql/engine/storage.py): read before the state's lock.
+        names = self.store.read(lambda s: [d.name for d in s.server.databases])
+        users = {name: security.users for name in names if (security := self.sql.storage.security(name)) is not None}
 
         def rows(s: SandboxState) -> tuple[IdentityRow, ...]:
             out = []
             for ident in s.identities:
-                dbs = tuple(d.name for d in s.server.databases if any(u.sid.lower() == ident.sid_guid.lower() for u in d.users))
+                dbs = tuple(name for name, found in users.items() if any(u.sid.lower() == ident.sid_guid.lower() for u in found))
                 admin = s.server.entra_admin is not None and s.server.entra_admin.sid.lower() == ident.sid_guid.lower()
                 out.append(IdentityRow(ident.name, ident.kind, ident.system_assigned, ident.client_id, ident.object_id, admin, dbs))
             return tuple(out)

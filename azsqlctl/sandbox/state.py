@@ -1,9 +1,17 @@
 """The sandbox's world: a tenant, its identities, one logical server and its databases.
 
-Every surface (token endpoint, TDS, ARM, later Log Analytics) reads and writes
+Every surface (token endpoint, TDS, ARM, Log Analytics) reads and writes
 this one model. It is plain data so it round-trips through TOML or JSON, and the
 file is the source of truth between runs: separate CLI invocations see each
 other's changes.
+
+One part of it is not kept in the file: a database's security state (``Database``'s
+users, roles, members, permissions, schemas and schema owners) lives in that
+database's own SQLite file, committed in the same SQLite transaction as its data
+(``sql/engine/storage.py`` says why). A ``Database`` entry of the state file that
+still carries those fields -- a file written before, the default state, a scenario,
+a hand-written file -- seeds the SQLite file the first time the database is opened;
+the fields are then dropped from the file (``without_security``).
 """
 
 from __future__ import annotations
@@ -88,6 +96,41 @@ class Database:
 
     def user(self, name: str) -> DbUser | None:
         return next((u for u in self.users if u.name.lower() == name.lower()), None)
+
+
+SECURITY_FIELDS = ("users", "roles", "members", "permissions", "schemas", "schema_owners")
+
+
+def security_dict(db: Database) -> dict[str, Any]:
+    """The database's security state as plain data (what its SQLite file stores)."""
+    data = asdict(db)
+    return {k: data[k] for k in SECURITY_FIELDS}
+
+
+def with_security(db: Database, data: dict[str, Any]) -> Database:
+    """``db`` (its name, availability) with the security state ``data`` (``security_dict``'s shape)."""
+    return Database(
+        db.name,
+        users=[DbUser(**u) for u in data.get("users", [])],
+        roles=list(data.get("roles", [])),
+        members={k: list(v) for k, v in data.get("members", {}).items()},
+        permissions=[Permission(**p) for p in data.get("permissions", [])],
+        schemas=list(data.get("schemas", ["dbo"])),
+        schema_owners=dict(data.get("schema_owners", {})),
+        available=db.available,
+    )
+
+
+def carries_security(db: Database) -> bool:
+    """Whether a state entry carries a security state to seed (anything but a new database's)."""
+    return security_dict(db) != security_dict(Database(db.name))
+
+
+def without_security(db: Database) -> None:
+    """Drop the entry's security state (its SQLite file holds it): the state file keeps the name and availability."""
+    fresh = Database(db.name)
+    for name in SECURITY_FIELDS:
+        setattr(db, name, getattr(fresh, name))
 
 
 @dataclass
@@ -178,6 +221,10 @@ def default_state() -> SandboxState:
 
 def to_dict(state: SandboxState) -> dict[str, Any]:
     data: dict[str, Any] = _drop_none(asdict(state))
+    for entry, db in zip(data["server"]["databases"], state.server.databases, strict=True):
+        if not carries_security(db):  # seeded into its SQLite file (or nothing to seed): not written here
+            for name in SECURITY_FIELDS:
+                entry.pop(name)
     return data
 
 
@@ -296,7 +343,9 @@ def _problem(value: Any, hint: Any, where: str) -> str | None:
         if not isinstance(value, dict):
             return f"{where}: expected a table, got {type(value).__name__}"
         key_hint, value_hint = typing.get_args(hint)
-        return next((p for k, v in value.items() if (p := _problem(k, key_hint, where) or _problem(v, value_hint, f"{where}.{k}"))), None)
+        return next(
+            (p for k, v in value.items() if (p := _problem(k, key_hint, where) or _problem(v, value_hint, f"{where}.{_shown(k)}"))), None
+        )
     if hint is Any:
         return None
     if hint is type(None):
@@ -305,6 +354,12 @@ def _problem(value: Any, hint: Any, where: str) -> str | None:
     if (isinstance(value, bool) and hint is not bool) or not isinstance(value, expected):
         return f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}"
     return None
+
+
+def _shown(key: object) -> str:
+    """A key from the file as an error message names it: control characters escaped (one line, nothing hidden)."""
+    text = str(key)
+    return text if text.isprintable() else json.dumps(text)
 
 
 def dump(state: SandboxState, path: Path) -> None:

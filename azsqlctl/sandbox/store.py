@@ -9,11 +9,15 @@ the file is fixed. Changes made meanwhile stay in memory; the broken file is not
 overwritten, so the user's edit is not lost.
 
 The audit trail is not part of the state: it lives in the append-only audit store
-(:mod:`.audit`) beside the state file, reachable as ``store.audit``.
+(:mod:`.audit`) beside the state file, reachable as ``store.audit``. Nor are the databases'
+security states (users, roles, permissions, schemas): each lives in its database's SQLite
+file (``sql/engine/storage.py``), which this store seeds once from the state's entry
+(``security_seed``/``security_seeded``: old state files, the default state, scenarios).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -108,3 +112,22 @@ class StateStore:
                 self._save()
             except OSError as exc:
                 log.warning("state file %s not saved, the change is kept in memory: %s", self.path, exc.strerror or exc)
+
+    def security_seed(self, database: str) -> st.Database | None:
+        """The state's entry for ``database`` (a copy), whose security fields seed its SQLite file; None: no such database."""
+        with self._lock:
+            self._refresh()
+            return copy.deepcopy(self._state.server.database(database))
+
+    def security_seeded(self, database: str) -> None:
+        """``database``'s SQLite file holds its security state now: the entry no longer carries it (nor the file)."""
+        with self._lock:
+            self._refresh()
+            db = self._state.server.database(database)
+            if db is None or not st.carries_security(db):
+                return
+            st.without_security(db)
+            try:
+                self._save()
+            except OSError as exc:
+                log.warning("state file %s not saved: %s", self.path, exc.strerror or exc)

@@ -80,6 +80,9 @@ class SandboxControl:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self._baseline = sandbox.store.read(st.to_dict)
+        # Each database's security state lives in its own data file, not in the state: kept beside it.
+        names = sandbox.store.read(lambda s: [d.name for d in s.server.databases])
+        self._security = {name: sandbox.sql.storage.security(name) for name in names}
         self._token_requests = self._token_counts()
         self._logins_ok = sandbox.sql.logins_ok
         self._logins_failed = sandbox.sql.logins_failed
@@ -101,9 +104,9 @@ class SandboxControl:
         A role is a grant preset (reader, writer, executor, migrator - as ``azsqlctl grant --role``) or a
         database role name (db_datareader ...). Memberships the identity already has are kept."""
         wanted = [r for role in roles for r in PRESETS.get(role, (role,))]
-        with self.sandbox.store.mutate() as s:
-            ident = _identity(s, identity)
-            db = _database(s, database)
+        ident = self.sandbox.store.read(lambda s: _identity(s, identity))
+        self.sandbox.store.read(lambda s: _database(s, database))
+        with self.sandbox.sql.storage.edit_security(database) as db:  # the database's own security state
             user = next((u for u in db.users if u.sid.lower() == ident.sid_guid.lower()), None)
             if user is None:
                 next_id = max((u.principal_id for u in db.users), default=4) + 1
@@ -118,9 +121,9 @@ class SandboxControl:
 
     def deny_login(self, identity: str, database: str = "appdb") -> None:
         """Drop ``identity``'s user from ``database``: its token logins fail with 18456 (no user with its SID)."""
-        with self.sandbox.store.mutate() as s:
-            ident = _identity(s, identity)
-            db = _database(s, database)
+        ident = self.sandbox.store.read(lambda s: _identity(s, identity))
+        self.sandbox.store.read(lambda s: _database(s, database))
+        with self.sandbox.sql.storage.edit_security(database) as db:
             gone = {u.name for u in db.users if u.sid.lower() == ident.sid_guid.lower()}
             db.users = [u for u in db.users if u.name not in gone]
             for role, members in db.members.items():
@@ -220,9 +223,18 @@ class SandboxControl:
         """Back to the state this handle started from; faults disarmed; counters restart."""
         self.sandbox.faults.clear()
         baseline = st.from_dict(self._baseline)
+        kept = {d.name.lower() for d in baseline.server.databases}
+        added = [n for n in self.sandbox.store.read(lambda s: [d.name for d in s.server.databases]) if n.lower() not in kept]
+        for entry in baseline.server.databases:
+            st.without_security(entry)  # restored in the databases' own files below
         with self.sandbox.store.mutate() as s:
             for field in st.SandboxState.__dataclass_fields__:
                 setattr(s, field, getattr(baseline, field))
+        for name, saved in self._security.items():
+            if saved is not None:
+                self.sandbox.sql.storage.restore_security(name, saved)
+        for name in added:
+            self.sandbox.sql.storage.forget_security(name)  # added during the test: a later one of that name starts afresh
         self._token_requests = self._token_counts()
         self._logins_ok = self.sandbox.sql.logins_ok
         self._logins_failed = self.sandbox.sql.logins_failed

@@ -181,8 +181,9 @@ def service_principal(clients: Clients, tmp_path_factory: pytest.TempPathFactory
         expired = registry.add_secret(s, "tedious-ci", days=-1)
         registry.add_certificate(s, "tedious-ci", cert_pem)
         registry.add_federated_credential(s, "tedious-ci", "aks", AKS_ISSUER, aks_subject("orders", "api"))
-        s.server.databases[0].users.append(DbUser("tedious-ci", app.client_id, "E", 9))
         tenant = s.tenant_id
+    with sandbox.sql.storage.edit_security("appdb") as db:
+        db.users.append(DbUser("tedious-ci", app.client_id, "E", 9))
     return {
         "SP_TENANT": tenant, "SP_CLIENT_ID": app.client_id, "SP_AUTHORITY": sandbox.entra.base_url, "SP_SECRET": secret.value,
         "expired": expired.value, "cert": str(material / "cert.pem"), "stray": str(material / "stray.pem"),

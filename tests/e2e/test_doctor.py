@@ -129,9 +129,7 @@ def test_no_matching_user_prints_the_grant_command(sandbox: Sandbox, client_env:
 
 def test_user_created_with_the_object_id(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     worker = ident(sandbox, "billing-worker")
-    with sandbox.store.mutate() as s:
-        db = s.server.database("appdb")
-        assert db is not None
+    with sandbox.sql.storage.edit_security("appdb") as db:
         db.users.append(DbUser("billing-worker", worker["object_id"], "E", 30))
     _code, env = doctor("--client-id", worker["client_id"], "--admin-auth", "managed-identity")
     login = checks(env)["login"]
@@ -143,9 +141,7 @@ def test_user_created_with_the_object_id(sandbox: Sandbox, client_env: dict[str,
 def test_stale_sid_after_identity_was_recreated(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     worker = ident(sandbox, "billing-worker")
     old = "11111111-2222-3333-4444-555555555555"
-    with sandbox.store.mutate() as s:
-        db = s.server.database("appdb")
-        assert db is not None
+    with sandbox.sql.storage.edit_security("appdb") as db:
         db.users.append(DbUser("billing-worker", old, "E", 31))
     _code, env = doctor("--client-id", worker["client_id"], "--admin-auth", "managed-identity")
     finding = checks(env)["login"]["finding"]

@@ -71,8 +71,8 @@ def test_secret_login_gets_a_v1_app_token_and_logs_in_as_the_display_name(sandbo
     assert (claims["appid"], claims["appidacr"], claims["idtyp"]) == (client_id, "1", "app")
     assert claims["oid"] == sp["object_id"] != client_id
     assert claims["tid"] == tenant
-    with sandbox.store.mutate() as s:
-        s.server.databases[0].users.append(type(s.server.databases[0].users[0])("orders-ci", client_id, "E", 9))
+    with sandbox.sql.storage.edit_security("appdb") as db:
+        db.users.append(type(db.users[0])("orders-ci", client_id, "E", 9))
     conn = raw_connect(sandbox, token.token)
     assert tuple(conn.execute("SELECT SUSER_SNAME(), USER_NAME()").fetchone()) == (f"orders-ci@{tenant}", "orders-ci")
     conn.close()

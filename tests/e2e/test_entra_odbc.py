@@ -48,8 +48,9 @@ def test_odbc_active_directory_service_principal(sandbox: Sandbox, client_env: d
     with sandbox.store.mutate() as s:
         app = registry.create_app(s, "orders-ci")
         secret = registry.add_secret(s, "orders-ci")
-        s.server.databases[0].users.append(DbUser("orders-ci", app.client_id, "E", 9))
         tenant = s.tenant_id
+    with sandbox.sql.storage.edit_security("appdb") as db:
+        db.users.append(DbUser("orders-ci", app.client_id, "E", 9))
     conn_str = (
         f"DRIVER={{{driver_path()}}};SERVER=tcp:localhost,{sandbox.tds_port};DATABASE=appdb;Encrypt=yes;"
         f"Authentication=ActiveDirectoryServicePrincipal;UID={app.client_id};PWD={secret.value}"
@@ -71,8 +72,9 @@ def test_odbc_service_principal_refusal_is_a_login_timeout_and_doctor_asks_entra
     with sandbox.store.mutate() as s:
         app = registry.create_app(s, "orders-ci")
         registry.add_secret(s, "orders-ci")
-        s.server.databases[0].users.append(DbUser("orders-ci", app.client_id, "E", 9))
         tenant = s.tenant_id
+    with sandbox.sql.storage.edit_security("appdb") as db:
+        db.users.append(DbUser("orders-ci", app.client_id, "E", 9))
     conn_str = (
         f"DRIVER={{{driver_path()}}};SERVER=tcp:localhost,{sandbox.tds_port};DATABASE=appdb;Encrypt=yes;"
         f"Authentication=ActiveDirectoryServicePrincipal;UID={app.client_id};PWD=not-the-secret"

@@ -35,8 +35,8 @@ def ddl_sent(sandbox: Sandbox) -> list[str]:
     return [sql for _db, sql in sandbox.sql.statements if sql.split()[0].upper() in ("CREATE", "ALTER", "GRANT", "REVOKE", "DROP")]
 
 
-def appdb(sandbox: Sandbox) -> Database:
-    db = sandbox.store.read(lambda s: s.server.database("appdb"))
+def appdb(sandbox: Sandbox, name: str = "appdb") -> Database:
+    db = sandbox.sql.storage.security(name)  # the database's committed security state (in its data file)
     assert db is not None
     return db
 
@@ -89,9 +89,7 @@ def test_check_exit_codes_and_dry_run_changes_nothing(sandbox: Sandbox, client_e
 
 def test_stale_sid_is_drift_never_reused(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     old = "11111111-2222-3333-4444-555555555555"
-    with sandbox.store.mutate() as s:
-        db = s.server.database("appdb")
-        assert db is not None
+    with sandbox.sql.storage.edit_security("appdb") as db:
         db.users.append(DbUser("billing-worker", old, "E", 40))
     worker = cid(sandbox, "billing-worker")
     code, env = grant("billing-worker", "--client-id", worker, "--role", "reader", "--apply")
@@ -270,14 +268,16 @@ def test_policy_across_three_databases_one_failing(sandbox: Sandbox, client_env:
     assert (results["tenant_a"]["status"], results["tenant_b"]["status"], results["tenant_c"]["status"]) == ("changed", "changed", "failed")
     assert "Database 'tenant_c' on server 'sandbox-sql' is not currently available." in results["tenant_c"]["error"]
     assert results["tenant_c"]["error"].endswith("(40613) (after 1 retry)") and results["tenant_c"]["retries"] == ["40613"]
-    state = sandbox.store.read(lambda s: {d.name: d for d in s.server.databases})
+    state = {name: appdb(sandbox, name) for name in ("tenant_a", "tenant_c")}
     assert state["tenant_a"].roles == ["app_rw"] and state["tenant_a"].user("billing-worker") is not None
     assert state["tenant_c"].roles == [] and state["tenant_c"].user("billing-worker") is None
     assert env["data"]["summary"] == {"changed": 2, "failed": 1}
-    with sandbox.store.mutate() as s:  # back online, but without the schema the role is granted on
-        db = s.server.database("tenant_c")
-        assert db is not None
-        db.available, db.schemas = True, ["dbo"]
+    with sandbox.store.mutate() as s:  # back online, ...
+        entry = s.server.database("tenant_c")
+        assert entry is not None
+        entry.available = True
+    with sandbox.sql.storage.edit_security("tenant_c") as db:  # ... but without the schema the role is granted on
+        db.schemas = ["dbo"]
     human = runner.invoke(app, ["grant", "--policy", str(policy), "--check"], env={"COLUMNS": "200"})
     assert human.exit_code == ExitCode.CHECK_FAILED
     assert "schema app does not exist in tenant_c: create it (a migration) before granting on it" in human.stdout
@@ -440,9 +440,7 @@ def test_single_and_policy_modes_agree(
     worker = ident(sandbox, "billing-worker")
 
     def reset() -> None:
-        with sandbox.store.mutate() as s:
-            db = s.server.database("appdb")
-            assert db is not None
+        with sandbox.sql.storage.edit_security("appdb") as db:
             db.users = [u for u in db.users if u.name != "billing-worker"]
             db.roles = ["app_executor"] if executor_role else []
             db.permissions = [Permission("app_executor", "SELECT")] if executor_role and extra_grant else []
@@ -489,9 +487,7 @@ def test_unknown_role_suggests_the_closest(sandbox: Sandbox, client_env: dict[st
     result = runner.invoke(app, ["grant", "billing-worker", "--client-id", worker, "--role", "reder", "--apply"])
     assert result.exit_code == ExitCode.NOT_FOUND
     assert "Error: role 'reder' is neither a preset nor a role in appdb (did you mean reader?)" in result.stderr
-    with sandbox.store.mutate() as s:  # the database's own custom roles are candidates too
-        db = s.server.database("appdb")
-        assert db is not None
+    with sandbox.sql.storage.edit_security("appdb") as db:  # the database's own custom roles are candidates too
         db.roles.append("report_viewer")
     result = runner.invoke(app, ["grant", "billing-worker", "--client-id", worker, "--role", "report_veiwer", "--apply"])
     assert "(did you mean report_viewer?)" in result.stderr, result.stderr
@@ -558,9 +554,7 @@ def test_sid_equal_to_the_other_id_gets_the_corrected_command(sandbox: Sandbox, 
 def test_drop_user_is_never_advised(sandbox: Sandbox, client_env: dict[str, str], case: str) -> None:
     worker = ident(sandbox, "billing-worker")
     stored = {"object-id-as-sid": worker.object_id, "stale": "11111111-2222-3333-4444-555555555555"}.get(case, worker.client_id)
-    with sandbox.store.mutate() as s:
-        db = s.server.database("appdb")
-        assert db is not None
+    with sandbox.sql.storage.edit_security("appdb") as db:
         db.users.append(DbUser("billing-worker", stored, "E", 6))
     args = {
         "swapped": ["--client-id", worker.object_id, "--object-id", worker.client_id],
@@ -703,9 +697,7 @@ def test_names_that_are_not_identities_exit_2(sandbox: Sandbox, client_env: dict
 
 
 def test_a_custom_role_in_the_database_is_not_an_identity(sandbox: Sandbox, client_env: dict[str, str]) -> None:
-    with sandbox.store.mutate() as s:
-        db = s.server.database("appdb")
-        assert db is not None
+    with sandbox.sql.storage.edit_security("appdb") as db:
         db.roles.append("app_rw")
     result = runner.invoke(app, ["grant", "app_rw", "--client-id", cid(sandbox, "billing-worker"), "--role", "reader", "--apply"])
     assert result.exit_code == ExitCode.USAGE
@@ -771,7 +763,7 @@ def test_fleet_of_five_one_unexpected_error_one_transient(sandbox: Sandbox, clie
     assert rows["fleet_b"]["status"] == "changed" and rows["fleet_b"]["note"] == "retried 2x after transient error 40613"
     assert env["errors"] == [{"code": "40532", "message": rows["fleet_d"]["error"].join(["fleet_d: ", ""]), "hint": rows["fleet_d"]["hint"],
                               "details": {"server": rows["fleet_d"]["server"], "database": "fleet_d", "retries": []}}]  # fmt: skip
-    state = sandbox.store.read(lambda s: {d.name: d for d in s.server.databases})
+    state = {name: appdb(sandbox, name) for name in names}
     assert [n for n in names if state[n].user("billing-worker") is not None] == ["fleet_a", "fleet_b", "fleet_c", "fleet_e"]
 
 
@@ -825,7 +817,7 @@ def test_policy_on_a_terminal_shows_every_plan_then_asks_once(
     question = screen.index("Apply 4 statement(s) to 2 database(s)? [y/N]:")
     assert screen.count("[y/N]") == 1
     assert screen.index("Plan for billing-worker in tenant_a") < question and screen.index("Plan for billing-worker in tenant_b") < question
-    users = sandbox.store.read(lambda s: [d.user("billing-worker") is not None for d in s.server.databases if d.name.startswith("tenant_")])
+    users = [appdb(sandbox, name).user("billing-worker") is not None for name in ("tenant_a", "tenant_b")]
     after = screen[question:]
     if answer == "y":
         assert users == [True, True] and "2 changed" in after and "Plan for" not in after  # the plans are not shown twice

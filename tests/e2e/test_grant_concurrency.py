@@ -61,8 +61,9 @@ def test_concurrent_applies_of_different_identities_all_survive(sandbox: Sandbox
             assert check.returncode == 0, check.stdout + check.stderr
             assert json.loads(check.stdout)["data"]["targets"][0]["status"] == "unchanged"
     elapsed = time.monotonic() - started
-    users = sandbox.store.read(lambda s: {u.name for d in s.server.databases if d.name == "appdb" for u in d.users})
-    members = sandbox.store.read(lambda s: set(next(d for d in s.server.databases if d.name == "appdb").members["db_datareader"]))
+    db = sandbox.sql.storage.security("appdb")  # the committed security state, in the database's data file
+    assert db is not None
+    users, members = {u.name for u in db.users}, set(db.members["db_datareader"])
     everyone = {n for round_ in names for n in round_}
     assert everyone <= users and everyone <= members
     print(f"{ROUNDS} rounds of {AT_ONCE} concurrent applies + a check: {elapsed:.1f} s")

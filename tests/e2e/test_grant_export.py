@@ -33,9 +33,7 @@ def ids(sandbox: Sandbox) -> dict[str, str]:
 
 def test_export_one_database_then_check_reports_no_changes(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
     known = ids(sandbox)
-    with sandbox.store.mutate() as s:
-        db = s.server.database("appdb")
-        assert db is not None
+    with sandbox.sql.storage.edit_security("appdb") as db:
         db.users.append(DbUser("billing-worker", known["billing-worker"], "E", 6))
         db.roles.append("app_rw")
         db.members.setdefault("app_rw", []).append("billing-worker")
@@ -90,9 +88,7 @@ def test_export_a_policys_fleet_globs_alike_databases(sandbox: Sandbox, client_e
 
 def test_what_a_policy_cannot_say_is_listed_and_exits_1(sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path) -> None:
     known = ids(sandbox)
-    with sandbox.store.mutate() as s:
-        db = s.server.database("appdb")
-        assert db is not None
+    with sandbox.sql.storage.edit_security("appdb") as db:
         db.users.append(DbUser("legacy-etl", known["billing-worker"], "S", 6))
         db.members.setdefault("db_owner", []).append("orders-api")
         db.permissions.append(Permission("orders-api", "SELECT", "SCHEMA", "app", "D"))

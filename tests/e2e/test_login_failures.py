@@ -51,10 +51,8 @@ def test_contained_user_connecting_to_master(sandbox: Sandbox, client_env: dict[
 
 
 def test_user_created_with_the_object_id_instead_of_the_client_id(sandbox: Sandbox, client_env: dict[str, str]) -> None:
-    with sandbox.store.mutate() as s:
-        worker = next(i for i in s.identities if i.name == "billing-worker")
-        appdb = s.server.database("appdb")
-        assert appdb is not None
+    worker = sandbox.store.read(lambda s: next(i for i in s.identities if i.name == "billing-worker"))
+    with sandbox.sql.storage.edit_security("appdb") as appdb:
         from azsqlctl.sandbox.state import DbUser
 
         appdb.users.append(DbUser("billing-worker", worker.object_id, "E", 20))

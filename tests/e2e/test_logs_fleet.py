@@ -216,9 +216,7 @@ def test_refused_logins_on_two_servers_come_back_from_their_own_workspaces_in_on
     from tests.conftest import raw_connect
     from tests.e2e.test_tds_login import client_id_of, mi_token
 
-    with sandbox.store.mutate() as s:
-        db = s.server.database("tenant_b")
-        assert db is not None
+    with sandbox.sql.storage.edit_security("tenant_b") as db:
         db.users.append(DbUser("orders-api", client_id_of(sandbox, "orders-api"), "E", 5))
     raw_connect(sandbox, mi_token(client_id_of(sandbox, "orders-api")), database="tenant_b").close()
     sandbox.store.audit.flush()

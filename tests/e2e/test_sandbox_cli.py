@@ -133,6 +133,28 @@ def test_changes_persist_between_runs(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
 
 
+def test_grants_persist_between_runs(tmp_path: Path) -> None:
+    """A sandbox restarted on the same state keeps what `grant --apply` did: the database's security state lives in
+    its data file beside the state file, written by the same commit as its data."""
+    from azsqlctl.sandbox.state import stable_id
+
+    state = tmp_path / "s.json"
+    grant = [*CLI, "grant", "billing-worker", "--client-id", stable_id("billing-worker/appid"), "--role", "writer", "-o", "json"]
+
+    def in_sandbox(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [*CLI, "sandbox", "run", "--state", str(state), "--", *grant, *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=90, env=clean_env(tmp_path))
+
+    first = in_sandbox("--apply")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["data"]["targets"][0]["status"] == "changed"
+    appdb = json.loads(state.read_text())["server"]["databases"][0]
+    assert appdb == {"name": "appdb", "available": True}  # not in the state file: in appdb's own data file
+    second = in_sandbox("--check")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert json.loads(second.stdout)["data"]["targets"][0]["status"] == "unchanged"
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

@@ -143,8 +143,12 @@ def test_grant_policy_interrupted_reports_each_database(sandbox: Sandbox, client
     sandbox.faults.inject("tds", "delay", count=None, delay=0.15)  # every request: each database takes a while
     proc = _start(["grant", "--policy", str(policy), "--apply", "--concurrency", "1", "-o", "json"])
 
+    def user_in(name: str) -> bool:  # the database's committed security state (in its data file)
+        db = sandbox.sql.storage.security(name)
+        return db is not None and db.user("orders-api") is not None
+
     def applied_somewhere() -> bool:
-        return any(db.user("orders-api") for db in sandbox.store.read(lambda s: list(s.server.databases)) if db.name in names)
+        return any(user_in(name) for name in names)
 
     _wait_for(lambda: applied_somewhere() or proc.poll() is not None, seconds=60)
     assert proc.poll() is None, proc.communicate()
@@ -158,7 +162,7 @@ def test_grant_policy_interrupted_reports_each_database(sandbox: Sandbox, client
     assert set(rows.values()) <= {"applied", "rolled back", "untouched"}, rows
     assert "applied" in rows.values() and "untouched" in rows.values(), rows
     time.sleep(1.0)  # whatever the abandoned worker had open is gone with its connection
-    state = {db.name: db.user("orders-api") is not None for db in sandbox.store.read(lambda s: list(s.server.databases))}
+    state = {name: user_in(name) for name in names}
     for name, status in rows.items():  # the report is the truth: applied means there, the others mean not
         assert state[name] == (status == "applied"), (name, status, state)
     summary = envelope["data"]["summary"]
@@ -177,8 +181,8 @@ def test_grant_policy_interrupted_human_report(sandbox: Sandbox, client_env: dic
     sandbox.faults.inject("tds", "delay", count=None, delay=0.15)
     proc = _start(["grant", "--policy", str(policy), "--apply", "--concurrency", "1"])
 
-    def databases() -> list[Database]:
-        return sandbox.store.read(lambda s: [db for db in s.server.databases if db.name in names])
+    def databases() -> list[Database]:  # each one's committed security state (in its data file)
+        return [db for name in names if (db := sandbox.sql.storage.security(name)) is not None]
 
     _wait_for(lambda: any(db.user("orders-api") for db in databases()) or proc.poll() is not None, seconds=60)
     proc.send_signal(signal.SIGTERM)

@@ -213,3 +213,13 @@ def test_views_indexes_renames_and_table_variables_follow_the_same_locks(two: tu
     a.execute("ROLLBACK")
     b.execute("CREATE INDEX ix_t1_v ON dbo.t1 (v); EXEC sp_rename 'dbo.t1.v', 'w', 'COLUMN'")
     assert rows(b, "SELECT id, w FROM dbo.t1 ORDER BY id") == [(1, 10), (2, 20)]
+
+
+def test_rollback_puts_back_a_row_whose_primary_key_changed(two: tuple[Any, Any]) -> None:
+    """An UPDATE of the key moves the row in SQLite (its rowid is the key): rollback and committed reads still find it."""
+    a, b = (c.cursor() for c in two)
+    a.execute("BEGIN TRAN; UPDATE t1 SET id = 5, v = 50 WHERE id = 1; INSERT INTO t1 VALUES (1, 99)")
+    assert rows(a, "SELECT id, v FROM t1 ORDER BY id") == [(1, 99), (2, 20), (5, 50)]
+    assert rows(b, "SELECT id, v FROM t1 ORDER BY id") == [(1, 10), (2, 20)]
+    a.execute("ROLLBACK")
+    assert rows(b, "SELECT id, v FROM t1 ORDER BY id") == [(1, 10), (2, 20)]

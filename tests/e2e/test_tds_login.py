@@ -49,17 +49,13 @@ def test_trust_server_certificate_without_the_ca(sandbox: Sandbox, client_env: d
     cnxn.close()
 
 
-def test_results_come_from_the_state_file(sandbox: Sandbox, client_env: dict[str, str]) -> None:
-    import json
+def test_results_come_from_the_databases_security_state(sandbox: Sandbox, client_env: dict[str, str]) -> None:
+    from azsqlctl.sandbox.state import DbUser
 
-    state_path = sandbox.state_path
-    assert state_path is not None
-    data = json.loads(state_path.read_text())
-    appdb = next(d for d in data["server"]["databases"] if d["name"] == "appdb")
-    worker = next(i for i in data["identities"] if i["name"] == "billing-worker")
-    appdb["users"].append({"name": "billing-worker", "sid": worker["client_id"], "type": "E", "principal_id": 9})
-    appdb["members"]["db_datawriter"] = ["billing-worker"]
-    state_path.write_text(json.dumps(data))  # another process editing the file: the sandbox reloads it
+    worker = {"client_id": client_id_of(sandbox, "billing-worker")}
+    with sandbox.sql.storage.edit_security("appdb") as appdb:  # committed in appdb's data file, as a grant's COMMIT does
+        appdb.users.append(DbUser("billing-worker", worker["client_id"], "E", 9))
+        appdb.members["db_datawriter"] = ["billing-worker"]
 
     cnxn = raw_connect(sandbox, mi_token(worker["client_id"]))
     cur = cnxn.cursor()
@@ -84,8 +80,7 @@ def test_entra_admin_is_dbo_and_group_membership_maps_to_group_user(sandbox: San
         group = Identity("app-readers", "group", "5d1c2f3a-0000-4000-8000-00000000a001")
         user = Identity("dana", "user", "5d1c2f3a-0000-4000-8000-00000000a002", upn="dana@contoso.example", groups=[group.object_id])
         s.identities += [group, user]
-        appdb = s.server.database("appdb")
-        assert appdb is not None
+    with sandbox.sql.storage.edit_security("appdb") as appdb:
         appdb.users.append(DbUser("app-readers", group.object_id, "X", 12))
         appdb.members["db_datareader"].append("app-readers")
     cnxn = raw_connect(sandbox, sandbox.issue_token("dana"))

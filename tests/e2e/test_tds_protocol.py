@@ -55,8 +55,7 @@ def test_non_bmp_names_survive_every_string_field(sandbox: Sandbox, client_env: 
     with sandbox.store.mutate() as s:
         ident = Identity(name, "managed_identity", "7a1c2f3a-0000-4000-8000-00000000b001", client_id="7a1c2f3a-0000-4000-8000-00000000b002")
         s.identities.append(ident)
-        appdb = s.server.database("appdb")
-        assert appdb is not None
+    with sandbox.sql.storage.edit_security("appdb") as appdb:
         appdb.users.append(DbUser(name, ident.client_id, "E", 21))
     tenant = sandbox.store.read(lambda s: s.tenant_id)
     cnxn = raw_connect(sandbox, sandbox.issue_token(name))

@@ -91,6 +91,8 @@ def test_arbitrary_bytes_are_a_config_error_or_a_state(tmp_path: Path, raw: byte
         ('{"tenant_id": "t", "server": {"name": "s", "subscription_id": "a", "resource_group": "b"}, '
          '"identities": [{"name": "x", "kind": "robot", "object_id": "o"}]}', "state.identities[0].kind: expected one of"),
         ('{"tenant_id": "t"}', "misses the key 'server'"),
+        ('{"tenant_id": "t", "server": {"name": "s", "subscription_id": "a", "resource_group": "b", "databases": [{"name": "d", '
+         '"members": {"\\n": null}}]}}', 'state.server.databases[0].members."\\n": expected a list, got NoneType'),  # one line
     ],
 )  # fmt: skip
 def test_wrong_types_name_the_key(tmp_path: Path, content: str, message: str) -> None:

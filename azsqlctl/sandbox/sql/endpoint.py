@@ -17,7 +17,7 @@ from ..arm.resourcegraph import Inventory
 from ..entra.tokens import Issuer, TokenRejected
 from ..faults import Faults
 from ..monitor.audit import LoginEvent, Origin
-from ..state import SandboxState
+from ..state import DbUser, SandboxState
 from ..store import StateStore
 from .engine.results import ErrorMessage, StatementResult, TransactionChange
 from .engine.session import SqlSession
@@ -87,7 +87,10 @@ class SqlEndpoint:
         self.logins_ok = 0
         self.logins_failed = 0
         self._tran_ids = iter(range(1, 1 << 62))
-        self.storage = Storage(store.path)  # user tables: beside the state file, in memory without one
+        # user tables and each database's security state: beside the state file, in memory without one
+        self.storage = Storage(store.path, store)
+        for name in store.read(lambda s: [d.name for d in s.server.databases]):
+            self.storage.security(name)  # seeded now (an older state file's users move to the data file), not at a login
         # FEDAUTHINFO for clients in the MSAL workflow. Azure sends its authority for the server's
         # tenant (https://login.windows.net/<tenant>); serve.py points it at the sandbox's own token
         # endpoint. The SPN is the SQL resource: managed-identity clients ask their endpoint for it.
@@ -105,7 +108,10 @@ class SqlEndpoint:
         fleet_server = self.fleet.login_server(login.servername, database)
         origin = Origin(fleet_server.name, fleet_server.subscription_id, fleet_server.resource_group) if fleet_server else None
         try:
-            ctx = self.store.read(lambda s: self._decide(s, login, spid, client_ip, state_snapshot))
+            # The database's users, read before the state's lock is taken (the storage may seed from the state).
+            security = self.storage.security(database)
+            users = security.users if security is not None else []
+            ctx = self.store.read(lambda s: self._decide(s, login, spid, client_ip, state_snapshot, users))
         except _Refused as refused:
             with self._lock:
                 self.logins_failed += 1
@@ -164,7 +170,7 @@ class SqlEndpoint:
         error = ErrorMessage(message.number, ae.CLIENT_STATE, message.severity, text)
         return _Refused(str(message.number), message.number, audit_state, (error,), text, severity=message.severity)
 
-    def _decide(self, s: SandboxState, login: Login7, spid: int, peer_ip: str, snap: dict[str, Any]) -> SessionContext:
+    def _decide(self, s: SandboxState, login: Login7, spid: int, peer_ip: str, snap: dict[str, Any], users: list[DbUser]) -> SessionContext:
         server = s.server
         ip = s.client_ip or peer_ip
         snap["ip"] = ip
@@ -212,7 +218,7 @@ class SqlEndpoint:
         elif db is None:  # master: contained users cannot log in there
             raise self._refuse(s, "no_user", principal=label)
         else:
-            match = next((u for u in db.users if u.sid.lower() in candidates and u.type in ("E", "X")), None)
+            match = next((u for u in users if u.sid.lower() in candidates and u.type in ("E", "X")), None)
             if match is None:
                 raise self._refuse(s, "no_user", principal=label)
             user = match.name

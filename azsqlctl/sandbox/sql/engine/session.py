@@ -6,16 +6,25 @@ COMMIT/ROLLBACK/SAVE TRAN and SET options are handled here; everything else is p
 by sqlglot's T-SQL dialect and, for queries and DML, translated to SQLite
 (``translate``) after the caller's permissions are checked (``permissions``).
 
-Transactions span both stores, isolated by one lock table per database (``locks``, which says
-why): the security state (users, roles, permissions, schemas) through a working copy taken
-under the database's security lock, held until the transaction ends -- so concurrent grants
-never overwrite each other --, and user tables through SQLite transactions that last one
-statement, with table locks held until the transaction ends and an undo log (``undo``) for
-rollback. DDL holds SQLite's transaction (and the schema lock) from its statement to the
-transaction's end. Outside a transaction each statement commits on its own (autocommit), and
-every statement is atomic, as in SQL Server. Errors end the statement or the batch as SQL
-Server's do (``errors.STATEMENT_LEVEL``); with XACT_ABORT ON any error rolls back, and a
-deadlock victim (1205) loses its whole transaction.
+A database's user tables and its security state (users, roles, members, permissions, schemas:
+one row in the same SQLite file, ``storage``) are one store, isolated by one lock table per
+database (``locks``, which says why). User tables change through SQLite transactions that last
+one statement, with table locks held until the transaction ends and an undo log (``undo``) for
+rollback; DDL holds SQLite's transaction (and the schema lock) from its statement to the
+transaction's end. The security state changes through a working copy taken under the database's
+security lock, held until the transaction ends -- so concurrent grants never overwrite each
+other. COMMIT writes the working copy in the same SQLite transaction that forgets the undo log
+(an autocommit security statement: in its own), so data and security become durable together
+or not at all: a failure there rolls the whole transaction back (40197, the client retries), as
+does a version of the row moved since the copy was taken (a second sandbox process on the same
+files, whose lock table is its own). Why one row beside the data rather than the state file:
+two stores cannot commit atomically, and a crash between their writes left data committed and
+security not (or the reverse). ROLLBACK TRAN to a savepoint restores the copy as it was then.
+Other sessions read only the committed row (READ COMMITTED); ``security_version`` names the
+committed version a session's view is (a plan cache's key). Outside a transaction each
+statement commits on its own (autocommit), and every statement is atomic, as in SQL Server.
+Errors end the statement or the batch as SQL Server's do (``errors.STATEMENT_LEVEL``); with
+XACT_ABORT ON any error rolls back, and a deadlock victim (1205) loses its whole transaction.
 
 This module keeps the session itself: its state, transactions, batch loop, statement routing
 and SQLite access. What each kind of statement does lives beside it, as functions that take
@@ -40,7 +49,7 @@ from typing import Any
 from sqlglot import exp
 
 from ...internal_errors import log_internal
-from ...state import Database, SandboxState
+from ...state import Database, SandboxState, with_security
 from ...store import StateStore
 from ..catalog import relations as catalog
 from ..catalog.model import CatalogContext, View
@@ -82,12 +91,16 @@ log = logging.getLogger("azsqlctl.sandbox.sql")
 _STATEMENT_ONLY_UNSUPPORTED = frozenset({"DECLARE", "PRINT", "RETURN", "RAISERROR", "THROW", "WAITFOR", "DBCC", "MERGE"})
 _BUSY_WAIT = 30.0  # seconds a statement waits for SQLite's write lock (held for one statement at a time: milliseconds)
 _SCHEMA: Resource = ("schema", "")
-_SECURITY: Resource = ("security", "")
+_SECURITY: Resource = storage.SECURITY_LOCK
 _DIRTY_READ_HINTS = frozenset({"NOLOCK", "READUNCOMMITTED"})
 # SQL Server runs a WHILE for as long as its condition holds; the sandbox stops a loop that runs this many times
 # and says so (40517), rather than hang a test run on a condition that never turns false.
 _MAX_ITERATIONS = 100_000
 _BLOCK_NOT = frozenset({"TRAN", "TRANSACTION", "DISTRIBUTED", "WORK"})  # BEGIN TRAN ...: a transaction, not a block
+
+
+class _Overtaken(Exception):
+    """At COMMIT: the committed security state is no longer the one the working copy was taken from."""
 
 
 class _Flow(Enum):
@@ -124,15 +137,20 @@ class SqlSession:
         self._views: list[str] = []  # TEMP VIEWs showing other transactions' tables as committed, for one statement
         self.lock_timeout = -1  # SET LOCK_TIMEOUT: -1 waits for ever (the default), 0 never waits, n milliseconds
         self._savepoints: dict[str, int] = {}  # SAVE TRANSACTION name -> the undo log's position then
+        self._security_savepoints: dict[str, Database | None] = {}  # ... and the security working copy then
         functions.register(self)
-        self.work: Database | None = None  # the state's database while it has uncommitted changes
+        self.work: Database | None = None  # the database's security state while it has uncommitted changes
+        self._work_version = 0  # the committed version ``work`` was copied from
+        self._failed_commit: TransactionChange | None = None  # the rollback a failed COMMIT ended its transaction with
         self.nocount = False
         self.xact_abort = False
         self.isolation = "READ COMMITTED"
         self.identity: int | None = None
         self.rowcount = 0
         self.pending_error: SqlError | None = None
-        self._snapshot: Database | None = None
+        self._snapshot: Database | None = None  # the committed security state, as last read
+        self._snapshot_version = 0  # its version (0: none)
+        self._snapshot_fresh = False  # read by the running statement (each statement reads what is committed then)
         # The running statement's user tables as looked up (translation, permission checks and committed-row views
         # each ask): one SQLite query per table per statement. Each lookup releases and retakes the GIL, which under
         # many sessions costs more than the query itself. Only queries and DML remember (they never change a table's
@@ -154,19 +172,41 @@ class SqlSession:
         return Caller(self.ctx.principal, self.user, self.ctx.database, self.ctx.spid)
 
     def db(self) -> Database | None:
-        """The database's security state as this session sees it (its own uncommitted changes included)."""
+        """The database's security state as this session sees it: its own uncommitted changes, else the last committed
+        (read once per statement, decoded again only when another transaction has committed a change)."""
         if self.work is not None:
             return self.work
-        if self._snapshot is None:
-            self._snapshot = self.store.read(lambda s: copy.deepcopy(s.server.database(self.ctx.database)))
+        if not self._snapshot_fresh:
+            self._committed()
+            self._snapshot_fresh = True
+        return self._snapshot
+
+    def security_version(self) -> int | None:
+        """The version of the committed security state this session sees (it grows with every committed change); None
+        while the session has uncommitted security changes of its own (its view is its own then)."""
+        if self.work is not None:
+            return None
+        self.db()
+        return self._snapshot_version
+
+    def _committed(self) -> Database | None:
+        """Read the committed security state into the snapshot (decoded again only when its version moved)."""
+        exists = self.store.read(lambda s: s.server.database(self.ctx.database) is not None)
+        known = self._snapshot_version if self._snapshot is not None else 0
+        found = storage.read_security(self.conn, known) if exists else None  # not: master, or a database deleted since
+        if found is None:
+            self._snapshot, self._snapshot_version = None, 0
+        elif found[1] is not None:
+            self._snapshot, self._snapshot_version = with_security(Database(self.ctx.database), found[1]), found[0]
         return self._snapshot
 
     def mutable_db(self, s: SandboxState) -> Database:
         if self.work is None:
-            committed = s.server.database(self.ctx.database)
+            committed = self._committed() if s.server.database(self.ctx.database) is not None else None
             if committed is None:
                 raise SqlError(40508, "USE statement is not supported to switch between databases.")
-            self.work = copy.deepcopy(committed)
+            self.work = copy.deepcopy(committed)  # taken under the security lock: from what the last writer committed
+            self._work_version = self._snapshot_version
         return self.work
 
     def _lock_security(self) -> None:
@@ -175,17 +215,40 @@ class SqlSession:
         The working copy is taken under the lock, so it starts from what the last writer committed."""
         self.lock(_SECURITY, Mode.X, Scope.TRANSACTION if self.trancount else Scope.STATEMENT)
 
-    def _commit_state(self) -> None:
-        """Write the working copy's security state over the committed database's (nothing else of it changes)."""
-        work, self.work = self.work, None
-        if work is None:
-            return
-        with self.store.mutate() as s:
-            committed = s.server.database(work.name)
-            if committed is not None:
-                committed.users, committed.roles, committed.members = work.users, work.roles, work.members
-                committed.permissions, committed.schemas = work.permissions, work.schemas
-                committed.schema_owners = work.schema_owners
+    def _commit_writes(self) -> None:
+        """Make the transaction durable in one SQLite transaction: the security working copy, if any, and the data (the
+        undo log forgotten: DDL's open transaction, or one opened for this). Raises with nothing committed; the caller
+        then rolls the transaction back."""
+        if not self.conn.in_transaction and (self.undo.pending() or self.work is not None):
+            self._write_begin()
+        if self.conn.in_transaction:
+            if self.work is not None:
+                # The security lock orders this sandbox's writers; a second sandbox process on the same files has its
+                # own: a version moved since the copy was taken is its commit, which this one must not overwrite.
+                found = storage.read_security(self.conn, self._work_version)
+                if found is None or found[0] != self._work_version:
+                    raise _Overtaken("another sandbox process committed a change to the security state meanwhile")
+                storage.write_security(self.conn, self.work)
+            self.undo.forget()
+            self._write_end("COMMIT")
+        self.undo.clear()
+        self.work = None
+
+    def _commit_or_roll_back(self) -> None:
+        """_commit_writes; when that fails, the whole transaction rolls back (nothing of it stays) and the client gets
+        Azure's answer to a failure of its own (40197, which clients retry), the cause logged once."""
+        try:
+            self._commit_writes()
+        except Exception as exc:  # noqa: BLE001 - any failure to commit is the service's, reported as Azure reports it
+            if isinstance(exc, _Overtaken):
+                log.warning("database %s: %s; the transaction was rolled back", self.ctx.database, exc)
+                code = 0
+            else:
+                code = log_internal(log, "sandbox SQL commit", exc)
+            exc.__traceback__ = None
+            self._failed_commit = self.rollback()
+            text = f"The service has encountered an error processing your request. Please try again. Error code {code}."
+            raise SqlError(40197, text, 17) from None
 
     # --- transactions -----------------------------------------------------------------------------
 
@@ -204,12 +267,7 @@ class SqlSession:
         self.trancount -= 1
         if self.trancount > 0:
             return None
-        if not self.conn.in_transaction and self.undo.pending():
-            self._write_begin()
-        if self.conn.in_transaction:
-            self.undo.forget()
-            self._write_end("COMMIT")
-        self._commit_state()
+        self._commit_or_roll_back()
         self._end_transaction()
         old, self.ctx.transaction = self.ctx.transaction, None
         return TransactionChange(TransactionEvent.COMMIT, b"", old or bytes(8))
@@ -246,6 +304,7 @@ class SqlSession:
 
     def _end_transaction(self) -> None:
         self._savepoints.clear()
+        self._security_savepoints.clear()
         self.locks.release_all(self.owner, Scope.TRANSACTION, Scope.STATEMENT)
 
     def lock(self, resource: Resource, mode: Mode, scope: Scope, timeout_ms: int | None = None) -> bool:
@@ -353,16 +412,21 @@ class SqlSession:
     def _guarded(self, run: _Run, st: batch.Statement, fn: Callable[[], list[StatementResult]]) -> _Flow:
         """One statement: its pieces, or its error (which ends the statement or the batch, as SQL Server's do);
         then the statement's locks and committed-row views go, and outside a transaction its changes commit."""
-        self._snapshot = None
+        self._snapshot_fresh = False
+        self._failed_commit = None
         self._infos.clear()
         self._remember_tables = False
         self._last_word = st.toks[-1].text if st.toks else st.text.strip()
         try:
             done = fn()
+            if self.trancount == 0:
+                self._commit_or_roll_back()  # autocommit: the statement's security changes, if any
             if self.nocount:  # as NOCOUNT was when the statement ran: SET NOCOUNT OFF later does not count it
                 done = [replace(p, rowcount=None) for p in done]
             run.pieces.extend(done)
         except Exception as caught:  # noqa: BLE001 - an unforeseen failure is an error for this statement, not a dropped connection
+            if self.trancount == 0:
+                self.work = None  # autocommit: a failed statement changes nothing
             err = caught if isinstance(caught, SqlError | ddl.DdlError) else _internal(caught, st.text)
             # Its traceback holds this frame, which holds ``err``: a cycle keeping the batch until the cyclic collector ran.
             caught.__traceback__ = None
@@ -370,13 +434,12 @@ class SqlSession:
             self.pending_error = None
             # A deadlock victim's transaction is rolled back (1205), and with XACT_ABORT ON any error's.
             change = self.rollback() if (self.xact_abort or err.number == 1205) and self.trancount else None
+            change, self._failed_commit = change or self._failed_commit, None  # the client learns its transaction ended
             line = run.sql.count("\n", 0, st.toks[0].start) + 1
             run.pieces.append(StatementResult(events=_events(change), error=_error_message(err, line)))
             if self.xact_abort or err.number not in errors.STATEMENT_LEVEL:
                 return _Flow.STOP
         finally:
-            if self.trancount == 0:
-                self._commit_state()
             self._drop_views()
             self.locks.release_all(self.owner, Scope.STATEMENT, *((Scope.TRANSACTION,) if self.trancount == 0 else ()))
         return _Flow.NEXT
@@ -673,6 +736,7 @@ class SqlSession:
                 raise SqlError(628, "Cannot issue SAVE TRANSACTION when there is no active transaction.")
             name = rest[1].lower()
             self._savepoints[name] = self.undo.mark()
+            self._security_savepoints[name] = copy.deepcopy(self.work)
             if self.conn.in_transaction:  # after DDL: SQLite holds the transaction, and takes the savepoint too
                 self.conn.execute(f"SAVEPOINT {quote('sp_' + name)}")
             return StatementResult(command=CMD_BEGIN_TRAN)
@@ -687,6 +751,8 @@ class SqlSession:
 
     def _rollback_to(self, name: str) -> None:
         mark = self._savepoints[name]
+        saved = self._security_savepoints[name]
+        self.work = copy.deepcopy(saved)  # security changes since the savepoint go too (its lock stays, as SQL Server's do)
         if self.conn.in_transaction:
             try:
                 self.conn.execute(f"ROLLBACK TO {quote('sp_' + name)}")

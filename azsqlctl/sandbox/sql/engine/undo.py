@@ -72,15 +72,22 @@ class UndoLog:
             self.conn.execute(f"DROP TRIGGER temp.{quote(old[0])}")
         names = ", ".join(quote(c) for c in columns)
         before = ", ".join(f"OLD.{quote(c)}" for c in columns)
-        for op, event, rid, values in (
-            ("I", "INSERT", "NEW.rowid", ", ".join("NULL" for _ in columns)),
-            ("D", "DELETE", "OLD.rowid", before),
-            ("U", "UPDATE", "OLD.rowid", before),
+        nothing = ", ".join("NULL" for _ in columns)
+
+        def entry(op: str, rid: str, values: str) -> str:
+            return f"INSERT INTO {quote(undo)} ({', '.join(_META)}, {names}) VALUES (az_undo_seq(), {self.owner}, '{op}', {rid}, {values});"
+
+        # An UPDATE of an INTEGER PRIMARY KEY moves the row to another rowid: logged as a delete of the old row and
+        # an insert of the new one, so rollback finds it, and committed-row views hide both rowids.
+        for name, event, when, body in (
+            ("I", "INSERT", "", entry("I", "NEW.rowid", nothing)),
+            ("D", "DELETE", "", entry("D", "OLD.rowid", before)),
+            ("U", "UPDATE", " AND NEW.rowid = OLD.rowid", entry("U", "OLD.rowid", before)),
+            ("M", "UPDATE", " AND NEW.rowid != OLD.rowid", entry("D", "OLD.rowid", before) + " " + entry("I", "NEW.rowid", nothing)),
         ):
             self.conn.execute(
-                f"CREATE TEMP TRIGGER {quote(signature + ':' + op)} AFTER {event} ON main.{quote(table)} WHEN az_undo_on() "
-                f"BEGIN INSERT INTO {quote(undo)} ({', '.join(_META)}, {names}) "
-                f"VALUES (az_undo_seq(), {self.owner}, '{op}', {rid}, {values}); END"
+                f"CREATE TEMP TRIGGER {quote(signature + ':' + name)} AFTER {event} ON main.{quote(table)} "
+                f"WHEN az_undo_on(){when} BEGIN {body} END"
             )
 
     def mark(self) -> int:
@@ -99,9 +106,13 @@ class UndoLog:
             self._touched.clear()
 
     def forget(self) -> None:
-        """The transaction committed: its before-images go; the caller holds a SQLite transaction."""
+        """The transaction commits: its before-images go, inside the caller's SQLite transaction. Until ``clear`` (after
+        that transaction's COMMIT) the log still knows its tables, so a commit that fails can still be rolled back."""
         for undo in self._touched:
             self.conn.execute(f"DELETE FROM {quote(undo)} WHERE az_owner = ?", (self.owner,))
+
+    def clear(self) -> None:
+        """The transaction committed: nothing of it is left to undo."""
         self._touched.clear()
 
 
