@@ -75,10 +75,12 @@ def material_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _shared_key_material(request: pytest.FixtureRequest) -> None:
     """A sandbox started with `--state <tmp_path>/<file>` (in this process or as a `sandbox run|serve` child) keeps its
-    keys in `<tmp_path>/.azsqlctl-sandbox`: seeded here with this session's keys, as a second run over the same state
-    finds them, so ~40 CLI sandboxes of the quick loop do not each generate six RSA keys (~1 s of CPU apiece).
-    Tests about how the sandbox creates that directory and its keys opt out with `@pytest.mark.fresh_material`."""
-    if "tmp_path" not in request.fixturenames or request.node.get_closest_marker("fresh_material"):
+    keys in `<tmp_path>/.azsqlctl-sandbox`. In modules marked `sandbox_keys` that directory is seeded with this
+    session's keys, as a second run over the same state finds them, so their CLI sandboxes do not each generate six
+    RSA keys (~0.3 s of CPU). Tests about how the sandbox creates that directory opt out with `fresh_material`."""
+    if not request.node.get_closest_marker("sandbox_keys") or request.node.get_closest_marker("fresh_material"):
+        return
+    if "tmp_path" not in request.fixturenames:
         return
     source: Path = request.getfixturevalue("material_dir")
     target: Path = request.getfixturevalue("tmp_path") / ".azsqlctl-sandbox"

@@ -18,6 +18,8 @@ from azsqlctl.sandbox.state import default_state
 from azsqlctl.sandbox.surfaces import LogsSurface
 from tests.conftest import raw_connect
 
+pytestmark = pytest.mark.sandbox_keys  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+
 runner = CliRunner()
 STATEMENT_MARKER = "SECRET-STATEMENT-7f3a"
 

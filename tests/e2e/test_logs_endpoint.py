@@ -13,6 +13,8 @@ from azsqlctl.sandbox.monitor.audit import LoginEvent
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.surfaces import LogsSurface
 
+pytestmark = pytest.mark.sandbox_keys  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+
 
 def _client(env: dict[str, str]) -> Any:
     from azure.identity import ManagedIdentityCredential

@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 from azsqlctl.cli.app import app
 from azsqlctl.core.errors import ExitCode
 
+pytestmark = pytest.mark.sandbox_keys  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+
 CLI = [sys.executable, "-m", "azsqlctl"]
 
 

@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 PROBE = r"""
 import json, os, sys
 from pathlib import Path
@@ -45,7 +43,6 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.mark.fresh_material
 def test_keys_state_and_audit_are_private_from_creation_under_umask_0(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path)], capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -63,7 +60,6 @@ def test_keys_state_and_audit_are_private_from_creation_under_umask_0(tmp_path: 
     assert not [p for p in base.rglob("*") if ".azsqlctl-tmp." in p.name]  # no temp file left behind
 
 
-@pytest.mark.fresh_material
 def test_an_older_wider_audit_store_and_material_dir_are_narrowed(tmp_path: Path) -> None:
     import time
 

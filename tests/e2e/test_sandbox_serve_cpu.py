@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs a Linux machine with 2+ CPUs"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs a Linux machine with 2+ CPUs"
+    ),
+    pytest.mark.sandbox_keys,  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+]
 
 
 def _allowed(pid: int) -> dict[str, set[int]]:

@@ -16,6 +16,8 @@ from azsqlctl.core.errors import ExitCode
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.surfaces import LogsSurface
 
+pytestmark = pytest.mark.sandbox_keys  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+
 ORDERS = "27c1c882-4791-57cf-8622-933abbac9865"  # the sandbox's orders-api client id (stable: derived from its name)
 
 

@@ -13,6 +13,8 @@ from azsqlctl.cli.app import app
 from azsqlctl.core.errors import ExitCode
 from azsqlctl.sandbox.serve import Sandbox
 
+pytestmark = pytest.mark.sandbox_keys  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+
 runner = CliRunner()
 
 
