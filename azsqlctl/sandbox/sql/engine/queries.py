@@ -7,7 +7,7 @@ from typing import Any
 from sqlglot import exp
 
 from ..sqltypes import Param, TypeSpec
-from . import errors, table_variables, translate, types, views
+from . import errors, plans, storage, table_variables, translate, types, views
 from .context import StatementSession
 from .errors import SqlError
 from .results import StatementResult
@@ -67,7 +67,8 @@ def set_variable(session: StatementSession, text: str, params: dict[str, Param])
     return StatementResult()
 
 
-def query(session: StatementSession, tree: exp.Expression, params: dict[str, Param]) -> StatementResult:
+def query(session: StatementSession, tree: exp.Expression, params: dict[str, Param], plan_text: str | None = None) -> StatementResult:
+    """A SELECT's result. ``plan_text``: the statement's text, when it may be kept as a plan (plans.py)."""
     if tree.find(exp.Into):
         raise errors.unsupported("SELECT ... INTO")
     if (
@@ -86,6 +87,11 @@ def query(session: StatementSession, tree: exp.Expression, params: dict[str, Par
             elif name.lower() not in params:
                 raise errors.must_declare(f"@{name}")
         return StatementResult(rowcount=len(result.rows))
+    plan_key = plans.key(plan_text, params) if plan_text is not None else None
+    named = plans.named_tables(tree) if plan_key is not None else None
+    if named is not None and any(session.table_info(schema, name) is None for schema, name in named):
+        named = None  # a view (its expansion depends on other objects) or a missing table (208 below)
+    snapshot = session.snapshot_keys(tree) if named is not None else []
     views.expand(session, tree)
     tr = session.translator(params)
     tr.resolve_tables(tree)
@@ -100,12 +106,63 @@ def query(session: StatementSession, tree: exp.Expression, params: dict[str, Par
     declared = [(_output_name(p), tr.infer(p)) for p in projections]
     sql = tr.sqlite(tr.rewrite(tree))
     session.materialize(tr.resolved.views)
-    session.aliases = set(tr.resolved.scope)
-    cur = session.exec_sqlite(sql, tr.resolved.binds)
+    scope = tuple((alias, tuple(columns)) for alias, columns in tr.resolved.scope.items())
+    if (
+        plan_key is not None
+        and named is not None
+        and not tr.resolved.views
+        and all(bind.startswith("p_") for bind in tr.resolved.binds)  # parameters only: no session value was bound
+    ):
+        rows = [(schema, name, storage.table_row(session.conn, schema, name)) for schema, name in named]
+        if all(row is not None for _s, _n, row in rows):
+            plan = plans.Plan(
+                tables=tuple((schema, name, row) for schema, name, row in rows if row is not None),
+                reads=tuple(tr.resolved.reads),
+                snapshot=tuple(snapshot),
+                sql=sql,
+                binds=tuple(tr.resolved.binds),
+                declared=tuple(declared),
+                starred=starred,
+                scope=scope,
+                aliases=frozenset(tr.resolved.scope),
+            )
+            session.plans.put(plan_key, plan)
+    return _run(session, sql, tr.resolved.binds, declared, starred, scope, set(tr.resolved.scope))
+
+
+def run_plan(session: StatementSession, text: str, params: dict[str, Param]) -> StatementResult | None:
+    """The SELECT run from its cached plan; None when there is none, or a table it was made for has changed (the
+    caller translates the statement again, which replaces the plan)."""
+    plan_key = plans.key(text, params)
+    plan = session.plans.get(plan_key) if plan_key is not None else None
+    if plan is None:
+        return None
+    session.enter(write=False)  # schema stability first: no DDL commits between the check and the query
+    for schema, name, row in plan.tables:
+        if storage.table_row(session.conn, schema, name) != row:
+            return None
+    session.read_committed(plan.snapshot)
+    for info in plan.reads:
+        session.require("SELECT", info)
+    binds = {bind: types.storage(params[bind[2:]].value) for bind in plan.binds}
+    return _run(session, plan.sql, binds, list(plan.declared), plan.starred, plan.scope, set(plan.aliases))
+
+
+def _run(
+    session: StatementSession,
+    sql: str,
+    binds: dict[str, Any],
+    declared: list[tuple[str, TypeSpec | None]],
+    starred: bool,
+    scope: tuple[tuple[str, tuple[tuple[str, TypeSpec], ...]], ...],
+    aliases: set[str],
+) -> StatementResult:
+    session.aliases = aliases
+    cur = session.exec_sqlite(sql, binds)
     rows = session.fetch(cur)
     names = [d[0] for d in cur.description or []]
     if starred or len(declared) != len(names):
-        declared = [(n, _scope_spec(tr, n)) for n in names]
+        declared = [(n, _scope_spec(scope, n)) for n in names]
     session.rowcount = len(rows)
     return StatementResult(result=types.typed_result(declared, rows), rowcount=len(rows))
 
@@ -118,8 +175,8 @@ def _output_name(node: exp.Expression) -> str:
     return ""  # SQL Server sends an unnamed expression column with an empty name
 
 
-def _scope_spec(tr: translate.Translator, name: str) -> TypeSpec | None:
-    for columns in tr.resolved.scope.values():
+def _scope_spec(scope: tuple[tuple[str, tuple[tuple[str, TypeSpec], ...]], ...], name: str) -> TypeSpec | None:
+    for _alias, columns in scope:
         for cname, spec in columns:
             if cname.lower() == name.lower():
                 return spec

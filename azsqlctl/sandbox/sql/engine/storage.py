@@ -22,6 +22,7 @@ from typing import Any
 
 from ..sqltypes import SqlType, TypeSpec
 from .locks import LockManager
+from .plans import PlanCache
 
 META = "__azsqlctl_tables"
 log = logging.getLogger("azsqlctl.sandbox.sql")
@@ -144,6 +145,7 @@ class Storage:
         self._keepers: dict[str, sqlite3.Connection] = {}  # in-memory databases live while a connection is open
         self._locks: dict[str, LockManager] = {}
         self._writers: dict[str, threading.Lock] = {}
+        self._plans: dict[str, PlanCache] = {}
         self._recovered: set[str] = set()  # databases whose leftover undo logs were rolled back (once per process)
         self._lock = threading.Lock()
 
@@ -151,6 +153,11 @@ class Storage:
         """The mutex this sandbox's sessions hold while SQLite's write transaction on ``database`` is theirs."""
         with self._lock:
             return self._writers.setdefault(database.lower(), threading.Lock())
+
+    def plans(self, database: str) -> PlanCache:
+        """The database's query plans, shared by every session of this sandbox (plans.py says why they stay correct)."""
+        with self._lock:
+            return self._plans.setdefault(database.lower(), PlanCache())
 
     def locks(self, database: str) -> LockManager:
         """The database's lock table, shared by every session of this sandbox."""
@@ -195,10 +202,20 @@ class Storage:
             self._keepers.clear()
 
 
-def table(conn: sqlite3.Connection, schema: str, name: str) -> TableInfo | None:
+# A table's row in the schema model: schema, name, object id and its description (TableInfo.to_json).
+TableRow = tuple[str, str, int, str]
+
+
+def table_row(conn: sqlite3.Connection, schema: str, name: str) -> TableRow | None:
+    """The table's model row as this connection sees it (what a cached plan is checked against: plans.py)."""
     row = conn.execute(
         f"SELECT schema_name, name, object_id, info FROM {META} WHERE schema_name = ? AND name = ?", (schema, name)
     ).fetchone()
+    return (str(row[0]), str(row[1]), int(row[2]), str(row[3])) if row else None
+
+
+def table(conn: sqlite3.Connection, schema: str, name: str) -> TableInfo | None:
+    row = table_row(conn, schema, name)
     return _table(*row) if row else None
 
 
