@@ -195,3 +195,30 @@ def test_session_values_are_never_taken_from_another_session(sandbox: Sandbox, a
     (theirs,) = reader.execute(sql, 1).fetchall()
     assert mine[0] == "dbo" and theirs[0] == "orders-api"
     assert theirs[1] == 1 and mine[2] != theirs[2]
+
+
+def test_owner_of_the_object_and_uncommitted_rows_through_the_plan(sandbox: Sandbox, admin: Any) -> None:
+    """What the plan does not keep: the object's owner (ALTER AUTHORIZATION ON OBJECT, in its own table), and rows
+    another transaction has changed but not committed (the committed-row view is made for each execution)."""
+    grants = admin.cursor()
+    grants.execute("CREATE USER [billing-worker] FROM EXTERNAL PROVIDER")
+    assert [tuple(r) for r in point(grants, 1)] == [("first",)]  # the admin's execution made the plan
+    worker = connect_as(sandbox, "billing-worker").cursor()
+    assert DENIED in denied(worker)
+    grants.execute("ALTER AUTHORIZATION ON OBJECT::app.orders TO [billing-worker]")
+    assert [tuple(r) for r in point(worker, 1)] == [("first",)]  # an owner reads its own table
+    grants.execute("ALTER AUTHORIZATION ON OBJECT::app.orders TO SCHEMA OWNER")
+    assert DENIED in denied(worker)
+
+    writer = connect_as(sandbox)
+    writer.autocommit = False
+    writer.cursor().execute("UPDATE app.orders SET item = 'uncommitted' WHERE id = 1")
+    writer.cursor().execute("INSERT INTO app.orders VALUES (3, 'new')")
+    reader = connect_as(sandbox, "orders-api").cursor()
+    for _ in range(2):
+        assert [tuple(r) for r in point(reader, 1)] == [("first",)]
+        assert point(reader, 3) == []
+    writer.commit()
+    assert [tuple(r) for r in point(reader, 1)] == [("uncommitted",)]
+    assert [tuple(r) for r in point(reader, 3)] == [("new",)]
+    writer.close()

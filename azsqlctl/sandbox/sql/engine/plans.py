@@ -45,7 +45,9 @@ PlanKey = tuple[str, tuple[tuple[str, TypeSpec], ...]]
 class Plan:
     """A SELECT translated to SQLite, and what it was translated against."""
 
-    tables: tuple[tuple[str, str, TableRow], ...]  # each (schema, name) the statement names, and the model row then
+    tables: tuple[TableRow, ...]  # the model row of each table the statement names, when it was translated
+    probe: str  # one SQLite query for those rows as they are now, and which undo logs and owners table exist
+    probe_args: tuple[str, ...]
     reads: tuple[TableInfo, ...]  # the tables SELECT permission is checked on, in the order the uncached path checks
     snapshot: tuple[str, ...]  # the tables whose committed rows the statement reads (session.read_committed)
     sql: str  # the SQLite statement

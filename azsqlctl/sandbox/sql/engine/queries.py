@@ -7,7 +7,7 @@ from typing import Any
 from sqlglot import exp
 
 from ..sqltypes import Param, TypeSpec
-from . import errors, plans, storage, table_variables, translate, types, views
+from . import errors, ownership, plans, storage, table_variables, translate, types, undo, views
 from .context import StatementSession
 from .errors import SqlError
 from .results import StatementResult
@@ -113,10 +113,13 @@ def query(session: StatementSession, tree: exp.Expression, params: dict[str, Par
         and not tr.resolved.views
         and all(bind.startswith("p_") for bind in tr.resolved.binds)  # parameters only: no session value was bound
     ):
-        rows = [(schema, name, storage.table_row(session.conn, schema, name)) for schema, name in named]
-        if all(row is not None for _s, _n, row in rows):
+        rows = [storage.table_row(session.conn, schema, name) for schema, name in named]
+        if all(row is not None for row in rows):
+            probe, probe_args = _probe(named, snapshot)
             plan = plans.Plan(
-                tables=tuple((schema, name, row) for schema, name, row in rows if row is not None),
+                tables=tuple(row for row in rows if row is not None),
+                probe=probe,
+                probe_args=probe_args,
                 reads=tuple(tr.resolved.reads),
                 snapshot=tuple(snapshot),
                 sql=sql,
@@ -138,14 +141,33 @@ def run_plan(session: StatementSession, text: str, params: dict[str, Param]) -> 
     if plan is None:
         return None
     session.enter(write=False)  # schema stability first: no DDL commits between the check and the query
-    for schema, name, row in plan.tables:
-        if storage.table_row(session.conn, schema, name) != row:
-            return None
-    session.read_committed(plan.snapshot)
+    now: dict[int, storage.TableRow] = {}
+    present: set[str] = set()
+    for i, schema, name, object_id, info in session.conn.execute(plan.probe, plan.probe_args):
+        if i < 0:
+            present.add(str(name))
+        else:
+            now[int(i)] = (str(schema), str(name), int(object_id), str(info))
+    if any(now.get(i) != row for i, row in enumerate(plan.tables)):
+        return None
+    # A table without an undo log has no uncommitted rows to hide (committed_view would say None).
+    session.read_committed([key for key in plan.snapshot if undo.undo_table(key) in present])
     for info in plan.reads:
-        session.require("SELECT", info)
+        session.require("SELECT", info, owners=ownership.OWNERS in present)
     binds = {bind: types.storage(params[bind[2:]].value) for bind in plan.binds}
     return _run(session, plan.sql, binds, list(plan.declared), plan.starred, plan.scope, set(plan.aliases))
+
+
+def _probe(named: list[tuple[str, str]], snapshot: list[str]) -> tuple[str, tuple[str, ...]]:
+    """A plan's one query for what it depends on: each table's model row (tagged with its position), and which of
+    the tables' undo logs and the object-owners table exist (tagged -1): one SQLite call instead of one per check."""
+    selects = [
+        f"SELECT {i}, schema_name, name, object_id, info FROM {storage.META} WHERE schema_name = ? AND name = ?" for i in range(len(named))
+    ]
+    names = (*(undo.undo_table(key) for key in snapshot), ownership.OWNERS)
+    marks = ", ".join("?" for _ in names)
+    selects.append(f"SELECT -1, '', name, 0, '' FROM sqlite_master WHERE type = 'table' AND name IN ({marks})")
+    return " UNION ALL ".join(selects), (*(part for pair in named for part in pair), *names)
 
 
 def _run(

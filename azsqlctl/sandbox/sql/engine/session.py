@@ -839,10 +839,11 @@ class SqlSession:
                 self._infos[key] = found
         return found
 
-    def require(self, permission: str, info: TableInfo) -> None:
+    def require(self, permission: str, info: TableInfo, owners: bool = True) -> None:
+        """``owners``: False when the caller has just seen that no object has an owner of its own (a cached plan)."""
         if is_variable(info):
             return  # a table variable is the batch's own
-        owner = ownership.object_owner(self.conn, info.object_id)
+        owner = ownership.object_owner(self.conn, info.object_id) if owners else None
         if not self._security_check(lambda db: permissions.has(db, self.user, permission, info.schema, owner)):
             raise errors.permission_denied(permission, info.name, self.ctx.database, info.schema)
 
