@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from azsqlctl.sandbox.serve import Sandbox
+from azsqlctl.sandbox.sql.engine import plans
 from tests.e2e.test_sql_permissions import connect_as
 
 DENIED = "The SELECT permission was denied on the object 'orders', database 'appdb', schema 'app'. (229)"
@@ -18,7 +19,7 @@ DENIED = "The SELECT permission was denied on the object 'orders', database 'app
 
 def plans_cached(sandbox: Sandbox) -> int:
     """How many plans appdb's cache holds (the tests prove the cached path ran, not only the translating one)."""
-    return len(sandbox.sql.storage.plans("appdb"))
+    return len(plans.cache(sandbox.sql.storage, "appdb"))
 
 
 def point(cur: Any, key: int, sql: str = "SELECT item FROM app.orders WHERE id = ?") -> Any:

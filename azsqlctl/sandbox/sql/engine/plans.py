@@ -24,15 +24,13 @@ What keeps a plan correct:
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from ..sqltypes import Param, TypeSpec
-
-if TYPE_CHECKING:  # storage keeps each database's PlanCache
-    from .storage import TableInfo, TableRow
+from .storage import Storage, TableInfo, TableRow
 
 # Statement texts longer than this are not cached (as translate.CACHED_TEXT: a batch of literal rows does not pin memory).
 CACHED_TEXT = 4096
@@ -78,6 +76,18 @@ class PlanCache:
 
     def __len__(self) -> int:
         return len(self._plans)
+
+
+# Each sandbox's (Storage's) caches, one per database: a sandbox's databases are its own even where another
+# sandbox in the same process has one of the same name.
+_CACHES: weakref.WeakKeyDictionary[Storage, dict[str, PlanCache]] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def cache(storage: Storage, database: str) -> PlanCache:
+    """The database's plans, shared by every session of this sandbox."""
+    with _CACHES_LOCK:
+        return _CACHES.setdefault(storage, {}).setdefault(database.lower(), PlanCache())
 
 
 def key(text: str, params: dict[str, Param]) -> PlanKey | None:

@@ -58,6 +58,7 @@ from . import (
     functions,
     lexer,
     ownership,
+    plans,
     queries,
     schema_ddl,
     storage,
@@ -115,7 +116,7 @@ class SqlSession:
         self.store, self.storage, self.server, self.tran_id, self.ctx = store, storage_, server, tran_id, ctx
         self.conn = storage_.connect(ctx.database, recover=recover)
         self.locks: LockManager = storage_.locks(ctx.database)
-        self.plans = storage_.plans(ctx.database)  # translated SELECTs by text, shared by the database's sessions
+        self.plans = plans.cache(storage_, ctx.database)  # translated SELECTs by text, shared by the database's sessions
         self.writer = storage_.writer(ctx.database)
         self._writing = False  # this session holds ``writer`` (SQLite's write transaction is open)
         self._deferred: list[str] | None = None  # a DML statement's write transaction, not opened yet: the tables to log

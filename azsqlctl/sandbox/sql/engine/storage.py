@@ -22,7 +22,6 @@ from typing import Any
 
 from ..sqltypes import SqlType, TypeSpec
 from .locks import LockManager
-from .plans import PlanCache
 
 META = "__azsqlctl_tables"
 log = logging.getLogger("azsqlctl.sandbox.sql")
@@ -145,7 +144,6 @@ class Storage:
         self._keepers: dict[str, sqlite3.Connection] = {}  # in-memory databases live while a connection is open
         self._locks: dict[str, LockManager] = {}
         self._writers: dict[str, threading.Lock] = {}
-        self._plans: dict[str, PlanCache] = {}
         self._recovered: set[str] = set()  # databases whose leftover undo logs were rolled back (once per process)
         self._lock = threading.Lock()
 
@@ -153,11 +151,6 @@ class Storage:
         """The mutex this sandbox's sessions hold while SQLite's write transaction on ``database`` is theirs."""
         with self._lock:
             return self._writers.setdefault(database.lower(), threading.Lock())
-
-    def plans(self, database: str) -> PlanCache:
-        """The database's query plans, shared by every session of this sandbox (plans.py says why they stay correct)."""
-        with self._lock:
-            return self._plans.setdefault(database.lower(), PlanCache())
 
     def locks(self, database: str) -> LockManager:
         """The database's lock table, shared by every session of this sandbox."""
