@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -65,6 +67,26 @@ def main() -> None:
 def served(one_cpu: bool = True, timeout: int = 10) -> Iterator[Callable[[], Any]]:
     """A sandbox in a child process (on one CPU, as `sandbox serve` keeps it, unless ``one_cpu`` is False) and a
     function that opens an autocommit pyodbc connection to it with a token of its system identity."""
+    with _served(one_cpu, timeout) as (connect, _pid):
+        yield connect
+
+
+def _cpu_seconds(pid: int | None = None) -> float | None:
+    """CPU time (user + system) of a process so far: ``pid`` (Linux's /proc), or this one (every thread: the
+    clients' Python, pyodbc and the ODBC driver); None where it cannot be read."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def _served(one_cpu: bool, timeout: int) -> Iterator[tuple[Callable[[], Any], int | None]]:
+    """served, and the child's process id (its CPU time per query is printed beside the throughput)."""
     from tests.conftest import raw_connect
     from tests.e2e.hostile_client import ChildSandbox
 
@@ -78,7 +100,7 @@ def served(one_cpu: bool = True, timeout: int = 10) -> Iterator[Callable[[], Any
             cnxn.autocommit = True
             return cnxn
 
-        yield connect
+        yield connect, child.process.pid
 
 
 def _bench_table(connect: Callable[[], Any]) -> None:
@@ -100,17 +122,23 @@ def bench_queries(seconds: float) -> None:
     import pyodbc
 
     results: dict[tuple[str, int], float] = {}
-    with served() as connect:
+    with _served(True, 10) as (connect, pid):
         _bench_table(connect)
         for label, query in (("literal batch", _literal), ("parameterised", _parameterised)):
             for clients in (1, 8):
+                before = (_cpu_seconds(pid), _cpu_seconds())
+                start = time.perf_counter()
                 try:
                     rate, median = _throughput(connect, query, clients, seconds)
                 except pyodbc.Error as exc:
                     print(f"queries: {label}: not measured, the sandbox answered {exc.args[-1]}")
                     break
+                count = rate * (time.perf_counter() - start)
                 results[(label, clients)] = rate
-                print(f"queries: {label}, {clients} client(s): {rate:.0f} queries/s, median latency {median * 1000:.2f} ms")
+                print(
+                    f"queries: {label}, {clients} client(s): {rate:.0f} queries/s, median latency {median * 1000:.2f} ms"
+                    + _cpu_per_query(before, (_cpu_seconds(pid), _cpu_seconds()), count)
+                )
     with served(one_cpu=False) as connect:
         _bench_table(connect)
         for clients in (1, 8):
@@ -128,6 +156,16 @@ def bench_queries(seconds: float) -> None:
         print(
             f"queries: parameterised / literal throughput (1 client) = {results[('parameterised', 1)] / results[('literal batch', 1)]:.2f}x"
         )
+
+
+def _cpu_per_query(before: tuple[float | None, float | None], after: tuple[float | None, float | None], count: float) -> str:
+    """The sandbox's and the clients' CPU per query over one measurement (what bounds the 8-client / 1-client ratio:
+    one client waits for both in turn, eight can at best keep the sandbox's one CPU busy)."""
+    if None in (*before, *after) or count <= 0:
+        return ""
+    (server0, client0), (server1, client1) = before, after
+    assert server0 is not None and server1 is not None and client0 is not None and client1 is not None
+    return f"; CPU per query: sandbox {(server1 - server0) / count * 1e6:.0f} us, clients {(client1 - client0) / count * 1e6:.0f} us"
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from ..session_context import SessionContext
 from ..sqltypes import Param
 from .errors import SqlError
 from .locks import LockManager, Mode, Owner, Resource, Scope
+from .plans import PlanCache
 from .results import StatementResult
 from .storage import KeyInfo, TableInfo
 from .translate import Translator
@@ -32,6 +33,7 @@ class StatementSession(Protocol):
     store: StateStore
     owner: Owner  # the session's identity in the lock manager
     locks: LockManager
+    plans: PlanCache  # the database's translated SELECTs (plans.py)
     rowcount: int  # @@ROWCOUNT
     identity: int | None  # SCOPE_IDENTITY()
     trancount: int  # @@TRANCOUNT
@@ -50,7 +52,7 @@ class StatementSession(Protocol):
 
     def table_info(self, schema: str, name: str) -> TableInfo | None: ...
 
-    def require(self, permission: str, info: TableInfo) -> None: ...
+    def require(self, permission: str, info: TableInfo, owners: bool = True) -> None: ...
 
     def translator(self, params: dict[str, Param]) -> Translator: ...
 
@@ -63,6 +65,10 @@ class StatementSession(Protocol):
     def materialize(self, views: dict[str, View]) -> None: ...
 
     def enter(self, write: bool) -> None: ...
+
+    def snapshot_keys(self, tree: exp.Expression, tables: list[exp.Table] | None = None) -> list[str]: ...
+
+    def read_committed(self, keys: Sequence[str]) -> None: ...
 
     def lock(self, resource: Resource, mode: Mode, scope: Scope, timeout_ms: int | None = None) -> bool: ...
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlglot import exp
 
 from ..sqltypes import Param, TypeSpec
-from . import errors, table_variables, translate, types, views
+from . import errors, ownership, plans, storage, table_variables, translate, types, undo, views
 from .context import StatementSession
 from .errors import SqlError
 from .results import StatementResult
@@ -67,7 +67,8 @@ def set_variable(session: StatementSession, text: str, params: dict[str, Param])
     return StatementResult()
 
 
-def query(session: StatementSession, tree: exp.Expression, params: dict[str, Param]) -> StatementResult:
+def query(session: StatementSession, tree: exp.Expression, params: dict[str, Param], plan_text: str | None = None) -> StatementResult:
+    """A SELECT's result. ``plan_text``: the statement's text, when it may be kept as a plan (plans.py)."""
     if tree.find(exp.Into):
         raise errors.unsupported("SELECT ... INTO")
     if (
@@ -86,6 +87,11 @@ def query(session: StatementSession, tree: exp.Expression, params: dict[str, Par
             elif name.lower() not in params:
                 raise errors.must_declare(f"@{name}")
         return StatementResult(rowcount=len(result.rows))
+    plan_key = plans.key(plan_text, params) if plan_text is not None else None
+    named = plans.named_tables(tree) if plan_key is not None else None
+    if named is not None and any(session.table_info(schema, name) is None for schema, name in named):
+        named = None  # a view (its expansion depends on other objects) or a missing table (208 below)
+    snapshot = session.snapshot_keys(tree) if named is not None else []
     views.expand(session, tree)
     tr = session.translator(params)
     tr.resolve_tables(tree)
@@ -100,12 +106,85 @@ def query(session: StatementSession, tree: exp.Expression, params: dict[str, Par
     declared = [(_output_name(p), tr.infer(p)) for p in projections]
     sql = tr.sqlite(tr.rewrite(tree))
     session.materialize(tr.resolved.views)
-    session.aliases = set(tr.resolved.scope)
-    cur = session.exec_sqlite(sql, tr.resolved.binds)
+    scope = tuple((alias, tuple(columns)) for alias, columns in tr.resolved.scope.items())
+    if (
+        plan_key is not None
+        and named is not None
+        and not tr.resolved.views
+        and all(bind.startswith("p_") for bind in tr.resolved.binds)  # parameters only: no session value was bound
+    ):
+        rows = [storage.table_row(session.conn, schema, name) for schema, name in named]
+        if all(row is not None for row in rows):
+            probe, probe_args = _probe(named, snapshot)
+            plan = plans.Plan(
+                tables=tuple(row for row in rows if row is not None),
+                probe=probe,
+                probe_args=probe_args,
+                reads=tuple(tr.resolved.reads),
+                snapshot=tuple(snapshot),
+                sql=sql,
+                binds=tuple(tr.resolved.binds),
+                declared=tuple(declared),
+                starred=starred,
+                scope=scope,
+                aliases=frozenset(tr.resolved.scope),
+            )
+            session.plans.put(plan_key, plan)
+    return _run(session, sql, tr.resolved.binds, declared, starred, scope, set(tr.resolved.scope))
+
+
+def run_plan(session: StatementSession, text: str, params: dict[str, Param]) -> StatementResult | None:
+    """The SELECT run from its cached plan; None when there is none, or a table it was made for has changed (the
+    caller translates the statement again, which replaces the plan)."""
+    plan_key = plans.key(text, params)
+    plan = session.plans.get(plan_key) if plan_key is not None else None
+    if plan is None:
+        return None
+    session.enter(write=False)  # schema stability first: no DDL commits between the check and the query
+    now: dict[int, storage.TableRow] = {}
+    present: set[str] = set()
+    for i, schema, name, object_id, info in session.conn.execute(plan.probe, plan.probe_args):
+        if i < 0:
+            present.add(str(name))
+        else:
+            now[int(i)] = (str(schema), str(name), int(object_id), str(info))
+    if any(now.get(i) != row for i, row in enumerate(plan.tables)):
+        return None
+    # A table without an undo log has no uncommitted rows to hide (committed_view would say None).
+    session.read_committed([key for key in plan.snapshot if undo.undo_table(key) in present])
+    for info in plan.reads:
+        session.require("SELECT", info, owners=ownership.OWNERS in present)
+    binds = {bind: types.storage(params[bind[2:]].value) for bind in plan.binds}
+    return _run(session, plan.sql, binds, list(plan.declared), plan.starred, plan.scope, set(plan.aliases))
+
+
+def _probe(named: list[tuple[str, str]], snapshot: list[str]) -> tuple[str, tuple[str, ...]]:
+    """A plan's one query for what it depends on: each table's model row (tagged with its position), and which of
+    the tables' undo logs and the object-owners table exist (tagged -1): one SQLite call instead of one per check."""
+    selects = [
+        f"SELECT {i}, schema_name, name, object_id, info FROM {storage.META} WHERE schema_name = ? AND name = ?" for i in range(len(named))
+    ]
+    names = (*(undo.undo_table(key) for key in snapshot), ownership.OWNERS)
+    marks = ", ".join("?" for _ in names)
+    selects.append(f"SELECT -1, '', name, 0, '' FROM sqlite_master WHERE type = 'table' AND name IN ({marks})")
+    return " UNION ALL ".join(selects), (*(part for pair in named for part in pair), *names)
+
+
+def _run(
+    session: StatementSession,
+    sql: str,
+    binds: dict[str, Any],
+    declared: list[tuple[str, TypeSpec | None]],
+    starred: bool,
+    scope: tuple[tuple[str, tuple[tuple[str, TypeSpec], ...]], ...],
+    aliases: set[str],
+) -> StatementResult:
+    session.aliases = aliases
+    cur = session.exec_sqlite(sql, binds)
     rows = session.fetch(cur)
     names = [d[0] for d in cur.description or []]
     if starred or len(declared) != len(names):
-        declared = [(n, _scope_spec(tr, n)) for n in names]
+        declared = [(n, _scope_spec(scope, n)) for n in names]
     session.rowcount = len(rows)
     return StatementResult(result=types.typed_result(declared, rows), rowcount=len(rows))
 
@@ -118,8 +197,8 @@ def _output_name(node: exp.Expression) -> str:
     return ""  # SQL Server sends an unnamed expression column with an empty name
 
 
-def _scope_spec(tr: translate.Translator, name: str) -> TypeSpec | None:
-    for columns in tr.resolved.scope.values():
+def _scope_spec(scope: tuple[tuple[str, tuple[tuple[str, TypeSpec], ...]], ...], name: str) -> TypeSpec | None:
+    for _alias, columns in scope:
         for cname, spec in columns:
             if cname.lower() == name.lower():
                 return spec

@@ -67,6 +67,7 @@ from . import (
     functions,
     lexer,
     ownership,
+    plans,
     queries,
     schema_ddl,
     storage,
@@ -128,6 +129,7 @@ class SqlSession:
         self.store, self.storage, self.server, self.tran_id, self.ctx = store, storage_, server, tran_id, ctx
         self.conn = storage_.connect(ctx.database, recover=recover)
         self.locks: LockManager = storage_.locks(ctx.database)
+        self.plans = plans.cache(storage_, ctx.database)  # translated SELECTs by text, shared by the database's sessions
         self.writer = storage_.writer(ctx.database)
         self._writing = False  # this session holds ``writer`` (SQLite's write transaction is open)
         self._deferred: list[str] | None = None  # a DML statement's write transaction, not opened yet: the tables to log
@@ -488,13 +490,15 @@ class SqlSession:
             # sqlglot reads DELETE t OUTPUT ... WHERE but not DELETE FROM t OUTPUT ... WHERE; FROM is optional in T-SQL.
             base = st.toks[0].start
             text = text[: st.toks[1].start - base] + text[st.toks[1].end - base :]
+        if first == "SELECT" and (cached := queries.run_plan(self, text, params)) is not None:
+            return [cached]
         tree = translate.parse(text)
         self._remember_tables = isinstance(
             tree, exp.Select | exp.SetOperation | exp.Subquery | exp.Insert | exp.Update | exp.Delete
         ) and not any(s.args.get("into") for s in tree.find_all(exp.Select))
         self._lock_reads(tree)
         if isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery):
-            return [queries.query(self, tree, params)]
+            return [queries.query(self, tree, params, plan_text=text if first == "SELECT" else None)]
         if isinstance(tree, exp.Insert | exp.Update | exp.Delete) and _changes_table_variable(tree):
             return [self._private(lambda: _DML[type(tree)](self, tree, params))]
         if isinstance(tree, exp.Insert):
@@ -587,15 +591,32 @@ class SqlSession:
         if not isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery | exp.Insert | exp.Update | exp.Delete):
             self.enter(write=False)
             return  # DDL and the rest: they name tables, they do not read rows
+        self.read_committed(self.snapshot_keys(tree, tables))
+
+    def snapshot_keys(self, tree: exp.Expression, tables: list[exp.Table] | None = None) -> list[str]:
+        """The user tables a query or DML statement reads as committed: those it names (``tables``: as found after
+        expanding views) but does not change, except CTE names and tables read WITH (NOLOCK)/(READUNCOMMITTED)."""
+        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+        written = set(_targets(tree))
+        keys: list[str] = []
+        for t in tree.find_all(exp.Table) if tables is None else tables:
+            if not t.name:
+                continue
+            hints = {h.name.upper() for w in t.args.get("hints") or [] for h in ([w] if not w.expressions else w.expressions)}
+            key = _table_key(t)
+            if key is None or key in written or key in keys or t.name.lower() in ctes or hints & _DIRTY_READ_HINTS:
+                continue
+            keys.append(key)
+        return keys
+
+    def read_committed(self, keys: Sequence[str]) -> None:
+        """Schema stability for the statement, and a committed-row view of each of these tables another transaction
+        may be changing (none under READ UNCOMMITTED; none for a table this session holds X on)."""
         self.enter(write=False)
         if self.isolation == "READ UNCOMMITTED":
             return
-        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-        written = set(_targets(tree))
-        for t in tables:
-            hints = {h.name.upper() for w in t.args.get("hints") or [] for h in ([w] if not w.expressions else w.expressions)}
-            key = _table_key(t)
-            if key is None or key in written or key in self._views or t.name.lower() in ctes or hints & _DIRTY_READ_HINTS:
+        for key in keys:
+            if key in self._views:
                 continue
             if self.locks.held(self.owner, ("table", key)) == Mode.X:
                 continue  # nobody else has uncommitted changes here (an inserter's IX still needs the view)
@@ -885,13 +906,22 @@ class SqlSession:
                 self._infos[key] = found
         return found
 
-    def require(self, permission: str, info: TableInfo) -> None:
+    def require(self, permission: str, info: TableInfo, owners: bool = True) -> None:
+        """``owners``: False when the caller has just seen that no object has an owner of its own (a cached plan)."""
         if is_variable(info):
             return  # a table variable is the batch's own
-        db = self.db()
-        owner = ownership.object_owner(self.conn, info.object_id)
-        if db is None or not permissions.has(db, self.user, permission, info.schema, owner):
+        owner = ownership.object_owner(self.conn, info.object_id) if owners else None
+        if not self._security_check(lambda db: permissions.has(db, self.user, permission, info.schema, owner)):
             raise errors.permission_denied(permission, info.name, self.ctx.database, info.schema)
+
+    def _security_check(self, check: Callable[[Database], bool]) -> bool:
+        """``check`` on the security state as db() gives it, without copying the committed state for a statement that
+        has not copied it yet: read under the store's lock, it is what that copy would have held (a point query's
+        permission check copied the whole database's principals and permissions each time)."""
+        if self.work is not None or self._snapshot is not None:
+            db = self.db()
+            return db is not None and check(db)
+        return self.store.read(lambda s: (committed := s.server.database(self.ctx.database)) is not None and check(committed))
 
     def materialize(self, views: dict[str, View]) -> None:
         if not views:

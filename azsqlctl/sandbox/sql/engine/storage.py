@@ -361,10 +361,20 @@ class Storage:
             self._readers.clear()
 
 
-def table(conn: sqlite3.Connection, schema: str, name: str) -> TableInfo | None:
+# A table's row in the schema model: schema, name, object id and its description (TableInfo.to_json).
+TableRow = tuple[str, str, int, str]
+
+
+def table_row(conn: sqlite3.Connection, schema: str, name: str) -> TableRow | None:
+    """The table's model row as this connection sees it (what a cached plan is checked against: plans.py)."""
     row = conn.execute(
         f"SELECT schema_name, name, object_id, info FROM {META} WHERE schema_name = ? AND name = ?", (schema, name)
     ).fetchone()
+    return (str(row[0]), str(row[1]), int(row[2]), str(row[3])) if row else None
+
+
+def table(conn: sqlite3.Connection, schema: str, name: str) -> TableInfo | None:
+    row = table_row(conn, schema, name)
     return _table(*row) if row else None
 
 

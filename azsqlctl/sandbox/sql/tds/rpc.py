@@ -13,6 +13,7 @@ parameters bound as values; this module adds RETURNSTATUS, RETURNVALUEs and DONE
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -143,6 +144,19 @@ _DECL = re.compile(r"^\s*(@\w+)\s+([A-Za-z_]\w*)\s*(?:\(\s*([^)]*)\))?\s*(?:(OUT
 
 def parse_declarations(text: str) -> list[Declared]:
     """``@P1 int,@P2 nvarchar(50) OUTPUT`` -> names, types and direction, in order."""
+    return list(_declarations(text) if len(text) <= _CACHED_DECLARATIONS else _parse_declarations(text))
+
+
+# Drivers send the same @params text with every execution of a prepared statement: parsed once per text.
+_CACHED_DECLARATIONS = 1024
+
+
+@functools.lru_cache(maxsize=1024)
+def _declarations(text: str) -> tuple[Declared, ...]:
+    return tuple(_parse_declarations(text))
+
+
+def _parse_declarations(text: str) -> list[Declared]:
     parts: list[str] = []
     depth, start = 0, 0
     for i, ch in enumerate(text):

@@ -64,7 +64,7 @@ class RawChannel:
                 raise ConnectionClosed("login timeout: the client did not complete its login in time")
             wait = left if wait is None else min(wait, left)
         try:
-            self.sock.settimeout(wait)
+            self._timeout(wait)
             data = self.sock.recv(65536)
         except TimeoutError as exc:
             raise ConnectionClosed("timed out waiting for the client") from exc
@@ -73,6 +73,12 @@ class RawChannel:
         if not data:
             raise ConnectionClosed("peer closed the connection")
         return data
+
+    def _timeout(self, seconds: float | None) -> None:
+        """settimeout, only when it changes: each call is a system call (FIONBIO), and a session alternates between
+        its idle and send timeouts on every request."""
+        if self.sock.gettimeout() != seconds:
+            self.sock.settimeout(seconds)
 
     def recv_some(self) -> bytes:
         if self._buf:
@@ -94,7 +100,7 @@ class RawChannel:
 
     def send(self, data: bytes) -> None:
         try:
-            self.sock.settimeout(self.send_timeout)
+            self._timeout(self.send_timeout)
             self.sock.sendall(data)
         except OSError as exc:  # TimeoutError included: a client that stopped reading
             raise ConnectionClosed(str(exc)) from exc
