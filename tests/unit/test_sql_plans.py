@@ -18,7 +18,7 @@ from azsqlctl.sandbox.store import StateStore
 @pytest.fixture
 def session() -> Iterator[SqlSession]:
     store = StateStore(None)
-    storage = Storage(None)
+    storage = Storage(None, store)  # the security state seeds from the store's default state
     ctx = SessionContext(61, "127.0.0.1", "appdb", principal="sandbox-operator@tenant")
     ctx.extra["user"] = "dbo"
     ids = iter(range(1, 100))

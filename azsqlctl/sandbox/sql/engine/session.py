@@ -915,13 +915,10 @@ class SqlSession:
             raise errors.permission_denied(permission, info.name, self.ctx.database, info.schema)
 
     def _security_check(self, check: Callable[[Database], bool]) -> bool:
-        """``check`` on the security state as db() gives it, without copying the committed state for a statement that
-        has not copied it yet: read under the store's lock, it is what that copy would have held (a point query's
-        permission check copied the whole database's principals and permissions each time)."""
-        if self.work is not None or self._snapshot is not None:
-            db = self.db()
-            return db is not None and check(db)
-        return self.store.read(lambda s: (committed := s.server.database(self.ctx.database)) is not None and check(committed))
+        """``check`` on the security state as db() gives it (the committed state is decoded again only when its
+        version moved, so a point query's permission check copies nothing)."""
+        db = self.db()
+        return db is not None and check(db)
 
     def materialize(self, views: dict[str, View]) -> None:
         if not views:
