@@ -56,6 +56,11 @@ def test_a_commit_that_fails_writing_security_keeps_neither_the_data_nor_the_gra
         a.commit()
     assert "(40197)" in str(info.value)
     assert seen(b.cursor()) == (0, [])
+    # The answer carried the rollback (ENVCHANGE): the driver's next transaction starts from nothing open.
+    cur.execute("INSERT INTO dbo.orders VALUES (3, 3)")
+    assert cur.execute("SELECT @@TRANCOUNT").fetchval() == 1
+    a.rollback()
+    assert seen(b.cursor()) == (0, [])
     a.autocommit = True
 
     # A T-SQL COMMIT in a batch, and the autocommit statement: the same.

@@ -19,6 +19,7 @@ from ..faults import Faults
 from ..monitor.audit import LoginEvent, Origin
 from ..state import DbUser, SandboxState
 from ..store import StateStore
+from .engine.errors import SqlError
 from .engine.results import ErrorMessage, StatementResult, TransactionChange
 from .engine.session import SqlSession
 from .engine.storage import Storage
@@ -257,7 +258,7 @@ class SqlEndpoint:
             self.statements.append((ctx.database, sql[:RECENT_STATEMENT_CHARS]))
             del self.statements[:-RECENT_STATEMENTS]
 
-    def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> list[TransactionChange]:
+    def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> StatementResult:
         session = self._session(ctx)
         out: list[TransactionChange | None] = []
         if request == TM_BEGIN_XACT:
@@ -266,12 +267,16 @@ class SqlEndpoint:
             if request == TM_COMMIT_XACT:
                 # The driver's commit ends the transaction whatever its nesting, as SQL Server's TM commit does.
                 session.trancount = min(session.trancount, 1) or 1
-                out.append(session.commit())
+                try:
+                    out.append(session.commit())
+                except SqlError as exc:  # the commit failed and rolled the transaction back (40197): both, as for a batch
+                    events = tuple(c for c in (session.take_failed_commit(),) if c is not None)
+                    return StatementResult(events=events, error=ErrorMessage(exc.number, exc.state, exc.severity, exc.message))
             else:
                 out.append(session.rollback())
             if begin_new:
                 out.append(session.begin())
-        return [change for change in out if change is not None]
+        return StatementResult(events=tuple(change for change in out if change is not None))
 
     def reset(self, ctx: SessionContext) -> None:
         """RESETCONNECTION (a pooled connection handed to its next user): roll back open work, reset session options.

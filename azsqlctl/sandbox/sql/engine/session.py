@@ -252,6 +252,11 @@ class SqlSession:
             text = f"The service has encountered an error processing your request. Please try again. Error code {code}."
             raise SqlError(40197, text, 17) from None
 
+    def take_failed_commit(self) -> TransactionChange | None:
+        """The rollback a failed COMMIT ended its transaction with (once): the client must learn its transaction ended."""
+        change, self._failed_commit = self._failed_commit, None
+        return change
+
     # --- transactions -----------------------------------------------------------------------------
 
     def begin(self) -> TransactionChange | None:

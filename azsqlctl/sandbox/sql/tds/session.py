@@ -32,7 +32,7 @@ from azsqlctl.protocol.tds import (
 from azsqlctl.sandbox.internal_errors import log_internal
 from azsqlctl.sandbox.sql.sqltypes import Param
 
-from ..engine.results import ErrorMessage, StatementResult, TransactionChange
+from ..engine.results import ErrorMessage, StatementResult
 from ..session_context import SessionContext
 from . import errors, results
 from . import tokens as tk
@@ -87,8 +87,9 @@ class Backend(Protocol):
         says whether all succeeded. The session adds RETURNSTATUS, RETURNVALUEs and DONEPROC."""
         ...
 
-    def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> Sequence[TransactionChange]:
-        """A TRANSACTION_MANAGER request: the transactions it began and ended (answered as ENVCHANGEs, then DONE)."""
+    def transaction(self, ctx: SessionContext, request: int, begin_new: bool) -> StatementResult:
+        """A TRANSACTION_MANAGER request: the transactions it began and ended (answered as ENVCHANGEs), or the error a
+        failed commit ended in with the rollback it made, then DONE."""
         ...
 
     def reset(self, ctx: SessionContext) -> None:
@@ -277,8 +278,7 @@ class Session:
             if len(body) < 2:
                 return errors.stream_incorrect(server)
             (request,) = struct.unpack_from("<H", body, 0)
-            changes = self.backend.transaction(self.ctx, request, _begins_new(request, body[2:]))
-            return results.events(changes, server) + tk.done()
+            return results.statements([self.backend.transaction(self.ctx, request, _begins_new(request, body[2:]))], server)
         except ConnectionClosed:
             raise
         except RecursionError:
