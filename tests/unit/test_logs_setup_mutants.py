@@ -261,3 +261,24 @@ def test_plan_reads_the_workspace_first() -> None:
 def test_only_the_state_changed() -> None:
     plan = EnablePlan(SERVER, WS, replace(GOOD, state="Disabled"), GOOD, None, None)
     assert plan.changes == ["auditing state: Disabled -> Enabled"]
+
+
+def test_discover_names_the_setting_that_sends_audit_not_another_to_the_same_workspace() -> None:
+    config = Config(settings=[_to(name="metrics", categories=("Errors",)), _to(name="audit")])
+    assert discover(config, SERVER).via == "diagnostic setting 'audit' on sql-a/master"
+
+
+def test_a_plan_with_one_change_is_not_empty() -> None:
+    only_auditing = plan_enable(Config(auditing=AuditingPolicy("Disabled", True, REQUIRED_GROUPS), settings=[_to()]), SERVER, WS_ID)
+    assert only_auditing.setting_after is None and not only_auditing.empty
+    only_setting = plan_enable(Config(), SERVER, WS_ID)
+    assert only_setting.auditing_after is None and not only_setting.empty
+
+
+def test_every_kept_group_is_named() -> None:
+    kept = ("BATCH_COMPLETED_GROUP", "SCHEMA_OBJECT_CHANGE_GROUP")
+    plan = plan_enable(Config(auditing=AuditingPolicy("Enabled", True, kept), settings=[_to()]), SERVER, WS_ID)
+    assert plan.changes == [
+        "action groups: add FAILED_DATABASE_AUTHENTICATION_GROUP, SUCCESSFUL_DATABASE_AUTHENTICATION_GROUP "
+        "(keeping BATCH_COMPLETED_GROUP, SCHEMA_OBJECT_CHANGE_GROUP)"
+    ]
