@@ -7,6 +7,7 @@ interpret DDL, so a second run plans the same changes again unless the test upda
 
 from __future__ import annotations
 
+import logging
 import threading
 import tomllib
 import uuid
@@ -657,3 +658,67 @@ grants = {{ orders-api = ["reader"] }}
 
 def test_usage_error_is_not_transient() -> None:
     assert UsageError("x").code not in TRANSIENT
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(MemPorts):
+        def session(self, server: str, database: str) -> MemSession:
+            raise KeyError("boom")
+
+    with caplog.at_level(logging.DEBUG, logger="azsqlctl.grant"):
+        row = run_target(Broken({}), _job("bad"), apply=False)
+    assert row.error_code == "internal"
+    (record,) = [r for r in caplog.records if r.name == "azsqlctl.grant"]
+    assert record.getMessage() == f"grant: unexpected error in {SERVER}/bad"
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
+
+
+def test_progress_answers_are_booleans_and_a_late_commit_is_recorded_rolled_back() -> None:
+    p = Progress()
+    assert p.start("s", "a") is True
+    p.stop(0.0)
+    assert p.start("s", "b") is False
+    assert p.may_commit("s", "x") is False
+    assert p.stop(0.0) == {("s", "a"): Phase.ROLLED_BACK, ("s", "x"): Phase.ROLLED_BACK}
+    q = Progress()
+    q.start("s", "a")
+    assert q.may_commit("s", "a") is True
+
+
+def test_request_defaults() -> None:
+    req = Request([])
+    assert (req.custom_roles, req.revoke, req.drop_user, req.exclusive, req.prune) == ({}, False, False, True, False)
+
+
+def test_an_unknown_role_suggests_a_role_the_database_has() -> None:
+    db = MemDb()
+    db.principals.append({"name": "app_reporting", "principal_id": 500, "type": "R", "sid": None})
+    db.add_user("app_reportin", OTHER)  # a user by the near name is no suggestion
+    with pytest.raises(NotFound) as info:
+        build_plan(MemSession(db), SERVER, "appdb", _job(roles=("app_reportng",)).request)
+    assert info.value.message == "role 'app_reportng' is neither a preset nor a role in appdb (did you mean app_reporting?)"
+
+
+def test_a_failed_statement_without_progress_is_that_statements_failure() -> None:
+    db = MemDb(fail_at="ADD MEMBER", error=NotFound("no such role", code="15151"))
+    row = run_target(MemPorts({"appdb": db}), _job(), apply=True)
+    assert (row.status, row.error_code, row.exit_code) == (Status.FAILED, "15151", ExitCode.NOT_FOUND)
+    assert row.error == "statement 2 of 2 failed (add orders-api to db_datareader): no such role"
+
+
+def test_glob_characters_are_only_star_question_mark_and_bracket() -> None:
+    assert not is_glob("XX") and not is_glob("tenant-X")
+
+
+def test_a_glob_without_a_match_lists_every_database_there() -> None:
+    text = f"""
+[identities.orders-api]
+type = "app"
+client_id = "{APP}"
+
+[[targets]]
+databases = ["zz*"]
+grants = {{ orders-api = ["reader"] }}
+"""
+    op = expand_targets(_policy(text), MemPorts({}, listed=["master", "a", "b"]), SERVER)
+    assert op.failed[0].hint == "databases there: a, b"
