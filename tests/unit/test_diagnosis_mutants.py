@@ -386,3 +386,19 @@ def test_other_entra_refusals_read_as_typed() -> None:
 def test_kinds_of_the_table_rows_are_the_error_classes() -> None:
     kinds = {d.kind for d in dg.TABLE.values()}
     assert kinds == {AuthenticationError, ConnectionFailed, NotFound, PermissionDenied, UsageError}
+
+
+def test_defaults_and_the_fallbacks_a_reader_sees() -> None:
+    # no client id anywhere: the placeholder, never an empty name
+    assert dg.explain_entra_failure(EntraFailure("AADSTS700016")) == (
+        "the application <client-id> is not registered in this tenant",
+        "check --client-id / AZURE_CLIENT_ID and --tenant-id / AZURE_TENANT_ID: the app must exist in the tenant you authenticate against",
+    )
+    expired = dg.explain_entra_failure(EntraFailure("AADSTS7000222", client_id=APP))
+    assert expired is not None and expired[0] == f"the client secret of app {APP} has expired (Entra's error does not say when)"
+    # an issuer refusal that printed no issuer, for a subject of no known form: the empty issuer, quoted
+    unknown = dg.explain_entra_failure(EntraFailure("AADSTS700211", subject="custom"), APP)
+    assert unknown is not None and unknown[0].startswith(f"no federated credential of app {APP} names the issuer '' (it must")
+    # the credential's name keeps letters at its ends: only separators are trimmed
+    named = dg.explain_entra_failure(EntraFailure("AADSTS70021", subject="X:deploy:X"), APP)
+    assert named is not None and '"name":"X-deploy-X"' in named[1]
