@@ -589,3 +589,73 @@ def test_the_report_names_its_subject(tmp_path: Path) -> None:
     report = ck._report([passed, CheckResult("b", "B", Status.FAIL, "x")], ctx)
     assert (report.fixes, report.exit_code) == ((), ExitCode.CHECK_FAILED)  # a pass's fix text is no fix; a fail without one neither
     assert ck.ENCRYPTION_NAMES == {0: "off", 1: "on", 2: "not supported", 3: "required"}
+
+
+def test_the_checks_as_the_report_titles_them() -> None:
+    assert [(c.id, c.title, c.hidden) for c in ck.CHECKS] == [
+        ("driver", "ODBC driver", False),
+        ("credential", "Credential", False),
+        ("token", "Token claims", False),
+        ("dns", "DNS", False),
+        ("tcp", "TCP", False),
+        ("tls", "TDS PRELOGIN and TLS", False),
+        ("arm", "(ARM read)", True),
+        ("server", "Server settings (ARM)", False),
+        ("connect", "(token login)", True),
+        ("login", "Token login", False),
+        ("permissions", "Effective permissions", False),
+    ]
+
+
+def test_a_new_context_knows_nothing_yet(tmp_path: Path) -> None:
+    opts = options(tmp_path)
+    plain = DoctorOptions(opts.settings)
+    assert (plain.client_ip, plain.inspect) == ("", False)
+    ctx = DoctorContext(plain, Probes(), opts.settings.require_server())
+    assert (ctx.results, ctx.token, ctx.identity, ctx.identity_name, ctx.addresses) == ({}, None, None, "", ())
+    assert (ctx.server_facts, ctx.server_error, ctx.session, ctx.connect_error, ctx.user_name, ctx.fatal) == (
+        None,
+        None,
+        None,
+        None,
+        "",
+        None,
+    )
+    assert DoctorReport((), None, ExitCode.OK).identity_name == ""
+
+
+def test_nothing_known_of_the_app_or_its_secret(tmp_path: Path) -> None:
+    probes = Probes()
+    probes.token_result = AuthenticationError("refused", "h", details={"entra": {"code": "AADSTS700016"}})
+    assert (
+        ck.check_credential(context(tmp_path, probes))[0].finding
+        == "refused - the application <client-id> is not registered in this tenant"
+    )
+    probes.token_result = AuthenticationError("refused", "h", details={"entra": {"code": "AADSTS7000215"}})
+    cause = ck.check_credential(context(tmp_path, probes))[0].finding
+    assert cause == "refused - the client secret sent for app <client-id> is not one of its secrets"
+
+
+def test_a_refusal_with_a_number_and_no_sqlstate(tmp_path: Path) -> None:
+    probes = Probes()
+    probes.session = AuthenticationError("Cannot open database", details={"number": 4060})
+    login = by_id(ck.doctor(options(tmp_path), probes))["login"]
+    assert login.evidence == {"sqlstate": "", "number": 4060, "server_message": "Cannot open database"}
+
+
+def test_several_roles_and_warnings_are_listed(tmp_path: Path) -> None:
+    probes = Probes()
+    probes.session = Session(roles=("db_ddladmin", "db_owner"), permissions=("CONNECT", "CONTROL"))
+    perms = by_id(ck.doctor(options(tmp_path), probes))["permissions"]
+    assert perms.finding == (
+        "roles: db_ddladmin, db_owner; permissions: CONNECT, CONTROL - member of db_ddladmin: more than an application needs "
+        "(see azsqlctl grant); member of db_owner: more than an application needs (see azsqlctl grant)"
+    )
+
+
+def test_an_old_driver_fails_the_check_not_the_run(tmp_path: Path) -> None:
+    probes = Probes()
+    probes.driver_info = DriverInfo("d", "--driver", "13.1")
+    report = ck.doctor(options(tmp_path), probes)
+    assert by_id(report)["driver"].status == Status.FAIL
+    assert (report.exit_code, report.error) == (ExitCode.CHECK_FAILED, None)  # not "driver not found" (5): it was found
