@@ -180,3 +180,22 @@ def test_resolve_select_reaches_the_given_server_at_its_address() -> None:
     assert [t.servers for t in made.targets] == [["SQL-A.database.windows.net,14330"], ["sql-b.database.windows.net"]]
     made, fleet = resolve_select(policy, port, None)
     assert [m.server for m in fleet.matches] == ["sql-a.database.windows.net", "sql-b.database.windows.net"]
+
+
+def test_an_answer_is_one_page_unthrottled_unless_told() -> None:
+    srv = server("sql-1")
+    answer = GraphAnswer((srv, database(srv, "d")))
+    assert (answer.pages, answer.throttled, answer.truncated) == (1, 0, False)
+    fleet = resolve_fleet(Policy(targets=[Target([], ["*"], {}, 1, FleetSelector())]), Port(answer))
+    assert (fleet.queries, fleet.pages, fleet.throttled, fleet.partial) == (1, 1, 0, [])
+
+
+def test_letters_are_never_glob_characters() -> None:
+    assert '| where resourceGroup in~ (h"RG-X")' in fleet_query(FleetSelector(resource_groups=("RG-X",)))
+
+
+def test_a_missing_tag_matches_no_value() -> None:
+    srv = server("sql-1", tags={"env": "xx"})
+    rows = [srv, database(srv, "d")]
+    assert whys(FleetSelector(tags=(("env", "XX"),)), rows) == [("d", "tag env=XX (server)")]  # the server's, not the database's
+    assert whys(FleetSelector(tags=(("team", "xx"),)), rows) == []  # on neither
