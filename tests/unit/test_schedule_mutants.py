@@ -4,6 +4,8 @@ graph raises, facts merged before dependents start, a check's own exception, ski
 from __future__ import annotations
 
 import graphlib
+import itertools
+import threading
 import time
 
 import pytest
@@ -125,3 +127,22 @@ def test_a_stopped_check_keeps_its_outcome_and_time_includes_hidden_steps() -> N
     [judged] = run_checks(checks, {}, done=done)
     assert (judged.status, judged.finding, judged.evidence, judged.fix, judged.code) == (Status.FAIL, "stopped", {"k": 1}, "do this", "E9")
     assert done["step"].duration_ms >= 20 and judged.duration_ms >= done["step"].duration_ms  # timed with the step it judges
+
+
+def test_checks_run_in_daemon_threads_named_for_the_check() -> None:
+    seen: list[tuple[str, bool]] = []
+
+    def where(_: Ctx) -> tuple[Outcome, None]:
+        thread = threading.current_thread()
+        seen.append((thread.name, thread.daemon))  # a Ctrl-C abandons them instead of waiting for a network step
+        return Outcome(Status.PASS, ""), None
+
+    run_checks([Check("tls", "TLS", where)], {})
+    assert seen == [("check tls", True)]
+
+
+def test_a_checks_time_is_its_bodys_in_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = itertools.count(start=10.0, step=0.25)  # each reading a quarter of a second after the last
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+    [result] = run_checks([Check("a", "A", passes)], {})
+    assert result.duration_ms == 250.0
