@@ -125,3 +125,23 @@ def test_the_dns_suffix_is_a_host_name_and_the_source_is_named() -> None:
     # what is accepted: http and https, ports, paths; a leading dot on the suffix; dns_server is not a URL
     ok = resolve_cloud("lab", {**LAB, "arm_endpoint": "http://127.0.0.1:8443/a/b", "dns_server": "127.0.0.1:53"})
     assert ok.arm_endpoint == "http://127.0.0.1:8443/a/b" and ok.sql_dns_suffix == "sql.lab.example"
+
+
+def test_only_slashes_and_a_leading_dot_are_trimmed() -> None:
+    own = Cloud("x", "https://a", "https://armX", "https://logsX", "s", "https://sqlX", logs_resource="https://audX")
+    assert (own.sql_scope, own.arm_scope, own.logs_audience) == ("https://sqlX/.default", "https://armX/.default", "https://audX")
+    assert Cloud("x", "https://a", "https://a", "https://logsX//", "s", "https://s").logs_audience == "https://logsX"
+    lab = resolve_cloud(
+        "lab",
+        {"arm_endpoint": "https://armX/", "sql_resource": "https://s/", "sql_dns_suffix": ".Xdb.lab", "logs_endpoint": "https://logX/"},
+    )
+    assert (lab.arm_endpoint, lab.arm_resource, lab.logs_endpoint, lab.sql_dns_suffix) == (
+        "https://armX", "https://armX/", "https://logX", "Xdb.lab",
+    )  # fmt: skip
+    assert lab.ca_bundle == ""  # no CA bundle unless given
+
+
+def test_a_bad_dns_suffix_is_a_cloud_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_cloud("lab", {**LAB, "sql_dns_suffix": "db_lab"})
+    assert info.value.code == "bad_cloud"
