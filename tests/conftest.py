@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 import struct
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,13 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
 
 import pytest  # noqa: E402 - (pytest itself is already loaded; azsqlctl, imported next, is cached from here on)
+
+# A shell's background job (`cmd &`, nohup, some CI runners) starts pytest with SIGINT ignored, and every process a
+# test starts would inherit that: the tests that interrupt CLI processes as a terminal's Ctrl-C does would see the
+# signal ignored (azsqlctl rightly keeps an inherited SIG_IGN until its own handler is set). Python's own handler
+# here is reset to the default in every child at exec, as under a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from azsqlctl.sandbox.serve import Sandbox  # noqa: E402
 
