@@ -190,6 +190,15 @@ _SLOW_TESTS: dict[str, str] = {
 }
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject's addopts): one worker more than the machine has CPUs. Many tests wait (subprocesses,
+    sockets, login timeouts, node) while the rest are CPU-bound; on the 2-core machine, with 2/3/4 workers the quick
+    loop took 80/64/66 s and the whole suite 241/208 s (2 vs 3, idle, same main; docs/performance.md)."""
+    del config
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)  # the CPUs this run may use
+    return cpus + 1
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests = Path(__file__).resolve().parent
     files: set[str] = set()
