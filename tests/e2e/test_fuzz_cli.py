@@ -102,10 +102,12 @@ def invocation(draw: st.DrawFn) -> tuple[list[str], dict[str, str], str | bytes]
 
 
 @pytest.fixture(scope="module")
-def refused_port() -> int:
+def refused_port() -> Iterator[int]:
+    """A port that refuses connections: bound and never listening, held for the module's tests (a port merely freed
+    could be taken by another worker's sandbox meanwhile, which would answer instead of refusing)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 @settings(
