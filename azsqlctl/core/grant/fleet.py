@@ -93,6 +93,14 @@ def _tags(value: object) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
+def _glob_reason(what: str, value: str, patterns: Sequence[str]) -> str | None:
+    """Why ``value`` was selected (the pattern that matched, when it is not the name itself), or None: not selected."""
+    hit = _any_glob(value, patterns)
+    if not hit:
+        return None
+    return f"{what} {value}" + (f" ({hit})" if hit.lower() != value.lower() else "")
+
+
 def _any_glob(value: str, patterns: Sequence[str]) -> str:
     """The first pattern ``value`` matches (case-insensitively, as Azure names compare), or ""."""
     return next((p for p in patterns if fnmatch.fnmatchcase(value.lower(), p.lower())), "")
@@ -122,19 +130,17 @@ def match_rows(selector: FleetSelector, databases: Sequence[str], rows: Sequence
         if selector.management_group:
             why.append(f"management group {selector.management_group}")
         if selector.resource_groups:
-            hit = _any_glob(rg, selector.resource_groups)
-            if not hit:
+            if (said := _glob_reason("resource group", rg, selector.resource_groups)) is None:
                 continue
-            why.append(f"resource group {rg}" + (f" ({hit})" if hit.lower() != rg.lower() else ""))
+            why.append(said)
         if selector.locations:
             if location.lower() not in {loc.lower() for loc in selector.locations}:
                 continue
             why.append(f"location {location}")
         if selector.servers:
-            hit = _any_glob(server_name, selector.servers)
-            if not hit:
+            if (said := _glob_reason("server", server_name, selector.servers)) is None:
                 continue
-            why.append(f"server {server_name}" + (f" ({hit})" if hit.lower() != server_name.lower() else ""))
+            why.append(said)
         own, inherited = _tags(row.get("tags")), _tags(server.get("tags"))
         tag_ok = True
         for key, value in selector.tags:

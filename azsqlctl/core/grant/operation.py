@@ -454,11 +454,9 @@ def execute(
     admin without ``replace_admin`` is refused before anything is written.
     """
     run = _runner(ports, concurrency, on_done, backoff, sleep, progress)
-    if mode is Mode.APPLY:
-        admin = _admin_step(admin_port, op, write=True)
-        return Outcome(mode, op.failed + run(op.jobs, True, None), admin)
-    admin = _admin_step(admin_port, op, write=False)
-    return Outcome(mode, op.failed + run(op.jobs, False, None), admin)
+    write = mode is Mode.APPLY
+    admin = _admin_step(admin_port, op, write=write)
+    return Outcome(mode, op.failed + run(op.jobs, write, None), admin)
 
 
 def pending(planned: Outcome) -> bool:

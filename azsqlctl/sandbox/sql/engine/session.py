@@ -441,7 +441,8 @@ class SqlSession:
             self.pending_error = None
             # A deadlock victim's transaction is rolled back (1205), and with XACT_ABORT ON any error's.
             change = self.rollback() if (self.xact_abort or err.number == 1205) and self.trancount else None
-            change, self._failed_commit = change or self._failed_commit, None  # the client learns its transaction ended
+            failed = self.take_failed_commit()
+            change = change or failed  # the client learns its transaction ended
             line = run.sql.count("\n", 0, st.toks[0].start) + 1
             run.pieces.append(StatementResult(events=_events(change), error=_error_message(err, line)))
             if self.xact_abort or err.number not in errors.STATEMENT_LEVEL:
