@@ -68,6 +68,8 @@ class Faults:
 
     def take(self, surface: str, kinds: set[str], database: str = "") -> Fault | None:
         """Consume one armed fault of ``surface`` whose kind is in ``kinds`` (and whose database, if any, is ``database``)."""
+        if not self._armed:  # every request asks: no lock while nothing is armed (one armed meanwhile counts from the next)
+            return None
         with self._lock:
             for fault in self._armed:
                 if fault.database and fault.database.lower() != database.lower():

@@ -299,6 +299,23 @@ def test_idle_session_is_closed_at_the_idle_timeout(harness: Harness) -> None:
     harness.healthy()
 
 
+def test_a_client_that_stops_reading_is_closed_at_the_send_timeout(harness: Harness) -> None:
+    """A client that asks for a large result and never reads it: the session's send gives up at the send timeout
+    (once logged in, the kernel's SO_SNDTIMEO) and the connection closes, rather than a thread blocked forever."""
+    tds = harness.sandbox.tds
+    assert tds is not None
+    tds.limits = replace(tds.limits, send_timeout=0.5)
+    sock = hc.logged_in(harness.sandbox, harness.token)
+    big = "SELECT REPLICATE(CONVERT(NVARCHAR(MAX), N'x'), 20000000) AS big"  # 40 MB: more than both sockets' buffers
+    sock.sendall(hc.packet(SQL_BATCH, hc.ALL_HEADERS + _sql(big)))
+    time.sleep(3)  # the answer fills the buffers, the sandbox's send blocks, and its timeout runs out
+    # Had the send not timed out, reading now would let the whole answer through and the connection stay open.
+    assert hc.closed_by_server(sock, timeout=5)
+    sock.close()
+    tds.limits = TdsLimits()
+    harness.healthy()
+
+
 def test_unknown_packet_type_after_login_is_closed(harness: Harness) -> None:
     sock = hc.logged_in(harness.sandbox, harness.token)
     sock.sendall(hc.packet(0x42, b"junk"))

@@ -266,3 +266,32 @@ def test_rpc_decoder_fails_only_with_decode_errors(data: bytes) -> None:
 def test_batches_of_captured_requests(parts: list[bytes], sep: bytes) -> None:
     calls = parse_rpc(sep.join(parts))
     assert [c.name for c in calls] == ["sp_prepexec" if p == ODBC_PREPEXEC else "sp_datatype_info_100" for p in parts]
+
+
+def test_each_type_infos_length_is_what_read_type_info_reads() -> None:
+    """read_param_type finds a TYPE_INFO it has read before by its bytes: the length it slices for each type code
+    must be exactly what read_type_info consumes, or a parameter would be read from the wrong offset."""
+    collation = b"\x09\x04\xd0\x00\x34"
+    samples = {
+        ti.INTN: b"\x04", ti.FLTN: b"\x08", ti.BITN: b"\x01", ti.GUID: b"\x10", ti.MONEYN: b"\x08", ti.DATETIMN: b"\x08",
+        ti.DECIMALN: b"\x11\x12\x02", ti.NUMERICN: b"\x05\x09\x00", ti.TIMEN: b"\x07", ti.DATETIME2N: b"\x03",
+        ti.DATETIMEOFFSETN: b"\x07", ti.DATEN: b"", ti.VARCHAR: b"\x20" + collation, ti.VARBINARY: b"\x20",
+        ti.NVARCHAR: b"\xff\xff" + collation, ti.BIGVARBIN: b"\x40\x00", ti.NTEXT: b"\xff\xff\xff\x7f" + collation,
+        ti.IMAGE: b"\xff\xff\xff\x7f", ti.INT4: b"",
+    }  # fmt: skip
+    for code, rest in samples.items():
+        data = bytes([code]) + rest
+        r = tr.Reader(data + b"\xaa")
+        tr.read_type_info(r)
+        assert r.pos == len(data) == tr._TYPE_INFO_BYTES[code], hex(code)
+        for _ in range(2):  # read, then found by its bytes: the same type, the same offset after it
+            r = tr.Reader(data + b"\xaa")
+            assert tr.read_param_type(r)[1] == tr.read_type_info(tr.Reader(data)).spec()
+            assert r.pos == len(data)
+
+
+def test_a_type_info_once_refused_is_refused_again() -> None:
+    """Only TYPE_INFOs read_type_info accepted are remembered: a bad length stays an error every time."""
+    for _ in range(2):
+        with pytest.raises(tr.TdsDecodeError):
+            tr.read_param_type(tr.Reader(bytes([ti.INTN, 3])))

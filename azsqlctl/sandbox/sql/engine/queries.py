@@ -143,13 +143,17 @@ def run_plan(session: StatementSession, text: str, params: dict[str, Param]) -> 
     session.enter(write=False)  # schema stability first: no DDL commits between the check and the query
     now: dict[int, storage.TableRow] = {}
     present: set[str] = set()
+    version = 0
     for i, schema, name, object_id, info in session.conn.execute(plan.probe, plan.probe_args):
-        if i < 0:
+        if i == _SECURITY_ROW:
+            version = int(object_id)
+        elif i < 0:
             present.add(str(name))
         else:
             now[int(i)] = (str(schema), str(name), int(object_id), str(info))
     if any(now.get(i) != row for i, row in enumerate(plan.tables)):
         return None
+    session.security_version_seen(version)  # the permission checks below need not read it again
     # A table without an undo log has no uncommitted rows to hide (committed_view would say None).
     session.read_committed([key for key in plan.snapshot if undo.undo_table(key) in present])
     for info in plan.reads:
@@ -167,7 +171,11 @@ def _probe(named: list[tuple[str, str]], snapshot: list[str]) -> tuple[str, tupl
     names = (*(undo.undo_table(key) for key in snapshot), ownership.OWNERS)
     marks = ", ".join("?" for _ in names)
     selects.append(f"SELECT -1, '', name, 0, '' FROM sqlite_master WHERE type = 'table' AND name IN ({marks})")
+    selects.append(f"SELECT {_SECURITY_ROW}, '', '', version, '' FROM {storage.SECURITY} WHERE id = 1")
     return " UNION ALL ".join(selects), (*(part for pair in named for part in pair), *names)
+
+
+_SECURITY_ROW = -2  # the probe's row with the committed security state's version, read in the same SQLite statement
 
 
 def _run(

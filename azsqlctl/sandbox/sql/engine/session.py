@@ -153,6 +153,7 @@ class SqlSession:
         self._snapshot: Database | None = None  # the committed security state, as last read
         self._snapshot_version = 0  # its version (0: none)
         self._snapshot_fresh = False  # read by the running statement (each statement reads what is committed then)
+        self._version_seen: int | None = None  # the committed version a query of the running statement read (0: none)
         # The running statement's user tables as looked up (translation, permission checks and committed-row views
         # each ask): one SQLite query per table per statement. Each lookup releases and retakes the GIL, which under
         # many sessions costs more than the query itself. Only queries and DML remember (they never change a table's
@@ -191,11 +192,23 @@ class SqlSession:
         self.db()
         return self._snapshot_version
 
+    def security_version_seen(self, version: int) -> None:
+        """The running statement has just read the committed security state's version (0: there is none) along with
+        what it read anyway (a cached plan's probe): db() then reads the state itself only if that version moved."""
+        self._version_seen = version
+
     def _committed(self) -> Database | None:
         """Read the committed security state into the snapshot (decoded again only when its version moved)."""
         exists = self.store.read(lambda s: s.server.database(self.ctx.database) is not None)
         known = self._snapshot_version if self._snapshot is not None else 0
-        found = storage.read_security(self.conn, known) if exists else None  # not: master, or a database deleted since
+        seen, self._version_seen = self._version_seen, None
+        found: tuple[int, dict[str, Any] | None] | None
+        if not exists:
+            found = None  # master, or a database deleted since
+        elif seen is not None and seen == known and known:
+            found = (known, None)  # the snapshot is of the committed version: nothing to read
+        else:
+            found = storage.read_security(self.conn, known)
         if found is None:
             self._snapshot, self._snapshot_version = None, 0
         elif found[1] is not None:
@@ -420,6 +433,7 @@ class SqlSession:
         """One statement: its pieces, or its error (which ends the statement or the batch, as SQL Server's do);
         then the statement's locks and committed-row views go, and outside a transaction its changes commit."""
         self._snapshot_fresh = False
+        self._version_seen = None
         self._failed_commit = None
         self._infos.clear()
         self._remember_tables = False
@@ -454,6 +468,9 @@ class SqlSession:
 
     def _statement(self, st: batch.Statement, params: dict[str, Param]) -> list[StatementResult]:
         first = st.first
+        # A SELECT is none of the statements below but the last ones: its cached plan first, the hot path of every ORM.
+        if first == "SELECT" and (cached := queries.run_plan(self, st.text, params)) is not None:
+            return [cached]
         words = [t.text.upper() for t in st.toks if t.kind == "word"]
         if first in ("EXEC", "EXECUTE"):
             if applock.procedure(st.toks):
@@ -496,8 +513,6 @@ class SqlSession:
             # sqlglot reads DELETE t OUTPUT ... WHERE but not DELETE FROM t OUTPUT ... WHERE; FROM is optional in T-SQL.
             base = st.toks[0].start
             text = text[: st.toks[1].start - base] + text[st.toks[1].end - base :]
-        if first == "SELECT" and (cached := queries.run_plan(self, text, params)) is not None:
-            return [cached]
         tree = translate.parse(text)
         self._remember_tables = isinstance(
             tree, exp.Select | exp.SetOperation | exp.Subquery | exp.Insert | exp.Update | exp.Delete

@@ -25,7 +25,7 @@ from ..engine.results import StatementResult
 from . import results
 from . import tokens as tk
 from .typecatalog import datatype_info
-from .typeread import MAX_PLP_BYTES, Reader, TdsDecodeError, read_type_info, read_value
+from .typeread import MAX_PLP_BYTES, Reader, TdsDecodeError, read_param_type, read_value
 
 PROC_IDS = {
     1: "sp_cursor",
@@ -89,13 +89,14 @@ def _read_call(r: Reader) -> RpcCall:
         proc_id = None
         name = _normalise(r.take(2 * n).decode("utf-16-le", errors="replace"))
     call = RpcCall(name, proc_id, r.u16())
-    while r.remaining and r.peek() not in BATCH_SEPARATORS:
+    data, params = r.data, call.params
+    while r.pos < len(data) and data[r.pos] not in BATCH_SEPARATORS:
         pname = r.b_varchar()
         status = r.u8()
         if status & STATUS_ENCRYPTED:
             raise TdsDecodeError("Always Encrypted parameters are not supported")
-        wt = read_type_info(r)
-        call.params.append(Param(pname, wt.spec(), read_value(r, wt), bool(status & STATUS_BY_REF)))
+        wt, spec = read_param_type(r)
+        params.append(Param(pname, spec, read_value(r, wt, spec), bool(status & STATUS_BY_REF)))
     return call
 
 

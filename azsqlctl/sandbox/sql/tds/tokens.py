@@ -6,6 +6,7 @@ the LOGINACK TDS version is big-endian.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -174,11 +175,18 @@ def _fitted(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> list[Ty
 
 def colmetadata(columns: Sequence[Column], specs: Sequence[TypeSpec] | None = None) -> bytes:
     specs = list(specs) if specs is not None else _fitted(columns, [])
-    out = bytearray([COLMETADATA]) + struct.pack("<H", len(columns))
-    for col, spec in zip(columns, specs, strict=True):
+    if len(columns) != len(specs):
+        raise ValueError(f"{len(columns)} columns, {len(specs)} types")
+    return _colmetadata(tuple(col.name for col in columns), tuple(specs))
+
+
+@functools.lru_cache(maxsize=512)  # an application sends the same few queries again and again: the same result shapes
+def _colmetadata(names: tuple[str, ...], specs: tuple[TypeSpec, ...]) -> bytes:
+    out = bytearray([COLMETADATA]) + struct.pack("<H", len(names))
+    for name, spec in zip(names, specs, strict=True):
         out += struct.pack("<IH", 0, 0x0001 | 0x0008)  # user type 0; nullable, updateable-unknown
         out += ti.type_info(spec)
-        out += b_varchar(col.name)
+        out += b_varchar(name)
     return bytes(out)
 
 

@@ -228,6 +228,45 @@ def read_type_info(r: Reader) -> WireType:
     raise TdsDecodeError(f"unsupported TYPE_INFO {code:#04x}")
 
 
+def _type_info_bytes(code: int) -> int:
+    """How many bytes a TYPE_INFO starting with ``code`` takes (the code itself included); 0 for an unknown code."""
+    if code in FIXED_SIZES or code == DATEN:
+        return 1
+    if code in (TIMEN, DATETIME2N, DATETIMEOFFSETN):
+        return 2
+    if code in (DECIMALN, NUMERICN, DECIMAL, NUMERIC):
+        return 4
+    collation = 5 if code in COLLATED_TYPES else 0
+    for kinds, size in ((BYTELEN_TYPES, 1), (USHORTLEN_TYPES, 2), (LONGLEN_TYPES, 4)):
+        if code in kinds:
+            return 1 + size + collation
+    return 0
+
+
+_TYPE_INFO_BYTES = {code: n for code in range(256) if (n := _type_info_bytes(code))}
+# A session's parameters repeat a handful of TYPE_INFOs (a point query's sp_prepexec: INTN, then NVARCHAR(MAX) twice):
+# each is read and checked once, then found by its bytes. Only TYPE_INFOs that read_type_info accepted are kept.
+_KNOWN_TYPE_INFOS: dict[bytes, tuple[WireType, TypeSpec]] = {}
+_KNOWN_TYPE_INFOS_MAX = 512
+
+
+def read_param_type(r: Reader) -> tuple[WireType, TypeSpec]:
+    """``read_type_info`` and the SQL type it carries: what an RPC parameter declares."""
+    pos = r.pos
+    n = _TYPE_INFO_BYTES.get(r.data[pos]) if pos < len(r.data) else None
+    if n is not None:
+        known = _KNOWN_TYPE_INFOS.get(r.data[pos : pos + n])
+        if known is not None:
+            r.pos = pos + n
+            return known
+    wt = read_type_info(r)
+    found = (wt, wt.spec())
+    if len(_KNOWN_TYPE_INFOS) >= _KNOWN_TYPE_INFOS_MAX:
+        _KNOWN_TYPE_INFOS.clear()
+    _KNOWN_TYPE_INFOS[r.data[pos : r.pos]] = found
+    return found
+
+
 def _check_size(code: int, size: int) -> None:
     allowed = _NULLABLE_SIZES.get(code)
     if allowed is not None and size not in allowed:
@@ -256,8 +295,9 @@ def read_plp(r: Reader) -> bytes | None:
     return b"".join(parts)
 
 
-def read_value(r: Reader, wt: WireType) -> SqlValue:
-    """One value of type ``wt`` (the ParamLenData / row data of [MS-TDS] 2.2.6.6 / 2.2.7.19)."""
+def read_value(r: Reader, wt: WireType, spec: TypeSpec | None = None) -> SqlValue:
+    """One value of type ``wt`` (the ParamLenData / row data of [MS-TDS] 2.2.6.6 / 2.2.7.19); ``spec``: ``wt.spec()``
+    when the caller has it."""
     c = wt.code
     if wt.plp:
         raw = read_plp(r)
@@ -277,13 +317,16 @@ def read_value(r: Reader, wt: WireType) -> SqlValue:
             raw = None
     if raw is None:
         return None
-    return _from_bytes(raw, wt)
+    return _from_bytes(raw, wt, spec or wt.spec())
 
 
-def _from_bytes(raw: bytes, wt: WireType) -> SqlValue:
+def _from_bytes(raw: bytes, wt: WireType, spec: TypeSpec) -> SqlValue:
     c = wt.code
-    spec = wt.spec()
     t = spec.type
+    if t == SqlType.NVARCHAR:  # first: every statement and declaration list is one
+        if len(raw) % 2:
+            raise TdsDecodeError("odd byte count in UTF-16 text")
+        return raw.decode("utf-16-le", errors="surrogatepass")
     if t in (SqlType.TINYINT, SqlType.SMALLINT, SqlType.INT, SqlType.BIGINT):
         if len(raw) not in (1, 2, 4, 8):
             raise TdsDecodeError(f"integer of {len(raw)} bytes")
@@ -330,10 +373,6 @@ def _from_bytes(raw: bytes, wt: WireType) -> SqlValue:
             return utc.replace(tzinfo=dt.UTC).astimezone(tz)
         except OverflowError as exc:
             raise TdsDecodeError("datetimeoffset out of range") from exc
-    if t == SqlType.NVARCHAR:
-        if len(raw) % 2:
-            raise TdsDecodeError("odd byte count in UTF-16 text")
-        return raw.decode("utf-16-le", errors="surrogatepass")
     if t == SqlType.VARCHAR:
         return raw.decode(_codec(wt.collation), errors="replace")
     if t == SqlType.VARBINARY:

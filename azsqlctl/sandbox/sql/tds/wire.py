@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -55,18 +56,19 @@ class RawChannel:
         self.deadline: float | None = None  # time.monotonic() by which reading must be done (the login timeout)
         self.idle_timeout = idle_timeout  # the longest wait for the client's next bytes
         self.send_timeout = send_timeout  # the longest a send may block on a client that does not read
+        self._kernel_timeouts: tuple[float | None, float | None] | None = None  # what SO_RCVTIMEO/SO_SNDTIMEO hold
 
     def _recv(self) -> bytes:
-        wait = self.idle_timeout
-        if self.deadline is not None:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                raise ConnectionClosed("login timeout: the client did not complete its login in time")
-            wait = left if wait is None else min(wait, left)
         try:
-            self._timeout(wait)
+            if self.deadline is not None:
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise ConnectionClosed("login timeout: the client did not complete its login in time")
+                self._timeout(left if self.idle_timeout is None else min(self.idle_timeout, left))
+            else:
+                self._use_kernel_timeouts()
             data = self.sock.recv(65536)
-        except TimeoutError as exc:
+        except (TimeoutError, BlockingIOError) as exc:  # BlockingIOError: SO_RCVTIMEO ran out
             raise ConnectionClosed("timed out waiting for the client") from exc
         except OSError as exc:
             raise ConnectionClosed(str(exc)) from exc
@@ -75,10 +77,23 @@ class RawChannel:
         return data
 
     def _timeout(self, seconds: float | None) -> None:
-        """settimeout, only when it changes: each call is a system call (FIONBIO), and a session alternates between
-        its idle and send timeouts on every request."""
+        """settimeout, only when it changes (each call is a system call, FIONBIO); while a deadline runs (the login)."""
+        self._kernel_timeouts = None
         if self.sock.gettimeout() != seconds:
             self.sock.settimeout(seconds)
+
+    def _use_kernel_timeouts(self) -> None:
+        """Once logged in: a blocking socket whose idle and send timeouts are the kernel's (SO_RCVTIMEO, SO_SNDTIMEO),
+        set once. Python's own timeouts cost a poll() before every recv and send, and a FIONBIO each time a session
+        turned from reading to answering: four system calls a request, each a chance for the interpreter lock to go to
+        another session's thread."""
+        wanted = (self.idle_timeout, self.send_timeout)
+        if self._kernel_timeouts == wanted:
+            return
+        self.sock.settimeout(None)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self.idle_timeout))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(self.send_timeout))
+        self._kernel_timeouts = wanted
 
     def recv_some(self) -> bytes:
         if self._buf:
@@ -100,10 +115,21 @@ class RawChannel:
 
     def send(self, data: bytes) -> None:
         try:
-            self._timeout(self.send_timeout)
+            if self.deadline is not None:
+                self._timeout(self.send_timeout)
+            else:
+                self._use_kernel_timeouts()
             self.sock.sendall(data)
-        except OSError as exc:  # TimeoutError included: a client that stopped reading
+        except OSError as exc:  # TimeoutError and BlockingIOError (SO_SNDTIMEO) included: a client that stopped reading
             raise ConnectionClosed(str(exc)) from exc
+
+
+def _timeval(seconds: float | None) -> bytes:
+    """A struct timeval for SO_RCVTIMEO/SO_SNDTIMEO (zeros: no timeout)."""
+    if not seconds or seconds <= 0:
+        return struct.pack("@ll", 0, 0)
+    whole = int(seconds)
+    return struct.pack("@ll", whole, max(int((seconds - whole) * 1_000_000), 0 if whole else 1))
 
 
 class TlsChannel:
