@@ -154,6 +154,7 @@ class SqlSession:
         self._snapshot_version = 0  # its version (0: none)
         self._snapshot_fresh = False  # read by the running statement (each statement reads what is committed then)
         self._version_seen: int | None = None  # the committed version a query of the running statement read (0: none)
+        self._schema_stable = False  # the running statement holds its Sch-S lock (enter)
         # The running statement's user tables as looked up (translation, permission checks and committed-row views
         # each ask): one SQLite query per table per statement. Each lookup releases and retakes the GIL, which under
         # many sessions costs more than the query itself. Only queries and DML remember (they never change a table's
@@ -319,12 +320,14 @@ class SqlSession:
 
     def close(self) -> None:
         self.rollback()
+        self._schema_stable = False
         self.locks.release_all(self.owner, *Scope)  # session-owned application locks end with the session
         self.conn.close()
 
     def _end_transaction(self) -> None:
         self._savepoints.clear()
         self._security_savepoints.clear()
+        self._schema_stable = False
         self.locks.release_all(self.owner, Scope.TRANSACTION, Scope.STATEMENT)
 
     def lock(self, resource: Resource, mode: Mode, scope: Scope, timeout_ms: int | None = None) -> bool:
@@ -463,6 +466,7 @@ class SqlSession:
                 return _Flow.STOP
         finally:
             self._drop_views()
+            self._schema_stable = False
             self.locks.release_all(self.owner, Scope.STATEMENT, *((Scope.TRANSACTION,) if self.trancount == 0 else ()))
         return _Flow.NEXT
 
@@ -593,7 +597,10 @@ class SqlSession:
 
         Reads see the last committed data (READ COMMITTED): SQLite's read transaction lasts one statement."""
         del write  # reads and writes alike; a writer's table locks are taken by _atomic
+        if self._schema_stable:
+            return  # this statement holds it already (a cached plan takes it before its probe, then reads)
         self.lock(_SCHEMA, Mode.SCH_S, Scope.STATEMENT)
+        self._schema_stable = True
 
     def _lock_reads(self, tree: exp.Expression) -> None:
         """Reads see committed rows (READ_COMMITTED_SNAPSHOT, Azure SQL Database's default): for each user table another
