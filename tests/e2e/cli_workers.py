@@ -95,7 +95,12 @@ class CliWorkers:
     def _receive(self, conn: Connection) -> object:
         if not conn.poll(_COMMAND_TIMEOUT):
             raise TimeoutError(f"a CLI worker gave no answer in {_COMMAND_TIMEOUT:.0f} s")
-        return conn.recv()
+        try:
+            return conn.recv()
+        except (EOFError, OSError):  # the worker died (its traceback, if any, is on the test's captured stderr)
+            proc = self._procs[self._conns.index(conn)]
+            proc.join(5)
+            raise RuntimeError(f"a CLI worker ended without answering (exit code {proc.exitcode})") from None
 
     def _pid(self, conn: Connection) -> int:
         pid = self._receive(conn)
