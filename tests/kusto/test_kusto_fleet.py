@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from azsqlctl.core.logs.kql import Filters, GroupKey, IngestionWindow, LogsRequest, ServerScope, build_query
-from tests.kusto.test_kusto_language_service import Validator, language_service  # noqa: F401 - the fixture installs the tree
+from tests.kusto.language_service import Validator
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def validator() -> Iterator[Validator]:
-    v = Validator()
-    yield v
-    v.close()
 
 
 def test_fleet_filters_in_every_view_have_no_diagnostics(validator: Validator) -> None:
@@ -35,7 +25,7 @@ def test_fleet_filters_in_every_view_have_no_diagnostics(validator: Validator) -
             build_query(LogsRequest(since=T0, filters=f), IngestionWindow(T0, T0 + timedelta(seconds=30))).text,
         ]
     assert all("LogicalServerName_s =~ " in q for q in queries)
-    results = validator.check(queries)
+    results = validator.check(queries, strings=True)
     assert [r["diagnostics"] for r in results] == [[]] * len(queries)
     # and the literals stay literals: the service decodes exactly the names given
     assert results[3]["strings"][2:6] == ["sql-eu-001", 'we"ird\\name', "tenant_a", "tenant_b"], results[3]["strings"]

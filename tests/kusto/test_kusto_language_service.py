@@ -1,7 +1,7 @@
 """Every query shape the builder can produce is valid KQL for Microsoft's Kusto language service.
 
-validate.js runs ``@kusto/language-service-next`` (pinned in package-lock.json; .ci/run does
-``npm ci`` here) against the AzureDiagnostics columns Microsoft documents
+validate.js (one process per session: conftest.py) runs ``@kusto/language-service-next`` (pinned in
+package-lock.json; .ci/run does ``npm ci`` here) against the AzureDiagnostics columns Microsoft documents
 (azure_diagnostics_schema.json) and reports diagnostics and the decoded string literals.
 Skipped only when node or the installed package is missing.
 """
@@ -9,63 +9,16 @@ Skipped only when node or the installed package is missing.
 from __future__ import annotations
 
 import itertools
-import json
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from azsqlctl.core.logs.kql import Filters, GroupKey, IngestionWindow, KqlQuery, LogsRequest, build_query
-from tests import npm_trees
+from tests.kusto.language_service import Validator
 
-HERE = Path(__file__).parent
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def language_service() -> None:
-    """Microsoft's Kusto language service, locked in tests/kusto (installed on first use, never skipped)."""
-    npm_trees.ensure(npm_trees.KUSTO, "@kusto/language-service-next")
-
-
-class Validator:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [npm_trees.node(), str(HERE / "validate.js")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            cwd=HERE,
-        )
-        self.count = 0
-
-    def check(self, queries: list[str]) -> list[dict[str, Any]]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        for i, q in enumerate(queries):
-            self.proc.stdin.write(json.dumps({"id": i, "query": q}) + "\n")
-        self.proc.stdin.flush()
-        out = [json.loads(self.proc.stdout.readline()) for _ in queries]
-        assert [o["id"] for o in out] == list(range(len(queries)))
-        self.count += len(queries)
-        return out
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def validator() -> Iterator[Validator]:
-    v = Validator()
-    yield v
-    v.close()
 
 
 FULL = Filters(server="srv1", database="db1", principal="app@contoso.com", client_ip="203.0.113.7", app="sqlcmd", error=18456, state=5)
@@ -123,6 +76,6 @@ def test_filter_values_stay_literals_for_the_kusto_parser(
     request = LogsRequest(
         since=T0, filters=Filters(server=server, database=database, principal=principal, app=app), summary_by=() if summary else None
     )
-    (result,) = validator.check([build_query(request).text])
+    (result,) = validator.check([build_query(request).text], strings=True)
     assert result["diagnostics"] == []
     assert result["strings"][2:6] == [server, database, principal, app]
