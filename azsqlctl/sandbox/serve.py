@@ -36,7 +36,7 @@ from .monitor.audit import Retention
 from .sql.endpoint import SqlEndpoint
 from .sql.tds.server import TdsServer
 from .state import SandboxState
-from .store import StateStore
+from .store import StateStore, default_state_path
 from .surfaces import (
     ARM_RESOURCE,
     HOST,
@@ -54,13 +54,8 @@ from .surfaces import (
     stop_all,
 )
 
-__all__ = ["ARM_RESOURCE", "HOST", "SQL_AUDIENCES", "SQL_RESOURCE", "Sandbox", "default_state_path", "run", "serve"]
+__all__ = ["ARM_RESOURCE", "HOST", "SQL_AUDIENCES", "SQL_RESOURCE", "Sandbox", "run", "serve"]
 S = TypeVar("S", bound=Surface)
-
-
-def default_state_path() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "azsqlctl" / "sandbox" / "state.json"
 
 
 _paths = ssl.get_default_verify_paths()
