@@ -71,13 +71,15 @@ def material_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """CA, server certificate and signing keys, generated once per test session (RSA keygen is slow: six 2048-bit
     keys, ~0.1-0.3 s of CPU each)."""
     from azsqlctl.sandbox.certs import ensure_certificates
-    from azsqlctl.sandbox.entra.federation import Federation
+    from azsqlctl.sandbox.entra.federation import ISSUER_URLS, Federation
     from azsqlctl.sandbox.entra.tokens import Issuer
 
     material = tmp_path_factory.mktemp("sandbox-material")
     os.chmod(material, 0o700)
     Issuer.load_or_create(material / "signing-key.pem")
-    Federation.load_or_create(material)
+    federation = Federation.load_or_create(material)
+    for kind in ISSUER_URLS:  # its keys are created on first use: create them all here, once
+        federation.signer(kind)
     ensure_certificates(material, "sandbox")
     return material
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from azsqlctl.core.clouds import Cloud
@@ -85,7 +85,25 @@ class ArmPipeline:
             ],
         )  # fmt: skip
 
-    def _send(self, path: str, api_version: str) -> tuple[int, Json]:
+    def send(self, path: str, api_version: str) -> tuple[int, Json]:
+        """GET ``path`` (under the ARM endpoint): its status and JSON object body (empty when not one)."""
+        return self._send_url(f"{self.endpoint}{path}", {"api-version": api_version})
+
+    def values(self, path: str, api_version: str, check: Callable[[int, Json], None]) -> list[Json]:
+        """A collection's ``value`` entries over every page (ARM's ``nextLink`` carries its own query), as the SDKs'
+        pagers read them; ``check`` sees each page's status and body first, and raises for a failed one."""
+        status, body = self.send(path, api_version)
+        entries: list[Json] = []
+        while True:
+            check(status, body)
+            listed = body.get("value")
+            entries += [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
+            next_link = body.get("nextLink")
+            if not isinstance(next_link, str) or not next_link:
+                return entries
+            status, body = self._send_url(next_link, {})
+
+    def _send_url(self, url: str, params: dict[str, str]) -> tuple[int, Json]:
         from azure.core.exceptions import ServiceRequestError, ServiceResponseError
         from azure.core.rest import HttpRequest
 
@@ -93,7 +111,7 @@ class ArmPipeline:
 
         from .transport import endpoint_failure
 
-        request = HttpRequest("GET", f"{self.endpoint}{path}", params={"api-version": api_version})
+        request = HttpRequest("GET", url, params=params)
         try:
             response = self._client.send_request(request)
         except (ServiceRequestError, ServiceResponseError) as exc:
@@ -106,7 +124,7 @@ class ArmPipeline:
 
     def get(self, path: str, api_version: str) -> Json | None:
         """The JSON body of ``path`` (a path under the ARM endpoint), or None for 404."""
-        status, body = self._send(path, api_version)
+        status, body = self.send(path, api_version)
         if status == 404:
             return None
         if status >= 400:
@@ -115,7 +133,7 @@ class ArmPipeline:
 
     def require(self, path: str, api_version: str, hint: str) -> Json:
         """The JSON body of ``path``; a 404 is NotFound with ARM's own words and ``hint``."""
-        status, body = self._send(path, api_version)
+        status, body = self.send(path, api_version)
         if status == 404:
             raise NotFound(f"ARM: {body_message(body)}", hint)
         if status >= 400:

@@ -3,18 +3,21 @@
 - ``MonitorLogsQuery``: azure-monitor-query's ``LogsQueryClient`` (``query_workspace`` / ``query_resource``).
   The SDK's own retry policy is turned off (``retry_total=0``): ``--follow`` retries with its own bounded
   backoff so that it can honour Retry-After and say so on stderr, and a one-shot query fails fast.
-- ``ArmMonitorConfig``: auditing through azure-mgmt-sql (``server_blob_auditing_policies``), diagnostic
-  settings through azure-mgmt-monitor (``diagnostic_settings``), the workspace (customer id, retention)
-  through the same ARM pipeline (a plain GET: its SDK, azure-mgmt-loganalytics, would be a dependency for
-  one read).
+- ``ArmMonitorConfig``: servers, auditing, diagnostic settings and workspaces are read with plain GETs over
+  ``arm_pipeline`` (Microsoft.Sql's stable api-version, as doctor reads it; azure-mgmt-monitor's for diagnostic
+  settings): the two SDK clients cost more to import than the rest of a `logs` run. Auditing is written through
+  azure-mgmt-sql (``server_blob_auditing_policies``), diagnostic settings through azure-mgmt-monitor
+  (``diagnostic_settings``), each imported on the first write.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import quote
 
 from azsqlctl.core.clouds import Cloud
 from azsqlctl.core.config import env_name
@@ -33,15 +36,19 @@ from azsqlctl.core.logs.ports import (
 )
 from azsqlctl.core.transport import Endpoint
 
-from .arm_errors import arm_failure, exception_message, first_line, wire_text
+from .arm_errors import arm_failure, arm_refusal, body_message, exception_message, first_line, wire_text
+from .arm_pipeline import Json
+from .arm_reader import API_VERSION as SQL_API_VERSION
 from .transport import endpoint_failure
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.core.exceptions import HttpResponseError
-    from azure.mgmt.monitor.models import DiagnosticSettingsResource
+    from azure.mgmt.monitor import MonitorManagementClient
+    from azure.mgmt.sql import SqlManagementClient
 
 WORKSPACE_API_VERSION = "2022-10-01"
+DIAGNOSTIC_API_VERSION = "2021-05-01-preview"  # azure-mgmt-monitor's, for the same answers the writes get
 R = TypeVar("R")
 
 
@@ -184,25 +191,40 @@ def _service_error(exc: HttpResponseError) -> tuple[str, str]:
 
 
 class ArmMonitorConfig:
-    def __init__(self, credential: TokenCredential, cloud: Cloud, subscription: str, timeout: float = 30) -> None:
-        from azure.mgmt.monitor import MonitorManagementClient
+    """Reads are plain GETs over ``arm_pipeline`` (azure-mgmt-sql alone costs ~170 ms to import, a third of a
+    `logs` run, for a handful of GETs); the writes (``logs --setup``) go through azure-mgmt-sql and
+    azure-mgmt-monitor, whose clients are built on the first write."""
 
-        from .arm import sql_management_client
-        from .transport import client_options
+    def __init__(self, credential: TokenCredential, cloud: Cloud, subscription: str, timeout: float = 30) -> None:
+        from .arm_pipeline import ArmPipeline
 
         if not subscription:
             raise UsageError("no subscription given", f"pass --subscription (or set {env_name('subscription')})", code="no_subscription")
         self.cloud, self.timeout = cloud, timeout
-        self.sql = sql_management_client(credential, cloud, subscription, timeout)
-        self.monitor = MonitorManagementClient(
-            credential,
-            subscription,
-            base_url=cloud.arm_endpoint,
-            credential_scopes=[cloud.arm_scope],
-            connection_verify=cloud.ca_bundle or True,
-            **client_options(timeout),
-        )
+        self.credential = credential
+        self.arm = ArmPipeline(credential, cloud, timeout)
         self.subscription = subscription
+
+    @functools.cached_property
+    def sql(self) -> SqlManagementClient:
+        from .arm import sql_management_client
+
+        return sql_management_client(self.credential, self.cloud, self.subscription, self.timeout)
+
+    @functools.cached_property
+    def monitor(self) -> MonitorManagementClient:
+        from azure.mgmt.monitor import MonitorManagementClient
+
+        from .transport import client_options
+
+        return MonitorManagementClient(
+            self.credential,
+            self.subscription,
+            base_url=self.cloud.arm_endpoint,
+            credential_scopes=[self.cloud.arm_scope],
+            connection_verify=self.cloud.ca_bundle or True,
+            **client_options(self.timeout),
+        )
 
     def _call(self, what: str, fn: Callable[[], R]) -> R:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError, ServiceResponseError
@@ -216,30 +238,53 @@ class ArmMonitorConfig:
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise endpoint_failure(Endpoint.ARM, self.cloud.arm_endpoint, exc, self.timeout) from None
 
+    @staticmethod
+    def _check(what: str) -> Callable[[int, Json], None]:
+        """A failed read, mapped as ``_call`` maps the SDKs' exceptions for the same answer."""
+
+        def check(status: int, body: Json) -> None:
+            if status == 404:
+                raise NotFound(f"ARM: {what}: {body_message(body)}", "check --subscription, --resource-group and --server")
+            if status >= 400:
+                raise arm_refusal(status, body_message(body))
+
+        return check
+
+    def _read(self, what: str, path: str, api_version: str = SQL_API_VERSION) -> Json:
+        status, body = self.arm.send(path, api_version)
+        self._check(what)(status, body)
+        return body
+
+    def _server_path(self, server: ServerRef) -> str:
+        return f"/subscriptions/{quote(server.subscription)}/resourceGroups/{quote(server.resource_group)}/providers/Microsoft.Sql/servers/{quote(server.name)}"
+
     def find_server(self, resource_group: str, name: str, host: str) -> ServerRef:
         if not resource_group:
             raise UsageError(
                 "no resource group given", f"pass --resource-group (or set {env_name('resource_group')})", code="no_resource_group"
             )
+        servers = f"/subscriptions/{quote(self.subscription)}/resourceGroups/{quote(resource_group)}/providers/Microsoft.Sql/servers"
         if name:
-            server = self._call(f"server {name}", lambda: self.sql.servers.get(resource_group, name))
-            return ServerRef(self.subscription, resource_group, wire_text(server.name))
-        listed = self._call(f"servers in {resource_group}", lambda: list(self.sql.servers.list_by_resource_group(resource_group)))
-        matches = [s for s in listed if (s.fully_qualified_domain_name or "").lower() == host.lower()]
+            server = self._read(f"server {name}", f"{servers}/{quote(name)}")
+            return ServerRef(self.subscription, resource_group, wire_text(server.get("name")))
+        listed = self.arm.values(servers, SQL_API_VERSION, self._check(f"servers in {resource_group}"))
+        matches = [s for s in listed if wire_text(_json(s.get("properties")).get("fullyQualifiedDomainName")).lower() == host.lower()]
         if len(matches) != 1:
             raise NotFound(f"no server in resource group '{resource_group}' has the name {host}", "pass --server with the server's name")
-        return ServerRef(self.subscription, resource_group, wire_text(matches[0].name))
+        return ServerRef(self.subscription, resource_group, wire_text(matches[0].get("name")))
 
     def auditing(self, server: ServerRef) -> AuditingPolicy:
-        p = self._call("auditing settings", lambda: self.sql.server_blob_auditing_policies.get(server.resource_group, server.name))
-        props = p.properties
-        if props is None:  # ARM's default for a server never configured
+        body = self._read("auditing settings", f"{self._server_path(server)}/auditingSettings/default")
+        props = body.get("properties")
+        if not isinstance(props, dict):  # ARM's default for a server never configured
             return AuditingPolicy(state="Disabled", azure_monitor=False, action_groups=(), retention_days=0)
+        groups = props.get("auditActionsAndGroups")
+        retention = props.get("retentionDays")
         return AuditingPolicy(
-            state=wire_text(props.state) or "Disabled",
-            azure_monitor=bool(props.is_azure_monitor_target_enabled),
-            action_groups=tuple(props.audit_actions_and_groups or ()),
-            retention_days=int(props.retention_days or 0),
+            state=wire_text(props.get("state")) or "Disabled",
+            azure_monitor=bool(props.get("isAzureMonitorTargetEnabled")),
+            action_groups=tuple(str(g) for g in groups) if isinstance(groups, list) else (),
+            retention_days=int(retention) if isinstance(retention, int | float) else 0,
         )
 
     def set_auditing(self, server: ServerRef, policy: AuditingPolicy) -> AuditingPolicy:
@@ -261,7 +306,8 @@ class ArmMonitorConfig:
         return self.auditing(server)
 
     def diagnostic_settings(self, resource_id: str) -> list[DiagnosticSetting]:
-        listed = self._call("diagnostic settings", lambda: list(self.monitor.diagnostic_settings.list(resource_id.lstrip("/"))))
+        path = f"/{resource_id.lstrip('/')}/providers/Microsoft.Insights/diagnosticSettings"
+        listed = self.arm.values(path, DIAGNOSTIC_API_VERSION, self._check("diagnostic settings"))
         return [_setting(s) for s in listed]
 
     def set_diagnostic_setting(self, resource_id: str, setting: DiagnosticSetting) -> DiagnosticSetting:
@@ -282,42 +328,33 @@ class ArmMonitorConfig:
         done = self._call(
             "diagnostic setting", lambda: self.monitor.diagnostic_settings.create_or_update(resource_id.lstrip("/"), setting.name, body)
         )
-        return _setting(done)
+        return _setting(done.serialize(keep_readonly=True))
 
     def workspaces(self, resource_group: str) -> list[Workspace]:
-        from azure.core.rest import HttpRequest
-
         path = f"/subscriptions/{self.subscription}/resourceGroups/{resource_group}/providers/Microsoft.OperationalInsights/workspaces"
-        request = HttpRequest("GET", f"{self.cloud.arm_endpoint.rstrip('/')}{path}?api-version={WORKSPACE_API_VERSION}")
-        response = self._call("workspaces", lambda: self.sql.send_request(request))
-        if response.status_code != 200:
+        status, body = self.arm.send(path, WORKSPACE_API_VERSION)
+        if status != 200:
             return []
-        listed = _json(response.json()).get("value")
+        listed = body.get("value")
         return [
             _workspace(body, str(body.get("id", ""))) for body in (listed if isinstance(listed, list) else []) if isinstance(body, dict)
         ]
 
     def workspace(self, arm_id: str) -> Workspace:
-        from azure.core.exceptions import HttpResponseError
-        from azure.core.rest import HttpRequest
-
         if "/providers/microsoft.operationalinsights/workspaces/" not in arm_id.lower():
             raise UsageError(
                 f"{arm_id!r} is not a Log Analytics workspace's resource id",
                 "e.g. /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>",
                 code="bad_workspace_resource",
             )
-        url = f"{self.cloud.arm_endpoint.rstrip('/')}{arm_id}?api-version={WORKSPACE_API_VERSION}"
-        response = self._call("workspace", lambda: self.sql.send_request(HttpRequest("GET", url)))
-        if response.status_code == 404:
+        status, body = self.arm.send(arm_id, WORKSPACE_API_VERSION)
+        if status == 404:
             raise NotFound(
                 f"ARM: workspace {arm_id} was not found", "check the workspace's resource id (az monitor log-analytics workspace show)"
             )
-        try:
-            response.raise_for_status()
-        except HttpResponseError as exc:
-            raise arm_failure(exc) from None
-        return _workspace(_json(response.json()), arm_id)
+        if status >= 400:
+            raise arm_refusal(status, body_message(body))
+        return _workspace(body, arm_id)
 
 
 def _json(body: object) -> Mapping[str, object]:
@@ -332,7 +369,16 @@ def _workspace(body: Mapping[str, object], arm_id: str) -> Workspace:
                      int(retention) if isinstance(retention, int | float | str) and retention else None)  # fmt: skip
 
 
-def _setting(s: DiagnosticSettingsResource) -> DiagnosticSetting:
-    categories = tuple(str(entry.category or entry.category_group) for entry in (s.logs or []) if entry.enabled)
-    other = {k: v for k in ("storage_account_id", "event_hub_authorization_rule_id", "event_hub_name") if (v := getattr(s, k, None))}
-    return DiagnosticSetting(s.name or "", s.workspace_id or "", categories, other)
+def _setting(body: Json) -> DiagnosticSetting:
+    """A diagnostic setting from its ARM JSON (a GET's entry, or the SDK model a write returned, serialized)."""
+    props = _json(body.get("properties"))
+    logs = props.get("logs")
+    entries = [_json(e) for e in logs] if isinstance(logs, list) else []
+    categories = tuple(str(e.get("category") or e.get("categoryGroup")) for e in entries if e.get("enabled"))
+    wire = {
+        "storage_account_id": "storageAccountId",
+        "event_hub_authorization_rule_id": "eventHubAuthorizationRuleId",
+        "event_hub_name": "eventHubName",
+    }
+    other = {k: str(v) for k, key in wire.items() if (v := props.get(key))}
+    return DiagnosticSetting(str(body.get("name") or ""), str(props.get("workspaceId") or ""), categories, other)

@@ -221,7 +221,7 @@ def reset_command(
 
     def action(fmt: str) -> Result[dict[str, object]] | int:
         from azsqlctl.core.errors import UsageError
-        from azsqlctl.sandbox.serve import default_state_path
+        from azsqlctl.sandbox.store import default_state_path
 
         from .render import Result
 

@@ -37,7 +37,7 @@ TOKEN_EXCHANGE = "api://AzureADTokenExchange"  # noqa: S105 - an audience, not a
 
 
 def _path(state: Path | None) -> Path:
-    from azsqlctl.sandbox.serve import default_state_path
+    from azsqlctl.sandbox.store import default_state_path  # not serve: that imports every surface (~0.1 s)
 
     return state or default_state_path()
 

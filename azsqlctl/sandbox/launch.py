@@ -18,7 +18,8 @@ from pathlib import Path
 from azsqlctl.core.errors import UsageError
 
 from .scenarios import Scenario, load_scenario
-from .serve import IdentityRow, Sandbox, default_state_path
+from .serve import IdentityRow, Sandbox
+from .store import default_state_path
 
 
 @dataclass(frozen=True)

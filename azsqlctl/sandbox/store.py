@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +33,12 @@ from .monitor.audit import AuditStore, Origin, Retention, audit_path
 
 T = TypeVar("T")
 log = logging.getLogger("azsqlctl.sandbox.state")
+
+
+def default_state_path() -> Path:
+    """The sandbox's own state file when no --state names one (``$XDG_DATA_HOME``, else ~/.local/share)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "azsqlctl" / "sandbox" / "state.json"
 
 
 def _origin(state: st.SandboxState) -> Origin:

@@ -13,12 +13,6 @@ import socket
 import threading
 from typing import Any
 
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
-
 from ..faults import Faults
 from ..store import StateStore
 
@@ -31,6 +25,15 @@ class DnsService:
         self.queries = 0
 
     def answer(self, wire: bytes) -> bytes:
+        # dnspython (~20 ms of CPU to import) on the first query, not at every sandbox start: only a custom cloud's
+        # DNS check (doctor with AZSQLCTL_DNS_SERVER) asks. The listener imports it before it starts the first
+        # query's thread (``DnsEndpoint._loop``), so two queries never import it at once.
+        import dns.message
+        import dns.name
+        import dns.rcode
+        import dns.rdatatype
+        import dns.rrset
+
         query = dns.message.from_wire(wire)
         response = dns.message.make_response(query)
         self.queries += 1
@@ -83,6 +86,8 @@ class DnsEndpoint:
                 continue
             if self._stopping.is_set():
                 return
+            import dns.message  # noqa: F401 - before the first query's thread: see DnsService.answer
+
             threading.Thread(target=self._answer, args=(data, peer), daemon=True).start()
 
     def _answer(self, data: bytes, peer: Any) -> None:

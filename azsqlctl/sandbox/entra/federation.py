@@ -25,6 +25,7 @@ with AADSTS90061, as an unreachable issuer is).
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -110,22 +111,37 @@ def aks_subject(namespace: str, service_account: str) -> str:
 
 @dataclass
 class Federation:
-    """The sandbox's federation issuers and the jobs that may ask them for tokens."""
+    """The sandbox's federation issuers and the jobs that may ask them for tokens.
 
-    signers: dict[IssuerKind, Issuer]
+    Each issuer's key is loaded (or generated: ~40 ms of CPU per RSA key) when it first signs or verifies, not when
+    the sandbox starts: most runs never see a federated token, and a fresh sandbox (every ``--scenario`` run) would
+    otherwise generate all three. The file is the same either way (``<material>/federation-<kind>-key.pem``).
+    """
+
+    material: Path | None  # None: keys in memory only (a stand-in issuer, as tests forge tokens with)
     github_jobs: dict[str, GithubJob] = field(default_factory=dict)  # request token -> job
     pipelines_jobs: dict[str, PipelinesJob] = field(default_factory=dict)  # system access token -> job
+    _signers: dict[IssuerKind, Issuer] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load_or_create(cls, material: Path | None) -> Federation:
-        signers = {kind: Issuer.load_or_create(material / f"federation-{kind}-key.pem" if material else None) for kind in ISSUER_URLS}
-        return cls(signers)
+        return cls(material)
+
+    def signer(self, kind: IssuerKind) -> Issuer:
+        """``kind``'s issuer, its key loaded or created on first use (one thread creates it; the others wait)."""
+        with self._lock:
+            found = self._signers.get(kind)
+            if found is None:
+                path = self.material / f"federation-{kind}-key.pem" if self.material else None
+                found = self._signers[kind] = Issuer.load_or_create(path)
+            return found
 
     def signer_for(self, issuer_url: str) -> Issuer | None:
-        return next((self.signers[k] for k, url in ISSUER_URLS.items() if url == issuer_url), None)
+        return next((self.signer(k) for k, url in ISSUER_URLS.items() if url == issuer_url), None)
 
     def sign(self, kind: IssuerKind, claims: dict[str, Any]) -> str:
-        return self.signers[kind].sign({k: v for k, v in claims.items() if v is not None})
+        return self.signer(kind).sign({k: v for k, v in claims.items() if v is not None})
 
     def github_token(self, job: GithubJob, audience: str = "") -> str:
         return self.sign("github", job.claims(audience, int(time.time())))
