@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
 import signal
 import struct
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -192,23 +190,6 @@ _SLOW_TESTS: dict[str, str] = {
     "e2e/test_signals.py::test_scaffold_interrupted_leaves_no_temp_files_and_a_later_run_removes_stale_ones": "interrupts real scaffold processes at several instants",
     "e2e/test_signals.py::test_a_signal_in_the_first_instants_exits_quietly": "starts and signals many interpreters at chosen instants",
 }
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Temporary directories in memory (/dev/shm) when the run names none: every sandbox a test starts opens SQLite
-    files in WAL mode, whose creation and checkpoints wait for the disk (~30 ms of fsync a sandbox, 25.8 -> 21.7 s
-    wall for test_doctor + test_logs_cli + test_grant with no change in CPU). One directory per run, so that runs
-    side by side never share one; the controller removes it at the end (xdist gives each worker its own under it)."""
-    if config.option.basetemp or hasattr(config, "workerinput"):
-        return
-    shm = Path("/dev/shm")  # a private directory of our own is made under it
-    try:
-        if shutil.disk_usage(shm).free < 2 << 30 or not os.access(shm, os.W_OK):
-            return
-        config.option.basetemp = tempfile.mkdtemp(prefix="azsqlctl-pytest-", dir=shm)
-    except OSError:
-        return
-    config.add_cleanup(lambda: shutil.rmtree(config.option.basetemp, ignore_errors=True))
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
