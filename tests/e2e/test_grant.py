@@ -14,7 +14,7 @@ from hypothesis import strategies as hst
 from typer.testing import CliRunner
 
 from azsqlctl.cli.app import app
-from azsqlctl.core.errors import ExitCode
+from azsqlctl.core.errors import ExitCode, UsageError
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.state import Database, DbUser, Identity
 
@@ -358,7 +358,13 @@ def test_any_name_round_trips_through_the_driver(sandbox: Sandbox, client_env: d
     spec = IdentitySpec(name, "app", client_id=str(uuid.uuid4()), sid_mode=True)
     session = ports.session("", "appdb")
     try:
-        plan = build_plan(session, "s", "appdb", Request([Assignment(spec, ["db_datareader"])]))
+        try:
+            plan = build_plan(session, "s", "appdb", Request([Assignment(spec, ["db_datareader"])]))
+        except UsageError as exc:  # the name is a role's or a built-in principal's (sys, guest, public...): refused
+            assert exc.code == "not_an_identity", exc.message
+            existing = {str(r["name"]).lower(): r for r in session.query("SELECT name, type, sid FROM sys.database_principals")}
+            assert name.lower() in existing and (existing[name.lower()]["type"] == "R" or existing[name.lower()]["sid"] is None)
+            return
         if plan.blocked:  # the generated name collides with an existing principal: refused, as it should be
             return
         apply_plan(session, plan)
