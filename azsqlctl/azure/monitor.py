@@ -256,14 +256,14 @@ class ArmMonitorConfig:
         return body
 
     def _server_path(self, server: ServerRef) -> str:
-        return f"/subscriptions/{quote(server.subscription)}/resourceGroups/{quote(server.resource_group)}/providers/Microsoft.Sql/servers/{quote(server.name)}"
+        return f"{_servers_path(server.subscription, server.resource_group)}/{quote(server.name)}"
 
     def find_server(self, resource_group: str, name: str, host: str) -> ServerRef:
         if not resource_group:
             raise UsageError(
                 "no resource group given", f"pass --resource-group (or set {env_name('resource_group')})", code="no_resource_group"
             )
-        servers = f"/subscriptions/{quote(self.subscription)}/resourceGroups/{quote(resource_group)}/providers/Microsoft.Sql/servers"
+        servers = _servers_path(self.subscription, resource_group)
         if name:
             server = self._read(f"server {name}", f"{servers}/{quote(name)}")
             return ServerRef(self.subscription, resource_group, wire_text(server.get("name")))
@@ -355,6 +355,10 @@ class ArmMonitorConfig:
         if status >= 400:
             raise arm_refusal(status, body_message(body))
         return _workspace(body, arm_id)
+
+
+def _servers_path(subscription: str, resource_group: str) -> str:
+    return f"/subscriptions/{quote(subscription)}/resourceGroups/{quote(resource_group)}/providers/Microsoft.Sql/servers"
 
 
 def _json(body: object) -> Mapping[str, object]:
