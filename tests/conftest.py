@@ -101,6 +101,18 @@ def _shared_key_material(request: pytest.FixtureRequest) -> None:
             os.chmod(target / item.name, item.stat().st_mode & 0o777)
 
 
+@pytest.fixture(scope="session")
+def cli_fork() -> Iterator[None]:
+    """tests/cli_fork.py's server for this worker: `cli_fork.COMMAND` and `cli_fork.BIN_DIR`'s `azsqlctl` run
+    `python -m azsqlctl` without an interpreter start each. Modules that run the CLI as a process many times use it
+    (`pytestmark = pytest.mark.usefixtures("cli_fork")`); it starts on first use and stops with the session."""
+    from tests import cli_fork as fork
+
+    with fork.running():
+        yield
+    fork.stop()
+
+
 @pytest.fixture
 def sandbox(tmp_path: Path, material_dir: Path) -> Iterator[Sandbox]:
     with Sandbox(tmp_path / "state.json", material_dir=material_dir) as sb:

@@ -59,8 +59,10 @@ __all__ = ["ARM_RESOURCE", "HOST", "SQL_AUDIENCES", "SQL_RESOURCE", "Sandbox", "
 S = TypeVar("S", bound=Surface)
 
 
-_paths = ssl.get_default_verify_paths()
-_SYSTEM_CERT_DIR = os.environ.get("SSL_CERT_DIR") or next((p for p in (_paths.capath, _paths.openssl_capath) if p and Path(p).is_dir()), "")
+def _system_cert_dir() -> str:
+    """The system roots' directory, read when asked (as OpenSSL reads SSL_CERT_DIR), not when this module loads."""
+    paths = ssl.get_default_verify_paths()
+    return os.environ.get("SSL_CERT_DIR") or next((p for p in (paths.capath, paths.openssl_capath) if p and Path(p).is_dir()), "")
 
 
 def _system_ca_file(exclude: Path) -> Path | None:
@@ -219,6 +221,7 @@ class Sandbox:
         for surface in self._running:
             env.update(surface.env())
         tenant = self.store.read(lambda s: s.tenant_id)
+        cert_dir = _system_cert_dir()
         return {
             **env,
             "AZSQLCTL_CLOUD": SANDBOX_CLOUD_NAME,
@@ -228,7 +231,7 @@ class Sandbox:
             # Plain pyodbc: the driver's OpenSSL trusts the sandbox CA file, and the system
             # roots through the certificate directory (a combined file costs ~50 ms per login).
             "SSL_CERT_FILE": str(self.certs.ca_cert),
-            **({"SSL_CERT_DIR": _SYSTEM_CERT_DIR} if _SYSTEM_CERT_DIR else {}),
+            **({"SSL_CERT_DIR": cert_dir} if cert_dir else {}),
             # requests-based SDK code reads only one file: system roots + the sandbox CA.
             "REQUESTS_CA_BUNDLE": str(self.bundle),
         }

@@ -22,6 +22,7 @@ from azsqlctl.cli.app import app
 from azsqlctl.core.config import SETTINGS
 from azsqlctl.core.errors import ExitCode
 from azsqlctl.sandbox.serve import Sandbox
+from tests import cli_fork
 
 ROOT = Path(__file__).resolve().parents[2]
 # README.md and every docs page, by path relative to the repository (the site's CLI reference is generated: no examples).
@@ -337,24 +338,21 @@ def _workdir(example: Example, tmp: Path) -> Path:
 
 
 def _run(example: Example, tmp: Path) -> str:
-    bin_dir = tmp / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "azsqlctl").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m azsqlctl "$@"\n')
-    (bin_dir / "azsqlctl").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_", "SSL_"))}
-    env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", XDG_DATA_HOME=str(tmp / "xdg"), NO_COLOR="1")
+    env.update(PATH=f"{cli_fork.BIN_DIR}{os.pathsep}{env['PATH']}", XDG_DATA_HOME=str(tmp / "xdg"), NO_COLOR="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))  # the working directory is not the repository
     env.pop("COLUMNS", None)  # piped output: azsqlctl's own page width, as when the docs' outputs were captured
     script = _script(example)
     if example.wrapper:
         prefix = example.wrapper.removesuffix(" -- sh -c '…'").split()[1:]
-        cmd = [sys.executable, "-m", "azsqlctl", *prefix, "--", "sh", "-c", script]
+        cmd = [*cli_fork.COMMAND, *prefix, "--", "sh", "-c", script]
     else:
         cmd = ["sh", "-c", script]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=_workdir(example, tmp), timeout=300)
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.usefixtures("cli_fork")  # `azsqlctl` on the examples' PATH: tests/cli_fork.py (no interpreter start each)
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.block.where for e in EXAMPLES])
 def test_an_example_prints_what_the_docs_show(example: Example, tmp_path: Path) -> None:
     actual = _run(example, tmp_path)

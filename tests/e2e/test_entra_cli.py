@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-CLI = [sys.executable, "-m", "azsqlctl"]
+import pytest
+
+from tests import cli_fork
+
+pytestmark = pytest.mark.usefixtures("cli_fork")  # many `python -m azsqlctl` processes: tests/cli_fork.py
+CLI = cli_fork.COMMAND
 GITHUB = "https://token.actions.githubusercontent.com"
 
 

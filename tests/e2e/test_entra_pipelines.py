@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -23,7 +23,9 @@ from azsqlctl.cli.app import app
 from azsqlctl.core.scaffold import Ci, ScaffoldInputs, render
 from azsqlctl.sandbox.entra.federation import PIPELINES_ISSUER
 from azsqlctl.sandbox.serve import Sandbox
-from tests.e2e.test_entra_workflow import MIGRATE_SH, cli, federated_apps
+from tests.e2e.test_entra_workflow import CLI, MIGRATE_SH, cli, federated_apps
+
+pytestmark = pytest.mark.usefixtures("cli_fork")  # many `python -m azsqlctl` processes: tests/cli_fork.py
 
 ORG, PROJECT = "contoso", "shop"
 NOT_IN_A_SCRIPT_STEP = ("SYSTEM_ACCESSTOKEN", "AZURESUBSCRIPTION_CLIENT_ID", "AZURESUBSCRIPTION_TENANT_ID",
@@ -89,7 +91,7 @@ def run_stage(tmp_path: Path, project: Path, state: Path, pipeline: dict[str, An
 
         prefix = f'_job_token="$SYSTEM_ACCESSTOKEN"\nunset {" ".join(NOT_IN_A_SCRIPT_STEP)}\n'
         prefix += "".join(f"export {k}={expand(v)}\n" for k, v in step.get("env", {}).items())
-        prefix += f'azsqlctl() {{ {sys.executable} -m azsqlctl "$@"; }}\n'
+        prefix += f'azsqlctl() {{ {shlex.join(CLI)} "$@"; }}\n'
         result = cli(tmp_path, "sandbox", "run", "--state", str(state), "--as", f"pipelines:{ORG}/{PROJECT}/{connection}",
                      "--", "bash", "-ec", prefix + step["script"], cwd=project)  # fmt: skip
         done.append(result)
@@ -157,7 +159,7 @@ def test_a_step_that_does_not_map_the_access_token_is_told_how(tmp_path: Path) -
     any job: test_outside_a_pipeline_job_the_missing_variable_is_named."""
     state = tmp_path / "state.json"
     result = cli(tmp_path, "sandbox", "run", "--state", str(state), "--as", f"pipelines:{ORG}/{PROJECT}/azsql-checker", "--",
-                 "bash", "-c", f"unset SYSTEM_ACCESSTOKEN; {sys.executable} -m azsqlctl doctor --auth azure-pipelines -o json")  # fmt: skip
+                 "bash", "-c", f"unset SYSTEM_ACCESSTOKEN; {shlex.join(CLI)} doctor --auth azure-pipelines -o json")  # fmt: skip
     cred = next(c for c in json.loads(result.stdout)["data"]["checks"] if c["id"] == "credential")
     assert cred["status"] == "fail" and "SYSTEM_ACCESSTOKEN" in json.dumps(cred), cred
     assert "SYSTEM_ACCESSTOKEN: $(System.AccessToken)" in cred["fix"], cred

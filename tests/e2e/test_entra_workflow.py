@@ -13,14 +13,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+
 from azsqlctl.core.scaffold import Ci, ScaffoldInputs, render
+from tests import cli_fork
 from tests.conftest import driver_path
 
-CLI = [sys.executable, "-m", "azsqlctl"]
+pytestmark = pytest.mark.usefixtures("cli_fork")  # many `python -m azsqlctl` processes: tests/cli_fork.py
+CLI = cli_fork.COMMAND
 GITHUB = "https://token.actions.githubusercontent.com"
 REPO = "contoso/shop"
 MIGRATE_SH = """#!/bin/sh
@@ -101,7 +105,7 @@ def run_job(tmp_path: Path, project: Path, state: Path, workflow: str, job: str,
             continue
         prefix = "".join(f"export {k}={v}\n" for k, v in exports.items())
         # azsqlctl in the job: this test environment's interpreter
-        prefix += f'azsqlctl() {{ {sys.executable} -m azsqlctl "$@"; }}\nexport -f azsqlctl 2>/dev/null || true\n'
+        prefix += f'azsqlctl() {{ {shlex.join(CLI)} "$@"; }}\nexport -f azsqlctl 2>/dev/null || true\n'
         result = cli(
             tmp_path, "sandbox", "run", "--state", str(state), "--as", subject_spec, "--", "bash", "-ec", prefix + script, cwd=project
         )

@@ -18,10 +18,16 @@ from typer.testing import CliRunner
 
 from azsqlctl.cli.app import app
 from azsqlctl.core.errors import ExitCode
+from tests import cli_fork
 
-pytestmark = pytest.mark.sandbox_keys  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+pytestmark = [
+    pytest.mark.sandbox_keys,  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+    pytest.mark.usefixtures("cli_fork"),  # many `python -m azsqlctl` processes: tests/cli_fork.py
+]
 
-CLI = [sys.executable, "-m", "azsqlctl"]
+CLI = cli_fork.COMMAND
+# A real interpreter where the test is about the process itself (signals to it and its group, a terminal).
+PROCESS = [sys.executable, "-m", "azsqlctl"]
 
 
 def clean_env(tmp_path: Path) -> dict[str, str]:
@@ -329,7 +335,7 @@ def test_a_signal_to_sandbox_run_reaches_its_child_and_leaves_none_behind(tmp_pa
     # The child dies of the signal itself (no Python KeyboardInterrupt traceback of its own).
     child = (f"import os, signal, time; signal.signal(signal.SIGINT, signal.SIG_DFL); "
              f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)")  # fmt: skip
-    proc = subprocess.Popen([*CLI, "sandbox", "run", "--state", str(tmp_path / "s.json"), "--", sys.executable, "-c", child],
+    proc = subprocess.Popen([*PROCESS, "sandbox", "run", "--state", str(tmp_path / "s.json"), "--", sys.executable, "-c", child],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(tmp_path),
                             stdin=subprocess.DEVNULL)  # fmt: skip
     try:
@@ -436,7 +442,7 @@ def test_ctrl_c_at_a_terminal_reaches_the_child_once(tmp_path: Path) -> None:
     def take_terminal() -> None:  # runs in the new session: the pty becomes its controlling terminal
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    proc = subprocess.Popen([*CLI, "sandbox", "run", "--state", str(tmp_path / "s.json"), "--", sys.executable, "-c", child],
+    proc = subprocess.Popen([*PROCESS, "sandbox", "run", "--state", str(tmp_path / "s.json"), "--", sys.executable, "-c", child],
                             stdin=slave, stdout=slave, stderr=slave, env=clean_env(tmp_path), start_new_session=True,
                             preexec_fn=take_terminal)  # fmt: skip
     os.close(slave)

@@ -1,0 +1,321 @@
+"""`python -m azsqlctl` for tests that run the CLI as a process many times, without an interpreter start each time.
+
+A `python -m azsqlctl` process spends ~0.25-0.35 s of CPU starting the interpreter and importing Typer, rich,
+azure-identity, pyodbc and the sandbox before its command runs; the docs examples and the CI-job tests run hundreds
+of them (shell scripts under `sandbox run`, each step a new process), and that start-up was most of their cost.
+
+Here one server process per pytest worker imports all of that once and then, per request, forks a process that
+runs `python -m azsqlctl` exactly as the interpreter does (runpy, as `-m` does) with the request's arguments,
+environment, working directory, umask, signal dispositions and stdin/stdout/stderr. `COMMAND` (the path of
+tests/cli_fork_client.py made executable) is what a test runs in place of `[sys.executable, "-m", "azsqlctl"]`: it
+stays alive as the command's stand-in, so exit codes, signals and pipes behave as with the real process.
+
+What the interpreter decides at start-up from the environment is not redone in a forked process, so a request whose
+environment differs from the server's in any of it (PYTHON* variables, the locale, OpenSSL's and Typer's import-time
+variables, a PYTHONPATH that finds another azsqlctl) is run by exec'ing a real `python -m azsqlctl` instead: slower,
+never different. The tests of process start-up itself (signals in the first instants, --help's import budget,
+driver discovery, the console script) keep starting real interpreters (test_signals, test_help, test_cli,
+test_driver_discovery); tests/e2e/test_cli_fork.py holds forked and real runs to the same outputs and exit codes.
+"""
+
+from __future__ import annotations
+
+import array
+import atexit
+import contextlib
+import gc
+import io
+import json
+import os
+import runpy
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import traceback
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import NoReturn, TypedDict, cast
+
+ROOT = Path(__file__).resolve().parents[1]
+# The stand-in's path: fixed per pytest process, so modules can name it at import (their CLI constants); it exists
+# while the `cli_fork` fixture (tests/conftest.py) has the server running.
+_DIR = Path(tempfile.gettempdir()) / f"azsqlctl-cli-fork-{os.getpid()}"
+COMMAND = [str(_DIR / "azsqlctl")]
+BIN_DIR = _DIR / "bin"  # holds an `azsqlctl` for PATH: what a shell script's `azsqlctl ...` runs
+
+# Read by the interpreter or by an imported module once, at start-up (a forked process keeps the server's):
+# a request that differs in any of these gets a real interpreter.
+_START_UP_PREFIXES = ("PYTHON", "LC_", "OPENSSL_")
+_START_UP_NAMES = frozenset({"LANG", "LANGUAGE", "TERMINAL_WIDTH", "_TYPER_FORCE_DISABLE_TERMINAL", "GITHUB_ACTIONS", "FORCE_COLOR",
+                             "PY_COLORS"})  # fmt: skip
+# What a command imports, loaded once in the server. The test-only plugin (azsqlctl.testing) is left out.
+_PRELOAD = ("azure.identity", "azure.core.pipeline.transport", "msal", "pyodbc", "requests", "cryptography.x509", "sqlglot")
+
+
+class Request(TypedDict):
+    """What the stand-in (tests/cli_fork_client.py) sends: its open standard descriptors come with it."""
+
+    fds: list[int]  # which of 0, 1, 2 are open (and sent, in this order)
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    umask: int
+    ignored: list[int]  # signals it ignores
+    blocked: list[int]  # its signal mask
+
+
+def _start_up_view(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if (k.startswith(_START_UP_PREFIXES) and k != "PYTHONPATH") or k in _START_UP_NAMES}
+
+
+# --- the server -------------------------------------------------------------------------------------------------
+
+
+def _preload() -> None:
+    import importlib
+
+    import azsqlctl
+    from azsqlctl.cli.app import COMMANDS, build_app
+
+    for name in _PRELOAD:
+        importlib.import_module(name)
+    package = Path(azsqlctl.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        parts = ("azsqlctl", *path.relative_to(package).with_suffix("").parts)
+        if parts[1:2] in (("testing",), ("__main__",)):
+            continue
+        importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    for command in COMMANDS:
+        build_app(command)  # Typer's command objects and their help texts' modules
+    build_app(listing=True)
+
+
+def serve(path: str) -> None:
+    """Preload, listen on ``path``, print "ready", then fork a monitor per connection."""
+    _preload()
+    gc.collect()
+    gc.freeze()  # the preloaded heap stays out of every forked process's collections (and their copied pages)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    print("ready", flush=True)
+    while True:
+        conn, _ = listener.accept()
+        if os.fork() == 0:
+            listener.close()
+            try:
+                _monitor(conn)
+            finally:
+                os._exit(70)
+        conn.close()
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+
+
+def _recv_request(conn: socket.socket) -> tuple[Request, list[int]]:
+    """The request and the stand-in's open standard descriptors (in the order its "fds" names them)."""
+    fds = array.array("i")
+    data, ancdata, _flags, _addr = conn.recvmsg(4, socket.CMSG_SPACE(3 * fds.itemsize))
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    (size,) = struct.unpack("!I", data)
+    body = b""
+    while len(body) < size:
+        chunk = conn.recv(size - len(body))
+        if not chunk:
+            raise EOFError("the stand-in went away mid-request")
+        body += chunk
+    return cast(Request, json.loads(body)), list(fds)
+
+
+def _monitor(conn: socket.socket) -> None:
+    """One request: fork the command, tell the stand-in its pid, relay its end; kill it if the stand-in dies."""
+    request, fds = _recv_request(conn)
+    pid = os.fork()
+    if pid == 0:
+        conn.close()
+        _command(request, fds)
+    for fd in fds:
+        os.close(fd)
+    conn.sendall(struct.pack("!i", pid))
+    pidfd = os.pidfd_open(pid)
+    while True:
+        ready, _, _ = select.select([pidfd, conn.fileno()], [], [])
+        if pidfd in ready:
+            break
+        if not conn.recv(1):  # the stand-in is gone (killed): so goes the command
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    with contextlib.suppress(OSError):
+        conn.sendall(struct.pack("!i", status))
+    os._exit(0)
+
+
+def _command(request: Request, fds: list[int]) -> NoReturn:
+    """In the forked process: become `python -m azsqlctl <argv>` as the stand-in was asked to run it. Never returns."""
+    argv, env, targets = request["argv"], request["env"], request["fds"]
+    moved = [os.dup(fd) for fd in fds]  # out of 0-2 first: a received descriptor may itself be 0, 1 or 2
+    for fd in fds:
+        os.close(fd)
+    for target in range(3):
+        if target not in targets:
+            with contextlib.suppress(OSError):
+                os.close(target)  # closed in the stand-in: closed here
+    for target, fd in zip(targets, moved, strict=True):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.umask(request["umask"])
+    os.setsid()  # out of the server's group: a signal for the command comes through its stand-in, once
+    for signum in range(1, signal.NSIG):
+        if signum in (signal.SIGKILL, signal.SIGSTOP) or signum in (signal.SIGPIPE, signal.SIGXFSZ):
+            continue  # the interpreter ignores SIGPIPE and SIGXFSZ itself: the server's are those already
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(signum, signal.SIG_DFL)
+    for signum in request["ignored"]:
+        signal.signal(signum, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the interpreter's own, unless ignored
+    signal.pthread_sigmask(signal.SIG_SETMASK, request["blocked"])
+    if _start_up_view(env) != _start_up_view(os.environ) or not _same_package(env):
+        os.execve(sys.executable, [sys.executable, "-m", "azsqlctl", *argv], env)  # noqa: S606 - the real interpreter, no shell
+    os.environ.clear()
+    os.environ.update(env)
+    extra = [e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e and e not in sys.path]
+    sys.path[1:1] = extra  # after the working directory's entry, as `python -m` orders them
+    _reopen_standard_streams()
+    sys.argv = ["-m", *argv]
+    code = 0
+    try:
+        runpy.run_module("azsqlctl", run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except KeyboardInterrupt:
+        _flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)  # the interpreter ends an unhandled Ctrl-C by the signal itself
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    atexit._run_exitfuncs()
+    if not _flush():
+        code = 120  # the interpreter's code when flushing stdout at exit fails
+    os._exit(code)
+
+
+def _same_package(env: Mapping[str, str]) -> bool:
+    """The request's PYTHONPATH finds this azsqlctl (or none, and the installed one is this one)."""
+    import azsqlctl
+
+    here = Path(azsqlctl.__file__).resolve().parent
+    for entry in filter(None, env.get("PYTHONPATH", "").split(os.pathsep)):
+        candidate = Path(entry, "azsqlctl", "__init__.py")
+        if candidate.exists():
+            return candidate.resolve().parent == here
+    current = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
+    return not any(Path(e, "azsqlctl", "__init__.py").exists() for e in current)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _reopen_standard_streams() -> None:
+    """New text streams over descriptors 0-2, set up as the interpreter sets them up for what they now are."""
+    stdout, stderr = sys.__stdout__, sys.__stderr__
+    assert stdout is not None and stderr is not None
+    encoding, errors = stdout.encoding, stdout.errors or "strict"  # the locale's, which the request shares (_START_UP_NAMES)
+
+    def text(fd: int, mode: str, errors: str, line_buffering: bool) -> io.TextIOWrapper | None:
+        try:
+            os.fstat(fd)
+        except OSError:
+            return None  # closed: the interpreter sets the stream to None
+        raw = open(fd, mode, closefd=False)  # noqa: SIM115 - the stream lives as long as the process
+        return io.TextIOWrapper(raw, encoding=encoding, errors=errors, line_buffering=line_buffering)
+
+    streams = {"stdin": text(0, "rb", errors, False), "stdout": text(1, "wb", errors, os.isatty(1)),
+               "stderr": text(2, "wb", stderr.errors or "backslashreplace", True)}  # fmt: skip
+    for name, stream in streams.items():
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)  # the originals too, as at start-up (typeshed marks them final)
+
+
+def _flush() -> bool:
+    ok = True
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            ok = stream is not sys.stdout and ok
+    return ok
+
+
+# --- the tests' side ------------------------------------------------------------------------------------------
+
+
+class ForkServer:
+    """The server process and the stand-in script, for one pytest process."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        if self._proc is not None:
+            return
+        _DIR.mkdir(mode=0o700, exist_ok=True)
+        BIN_DIR.mkdir(exist_ok=True)
+        sock = _DIR / "socket"
+        sock.unlink(missing_ok=True)
+        source = (ROOT / "tests" / "cli_fork_client.py").read_text(encoding="utf-8")
+        script = f"#!{sys.executable} -IS\n{source}\nmain({str(sock)!r})\n"
+        for path in (Path(COMMAND[0]), BIN_DIR / "azsqlctl"):
+            path.write_text(script, encoding="utf-8")
+            path.chmod(0o755)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_"))}
+        self._proc = subprocess.Popen([sys.executable, "-c", f"from tests.cli_fork import serve; serve({str(sock)!r})"],
+                                      cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if line.strip() != "ready":
+            self.stop()
+            raise RuntimeError(f"the CLI fork server did not start (it said {line!r})")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
+            self._proc = None
+        shutil.rmtree(_DIR, ignore_errors=True)
+
+
+_SERVER = ForkServer()
+
+
+@contextlib.contextmanager
+def running() -> Iterator[None]:
+    """The server for this pytest process, started on first use; stopped by ``stop`` (the session's end)."""
+    _SERVER.start()
+    yield
+
+
+def stop() -> None:
+    _SERVER.stop()

@@ -1,0 +1,94 @@
+"""The `azsqlctl` a test's shell or subprocess runs when tests/cli_fork.py's server is up: a stand-in for
+`python -m azsqlctl` that asks the server for a process instead of starting an interpreter.
+
+tests/cli_fork.py writes this file's source, with a `main(<socket>)` call appended, as an executable script run by
+``python -I -S`` (no site, no user paths: ~10 ms to start). It hands the server its arguments, environment, working
+directory, umask, ignored signals and its own stdin/stdout/stderr (the descriptors themselves, SCM_RIGHTS); the
+server's process runs `python -m azsqlctl` on them. This process stays as its stand-in: signals it gets are passed
+on, and it ends as that process ended (its exit code, or the same signal). If this process is killed, the
+server kills the command (a killed `python -m azsqlctl` would be gone too).
+
+Only the standard library: it runs before any path to the project exists.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+
+# Signals a shell, `timeout`, or `sandbox run` may send a command: passed on unless this process ignores them (a
+# background job in a non-interactive shell ignores SIGINT and SIGQUIT: so does the command).
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)
+_pending: list[int] = []
+_target: list[int] = []
+
+
+def _pass_on(signum: int, _frame: object) -> None:
+    if not _target:
+        _pending.append(signum)  # before the command's pid is known: sent as soon as it is
+        return
+    with contextlib.suppress(ProcessLookupError):  # it has just ended: its status is on the way
+        os.kill(_target[0], signum)
+
+
+def _recv_exact(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            sys.stderr.write("azsqlctl (tests/cli_fork): the fork server closed the connection\n")
+            os._exit(70)
+        data += chunk
+    return data
+
+
+def main(path: str) -> None:
+    ignored = [int(s) for s in FORWARDED if signal.getsignal(s) == signal.SIG_IGN]
+    for s in FORWARDED:
+        if int(s) not in ignored:
+            signal.signal(s, _pass_on)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+    except OSError as exc:
+        sys.stderr.write(f"azsqlctl (tests/cli_fork): no fork server at {path} ({exc}): use the cli_fork fixture\n")
+        os._exit(127)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    open_fds = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+            open_fds.append(fd)
+        except OSError:
+            pass  # closed here: closed in the command too
+    request = {
+        "fds": open_fds,
+        "argv": sys.argv[1:],
+        "env": dict(os.environ),
+        "cwd": os.getcwd(),
+        "umask": umask,
+        "ignored": ignored,
+        "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+    }
+    body = json.dumps(request).encode()
+    conn.sendmsg([struct.pack("!I", len(body)), body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", open_fds))])
+    (pid,) = struct.unpack("!i", _recv_exact(conn, 4))
+    _target.append(pid)
+    for signum in _pending:
+        _pass_on(signum, None)
+    (status,) = struct.unpack("!i", _recv_exact(conn, 4))
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        for s in FORWARDED:
+            signal.signal(s, signal.SIG_DFL)
+        signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
+        os.kill(os.getpid(), signum)
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)

@@ -1,0 +1,126 @@
+"""tests/cli_fork.py's stand-in behaves as `python -m azsqlctl` does: the tests that use it rely on that.
+
+Each check runs the same command both ways and compares what a caller can see: stdout, stderr, the exit code or
+the signal, the working directory, umask, environment and stdin the command got. And the stand-in's own rules:
+a request whose start-up environment differs is run by a real interpreter, and a killed stand-in takes its command
+with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests import cli_fork
+
+pytestmark = pytest.mark.usefixtures("cli_fork")
+REAL = [sys.executable, "-m", "azsqlctl"]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_"))}
+    return env | {"XDG_DATA_HOME": str(tmp_path / "xdg"), "NO_COLOR": "1"} | extra
+
+
+def _both(
+    tmp_path: Path, *args: str, stdin: str = "", **extra: str
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    run = {"capture_output": True, "text": True, "timeout": 120, "env": _env(tmp_path, **extra), "cwd": tmp_path, "input": stdin}
+    return subprocess.run([*cli_fork.COMMAND, *args], **run), subprocess.run([*REAL, *args], **run)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["--version"],
+        ["grant"],  # no terminal to confirm on: a usage error, exit 2
+        ["whoami", "--no-such-option"],
+        ["grant", "--help"],
+        ["sandbox", "run", "--", "sh", "-c", "exit 3"],
+        ["sandbox", "run", "--", "sh", "-c", "kill -TERM $$"],  # the child's own signal: sandbox run's report of it
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_forked_and_real_runs_print_and_end_the_same(tmp_path: Path, args: list[str]) -> None:
+    forked, real = _both(tmp_path, *args)
+    assert (forked.returncode, forked.stdout, forked.stderr) == (real.returncode, real.stdout, real.stderr)
+
+
+def test_the_command_gets_the_callers_directory_umask_environment_and_stdin(tmp_path: Path) -> None:
+    (tmp_path / "here").mkdir()
+    script = "pwd; umask; printf '%s\\n' \"$ONLY_HERE\"; cat; ls -l /proc/$PPID/fd/0 >/dev/null && echo stdin-open"
+    run = {"capture_output": True, "text": True, "timeout": 120, "env": _env(tmp_path, ONLY_HERE="yes, here"), "input": "from stdin\n"}
+    results = []
+    for command in (cli_fork.COMMAND, REAL):
+        proc = subprocess.run(["sh", "-c", 'umask 027; cd here && exec "$@"', "sh", *command, "sandbox", "run", "--", "sh", "-c", script],
+                              cwd=tmp_path, **run)  # type: ignore[call-overload]  # fmt: skip
+        results.append((proc.returncode, proc.stdout, proc.stderr))
+    assert results[0] == results[1]
+    assert results[0][1].splitlines() == [str(tmp_path / "here"), "0027", "yes, here", "from stdin", "stdin-open"]
+
+
+def _runner_of(tmp_path: Path, command: list[str], **extra: str) -> str:
+    """The command line of the process that ran `sandbox run` (the parent of its child)."""
+    proc = subprocess.run([*command, "sandbox", "run", "--", "sh", "-c", "tr '\\0' ' ' < /proc/$PPID/cmdline"],
+                          capture_output=True, text=True, timeout=120, env=_env(tmp_path, **extra), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_a_request_is_forked_unless_its_start_up_environment_differs(tmp_path: Path) -> None:
+    assert "tests.cli_fork" in _runner_of(tmp_path, cli_fork.COMMAND)  # forked from the server
+    # What the interpreter decides at start-up (here the warnings filter) cannot be redone in a fork: a real one.
+    real = _runner_of(tmp_path, cli_fork.COMMAND, PYTHONWARNINGS="ignore").split()
+    assert real[0] == sys.executable and real[1:5] == ["-m", "azsqlctl", "sandbox", "run"]
+
+
+def test_a_signal_to_the_stand_in_reaches_the_command(tmp_path: Path) -> None:
+    codes: list[tuple[int, str, str]] = []
+    for command in (cli_fork.COMMAND, REAL):
+        ready = tmp_path / f"ready-{len(codes)}"
+        proc = subprocess.Popen([*command, "sandbox", "run", "--", "sh", "-c", f"touch {ready}; sleep 60"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path), cwd=tmp_path)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while not ready.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        codes.append((proc.returncode, out, err))
+    assert codes[0] == codes[1]
+    assert codes[0][0] == 143
+
+
+def test_a_killed_stand_in_takes_its_command_with_it(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    proc = subprocess.Popen([*cli_fork.COMMAND, "sandbox", "run", "--", "sh", "-c", f"echo $$ > {pid_file}; exec sleep 60"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(tmp_path), cwd=tmp_path)  # fmt: skip
+    child = 0
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            assert time.monotonic() < deadline, "sandbox run never started its child"
+            time.sleep(0.02)
+        child = int(pid_file.read_text())
+        command = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the child's parent: the command
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{command}").exists() and Path(f"/proc/{command}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the command outlived its killed stand-in"
+            time.sleep(0.02)
+    finally:
+        if child:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)  # orphaned, as a killed `sandbox run`'s child is
