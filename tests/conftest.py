@@ -92,10 +92,13 @@ def _shared_key_material(request: pytest.FixtureRequest) -> None:
         return
     if "tmp_path" not in request.fixturenames:
         return
-    source: Path = request.getfixturevalue("material_dir")
-    target: Path = request.getfixturevalue("tmp_path") / ".azsqlctl-sandbox"
-    target.mkdir(mode=0o700)
-    for item in source.iterdir():
+    seed_keys(request.getfixturevalue("material_dir"), request.getfixturevalue("tmp_path") / ".azsqlctl-sandbox")
+
+
+def seed_keys(material: Path, target: Path) -> None:
+    """``target`` (a state's key directory, not yet there) gets the session's CA, certificate and signing keys."""
+    target.mkdir(mode=0o700, parents=True)
+    for item in material.iterdir():
         if item.suffix in (".pem", ".key") and item.name != "ca-bundle.pem":
             (target / item.name).write_bytes(item.read_bytes())
             os.chmod(target / item.name, item.stat().st_mode & 0o777)
@@ -202,6 +205,14 @@ _SLOW_TESTS: dict[str, str] = {
     "e2e/test_signals.py::test_scaffold_interrupted_leaves_no_temp_files_and_a_later_run_removes_stale_ones": "interrupts real scaffold processes at several instants",
     "e2e/test_signals.py::test_a_signal_in_the_first_instants_exits_quietly": "starts and signals many interpreters at chosen instants",
 }
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The quick loop (`-m "not slow"`) does not import the slow folders at all: every test in them is slow, so none
+    would be selected, and each xdist worker would still import their modules (~1 s of CPU each) to find that out."""
+    if config.getoption("markexpr", "") == "not slow" and collection_path.parent == Path(__file__).resolve().parent:
+        return collection_path.name in _SLOW_FOLDERS or None
+    return None
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
