@@ -24,6 +24,7 @@ from azsqlctl.sandbox.entra import registry
 from azsqlctl.sandbox.entra.federation import AKS_ISSUER, aks_subject
 from azsqlctl.sandbox.state import DbUser
 from tests import npm_trees
+from tests.line_server import LineServer
 
 from .support import ADMIN, REFUSED_TEXT, STRANGER, Clients
 
@@ -43,7 +44,7 @@ class NodeClients:
 
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
-        self._servers: dict[tuple[tuple[str, str], ...], npm_trees.NodeServer] = {}
+        self._servers: dict[tuple[tuple[str, str], ...], LineServer] = {}
 
     def __call__(self, scenario: str, identity: str | None = ADMIN, **extra_env: str) -> dict[str, Any]:
         env = dict(extra_env)
@@ -53,7 +54,9 @@ class NodeClients:
             return self._alone(scenario, env)
         startup = tuple(sorted((k, env.pop(k)) for k in _STARTUP_ONLY if k in env))
         if startup not in self._servers:
-            self._servers[startup] = npm_trees.NodeServer(NODE_DIR, "clients.js", {**os.environ, **dict(startup)})
+            self._servers[startup] = LineServer(
+                [npm_trees.node(), "clients.js", "--serve"], NODE_DIR, {**os.environ, **dict(startup)}, answer_prefix=b'{"ok":'
+            )
         return self._servers[startup].ask({"scenario": scenario, "env": env}, timeout=60)
 
     def _alone(self, scenario: str, env: dict[str, str]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests import npm_trees
+from tests.line_server import LineServer
 
 from .conftest import MIGRATOR, READER, WRITER, Stack
 
@@ -37,7 +38,7 @@ Scenario = Callable[[str, str], dict[str, Any]]
 @pytest.fixture(scope="module")
 def scenario(stack: Stack) -> Iterator[Scenario]:
     """Runs a stacks.js scenario as an identity (its token in SQL_TOKEN); its answer must be ok."""
-    server = npm_trees.NodeServer(NODE_DIR, "stacks.js", dict(os.environ))
+    server = LineServer([npm_trees.node(), "stacks.js", "--serve"], NODE_DIR, dict(os.environ), answer_prefix=b'{"ok":')
 
     def run(name: str, identity: str) -> dict[str, Any]:
         result = server.ask({"scenario": name, "env": {"SQL_TOKEN": stack.clients.token(identity)}}, timeout=120)
