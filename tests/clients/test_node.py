@@ -1,4 +1,10 @@
-"""npm clients (tedious, node-mssql) under the machine's node, against the sandbox: tests/clients/node/clients.js."""
+"""npm clients (tedious, node-mssql) under the machine's node, against the sandbox: tests/clients/node/clients.js.
+
+The scenarios of this module run in long-lived node processes (clients.js --serve, one per process-level
+environment): node and its npm packages load once, and each scenario still opens its own connections and builds
+its own credentials with the variables it is given. What node reads only at start-up (NODE_EXTRA_CA_CERTS) picks
+the process; a scenario behind a proxy gets a process of its own (@azure/core-rest-pipeline reads NO_PROXY once).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import socket
 import subprocess
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,10 +24,13 @@ from azsqlctl.sandbox.entra import registry
 from azsqlctl.sandbox.entra.federation import AKS_ISSUER, aks_subject
 from azsqlctl.sandbox.state import DbUser
 from tests import npm_trees
+from tests.line_server import LineServer
 
 from .support import ADMIN, REFUSED_TEXT, STRANGER, Clients
 
 NODE_DIR = npm_trees.CLIENTS
+_STARTUP_ONLY = ("NODE_EXTRA_CA_CERTS",)  # read by node when it starts: one serving process per value
+_PROXY = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY")  # read once per process by @azure/identity's pipeline
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -29,16 +39,45 @@ def node_modules() -> None:
     npm_trees.ensure(NODE_DIR, "mssql")
 
 
-def node(clients: Clients, scenario: str, identity: str | None = ADMIN, **extra_env: str) -> dict[str, Any]:
-    env = {**os.environ, **extra_env}
-    if identity is not None:
-        env["SQL_TOKEN"] = clients.token(identity)
-    proc = subprocess.run(
-        [npm_trees.node(), "clients.js", scenario], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+class NodeClients:
+    """Runs clients.js scenarios: in a serving process per start-up environment, or in a process of their own."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+        self._servers: dict[tuple[tuple[str, str], ...], LineServer] = {}
+
+    def __call__(self, scenario: str, identity: str | None = ADMIN, **extra_env: str) -> dict[str, Any]:
+        env = dict(extra_env)
+        if identity is not None:
+            env["SQL_TOKEN"] = self.clients.token(identity)
+        if any(k in env for k in _PROXY):
+            return self._alone(scenario, env)
+        startup = tuple(sorted((k, env.pop(k)) for k in _STARTUP_ONLY if k in env))
+        if startup not in self._servers:
+            self._servers[startup] = LineServer(
+                [npm_trees.node(), "clients.js", "--serve"], NODE_DIR, {**os.environ, **dict(startup)}, answer_prefix=b'{"ok":'
+            )
+        return self._servers[startup].ask({"scenario": scenario, "env": env}, timeout=60)
+
+    def _alone(self, scenario: str, env: dict[str, str]) -> dict[str, Any]:
+        proc = subprocess.run(
+            [npm_trees.node(), "clients.js", scenario], cwd=NODE_DIR, env={**os.environ, **env}, capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        return result
+
+    def close(self) -> None:
+        for server in self._servers.values():
+            server.close()
+
+
+@pytest.fixture(scope="module")
+def node(clients: Clients) -> Iterator[NodeClients]:
+    runner = NodeClients(clients)
+    yield runner
+    runner.close()
 
 
 def ok(result: dict[str, Any]) -> dict[str, Any]:
@@ -53,37 +92,37 @@ def whoami(clients: Clients) -> list[str]:
 # --- tedious -----------------------------------------------------------------------------------------
 
 
-def test_tedious_token_login_over_verified_tls(clients: Clients) -> None:
-    assert ok(node(clients, "tedious-login"))["rows"] == [whoami(clients)]
-    refused = node(clients, "tedious-login-only", NO_SANDBOX_CA="1")  # system roots only
+def test_tedious_token_login_over_verified_tls(clients: Clients, node: NodeClients) -> None:
+    assert ok(node("tedious-login"))["rows"] == [whoami(clients)]
+    refused = node("tedious-login-only", NO_SANDBOX_CA="1")  # system roots only
     assert not refused["ok"]
     assert refused["error"]["code"] == "ESOCKET"
     assert "certificate" in refused["error"]["message"]
 
 
-def test_tedious_parameterised_query(clients: Clients) -> None:
-    result = ok(node(clients, "tedious-params"))
+def test_tedious_parameterised_query(node: NodeClients) -> None:
+    result = ok(node("tedious-params"))
     assert result["rows"] == [[42, "grüße 🙂", None]]
     assert result["none"] == []
 
 
-def test_tedious_transaction(clients: Clients) -> None:
-    result = ok(node(clients, "tedious-transaction"))
+def test_tedious_transaction(node: NodeClients) -> None:
+    result = ok(node("tedious-transaction"))
     assert (result["inside"], result["afterRollback"], result["committed"]) == ([[1]], [[0]], [[2, "kept"]])
 
 
-def test_tedious_refused_login(clients: Clients) -> None:
-    error = node(clients, "tedious-login-only", identity=STRANGER)["error"]
+def test_tedious_refused_login(node: NodeClients) -> None:
+    error = node("tedious-login-only", identity=STRANGER)["error"]
     assert (error["code"], error["message"]) == ("ELOGIN", REFUSED_TEXT)
     assert error["serverErrors"] == [{"number": 18456, "state": 1, "class": 14, "message": REFUSED_TEXT}]
 
 
 @pytest.mark.parametrize("auth", ["azure-active-directory-msi-app-service", "azure-active-directory-default"])
-def test_tedious_managed_identity_through_fedauthinfo(clients: Clients, auth: str) -> None:
+def test_tedious_managed_identity_through_fedauthinfo(clients: Clients, node: NodeClients, auth: str) -> None:
     """tedious gets its own token: the server's FEDAUTHINFO (STS URL, SPN), then @azure/identity's
     ManagedIdentityCredential (directly, or as DefaultAzureCredential's managed-identity link) on IDENTITY_ENDPOINT."""
     ok_before, _ = clients.logins()
-    result = node(clients, "tedious-msi", identity=None, MSI_CLIENT_ID=clients.client_id(ADMIN), TEDIOUS_AUTH=auth)
+    result = node("tedious-msi", identity=None, MSI_CLIENT_ID=clients.client_id(ADMIN), TEDIOUS_AUTH=auth)
     assert ok(result)["rows"] == [whoami(clients)]
     assert clients.logins()[0] == ok_before + 1
 
@@ -91,32 +130,32 @@ def test_tedious_managed_identity_through_fedauthinfo(clients: Clients, auth: st
 # --- node-mssql --------------------------------------------------------------------------------------
 
 
-def test_mssql_token_login_over_verified_tls(clients: Clients) -> None:
-    assert ok(node(clients, "mssql-login"))["rows"] == [whoami(clients)]
-    refused = node(clients, "mssql-login", NO_SANDBOX_CA="1")
+def test_mssql_token_login_over_verified_tls(clients: Clients, node: NodeClients) -> None:
+    assert ok(node("mssql-login"))["rows"] == [whoami(clients)]
+    refused = node("mssql-login", NO_SANDBOX_CA="1")
     assert not refused["ok"]
     assert "certificate" in refused["error"]["message"]
 
 
-def test_mssql_parameterised_query(clients: Clients) -> None:
-    result = ok(node(clients, "mssql-params"))
+def test_mssql_parameterised_query(node: NodeClients) -> None:
+    result = ok(node("mssql-params"))
     assert result["rows"] == [[42, "grüße 🙂", None]]
     assert result["none"] == []
 
 
-def test_mssql_transaction(clients: Clients) -> None:
-    result = ok(node(clients, "mssql-transaction"))
+def test_mssql_transaction(node: NodeClients) -> None:
+    result = ok(node("mssql-transaction"))
     assert (result["inside"], result["afterRollback"], result["committed"]) == (1, 0, [[2, "kept"]])
 
 
-def test_mssql_refused_login(clients: Clients) -> None:
-    error = node(clients, "mssql-login", identity=STRANGER)["error"]
+def test_mssql_refused_login(node: NodeClients) -> None:
+    error = node("mssql-login", identity=STRANGER)["error"]
     assert (error["name"], error["code"], error["message"]) == ("ConnectionError", "ELOGIN", REFUSED_TEXT)
 
 
-def test_mssql_default_pool_serves_100_queries_on_10_connections(clients: Clients) -> None:
+def test_mssql_default_pool_serves_100_queries_on_10_connections(clients: Clients, node: NodeClients) -> None:
     ok_before, refused_before = clients.logins()
-    result = ok(node(clients, "mssql-pool"))
+    result = ok(node("mssql-pool"))
     logins = clients.logins()[0] - ok_before
     assert sorted(result["values"]) == list(range(100))
     assert clients.logins()[1] == refused_before
@@ -127,9 +166,9 @@ def test_mssql_default_pool_serves_100_queries_on_10_connections(clients: Client
     assert result["size"] == len(result["spids"])
 
 
-def test_tedious_parameter_types_round_trip(clients: Clients) -> None:
+def test_tedious_parameter_types_round_trip(node: NodeClients) -> None:
     """tedious's own TYPES for every listed type (MAX values over 1 MB, non-BMP text, NULLs): SELECT echo and a user table."""
-    result = ok(node(clients, "tedious-types"))
+    result = ok(node("tedious-types"))
     assert result["cases"] == 23
     assert result["mismatches"] == []
 
@@ -191,9 +230,9 @@ def service_principal(clients: Clients, tmp_path_factory: pytest.TempPathFactory
     }  # fmt: skip
 
 
-def _sp(clients: Clients, sp: dict[str, str], kind: str, **overrides: str) -> dict[str, Any]:
+def _sp(node: NodeClients, sp: dict[str, str], kind: str, **overrides: str) -> dict[str, Any]:
     env = {k: v for k, v in sp.items() if k.startswith(("SP_", "NODE_"))} | {"SP_KIND": kind} | overrides
-    return node(clients, "tedious-sp", identity=None, **env)
+    return node("tedious-sp", identity=None, **env)
 
 
 def _aadsts(result: dict[str, Any]) -> str:
@@ -206,36 +245,40 @@ def _aadsts(result: dict[str, Any]) -> str:
     return match[0]
 
 
-def test_tedious_service_principal_secret_through_token_credential(clients: Clients, service_principal: dict[str, str]) -> None:
+def test_tedious_service_principal_secret_through_token_credential(
+    clients: Clients, node: NodeClients, service_principal: dict[str, str]
+) -> None:
     sp, tenant = service_principal, service_principal["SP_TENANT"]
     before = clients.sandbox.entra.requests[sp["SP_CLIENT_ID"]]
-    assert ok(_sp(clients, sp, "secret"))["rows"] == [[f"tedious-ci@{tenant}", "tedious-ci"]]
+    assert ok(_sp(node, sp, "secret"))["rows"] == [[f"tedious-ci@{tenant}", "tedious-ci"]]
     assert clients.sandbox.entra.requests[sp["SP_CLIENT_ID"]] == before + 1
-    assert _aadsts(_sp(clients, sp, "secret", SP_SECRET="not-the-secret")) == "AADSTS7000215"
-    assert _aadsts(_sp(clients, sp, "secret", SP_SECRET=sp["expired"])) == "AADSTS7000222"
-    assert _aadsts(_sp(clients, sp, "secret", SP_CLIENT_ID=str(uuid.uuid4()))) == "AADSTS700016"
+    assert _aadsts(_sp(node, sp, "secret", SP_SECRET="not-the-secret")) == "AADSTS7000215"
+    assert _aadsts(_sp(node, sp, "secret", SP_SECRET=sp["expired"])) == "AADSTS7000222"
+    assert _aadsts(_sp(node, sp, "secret", SP_CLIENT_ID=str(uuid.uuid4()))) == "AADSTS700016"
     # An unknown tenant: the authority's metadata answers AADSTS90002, but MSAL.js reports only that it could not
     # resolve the endpoints (the body is not in the error) - as against Entra.
-    unknown = _sp(clients, sp, "secret", SP_TENANT=str(uuid.uuid4()))["error"]["errors"][1]
+    unknown = _sp(node, sp, "secret", SP_TENANT=str(uuid.uuid4()))["error"]["errors"][1]
     assert (unknown["name"], unknown["message"].split(":")[0]) == ("CredentialUnavailableError", "endpoints_resolution_error")
 
 
-def test_tedious_service_principal_certificate_through_token_credential(clients: Clients, service_principal: dict[str, str]) -> None:
+def test_tedious_service_principal_certificate_through_token_credential(node: NodeClients, service_principal: dict[str, str]) -> None:
     sp = service_principal
-    assert ok(_sp(clients, sp, "certificate", SP_CERT_PEM=sp["cert"]))["rows"][0][1] == "tedious-ci"
-    assert _aadsts(_sp(clients, sp, "certificate", SP_CERT_PEM=sp["stray"])) == "AADSTS700027"
+    assert ok(_sp(node, sp, "certificate", SP_CERT_PEM=sp["cert"]))["rows"][0][1] == "tedious-ci"
+    assert _aadsts(_sp(node, sp, "certificate", SP_CERT_PEM=sp["stray"])) == "AADSTS700027"
 
 
-def test_tedious_federated_assertion_through_token_credential(clients: Clients, service_principal: dict[str, str]) -> None:
+def test_tedious_federated_assertion_through_token_credential(
+    clients: Clients, node: NodeClients, service_principal: dict[str, str]
+) -> None:
     sp, federation = service_principal, clients.sandbox.entra.federation
-    assert ok(_sp(clients, sp, "assertion", SP_ASSERTION=federation.aks_token("orders", "api")))["rows"][0][1] == "tedious-ci"
-    assert _aadsts(_sp(clients, sp, "assertion", SP_ASSERTION=federation.aks_token("orders", "worker"))) in ("AADSTS70021", "AADSTS700213")
+    assert ok(_sp(node, sp, "assertion", SP_ASSERTION=federation.aks_token("orders", "api")))["rows"][0][1] == "tedious-ci"
+    assert _aadsts(_sp(node, sp, "assertion", SP_ASSERTION=federation.aks_token("orders", "worker"))) in ("AADSTS70021", "AADSTS700213")
     # expired beyond the five minutes of clock skew Entra tolerates
-    assert _aadsts(_sp(clients, sp, "assertion", SP_ASSERTION=federation.aks_token("orders", "api", lifetime=-600))) == "AADSTS700024"
+    assert _aadsts(_sp(node, sp, "assertion", SP_ASSERTION=federation.aks_token("orders", "api", lifetime=-600))) == "AADSTS700024"
 
 
 def test_tedious_builtin_service_principal_type_never_reaches_a_private_authority(
-    clients: Clients, service_principal: dict[str, str]
+    clients: Clients, node: NodeClients, service_principal: dict[str, str]
 ) -> None:
     """tedious 19.2.2 lib/connection.js builds `new ClientSecretCredential(tenantId, clientId, clientSecret)` with no
     options, and ignores FEDAUTHINFO's STS URL: @azure/identity goes to AZURE_AUTHORITY_HOST (or the public cloud),
@@ -246,7 +289,7 @@ def test_tedious_builtin_service_principal_type_never_reaches_a_private_authorit
     try:
         before = clients.sandbox.entra.requests[sp["SP_CLIENT_ID"]]
         env = {"AZURE_AUTHORITY_HOST": sp["SP_AUTHORITY"], "HTTPS_PROXY": proxy.url, "NO_PROXY": "localhost,127.0.0.1"}
-        result = _sp(clients, sp, "builtin", **env)
+        result = _sp(node, sp, "builtin", **env)
         assert not result["ok"] and result["error"]["errors"][0]["code"] == "EFEDAUTH", result
         assert clients.sandbox.entra.requests[sp["SP_CLIENT_ID"]] == before
         assert any(h.startswith("login.microsoftonline.com") for h in proxy.hosts), proxy.hosts

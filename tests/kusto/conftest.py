@@ -1,12 +1,13 @@
-"""Microsoft's Kusto language service (validate.js), one process per test session (per xdist worker).
+"""Microsoft's Kusto language service (validate.js), one process per run: every module and xdist worker shares it.
 
-Every module here validates through the same process: a node start-up with the service's scripts, grammar
-and JIT warm-up is ~1.5-2.5 s of CPU, paid once rather than per module. The service keeps no state between
+A node start-up with the service's scripts, grammar and JIT warm-up is ~2 s of CPU, paid once rather than per
+module or per worker (language_service.py says how the workers share it). The service keeps no state between
 queries (each is parsed and analysed on its own against the same schema), so sharing it changes no result.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -18,9 +19,11 @@ collect_ignore = ["node_modules"]
 
 
 @pytest.fixture(scope="session")
-def validator() -> Iterator[Validator]:
+def validator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Validator]:
     """Microsoft's Kusto language service, locked in tests/kusto (installed on first use, never skipped)."""
     npm_trees.ensure(npm_trees.KUSTO, "@kusto/language-service-next")
-    v = Validator()
+    # an xdist worker's base temp is <run root>/popen-gwN: the run root is the same for every worker of this run only
+    shared = tmp_path_factory.getbasetemp().parent if "PYTEST_XDIST_WORKER" in os.environ else None
+    v = Validator(shared)
     yield v
     v.close()

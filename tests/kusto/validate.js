@@ -3,6 +3,9 @@
 // {"id", "diagnostics": [{severity, code, message, start, length}], "strings": [decoded string literal values]}
 // ("strings" is [] unless asked for: walking the syntax tree for them is ~3 % of a query's analysis).
 // The schema is the AzureDiagnostics columns Microsoft documents (azure_diagnostics_schema.json).
+// With `--listen <path>`, the same protocol on a Unix socket, for every connection at once (the pytest-xdist workers
+// of one run share one process: tests/kusto/language_service.py): "ready" on stdout once listening; the process
+// ends when its last connection closes.
 "use strict";
 const path = require("path");
 const readline = require("readline");
@@ -29,15 +32,35 @@ function analyse(query, wantStrings) {
   return { diagnostics, strings };
 }
 
-const rl = readline.createInterface({ input: process.stdin, terminal: false });
-rl.on("line", (line) => {
-  if (!line.trim()) return;
+function answer(line) {
   const { id, query, strings } = JSON.parse(line);
-  let out;
   try {
-    out = { id, ...analyse(query, strings === true) };
+    return JSON.stringify({ id, ...analyse(query, strings === true) });
   } catch (e) {
-    out = { id, diagnostics: [{ severity: "Error", code: "VALIDATOR", message: String(e && e.message || e), start: 0, length: 0 }], strings: [] };
+    return JSON.stringify({ id, diagnostics: [{ severity: "Error", code: "VALIDATOR", message: String(e && e.message || e), start: 0, length: 0 }], strings: [] });
   }
-  process.stdout.write(JSON.stringify(out) + "\n");
-});
+}
+
+function serve(input, output) {
+  const rl = readline.createInterface({ input, terminal: false });
+  rl.on("line", (line) => {
+    if (line.trim()) output.write(answer(line) + "\n");
+  });
+}
+
+if (process.argv[2] === "--listen") {
+  const net = require("net");
+  let open = 0;
+  const server = net.createServer((socket) => {
+    open += 1;
+    serve(socket, socket);
+    socket.on("error", () => socket.destroy());
+    socket.on("close", () => {
+      open -= 1;
+      if (open === 0) server.close(() => process.exit(0)); // the last client is gone (clients retry a refused connect)
+    });
+  });
+  server.listen(process.argv[3], () => process.stdout.write("ready\n"));
+} else {
+  serve(process.stdin, process.stdout);
+}

@@ -2,16 +2,20 @@
 // npm SQL clients against the azsqlctl sandbox, driven by tests/clients/test_node.py.
 // Usage: node clients.js <scenario>   (environment: what `azsqlctl sandbox serve` prints, plus SQL_TOKEN)
 // Prints one JSON line: {"ok": true, ...} or {"ok": false, "error": {...}}.
+// Or: node clients.js --serve   reads one JSON request a line, {"scenario": "...", "env": {NAME: value}}, runs it
+// with those variables set in process.env (restored after), and writes its JSON line: one node start-up and one
+// load of tedious, node-mssql and @azure/identity (~0.3 s of CPU) serve every scenario of a test module.
+// Each scenario still opens its own connections and builds its own credentials, as a fresh process would.
 const fs = require('fs');
 const { Connection, Request, TYPES, ISOLATION_LEVEL } = require('tedious');
 const sql = require('mssql');
 
 const env = process.env;
 const [host, port] = env.AZSQLCTL_SERVER.split(',');
-const ca = env.NO_SANDBOX_CA ? undefined : fs.readFileSync(env.AZSQLCTL_CA_BUNDLE);
 
 function tlsOptions() {
   // Verified TLS: encrypt, do not trust blindly, trust the sandbox CA only (or the system roots when NO_SANDBOX_CA).
+  const ca = env.NO_SANDBOX_CA ? undefined : fs.readFileSync(env.AZSQLCTL_CA_BUNDLE);
   return {
     port: Number(port), database: env.AZSQLCTL_DATABASE, encrypt: true, trustServerCertificate: false,
     ...(ca ? { cryptoCredentialsDetails: { ca } } : {}), connectTimeout: 10000, requestTimeout: 15000,
@@ -227,16 +231,38 @@ function mssqlConfig(extra = {}) {
   return { server: host, port: p, database, authentication: tokenAuth(), options, ...extra, pool };
 }
 
-async function main() {
-  const name = process.argv[2];
+async function runScenario(name) {
   const scenario = scenarios[name];
   if (!scenario) throw new Error(`unknown scenario ${name}`);
   try {
-    const result = await scenario();
-    process.stdout.write(JSON.stringify({ ok: true, ...result }) + '\n');
+    return { ok: true, ...(await scenario()) };
   } catch (err) {
-    process.stdout.write(JSON.stringify({ ok: false, error: describe(err) }) + '\n');
+    return { ok: false, error: describe(err) };
   }
+}
+
+async function withEnv(overrides, fn) {
+  const saved = Object.fromEntries(Object.keys(overrides).map((k) => [k, env[k]]));
+  Object.assign(env, overrides);
+  try { return await fn(); } finally {
+    for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete env[k]; else env[k] = v; }
+  }
+}
+
+async function serve() {
+  // One request at a time, in order: a scenario never overlaps another's environment.
+  const lines = require('readline').createInterface({ input: process.stdin, terminal: false });
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    const request = JSON.parse(line);
+    const result = await withEnv(request.env || {}, () => runScenario(request.scenario));
+    process.stdout.write(JSON.stringify(result) + '\n');
+  }
+}
+
+async function main() {
+  if (process.argv[2] === '--serve') return serve();
+  process.stdout.write(JSON.stringify(await runScenario(process.argv[2])) + '\n');
 }
 
 main().then(() => process.exit(0), (err) => { console.error(err); process.exit(2); });

@@ -3,16 +3,19 @@
 // Usage: node stacks.js <scenario>   (environment: what `azsqlctl sandbox serve` prints, plus SQL_TOKEN:
 // an access token of the identity the scenario runs as). Prints one JSON line: {"ok": true, ...} or
 // {"ok": false, "error": {...}} with the server's number and message.
+// Or: node stacks.js --serve   reads one JSON request a line, {"scenario": "...", "env": {NAME: value}}, runs it
+// with those variables set in process.env (restored after), and writes its JSON line: node and each tool load
+// once per test module instead of once per scenario. Each scenario still builds its own Sequelize, DataSource
+// or knex instance (its own pool, connections and schema state) with the token it is given.
 const fs = require('fs');
 
 const env = process.env;
 const [host, port] = env.AZSQLCTL_SERVER.split(',');
 const database = env.AZSQLCTL_DATABASE;
 const ca = fs.readFileSync(env.AZSQLCTL_CA_BUNDLE);
-const token = env.SQL_TOKEN;
 // Verified TLS to the sandbox's CA, an Entra access token: what each tool's docs say for Azure SQL.
 const tls = { encrypt: true, trustServerCertificate: false, cryptoCredentialsDetails: { ca } };
-const tokenAuth = { type: 'azure-active-directory-access-token', options: { token } };
+const tokenAuth = () => ({ type: 'azure-active-directory-access-token', options: { token: env.SQL_TOKEN } });
 
 function describe(err) {
   if (!err) return null;
@@ -32,7 +35,7 @@ function sequelize() {
   const { Sequelize } = require('sequelize');
   return new Sequelize(database, null, null, {
     dialect: 'mssql', host, port: Number(port), logging: env.STACK_LOG ? (text) => console.error(text) : false,
-    dialectOptions: { authentication: tokenAuth, options: tls },
+    dialectOptions: { authentication: tokenAuth(), options: tls },
   });
 }
 
@@ -133,7 +136,7 @@ function typeormSource(extra = {}) {
     relations: { customer: { type: 'many-to-one', target: 'Customer', joinColumn: { name: 'customerId' }, onDelete: 'CASCADE', nullable: false } },
   });
   return new DataSource({
-    type: 'mssql', host, port: Number(port), database, authentication: tokenAuth, options: tls, logging: false,
+    type: 'mssql', host, port: Number(port), database, authentication: tokenAuth(), options: tls, logging: false,
     entities: [Customer, Order], ...extra, ...(env.STACK_LOG ? { logging: 'all', logger: 'simple-console' } : {}),
   });
 }
@@ -207,7 +210,7 @@ scenarios['typeorm-writer-sync'] = async () => {
 function knex() {
   return require('knex')({
     client: 'mssql',
-    connection: { server: host, port: Number(port), database, type: tokenAuth.type, token, encrypt: true, options: { trustServerCertificate: false, cryptoCredentialsDetails: { ca } } },
+    connection: { server: host, port: Number(port), database, type: tokenAuth().type, token: env.SQL_TOKEN, encrypt: true, options: { trustServerCertificate: false, cryptoCredentialsDetails: { ca } } },
     pool: { min: 0, max: 2 },
   });
 }
@@ -287,11 +290,33 @@ scenarios['knex-writer-ddl'] = async () => {
   } finally { await k.destroy(); }
 };
 
-const name = process.argv[2];
-if (!scenarios[name]) {
-  console.log(JSON.stringify({ ok: false, error: { message: `unknown scenario ${name}` } }));
-  process.exit(0);
+async function runScenario(name) {
+  if (!scenarios[name]) return { ok: false, error: { message: `unknown scenario ${name}` } };
+  try {
+    return { ok: true, ...(await scenarios[name]()) };
+  } catch (err) {
+    return { ok: false, error: describe(err), stack: String(err && err.stack) };
+  }
 }
-scenarios[name]()
-  .then((result) => { console.log(JSON.stringify({ ok: true, ...result })); process.exit(0); })
-  .catch((err) => { console.log(JSON.stringify({ ok: false, error: describe(err), stack: String(err && err.stack) })); process.exit(0); });
+
+async function serve() {
+  // One request at a time, in order: a scenario never overlaps another's environment.
+  const lines = require('readline').createInterface({ input: process.stdin, terminal: false });
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    const { scenario, env: overrides = {} } = JSON.parse(line);
+    const saved = Object.fromEntries(Object.keys(overrides).map((k) => [k, env[k]]));
+    Object.assign(env, overrides);
+    let result;
+    try { result = await runScenario(scenario); } finally {
+      for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete env[k]; else env[k] = v; }
+    }
+    process.stdout.write(JSON.stringify(result) + '\n');
+  }
+}
+
+if (process.argv[2] === '--serve') {
+  serve().then(() => process.exit(0), (err) => { console.error(err); process.exit(2); });
+} else {
+  runScenario(process.argv[2]).then((result) => { console.log(JSON.stringify(result)); process.exit(0); });
+}
