@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests import cli_fork
+from tests.e2e.test_sandbox_cli import wait_for
 
 pytestmark = pytest.mark.usefixtures("cli_fork")
 REAL = [sys.executable, "-m", "azsqlctl"]
@@ -89,10 +90,8 @@ def test_a_signal_to_the_stand_in_reaches_the_command(tmp_path: Path) -> None:
         proc = subprocess.Popen([*command, "sandbox", "run", "--", "sh", "-c", f"touch {ready}; sleep 60"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path), cwd=tmp_path)  # fmt: skip
         try:
-            deadline = time.monotonic() + 60
-            while not ready.exists() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            proc.send_signal(signal.SIGTERM)
+            wait_for(ready, 60)
+            proc.send_signal(signal.SIGTERM)  # sandbox run forwards it to its child, which dies of it
             out, err = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
@@ -108,10 +107,8 @@ def test_a_killed_stand_in_takes_its_command_with_it(tmp_path: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(tmp_path), cwd=tmp_path)  # fmt: skip
     child = 0
     try:
-        deadline = time.monotonic() + 60
-        while not pid_file.exists() or not pid_file.read_text().strip():
-            assert time.monotonic() < deadline, "sandbox run never started its child"
-            time.sleep(0.02)
+        wait_for(pid_file, 60)
+        time.sleep(0.1)  # written by `echo`: whole once the shell has moved on
         child = int(pid_file.read_text())
         command = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the child's parent: the command
         proc.kill()
