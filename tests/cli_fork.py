@@ -39,14 +39,14 @@ import tempfile
 import traceback
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import NoReturn, TypedDict, cast
+from typing import Literal, NoReturn, TypedDict, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 # The stand-in's path: fixed per pytest process, so modules can name it at import (their CLI constants); it exists
 # while the `cli_fork` fixture (tests/conftest.py) has the server running.
-_DIR = Path(tempfile.gettempdir()) / f"azsqlctl-cli-fork-{os.getpid()}"
-COMMAND = [str(_DIR / "azsqlctl")]
-BIN_DIR = _DIR / "bin"  # holds an `azsqlctl` for PATH: what a shell script's `azsqlctl ...` runs
+
+Mode = Literal["azsqlctl", "script"]  # `python -m azsqlctl ...`, or `python <script> ...`
+SCRIPT: Mode = "script"
 
 # Read by the interpreter or by an imported module once, at start-up (a forked process keeps the server's):
 # a request that differs in any of these gets a real interpreter.
@@ -76,9 +76,13 @@ def _start_up_view(env: Mapping[str, str]) -> dict[str, str]:
 # --- the server -------------------------------------------------------------------------------------------------
 
 
-def _preload() -> None:
+def _preload(mode: Mode, modules: list[str]) -> None:
     import importlib
 
+    for name in modules:
+        importlib.import_module(name)
+    if mode == SCRIPT:
+        return
     import azsqlctl
     from azsqlctl.cli.app import COMMANDS, build_app
 
@@ -95,9 +99,9 @@ def _preload() -> None:
     build_app(listing=True)
 
 
-def serve(path: str) -> None:
+def serve(path: str, mode: Mode, modules: list[str]) -> None:
     """Preload, listen on ``path``, print "ready", then fork a monitor per connection."""
-    _preload()
+    _preload(mode, modules)
     gc.collect()
     gc.freeze()  # the preloaded heap stays out of every forked process's collections (and their copied pages)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -115,7 +119,7 @@ def serve(path: str) -> None:
         if os.fork() == 0:
             listener.close()
             try:
-                _monitor(conn)
+                _monitor(conn, mode)
             finally:
                 os._exit(70)
         conn.close()
@@ -141,13 +145,13 @@ def _recv_request(conn: socket.socket) -> tuple[Request, list[int]]:
     return cast(Request, json.loads(body)), list(fds)
 
 
-def _monitor(conn: socket.socket) -> None:
+def _monitor(conn: socket.socket, mode: Mode) -> None:
     """One request: fork the command, tell the stand-in its pid, relay its end; kill it if the stand-in dies."""
     request, fds = _recv_request(conn)
     pid = os.fork()
     if pid == 0:
         conn.close()
-        _command(request, fds)
+        _command(request, fds, mode)
     for fd in fds:
         os.close(fd)
     conn.sendall(struct.pack("!i", pid))
@@ -167,8 +171,9 @@ def _monitor(conn: socket.socket) -> None:
     os._exit(0)
 
 
-def _command(request: Request, fds: list[int]) -> NoReturn:
-    """In the forked process: become `python -m azsqlctl <argv>` as the stand-in was asked to run it. Never returns."""
+def _command(request: Request, fds: list[int], mode: Mode) -> NoReturn:
+    """In the forked process: become `python -m azsqlctl <argv>` (or `python <argv>` for SCRIPT) as the stand-in was
+    asked to run it. Never returns."""
     argv, env, targets = request["argv"], request["env"], request["fds"]
     moved = [os.dup(fd) for fd in fds]  # out of 0-2 first: a received descriptor may itself be 0, 1 or 2
     for fd in fds:
@@ -193,17 +198,26 @@ def _command(request: Request, fds: list[int]) -> NoReturn:
     if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the interpreter's own, unless ignored
     signal.pthread_sigmask(signal.SIG_SETMASK, request["blocked"])
-    if _start_up_view(env) != _start_up_view(os.environ) or not _same_package(env):
-        os.execve(sys.executable, [sys.executable, "-m", "azsqlctl", *argv], env)  # noqa: S606 - the real interpreter, no shell
+    real = [sys.executable, *argv] if mode == SCRIPT else [sys.executable, "-m", "azsqlctl", *argv]
+    if _start_up_view(env) != _start_up_view(os.environ) or (mode != SCRIPT and not _same_package(env)):
+        os.execve(sys.executable, real, env)  # noqa: S606 - the real interpreter, no shell
+    # sys.path as the interpreter builds it from the request: its PYTHONPATH's entries, not the server's, after
+    # the first entry (the working directory for -m, the script's directory for a script)
+    ours = _entries(os.environ.get("PYTHONPATH", ""))
+    theirs = _entries(env.get("PYTHONPATH", ""))
+    sys.path[:] = [sys.path[0], *theirs, *(p for p in sys.path[1:] if p not in ours and p not in theirs)]
     os.environ.clear()
     os.environ.update(env)
-    extra = [e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e and e not in sys.path]
-    sys.path[1:1] = extra  # after the working directory's entry, as `python -m` orders them
     _reopen_standard_streams()
-    sys.argv = ["-m", *argv]
     code = 0
     try:
-        runpy.run_module("azsqlctl", run_name="__main__", alter_sys=True)
+        if mode == SCRIPT:
+            sys.argv = list(argv)
+            sys.path[0] = os.path.dirname(os.path.abspath(argv[0]))
+            runpy.run_path(argv[0], run_name="__main__")
+        else:
+            sys.argv = ["-m", *argv]
+            runpy.run_module("azsqlctl", run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         code = _exit_code(exc.code)
     except KeyboardInterrupt:
@@ -219,17 +233,20 @@ def _command(request: Request, fds: list[int]) -> NoReturn:
     os._exit(code)
 
 
+def _entries(pythonpath: str) -> list[str]:
+    return [e for e in pythonpath.split(os.pathsep) if e]
+
+
 def _same_package(env: Mapping[str, str]) -> bool:
     """The request's PYTHONPATH finds this azsqlctl (or none, and the installed one is this one)."""
     import azsqlctl
 
     here = Path(azsqlctl.__file__).resolve().parent
-    for entry in filter(None, env.get("PYTHONPATH", "").split(os.pathsep)):
+    for entry in _entries(env.get("PYTHONPATH", "")):
         candidate = Path(entry, "azsqlctl", "__init__.py")
         if candidate.exists():
             return candidate.resolve().parent == here
-    current = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
-    return not any(Path(e, "azsqlctl", "__init__.py").exists() for e in current)
+    return not any(Path(e, "azsqlctl", "__init__.py").exists() for e in _entries(os.environ.get("PYTHONPATH", "")))
 
 
 def _exit_code(code: object) -> int:
@@ -277,31 +294,40 @@ def _flush() -> bool:
 
 
 class ForkServer:
-    """The server process and the stand-in script, for one pytest process."""
+    """A server process and its stand-in script, for one pytest process: ``command`` runs `python -m azsqlctl`
+    (mode AZSQLCTL) or, for SCRIPT, `python <script> ...` with ``preload`` imported once (what every run of that
+    script imports before it reads its own settings)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str, mode: Mode = "azsqlctl", preload: tuple[str, ...] = ()) -> None:
         self._proc: subprocess.Popen[str] | None = None
+        self._mode, self._preload = mode, list(preload)
+        self._dir = Path(tempfile.gettempdir()) / f"azsqlctl-fork-{name}-{os.getpid()}"
+        # Fixed per pytest process, so modules can name it at import (their CLI constants); it exists while the
+        # server runs.
+        self.command = [str(self._dir / name)]
+        self.bin_dir = self._dir / "bin"  # holds `name` alone, for PATH: what a shell script's `name ...` runs
 
     def start(self) -> None:
         if self._proc is not None:
             return
-        _DIR.mkdir(mode=0o700, exist_ok=True)
-        BIN_DIR.mkdir(exist_ok=True)
-        sock = _DIR / "socket"
+        self._dir.mkdir(mode=0o700, exist_ok=True)
+        self.bin_dir.mkdir(exist_ok=True)
+        sock = self._dir / "socket"
         sock.unlink(missing_ok=True)
         source = (ROOT / "tests" / "cli_fork_client.py").read_text(encoding="utf-8")
         script = f"#!{sys.executable} -IS\n{source}\nmain({str(sock)!r})\n"
-        for path in (Path(COMMAND[0]), BIN_DIR / "azsqlctl"):
+        for path in (Path(self.command[0]), self.bin_dir / Path(self.command[0]).name):
             path.write_text(script, encoding="utf-8")
             path.chmod(0o755)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_"))}
-        self._proc = subprocess.Popen([sys.executable, "-c", f"from tests.cli_fork import serve; serve({str(sock)!r})"],
-                                      cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        code = f"from tests.cli_fork import serve; serve({str(sock)!r}, {self._mode!r}, {self._preload!r})"
+        self._proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      text=True)  # fmt: skip
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
         if line.strip() != "ready":
             self.stop()
-            raise RuntimeError(f"the CLI fork server did not start (it said {line!r})")
+            raise RuntimeError(f"the fork server did not start (it said {line!r})")
 
     def stop(self) -> None:
         if self._proc is not None:
@@ -310,18 +336,20 @@ class ForkServer:
             if self._proc.stdout is not None:
                 self._proc.stdout.close()
             self._proc = None
-        shutil.rmtree(_DIR, ignore_errors=True)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
-_SERVER = ForkServer()
+AZSQLCTL = ForkServer("azsqlctl")
+COMMAND = AZSQLCTL.command  # in place of [sys.executable, "-m", "azsqlctl"]
+BIN_DIR = AZSQLCTL.bin_dir  # its `azsqlctl`, for a shell script's PATH
 
 
 @contextlib.contextmanager
 def running() -> Iterator[None]:
-    """The server for this pytest process, started on first use; stopped by ``stop`` (the session's end)."""
-    _SERVER.start()
+    """The azsqlctl server for this pytest process, started on first use; stopped by ``stop`` (the session's end)."""
+    AZSQLCTL.start()
     yield
 
 
 def stop() -> None:
-    _SERVER.stop()
+    AZSQLCTL.stop()

@@ -1,9 +1,9 @@
 """A long-lived helper process that answers one JSON line per request: one start-up serves many requests.
 
-The node client and ORM scenarios (clients.js / stacks.js ``--serve``) and the Django fork server
-(tests/stacks/manage_forks.py) speak it: the test writes a JSON request line, the process writes a JSON
-answer line. Starting node with its npm packages, or Python with Django, costs ~0.3-0.5 s of CPU each time;
-these processes start once per test module instead of once per request.
+The node client and ORM scenarios (clients.js / stacks.js ``--serve``) speak it: the test writes a JSON request
+line, the process writes a JSON answer line. Starting node with its npm packages costs ~0.3-0.5 s of CPU each
+time; these processes start once per test module instead of once per request. (Python commands get the same
+saving as real processes from tests/cli_fork.py.)
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ access token from the sandbox's managed-identity endpoint through azure-identity
 mssql-django's TOKEN setting (SQL_COPT_SS_ACCESS_TOKEN), the documented way to use Entra tokens.
 
 Each `manage.py` command runs in a process of its own, forked from a server that imported Django, azure-identity
-and pyodbc once (manage_forks.py): the command's own settings, token, ODBC environment, connections and exit code,
-without ~0.5 s of CPU of imports per command.
+and pyodbc once (tests/cli_fork.py, as the CLI's processes are): the command's own settings, token, ODBC
+environment, connections and exit code, without ~0.5 s of CPU of imports per command. Nothing preloaded reads
+Django's settings or opens an ODBC environment (mssql-django's backend reads settings at import: left to each command).
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.cli_fork import SCRIPT, ForkServer
 from tests.conftest import driver_path
-from tests.line_server import LineServer
 
 from .conftest import MIGRATOR, READER, WRITER, Stack
 
@@ -146,17 +146,36 @@ def _project(root: Path) -> None:
     (root / "odbc.ini").write_text("")
 
 
+# What every manage.py command imports before it reads its settings.
+PRELOADED = (
+    "django.core.management",
+    "django.core.management.commands.migrate",
+    "django.core.management.commands.makemigrations",
+    "django.core.management.commands.showmigrations",
+    "django.core.management.commands.shell",
+    "django.db.models",
+    "django.db.migrations.autodetector",
+    "django.db.migrations.executor",
+    "django.db.backends.base.base",
+    "django.contrib.admin",
+    "django.contrib.auth.hashers",
+    "django.forms",
+    "django.template",
+    "azure.identity",
+    "pyodbc",
+)
+
+
 @pytest.fixture(scope="module")
-def forks() -> Iterator[LineServer]:
-    """The fork server for manage.py commands (started without PYTHONPATH: each command brings its own)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    here = Path(__file__).parent
-    server = LineServer([sys.executable, str(here / "manage_forks.py")], here, env, answer_prefix=b'{"returncode":')
+def forks() -> Iterator[ForkServer]:
+    """`python manage.py ...` without the imports each time: its command line is ``forks.command``."""
+    server = ForkServer("manage", SCRIPT, PRELOADED)
+    server.start()
     yield server
-    server.close()
+    server.stop()
 
 
-def _manage(forks: LineServer, stack: Stack, root: Path, identity: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _manage(forks: ForkServer, stack: Stack, root: Path, identity: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "ODBCSYSINI": str(root),
@@ -164,9 +183,8 @@ def _manage(forks: LineServer, stack: Stack, root: Path, identity: str, *args: s
         "STACK_SQL_PORT": str(stack.clients.port),
         "PYTHONPATH": str(root),
     }
-    argv = ["manage.py", *args]
-    answer = forks.ask({"argv": argv, "cwd": str(root), "env": env}, timeout=300)
-    return subprocess.CompletedProcess(argv, answer["returncode"], answer["stdout"], answer["stderr"])
+    return subprocess.run([*forks.command, "manage.py", *args], cwd=root, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -174,7 +192,7 @@ def _ok(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
-def test_django_migrate_and_orm(forks: LineServer, stack: Stack, tmp_path: Path) -> None:
+def test_django_migrate_and_orm(forks: ForkServer, stack: Stack, tmp_path: Path) -> None:
     root = tmp_path / "site"
     _project(root)
     _ok(_manage(forks, stack, root, MIGRATOR, "makemigrations", "shop"))
