@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import functools
 import graphlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,21 @@ def _modules() -> dict[str, Module]:
     return found
 
 
+@functools.cache
+def _walk(module: Module) -> list[ast.AST]:
+    """Every node of the module's tree (ast.walk's order), listed once: each rule below looks at all of them."""
+    return list(ast.walk(module.tree))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_the_trees() -> Iterator[None]:
+    """The parsed sandbox (~150,000 nodes) is kept while this module's tests run, not for the rest of the worker's
+    life, where it would slow every full garbage collection and the tests that scan the heap."""
+    yield
+    for cached in (_modules, _walk, _defined_elsewhere):
+        cached.cache_clear()
+
+
 def _absolute(module: Module, node: ast.ImportFrom) -> str:
     if not node.level:
         return node.module or ""
@@ -65,7 +81,7 @@ def _absolute(module: Module, node: ast.ImportFrom) -> str:
 
 def _imports(module: Module) -> list[ast.Import | ast.ImportFrom]:
     """Every import in the module: at load time, inside a function, or under ``if TYPE_CHECKING:``."""
-    return [n for n in ast.walk(module.tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+    return [n for n in _walk(module) if isinstance(n, ast.Import | ast.ImportFrom)]
 
 
 def _targets(module: Module, node: ast.Import | ast.ImportFrom) -> list[tuple[str, str | None]]:
@@ -128,7 +144,7 @@ def test_a_circle_would_be_found() -> None:
 def _private_uses(module: Module) -> list[str]:
     found: list[str] = []
     module_aliases: dict[str, str] = {}
-    for node in ast.walk(module.tree):
+    for node in _walk(module):
         if isinstance(node, ast.Import | ast.ImportFrom):
             for target, name in _targets(module, node):
                 if name is not None and _private(name) and target != module.name:
@@ -143,7 +159,7 @@ def _private_uses(module: Module) -> list[str]:
                     if alias.name in _modules() and alias.asname:
                         module_aliases[alias.asname] = alias.name
     own = _defined(module)
-    for node in ast.walk(module.tree):
+    for node in _walk(module):
         if not isinstance(node, ast.Attribute) or not _private(node.attr):
             continue
         if isinstance(node.value, ast.Name) and node.value.id in module_aliases:
@@ -159,7 +175,7 @@ def _private_uses(module: Module) -> list[str]:
 def _defined(module: Module) -> set[str]:
     """The names a module defines: functions, methods, classes, module and class attributes, ``self.x`` assignments."""
     names: set[str] = set()
-    for node in ast.walk(module.tree):
+    for node in _walk(module):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
         elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
@@ -195,7 +211,7 @@ def _encoder_imports(module: Module) -> list[str]:
     if module.name == TDS or module.name.startswith(TDS + "."):
         return []
     found = []
-    for node in ast.walk(module.tree):  # anywhere: an import inside a function encodes all the same
+    for node in _walk(module):  # anywhere: an import inside a function encodes all the same
         if isinstance(node, ast.Import | ast.ImportFrom):
             found += [f"{module.name}:{node.lineno} imports {target}" for target, _ in _targets(module, node) if target in ENCODERS]
     return found
@@ -217,7 +233,7 @@ def test_the_engine_catalog_and_security_rules_know_nothing_of_the_wire() -> Non
     for name, module in _modules().items():
         if not name.startswith(tuple(f"{PACKAGE}.sql.{p}" for p in ("engine", "catalog", "security"))):
             continue
-        for node in ast.walk(module.tree):
+        for node in _walk(module):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 found += [f"{name}:{node.lineno} imports {t}" for t, _ in _targets(module, node) if t == TDS or t.startswith(TDS + ".")]
     assert found == []
