@@ -7,6 +7,7 @@ user sourced earlier) keep trusting the same root.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import ssl
 from dataclasses import dataclass
@@ -92,13 +93,27 @@ def ensure_certificates(directory: Path, server_name: str) -> CertPaths:
 
 def server_context(paths: CertPaths, *, tds: bool, alpn: str | None = None) -> ssl.SSLContext:
     """A server-side context. TDS 7.x tunnelling is capped at TLS 1.2 as SQL Server does:
-    with 1.3 the driver sends its last handshake records outside PRELOGIN."""
+    with 1.3 the driver sends its last handshake records outside PRELOGIN.
+
+    One context per kind and version of the certificate files, shared (an SSLContext serves any number of
+    listeners and threads): loading the key costs ~1 ms, five times per sandbox, which a process that starts many
+    sandboxes over the same keys (a test session, the pytest plugin) paid for each. A certificate written anew
+    (write_atomic renames a new file into place) is a new version, so it is never served stale."""
+    versions = tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in (paths.leaf_cert.stat(), paths.leaf_key.stat()))
+    return _server_context(paths.leaf_cert, paths.leaf_key, versions, tds, alpn)
+
+
+@functools.lru_cache(maxsize=32)
+def _server_context(
+    leaf_cert: Path, leaf_key: Path, versions: tuple[tuple[int, int, int], ...], tds: bool, alpn: str | None
+) -> ssl.SSLContext:
+    del versions  # part of the cache key only
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if tds and alpn is None:
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.options |= ssl.OP_NO_TICKET
-    ctx.load_cert_chain(paths.leaf_cert, paths.leaf_key)
+    ctx.load_cert_chain(leaf_cert, leaf_key)
     if alpn:
         ctx.set_alpn_protocols([alpn])
     return ctx

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from email.message import Message
 from http import HTTPStatus
 from http.client import HTTPException
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,6 +86,16 @@ class RequestRejected(Exception):
 
 class _HeadersTooLarge(HTTPException):
     """More header bytes than HttpLimits.header_bytes (an HTTPException, so parse_request answers 431)."""
+
+
+def _header_bytes(headers: Message) -> int:
+    """``len(str(headers))``: for the usual block (ASCII names and values on one line each, nothing after it) counted
+    from the fields, which is the same number without rendering the block through the email generator (~0.2 ms on
+    every request to every surface); anything else is rendered, as before."""
+    items = list(headers.raw_items())
+    if headers.get_payload() or not all(n.isascii() and v.isascii() and "\r" not in v and "\n" not in v for n, v in items):
+        return len(str(headers))
+    return sum(len(name) + len(value) + 3 for name, value in items) + 1  # "Name: value\n" each, then "\n"
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -171,7 +182,7 @@ class JsonHandler(BaseHTTPRequestHandler):
                 return
             if not self.parse_request():  # it answered (400, 431, 505 ...) already
                 return
-            if len(self.raw_requestline) + len(str(self.headers)) > limits.header_bytes:
+            if len(self.raw_requestline) + _header_bytes(self.headers) > limits.header_bytes:
                 self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
                 return
             reader.budget = None

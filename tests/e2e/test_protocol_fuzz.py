@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -305,11 +306,17 @@ def test_a_client_that_stops_reading_is_closed_at_the_send_timeout(harness: Harn
     tds = harness.sandbox.tds
     assert tds is not None
     tds.limits = replace(tds.limits, send_timeout=0.5)
+    before = set(threading.enumerate())
     sock = hc.logged_in(harness.sandbox, harness.token)
+    session = [t for t in threading.enumerate() if t not in before and t.name == "tds-session"]
+    assert len(session) == 1, session  # the thread serving this connection
     big = "SELECT REPLICATE(CONVERT(NVARCHAR(MAX), N'x'), 20000000) AS big"  # 40 MB: more than both sockets' buffers
     sock.sendall(hc.packet(SQL_BATCH, hc.ALL_HEADERS + _sql(big)))
-    time.sleep(3)  # the answer fills the buffers, the sandbox's send blocks, and its timeout runs out
-    # Had the send not timed out, reading now would let the whole answer through and the connection stay open.
+    # The answer fills the buffers, the sandbox's send blocks, its timeout runs out and the session ends: wait for
+    # that (not a fixed sleep, which a loaded machine can outlast before the answer is even built).
+    session[0].join(60)
+    # Had the send not timed out, the session would still be blocked, and reading now would let the whole answer
+    # through and the connection stay open.
     assert hc.closed_by_server(sock, timeout=5)
     sock.close()
     tds.limits = TdsLimits()

@@ -123,20 +123,24 @@ def state_with(*dbs: Database) -> SandboxState:
 # --- generated database states -----------------------------------------------------------------
 
 names = st.sampled_from(["orders-api", "billing worker", "Ops]Team", "ünïcode-app", "ana@contoso.com", "grp-readers"])
+# The strategies that depend on nothing drawn, built once: a composite that builds them in each draw spends a good
+# part of its time building and validating strategies.
+_POOLS = st.lists(names, min_size=1, max_size=5, unique=True)
+_ROLE_POOLS = st.lists(st.sampled_from(["app_rw", "reporting", "Team Role", "x]y"]), max_size=3, unique=True)
+_DEFINITIONS = st.lists(st.tuples(st.sampled_from(PERMS), st.sampled_from(["", "app", "App", "sales"])), max_size=4, unique=True)
+_DB_NAMES = st.lists(st.sampled_from(["appdb", "tenant_a", "tenant_b", "tenant_c", "x[1]"]), min_size=1, max_size=4, unique=True)
+_TABLES = st.lists(st.tuples(st.sampled_from(["dbo", "app", "sales"]), st.sampled_from(["orders", "x]y", "Ledger"])), unique=True)
 
 
 @st.composite
 def estates(draw: st.DrawFn) -> SandboxState:
     """A server with 1-4 databases whose access the policy format can express: Entra users and groups, fixed
     (non-elevated) and custom role memberships, custom roles with database- and schema-scoped GRANTs."""
-    pool = draw(st.lists(names, min_size=1, max_size=5, unique=True))
+    pool = draw(_POOLS)
     principals = {n: (str(draw(st.uuids())), "X" if n.startswith("grp") else "E") for n in pool}
-    role_pool = draw(st.lists(st.sampled_from(["app_rw", "reporting", "Team Role", "x]y"]), max_size=3, unique=True))
-    definitions = {
-        r: draw(st.lists(st.tuples(st.sampled_from(PERMS), st.sampled_from(["", "app", "App", "sales"])), max_size=4, unique=True))
-        for r in role_pool
-    }
-    db_names = draw(st.lists(st.sampled_from(["appdb", "tenant_a", "tenant_b", "tenant_c", "x[1]"]), min_size=1, max_size=4, unique=True))
+    role_pool = draw(_ROLE_POOLS)
+    definitions = {r: draw(_DEFINITIONS) for r in role_pool}
+    db_names = draw(_DB_NAMES)
     same = draw(st.booleans())  # every database alike: the export should glob them
     dbs = []
     shared = None
@@ -206,9 +210,7 @@ def owned_estates(draw: st.DrawFn) -> tuple[SandboxState, Owned, dict[str, sqlit
             if owner:
                 db.schema_owners[schema] = owner
                 owned.add((db.name, f"ALTER AUTHORIZATION ON SCHEMA::{quotename(schema)} TO {quotename(owner)};"))
-        tables = draw(
-            st.lists(st.tuples(st.sampled_from(["dbo", "app", "sales"]), st.sampled_from(["orders", "x]y", "Ledger"])), unique=True)
-        )
+        tables = draw(_TABLES)
         table_owners = {t: draw(st.sampled_from(["", "dbo", *candidates])) for t in tables}
         for (schema, name), owner in table_owners.items():
             if owner and owner.lower() != db.schema_owners.get(schema, "dbo").lower():

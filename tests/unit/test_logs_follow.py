@@ -3,8 +3,9 @@ late rows, duplicated pages and failed polls. And the retry policy."""
 
 from __future__ import annotations
 
+import bisect
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,9 +43,18 @@ class World:
     rows: list[Row]
     rng: random.Random
     duplicate_pages: bool = True
+    # (ingested_at, index) of the ingested rows, in ingestion order: a window's rows by bisection, not a scan of every
+    # row on every poll (the long run's 1,280 polls over 10,000 rows were most of its time).
+    _ingested: list[tuple[datetime, int]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._ingested = sorted((r.ingested_at, i) for i, r in enumerate(self.rows) if r.ingested_at is not None)
 
     def query(self, window: IngestionWindow, now: datetime) -> list[Row]:
-        hits = [r for r in self.rows if r.ingested_at is not None and window.start <= r.ingested_at < window.end and r.visible_at <= now]
+        lo = bisect.bisect_left(self._ingested, window.start, key=lambda e: e[0])
+        hi = bisect.bisect_left(self._ingested, window.end, key=lambda e: e[0])
+        # window.start <= ingested_at < window.end, visible by now: in the rows' own order, as a scan would list them
+        hits = [self.rows[i] for i in sorted(i for _, i in self._ingested[lo:hi]) if self.rows[i].visible_at <= now]
         self.rng.shuffle(hits)
         if self.duplicate_pages and hits:
             page = self.rng.randint(1, len(hits))

@@ -37,6 +37,7 @@ from azsqlctl.core.logs.kql import (
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 _SIMPLE_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t", "r": "\r"}
+_LITERAL_START = re.compile(r"[hH]?@?([\"'])")  # an optional obfuscation prefix, an optional verbatim @, the quote
 
 
 def split_literals(query: str) -> tuple[str, list[str]]:
@@ -45,8 +46,16 @@ def split_literals(query: str) -> tuple[str, list[str]]:
     values: list[str] = []
     i = 0
     while i < len(query):
-        m = re.compile(r"[hH]?@?([\"'])").match(query, i)
-        if m is None or (i > 0 and (query[i - 1].isalnum() or query[i - 1] == "_") and query[i] in "hH"):
+        # The next place a literal can start (what is before it is copied as is): search finds it where trying each
+        # position in turn would, without a Python step per character.
+        m = _LITERAL_START.search(query, i)
+        if m is None:
+            out.append(query[i:])
+            break
+        start = m.start()
+        out.append(query[i:start])
+        i = start
+        if i > 0 and (query[i - 1].isalnum() or query[i - 1] == "_") and query[i] in "hH":  # h of an identifier: no prefix
             out.append(query[i])
             i += 1
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from pathlib import Path
@@ -15,9 +16,14 @@ from azsqlctl.sandbox import state as sst
 from azsqlctl.sandbox.entra.tokens import Issuer
 
 ROOT = Path(__file__).resolve().parents[2] / "azsqlctl"
-ISSUER = Issuer.load_or_create(None)
 TENANT = str(uuid.uuid4())
 CLIENT = [p for part in ("core", "azure", "cli") for p in sorted((ROOT / part).rglob("*.py"))]
+
+
+@functools.cache
+def _issuer() -> Issuer:
+    """A throwaway signing key, made on first use (RSA keygen: not at import, in every worker that collects this file)."""
+    return Issuer.load_or_create(None)
 
 
 def definitions(pattern: str) -> list[str]:
@@ -96,7 +102,7 @@ def test_the_sandbox_and_the_client_agree_on_every_sid(kind: sst.IdentityKind, c
     core_kind = Kind.APP if kind in ("managed_identity", "service_principal") else Kind(kind)
     assert ident.sid_guid == sid_of(core_kind, ident.client_id, ident.object_id)
     if kind != "group":  # groups sign in through their members' tokens
-        token = ISSUER.issue(ident, "https://database.windows.net/", TENANT, 3600)
+        token = _issuer().issue(ident, "https://database.windows.net/", TENANT, 3600)
         from_token = identity_from_claims(jwt.claims(token))
         assert (from_token.sid, from_token.sid_hex) == (ident.sid_guid, sid_hex(ident.sid_guid))
         assert sid_guid(sid_bytes(from_token.sid)) == ident.sid_guid

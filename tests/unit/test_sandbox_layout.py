@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import ast
+import functools
 import graphlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +43,9 @@ class Module:
         return self.name if self.path.name == "__init__.py" else self.name.rpartition(".")[0]
 
 
+@functools.cache
 def _modules() -> dict[str, Module]:
+    """Every sandbox module, parsed: on first use, so only the worker that runs these tests pays for the parse."""
     found = {}
     for path in sorted(ROOT.rglob("*.py")):
         parts = [PACKAGE, *path.relative_to(ROOT).with_suffix("").parts]
@@ -52,7 +56,19 @@ def _modules() -> dict[str, Module]:
     return found
 
 
-MODULES = _modules()
+@functools.cache
+def _walk(module: Module) -> list[ast.AST]:
+    """Every node of the module's tree (ast.walk's order), listed once: each rule below looks at all of them."""
+    return list(ast.walk(module.tree))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_the_trees() -> Iterator[None]:
+    """The parsed sandbox (~150,000 nodes) is kept while this module's tests run, not for the rest of the worker's
+    life, where it would slow every full garbage collection and the tests that scan the heap."""
+    yield
+    for cached in (_modules, _walk, _defined_elsewhere):
+        cached.cache_clear()
 
 
 def _absolute(module: Module, node: ast.ImportFrom) -> str:
@@ -65,26 +81,26 @@ def _absolute(module: Module, node: ast.ImportFrom) -> str:
 
 def _imports(module: Module) -> list[ast.Import | ast.ImportFrom]:
     """Every import in the module: at load time, inside a function, or under ``if TYPE_CHECKING:``."""
-    return [n for n in ast.walk(module.tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+    return [n for n in _walk(module) if isinstance(n, ast.Import | ast.ImportFrom)]
 
 
 def _targets(module: Module, node: ast.Import | ast.ImportFrom) -> list[tuple[str, str | None]]:
     """(sandbox module imported, name taken from it or None for the module itself) for one import statement."""
     out: list[tuple[str, str | None]] = []
     if isinstance(node, ast.Import):
-        return [(a.name, None) for a in node.names if a.name in MODULES]
+        return [(a.name, None) for a in node.names if a.name in _modules()]
     source = _absolute(module, node)
-    if source not in MODULES:
+    if source not in _modules():
         return out
     for alias in node.names:
         sub = f"{source}.{alias.name}"
-        out.append((sub, None) if sub in MODULES else (source, alias.name))
+        out.append((sub, None) if sub in _modules() else (source, alias.name))
     return out
 
 
 def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
-    for name, module in MODULES.items():
+    for name, module in _modules().items():
         deps = graph.setdefault(name, set())
         for node in _imports(module):
             for target, _ in _targets(module, node):
@@ -105,8 +121,8 @@ def _private(name: str) -> bool:
 def test_the_rules_see_the_whole_sandbox() -> None:
     """The walk finds the surfaces the map names (a rule over an empty list would pass forever)."""
     for package in ("entra", "sql", "sql.tds", "sql.engine", "sql.catalog", "sql.security", "arm", "monitor", "dns"):
-        assert f"{PACKAGE}.{package}" in MODULES
-    assert len(MODULES) > 60
+        assert f"{PACKAGE}.{package}" in _modules()
+    assert len(_modules()) > 60
     assert sum(len(deps) for deps in _graph().values()) > 200
 
 
@@ -128,7 +144,7 @@ def test_a_circle_would_be_found() -> None:
 def _private_uses(module: Module) -> list[str]:
     found: list[str] = []
     module_aliases: dict[str, str] = {}
-    for node in ast.walk(module.tree):
+    for node in _walk(module):
         if isinstance(node, ast.Import | ast.ImportFrom):
             for target, name in _targets(module, node):
                 if name is not None and _private(name) and target != module.name:
@@ -136,30 +152,30 @@ def _private_uses(module: Module) -> list[str]:
             if isinstance(node, ast.ImportFrom):
                 for alias in node.names:
                     sub = f"{_absolute(module, node)}.{alias.name}"
-                    if sub in MODULES:
+                    if sub in _modules():
                         module_aliases[alias.asname or alias.name] = sub
             else:
                 for alias in node.names:
-                    if alias.name in MODULES and alias.asname:
+                    if alias.name in _modules() and alias.asname:
                         module_aliases[alias.asname] = alias.name
     own = _defined(module)
-    for node in ast.walk(module.tree):
+    for node in _walk(module):
         if not isinstance(node, ast.Attribute) or not _private(node.attr):
             continue
         if isinstance(node.value, ast.Name) and node.value.id in module_aliases:
             target = module_aliases[node.value.id]
             if target != module.name:
                 found.append(f"{module.name}:{node.lineno} uses {target}.{node.attr}")
-        elif node.attr not in own and node.attr in DEFINED_ELSEWHERE:
+        elif node.attr not in own and node.attr in _defined_elsewhere():
             # obj._helper(): a private method or attribute another sandbox module's class defines (session._atomic …)
-            found.append(f"{module.name}:{node.lineno} uses .{node.attr} of {DEFINED_ELSEWHERE[node.attr]}")
+            found.append(f"{module.name}:{node.lineno} uses .{node.attr} of {_defined_elsewhere()[node.attr]}")
     return found
 
 
 def _defined(module: Module) -> set[str]:
     """The names a module defines: functions, methods, classes, module and class attributes, ``self.x`` assignments."""
     names: set[str] = set()
-    for node in ast.walk(module.tree):
+    for node in _walk(module):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
         elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
@@ -172,11 +188,14 @@ def _defined(module: Module) -> set[str]:
     return names
 
 
-DEFINED_ELSEWHERE = {name: module.name for module in MODULES.values() for name in _defined(module) if _private(name)}
+@functools.cache
+def _defined_elsewhere() -> dict[str, str]:
+    """Each private name a sandbox module defines -> that module."""
+    return {name: module.name for module in _modules().values() for name in _defined(module) if _private(name)}
 
 
 def test_no_module_uses_another_modules_private_names() -> None:
-    found = [use for module in MODULES.values() for use in _private_uses(module)]
+    found = [use for module in _modules().values() for use in _private_uses(module)]
     assert found == []
 
 
@@ -184,7 +203,7 @@ def test_a_private_use_would_be_found() -> None:
     """The private-name check itself, on a module that does each thing it forbids."""
     source = "from .session import _internal\nfrom . import translate\ntranslate._anything\nsession._internal()\n"
     fake = Module(f"{PACKAGE}.sql.engine.fake", ROOT / "sql" / "engine" / "fake.py", ast.parse(source))
-    assert "_internal" in DEFINED_ELSEWHERE
+    assert "_internal" in _defined_elsewhere()
     assert len(_private_uses(fake)) == 3
 
 
@@ -192,14 +211,14 @@ def _encoder_imports(module: Module) -> list[str]:
     if module.name == TDS or module.name.startswith(TDS + "."):
         return []
     found = []
-    for node in ast.walk(module.tree):  # anywhere: an import inside a function encodes all the same
+    for node in _walk(module):  # anywhere: an import inside a function encodes all the same
         if isinstance(node, ast.Import | ast.ImportFrom):
             found += [f"{module.name}:{node.lineno} imports {target}" for target, _ in _targets(module, node) if target in ENCODERS]
     return found
 
 
 def test_only_tds_encodes_the_wire() -> None:
-    found = [use for module in MODULES.values() for use in _encoder_imports(module)]
+    found = [use for module in _modules().values() for use in _encoder_imports(module)]
     assert found == []
 
 
@@ -211,10 +230,10 @@ def test_an_encoder_import_would_be_found() -> None:
 
 def test_the_engine_catalog_and_security_rules_know_nothing_of_the_wire() -> None:
     found = []
-    for name, module in MODULES.items():
+    for name, module in _modules().items():
         if not name.startswith(tuple(f"{PACKAGE}.sql.{p}" for p in ("engine", "catalog", "security"))):
             continue
-        for node in ast.walk(module.tree):
+        for node in _walk(module):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 found += [f"{name}:{node.lineno} imports {t}" for t, _ in _targets(module, node) if t == TDS or t.startswith(TDS + ".")]
     assert found == []

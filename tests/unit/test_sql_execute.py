@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import struct
 import uuid
 from collections.abc import Iterator, Sequence
@@ -208,6 +209,7 @@ _ATOMS = [
 _TYPES = ["INT", "NVARCHAR(10)", "VARCHAR", "DECIMAL(8,3)", "FLOAT", "BIT", "DATE", "DATETIME2", "UNIQUEIDENTIFIER", "VARBINARY(4)"]
 
 
+@functools.cache  # one strategy per depth: built anew in each draw, its building and validating cost a third of the test
 def _expr(depth: int = 2) -> hst.SearchStrategy[str]:
     atoms = hst.sampled_from(_ATOMS)
     if depth == 0:

@@ -7,6 +7,7 @@ hostile strings into every field of every human renderer and reads what a termin
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 import unicodedata
@@ -197,5 +198,10 @@ def test_no_renderer_lets_a_control_character_or_a_forged_line_through(s: str) -
         assert not has_control(text.replace("\n", "")), (name, text)
         assert not re.search(r"^\s*FORGED", text, re.MULTILINE), (name, text)
         if name not in TABLES:
-            benign = _capture(make("x"))
-            assert text.count("\n") == benign.count("\n"), (name, text)
+            assert text.count("\n") == _benign_lines(name), (name, text)
+
+
+@functools.cache
+def _benign_lines(name: str) -> int:
+    """How many lines the renderer writes for a harmless value: the same in every example, so rendered once."""
+    return _capture(RENDERERS[name]("x")).count("\n")
