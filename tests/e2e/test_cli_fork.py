@@ -40,11 +40,9 @@ def _both(
 @pytest.mark.parametrize(
     "args",
     [
-        ["--help"],
-        ["--version"],
-        ["grant"],  # no terminal to confirm on: a usage error, exit 2
-        ["whoami", "--no-such-option"],
         ["grant", "--help"],
+        ["grant"],  # no terminal to confirm on: a usage error, exit 2
+        ["whoami", "--no-such-option"],  # Click's usage error, in the house format
         ["sandbox", "run", "--", "sh", "-c", "exit 3"],
         ["sandbox", "run", "--", "sh", "-c", "kill -TERM $$"],  # the child's own signal: sandbox run's report of it
     ],
