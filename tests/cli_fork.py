@@ -42,9 +42,6 @@ from pathlib import Path
 from typing import Literal, NoReturn, TypedDict, cast
 
 ROOT = Path(__file__).resolve().parents[1]
-# The stand-in's path: fixed per pytest process, so modules can name it at import (their CLI constants); it exists
-# while the `cli_fork` fixture (tests/conftest.py) has the server running.
-
 Mode = Literal["azsqlctl", "script"]  # `python -m azsqlctl ...`, or `python <script> ...`
 SCRIPT: Mode = "script"
 
