@@ -163,9 +163,11 @@ ARGS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stalling_port() -> Iterator[int]:
-    """Accepts connections and never answers (not even a TLS handshake)."""
+    """Accepts connections and never answers (not even a TLS handshake). Per test: when it closes the connections
+    it held, the calls the CLI abandoned at its deadline (its "azsqlctl deadline" threads; a real process would have
+    left) fail and end, and are waited for here, so what they log stays with this test and no thread outlives it."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(64)
@@ -189,6 +191,9 @@ def stalling_port() -> Iterator[int]:
     for conn in held:
         conn.close()
     server.close()
+    deadline = time.monotonic() + 30
+    for abandoned in [t for t in threading.enumerate() if t.name == "azsqlctl deadline"]:
+        abandoned.join(max(0.0, deadline - time.monotonic()))
 
 
 @pytest.mark.parametrize("variable", sorted(ENDPOINT_VARS))
