@@ -59,15 +59,15 @@ def _interrupt(proc: subprocess.Popen[str]) -> tuple[float, str, str]:
 )
 def test_ctrl_c_during_a_stalled_login(sandbox: Sandbox, client_env: dict[str, str], command: list[str], fmt: str) -> None:
     fault = sandbox.faults.inject(
-        "tds", "stall", count=None, delay=3
-    )  # far longer than the 1 s allowed; the driver's login never gets an answer
+        "tds", "stall", count=None, delay=20
+    )  # far longer than the 5 s allowed; the driver's login never gets an answer
     proc = _start([*command, "-o", fmt])
     _wait_for(lambda: fault.hits > 0 or proc.poll() is not None)
     assert proc.poll() is None, proc.communicate()
     time.sleep(0.2)  # inside the driver's blocking login call
     elapsed, out, err = _interrupt(proc)
     assert proc.returncode == ExitCode.INTERRUPTED, (out, err)
-    assert elapsed < 1.0, f"took {elapsed:.2f} s to stop"
+    assert elapsed < 5.0, f"took {elapsed:.2f} s to stop"  # not the stall's 20 s (a bound near the usual time flakes on a busy machine)
     assert "Traceback" not in err and "driver did not supply" not in out + err
     if fmt == "json":
         envelope = json.loads(out)

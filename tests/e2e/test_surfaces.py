@@ -51,15 +51,15 @@ def test_a_new_surface_is_one_registration(tmp_path: Path, material_dir: Path) -
 
 def test_surfaces_stop_in_parallel(tmp_path: Path, material_dir: Path) -> None:
     class SlowA(EchoSurface):
-        name, stop_delay = "slow-a", 0.4
+        name, stop_delay = "slow-a", 1.5
 
     class SlowB(EchoSurface):
-        name, stop_delay = "slow-b", 0.4
+        name, stop_delay = "slow-b", 1.5
 
     sb = Sandbox(tmp_path / "s.json", material_dir=material_dir, surfaces=(*SURFACES, SlowA, SlowB)).start()
     started = time.monotonic()
     sb.stop()
-    assert time.monotonic() - started < 0.75  # one 0.4 s stop, not two after each other
+    assert time.monotonic() - started < 2.5  # one 1.5 s stop, not two after each other (3 s): a 1 s margin for a busy machine
 
 
 def test_a_port_in_use_is_bad_input_and_nothing_is_left_listening(tmp_path: Path, material_dir: Path) -> None:
@@ -103,5 +103,7 @@ def test_stop_does_not_wait_for_a_stalled_login_or_idle_connections(sandbox: San
     elapsed = time.monotonic() - started
     thread.join(timeout=30)
     conn.close()
-    assert elapsed < 1.0, elapsed
+    # the property: stop does not wait out the 30 s stall (how fast it stops is bench's: Sandbox.stop() in
+    # docs/performance.md); a bound near the usual time failed a busy CI run at 1.10 s
+    assert elapsed < 10.0, elapsed
     assert not thread.is_alive()  # the client got its answer (or the connection closed), no hang
