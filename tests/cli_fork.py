@@ -41,6 +41,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Literal, NoReturn, TypedDict, cast
 
+from tests.cli_fork_client import is_open
+
 ROOT = Path(__file__).resolve().parents[1]
 Mode = Literal["azsqlctl", "script"]  # `python -m azsqlctl ...`, or `python <script> ...`
 SCRIPT: Mode = "script"
@@ -262,9 +264,7 @@ def _reopen_standard_streams() -> None:
     encoding, errors = stdout.encoding, stdout.errors or "strict"  # the locale's, which the request shares (_START_UP_NAMES)
 
     def text(fd: int, mode: str, errors: str, line_buffering: bool) -> io.TextIOWrapper | None:
-        try:
-            os.fstat(fd)
-        except OSError:
+        if not is_open(fd):
             return None  # closed: the interpreter sets the stream to None
         raw = open(fd, mode, closefd=False)  # noqa: SIM115 - the stream lives as long as the process
         return io.TextIOWrapper(raw, encoding=encoding, errors=errors, line_buffering=line_buffering)

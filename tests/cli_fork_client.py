@@ -37,6 +37,14 @@ def _pass_on(signum: int, _frame: object) -> None:
         os.kill(_target[0], signum)
 
 
+def is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
 def _recv_exact(conn: socket.socket, size: int) -> bytes:
     data = b""
     while len(data) < size:
@@ -61,13 +69,7 @@ def main(path: str) -> None:
         os._exit(127)
     umask = os.umask(0o022)
     os.umask(umask)
-    open_fds = []
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-            open_fds.append(fd)
-        except OSError:
-            pass  # closed here: closed in the command too
+    open_fds = [fd for fd in (0, 1, 2) if is_open(fd)]  # one closed here is closed in the command too
     request = {
         "fds": open_fds,
         "argv": sys.argv[1:],
