@@ -196,26 +196,34 @@ def stalling_port() -> Iterator[int]:
         abandoned.join(max(0.0, deadline - time.monotonic()))
 
 
-@pytest.mark.parametrize("variable", sorted(ENDPOINT_VARS))
+# One test per endpoint, command and output format (each waits out the timeout when the endpoint stalls): a second
+# each, so pytest-xdist spreads them instead of one worker waiting ~10 s for the token endpoint's ten.
+ENDPOINT_CASES = [
+    pytest.param(variable, command, fmt, id=f"{variable}-{command.replace(' ', '-')}-{fmt}")
+    for variable in sorted(ENDPOINT_VARS)
+    for command in ENDPOINT_VARS[variable][2]
+    for fmt in ("human", "json")
+]
+
+
+@pytest.mark.parametrize(("variable", "command", "fmt"), ENDPOINT_CASES)
 @pytest.mark.parametrize("mode", ["dead", "stalled"])
 def test_an_unreachable_endpoint_is_named_with_the_readmes_code_within_the_timeout(
-    variable: str, mode: str, sandbox: Sandbox, client_env: dict[str, str], refused_port: int, stalling_port: int
+    variable: str, command: str, fmt: str, mode: str, sandbox: Sandbox, client_env: dict[str, str], refused_port: int, stalling_port: int
 ) -> None:
     path, title, commands = ENDPOINT_VARS[variable]
     port = refused_port if mode == "dead" else stalling_port
     scheme = "http" if variable == "IDENTITY_ENDPOINT" else "https"
     env = {variable: f"{scheme}://127.0.0.1:{port}{path}", "AZSQLCTL_TIMEOUT": str(TIMEOUT_S), "COLUMNS": "200"}
-    for command, code in commands.items():
-        for fmt in ("human", "json"):
-            start = time.monotonic()
-            result = runner.invoke(app, [*ARGS[command], "-o", fmt], env=env)
-            elapsed = time.monotonic() - start
-            where = (variable, mode, command, fmt, result.output)
-            assert result.exit_code == code, where
-            assert elapsed < TIMEOUT_S + 1, (elapsed, *where)
-            assert f"{title} at {scheme}://127.0.0.1:{port}" in result.output, where
-            cause = "refused the connection" if mode == "dead" else f"did not answer within {TIMEOUT_S} s"
-            assert cause in result.output or (command == "doctor" and fmt == "json"), where  # doctor's JSON: its checks say it
+    start = time.monotonic()
+    result = runner.invoke(app, [*ARGS[command], "-o", fmt], env=env)
+    elapsed = time.monotonic() - start
+    where = (variable, mode, command, fmt, result.output)
+    assert result.exit_code == commands[command], where
+    assert elapsed < TIMEOUT_S + 1, (elapsed, *where)
+    assert f"{title} at {scheme}://127.0.0.1:{port}" in result.output, where
+    cause = "refused the connection" if mode == "dead" else f"did not answer within {TIMEOUT_S} s"
+    assert cause in result.output or (command == "doctor" and fmt == "json"), where  # doctor's JSON: its checks say it
 
 
 @pytest.mark.parametrize("mode", ["dead", "stalled"])
