@@ -14,7 +14,10 @@ import pytest
 
 from tests import cli_fork
 
-pytestmark = pytest.mark.usefixtures("cli_fork")  # many `python -m azsqlctl` processes: tests/cli_fork.py
+pytestmark = [
+    pytest.mark.sandbox_keys,  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+    pytest.mark.usefixtures("cli_fork"),  # many `python -m azsqlctl` processes: tests/cli_fork.py
+]
 CLI = cli_fork.COMMAND
 GITHUB = "https://token.actions.githubusercontent.com"
 
