@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,12 @@ from typing import Any
 import pytest
 
 from tests import cli_fork
+from tests.conftest import seed_keys
 
-pytestmark = pytest.mark.usefixtures("cli_fork")  # many `python -m azsqlctl` processes: tests/cli_fork.py
+pytestmark = [
+    pytest.mark.sandbox_keys,  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+    pytest.mark.usefixtures("cli_fork"),  # many `python -m azsqlctl` processes: tests/cli_fork.py
+]
 CLI = cli_fork.COMMAND
 GITHUB = "https://token.actions.githubusercontent.com"
 
@@ -38,13 +43,20 @@ def cli_json(tmp_path: Path, *args: str, extra: dict[str, str] | None = None) ->
     return out
 
 
-def _app_with_user(tmp_path: Path, name: str = "orders-ci") -> tuple[Path, str]:
-    state = tmp_path / "state.json"
-    created = cli_json(tmp_path, "sandbox", "app", "create", name, "--state", str(state))
+@pytest.fixture(scope="module")
+def orders_ci(tmp_path_factory: pytest.TempPathFactory, material_dir: Path, cli_fork: None) -> tuple[Path, str]:
+    """A state where `sandbox app create` registered orders-ci and `grant --apply` (as the server's admin, under
+    `sandbox run`) made it a reader in appdb: built once per module, copied into each test that starts from it
+    (each test's own changes stay in its copy). Returns the directory holding the state's files and the client id."""
+    del cli_fork
+    home = tmp_path_factory.mktemp("orders-ci")
+    seed_keys(material_dir, home / ".azsqlctl-sandbox")
+    state = home / "state.json"
+    created = cli_json(home, "sandbox", "app", "create", "orders-ci", "--state", str(state))
     assert created["rc"] == 0, created
     client_id = created["data"]["client_id"]
     grant = cli(
-        tmp_path,
+        home,
         "sandbox",
         "run",
         "--state",
@@ -52,7 +64,7 @@ def _app_with_user(tmp_path: Path, name: str = "orders-ci") -> tuple[Path, str]:
         "--",
         *CLI,
         "grant",
-        name,
+        "orders-ci",
         "--client-id",
         client_id,
         "--role",
@@ -60,11 +72,22 @@ def _app_with_user(tmp_path: Path, name: str = "orders-ci") -> tuple[Path, str]:
         "--apply",
     )
     assert grant.returncode == 0, grant.stdout + grant.stderr
-    return state, client_id
+    return home, client_id
 
 
-def test_environment_auth_with_a_secret_logs_in_as_the_app(tmp_path: Path) -> None:
-    state, client_id = _app_with_user(tmp_path)
+def _app_with_user(tmp_path: Path, orders_ci: tuple[Path, str]) -> tuple[Path, str]:
+    """This test's copy of ``orders_ci``'s state (the state file, its databases' data and its audit log)."""
+    home, client_id = orders_ci
+    for item in home.glob("state.*"):
+        if item.is_dir():
+            shutil.copytree(item, tmp_path / item.name)
+        else:
+            shutil.copy2(item, tmp_path / item.name)
+    return tmp_path / "state.json", client_id
+
+
+def test_environment_auth_with_a_secret_logs_in_as_the_app(tmp_path: Path, orders_ci: tuple[Path, str]) -> None:
+    state, client_id = _app_with_user(tmp_path, orders_ci)
     secret = cli_json(tmp_path, "sandbox", "app", "add-secret", "orders-ci", "--state", str(state))["data"]
     env = {"AZURE_CLIENT_ID": client_id, "AZURE_TENANT_ID": secret["tenant_id"], "AZURE_CLIENT_SECRET": secret["value"]}
     who = cli_json(tmp_path, "sandbox", "run", "--state", str(state), "--", *CLI, "whoami", "--auth", "environment", "--debug", extra=env)
@@ -86,8 +109,8 @@ def test_environment_auth_with_a_secret_logs_in_as_the_app(tmp_path: Path) -> No
     assert f"the client secret sent for app {client_id} is not one of its secrets (it starts 'abc')" in cred["finding"]
 
 
-def test_expired_secret_doctor_says_which_and_how_to_renew(tmp_path: Path) -> None:
-    state, client_id = _app_with_user(tmp_path)
+def test_expired_secret_doctor_says_which_and_how_to_renew(tmp_path: Path, orders_ci: tuple[Path, str]) -> None:
+    state, client_id = _app_with_user(tmp_path, orders_ci)
     secret = cli_json(tmp_path, "sandbox", "app", "add-secret", "orders-ci", "--days", "-1", "--state", str(state))["data"]
     env = {"AZURE_CLIENT_ID": client_id, "AZURE_TENANT_ID": secret["tenant_id"], "AZURE_CLIENT_SECRET": secret["value"]}
     doc = cli_json(tmp_path, "sandbox", "run", "--state", str(state), "--", *CLI, "doctor", "--auth", "environment", extra=env)
@@ -103,8 +126,8 @@ def test_expired_secret_doctor_says_which_and_how_to_renew(tmp_path: Path) -> No
     assert listed["secrets"][0]["end"] == secret["end"]  # when it expired: `sandbox app list` shows it
 
 
-def test_environment_auth_with_a_certificate(tmp_path: Path) -> None:
-    state, client_id = _app_with_user(tmp_path)
+def test_environment_auth_with_a_certificate(tmp_path: Path, orders_ci: tuple[Path, str]) -> None:
+    state, client_id = _app_with_user(tmp_path, orders_ci)
     pem = tmp_path / "ci.pem"
     added = cli_json(tmp_path, "sandbox", "app", "add-certificate", "orders-ci", "--create-cert", str(pem), "--state", str(state))
     assert added["rc"] == 0 and oct(pem.stat().st_mode & 0o777) == "0o600"
@@ -113,8 +136,8 @@ def test_environment_auth_with_a_certificate(tmp_path: Path) -> None:
     assert who["rc"] == 0 and "orders-ci" in json.dumps(who["data"]), who
 
 
-def test_github_actions_job_logs_in_and_a_pull_request_gets_the_fix(tmp_path: Path) -> None:
-    state, client_id = _app_with_user(tmp_path)
+def test_github_actions_job_logs_in_and_a_pull_request_gets_the_fix(tmp_path: Path, orders_ci: tuple[Path, str]) -> None:
+    state, client_id = _app_with_user(tmp_path, orders_ci)
     fic = cli(tmp_path, "sandbox", "app", "add-federated-credential", "orders-ci", "--name", "main", "--issuer", GITHUB,
               "--subject", "repo:contoso/orders:ref:refs/heads/main", "--state", str(state))  # fmt: skip
     assert fic.returncode == 0, fic.stderr
@@ -139,16 +162,16 @@ def test_github_actions_job_logs_in_and_a_pull_request_gets_the_fix(tmp_path: Pa
     assert again["rc"] == 0, again
 
 
-def test_github_actions_without_id_token_permission(tmp_path: Path) -> None:
-    state, _ = _app_with_user(tmp_path)
+def test_github_actions_without_id_token_permission(tmp_path: Path, orders_ci: tuple[Path, str]) -> None:
+    state, _ = _app_with_user(tmp_path, orders_ci)
     doc = cli_json(tmp_path, "sandbox", "run", "--state", str(state), "--", *CLI, "doctor", "--auth", "github-actions")
     cred = next(c for c in doc["data"]["checks"] if c["id"] == "credential")
     assert "ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN not set" in cred["finding"]
     assert "permissions: id-token: write" in cred["fix"]
 
 
-def test_aks_pod_workload_identity_and_default_chain(tmp_path: Path) -> None:
-    state, client_id = _app_with_user(tmp_path)
+def test_aks_pod_workload_identity_and_default_chain(tmp_path: Path, orders_ci: tuple[Path, str]) -> None:
+    state, client_id = _app_with_user(tmp_path, orders_ci)
     aks_issuer = "https://oidc.prod-aks.azure.com/"  # + the sandbox cluster's id, read from the job's token below
     probe = cli(tmp_path, "sandbox", "run", "--state", str(state), "--as", "aks:prod/orders", "--", "sh", "-c",
                 'cat "$AZURE_FEDERATED_TOKEN_FILE"; echo; echo "$AZURE_AUTHORITY_HOST"')  # fmt: skip
@@ -189,8 +212,8 @@ def test_as_refuses_what_it_cannot_be(tmp_path: Path) -> None:
         assert "Hint: use one of: github:ORG/REPO[@REF]" in done.stderr
 
 
-def test_doctor_explains_unknown_app_and_unregistered_certificate(tmp_path: Path) -> None:
-    state, client_id = _app_with_user(tmp_path)
+def test_doctor_explains_unknown_app_and_unregistered_certificate(tmp_path: Path, orders_ci: tuple[Path, str]) -> None:
+    state, client_id = _app_with_user(tmp_path, orders_ci)
     tenant = cli_json(tmp_path, "sandbox", "app", "list", "--state", str(state))["data"][0]["tenant_id"]
     stranger = "11111111-2222-3333-4444-555555555555"
     env = {"AZURE_CLIENT_ID": stranger, "AZURE_TENANT_ID": tenant, "AZURE_CLIENT_SECRET": "abcdefghijklmnopqrstuvwxyz0123456789ABCD"}

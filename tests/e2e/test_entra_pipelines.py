@@ -25,7 +25,10 @@ from azsqlctl.sandbox.entra.federation import PIPELINES_ISSUER
 from azsqlctl.sandbox.serve import Sandbox
 from tests.e2e.test_entra_workflow import CLI, MIGRATE_SH, cli, federated_apps
 
-pytestmark = pytest.mark.usefixtures("cli_fork")  # many `python -m azsqlctl` processes: tests/cli_fork.py
+pytestmark = [
+    pytest.mark.sandbox_keys,  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+    pytest.mark.usefixtures("cli_fork"),  # many `python -m azsqlctl` processes: tests/cli_fork.py
+]
 
 ORG, PROJECT = "contoso", "shop"
 NOT_IN_A_SCRIPT_STEP = ("SYSTEM_ACCESSTOKEN", "AZURESUBSCRIPTION_CLIENT_ID", "AZURESUBSCRIPTION_TENANT_ID",

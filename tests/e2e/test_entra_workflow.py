@@ -23,7 +23,10 @@ from azsqlctl.core.scaffold import Ci, ScaffoldInputs, render
 from tests import cli_fork
 from tests.conftest import driver_path
 
-pytestmark = pytest.mark.usefixtures("cli_fork")  # many `python -m azsqlctl` processes: tests/cli_fork.py
+pytestmark = [
+    pytest.mark.sandbox_keys,  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+    pytest.mark.usefixtures("cli_fork"),  # many `python -m azsqlctl` processes: tests/cli_fork.py
+]
 CLI = cli_fork.COMMAND
 GITHUB = "https://token.actions.githubusercontent.com"
 REPO = "contoso/shop"

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from azsqlctl.cli.app import app
 from azsqlctl.core.errors import ExitCode
 from tests import cli_fork
+from tests.conftest import seed_keys
 
 pytestmark = [
     pytest.mark.sandbox_keys,  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
@@ -281,7 +282,7 @@ def test_a_port_already_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert f"({option}) is already in use" in proc.stderr
 
 
-def test_env_file_is_private_quoted_and_sourceable_with_spaces(tmp_path: Path) -> None:
+def test_env_file_is_private_quoted_and_sourceable_with_spaces(tmp_path: Path, material_dir: Path) -> None:
     """A state path with spaces (so the CA paths have spaces): the file is 0600 and `source` gives back each value."""
     home = tmp_path / "my sandbox dir"
     env_file, docker_file = tmp_path / "sandbox.env", tmp_path / "docker.env"
@@ -290,6 +291,7 @@ def test_env_file_is_private_quoted_and_sourceable_with_spaces(tmp_path: Path) -
     for target, extra in ((env_file, []), (docker_file, ["--env-format", "docker"])):
         state = home / target.stem / "state.json"  # one directory each: they must not race to create the CA
         state.parent.mkdir(parents=True)
+        seed_keys(material_dir, state.parent / ".azsqlctl-sandbox")  # not in tmp_path itself: seeded here (sandbox_keys)
         command = [*CLI, "sandbox", "serve", "--state", str(state), "--env-file", str(target), *extra]
         procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     try:
