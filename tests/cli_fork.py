@@ -25,8 +25,9 @@ import atexit
 import contextlib
 import gc
 import io
-import json
+import marshal
 import os
+import re
 import runpy
 import select
 import shutil
@@ -52,8 +53,21 @@ SCRIPT: Mode = "script"
 _START_UP_PREFIXES = ("PYTHON", "LC_", "OPENSSL_")
 _START_UP_NAMES = frozenset({"LANG", "LANGUAGE", "TERMINAL_WIDTH", "_TYPER_FORCE_DISABLE_TERMINAL", "GITHUB_ACTIONS", "FORCE_COLOR",
                              "PY_COLORS"})  # fmt: skip
-# What a command imports, loaded once in the server. The test-only plugin (azsqlctl.testing) is left out.
-_PRELOAD = ("azure.identity", "azure.core.pipeline.transport", "msal", "pyodbc", "requests", "cryptography.x509", "sqlglot")
+# What a command imports, loaded once in the server. The test-only plugin (azsqlctl.testing) is left out. Besides
+# every azsqlctl module and what azsqlctl imports inside its functions (found in its source: _lazy_imports), what the
+# libraries themselves import on first use: without these a forked `sandbox run` or `grant` imported rich's console
+# and emoji table, azure-mgmt-sql, dnspython's record types and sqlglot's SQLite dialect anew, each time (~5 s of the
+# docs examples' ~20 s of CPU). Listed from what forked commands still imported (sys.modules at exit, minus the
+# server's) across tests/e2e/test_docs.py.
+_PRELOAD = ("azure.identity", "azure.core.pipeline.transport", "msal", "pyodbc", "requests", "cryptography.x509", "sqlglot",
+            "azure.identity._credentials.app_service", "azure.identity._internal.msal_managed_identity_client",
+            "azure.core.pipeline.transport._requests_basic", "azure.core.rest._requests_basic", "azure.core.tracing.decorator",
+            "azure.core.polling.base_polling", "concurrent.futures.thread", "netrc", "_strptime", "fractions",
+            "rich._emoji_codes", "typer._click.decorators", "sqlglot.dialects.sqlite", "sqlglot.dialects.tsql",
+            "dns.rdtypes.IN.A", "dns.rdtypes.IN.AAAA", "dns.rdtypes.ANY.SOA", "dns.rdtypes.ANY.OPT", "dns.rdtypes.ANY.TSIG",
+            "encodings.cp1252", "encodings.unicode_escape", "encodings.utf_16_le", "encodings.utf_8_sig")  # fmt: skip
+# An import statement inside a function (`    from azure.mgmt.sql import SqlManagementClient`): its module.
+_LAZY_IMPORT = re.compile(r"^[ \t]+(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+([\w, \t]+)|import[ \t]+([\w.]+))", re.M)
 
 
 class Request(TypedDict):
@@ -85,17 +99,44 @@ def _preload(mode: Mode, modules: list[str]) -> None:
     import azsqlctl
     from azsqlctl.cli.app import COMMANDS, build_app
 
-    for name in _PRELOAD:
-        importlib.import_module(name)
     package = Path(azsqlctl.__file__).parent
+    lazy: list[str] = []
     for path in sorted(package.rglob("*.py")):
         parts = ("azsqlctl", *path.relative_to(package).with_suffix("").parts)
         if parts[1:2] in (("testing",), ("__main__",)):
             continue
         importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+        lazy += _lazy_imports(path.read_text(encoding="utf-8"))
+    for name in _PRELOAD:
+        importlib.import_module(name)
+    for name in lazy:
+        with contextlib.suppress(ImportError):  # an optional dependency (tomli before 3.11): absent for the command too
+            importlib.import_module(name)
     for command in COMMANDS:
         build_app(command)  # Typer's command objects and their help texts' modules
     build_app(listing=True)
+
+
+def _lazy_imports(source: str) -> list[str]:
+    """The modules a module's functions import (not azsqlctl's own, already loaded): `from a.b import c` names a.b
+    and a.b.c (c may be a submodule, as in `from cryptography.hazmat.primitives.asymmetric import rsa`)."""
+    found = []
+    for module, names, plain in _LAZY_IMPORT.findall(source):
+        name = module or plain
+        if name.startswith(".") or name.split(".")[0] == "azsqlctl":
+            continue  # azsqlctl's own: all imported already
+        found.append(name)
+        imported = [n.split()[0] for n in names.split(",") if n.strip()]  # `c as d`: c
+        found += [f"{name}.{n}" for n in imported if _is_submodule(name, n)]
+    return found
+
+
+def _is_submodule(package: str, name: str) -> bool:
+    import importlib.util
+
+    with contextlib.suppress(ImportError, ValueError):
+        return importlib.util.find_spec(f"{package}.{name}") is not None
+    return False
 
 
 def serve(path: str, mode: Mode, modules: list[str]) -> None:
@@ -141,7 +182,7 @@ def _recv_request(conn: socket.socket) -> tuple[Request, list[int]]:
         if not chunk:
             raise EOFError("the stand-in went away mid-request")
         body += chunk
-    return cast(Request, json.loads(body)), list(fds)
+    return cast(Request, marshal.loads(body)), list(fds)  # noqa: S302 - from our stand-in: the socket is in a 0700 directory
 
 
 def _monitor(conn: socket.socket, mode: Mode) -> None:
@@ -207,6 +248,7 @@ def _command(request: Request, fds: list[int], mode: Mode) -> NoReturn:
     sys.path[:] = [sys.path[0], *theirs, *(p for p in sys.path[1:] if p not in ours and p not in theirs)]
     os.environ.clear()
     os.environ.update(env)
+    tempfile.tempdir = None  # the server's, cached by a preloaded module: found again from the request's TMPDIR
     _reopen_standard_streams()
     code = 0
     try:
