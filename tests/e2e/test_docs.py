@@ -407,17 +407,18 @@ def test_scenarios_load_through_the_plugins_control_and_are_undone(sandbox: Sand
     assert sandbox.store.read(lambda s: s.monitor.auditing.state) == "Enabled"
 
 
+@pytest.mark.usefixtures("cli_fork")  # the same `python -m azsqlctl` processes, without an interpreter start each
 def test_a_scenario_never_touches_an_existing_state_and_its_temporary_state_goes_away(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_"))}
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
     existing = tmp_path / "mine.json"
     existing.write_text("{}")
-    refused = subprocess.run([sys.executable, "-m", "azsqlctl", "sandbox", "run", "--scenario", "fleet", "--state", str(existing), "--", "true"],
+    refused = subprocess.run([*cli_fork.COMMAND, "sandbox", "run", "--scenario", "fleet", "--state", str(existing), "--", "true"],
                              capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert refused.returncode == 2, refused.stderr
     assert "--scenario starts from a fresh state" in refused.stderr and existing.read_text() == "{}"
     script = 'printf \'%s\\n\' "$AZSQLCTL_CA_BUNDLE"; azsqlctl() { python -m azsqlctl "$@"; }'
-    ran = subprocess.run([sys.executable, "-m", "azsqlctl", "sandbox", "run", "--scenario", "web-app", "--", "sh", "-c", script],
+    ran = subprocess.run([*cli_fork.COMMAND, "sandbox", "run", "--scenario", "web-app", "--", "sh", "-c", script],
                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     bundle = Path(ran.stdout.strip())
