@@ -7,6 +7,7 @@ match the code, and the CLI's help texts show what their options document.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -33,6 +34,12 @@ PAGES = {
 }
 DOCS = "\n".join(PAGES.values())
 runner = CliRunner()
+
+
+@functools.cache
+def help_text(*path: str) -> str:
+    """`azsqlctl <path> --help` at 400 columns (no option cut): rendered once per path for the tests below that read it."""
+    return runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).stdout
 
 
 def table(header: str) -> list[list[str]]:
@@ -80,10 +87,10 @@ def test_exit_code_table_matches_the_enum() -> None:
 def test_help_takes_environment_names_from_the_settings_table() -> None:
     envs = {s.env for s in SETTINGS}
     for command in (["whoami"], ["doctor"], ["grant"], ["logs"], ["logs", "enable"], ["logs", "status"]):
-        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "400"})
-        named = set(re.findall(r"\[env (AZSQLCTL_\w+)\]", result.stdout))
+        shown = help_text(*command)
+        named = set(re.findall(r"\[env (AZSQLCTL_\w+)\]", shown))
         assert named and named <= envs
-        options = [line for line in result.stdout.splitlines() if re.match(r"^│\s+(\*\s+)?-", line)]
+        options = [line for line in shown.splitlines() if re.match(r"^│\s+(\*\s+)?-", line)]
         assert options and not [line for line in options if "<bool>" in line or "<str>" in line], command
     cli = Path(__file__).resolve().parents[2] / "azsqlctl" / "cli"
     for name in sorted(p.name for p in cli.glob("*.py")):
@@ -129,7 +136,7 @@ def test_every_help_shows_each_bracketed_text_its_options_document() -> None:
     assert len(leaves) > 8
     checked = 0
     for path, command in leaves:
-        rendered = " ".join(runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).stdout.split())
+        rendered = " ".join(help_text(*path).split())
         texts = [getattr(p, "help", None) or "" for p in getattr(command, "params", [])] + [getattr(command, "help", None) or ""]
         for text in texts:
             for bracketed in re.findall(r"\\?\[[^\]\n]*\]", text):
@@ -149,7 +156,7 @@ def test_documented_defaults_survive_rich_markup() -> None:
         (["sandbox", "serve"], "[default: the state's, 3600]"),
         (["sandbox", "reset"], "[default: the sandbox's own: see azsqlctl sandbox --help]"),
     ]:
-        rendered = " ".join(runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).stdout.split())
+        rendered = " ".join(help_text(*path).split())
         assert default in rendered, (path, default)
 
 
