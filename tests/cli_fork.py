@@ -67,7 +67,7 @@ _PRELOAD = ("azure.identity", "azure.core.pipeline.transport", "msal", "pyodbc",
             "dns.rdtypes.IN.A", "dns.rdtypes.IN.AAAA", "dns.rdtypes.ANY.SOA", "dns.rdtypes.ANY.OPT", "dns.rdtypes.ANY.TSIG",
             "encodings.cp1252", "encodings.unicode_escape", "encodings.utf_16_le", "encodings.utf_8_sig")  # fmt: skip
 # An import statement inside a function (`    from azure.mgmt.sql import SqlManagementClient`): its module.
-_LAZY_IMPORT = re.compile(r"^[ \t]+(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+([\w, \t]+)|import[ \t]+([\w.]+))", re.M)
+_LAZY_IMPORT = re.compile(r"^[ \t]+(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([\w, \t]*)|import[ \t]+([\w.]+))", re.M)
 
 
 class Request(TypedDict):
