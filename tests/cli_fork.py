@@ -25,8 +25,9 @@ import atexit
 import contextlib
 import gc
 import io
-import json
+import marshal
 import os
+import re
 import runpy
 import select
 import shutil
@@ -52,8 +53,21 @@ SCRIPT: Mode = "script"
 _START_UP_PREFIXES = ("PYTHON", "LC_", "OPENSSL_")
 _START_UP_NAMES = frozenset({"LANG", "LANGUAGE", "TERMINAL_WIDTH", "_TYPER_FORCE_DISABLE_TERMINAL", "GITHUB_ACTIONS", "FORCE_COLOR",
                              "PY_COLORS"})  # fmt: skip
-# What a command imports, loaded once in the server. The test-only plugin (azsqlctl.testing) is left out.
-_PRELOAD = ("azure.identity", "azure.core.pipeline.transport", "msal", "pyodbc", "requests", "cryptography.x509", "sqlglot")
+# What a command imports, loaded once in the server. The test-only plugin (azsqlctl.testing) is left out. Besides
+# every azsqlctl module and what azsqlctl imports inside its functions (found in its source: _lazy_imports), what the
+# libraries themselves import on first use: without these a forked `sandbox run` or `grant` imported rich's console
+# and emoji table, azure-mgmt-sql, dnspython's record types and sqlglot's SQLite dialect anew, each time (~5 s of the
+# docs examples' ~20 s of CPU). Listed from what forked commands still imported (sys.modules at exit, minus the
+# server's) across tests/e2e/test_docs.py.
+_PRELOAD = ("azure.identity", "azure.core.pipeline.transport", "msal", "pyodbc", "requests", "cryptography.x509", "sqlglot",
+            "azure.identity._credentials.app_service", "azure.identity._internal.msal_managed_identity_client",
+            "azure.core.pipeline.transport._requests_basic", "azure.core.rest._requests_basic", "azure.core.tracing.decorator",
+            "azure.core.polling.base_polling", "concurrent.futures.thread", "netrc", "_strptime", "fractions",
+            "rich._emoji_codes", "typer._click.decorators", "sqlglot.dialects.sqlite", "sqlglot.dialects.tsql",
+            "dns.rdtypes.IN.A", "dns.rdtypes.IN.AAAA", "dns.rdtypes.ANY.SOA", "dns.rdtypes.ANY.OPT", "dns.rdtypes.ANY.TSIG",
+            "encodings.cp1252", "encodings.unicode_escape", "encodings.utf_16_le", "encodings.utf_8_sig")  # fmt: skip
+# An import statement inside a function (`    from azure.mgmt.sql import SqlManagementClient`): its module.
+_LAZY_IMPORT = re.compile(r"^[ \t]+(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([\w, \t]*)|import[ \t]+([\w.]+))", re.M)
 
 
 class Request(TypedDict):
@@ -85,21 +99,52 @@ def _preload(mode: Mode, modules: list[str]) -> None:
     import azsqlctl
     from azsqlctl.cli.app import COMMANDS, build_app
 
-    for name in _PRELOAD:
-        importlib.import_module(name)
     package = Path(azsqlctl.__file__).parent
+    lazy: list[str] = []
     for path in sorted(package.rglob("*.py")):
         parts = ("azsqlctl", *path.relative_to(package).with_suffix("").parts)
         if parts[1:2] in (("testing",), ("__main__",)):
             continue
         importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+        lazy += _lazy_imports(path.read_text(encoding="utf-8"))
+    for name in _PRELOAD:
+        importlib.import_module(name)
+    for name in lazy:
+        with contextlib.suppress(ImportError):  # an optional dependency (tomli before 3.11): absent for the command too
+            importlib.import_module(name)
     for command in COMMANDS:
         build_app(command)  # Typer's command objects and their help texts' modules
     build_app(listing=True)
 
 
+def _lazy_imports(source: str) -> list[str]:
+    """The modules a module's functions import (not azsqlctl's own, already loaded): `from a.b import c` names a.b
+    and a.b.c (c may be a submodule, as in `from cryptography.hazmat.primitives.asymmetric import rsa`)."""
+    found = []
+    for module, names, plain in _LAZY_IMPORT.findall(source):
+        name = module or plain
+        if name.startswith(".") or name.split(".")[0] == "azsqlctl":
+            continue  # azsqlctl's own: all imported already
+        found.append(name)
+        imported = [n.split()[0] for n in names.split(",") if n.strip()]  # `c as d`: c
+        found += [f"{name}.{n}" for n in imported if _is_submodule(name, n)]
+    return found
+
+
+def _is_submodule(package: str, name: str) -> bool:
+    import importlib.util
+
+    with contextlib.suppress(ImportError, ValueError):
+        return importlib.util.find_spec(f"{package}.{name}") is not None
+    return False
+
+
 def serve(path: str, mode: Mode, modules: list[str]) -> None:
-    """Preload, listen on ``path``, print "ready", then fork a monitor per connection."""
+    """Preload, listen on ``path``, print "ready", then fork a command per connection and relay each one's end.
+
+    The server forks each command itself and watches it (its pidfd) and its stand-in (the connection) in one loop:
+    a monitor process per command, as before, was a second fork of this large process per command (~5 ms of CPU
+    each, copying its page tables)."""
     _preload(mode, modules)
     gc.collect()
     gc.freeze()  # the preloaded heap stays out of every forked process's collections (and their copied pages)
@@ -108,23 +153,67 @@ def serve(path: str, mode: Mode, modules: list[str]) -> None:
     listener.listen(64)
     print("ready", flush=True)
     parent = os.getppid()
+    by_pidfd: dict[int, tuple[int, socket.socket]] = {}  # a running command's pidfd: its pid, its stand-in's connection
+    by_conn: dict[int, int] = {}  # a stand-in's connection (fileno): its command's pidfd
     while True:
-        if not select.select([listener], [], [], 1.0)[0]:
-            if os.getppid() != parent:  # the pytest process is gone without stopping this server: so goes the server
-                shutil.rmtree(Path(path).parent, ignore_errors=True)
-                os._exit(0)
-            continue
-        conn, _ = listener.accept()
-        if os.fork() == 0:
-            listener.close()
-            try:
-                _monitor(conn, mode)
-            finally:
-                os._exit(70)
+        ready = select.select([listener.fileno(), *by_pidfd, *by_conn], [], [], 1.0)[0]
+        if not ready and os.getppid() != parent:  # the pytest process is gone without stopping this server: so goes it
+            shutil.rmtree(Path(path).parent, ignore_errors=True)
+            os._exit(0)
+        for fd in ready:
+            if fd == listener.fileno():
+                started = _start(listener, mode, [listener.fileno(), *by_pidfd, *by_conn])
+                if started:
+                    pid, pidfd, conn = started
+                    by_pidfd[pidfd] = (pid, conn)
+                    by_conn[conn.fileno()] = pidfd
+            elif fd in by_pidfd:  # the command ended: its status to its stand-in
+                _end(fd, by_pidfd, by_conn, killed=False)
+            elif fd in by_conn:
+                pidfd = by_conn[fd]
+                with contextlib.suppress(OSError):
+                    if by_pidfd[pidfd][1].recv(1):
+                        continue  # (the stand-in sends nothing more: ignored)
+                _end(pidfd, by_pidfd, by_conn, killed=True)  # the stand-in is gone (killed): so goes the command
+
+
+def _start(listener: socket.socket, mode: Mode, inherited: list[int]) -> tuple[int, int, socket.socket] | None:
+    """Accept a stand-in, read its request and fork its command; None if the stand-in went away first."""
+    conn, _ = listener.accept()
+    try:
+        conn.settimeout(10)  # the stand-in sends at once: one that stalls must not stall the server
+        request, fds = _recv_request(conn)
+        conn.settimeout(None)
+    except (OSError, EOFError, ValueError, struct.error):
         conn.close()
-        with contextlib.suppress(ChildProcessError):
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
+        return None
+    pid = os.fork()
+    if pid == 0:
+        for fd in (*inherited, conn.fileno()):  # the server's and other commands' descriptors are not this one's
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        _command(request, fds, mode)
+    for fd in fds:
+        os.close(fd)
+    pidfd = os.pidfd_open(pid)
+    with contextlib.suppress(OSError):  # a stand-in gone already: its connection reads as closed next
+        conn.sendall(struct.pack("!i", pid))
+    return pid, pidfd, conn
+
+
+def _end(pidfd: int, by_pidfd: dict[int, tuple[int, socket.socket]], by_conn: dict[int, int], killed: bool) -> None:
+    """Reap a command (killing it first if its stand-in is gone) and tell the stand-in how it ended."""
+    pid, conn = by_pidfd.pop(pidfd)
+    del by_conn[conn.fileno()]
+    if killed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    if not killed:
+        with contextlib.suppress(OSError):
+            conn.sendall(struct.pack("!i", status))
+    conn.close()
+    os.close(pidfd)
 
 
 def _recv_request(conn: socket.socket) -> tuple[Request, list[int]]:
@@ -141,33 +230,7 @@ def _recv_request(conn: socket.socket) -> tuple[Request, list[int]]:
         if not chunk:
             raise EOFError("the stand-in went away mid-request")
         body += chunk
-    return cast(Request, json.loads(body)), list(fds)
-
-
-def _monitor(conn: socket.socket, mode: Mode) -> None:
-    """One request: fork the command, tell the stand-in its pid, relay its end; kill it if the stand-in dies."""
-    request, fds = _recv_request(conn)
-    pid = os.fork()
-    if pid == 0:
-        conn.close()
-        _command(request, fds, mode)
-    for fd in fds:
-        os.close(fd)
-    conn.sendall(struct.pack("!i", pid))
-    pidfd = os.pidfd_open(pid)
-    while True:
-        ready, _, _ = select.select([pidfd, conn.fileno()], [], [])
-        if pidfd in ready:
-            break
-        if not conn.recv(1):  # the stand-in is gone (killed): so goes the command
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    with contextlib.suppress(OSError):
-        conn.sendall(struct.pack("!i", status))
-    os._exit(0)
+    return cast(Request, marshal.loads(body)), list(fds)  # noqa: S302 - from our stand-in: the socket is in a 0700 directory
 
 
 def _command(request: Request, fds: list[int], mode: Mode) -> NoReturn:
@@ -207,6 +270,7 @@ def _command(request: Request, fds: list[int], mode: Mode) -> NoReturn:
     sys.path[:] = [sys.path[0], *theirs, *(p for p in sys.path[1:] if p not in ours and p not in theirs)]
     os.environ.clear()
     os.environ.update(env)
+    tempfile.tempdir = None  # the server's, cached by a preloaded module: found again from the request's TMPDIR
     _reopen_standard_streams()
     code = 0
     try:

@@ -7,6 +7,7 @@ match the code, and the CLI's help texts show what their options document.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -33,6 +34,12 @@ PAGES = {
 }
 DOCS = "\n".join(PAGES.values())
 runner = CliRunner()
+
+
+@functools.cache
+def help_text(*path: str) -> str:
+    """`azsqlctl <path> --help` at 400 columns (no option cut): rendered once per path for the tests below that read it."""
+    return runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).stdout
 
 
 def table(header: str) -> list[list[str]]:
@@ -80,10 +87,10 @@ def test_exit_code_table_matches_the_enum() -> None:
 def test_help_takes_environment_names_from_the_settings_table() -> None:
     envs = {s.env for s in SETTINGS}
     for command in (["whoami"], ["doctor"], ["grant"], ["logs"], ["logs", "enable"], ["logs", "status"]):
-        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "400"})
-        named = set(re.findall(r"\[env (AZSQLCTL_\w+)\]", result.stdout))
+        shown = help_text(*command)
+        named = set(re.findall(r"\[env (AZSQLCTL_\w+)\]", shown))
         assert named and named <= envs
-        options = [line for line in result.stdout.splitlines() if re.match(r"^│\s+(\*\s+)?-", line)]
+        options = [line for line in shown.splitlines() if re.match(r"^│\s+(\*\s+)?-", line)]
         assert options and not [line for line in options if "<bool>" in line or "<str>" in line], command
     cli = Path(__file__).resolve().parents[2] / "azsqlctl" / "cli"
     for name in sorted(p.name for p in cli.glob("*.py")):
@@ -129,7 +136,7 @@ def test_every_help_shows_each_bracketed_text_its_options_document() -> None:
     assert len(leaves) > 8
     checked = 0
     for path, command in leaves:
-        rendered = " ".join(runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).stdout.split())
+        rendered = " ".join(help_text(*path).split())
         texts = [getattr(p, "help", None) or "" for p in getattr(command, "params", [])] + [getattr(command, "help", None) or ""]
         for text in texts:
             for bracketed in re.findall(r"\\?\[[^\]\n]*\]", text):
@@ -149,7 +156,7 @@ def test_documented_defaults_survive_rich_markup() -> None:
         (["sandbox", "serve"], "[default: the state's, 3600]"),
         (["sandbox", "reset"], "[default: the sandbox's own: see azsqlctl sandbox --help]"),
     ]:
-        rendered = " ".join(runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).stdout.split())
+        rendered = " ".join(help_text(*path).split())
         assert default in rendered, (path, default)
 
 
@@ -407,17 +414,18 @@ def test_scenarios_load_through_the_plugins_control_and_are_undone(sandbox: Sand
     assert sandbox.store.read(lambda s: s.monitor.auditing.state) == "Enabled"
 
 
+@pytest.mark.usefixtures("cli_fork")  # the same `python -m azsqlctl` processes, without an interpreter start each
 def test_a_scenario_never_touches_an_existing_state_and_its_temporary_state_goes_away(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_"))}
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
     existing = tmp_path / "mine.json"
     existing.write_text("{}")
-    refused = subprocess.run([sys.executable, "-m", "azsqlctl", "sandbox", "run", "--scenario", "fleet", "--state", str(existing), "--", "true"],
+    refused = subprocess.run([*cli_fork.COMMAND, "sandbox", "run", "--scenario", "fleet", "--state", str(existing), "--", "true"],
                              capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert refused.returncode == 2, refused.stderr
     assert "--scenario starts from a fresh state" in refused.stderr and existing.read_text() == "{}"
     script = 'printf \'%s\\n\' "$AZSQLCTL_CA_BUNDLE"; azsqlctl() { python -m azsqlctl "$@"; }'
-    ran = subprocess.run([sys.executable, "-m", "azsqlctl", "sandbox", "run", "--scenario", "web-app", "--", "sh", "-c", script],
+    ran = subprocess.run([*cli_fork.COMMAND, "sandbox", "run", "--scenario", "web-app", "--", "sh", "-c", script],
                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     bundle = Path(ran.stdout.strip())
