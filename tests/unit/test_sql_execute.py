@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
+import itertools
 import struct
 import uuid
 from collections.abc import Iterator, Sequence
@@ -31,7 +32,7 @@ def session() -> Iterator[SqlSession]:
     storage = Storage(None, store)  # the security state seeds from the store's default state
     ctx = SessionContext(61, "127.0.0.1", "appdb", principal="sandbox-operator@tenant")
     ctx.extra["user"] = "dbo"
-    ids = iter(range(1, 100))
+    ids = itertools.count(1)  # unbounded: a property test opens a transaction per example (99 ids ran out at the 100th)
     s = SqlSession(store, storage, "sandbox-sql", lambda: next(ids).to_bytes(8, "little"), ctx)
     yield s
     s.close()
@@ -242,20 +243,29 @@ def _statement(draw: hst.DrawFn) -> str:
     return f"DELETE FROM app.o WHERE {draw(e)} > {draw(e)}"
 
 
+@pytest.fixture
+def orders(session: SqlSession) -> SqlSession:
+    """The session with app.o created, once per test: examples add rows only inside a transaction they roll back."""
+    out, ok = run(
+        session,
+        "CREATE TABLE app.o (id INT IDENTITY PRIMARY KEY, name NVARCHAR(20), amt DECIMAL(10,2), at DATETIME2, ok BIT, b VARBINARY(10))",
+    )
+    assert ok, out
+    return session
+
+
 @given(_statement())
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_generated_statements_translate(session: SqlSession, statement: str) -> None:
+def test_generated_statements_translate(orders: SqlSession, statement: str) -> None:
     """Every generated statement either runs or gets SQL Server's own error, never a translation failure."""
-    run(
-        session,
-        "IF OBJECT_ID('app.o') IS NULL CREATE TABLE app.o (id INT IDENTITY PRIMARY KEY, name NVARCHAR(20), amt DECIMAL(10,2), at DATETIME2, ok BIT, b VARBINARY(10))",
-    )
-    run(
-        session,
+    out, ok = run(
+        orders,
         "BEGIN TRAN INSERT INTO app.o (name, amt, at, ok, b) VALUES ('a', 1.5, '2024-01-01', 1, 0x01), (N'Zoë', NULL, NULL, 0, NULL)",
     )
-    out, _ok = run(session, statement, [p("@p1", SqlType.NVARCHAR, "7", 10)])
-    run(session, "ROLLBACK")
+    assert ok and orders.trancount == 1, out  # every statement meets the same two rows, and its changes are rolled back
+    out, _ok = run(orders, statement, [p("@p1", SqlType.NVARCHAR, "7", 10)])
+    run(orders, "ROLLBACK")
+    assert orders.trancount == 0
     for sandbox_failure in ("could not execute", "could not translate", "of these values"):
         assert sandbox_failure.encode("utf-16-le") not in out, statement
 
