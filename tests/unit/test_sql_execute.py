@@ -226,16 +226,24 @@ def _expr(depth: int = 2) -> hst.SearchStrategy[str]:
     )
 
 
+_KINDS = hst.sampled_from(["select", "aggregate", "insert", "update", "delete"])
+_PROJECTIONS = hst.lists(_expr(), min_size=1, max_size=3)
+_QUANTIFIERS = hst.sampled_from(["", "TOP 2 ", "DISTINCT "])
+_AGGREGATES = hst.sampled_from(["COUNT(*)", "SUM(amt)", "MAX(at)", "AVG(id)"])
+_COLUMNS = hst.sampled_from(["name", "amt", "at", "ok", "b"])
+
+
 @hst.composite
 def _statement(draw: hst.DrawFn) -> str:
-    kind = draw(hst.sampled_from(["select", "aggregate", "insert", "update", "delete"]))
+    # The strategies are module constants: built inside the composite, each draw built and validated them anew.
+    kind = draw(_KINDS)
     e = _expr(1)
     if kind == "select":
-        projections = ", ".join(f"{x} AS c{i}" for i, x in enumerate(draw(hst.lists(_expr(), min_size=1, max_size=3))))
-        return f"SELECT {draw(hst.sampled_from(['', 'TOP 2 ', 'DISTINCT ']))}{projections} FROM app.o AS o WHERE {draw(e)} <= {draw(e)} ORDER BY 1"
+        projections = ", ".join(f"{x} AS c{i}" for i, x in enumerate(draw(_PROJECTIONS)))
+        return f"SELECT {draw(_QUANTIFIERS)}{projections} FROM app.o AS o WHERE {draw(e)} <= {draw(e)} ORDER BY 1"
     if kind == "aggregate":
-        return f"SELECT name, {draw(hst.sampled_from(['COUNT(*)', 'SUM(amt)', 'MAX(at)', 'AVG(id)']))} FROM app.o GROUP BY name"
-    column = draw(hst.sampled_from(["name", "amt", "at", "ok", "b"]))
+        return f"SELECT name, {draw(_AGGREGATES)} FROM app.o GROUP BY name"
+    column = draw(_COLUMNS)
     if kind == "insert":
         return f"INSERT INTO app.o ({column}) OUTPUT INSERTED.* VALUES ({draw(e)})"
     if kind == "update":
