@@ -17,6 +17,7 @@ the fields are then dropped from the file (``without_security``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import tomllib
@@ -323,7 +324,7 @@ def _problem(value: Any, hint: Any, where: str) -> str | None:
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         if not isinstance(value, hint):
             return f"{where}: expected a table, got {type(value).__name__}"
-        hints = typing.get_type_hints(hint)
+        hints = _field_hints(hint)
         for f in dataclasses.fields(hint):
             if problem := _problem(getattr(value, f.name), hints[f.name], f"{where}.{f.name}"):
                 return problem
@@ -354,6 +355,13 @@ def _problem(value: Any, hint: Any, where: str) -> str | None:
     if (isinstance(value, bool) and hint is not bool) or not isinstance(value, expected):
         return f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}"
     return None
+
+
+@functools.cache
+def _field_hints(cls: type) -> dict[str, Any]:
+    """A state dataclass's resolved annotations: resolving them evaluates every annotation string (this module uses
+    postponed annotations), over half of what loading a small state file cost; the classes never change, so once each."""
+    return typing.get_type_hints(cls)
 
 
 def _shown(key: object) -> str:

@@ -8,6 +8,7 @@ live where the sandbox keeps them, in a SQLite database (here in memory) read by
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import sqlite3
 import tomllib
@@ -130,6 +131,20 @@ _ROLE_POOLS = st.lists(st.sampled_from(["app_rw", "reporting", "Team Role", "x]y
 _DEFINITIONS = st.lists(st.tuples(st.sampled_from(PERMS), st.sampled_from(["", "app", "App", "sales"])), max_size=4, unique=True)
 _DB_NAMES = st.lists(st.sampled_from(["appdb", "tenant_a", "tenant_b", "tenant_c", "x[1]"]), min_size=1, max_size=4, unique=True)
 _TABLES = st.lists(st.tuples(st.sampled_from(["dbo", "app", "sales"]), st.sampled_from(["orders", "x]y", "Ledger"])), unique=True)
+_UUIDS = st.uuids()
+_BOOLEANS = st.booleans()
+
+
+@functools.cache
+def _one_of(choices: tuple[str, ...]) -> st.SearchStrategy[str]:
+    """sampled_from over choices that depend on earlier draws: one strategy per distinct tuple, built and validated once."""
+    return st.sampled_from(choices)
+
+
+@functools.cache
+def _some_of(choices: tuple[str, ...], min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[list[str]]:
+    """A list of distinct choices (as st.lists(st.sampled_from(choices), unique=True, ...)), one strategy per argument set."""
+    return st.lists(st.sampled_from(choices), min_size=min_size, max_size=max_size, unique=True)
 
 
 @st.composite
@@ -137,11 +152,11 @@ def estates(draw: st.DrawFn) -> SandboxState:
     """A server with 1-4 databases whose access the policy format can express: Entra users and groups, fixed
     (non-elevated) and custom role memberships, custom roles with database- and schema-scoped GRANTs."""
     pool = draw(_POOLS)
-    principals = {n: (str(draw(st.uuids())), "X" if n.startswith("grp") else "E") for n in pool}
+    principals = {n: (str(draw(_UUIDS)), "X" if n.startswith("grp") else "E") for n in pool}
     role_pool = draw(_ROLE_POOLS)
     definitions = {r: draw(_DEFINITIONS) for r in role_pool}
     db_names = draw(_DB_NAMES)
-    same = draw(st.booleans())  # every database alike: the export should glob them
+    same = draw(_BOOLEANS)  # every database alike: the export should glob them
     dbs = []
     shared = None
     for name in db_names:
@@ -149,8 +164,8 @@ def estates(draw: st.DrawFn) -> SandboxState:
             dbs.append(copy.deepcopy(shared))
             dbs[-1].name = name
             continue
-        roles = draw(st.lists(st.sampled_from(role_pool), unique=True)) if role_pool else []
-        users = draw(st.lists(st.sampled_from(pool), unique=True))
+        roles = draw(_some_of(tuple(role_pool))) if role_pool else []
+        users = draw(_some_of(tuple(pool)))
         db = Database(name, schemas=["dbo", "app", "sales"])
         for i, u in enumerate(users):
             db.users.append(DbUser(u, principals[u][0], principals[u][1], 5 + i))
@@ -160,7 +175,7 @@ def estates(draw: st.DrawFn) -> SandboxState:
                 if not any(p.grantee == r and p.permission == perm and p.target.lower() == schema.lower() for p in db.permissions):
                     db.permissions.append(Permission(r, perm, "SCHEMA" if schema else "DATABASE", schema.lower(), "G"))
         for u in users:
-            for role in draw(st.lists(st.sampled_from([*FIXED, *roles]), unique=True, max_size=3)):
+            for role in draw(_some_of((*FIXED, *roles), max_size=3)):
                 db.members.setdefault(role, []).append(u)
         dbs.append(db)
         shared = db
@@ -183,6 +198,7 @@ def quotename(name: str) -> str:
 
 
 Owned = set[tuple[str, str]]  # (database, the T-SQL export lists)
+_ESTATES = estates()
 
 
 def tables_with_owners(db: Database, owners: dict[tuple[str, str], str]) -> sqlite3.Connection:
@@ -200,18 +216,18 @@ def tables_with_owners(db: Database, owners: dict[tuple[str, str], str]) -> sqli
 def owned_estates(draw: st.DrawFn) -> tuple[SandboxState, Owned, dict[str, sqlite3.Connection]]:
     """Expressible states where some schemas, and some tables, are owned by one of the database's users or custom
     roles (a table's owner drawn from the same pool, its schema's owner or none: owned through its schema)."""
-    state = draw(estates())
+    state = draw(_ESTATES)
     owned: Owned = set()
     objects: dict[str, sqlite3.Connection] = {}
     for db in state.server.databases:
         candidates = [u.name for u in db.users] + db.roles
         for schema in ("app", "sales"):
-            owner = draw(st.sampled_from(["", *candidates]))
+            owner = draw(_one_of(("", *candidates)))
             if owner:
                 db.schema_owners[schema] = owner
                 owned.add((db.name, f"ALTER AUTHORIZATION ON SCHEMA::{quotename(schema)} TO {quotename(owner)};"))
         tables = draw(_TABLES)
-        table_owners = {t: draw(st.sampled_from(["", "dbo", *candidates])) for t in tables}
+        table_owners = {t: draw(_one_of(("", "dbo", *candidates))) for t in tables}
         for (schema, name), owner in table_owners.items():
             if owner and owner.lower() != db.schema_owners.get(schema, "dbo").lower():
                 owned.add((db.name, f"ALTER AUTHORIZATION ON OBJECT::{quotename(schema)}.{quotename(name)} TO {quotename(owner)};"))
@@ -235,25 +251,30 @@ def test_ownership_is_listed_never_dropped(drawn: tuple[SandboxState, Owned, dic
         conn.close()
 
 
+_IDENTS = st.lists(names, min_size=1, max_size=4, unique=True)
+_POLICY_ROLES = st.lists(st.sampled_from(["app_rw", "reporting"]), max_size=2, unique=True)
+_PERMS = st.lists(st.sampled_from(PERMS), min_size=1, max_size=3, unique=True)
+_SCHEMA = st.sampled_from(["", "app"])
+_TARGET_DATABASES = st.lists(st.lists(st.sampled_from(["tenant_a", "tenant_b", "appdb"]), min_size=1, unique=True), min_size=1, max_size=2)
+
+
 @st.composite
 def policies(draw: st.DrawFn) -> str:
     """A policy (identities by SID, custom roles, fixed roles) to apply to empty databases."""
-    idents = draw(st.lists(names, min_size=1, max_size=4, unique=True))
-    roles = draw(st.lists(st.sampled_from(["app_rw", "reporting"]), max_size=2, unique=True))
+    idents = draw(_IDENTS)
+    roles = draw(_POLICY_ROLES)
     out = ["version = 1"]
     for r in roles:
-        perms = draw(st.lists(st.sampled_from(PERMS), min_size=1, max_size=3, unique=True))
-        schema = draw(st.sampled_from(["", "app"]))
+        perms = draw(_PERMS)
+        schema = draw(_SCHEMA)
         where = f', schema = "{schema}"' if schema else ""
         out += [f"[roles.{r}]", f"grants = [{{ permissions = {perms!r}{where} }}]".replace("'", '"')]
     for n in idents:
         kind = "group" if n.startswith("grp") else "user" if "@" in n else "app"
         key = "client_id" if kind == "app" else "object_id"
-        out += [f'[identities."{n}"]', f'type = "{kind}"', f'{key} = "{draw(st.uuids())}"', "sid_mode = true"]
-    for dbs in draw(
-        st.lists(st.lists(st.sampled_from(["tenant_a", "tenant_b", "appdb"]), min_size=1, unique=True), min_size=1, max_size=2)
-    ):
-        grants = {n: draw(st.lists(st.sampled_from([*roles, "db_datareader", "db_datawriter"]), unique=True)) for n in idents}
+        out += [f'[identities."{n}"]', f'type = "{kind}"', f'{key} = "{draw(_UUIDS)}"', "sid_mode = true"]
+    for dbs in draw(_TARGET_DATABASES):
+        grants = {n: draw(_some_of((*roles, "db_datareader", "db_datawriter"))) for n in idents}
         body = ", ".join(f'"{n}" = {sorted(g)!r}'.replace("'", '"') for n, g in grants.items())
         out += ["[[targets]]", f"databases = {sorted(dbs)!r}".replace("'", '"'), f"grants = {{ {body} }}"]
     return "\n".join(out) + "\n"
