@@ -51,8 +51,14 @@ SCRIPT: Mode = "script"
 # Read by the interpreter or by an imported module once, at start-up (a forked process keeps the server's):
 # a request that differs in any of these gets a real interpreter.
 _START_UP_PREFIXES = ("PYTHON", "LC_", "OPENSSL_")
-_START_UP_NAMES = frozenset({"LANG", "LANGUAGE", "TERMINAL_WIDTH", "_TYPER_FORCE_DISABLE_TERMINAL", "GITHUB_ACTIONS", "FORCE_COLOR",
-                             "PY_COLORS"})  # fmt: skip
+_START_UP_NAMES = frozenset({"LANG", "LANGUAGE"})
+# Read when a module is imported: they count only if the server imported it (a command that imports it reads the
+# request's values itself). typer.rich_utils is left to the commands (the preload does not import it), so a request
+# under `sandbox run --as github:...` (GITHUB_ACTIONS=true, which forces Typer's help onto a terminal) is forked too.
+_READ_AT_IMPORT = {
+    "typer.core": ("TYPER_USE_RICH",),
+    "typer.rich_utils": ("TERMINAL_WIDTH", "_TYPER_FORCE_DISABLE_TERMINAL", "GITHUB_ACTIONS", "FORCE_COLOR", "PY_COLORS"),
+}
 # What a command imports, loaded once in the server. The test-only plugin (azsqlctl.testing) is left out. Besides
 # every azsqlctl module and what azsqlctl imports inside its functions (found in its source: _lazy_imports), what the
 # libraries themselves import on first use: without these a forked `sandbox run` or `grant` imported rich's console
@@ -83,7 +89,8 @@ class Request(TypedDict):
 
 
 def _start_up_view(env: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if (k.startswith(_START_UP_PREFIXES) and k != "PYTHONPATH") or k in _START_UP_NAMES}
+    names = _START_UP_NAMES.union(*(read for module, read in _READ_AT_IMPORT.items() if module in sys.modules))
+    return {k: v for k, v in env.items() if (k.startswith(_START_UP_PREFIXES) and k != "PYTHONPATH") or k in names}
 
 
 # --- the server -------------------------------------------------------------------------------------------------
@@ -171,9 +178,13 @@ def serve(path: str, mode: Mode, modules: list[str]) -> None:
                 _end(fd, by_pidfd, by_conn, killed=False)
             elif fd in by_conn:
                 pidfd = by_conn[fd]
-                with contextlib.suppress(OSError):
-                    if by_pidfd[pidfd][1].recv(1):
+                try:  # without waiting: the descriptor may be a new connection's, opened since select answered
+                    if by_pidfd[pidfd][1].recv(1, socket.MSG_DONTWAIT):
                         continue  # (the stand-in sends nothing more: ignored)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    pass
                 _end(pidfd, by_pidfd, by_conn, killed=True)  # the stand-in is gone (killed): so goes the command
 
 

@@ -53,6 +53,16 @@ def test_forked_and_real_runs_print_and_end_the_same(tmp_path: Path, args: list[
     assert (forked.returncode, forked.stdout, forked.stderr) == (real.returncode, real.stdout, real.stderr)
 
 
+def test_variables_a_command_reads_when_it_imports_typer_rich_utils_are_its_own(tmp_path: Path) -> None:
+    """GITHUB_ACTIONS (set by `sandbox run --as github:...`) and TERMINAL_WIDTH are read when typer.rich_utils is
+    imported, which the server leaves to the commands: a forked command renders help as a real one does."""
+    plain = subprocess.run([*REAL, "grant", "--help"], capture_output=True, text=True, timeout=120, env=_env(tmp_path), cwd=tmp_path)
+    forked, real = _both(tmp_path, "grant", "--help", GITHUB_ACTIONS="true", TERMINAL_WIDTH="100")
+    assert (forked.returncode, forked.stdout, forked.stderr) == (real.returncode, real.stdout, real.stderr)
+    assert real.stdout != plain.stdout and "\x1b[" in real.stdout  # they do change the help: forced onto a terminal
+    assert "tests.cli_fork" in _runner_of(tmp_path, cli_fork.COMMAND, GITHUB_ACTIONS="true")  # and it was forked
+
+
 def test_the_command_gets_the_callers_directory_umask_environment_and_stdin(tmp_path: Path) -> None:
     (tmp_path / "here").mkdir()
     script = "pwd; umask; printf '%s\\n' \"$ONLY_HERE\"; cat; ls -l /proc/$PPID/fd/0 >/dev/null && echo stdin-open"
