@@ -39,6 +39,23 @@ def session() -> Iterator[SqlSession]:
     storage.close()
 
 
+def test_a_transaction_whose_id_cannot_be_had_has_not_begun() -> None:
+    store = StateStore(None)
+    storage = Storage(None, store)
+    ctx = SessionContext(61, "127.0.0.1", "appdb", principal="sandbox-operator@tenant")
+    ctx.extra["user"] = "dbo"
+    ids = iter([(7).to_bytes(8, "little")])  # one id, then none: the second BEGIN's id source fails
+    s = SqlSession(store, storage, "sandbox-sql", lambda: next(ids), ctx)
+    try:
+        assert run(s, "BEGIN TRAN")[1] and s.trancount == 1
+        assert run(s, "COMMIT")[1] and s.trancount == 0
+        _out, ok = run(s, "BEGIN TRAN")
+        assert not ok and s.trancount == 0 and ctx.transaction is None
+    finally:
+        s.close()
+        storage.close()
+
+
 def run(session: SqlSession, sql: str, params: Sequence[Param] = (), done_token: int = tk.DONE) -> tuple[bytes, bool]:
     """The session's results as the wire carries them (sql/tds encodes what the engine returns)."""
     found, ok = session.run(sql, params)

@@ -274,12 +274,14 @@ class SqlSession:
     # --- transactions -----------------------------------------------------------------------------
 
     def begin(self) -> TransactionChange | None:
-        self.trancount += 1
-        if self.trancount > 1:
+        if self.trancount:
+            self.trancount += 1
             return None
         # Nothing is opened in SQLite: its write transaction lasts one statement (see locks), so a driver that
         # keeps a transaction open between requests (autocommit off) holds only the table locks it has used.
+        # The id first: if that fails, no transaction has begun (@@TRANCOUNT stays 0).
         self.ctx.transaction = self.tran_id()
+        self.trancount = 1
         return TransactionChange(TransactionEvent.BEGIN, self.ctx.transaction, b"")
 
     def commit(self) -> TransactionChange | None:
