@@ -189,15 +189,15 @@ _SLOW_FOLDERS = ("clients", "stacks", "kusto", "tools")
 # one place; the whole suite still runs them.
 _SLOW_TESTS: dict[str, str] = {
     "e2e/test_docs.py": "every README and docs example as a shell script against its own `sandbox run` process (docs layer)",
-    "e2e/test_entra_cli.py": "each test is a CI job's whole flow: several CLI processes and `sandbox run --as` children (~4 s CPU each)",
-    "e2e/test_entra_pipelines.py::test_generated_pipeline_runs_against_the_sandbox": "the generated pipeline's steps as shell processes under `sandbox run` (~12 s CPU)",
+    "e2e/test_entra_cli.py": "each test is a CI job's whole flow: several CLI processes and `sandbox run --as` children (~1 s CPU each)",
+    "e2e/test_entra_pipelines.py::test_generated_pipeline_runs_against_the_sandbox": "the generated pipeline's steps as shell processes under `sandbox run` (~4 s CPU)",
     "e2e/test_sandbox_cli.py::test_reset_brings_back_a_default_sandbox_the_readme_entra_admin_example_broke": "replays a README example through several `sandbox run` processes (~5 s CPU)",
     "e2e/test_scaffold.py::test_mypy_strict_passes_on_every_combination": "mypy --strict over every generated project (tools layer, ~8 s CPU)",
     "e2e/test_scaffold.py::test_generated_tests_pass_against_the_sandbox": "the generated project's own pytest in a child process against a sandbox (~5 s CPU)",
     "e2e/test_scaffold.py::test_generated_workflow_passes_actionlint_and_zizmor": "actionlint and zizmor over the generated workflow (tools layer)",
     "e2e/test_scaffold.py::test_actionlint_reports_a_broken_workflow": "actionlint over a broken workflow (tools layer)",
     "e2e/test_scaffold_plugin.py::test_plugin_loads_in_a_foreign_project_through_its_entry_point": "a child pytest in a foreign project that finds the plugin by its entry point",
-    "e2e/test_entra_workflow.py::test_generated_workflow_runs_against_the_sandbox": "the generated workflow's steps as shell processes under `sandbox run` (~11 s CPU)",
+    "e2e/test_entra_workflow.py::test_generated_workflow_runs_against_the_sandbox": "the generated workflow's steps as shell processes under `sandbox run` (~4 s CPU)",
     "e2e/test_fuzz_cli.py::test_no_input_ends_in_exit_70_or_a_traceback": "a property run over whole CLI invocations (~3 s CPU, 16 s on a busy machine)",
     "e2e/test_fuzz_cli.py::test_an_unreachable_endpoint_is_named_with_the_readmes_code_within_the_timeout": "waits out a dead or stalled endpoint's whole timeout",
     "e2e/test_signals.py::test_sandbox_run_signals_the_commands_whole_group": "real process groups under `sandbox run`, waiting for each to end",
