@@ -154,12 +154,12 @@ def test_auditing_off_means_an_empty_workspace(sandbox: Sandbox, client_env: dic
 
 
 def test_sandbox_serve_prints_the_workspace_and_takes_logs_options(tmp_path: Any) -> None:
-    import json
     import os
     import signal
     import socket
-    import subprocess
     import sys
+
+    from tests.e2e.test_sandbox_cli import serve_announcement
 
     # A port free a moment ago can be taken (another worker's sandbox) before the child binds it: that attempt ends
     # with exit 2 and the error port_unavailable, and the test asks again with another port.
@@ -169,15 +169,7 @@ def test_sandbox_serve_prints_the_workspace_and_takes_logs_options(tmp_path: Any
             port = s.getsockname()[1]
         cmd = [sys.executable, "-c", "from azsqlctl.cli.app import main; main()", "sandbox", "serve", "--state", str(tmp_path / "s.json"),
                "--logs-port", str(port), "--ingestion-delay", "0", "-o", "json"]  # fmt: skip
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "XDG_DATA_HOME": str(tmp_path)}
-        )
-        try:
-            assert proc.stdout is not None
-            ready = json.loads(proc.stdout.readline())
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.communicate(timeout=20)
+        ready, _code = serve_announcement(cmd, {**os.environ, "XDG_DATA_HOME": str(tmp_path)}, signal.SIGTERM)
         if [e["code"] for e in ready.get("errors") or []] != ["port_unavailable"]:
             break
     env = ready["data"]["env"]

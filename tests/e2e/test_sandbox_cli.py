@@ -12,6 +12,7 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -83,18 +84,24 @@ def test_serve_env_file_then_sigterm(tmp_path: Path) -> None:
     assert state["server"]["databases"][0]["name"] == "appdb"
 
 
-def test_serve_json_announces_ready_as_ndjson(tmp_path: Path) -> None:
-    proc = subprocess.Popen([*CLI, "sandbox", "serve", "--state", str(tmp_path / "s.json"), "-o", "json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(tmp_path))  # fmt: skip
+def serve_announcement(command: list[str], env: dict[str, str], stop: signal.Signals = signal.SIGINT) -> tuple[dict[str, Any], int]:
+    """`sandbox serve -o json`'s first line (its ready event, or its error envelope), then the process is stopped with
+    ``stop``: the line and the exit code."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
-        ready = json.loads(proc.stdout.readline())
+        first: dict[str, Any] = json.loads(proc.stdout.readline())
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         proc.communicate(timeout=30)
+    return first, proc.returncode
+
+
+def test_serve_json_announces_ready_as_ndjson(tmp_path: Path) -> None:
+    ready, code = serve_announcement([*CLI, "sandbox", "serve", "--state", str(tmp_path / "s.json"), "-o", "json"], clean_env(tmp_path))
     assert (ready["version"], ready["command"], ready["event"]) == (1, "sandbox serve", "ready")
     assert {i["name"] for i in ready["data"]["identities"]} == {"sandbox-operator", "orders-api", "billing-worker"}
-    assert proc.returncode == 0
+    assert code == 0
 
 
 def test_run_passes_the_exit_code_through(tmp_path: Path) -> None:
