@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from azsqlctl.cli.app import app
 from azsqlctl.core.errors import ExitCode
 from azsqlctl.sandbox.serve import Sandbox
+from tests import cli_fork
 
 runner = CliRunner()
 
@@ -147,10 +148,9 @@ def test_bad_inputs(sandbox: Sandbox, client_env: dict[str, str], args: list[str
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.usefixtures("cli_fork")  # a process of its own (--debug configures logging), forked: tests/cli_fork.py
 def test_debug_output_never_contains_a_token(sandbox: Sandbox, client_env: dict[str, str]) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "azsqlctl", "whoami", "--debug"], capture_output=True, text=True, timeout=60, env=dict(os.environ)
-    )
+    proc = subprocess.run([*cli_fork.COMMAND, "whoami", "--debug"], capture_output=True, text=True, timeout=60, env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr
     assert "DEBUG" in proc.stderr  # debug logging really ran
     issued = sandbox.issue_token("sandbox-operator")
@@ -160,7 +160,7 @@ def test_debug_output_never_contains_a_token(sandbox: Sandbox, client_env: dict[
     # a failing run with --debug shows the traceback, still redacted
     worker = next(i.client_id for i in sandbox.identities() if i.name == "billing-worker")
     proc = subprocess.run(
-        [sys.executable, "-m", "azsqlctl", "whoami", "--debug", "--client-id", worker],
+        [*cli_fork.COMMAND, "whoami", "--debug", "--client-id", worker],
         capture_output=True,
         text=True,
         timeout=60,

@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -17,6 +16,7 @@ from azsqlctl.cli.app import app
 from azsqlctl.core.errors import ExitCode
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.state import DbUser
+from tests import cli_fork
 
 runner = CliRunner()
 OTHER_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -383,9 +383,10 @@ def test_no_driver_exit_5(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.usefixtures("cli_fork")  # a process of its own (--debug configures logging), forked: tests/cli_fork.py
 def test_no_token_in_debug_output(sandbox: Sandbox, client_env: dict[str, str]) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "azsqlctl", "doctor", "--debug", "--admin-auth", "managed-identity"],
+        [*cli_fork.COMMAND, "doctor", "--debug", "--admin-auth", "managed-identity"],
         capture_output=True,
         text=True,
         timeout=90,

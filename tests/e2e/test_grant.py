@@ -17,6 +17,7 @@ from azsqlctl.cli.app import app
 from azsqlctl.core.errors import ExitCode, UsageError
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.state import Database, DbUser, Identity
+from tests import cli_fork
 
 runner = CliRunner()
 
@@ -774,17 +775,17 @@ def test_fleet_of_five_one_unexpected_error_one_transient(sandbox: Sandbox, clie
 
 
 def _interactive(sandbox: Sandbox, args: list[str], answer: str) -> tuple[int, str]:
-    """Run the real CLI on a pseudo-terminal (a subprocess), answer its one question, return (exit code, screen)."""
+    """Run the real CLI on a pseudo-terminal (a process forked by tests/cli_fork.py's server: the test uses the
+    cli_fork fixture), answer its one question, return (exit code, screen)."""
     import os
     import pty
     import select
     import subprocess
-    import sys
     import time
 
     main, child = pty.openpty()
     env = {**os.environ, **sandbox.env, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
-    proc = subprocess.Popen([sys.executable, "-m", "azsqlctl", "grant", *args], stdin=child, stdout=child, stderr=child, env=env)
+    proc = subprocess.Popen([*cli_fork.COMMAND, "grant", *args], stdin=child, stdout=child, stderr=child, env=env)
     os.close(child)
     screen, answered, deadline = b"", False, time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -807,6 +808,7 @@ def _interactive(sandbox: Sandbox, args: list[str], answer: str) -> tuple[int, s
     return code, screen.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
+@pytest.mark.usefixtures("cli_fork")  # _interactive: a process on a terminal, forked (tests/cli_fork.py)
 @pytest.mark.parametrize("answer", ["y", "n"])
 def test_policy_on_a_terminal_shows_every_plan_then_asks_once(
     sandbox: Sandbox, client_env: dict[str, str], tmp_path: Path, answer: str

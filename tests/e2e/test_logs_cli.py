@@ -17,6 +17,7 @@ from azsqlctl.sandbox.monitor.state import monitor_off
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.state import default_state
 from azsqlctl.sandbox.surfaces import LogsSurface
+from tests import cli_fork
 from tests.conftest import raw_connect
 
 pytestmark = pytest.mark.sandbox_keys  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
@@ -281,14 +282,14 @@ def test_doctor_says_the_real_state_needs_logs_enable_when_auditing_is_off(off_s
     assert "azsqlctl logs enable --server sandbox-sql" in login["fix"]
 
 
+@pytest.mark.usefixtures("cli_fork")  # a process on a terminal, forked: tests/cli_fork.py
 def test_logs_enable_asks_on_a_terminal(off_sandbox: Sandbox) -> None:
     import os
     import pty
     import subprocess
-    import sys
 
     ws = _workspace_id(off_sandbox)
-    cmd = [sys.executable, "-c", "from azsqlctl.cli.app import main; main()", "logs", "enable", "--workspace-resource", ws]
+    cmd = [*cli_fork.COMMAND, "logs", "enable", "--workspace-resource", ws]
     for answer, applied in (("n", False), ("y", True)):
         master, slave = pty.openpty()
         proc = subprocess.Popen(cmd, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))

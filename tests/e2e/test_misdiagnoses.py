@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from azsqlctl.cli.app import app
 from azsqlctl.core.errors import ExitCode
 from azsqlctl.sandbox.serve import Sandbox
+from tests import cli_fork
 from tests.conftest import _FOREIGN
 
 runner = CliRunner()
@@ -87,16 +88,16 @@ def test_doctor_names_an_unreachable_token_endpoint_once_on_stderr(
     assert envelope["errors"][0]["code"].startswith("token_") and envelope["exit_code"] == ExitCode.CONNECTION
 
 
+@pytest.mark.usefixtures("cli_fork")  # a process on a terminal, forked: tests/cli_fork.py
 def test_doctor_shows_its_error_once_where_stdout_and_stderr_are_one_terminal(
     sandbox: Sandbox, client_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 15 point 8: the report's failed check and fix, then Error:/Hint: on stderr, read as the same text twice."""
     import pty
     import subprocess
-    import sys
 
     monkeypatch.setenv("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token")
-    cmd = [sys.executable, "-m", "azsqlctl", "doctor", "--timeout", "2"]
+    cmd = [*cli_fork.COMMAND, "doctor", "--timeout", "2"]
     leader, follower = pty.openpty()  # what a terminal user sees: stdout and stderr are the same terminal
     env = {**os.environ, "COLUMNS": "400"}  # long lines unwrapped
     with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env) as proc:
