@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, NoReturn, TypedDict, cast
 
@@ -160,32 +160,31 @@ def serve(path: str, mode: Mode, modules: list[str]) -> None:
     listener.listen(64)
     print("ready", flush=True)
     parent = os.getppid()
-    by_pidfd: dict[int, tuple[int, socket.socket]] = {}  # a running command's pidfd: its pid, its stand-in's connection
-    by_conn: dict[int, int] = {}  # a stand-in's connection (fileno): its command's pidfd
+    running: dict[int, tuple[int, socket.socket]] = {}  # a running command's pidfd: its pid, its stand-in's connection
     while True:
-        ready = select.select([listener.fileno(), *by_pidfd, *by_conn], [], [], 1.0)[0]
+        conns = {conn.fileno(): pidfd for pidfd, (_, conn) in running.items()}  # a stand-in's connection: its pidfd
+        ready = select.select([listener.fileno(), *running, *conns], [], [], 1.0)[0]
         if not ready and os.getppid() != parent:  # the pytest process is gone without stopping this server: so goes it
             shutil.rmtree(Path(path).parent, ignore_errors=True)
             os._exit(0)
         for fd in ready:
             if fd == listener.fileno():
-                started = _start(listener, mode, [listener.fileno(), *by_pidfd, *by_conn])
+                started = _start(listener, mode, [listener.fileno(), *running, *conns])
                 if started:
                     pid, pidfd, conn = started
-                    by_pidfd[pidfd] = (pid, conn)
-                    by_conn[conn.fileno()] = pidfd
-            elif fd in by_pidfd:  # the command ended: its status to its stand-in
-                _end(fd, by_pidfd, by_conn, killed=False)
-            elif fd in by_conn:
-                pidfd = by_conn[fd]
+                    running[pidfd] = (pid, conn)
+            elif fd in running:  # the command ended: its status to its stand-in
+                _end(running.pop(fd), fd, killed=False)
+            elif fd in conns and conns[fd] in running:
+                pidfd = conns[fd]
                 try:  # without waiting: the descriptor may be a new connection's, opened since select answered
-                    if by_pidfd[pidfd][1].recv(1, socket.MSG_DONTWAIT):
+                    if running[pidfd][1].recv(1, socket.MSG_DONTWAIT):
                         continue  # (the stand-in sends nothing more: ignored)
                 except BlockingIOError:
                     continue
                 except OSError:
                     pass
-                _end(pidfd, by_pidfd, by_conn, killed=True)  # the stand-in is gone (killed): so goes the command
+                _end(running.pop(pidfd), pidfd, killed=True)  # the stand-in is gone (killed): so goes the command
 
 
 def _start(listener: socket.socket, mode: Mode, inherited: list[int]) -> tuple[int, int, socket.socket] | None:
@@ -212,10 +211,9 @@ def _start(listener: socket.socket, mode: Mode, inherited: list[int]) -> tuple[i
     return pid, pidfd, conn
 
 
-def _end(pidfd: int, by_pidfd: dict[int, tuple[int, socket.socket]], by_conn: dict[int, int], killed: bool) -> None:
+def _end(command: tuple[int, socket.socket], pidfd: int, killed: bool) -> None:
     """Reap a command (killing it first if its stand-in is gone) and tell the stand-in how it ended."""
-    pid, conn = by_pidfd.pop(pidfd)
-    del by_conn[conn.fileno()]
+    pid, conn = command
     if killed:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -414,14 +412,3 @@ class ForkServer:
 AZSQLCTL = ForkServer("azsqlctl")
 COMMAND = AZSQLCTL.command  # in place of [sys.executable, "-m", "azsqlctl"]
 BIN_DIR = AZSQLCTL.bin_dir  # its `azsqlctl`, for a shell script's PATH
-
-
-@contextlib.contextmanager
-def running() -> Iterator[None]:
-    """The azsqlctl server for this pytest process, started on first use; stopped by ``stop`` (the session's end)."""
-    AZSQLCTL.start()
-    yield
-
-
-def stop() -> None:
-    AZSQLCTL.stop()

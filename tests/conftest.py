@@ -109,11 +109,11 @@ def cli_fork() -> Iterator[None]:
     """tests/cli_fork.py's server for this worker: `cli_fork.COMMAND` and `cli_fork.BIN_DIR`'s `azsqlctl` run
     `python -m azsqlctl` without an interpreter start each. Modules that run the CLI as a process many times use it
     (`pytestmark = pytest.mark.usefixtures("cli_fork")`); it starts on first use and stops with the session."""
-    from tests import cli_fork as fork
+    from tests.cli_fork import AZSQLCTL
 
-    with fork.running():
-        yield
-    fork.stop()
+    AZSQLCTL.start()
+    yield
+    AZSQLCTL.stop()
 
 
 @pytest.fixture
