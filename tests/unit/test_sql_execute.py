@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import functools
@@ -26,34 +27,33 @@ from azsqlctl.sandbox.sql.tds import tokens as tk
 from azsqlctl.sandbox.store import StateStore
 
 
-@pytest.fixture
-def session() -> Iterator[SqlSession]:
+@contextlib.contextmanager
+def _session(ids: Iterator[int]) -> Iterator[SqlSession]:
+    """A session as dbo in appdb whose transaction ids are ``ids``."""
     store = StateStore(None)  # no state file: user tables live in memory
     storage = Storage(None, store)  # the security state seeds from the store's default state
     ctx = SessionContext(61, "127.0.0.1", "appdb", principal="sandbox-operator@tenant")
     ctx.extra["user"] = "dbo"
-    ids = itertools.count(1)  # unbounded: a property test opens a transaction per example (99 ids ran out at the 100th)
     s = SqlSession(store, storage, "sandbox-sql", lambda: next(ids).to_bytes(8, "little"), ctx)
-    yield s
-    s.close()
-    storage.close()
-
-
-def test_a_transaction_whose_id_cannot_be_had_has_not_begun() -> None:
-    store = StateStore(None)
-    storage = Storage(None, store)
-    ctx = SessionContext(61, "127.0.0.1", "appdb", principal="sandbox-operator@tenant")
-    ctx.extra["user"] = "dbo"
-    ids = iter([(7).to_bytes(8, "little")])  # one id, then none: the second BEGIN's id source fails
-    s = SqlSession(store, storage, "sandbox-sql", lambda: next(ids), ctx)
     try:
-        assert run(s, "BEGIN TRAN")[1] and s.trancount == 1
-        assert run(s, "COMMIT")[1] and s.trancount == 0
-        _out, ok = run(s, "BEGIN TRAN")
-        assert not ok and s.trancount == 0 and ctx.transaction is None
+        yield s
     finally:
         s.close()
         storage.close()
+
+
+@pytest.fixture
+def session() -> Iterator[SqlSession]:
+    with _session(itertools.count(1)) as s:  # unbounded: a property test opens a transaction per example
+        yield s
+
+
+def test_a_transaction_whose_id_cannot_be_had_has_not_begun() -> None:
+    with _session(iter([7])) as s:  # one id, then none: the second BEGIN's id source fails
+        assert run(s, "BEGIN TRAN")[1] and s.trancount == 1
+        assert run(s, "COMMIT")[1] and s.trancount == 0
+        _out, ok = run(s, "BEGIN TRAN")
+        assert not ok and s.trancount == 0 and s.ctx.transaction is None
 
 
 def run(session: SqlSession, sql: str, params: Sequence[Param] = (), done_token: int = tk.DONE) -> tuple[bytes, bool]:
