@@ -184,9 +184,10 @@ _SLOW_FOLDERS = ("clients", "stacks", "kusto", "tools")
 
 
 # Single tests that are long by nature (a property run of hundreds of examples, a fuzz over many CLI processes, a
-# repeated race): each with the one-line reason it cannot be quick. Keyed by node id without parameters, so every
-# parametrization of a listed test is slow. Listed here rather than decorated so the quick loop's shape reads in
-# one place; the whole suite still runs them.
+# repeated race, a timeout or back-off waited out on the real clock, a node client): each with the one-line reason it
+# cannot be quick. Keyed by file, by node id without parameters (every parametrization), or by a whole node id (that
+# one case). Listed here rather than decorated so the quick loop's shape reads in one place; the whole suite still
+# runs them.
 _SLOW_TESTS: dict[str, str] = {
     "e2e/test_docs.py": "every README and docs example as a shell script against its own `sandbox run` process (docs layer)",
     "e2e/test_entra_cli.py": "each test is a CI job's whole flow: several CLI processes and `sandbox run --as` children (~1 s CPU each)",
@@ -200,10 +201,29 @@ _SLOW_TESTS: dict[str, str] = {
     "e2e/test_entra_workflow.py::test_generated_workflow_runs_against_the_sandbox": "the generated workflow's steps as shell processes under `sandbox run` (~4 s CPU)",
     "e2e/test_fuzz_cli.py::test_no_input_ends_in_exit_70_or_a_traceback": "a property run over whole CLI invocations (~3 s CPU, 16 s on a busy machine)",
     "e2e/test_fuzz_cli.py::test_an_unreachable_endpoint_is_named_with_the_readmes_code_within_the_timeout": "waits out a dead or stalled endpoint's whole timeout",
-    "e2e/test_signals.py::test_sandbox_run_signals_the_commands_whole_group": "real process groups under `sandbox run`, waiting for each to end",
-    "e2e/test_signals.py::test_sandbox_run_kills_a_command_that_ignores_signals_after_the_grace_period": "waits out the TERM-then-KILL grace period",
-    "e2e/test_signals.py::test_scaffold_interrupted_leaves_no_temp_files_and_a_later_run_removes_stale_ones": "interrupts real scaffold processes at several instants",
-    "e2e/test_signals.py::test_a_signal_in_the_first_instants_exits_quietly": "starts and signals many interpreters at chosen instants",
+    "e2e/test_signals.py": "real interpreters and process groups signalled at chosen instants, waiting for each to end (grace periods, a policy run cut mid-way)",
+    "e2e/test_cli_fork.py": "the test harness's own checks: forked runs held to real interpreters' output, signals and exit codes",
+    "e2e/test_tds_protocol.py::test_tedious_reset_rolls_back_and_msi_logs_in_through_fedauthinfo": "node and tedious per case (clients layer)",
+    # Waits on the real clock: the behaviour is a timeout or a back-off, so the test lasts at least that long.
+    "e2e/test_scaffold_e2e.py::test_failed_refresh_keeps_serving_the_valid_token_then_retries": "azure-core's retry backs off ~4.5 s on the injected 500s",
+    "e2e/test_scaffold_e2e.py::test_health_times_out_with_503_when_select_1_hangs": "waits out the health route's 2 s query timeout",
+    "e2e/test_entra_odbc.py::test_odbc_service_principal_refusal_is_a_login_timeout_and_doctor_asks_entra": "waits out the driver's 4 s login timeout, then a doctor process",
+    "e2e/test_logs_follow.py::test_follow_every_row_once_in_event_time_order": "a `logs --follow` process through ingestion delays, a Retry-After and a 500 (~4 s)",
+    "e2e/test_grant.py::test_fleet_of_five_one_unexpected_error_one_transient": "grant's back-off between two retries of a transient 40613 (~3 s)",
+    "e2e/test_grant.py::test_policy_across_three_databases_one_failing": "grant's back-off before retrying a transient 40613 (~1 s)",
+    "e2e/test_grant_fleet.py::test_a_fleet_of_servers_pages_globs_inherit_server_tags_and_survive_throttling": "waits out Resource Graph's Retry-After: 1",
+    "e2e/test_entra_authority.py::test_throttle_fault_answers_429_with_retry_after": "waits out Entra's Retry-After: 1",
+    "e2e/test_identity_endpoint.py::test_short_lifetime_tokens_are_refreshed": "sleeps past a short token lifetime",
+    "e2e/test_diagnosed_connect.py::test_a_probe_that_only_timed_out_lets_the_connect_decide": "waits out a 1 s probe timeout against logins stalled 1.5 s",
+    "e2e/test_doctor.py::test_login_timeout_hyt00": "waits out the driver's login timeout",
+    "e2e/test_login_failures.py::test_stall_gives_login_timeout": "waits out the driver's login timeout",
+    "e2e/test_login_failures.py::test_connection_refused_when_nothing_listens": "the driver retries a refused address until its 1 s login timeout",
+    "e2e/test_fuzz_cli.py::test_an_unreachable_sql_server_is_named_within_the_timeout[stalled]": "waits out a stalled server's timeout",
+    "e2e/test_fuzz_cli.py::test_an_unreachable_dns_server_is_named_within_the_timeout[stalled]": "waits out a stalled DNS server's timeout",
+    "e2e/test_protocol_fuzz.py::test_a_client_that_stops_reading_is_closed_at_the_send_timeout": "waits out the send timeout",
+    "e2e/test_protocol_fuzz.py::test_clients_that_vanish_or_crawl_are_closed_quietly": "waits out header and idle timeouts",
+    "e2e/test_sql_locks.py::test_a_deadlock_ends_one_victim_with_1205": "two sessions block each other until the deadlock is found (~2 s)",
+    "e2e/test_surfaces.py::test_surfaces_stop_in_parallel": "surfaces that each take a second to stop",
 }
 
 
@@ -224,7 +244,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return cpus + 1
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("markexpr", "") == "not slow":
+        _quick_property_budgets(items)
     tests = Path(__file__).resolve().parent
     files: set[str] = set()
     used: set[str] = set()
@@ -232,7 +254,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = Path(str(item.path)).resolve().relative_to(tests).parts
         relative = "/".join(parts)
         files.add(relative)
-        keys = [k for k in (f"{relative}::{item.name.split('[', 1)[0]}", relative) if k in _SLOW_TESTS]
+        keys = [k for k in (f"{relative}::{item.name}", f"{relative}::{item.name.split('[', 1)[0]}", relative) if k in _SLOW_TESTS]
         used.update(keys)
         if (parts and parts[0] in _SLOW_FOLDERS) or keys:
             item.add_marker(pytest.mark.slow)
@@ -240,6 +262,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     stale = [k for k in _SLOW_TESTS if k.split("::", 1)[0] in files and k not in used]
     if stale:
         raise pytest.UsageError(f"tests/conftest.py _SLOW_TESTS names tests that no longer exist: {stale}")
+
+
+# The quick loop runs each property test on a quarter of its examples (never fewer than 10, never more than it asks
+# for): Hypothesis's own advice for a development loop, whose runs stay randomized and so explore new examples each
+# time. The whole suite (the README's command, CI) runs every test with its full budget. ~15 s of the quick loop's
+# CPU was Hypothesis drawing and running examples.
+_QUICK_SHARE = 4
+
+
+def _quick_property_budgets(items: list[pytest.Item]) -> None:
+    from hypothesis import settings
+
+    done: set[int] = set()
+    for item in items:
+        test: object = getattr(item, "obj", None)
+        if not getattr(test, "is_hypothesis_test", False) or id(test) in done:
+            continue
+        done.add(id(test))  # one function object serves every parametrization of a test
+        full: settings = getattr(test, "_hypothesis_internal_use_settings")  # noqa: B009 - where @given reads them at each call
+        quick = min(full.max_examples, max(10, full.max_examples // _QUICK_SHARE))
+        setattr(test, "_hypothesis_internal_use_settings", settings(full, max_examples=quick))  # noqa: B010
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
