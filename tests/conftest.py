@@ -27,6 +27,7 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from azsqlctl.sandbox.serve import Sandbox  # noqa: E402
+from tests import property_budget  # noqa: E402
 
 # pytest-xdist's workers get COLUMNS=80 and LINES=24 (execnet's view of a terminal): the CLI processes tests start
 # would then render at 80 columns, not at the width a serial run (and the README's captured output) has.
@@ -171,9 +172,20 @@ def raw_connect(
 # run (imports, a cold cache) passed it by 100 ms and failed tests/unit/test_sandbox_state as "unreliable".
 from hypothesis import settings as _hypothesis_settings  # noqa: E402
 
+_PROFILE = "ci" if os.environ.get("CI") else "local"
 _hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 _hypothesis_settings.register_profile("local", deadline=None)
-_hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "local")
+_hypothesis_settings.load_profile(_PROFILE)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The quick loop runs property tests on smaller budgets (tests/property_budget.py says why). Set here, before
+    collection imports any test module, whose `@settings(max_examples=examples(n))` read it."""
+    if config.getoption("markexpr", "") == "not slow":
+        property_budget.QUICK = True
+        quick = _hypothesis_settings(_hypothesis_settings.get_profile(_PROFILE), max_examples=property_budget.examples(100))
+        _hypothesis_settings.register_profile(f"{_PROFILE}-quick", quick)
+        _hypothesis_settings.load_profile(f"{_PROFILE}-quick")
 
 
 # Whole folders of heavy checks (issue 19's layers): the third-party clients and ORM stacks, and Microsoft's
@@ -244,9 +256,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return cpus + 1
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("markexpr", "") == "not slow":
-        _quick_property_budgets(items)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests = Path(__file__).resolve().parent
     files: set[str] = set()
     used: set[str] = set()
@@ -262,27 +272,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     stale = [k for k in _SLOW_TESTS if k.split("::", 1)[0] in files and k not in used]
     if stale:
         raise pytest.UsageError(f"tests/conftest.py _SLOW_TESTS names tests that no longer exist: {stale}")
-
-
-# The quick loop runs each property test on a quarter of its examples (never fewer than 10, never more than it asks
-# for): Hypothesis's own advice for a development loop, whose runs stay randomized and so explore new examples each
-# time. The whole suite (the README's command, CI) runs every test with its full budget. ~15 s of the quick loop's
-# CPU was Hypothesis drawing and running examples.
-_QUICK_SHARE = 4
-
-
-def _quick_property_budgets(items: list[pytest.Item]) -> None:
-    from hypothesis import settings
-
-    done: set[int] = set()
-    for item in items:
-        test: object = getattr(item, "obj", None)
-        if not getattr(test, "is_hypothesis_test", False) or id(test) in done:
-            continue
-        done.add(id(test))  # one function object serves every parametrization of a test
-        full: settings = getattr(test, "_hypothesis_internal_use_settings")  # noqa: B009 - where @given reads them at each call
-        quick = min(full.max_examples, max(10, full.max_examples // _QUICK_SHARE))
-        setattr(test, "_hypothesis_internal_use_settings", settings(full, max_examples=quick))  # noqa: B010
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

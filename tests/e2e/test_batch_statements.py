@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from azsqlctl.sandbox.serve import Sandbox
 from tests.conftest import raw_connect
 from tests.e2e.test_sql_frontend import admin_token
+from tests.property_budget import examples
 
 _SETUP = (
     "DROP TABLE IF EXISTS dbo.t1; DROP TABLE IF EXISTS dbo.t2; "
@@ -109,7 +110,7 @@ def _fresh(cur: Any) -> None:
         pass
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(statements=_STATEMENTS, joiners=st.lists(_JOINERS, min_size=8, max_size=8))
 def test_a_batch_does_what_its_statements_do_one_by_one(admin: Any, statements: list[str], joiners: list[str]) -> None:
     cur = admin.cursor()

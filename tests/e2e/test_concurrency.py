@@ -17,6 +17,7 @@ from hypothesis import strategies as hst
 from azsqlctl.sandbox.serve import Sandbox
 from tests.conftest import raw_connect
 from tests.e2e.test_tds_login import mi_token
+from tests.property_budget import examples
 
 
 def _login_and_query(sandbox: Sandbox, token: str) -> str:
@@ -59,7 +60,7 @@ def test_a_client_vanishing_mid_handshake_does_not_disturb_others(sandbox: Sandb
         thread.join()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(junk=hst.binary(min_size=1, max_size=600))
 def test_garbage_never_takes_the_listener_down(sandbox: Sandbox, junk: bytes) -> None:
     with socket.create_connection(("127.0.0.1", sandbox.tds_port), timeout=2) as s:

@@ -18,6 +18,7 @@ from azsqlctl.core.errors import ExitCode, UsageError
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.state import Database, DbUser, Identity
 from tests import cli_fork
+from tests.property_budget import examples
 
 runner = CliRunner()
 
@@ -339,7 +340,7 @@ def test_policy_unknown_keys_are_errors_with_a_suggestion(sandbox: Sandbox, clie
     assert sandbox.sql.statements == [] and appdb(sandbox).user("worker") is None  # validated before touching any database
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     name=hst.text(
         alphabet=hst.one_of(
@@ -428,7 +429,7 @@ def everything(result: Any) -> str:
     return str(result.stdout) + str(result.stderr)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     user=hst.sampled_from(["absent", "correct", "stale"]),
     members=hst.sets(hst.sampled_from(["db_datareader", "db_datawriter", "app_executor"])),

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from azsqlctl.cli.app import app
 from azsqlctl.core.connstr import braced
 from azsqlctl.sandbox.serve import Sandbox
+from tests.property_budget import examples
 
 runner = CliRunner()
 
@@ -31,7 +32,7 @@ def leaks(secret: str, text: str) -> list[str]:
     return sorted(p for p in pieces if p in text or json.dumps(p)[1:-1] in text)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=examples(6), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(secret=SECRETS, key=KEYS)
 def test_no_piece_of_a_secret_in_any_output_with_debug(
     secret: str, key: str, sandbox: Sandbox, client_env: dict[str, str], monkeypatch: pytest.MonkeyPatch

@@ -18,6 +18,7 @@ from hypothesis import strategies as hst
 from azsqlctl.sandbox.serve import Sandbox
 from tests.conftest import raw_connect
 from tests.e2e.test_tds_login import mi_token
+from tests.property_budget import examples
 
 values = hst.one_of(
     hst.none(),
@@ -44,7 +45,7 @@ def test_parameters_of_every_kind_round_trip(sandbox: Sandbox, client_env: dict[
     cnxn = raw_connect(sandbox, mi_token())
     cur = cnxn.cursor()
 
-    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples(80), deadline=None, suppress_health_check=list(HealthCheck))
     @given(hst.lists(values, min_size=1, max_size=4))
     def check(params: list[Any]) -> None:
         sql = "SELECT " + ", ".join("?" for _ in params)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from azsqlctl.core.logs.kql import Filters, GroupKey, IngestionWindow, KqlQuery, LogsRequest, build_query
 from tests.kusto.language_service import Validator
+from tests.property_budget import examples
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -67,7 +68,7 @@ _HOSTILE = st.sampled_from(['"', "\\", '\\"', '" | take 1 //', "' or 1==1", '@"'
 _FILTER_VALUE = st.one_of(_VALUE, _HOSTILE, st.builds(lambda a, b, c: a + b + c, _VALUE, _HOSTILE, _VALUE))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(server=_FILTER_VALUE, database=_FILTER_VALUE, principal=_FILTER_VALUE, app=_FILTER_VALUE, summary=st.booleans())
 def test_filter_values_stay_literals_for_the_kusto_parser(
     validator: Validator, server: str, database: str, principal: str, app: str, summary: bool

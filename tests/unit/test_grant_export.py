@@ -30,6 +30,7 @@ from azsqlctl.sandbox.sql.engine import lexer, ownership, storage
 from azsqlctl.sandbox.sql.engine import principal_ddl as ddl
 from azsqlctl.sandbox.sql.sqltypes import SqlType, TypeSpec
 from azsqlctl.sandbox.state import Database, DbUser, Permission, SandboxState, default_state
+from tests.property_budget import examples
 
 SERVER = "srv.database.windows.net"
 PERMS = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE", "REFERENCES", "VIEW DEFINITION")
@@ -182,7 +183,7 @@ def estates(draw: st.DrawFn) -> SandboxState:
     return state_with(*dbs)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(estates())
 def test_export_then_check_reports_no_changes(state: SandboxState) -> None:
     exported = export_of(state)
@@ -235,7 +236,7 @@ def owned_estates(draw: st.DrawFn) -> tuple[SandboxState, Owned, dict[str, sqlit
     return state, owned, objects
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(owned_estates())
 def test_ownership_is_listed_never_dropped(drawn: tuple[SandboxState, Owned, dict[str, sqlite3.Connection]]) -> None:
     state, owned, objects = drawn
@@ -290,7 +291,7 @@ def meaning(state: SandboxState) -> dict[str, object]:
     return out
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies())
 def test_export_of_an_applied_policy_reproduces_it(text: str) -> None:
     state = state_with(*(Database(n, schemas=["dbo", "app"]) for n in ("appdb", "tenant_a", "tenant_b")))

@@ -23,6 +23,7 @@ from azsqlctl.core.logs.follow import (
     retry_delay,
 )
 from azsqlctl.core.logs.kql import IngestionWindow
+from tests.property_budget import examples
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
@@ -79,7 +80,7 @@ _EVENT = st.tuples(
 )  # event offset s, delay s (<= 15 min), visibility lag s (<= 2 min)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     events=st.lists(_EVENT, min_size=1, max_size=60),
     fail=st.lists(st.booleans(), min_size=1, max_size=6).filter(lambda f: not all(f)),
@@ -100,7 +101,7 @@ def test_every_row_exactly_once_in_event_time_order(events: list[tuple[int, int,
     assert not any(e.late for e in out)  # nothing within the bound is flagged late
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     events=st.lists(st.tuples(st.integers(0, 1800), st.integers(0, 3600), st.integers(0, 60)), min_size=1, max_size=40),
     seed=st.integers(0, 2**32 - 1),

@@ -33,6 +33,7 @@ from azsqlctl.core.logs.kql import (
     kusto_datetime,
     kusto_string,
 )
+from tests.property_budget import examples
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -230,7 +231,7 @@ def _structure(q: KqlQuery) -> str:
     return split_literals(q.text)[0]
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(server=_FILTER_VALUE, database=_FILTER_VALUE, principal=_FILTER_VALUE, app=_FILTER_VALUE, follow=st.booleans())
 def test_no_filter_value_changes_the_query_structure(server: str, database: str, principal: str, app: str, follow: bool) -> None:
     window = IngestionWindow(T0, T0 + timedelta(minutes=1)) if follow else None

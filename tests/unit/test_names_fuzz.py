@@ -13,6 +13,7 @@ from azsqlctl.core.tsql import create_user, quote_name
 from azsqlctl.sandbox.sql.engine import lexer
 from azsqlctl.sandbox.sql.engine import principal_ddl as ddl
 from azsqlctl.sandbox.state import Database, SandboxState, default_state
+from tests.property_budget import examples
 
 # Any character SQL Server allows in a delimited identifier, with the dangerous ones made likely.
 NAMES = hst.text(
@@ -31,7 +32,7 @@ def _state() -> SandboxState:
     return state
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(user=NAMES, role=NAMES, schema=NAMES)
 def test_statements_stay_well_formed(user: str, role: str, schema: str) -> None:
     # Built-in principals (public, dbo, db_owner ...) exist already: refusing them (15023) is correct.

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from azsqlctl.core.logs.kql import Filters, GroupKey, IngestionWindow, LogsRequest, build_query
 from azsqlctl.sandbox.monitor.audit import COLUMNS
 from azsqlctl.sandbox.monitor.kusto import INGESTION, KqlUnsupported, compile_query
+from tests.property_budget import examples
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -92,7 +93,7 @@ def test_anything_else_is_refused_not_empty(text: str) -> None:
         run(text, ROWS)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")) | st.sampled_from(['"', "\\", "'", "|", "\n", "\t"]),
                min_size=1, max_size=30))  # fmt: skip
 def test_filter_values_round_trip_as_literals(name: str) -> None:

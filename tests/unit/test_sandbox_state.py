@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from azsqlctl.core.errors import ConfigError, ExitCode
 from azsqlctl.sandbox import state as sst
 from azsqlctl.sandbox.store import StateStore
+from tests.property_budget import examples
 
 GOOD = sst.to_dict(sst.default_state())
 GOOD_TEXT = json.dumps(GOOD)  # replaced() copies by parsing this: one serialisation per example, not two
@@ -52,7 +53,7 @@ def replaced(data: Any, path: tuple[Any, ...], value: Any, delete: bool) -> Any:
     return copy
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(ALL_PATHS), value=json_value, delete=st.booleans())
 def test_any_damage_to_a_good_file_is_a_config_error_or_still_valid(
     tmp_path: Path, path: tuple[Any, ...], value: Any, delete: bool
@@ -69,7 +70,7 @@ def test_any_damage_to_a_good_file_is_a_config_error_or_still_valid(
     assert sst.from_dict(sst.to_dict(loaded)) == loaded
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(200), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=64), suffix=st.sampled_from([".json", ".toml"]))
 def test_arbitrary_bytes_are_a_config_error_or_a_state(tmp_path: Path, raw: bytes, suffix: str) -> None:
     target = tmp_path / f"state{suffix}"

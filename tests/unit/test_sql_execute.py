@@ -25,6 +25,7 @@ from azsqlctl.sandbox.sql.sqltypes import MAX, Param, SqlType, TypeSpec
 from azsqlctl.sandbox.sql.tds import results as tds_results
 from azsqlctl.sandbox.sql.tds import tokens as tk
 from azsqlctl.sandbox.store import StateStore
+from tests.property_budget import examples
 
 
 @contextlib.contextmanager
@@ -159,7 +160,7 @@ _FRAGMENTS = [
 
 
 @given(hst.lists(hst.sampled_from(_FRAGMENTS), max_size=14))
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_batch_is_answered_never_crashed(session: SqlSession, words: list[str]) -> None:
     run(session, "CREATE TABLE dbo.t (id INT PRIMARY KEY, name NVARCHAR(20))")
     out, _ok = run(session, " ".join(words), [p("@p1", SqlType.INT, 1)])
@@ -289,7 +290,7 @@ def orders(session: SqlSession) -> SqlSession:
 
 
 @given(_statement())
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_generated_statements_translate(orders: SqlSession, statement: str) -> None:
     """Every generated statement either runs or gets SQL Server's own error, never a translation failure."""
     out, ok = run(orders, "BEGIN TRAN")

@@ -18,6 +18,7 @@ from azsqlctl.sandbox.sql.tds import tokens as tk
 from azsqlctl.sandbox.sql.tds import typeinfo as ti
 from azsqlctl.sandbox.sql.tds import typeread as tr
 from azsqlctl.sandbox.sql.tds.wire import negotiate_packet_size
+from tests.property_budget import examples
 
 # Text with characters outside the BMP (emoji, CJK extension B), which UTF-16 spells with two code units.
 text = hst.text(alphabet=hst.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
@@ -74,7 +75,7 @@ def test_every_sql_type_has_a_strategy() -> None:
 def test_values_round_trip(sql_type: SqlType) -> None:
     spec, strategy = STRATEGIES[sql_type]
 
-    @settings(max_examples=60, deadline=None)
+    @settings(max_examples=examples(60), deadline=None)
     @given(strategy)
     def check(value: Any) -> None:
         got_spec, got = round_trip(spec, value)
@@ -91,7 +92,7 @@ def test_values_round_trip(sql_type: SqlType) -> None:
     assert round_trip(spec, None)[1] is None  # NULL of every type
 
 
-@settings(deadline=None, max_examples=20)
+@settings(deadline=None, max_examples=examples(20))
 @given(hst.integers(0, 7), hst.times())
 def test_fractional_seconds_truncate_to_the_scale(scale: int, value: dt.time) -> None:
     _spec, got = round_trip(TypeSpec(SqlType.TIME, scale=scale), value)
@@ -107,7 +108,7 @@ def test_decimal_precision_and_scale_reach_the_wire() -> None:
         ti.value(spec, decimal.Decimal("123.4"))
 
 
-@settings(deadline=None, max_examples=10)
+@settings(deadline=None, max_examples=examples(10))
 @given(non_bmp)
 def test_max_values_over_a_megabyte_go_out_as_plp(chunk: str) -> None:
     big = (chunk * (600_000 // len(chunk) + 1))[:600_000]  # >= 1.2 MB of UTF-16

@@ -36,6 +36,7 @@ from azsqlctl.core.logs.setup import AuditStatus, EnablePlan
 from azsqlctl.core.logs.summary import SummaryGroup
 from azsqlctl.core.visible import has_control, visible
 from azsqlctl.core.whoami import WhoAmI
+from tests.property_budget import examples
 
 UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 # Unassigned in Python's Unicode 14, format controls in later versions (a terminal may know a newer Unicode).
@@ -190,7 +191,7 @@ RENDERERS: dict[str, Callable[[str], Callable[[], None]]] = {
 TABLES = {"grant (table)", "sandbox serve banner"}  # rich wraps long cells: lines are not comparable
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(s=hostile)
 def test_no_renderer_lets_a_control_character_or_a_forged_line_through(s: str) -> None:
     for name, make in RENDERERS.items():
