@@ -104,20 +104,25 @@ class Statement:
     text: str
     body: int = 0  # IF / WHILE: where the statement the condition guards begins, in ``toks``
     orelse: int = 0  # IF ... ELSE: where the ELSE branch's statement begins, in ``toks`` (0: no ELSE)
-    # The splitter's parse of ``text`` (comments removed), when sqlglot found where the statement ends; never changed
-    # (statements of cached batches are shared): ``parse`` hands out copies.
-    tree: exp.Expr | None = field(default=None, compare=False, repr=False)
+    # The splitter's parse of ``text`` (comments removed), when sqlglot found where the statement ends, until ``parse``
+    # hands it out: a list of at most one tree, whose pop is atomic (a cached batch's statements are shared by sessions).
+    kept: list[exp.Expr] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def first(self) -> str:
         return self.toks[0].text.upper() if self.toks and self.toks[0].kind == "word" else ""
 
     def parse(self) -> Any:
-        """The statement's tree, the caller's own, as translate.parse(text) gives it (and its errors when there is none).
+        """The statement's tree, the caller's own, as translate.parse(text) gives it (with its errors, when it fails).
 
-        A copy of the kept tree: callers rewrite theirs in place, and the statement may be a cached batch's, run again.
-        Copying costs a fifth of parsing again."""
-        return parse(self.text) if self.tree is None else self.tree.copy()
+        Callers rewrite their tree in place, so the kept tree goes to the first caller only (a generated statement,
+        run once, is parsed once and never copied); a cached batch run again parses through translate's cache, which
+        hands out copies (copying costs a third of parsing)."""
+        try:
+            return self.kept.pop()
+        except IndexError:
+            pass  # parsed outside the handler: a syntax error raised in it would hold this IndexError and its frames
+        return parse(self.text)
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,7 @@ def _statement(sql: str, ltoks: list[Tok], gtoks: list[Token], e: _Extent) -> St
         char = gtoks[g].start
         return next((k for k, t in enumerate(toks) if t.start >= char), len(toks))
 
-    return Statement(toks, sql[start:end], at(e.body), at(e.orelse), e.tree)
+    return Statement(toks, sql[start:end], at(e.body), at(e.orelse), [] if e.tree is None else [e.tree])
 
 
 class _Splitter:
