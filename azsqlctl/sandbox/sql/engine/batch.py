@@ -274,20 +274,32 @@ class _Splitter:
         """Where sqlglot's parser ends the statement at ``i``, and its tree; 0 when its reading cannot be trusted."""
         end = self.chunk_end(i)
         parser = _DIALECT.parser()
+        kinds = _PARSED_BY_SQLGLOT[w]
+        # Where the grammar may end the statement (sqlglot accepts some unfinished statements, ``UPDATE t``: it is
+        # cut only there), in order.
+        cuts = (j for j in range(i + 1, end) if self.starts(j) and self.depth(i, j) == 0 and not self.continues(i, j, w))
+        first = next(cuts, None)
+        if first is not None:
+            # Tokens up to the first cut that parse as one statement of its kind are where the chunk's reading below
+            # would end it too (a chunk that fails to parse is cut at the first cut, by scan): parsed alone, the
+            # statement is parsed once, not once with the rest of the batch (which fails at the next statement
+            # when no ``;`` separates them) and again alone.
+            one = self.trees(parser, i, first)
+            if one is not None and len(one) == 1 and isinstance(one[0], kinds):
+                return first, uncommented(one[0])
+            _release(one)
         found = self.trees(parser, i, end)
         if found is None:
             return 0, None
         # parse() reads the whole chunk; a chunk it reads as several statements is cut at the first boundary
         # only when that statement is a real one of its kind. sqlglot does not say where each one ended, so
         # the boundary is found by growing the chunk until it parses as exactly that statement.
-        if len(found) == 1 and isinstance(found[0], _PARSED_BY_SQLGLOT[w]) and not self.has_later_starter(i, end, w):
+        if len(found) == 1 and isinstance(found[0], kinds) and first is None:
             return end, uncommented(found[0])
         _release(found)
-        for j in range(i + 1, end):
-            if not self.starts(j) or self.depth(i, j) != 0 or self.continues(i, j, w):
-                continue  # sqlglot accepts some unfinished statements (``UPDATE t``): cut only where the grammar may
+        for j in cuts:  # the first cut was tried above
             one = self.trees(parser, i, j)
-            if one is not None and len(one) == 1 and isinstance(one[0], _PARSED_BY_SQLGLOT[w]):
+            if one is not None and len(one) == 1 and isinstance(one[0], kinds):
                 return j, uncommented(one[0])
             _release(one)
         return 0, None
@@ -305,10 +317,6 @@ class _Splitter:
             return None
         finally:
             parser.reset()
-
-    def has_later_starter(self, i: int, end: int, w: str) -> bool:
-        """Whether a statement keyword at depth 0 after ``i`` might start another statement (checked by parsing)."""
-        return any(self.starts(j) and self.depth(i, j) == 0 and not self.continues(i, j, w) for j in range(i + 1, end))
 
     def depth(self, i: int, j: int) -> int:
         d = 0
