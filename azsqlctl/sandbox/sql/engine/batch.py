@@ -154,7 +154,7 @@ def _split(sql: str) -> list[Statement]:
     try:
         gtoks = _DIALECT.tokenize(sql)
     except TokenError as exc:  # the sandbox's lexer accepted what sqlglot's did not: one statement, refused by the parser
-        exc.__traceback__ = None  # its frames hold the tokenizer, which holds the batch (see _Splitter.kinds)
+        exc.__traceback__ = None  # its frames hold the tokenizer, which holds the batch (see _Splitter.trees)
         if not ltoks:
             return []
         raise lexer.LexError(str(exc)) from None
