@@ -83,6 +83,7 @@ def _conflict(session: StatementSession, new: TableInfo, text: str) -> SqlError:
 
 
 def _add_column(session: StatementSession, info: TableInfo, new: TableInfo, action: exp.ColumnDef, sources: dict[str, str]) -> None:
+    # A copy: a node built around it would take it as its child (its parent link), out of the ALTER statement's tree.
     added, _seed = table_ddl.table_shape(session, new.schema, new.name, exp.Schema(expressions=[action.copy()]), taken=len(new.keys))
     col = added.columns[0]
     if new.column(col.name) is not None:
@@ -116,7 +117,7 @@ def _add_constraint(session: StatementSession, new: TableInfo, constraint: exp.E
     shape = exp.Schema(
         expressions=[
             *(exp.ColumnDef(this=exp.to_identifier(c.name), kind=exp.DataType.build("INT")) for c in new.columns),
-            constraint.copy(),
+            constraint.copy(),  # as _add_column's: the ALTER statement's tree stays whole
         ]
     )
     added, _seed = table_ddl.table_shape(session, new.schema, new.name, shape, taken=len(new.keys))
@@ -298,7 +299,7 @@ def create_index(session: StatementSession, tree: exp.Create) -> StatementResult
             if info.column(c.name) is None:
                 raise errors.invalid_column(c.name)
         tr = session.translator({})
-        where_sql = tr.sqlite(tr.rewrite(condition.copy()))
+        where_sql = tr.sqlite(tr.rewrite(condition.copy()))  # a copy: rewrite changes its tree; its T-SQL text is read next
         where_text = f"({condition.sql(dialect='tsql')})"
     kind = str(tree.args.get("kind") or "").upper()
     new_index = IndexInfo(

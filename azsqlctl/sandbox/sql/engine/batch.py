@@ -9,7 +9,9 @@ come from grammar instead:
 * queries and DML (SELECT, WITH, INSERT, UPDATE, DELETE, MERGE, EXEC, DROP) end where
   sqlglot's T-SQL parser ends them -- checked: the parse must be a real statement of that
   kind (not sqlglot's catch-all ``Command``) followed by a statement keyword, ``;`` or
-  the end of the batch, otherwise the statement's own continuation rules below apply;
+  the end of the batch, otherwise the statement's own continuation rules below apply.
+  That parse is kept on the statement (``Statement.parse``), so the session does not parse
+  its text a second time;
 * statements sqlglot reads as an opaque ``Command`` have their grammar written out here:
   ``SET <option>[, ...] ON|OFF`` and the valued options (``LOCK_TIMEOUT -1``,
   ``TRANSACTION ISOLATION LEVEL ...``, ``IDENTITY_INSERT t ON``), BEGIN/COMMIT/ROLLBACK/
@@ -24,8 +26,8 @@ tests check this), and a statement the session cannot run is refused with an err
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from sqlglot import Token, TokenType, exp
 from sqlglot.dialects.tsql import TSQL
@@ -34,7 +36,7 @@ from sqlglot.parser import Parser
 
 from . import lexer
 from .lexer import Tok
-from .translate import CACHED_TEXT, release
+from .translate import CACHED_TEXT, AzsqlctlTSQL, parse, release, uncommented
 
 STARTERS = frozenset(
     {
@@ -78,11 +80,14 @@ _PARSED_BY_SQLGLOT: dict[str, tuple[type[exp.Expression], ...]] = {
 }
 
 
-class _BatchDialect(TSQL):
-    """sqlglot's T-SQL dialect, with one fix for splitting: no token swallows the rest of the batch.
+class _BatchDialect(AzsqlctlTSQL):
+    """The translator's T-SQL dialect (its parser: a kept tree is the one translate.parse gives), with one fix for
+    splitting: no token swallows the rest of the batch.
 
     sqlglot reads what follows ``END``/``FETCH``/``SHOW`` at a statement's start as one opaque string (for other
-    dialects' ``END TRANSACTION``); in T-SQL ``END`` closes a block and the statements after it must be seen.
+    dialects' ``END TRANSACTION``); in T-SQL ``END`` closes a block and the statements after it must be seen. (Inside
+    a kept statement no such token follows a ``;`` or ``BEGIN``, the only places where the two tokenizers differ:
+    ``;`` ends the chunk parsed and ``BEGIN`` starts a statement.)
     """
 
     class Tokenizer(TSQL.Tokenizer):
@@ -99,10 +104,25 @@ class Statement:
     text: str
     body: int = 0  # IF / WHILE: where the statement the condition guards begins, in ``toks``
     orelse: int = 0  # IF ... ELSE: where the ELSE branch's statement begins, in ``toks`` (0: no ELSE)
+    # The splitter's parse of ``text`` (comments removed), when sqlglot found where the statement ends, until ``parse``
+    # hands it out: a list of at most one tree, whose pop is atomic (a cached batch's statements are shared by sessions).
+    kept: list[exp.Expr] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def first(self) -> str:
         return self.toks[0].text.upper() if self.toks and self.toks[0].kind == "word" else ""
+
+    def parse(self) -> Any:
+        """The statement's tree, the caller's own, as translate.parse(text) gives it (with its errors, when it fails).
+
+        Callers rewrite their tree in place, so the kept tree goes to the first caller only (a generated statement,
+        run once, is parsed once and never copied); a cached batch run again parses through translate's cache, which
+        hands out copies (copying costs a third of parsing)."""
+        try:
+            return self.kept.pop()
+        except IndexError:
+            pass  # parsed outside the handler: a syntax error raised in it would hold this IndexError and its frames
+        return parse(self.text)
 
 
 @dataclass(frozen=True)
@@ -111,6 +131,7 @@ class _Extent:
     end: int
     body: int = -1
     orelse: int = -1
+    tree: exp.Expr | None = None
 
 
 def split(sql: str) -> list[Statement]:
@@ -133,11 +154,18 @@ def _split(sql: str) -> list[Statement]:
     try:
         gtoks = _DIALECT.tokenize(sql)
     except TokenError as exc:  # the sandbox's lexer accepted what sqlglot's did not: one statement, refused by the parser
-        exc.__traceback__ = None  # its frames hold the tokenizer, which holds the batch (see _Splitter.kinds)
+        exc.__traceback__ = None  # its frames hold the tokenizer, which holds the batch (see _Splitter.trees)
         if not ltoks:
             return []
         raise lexer.LexError(str(exc)) from None
     return [_statement(sql, ltoks, gtoks, e) for e in _Splitter(sql, gtoks).all()]
+
+
+def _release(trees: list[exp.Expr | None] | None) -> None:
+    """Take apart trees not kept. They hold the chunk's comments and literals (up to the rest of the batch: megabytes)
+    and, through parent links, are reference cycles the cyclic collector of an idle sandbox rarely frees."""
+    for t in trees or []:
+        release(t)
 
 
 def _statement(sql: str, ltoks: list[Tok], gtoks: list[Token], e: _Extent) -> Statement:
@@ -150,7 +178,7 @@ def _statement(sql: str, ltoks: list[Tok], gtoks: list[Token], e: _Extent) -> St
         char = gtoks[g].start
         return next((k for k, t in enumerate(toks) if t.start >= char), len(toks))
 
-    return Statement(toks, sql[start:end], at(e.body), at(e.orelse))
+    return Statement(toks, sql[start:end], at(e.body), at(e.orelse), [] if e.tree is None else [e.tree])
 
 
 class _Splitter:
@@ -236,52 +264,59 @@ class _Splitter:
             return _Extent(i, self.create_schema(i))
         if w == "INSERT" and (end := self.default_values(i)):
             return _Extent(i, end)
-        if w in _PARSED_BY_SQLGLOT and (end := self.parsed(i, w)):
-            return _Extent(i, end)
+        if w in _PARSED_BY_SQLGLOT:
+            end, tree = self.parsed(i, w)
+            if end:
+                return _Extent(i, end, tree=tree)
         return _Extent(i, self.scan(i, w))
 
-    def parsed(self, i: int, w: str) -> int:
-        """Where sqlglot's parser ends the statement at ``i``; 0 when its reading cannot be trusted."""
+    def parsed(self, i: int, w: str) -> tuple[int, exp.Expr | None]:
+        """Where sqlglot's parser ends the statement at ``i``, and its tree; 0 when its reading cannot be trusted."""
         end = self.chunk_end(i)
         parser = _DIALECT.parser()
-        found = self.kinds(parser, i, end)
+        kinds = _PARSED_BY_SQLGLOT[w]
+        # Where the grammar may end the statement (sqlglot accepts some unfinished statements, ``UPDATE t``: it is
+        # cut only there), in order.
+        cuts = (j for j in range(i + 1, end) if self.starts(j) and self.depth(i, j) == 0 and not self.continues(i, j, w))
+        first = next(cuts, None)
+        if first is not None:
+            # Tokens up to the first cut that parse as one statement of its kind are where the chunk's reading below
+            # would end it too (a chunk that fails to parse is cut at the first cut, by scan): parsed alone, the
+            # statement is parsed once, not once with the rest of the batch (which fails at the next statement
+            # when no ``;`` separates them) and again alone.
+            one = self.trees(parser, i, first)
+            if one is not None and len(one) == 1 and isinstance(one[0], kinds):
+                return first, uncommented(one[0])
+            _release(one)
+        found = self.trees(parser, i, end)
         if found is None:
-            return 0
+            return 0, None
         # parse() reads the whole chunk; a chunk it reads as several statements is cut at the first boundary
         # only when that statement is a real one of its kind. sqlglot does not say where each one ended, so
         # the boundary is found by growing the chunk until it parses as exactly that statement.
-        if len(found) == 1 and issubclass(found[0], _PARSED_BY_SQLGLOT[w]) and not self.has_later_starter(i, end, w):
-            return end
-        for j in range(i + 1, end):
-            if not self.starts(j) or self.depth(i, j) != 0 or self.continues(i, j, w):
-                continue  # sqlglot accepts some unfinished statements (``UPDATE t``): cut only where the grammar may
-            one = self.kinds(parser, i, j)
-            if one is not None and len(one) == 1 and issubclass(one[0], _PARSED_BY_SQLGLOT[w]):
-                return j
-        return 0
+        if len(found) == 1 and isinstance(found[0], kinds) and first is None:
+            return end, uncommented(found[0])
+        _release(found)
+        for j in cuts:  # the first cut was tried above
+            one = self.trees(parser, i, j)
+            if one is not None and len(one) == 1 and isinstance(one[0], kinds):
+                return j, uncommented(one[0])
+            _release(one)
+        return 0, None
 
-    def kinds(self, parser: Parser, i: int, j: int) -> list[type] | None:
+    def trees(self, parser: Parser, i: int, j: int) -> list[exp.Expr | None] | None:
         """What sqlglot reads tokens ``i:j`` as; None when it cannot parse them.
 
-        Only the kinds are kept. The trees hold the chunk's comments and literals (up to the rest of the batch:
-        megabytes), and sqlglot's trees and parse errors are reference cycles (parent links; an error's traceback
-        holds the frame that holds the error, and the parser with the batch): left to the cyclic collector, which
-        an idle sandbox rarely runs, they outlived the session. They are taken apart here instead."""
+        A parse error is a reference cycle (its traceback holds the frame that holds the error, and the parser with
+        the batch): left to the cyclic collector, which an idle sandbox rarely runs, it outlived the session. It is
+        taken apart here; trees not kept are, by the caller (_release)."""
         try:
-            trees = parser.parse(self.toks[i:j], self.sql)
+            return list(parser.parse(self.toks[i:j], self.sql))
         except ParseError as exc:
             exc.__traceback__ = None
             return None
         finally:
             parser.reset()
-        out: list[type] = [type(t) for t in trees]
-        for t in trees:
-            release(t)
-        return out
-
-    def has_later_starter(self, i: int, end: int, w: str) -> bool:
-        """Whether a statement keyword at depth 0 after ``i`` might start another statement (checked by parsing)."""
-        return any(self.starts(j) and self.depth(i, j) == 0 and not self.continues(i, j, w) for j in range(i + 1, end))
 
     def depth(self, i: int, j: int) -> int:
         d = 0

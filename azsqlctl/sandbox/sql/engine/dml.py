@@ -233,12 +233,15 @@ def update(session: StatementSession, tree: exp.Update, params: dict[str, Param]
         if col.identity:
             raise SqlError(8102, f"Cannot update identity column '{col.name}'.")
         value = assignment.expression
+        # No copy (sqlglot's builders copy by default): the value is translated once, and the statement's tree is
+        # read afterwards only for its OUTPUT clause (_output, _into).
         scoped = exp.Select(expressions=[value]).from_(
             exp.Table(
                 this=exp.to_identifier(info.name),
                 db=exp.to_identifier(info.schema),
                 alias=exp.TableAlias(this=exp.to_identifier(alias)),
-            )
+            ),
+            copy=False,
         )
         tr.resolve_tables(scoped)
         source_type = tr.source_type(scoped.expressions[0])
@@ -311,6 +314,7 @@ def _where_sql(tr: translate.Translator, info: TableInfo, alias: str, where: exp
     table = exp.Table(
         this=exp.to_identifier(info.name), db=exp.to_identifier(info.schema), alias=exp.TableAlias(this=exp.to_identifier(alias))
     )
-    scoped = exp.Select(expressions=[exp.Literal.number(1)]).from_(table).where(where.this)
+    # No copies, as update's values: the condition is translated once; the statement's OUTPUT clause is read after.
+    scoped = exp.Select(expressions=[exp.Literal.number(1)]).from_(table, copy=False).where(where.this, copy=False)
     tr.resolve_tables(scoped)
     return " WHERE " + tr.sqlite(tr.rewrite(scoped.args["where"].this))

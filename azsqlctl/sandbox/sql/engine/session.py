@@ -519,7 +519,9 @@ class SqlSession:
             # sqlglot reads DELETE t OUTPUT ... WHERE but not DELETE FROM t OUTPUT ... WHERE; FROM is optional in T-SQL.
             base = st.toks[0].start
             text = text[: st.toks[1].start - base] + text[st.toks[1].end - base :]
-        tree = translate.parse(text)
+            tree = translate.parse(text)
+        else:
+            tree = st.parse()  # the splitter's parse, when it made one: the statement is parsed once
         self._remember_tables = isinstance(
             tree, exp.Select | exp.SetOperation | exp.Subquery | exp.Insert | exp.Update | exp.Delete
         ) and not any(s.args.get("into") for s in tree.find_all(exp.Select))
@@ -1058,7 +1060,7 @@ def _inner(sql: str, toks: list[lexer.Tok]) -> list[batch.Statement]:
         return []
     start = toks[0].start
     return [
-        batch.Statement([replace(t, start=t.start + start, end=t.end + start) for t in st.toks], st.text, st.body, st.orelse)
+        replace(st, toks=[replace(t, start=t.start + start, end=t.end + start) for t in st.toks])
         for st in batch.split(sql[start : toks[-1].end])
     ]
 

@@ -60,7 +60,7 @@ def default_constraint(
     """A DEFAULT: what SQLite evaluates (through the column's conversion) and what sys.default_constraints shows."""
     tr = session.translator({})
     before = len(tr.resolved.binds)
-    sql = tr.sqlite(tr.rewrite(value.copy()))
+    sql = tr.sqlite(tr.rewrite(value.copy()))  # a copy: rewrite changes its tree, and value's T-SQL text is read below
     if len(tr.resolved.binds) != before or value.find(exp.Column, exp.Select):
         raise errors.unsupported(f"DEFAULT {value.sql(dialect='tsql')}")
     col.default_sqlite = functions.conv(sql, col, "varchar", f"{session.ctx.database}.{schema}.{table}")
@@ -76,7 +76,7 @@ def check_constraint(
     if condition.find(exp.Select, exp.Parameter):
         raise errors.unsupported(f"CHECK {condition.sql(dialect='tsql')}")
     tr.resolved.scope[table.lower()] = []
-    sql = tr.sqlite(tr.rewrite(condition.copy()))
+    sql = tr.sqlite(tr.rewrite(condition.copy()))  # a copy: rewrite changes its tree; the T-SQL definition is read below
     if tr.resolved.binds:
         raise errors.unsupported(f"CHECK {condition.sql(dialect='tsql')}")
     columns = sorted({c.name for c in condition.find_all(exp.Column)})

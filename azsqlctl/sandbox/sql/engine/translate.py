@@ -71,7 +71,13 @@ def _parse(text: str) -> Any:
     except sqlglot.errors.TokenError as exc:
         exc.__traceback__ = None
         raise errors.syntax(text.split()[0]) from None
-    for node in tree.walk():  # comments mean nothing to SQLite; kept, they rode along in every tree and SQL text made from this one
+    return uncommented(tree)
+
+
+def uncommented(tree: Any) -> Any:
+    """The tree without its comments: they mean nothing to SQLite; kept, they rode along in every tree and SQL text
+    made from it. (batch.split's trees too: they stand for this module's parse of the statement's text.)"""
+    for node in tree.walk():
         node.pop_comments()
     return tree
 
@@ -407,7 +413,13 @@ class Translator:
         return types.type_name(spec)
 
     def sqlite(self, tree: exp.Expression) -> str:
-        return tree.sql(dialect="sqlite", comments=False)
+        """The SQLite text of a rewritten tree, which is used up: the generator may change it (its dialect transforms).
+
+        sqlglot copies the tree first by default (half of the generation's cost). A whole statement's tree is the
+        caller's own and read no more, so it is generated as it is; a subtree (a VALUES row's value, a WHERE) still
+        hangs in its statement, which is read afterwards, and the generator writes a node with a parent differently
+        (CTEs are moved to the top only at the root), so it is generated from a detached copy, as before."""
+        return tree.sql(dialect="sqlite", comments=False, copy=tree.parent is not None)
 
 
 def spec_text(spec: TypeSpec) -> str:

@@ -115,7 +115,7 @@ def create(
         raise errors.invalid_object(translate.qualified_name(table))
     if (existing is not None and not altering) or session.table_info(real, table.name) is not None:
         raise errors.object_exists(table.name)
-    result = run(query.copy()).result
+    result = run(query.copy()).result  # a copy: running rewrites the tree; the view's T-SQL text is made from it below
     columns = result.columns if result is not None else ()
     declared = [(c.name, c.spec) for c in columns]
     if names:
