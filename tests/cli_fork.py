@@ -4,9 +4,9 @@ A `python -m azsqlctl` process spends ~0.25-0.35 s of CPU starting the interpret
 azure-identity, pyodbc and the sandbox before its command runs; the docs examples and the CI-job tests run hundreds
 of them (shell scripts under `sandbox run`, each step a new process), and that start-up was most of their cost.
 
-Here one server process per pytest worker imports all of that once and then, per request, forks a process that
-runs `python -m azsqlctl` exactly as the interpreter does (runpy, as `-m` does) with the request's arguments,
-environment, working directory, umask, signal dispositions and stdin/stdout/stderr. `COMMAND` (the path of
+Here one server process per pytest run (its xdist workers share it: ForkServer) imports all of that once and then,
+per request, forks a process that runs `python -m azsqlctl` exactly as the interpreter does (runpy, as `-m` does)
+with the request's arguments, environment, working directory, umask, signal dispositions and stdin/stdout/stderr. `COMMAND` (the path of
 tests/cli_fork_client.py made executable) is what a test runs in place of `[sys.executable, "-m", "azsqlctl"]`: it
 stays alive as the command's stand-in, so exit codes, signals and pipes behave as with the real process.
 
