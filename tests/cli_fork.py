@@ -405,7 +405,8 @@ class ForkServer:
         self._dir.mkdir(mode=0o700, exist_ok=True)
         self.bin_dir.mkdir(exist_ok=True)
         run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "") if self._shared else ""
-        run_dir = Path(tempfile.gettempdir()) / f"azsqlctl-fork-{self._name}-run-{run[:16]}" if run else self._dir
+        # The run's id and its controller (a --testrunuid given twice names two runs): a server ends with its controller.
+        run_dir = Path(tempfile.gettempdir()) / f"azsqlctl-fork-{self._name}-run-{run[:16]}-{os.getppid()}" if run else self._dir
         sock = run_dir / "socket"
         source = (ROOT / "tests" / "cli_fork_client.py").read_text(encoding="utf-8")
         script = f"#!{sys.executable} -IS\n{source}\nmain({str(sock)!r})\n"
