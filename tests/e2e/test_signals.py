@@ -238,7 +238,7 @@ def test_scaffold_interrupted_leaves_no_temp_files_and_a_later_run_removes_stale
     stale.write_text("half a file")
     unrelated = project / "app" / "db" / ".settings.py.tmp"  # not ours by name: never touched
     unrelated.write_text("someone else's")
-    check = subprocess.run([sys.executable, "-m", "azsqlctl", "scaffold", str(project), "--check", "-o", "json"],
+    check = subprocess.run([*cli_fork.COMMAND, "scaffold", str(project), "--check", "-o", "json"],
                            capture_output=True, text=True, env=dict(os.environ), timeout=60)  # fmt: skip
     assert not stale.exists(), check.stderr
     assert unrelated.exists()
