@@ -4,9 +4,9 @@ A `python -m azsqlctl` process spends ~0.25-0.35 s of CPU starting the interpret
 azure-identity, pyodbc and the sandbox before its command runs; the docs examples and the CI-job tests run hundreds
 of them (shell scripts under `sandbox run`, each step a new process), and that start-up was most of their cost.
 
-Here one server process per pytest worker imports all of that once and then, per request, forks a process that
-runs `python -m azsqlctl` exactly as the interpreter does (runpy, as `-m` does) with the request's arguments,
-environment, working directory, umask, signal dispositions and stdin/stdout/stderr. `COMMAND` (the path of
+Here one server process per pytest run (its xdist workers share it: ForkServer) imports all of that once and then,
+per request, forks a process that runs `python -m azsqlctl` exactly as the interpreter does (runpy, as `-m` does)
+with the request's arguments, environment, working directory, umask, signal dispositions and stdin/stdout/stderr. `COMMAND` (the path of
 tests/cli_fork_client.py made executable) is what a test runs in place of `[sys.executable, "-m", "azsqlctl"]`: it
 stays alive as the command's stand-in, so exit codes, signals and pipes behave as with the real process.
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import array
 import atexit
 import contextlib
+import fcntl
 import gc
 import io
 import marshal
@@ -146,8 +147,11 @@ def _is_submodule(package: str, name: str) -> bool:
     return False
 
 
-def serve(path: str, mode: Mode, modules: list[str]) -> None:
+def serve(path: str, mode: Mode, modules: list[str], watch: int | None = None) -> None:
     """Preload, listen on ``path``, print "ready", then fork a command per connection and relay each one's end.
+
+    It ends when the process it serves is gone: its parent (a pytest process), or with ``watch`` that process (the
+    pytest-xdist controller, whose workers all use this server: ForkServer.start).
 
     The server forks each command itself and watches it (its pidfd) and its stand-in (the connection) in one loop:
     a monitor process per command, as before, was a second fork of this large process per command (~5 ms of CPU
@@ -160,11 +164,21 @@ def serve(path: str, mode: Mode, modules: list[str]) -> None:
     listener.listen(64)
     print("ready", flush=True)
     parent = os.getppid()
+
+    def gone() -> bool:
+        if watch is None:
+            return os.getppid() != parent
+        try:
+            os.kill(watch, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
     running: dict[int, tuple[int, socket.socket]] = {}  # a running command's pidfd: its pid, its stand-in's connection
     while True:
         conns = {conn.fileno(): pidfd for pidfd, (_, conn) in running.items()}  # a stand-in's connection: its pidfd
         ready = select.select([listener.fileno(), *running, *conns], [], [], 1.0)[0]
-        if not ready and os.getppid() != parent:  # the pytest process is gone without stopping this server: so goes it
+        if not ready and gone():  # the pytest process is gone without stopping this server: so goes it
             shutil.rmtree(Path(path).parent, ignore_errors=True)
             os._exit(0)
         for fd in ready:
@@ -366,35 +380,63 @@ def _flush() -> bool:
 class ForkServer:
     """A server process and its stand-in script, for one pytest process: ``command`` runs `python -m azsqlctl`
     (mode AZSQLCTL) or, for SCRIPT, `python <script> ...` with ``preload`` imported once (what every run of that
-    script imports before it reads its own settings)."""
+    script imports before it reads its own settings).
 
-    def __init__(self, name: str, mode: Mode = "azsqlctl", preload: tuple[str, ...] = ()) -> None:
+    ``shared``: the pytest-xdist workers of one run share one server (its preload is ~1.1 s of CPU, which every
+    worker paid): the first worker that needs it starts it (under a file lock, in a directory named for the run), the
+    others find it there, and it ends when the run's controller process is gone. Each worker keeps its own stand-in
+    scripts. A request is the same whichever worker sends it (the workers' environments differ in no start-up
+    variable), so sharing changes no command's run."""
+
+    def __init__(self, name: str, mode: Mode = "azsqlctl", preload: tuple[str, ...] = (), *, shared: bool = False) -> None:
         self._proc: subprocess.Popen[str] | None = None
-        self._mode, self._preload = mode, list(preload)
+        self._mode, self._preload, self._shared = mode, list(preload), shared
+        self._started = False
         self._dir = Path(tempfile.gettempdir()) / f"azsqlctl-fork-{name}-{os.getpid()}"
         # Fixed per pytest process, so modules can name it at import (their CLI constants); it exists while the
         # server runs.
         self.command = [str(self._dir / name)]
         self.bin_dir = self._dir / "bin"  # holds `name` alone, for PATH: what a shell script's `name ...` runs
+        self._name = name
 
     def start(self) -> None:
-        if self._proc is not None:
+        if self._started:
             return
         self._dir.mkdir(mode=0o700, exist_ok=True)
         self.bin_dir.mkdir(exist_ok=True)
-        sock = self._dir / "socket"
-        sock.unlink(missing_ok=True)
+        run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "") if self._shared else ""
+        # The run's id and its controller (a --testrunuid given twice names two runs): a server ends with its controller.
+        run_dir = Path(tempfile.gettempdir()) / f"azsqlctl-fork-{self._name}-run-{run[:16]}-{os.getppid()}" if run else self._dir
+        sock = run_dir / "socket"
         source = (ROOT / "tests" / "cli_fork_client.py").read_text(encoding="utf-8")
         script = f"#!{sys.executable} -IS\n{source}\nmain({str(sock)!r})\n"
         for path in (Path(self.command[0]), self.bin_dir / Path(self.command[0]).name):
             path.write_text(script, encoding="utf-8")
             path.chmod(0o755)
+        if not run:
+            sock.unlink(missing_ok=True)
+            self._launch(sock, None)
+            self._started = True
+            return
+        run_dir.mkdir(mode=0o700, exist_ok=True)
+        with open(run_dir / "lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one worker at a time looks for the server and starts it
+            if not _answers(sock):
+                sock.unlink(missing_ok=True)
+                self._launch(sock, os.getppid())  # an xdist worker's parent: the run's controller
+                assert self._proc is not None
+                _SHARED.append(self._proc)  # it outlives this worker: never collected (nor waited for) here
+                self._proc = None
+        self._started = True
+
+    def _launch(self, sock: Path, watch: int | None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_"))}
-        code = f"from tests.cli_fork import serve; serve({str(sock)!r}, {self._mode!r}, {self._preload!r})"
+        code = f"from tests.cli_fork import serve; serve({str(sock)!r}, {self._mode!r}, {self._preload!r}, {watch!r})"
         self._proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       text=True)  # fmt: skip
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
+        self._proc.stdout.close()
         if line.strip() != "ready":
             self.stop()
             raise RuntimeError(f"the fork server did not start (it said {line!r})")
@@ -403,12 +445,24 @@ class ForkServer:
         if self._proc is not None:
             self._proc.kill()
             self._proc.wait()
-            if self._proc.stdout is not None:
-                self._proc.stdout.close()
             self._proc = None
+        self._started = False
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-AZSQLCTL = ForkServer("azsqlctl")
+_SHARED: list[subprocess.Popen[str]] = []  # shared servers this worker started: they end with the run
+
+
+def _answers(sock: Path) -> bool:
+    """Whether a server listens on ``sock`` (it takes the empty connection for a stand-in gone at once)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        try:
+            conn.connect(str(sock))
+        except OSError:
+            return False
+    return True
+
+
+AZSQLCTL = ForkServer("azsqlctl", shared=True)
 COMMAND = AZSQLCTL.command  # in place of [sys.executable, "-m", "azsqlctl"]
 BIN_DIR = AZSQLCTL.bin_dir  # its `azsqlctl`, for a shell script's PATH

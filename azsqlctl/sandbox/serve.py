@@ -491,13 +491,21 @@ def _supervise(child: subprocess.Popen[bytes], kill_after: float) -> int:
 
 
 def _group_alive(pgid: int) -> bool:
-    """Whether any live (non-zombie) process is in group ``pgid``."""
+    """Whether any live (non-zombie) process is in group ``pgid``.
+
+    A signal-0 probe answers at once for the usual case, a group with no process left at all (reading every
+    process's stat took ~2 ms of CPU with 80 processes running, more on a busier machine, at least once per
+    `sandbox run`); a group it finds may hold only zombies (not yet reaped by their parent), so /proc tells which.
+    """
     proc = Path("/proc")
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        if not proc.is_dir():
+            return False  # without /proc: only what we may signal counts
     if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
         return True
     for entry in proc.iterdir():
         if not entry.name.isdigit():

@@ -1,9 +1,16 @@
-"""Ctrl-C (SIGINT to the process group, as a terminal sends it) stops any command within a second."""
+"""Ctrl-C (SIGINT to the process group, as a terminal sends it) stops any command within a second.
+
+The commands run as forked `python -m azsqlctl` processes (tests/cli_fork.py: the same code, signal dispositions and
+exit codes as a real interpreter's, held to it by tests/e2e/test_cli_fork.py, for ~0.02 s of CPU each instead of
+~0.3 s); the stand-in Popen starts passes each signal it gets on to the command. Only the first instants, before
+azsqlctl's own code runs, need real interpreters, and get them.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,15 +22,19 @@ import pytest
 from azsqlctl.core.errors import ExitCode
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.surfaces import LogsSurface
+from tests import cli_fork
 
-pytestmark = pytest.mark.sandbox_keys  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+pytestmark = [
+    pytest.mark.sandbox_keys,  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
+    pytest.mark.usefixtures("cli_fork"),
+]
 
 ORDERS = "27c1c882-4791-57cf-8622-933abbac9865"  # the sandbox's orders-api client id (stable: derived from its name)
 
 
 def _start(args: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "azsqlctl", *args],
+        [*cli_fork.COMMAND, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -202,15 +213,24 @@ def test_grant_policy_interrupted_human_report(sandbox: Sandbox, client_env: dic
 
 def test_scaffold_interrupted_leaves_no_temp_files_and_a_later_run_removes_stale_ones(tmp_path: Path) -> None:
     project = tmp_path / "proj"
+    interrupted = 0
     for i in range(12):
-        proc = subprocess.Popen([sys.executable, "-m", "azsqlctl", "scaffold", str(project), "--force", "--package", "app.db"],
+        shutil.rmtree(project, ignore_errors=True)  # every file to write (a run leaves files already up to date alone)
+        sig = signal.SIGINT if i % 2 else signal.SIGTERM
+        proc = subprocess.Popen([*cli_fork.COMMAND, "scaffold", str(project), "--force", "--package", "app.db"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))  # fmt: skip
-        time.sleep(0.25 + (i % 6) * 0.05)  # inside the writes, at different files
-        proc.send_signal(signal.SIGINT if i % 2 else signal.SIGTERM)
+        # Inside the writes, at different files: once the run has put 1 to 6 of its files in place.
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and _files_in_place(project) <= i % 6 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        proc.send_signal(sig)
         _out, err = proc.communicate(timeout=30)
+        assert proc.returncode in (0, 128 + sig), (i, proc.returncode, err)  # 0: it had written everything already
+        interrupted += proc.returncode != 0
         assert "Traceback" not in err, err
         left = [p for p in project.rglob("*") if ".azsqlctl-tmp." in p.name] if project.exists() else []
         assert left == [], (i, proc.returncode, left)
+    assert interrupted >= 6, interrupted  # the signals came inside the writes (all 12 do on an idle machine)
     # A temp file whose writer was killed outright (SIGKILL: no handler runs) is stale: the next run removes it.
     (project / "app" / "db").mkdir(parents=True, exist_ok=True)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
@@ -218,11 +238,16 @@ def test_scaffold_interrupted_leaves_no_temp_files_and_a_later_run_removes_stale
     stale.write_text("half a file")
     unrelated = project / "app" / "db" / ".settings.py.tmp"  # not ours by name: never touched
     unrelated.write_text("someone else's")
-    check = subprocess.run([sys.executable, "-m", "azsqlctl", "scaffold", str(project), "--check", "-o", "json"],
+    check = subprocess.run([*cli_fork.COMMAND, "scaffold", str(project), "--check", "-o", "json"],
                            capture_output=True, text=True, env=dict(os.environ), timeout=60)  # fmt: skip
     assert not stale.exists(), check.stderr
     assert unrelated.exists()
     assert str(stale.relative_to(project)) in json.loads(check.stdout)["data"]["removed_temp_files"]
+
+
+def _files_in_place(root: Path) -> int:
+    """The files under ``root``, temporary ones left out."""
+    return sum(1 for path in root.rglob("*") if ".azsqlctl-tmp." not in path.name and path.is_file()) if root.exists() else 0
 
 
 # --- sandbox run: the command's whole process group, and nothing left behind -------------------------
@@ -244,10 +269,14 @@ def _descendants_of_group(pgid: int) -> list[int]:
 def _sandbox_run(tmp_path: Path, script: str, *options: str) -> subprocess.Popen[str]:
     from tests.e2e.test_sandbox_cli import clean_env
 
-    return subprocess.Popen([sys.executable, "-m", "azsqlctl", "sandbox", "run", "--state", str(tmp_path / "s.json"), *options,
+    return subprocess.Popen([*cli_fork.COMMAND, "sandbox", "run", "--state", str(tmp_path / "s.json"), *options,
                              "--", "sh", "-c", script],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(tmp_path),
                             stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def _group_of_child(tmp_path: Path, proc: subprocess.Popen[str]) -> int:
@@ -263,7 +292,7 @@ def test_sandbox_run_signals_the_commands_whole_group(tmp_path: Path, sig: signa
     proc = _sandbox_run(tmp_path, f"echo $$ > {tmp_path}/sh.pid; sleep 300; echo done")
     try:
         pgid = _group_of_child(tmp_path, proc)
-        assert pgid != os.getpgid(proc.pid)  # a group of its own
+        assert pgid != os.getpgid(_parent(int((tmp_path / "sh.pid").read_text())))  # a group of its own, not sandbox run's
         assert len(_descendants_of_group(pgid)) == 2  # sh and its grandchild sleep
         started = time.monotonic()
         proc.send_signal(sig)  # to azsqlctl's pid only, as a supervisor sends it (SIGINT is not ignored)
