@@ -198,6 +198,10 @@ def http_exchange(address: tuple[str, int, bool], raw: bytes, timeout: float = 1
                 if not chunk:
                     break
                 body += chunk
+            if m:
+                # Bytes the request carried past its own end are the next request on the connection: its answer may
+                # arrive in the same read, and is not this answer's body.
+                body = body[:want]
         except (ConnectionError, ssl.SSLError):
             head, body = bytes(data), b""
     if not head.startswith(b"HTTP/"):
