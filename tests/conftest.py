@@ -216,6 +216,21 @@ _SLOW_TESTS: dict[str, str] = {
     "e2e/test_signals.py": "process groups signalled at chosen instants (real interpreters for the first instants), waiting for each to end (grace periods, a policy run cut mid-way)",
     "e2e/test_cli_fork.py": "the test harness's own checks: forked runs held to real interpreters' output, signals and exit codes",
     "e2e/test_tds_protocol.py::test_tedious_reset_rolls_back_and_msi_logs_in_through_fedauthinfo": "node and tedious per case (clients layer)",
+    # Process-level: what a separate interpreter does at start-up or as a process is the point, so each starts real
+    # interpreters (0.3-0.8 s of CPU each); everything they drive is also checked in-process or forked in the quick loop.
+    "e2e/test_cli.py::test_help_needs_neither_pyodbc_nor_azure": "fresh interpreters with pyodbc and the Azure SDKs blocked at import",
+    "e2e/test_cli.py::test_no_unixodbc_gives_a_one_line_error_with_install_hint": "a fresh interpreter without unixODBC",
+    "e2e/test_logs_cli.py::test_help_and_show_query_import_no_sdk": "fresh interpreters with the Azure SDKs blocked at import",
+    "e2e/test_help.py::test_in_process_help_is_the_processs": "each command's help from a real `python -m azsqlctl` process",
+    "e2e/test_help.py::test_root_help_ends_with_the_first_command_to_run": "the root help from a real `python -m azsqlctl` process",
+    "e2e/test_doctor_process.py": "a real doctor process under -X importtime: what it imports, and its output across the fast exit",
+    "e2e/test_sandbox_serve_cpu.py": "a real `sandbox serve` process: its threads' CPU affinity",
+    "e2e/test_logs_endpoint.py::test_sandbox_serve_prints_the_workspace_and_takes_logs_options": "a real `sandbox serve` process",
+    "e2e/test_driver_discovery.py": "fresh interpreters finding the driver by name through an odbcinst.ini",
+    "e2e/test_sandbox_files.py::test_keys_state_and_audit_are_private_from_creation_under_umask_0": "a fresh interpreter under umask 0, its file creations audited",
+    "e2e/test_sandbox_cli.py::test_a_signal_to_sandbox_run_reaches_its_child_and_leaves_none_behind": "a real `sandbox run` process group, signalled",
+    "e2e/test_sandbox_cli.py::test_ctrl_c_at_a_terminal_reaches_the_child_once": "a real `sandbox run` on a pty: Ctrl-C to its process group",
+    "e2e/test_sandbox_cli.py::test_changes_persist_between_runs": "two `sandbox run`s, each with a Python client process importing the Azure SDKs",
     # Waits on the real clock: the behaviour is a timeout or a back-off, so the test lasts at least that long.
     "e2e/test_scaffold_e2e.py::test_failed_refresh_keeps_serving_the_valid_token_then_retries": "azure-core's retry backs off ~4.5 s on the injected 500s",
     "e2e/test_scaffold_e2e.py::test_health_times_out_with_503_when_select_1_hangs": "waits out the health route's 2 s query timeout",
