@@ -9,7 +9,7 @@ import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Bytecode caches on, for this run and the CLI processes it starts, whatever PYTHONDONTWRITEBYTECODE says (CI
 # images set it): without them every `python -m azsqlctl` a test starts compiles the package again (~0.26 s of
@@ -26,8 +26,10 @@ import pytest  # noqa: E402 - (pytest itself is already loaded; azsqlctl, import
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
-from azsqlctl.sandbox.serve import Sandbox  # noqa: E402
 from tests import property_budget  # noqa: E402
+
+if TYPE_CHECKING:
+    from azsqlctl.sandbox.serve import Sandbox
 
 # pytest-xdist's workers get COLUMNS=80 and LINES=24 (execnet's view of a terminal): the CLI processes tests start
 # would then render at 80 columns, not at the width a serial run (and the README's captured output) has.
@@ -119,6 +121,10 @@ def cli_fork() -> Iterator[None]:
 
 @pytest.fixture
 def sandbox(tmp_path: Path, material_dir: Path) -> Iterator[Sandbox]:
+    # Imported here, not at the top: the xdist controller loads this file too, and starts its workers only after
+    # (~0.2 s of imports it never uses); each worker's collection imports it anyway.
+    from azsqlctl.sandbox.serve import Sandbox
+
     with Sandbox(tmp_path / "state.json", material_dir=material_dir) as sb:
         yield sb
 
