@@ -25,6 +25,7 @@ tests check this), and a statement the session cannot run is refused with an err
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -118,10 +119,9 @@ class Statement:
         Callers rewrite their tree in place, so the kept tree goes to the first caller only (a generated statement,
         run once, is parsed once and never copied); a cached batch run again parses through translate's cache, which
         hands out copies (copying costs a third of parsing)."""
-        try:
+        with contextlib.suppress(IndexError):  # pop, not a test then a pop: sessions share a cached batch's statements
             return self.kept.pop()
-        except IndexError:
-            pass  # parsed outside the handler: a syntax error raised in it would hold this IndexError and its frames
+        # Parsed after the handler, not in it: a syntax error raised there would hold the IndexError and its frames.
         return parse(self.text)
 
 
