@@ -109,6 +109,15 @@ def test_a_signal_to_the_stand_in_reaches_the_command(tmp_path: Path) -> None:
     assert codes[0][0] == 143
 
 
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (state first, then the parent), or None once the process is gone
+    (it can go between any two reads)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def test_a_killed_stand_in_takes_its_command_with_it(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     proc = subprocess.Popen([*cli_fork.COMMAND, "sandbox", "run", "--", "sh", "-c", f"echo $$ > {pid_file}; exec sleep 60"],
@@ -116,13 +125,18 @@ def test_a_killed_stand_in_takes_its_command_with_it(tmp_path: Path) -> None:
     child = 0
     try:
         wait_for(pid_file, 60)
-        time.sleep(0.1)  # written by `echo`: whole once the shell has moved on
+        deadline = time.monotonic() + 30
+        while not pid_file.read_text().endswith("\n"):  # the shell creates the file, then writes it: whole at its newline
+            assert time.monotonic() < deadline, "the shell never wrote its pid"
+            time.sleep(0.02)
         child = int(pid_file.read_text())
-        command = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the child's parent: the command
+        child_stat = _stat(child)
+        assert child_stat is not None, "the command's child ended early"
+        command = int(child_stat[1])  # the child's parent: the command
         proc.kill()
         proc.wait(timeout=30)
         deadline = time.monotonic() + 30
-        while Path(f"/proc/{command}").exists() and Path(f"/proc/{command}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        while (stat := _stat(command)) is not None and stat[0] != "Z":
             assert time.monotonic() < deadline, "the command outlived its killed stand-in"
             time.sleep(0.02)
     finally:
