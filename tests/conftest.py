@@ -187,7 +187,7 @@ _hypothesis_settings.load_profile(_PROFILE)
 def pytest_configure(config: pytest.Config) -> None:
     """The quick loop runs property tests on smaller budgets (tests/property_budget.py says why). Set here, before
     collection imports any test module, whose `@settings(max_examples=examples(n))` read it."""
-    if config.getoption("markexpr", "") == "not slow":
+    if _quick(config):
         property_budget.QUICK = True
         quick = _hypothesis_settings(_hypothesis_settings.get_profile(_PROFILE), max_examples=property_budget.examples(100))
         _hypothesis_settings.register_profile(f"{_PROFILE}-quick", quick)
@@ -269,12 +269,20 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto` (pyproject's addopts): one worker more than the machine has CPUs. Many tests wait (subprocesses,
-    sockets, login timeouts, node) while the rest are CPU-bound; on the 2-core machine, with 2/3/4 workers the quick
-    loop took 80/64/66 s and the whole suite 241/208 s (2 vs 3, idle, same main; docs/performance.md)."""
-    del config
+    """`-n auto` (pyproject's addopts): one worker more than the machine has CPUs for the quick loop, three more for the
+    whole suite. Many tests wait (subprocesses, sockets, node) while the rest are CPU-bound, and most of what the whole
+    suite adds waits on the real clock (login timeouts, stalled endpoints, back-offs, `logs --follow`) or on processes
+    starting: a worker that waits leaves its CPU to the others. The workers share one fork server and one Kusto
+    service, so another worker costs little CPU. On the 2-core machine, alternating (docs/performance.md): the whole
+    suite took 99.6/103.9 s with 3 workers, 91.6/90.5 s with 4 and 82.1/84.7 s with 5, all at 151-163 s of CPU; the
+    quick loop 28.0 s on average with 3 and 28.5 s with 4, with ~3 s more CPU."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)  # the CPUs this run may use
-    return cpus + 1
+    return cpus + 1 if _quick(config) else cpus + 3
+
+
+def _quick(config: pytest.Config) -> bool:
+    """The quick loop (docs/development.md): the slow tests left out."""
+    return bool(config.getoption("markexpr", "") == "not slow")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
