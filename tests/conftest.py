@@ -195,7 +195,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # Whole folders of heavy checks (issue 19's layers): the third-party clients and ORM stacks, and Microsoft's
-# Kusto language service over every query shape, each driving node or a driver per test, and tests/tools (the
+# Kusto language service over the query shapes, each driving node or a driver per test, and tests/tools (the
 # mutation runner forking a pytest per mutant). They run with the rest
 # (the README's test command runs everything); `-m "not slow"` leaves them out of the quick loop.
 _SLOW_FOLDERS = ("clients", "stacks", "kusto", "tools")

@@ -58,7 +58,7 @@ def every_shape() -> Iterator[KqlQuery]:
         yield build_query(LogsRequest(since=T0, until=T0 + timedelta(hours=1), filters=FULL, summary_by=keys))
 
 
-def test_every_query_shape_has_no_diagnostics(validator: Validator) -> None:
+def test_each_filter_and_group_key_alone_and_in_pairs_has_no_diagnostics(validator: Validator) -> None:
     queries = [q.text for q in every_shape()]
     assert len(queries) == len(set(queries)) == 333
     results = validator.check(queries)
