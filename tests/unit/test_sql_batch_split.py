@@ -159,3 +159,53 @@ def test_any_statement_then_any_statement_on_the_next_line() -> None:
             if found != [first, after.removesuffix(";")]:
                 wrong.append(found)
     assert wrong == []
+
+
+# --- long line comments are cut before sqlglot's tokenizer sees them (batch.LONG_COMMENT) --------------------------
+
+# Comment bodies with what could make two readers disagree: quotes, brackets, block comment delimiters, \r, a second
+# "--"; and gaps that open a block comment (nested, as T-SQL nests them) or a string around a line comment.
+_BODY = st.lists(st.sampled_from([*"ab '\"[]*/-\r;N", "*/", "/*", "--", "''"]), max_size=40).map("".join)
+_GAP = st.one_of(
+    st.sampled_from([" ", "\n", "\r\n", "\t"]),
+    st.builds(lambda body: f" --{body}\n", _BODY),
+    st.builds(lambda body: f" /* {body} */ ", _BODY.filter(lambda b: "*/" not in b and "/*" not in b)),
+    st.builds(lambda a, b: f" /* {a} /* {b} */ */ ", _BODY, _BODY),
+    st.builds(lambda body: f" /* --{body}\n */ ", _BODY),
+)
+
+
+def _splits(sql: str) -> object:
+    try:
+        found = batch._split(sql)
+    except lexer.LexError as exc:
+        return ("LexError", str(exc))
+    return [(s.text, s.toks, s.body, s.orelse, [t.sql() for t in s.kept]) for s in found]
+
+
+@given(
+    st.lists(st.tuples(_PIECES, _GAP), min_size=1, max_size=8),
+    st.sampled_from(["", "'", "[", "/*", "N'"]),
+    st.integers(min_value=0, max_value=6),
+)
+def test_cutting_long_comments_changes_nothing_the_splitter_finds(parts: list[tuple[str, str]], opener: str, cut_at: int) -> None:
+    """Statements, tokens, branches, kept trees and errors are the same with comments cut after a few characters as
+    with none cut: a cut is made only where sqlglot reads the comment as the sandbox's lexer does."""
+    sql = opener + "".join(p + gap for p, gap in parts)
+    default = batch.LONG_COMMENT
+    try:
+        batch.LONG_COMMENT = cut_at
+        cut = _splits(sql)
+        batch.LONG_COMMENT = len(sql)  # nothing is longer
+        uncut = _splits(sql)
+    finally:
+        batch.LONG_COMMENT = default
+    assert cut == uncut
+
+
+def test_a_comment_of_millions_of_characters_is_cut_and_the_statements_stay_whole() -> None:
+    sql = "SELECT 1 AS n -- " + "x" * 4_000_000 + "\nSELECT 'a -- b' AS [c--d] -- " + "y" * 3_000 + "\r\nSELECT 2"
+    text, _, cuts = batch._tokens(sql, lexer.tokenize(sql))
+    assert [c.removed for c in cuts] == [4_000_000 + 1 - batch.LONG_COMMENT, 3_000 + 1 - batch.LONG_COMMENT]  # \r\n kept
+    assert len(text) == len(sql) - sum(c.removed for c in cuts)
+    assert [s.text for s in batch.split(sql)] == ["SELECT 1 AS n", "SELECT 'a -- b' AS [c--d]", "SELECT 2"]

@@ -25,8 +25,10 @@ tests check this), and a statement the session cannot run is refused with an err
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -152,13 +154,90 @@ def _split_cached(sql: str) -> tuple[Statement, ...]:
 def _split(sql: str) -> list[Statement]:
     ltoks = lexer.tokenize(sql)
     try:
-        gtoks = _DIALECT.tokenize(sql)
+        text, gtoks, cuts = _tokens(sql, ltoks)
     except TokenError as exc:  # the sandbox's lexer accepted what sqlglot's did not: one statement, refused by the parser
         exc.__traceback__ = None  # its frames hold the tokenizer, which holds the batch (see _Splitter.trees)
         if not ltoks:
             return []
         raise lexer.LexError(str(exc)) from None
-    return [_statement(sql, ltoks, gtoks, e) for e in _Splitter(sql, gtoks).all()]
+    extents = _Splitter(text, gtoks).all()
+    if cuts:
+        _restore_positions(gtoks, cuts)
+    return [_statement(sql, ltoks, gtoks, e) for e in extents]
+
+
+# A line comment longer than this reaches sqlglot's tokenizer cut to this length: that tokenizer walks a comment in
+# Python a character at a time (a 16-million-character comment took ~1.1 s of CPU, holding the interpreter lock that
+# every session needs), and nothing downstream reads a comment (trees drop them: translate.uncommented; a statement's
+# text is cut from the batch itself).
+LONG_COMMENT = 1024
+
+
+@dataclass(frozen=True)
+class _Cut:
+    start: int  # where the comment's "--" is, in the cut text
+    at: int  # where its kept part ends (its \r or \n, or the batch's end), in the cut text
+    removed: int  # characters removed there
+
+
+def _tokens(sql: str, ltoks: list[Tok]) -> tuple[str, list[Token], list[_Cut]]:
+    """sqlglot's tokens, the text they index and the cuts made in it: ``sql`` with its long line comments cut when
+    sqlglot reads each of them as a comment too (no token of its touches one), else ``sql`` as it is."""
+    text, cuts = _cut_long_comments(sql, ltoks)
+    if cuts:
+        with contextlib.suppress(TokenError):  # then sqlglot reads the batch as it is, and its error is the one raised
+            gtoks = _DIALECT.tokenize(text)
+            starts = [t.start for t in gtoks]
+            # A token from a cut comment's start to its cut: sqlglot read something else there (a string, code).
+            if not any((k := bisect.bisect_left(starts, c.at)) and gtoks[k - 1].end >= c.start for c in cuts):
+                return text, gtoks, cuts
+    return sql, _DIALECT.tokenize(sql), []
+
+
+def _cut_long_comments(sql: str, ltoks: list[Tok]) -> tuple[str, list[_Cut]]:
+    """``sql`` with each line comment (as the sandbox's lexer reads the batch) cut to LONG_COMMENT characters, when its
+    line holds no block comment delimiter: a reader inside a block comment there (this lexer does not nest them, sqlglot
+    and SQL Server do) stays inside it, and one that is not sees the same comment."""
+    if len(sql) <= LONG_COMMENT + 2 or "--" not in sql:
+        return sql, []
+    pieces: list[str] = []
+    cuts: list[_Cut] = []
+    kept = removed = 0  # the end of the last piece, in sql; characters removed so far
+    ends = [t.end for t in ltoks]
+    i = sql.find("--")
+    while i >= 0:
+        k = bisect.bisect_right(ends, i)  # the first token ending after i: is i between tokens (a comment's start)?
+        if k < len(ltoks) and ltoks[k].start <= i:
+            i = sql.find("--", ltoks[k].end)  # inside a token (a string, an identifier)
+            continue
+        # The comment's line ends at \n for this lexer, at \r or \n for sqlglot: the cut stops at the first of them.
+        newline = sql.find("\n", i)
+        newline = len(sql) if newline < 0 else newline
+        line_end = sql.find("\r", i, newline)
+        line_end = newline if line_end < 0 else line_end
+        cut = i + 2 + LONG_COMMENT
+        line = sql[i : line_end + 1]  # the comment and the character after it
+        if line_end > cut and "*/" not in line and "/*" not in line:
+            pieces.append(sql[kept:cut])
+            cuts.append(_Cut(i - removed, cut - removed, line_end - cut))
+            removed += line_end - cut
+            kept = line_end
+        i = sql.find("--", line_end)
+    if not cuts:
+        return sql, []
+    pieces.append(sql[kept:])
+    return "".join(pieces), cuts
+
+
+def _restore_positions(gtoks: list[Token], cuts: list[_Cut]) -> None:
+    """Token offsets in the cut text -> offsets in the batch (no token overlaps a cut: _tokens checked)."""
+    ats = [c.at for c in cuts]
+    shift = list(itertools.accumulate(c.removed for c in cuts))
+    for t in gtoks:
+        k = bisect.bisect_right(ats, t.start)
+        if k:
+            t.start += shift[k - 1]
+            t.end += shift[k - 1]
 
 
 def _release(trees: list[exp.Expr | None] | None) -> None:
