@@ -180,7 +180,7 @@ def _splits(sql: str) -> object:
         found = batch._split(sql)
     except lexer.LexError as exc:
         return ("LexError", str(exc))
-    return [(s.text, s.toks, s.body, s.orelse, [t.sql() for t in s.kept]) for s in found]
+    return [(s.text, s.toks, s.body, s.orelse, [repr(t) for t in s.kept]) for s in found]  # repr: the whole tree
 
 
 @given(
