@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests import cli_fork
-from tests.e2e.test_sandbox_cli import wait_for
+from tests.e2e.test_sandbox_cli import proc_stat, wait_for
 
 pytestmark = pytest.mark.usefixtures("cli_fork")
 REAL = [sys.executable, "-m", "azsqlctl"]
@@ -109,15 +109,6 @@ def test_a_signal_to_the_stand_in_reaches_the_command(tmp_path: Path) -> None:
     assert codes[0][0] == 143
 
 
-def _stat(pid: int) -> list[str] | None:
-    """/proc/<pid>/stat's fields after the command name (state first, then the parent), or None once the process is gone
-    (it can go between any two reads)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-
-
 def test_a_killed_stand_in_takes_its_command_with_it(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     proc = subprocess.Popen([*cli_fork.COMMAND, "sandbox", "run", "--", "sh", "-c", f"echo $$ > {pid_file}; exec sleep 60"],
@@ -130,13 +121,13 @@ def test_a_killed_stand_in_takes_its_command_with_it(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the shell never wrote its pid"
             time.sleep(0.02)
         child = int(pid_file.read_text())
-        child_stat = _stat(child)
+        child_stat = proc_stat(child)
         assert child_stat is not None, "the command's child ended early"
         command = int(child_stat[1])  # the child's parent: the command
         proc.kill()
         proc.wait(timeout=30)
         deadline = time.monotonic() + 30
-        while (stat := _stat(command)) is not None and stat[0] != "Z":
+        while (stat := proc_stat(command)) is not None and stat[0] != "Z":
             assert time.monotonic() < deadline, "the command outlived its killed stand-in"
             time.sleep(0.02)
     finally:

@@ -23,6 +23,7 @@ from azsqlctl.core.errors import ExitCode
 from azsqlctl.sandbox.serve import Sandbox
 from azsqlctl.sandbox.surfaces import LogsSurface
 from tests import cli_fork
+from tests.e2e.test_sandbox_cli import proc_stat
 
 pytestmark = [
     pytest.mark.sandbox_keys,  # CLI sandboxes over --state in tmp_path: the session's keys (tests/conftest.py)
@@ -276,7 +277,9 @@ def _sandbox_run(tmp_path: Path, script: str, *options: str) -> subprocess.Popen
 
 
 def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    stat = proc_stat(pid)
+    assert stat is not None, f"process {pid} is gone"
+    return int(stat[1])
 
 
 def _group_of_child(tmp_path: Path, proc: subprocess.Popen[str]) -> int:
@@ -367,5 +370,5 @@ def test_sandbox_run_ends_what_the_command_left_running(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 0, err
     background = int((tmp_path / "bg.pid").read_text())
-    stat = Path(f"/proc/{background}/stat")
-    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", "the background sleep outlived sandbox run"
+    stat = proc_stat(background)
+    assert stat is None or stat[0] == "Z", "the background sleep outlived sandbox run"
