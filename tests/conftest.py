@@ -270,7 +270,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """An xdist worker on a fresh checkout rewrites its share of the test modules' asserts before collecting.
+    """An xdist worker on a fresh checkout rewrites its share of the run's test modules' asserts before collecting.
 
     pytest rewrites a test module's asserts when it is imported and caches the result beside it (a
     ``__pycache__/<name>.<tag>-pytest-<version>.pyc``). On a fresh checkout the workers collect the same modules in
@@ -297,9 +297,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     patterns = [str(p) for p in session.config.getini("python_files")]
     sources: list[Path] = []
-    for folder, dirs, files in os.walk(Path(__file__).resolve().parent):
-        dirs[:] = sorted(d for d in dirs if d not in ("node_modules", "__pycache__"))
-        sources += [Path(folder, f) for f in sorted(files) if f == "conftest.py" or any(fnmatch.fnmatch(f, p) for p in patterns)]
+    for arg in session.config.args:  # what this run collects (testpaths, or the paths and node ids given): no more
+        root = Path(session.config.invocation_params.dir, arg.split("::", 1)[0]).resolve()
+        walked = [(str(root.parent), [], [root.name])] if root.is_file() else os.walk(root)
+        for folder, dirs, files in walked:
+            dirs[:] = sorted(d for d in dirs if d not in ("node_modules", "__pycache__"))
+            sources += [Path(folder, f) for f in sorted(files) if f == "conftest.py" or any(fnmatch.fnmatch(f, p) for p in patterns)]
+    sources = list(dict.fromkeys(sources))
     start = len(sources) * int(str(worker["workerid"]).removeprefix("gw")) // max(1, int(worker["workercount"]))
     state = session.config.stash[assertstate_key]
     for source in sources[start:] + sources[:start]:
