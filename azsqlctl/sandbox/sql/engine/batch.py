@@ -163,7 +163,8 @@ def _split(sql: str) -> list[Statement]:
     extents = _Splitter(text, gtoks).all()
     if cuts:
         _restore_positions(gtoks, cuts)
-    return [_statement(sql, ltoks, gtoks, e) for e in extents]
+    starts, ends = [t.start for t in ltoks], [t.end for t in ltoks]
+    return [_statement(sql, ltoks, starts, ends, gtoks, e) for e in extents]
 
 
 # A line comment longer than this reaches sqlglot's tokenizer cut to this length: that tokenizer walks a comment in
@@ -247,9 +248,12 @@ def _release(trees: list[exp.Expr | None] | None) -> None:
         release(t)
 
 
-def _statement(sql: str, ltoks: list[Tok], gtoks: list[Token], e: _Extent) -> Statement:
+def _statement(sql: str, ltoks: list[Tok], starts: list[int], ends: list[int], gtoks: list[Token], e: _Extent) -> Statement:
+    """The statement of extent ``e``: its text, and the sandbox lexer's tokens that lie within it (``starts`` and
+    ``ends`` are theirs: the lexer's tokens are in order and do not overlap, so those within are one run of them,
+    found by bisection -- a filter over the whole batch per statement made a batch of n statements cost n**2)."""
     start, end = gtoks[e.start].start, gtoks[e.end - 1].end + 1
-    toks = [t for t in ltoks if t.start >= start and t.end <= end]
+    toks = ltoks[bisect.bisect_left(starts, start) : bisect.bisect_right(ends, end)]
 
     def at(g: int) -> int:
         if g < 0:
@@ -260,6 +264,21 @@ def _statement(sql: str, ltoks: list[Tok], gtoks: list[Token], e: _Extent) -> St
     return Statement(toks, sql[start:end], at(e.body), at(e.orelse), [] if e.tree is None else [e.tree])
 
 
+# How many cuts past the first a statement sqlglot parses may run to (see _Splitter.parsed).
+GROW = 8
+
+
+@dataclass
+class _Levels:
+    """A batch's sqlglot tokens, indexed (by _Splitter.levels)."""
+
+    words: list[str] = field(default_factory=list)  # the keyword at each token, or ""
+    depths: list[int] = field(default_factory=lambda: [0])  # parenthesis depth before each token, and after the last
+    semicolons: dict[int, list[int]] = field(default_factory=dict)  # depth -> where the ``;`` at that depth are
+    keywords: dict[int, list[int]] = field(default_factory=dict)  # depth -> where the keywords at that depth are
+    keyword: dict[tuple[int, str], list[int]] = field(default_factory=dict)  # (depth, keyword) -> where it is
+
+
 class _Splitter:
     def __init__(self, sql: str, toks: list[Token]) -> None:
         self.sql, self.toks, self.n = sql, toks, len(toks)
@@ -268,8 +287,9 @@ class _Splitter:
 
     def word(self, i: int) -> str:
         """The keyword at ``i`` (upper-cased), or "" for anything that cannot be one (strings, [names], @vars, t.col)."""
-        if i >= self.n or i < 0:
-            return ""
+        return self.levels.words[i] if 0 <= i < self.n else ""
+
+    def _keyword(self, i: int) -> str:
         tok = self.toks[i]
         if tok.token_type in (TokenType.IDENTIFIER, TokenType.STRING, TokenType.NATIONAL_STRING, TokenType.NUMBER):
             return ""
@@ -367,16 +387,21 @@ class _Splitter:
             if one is not None and len(one) == 1 and isinstance(one[0], kinds):
                 return first, uncommented(one[0])
             _release(one)
-        found = self.trees(parser, i, end)
+        # The statement may run past its first cut (the grammar continues it where the cuts' rules did not): the next
+        # cuts are tried in turn, up to GROW of them. Only when the chunk up to the cut after those parses: parse()
+        # reads a chunk as statements (any number; a chunk it cannot read is cut at the first cut, by scan), and
+        # sqlglot does not say where each one ended, so the boundary is found by growing the chunk until it parses as
+        # exactly that statement. A window, not the rest of the chunk: a parse of the rest for each statement made a
+        # batch of n statements without ``;`` cost n**2.
+        later = list(itertools.islice(cuts, GROW))
+        horizon = next(cuts, end)
+        found = self.trees(parser, i, horizon)
         if found is None:
             return 0, None
-        # parse() reads the whole chunk; a chunk it reads as several statements is cut at the first boundary
-        # only when that statement is a real one of its kind. sqlglot does not say where each one ended, so
-        # the boundary is found by growing the chunk until it parses as exactly that statement.
         if len(found) == 1 and isinstance(found[0], kinds) and first is None:
             return end, uncommented(found[0])
         _release(found)
-        for j in cuts:  # the first cut was tried above
+        for j in later:  # the first cut was tried above
             one = self.trees(parser, i, j)
             if one is not None and len(one) == 1 and isinstance(one[0], kinds):
                 return j, uncommented(one[0])
@@ -397,25 +422,46 @@ class _Splitter:
         finally:
             parser.reset()
 
+    @functools.cached_property
+    def levels(self) -> _Levels:
+        """The batch's keywords and parenthesis depths, indexed once: the questions asked for each statement (where its
+        chunk ends, which keywords it holds at its own depth) are then answered without walking the rest of the batch
+        or the statement so far (each walk made a batch of n statements, or a statement of n CASEs, cost n**2)."""
+        levels, d = _Levels(), 0
+        for k, tok in enumerate(self.toks):
+            t = tok.token_type
+            w = self._keyword(k)
+            levels.words.append(w)
+            if t == TokenType.SEMICOLON:
+                levels.semicolons.setdefault(d, []).append(k)
+            elif w:
+                levels.keywords.setdefault(d, []).append(k)
+                levels.keyword.setdefault((d, w), []).append(k)
+            d += (t == TokenType.L_PAREN) - (t == TokenType.R_PAREN)
+            levels.depths.append(d)
+        return levels
+
     def depth(self, i: int, j: int) -> int:
-        d = 0
-        for k in range(i, j):
-            t = self.toks[k].token_type
-            d += t == TokenType.L_PAREN
-            d -= t == TokenType.R_PAREN
-        return d
+        """How many more ``(`` than ``)`` tokens ``i:j`` hold."""
+        depths = self.levels.depths
+        return depths[j] - depths[i]
+
+    def count(self, i: int, j: int, word: str, lo: int = -1) -> int:
+        """How many times ``word`` is a keyword of tokens ``lo:j`` (``i:j`` by default) at the depth of token ``i``."""
+        at = self.levels.keyword.get((self.levels.depths[i], word), [])
+        return bisect.bisect_left(at, j) - bisect.bisect_left(at, max(i, lo))
+
+    def second_word(self, i: int, j: int) -> str:
+        """The keyword after the one at ``i`` among tokens ``i:j`` at the depth of token ``i``, or ""."""
+        at = self.levels.keywords.get(self.levels.depths[i], [])
+        k = bisect.bisect_right(at, i)
+        return self.word(at[k]) if k < len(at) and at[k] < j else ""
 
     def chunk_end(self, i: int) -> int:
-        """The next ``;`` at parenthesis depth 0, or the end."""
-        depth = 0
-        while i < self.n:
-            t = self.toks[i].token_type
-            if t == TokenType.SEMICOLON and depth == 0:
-                return i
-            depth += t == TokenType.L_PAREN
-            depth -= t == TokenType.R_PAREN
-            i += 1
-        return i
+        """The next ``;`` at parenthesis depth 0 (counted from ``i``), or the end."""
+        at = self.levels.semicolons.get(self.levels.depths[i], [])
+        k = bisect.bisect_left(at, i)
+        return at[k] if k < len(at) else self.n
 
     def scan(self, i: int, w: str) -> int:
         """The statement at ``i`` ends at the first depth-0 statement keyword that does not continue it."""
@@ -433,44 +479,42 @@ class _Splitter:
             j += 1
         return j
 
-    def top_words(self, i: int, j: int) -> list[str]:
-        out, depth = [], 0
-        for k in range(i, j):
-            t = self.toks[k].token_type
-            depth += t == TokenType.L_PAREN
-            depth -= t == TokenType.R_PAREN
-            if depth == 0 and (w := self.word(k)):
-                out.append(w)
-        return out
-
     def continues(self, i: int, j: int, first: str) -> bool:
-        """Whether the statement keyword at ``j`` continues the statement that began at ``i`` with ``first``."""
+        """Whether the statement keyword at ``j`` continues the statement that began at ``i`` with ``first`` (the
+        keyword at ``i``; ``has`` and ``count`` look at the keywords between them at the statement's own depth)."""
         word, prev = self.word(j), self.word(j - 1)
-        words = self.top_words(i, j)
+
+        def has(*words: str, after_first: bool = False) -> bool:
+            return any(self.count(i, j, w, i + after_first) for w in words)
+
         if word in ("ELSE", "END"):
-            return words.count("CASE") > words.count("END")  # CASE ... ELSE ... END inside the statement
+            return self.count(i, j, "CASE") > self.count(i, j, "END")  # CASE ... ELSE ... END inside the statement
         if word == "FETCH":
             return prev in ("ROW", "ROWS")  # OFFSET n ROWS FETCH NEXT m ROWS ONLY
         if word in ("BREAK", "CONTINUE", "GOTO", "OPEN", "CLOSE", "DEALLOCATE"):
             return False
-        if first == "WITH" and not ({"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"} & set(words[1:])):
+        if first == "WITH" and not has("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", after_first=True):
             return True  # the CTE's main statement
         if word == "SELECT":
             if prev in _SET_OPERATORS:
                 return True
             if first == "DECLARE" and prev == "FOR":
                 return True  # DECLARE c CURSOR FOR SELECT
-            return first in ("INSERT", "WITH") and "SELECT" not in words and "VALUES" not in words
+            return first in ("INSERT", "WITH") and not has("SELECT", "VALUES")
         if word in ("INSERT", "UPDATE", "DELETE"):
             if prev == "ON":  # only a foreign key's ON DELETE / ON UPDATE: after SET ... ON a new statement starts
-                return word != "INSERT" and "REFERENCES" in words
+                return word != "INSERT" and has("REFERENCES")
             return prev in ("FOR", "AFTER", "OF") or first == "MERGE"
         if word == "SET":
-            if first == "UPDATE" and "SET" not in words:
+            if first == "UPDATE" and not has("SET"):
                 return True
-            if first == "ALTER" and "SET" not in words[1:] and self.toks[min(j + 1, self.n - 1)].token_type != TokenType.PARAMETER:
+            if (
+                first == "ALTER"
+                and not has("SET", after_first=True)
+                and self.toks[min(j + 1, self.n - 1)].token_type != TokenType.PARAMETER
+            ):
                 # ALTER DATABASE ... SET <option>, ALTER TABLE ... SET (...); a session SET option starts a statement
-                return words[1:2] == ["DATABASE"] or self.word(j + 1) not in _SESSION_OPTIONS
+                return self.second_word(i, j) == "DATABASE" or self.word(j + 1) not in _SESSION_OPTIONS
             return first == "MERGE" or prev in ("DELETE", "UPDATE")
         if word == "ALTER":
             return first == "ALTER" and self.word(j + 1) == "COLUMN"
@@ -479,7 +523,7 @@ class _Splitter:
         if word == "IF":
             return prev in _DROPPABLE or (prev == "COLUMN" and first == "ALTER") or prev == "CONSTRAINT"
         if word in ("EXEC", "EXECUTE"):
-            return prev == "AS" or (first in ("INSERT", "WITH") and "SELECT" not in words and "VALUES" not in words)
+            return prev == "AS" or (first in ("INSERT", "WITH") and not has("SELECT", "VALUES"))
         if word == "WITH":
             return not self.starts_cte(j)
         return False

@@ -1,0 +1,67 @@
+# ruff: noqa: S608 - these tests build T-SQL text on purpose, to feed the splitter
+"""Splitting a batch is linear in its size: counted work, never timed.
+
+The splitter once walked the rest of the batch for each statement (to find its chunk's end, its tokens, and a parse of
+the rest when the statement alone did not parse) and the statement so far for each keyword in it: a seed script of
+4,000 INSERTs without ``;`` took 40 s, one SELECT of 1,000 CASEs 20 s, while every other client of the sandbox waited
+for the interpreter lock. Here the lines run in the splitter, and in sqlglot's parse() (its loop over every token it
+is handed), are counted for a batch at N and at 4N: linear work grows ~4x, a walk per statement or keyword ~16x.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import pytest
+from sqlglot import parser as sqlglot_parser
+
+from azsqlctl.sandbox.sql.engine import batch
+
+_COUNTED = {batch.__file__, sqlglot_parser.__file__}
+
+
+def _lines_run(sql: str) -> tuple[int, int]:
+    """(lines run in the splitter and in sqlglot's parse loop, statements found) splitting ``sql``."""
+    lines = 0
+
+    def local(frame: FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
+        nonlocal lines
+        lines += event == "line"
+        return local
+
+    def call(frame: FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
+        code = frame.f_code
+        if code.co_filename == batch.__file__ or (code.co_filename in _COUNTED and code.co_name == "_parse"):
+            return local
+        return None
+
+    sys.settrace(call)
+    try:
+        statements = batch.split(sql)
+    finally:
+        sys.settrace(None)
+    return lines, len(statements)
+
+
+_BATCHES: dict[str, Callable[[int], str]] = {
+    # a seed script as tools write it: one INSERT per line, no ``;``
+    "inserts without semicolons": lambda n: "".join(f"INSERT INTO dbo.t (a, b) VALUES ({k}, N'row {k}')\n" for k in range(n)),
+    "selects and sets": lambda n: "SET NOCOUNT ON\nSELECT a FROM dbo.t WHERE a = 1\nUPDATE dbo.t SET b = N'x' WHERE a = 2\n" * n,
+    "one select of many CASEs": lambda n: "SELECT " + ", ".join(f"CASE WHEN a = {k} THEN 1 ELSE 0 END" for k in range(n)),
+    "a chain of UNION ALL": lambda n: " UNION ALL ".join(f"SELECT {k} AS a" for k in range(n)),
+    "statements sqlglot cannot parse": lambda n: "DELETE FROM dbo.t OUTPUT deleted.a WHERE a = 1\n" * n,
+    "unfinished statements": lambda n: "SELECT a FROM dbo.t WHERE\n" * n,
+    "blocks": lambda n: "IF 1 = 1 BEGIN SELECT 1 END ELSE BEGIN SELECT 2 END\n" * n,
+}
+
+
+@pytest.mark.parametrize("shape", list(_BATCHES))
+def test_splitting_work_grows_linearly_with_the_batch(shape: str) -> None:
+    make = _BATCHES[shape]
+    small, small_count = _lines_run(make(40))
+    big, big_count = _lines_run(make(160))
+    assert big_count == 4 * small_count or big_count == small_count == 1, (small_count, big_count)
+    assert big <= 4.6 * small, (small, big)  # a walk per statement or keyword would run ~16x as many lines
