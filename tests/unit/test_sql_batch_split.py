@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlglot.dialects.tsql import TSQL
+from sqlglot.errors import TokenError
 
 from azsqlctl.sandbox.sql.engine import batch, lexer
+from tests.property_budget import examples
 
 CASES = [
     # mssql-django's create(): the INSERT was glued onto the SET and silently dropped
@@ -209,3 +212,55 @@ def test_a_comment_of_millions_of_characters_is_cut_and_the_statements_stay_whol
     assert [c.removed for c in cuts] == [4_000_000 + 1 - batch.LONG_COMMENT, 3_000 + 1 - batch.LONG_COMMENT]  # \r\n kept
     assert len(text) == len(sql) - sum(c.removed for c in cuts)
     assert [s.text for s in batch.split(sql)] == ["SELECT 1 AS n", "SELECT 'a -- b' AS [c--d]", "SELECT 2"]
+
+
+# --- comments: Microsoft Learn's rules, read alike by the sandbox's lexer and sqlglot's tokenizer ---------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "statements"),
+    [
+        # "-- (Comment)": a line comment ends at a carriage return, a line feed, or both
+        ("CREATE ROLE r1 -- first\rCREATE ROLE r2", ["CREATE ROLE r1", "CREATE ROLE r2"]),
+        ("GRANT SELECT TO u -- x\r\nGRANT INSERT TO v --\n", ["GRANT SELECT TO u", "GRANT INSERT TO v"]),
+        # "Slash Star (Block Comment)": nested comments are supported, each needing its own */
+        ("SELECT 1 /* a /* b */ SELECT 2 */ SELECT 3", ["SELECT 1", "SELECT 3"]),
+        ("SELECT 1 /* -- */ SELECT 2", ["SELECT 1", "SELECT 2"]),
+        ("SELECT 1 /**/ SELECT 2 /*/ x */ SELECT 3", ["SELECT 1", "SELECT 2", "SELECT 3"]),
+    ],
+)
+def test_comments_end_where_sql_server_ends_them(sql: str, statements: list[str]) -> None:
+    found = batch.split(sql)
+    assert [s.text for s in found] == statements
+    assert all(s.toks for s in found)  # the session reads a statement's tokens: none, and it failed on the statement
+
+
+def test_an_unclosed_nested_comment_is_a_lex_error() -> None:
+    with pytest.raises(lexer.LexError):
+        batch.split("SELECT 1 /* a /* b */ SELECT 2")
+
+
+_COMMENTY = st.lists(
+    st.sampled_from(["/*", "*/", "--", "\r", "\n", "/", "*", "-", " ", ";", "SELECT 1", "x", "'a'", "[b]", "/*/", "*/*"]),
+    min_size=1,
+    max_size=14,
+).map("".join)
+
+
+@given(_COMMENTY)
+@settings(max_examples=examples(400))
+def test_the_lexer_reads_comments_as_the_statement_finder_does(sql: str) -> None:
+    """Statements are found by sqlglot's tokens and run on the lexer's: where the two read a comment differently, a
+    statement had text and no tokens. Both accept or refuse the same batches, and every statement has its tokens."""
+    try:
+        TSQL().tokenize(sql)
+        sqlglot_accepts = True
+    except TokenError:
+        sqlglot_accepts = False
+    try:
+        found = batch.split(sql)
+    except lexer.LexError:
+        assert not sqlglot_accepts
+        return
+    assert sqlglot_accepts
+    assert all(s.toks for s in found), [s.text for s in found]

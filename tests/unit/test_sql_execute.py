@@ -171,6 +171,15 @@ def test_any_batch_is_answered_never_crashed(session: SqlSession, words: list[st
     session.reset()
 
 
+def test_a_statement_after_a_comment_ended_by_a_carriage_return_runs(session: SqlSession) -> None:
+    """A line comment ends at a lone \\r too: the second CREATE ROLE had text but no tokens, and the session failed."""
+    pieces, ok = session.run("CREATE ROLE r1 -- first\rCREATE ROLE r2 /* a /* nested */ comment */ CREATE ROLE r3")
+    assert ok and len(pieces) == 3, [p.error for p in pieces]
+    pieces, ok = session.run("SELECT name FROM sys.database_principals WHERE type = 'R' AND name LIKE 'r_' ORDER BY name")
+    result = pieces[0].result
+    assert ok and result is not None and [row[0] for row in result.rows] == ["r1", "r2", "r3"]
+
+
 def test_errors_report_the_statement_line(session: SqlSession) -> None:
     out, ok = run(session, "SELECT 1\n\nSELECT 1/0")
     assert not ok

@@ -197,8 +197,8 @@ def _tokens(sql: str, ltoks: list[Tok]) -> tuple[str, list[Token], list[_Cut]]:
 
 def _cut_long_comments(sql: str, ltoks: list[Tok]) -> tuple[str, list[_Cut]]:
     """``sql`` with each line comment (as the sandbox's lexer reads the batch) cut to LONG_COMMENT characters, when its
-    line holds no block comment delimiter: a reader inside a block comment there (this lexer does not nest them, sqlglot
-    and SQL Server do) stays inside it, and one that is not sees the same comment."""
+    line holds no block comment delimiter: a reader inside a block comment there stays inside it, and one that is not
+    sees the same comment (the two tokenizers read comments alike -- lexer.py -- and _tokens checks that sqlglot did)."""
     if len(sql) <= LONG_COMMENT + 2 or "--" not in sql:
         return sql, []
     pieces: list[str] = []
@@ -211,7 +211,7 @@ def _cut_long_comments(sql: str, ltoks: list[Tok]) -> tuple[str, list[_Cut]]:
         if k < len(ltoks) and ltoks[k].start <= i:
             i = sql.find("--", ltoks[k].end)  # inside a token (a string, an identifier)
             continue
-        # The comment's line ends at \n for this lexer, at \r or \n for sqlglot: the cut stops at the first of them.
+        # The comment's line ends at its first \r or \n (Microsoft Learn: "-- (Comment)"), for both tokenizers.
         newline = sql.find("\n", i)
         newline = len(sql) if newline < 0 else newline
         line_end = sql.find("\r", i, newline)

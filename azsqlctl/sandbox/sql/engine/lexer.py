@@ -3,11 +3,20 @@
 Bracketed identifiers (``[a]]b]``), quoted identifiers, string literals
 (``N'it''s'``), hex literals, numbers, words and punctuation. Statements split
 at ``;`` tokens only, never inside an identifier or a string.
+
+Comments as Microsoft Learn defines them, and as sqlglot's T-SQL tokenizer (which finds where
+statements end: batch.py) reads them: ``--`` runs to a carriage return or a line feed ("-- (Comment)
+(Transact-SQL)"), and ``/* ... */`` nests ("Slash Star (Block Comment)"). Where the two tokenizers
+read a comment differently, a statement had text but no tokens here, and the session failed on it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_LINE_END = re.compile(r"[\r\n]")
+_BLOCK_DELIMITER = re.compile(r"/\*|\*/")
 
 
 class LexError(ValueError):
@@ -41,13 +50,10 @@ def tokenize(sql: str) -> list[Tok]:
         if c.isspace():
             i += 1
         elif sql.startswith("--", i):
-            j = sql.find("\n", i)
-            i = n if j < 0 else j + 1
+            end = _LINE_END.search(sql, i + 2)
+            i = n if end is None else end.end()
         elif sql.startswith("/*", i):
-            j = sql.find("*/", i + 2)
-            if j < 0:
-                raise LexError("unclosed comment")
-            i = j + 2
+            i = _block_comment_end(sql, i)
         elif c == "[":
             value, i = _closed(sql, i + 1, "]")
             toks.append(Tok("ident", value, start, i))
@@ -85,6 +91,23 @@ def tokenize(sql: str) -> list[Tok]:
             i += 1
             toks.append(Tok("punct", c, start, i))
     return toks
+
+
+def _block_comment_end(sql: str, i: int) -> int:
+    """After the block comment that opens at ``i``, nested comments included, read as sqlglot's tokenizer reads it:
+    it checks each position for ``*/``, steps one character and checks there for ``/*`` (so ``/*/*`` opens one
+    comment, and in ``*/*`` a comment closes and another opens); an opener is stepped over whole."""
+    depth, close_from, open_from = 1, i + 2, i + 3
+    while (close := sql.find("*/", close_from)) >= 0:
+        opener = sql.find("/*", open_from, close + 1)
+        if opener >= 0:  # checked before that close is reached
+            depth, close_from, open_from = depth + 1, opener + 2, opener + 3
+            continue
+        depth -= 1
+        if depth == 0:
+            return close + 2
+        close_from = open_from = close + 1  # the close's "/" may open the next comment
+    raise LexError("unclosed comment")
 
 
 def _closed(sql: str, i: int, end: str) -> tuple[str, int]:
