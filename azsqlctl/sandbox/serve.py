@@ -175,8 +175,12 @@ class Sandbox:
         bundle = self.material / "ca-bundle.pem"
         system = _system_ca_file(bundle)
         text = (system.read_text(encoding="utf-8") + "\n") if system else ""
+        text += self.certs.ca_cert.read_text(encoding="utf-8")
+        with contextlib.suppress(OSError):
+            if bundle.read_text(encoding="utf-8") == text:
+                return bundle  # as it is (sandboxes sharing a material directory start with it already written)
         # Atomically: another sandbox sharing this material directory may be reading it right now.
-        write_atomic(bundle, text + self.certs.ca_cert.read_text(encoding="utf-8"), 0o644)  # CA certificates are public
+        write_atomic(bundle, text, 0o644)  # CA certificates are public
         return bundle
 
     def start(self) -> Sandbox:
