@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import glob
 import os
@@ -70,20 +71,36 @@ _FOREIGN = ("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "AZSQLCTL_")
 
 @pytest.fixture(scope="session")
 def material_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """CA, server certificate and signing keys, generated once per test session (RSA keygen is slow: six 2048-bit
-    keys, ~0.1-0.3 s of CPU each)."""
+    """CA, server certificate and signing keys, generated once per test run (RSA keygen is slow: six 2048-bit keys,
+    ~0.1-0.3 s of CPU each). Under pytest-xdist the workers share one directory in the run's base temporary directory:
+    the first to get there makes it, the others wait for it (the sandbox is built for sandboxes sharing a material
+    directory: it rewrites only its CA bundle, atomically). Run serially, the session makes its own."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run = tmp_path_factory.getbasetemp().parent  # each worker's base is <the run's>/popen-gwN
+        material = run / "sandbox-material"
+        with open(run / "sandbox-material.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not (material / "complete").exists():
+                material.mkdir(mode=0o700, exist_ok=True)
+                _make_material(material)
+                (material / "complete").touch()
+        return material
+    material = tmp_path_factory.mktemp("sandbox-material")
+    os.chmod(material, 0o700)
+    _make_material(material)
+    return material
+
+
+def _make_material(material: Path) -> None:
     from azsqlctl.sandbox.certs import ensure_certificates
     from azsqlctl.sandbox.entra.federation import ISSUER_URLS, Federation
     from azsqlctl.sandbox.entra.tokens import Issuer
 
-    material = tmp_path_factory.mktemp("sandbox-material")
-    os.chmod(material, 0o700)
     Issuer.load_or_create(material / "signing-key.pem")
     federation = Federation.load_or_create(material)
     for kind in ISSUER_URLS:  # its keys are created on first use: create them all here, once
         federation.signer(kind)
     ensure_certificates(material, "sandbox")
-    return material
 
 
 @pytest.fixture(autouse=True)

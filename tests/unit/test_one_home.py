@@ -21,9 +21,9 @@ CLIENT = [p for part in ("core", "azure", "cli") for p in sorted((ROOT / part).r
 
 
 @functools.cache
-def _issuer() -> Issuer:
-    """A throwaway signing key, made on first use (RSA keygen: not at import, in every worker that collects this file)."""
-    return Issuer.load_or_create(None)
+def _issuer(material: Path) -> Issuer:
+    """The session's signing key (RSA keygen is slow: the material_dir fixture makes it once per run)."""
+    return Issuer.load_or_create(material / "signing-key.pem")
 
 
 def definitions(pattern: str) -> list[str]:
@@ -96,13 +96,13 @@ GUIDS = st.uuids().map(str)
 
 
 @given(kind=st.sampled_from(["managed_identity", "service_principal", "user", "group"]), client_id=GUIDS, object_id=GUIDS)
-def test_the_sandbox_and_the_client_agree_on_every_sid(kind: sst.IdentityKind, client_id: str, object_id: str) -> None:
+def test_the_sandbox_and_the_client_agree_on_every_sid(material_dir: Path, kind: sst.IdentityKind, client_id: str, object_id: str) -> None:
     """The sandbox plays Azure with its own model; its SID must be the one core/identity derives, from the token too."""
     ident = sst.Identity("x", kind, object_id, client_id if kind in ("managed_identity", "service_principal") else "")
     core_kind = Kind.APP if kind in ("managed_identity", "service_principal") else Kind(kind)
     assert ident.sid_guid == sid_of(core_kind, ident.client_id, ident.object_id)
     if kind != "group":  # groups sign in through their members' tokens
-        token = _issuer().issue(ident, "https://database.windows.net/", TENANT, 3600)
+        token = _issuer(material_dir).issue(ident, "https://database.windows.net/", TENANT, 3600)
         from_token = identity_from_claims(jwt.claims(token))
         assert (from_token.sid, from_token.sid_hex) == (ident.sid_guid, sid_hex(ident.sid_guid))
         assert sid_guid(sid_bytes(from_token.sid)) == ident.sid_guid
