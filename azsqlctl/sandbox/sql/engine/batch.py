@@ -387,11 +387,11 @@ class _Splitter:
             if one is not None and len(one) == 1 and isinstance(one[0], kinds):
                 return first, uncommented(one[0])
             _release(one)
-        # The statement may run past its first cut (the grammar continues it where the cuts' rules did not): the next
-        # cuts are tried in turn, up to GROW of them. Only when the chunk up to the cut after those parses: parse()
-        # reads a chunk as statements (any number; a chunk it cannot read is cut at the first cut, by scan), and
-        # sqlglot does not say where each one ended, so the boundary is found by growing the chunk until it parses as
-        # exactly that statement. A window, not the rest of the chunk: a parse of the rest for each statement made a
+        # The statement may run past its first cut (the grammar continues it where the cut rules did not see it). The
+        # next cuts, up to GROW of them, are tried in turn when the tokens up to the cut after them parse at all:
+        # parse() reads them as any number of statements and does not say where each ended, so the boundary is found
+        # by growing the chunk until it parses as exactly one statement of its kind (tokens it cannot read are cut at
+        # the first cut, by scan). A window, not the rest of the chunk: parsing the rest for each statement made a
         # batch of n statements without ``;`` cost n**2.
         later = list(itertools.islice(cuts, GROW))
         horizon = next(cuts, end)
