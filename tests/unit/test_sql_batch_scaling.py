@@ -6,7 +6,7 @@ the rest when the statement alone did not parse) and the statement so far for ea
 4,000 INSERTs without ``;`` took 40 s, one SELECT of 1,000 CASEs 20 s, while every other client of the sandbox waited
 for the interpreter lock. Here the lines run in the splitter, and in sqlglot's parse() (its loop over every token it
 is handed), are counted for a batch at N, 2N and 3N: linear work grows by the same step each time, a walk per
-statement or keyword by a growing one.
+statement or keyword by a growing one. The lexer's searches run in C, so for it the characters they read are counted.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlglot import parser as sqlglot_parser
 
-from azsqlctl.sandbox.sql.engine import batch
+from azsqlctl.sandbox.sql.engine import batch, lexer
 
 _COUNTED = {batch.__file__, sqlglot_parser.__file__}
 
@@ -67,3 +67,35 @@ def test_splitting_work_grows_linearly_with_the_batch(shape: str) -> None:
     (a, count), (b, _), (c, count3) = (_lines_run(make(n)) for n in (12, 24, 36))
     assert count3 == 3 * count or count3 == count == 1, (count, count3)
     assert abs((c - b) - (b - a)) <= 0.03 * (c - a), (a, b, c)  # quadratic work here: ~0.2 of it
+
+
+class _Scanned(str):
+    """A batch that counts the characters its ``find`` calls read (str.find runs in C: no line to count)."""
+
+    read = 0
+
+    def find(self, sub: str, start: Any = None, end: Any = None) -> int:
+        lo = 0 if start is None else start
+        hi = len(self) if end is None else min(end, len(self))
+        found = str.find(self, sub, lo, hi)
+        _Scanned.read += (found + len(sub) if found >= 0 else hi) - lo
+        return found
+
+
+_LEXED: dict[str, Callable[[int], str]] = {
+    "nested block comments": lambda n: "SELECT 1 /*" + " /*" * n + " */" * (n + 1) + " SELECT 2",
+    "block comments in a row": lambda n: "SELECT 1 /* a */ /**/ /*/ b */*/ */ " * n,
+    "a string of doubled quotes": lambda n: "SELECT N'" + "it''s " * n + "'",
+    "bracketed names with ]]": lambda n: "SELECT " + ", ".join(f"[a]]{k}]" for k in range(n)),
+}
+
+
+@pytest.mark.parametrize("shape", list(_LEXED))
+def test_the_lexer_reads_each_character_a_bounded_number_of_times(shape: str) -> None:
+    """Comments, strings and quoted names are found with str.find. The nested-comment scan once searched again from
+    each opener for the next close: 20,000 nested comments read ~10**9 characters (1 s), 200,000 would read 10**11."""
+    for n in (100, 2_000):
+        sql = _Scanned(_LEXED[shape](n))
+        _Scanned.read = 0
+        lexer.tokenize(sql)
+        assert _Scanned.read <= 3 * len(sql), (n, _Scanned.read, len(sql))

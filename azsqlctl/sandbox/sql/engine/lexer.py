@@ -96,31 +96,34 @@ def tokenize(sql: str) -> list[Tok]:
 def _block_comment_end(sql: str, i: int) -> int:
     """After the block comment that opens at ``i``, nested comments included, read as sqlglot's tokenizer reads it:
     it checks each position for ``*/``, steps one character and checks there for ``/*`` (so ``/*/*`` opens one
-    comment, and in ``*/*`` a comment closes and another opens); an opener is stepped over whole."""
-    depth, close_from, open_from = 1, i + 2, i + 3
-    while (close := sql.find("*/", close_from)) >= 0:
+    comment, and in ``*/*`` a comment closes and another opens); an opener is stepped over whole. Each delimiter is
+    found once (a close found ahead is kept while openers come before it), so the scan is linear in the comment."""
+    depth, open_from = 1, i + 3
+    close = sql.find("*/", i + 2)
+    while close >= 0:
         opener = sql.find("/*", open_from, close + 1)
         if opener >= 0:  # checked before that close is reached
-            depth, close_from, open_from = depth + 1, opener + 2, opener + 3
+            depth, open_from = depth + 1, opener + 3
+            if close < opener + 2:  # the opener's "*" was that close's: the next close is further on
+                close = sql.find("*/", opener + 2)
             continue
         depth -= 1
         if depth == 0:
             return close + 2
-        close_from = open_from = close + 1  # the close's "/" may open the next comment
+        open_from = close + 1  # the close's "/" may open the next comment
+        close = sql.find("*/", close + 1)
     raise LexError("unclosed comment")
 
 
 def _closed(sql: str, i: int, end: str) -> tuple[str, int]:
-    out = []
-    while i < len(sql):
-        if sql[i] == end:
-            if sql.startswith(end, i + 1):  # doubled: an escaped delimiter
-                out.append(end)
-                i += 2
-                continue
-            return "".join(out), i + 1
-        out.append(sql[i])
-        i += 1
+    """The value of a string or quoted identifier whose text starts at ``i``, and where it ends; ``end`` doubled stands
+    for itself. Found with str.find, not a step per character (a literal of megabytes is a real upload's)."""
+    j = i
+    while (k := sql.find(end, j)) >= 0:
+        if sql.startswith(end, k + 1):  # doubled: an escaped delimiter
+            j = k + 2
+            continue
+        return sql[i:k].replace(end + end, end), k + 1
     raise LexError(f"unclosed {end}")
 
 
