@@ -29,6 +29,7 @@ import bisect
 import contextlib
 import functools
 import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -167,22 +168,22 @@ def _split(sql: str) -> list[Statement]:
     return [_statement(sql, ltoks, starts, ends, gtoks, e) for e in extents]
 
 
-# A line comment longer than this reaches sqlglot's tokenizer cut to this length: that tokenizer walks a comment in
-# Python a character at a time (a 16-million-character comment took ~1.1 s of CPU, holding the interpreter lock that
-# every session needs), and nothing downstream reads a comment (trees drop them: translate.uncommented; a statement's
+# A comment longer than this reaches sqlglot's tokenizer cut to about this length: that tokenizer walks a comment in
+# Python a character at a time (a 16-million-character line comment took ~1.1 s of CPU, a 4-million-character block
+# comment of words 2.4 s, holding the interpreter lock that every session needs), and nothing downstream reads a comment (trees drop them: translate.uncommented; a statement's
 # text is cut from the batch itself).
 LONG_COMMENT = 1024
 
 
 @dataclass(frozen=True)
 class _Cut:
-    start: int  # where the comment's "--" is, in the cut text
-    at: int  # where its kept part ends (its \r or \n, or the batch's end), in the cut text
+    start: int  # where the comment's "--" or "/*" is, in the cut text
+    at: int  # where its kept part ends (its \r or \n, the batch's end, or inside a block comment), in the cut text
     removed: int  # characters removed there
 
 
 def _tokens(sql: str, ltoks: list[Tok]) -> tuple[str, list[Token], list[_Cut]]:
-    """sqlglot's tokens, the text they index and the cuts made in it: ``sql`` with its long line comments cut when
+    """sqlglot's tokens, the text they index and the cuts made in it: ``sql`` with its long comments cut when
     sqlglot reads each of them as a comment too (no token of its touches one), else ``sql`` as it is."""
     text, cuts = _cut_long_comments(sql, ltoks)
     if cuts:
@@ -196,38 +197,59 @@ def _tokens(sql: str, ltoks: list[Tok]) -> tuple[str, list[Token], list[_Cut]]:
 
 
 def _cut_long_comments(sql: str, ltoks: list[Tok]) -> tuple[str, list[_Cut]]:
-    """``sql`` with each line comment (as the sandbox's lexer reads the batch) cut to LONG_COMMENT characters, when its
-    line holds no block comment delimiter: a reader inside a block comment there stays inside it, and one that is not
-    sees the same comment (the two tokenizers read comments alike -- lexer.py -- and _tokens checks that sqlglot did)."""
-    if len(sql) <= LONG_COMMENT + 2 or "--" not in sql:
+    """``sql`` with its long comments (as the sandbox's lexer reads the batch) cut to about LONG_COMMENT characters:
+
+    * a line comment, when its line holds no block comment delimiter (a reader inside a block comment there stays
+      inside it, and one that is not sees the same comment);
+    * a block comment, in each long stretch that holds no ``/`` or ``*`` (its first and last characters kept, so
+      none is joined to another into a delimiter): every nested comment stays as it was.
+
+    The two tokenizers read comments alike (lexer.py), and _tokens checks that sqlglot read each cut one as a comment."""
+    if len(sql) <= LONG_COMMENT + 4 or ("--" not in sql and "/*" not in sql):
         return sql, []
     pieces: list[str] = []
     cuts: list[_Cut] = []
     kept = removed = 0  # the end of the last piece, in sql; characters removed so far
     ends = [t.end for t in ltoks]
-    i = sql.find("--")
-    while i >= 0:
+    at = 0
+    while (opener := _COMMENT_OPENER.search(sql, at)) is not None:
+        i = opener.start()
         k = bisect.bisect_right(ends, i)  # the first token ending after i: is i between tokens (a comment's start)?
         if k < len(ltoks) and ltoks[k].start <= i:
-            i = sql.find("--", ltoks[k].end)  # inside a token (a string, an identifier)
+            at = ltoks[k].end  # inside a token (a string, an identifier)
             continue
-        # The comment's line ends at its first \r or \n (Microsoft Learn: "-- (Comment)"), for both tokenizers.
-        newline = sql.find("\n", i)
-        newline = len(sql) if newline < 0 else newline
-        line_end = sql.find("\r", i, newline)
-        line_end = newline if line_end < 0 else line_end
-        cut = i + 2 + LONG_COMMENT
-        line = sql[i : line_end + 1]  # the comment and the character after it
-        if line_end > cut and "*/" not in line and "/*" not in line:
+        if opener.group() == "/*":
+            at = lexer.block_comment_end(sql, i)  # closed: the lexer read the batch
+            # Each long stretch free of / and * loses all but its ends: no delimiter goes, and none is made.
+            spans = [(m.start() + 1, m.end() - 1) for m in _plain_stretch(LONG_COMMENT).finditer(sql, i + 2, at - 2)]
+        else:
+            # The comment's line ends at its first \r or \n (Microsoft Learn: "-- (Comment)"), for both tokenizers.
+            newline = sql.find("\n", i)
+            newline = len(sql) if newline < 0 else newline
+            line_end = sql.find("\r", i, newline)
+            at = newline if line_end < 0 else line_end
+            line = sql[i : at + 1]  # the comment and the character after it
+            long = at > i + 2 + LONG_COMMENT and "*/" not in line and "/*" not in line
+            spans = [(i + 2 + LONG_COMMENT, at)] if long else []
+        start = i - removed  # the comment's start in the cut text, for each of its cuts
+        for cut, resume in spans:
             pieces.append(sql[kept:cut])
-            cuts.append(_Cut(i - removed, cut - removed, line_end - cut))
-            removed += line_end - cut
-            kept = line_end
-        i = sql.find("--", line_end)
+            cuts.append(_Cut(start, cut - removed, resume - cut))
+            removed += resume - cut
+            kept = resume
     if not cuts:
         return sql, []
     pieces.append(sql[kept:])
     return "".join(pieces), cuts
+
+
+_COMMENT_OPENER = re.compile(r"--|/\*")
+
+
+@functools.cache
+def _plain_stretch(long: int) -> re.Pattern[str]:
+    """Runs of more than ``long`` characters, none of them / or * (a function of LONG_COMMENT: tests lower it)."""
+    return re.compile(f"[^/*]{{{max(long, 1) + 2},}}")
 
 
 def _restore_positions(gtoks: list[Token], cuts: list[_Cut]) -> None:

@@ -53,7 +53,7 @@ def tokenize(sql: str) -> list[Tok]:
             end = _LINE_END.search(sql, i + 2)
             i = n if end is None else end.end()
         elif sql.startswith("/*", i):
-            i = _block_comment_end(sql, i)
+            i = block_comment_end(sql, i)
         elif c == "[":
             value, i = _closed(sql, i + 1, "]")
             toks.append(Tok("ident", value, start, i))
@@ -93,7 +93,7 @@ def tokenize(sql: str) -> list[Tok]:
     return toks
 
 
-def _block_comment_end(sql: str, i: int) -> int:
+def block_comment_end(sql: str, i: int) -> int:
     """After the block comment that opens at ``i``, nested comments included, read as sqlglot's tokenizer reads it:
     it checks each position for ``*/``, steps one character and checks there for ``/*`` (so ``/*/*`` opens one
     comment, and in ``*/*`` a comment closes and another opens); an opener is stepped over whole. Each delimiter is
