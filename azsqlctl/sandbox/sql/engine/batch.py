@@ -170,8 +170,8 @@ def _split(sql: str) -> list[Statement]:
 
 # A comment longer than this reaches sqlglot's tokenizer cut to about this length: that tokenizer walks a comment in
 # Python a character at a time (a 16-million-character line comment took ~1.1 s of CPU, a 4-million-character block
-# comment of words 2.4 s, holding the interpreter lock that every session needs), and nothing downstream reads a comment (trees drop them: translate.uncommented; a statement's
-# text is cut from the batch itself).
+# comment of words 2.4 s, holding the interpreter lock that every session needs), and nothing downstream reads a
+# comment (trees drop them: translate.uncommented; a statement's text is cut from the batch itself).
 LONG_COMMENT = 1024
 
 
@@ -223,11 +223,7 @@ def _cut_long_comments(sql: str, ltoks: list[Tok]) -> tuple[str, list[_Cut]]:
             # Each long stretch free of / and * loses all but its ends: no delimiter goes, and none is made.
             spans = [(m.start() + 1, m.end() - 1) for m in _plain_stretch(LONG_COMMENT).finditer(sql, i + 2, at - 2)]
         else:
-            # The comment's line ends at its first \r or \n (Microsoft Learn: "-- (Comment)"), for both tokenizers.
-            newline = sql.find("\n", i)
-            newline = len(sql) if newline < 0 else newline
-            line_end = sql.find("\r", i, newline)
-            at = newline if line_end < 0 else line_end
+            at = lexer.line_comment_end(sql, i)
             line = sql[i : at + 1]  # the comment and the character after it
             long = at > i + 2 + LONG_COMMENT and "*/" not in line and "/*" not in line
             spans = [(i + 2 + LONG_COMMENT, at)] if long else []

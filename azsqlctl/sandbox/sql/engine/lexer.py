@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 
 _LINE_END = re.compile(r"[\r\n]")
-_BLOCK_DELIMITER = re.compile(r"/\*|\*/")
 
 
 class LexError(ValueError):
@@ -50,8 +49,7 @@ def tokenize(sql: str) -> list[Tok]:
         if c.isspace():
             i += 1
         elif sql.startswith("--", i):
-            end = _LINE_END.search(sql, i + 2)
-            i = n if end is None else end.end()
+            i = min(line_comment_end(sql, i) + 1, n)
         elif sql.startswith("/*", i):
             i = block_comment_end(sql, i)
         elif c == "[":
@@ -91,6 +89,13 @@ def tokenize(sql: str) -> list[Tok]:
             i += 1
             toks.append(Tok("punct", c, start, i))
     return toks
+
+
+def line_comment_end(sql: str, i: int) -> int:
+    """Where the line comment that opens at ``i`` ends: its first carriage return or line feed (that character is not
+    the comment's), or the batch's end."""
+    end = _LINE_END.search(sql, i + 2)
+    return len(sql) if end is None else end.start()
 
 
 def block_comment_end(sql: str, i: int) -> int:
