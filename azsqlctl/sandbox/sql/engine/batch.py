@@ -199,8 +199,8 @@ def _tokens(sql: str, ltoks: list[Tok]) -> tuple[str, list[Token], list[_Cut]]:
 def _cut_long_comments(sql: str, ltoks: list[Tok]) -> tuple[str, list[_Cut]]:
     """``sql`` with its long comments (as the sandbox's lexer reads the batch) cut to about LONG_COMMENT characters:
 
-    * a line comment, when its line holds no block comment delimiter (a reader inside a block comment there stays
-      inside it, and one that is not sees the same comment);
+    * a line comment, after its first LONG_COMMENT characters (the scan goes through the batch in order, so a ``/*``
+      or ``*/`` in it is its text, for both tokenizers);
     * a block comment, in each long stretch that holds no ``/`` or ``*`` (its first and last characters kept, so
       none is joined to another into a delimiter): every nested comment stays as it was.
 
@@ -224,9 +224,7 @@ def _cut_long_comments(sql: str, ltoks: list[Tok]) -> tuple[str, list[_Cut]]:
             spans = [(m.start() + 1, m.end() - 1) for m in _plain_stretch(LONG_COMMENT).finditer(sql, i + 2, at - 2)]
         else:
             at = lexer.line_comment_end(sql, i)
-            line = sql[i : at + 1]  # the comment and the character after it
-            long = at > i + 2 + LONG_COMMENT and "*/" not in line and "/*" not in line
-            spans = [(i + 2 + LONG_COMMENT, at)] if long else []
+            spans = [(i + 2 + LONG_COMMENT, at)] if at > i + 2 + LONG_COMMENT else []
         start = i - removed  # the comment's start in the cut text, for each of its cuts
         for cut, resume in spans:
             pieces.append(sql[kept:cut])
