@@ -164,7 +164,7 @@ def test_any_statement_then_any_statement_on_the_next_line() -> None:
     assert wrong == []
 
 
-# --- long line comments are cut before sqlglot's tokenizer sees them (batch.LONG_COMMENT) --------------------------
+# --- long comments are cut before sqlglot's tokenizer sees them (batch.LONG_COMMENT) -------------------------------
 
 # Comment bodies with what could make two readers disagree: quotes, brackets, block comment delimiters, \r, a second
 # "--"; and gaps that open a block comment (nested, as T-SQL nests them) or a string around a line comment.
